@@ -1,0 +1,30 @@
+"""wavevision: resource-efficient wavelet vision networks (WaveMix, WaveMix-Lite) on PyTorch.
+
+Quick start::
+
+    import torch, wavevision
+    model = wavevision.create_model("wavemix_lite_8_10")   # 3,566 parameters
+    logits = model(torch.rand(2, 1, 28, 28))
+"""
+from .models import (
+    CheckpointMismatchError,
+    ModelEntry,
+    convert_official_state_dict,
+    create_model,
+    get_entry,
+    list_models,
+    save_checkpoint,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CheckpointMismatchError",
+    "ModelEntry",
+    "__version__",
+    "convert_official_state_dict",
+    "create_model",
+    "get_entry",
+    "list_models",
+    "save_checkpoint",
+]
