@@ -112,12 +112,13 @@ class WaveMixBlock(nn.Module):
             )
         self.dim = dim
         self.level = level
-        self.reduction = nn.Conv2d(dim, dim // 4, 1)
         for j in range(1, level + 1):
             in_ch = dim if j == level else dim + dim // 2
             out_ch = dim if j == 1 else dim // 2
             mlp = wavemix_mlp(in_ch, dim * mult, ff_channel, out_ch, dropout=dropout, upsample=upsample)
             self.add_module("feedforward" if level == 1 else f"feedforward{j}", mlp)
+        # Registered after the MLPs so state-dict key order equals the public package's.
+        self.reduction = nn.Conv2d(dim, dim // 4, 1)
 
     def mlps(self) -> List[nn.Module]:
         """The per-level MLPs, finest (level 1) first."""
