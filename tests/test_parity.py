@@ -36,8 +36,18 @@ CONFIGS = {
 
 @pytest.fixture(scope="module")
 def public():
-    _, cls, seg, sr = import_public_wavemix()
-    return {"cls": cls.WaveMix, "seg": seg.WaveMix, "sr": sr.WaveMix}
+    pkg, cls, seg, sr = import_public_wavemix()
+    # The public transforms are module globals placed on cuda:0 whenever CUDA exists, so the
+    # comparison runs where they live (CPU in CI).
+    return {"cls": cls.WaveMix, "seg": seg.WaveMix, "sr": sr.WaveMix, "device": pkg.device}
+
+
+@pytest.fixture(autouse=True)
+def _exact_fp32():
+    old = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = old
 
 
 def _randomize_bn(model: torch.nn.Module, gen: torch.Generator) -> None:
@@ -57,7 +67,7 @@ def _pair(public, name):
     _randomize_bn(ref, torch.Generator().manual_seed(1))
     ours = wavevision.create_model(family, **kwargs)
     ours.load_state_dict(ref.state_dict(), strict=True)
-    return ref, ours
+    return ref.to(public["device"]), ours.to(public["device"])
 
 
 def test_configs_cover_reference_json():
@@ -78,12 +88,12 @@ def test_state_dict_layout_matches_reference_json(public, name):
 def test_outputs_and_input_gradients_match(public, name):
     ref, ours = _pair(public, name)
     ref.eval(), ours.eval()
-    x = torch.randn(*KEYS[name]["input"], generator=torch.Generator().manual_seed(2))
+    x = torch.randn(*KEYS[name]["input"], generator=torch.Generator().manual_seed(2)).to(public["device"])
     x_ref, x_ours = x.clone().requires_grad_(), x.clone().requires_grad_()
     y_ref, y_ours = ref(x_ref), ours(x_ours)
     assert list(y_ours.shape) == KEYS[name]["output"]
     assert (y_ours - y_ref).abs().max().item() <= 1e-5
-    proj = torch.randn(y_ref.shape, generator=torch.Generator().manual_seed(3))
+    proj = torch.randn(y_ref.shape, generator=torch.Generator().manual_seed(3)).to(public["device"])
     (y_ref * proj).sum().backward()
     (y_ours * proj).sum().backward()
     assert (x_ours.grad - x_ref.grad).abs().max().item() <= 1e-4
@@ -100,8 +110,8 @@ def test_public_checkpoint_file_loads_through_create_model(public, name, tmp_pat
     # As saved from nn.DataParallel: every key prefixed with "module.".
     path = tmp_path / "public.pth"
     torch.save({f"module.{k}": v for k, v in ref.state_dict().items()}, path)
-    ours = wavevision.create_model(family, checkpoint=path, **kwargs).eval()
-    x = torch.randn(*KEYS[name]["input"], generator=torch.Generator().manual_seed(4))
+    ours = wavevision.create_model(family, checkpoint=path, **kwargs).eval().to(public["device"])
+    x = torch.randn(*KEYS[name]["input"], generator=torch.Generator().manual_seed(4)).to(public["device"])
     assert (ours(x) - ref.eval()(x)).abs().max().item() <= 1e-5
     converted = wavevision.convert_official_state_dict({"state_dict": torch.load(path, weights_only=True)})
     assert set(converted) == set(ref.state_dict())
@@ -132,7 +142,8 @@ def test_train_mode_without_dropout_matches(public):
     ref = public["cls"](**kwargs).train()
     ours = wavevision.create_model("wavemix", **kwargs).train()
     ours.load_state_dict(ref.state_dict())
-    x = torch.randn(4, 3, 64, 64, generator=torch.Generator().manual_seed(5))
+    ref, ours = ref.to(public["device"]), ours.to(public["device"])
+    x = torch.randn(4, 3, 64, 64, generator=torch.Generator().manual_seed(5)).to(public["device"])
     assert (ours(x) - ref(x)).abs().max().item() <= 1e-5
     ref_state = ref.state_dict()
     for k, v in ours.state_dict().items():
