@@ -5,15 +5,28 @@
 - :mod:`.modules`: ``DWT2d`` / ``IDWT2d`` modules over both (filters are non-persistent buffers).
 - :mod:`.padding`: the pad-then-crop size policy shared by every model.
 """
+from .filterbank import WAVELET_MODES, dwt2, filter_bank, idwt2, wavedec2, waverec2, wavelet_filters
 from .haar import HAAR_LAYOUTS, haar_dwt2, haar_idwt2, haar_wavedec2, haar_waverec2
+from .modules import DWT2d, IDWT2d, pack_bands, unpack_bands
 from .padding import crop_to, pad_to_multiple
 
 __all__ = [
+    "DWT2d",
     "HAAR_LAYOUTS",
+    "IDWT2d",
+    "WAVELET_MODES",
     "crop_to",
+    "dwt2",
+    "filter_bank",
     "haar_dwt2",
     "haar_idwt2",
     "haar_wavedec2",
     "haar_waverec2",
+    "idwt2",
+    "pack_bands",
     "pad_to_multiple",
+    "unpack_bands",
+    "wavedec2",
+    "wavelet_filters",
+    "waverec2",
 ]

@@ -47,7 +47,8 @@ class _WaveletModule(nn.Module):
         self.mode = mode
         self.layout = layout
         self.fast_haar = isinstance(wave, str) and wave in _HAAR_NAMES and mode == "zero"
-        self.register_buffer("filters", fb.filter_bank(wave, dtype=torch.get_default_dtype()), persistent=False)
+        # Kept in float64 (exact coefficients) until .to()/.half() says otherwise; each call casts to the input.
+        self.register_buffer("filters", fb.filter_bank(wave, dtype=torch.float64), persistent=False)
 
     def extra_repr(self) -> str:
         return f"wave={self.wave!r}, mode={self.mode!r}, layout={self.layout!r}"
