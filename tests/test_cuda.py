@@ -9,21 +9,16 @@ import torch
 
 import wavevision
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+pytestmark = [
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"),
+    pytest.mark.usefixtures("exact_fp32"),
+]
 
 SMALL = {
     "classification": dict(depth=1),
     "segmentation": dict(depth=1, final_dim=32, ff_channel=32, num_classes=4),
     "super_resolution": dict(depth=1, final_dim=32, ff_channel=32),
 }
-
-
-@pytest.fixture(autouse=True)
-def _exact_fp32():
-    old = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-    yield
-    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = old
 
 
 def _model(name):

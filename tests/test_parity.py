@@ -15,7 +15,7 @@ import torch
 import wavevision
 from _public_wavemix import import_public_wavemix
 
-pytestmark = pytest.mark.parity
+pytestmark = [pytest.mark.parity, pytest.mark.usefixtures("exact_fp32")]
 
 KEYS = json.loads((Path(__file__).parent / "data" / "wavemix_official_keys.json").read_text())
 SMALL = dict(depth=2, mult=2, ff_channel=16, final_dim=16)
@@ -40,14 +40,6 @@ def public():
     # The public transforms are module globals placed on cuda:0 whenever CUDA exists, so the
     # comparison runs where they live (CPU in CI).
     return {"cls": cls.WaveMix, "seg": seg.WaveMix, "sr": sr.WaveMix, "device": pkg.device}
-
-
-@pytest.fixture(autouse=True)
-def _exact_fp32():
-    old = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-    yield
-    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = old
 
 
 def _randomize_bn(model: torch.nn.Module, gen: torch.Generator) -> None:

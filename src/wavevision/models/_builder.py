@@ -88,7 +88,7 @@ def convert_official_state_dict(state_dict: Mapping[str, Any]) -> Dict[str, torc
         for prefix in _PREFIXES:
             while key.startswith(prefix):
                 key = key[len(prefix) :]
-        if key.endswith(_DROPPED_SUFFIXES) and _DROPPED_SUFFIXES:
+        if key.endswith(_DROPPED_SUFFIXES):
             continue
         out[key] = value
     return out
