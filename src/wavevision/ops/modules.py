@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 
 from . import filterbank as fb
-from .haar import HAAR_LAYOUTS, _check_layout, haar_wavedec2, haar_waverec2
+from .haar import _check_layout, haar_wavedec2, haar_waverec2
 
 __all__ = ["DWT2d", "IDWT2d", "pack_bands", "unpack_bands"]
 
