@@ -12,3 +12,15 @@ def exact_fp32():
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
     yield
     torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = old
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--regen-expected", action="store_true", default=False,
+        help="rewrite tests/data/expected_outputs.json from the current code (on purpose only)",
+    )
+
+
+@pytest.fixture
+def regen_expected(request) -> bool:
+    return bool(request.config.getoption("--regen-expected"))

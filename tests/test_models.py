@@ -1,6 +1,9 @@
 """Every registered model: forward, backward, state dict, parameter count, sizes, interface."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -167,3 +170,22 @@ def test_expected_output_is_stable():
         r = haar_dwt2(blk.reduction(h))
         h = blk.feedforward(r) + h
     torch.testing.assert_close(y, model.pool[2](h.mean((2, 3))))
+
+
+EXPECTED = Path(__file__).parent / "data" / "expected_outputs.json"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_expected_outputs(name, regen_expected):
+    """A seeded small model's output on a fixed input against a stored copy (``--regen-expected`` rewrites it)."""
+    model = _small(name).eval()
+    n = model.in_chans * 16 * 16
+    x = torch.linspace(-1, 1, n, dtype=torch.float64).reshape(1, model.in_chans, 16, 16).float()
+    with torch.no_grad():
+        out = model(x).flatten()[:8].tolist()
+    stored = json.loads(EXPECTED.read_text()) if EXPECTED.exists() else {}
+    if regen_expected:
+        stored[name] = out
+        EXPECTED.write_text(json.dumps(stored, indent=1, sort_keys=True) + "\n")
+    assert name in stored, f"no stored output for {name}: run pytest tests/test_models.py --regen-expected"
+    torch.testing.assert_close(torch.tensor(out), torch.tensor(stored[name]), atol=1e-5, rtol=1e-4)
