@@ -1,15 +1,24 @@
 """Bad input gets a clear error naming the problem and the fix."""
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
 import wavevision
+from wavevision.layers import WaveMixBlock
 from wavevision.ops import haar_dwt2, haar_idwt2, haar_wavedec2
+
+TINY = dict(depth=1, final_dim=16, ff_channel=16, num_classes=3)
 
 
 def _tiny(**kw):
-    return wavevision.create_model("wavemix", depth=1, final_dim=16, ff_channel=16, num_classes=3, **kw)
+    return wavevision.create_model("wavemix", **{**TINY, **kw})
+
+
+# ------------------------------------------------------------------------------------
+# Inputs
 
 
 def test_wrong_number_of_channels():
@@ -17,94 +26,211 @@ def test_wrong_number_of_channels():
         _tiny()(torch.rand(1, 1, 32, 32))
 
 
+@pytest.mark.parametrize("name", ["wavemix_lite_8_10", "wavemix_seg", "wavemix_sr"])
+def test_wrong_number_of_channels_every_task(name):
+    model = wavevision.create_model(name, depth=1)
+    wrong = 4 if model.in_chans != 4 else 2
+    with pytest.raises(ValueError, match=rf"built for {model.in_chans} input channel\(s\) but the input has {wrong}.*in_chans={wrong}"):
+        model(torch.rand(1, wrong, 16, 16))
+
+
 def test_non_4d_input():
-    with pytest.raises(ValueError, match="4D input.*unsqueeze"):
+    with pytest.raises(ValueError, match=r"4D input.*got shape \(3, 32, 32\).*unsqueeze\(0\)"):
         _tiny()(torch.rand(3, 32, 32))
+    with pytest.raises(ValueError, match=r"4D input.*got shape \(1, 1, 3, 32, 32\)"):
+        _tiny()(torch.rand(1, 1, 3, 32, 32))
 
 
-def test_integer_input():
-    with pytest.raises(TypeError, match="floating point.*x.float"):
-        _tiny()(torch.zeros(1, 3, 32, 32, dtype=torch.uint8))
+def test_non_tensor_input():
+    with pytest.raises(TypeError, match="expects a torch.Tensor, got list"):
+        _tiny()([[0.0]])
 
 
-@pytest.mark.parametrize("level", [0, -1, 1.5, "2"])
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int64])
+def test_integer_input(dtype):
+    with pytest.raises(TypeError, match=rf"floating point, got dtype {re.escape(str(dtype))}.*x\.float\(\)"):
+        _tiny()(torch.zeros(1, 3, 32, 32, dtype=dtype))
+
+
+def test_bad_intermediate_indices():
+    model = _tiny(depth=2)
+    with pytest.raises(IndexError, match="block index 2 out of range for 2 blocks"):
+        model.forward_intermediates(torch.rand(1, 3, 16, 16), indices=[2])
+    with pytest.raises(ValueError, match="indices=3 asks for the last 3 blocks of 2"):
+        model.forward_intermediates(torch.rand(1, 3, 16, 16), indices=3)
+
+
+# ------------------------------------------------------------------------------------
+# Configurations
+
+
+@pytest.mark.parametrize("level", [0, -1, 1.5, "2", None])
 def test_bad_level(level):
-    with pytest.raises(ValueError, match="level must be an integer >= 1"):
+    with pytest.raises(ValueError, match=rf"level must be an integer >= 1, got {re.escape(repr(level))}"):
         _tiny(level=level)
 
 
-def test_final_dim_not_divisible_by_4():
-    with pytest.raises(ValueError, match="final_dim must be a positive multiple of 4.*try 16 or 20"):
-        wavevision.create_model("wavemix", final_dim=18, ff_channel=18)
+@pytest.mark.parametrize("name", ["wavemix_lite", "wavemix_seg", "wavemix_sr"])
+def test_level_zero_every_family(name):
+    with pytest.raises(ValueError, match="level must be an integer >= 1, got 0"):
+        wavevision.create_model(name, depth=1, level=0)
+
+
+def test_level_zero_block():
+    with pytest.raises(ValueError, match="level must be an integer >= 1"):
+        WaveMixBlock(dim=16, level=0)
+
+
+@pytest.mark.parametrize("name", ["wavemix", "wavemix_seg", "wavemix_sr"])
+def test_final_dim_not_divisible_by_4(name):
+    with pytest.raises(ValueError, match="final_dim must be a positive multiple of 4.*got 18; try 16 or 20"):
+        wavevision.create_model(name, depth=1, final_dim=18, ff_channel=18)
 
 
 def test_unknown_model_suggests_close_names():
-    with pytest.raises(ValueError, match="unknown model 'wavemix_lit'.*'wavemix_lite'"):
+    with pytest.raises(ValueError, match=r"unknown model 'wavemix_lit'\..*Did you mean.*'wavemix_lite'.*list_models"):
         wavevision.create_model("wavemix_lit")
+    with pytest.raises(ValueError, match=r"unknown model 'resnet50'\. See wavevision\.list_models\(\)"):
+        wavevision.get_entry("resnet50")
+
+
+def test_model_name_must_be_a_string():
+    with pytest.raises(TypeError, match="model name must be a string, got int"):
+        wavevision.create_model(3)
 
 
 def test_unknown_override_lists_accepted_names():
-    with pytest.raises(TypeError, match="unknown argument.*'levels'.*accepted"):
+    with pytest.raises(TypeError, match=r"wavemix: unknown argument\(s\) \['levels'\]; accepted: \[.*'level'.*\]"):
         wavevision.create_model("wavemix", levels=2)
+    # Super-resolution has no num_classes: the message says what it takes instead.
+    with pytest.raises(TypeError, match=r"unknown argument\(s\) \['num_classes'\].*'scale'"):
+        wavevision.create_model("wavemix_sr", num_classes=3)
 
 
 @pytest.mark.parametrize("kw,match", [
-    (dict(initial_conv="conv"), "unknown initial_conv 'conv'.*patchify"),
-    (dict(upsample="bicubic"), "unknown upsample 'bicubic'.*convtranspose"),
-    (dict(upsample="bilinear", ff_channel=8), "parameter-free upsample.*ff_channel == final_dim"),
-    (dict(num_classes=-1), "num_classes must be an integer >= 0"),
-    (dict(depth=0), "depth must be an integer >= 1"),
-    (dict(dropout=1.5), r"dropout must be in \[0, 1\)"),
+    (dict(initial_conv="conv"), r"unknown initial_conv 'conv'; choose one of \('patchify', 'pachify', 'strided'\)"),
+    (dict(upsample="bicubic"), r"unknown upsample 'bicubic'; choose one of \('convtranspose', 'bilinear', 'nearest'\)"),
+    (dict(upsample="bilinear", ff_channel=8), r"parameter-free upsample \('bilinear'\) needs ff_channel == final_dim \(16\), got 8.*convtranspose"),
+    (dict(upsample="nearest", ff_channel=32), r"parameter-free upsample \('nearest'\) needs ff_channel == final_dim"),
+    (dict(num_classes=-1), "num_classes must be an integer >= 0, got -1"),
+    (dict(depth=0), "depth must be an integer >= 1, got 0"),
+    (dict(in_chans=0), "in_chans must be an integer >= 1, got 0"),
+    (dict(mult=0), "mult must be an integer >= 1, got 0"),
+    (dict(dropout=1.5), r"dropout must be in \[0, 1\), got 1.5"),
+    (dict(patch_size=0), "patch_size must be >= 1, got 0"),
 ])
 def test_bad_config_values(kw, match):
-    base = dict(depth=1, final_dim=16, ff_channel=16)
     with pytest.raises(ValueError, match=match):
-        wavevision.create_model("wavemix", **{**base, **kw})
+        _tiny(**kw)
 
 
-def test_sr_scale():
-    with pytest.raises(ValueError, match="scale must be 2 or 4"):
-        wavevision.create_model("wavemix_sr", scale=3)
+def test_num_classes_negative_every_task_and_reset():
+    with pytest.raises(ValueError, match="num_classes must be an integer >= 0, got -2"):
+        wavevision.create_model("wavemix_seg", depth=1, num_classes=-2)
+    with pytest.raises(ValueError, match="num_classes must be an integer >= 0, got -1"):
+        _tiny().reset_classifier(-1)
+    with pytest.raises(ValueError, match="num_classes must be an integer >= 0, got -1"):
+        wavevision.create_model("wavemix_sr", depth=1).reset_classifier(-1)
 
 
-def test_pretrained_and_missing_name():
+@pytest.mark.parametrize("scale", [3, 1, 8])
+def test_sr_scale(scale):
+    with pytest.raises(ValueError, match=rf"scale must be 2 or 4, got {scale}"):
+        wavevision.create_model("wavemix_sr", scale=scale)
+
+
+# ------------------------------------------------------------------------------------
+# create_model and checkpoints
+
+
+def test_pretrained_explains_no_hosted_weights():
     with pytest.raises(ValueError, match="hosts no pretrained weights.*checkpoint=PATH"):
         wavevision.create_model("wavemix", pretrained=True)
-    with pytest.raises(ValueError, match="needs a model name"):
+
+
+def test_neither_name_nor_checkpoint():
+    with pytest.raises(ValueError, match=r"needs a model name.*list_models\(\).*checkpoint=PATH"):
         wavevision.create_model()
 
 
 def test_missing_checkpoint(tmp_path):
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        wavevision.create_model("wavemix", checkpoint=tmp_path / "nope.pth")
+    path = tmp_path / "nope.pth"
+    with pytest.raises(FileNotFoundError, match=rf"checkpoint {re.escape(str(path))} does not exist"):
+        wavevision.create_model("wavemix", checkpoint=path)
 
 
-def test_checkpoint_of_another_architecture(tmp_path):
-    path = tmp_path / "level2.pth"
+def test_plain_state_dict_needs_a_name(tmp_path):
+    path = tmp_path / "x.pth"
+    torch.save(_tiny().state_dict(), path)
+    with pytest.raises(ValueError, match="plain state dict: pass the model name"):
+        wavevision.create_model(checkpoint=path)
+
+
+def test_checkpoint_of_another_level(tmp_path):
+    path = tmp_path / "x.pth"
     torch.save(_tiny(level=2).state_dict(), path)
-    with pytest.raises(wavevision.CheckpointMismatchError, match="does not fit.*(missing|unexpected) key"):
-        wavevision.create_model("wavemix", checkpoint=path, depth=1, final_dim=16, ff_channel=16, num_classes=3, level=3)
-    path32 = tmp_path / "wide.pth"
-    torch.save(wavevision.create_model("wavemix", depth=1, final_dim=32, ff_channel=32, num_classes=3).state_dict(), path32)
+    with pytest.raises(wavevision.CheckpointMismatchError, match=r"does not fit model 'wavemix'.*missing key\(s\), e\.g\. \['layers\.0\.feedforward3\.") as info:
+        wavevision.create_model("wavemix", checkpoint=path, level=3, **TINY)
+    assert isinstance(info.value, ValueError)
+    assert str(path) in str(info.value)
+    # The coarsest MLP of a level-2 block takes C channels, a level-3 block's second MLP 3C/2.
+    assert "shape mismatch" in str(info.value) and "layers.0.feedforward2.0.weight" in str(info.value)
+    # The other direction: the level-3 checkpoint has a key the level-2 model lacks.
+    path3 = tmp_path / "y.pth"
+    torch.save(_tiny(level=3).state_dict(), path3)
+    with pytest.raises(wavevision.CheckpointMismatchError, match=r"unexpected key\(s\), e\.g\. \['layers\.0\.feedforward3\."):
+        wavevision.create_model("wavemix", checkpoint=path3, level=2, **TINY)
+
+
+def test_checkpoint_of_another_width(tmp_path):
+    path = tmp_path / "wide.pth"
+    torch.save(_tiny(final_dim=32, ff_channel=32).state_dict(), path)
     with pytest.raises(wavevision.CheckpointMismatchError, match=r"shape mismatch.*checkpoint \(64, 48, 1, 1\) vs model \(32, 24, 1, 1\)"):
-        wavevision.create_model("wavemix", checkpoint=path32, depth=1, final_dim=16, ff_channel=16, num_classes=3)
+        wavevision.create_model("wavemix", checkpoint=path, **TINY)
 
 
 def test_corrupt_checkpoint_names_the_file(tmp_path):
     path = tmp_path / "corrupt.pth"
-    path.write_bytes(bytes(range(256)) * 4)
-    with pytest.raises(ValueError, match="could not read .*corrupt.pth"):
-        wavevision.create_model("wavemix", checkpoint=path)
+    path.write_bytes(torch.randint(0, 256, (1024,), generator=torch.Generator().manual_seed(0), dtype=torch.uint8).numpy().tobytes())
+    with pytest.raises(ValueError, match=rf"could not read {re.escape(str(path))} as a PyTorch state dict"):
+        wavevision.create_model("wavemix", checkpoint=path, **TINY)
 
 
-def test_transform_errors():
-    with pytest.raises(ValueError, match="4D"):
+def test_checkpoint_that_is_not_a_state_dict(tmp_path):
+    path = tmp_path / "tensor.pth"
+    torch.save(torch.zeros(3), path)
+    with pytest.raises(TypeError, match="expected a state dict.*got Tensor"):
+        wavevision.create_model("wavemix", checkpoint=path, **TINY)
+
+
+# ------------------------------------------------------------------------------------
+# Transforms
+
+
+def test_haar_dwt2_on_3d():
+    with pytest.raises(ValueError, match=r"haar_dwt2 input must be 4D.*got shape \(3, 8, 8\).*unsqueeze\(0\)"):
         haar_dwt2(torch.rand(3, 8, 8))
-    with pytest.raises(ValueError, match="multiple of 4 channels"):
-        haar_idwt2(torch.rand(1, 6, 4, 4))
-    with pytest.raises(ValueError, match="does not fit coefficients"):
-        haar_idwt2(torch.rand(1, 4, 4, 4), size=(5, 8))
-    with pytest.raises(ValueError, match="levels must be an integer >= 1"):
-        haar_wavedec2(torch.rand(1, 1, 8, 8), 0)
-    with pytest.raises(ValueError, match="unknown Haar channel layout"):
+
+
+def test_haar_dwt2_integer_and_layout():
+    with pytest.raises(TypeError, match="floating-point tensor, got dtype torch.int64"):
+        haar_dwt2(torch.zeros(1, 1, 8, 8, dtype=torch.int64))
+    with pytest.raises(ValueError, match=r"unknown Haar channel layout 'interleaved'; choose one of \('wavemix', 'band'\)"):
         haar_dwt2(torch.rand(1, 1, 8, 8), layout="interleaved")
+
+
+def test_haar_idwt2_channels_not_divisible_by_4():
+    with pytest.raises(ValueError, match="haar_idwt2 input needs a multiple of 4 channels, got 6"):
+        haar_idwt2(torch.rand(1, 6, 4, 4))
+
+
+@pytest.mark.parametrize("size", [(5, 8), (8, 10), (9, 8), (1, 1)])
+def test_haar_idwt2_impossible_size(size):
+    with pytest.raises(ValueError, match=rf"size \({size[0]}, {size[1]}\) does not fit coefficients of spatial size \(4, 4\); expected height 7 or 8"):
+        haar_idwt2(torch.rand(1, 4, 4, 4), size=size)
+
+
+@pytest.mark.parametrize("levels", [0, -1, 1.0])
+def test_haar_wavedec2_bad_levels(levels):
+    with pytest.raises(ValueError, match=rf"levels must be an integer >= 1, got {re.escape(repr(levels))}"):
+        haar_wavedec2(torch.rand(1, 1, 8, 8), levels)
