@@ -36,6 +36,8 @@ def test_no_module_level_tensors():
 
 def test_no_cuda_literals_outside_device_selection():
     for path in (ROOT / "src" / "wavevision").rglob("*.py"):
+        if path.relative_to(ROOT / "src" / "wavevision").as_posix() == "utils/device.py":
+            continue  # the one place that selects devices
         assert not re.search(r"""["']cuda(:\d)?["']""", path.read_text()), path
 
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import inspect
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
 
+from ..utils.io import atomic_write_bytes
 from ._registry import get_entry
 from ._safetensors import load_safetensors, save_safetensors_bytes
 
@@ -123,22 +123,6 @@ def _config_path(path: Path) -> Path:
     return path.with_suffix(".json")
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write via a temporary file in the same folder and rename, so a crash never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def save_checkpoint(model: nn.Module, path: PathLike, *, extra: Optional[Mapping[str, Any]] = None) -> Path:
     """Save ``model`` as ``path`` (safetensors) plus ``path`` with suffix ``.json`` (its config).
 
@@ -158,8 +142,8 @@ def save_checkpoint(model: nn.Module, path: PathLike, *, extra: Optional[Mapping
         "kwargs": dict(getattr(model, "model_kwargs", {})),
         "extra": dict(extra or {}),
     }
-    _atomic_write(path, save_safetensors_bytes(model.state_dict(), {"model": name}))
-    _atomic_write(_config_path(path), (json.dumps(config, indent=2, sort_keys=True) + "\n").encode())
+    atomic_write_bytes(path, save_safetensors_bytes(model.state_dict(), {"model": name}))
+    atomic_write_bytes(_config_path(path), (json.dumps(config, indent=2, sort_keys=True) + "\n").encode())
     return path
 
 

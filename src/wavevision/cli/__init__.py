@@ -1,0 +1,83 @@
+"""The ``wavevision`` command line: a thin layer over the library.
+
+Each subcommand is one module of this package (``wavevision/cli/<command>.py``, found by
+name, modules starting with ``_`` excluded) defining:
+
+* ``HELP``: a one-line description;
+* ``add_arguments(parser)``: its flags (only argparse here: heavy imports belong in ``run``);
+* ``run(args) -> int | None``: the work, calling the library; ``None`` means exit code 0;
+* optionally ``NAME`` when the command differs from the module name (``list`` lives in
+  ``list_models.py``).
+
+Errors a user can fix (bad values, missing files, a missing optional package) end as one
+line ``wavevision CMD: error: ...`` and exit code 2, with no traceback; set
+``WAVEVISION_TRACEBACK=1`` (or pass ``--traceback``) to see it anyway.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import pkgutil
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+__all__ = ["CLIError", "build_parser", "main"]
+
+# Exceptions whose message is the whole story for a user (the library raises these with the fix).
+_USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, TypeError, OSError, ImportError, KeyError)
+
+
+class CLIError(Exception):
+    """A problem with the command line or its inputs, reported as one line without a traceback."""
+
+
+def _commands() -> dict[str, ModuleType]:
+    found: dict[str, ModuleType] = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        found[getattr(module, "NAME", info.name)] = module
+    return found
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (all subcommands)."""
+    from .. import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="wavevision",
+        description="Resource-efficient wavelet vision networks: train, evaluate, benchmark and export.",
+    )
+    parser.add_argument("--version", action="version", version=f"wavevision {__version__}")
+    parser.add_argument("--traceback", action="store_true", help="show the full traceback of errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module in _commands().items():
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    show_tb = args.traceback or os.environ.get("WAVEVISION_TRACEBACK", "") not in ("", "0")
+    try:
+        code = args._run(args)
+    except KeyboardInterrupt:
+        print(f"wavevision {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (CLIError, *_USER_ERRORS) as e:
+        if show_tb:
+            raise
+        message = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+        print(f"wavevision {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    return int(code or 0)
