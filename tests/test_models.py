@@ -11,6 +11,8 @@ import wavevision
 from wavevision.layers import WaveMixBlock
 from wavevision.ops import haar as haar_mod
 
+from _small import small_model
+
 NAMES = wavevision.list_models()
 FAMILIES = {"wavemix", "wavemix_lite", "wavemix_seg", "wavemix_sr"}
 # Named configurations without a published reference (our own variants).
@@ -21,10 +23,9 @@ def _task(name):
     return wavevision.get_entry(name).task
 
 
-def _build(name, seed=0, depth=1, **kw):
+def _build(name, seed=0, **kw):
     """The registered model with fewer blocks; width, level, stem and head are the registered ones."""
-    torch.manual_seed(seed)
-    return wavevision.create_model(name, depth=depth, **kw)
+    return small_model(name, seed, **kw)
 
 
 def _narrow(name, seed=0):

@@ -1,0 +1,23 @@
+"""Small, structurally complete builds of every registered model, for fast parametrised tests.
+
+Every test file that loops over ``wavevision.list_models()`` builds models through
+:func:`small_model`, so a new model family needs one branch here and nothing else.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+import wavevision
+
+
+def small_overrides(name: str) -> dict[str, Any]:
+    """Overrides that keep the registered structure (stem, level, width, head) with fewer blocks."""
+    return {"depth": 1}
+
+
+def small_model(name: str, seed: int = 0, **overrides: Any) -> torch.nn.Module:
+    """``create_model(name)`` with :func:`small_overrides` (then ``overrides``), seeded."""
+    torch.manual_seed(seed)
+    return wavevision.create_model(name, **{**small_overrides(name), **overrides})
