@@ -1,0 +1,19 @@
+"""Datasets for training and evaluating wavevision models.
+
+``build_dataset(name, split, root=..., download=..., augment=..., **options)`` returns
+``(dataset, info)`` for embedded real datasets (``digits``, ``digit-scenes``, ``photos``),
+local standard formats (ImageFolder trees, CIFAR, MNIST-family IDX, Galaxy10 DECals HDF5,
+Cityscapes, super-resolution folders) and a path whose format is detected.
+"""
+from ._base import DatasetInfo, build_dataset, list_datasets
+from .image import bicubic_downsample, bicubic_upsample, load_image, prepare_image
+
+__all__ = [
+    "DatasetInfo",
+    "bicubic_downsample",
+    "bicubic_upsample",
+    "build_dataset",
+    "list_datasets",
+    "load_image",
+    "prepare_image",
+]

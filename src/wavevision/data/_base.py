@@ -1,0 +1,220 @@
+"""What every dataset shares: its description (:class:`DatasetInfo`), the registry behind
+:func:`build_dataset`, split names, seeded hold-outs and errors that suggest the right choice."""
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Union
+
+import torch
+from torch.utils.data import Dataset
+
+__all__ = [
+    "SPLITS",
+    "DatasetInfo",
+    "build_dataset",
+    "check_choice",
+    "check_split",
+    "holdout_split",
+    "list_datasets",
+    "register_dataset",
+]
+
+PathLike = Union[str, "os.PathLike[str]"]
+SPLITS = ("train", "val", "test")
+TASKS = ("classification", "segmentation", "super_resolution")
+
+# A fixed seed for every split this package carves itself: the same samples land in the same
+# split on every machine and in every run, whatever the training seed.
+SPLIT_SEED = 0
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a model and the training engine need to know about a dataset.
+
+    Attributes:
+        name: registered name (``"digits"``, ``"cifar10"``, ``"imagefolder"`` ...).
+        task: ``"classification"``, ``"segmentation"`` or ``"super_resolution"``.
+        in_chans: channels of the input images the dataset yields.
+        num_classes: classes (classification, segmentation), else ``None``.
+        class_names: one name per class, or ``None``.
+        image_size: ``(H, W)`` of every sample when fixed (for super-resolution: of the
+            high-resolution target), else ``None`` (sizes vary: evaluate with batch size 1).
+        mean, std: the per-channel normalisation applied to inputs (``()`` when none, as for
+            super-resolution, whose inputs and targets stay in [0, 1]).
+        ignore_index: label of pixels to ignore (segmentation: 255).
+        scale: super-resolution factor (2 or 4).
+    """
+
+    name: str
+    task: str
+    in_chans: int
+    num_classes: int | None
+    class_names: tuple[str, ...] | None
+    image_size: tuple[int, int] | None
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    ignore_index: int | None = None
+    scale: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"DatasetInfo.task must be one of {', '.join(TASKS)}, got {self.task!r}")
+        if len(self.mean) != len(self.std) or (self.mean and len(self.mean) != self.in_chans):
+            raise ValueError(
+                f"DatasetInfo of {self.name!r}: mean/std need one value per input channel "
+                f"({self.in_chans}), got {len(self.mean)} and {len(self.std)}"
+            )
+        if self.class_names is not None and len(self.class_names) != self.num_classes:
+            raise ValueError(
+                f"DatasetInfo of {self.name!r}: {len(self.class_names)} class names for "
+                f"{self.num_classes} classes"
+            )
+
+
+Builder = Callable[..., "tuple[Dataset, DatasetInfo]"]
+_BUILDERS: dict[str, Builder] = {}
+_NEEDS_ROOT: set[str] = set()
+
+
+def register_dataset(name: str, *, needs_root: bool = True) -> Callable[[Builder], Builder]:
+    """Register ``fn(split, *, root, download, augment, **options) -> (dataset, info)`` as ``name``.
+
+    ``needs_root=False`` marks embedded datasets that work without a path.
+    """
+
+    def wrap(fn: Builder) -> Builder:
+        if name in _BUILDERS:
+            raise ValueError(f"dataset {name!r} is registered twice")
+        _BUILDERS[name] = fn
+        if needs_root:
+            _NEEDS_ROOT.add(name)
+        return fn
+
+    return wrap
+
+
+def _ensure_registered() -> None:
+    # The dataset modules register themselves on import; importing them here keeps
+    # ``import wavevision.data`` light while every entry point sees the full registry.
+    from . import embedded  # noqa: F401
+
+
+def list_datasets() -> list[str]:
+    """Names :func:`build_dataset` accepts (a path is accepted too: its format is detected)."""
+    _ensure_registered()
+    return sorted(_BUILDERS)
+
+
+def check_choice(kind: str, value: Any, choices: Iterable[Any], hint: str = "") -> None:
+    """Raise ``ValueError`` naming ``value``, the valid ``choices`` and close matches."""
+    choices = list(choices)
+    if value in choices:
+        return
+    close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=3, cutoff=0.5)
+    maybe = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+    listed = ", ".join(repr(c) for c in choices)
+    raise ValueError(f"unknown {kind} {value!r}{maybe}; choose one of: {listed}{hint}")
+
+
+def check_split(split: str, splits: Sequence[str] = SPLITS) -> str:
+    check_choice("split", split, splits)
+    return split
+
+
+def _looks_like_path(name: str) -> bool:
+    return os.sep in name or (os.altsep is not None and os.altsep in name) or os.path.exists(name)
+
+
+def build_dataset(
+    name: str,
+    split: str,
+    *,
+    root: PathLike | None = None,
+    download: bool = False,
+    augment: bool = False,
+    **options: Any,
+) -> tuple[Dataset, DatasetInfo]:
+    """Build one split of a dataset and describe it.
+
+    Args:
+        name: a registered name (see :func:`list_datasets`) or a path, whose format is then
+            detected (``root`` must be ``None`` then).
+        split: ``"train"``, ``"val"`` or ``"test"``. Model selection uses ``"val"`` only;
+            datasets without a labelled validation split get a fixed seeded hold-out from train.
+        root: the dataset folder or file for local formats (not needed by ``digits``,
+            ``digit-scenes``, ``photos``; with ``download=True`` defaults to the cache).
+        download: fetch the files first when the dataset has a public URL (MNIST,
+            Fashion-MNIST, CIFAR-10/100); files are verified against their checksums.
+        augment: apply the training augmentations.
+        **options: dataset options (``image_size``, ``scale``, ``patch_size`` ...); unknown
+            options raise ``ValueError``.
+
+    Returns:
+        ``(dataset, info)``. Samples are ``(image, label)`` for classification,
+        ``(image, mask)`` for segmentation and ``(lr, hr)`` for super-resolution.
+    """
+    _ensure_registered()
+    if not isinstance(name, str):
+        name = os.fspath(name)
+    if name not in _BUILDERS and _looks_like_path(name):
+        if root is not None:
+            raise ValueError(f"dataset name {name!r} is a path and root={root!r} is given too: pass one")
+        from .detect import detect_format
+
+        root, name = name, detect_format(name)
+    check_choice("dataset", name, sorted(_BUILDERS), hint=" (or a path to a dataset folder or file)")
+    check_split(split)
+    if name in _NEEDS_ROOT and root is None and not download:
+        raise ValueError(
+            f"dataset {name!r} reads local files: pass root=PATH (the dataset folder)"
+            + (", or download=True" if name in _downloadable() else "")
+        )
+    if root is not None:
+        root = Path(root).expanduser()
+        if not download and not root.exists():
+            raise FileNotFoundError(f"dataset path {str(root)!r} does not exist; check the path")
+    return _BUILDERS[name](split, root=root, download=download, augment=augment, **options)
+
+
+def _downloadable() -> set[str]:
+    return set()
+
+
+def reject_unknown_options(name: str, options: dict[str, Any], known: Iterable[str]) -> None:
+    """Raise ``ValueError`` when ``options`` holds keys the dataset does not take."""
+    known = sorted(known)
+    for key in options:
+        if key not in known:
+            check_choice(f"option for dataset {name!r}:", key, known)
+
+
+def holdout_split(
+    n: int, split: str, size: int | None = None, *, seed: int = SPLIT_SEED
+) -> torch.Tensor:
+    """Indices of ``split`` ("train" or "val") when a validation set is carved out of ``n``
+    training samples: a fixed seeded permutation; ``size`` defaults to 10 % of ``n``
+    (at least 1, at most 10,000)."""
+    if size is None:
+        size = min(max(1, round(0.1 * n)), 10_000)
+    if not 0 < size < n:
+        raise ValueError(f"val_size must be between 1 and {n - 1} (the training set has {n} samples), got {size}")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    chosen = perm[:size] if split == "val" else perm[size:]
+    return chosen.sort().values
+
+
+def three_way_split(n: int, split: str, *, test_fraction: float = 0.1, val_fraction: float = 0.1,
+                    seed: int = SPLIT_SEED) -> torch.Tensor:
+    """Indices of ``split`` for data that comes without any split: a fixed seeded permutation,
+    ``test_fraction`` for test, ``val_fraction`` for val, the rest train."""
+    n_test, n_val = max(1, round(test_fraction * n)), max(1, round(val_fraction * n))
+    if n_test + n_val >= n:
+        raise ValueError(f"{n} samples are too few to split into train, val and test; add data")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    parts = {"test": perm[:n_test], "val": perm[n_test:n_test + n_val], "train": perm[n_test + n_val:]}
+    return parts[split].sort().values

@@ -1,0 +1,178 @@
+"""Reading images (Pillow) into tensors, channel conversion, the eval-time input transform
+used by ``predict``, and the bicubic resampling that makes and upsamples low-resolution images."""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .transforms import Size, center_crop, normalize, resize, to_size
+
+if TYPE_CHECKING:
+    from ._base import DatasetInfo
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "bicubic_downsample",
+    "bicubic_upsample",
+    "convert_channels",
+    "list_images",
+    "load_image",
+    "prepare_image",
+]
+
+PathLike = Union[str, "os.PathLike[str]"]
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+# ITU-R BT.601 luma, the weights Pillow's "L" conversion uses.
+_LUMA = (0.299, 0.587, 0.114)
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files directly inside ``folder`` (by extension, case-insensitive), sorted by name."""
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+
+
+def load_image(path: PathLike) -> torch.Tensor:
+    """Decode an image file into a float32 ``(C, H, W)`` tensor in [0, 1].
+
+    Grayscale files give 1 channel, everything else 3 (alpha is dropped, palettes expanded,
+    16-bit and float images scaled to [0, 1]); the EXIF orientation is applied.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: the file is not a readable image (the message names the file).
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image file {str(path)!r} does not exist")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            array = _to_array(img)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise ValueError(f"cannot decode image file {str(path)!r} (corrupt or not an image: {e}); "
+                         "replace or remove it") from None
+    return torch.from_numpy(array).permute(2, 0, 1).contiguous()
+
+
+def _to_array(img) -> np.ndarray:
+    """A Pillow image -> float32 (H, W, 1 or 3) in [0, 1]."""
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        a = np.asarray(img, dtype=np.float32) / 65535.0
+    elif mode == "I":
+        a = np.asarray(img, dtype=np.float64)
+        a = (a / (65535.0 if a.max(initial=0) > 255 else 255.0)).astype(np.float32)
+    elif mode == "F":
+        a = np.asarray(img, dtype=np.float32)
+        if a.max(initial=0) > 1.0:
+            a = a / 255.0
+    elif mode in ("1", "L", "LA"):
+        a = np.asarray(img.convert("L"), dtype=np.float32) / 255.0
+    else:
+        a = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+    a = np.clip(a, 0.0, 1.0)
+    return a[:, :, None] if a.ndim == 2 else a
+
+
+def convert_channels(image: torch.Tensor, channels: int) -> torch.Tensor:
+    """Convert a ``(C, H, W)`` (or batched) image between 1 (gray), 3 (RGB) and 4 (RGBA) channels."""
+    c = image.shape[-3]
+    if c == channels:
+        return image
+    if c == 4:
+        image, c = image[..., :3, :, :], 3
+        if channels == 3:
+            return image
+    if c == 1 and channels == 3:
+        return image.expand(*image.shape[:-3], 3, *image.shape[-2:]).contiguous()
+    if c == 3 and channels == 1:
+        w = torch.tensor(_LUMA, dtype=image.dtype, device=image.device).view(3, 1, 1)
+        return (image * w).sum(dim=-3, keepdim=True)
+    raise ValueError(f"cannot convert an image with {image.shape[-3]} channels to {channels}; "
+                     "give a grayscale (1), RGB (3) or RGBA (4) image")
+
+
+def prepare_image(image: torch.Tensor, info: DatasetInfo, image_size: Size | None = None) -> torch.Tensor:
+    """The eval-time transform: turn a loaded image into the input of a model trained on ``info``.
+
+    Converts channels to ``info.in_chans``, resizes to ``image_size`` (default
+    ``info.image_size`` for classification; segmentation and super-resolution keep the size
+    unless one is given) by scaling the shorter side and centre-cropping, so the aspect ratio
+    is kept, then normalises with ``info.mean``/``info.std``. Super-resolution inputs stay in
+    [0, 1]. Accepts ``(C, H, W)`` or ``(N, C, H, W)`` float images in [0, 1].
+    """
+    if image.dim() not in (3, 4):
+        raise ValueError(f"prepare_image needs a (C, H, W) or (N, C, H, W) image, got shape {tuple(image.shape)}")
+    if not image.is_floating_point():
+        raise ValueError(f"prepare_image needs a float image in [0, 1], got {image.dtype}; use load_image")
+    image = convert_channels(image, info.in_chans)
+    if image_size is None and info.task == "classification":
+        image_size = info.image_size
+    if image_size is not None:
+        image = resize_and_crop(image, image_size)
+    return normalize(image, info.mean, info.std)
+
+
+def resize_and_crop(image: torch.Tensor, size: Size) -> torch.Tensor:
+    """Scale so the image covers ``size`` (shorter side first), then centre-crop to it."""
+    h, w = to_size(size)
+    H, W = image.shape[-2:]
+    if (H, W) == (h, w):
+        return image
+    ratio = max(h / H, w / W)
+    image = resize(image, (max(h, round(H * ratio)), max(w, round(W * ratio))))
+    return center_crop(image, (h, w))
+
+
+def _check_scale(scale: int) -> int:
+    if scale not in (2, 3, 4, 8):
+        raise ValueError(f"super-resolution scale must be 2, 3, 4 or 8, got {scale!r}")
+    return int(scale)
+
+
+def bicubic_downsample(hr: torch.Tensor, scale: int) -> torch.Tensor:
+    """The low-resolution input made from ``hr`` ``(C, H, W)`` or ``(N, C, H, W)`` in [0, 1]:
+    antialiased bicubic downsampling by ``scale`` (H and W must be multiples of it)."""
+    scale = _check_scale(scale)
+    H, W = hr.shape[-2:]
+    if H % scale or W % scale:
+        raise ValueError(f"high-resolution size {H}x{W} is not a multiple of the scale {scale}; crop it first")
+    x = hr if hr.dim() == 4 else hr.unsqueeze(0)
+    lr = F.interpolate(x, size=(H // scale, W // scale), mode="bicubic", align_corners=False, antialias=True)
+    lr = lr.clamp(0.0, 1.0)
+    return lr if hr.dim() == 4 else lr.squeeze(0)
+
+
+def bicubic_upsample(lr: torch.Tensor, scale: int) -> torch.Tensor:
+    """The bicubic baseline of super-resolution: ``lr`` ``(C, h, w)`` or ``(N, C, h, w)`` in
+    [0, 1] upsampled by ``scale`` and clamped to [0, 1]."""
+    scale = _check_scale(scale)
+    x = lr if lr.dim() == 4 else lr.unsqueeze(0)
+    sr = F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False).clamp(0.0, 1.0)
+    return sr if lr.dim() == 4 else sr.squeeze(0)
+
+
+def mod_crop(hr: torch.Tensor, scale: int) -> torch.Tensor:
+    """Crop the bottom/right of ``hr`` so its size is a multiple of ``scale``."""
+    H, W = hr.shape[-2:]
+    return hr[..., : H - H % scale, : W - W % scale]
+
+
+def as_uint8(image: torch.Tensor) -> torch.Tensor:
+    """float [0, 1] -> uint8 [0, 255] (compact storage for images held in memory)."""
+    return image.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def stack_sizes(images: Sequence[torch.Tensor]) -> tuple[int, int] | None:
+    """The common ``(H, W)`` of ``images``, or ``None`` when they differ."""
+    sizes = {tuple(im.shape[-2:]) for im in images}
+    return sizes.pop() if len(sizes) == 1 else None  # type: ignore[return-value]

@@ -1,0 +1,227 @@
+"""Tensor transforms without torchvision.
+
+Every transform takes an image ``(C, H, W)`` float tensor and optionally a mask ``(H, W)``
+integer tensor; geometric transforms apply the same change to both (padding a mask with its
+ignore index, resizing it with nearest neighbours), photometric ones leave the mask alone.
+Called with an image only they return the image, with a mask they return ``(image, mask)``.
+
+Randomness comes from torch's global generator (``torch.randint``/``torch.rand``), so a run is
+reproducible given ``torch.manual_seed`` and DataLoader workers (seeded by torch) differ from
+each other. Transforms are plain classes, so datasets holding them pickle for workers.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Union
+
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "CenterCrop",
+    "Compose",
+    "Normalize",
+    "RandomCrop",
+    "RandomHorizontalFlip",
+    "RandomVerticalFlip",
+    "Resize",
+    "center_crop",
+    "normalize",
+    "resize",
+    "to_size",
+]
+
+Size = Union[int, Sequence[int]]
+IGNORE_INDEX = 255
+
+
+def to_size(size: Size, what: str = "size") -> tuple[int, int]:
+    """``int`` or ``(H, W)`` -> ``(H, W)`` of positive ints (``ValueError`` otherwise)."""
+    if isinstance(size, int) and not isinstance(size, bool):
+        size = (size, size)
+    try:
+        h, w = (int(s) for s in size)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be an int or (height, width), got {size!r}") from None
+    if h < 1 or w < 1:
+        raise ValueError(f"{what} must be positive, got {size!r}")
+    return h, w
+
+
+def _out(image: torch.Tensor, mask: torch.Tensor | None):
+    return image if mask is None else (image, mask)
+
+
+def resize(image: torch.Tensor, size: Size, *, mode: str = "bilinear") -> torch.Tensor:
+    """Resize ``(C, H, W)`` (or ``(N, C, H, W)``) float images; antialiased when shrinking,
+    bicubic results clamped to the input's [0, 1] range."""
+    h, w = to_size(size)
+    batched = image.dim() == 4
+    x = image if batched else image.unsqueeze(0)
+    if tuple(x.shape[-2:]) == (h, w):
+        return image
+    shrinking = h < x.shape[-2] or w < x.shape[-1]
+    x = F.interpolate(x, size=(h, w), mode=mode, align_corners=False, antialias=shrinking)
+    if mode == "bicubic":
+        x = x.clamp(0.0, 1.0)
+    return x if batched else x.squeeze(0)
+
+
+def resize_mask(mask: torch.Tensor, size: Size) -> torch.Tensor:
+    """Nearest-neighbour resize of an ``(H, W)`` label mask (labels are never blended)."""
+    h, w = to_size(size)
+    if tuple(mask.shape) == (h, w):
+        return mask
+    x = F.interpolate(mask[None, None].float(), size=(h, w), mode="nearest-exact")
+    return x[0, 0].to(mask.dtype)
+
+
+def center_crop(x: torch.Tensor, size: Size) -> torch.Tensor:
+    """Crop the centre ``(H, W)`` of the last two dimensions (which must be at least that big)."""
+    h, w = to_size(size)
+    H, W = x.shape[-2:]
+    if h > H or w > W:
+        raise ValueError(f"cannot crop {h}x{w} from an image of {H}x{W}; resize it first")
+    top, left = (H - h) // 2, (W - w) // 2
+    return x[..., top:top + h, left:left + w]
+
+
+def normalize(image: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """``(image - mean) / std`` per channel of a ``(C, H, W)`` or ``(N, C, H, W)`` tensor."""
+    if not mean:
+        return image
+    m = torch.as_tensor(mean, dtype=image.dtype).view(-1, 1, 1)
+    s = torch.as_tensor(std, dtype=image.dtype).view(-1, 1, 1)
+    return (image - m) / s
+
+
+class Compose:
+    """Apply transforms in order (each may take and return a mask beside the image)."""
+
+    def __init__(self, transforms: Sequence) -> None:
+        self.transforms = list(transforms)
+
+    def __call__(self, image: torch.Tensor, mask: torch.Tensor | None = None):
+        for t in self.transforms:
+            if mask is None:
+                image = t(image)
+            else:
+                image, mask = t(image, mask)
+        return _out(image, mask)
+
+    def __repr__(self) -> str:
+        return f"Compose({self.transforms!r})"
+
+
+class Normalize:
+    """Subtract ``mean`` and divide by ``std`` per channel (masks pass through)."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        if len(mean) != len(std) or any(s <= 0 for s in std):
+            raise ValueError(f"Normalize needs as many positive stds as means, got mean={mean}, std={std}")
+        self.mean, self.std = tuple(mean), tuple(std)
+
+    def __call__(self, image: torch.Tensor, mask: torch.Tensor | None = None):
+        return _out(normalize(image, self.mean, self.std), mask)
+
+    def __repr__(self) -> str:
+        return f"Normalize(mean={self.mean}, std={self.std})"
+
+
+class Resize:
+    """Resize to ``size`` (``(H, W)``; an int resizes the shorter side keeping the aspect ratio)."""
+
+    def __init__(self, size: Size, mode: str = "bilinear") -> None:
+        self.size, self.mode = size, mode
+        to_size(size)
+
+    def _target(self, h: int, w: int) -> tuple[int, int]:
+        if isinstance(self.size, int):
+            short = min(h, w)
+            return max(1, round(h * self.size / short)), max(1, round(w * self.size / short))
+        return to_size(self.size)
+
+    def __call__(self, image: torch.Tensor, mask: torch.Tensor | None = None):
+        size = self._target(*image.shape[-2:])
+        image = resize(image, size, mode=self.mode)
+        return _out(image, None if mask is None else resize_mask(mask, size))
+
+    def __repr__(self) -> str:
+        return f"Resize({self.size!r}, mode={self.mode!r})"
+
+
+class CenterCrop:
+    """Crop the centre ``size`` of image and mask."""
+
+    def __init__(self, size: Size) -> None:
+        self.size = to_size(size)
+
+    def __call__(self, image: torch.Tensor, mask: torch.Tensor | None = None):
+        return _out(center_crop(image, self.size), None if mask is None else center_crop(mask, self.size))
+
+    def __repr__(self) -> str:
+        return f"CenterCrop({self.size})"
+
+
+class RandomCrop:
+    """Pad by ``padding`` pixels on every side (images with ``fill``, masks with ``ignore_index``),
+    then crop a random ``size`` window; images smaller than ``size`` are padded up to it."""
+
+    def __init__(self, size: Size, padding: int = 0, fill: float = 0.0, ignore_index: int = IGNORE_INDEX) -> None:
+        self.size = to_size(size, "crop size")
+        if padding < 0:
+            raise ValueError(f"padding must be >= 0, got {padding}")
+        self.padding, self.fill, self.ignore_index = int(padding), float(fill), int(ignore_index)
+
+    def __call__(self, image: torch.Tensor, mask: torch.Tensor | None = None):
+        h, w = self.size
+        H, W = image.shape[-2:]
+        p = self.padding
+        # pad right/bottom further when the image is smaller than the crop
+        extra_h, extra_w = max(0, h - (H + 2 * p)), max(0, w - (W + 2 * p))
+        pads = (p, p + extra_w, p, p + extra_h)
+        if any(pads):
+            image = F.pad(image, pads, value=self.fill)
+            if mask is not None:
+                mask = F.pad(mask[None], pads, value=self.ignore_index)[0]
+        H, W = image.shape[-2:]
+        top = int(torch.randint(0, H - h + 1, ()))
+        left = int(torch.randint(0, W - w + 1, ()))
+        image = image[..., top:top + h, left:left + w]
+        if mask is not None:
+            mask = mask[top:top + h, left:left + w]
+        return _out(image, mask)
+
+    def __repr__(self) -> str:
+        return f"RandomCrop({self.size}, padding={self.padding})"
+
+
+class _RandomFlip:
+    dim = -1
+
+    def __init__(self, p: float = 0.5) -> None:
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"flip probability must be in [0, 1], got {p}")
+        self.p = float(p)
+
+    def __call__(self, image: torch.Tensor, mask: torch.Tensor | None = None):
+        if float(torch.rand(())) < self.p:
+            image = image.flip(self.dim)
+            if mask is not None:
+                mask = mask.flip(self.dim)
+        return _out(image, mask)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(p={self.p})"
+
+
+class RandomHorizontalFlip(_RandomFlip):
+    """Mirror left-right with probability ``p``."""
+
+    dim = -1
+
+
+class RandomVerticalFlip(_RandomFlip):
+    """Mirror top-bottom with probability ``p``."""
+
+    dim = -2
