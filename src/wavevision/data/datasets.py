@@ -4,11 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Union
 
 import torch
 from torch.utils.data import Dataset
 
-__all__ = ["FileClassification", "TensorClassification", "to_float"]
+from ._base import SPLIT_SEED
+from .image import bicubic_downsample, mod_crop
+
+__all__ = [
+    "FileClassification",
+    "FileSegmentation",
+    "SuperResolutionPairs",
+    "TensorClassification",
+    "TensorSegmentation",
+    "to_float",
+]
 
 
 def to_float(image: torch.Tensor) -> torch.Tensor:
@@ -60,3 +71,126 @@ class FileClassification(Dataset):
         if self.transform is not None:
             image = self.transform(image)
         return image, self.labels[index]
+
+
+class TensorSegmentation(Dataset):
+    """Images ``(N, C, H, W)`` (uint8 or float in [0, 1]) with label masks ``(N, H, W)``
+    (uint8 or int64); samples are ``(image float32, mask int64)``.
+
+    ``transform(image, mask) -> (image, mask)`` applies joint augmentations and normalisation.
+    """
+
+    def __init__(self, images: torch.Tensor, masks: torch.Tensor, transform: Callable | None = None) -> None:
+        if images.dim() != 4 or masks.dim() != 3 or len(images) != len(masks) or images.shape[-2:] != masks.shape[-2:]:
+            raise ValueError(f"need images (N, C, H, W) and masks (N, H, W), got {tuple(images.shape)} and {tuple(masks.shape)}")
+        self.images, self.masks, self.transform = images, masks, transform
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image, mask = to_float(self.images[index]), self.masks[index].long()
+        if self.transform is not None:
+            image, mask = self.transform(image, mask)
+        return image, mask
+
+
+class FileSegmentation(Dataset):
+    """Pairs of image and label files: ``loader(path)`` decodes an image to float ``(C, H, W)``,
+    ``mask_loader(path)`` a label file to int64 ``(H, W)``; ``transform`` as above."""
+
+    def __init__(self, images: Sequence[Path], masks: Sequence[Path], loader: Callable, mask_loader: Callable,
+                 transform: Callable | None = None) -> None:
+        if len(images) != len(masks):
+            raise ValueError(f"{len(images)} images but {len(masks)} label files")
+        self.images, self.masks = [str(p) for p in images], [str(p) for p in masks]
+        self.loader, self.mask_loader, self.transform = loader, mask_loader, transform
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image, mask = self.loader(self.images[index]), self.mask_loader(self.masks[index])
+        if image.shape[-2:] != mask.shape[-2:]:
+            raise ValueError(f"image {self.images[index]!r} is {tuple(image.shape[-2:])} but its labels "
+                             f"{self.masks[index]!r} are {tuple(mask.shape)}; they must match")
+        if self.transform is not None:
+            image, mask = self.transform(image, mask)
+        return image, mask
+
+
+HighRes = Union[torch.Tensor, str, Path]
+
+
+class SuperResolutionPairs(Dataset):
+    """``(lr, hr)`` pairs in [0, 1]: ``lr`` is the antialiased bicubic downsampling of the whole
+    high-resolution image (cropped to a multiple of ``scale``) and windows are cut aligned, so
+    ``hr`` covers exactly the pixels ``lr`` was made from.
+
+    Args:
+        images: high-resolution images, uint8/float ``(C, H, W)`` tensors in memory or paths
+            decoded by ``loader``.
+        scale: the super-resolution factor.
+        patch_size: cut ``patch_size`` x ``patch_size`` high-resolution patches (a multiple of
+            ``scale``): random ones with random flips when ``augment``, otherwise at fixed
+            seeded positions. ``None`` gives whole images (or their centre ``crop_size``).
+        num_samples: samples per epoch (image ``k % len(images)`` for sample ``k``); default
+            one per image.
+        crop_size: without ``patch_size``, the centre ``crop_size`` x ``crop_size`` window of
+            each image, so evaluation batches stack.
+        loader: ``path -> (C, H, W)`` float, for paths.
+    """
+
+    def __init__(self, images: Sequence[HighRes], scale: int, *, patch_size: int | None = None, augment: bool = False,
+                 num_samples: int | None = None, crop_size: int | None = None, loader: Callable | None = None) -> None:
+        if not images:
+            raise ValueError("no high-resolution images given")
+        for name, value in (("patch_size", patch_size), ("crop_size", crop_size)):
+            if value is not None and (value < scale or value % scale):
+                raise ValueError(f"{name} must be a positive multiple of the scale {scale}, got {value}")
+        if any(not isinstance(im, torch.Tensor) for im in images) and loader is None:
+            raise ValueError("paths need a loader")
+        self.images, self.scale, self.loader = list(images), int(scale), loader
+        self.patch_size, self.crop_size, self.augment = patch_size, crop_size, augment
+        self.num_samples = len(self.images) if num_samples is None else int(num_samples)
+        # images held in memory get their low-resolution version once
+        self._lr = [bicubic_downsample(mod_crop(to_float(im), scale), scale) if isinstance(im, torch.Tensor) else None
+                    for im in self.images]
+        g = torch.Generator().manual_seed(SPLIT_SEED)
+        self._positions = torch.rand(self.num_samples, 2, generator=g)  # fixed patch positions without augment
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def _pair(self, k: int) -> tuple[torch.Tensor, torch.Tensor, str]:
+        im = self.images[k]
+        if isinstance(im, torch.Tensor):
+            hr, where = mod_crop(to_float(im), self.scale), f"image {k}"
+            return self._lr[k], hr, where
+        hr = mod_crop(self.loader(im), self.scale)
+        return bicubic_downsample(hr, self.scale), hr, repr(str(im))
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        k = index % len(self.images)
+        lr, hr, where = self._pair(k)
+        s, h, w = self.scale, lr.shape[-2], lr.shape[-1]
+        window = self.patch_size or self.crop_size
+        if window is not None:
+            p = window // s
+            if p > h or p > w:
+                raise ValueError(f"{where} is {hr.shape[-2]}x{hr.shape[-1]}, smaller than the "
+                                 f"{'patch' if self.patch_size else 'crop'} size {window}; lower it")
+            if self.patch_size is None:
+                top, left = (h - p) // 2, (w - p) // 2
+            elif self.augment:
+                top, left = int(torch.randint(0, h - p + 1, ())), int(torch.randint(0, w - p + 1, ()))
+            else:
+                u, v = self._positions[index].tolist()
+                top, left = int(u * (h - p + 1)), int(v * (w - p + 1))
+            lr = lr[:, top:top + p, left:left + p]
+            hr = hr[:, top * s:(top + p) * s, left * s:(left + p) * s]
+        if self.augment:
+            for dim in (-1, -2):
+                if float(torch.rand(())) < 0.5:
+                    lr, hr = lr.flip(dim), hr.flip(dim)
+        return lr.contiguous(), hr.contiguous()

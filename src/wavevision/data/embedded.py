@@ -19,10 +19,19 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from ._base import SPLIT_SEED, DatasetInfo, register_dataset, reject_unknown_options
-from .datasets import TensorClassification
+from .datasets import SuperResolutionPairs, TensorClassification, TensorSegmentation
+from .image import as_uint8, convert_channels, load_image
 from .transforms import Compose, Normalize, RandomCrop, to_size
 
-__all__ = ["DIGITS_MEAN", "DIGITS_STD", "digit_split_indices", "load_digits_tensor"]
+__all__ = [
+    "DIGITS_MEAN",
+    "DIGITS_STD",
+    "PHOTOS",
+    "SCENE_COUNTS",
+    "compose_scenes",
+    "digit_split_indices",
+    "load_digits_tensor",
+]
 
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
 # Mean and std of the 16x16 training split (computed once; fixed so inputs never shift).
@@ -92,3 +101,152 @@ def build_digits(split: str, *, root=None, download: bool = False, augment: bool
         image_size=size, mean=DIGITS_MEAN, std=DIGITS_STD,
     )
     return TensorClassification(x, labels[idx], Compose(steps)), info
+
+
+# ---------------------------------------------------------------------------------------------
+# digit-scenes
+
+SCENE_COUNTS = {"train": 1000, "val": 200, "test": 200}
+SCENE_CLASSES = ("background",) + tuple(f"digit {d}" for d in range(10))
+SCENES_MEAN = (0.0886,)
+SCENES_STD = (0.2236,)
+_SCENE_SEEDS = {"train": 1, "val": 2, "test": 3}
+# A pixel belongs to a digit where its ink reaches 5/16 of full intensity.
+INK_THRESHOLD = 5 / 16
+
+
+class Scenes:
+    """Scenes composed from digits: images, masks and, per scene, where each digit went:
+    ``layout[i]`` lists ``(digit index, top, left, side)``."""
+
+    def __init__(self, images: torch.Tensor, masks: torch.Tensor, layout: list[list[tuple[int, int, int, int]]]) -> None:
+        self.images, self.masks, self.layout = images, masks, layout
+
+
+def compose_scenes(
+    digits: torch.Tensor,
+    labels: torch.Tensor,
+    count: int,
+    *,
+    size: tuple[int, int] = (64, 64),
+    per_scene: tuple[int, int] = (2, 4),
+    digit_sizes: tuple[int, int] = (16, 24),
+    seed: int = SPLIT_SEED,
+) -> Scenes:
+    """Compose ``count`` scenes from ``digits`` ``(M, 1, 8, 8)`` in [0, 1]: each holds
+    ``per_scene`` digits (inclusive range) drawn at random, each upsampled bilinearly to a random
+    square size in ``digit_sizes`` and placed where it overlaps no other digit's box.
+    Masks label background 0 and ink of digit d (>= ``INK_THRESHOLD``) d + 1."""
+    H, W = size
+    lo, hi = per_scene
+    if not 1 <= lo <= hi:
+        raise ValueError(f"digits_per_scene must be (min, max) with 1 <= min <= max, got {per_scene}")
+    if digit_sizes[1] > min(H, W):
+        raise ValueError(f"scene size {H}x{W} is smaller than a digit ({digit_sizes[1]} pixels); use image_size >= {digit_sizes[1]}")
+    g = torch.Generator().manual_seed(seed)
+    upsampled = {side: upsample_digits(digits, (side, side))[:, 0] for side in range(digit_sizes[0], digit_sizes[1] + 1)}
+    inked = {side: up >= INK_THRESHOLD for side, up in upsampled.items()}
+    images = torch.zeros(count, 1, H, W)
+    masks = torch.zeros(count, H, W, dtype=torch.uint8)
+    layout: list[list[tuple[int, int, int, int]]] = []
+    for i in range(count):
+        placed: list[tuple[int, int, int, int]] = []
+        for _ in range(int(torch.randint(lo, hi + 1, (), generator=g))):
+            d = int(torch.randint(0, len(digits), (), generator=g))
+            side = int(torch.randint(digit_sizes[0], digit_sizes[1] + 1, (), generator=g))
+            for _attempt in range(50):
+                top = int(torch.randint(0, H - side + 1, (), generator=g))
+                left = int(torch.randint(0, W - side + 1, (), generator=g))
+                if all(top + side <= t or t + s <= top or left + side <= l or l + s <= left for _, t, l, s in placed):
+                    break
+            else:
+                continue  # no free room for this digit: the scene keeps fewer
+            placed.append((d, top, left, side))
+            images[i, 0, top:top + side, left:left + side] = upsampled[side][d]
+            masks[i, top:top + side, left:left + side] = inked[side][d] * (int(labels[d]) + 1)
+        layout.append(placed)
+    return Scenes(images, masks, layout)
+
+
+def _size_pair(value: Any, what: str) -> tuple[int, int]:
+    try:
+        lo, hi = (int(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a (min, max) pair of ints, got {value!r}") from None
+    return lo, hi
+
+
+@register_dataset("digit-scenes", needs_root=False)
+def build_digit_scenes(split: str, *, root=None, download: bool = False, augment: bool = False,
+                       **options: Any) -> tuple[Dataset, DatasetInfo]:
+    """Options: ``image_size`` (scene size, default 64), ``num_scenes`` (default 1000 / 200 /
+    200 for train / val / test), ``digits_per_scene`` ((min, max), default (2, 4))."""
+    reject_unknown_options("digit-scenes", options, ["image_size", "num_scenes", "digits_per_scene"])
+    size = to_size(options.get("image_size", 64), "image_size")
+    count = int(options.get("num_scenes", SCENE_COUNTS[split]))
+    if count < 1:
+        raise ValueError(f"num_scenes must be >= 1, got {count}")
+    per_scene = _size_pair(options.get("digits_per_scene", (2, 4)), "digits_per_scene")
+    images, labels = load_digits_tensor()
+    idx = digit_split_indices(split)
+    scenes = compose_scenes(images[idx], labels[idx], count, size=size, per_scene=per_scene,
+                            seed=SPLIT_SEED + _SCENE_SEEDS[split])
+    steps: list = []
+    if augment:
+        # shifts only: mirrored digits are not digits; padding is true background, label 0
+        steps.append(RandomCrop(size, padding=max(1, size[0] // 8), mask_fill=0))
+    steps.append(Normalize(SCENES_MEAN, SCENES_STD))
+    dataset = TensorSegmentation(scenes.images, scenes.masks, Compose(steps))
+    # where each scene's digits came from: (index into scikit-learn's digits, top, left, side)
+    dataset.layout = [[(int(idx[d]), t, l, s) for d, t, l, s in placed] for placed in scenes.layout]
+    info = DatasetInfo(
+        name="digit-scenes", task="segmentation", in_chans=1, num_classes=11, class_names=SCENE_CLASSES,
+        image_size=size, mean=SCENES_MEAN, std=SCENES_STD, ignore_index=255,
+    )
+    return dataset, info
+
+
+# ---------------------------------------------------------------------------------------------
+# photos
+
+# scikit-image's bundled photographs (file names in skimage/data); grayscale ones are used as
+# RGB with equal channels. The two motorcycle views are near copies, so only one is used.
+PHOTOS = {
+    "train": ("astronaut.png", "coffee.png", "hubble_deep_field.jpg", "ihc.png", "motorcycle_left.png",
+              "retina.jpg", "brick.png", "grass.png", "gravel.png", "moon.png"),
+    "val": ("rocket.jpg", "coins.png"),
+    "test": ("chelsea.png", "camera.png"),
+}
+
+
+@functools.lru_cache(maxsize=None)
+def _photo(name: str) -> torch.Tensor:
+    from pathlib import Path
+
+    skdata = _need("skimage.data")
+    return as_uint8(convert_channels(load_image(Path(skdata.__file__).parent / name), 3))
+
+
+@register_dataset("photos", needs_root=False)
+def build_photos(split: str, *, root=None, download: bool = False, augment: bool = False,
+                 **options: Any) -> tuple[Dataset, DatasetInfo]:
+    """Options: ``scale`` (2 or 4, default 2); train: ``patch_size`` (high-resolution patch,
+    default 64) and ``num_patches`` (per epoch, default 1000); val/test: ``eval_size`` (centre
+    crop of each photo, default 256, so batches stack; ``None`` for whole photos)."""
+    reject_unknown_options("photos", options, ["scale", "patch_size", "num_patches", "eval_size"])
+    scale = int(options.get("scale", 2))
+    if scale not in (2, 4):
+        raise ValueError(f"photos: scale must be 2 or 4, got {scale}")
+    images = [_photo(n) for n in PHOTOS[split]]
+    if split == "train":
+        patch = int(options.get("patch_size", 64))
+        dataset = SuperResolutionPairs(images, scale, patch_size=patch, augment=augment,
+                                       num_samples=int(options.get("num_patches", 1000)))
+        size: tuple[int, int] | None = (patch, patch)
+    else:
+        crop = options.get("eval_size", 256)
+        dataset = SuperResolutionPairs(images, scale, crop_size=None if crop is None else int(crop))
+        size = None if crop is None else (int(crop), int(crop))
+    info = DatasetInfo(name="photos", task="super_resolution", in_chans=3, num_classes=None, class_names=None,
+                       image_size=size, mean=(), std=(), scale=scale)
+    return dataset, info

@@ -164,14 +164,15 @@ class CenterCrop:
 
 
 class RandomCrop:
-    """Pad by ``padding`` pixels on every side (images with ``fill``, masks with ``ignore_index``),
-    then crop a random ``size`` window; images smaller than ``size`` are padded up to it."""
+    """Pad by ``padding`` pixels on every side (images with ``fill``, masks with ``mask_fill``,
+    the ignore index by default), then crop a random ``size`` window; images smaller than
+    ``size`` are padded up to it."""
 
-    def __init__(self, size: Size, padding: int = 0, fill: float = 0.0, ignore_index: int = IGNORE_INDEX) -> None:
+    def __init__(self, size: Size, padding: int = 0, fill: float = 0.0, mask_fill: int = IGNORE_INDEX) -> None:
         self.size = to_size(size, "crop size")
         if padding < 0:
             raise ValueError(f"padding must be >= 0, got {padding}")
-        self.padding, self.fill, self.ignore_index = int(padding), float(fill), int(ignore_index)
+        self.padding, self.fill, self.mask_fill = int(padding), float(fill), int(mask_fill)
 
     def __call__(self, image: torch.Tensor, mask: torch.Tensor | None = None):
         h, w = self.size
@@ -183,7 +184,7 @@ class RandomCrop:
         if any(pads):
             image = F.pad(image, pads, value=self.fill)
             if mask is not None:
-                mask = F.pad(mask[None], pads, value=self.ignore_index)[0]
+                mask = F.pad(mask[None], pads, value=self.mask_fill)[0]
         H, W = image.shape[-2:]
         top = int(torch.randint(0, H - h + 1, ()))
         left = int(torch.randint(0, W - w + 1, ()))
