@@ -6,13 +6,22 @@ local standard formats (ImageFolder trees, CIFAR, MNIST-family IDX, Galaxy10 DEC
 Cityscapes, super-resolution folders) and a path whose format is detected.
 """
 from ._base import DatasetInfo, build_dataset, list_datasets
-from .image import bicubic_downsample, bicubic_upsample, load_image, prepare_image
+from .detect import detect_format
+from .download import DownloadError, cache_dir, download, extract_archive, fetch_dataset
+from .image import bicubic_downsample, bicubic_upsample, convert_channels, load_image, prepare_image
 
 __all__ = [
     "DatasetInfo",
+    "DownloadError",
     "bicubic_downsample",
     "bicubic_upsample",
     "build_dataset",
+    "cache_dir",
+    "convert_channels",
+    "detect_format",
+    "download",
+    "extract_archive",
+    "fetch_dataset",
     "list_datasets",
     "load_image",
     "prepare_image",

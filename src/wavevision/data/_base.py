@@ -101,7 +101,7 @@ def register_dataset(name: str, *, needs_root: bool = True) -> Callable[[Builder
 def _ensure_registered() -> None:
     # The dataset modules register themselves on import; importing them here keeps
     # ``import wavevision.data`` light while every entry point sees the full registry.
-    from . import embedded  # noqa: F401
+    from . import cifar, cityscapes, embedded, folders, galaxy10, idx, sr  # noqa: F401
 
 
 def list_datasets() -> list[str]:
@@ -182,7 +182,9 @@ def build_dataset(
 
 
 def _downloadable() -> set[str]:
-    return set()
+    from .download import DOWNLOADS
+
+    return set(DOWNLOADS)
 
 
 def reject_unknown_options(name: str, options: dict[str, Any], known: Iterable[str]) -> None:
@@ -206,6 +208,27 @@ def holdout_split(
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     chosen = perm[:size] if split == "val" else perm[size:]
     return chosen.sort().values
+
+
+def split_source(split: str, *, has_val: bool, has_test: bool) -> tuple[str, str | None]:
+    """Which official split serves ``split``, and which part of a seeded hold-out of it.
+
+    The rule for every dataset: ``test`` is the official labelled test split, or the official
+    validation split when the test labels are not public (ImageNet, Tiny-ImageNet, Places-365,
+    Cityscapes, DIV2K); ``val`` is the official validation split only when a labelled test
+    split exists too, otherwise a fixed seeded hold-out from train (:func:`holdout_split`),
+    so model selection never sees the data results are reported on.
+
+    Returns ``(official split, part)`` where ``part`` is ``None`` (all of it) or ``"train"``/
+    ``"val"`` (that part of the hold-out of the official train split).
+    """
+    if not (has_val or has_test):
+        raise ValueError("no official val or test split: use three_way_split")
+    if split == "test":
+        return ("test", None) if has_test else ("val", None)
+    if has_val and has_test:
+        return split, None
+    return "train", split
 
 
 def three_way_split(n: int, split: str, *, test_fraction: float = 0.1, val_fraction: float = 0.1,

@@ -18,6 +18,9 @@ __all__ = [
     "SuperResolutionPairs",
     "TensorClassification",
     "TensorSegmentation",
+    "channel_stats",
+    "check_labels",
+    "resize_stack",
     "to_float",
 ]
 
@@ -27,6 +30,42 @@ def to_float(image: torch.Tensor) -> torch.Tensor:
     if image.dtype == torch.uint8:
         return image.float().div_(255.0)
     return image.float()
+
+
+def channel_stats(images: torch.Tensor, chunk: int = 4096) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std of ``(N, C, H, W)`` images (uint8 read as [0, 1]), in chunks so
+    large uint8 sets never become one float copy; rounded to 4 decimals."""
+    total = torch.zeros(images.shape[1], dtype=torch.float64)
+    squares = torch.zeros_like(total)
+    for start in range(0, len(images), chunk):
+        x = to_float(images[start:start + chunk]).double()
+        total += x.sum(dim=(0, 2, 3))
+        squares += x.square().sum(dim=(0, 2, 3))
+    n = images.shape[0] * images.shape[2] * images.shape[3]
+    mean = total / n
+    std = (squares / n - mean.square()).clamp_min(0).sqrt()
+    return tuple(round(float(m), 4) for m in mean), tuple(round(float(s), 4) for s in std)
+
+
+def resize_stack(images: torch.Tensor, size: tuple[int, int], chunk: int = 4096) -> torch.Tensor:
+    """Resize a uint8 ``(N, C, H, W)`` stack (bilinear, antialiased when shrinking), kept uint8."""
+    from .image import as_uint8
+    from .transforms import resize
+
+    if tuple(images.shape[-2:]) == tuple(size):
+        return images
+    return torch.cat([as_uint8(resize(to_float(images[i:i + chunk]), size)) for i in range(0, len(images), chunk)])
+
+
+def check_labels(labels: torch.Tensor, num_classes: int, where: str) -> None:
+    """Raise ``ValueError`` naming ``where`` when a label is outside ``0 .. num_classes - 1``."""
+    if len(labels) == 0:
+        return
+    lo, hi = int(labels.min()), int(labels.max())
+    if lo < 0 or hi >= num_classes:
+        bad = lo if lo < 0 else hi
+        raise ValueError(f"{where}: label {bad} is out of range 0..{num_classes - 1}; "
+                         "the file is damaged or belongs to another dataset")
 
 
 class TensorClassification(Dataset):

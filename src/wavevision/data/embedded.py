@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 from ._base import SPLIT_SEED, DatasetInfo, register_dataset, reject_unknown_options
 from .datasets import SuperResolutionPairs, TensorClassification, TensorSegmentation
 from .image import as_uint8, convert_channels, load_image
-from .transforms import Compose, Normalize, RandomCrop, to_size
+from .transforms import to_size, train_transform
 
 __all__ = [
     "DIGITS_MEAN",
@@ -91,16 +91,13 @@ def build_digits(split: str, *, root=None, download: bool = False, augment: bool
     images, labels = load_digits_tensor()
     idx = digit_split_indices(split)
     x = upsample_digits(images[idx], size)
-    steps: list = []
-    if augment:
-        # digits must not be mirrored; a shift of 1/8 of the size keeps them whole
-        steps.append(RandomCrop(size, padding=max(1, size[0] // 8)))
-    steps.append(Normalize(DIGITS_MEAN, DIGITS_STD))
+    # digits must not be mirrored: shifts only
+    transform = train_transform(size, DIGITS_MEAN, DIGITS_STD, augment=augment, hflip=False)
     info = DatasetInfo(
         name="digits", task="classification", in_chans=1, num_classes=10, class_names=DIGIT_CLASSES,
         image_size=size, mean=DIGITS_MEAN, std=DIGITS_STD,
     )
-    return TensorClassification(x, labels[idx], Compose(steps)), info
+    return TensorClassification(x, labels[idx], transform), info
 
 
 # ---------------------------------------------------------------------------------------------
@@ -191,12 +188,9 @@ def build_digit_scenes(split: str, *, root=None, download: bool = False, augment
     idx = digit_split_indices(split)
     scenes = compose_scenes(images[idx], labels[idx], count, size=size, per_scene=per_scene,
                             seed=SPLIT_SEED + _SCENE_SEEDS[split])
-    steps: list = []
-    if augment:
-        # shifts only: mirrored digits are not digits; padding is true background, label 0
-        steps.append(RandomCrop(size, padding=max(1, size[0] // 8), mask_fill=0))
-    steps.append(Normalize(SCENES_MEAN, SCENES_STD))
-    dataset = TensorSegmentation(scenes.images, scenes.masks, Compose(steps))
+    # shifts only (mirrored digits are not digits); the padding is true background, label 0
+    transform = train_transform(size, SCENES_MEAN, SCENES_STD, augment=augment, hflip=False, mask_fill=0)
+    dataset = TensorSegmentation(scenes.images, scenes.masks, transform)
     # where each scene's digits came from: (index into scikit-learn's digits, top, left, side)
     dataset.layout = [[(int(idx[d]), t, l, s) for d, t, l, s in placed] for placed in scenes.layout]
     info = DatasetInfo(

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .transforms import Size, center_crop, normalize, resize, to_size
+from .transforms import ResizeCover, Size, center_crop, normalize
 
 if TYPE_CHECKING:
     from ._base import DatasetInfo
@@ -123,14 +123,8 @@ def prepare_image(image: torch.Tensor, info: DatasetInfo, image_size: Size | Non
 
 
 def resize_and_crop(image: torch.Tensor, size: Size) -> torch.Tensor:
-    """Scale so the image covers ``size`` (shorter side first), then centre-crop to it."""
-    h, w = to_size(size)
-    H, W = image.shape[-2:]
-    if (H, W) == (h, w):
-        return image
-    ratio = max(h / H, w / W)
-    image = resize(image, (max(h, round(H * ratio)), max(w, round(W * ratio))))
-    return center_crop(image, (h, w))
+    """Scale so the image covers ``size`` (aspect ratio kept), then centre-crop to it."""
+    return center_crop(ResizeCover(size)(image), size)
 
 
 def _check_scale(scale: int) -> int:

@@ -25,10 +25,12 @@ __all__ = [
     "RandomHorizontalFlip",
     "RandomVerticalFlip",
     "Resize",
+    "ResizeCover",
     "center_crop",
     "normalize",
     "resize",
     "to_size",
+    "train_transform",
 ]
 
 Size = Union[int, Sequence[int]]
@@ -150,6 +152,24 @@ class Resize:
         return f"Resize({self.size!r}, mode={self.mode!r})"
 
 
+class ResizeCover:
+    """Scale (keeping the aspect ratio) so the image covers ``size``: both sides at least as
+    large as the target's, one of them equal. Masks are resized with nearest neighbours."""
+
+    def __init__(self, size: Size, mode: str = "bilinear") -> None:
+        self.size, self.mode = to_size(size), mode
+
+    def __call__(self, image: torch.Tensor, mask: torch.Tensor | None = None):
+        (h, w), (H, W) = self.size, image.shape[-2:]
+        ratio = max(h / H, w / W)
+        target = (max(h, round(H * ratio)), max(w, round(W * ratio)))
+        image = resize(image, target, mode=self.mode)
+        return _out(image, None if mask is None else resize_mask(mask, target))
+
+    def __repr__(self) -> str:
+        return f"ResizeCover({self.size})"
+
+
 class CenterCrop:
     """Crop the centre ``size`` of image and mask."""
 
@@ -226,3 +246,21 @@ class RandomVerticalFlip(_RandomFlip):
     """Mirror top-bottom with probability ``p``."""
 
     dim = -2
+
+
+def train_transform(size: Size, mean: Sequence[float], std: Sequence[float], *, augment: bool,
+                    hflip: bool = True, vflip: bool = False, padding: int | None = None, mask_fill: int = IGNORE_INDEX):
+    """The standard pipeline of this package for fixed-size samples: when ``augment``, a random
+    crop of ``size`` after padding by ``padding`` pixels (default 1/8 of the height) and the
+    flips asked for; then normalisation. Works on images alone or on (image, mask) pairs."""
+    h, w = to_size(size)
+    steps: list = []
+    if augment:
+        steps.append(RandomCrop((h, w), padding=max(1, h // 8) if padding is None else padding, mask_fill=mask_fill))
+        if hflip:
+            steps.append(RandomHorizontalFlip())
+        if vflip:
+            steps.append(RandomVerticalFlip())
+    if mean:
+        steps.append(Normalize(mean, std))
+    return Compose(steps)

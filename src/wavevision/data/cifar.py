@@ -1,0 +1,144 @@
+"""CIFAR-10 and CIFAR-100 from their python pickles (``cifar-10-batches-py``, ``cifar-100-python``).
+
+``root`` is the folder holding ``cifar-10-batches-py`` (or ``cifar-100-python``) or that folder
+itself. There is no official validation split: ``val`` is a fixed seeded hold-out of 5,000 of
+the 50,000 training images (option ``val_size``), ``train`` the other 45,000, ``test`` the
+official 10,000. CIFAR-100 takes ``label_mode="fine"`` (100 classes, default) or ``"coarse"``
+(20 superclasses).
+
+The pickles are read with an unpickler that only builds arrays, lists and dicts, so a
+tampered file cannot run code.
+"""
+from __future__ import annotations
+
+import functools
+import importlib
+import pickle
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ._base import DatasetInfo, check_choice, holdout_split, register_dataset, reject_unknown_options, split_source
+from .datasets import TensorClassification, check_labels, resize_stack
+from .transforms import to_size, train_transform
+
+__all__ = ["find_cifar_folder", "read_cifar_pickle"]
+
+_LAYOUT = {
+    "cifar10": ("cifar-10-batches-py", tuple(f"data_batch_{i}" for i in range(1, 6)), ("test_batch",), "batches.meta"),
+    "cifar100": ("cifar-100-python", ("train",), ("test",), "meta"),
+}
+# Mean and std of the official training images (well-known values).
+_STATS = {
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+}
+_ALLOWED = {
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("copy_reg", "_reconstructor"), ("copyreg", "_reconstructor"),
+    ("__builtin__", "object"), ("builtins", "object"), ("_codecs", "encode"),
+}
+
+
+class _ArraysOnly(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name} (CIFAR pickles hold only arrays)")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return getattr(importlib.import_module(module.replace("__builtin__", "builtins")), name)
+
+
+def read_cifar_pickle(path: Path) -> dict[str, Any]:
+    """Load one CIFAR pickle with str keys (the files were written by Python 2)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"CIFAR file {str(path)!r} is missing; the extracted folder is incomplete, extract it again")
+    try:
+        with open(path, "rb") as f:
+            raw = _ArraysOnly(f, encoding="latin1").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as e:
+        raise ValueError(f"cannot read CIFAR pickle {str(path)!r} ({e}); the file is damaged, download it again") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"{str(path)!r} is not a CIFAR batch (expected a dict, got {type(raw).__name__})")
+    return {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in raw.items()}
+
+
+def find_cifar_folder(root: Path, name: str) -> Path:
+    folder_name = _LAYOUT[name][0]
+    for candidate in (root / folder_name, root):
+        if (candidate / _LAYOUT[name][3]).is_file():
+            return candidate
+    raise FileNotFoundError(f"{name}: no {folder_name}/{_LAYOUT[name][3]} under {str(root)!r}; point root at the "
+                            f"folder holding {folder_name} (the extracted python version), or pass download=True")
+
+
+def _names(values: Any) -> tuple[str, ...]:
+    return tuple(v.decode() if isinstance(v, bytes) else str(v) for v in values)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_part(folder: Path, name: str, part: str, label_key: str) -> tuple[torch.Tensor, torch.Tensor]:
+    _, train_files, test_files, _ = _LAYOUT[name]
+    xs, ys = [], []
+    for file in train_files if part == "train" else test_files:
+        path = folder / file
+        batch = read_cifar_pickle(path)
+        if "data" not in batch or label_key not in batch:
+            raise ValueError(f"{str(path)!r} has no 'data'/'{label_key}' entries: not a {name} batch")
+        data = np.asarray(batch["data"], dtype=np.uint8)
+        labels = np.asarray(batch[label_key], dtype=np.int64)
+        if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(labels) != len(data):
+            raise ValueError(f"{str(path)!r}: expected data (N, 3072) and N labels, got {data.shape} and {labels.shape}")
+        xs.append(torch.from_numpy(data.reshape(-1, 3, 32, 32).copy()))
+        ys.append(torch.from_numpy(labels))
+    return torch.cat(xs), torch.cat(ys)
+
+
+def _build(name: str, split: str, root: Path | None, download: bool, augment: bool, options: dict[str, Any]):
+    reject_unknown_options(name, options, ["image_size", "val_size", "base_url"] + (["label_mode"] if name == "cifar100" else []))
+    if download:
+        from .download import fetch_dataset
+
+        root = fetch_dataset(name, root, base_url=options.get("base_url"))
+    assert root is not None
+    folder = find_cifar_folder(root, name)
+    meta = read_cifar_pickle(folder / _LAYOUT[name][3])
+    if name == "cifar10":
+        label_key, names_key = "labels", "label_names"
+    else:
+        mode = options.get("label_mode", "fine")
+        check_choice("CIFAR-100 label_mode", mode, ["fine", "coarse"])
+        label_key, names_key = f"{mode}_labels", f"{mode}_label_names"
+    if names_key not in meta:
+        raise ValueError(f"{str(folder / _LAYOUT[name][3])!r} has no {names_key!r}: not the {name} meta file")
+    class_names = _names(meta[names_key])
+    source, part = split_source(split, has_val=False, has_test=True)
+    x, y = _load_part(folder, name, source, label_key)
+    check_labels(y, len(class_names), f"{name} {source} labels in {str(folder)!r}")
+    if part is not None:
+        idx = holdout_split(len(x), part, options.get("val_size", 5000))
+        x, y = x[idx], y[idx]
+    size = to_size(options.get("image_size", 32), "image_size")
+    x = resize_stack(x, size)
+    mean, std = _STATS[name]
+    transform = train_transform(size, mean, std, augment=augment, hflip=True, padding=max(1, size[0] // 8))
+    info = DatasetInfo(name=name, task="classification", in_chans=3, num_classes=len(class_names),
+                       class_names=class_names, image_size=size, mean=mean, std=std)
+    return TensorClassification(x, y, transform), info
+
+
+@register_dataset("cifar10")
+def build_cifar10(split: str, *, root=None, download=False, augment=False, **options) -> tuple[Dataset, DatasetInfo]:
+    """CIFAR-10. Options: ``image_size`` (default 32), ``val_size`` (default 5,000), ``base_url``."""
+    return _build("cifar10", split, root, download, augment, options)
+
+
+@register_dataset("cifar100")
+def build_cifar100(split: str, *, root=None, download=False, augment=False, **options) -> tuple[Dataset, DatasetInfo]:
+    """CIFAR-100. Options: ``label_mode`` ("fine" or "coarse"), ``image_size``, ``val_size``, ``base_url``."""
+    return _build("cifar100", split, root, download, augment, options)

@@ -1,0 +1,247 @@
+"""Image classification from folders of image files: ImageFolder trees and the ImageNet,
+Places-365 and Tiny-ImageNet layouts.
+
+Layouts read (class = subfolder name, sorted; images found recursively inside it):
+
+* ``root/train/<class>/...`` with optional ``root/val/<class>/...`` (``valid``/``validation``
+  accepted) and ``root/test/<class>/...``: ImageNet and Places-365 (standard) come this way.
+  When the test split has no labels (ImageNet, Places-365), ``test`` is the official
+  validation folder and ``val`` a fixed seeded hold-out of 10 % of train (at most 10,000;
+  option ``val_size``); see :func:`wavevision.data._base.split_source`.
+* ``root/<class>/...`` (one tree, no splits): a fixed seeded 80/10/10 train/val/test split.
+* Tiny-ImageNet: ``train/<wnid>/images/*``, ``val/images/*`` with ``val/val_annotations.txt``
+  and ``wnids.txt``: ``test`` is the official val (10,000), ``val`` 10,000 held out of train.
+
+Images are decoded with Pillow when read and converted to ``in_chans`` (3 by default).
+Evaluation resizes the shorter side to ``image_size / crop_pct`` and centre-crops
+``image_size``; training augmentation resizes the shorter side to ``image_size``, then takes a
+random ``image_size`` crop after padding by 1/8 and flips left-right.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from ._base import (DatasetInfo, holdout_split, register_dataset, reject_unknown_options, split_source,
+                    three_way_split)
+from .datasets import FileClassification
+from .image import IMAGE_EXTENSIONS, convert_channels, load_image
+from .transforms import CenterCrop, Compose, Normalize, RandomCrop, RandomHorizontalFlip, ResizeCover, to_size
+
+__all__ = ["ImageLoader", "find_split_folders", "scan_class_folders", "verify_images"]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+_SPLIT_FOLDERS = {"train": ("train",), "val": ("val", "valid", "validation"), "test": ("test",)}
+# Check that every file opens as an image at build time when there are at most this many.
+_VERIFY_LIMIT = 20_000
+
+
+class ImageLoader:
+    """``path -> (C, H, W)`` float image with ``channels`` channels (picklable for workers)."""
+
+    def __init__(self, channels: int) -> None:
+        self.channels = channels
+
+    def __call__(self, path: str) -> torch.Tensor:
+        return convert_channels(load_image(path), self.channels)
+
+
+def _images_under(folder: Path) -> list[Path]:
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        dirnames.sort()
+        found.extend(Path(dirpath) / f for f in sorted(filenames) if Path(f).suffix.lower() in IMAGE_EXTENSIONS)
+    return found
+
+
+def _has_image(folder: Path) -> bool:
+    for _, _, filenames in os.walk(folder, followlinks=True):
+        if any(Path(f).suffix.lower() in IMAGE_EXTENSIONS for f in filenames):
+            return True
+    return False
+
+
+def _class_dirs(folder: Path) -> list[Path]:
+    return sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+
+
+def is_class_tree(folder: Path) -> bool:
+    """Whether ``folder`` holds class subfolders with images in them."""
+    return folder.is_dir() and any(_has_image(d) for d in _class_dirs(folder))
+
+
+def scan_class_folders(folder: Path, classes: tuple[str, ...] | None = None) -> tuple[list[Path], list[int], tuple[str, ...]]:
+    """Image paths, labels and class names of a class tree. With ``classes`` given (the training
+    split's), every subfolder must be one of them."""
+    listing = {d: _images_under(d) for d in _class_dirs(folder)}
+    dirs = [d for d, files in listing.items() if files]
+    if not dirs:
+        raise FileNotFoundError(f"no class subfolders with images in {str(folder)!r} (looked for files ending in "
+                                f"{', '.join(IMAGE_EXTENSIONS)}); expected {folder}/<class>/<image>")
+    names = tuple(d.name for d in dirs)
+    if classes is None:
+        classes = names
+    index = {c: i for i, c in enumerate(classes)}
+    unknown = [n for n in names if n not in index]
+    if unknown:
+        raise ValueError(f"{str(folder)!r} has classes the training split lacks: {', '.join(unknown[:5])}"
+                         f"{' ...' if len(unknown) > 5 else ''}; every split must use the training classes")
+    paths: list[Path] = []
+    labels: list[int] = []
+    for d in dirs:
+        files = listing[d]
+        paths.extend(files)
+        labels.extend([index[d.name]] * len(files))
+    return paths, labels, classes
+
+
+def verify_images(paths: list[Path], enabled: bool | None = None) -> None:
+    """Open every file's header (Pillow) and raise ``ValueError`` naming the first unreadable one.
+    ``enabled=None`` checks only when there are at most 20,000 files."""
+    if enabled is False or (enabled is None and len(paths) > _VERIFY_LIMIT):
+        return
+    from PIL import Image, UnidentifiedImageError
+
+    for p in paths:
+        try:
+            with Image.open(p) as img:
+                img.size  # noqa: B018 (the header is parsed on open)
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+            raise ValueError(f"cannot decode image file {str(p)!r} (corrupt or not an image: {e}); "
+                             "replace or remove it") from None
+
+
+def find_split_folders(root: Path) -> dict[str, Path]:
+    """The labelled split folders (class trees) directly under ``root``."""
+    found = {}
+    for split, names in _SPLIT_FOLDERS.items():
+        for n in names:
+            if is_class_tree(root / n):
+                found[split] = root / n
+                break
+    return found
+
+
+def is_tiny_imagenet(root: Path) -> bool:
+    return (root / "val" / "val_annotations.txt").is_file() and (root / "train").is_dir()
+
+
+def _tiny_imagenet(root: Path, source: str) -> tuple[list[Path], list[int], tuple[str, ...]]:
+    wnids_file = root / "wnids.txt"
+    if wnids_file.is_file():
+        classes = tuple(sorted(w.strip() for w in wnids_file.read_text().split() if w.strip()))
+    else:
+        classes = tuple(d.name for d in _class_dirs(root / "train"))
+    if source == "train":
+        return scan_class_folders(root / "train", classes)
+    index = {c: i for i, c in enumerate(classes)}
+    notes = root / "val" / "val_annotations.txt"
+    paths, labels = [], []
+    for number, line in enumerate(notes.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) < 2 or fields[1] not in index:
+            raise ValueError(f"{str(notes)!r} line {number}: {line!r} names no known class (wnids.txt); "
+                             "the annotations belong to another dataset or are damaged")
+        path = root / "val" / "images" / fields[0]
+        if not path.is_file():
+            raise FileNotFoundError(f"{str(notes)!r} line {number} names {str(path)!r}, which does not exist")
+        paths.append(path)
+        labels.append(index[fields[1]])
+    if not paths:
+        raise ValueError(f"{str(notes)!r} lists no images")
+    return paths, labels, classes
+
+
+def _select(paths: list[Path], labels: list[int], idx: torch.Tensor) -> tuple[list[Path], list[int]]:
+    chosen = idx.tolist()
+    return [paths[i] for i in chosen], [labels[i] for i in chosen]
+
+
+def _layouts_hint(root: Path) -> str:
+    return (f"no image-classification layout found in {str(root)!r}; looked for {root}/train/<class>/<image> "
+            f"(with optional val/ and test/), {root}/<class>/<image>, and Tiny-ImageNet's "
+            "train/ + val/val_annotations.txt")
+
+
+def _build(name: str, split: str, root: Path, augment: bool, options: dict[str, Any], *, image_size: int,
+           crop_pct: float) -> tuple[Dataset, DatasetInfo]:
+    reject_unknown_options(name, options, ["image_size", "crop_pct", "in_chans", "mean", "std", "val_size", "verify"])
+    if not root.is_dir():
+        raise FileNotFoundError(f"{name}: {str(root)!r} is not a folder; point root at the dataset folder")
+    size = to_size(options.get("image_size", image_size), "image_size")
+    crop_pct = float(options.get("crop_pct", crop_pct))
+    if not 0 < crop_pct <= 1:
+        raise ValueError(f"crop_pct must be in (0, 1], got {crop_pct}")
+    in_chans = int(options.get("in_chans", 3))
+    if in_chans not in (1, 3):
+        raise ValueError(f"in_chans must be 1 or 3, got {in_chans}")
+    default_mean = IMAGENET_MEAN if in_chans == 3 else (0.449,)
+    default_std = IMAGENET_STD if in_chans == 3 else (0.226,)
+    mean, std = tuple(options.get("mean", default_mean)), tuple(options.get("std", default_std))
+
+    if name == "tiny-imagenet" or is_tiny_imagenet(root):
+        if not is_tiny_imagenet(root):
+            raise FileNotFoundError(f"tiny-imagenet: {str(root)!r} lacks train/ and val/val_annotations.txt; "
+                                    "point root at the extracted tiny-imagenet-200 folder")
+        source, part = split_source(split, has_val=True, has_test=False)
+        paths, labels, classes = _tiny_imagenet(root, source)
+    else:
+        folders = find_split_folders(root)
+        if "train" in folders:
+            source, part = split_source(split, has_val="val" in folders, has_test="test" in folders)
+            if source not in folders:
+                raise FileNotFoundError(f"{name}: {str(root)!r} has no labelled {source} folder")
+            _, _, classes = scan_class_folders(folders["train"])
+            paths, labels, classes = scan_class_folders(folders[source], classes)
+        elif is_class_tree(root):
+            paths, labels, classes = scan_class_folders(root)
+            paths, labels = _select(paths, labels, three_way_split(len(paths), split))
+            part = None
+        else:
+            raise FileNotFoundError(_layouts_hint(root))
+    if part is not None:
+        paths, labels = _select(paths, labels, holdout_split(len(paths), part, options.get("val_size")))
+    verify_images(paths, options.get("verify"))
+
+    if augment:
+        steps: list = [ResizeCover(size), RandomCrop(size, padding=max(1, size[0] // 8)), RandomHorizontalFlip()]
+    else:
+        steps = [ResizeCover((round(size[0] / crop_pct), round(size[1] / crop_pct))), CenterCrop(size)]
+    steps.append(Normalize(mean, std))
+    info = DatasetInfo(name=name, task="classification", in_chans=in_chans, num_classes=len(classes),
+                       class_names=classes, image_size=size, mean=mean, std=std)
+    return FileClassification(paths, labels, ImageLoader(in_chans), Compose(steps)), info
+
+
+@register_dataset("imagefolder")
+def build_imagefolder(split: str, *, root=None, download=False, augment=False, **options) -> tuple[Dataset, DatasetInfo]:
+    """Any class-folder tree (layouts in the module docstring). Options: ``image_size`` (224),
+    ``crop_pct`` (1.0), ``in_chans`` (3 or 1), ``mean``/``std`` (ImageNet's), ``val_size``,
+    ``verify`` (check every image opens at build time; default when at most 20,000 files)."""
+    return _build("imagefolder", split, root, augment, options, image_size=224, crop_pct=1.0)
+
+
+@register_dataset("imagenet")
+def build_imagenet(split: str, *, root=None, download=False, augment=False, **options) -> tuple[Dataset, DatasetInfo]:
+    """ImageNet (ILSVRC-2012) with ``train/<wnid>`` and ``val/<wnid>`` folders; evaluation
+    resizes to 256 and centre-crops 224 (``crop_pct`` 0.875). Options as ``imagefolder``."""
+    return _build("imagenet", split, root, augment, options, image_size=224, crop_pct=0.875)
+
+
+@register_dataset("places365")
+def build_places365(split: str, *, root=None, download=False, augment=False, **options) -> tuple[Dataset, DatasetInfo]:
+    """Places-365 standard (``train/<class>``, ``val/<class>``). Options as ``imagefolder``."""
+    return _build("places365", split, root, augment, options, image_size=224, crop_pct=0.875)
+
+
+@register_dataset("tiny-imagenet")
+def build_tiny_imagenet(split: str, *, root=None, download=False, augment=False, **options) -> tuple[Dataset, DatasetInfo]:
+    """Tiny-ImageNet-200 (64x64, 200 classes). Options as ``imagefolder`` (``image_size`` 64)."""
+    return _build("tiny-imagenet", split, root, augment, options, image_size=64, crop_pct=1.0)

@@ -1,0 +1,119 @@
+"""Super-resolution from folders of high-resolution images; the low-resolution inputs are made
+on the fly by antialiased bicubic downsampling (x2 or x4, option ``scale``).
+
+Layouts of ``root``:
+
+* DIV2K: ``DIV2K_train_HR/`` (800 images) and ``DIV2K_valid_HR/`` (100). The test images'
+  HR are not public, so ``test`` is DIV2K_valid_HR and ``val`` a fixed seeded hold-out of 10 %
+  of DIV2K_train_HR (80; option ``val_size``).
+* ``train/`` with optional ``val/`` and ``test/`` folders of images (split rule as for every
+  dataset: :func:`wavevision.data._base.split_source`; ``test`` needs ``val/`` or ``test/``).
+* An evaluation set (Set5, Set14, BSD100, Urban100 ...): the images directly in ``root``,
+  or in ``root/HR``, ``root/GTmod12``, ``root/original``, or the ``*_HR.*`` files of
+  ``root/image_SRF_<scale>``. Only ``split="test"`` exists there.
+
+Training samples are ``patch_size`` high-resolution patches (default 96, a multiple of the
+scale) with their aligned low-resolution patches, ``num_patches`` per epoch (default 1,000),
+random positions and flips with ``augment``, fixed seeded positions without. Evaluation
+samples are whole images cropped to a multiple of the scale (sizes differ: batch size 1), or
+their centre ``eval_size`` crop.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from ._base import DatasetInfo, holdout_split, register_dataset, reject_unknown_options, split_source, three_way_split
+from .datasets import SuperResolutionPairs
+from .folders import ImageLoader, verify_images
+from .image import as_uint8, list_images
+
+__all__ = ["find_sr_images"]
+
+_EVAL_SUBFOLDERS = ("HR", "GTmod12", "original")
+
+
+def _eval_images(root: Path, scale: int) -> list[Path]:
+    srf = root / f"image_SRF_{scale}"
+    if srf.is_dir():
+        return [p for p in list_images(srf) if p.stem.endswith("_HR")]
+    for name in _EVAL_SUBFOLDERS:
+        if (root / name).is_dir() and list_images(root / name):
+            return list_images(root / name)
+    return list_images(root)
+
+
+def find_sr_images(root: Path, split: str, scale: int, val_size: int | None = None) -> list[Path]:
+    """High-resolution image files of ``split`` under ``root`` (layouts in the module docstring)."""
+    if not root.is_dir():
+        raise FileNotFoundError(f"sr-folder: {str(root)!r} is not a folder of images")
+    if (root / "DIV2K_train_HR").is_dir():
+        folders = {"train": root / "DIV2K_train_HR"}
+        if (root / "DIV2K_valid_HR").is_dir():
+            folders["val"] = root / "DIV2K_valid_HR"
+    else:
+        folders = {s: root / s for s in ("train", "val", "test") if (root / s).is_dir() and list_images(root / s)}
+    if "train" not in folders:
+        if folders:
+            raise FileNotFoundError(f"sr-folder: {str(root)!r} has {', '.join(sorted(folders))}/ but no train/ folder of images")
+        images = _eval_images(root, scale)
+        if not images:
+            raise FileNotFoundError(
+                f"sr-folder: no images in {str(root)!r}; looked for DIV2K_train_HR/, train/ (+ val/, test/), "
+                f"images directly inside, in {'/, '.join(_EVAL_SUBFOLDERS)}/ or image_SRF_{scale}/*_HR.*")
+        if split != "test":
+            raise ValueError(f"{str(root)!r} is an evaluation set ({len(images)} images, no train/ folder): use "
+                             "split='test', and train on DIV2K or a folder with train/")
+        return images
+    has_val, has_test = "val" in folders, "test" in folders
+    if not (has_val or has_test):
+        images = list_images(folders["train"])
+        return [images[i] for i in three_way_split(len(images), split).tolist()]
+    source, part = split_source(split, has_val=has_val, has_test=has_test)
+    images = list_images(folders[source])
+    if part is not None:
+        images = [images[i] for i in holdout_split(len(images), part, val_size).tolist()]
+    return images
+
+
+def _build(name: str, split: str, root: Path, augment: bool, options: dict[str, Any]) -> tuple[Dataset, DatasetInfo]:
+    reject_unknown_options(name, options, ["scale", "patch_size", "num_patches", "eval_size", "val_size", "cache", "verify"])
+    scale = int(options.get("scale", 2))
+    if scale not in (2, 4):
+        raise ValueError(f"{name}: scale must be 2 or 4, got {scale}")
+    paths = find_sr_images(Path(root), split, scale, options.get("val_size"))
+    verify_images(paths, options.get("verify"))
+    loader = ImageLoader(3)
+    # cache=True decodes every image once at build time (fast epochs, memory of the uint8 images)
+    images: list = [as_uint8(loader(str(p))) for p in paths] if options.get("cache") else paths
+    if split == "train":
+        patch = int(options.get("patch_size", 96))
+        dataset = SuperResolutionPairs(images, scale, patch_size=patch, augment=augment,
+                                       num_samples=int(options.get("num_patches", 1000)), loader=loader)
+        size: tuple[int, int] | None = (patch, patch)
+    else:
+        crop = options.get("eval_size")
+        dataset = SuperResolutionPairs(images, scale, crop_size=None if crop is None else int(crop), loader=loader)
+        size = None if crop is None else (int(crop), int(crop))
+    info = DatasetInfo(name=name, task="super_resolution", in_chans=3, num_classes=None, class_names=None,
+                       image_size=size, mean=(), std=(), scale=scale)
+    return dataset, info
+
+
+@register_dataset("sr-folder")
+def build_sr_folder(split: str, *, root=None, download=False, augment=False, **options) -> tuple[Dataset, DatasetInfo]:
+    """Options: ``scale`` (2 or 4), ``patch_size`` (96), ``num_patches`` (1,000), ``eval_size``
+    (``None``: whole images), ``val_size``, ``cache`` (decode all images once), ``verify``."""
+    return _build("sr-folder", split, root, augment, options)
+
+
+@register_dataset("div2k")
+def build_div2k(split: str, *, root=None, download=False, augment=False, **options) -> tuple[Dataset, DatasetInfo]:
+    """DIV2K (``DIV2K_train_HR``, ``DIV2K_valid_HR``). Options as ``sr-folder``."""
+    if not (Path(root) / "DIV2K_train_HR").is_dir():
+        raise FileNotFoundError(f"div2k: no DIV2K_train_HR/ in {str(root)!r}; point root at the folder holding "
+                                "DIV2K_train_HR/ and DIV2K_valid_HR/")
+    return _build("div2k", split, root, augment, options)
