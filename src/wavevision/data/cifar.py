@@ -81,11 +81,19 @@ def _names(values: Any) -> tuple[str, ...]:
     return tuple(v.decode() if isinstance(v, bytes) else str(v) for v in values)
 
 
-@functools.lru_cache(maxsize=4)
 def _load_part(folder: Path, name: str, part: str, label_key: str) -> tuple[torch.Tensor, torch.Tensor]:
     _, train_files, test_files, _ = _LAYOUT[name]
+    files = train_files if part == "train" else test_files
+    stamps = tuple((folder / f).stat().st_mtime_ns if (folder / f).is_file() else 0 for f in files)
+    return _load_files(folder, name, files, label_key, stamps)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_files(folder: Path, name: str, files: tuple[str, ...], label_key: str,
+                stamps: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The batches ``files`` as uint8 images (N, 3, 32, 32) and labels (cached per file version)."""
     xs, ys = [], []
-    for file in train_files if part == "train" else test_files:
+    for file in files:
         path = folder / file
         batch = read_cifar_pickle(path)
         if "data" not in batch or label_key not in batch:

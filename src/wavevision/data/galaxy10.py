@@ -48,7 +48,7 @@ def find_galaxy10_file(root: Path) -> Path:
 
 
 @functools.lru_cache(maxsize=4)
-def _inspect(path: Path, mtime: float) -> tuple[tuple[int, ...], np.ndarray]:
+def _inspect(path: Path, mtime: int) -> tuple[tuple[int, ...], np.ndarray]:
     h5py = _h5py()
     try:
         f = h5py.File(path, "r")
@@ -101,7 +101,7 @@ class H5Images(Dataset):
 
 
 @functools.lru_cache(maxsize=4)
-def _stats(path: Path, mtime: float, indices: tuple[int, ...]) -> tuple[tuple[float, ...], tuple[float, ...]]:
+def _stats(path: Path, mtime: int, indices: tuple[int, ...]) -> tuple[tuple[float, ...], tuple[float, ...]]:
     ds = H5Images(path, torch.tensor(indices), torch.zeros(len(indices), dtype=torch.long))
     return channel_stats(torch.stack([ds.read(i) for i in range(len(ds))]))
 
@@ -111,7 +111,7 @@ def build_galaxy10(split: str, *, root=None, download=False, augment=False, **op
     """Galaxy10 DECals. Options: ``image_size`` (default: the file's, 256)."""
     reject_unknown_options("galaxy10", options, ["image_size"])
     path = find_galaxy10_file(Path(root))
-    mtime = path.stat().st_mtime
+    mtime = path.stat().st_mtime_ns
     shape, labels = _inspect(path, mtime)
     check_labels(torch.from_numpy(labels), len(GALAXY10_CLASSES), f"'ans' of {str(path)!r}")
     idx = three_way_split(shape[0], split)

@@ -90,12 +90,12 @@ def find_idx_file(root: Path, name: str, stem: str) -> Path:
 
 
 @functools.lru_cache(maxsize=8)
-def _load(path: Path, mtime: float) -> np.ndarray:
+def _load(path: Path, mtime: int) -> np.ndarray:
     return read_idx(path)
 
 
 def _read(path: Path) -> np.ndarray:
-    return _load(path, path.stat().st_mtime)
+    return _load(path, path.stat().st_mtime_ns)
 
 
 def _stems(name: str, subset: str | None, part: str) -> tuple[str, str]:
