@@ -182,7 +182,7 @@ def build_dataset(
 
 
 def _downloadable() -> set[str]:
-    from .download import DOWNLOADS
+    from .downloads import DOWNLOADS
 
     return set(DOWNLOADS)
 

@@ -110,7 +110,7 @@ def _load_files(folder: Path, name: str, files: tuple[str, ...], label_key: str,
 def _build(name: str, split: str, root: Path | None, download: bool, augment: bool, options: dict[str, Any]):
     reject_unknown_options(name, options, ["image_size", "val_size", "base_url"] + (["label_mode"] if name == "cifar100" else []))
     if download:
-        from .download import fetch_dataset
+        from .downloads import fetch_dataset
 
         root = fetch_dataset(name, root, base_url=options.get("base_url"))
     assert root is not None

@@ -130,7 +130,7 @@ def _build(name: str, split: str, root: Path | None, download: bool, augment: bo
     known = ["image_size", "val_size", "base_url"] + (["subset"] if name == "emnist" else [])
     reject_unknown_options(name, options, known)
     if download:
-        from .download import fetch_dataset
+        from .downloads import fetch_dataset
 
         root = fetch_dataset(name, root, base_url=options.get("base_url"))
     assert root is not None

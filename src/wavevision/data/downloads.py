@@ -119,7 +119,10 @@ def _locked(path: Path) -> Iterator[None]:
     except ImportError:  # not POSIX: no lock
         yield
         return
-    lock = path.with_name(path.name + ".lock")
+    # locks live in the cache, not beside the data: nothing is left in a user's dataset folder
+    key = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:20]
+    lock = cache_dir() / "locks" / f"{key}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
     with open(lock, "w") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
