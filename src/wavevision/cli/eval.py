@@ -1,0 +1,53 @@
+"""``wavevision eval``: metrics of a trained checkpoint on a dataset split (wavevision.engine.evaluate_checkpoint)."""
+from __future__ import annotations
+
+import argparse
+
+HELP = "evaluate a trained checkpoint on a dataset split (accuracy, mIoU, PSNR/SSIM)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", help="a run directory (uses best.safetensors) or a .safetensors checkpoint")
+    parser.add_argument("-d", "--dataset", default=None, help="dataset name or path (default: the checkpoint's)")
+    parser.add_argument("--data-root", default=None, help="dataset folder or file (default: the checkpoint's)")
+    parser.add_argument("--download", action="store_true", help="download the dataset when it has a public URL")
+    parser.add_argument("--dataset-arg", action="append", metavar="KEY=VALUE", help="dataset option (repeatable)")
+    parser.add_argument("--split", default="test", choices=("train", "val", "test"), help="split to evaluate (default test)")
+    parser.add_argument("--batch-size", type=int, default=None, help="batch size (default 128; 1 when sizes vary)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or an accelerator such as cuda:0")
+    parser.add_argument("--amp", default="none", choices=("none", "bf16", "fp16"), help="mixed precision autocast")
+    parser.add_argument("--num-workers", type=int, default=0, help="data-loading worker processes")
+    parser.add_argument("--max-batches", type=int, default=None, help="evaluate the first N batches only")
+    parser.add_argument("--json", metavar="FILE", default=None, help="also write the metrics to FILE as JSON")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    from ..engine import evaluate_checkpoint
+    from ..engine.config import parse_assignments
+    from ..engine.tasks import get_task
+    from ..utils import format_table, write_json
+
+    if args.json and Path(args.json).exists() and not args.overwrite:
+        raise FileExistsError(f"{args.json} already exists; pass --overwrite or choose another --json file")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
+    result = evaluate_checkpoint(
+        args.checkpoint, dataset=args.dataset, split=args.split, data_root=args.data_root, download=args.download,
+        dataset_args=parse_assignments(args.dataset_arg, "--dataset-arg"), batch_size=args.batch_size,
+        device=args.device, amp=args.amp, num_workers=args.num_workers, max_batches=args.max_batches,
+        progress=args.progress,
+    )
+    if os.environ.get("RANK", "0") != "0":
+        return 0
+    metrics = [m for m in get_task(result["task"]).metrics if m in result]
+    print(f"{result['model']} on {result['dataset']} {result['split']} ({result['images']:,} images, "
+          f"{result['images_per_second']:,.0f} images/s)")
+    print(format_table([{m: result[m] for m in metrics}], metrics))
+    if args.json:
+        write_json(args.json, result)
+    return 0

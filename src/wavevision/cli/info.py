@@ -1,0 +1,117 @@
+"""``wavevision info MODEL``: layer table, parameters and multiply-accumulates at an input size."""
+from __future__ import annotations
+
+import argparse
+
+HELP = "show a model's layers, parameters and multiply-accumulates at an input size"
+
+# Input sizes of the datasets named in the registry's references (else 224, or 64 for super-resolution).
+_DATASET_SIZES = {"MNIST": 28, "Fashion-MNIST": 28, "EMNIST-Letters": 28, "CIFAR-10": 32, "CIFAR-100": 32,
+                  "ImageNet-1k": 224}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", help="a registered model name (wavevision list)")
+    parser.add_argument("--size", type=int, nargs="+", metavar="N", default=None,
+                        help="input height [width] (default: the reference dataset's size, else 224; 64 for "
+                             "super-resolution inputs)")
+    parser.add_argument("--model-arg", action="append", metavar="KEY=VALUE", help="hyperparameter override (repeatable)")
+    parser.add_argument("--depth", type=int, default=2, help="module nesting depth of the layer table (default 2)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+
+
+def _input_size(entry, size, task: str) -> tuple:
+    if size:
+        if len(size) > 2 or min(size) < 1:
+            raise ValueError(f"--size takes a positive height and optionally a width, got {size}")
+        return (size[0], size[-1])
+    default = 64 if task == "super_resolution" else _DATASET_SIZES.get(entry.reference.get("dataset", ""), 224)
+    return (default, default)
+
+
+def layer_rows(model, x, max_depth: int) -> list:
+    """Modules up to ``max_depth`` dots deep: output shape, parameters and multiply-accumulates
+    (``model`` in eval mode)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    modules = [(n, m) for n, m in model.named_modules() if n and n.count(".") < max_depth]
+    shapes, order = {}, {}
+
+    def hook(name):
+        def fn(module, inputs, output):
+            order.setdefault(name, len(order))
+            if name not in shapes and isinstance(output, torch.Tensor):
+                shapes[name] = tuple(output.shape)
+        return fn
+
+    def pre_hook(name):
+        def fn(module, inputs):
+            order.setdefault(name, len(order))
+        return fn
+
+    handles = [m.register_forward_hook(hook(n)) for n, m in modules]
+    handles += [m.register_forward_pre_hook(pre_hook(n)) for n, m in modules]
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    prefix = type(model).__name__ + "."
+    macs = {k[len(prefix):]: sum(v.values()) // 2 for k, v in counter.get_flop_counts().items() if k.startswith(prefix)}
+    # Containers that are never called (ModuleList) take their children's totals and place.
+    for name, _ in sorted(modules, key=lambda nm: -nm[0].count(".")):
+        children = [c for c, _ in modules if c.startswith(name + ".") and c.count(".") == name.count(".") + 1]
+        if name not in order and children:
+            order[name] = min(order.get(c, 1 << 30) for c in children) - 0.5
+            macs.setdefault(name, sum(macs.get(c, 0) for c in children))
+    rows = []
+    for name, m in sorted(modules, key=lambda nm: order.get(nm[0], 1 << 30)):
+        rows.append({
+            "layer": "  " * name.count(".") + name, "type": type(m).__name__,
+            "output": "x".join(str(s) for s in shapes[name][1:]) if name in shapes else None,
+            "params": sum(p.numel() for p in m.parameters()),
+            "macs": macs.get(name, 0),
+        })
+    return rows
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    import torch
+
+    from ..bench import count_macs, count_parameters
+    from ..engine.config import parse_assignments
+    from ..models import create_model, get_entry
+    from ..utils import format_table
+
+    entry = get_entry(args.model)
+    if args.depth < 1:
+        raise ValueError(f"--depth must be >= 1, got {args.depth}")
+    model = create_model(args.model, **parse_assignments(args.model_arg, "--model-arg")).eval()
+    h, w = _input_size(entry, args.size, entry.task)
+    x = torch.zeros(1, int(getattr(model, "in_chans", 3)), h, w)
+    rows = layer_rows(model, x, args.depth)
+    params = count_parameters(model)
+    macs = count_macs(model, x)
+    with torch.no_grad():
+        out_shape = tuple(model(x).shape)
+    summary = {
+        "model": args.model, "task": entry.task, "params": params, "trainable_params": count_parameters(model, trainable_only=True),
+        "input": list(x.shape), "output": list(out_shape), "macs": macs, "reference": entry.reference,
+    }
+    if args.json:
+        print(json.dumps({**summary, "layers": rows}, indent=2))
+        return 0
+    print(f"{args.model} ({entry.task.replace('_', '-')})")
+    print(format_table(rows, ["layer", "type", "output", "params", "macs"], headers={"macs": "MACs"}))
+    print()
+    print(f"parameters: {params:,}")
+    print(f"input {'x'.join(map(str, x.shape))} -> output {'x'.join(map(str, out_shape))}")
+    print(f"multiply-accumulates: {macs:,} ({macs / 1e6:,.2f} M) per image at {h}x{w} "
+          "(torch.utils.flop_counter FLOPs / 2)")
+    if entry.reference:
+        print("reference: " + ", ".join(f"{k} {v}" for k, v in entry.reference.items()))
+    return 0

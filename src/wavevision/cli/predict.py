@@ -1,0 +1,43 @@
+"""``wavevision predict``: run a trained checkpoint on image files (wavevision.engine.predict)."""
+from __future__ import annotations
+
+import argparse
+
+HELP = "predict with a trained checkpoint: top-k classes, a mask overlay, or an upscaled image"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", help="a run directory (uses best.safetensors) or a .safetensors checkpoint")
+    parser.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...)")
+    parser.add_argument("-o", "--output", default=None,
+                        help="folder for the results (needed for segmentation and super-resolution; "
+                             "classification writes predictions.json there)")
+    parser.add_argument("-k", "--topk", type=int, default=5, help="classes to show per image (default 5)")
+    parser.add_argument("--image-size", type=int, default=None, help="resize inputs to this size first")
+    parser.add_argument("--device", default="auto", help="auto, cpu or an accelerator such as cuda:0")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing result files")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..engine import load_trained, predict
+    from ..utils import format_table
+
+    trained = load_trained(args.checkpoint, device=args.device)
+    results = predict(trained, args.images, output=args.output, topk=args.topk, image_size=args.image_size,
+                      overwrite=args.overwrite)
+    for r in results:
+        if trained.task == "classification":
+            best = r["top"][0]
+            print(f"{r['image']}: {best['name']} ({100 * best['probability']:.1f} %)")
+            print(format_table([{"rank": i + 1, "class": t["name"], "probability %": 100 * t["probability"]}
+                                for i, t in enumerate(r["top"])]))
+        elif trained.task == "segmentation":
+            shares = ", ".join(f"{name} {share:.1f} %" for name, share in
+                               sorted(r["classes"].items(), key=lambda kv: -kv[1]))
+            print(f"{r['image']}: {shares}\n  mask {r['mask']}\n  overlay {r['overlay']}")
+        else:
+            (h, w), (H, W) = r["input_size"], r["size"]
+            print(f"{r['image']}: {w}x{h} -> {W}x{H}\n  upscaled {r['upscaled']}\n  comparison {r['comparison']}")
+    if args.output and trained.task == "classification":
+        print(f"predictions written to {args.output}/predictions.json")
+    return 0

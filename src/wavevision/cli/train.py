@@ -1,0 +1,112 @@
+"""``wavevision train``: train a model (flags, a YAML file, or both; see wavevision.engine.train)."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+
+HELP = "train a model on a dataset (classification, segmentation, super-resolution)"
+
+_SHORT = {"config": "-c", "model": "-m", "dataset": "-d", "output": "-o"}
+_DICT_FLAGS = {"model_args": ("--model-arg", "KEY=VALUE"), "dataset_args": ("--dataset-arg", "KEY=VALUE")}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..engine.config import FIELDS, RECIPES
+
+    parser.epilog = (
+        "Precedence: defaults < the dataset's recipe (" + ", ".join(RECIPES) + ") < the YAML file (-c) < flags. "
+        "The resolved configuration is saved as RUN_DIR/config.yaml; `wavevision train -c RUN_DIR/config.yaml` "
+        "reruns it. Multi-process: torchrun --nproc_per_node=N -m wavevision train ..."
+    )
+    parser.add_argument("-c", "--config", metavar="YAML", default=None, help="YAML file of configuration keys")
+    for name, f in FIELDS.items():
+        flag = "--" + name.replace("_", "-")
+        help_text = f.metadata.get("help", "")
+        if any(name in recipe for recipe in RECIPES.values()):
+            help_text += f" (default: the dataset recipe's, else {f.default})"
+        elif f.default is not dataclasses.MISSING and f.default not in (None, False) and not isinstance(f.default, bool):
+            help_text += f" (default {f.default})"
+        common = dict(default=argparse.SUPPRESS, help=help_text, dest=name)
+        if name in _DICT_FLAGS:
+            flag, metavar = _DICT_FLAGS[name]
+            parser.add_argument(flag, action="append", metavar=metavar, **{**common, "help": help_text + " (repeatable)"})
+        elif name == "resume":
+            parser.add_argument("--resume", nargs="?", const=True, metavar="RUN_DIR", **{
+                **common, "help": "continue the run in RUN_DIR (default: --output) from its last saved state, "
+                                  "with its saved configuration"})
+        elif "bool" in str(f.type):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, **common)
+        else:
+            names = [flag] + ([_SHORT[name]] if name in _SHORT else [])
+            kwargs = dict(common)
+            if f.metadata.get("choices"):
+                kwargs["metavar"] = "{" + ",".join(f.metadata["choices"]) + "}"
+            parser.add_argument(*names, **kwargs)
+    parser.add_argument("--json", action="store_true", help="print the result record as JSON instead of the summary")
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    from ..engine.config import FIELDS, parse_assignments
+
+    out = {}
+    for name in FIELDS:
+        if hasattr(args, name):
+            value = getattr(args, name)
+            if name in _DICT_FLAGS:
+                value = parse_assignments(value, _DICT_FLAGS[name][0])
+            out[name] = value
+    return out
+
+
+def build_config(args: argparse.Namespace):
+    """The TrainConfig the command line asks for (a resumed run starts from its saved configuration)."""
+    from pathlib import Path
+
+    from ..engine.config import load_yaml, resolve_config
+    from ..engine.trainer import default_output
+
+    overrides = _overrides(args)
+    resume = overrides.pop("resume", False)
+    if not resume:
+        return resolve_config(args.config, overrides)
+    if isinstance(resume, str):
+        overrides["output"] = resume
+    run_dir = overrides.get("output")
+    if run_dir is None:
+        cfg = resolve_config(args.config, overrides)
+        if cfg.model is None:
+            raise ValueError("give the run directory to resume: --resume RUN_DIR")
+        run_dir = str(default_output(cfg))
+    saved_path = Path(run_dir) / "config.yaml"
+    if not saved_path.exists():
+        raise FileNotFoundError(f"nothing to resume in {run_dir}: no config.yaml there; "
+                                "give the run directory (--resume RUN_DIR) or drop --resume")
+    saved = load_yaml(saved_path)
+    overrides.update(resume=True, output=run_dir)
+    return resolve_config(args.config, overrides, base=saved)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from ..engine import TrainingInterrupted, train
+
+    config = build_config(args)
+    try:
+        result = train(config)
+    except TrainingInterrupted as e:
+        print(f"wavevision train: {e}", file=sys.stderr)
+        return 130
+    if _is_main():  # under torchrun only the first process reports
+        if args.json:
+            print(json.dumps(result.to_dict(), indent=2, default=str))
+        else:
+            print(result.summary())
+    return 0
+
+
+def _is_main() -> bool:
+    import os
+
+    return os.environ.get("RANK", "0") == "0"

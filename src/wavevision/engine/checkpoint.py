@@ -1,0 +1,95 @@
+"""Run directories and resumable training state.
+
+A run directory holds:
+
+* ``config.yaml``: the resolved configuration (``wavevision train -c config.yaml`` reruns it);
+* ``best.safetensors`` + ``best.json``: the weights that scored best on the validation split,
+  with the model name, its hyperparameters, the epoch and the metric
+  (``wavevision.create_model(checkpoint="best.safetensors")`` rebuilds the model);
+* ``last.safetensors`` + ``last.json``: the latest weights;
+* ``last.state.pt``: everything a resume needs: weights, optimizer, scheduler, loss scaler,
+  the random generators of every process, the position in the epoch and the history. It is
+  one file written atomically, so it is always consistent even when the process is killed
+  while saving;
+* ``log.jsonl`` (one line per epoch), ``results.json``, ``curves.png``.
+
+Every file is written through a temporary file and a rename (``wavevision.utils``).
+"""
+from __future__ import annotations
+
+import io
+import random
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional
+
+import numpy as np
+import torch
+
+from ..utils.io import atomic_write_bytes
+
+__all__ = [
+    "RUN_FILES",
+    "capture_rng",
+    "load_state",
+    "restore_rng",
+    "save_state",
+]
+
+STATE_FILE = "last.state.pt"
+STATE_VERSION = 1
+# Everything a run writes: --overwrite removes these (and only these) from the directory.
+RUN_FILES = (
+    "config.yaml", "best.safetensors", "best.json", "last.safetensors", "last.json", STATE_FILE,
+    "log.jsonl", "results.json", "curves.png",
+)
+
+
+def capture_rng() -> Dict[str, Any]:
+    """The state of torch's, NumPy's and Python's generators (and the accelerator's), as tensors and ints."""
+    np_state = np.random.get_state()
+    state: Dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *[float(v) for v in np_state[2:]]],
+        "python": _python_state_to_list(random.getstate()),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["accelerator"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _python_state_to_list(state: Any) -> List[Any]:
+    version, internal, gauss = state
+    return [version, list(internal), gauss]
+
+
+def restore_rng(state: Mapping[str, Any]) -> None:
+    """Put back what :func:`capture_rng` saved."""
+    torch.set_rng_state(state["torch"])
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), int(pos), int(has_gauss), float(cached)))
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    if "accelerator" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["accelerator"])
+
+
+def save_state(run_dir: Path, state: Mapping[str, Any]) -> Path:
+    """Write the resumable state atomically (``torch.save`` of tensors and plain values)."""
+    buf = io.BytesIO()
+    torch.save({"version": STATE_VERSION, **state}, buf)
+    return atomic_write_bytes(Path(run_dir) / STATE_FILE, buf.getvalue())
+
+
+def load_state(run_dir: Path) -> Optional[Dict[str, Any]]:
+    """The saved state of ``run_dir`` (``None`` when the run saved none yet)."""
+    path = Path(run_dir) / STATE_FILE
+    if not path.exists():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises several types for truncated or foreign files
+        raise ValueError(f"cannot read the training state {path} ({type(e).__name__}: {e}); "
+                         "start a new run with --overwrite") from None
+    if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+        raise ValueError(f"{path} is not a wavevision training state of version {STATE_VERSION}")
+    return state

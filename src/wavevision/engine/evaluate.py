@@ -1,0 +1,192 @@
+"""Evaluating a model on a dataset split: sample-weighted metrics, sharded over processes."""
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any, Dict, Optional
+
+import torch
+import torch.nn as nn
+from torch.utils.data import DataLoader, Dataset
+
+from .distributed import DistContext, ShardSampler
+from .tasks import get_task
+
+__all__ = ["autocast", "evaluate", "evaluate_checkpoint", "measure_throughput", "run_batches"]
+
+
+def autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManager:
+    """``torch.autocast`` for ``amp`` in ``none``/``bf16``/``fp16`` (fp16 needs an accelerator)."""
+    if amp == "none":
+        return contextlib.nullcontext()
+    if amp == "fp16" and device.type == "cpu":
+        raise ValueError("amp fp16 needs an accelerator; on CPU use amp bf16 or none")
+    if amp not in ("bf16", "fp16"):
+        raise ValueError(f"unknown amp {amp!r}; choose one of none, bf16, fp16")
+    return torch.autocast(device.type, dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
+
+
+def _loader(dataset: Dataset, batch_size: int, ctx: DistContext, num_workers: int, device: torch.device) -> DataLoader:
+    return DataLoader(
+        dataset, batch_size=batch_size, sampler=ShardSampler(len(dataset), ctx.rank, ctx.world_size),
+        num_workers=num_workers, pin_memory=device.type != "cpu",
+    )
+
+
+def run_batches(model: nn.Module, loader, task: str, info: Any, device: torch.device, *, amp: str = "none",
+                max_batches: Optional[int] = None, progress: Any = None):
+    """Evaluate ``model`` over ``loader``'s batches into a task meter (not yet reduced)."""
+    spec = get_task(task)
+    meter = spec.meter(info)
+    loss_fn = spec.loss_fn(info)
+    model.eval()
+    with torch.no_grad():
+        for i, (x, y) in enumerate(loader):
+            if max_batches is not None and i >= max_batches:
+                break
+            x = x.to(device, non_blocking=True)
+            y = y.to(device, non_blocking=True)
+            spec.check_target(y, info)
+            with autocast(device, amp):
+                out = model(x)
+            out = out.float()
+            meter.add_loss(loss_fn(out, y), y.shape[0])
+            if task == "super_resolution":
+                from ..data import bicubic_upsample
+
+                meter.update(out, y)
+                meter.update(bicubic_upsample(x.float(), info.scale), y, prefix="bicubic_")
+            else:
+                meter.update(out, y)
+            if progress is not None:
+                progress.update(1)
+    return meter
+
+
+def evaluate(
+    model: nn.Module,
+    dataset: Dataset,
+    info: Any,
+    *,
+    batch_size: int = 128,
+    device: "str | torch.device" = "auto",
+    amp: str = "none",
+    num_workers: int = 0,
+    max_batches: Optional[int] = None,
+    ctx: Optional[DistContext] = None,
+    progress: bool = False,
+    desc: str = "eval",
+) -> Dict[str, float]:
+    """Metrics of ``model`` on ``dataset`` for ``info.task``.
+
+    Classification: ``loss``, ``top1``, ``top5`` (percent). Segmentation: ``loss``, ``miou``,
+    ``pixel_acc`` (percent; the ignore index skipped). Super-resolution: ``loss``, ``psnr``
+    (dB), ``ssim`` on the Y channel with a border of ``scale`` pixels cropped, and the same for
+    bicubic upsampling (``bicubic_psnr``, ``bicubic_ssim``). Under ``torch.distributed`` every
+    process evaluates its shard and the sums are all-reduced, so every process returns the
+    metrics of the whole set. Also ``seconds`` and ``images_per_second`` (data loading included).
+    """
+    from ..utils.device import resolve_device
+
+    if ctx is None:
+        ctx = DistContext(device=resolve_device(device) if not isinstance(device, torch.device) else device)
+    dev = ctx.device
+    model = model.to(dev)
+    loader = _loader(dataset, batch_size, ctx, num_workers, dev)
+    bar = None
+    if progress and ctx.is_main:
+        from tqdm.auto import tqdm
+
+        total = len(loader) if max_batches is None else min(len(loader), max_batches)
+        bar = tqdm(total=total, desc=desc, unit="batch", leave=False, dynamic_ncols=True)
+    start = time.perf_counter()
+    try:
+        meter = run_batches(model, loader, info.task, info, dev, amp=amp, max_batches=max_batches, progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    seconds = time.perf_counter() - start
+    if ctx.distributed:
+        meter.all_reduce(dev)
+    out = meter.compute()
+    n = float(meter.totals["loss_n"])
+    out["images"] = int(n)
+    out["seconds"] = seconds
+    out["images_per_second"] = n / seconds if seconds > 0 else float("nan")
+    return out
+
+
+def _synchronize(device: torch.device) -> None:
+    backend = getattr(torch, device.type, None)
+    if device.type != "cpu" and hasattr(backend, "synchronize"):
+        backend.synchronize()
+
+
+def measure_throughput(model: nn.Module, example: torch.Tensor, *, device: torch.device, amp: str = "none",
+                       min_seconds: float = 1.0, warmup: int = 2, max_iters: int = 200) -> float:
+    """Inference images per second of ``model`` (eval mode, no grad) on a batch like ``example``."""
+    model.eval()
+    x = example.to(device)
+    with torch.no_grad(), autocast(device, amp):
+        for _ in range(warmup):
+            model(x)
+        _synchronize(device)
+        start = time.perf_counter()
+        iters = 0
+        while iters < max_iters:
+            model(x)
+            iters += 1
+            _synchronize(device)
+            if time.perf_counter() - start >= min_seconds:
+                break
+        seconds = time.perf_counter() - start
+    return iters * x.shape[0] / seconds
+
+
+def evaluate_checkpoint(
+    checkpoint: Any,
+    *,
+    dataset: Optional[str] = None,
+    split: str = "test",
+    data_root: Optional[str] = None,
+    download: bool = False,
+    dataset_args: Optional[Dict[str, Any]] = None,
+    batch_size: Optional[int] = None,
+    device: str = "auto",
+    amp: str = "none",
+    num_workers: int = 0,
+    max_batches: Optional[int] = None,
+    progress: bool = False,
+) -> Dict[str, Any]:
+    """Evaluate a trained checkpoint (a run directory or a ``.safetensors`` file) on a dataset split.
+
+    The dataset, its folder and options default to the ones the checkpoint was trained on.
+    Runs under torchrun too (each process evaluates a shard). Returns the metrics of
+    :func:`evaluate` plus ``model``, ``dataset``, ``split`` and ``checkpoint``.
+    """
+    from ..data import build_dataset
+    from .distributed import setup, teardown
+    from .predict import check_fits, load_trained
+
+    ctx = setup(device)
+    try:
+        trained = load_trained(checkpoint, device=ctx.device)
+        cfg = trained.config
+        name = dataset or cfg.get("dataset")
+        if not name:
+            raise ValueError(f"{trained.path} does not record its dataset: pass --dataset NAME")
+        same = dataset is None or dataset == cfg.get("dataset")
+        root = data_root if data_root is not None else (cfg.get("data_root") if same else None)
+        options = dict(cfg.get("dataset_args") or {}) if same else {}
+        options.update(dataset_args or {})
+        data, info = build_dataset(name, split, root=root, download=download, augment=False, **options)
+        if len(data) == 0:
+            raise ValueError(f"the {split} split of dataset {name!r} is empty; check the dataset path")
+        check_fits(trained, info)
+        size = batch_size or (1 if info.image_size is None else 128)
+        metrics = evaluate(trained.model, data, info, batch_size=size, amp=amp, num_workers=num_workers,
+                           max_batches=max_batches, ctx=ctx, progress=progress, desc=f"{name} {split}")
+    finally:
+        teardown(ctx)
+    return {"checkpoint": str(trained.path), "model": trained.name, "dataset": name, "split": split,
+            "task": info.task, **metrics}
