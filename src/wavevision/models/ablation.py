@@ -1,0 +1,169 @@
+"""Token-mixer ablation models: the WaveMix skeleton with a swappable token mixer.
+
+Papers: "WaveMix: Resource-efficient Token Mixing for Images" (arXiv 2203.03689) and
+"WaveMix: A Resource-efficient Neural Network for Image Analysis" (arXiv 2205.14375) claim
+the multi-level DWT beats pooling, Fourier, random filters, depthwise conv and token MLPs
+as a token mixer. :class:`MixerNet` is a :class:`~wavevision.models.WaveMix` whose blocks
+are built by :func:`wavevision.layers.mixer_block`: with ``mixer="dwt"`` it *is* WaveMix
+(same modules, same state-dict keys), with another mixer only the Haar transform inside
+each block is replaced (see :mod:`wavevision.layers.mixers`).
+
+The registered ``mixer_*`` models are sized for the embedded ``digits`` data (1 x 16 x 16,
+10 classes): a patchify stem with patch 2 (8 x 8 maps), width 32, depth 4, mult 2. Their
+parameter counts are kept within 5 % of each other: the level-1 skeleton uses ff_channel 32;
+``mixer_mlp`` (whose token MLP adds 8.3 k parameters per block) and ``mixer_dwt_l2`` (whose
+second level adds an MLP) use ff_channel 16, which brings them back to the same size.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
+
+import torch.nn as nn
+
+from ..layers.mixers import MIXERS, _pair, mixer_block
+from ._builder import build_model
+from ._registry import register_model
+from .wavemix import WaveMix
+
+__all__ = ["MixerNet"]
+
+
+class MixerNet(WaveMix):
+    """WaveMix classifier whose blocks use token mixer ``mixer``.
+
+    Args:
+        mixer: one of ``dwt, pool, fourier, random, dwconv, mlp, identity``.
+        img_size: the input size the model is built for (int or (H, W)); only the ``mlp``
+            mixer depends on it (its token grid is the blocks' map size at this input).
+        mixer_kwargs: options of the mixer (``kernel_size`` for pool/random/dwconv, ``seed``
+            for random (block i gets seed + i), ``expansion`` and ``resize`` for mlp).
+        level: Haar levels of the ``dwt`` mixer; the other mixers need 1.
+        The other arguments are :class:`~wavevision.models.WaveMix`'s.
+    """
+
+    def __init__(
+        self,
+        *,
+        mixer: str = "dwt",
+        num_classes: int = 10,
+        depth: int = 4,
+        mult: int = 2,
+        ff_channel: int = 32,
+        final_dim: int = 32,
+        dropout: float = 0.0,
+        level: int = 1,
+        initial_conv: str = "pachify",
+        patch_size: int = 2,
+        stride: int = 1,
+        in_chans: int = 1,
+        upsample: str = "convtranspose",
+        img_size: Union[int, Sequence[int]] = 16,
+        mixer_kwargs: Optional[Mapping[str, Any]] = None,
+    ) -> None:
+        if mixer not in MIXERS:
+            mixer_block(mixer, dim=final_dim)  # raises the error that names the choices
+        if mixer != "dwt" and level != 1:
+            raise ValueError(f"level={level!r} applies to the dwt mixer only; the {mixer} mixer replaces a level-1 DWT")
+        # WaveMix builds its own (dwt) blocks; for another mixer they are replaced below, so
+        # for one seed every mixer gets the same stem and head weights.
+        super().__init__(
+            num_classes=num_classes, depth=depth, mult=mult, ff_channel=ff_channel, final_dim=final_dim,
+            dropout=dropout, level=level, initial_conv=initial_conv, patch_size=patch_size, stride=stride,
+            in_chans=in_chans, upsample=upsample,
+        )
+        self.mixer_type = mixer
+        self.img_size = _pair(img_size, "img_size")
+        if mixer == "dwt":
+            if mixer_kwargs:
+                raise TypeError(f"the dwt mixer takes no mixer_kwargs (got {sorted(mixer_kwargs)}); set level instead")
+            return
+        self.layers = nn.ModuleList(
+            mixer_block(mixer, dim=final_dim, mult=mult, ff_channel=ff_channel, dropout=dropout, upsample=upsample,
+                        **self._mixer_options(mixer, dict(mixer_kwargs or {}), i, stride))
+            for i in range(depth)
+        )
+
+    def _mixer_options(self, mixer: str, options: Dict[str, Any], index: int, stride: int) -> Dict[str, Any]:
+        if mixer == "random" and options.get("seed") is not None:
+            options["seed"] = int(options["seed"]) + index
+        if mixer == "mlp" and "tokens" not in options:
+            options["tokens"] = self.feature_grid(self.img_size, stride)
+        return options
+
+    def feature_grid(self, img_size: Tuple[int, int], stride: int = 1) -> Tuple[int, int]:
+        """The map size a block's mixer sees for an ``img_size`` input (stem output, padded to even)."""
+
+        def stem(n: int) -> int:
+            if self.stem_type == "patchify":
+                return -(-n // self.patch_size)
+            return -(-(-(-n // stride)) // stride)
+
+        return tuple(-(-stem(n) // 2) * 2 for n in img_size)  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------------------
+# Registered ablation configurations (digits: 1 x 16 x 16, 10 classes).
+
+_DEFAULTS: Dict[str, Any] = dict(
+    num_classes=10, depth=4, mult=2, ff_channel=32, final_dim=32, dropout=0.0, level=1,
+    initial_conv="pachify", patch_size=2, stride=1, in_chans=1, upsample="convtranspose", img_size=16,
+)
+_SOURCE = "wavevision token-mixer ablation configuration (ours, not a published model)"
+
+
+def _register(params: int):
+    """Register with the exact parameter count (also stored as the reference, our own configuration)."""
+    reference = dict(params=params, dataset="digits", input_size=(1, 16, 16), source=_SOURCE)
+    return register_model(task="classification", params=params, reference=reference)
+
+
+def _mixer(name: str, mixer: str, kwargs: Dict[str, Any], **cfg: Any) -> MixerNet:
+    return build_model(name, MixerNet, {**_DEFAULTS, "mixer": mixer, **cfg}, kwargs)
+
+
+@_register(87_466)
+def mixer_dwt(**kwargs: Any) -> MixerNet:
+    """The WaveMix (level-1 Haar, WaveMix-Lite) block; any ``level`` as an override."""
+    return _mixer("mixer_dwt", "dwt", kwargs)
+
+
+@_register(83_818)
+def mixer_dwt_l2(**kwargs: Any) -> MixerNet:
+    """The level-2 WaveMix block (a two-level Haar pyramid), ff_channel 16 to match the others' size."""
+    return _mixer("mixer_dwt_l2", "dwt", kwargs, level=2, ff_channel=16)
+
+
+@_register(87_466)
+def mixer_pool(**kwargs: Any) -> MixerNet:
+    """PoolFormer-style 3x3 average pooling in place of the Haar DWT."""
+    return _mixer("mixer_pool", "pool", kwargs)
+
+
+@_register(87_466)
+def mixer_fourier(**kwargs: Any) -> MixerNet:
+    """FNet-style Fourier basis (real part of the 2D FFT) in place of the Haar DWT."""
+    return _mixer("mixer_fourier", "fourier", kwargs)
+
+
+@_register(87_466)
+def mixer_random(**kwargs: Any) -> MixerNet:
+    """Fixed random depthwise 3x3 filters (buffers) in place of the Haar DWT."""
+    return _mixer("mixer_random", "random", kwargs)
+
+
+@_register(87_786)
+def mixer_dwconv(**kwargs: Any) -> MixerNet:
+    """ConvMixer-style learned depthwise 3x3 conv in place of the Haar DWT."""
+    return _mixer("mixer_dwconv", "dwconv", kwargs)
+
+
+@_register(83_818)
+def mixer_mlp(**kwargs: Any) -> MixerNet:
+    """MLP-Mixer-style token MLP over the 8x8 token grid (fixed: built for img_size), ff_channel 16."""
+    return _mixer("mixer_mlp", "mlp", kwargs, ff_channel=16)
+
+
+@_register(87_466)
+def mixer_identity(**kwargs: Any) -> MixerNet:
+    """No token mixer: only the skeleton's 2x2 space-to-depth and transposed conv mix positions."""
+    return _mixer("mixer_identity", "identity", kwargs)
