@@ -8,7 +8,6 @@ from ._builder import (
 )
 from ._registry import ModelEntry, get_entry, list_models, register_model
 from .wavemix import WaveMix, WaveMixSeg, WaveMixSR
-from .wave_vit import TokenLabelOutput, WaveViT
 from .ablation import MixerNet
 
 __all__ = [
@@ -18,8 +17,6 @@ __all__ = [
     "WaveMix",
     "WaveMixSR",
     "WaveMixSeg",
-    "WaveViT",
-    "TokenLabelOutput",
     "convert_official_state_dict",
     "create_model",
     "get_entry",
