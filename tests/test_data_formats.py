@@ -254,6 +254,7 @@ def test_imagefolder_single_tree_and_bad_files(tmp_path):
             save_image(root / cls / f"{i}.png", size=(8, 8))
     parts = {s: build_dataset("imagefolder", s, root=root, image_size=8)[0] for s in ("train", "val", "test")}
     assert {s: len(d) for s, d in parts.items()} == {"train": 24, "val": 3, "test": 3}
+    assert torch.equal(pickle.loads(pickle.dumps(parts["val"]))[1][0], parts["val"][1][0])
     paths = [set(d.paths) for d in parts.values()]
     assert not (paths[0] & paths[1] or paths[0] & paths[2] or paths[1] & paths[2])
     victim = Path(parts["train"].paths[-1])
@@ -270,7 +271,10 @@ def test_imagefolder_single_tree_and_bad_files(tmp_path):
     empty.mkdir()
     with pytest.raises(FileNotFoundError, match="no image-classification layout.*train/<class>"):
         build_dataset("imagefolder", "train", root=empty)
-    with pytest.raises(FileNotFoundError, match="(?s)no known dataset layout.*cifar10"):
+    with pytest.raises(FileNotFoundError, match="is empty"):
+        build_dataset(str(empty), "train")
+    (empty / "readme.txt").write_text("no data here")
+    with pytest.raises(ValueError, match="(?s)no known dataset layout.*cifar10: cifar-10-batches-py"):
         build_dataset(str(empty), "train")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         build_dataset("imagefolder", "train", root=tmp_path / "missing")
@@ -322,6 +326,9 @@ def test_galaxy10_hdf5(tmp_path):
     assert all(seen[im.tobytes()] == y for im, y in zip(images, labels))
     # workers each open the file; augmentation reproducible given torch's seed
     ds, _ = build_dataset("galaxy10", "train", root=path, augment=True, image_size=8)
+    ds[0]  # opens the file in this process; a pickled copy must not carry the handle
+    assert pickle.loads(pickle.dumps(ds))._file is None
+    ds.close()
     loader = lambda: torch.utils.data.DataLoader(ds, batch_size=8, num_workers=2)  # noqa: E731
     torch.manual_seed(0)
     first = torch.cat([x for x, _ in loader()])
@@ -368,6 +375,7 @@ def test_cityscapes_train_ids_and_splits(tmp_path):
     write_cityscapes(root, "train", "aachen", 20)
     write_cityscapes(root, "val", "frankfurt", 3)
     test, info = build_dataset(str(root), "test")
+    test = pickle.loads(pickle.dumps(test))  # what DataLoader workers get under spawn
     assert info.name == "cityscapes" and info.num_classes == 19 and info.ignore_index == 255
     assert info.class_names[13] == "car" and len(test) == 3
     image, mask = test[1]
@@ -411,6 +419,7 @@ def test_div2k_layout_and_aligned_patches(tmp_path):
     assert lr.shape == (3, 8, 8) and hr.shape == (3, 16, 16)
     assert len(build_dataset("div2k", "val", root=root)[0]) == 1
     test, info = build_dataset("sr-folder", "test", root=root, scale=4)
+    test = pickle.loads(pickle.dumps(test))
     assert info.image_size is None and len(test) == 2
     lr, hr = test[0]
     assert hr.shape == (3, 20, 28) and lr.shape == (3, 5, 7)  # 22x30 cropped to a multiple of 4

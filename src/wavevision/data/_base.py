@@ -62,6 +62,11 @@ class DatasetInfo:
     scale: int | None = None
 
     def __post_init__(self) -> None:
+        # accept lists (an info read back from JSON) but keep the fields hashable tuples
+        for key in ("class_names", "image_size", "mean", "std"):
+            value = getattr(self, key)
+            if isinstance(value, list):
+                object.__setattr__(self, key, tuple(value))
         if self.task not in TASKS:
             raise ValueError(f"DatasetInfo.task must be one of {', '.join(TASKS)}, got {self.task!r}")
         if len(self.mean) != len(self.std) or (self.mean and len(self.mean) != self.in_chans):
@@ -169,11 +174,19 @@ def build_dataset(
         root, name = name, detect_format(name)
     check_choice("dataset", name, sorted(_BUILDERS), hint=" (or a path to a dataset folder or file)")
     check_split(split)
-    if name in _NEEDS_ROOT and root is None and not download:
-        raise ValueError(
-            f"dataset {name!r} reads local files: pass root=PATH (the dataset folder)"
-            + (", or download=True" if name in _downloadable() else "")
-        )
+    downloadable = _downloadable()
+    if name in _NEEDS_ROOT:
+        if download and name not in downloadable:
+            raise ValueError(f"dataset {name!r} has no download: pass root=PATH to its files (downloadable: "
+                             f"{', '.join(sorted(downloadable))})")
+        if root is None and not download:
+            from .downloads import cache_dir
+
+            if name in downloadable and (cache_dir() / name).is_dir():
+                root = cache_dir() / name  # downloaded by an earlier run
+            else:
+                raise ValueError(f"dataset {name!r} reads local files: pass root=PATH (the dataset folder)"
+                                 + (", or download=True" if name in downloadable else ""))
     if root is not None:
         root = Path(root).expanduser()
         if not download and not root.exists():

@@ -44,8 +44,8 @@ def detect_format(path: str | os.PathLike) -> str:
     """The registered dataset name whose layout ``path`` has.
 
     Raises:
-        FileNotFoundError: the path does not exist, or no known layout matches (the message
-            lists the layouts looked for).
+        FileNotFoundError: the path does not exist or is an empty folder.
+        ValueError: no known layout matches (the message lists the layouts looked for).
     """
     p = Path(path).expanduser()
     if not p.exists():
@@ -76,5 +76,7 @@ def detect_format(path: str | os.PathLike) -> str:
             (p / d).is_dir() for d in ("HR", "GTmod12", "original", "image_SRF_2", "image_SRF_4")):
         return "sr-folder"
     looked = "\n".join(f"  {name}: {what}" for name, what in LAYOUTS)
-    raise FileNotFoundError(f"no known dataset layout in {str(p)!r} (empty or unrecognised); looked for:\n{looked}\n"
-                            "or pass the dataset name and root explicitly")
+    if not any(p.iterdir()):
+        raise FileNotFoundError(f"dataset folder {str(p)!r} is empty; put the dataset files there")
+    raise ValueError(f"no known dataset layout in {str(p)!r}; looked for:\n{looked}\n"
+                     "or pass the dataset name and root explicitly")

@@ -84,6 +84,12 @@ class H5Images(Dataset):
     def __len__(self) -> int:
         return len(self.indices)
 
+    def close(self) -> None:
+        """Close this process's handle on the file (it reopens on the next read)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
     def read(self, index: int) -> torch.Tensor:
         if self._file is None:
             self._file = _h5py().File(self.path, "r")
