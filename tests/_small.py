@@ -16,6 +16,8 @@ def small_overrides(name: str) -> dict[str, Any]:
     """Overrides that keep the registered structure (stem, level, width, head) with fewer blocks."""
     if name == "mixer_mlp":  # a token MLP has a fixed grid: resample the odd sizes the tests use
         return {"depth": 1, "mixer_kwargs": {"resize": True}}
+    if name.startswith("wave_vit"):  # one block per stage, narrow; stem, strides, heads' layout, aux head kept
+        return {"depths": (1, 1, 1, 1), "embed_dims": (16, 32, 48, 64), "num_heads": (1, 2, 3, 4), "stem_hidden_dim": 8}
     return {"depth": 1}
 
 

@@ -1,15 +1,27 @@
 """Building blocks shared by the models."""
+from .drop_path import DropPath, drop_path
 from .mixers import MIXERS, TokenMixerBlock, build_token_mixer, mixer_block
+from .mlp import DWConvMlp, Mlp, TokenDWConv
 from .stems import STEM_TYPES, normalize_stem, patchify_stem, strided_stem
+from .wave_attention import Attention, ClassAttention, WaveAttention, attention
 from .wavemix_block import UPSAMPLE_MODES, WaveMixBlock, wavemix_mlp
 
 __all__ = [
+    "Attention",
+    "ClassAttention",
+    "DWConvMlp",
+    "DropPath",
     "MIXERS",
+    "Mlp",
     "STEM_TYPES",
+    "TokenDWConv",
     "TokenMixerBlock",
     "UPSAMPLE_MODES",
+    "WaveAttention",
     "WaveMixBlock",
+    "attention",
     "build_token_mixer",
+    "drop_path",
     "mixer_block",
     "normalize_stem",
     "patchify_stem",

@@ -33,8 +33,11 @@ __all__ = [
 PathLike = Union[str, os.PathLike]
 CHECKPOINT_FORMAT = "wavevision-checkpoint"
 CHECKPOINT_VERSION = 1
-# Keys official checkpoints carry that are not weights of ours (recomputed filter buffers).
-_DROPPED_SUFFIXES: Tuple[str, ...] = ()
+# Keys official checkpoints carry that are not weights of ours (recomputed filter buffers):
+# Wave-ViT's float16 Haar filters in every wavelet-attention layer.
+_DROPPED_SUFFIXES: Tuple[str, ...] = (
+    ".attn.dwt.w_ll", ".attn.dwt.w_lh", ".attn.dwt.w_hl", ".attn.dwt.w_hh", ".attn.idwt.filters",
+)
 _WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "net")
 _PREFIXES = ("module.", "_orig_mod.")
 
@@ -80,7 +83,8 @@ def convert_official_state_dict(state_dict: Mapping[str, Any]) -> Dict[str, torc
 
     Accepts a plain state dict or one wrapped under ``state_dict``/``model``; strips the
     ``module.`` prefix of (Distributed)DataParallel and ``_orig_mod.`` of torch.compile, and
-    drops recomputed filter buffers. WaveMix module names already equal the public ones.
+    drops recomputed filter buffers (Wave-ViT's float16 ``*.attn.dwt.*`` / ``*.attn.idwt.filters``).
+    WaveMix and Wave-ViT module names already equal the reference ones.
     """
     sd = _unwrap(state_dict)
     out: Dict[str, torch.Tensor] = {}
@@ -114,7 +118,10 @@ def load_state_dict_strict(model: nn.Module, state_dict: Mapping[str, torch.Tens
             parts.append(f"{len(missing)} missing key(s), e.g. {missing[:3]}")
         if unexpected:
             parts.append(f"{len(unexpected)} unexpected key(s), e.g. {unexpected[:3]}")
-        parts.append("build the model with the checkpoint's hyperparameters (depth, final_dim, level, ...) or pick the matching name")
+        parts.append(
+            "build the model with the checkpoint's hyperparameters (WaveMix: depth, final_dim, level, ...; "
+            "Wave-ViT: embed_dims, depths, num_heads, token_label) or pick the matching name"
+        )
         raise CheckpointMismatchError("; ".join(parts))
     model.load_state_dict(state_dict, strict=True)
 
