@@ -202,10 +202,10 @@ class SuperResolutionPairs(Dataset):
         return self.num_samples
 
     def _pair(self, k: int) -> tuple[torch.Tensor, torch.Tensor, str]:
+        """LR (float) and HR (as stored: uint8 or float, converted after cropping) of image k."""
         im = self.images[k]
         if isinstance(im, torch.Tensor):
-            hr, where = mod_crop(to_float(im), self.scale), f"image {k}"
-            return self._lr[k], hr, where
+            return self._lr[k], mod_crop(im, self.scale), f"image {k}"
         hr = mod_crop(self.loader(im), self.scale)
         return bicubic_downsample(hr, self.scale), hr, repr(str(im))
 
@@ -228,6 +228,7 @@ class SuperResolutionPairs(Dataset):
                 top, left = int(u * (h - p + 1)), int(v * (w - p + 1))
             lr = lr[:, top:top + p, left:left + p]
             hr = hr[:, top * s:(top + p) * s, left * s:(left + p) * s]
+        hr = to_float(hr)
         if self.augment:
             for dim in (-1, -2):
                 if float(torch.rand(())) < 0.5:
