@@ -254,6 +254,10 @@ def test_imagefolder_single_tree_and_bad_files(tmp_path):
             save_image(root / cls / f"{i}.png", size=(8, 8))
     parts = {s: build_dataset("imagefolder", s, root=root, image_size=8)[0] for s in ("train", "val", "test")}
     assert {s: len(d) for s, d in parts.items()} == {"train": 24, "val": 3, "test": 3}
+    only_train = tmp_path / "only_train"
+    (only_train).mkdir()
+    (only_train / "train").symlink_to(root)
+    assert [len(build_dataset("imagefolder", s, root=only_train)[0]) for s in ("train", "val", "test")] == [24, 3, 3]
     assert torch.equal(pickle.loads(pickle.dumps(parts["val"]))[1][0], parts["val"][1][0])
     paths = [set(d.paths) for d in parts.values()]
     assert not (paths[0] & paths[1] or paths[0] & paths[2] or paths[1] & paths[2])
@@ -455,3 +459,13 @@ def test_sr_evaluation_folders(tmp_path):
     assert info.image_size == (12, 12) and crop[0][1].shape == (3, 12, 12) and crop[0][0].shape == (3, 6, 6)
     with pytest.raises(ValueError, match="scale must be 2 or 4"):
         build_dataset("sr-folder", "test", root=set5, scale=3)
+    # train/ + test/ folders of images: super-resolution, not classes named "train" and "test"
+    split_root = tmp_path / "mine"
+    for split, n in (("train", 5), ("test", 2)):
+        for i in range(n):
+            save_image(split_root / split / f"{i}.png", size=(16, 16))
+    assert detect_format(split_root) == "sr-folder"
+    assert len(build_dataset(str(split_root), "test")[0]) == 2
+    assert len(build_dataset(str(split_root), "val", scale=2)[0]) == 1  # held out of train/
+    with pytest.raises(ValueError, match="without class subfolders"):
+        build_dataset("imagefolder", "train", root=split_root)

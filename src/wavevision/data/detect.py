@@ -70,6 +70,9 @@ def detect_format(path: str | os.PathLike) -> str:
         return "div2k"
     if is_tiny_imagenet(p):
         return "tiny-imagenet"
+    split_dirs = [p / s for s in ("train", "val", "test") if (p / s).is_dir()]
+    if split_dirs and all(list_images(d) and not is_class_tree(d) for d in split_dirs):
+        return "sr-folder"  # split folders of images, no classes
     if "train" in find_split_folders(p) or is_class_tree(p):
         return "imagefolder"
     if ((p / "train").is_dir() and list_images(p / "train")) or list_images(p) or any(

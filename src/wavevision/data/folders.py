@@ -194,16 +194,22 @@ def _build(name: str, split: str, root: Path, augment: bool, options: dict[str, 
         paths, labels, classes = _tiny_imagenet(root, source)
     else:
         folders = find_split_folders(root)
-        if "train" in folders:
+        part = None
+        if "train" in folders and len(folders) > 1:
             source, part = split_source(split, has_val="val" in folders, has_test="test" in folders)
-            if source not in folders:
-                raise FileNotFoundError(f"{name}: {str(root)!r} has no labelled {source} folder")
             _, _, classes = scan_class_folders(folders["train"])
             paths, labels, classes = scan_class_folders(folders[source], classes)
+        elif "train" in folders:  # train/ only: split it three ways
+            paths, labels, classes = scan_class_folders(folders["train"])
+            paths, labels = _select(paths, labels, three_way_split(len(paths), split))
         elif is_class_tree(root):
             paths, labels, classes = scan_class_folders(root)
+            split_names = {n for names in _SPLIT_FOLDERS.values() for n in names}
+            if set(classes) <= split_names:
+                raise ValueError(f"{str(root)!r} holds {'/, '.join(classes)}/ folders of images without class "
+                                 "subfolders: for classification put each class in its own folder inside them "
+                                 "(a super-resolution image folder is read by 'sr-folder')")
             paths, labels = _select(paths, labels, three_way_split(len(paths), split))
-            part = None
         else:
             raise FileNotFoundError(_layouts_hint(root))
     if part is not None:
