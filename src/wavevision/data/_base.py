@@ -21,6 +21,9 @@ __all__ = [
     "holdout_split",
     "list_datasets",
     "register_dataset",
+    "reject_unknown_options",
+    "split_source",
+    "three_way_split",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
