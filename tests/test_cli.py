@@ -1,0 +1,259 @@
+"""The train, eval, predict, list and info commands, in process: happy paths and clear errors."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+import wavevision
+from wavevision.bench import count_macs
+from wavevision.cli import main
+from wavevision.engine import train
+
+TINY_FLAGS = ["--model-arg", "final_dim=16", "--model-arg", "ff_channel=16", "--model-arg", "depth=1"]
+QUICK_FLAGS = ["--threads", "1", "--no-progress", "--no-plots"]
+QUICK = dict(threads=1, progress=False, plots=False)
+
+
+def _error(capsys, argv) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return err
+
+
+def _save_png(tensor: torch.Tensor, path: Path) -> Path:
+    from PIL import Image
+
+    array = tensor.clamp(0, 1).mul(255).round().to(torch.uint8)
+    img = Image.fromarray(array[0].numpy()) if array.shape[0] == 1 else Image.fromarray(array.permute(1, 2, 0).numpy())
+    img.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "digits"
+    argv = ["train", *TINY_FLAGS, "--epochs", "1", "--batch-size", "32", "--max-train-batches", "4",
+            "--max-eval-batches", "1", *QUICK_FLAGS, "--output", str(out)]
+    assert main(argv) == 0
+    return out
+
+
+# -- list / info -------------------------------------------------------------------------
+
+
+def test_list_shows_task_params_and_reference(capsys):
+    assert main(["list", "wavemix_lite_8*"]) == 0
+    out = capsys.readouterr().out
+    assert "wavemix_lite_8_10" in out and "3,566" in out and "MNIST top1 99.0" in out
+    assert "wavemix_seg" not in out
+    assert main(["list", "--task", "super-resolution", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows and {r["task"] for r in rows} == {"super-resolution"}
+    assert {r["name"] for r in rows} == set(wavevision.list_models(task="super_resolution"))
+
+
+def test_list_errors(capsys):
+    assert "unknown task 'vision'; choose one of classification, segmentation, super-resolution" in _error(
+        capsys, ["list", "--task", "vision"])
+    assert "no model matches 'nothing*'" in _error(capsys, ["list", "nothing*"])
+
+
+def test_info_layer_table_params_and_macs(capsys):
+    assert main(["info", "wavemix_lite_8_10"]) == 0
+    out = capsys.readouterr().out
+    model = wavevision.create_model("wavemix_lite_8_10")
+    assert "parameters: 3,566" in out and "at 28x28" in out  # MNIST size from the reference
+    assert f"multiply-accumulates: {count_macs(model, (28, 28)):,}" in out
+    assert "layers.9" in out and "WaveMixBlock" in out
+    assert main(["info", "wavemix_lite_8_10", "--size", "32", "--json", "--model-arg", "depth=2"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    small = wavevision.create_model("wavemix_lite_8_10", depth=2)
+    assert record["macs"] == count_macs(small, (32, 32)) and record["input"] == [1, 1, 32, 32]
+    assert sum(r["macs"] for r in record["layers"] if "." not in r["layer"].strip()) == record["macs"]
+
+
+def test_info_errors(capsys):
+    assert "did you mean 'wavemix'" in _error(capsys, ["info", "wavemx"]).lower()
+    assert "unknown argument(s) ['dept']" in _error(capsys, ["info", "wavemix_lite_8_10", "--model-arg", "dept=2"])
+
+
+# -- train -------------------------------------------------------------------------------
+
+
+def test_train_command_writes_a_complete_run(digits_run, capsys):
+    for name in ("config.yaml", "best.safetensors", "last.state.pt", "log.jsonl", "results.json"):
+        assert (digits_run / name).exists()
+    saved = yaml.safe_load((digits_run / "config.yaml").read_text())
+    assert saved["epochs"] == 1 and saved["model_args"]["final_dim"] == 16
+
+
+def test_train_yaml_and_flags_precedence(tmp_path, capsys):
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(yaml.safe_dump({"epochs": 1, "lr": 0.01, "batch_size": 16, "max_train_batches": 2,
+                                   "max_eval_batches": 1, "test": False, "model_args": {"depth": 1}}))
+    out = tmp_path / "run"
+    assert main(["train", "-c", str(cfg), "--lr", "0.02", "--model-arg", "final_dim=16",
+                 "--model-arg", "ff_channel=16", *QUICK_FLAGS, "-o", str(out), "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert saved["lr"] == 0.02 and saved["batch_size"] == 16  # flag over file, file over recipe
+    assert saved["model_args"]["depth"] == 1 and saved["model_args"]["final_dim"] == 16
+    assert record["config"]["lr"] == 0.02 and record["test"] is None
+    # the saved configuration reruns the same job
+    assert main(["train", "-c", str(out / "config.yaml"), "--overwrite", "--json", *QUICK_FLAGS]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["weights_sha256"] == record["weights_sha256"]
+
+
+def test_train_resume_command_uses_the_saved_configuration(tmp_path, capsys):
+    out = tmp_path / "run"
+    base = ["train", *TINY_FLAGS, "--epochs", "2", "--batch-size", "16", "--max-train-batches", "2",
+            "--max-eval-batches", "1", "--no-test", *QUICK_FLAGS]
+    assert main([*base, "--epochs", "1", "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert "another configuration (epochs: 1 in the run, 2 now)" in _error(capsys, [*base, "--resume", str(out)])
+    assert main(["train", "--resume", str(out), "--no-progress", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["epochs"] == 1
+    assert "nothing to resume" in _error(capsys, ["train", "--resume", str(tmp_path / "none")])
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--optimizer", "adam"], "optimizer: 'adam' is not a valid choice (did you mean 'adamw'?); choose one of adamw, sgd"),
+    (["--amp", "fp8"], "choose one of none, bf16, fp16"),
+    (["--model", "wavemix_litte"], "unknown model 'wavemix_litte'"),
+    (["--model-arg", "depth"], "--model-arg 'depth' must look like KEY=VALUE"),
+    (["--dataset", "digitz"], "unknown dataset 'digitz' (did you mean 'digits'"),
+    (["--dataset-arg", "image_sise=16"], "image_sise"),
+    (["--device", "tpu:3"], "tpu:3"),
+])
+def test_train_bad_values_list_the_choices(capsys, tmp_path, argv, message):
+    assert message in _error(capsys, ["train", *argv, "-o", str(tmp_path / "x"), *QUICK_FLAGS])
+
+
+def test_train_bad_dataset_paths(capsys, tmp_path):
+    missing = tmp_path / "missing"
+    assert "does not exist" in _error(capsys, ["train", "--dataset", "imagefolder", "--data-root", str(missing),
+                                               "-o", str(tmp_path / "x"), *QUICK_FLAGS])
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    err = _error(capsys, ["train", "--dataset", str(empty), "-o", str(tmp_path / "x"), *QUICK_FLAGS])
+    assert str(empty) in err or "empty" in err
+
+
+def test_train_names_a_corrupt_image(capsys, tmp_path):
+    for cls in ("a", "b"):
+        (tmp_path / "data" / cls).mkdir(parents=True)
+        for i in range(12):
+            _save_png(torch.rand(3, 8, 8), tmp_path / "data" / cls / f"{i}.png")
+    (tmp_path / "data" / "a" / "3.png").write_bytes(b"not an image")
+    err = _error(capsys, ["train", "--dataset", str(tmp_path / "data"), *TINY_FLAGS, "--batch-size", "64",
+                          "-o", str(tmp_path / "x"), *QUICK_FLAGS])
+    assert "3.png" in err and "corrupt" in err
+
+
+def test_train_refuses_to_overwrite(digits_run, capsys):
+    err = _error(capsys, ["train", *TINY_FLAGS, *QUICK_FLAGS, "--output", str(digits_run)])
+    assert "already holds a run" in err and "--overwrite" in err
+
+
+# -- eval --------------------------------------------------------------------------------
+
+
+def test_eval_command_on_run_directory_and_json(digits_run, tmp_path, capsys):
+    out_json = tmp_path / "metrics.json"
+    assert main(["eval", str(digits_run), "--split", "val", "--json", str(out_json), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    record = json.loads(out_json.read_text())
+    assert record["split"] == "val" and record["images"] == 179 and record["dataset"] == "digits"
+    assert "top1" in out and f"{record['top1']:.4g}" in out
+    # the same numbers as the library's evaluate on the same weights
+    from wavevision.data import build_dataset
+    from wavevision.engine import evaluate
+
+    model = wavevision.create_model(checkpoint=digits_run / "best.safetensors")
+    data, info = build_dataset("digits", "val")
+    assert evaluate(model, data, info, batch_size=50, device="cpu")["top1"] == pytest.approx(record["top1"])
+    assert "already exists" in _error(capsys, ["eval", str(digits_run), "--json", str(out_json)])
+
+
+def test_eval_errors(digits_run, capsys, tmp_path):
+    err = _error(capsys, ["eval", str(digits_run), "--dataset", "photos", "--no-progress"])
+    assert "holds a classification model (wavemix_lite), but dataset 'photos' is for super-resolution" in err
+    assert "does not exist" in _error(capsys, ["eval", str(tmp_path / "nope.safetensors")])
+    assert "holds no best.safetensors" in _error(capsys, ["eval", str(tmp_path)])
+    other = tmp_path / "other.safetensors"
+    wavevision.save_checkpoint(wavevision.create_model("wavemix_lite_8_10", depth=1), other)
+    (tmp_path / "other.json").write_text((tmp_path / "other.json").read_text())
+    err = _error(capsys, ["eval", str(other), "--dataset", "digit-scenes", "--no-progress"])
+    assert "segmentation" in err
+
+
+# -- predict -----------------------------------------------------------------------------
+
+
+def test_predict_classification_top_k_with_class_names(digits_run, tmp_path, capsys):
+    from wavevision.data.embedded import load_digits_tensor
+
+    images, labels = load_digits_tensor()
+    paths = [_save_png(images[i], tmp_path / f"digit{int(labels[i])}.png") for i in range(2)]
+    assert main(["predict", str(digits_run), *map(str, paths), "-k", "3", "-o", str(tmp_path / "pred")]) == 0
+    out = capsys.readouterr().out
+    assert "digit0.png" in out and "probability %" in out
+    record = json.loads((tmp_path / "pred" / "predictions.json").read_text())
+    assert len(record) == 2 and len(record[0]["top"]) == 3
+    assert record[0]["top"][0]["name"] in [str(d) for d in range(10)]
+    assert sum(t["probability"] for t in record[0]["top"]) <= 1.0 + 1e-6
+    assert "already exists" in _error(capsys, ["predict", str(digits_run), str(paths[0]), "-o", str(tmp_path / "pred")])
+
+
+def test_predict_errors(digits_run, tmp_path, capsys):
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    assert "broken.png" in _error(capsys, ["predict", str(digits_run), str(bad)])
+    assert "does not exist" in _error(capsys, ["predict", str(digits_run), str(tmp_path / "none.png")])
+
+
+@pytest.fixture(scope="module")
+def scene_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("seg") / "run"
+    train(dataset="digit-scenes", model_args=dict(final_dim=16, ff_channel=16, depth=1, level=2),
+          dataset_args=dict(num_scenes=4), epochs=1, batch_size=4, test=False, output=str(out), **QUICK)
+    return out
+
+
+def test_predict_segmentation_writes_mask_and_overlay(scene_run, tmp_path, capsys):
+    from PIL import Image
+
+    from wavevision.data import build_dataset
+
+    data, _ = build_dataset("digit-scenes", "test", num_scenes=1)
+    scene = data.images[0] if hasattr(data, "images") else None
+    scene = torch.rand(1, 64, 64) if scene is None else scene.float()
+    path = _save_png(scene, tmp_path / "scene.png")
+    assert main(["predict", str(scene_run), str(path), "-o", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    mask, overlay = Image.open(tmp_path / "out" / "scene_mask.png"), Image.open(tmp_path / "out" / "scene_overlay.png")
+    assert mask.size == (64, 64) and overlay.size == (64, 64) and overlay.mode == "RGB"
+    assert int(np.asarray(mask).max()) < 11 and "%" in out
+    assert "pass an output folder" in _error(capsys, ["predict", str(scene_run), str(path)])
+
+
+def test_predict_super_resolution_writes_upscaled_and_comparison(tmp_path, capsys):
+    out = tmp_path / "sr"
+    train(dataset="photos", model_args=dict(final_dim=16, ff_channel=16, depth=1),
+          dataset_args=dict(num_patches=4, patch_size=32, eval_size=64), epochs=1, batch_size=4, test=False,
+          output=str(out), **QUICK)
+    from PIL import Image
+
+    path = _save_png(torch.rand(3, 20, 30), tmp_path / "small.png")
+    assert main(["predict", str(out), str(path), "-o", str(tmp_path / "pred")]) == 0
+    assert "30x20 -> 60x40" in capsys.readouterr().out
+    assert Image.open(tmp_path / "pred" / "small_x2.png").size == (60, 40)
+    compare = Image.open(tmp_path / "pred" / "small_compare.png")
+    assert compare.width > 2 * 60 and compare.height > 40
