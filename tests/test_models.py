@@ -9,6 +9,7 @@ import torch
 
 import wavevision
 from wavevision.layers import WaveMixBlock
+from wavevision.models import WaveViT
 from wavevision.ops import haar as haar_mod
 
 from _small import small_model
@@ -30,11 +31,25 @@ def _build(name, seed=0, **kw):
 
 def _narrow(name, seed=0):
     """Depth 1 and, for the wide models, final_dim 32 (the configuration the stored outputs were made with)."""
+    if name.startswith("wave_vit"):
+        return small_model(name, seed)
     kw = dict(depth=1)
     if _task(name) != "classification" or name in ("wavemix", "wavemix_lite") or any(s in name for s in ("192", "144", "112")):
         kw.update(final_dim=32, ff_channel=32)
     torch.manual_seed(seed)
     return wavevision.create_model(name, **kw)
+
+
+def _hw(model, h, w):
+    """(h, w) for models without a minimum input size; shifted by the minimum (32 for Wave-ViT) otherwise,
+    so sizes stay not divisible by the model's strides."""
+    m = getattr(model, "min_input_size", 0)
+    return (h + m, w + m) if m else (h, w)
+
+
+def _outputs(out):
+    """The tensors a forward returned (a token-labeling Wave-ViT returns class and per-token logits in training)."""
+    return [out] if isinstance(out, torch.Tensor) else [out.logits, out.aux_logits]
 
 
 def _input(model, h=32, w=32, n=2, seed=1, dtype=torch.float32):
@@ -49,6 +64,13 @@ def _expected_shape(name, model, n, h, w):
     if task == "segmentation":
         return (n, model.num_classes, h, w)
     return (n, model.in_chans, model.scale * h, model.scale * w)
+
+
+def _feature_shape(name, model, n, h, w):
+    """Shape of forward_features for an (h, w) input: a map, or Wave-ViT's class token + stage-4 tokens."""
+    if isinstance(model, WaveViT):
+        return (n, 1 + (-(-h // 32)) * (-(-w // 32)), model.num_features)
+    return (n, model.num_features, *_feature_size(name, model, h, w))
 
 
 def _feature_size(name, model, h, w):
@@ -136,7 +158,7 @@ def test_backward_finite_grads(name):
     model = _build(name).train()
     x = _input(model).requires_grad_()
     out = model(x)
-    out.square().mean().backward()
+    sum(o.square().mean() for o in _outputs(out)).backward()
     assert x.grad is not None and torch.isfinite(x.grad).all()
     params = [(k, p) for k, p in model.named_parameters() if p.requires_grad]
     assert params
@@ -157,9 +179,14 @@ def test_state_dict_round_trip(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
-@pytest.mark.parametrize("size", [(33, 27), (37, 45), (3, 5), (1, 1)])
+@pytest.mark.parametrize("size", [(33, 27), (37, 45), (65, 33), (3, 5), (1, 1)])
 def test_odd_sizes(name, size):
     model = _build(name).eval()
+    minimum = getattr(model, "min_input_size", 1)
+    if min(size) < minimum:  # Wave-ViT: below one stride-32 cell the error names the minimum
+        with pytest.raises(ValueError, match=rf"too small.*minimum is {minimum}x{minimum}"):
+            model(_input(model, *size, n=1))
+        return
     with torch.no_grad():
         out = model(_input(model, *size, n=1))
     assert out.shape == _expected_shape(name, model, 1, *size)
@@ -169,7 +196,7 @@ def test_odd_sizes(name, size):
 @pytest.mark.parametrize("name", NAMES)
 def test_channels_last_matches(name):
     model = _build(name).eval()
-    x = _input(model, 20, 24)
+    x = _input(model, *_hw(model, 20, 24))
     with torch.no_grad():
         ref = model(x)
         out = model.to(memory_format=torch.channels_last)(x.to(memory_format=torch.channels_last))
@@ -179,7 +206,7 @@ def test_channels_last_matches(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_eval_is_deterministic(name):
     model = _build(name).eval()
-    x = _input(model, 24, 20)
+    x = _input(model, *_hw(model, 24, 20))
     with torch.no_grad():
         assert torch.equal(model(x), model(x))
 
@@ -188,17 +215,18 @@ def test_eval_is_deterministic(name):
 def test_features_head_and_reset_classifier(name):
     model = _build(name).eval()
     task = _task(name)
-    n, h, w = 2, 16, 16
+    n, (h, w) = 2, _hw(model, 16, 16)
     x = _input(model, h, w)
     with torch.no_grad():
         logits = model(x)
         feats = model.forward_features(x)
-        assert feats.shape == (n, model.num_features, *_feature_size(name, model, h, w))
+        assert feats.shape == _feature_shape(name, model, n, h, w)
         torch.testing.assert_close(model.forward_head(feats), logits, atol=0, rtol=0)
         pre = model.forward_head(feats, pre_logits=True)
         if task == "classification":
             assert pre.shape == (n, model.num_features)
-            torch.testing.assert_close(pre, feats.mean((2, 3)))
+            # WaveMix pools the map; Wave-ViT's pre-logits are its (normalised) class token.
+            torch.testing.assert_close(pre, feats[:, 0] if isinstance(model, WaveViT) else feats.mean((2, 3)))
         assert model.get_classifier() is not None
 
         model.reset_classifier(0)
@@ -222,8 +250,34 @@ def test_features_head_and_reset_classifier(name):
         }[task]
 
 
+def _check_wave_vit_intermediates(model):
+    """Wave-ViT's intermediates are its four normalised stage maps, cropped to ceil(size / stride)."""
+    n, (h, w) = 1, _hw(model, 16, 12)
+    x = _input(model, h, w, n=n)
+    with torch.no_grad():
+        final, maps = model.forward_intermediates(x)
+        assert len(maps) == len(model.feature_info) == 4
+        for m, info in zip(maps, model.feature_info):
+            s = info["reduction"]
+            assert m.shape == (n, info["num_chs"], -(-h // s), -(-w // s))
+        torch.testing.assert_close(final, model.forward_features(x), atol=0, rtol=0)
+        # The last map is the final tokens (after the class token) on their grid.
+        torch.testing.assert_close(maps[-1].flatten(2).transpose(1, 2), final[:, 1:], atol=1e-6, rtol=1e-6)
+        only = model.forward_intermediates(x, intermediates_only=True)
+        for a, b in zip(only, maps):
+            torch.testing.assert_close(a, b, atol=0, rtol=0)
+        for indices, want in (([-1], [3]), ([0], [0]), (2, [2, 3]), ([2, 0], [0, 2])):
+            got = model.forward_intermediates(x, indices=indices, intermediates_only=True)
+            assert len(got) == len(want)
+            for a, i in zip(got, want):
+                torch.testing.assert_close(a, maps[i], atol=0, rtol=0)
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_forward_intermediates(name):
+    if name.startswith("wave_vit"):
+        _check_wave_vit_intermediates(_build(name).eval())
+        return
     model = _build(name, depth=2).eval()
     n, h, w = 1, 16, 12
     x = _input(model, h, w, n=n)
@@ -255,10 +309,10 @@ def test_forward_intermediates(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_double_and_bfloat16_run(name):
     model = _build(name).eval()
-    x = _input(model, 16, 16)
+    x = _input(model, *_hw(model, 16, 16))
     with torch.no_grad():
         ref = model(x)
-        out64 = model.double()(_input(model, 16, 16, dtype=torch.float64))
+        out64 = model.double()(_input(model, *_hw(model, 16, 16), dtype=torch.float64))
         assert out64.dtype == torch.float64
         torch.testing.assert_close(out64.float(), ref, atol=1e-4, rtol=1e-4)
         out16 = model.to(torch.bfloat16)(x.bfloat16())
@@ -361,8 +415,9 @@ EXPECTED = Path(__file__).parent / "data" / "expected_outputs.json"
 def test_expected_outputs(name, regen_expected):
     """A seeded small model's output on a fixed input against a stored copy (``--regen-expected`` rewrites it)."""
     model = _narrow(name).eval()
-    n = model.in_chans * 16 * 16
-    x = torch.linspace(-1, 1, n, dtype=torch.float64).reshape(1, model.in_chans, 16, 16).float()
+    h, w = _hw(model, 16, 16)
+    n = model.in_chans * h * w
+    x = torch.linspace(-1, 1, n, dtype=torch.float64).reshape(1, model.in_chans, h, w).float()
     with torch.no_grad():
         out = model(x).flatten()[:8].tolist()
     stored = json.loads(EXPECTED.read_text()) if EXPECTED.exists() else {}
