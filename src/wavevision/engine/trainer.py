@@ -439,6 +439,7 @@ class _Run:
 
         train_set, info = self.split("train", augment=cfg.augment)
         val_set, val_info = self.split("val")
+        test_split = self.split("test") if cfg.test else None  # a missing test split fails now, not at the end
         if len(train_set) == 0 or len(val_set) == 0:
             raise ValueError(f"dataset {cfg.dataset!r} has an empty {'train' if len(train_set) == 0 else 'val'} split; "
                              "check the dataset path")
@@ -552,8 +553,8 @@ class _Run:
         test_metrics = None
         throughput = None
         example = None
-        if cfg.test:
-            test_set, test_info = self.split("test")
+        if test_split is not None:
+            test_set, test_info = test_split
             test_metrics = evaluate(net, test_set, test_info, batch_size=self.eval_batch_size(test_info), amp=cfg.amp,
                                     num_workers=cfg.num_workers, max_batches=cfg.max_eval_batches, ctx=ctx,
                                     progress=cfg.progress, desc="test")
