@@ -24,3 +24,12 @@ def pytest_addoption(parser):
 @pytest.fixture
 def regen_expected(request) -> bool:
     return bool(request.config.getoption("--regen-expected"))
+
+
+@pytest.fixture
+def one_thread():
+    """torch on one thread for the test (the CI machine has 2 cores shared by parallel work)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

@@ -16,12 +16,7 @@ from wavevision.ops.haar import haar_dwt2
 SPATIAL = [m for m in MIXERS if m != "dwt"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _n_params(module):

@@ -1,4 +1,26 @@
-"""Measuring models: parameters and multiply-accumulates (more tools join here)."""
-from .complexity import count_macs, count_parameters
+"""Measuring models: parameters, MACs, latency, throughput, peak memory, receptive fields.
 
-__all__ = ["count_macs", "count_parameters"]
+``benchmark(models, ...)`` returns one :class:`BenchResult` per model; ``format_results`` and
+``write_results`` turn them into a table, JSON/CSV records and a PNG scatter.
+"""
+from .complexity import count_macs, count_parameters
+from .memory import MemoryResult, MemorySpec, accelerator_peak_memory, cpu_peak_memory
+from .report import format_results, plot_results, write_results
+from .runner import BenchResult, ModelSpec, benchmark, default_input_shape, resolve_model
+
+__all__ = [
+    "BenchResult",
+    "MemoryResult",
+    "MemorySpec",
+    "ModelSpec",
+    "accelerator_peak_memory",
+    "benchmark",
+    "count_macs",
+    "count_parameters",
+    "cpu_peak_memory",
+    "default_input_shape",
+    "format_results",
+    "plot_results",
+    "resolve_model",
+    "write_results",
+]

@@ -1,0 +1,74 @@
+"""``wavevision bench``: parameters, MACs, latency, throughput, training-step time, peak memory."""
+from __future__ import annotations
+
+import argparse
+from typing import Dict, List
+
+HELP = "measure models: parameters, MACs, latency, throughput, training step, peak memory (table, CSV/JSON, PNG)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("models", nargs="+", metavar="MODEL",
+                        help="registered names (wavevision list), or timm:NAME for timm models (skipped without timm)")
+    parser.add_argument("--input-size", type=int, nargs="+", metavar="N",
+                        help="S, H W or C H W (default: each model's usual size, e.g. 224 for ImageNet models)")
+    parser.add_argument("--batch-size", type=int, default=32, help="batch N for throughput, training step and memory (default 32)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda:0, ... (default auto)")
+    parser.add_argument("--dtype", default="float32", help="float32, bfloat16, float16 (default float32)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed runs before each timing (default 3)")
+    parser.add_argument("--repeats", type=int, default=10, help="timed runs; median and IQR reported (default 10)")
+    parser.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
+                        help="builder override for every model, e.g. img_size=32 (repeatable)")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    parser.add_argument("--no-memory", action="store_true", help="skip peak-memory measurement (two subprocesses per model on CPU)")
+    parser.add_argument("--no-train", action="store_true", help="skip the training step")
+    parser.add_argument("--memory-limit-mb", type=float,
+                        help="CPU: report a case needing more extra memory than this as OOM")
+    parser.add_argument("--accuracy", action="append", default=[], metavar="NAME=VALUE",
+                        help="an accuracy (%%) for the plots; repeatable (default: the registry's reference top-1)")
+    parser.add_argument("--out", default="bench-results", help="folder for bench.csv, bench.json, bench.png (default bench-results)")
+    parser.add_argument("--no-plot", action="store_true", help="write no PNG")
+
+
+def _accuracies(items: List[str]) -> Dict[str, float]:
+    from . import CLIError
+
+    out: Dict[str, float] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            if not sep or not name:
+                raise ValueError
+            out[name] = float(value)
+        except ValueError:
+            raise CLIError(f"--accuracy takes NAME=VALUE with a number, e.g. mixer_dwt=97.5; got {item!r}") from None
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..bench import benchmark, format_results, write_results
+
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    size = args.input_size
+    if size is not None and len(size) not in (1, 2, 3):
+        raise ValueError(f"--input-size takes S, H W or C H W, got {len(size)} numbers")
+    from ..engine.config import parse_assignments
+
+    overrides = parse_assignments(args.model_arg, "--model-arg")
+    results = benchmark(
+        args.models,
+        input_size=None if size is None else (size[0] if len(size) == 1 else tuple(size)),
+        batch_size=args.batch_size, device=args.device, dtype=args.dtype, warmup=args.warmup,
+        repeats=args.repeats, memory=not args.no_memory, train=not args.no_train,
+        accuracies=_accuracies(args.accuracy), memory_limit_mb=args.memory_limit_mb, progress=True,
+        model_kwargs={name: overrides for name in args.models} if overrides else None,
+    )
+    print(format_results(results))
+    paths = write_results(results, args.out, plot=not args.no_plot)
+    print("\nwrote " + ", ".join(str(p) for p in paths.values()))
+    return 1 if any(r.status == "error" for r in results) else 0
