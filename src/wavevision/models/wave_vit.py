@@ -195,9 +195,13 @@ class ClassBlock(nn.Module):
 
 
 def _init_weights(m: nn.Module) -> None:
-    """The reference's initialisation: truncated normal linears, fan-out normal convs."""
+    """The reference's initialisation: normal(0, 0.02) linears, fan-out normal convs.
+
+    The reference calls ``trunc_normal_(std=.02)``, whose bounds are absolute (+-2, i.e. 100
+    standard deviations): the same distribution as a plain normal, which is several times cheaper.
+    """
     if isinstance(m, nn.Linear):
-        nn.init.trunc_normal_(m.weight, std=0.02)
+        nn.init.normal_(m.weight, std=0.02)
         if m.bias is not None:
             nn.init.zeros_(m.bias)
     elif isinstance(m, nn.LayerNorm):
