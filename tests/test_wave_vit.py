@@ -497,3 +497,12 @@ def test_in_chans_and_reset_classifier():
         model.reset_classifier(4)
         assert model.aux_head.out_features == 4 and model(x).shape == (2, 4)
     assert isinstance(model.train()(x), TokenLabelOutput)
+
+
+def test_readme_wave_vit_example_runs():
+    text = (Path(__file__).parent.parent / "README.md").read_text()
+    block = text.split("## Wave-ViT", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(compile(block, "README Wave-ViT example", "exec"), namespace)
+    assert namespace["logits"].shape == (4, 10)
+    assert [tuple(m.shape) for m in namespace["maps"]] == [(1, 64, 56, 56), (1, 128, 28, 28), (1, 320, 14, 14), (1, 448, 7, 7)]

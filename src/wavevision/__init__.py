@@ -1,4 +1,4 @@
-"""wavevision: resource-efficient wavelet vision networks (WaveMix, WaveMix-Lite) on PyTorch.
+"""wavevision: resource-efficient wavelet vision networks (WaveMix, WaveMix-Lite, Wave-ViT) on PyTorch.
 
 Quick start::
 
