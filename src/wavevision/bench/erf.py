@@ -1,0 +1,272 @@
+"""Effective receptive fields (Luo et al., "Understanding the Effective Receptive Field in Deep
+Convolutional Neural Networks", NeurIPS 2016).
+
+The ERF of a network is the gradient of one central output unit with respect to the input,
+``|d out[:, :, h//2, w//2].sum() / d x|`` summed over input channels and averaged over many
+inputs. For classification models the output is the feature map before pooling
+(``forward_features``); for dense models, their output map. For one block, the block's own
+output (without the model's residual) with respect to the map entering it, for the same inputs.
+
+Numbers: the map is normalised to a distribution over pixels (the gradient mass); its centroid
+is the centre, and ``r50`` / ``r90`` / ``r99`` are the smallest distances from the centre
+(Euclidean, in pixels of the map the gradient is taken on) within which 50 / 90 / 99 % of the
+mass lies (r99 shows the faint far tails that multi-level wavelets add).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+__all__ = ["ERFResult", "compare_erf", "effective_receptive_field", "erf_radii", "plot_erf", "plot_erf_comparison"]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+@dataclass
+class ERFResult:
+    """An effective receptive field: ``mass`` (H, W) sums to 1; radii in pixels of that map."""
+
+    label: str
+    target: str
+    mass: np.ndarray
+    center: Tuple[float, float]
+    r50: float
+    r90: float
+    r99: float
+    input_shape: Tuple[int, ...]
+    samples: int
+    meta: Dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self, *, with_map: bool = False) -> Dict[str, Any]:
+        d = {
+            "label": self.label, "target": self.target, "center": list(self.center), "r50": self.r50, "r90": self.r90, "r99": self.r99,
+            "map_size": list(self.mass.shape), "input_shape": list(self.input_shape), "samples": self.samples, **self.meta,
+        }
+        if with_map:
+            d["mass"] = self.mass.tolist()
+        return d
+
+
+def erf_radii(mass: Union[np.ndarray, torch.Tensor], fractions: Sequence[float] = (0.5, 0.9)) -> Tuple[Tuple[float, float], List[float]]:
+    """Centroid of a non-negative (H, W) map and the radii holding ``fractions`` of its mass.
+
+    The radius for fraction q is the smallest pixel distance d from the centroid such that
+    the pixels at distance <= d hold at least q of the total.
+    """
+    m = np.asarray(mass.detach().cpu() if isinstance(mass, torch.Tensor) else mass, dtype=np.float64)
+    if m.ndim != 2 or (m < 0).any() or not np.isfinite(m).all():
+        raise ValueError(f"an ERF map must be a finite, non-negative 2D array, got shape {m.shape}")
+    total = m.sum()
+    if total <= 0:
+        raise ValueError("the ERF map is all zeros: the output does not depend on the input (no gradient reached it)")
+    m = m / total
+    ii, jj = np.indices(m.shape)
+    center = (float((m * ii).sum()), float((m * jj).sum()))
+    dist = np.hypot(ii - center[0], jj - center[1]).ravel()
+    order = np.argsort(dist, kind="stable")
+    cum = np.cumsum(m.ravel()[order])
+    radii = []
+    for q in fractions:
+        k = int(np.searchsorted(cum, q - 1e-9))
+        radii.append(float(dist[order][min(k, len(order) - 1)]))
+    return center, radii
+
+
+def _as_map(out: Any, what: str) -> torch.Tensor:
+    out = out[0] if isinstance(out, (tuple, list)) else out
+    if not isinstance(out, torch.Tensor) or out.dim() != 4:
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ValueError(f"the ERF needs a spatial output map (B, C, H, W) from {what}, got {shape}; "
+                         "classification models need forward_features (the map before pooling)")
+    return out
+
+
+def _central_sum(y: torch.Tensor) -> torch.Tensor:
+    return y[:, :, y.shape[-2] // 2, y.shape[-1] // 2].float().sum()
+
+
+def effective_receptive_field(
+    model: nn.Module,
+    *,
+    inputs: Optional[torch.Tensor] = None,
+    input_shape: Optional[Sequence[int]] = None,
+    samples: int = 32,
+    batch_size: int = 16,
+    block: Optional[int] = None,
+    seed: int = 0,
+    label: Optional[str] = None,
+) -> ERFResult:
+    """The ERF of ``model`` (whole stack) or of its ``block``-th block (``model.layers[block]``).
+
+    Args:
+        model: a module; ``forward_features`` is used when present, else ``forward``.
+        inputs: (N, C, H, W) images to average over (e.g. a dataset's); default: ``samples``
+            standard-normal images of ``input_shape`` (C, H, W), seeded by ``seed``.
+        samples: inputs drawn when ``inputs`` is None.
+        batch_size: inputs per backward pass.
+        block: index into ``model.layers`` for one block's ERF on the map entering it.
+        label: name shown in plots (default: ``model.model_name`` or the class name).
+    """
+    if inputs is None:
+        if input_shape is None or len(input_shape) != 3:
+            raise ValueError("pass inputs=(N, C, H, W) or input_shape=(C, H, W)")
+        if not isinstance(samples, int) or samples < 1:
+            raise ValueError(f"samples must be an integer >= 1, got {samples!r}")
+        g = torch.Generator().manual_seed(seed)
+        inputs = torch.randn((samples, *[int(s) for s in input_shape]), generator=g)
+    if inputs.dim() != 4 or inputs.shape[0] < 1:
+        raise ValueError(f"inputs must be (N, C, H, W) with N >= 1, got shape {tuple(inputs.shape)}")
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
+    forward = getattr(model, "forward_features", None) or model.forward
+    layers = getattr(model, "layers", None)
+    if block is not None:
+        if not isinstance(layers, (nn.ModuleList, nn.Sequential)) or not -len(layers) <= block < len(layers):
+            n = len(layers) if isinstance(layers, (nn.ModuleList, nn.Sequential)) else 0
+            raise ValueError(f"block={block} is not a block of this model ({n} blocks in model.layers)")
+    was_training = model.training
+    model.eval()
+    total: Optional[torch.Tensor] = None
+    try:
+        for start in range(0, inputs.shape[0], batch_size):
+            x = inputs[start:start + batch_size].to(device=device, dtype=dtype)
+            if block is None:
+                x.requires_grad_(True)
+                _central_sum(_as_map(forward(x), "the model")).backward()
+                grad = x.grad
+            else:
+                captured: List[torch.Tensor] = []
+                hook = layers[block].register_forward_pre_hook(lambda mod, args: captured.append(args[0].detach()))
+                try:
+                    with torch.no_grad():
+                        forward(x)
+                finally:
+                    hook.remove()
+                z = captured[0].clone().requires_grad_(True)
+                _central_sum(_as_map(layers[block](z), f"block {block}")).backward()
+                grad = z.grad
+            part = grad.detach().abs().float().sum(1).sum(0).cpu()
+            total = part if total is None else total + part
+            model.zero_grad(set_to_none=True)
+    finally:
+        model.train(was_training)
+    assert total is not None
+    mass = (total / total.sum().clamp_min(1e-30)).numpy().astype(np.float64)
+    center, radii = erf_radii(mass, (0.5, 0.9, 0.99))
+    name = label or getattr(model, "model_name", type(model).__name__)
+    return ERFResult(name, "model" if block is None else f"block {block % len(layers)}", mass, center, *radii,
+                     tuple(inputs.shape[1:]), int(inputs.shape[0]))
+
+
+def compare_erf(
+    models: Sequence[Tuple[str, str, Dict[str, Any]]],
+    *,
+    input_shape: Sequence[int],
+    samples: int = 16,
+    seeds: int = 3,
+    block: Optional[int] = None,
+) -> List[ERFResult]:
+    """ERFs of freshly initialised models, each averaged over ``seeds`` initialisations.
+
+    Args:
+        models: ``(label, registered name, overrides)`` triples.
+        input_shape: (C, H, W) of the random inputs.
+    """
+    from ..models import create_model
+
+    out = []
+    for label, name, kwargs in models:
+        acc = None
+        for s in range(seeds):
+            torch.manual_seed(s)
+            model = create_model(name, **kwargs)
+            res = effective_receptive_field(model, input_shape=input_shape, samples=samples, block=block, seed=s)
+            acc = res.mass if acc is None else acc + res.mass
+        mass = acc / acc.sum()
+        center, radii = erf_radii(mass, (0.5, 0.9, 0.99))
+        out.append(ERFResult(label, res.target, mass, center, *radii, tuple(input_shape), samples * seeds,
+                             {"model": name, "overrides": dict(kwargs), "seeds": seeds}))
+    return out
+
+
+def _save(fig: Any, path: PathLike) -> Path:
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+def _draw(ax: Any, res: ERFResult, *, colorbar: bool = True) -> None:
+    import matplotlib.pyplot as plt
+
+    # log scale so the tails show (the centre holds most of the mass)
+    shown = np.log10(res.mass / res.mass.max() + 1e-6)
+    im = ax.imshow(shown, cmap="magma", vmin=-6, vmax=0, interpolation="nearest")
+    for r, style in ((res.r50, "-"), (res.r90, "--")):
+        ax.add_patch(plt.Circle((res.center[1], res.center[0]), max(r, 0.3), fill=False, color="cyan", ls=style, lw=1))
+    ax.set_title(f"{res.label}\nr50 {res.r50:.1f}, r90 {res.r90:.1f}, r99 {res.r99:.1f} px", fontsize=8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if colorbar:
+        plt.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="log10 gradient (max = 0)")
+
+
+def plot_erf(res: ERFResult, path: PathLike) -> Path:
+    """One heat map (log scale) with circles at r50 (solid) and r90 (dashed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 4.4))
+    _draw(ax, res)
+    fig.suptitle(f"effective receptive field ({res.target}, {res.samples} inputs {'x'.join(map(str, res.input_shape))})",
+                 fontsize=9)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_erf_comparison(results: Union[Sequence[ERFResult], Mapping[str, Sequence[ERFResult]]], path: PathLike, *,
+                        title: str = "") -> Path:
+    """Heat maps side by side plus a bar chart of r50 and r90; one row per entry of a mapping
+    ``{row title: results}`` (a plain sequence is one row)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = dict(results) if isinstance(results, Mapping) else {"": list(results)}
+    n = max(len(r) for r in rows.values())
+    fig, axes = plt.subplots(len(rows), n + 1, figsize=(2.6 * n + 4.2, 3.4 * len(rows)), squeeze=False,
+                             gridspec_kw={"width_ratios": [1] * n + [1.6]})
+    for line, (row_title, row) in zip(axes, rows.items()):
+        for ax in line[len(row):n]:
+            ax.axis("off")
+        for ax, res in zip(line, row):
+            _draw(ax, res, colorbar=False)
+        if row_title:
+            line[0].set_ylabel(row_title, fontsize=9)
+        bar = line[n]
+        xs = np.arange(len(row))
+        for k, key in enumerate(("r50", "r90", "r99")):
+            bar.bar(xs + (k - 1) * 0.27, [getattr(r, key) for r in row], 0.27, label=key)
+        bar.set_xticks(xs)
+        bar.set_xticklabels([r.label for r in row], rotation=45, ha="right", fontsize=7)
+        bar.set_ylabel("radius (pixels)", fontsize=8)
+        bar.legend(fontsize=7)
+        bar.grid(axis="y", alpha=0.3)
+    fig.suptitle(title or "effective receptive fields (log-scale maps; circles: r50 solid, r90 dashed)", fontsize=9)
+    fig.tight_layout()
+    return _save(fig, path)

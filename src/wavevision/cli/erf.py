@@ -1,0 +1,106 @@
+"""``wavevision erf``: effective receptive fields as heat maps and radii (r50, r90)."""
+from __future__ import annotations
+
+import argparse
+
+HELP = "effective receptive field of a model or one block (PNG heat map, r50/r90), or --compare mixers and levels"
+
+_COMPARE_MIXERS = ("dwconv", "pool")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", nargs="?", help="registered model name (omit with --compare)")
+    parser.add_argument("--checkpoint", help="weights to load (a trained model's ERF instead of the initial one)")
+    parser.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE", help="builder override (repeatable)")
+    parser.add_argument("--block", type=int, help="one block's ERF (index into the model's blocks) instead of the whole stack")
+    parser.add_argument("--input-size", type=int, nargs="+", metavar="N",
+                        help="S, H W or C H W (default: the model's usual size; 64 with --compare)")
+    parser.add_argument("--samples", type=int, default=16, help="inputs the gradient is averaged over (default 16)")
+    parser.add_argument("--data", metavar="DATASET", help="average over a dataset's test images (e.g. digits) instead of noise")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the model's initialisation and of the noise inputs")
+    parser.add_argument("--compare", action="store_true",
+                        help="compare WaveMix (mixer_dwt) at levels 1-4 with the dwconv and pool mixers at equal depth")
+    parser.add_argument("--depth", type=int, default=4, help="--compare: blocks in every model (default 4)")
+    parser.add_argument("--levels", type=int, nargs="+", default=[1, 2, 3, 4], help="--compare: DWT levels (default 1 2 3 4)")
+    parser.add_argument("--seeds", type=int, default=2, help="--compare: initialisations averaged per model (default 2)")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    parser.add_argument("--out", default="erf-results", help="output folder (default erf-results)")
+
+
+def _inputs(args: argparse.Namespace, in_chans: int, size):
+    """Images of --data (first --samples of the test split), or None for noise."""
+    if not args.data:
+        return None
+    import torch
+
+    from ..data import build_dataset
+
+    options = {} if size is None else {"image_size": tuple(size[-2:])}
+    dataset, info = build_dataset(args.data, "test", **options)
+    if info.in_chans != in_chans:
+        raise ValueError(f"--data {args.data} has {info.in_chans}-channel images but the model takes {in_chans}")
+    n = min(args.samples, len(dataset))
+    return torch.stack([dataset[i][0] for i in range(n)])
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..bench.erf import compare_erf, effective_receptive_field, plot_erf, plot_erf_comparison
+    from ..bench.runner import ModelSpec, default_input_shape
+    from ..engine.config import parse_assignments
+    from ..models import create_model, get_entry
+    from ..utils import write_csv, write_json
+    from . import CLIError
+
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    for flag in ("samples", "seeds", "depth"):
+        if getattr(args, flag) < 1:
+            raise ValueError(f"--{flag} must be >= 1, got {getattr(args, flag)}")
+    if args.input_size is not None and len(args.input_size) not in (1, 2, 3):
+        raise ValueError(f"--input-size takes S, H W or C H W, got {len(args.input_size)} numbers")
+    size = None if args.input_size is None else (args.input_size[0] if len(args.input_size) == 1 else tuple(args.input_size))
+    overrides = parse_assignments(args.model_arg, "--model-arg")
+    from pathlib import Path
+
+    out = Path(args.out)
+    if args.compare:
+        if args.model or args.checkpoint:
+            raise CLIError("--compare builds its own models (mixer_dwt at each level, mixer_dwconv, mixer_pool); drop MODEL/--checkpoint")
+        if any(level < 1 for level in args.levels):
+            raise ValueError(f"--levels must be >= 1, got {args.levels}")
+        common = {"depth": args.depth, **overrides}
+        models = [(f"dwt L{lv}", "mixer_dwt", {**common, "level": lv}) for lv in args.levels]
+        models += [(m, f"mixer_{m}", dict(common)) for m in _COMPARE_MIXERS]
+        shape = default_input_shape(ModelSpec("mixer_dwt"), create_model("mixer_dwt", depth=1), size or 64)
+        rows = {"one block (block 0)": compare_erf(models, input_shape=shape, samples=args.samples, seeds=args.seeds, block=0),
+                f"whole stack (depth {args.depth})": compare_erf(models, input_shape=shape, samples=args.samples,
+                                                                  seeds=args.seeds)}
+        records = [{"view": view, **r.to_dict()} for view, results in rows.items() for r in results]
+        png = plot_erf_comparison(rows, out / "erf_compare.png",
+                                  title=f"ERF at initialisation, {args.seeds} seed(s) x {args.samples} noise inputs "
+                                        f"{'x'.join(map(str, shape))}; log-scale maps, circles r50 (solid) / r90 (dashed)")
+        paths = [png, write_json(out / "erf_compare.json", records), write_csv(out / "erf_compare.csv", records)]
+        print(f"{'view':<24} {'model':<10} {'r50 px':>7} {'r90 px':>7} {'r99 px':>7}")
+        for rec in records:
+            print(f"{rec['view']:<24} {rec['label']:<10} {rec['r50']:7.2f} {rec['r90']:7.2f} {rec['r99']:7.2f}")
+    else:
+        if not args.model:
+            raise CLIError("name a model (e.g. wavevision erf mixer_dwt) or pass --compare")
+        get_entry(args.model)  # unknown names: the registry's suggestions
+        torch.manual_seed(args.seed)
+        model = create_model(args.model, checkpoint=args.checkpoint, **overrides)
+        shape = default_input_shape(ModelSpec(args.model), model, size)
+        res = effective_receptive_field(model, inputs=_inputs(args, shape[0], size), input_shape=shape,
+                                        samples=args.samples, block=args.block, seed=args.seed, label=args.model)
+        res.meta.update(model=args.model, checkpoint=args.checkpoint, data=args.data or "noise (standard normal)")
+        stem = f"erf_{args.model}" + ("" if args.block is None else f"_block{res.target.split()[-1]}")
+        paths = [plot_erf(res, out / f"{stem}.png"), write_json(out / f"{stem}.json", res.to_dict(with_map=True))]
+        print(f"{args.model} ({res.target}): map {res.mass.shape[0]}x{res.mass.shape[1]}, centre "
+              f"({res.center[0]:.1f}, {res.center[1]:.1f}), r50 {res.r50:.2f} px, r90 {res.r90:.2f} px, r99 {res.r99:.2f} px "
+              f"({res.samples} inputs)")
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
