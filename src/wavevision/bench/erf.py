@@ -14,7 +14,6 @@ mass lies (r99 shows the faint far tails that multi-level wavelets add).
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -23,9 +22,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-__all__ = ["ERFResult", "compare_erf", "effective_receptive_field", "erf_radii", "plot_erf", "plot_erf_comparison"]
+from .report import PathLike, save_figure
 
-PathLike = Union[str, "os.PathLike[str]"]
+__all__ = ["ERFResult", "compare_erf", "effective_receptive_field", "erf_radii", "plot_erf", "plot_erf_comparison"]
 
 
 @dataclass
@@ -196,18 +195,6 @@ def compare_erf(
     return out
 
 
-def _save(fig: Any, path: PathLike) -> Path:
-    import matplotlib.pyplot as plt
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
-
-
 def _draw(ax: Any, res: ERFResult, *, colorbar: bool = True) -> None:
     import matplotlib.pyplot as plt
 
@@ -235,7 +222,7 @@ def plot_erf(res: ERFResult, path: PathLike) -> Path:
     fig.suptitle(f"effective receptive field ({res.target}, {res.samples} inputs {'x'.join(map(str, res.input_shape))})",
                  fontsize=9)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_erf_comparison(results: Union[Sequence[ERFResult], Mapping[str, Sequence[ERFResult]]], path: PathLike, *,
@@ -269,4 +256,4 @@ def plot_erf_comparison(results: Union[Sequence[ERFResult], Mapping[str, Sequenc
         bar.grid(axis="y", alpha=0.3)
     fig.suptitle(title or "effective receptive fields (log-scale maps; circles: r50 solid, r90 dashed)", fontsize=9)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -8,7 +8,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 from ..utils import format_table, write_csv, write_json
 from .runner import MACS_UNIT, BenchResult
 
-__all__ = ["format_results", "plot_results", "write_results"]
+__all__ = ["format_results", "plot_results", "save_figure", "write_results"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -126,12 +126,23 @@ def plot_results(results: Sequence[BenchResult], path: PathLike) -> Path:
         foot += "; reference accuracies come from different datasets: compare within a dataset only"
     fig.text(0.01, 0.005, foot, fontsize=7, style="italic")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
+    return save_figure(fig, path)
+
+
+def save_figure(fig: Any, path: PathLike, *, dpi: int = 110) -> Path:
+    """Save a matplotlib figure as PNG atomically (temp file, then rename) and close it."""
+    import matplotlib.pyplot as plt
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        fig.savefig(tmp, dpi=dpi)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        if tmp.exists():
+            tmp.unlink()
     return path
 
 
