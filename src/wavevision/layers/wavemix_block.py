@@ -9,6 +9,14 @@ model adds the residual around the block.
 
 Module names match the public ``wavemix`` package (``reduction``, ``feedforward`` for
 level 1 or ``feedforward1..L``, Sequential indices 0/3/4/5), so its state dicts load as-is.
+
+Two drop-in module subclasses (same parameters, same state dict) make the CPU step cheaper:
+
+* :class:`PointwiseConv2d`, the 1x1 convolutions: on NCHW inputs they run as one batched
+  matrix product, about twice as fast as oneDNN's 1x1 convolution forward and backward there;
+* :class:`FastDropout`: ``nn.Dropout`` draws one random number per element (``bernoulli_``,
+  8-16 % of a training step in profiles of the public package); this draws 16 random bits
+  per element from 64-bit words and keeps a 1-byte mask for backward instead of a 4-byte one.
 """
 from __future__ import annotations
 
@@ -16,11 +24,12 @@ from typing import List
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from ..ops.haar import haar_wavedec2
 from ..ops.padding import crop_to, pad_to_multiple
 
-__all__ = ["UPSAMPLE_MODES", "WaveMixBlock", "wavemix_mlp"]
+__all__ = ["UPSAMPLE_MODES", "FastDropout", "PointwiseConv2d", "WaveMixBlock", "wavemix_mlp"]
 
 UPSAMPLE_MODES = ("convtranspose", "bilinear", "nearest")
 
@@ -28,6 +37,64 @@ UPSAMPLE_MODES = ("convtranspose", "bilinear", "nearest")
 def _check_upsample(upsample: str) -> None:
     if upsample not in UPSAMPLE_MODES:
         raise ValueError(f"unknown upsample {upsample!r}; choose one of {UPSAMPLE_MODES}")
+
+
+def _traced() -> bool:
+    return torch.compiler.is_compiling() or torch.jit.is_tracing()
+
+
+class PointwiseConv2d(nn.Conv2d):
+    """``nn.Conv2d(in_channels, out_channels, 1)``; runs as a batched matrix product on CPU NCHW inputs.
+
+    Other inputs (channels_last, CUDA) and compiled or traced graphs use the convolution.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, bias: bool = True) -> None:
+        super().__init__(in_channels, out_channels, 1, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.device.type != "cpu" or not x.is_contiguous() or _traced():
+            return super().forward(x)
+        n, c, h, w = x.shape
+        weight = self.weight.view(self.out_channels, c).expand(n, -1, -1)
+        x = x.view(n, c, h * w)
+        if self.bias is None:
+            return torch.bmm(weight, x).view(n, -1, h, w)
+        return torch.baddbmm(self.bias.view(1, -1, 1).expand(n, -1, h * w), weight, x).view(n, -1, h, w)
+
+
+def _mask_dropout(x: torch.Tensor, p: float) -> torch.Tensor:
+    """Dropout keeping an element when 16 fresh random bits clear a threshold.
+
+    The keep probability is ``1 - round(p * 2**16) / 2**16`` (``p`` rounded to 1/65536) and the
+    kept values are scaled by its inverse, so the output's expectation is exactly the input.
+    """
+    levels = round(p * 65536)
+    if levels <= 0:
+        return x
+    if levels >= 65536:
+        return x * 0.0
+    if not (x.is_contiguous() or (x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last))):
+        x = x.contiguous()
+    n = x.numel()
+    words = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device).random_(-(2**63), 2**63 - 1)
+    bits = words.view(torch.int16)[:n].as_strided(x.shape, x.stride())
+    keep = bits >= levels - 32768
+    return (x * keep).mul_(65536.0 / (65536 - levels))
+
+
+class FastDropout(nn.Dropout):
+    """``nn.Dropout`` with a cheaper mask on CPU (module docstring); same interface and state.
+
+    CUDA, in-place use and compiled or traced graphs use ``F.dropout`` (fused kernels there).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        if self.inplace or x.device.type != "cpu" or not x.is_floating_point() or _traced():
+            return F.dropout(x, self.p, True, self.inplace)
+        return _mask_dropout(x, self.p)
 
 
 def wavemix_mlp(
@@ -48,15 +115,15 @@ def wavemix_mlp(
     """
     _check_upsample(upsample)
     if upsample == "convtranspose":
-        second = nn.Conv2d(hidden, ff_channel, 1)
+        second: nn.Module = PointwiseConv2d(hidden, ff_channel)
         up: nn.Module = nn.ConvTranspose2d(ff_channel, out_channels, 4, stride=2, padding=1)
     else:
-        second = nn.Conv2d(hidden, out_channels, 1)
+        second = PointwiseConv2d(hidden, out_channels)
         up = nn.Upsample(scale_factor=2, mode=upsample, **({"align_corners": False} if upsample == "bilinear" else {}))
     return nn.Sequential(
-        nn.Conv2d(in_channels, hidden, 1),
+        PointwiseConv2d(in_channels, hidden),
         nn.GELU(),
-        nn.Dropout(dropout),
+        FastDropout(dropout),
         second,
         up,
         nn.BatchNorm2d(out_channels),
@@ -118,7 +185,7 @@ class WaveMixBlock(nn.Module):
             mlp = wavemix_mlp(in_ch, dim * mult, ff_channel, out_ch, dropout=dropout, upsample=upsample)
             self.add_module("feedforward" if level == 1 else f"feedforward{j}", mlp)
         # Registered after the MLPs so state-dict key order equals the public package's.
-        self.reduction = nn.Conv2d(dim, dim // 4, 1)
+        self.reduction = PointwiseConv2d(dim, dim // 4)
 
     def mlps(self) -> List[nn.Module]:
         """The per-level MLPs, finest (level 1) first."""

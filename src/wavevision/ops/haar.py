@@ -22,6 +22,14 @@ Channel layouts (``layout`` argument), for an input of C channels:
 Odd heights or widths are zero-padded at the bottom/right before the transform, exactly
 like ``pywt.dwt2(..., mode='zero')`` for Haar; :func:`haar_idwt2` takes the original
 size to crop its output back.
+
+Two implementations of the same arithmetic, chosen per call:
+
+* eager: custom autograd Functions whose kernels write each band straight into its slot of
+  the output (no band temporaries) and whose backward is the other transform;
+* traced (under ``torch.compile``, ``torch.jit.trace`` and ONNX export): plain strided slices,
+  additions and a concatenation. Those ops save nothing for backward either, give no graph
+  break, let Inductor fuse each direction into one pass, and export as standard ONNX ops.
 """
 from __future__ import annotations
 
@@ -112,6 +120,46 @@ def _inverse(y: torch.Tensor, layout: str, size: Optional[Tuple[int, int]]) -> t
     return out
 
 
+def _tracing() -> bool:
+    """True while torch.compile / torch.export or torch.jit.trace (and so ONNX export) records the call."""
+    return torch.compiler.is_compiling() or torch.jit.is_tracing()
+
+
+def _band_slices(y: torch.Tensor, layout: str) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The four bands of a (B, 4C, h, w) tensor as channel slices (no reshape of the batch dim)."""
+    c = y.shape[1] // 4
+    if layout == "band":
+        return y[:, :c], y[:, c : 2 * c], y[:, 2 * c : 3 * c], y[:, 3 * c :]
+    return y[:, :c], y[:, c::3], y[:, c + 1 :: 3], y[:, c + 2 :: 3]
+
+
+def _forward_ops(x: torch.Tensor, layout: str) -> torch.Tensor:
+    """The forward transform as traceable tensor ops (autograd through them saves no tensor)."""
+    h, w = x.shape[-2:]
+    if h % 2 or w % 2:
+        x = F.pad(x, (0, w % 2, 0, h % 2))
+    a, b = x[:, :, 0::2, 0::2], x[:, :, 0::2, 1::2]
+    c, d = x[:, :, 1::2, 0::2], x[:, :, 1::2, 1::2]
+    s0, s1, d0, d1 = a + c, b + d, a - c, b - d
+    ll, lh, hl, hh = (s0 + s1) * 0.5, (d0 + d1) * 0.5, (s0 - s1) * 0.5, (d0 - d1) * 0.5
+    if layout == "band":
+        return torch.cat([ll, lh, hl, hh], 1)
+    return torch.cat([ll, torch.stack([lh, hl, hh], 2).flatten(1, 2)], 1)
+
+
+def _inverse_ops(y: torch.Tensor, layout: str, size: Optional[Tuple[int, int]]) -> torch.Tensor:
+    """The inverse transform as traceable tensor ops."""
+    c, h2, w2 = y.shape[1] // 4, y.shape[-2], y.shape[-1]
+    ll, lh, hl, hh = _band_slices(y, layout)
+    p, m, q, r = ll + lh, ll - lh, hl + hh, hl - hh
+    top = torch.stack([(p + q) * 0.5, (p - q) * 0.5], -1)  # B, C, h, w, 2 (columns 2j, 2j+1)
+    bot = torch.stack([(m + r) * 0.5, (m - r) * 0.5], -1)
+    out = torch.stack([top, bot], 3).reshape(-1, c, 2 * h2, 2 * w2)
+    if size is not None and (size[0] != 2 * h2 or size[1] != 2 * w2):
+        out = out[:, :, : size[0], : size[1]]
+    return out
+
+
 class _HaarDWT(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, layout: str) -> torch.Tensor:  # type: ignore[override]
@@ -153,6 +201,8 @@ def haar_dwt2(x: torch.Tensor, layout: str = "wavemix") -> torch.Tensor:
     """
     _check_4d(x, "haar_dwt2 input")
     _check_layout(layout)
+    if _tracing():
+        return _forward_ops(x, layout)
     return _HaarDWT.apply(x, layout)
 
 
@@ -177,6 +227,8 @@ def haar_idwt2(y: torch.Tensor, layout: str = "wavemix", size: Optional[Tuple[in
                 f"expected height {2 * y.shape[-2] - 1} or {2 * y.shape[-2]} and width "
                 f"{2 * y.shape[-1] - 1} or {2 * y.shape[-1]}"
             )
+    if _tracing():
+        return _inverse_ops(y, layout, size)
     return _HaarIDWT.apply(y, layout, size)
 
 
