@@ -37,8 +37,10 @@ DEPTH1 = dict(depths=(1, 1, 1, 1))
 
 @pytest.fixture(autouse=True)
 def _threads():
+    # One thread: these models are small, and on a busy 2-core machine OpenMP's spinning
+    # threads make each small op ~100x slower than a single thread does.
     old = torch.get_num_threads()
-    torch.set_num_threads(min(old, 2))
+    torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
 
@@ -65,6 +67,7 @@ def _x(n=2, h=64, w=64, c=3, seed=1):
 def test_exact_parameters_and_reference_state_dict_layout(name):
     ref = _ref(name)
     model = _meta(name)
+    assert isinstance(model, WaveViT) and model.model_name == name
     assert count_parameters(model) == ref["params"] == wavevision.get_entry(name).params
     want = [(k, tuple(s)) for k, s in ref["state_dict"].items() if not k.endswith(FILTER_BUFFERS)]
     assert len(want) == len(ref["state_dict"]) - 5 * sum(k.endswith(".attn.dwt.w_ll") for k in ref["state_dict"])
