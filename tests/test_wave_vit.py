@@ -184,6 +184,22 @@ def test_wavevision_checkpoint_round_trip(tmp_path):
         torch.testing.assert_close(again(x), model(x), atol=0, rtol=0)
 
 
+@pytest.mark.filterwarnings("ignore:for .*copying from a non-meta parameter")
+def test_features_only_backbone_loads_a_classification_checkpoint(tmp_path, official_files):
+    full = small_model("wave_vit_s", num_classes=5).eval()
+    path = wavevision.save_checkpoint(full, tmp_path / "full")
+    backbone = create_model(checkpoint=path, features_only=True).eval()
+    x = _x(1, 64, 64)
+    with torch.no_grad():
+        for a, b in zip(backbone(x), full.forward_intermediates(x, intermediates_only=True)):
+            torch.testing.assert_close(a, b, atol=0, rtol=0)
+    official, _ = official_files("wave_vit_s")
+    with torch.device("meta"):
+        create_model("wave_vit_s", features_only=True, checkpoint=official)  # head keys dropped, rest strict
+        with pytest.raises(CheckpointMismatchError, match="first 'patch_embed1.conv.0.weight'"):
+            create_model("wave_vit_b", features_only=True, checkpoint=official)
+
+
 # ------------------------------------------------------------------------------------
 # Forward, backward, precision
 

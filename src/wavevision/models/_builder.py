@@ -154,6 +154,17 @@ def save_checkpoint(model: nn.Module, path: PathLike, *, extra: Optional[Mapping
     return path
 
 
+def _for_model(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> Mapping[str, torch.Tensor]:
+    """A backbone built with ``features_only`` takes a full checkpoint: keys it lacks (the heads) are dropped.
+
+    Missing keys and shape mismatches are still errors.
+    """
+    if not getattr(model, "features_only", False):
+        return state_dict
+    own = model.state_dict()
+    return {k: v for k, v in state_dict.items() if k in own}
+
+
 def _read_config(path: Path) -> Dict[str, Any]:
     cfg_path = _config_path(path)
     if not cfg_path.exists():
@@ -215,10 +226,10 @@ def create_model(
             )
         model = get_entry(cfg["model"]).fn(**{**cfg.get("kwargs", {}), **overrides})
         tensors, _ = load_safetensors(str(path))
-        load_state_dict_strict(model, tensors, source=str(path))
+        load_state_dict_strict(model, _for_model(model, tensors), source=str(path))
         return model
     if name is None:
         raise ValueError(f"{path} is a plain state dict: pass the model name, e.g. create_model('wavemix', checkpoint=...)")
     model = get_entry(name).fn(**overrides)
-    load_state_dict_strict(model, _load_official(path), source=str(path))
+    load_state_dict_strict(model, _for_model(model, _load_official(path)), source=str(path))
     return model
