@@ -8,25 +8,22 @@ import pytest
 import torch
 
 import wavevision
+from _small import small_model
 
 pytestmark = [
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"),
     pytest.mark.usefixtures("exact_fp32"),
 ]
 
-SMALL = {
-    "classification": dict(depth=1),
-    "segmentation": dict(depth=1, final_dim=32, ff_channel=32, num_classes=4),
-    "super_resolution": dict(depth=1, final_dim=32, ff_channel=32),
-}
-
-
 def _model(name):
-    entry = wavevision.get_entry(name)
-    torch.manual_seed(0)
-    model = wavevision.create_model(name, **SMALL[entry.task]).eval()
+    model = small_model(name).eval()
     x = torch.rand(2, model.in_chans, 37, 45, generator=torch.Generator().manual_seed(1))
     return model, x
+
+
+def _tensor(out):
+    """A training-mode output as one tensor (Wave-ViT with token labeling returns logits and per-token logits)."""
+    return out.logits.float().sum() + out.aux_logits.float().sum() if hasattr(out, "aux_logits") else out
 
 
 @pytest.mark.parametrize("name", wavevision.list_models())
@@ -38,7 +35,7 @@ def test_cuda_matches_cpu_forward_and_backward(name):
     torch.testing.assert_close(out.cpu(), cpu_out, atol=1e-4, rtol=1e-4)
     gpu.train()
     xg = x.cuda().requires_grad_()
-    gpu(xg).square().mean().backward()
+    _tensor(gpu(xg)).square().mean().backward()
     assert torch.isfinite(xg.grad).all()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in gpu.parameters())
 
@@ -50,7 +47,7 @@ def test_autocast_forward_backward(name, dtype):
     ref = model(x)
     model = model.cuda().train()
     with torch.autocast("cuda", dtype=dtype):
-        out = model(x.cuda())
+        out = _tensor(model(x.cuda()))
     out.float().square().mean().backward()
     assert torch.isfinite(out).all()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters())
