@@ -40,6 +40,13 @@ def _memory_label(results: Sequence[BenchResult]) -> str:
     return "allocator peak during the case (MiB)"
 
 
+def _readable(value: Any) -> Any:
+    """Floats of 1000 and more as whole numbers (thousands separated), smaller ones as they are."""
+    if isinstance(value, float) and value == value and abs(value) >= 1000:
+        return int(round(value))
+    return value
+
+
 def format_results(results: Sequence[BenchResult]) -> str:
     """A readable table with a header naming the setup and units, and notes for failed rows."""
     if not results:
@@ -51,13 +58,13 @@ def format_results(results: Sequence[BenchResult]) -> str:
         row: Dict[str, Any] = {k: getattr(r, k, None) for k in _COLUMNS if hasattr(r, k)}
         row["mmacs"] = None if r.macs is None else r.macs / 1e6
         row.update(_memory_view(r))
-        rows.append(row)
+        rows.append({k: _readable(v) for k, v in row.items()})
     shapes = sorted({"x".join(map(str, r.input_shape)) for r in results if r.input_shape})
     head = [
         f"device {first.device} ({env.get('device_name', '?')}), dtype {first.dtype}, batch N={first.batch_size}, "
         f"input {', '.join(shapes) or '?'}, torch {env.get('torch', '?')}, {env.get('threads', '?')} thread(s)",
         f"timings: median and interquartile range of {first.repeats} runs after {first.warmup} warm-up runs; "
-        f"MAC = {MACS_UNIT}",
+        f"MMAC/img = millions of {MACS_UNIT}",
         f"memory: {_memory_label(results)}",
         "",
     ]
