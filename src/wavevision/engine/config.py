@@ -34,7 +34,7 @@ RECIPES: Dict[str, Dict[str, Any]] = {
     "digits": dict(
         model="wavemix_lite",
         model_args=dict(final_dim=32, ff_channel=32, depth=4, dropout=0.0),
-        epochs=20, batch_size=64, lr=3e-3, weight_decay=0.05, warmup_epochs=1.0, label_smoothing=0.1,
+        epochs=15, batch_size=64, lr=3e-3, weight_decay=0.05, warmup_epochs=1.0, label_smoothing=0.1,
     ),
     "digit-scenes": dict(
         model="wavemix_seg",

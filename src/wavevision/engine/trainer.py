@@ -88,6 +88,7 @@ class TrainResult:
     weights_sha256: List[str]
     history: List[Dict[str, Any]]
     config: Dict[str, Any]
+    plots: Optional[str] = None
     model: Optional[nn.Module] = field(default=None, repr=False)
 
     @property
@@ -117,6 +118,8 @@ class TrainResult:
         ]
         if self.inference_images_per_second:
             lines.append(f"inference: {self.inference_images_per_second:,.0f} images/s")
+        if self.plots:
+            lines.append(f"plots: {self.plots}")
         if self.run_dir is not None:
             lines.append(f"run directory: {self.run_dir}")
         return "\n".join(lines)
@@ -579,12 +582,13 @@ class _Run:
         if ctx.is_main:
             if len(set(digests)) > 1:
                 print(f"warning: the {ctx.world_size} processes ended with different weights", file=sys.stderr)
-            write_json(run_dir / "results.json", result.to_dict())
             if cfg.plots:
                 from .plots import plot_history
 
-                plot_history(history, run_dir / "curves.png", metrics=[m for m in self.task.metrics if m != "loss"],
-                             title=f"{cfg.model} on {cfg.dataset}")
+                path = plot_history(history, run_dir / "curves.png", metrics=[m for m in self.task.metrics if m != "loss"],
+                                    title=f"{cfg.model} on {cfg.dataset}")
+                result.plots = None if path is None else str(path)
+            write_json(run_dir / "results.json", result.to_dict())
         barrier(self.ctx)
         return result
 
