@@ -180,7 +180,8 @@ def ablate(
     for key in ("model", "model_args", "seed", "epochs", "output", "dataset", "overwrite", "resume"):
         if key in train_args:
             raise ValueError(f"train_args may not set {key!r}: ablate sets it for every run")
-    _, info = build_dataset(dataset, "val", **dict(train_args.get("dataset_args", {})))
+    _, info = build_dataset(dataset, "val", root=train_args.get("data_root"), download=bool(train_args.get("download")),
+                            **dict(train_args.get("dataset_args", {})))
     if info.task != "classification":
         raise ValueError(f"the ablation trains classifiers; dataset {dataset!r} is for {info.task}")
     margs = dict(model_args or {})
