@@ -15,6 +15,7 @@ from .models import (
     list_models,
     save_checkpoint,
 )
+from .fuse import fuse
 
 __version__ = "0.1.0"
 
@@ -24,6 +25,7 @@ __all__ = [
     "__version__",
     "convert_official_state_dict",
     "create_model",
+    "fuse",
     "get_entry",
     "list_models",
     "save_checkpoint",

@@ -78,6 +78,8 @@ class PatchifyStem(nn.Sequential):
         separate = 9 * c1.out_channels * (cin + cmid) + cout * cmid
         if composed >= 0.8 * separate:
             return False
+        if torch.jit.is_tracing():  # TorchScript / ONNX graphs keep the three convolutions (kernels must be known)
+            return False
         return torch.compiler.is_compiling() or not _dispatch_mode_active()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -126,7 +128,7 @@ def _composed_stem(x: torch.Tensor, c1: nn.Conv2d, c2: nn.Conv2d, c3: nn.Conv2d)
     bot = F.conv2d(F.conv2d(u_bot, w2[:, :, 2:3]), w3[:, :, p - 1 : p], stride=(1, p))
     left = F.conv2d(F.conv2d(u_left, w2[:, :, :, 0:1], padding=(1, 0)), w3[:, :, :, 0:1], stride=(p, 1))
     right = F.conv2d(F.conv2d(u_right, w2[:, :, :, 2:3], padding=(1, 0)), w3[:, :, :, p - 1 : p], stride=(p, 1))
-    if torch.is_grad_enabled() and not (torch.compiler.is_compiling() or torch.jit.is_tracing()):
+    if torch.is_grad_enabled() and not torch.compiler.is_compiling():
         return _SubtractBorder.apply(y, top, bot, left, right)
     return _subtract_border(y, top, bot, left, right)
 

@@ -39,21 +39,17 @@ def _check_upsample(upsample: str) -> None:
         raise ValueError(f"unknown upsample {upsample!r}; choose one of {UPSAMPLE_MODES}")
 
 
-def _traced() -> bool:
-    return torch.compiler.is_compiling() or torch.jit.is_tracing()
-
-
 class PointwiseConv2d(nn.Conv2d):
     """``nn.Conv2d(in_channels, out_channels, 1)``; runs as a batched matrix product on CPU NCHW inputs.
 
-    Other inputs (channels_last, CUDA) and compiled or traced graphs use the convolution.
+    Other inputs (channels_last, CUDA) and traced graphs (TorchScript, ONNX) use the convolution.
     """
 
     def __init__(self, in_channels: int, out_channels: int, bias: bool = True) -> None:
         super().__init__(in_channels, out_channels, 1, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4 or x.device.type != "cpu" or not x.is_contiguous() or _traced():
+        if x.dim() != 4 or x.device.type != "cpu" or not x.is_contiguous() or torch.jit.is_tracing():
             return super().forward(x)
         n, c, h, w = x.shape
         weight = self.weight.view(self.out_channels, c).expand(n, -1, -1)
@@ -63,36 +59,60 @@ class PointwiseConv2d(nn.Conv2d):
         return torch.baddbmm(self.bias.view(1, -1, 1).expand(n, -1, h * w), weight, x).view(n, -1, h, w)
 
 
+def _keep_mask(x: torch.Tensor, levels: int) -> torch.Tensor:
+    """Bool mask shaped and strided like ``x``: True where 16 fresh random bits clear ``levels``/65536."""
+    n = x.numel()
+    words = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device).random_(-(2**63), 2**63 - 1)
+    bits = words.view(torch.int16)[:n]
+    dense = x.is_contiguous() or (x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last))
+    bits = bits.as_strided(x.shape, x.stride()) if dense else bits.view(x.shape)
+    return bits >= levels - 32768
+
+
+# Under torch.compile the mask comes from an opaque custom op: Inductor's own per-element
+# random numbers cost more than this whole dropout on CPU. The tag keeps graph passes from
+# merging or recomputing it, and passing x makes every call site distinct.
+if hasattr(torch.library, "custom_op"):
+
+    @torch.library.custom_op("wavevision::dropout_keep_mask", mutates_args=(), tags=(torch.Tag.nondeterministic_seeded,))
+    def _keep_mask_op(x: torch.Tensor, levels: int) -> torch.Tensor:
+        return _keep_mask(x, levels)
+
+    @_keep_mask_op.register_fake
+    def _(x: torch.Tensor, levels: int) -> torch.Tensor:
+        return torch.empty_like(x, dtype=torch.bool)
+
+else:  # pragma: no cover - torch < 2.4
+    _keep_mask_op = None
+
+
 def _mask_dropout(x: torch.Tensor, p: float) -> torch.Tensor:
     """Dropout keeping an element when 16 fresh random bits clear a threshold.
 
     The keep probability is ``1 - round(p * 2**16) / 2**16`` (``p`` rounded to 1/65536) and the
     kept values are scaled by its inverse, so the output's expectation is exactly the input.
+    Autograd saves only the 1-byte mask.
     """
     levels = round(p * 65536)
     if levels <= 0:
         return x
     if levels >= 65536:
         return x * 0.0
-    if not (x.is_contiguous() or (x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last))):
-        x = x.contiguous()
-    n = x.numel()
-    words = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device).random_(-(2**63), 2**63 - 1)
-    bits = words.view(torch.int16)[:n].as_strided(x.shape, x.stride())
-    keep = bits >= levels - 32768
-    return (x * keep).mul_(65536.0 / (65536 - levels))
+    keep = _keep_mask_op(x, levels) if torch.compiler.is_compiling() else _keep_mask(x, levels)
+    return (x * keep) * (65536.0 / (65536 - levels))
 
 
 class FastDropout(nn.Dropout):
     """``nn.Dropout`` with a cheaper mask on CPU (module docstring); same interface and state.
 
-    CUDA, in-place use and compiled or traced graphs use ``F.dropout`` (fused kernels there).
+    CUDA, in-place use and traced graphs use ``F.dropout`` (fused kernels there).
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0.0:
             return x
-        if self.inplace or x.device.type != "cpu" or not x.is_floating_point() or _traced():
+        fallback = self.inplace or x.device.type != "cpu" or not x.is_floating_point() or torch.jit.is_tracing()
+        if fallback or (torch.compiler.is_compiling() and _keep_mask_op is None):
             return F.dropout(x, self.p, True, self.inplace)
         return _mask_dropout(x, self.p)
 

@@ -68,6 +68,13 @@ class _WaveMixBase(nn.Module):
     def _stem(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(x)
 
+    def fuse(self) -> nn.Module:
+        """An eval-only copy with BatchNorm folded into the transposed convs and dropout removed
+        (:func:`wavevision.fuse`); call ``model.eval()`` first."""
+        from ..fuse import fuse
+
+        return fuse(self)
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Stem and blocks: the unpooled (B, final_dim, h, w) map."""
         self._check_input(x)

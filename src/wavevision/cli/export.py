@@ -1,0 +1,77 @@
+"""``wavevision export MODEL``: write ONNX or TorchScript (wavevision.export), optionally fused."""
+from __future__ import annotations
+
+import argparse
+
+HELP = "export a model to ONNX (dynamic batch, checked with onnxruntime) or TorchScript"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", help="a registered model name (wavevision list)")
+    parser.add_argument("--format", choices=("onnx", "torchscript"), default="onnx", help="output format (default onnx)")
+    parser.add_argument("--output", "-o", required=True, metavar="PATH", help="file to write (.onnx or .pt)")
+    parser.add_argument("--checkpoint", metavar="PATH", default=None,
+                        help="weights to load: a wavevision .safetensors or a public-package .pth (default: random init)")
+    parser.add_argument("--model-arg", action="append", metavar="KEY=VALUE", help="hyperparameter override (repeatable)")
+    parser.add_argument("--fuse", action="store_true", help="fold BatchNorm into convolutions and drop dropout first")
+    parser.add_argument("--opset", type=int, default=None, help="ONNX opset (default 17; see --exporter)")
+    parser.add_argument("--exporter", choices=("auto", "torchscript", "dynamo"), default="auto",
+                        help="ONNX exporter: auto = TorchScript-based, the torch.export-based one only for operators "
+                             "the former cannot translate (default auto)")
+    parser.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"), default=None,
+                        help="input height and width to trace at (default: the model's reference size, else 224; "
+                             "64 for super-resolution); the batch dimension stays dynamic")
+    parser.add_argument("--no-check", dest="check", action="store_false",
+                        help="skip running the exported file and comparing it with PyTorch")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    parser.add_argument("--json", action="store_true", help="print the export report as JSON")
+
+
+def _default_size(entry) -> tuple:
+    size = entry.reference.get("input_size")
+    if size:
+        return tuple(int(s) for s in size[-2:])
+    from .info import _input_size
+
+    return _input_size(entry, None, entry.task)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from ..engine.config import parse_assignments
+    from ..export import DEFAULT_OPSET, export_onnx, export_torchscript
+    from ..models import create_model, get_entry
+
+    entry = get_entry(args.model)
+    out = Path(args.output)
+    if out.is_dir():
+        raise IsADirectoryError(f"--output {out} is a directory; give a file name such as {out / (args.model + '.onnx')}")
+    if out.exists() and not args.overwrite:
+        raise FileExistsError(f"{out} already exists; pass --overwrite to replace it or choose another --output")
+    if args.format == "torchscript" and (args.opset is not None or args.exporter != "auto"):
+        raise ValueError("--opset and --exporter apply to --format onnx only")
+    if args.input_size is not None and min(args.input_size) < 1:
+        raise ValueError(f"--input-size takes a positive height and width, got {args.input_size}")
+    size = tuple(args.input_size) if args.input_size else _default_size(entry)
+    overrides = parse_assignments(args.model_arg, "--model-arg")
+    model = create_model(args.model, checkpoint=args.checkpoint, **overrides).eval()
+    if args.format == "onnx":
+        opset = DEFAULT_OPSET if args.opset is None else args.opset
+        report = export_onnx(model, out, input_size=size, opset=opset, fuse=args.fuse, exporter=args.exporter, check=args.check)
+    else:
+        report = export_torchscript(model, out, input_size=size, fuse=args.fuse, check=args.check)
+    if args.json:
+        record = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(report).items()}
+        print(json.dumps(record, indent=2))
+        return 0
+    kind = f"ONNX opset {report.opset}, {report.exporter} exporter" if report.format == "onnx" else "TorchScript (traced)"
+    shape = "x".join(str(s) for s in report.input_shape[1:])
+    print(f"wrote {report.path} ({kind}{', fused' if report.fused else ''}): input Bx{shape}, dynamic batch, "
+          f"{report.path.stat().st_size / 2**20:.1f} MiB in {report.seconds:.1f} s")
+    if report.checks:
+        runtime = "onnxruntime" if report.format == "onnx" else "the reloaded module"
+        batches = ", ".join(str(b) for b in report.checks)
+        print(f"{runtime} matches PyTorch at batch {batches}: max relative error {report.max_rel_error:.1e}")
+    return 0
