@@ -173,6 +173,15 @@ def test_timm_models_by_name_when_timm_imports(monkeypatch):
         assert r.train_step_ms > 0
 
 
+def test_dense_tasks_train_with_their_losses():
+    small = dict(depth=1, final_dim=16, ff_channel=16)
+    results = benchmark(["wavemix_seg", "wavemix_sr"], input_size=16, batch_size=2, warmup=0, repeats=1, memory=False,
+                        model_kwargs={"wavemix_seg": small, "wavemix_sr": small})
+    assert [r.task for r in results] == ["segmentation", "super_resolution"]
+    assert all(r.status == "ok" and r.train_step_ms > 0 for r in results), [r.note for r in results]
+    assert "memory: not measured" in format_results(results)
+
+
 def test_bad_arguments_fail_fast():
     with pytest.raises(ValueError, match=r"Did you mean 'mixer_dwt'"):
         benchmark(["mixer_dwtt"])

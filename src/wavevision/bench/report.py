@@ -65,7 +65,7 @@ def format_results(results: Sequence[BenchResult]) -> str:
         f"input {', '.join(shapes) or '?'}, torch {env.get('torch', '?')}, {env.get('threads', '?')} thread(s)",
         f"timings: median and interquartile range of {first.repeats} runs after {first.warmup} warm-up runs; "
         f"MMAC/img = millions of {MACS_UNIT}",
-        f"memory: {_memory_label(results)}",
+        f"memory: {_memory_label(results)}" if any(r.memory_method for r in results) else "memory: not measured",
         "",
     ]
     table = format_table(rows, list(_COLUMNS), _COLUMNS)
