@@ -190,9 +190,13 @@ def test_eval_errors(digits_run, capsys, tmp_path):
     assert "holds no best.safetensors" in _error(capsys, ["eval", str(tmp_path)])
     other = tmp_path / "other.safetensors"
     wavevision.save_checkpoint(wavevision.create_model("wavemix_lite_8_10", depth=1), other)
-    (tmp_path / "other.json").write_text((tmp_path / "other.json").read_text())
     err = _error(capsys, ["eval", str(other), "--dataset", "digit-scenes", "--no-progress"])
-    assert "segmentation" in err
+    assert "holds a classification model (wavemix_lite_8_10), but dataset 'digit-scenes' is for segmentation" in err
+    five = tmp_path / "five.safetensors"
+    wavevision.save_checkpoint(wavevision.create_model("wavemix_lite_8_10", depth=1, num_classes=5), five)
+    err = _error(capsys, ["eval", str(five), "--dataset", "digits", "--no-progress"])
+    assert "with 5 classes, but dataset 'digits' has 10" in err
+    assert "pass --dataset NAME" in _error(capsys, ["eval", str(five), "--no-progress"])
 
 
 # -- predict -----------------------------------------------------------------------------

@@ -3,6 +3,7 @@ after a process is killed mid-epoch), overwrite protection, bad input, and DDP o
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -192,6 +193,28 @@ def test_label_out_of_range_and_empty_split_are_named(tmp_path):
         train(cfg, model=model, datasets={"train": _tensor_split([0, 7, 1, 2], info), "val": good, "test": good})
     with pytest.raises(ValueError, match="empty val split"):
         train(cfg, model=model, datasets={"train": good, "val": _tensor_split([], info), "test": good})
+
+
+def test_warmup_then_cosine_schedule_by_hand():
+    from wavevision.engine.trainer import WarmupCosine
+
+    s = WarmupCosine(total_steps=12, warmup_steps=2, min_ratio=0.1)
+    assert [s(0), s(1)] == pytest.approx([1 / 3, 2 / 3])  # linear warm-up, never 0
+    assert s(2) == pytest.approx(1.0)
+    assert s(7) == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 5 / 10)))
+    assert s(12) == pytest.approx(0.1) and s(50) == pytest.approx(0.1)
+    assert WarmupCosine(12, 2, 0.1, "constant")(9) == 1.0
+
+
+def test_sgd_clipping_bf16_and_label_smoothing_train(tmp_path):
+    result = train(_digits(tmp_path, "sgd", optimizer="sgd", lr=0.05, clip_grad=1.0, amp="bf16", label_smoothing=0.1,
+                           scheduler="constant", warmup_epochs=0.5, epochs=1, test=False))
+    assert math.isfinite(result.history[0]["train_loss"])
+    assert result.history[0]["lr"] == pytest.approx(0.05)  # constant after warm-up
+    torch.manual_seed(0)
+    init = wavevision.create_model("wavemix_lite", in_chans=1, num_classes=10,
+                                   **{**RECIPES["digits"]["model_args"], **TINY})
+    assert not _same_weights(init.state_dict(), result.model.state_dict())
 
 
 def test_ddp_two_processes_end_with_identical_weights(tmp_path):

@@ -39,7 +39,7 @@ RECIPES: Dict[str, Dict[str, Any]] = {
     "digit-scenes": dict(
         model="wavemix_seg",
         model_args=dict(final_dim=32, ff_channel=32, depth=3, level=2),
-        epochs=10, batch_size=16, lr=3e-3, weight_decay=0.01, warmup_epochs=1.0,
+        epochs=20, batch_size=16, lr=5e-3, weight_decay=0.01, warmup_epochs=1.0,
     ),
     "photos": dict(
         model="wavemix_sr",
