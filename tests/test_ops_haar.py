@@ -131,3 +131,31 @@ def test_cuda_matches_cpu():
     x = _rand(2, 3, 9, 14, dtype=torch.float32)
     torch.testing.assert_close(haar_dwt2(x.cuda()).cpu(), haar_dwt2(x))
     torch.testing.assert_close(haar_idwt2(haar_dwt2(x.cuda()), size=(9, 14)).cpu(), x, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("layout", ["wavemix", "band"])
+@pytest.mark.parametrize("size", SIZES)
+def test_traced_path_equals_eager_path(layout, size):
+    """The tensor-op formulation used under torch.compile / jit.trace / ONNX export, against the eager kernels."""
+    from wavevision.ops import haar as h
+
+    x = _rand(2, 3, *size).requires_grad_()
+    y = h._HaarDWT.apply(x, layout)
+    y_ops = h._forward_ops(x, layout)
+    torch.testing.assert_close(y_ops, y, atol=1e-12, rtol=0)
+    g = _rand(*y.shape, seed=1)
+    torch.testing.assert_close(torch.autograd.grad(y_ops, x, g)[0], torch.autograd.grad(y, x, g)[0], atol=1e-12, rtol=0)
+    yd = y.detach()
+    torch.testing.assert_close(h._inverse_ops(yd, layout, size), h._HaarIDWT.apply(yd, layout, size), atol=1e-12, rtol=0)
+
+
+def test_jit_trace_records_plain_ops_with_a_dynamic_batch():
+    import warnings
+
+    x = _rand(2, 3, 8, 10, dtype=torch.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        traced = torch.jit.trace(lambda t: haar_idwt2(haar_dwt2(t, "band") * 2.0, "band"), x)
+    assert "PythonOp" not in str(traced.graph)  # no autograd Function: serializable and exportable
+    x5 = _rand(5, 3, 8, 10, dtype=torch.float32, seed=3)
+    torch.testing.assert_close(traced(x5), 2 * x5, atol=1e-6, rtol=0)

@@ -369,7 +369,7 @@ def find_cxx_compiler() -> Optional[str]:
     return None
 
 
-def compile_model(model: nn.Module, *, backend: str = "inductor", device: Union[str, torch.device, None] = None, **kwargs: Any) -> nn.Module:
+def compile_model(model: Any, *, backend: str = "inductor", device: Union[str, torch.device, None] = None, **kwargs: Any) -> Any:
     """``torch.compile(model, backend=backend, **kwargs)`` after checking the toolchain.
 
     Inductor generates C++ for CPU code, so on CPU it needs a C++ compiler; without one
@@ -377,12 +377,12 @@ def compile_model(model: nn.Module, *, backend: str = "inductor", device: Union[
     with the fix instead.
 
     Args:
-        model: the module to compile.
+        model: the module (or function) to compile.
         backend: a ``torch.compile`` backend.
-        device: where the model runs (default: the device of its first parameter).
+        device: where the model runs (default: the device of its first parameter, else CPU).
     """
     if device is None:
-        param = next(iter(model.parameters()), None)
+        param = next(iter(model.parameters()), None) if isinstance(model, nn.Module) else None
         device = param.device if param is not None else torch.device("cpu")
     if backend == "inductor" and torch.device(device).type == "cpu" and find_cxx_compiler() is None:
         raise RuntimeError(
