@@ -44,7 +44,7 @@ RECIPES: Dict[str, Dict[str, Any]] = {
     "photos": dict(
         model="wavemix_sr",
         model_args=dict(final_dim=48, ff_channel=48, depth=3),
-        epochs=10, batch_size=16, lr=1e-3, weight_decay=0.0, warmup_epochs=1.0,
+        epochs=10, batch_size=16, lr=2e-3, weight_decay=0.0, warmup_epochs=1.0,
     ),
 }
 
