@@ -36,7 +36,7 @@ def layer_rows(model, x, max_depth: int) -> list:
     from torch.utils.flop_counter import FlopCounterMode
 
     modules = [(n, m) for n, m in model.named_modules() if n and n.count(".") < max_depth]
-    shapes, order = {}, {}
+    shapes, order = {}, {}  # output shape and first-call position of each module
 
     def hook(name):
         def fn(module, inputs, output):
@@ -51,7 +51,7 @@ def layer_rows(model, x, max_depth: int) -> list:
         return fn
 
     handles = [m.register_forward_hook(hook(n)) for n, m in modules]
-    handles += [m.register_forward_pre_hook(pre_hook(n)) for n, m in modules]
+    handles += [m.register_forward_pre_hook(pre_hook(n)) for n, m in model.named_modules() if n]
     try:
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
             model(x)
@@ -60,12 +60,15 @@ def layer_rows(model, x, max_depth: int) -> list:
             h.remove()
     prefix = type(model).__name__ + "."
     macs = {k[len(prefix):]: sum(v.values()) // 2 for k, v in counter.get_flop_counts().items() if k.startswith(prefix)}
-    # Containers that are never called (ModuleList) take their children's totals and place.
-    for name, _ in sorted(modules, key=lambda nm: -nm[0].count(".")):
-        children = [c for c, _ in modules if c.startswith(name + ".") and c.count(".") == name.count(".") + 1]
-        if name not in order and children:
-            order[name] = min(order.get(c, 1 << 30) for c in children) - 0.5
-            macs.setdefault(name, sum(macs.get(c, 0) for c in children))
+    # Containers that are never called (ModuleList) take their direct children's totals and place.
+    called = set(order)
+    for name, module in sorted(modules, key=lambda nm: -nm[0].count(".")):
+        if name in called:
+            continue
+        children = [f"{name}.{c}" for c, _ in module.named_children()]
+        macs.setdefault(name, sum(macs.get(c, 0) for c in children))
+        first = [order[c] for c in children if c in order]
+        order[name] = (min(first) - 0.5) if first else 1 << 30
     rows = []
     for name, m in sorted(modules, key=lambda nm: order.get(nm[0], 1 << 30)):
         rows.append({
