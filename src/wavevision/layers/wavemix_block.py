@@ -20,7 +20,7 @@ Two drop-in module subclasses (same parameters, same state dict) make the CPU st
 """
 from __future__ import annotations
 
-from typing import List
+from typing import List, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -69,23 +69,6 @@ def _keep_mask(x: torch.Tensor, levels: int) -> torch.Tensor:
     return bits >= levels - 32768
 
 
-# Under torch.compile the mask comes from an opaque custom op: Inductor's own per-element
-# random numbers cost more than this whole dropout on CPU. The tag keeps graph passes from
-# merging or recomputing it, and passing x makes every call site distinct.
-if hasattr(torch.library, "custom_op"):
-
-    @torch.library.custom_op("wavevision::dropout_keep_mask", mutates_args=(), tags=(torch.Tag.nondeterministic_seeded,))
-    def _keep_mask_op(x: torch.Tensor, levels: int) -> torch.Tensor:
-        return _keep_mask(x, levels)
-
-    @_keep_mask_op.register_fake
-    def _(x: torch.Tensor, levels: int) -> torch.Tensor:
-        return torch.empty_like(x, dtype=torch.bool)
-
-else:  # pragma: no cover - torch < 2.4
-    _keep_mask_op = None
-
-
 def _mask_dropout(x: torch.Tensor, p: float) -> torch.Tensor:
     """Dropout keeping an element when 16 fresh random bits clear a threshold.
 
@@ -98,8 +81,37 @@ def _mask_dropout(x: torch.Tensor, p: float) -> torch.Tensor:
         return x
     if levels >= 65536:
         return x * 0.0
-    keep = _keep_mask_op(x, levels) if torch.compiler.is_compiling() else _keep_mask(x, levels)
-    return (x * keep) * (65536.0 / (65536 - levels))
+    if torch.compiler.is_compiling():
+        return _dropout_op(x, levels)[0]
+    return (x * _keep_mask(x, levels)).mul_(65536.0 / (65536 - levels))
+
+
+# Under torch.compile the dropout is an opaque custom op with its own backward: Inductor's
+# per-element random numbers cost more than this whole dropout on CPU. The tag marks it as
+# random for graph passes, and every call site has its own input, so none is merged.
+if hasattr(torch.library, "custom_op"):
+
+    @torch.library.custom_op("wavevision::mask_dropout", mutates_args=(), tags=(torch.Tag.nondeterministic_seeded,))
+    def _dropout_op(x: torch.Tensor, levels: int) -> Tuple[torch.Tensor, torch.Tensor]:
+        keep = _keep_mask(x, levels)
+        return (x * keep).mul_(65536.0 / (65536 - levels)), keep
+
+    @_dropout_op.register_fake
+    def _(x: torch.Tensor, levels: int) -> Tuple[torch.Tensor, torch.Tensor]:
+        return torch.empty_like(x), torch.empty_like(x, dtype=torch.bool)
+
+    def _dropout_setup(ctx, inputs, output) -> None:
+        ctx.scale = 65536.0 / (65536 - inputs[1])
+        ctx.save_for_backward(output[1])
+
+    def _dropout_backward(ctx, grad: torch.Tensor, _grad_keep: Optional[torch.Tensor]):
+        (keep,) = ctx.saved_tensors
+        return grad * keep * ctx.scale, None
+
+    _dropout_op.register_autograd(_dropout_backward, setup_context=_dropout_setup)
+
+else:  # pragma: no cover - torch < 2.4
+    _dropout_op = None
 
 
 class FastDropout(nn.Dropout):
@@ -112,7 +124,7 @@ class FastDropout(nn.Dropout):
         if not self.training or self.p == 0.0:
             return x
         fallback = self.inplace or x.device.type != "cpu" or not x.is_floating_point() or torch.jit.is_tracing()
-        if fallback or (torch.compiler.is_compiling() and _keep_mask_op is None):
+        if fallback or (torch.compiler.is_compiling() and _dropout_op is None):
             return F.dropout(x, self.p, True, self.inplace)
         return _mask_dropout(x, self.p)
 
