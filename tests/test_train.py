@@ -232,4 +232,11 @@ def test_ddp_two_processes_end_with_identical_weights(tmp_path):
     digests = record["weights_sha256"]
     assert len(digests) == 2 and digests[0] == digests[1]  # both processes hold the same weights
     assert record["test"]["images"] == 359  # sharded evaluation counts every test image once
+    # the all-reduced test metrics equal one pass of one process over the same best weights
+    from wavevision.data import build_dataset
+    from wavevision.engine import evaluate
+
+    data, info = build_dataset("digits", "test")
+    single = evaluate(wavevision.create_model(checkpoint=out / "best.safetensors"), data, info, device="cpu")
+    assert single["top1"] == pytest.approx(record["test"]["top1"]) and single["top5"] == pytest.approx(record["test"]["top5"])
     assert record["history"][-1]["train_images"] == 2 * 3 * 16
