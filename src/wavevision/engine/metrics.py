@@ -13,7 +13,7 @@ statistics without Bessel's correction) per image, averaged over images.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional
 
 import torch
 import torch.nn.functional as F
