@@ -140,3 +140,24 @@ def test_train_mode_without_dropout_matches(public):
     ref_state = ref.state_dict()
     for k, v in ours.state_dict().items():
         assert torch.allclose(v.float(), ref_state[k].float(), atol=1e-6), k
+
+
+def test_composed_stem_path_matches_public(public, monkeypatch):
+    """The composed patchify stem (used for large batches) against the public code, outputs and gradients."""
+    from wavevision.layers import stems
+
+    monkeypatch.setattr(stems, "_MIN_SAVING", 0)
+    ref, ours = _pair(public, "classification_level3_patchify")
+    ref.eval(), ours.eval()
+    assert ours.conv._composable()
+    x = torch.randn(*KEYS["classification_level3_patchify"]["input"], generator=torch.Generator().manual_seed(6))
+    x = x.to(public["device"])
+    x_ref, x_ours = x.clone().requires_grad_(), x.clone().requires_grad_()
+    y_ref, y_ours = ref(x_ref), ours(x_ours)
+    assert (y_ours - y_ref).abs().max().item() <= 1e-5
+    y_ref.square().sum().backward()
+    y_ours.square().sum().backward()
+    assert (x_ours.grad - x_ref.grad).abs().max().item() <= 1e-4
+    ref_grads = dict(ref.named_parameters())
+    for k, p in ours.named_parameters():
+        assert torch.allclose(p.grad, ref_grads[k].grad, atol=1e-4, rtol=1e-4), k

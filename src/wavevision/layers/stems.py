@@ -11,9 +11,12 @@ bias are rebuilt from the three weights on every call (autograd reaches the orig
 parameters) and a cheap correction removes what the extended intermediate maps add on the
 one-pixel ring around the image. For the published widths this takes 9x (C=64, patch 4) to
 25x (C=192) fewer multiply-accumulates than running the three convolutions; when it would
-not save work (narrow stems, patch 1 at small widths) the three convolutions run as written.
+not save work (narrow stems, patch 1 at small widths, small batches where the fixed cost of
+composing dominates) the three convolutions run as written.
 """
 from __future__ import annotations
+
+from typing import Tuple
 
 import torch
 import torch.nn as nn
@@ -30,6 +33,11 @@ def normalize_stem(initial_conv: str) -> str:
     if initial_conv not in STEM_TYPES:
         raise ValueError(f"unknown initial_conv {initial_conv!r}; choose one of {STEM_TYPES}")
     return "patchify" if initial_conv in ("patchify", "pachify") else "strided"
+
+
+# Below this many multiply-accumulates saved per call (about 3 ms of one CPU core) the fixed cost
+# of composing the kernel and correcting the border outweighs the saving (small batches).
+_MIN_SAVING = 1e8
 
 
 def _compose(outer: torch.Tensor, inner: torch.Tensor) -> torch.Tensor:
@@ -59,6 +67,18 @@ class PatchifyStem(nn.Sequential):
 
     compose: bool = True
 
+    def _per_pixel(self) -> Tuple[float, float]:
+        """Multiply-accumulates per input pixel: (composed, the three convolutions)."""
+        c1, c2, c3 = self[0], self[1], self[2]
+        p = c3.kernel_size[0]
+        composed = c3.out_channels * c1.in_channels * (p + 4) ** 2 / p**2
+        separate = 9 * c1.out_channels * (c1.in_channels + c2.out_channels) + c3.out_channels * c2.out_channels
+        return composed, separate
+
+    def _saving(self, x: torch.Tensor) -> float:
+        composed, separate = self._per_pixel()
+        return (separate - composed) * x.shape[0] * x.shape[-2] * x.shape[-1]
+
     def _composable(self) -> bool:
         c1, c2, c3 = self[0], self[1], self[2]
         if not (self.compose and _plain(c1) and _plain(c2) and _plain(c3)):
@@ -72,18 +92,14 @@ class PatchifyStem(nn.Sequential):
         p = c3.kernel_size[0]
         if c3.kernel_size != (p, p) or c3.stride != (p, p):
             return False
-        # Multiply-accumulates per input pixel: composed vs. the three convolutions.
-        cin, cmid, cout = c1.in_channels, c2.out_channels, c3.out_channels
-        composed = cout * cin * (p + 4) ** 2 / p**2
-        separate = 9 * c1.out_channels * (cin + cmid) + cout * cmid
-        if composed >= 0.8 * separate:
+        if self._per_pixel()[0] >= 0.8 * self._per_pixel()[1]:
             return False
         if torch.jit.is_tracing():  # TorchScript / ONNX graphs keep the three convolutions (kernels must be known)
             return False
         return torch.compiler.is_compiling() or not _dispatch_mode_active()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4 or not self._composable():
+        if x.dim() != 4 or not self._composable() or self._saving(x) < _MIN_SAVING:
             return super().forward(x)
         y = _composed_stem(x, self[0], self[1], self[2])
         for m in list(self)[3:]:
