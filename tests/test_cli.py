@@ -76,6 +76,9 @@ def test_info_layer_table_params_and_macs(capsys):
     small = wavevision.create_model("wavemix_lite_8_10", depth=2)
     assert record["macs"] == count_macs(small, (32, 32)) and record["input"] == [1, 1, 32, 32]
     assert sum(r["macs"] for r in record["layers"] if "." not in r["layer"].strip()) == record["macs"]
+    # a model registered for one input size (the ablation's token-MLP mixer) is measured at that size
+    assert main(["info", "mixer_mlp"]) == 0
+    assert "at 16x16" in capsys.readouterr().out
 
 
 def test_info_errors(capsys):

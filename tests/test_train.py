@@ -70,6 +70,15 @@ def test_classification_on_digits_end_to_end(tmp_path):
     assert "digits" in result.summary() and "test" in result.summary()
 
 
+def test_token_labeling_wave_vit_trains_with_its_loss(tmp_path):
+    """Wave-ViT returns a TokenLabelOutput in training: the engine uses the token-labeling loss and class logits."""
+    vit = dict(embed_dims=[8, 16, 24, 32], depths=[1, 1, 1, 1], num_heads=[1, 2, 3, 4], stem_hidden_dim=8)
+    result = train(_digits(tmp_path, "vit", model="wave_vit_s", model_args=vit, dataset_args={"image_size": 32},
+                           epochs=1))
+    assert math.isfinite(result.history[0]["train_loss"]) and 0 <= result.history[0]["train_top1"] <= 100
+    assert result.model.aux_head is not None and 0 <= result.test["top1"] <= 100
+
+
 def test_segmentation_on_digit_scenes(tmp_path):
     result = train(dataset="digit-scenes", model_args=dict(final_dim=16, ff_channel=16, depth=1, level=2),
                    dataset_args=dict(num_scenes=8), epochs=1, batch_size=4, output=str(tmp_path / "seg"), **QUICK)

@@ -71,6 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     show_tb = args.traceback or os.environ.get("WAVEVISION_TRACEBACK", "") not in ("", "0")
     try:
         code = args._run(args)
+    except BrokenPipeError:  # e.g. `wavevision list | head`: the reader left, which is no error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not fail again
+        return 0
     except KeyboardInterrupt:
         print(f"wavevision {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -5,28 +5,23 @@ import argparse
 
 HELP = "show a model's layers, parameters and multiply-accumulates at an input size"
 
-# Input sizes of the datasets named in the registry's references (else 224, or 64 for super-resolution).
-_DATASET_SIZES = {"MNIST": 28, "Fashion-MNIST": 28, "EMNIST-Letters": 28, "CIFAR-10": 32, "CIFAR-100": 32,
-                  "ImageNet-1k": 224}
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="a registered model name (wavevision list)")
     parser.add_argument("--size", type=int, nargs="+", metavar="N", default=None,
-                        help="input height [width] (default: the reference dataset's size, else 224; 64 for "
+                        help="input height [width] (default: the size the model is registered for, else its "
+                             "reference dataset's, else 224 for classification, 512 for segmentation, 64 for "
                              "super-resolution inputs)")
     parser.add_argument("--model-arg", action="append", metavar="KEY=VALUE", help="hyperparameter override (repeatable)")
     parser.add_argument("--depth", type=int, default=2, help="module nesting depth of the layer table (default 2)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
 
 
-def _input_size(entry, size, task: str) -> tuple:
-    if size:
-        if len(size) > 2 or min(size) < 1:
-            raise ValueError(f"--size takes a positive height and optionally a width, got {size}")
-        return (size[0], size[-1])
-    default = 64 if task == "super_resolution" else _DATASET_SIZES.get(entry.reference.get("dataset", ""), 224)
-    return (default, default)
+def _input_shape(name: str, model, size) -> tuple:
+    from ..bench import ModelSpec, default_input_shape
+
+    if size and (len(size) > 2 or min(size) < 1):
+        raise ValueError(f"--size takes a positive height and optionally a width, got {size}")
+    return default_input_shape(ModelSpec(name), model, (size[0], size[-1]) if size else None)
 
 
 def layer_rows(model, x, max_depth: int) -> list:
@@ -94,8 +89,8 @@ def run(args: argparse.Namespace) -> int:
     if args.depth < 1:
         raise ValueError(f"--depth must be >= 1, got {args.depth}")
     model = create_model(args.model, **parse_assignments(args.model_arg, "--model-arg")).eval()
-    h, w = _input_size(entry, args.size, entry.task)
-    x = torch.zeros(1, int(getattr(model, "in_chans", 3)), h, w)
+    c, h, w = _input_shape(args.model, model, args.size)
+    x = torch.zeros(1, c, h, w)
     rows = layer_rows(model, x, args.depth)
     params = count_parameters(model)
     macs = count_macs(model, x)

@@ -24,7 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         flag = "--" + name.replace("_", "-")
         help_text = f.metadata.get("help", "")
         if any(name in recipe for recipe in RECIPES.values()):
-            help_text += f" (default: the dataset recipe's, else {f.default})"
+            fallback = f.default if f.default is not dataclasses.MISSING else "none"
+            help_text += f" (default: the dataset recipe's, else {fallback})"
         elif f.default is not dataclasses.MISSING and f.default not in (None, False) and not isinstance(f.default, bool):
             help_text += f" (default {f.default})"
         common = dict(default=argparse.SUPPRESS, help=help_text, dest=name)

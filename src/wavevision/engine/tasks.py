@@ -8,9 +8,11 @@ from typing import Any, Callable, Dict
 import torch
 import torch.nn as nn
 
+from ..losses import TokenLabelLoss
+from ..models.wave_vit import TokenLabelOutput
 from .metrics import ClassificationMeter, Meter, SegmentationMeter, SuperResolutionMeter
 
-__all__ = ["TaskSpec", "get_task"]
+__all__ = ["TaskSpec", "class_logits", "get_task"]
 
 
 @dataclass(frozen=True)
@@ -39,11 +41,11 @@ class TaskSpec:
 
     def loss_fn(self, info: Any, label_smoothing: float = 0.0) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
         if self.name == "classification":
-            return nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+            return _ClassificationLoss(label_smoothing)
         if self.name == "segmentation":
             ignore = -100 if info.ignore_index is None else info.ignore_index
-            return nn.CrossEntropyLoss(ignore_index=ignore)
-        return nn.L1Loss()
+            return _InFloat32(nn.CrossEntropyLoss(ignore_index=ignore))
+        return _InFloat32(nn.L1Loss())
 
     def meter(self, info: Any) -> Meter:
         if self.name == "classification":
@@ -67,6 +69,36 @@ class TaskSpec:
                 + (f", ignore index {info.ignore_index})" if info.ignore_index is not None else ")")
                 + "; check the labels or num_classes"
             )
+
+
+class _InFloat32(nn.Module):
+    """A loss computed in float32 whatever precision autocast left the output in."""
+
+    def __init__(self, loss: nn.Module) -> None:
+        super().__init__()
+        self.loss = loss
+
+    def forward(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.loss(out.float(), target)
+
+
+class _ClassificationLoss(nn.Module):
+    """Cross entropy; for a token-labeling model's training output (Wave-ViT) the token-labeling loss."""
+
+    def __init__(self, label_smoothing: float) -> None:
+        super().__init__()
+        self.ce = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+        self.token_labeling = TokenLabelLoss(label_smoothing=label_smoothing)
+
+    def forward(self, out: Any, target: torch.Tensor) -> torch.Tensor:
+        if isinstance(out, TokenLabelOutput):
+            return self.token_labeling(out._replace(logits=out.logits.float(), aux_logits=out.aux_logits.float()), target)
+        return self.ce(out.float(), target)
+
+
+def class_logits(out: Any) -> torch.Tensor:
+    """The (B, classes) logits of a model output (the class head's for a token-labeling output)."""
+    return out.logits if isinstance(out, TokenLabelOutput) else out
 
 
 _TASKS = {

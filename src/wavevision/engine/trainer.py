@@ -37,7 +37,7 @@ from . import checkpoint as ckpt
 from .config import RECIPES, TASK_DEFAULT_MODELS, TrainConfig, config_diff, resolve_config
 from .distributed import DistContext, all_gather_object, barrier, setup, teardown
 from .evaluate import autocast, evaluate, measure_throughput
-from .tasks import get_task
+from .tasks import class_logits, get_task
 
 __all__ = ["Callback", "TrainResult", "TrainingInterrupted", "train"]
 
@@ -624,7 +624,7 @@ class _Run:
                 self.task.check_target(y, info)
                 with autocast(self.device, cfg.amp):
                     out = ddp(x)
-                loss = loss_fn(out.float(), y)
+                loss = loss_fn(out, y)
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 if cfg.clip_grad:
@@ -637,7 +637,7 @@ class _Run:
                 totals["loss"] += loss.detach().double() * n
                 totals["n"] += n
                 if classification:
-                    totals["correct"] += (out.detach().argmax(1) == y).sum()
+                    totals["correct"] += (class_logits(out).detach().argmax(1) == y).sum()
                 state.step += 1
                 state.global_step += 1
                 if bar is not None:
