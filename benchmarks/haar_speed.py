@@ -10,6 +10,12 @@ other processes hits all sides alike; the table shows medians and the ratios
 * ``pw / eager``: how many times faster wavevision's eager transform is (target >= 4 for one level);
 * ``compiled / floor``: the compiled transform's distance to the copy floor (target <= 3).
 
+Each result here is a fresh 77 MB tensor; glibc serves allocations that large with ``mmap`` and
+returns them on free, so every call would also pay for page faults on fresh zero pages, which
+swamps a memory-bound kernel and varies from run to run. Unless ``--system-malloc`` is given,
+the script re-executes itself with ``GLIBC_TUNABLES`` raising glibc's mmap and trim thresholds,
+so every side reuses its memory (as PyTorch's caching allocator does on GPUs).
+
     python benchmarks/haar_speed.py                     # CPU, all cases
     python benchmarks/haar_speed.py --no-compile --repeats 30
 """
@@ -137,6 +143,19 @@ def _time(cases, device, warmup: int, repeats: int) -> Dict[str, Dict[str, List[
     return times
 
 
+_TUNABLES = "glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=4294967296"
+
+
+def _reuse_memory(args) -> None:
+    """Re-execute with glibc keeping large blocks for reuse (module docstring), once."""
+    import os
+
+    if args.system_malloc or args.device != "cpu" or os.environ.get("GLIBC_TUNABLES") or not sys.platform.startswith("linux"):
+        return
+    env = dict(os.environ, GLIBC_TUNABLES=_TUNABLES)
+    os.execve(sys.executable, [sys.executable, os.path.abspath(__file__), *sys.argv[1:]], env)
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--shape", type=int, nargs=4, default=[32, 48, 56, 56], metavar=("N", "C", "H", "W"))
@@ -146,23 +165,30 @@ def main(argv=None) -> None:
     p.add_argument("--repeats", type=int, default=15)
     p.add_argument("--no-compile", dest="compile", action="store_false", help="skip the torch.compile side")
     p.add_argument("--json", default="haar_speed.json")
+    p.add_argument("--system-malloc", action="store_true", help="keep glibc's default mmap behaviour (see above)")
     args = p.parse_args(argv)
+    _reuse_memory(args)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         p.error("--device cuda requested but CUDA is not available here; devices: cpu")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     if args.compile and device.type == "cpu":
-        from wavevision.export import find_cxx_compiler
+        import os
+        import shutil
 
-        if find_cxx_compiler() is None:
+        if not any(shutil.which(c) for c in (os.environ.get("CXX", "g++"), "g++", "clang++", "c++")):
             print("no C++ compiler: skipping the torch.compile side (install g++ to measure it)")
             args.compile = False
     cases = _cases(tuple(args.shape), device, args.compile)
     times = _time(cases, device, args.warmup, args.repeats)
 
+    import os
+
+    malloc = "glibc, large blocks reused" if os.environ.get("GLIBC_TUNABLES") == _TUNABLES else "default"
     print(f"Haar DWT forward+backward, float32, {'x'.join(map(str, args.shape))}, {args.device}, "
-          f"torch {torch.__version__}, threads {torch.get_num_threads()}; medians of {args.repeats} interleaved rounds")
+          f"torch {torch.__version__}, threads {torch.get_num_threads()}, malloc {malloc}; "
+          f"medians of {args.repeats} interleaved rounds")
     cols = ["pytorch_wavelets", "wavevision", "compiled", "floor"]
     print(f"{'case':<10}" + "".join(f"{c + ' ms':>20}" for c in cols) + f"{'pw / eager':>12}{'compiled / floor':>18}")
     rows = []

@@ -203,8 +203,6 @@ def haar_dwt2(x: torch.Tensor, layout: str = "wavemix") -> torch.Tensor:
     _check_layout(layout)
     if _tracing():
         return _forward_ops(x, layout)
-    if not (torch.is_grad_enabled() and x.requires_grad):  # inference: skip the autograd.Function's overhead
-        return _forward(x, layout)
     return _HaarDWT.apply(x, layout)
 
 
@@ -231,8 +229,6 @@ def haar_idwt2(y: torch.Tensor, layout: str = "wavemix", size: Optional[Tuple[in
             )
     if _tracing():
         return _inverse_ops(y, layout, size)
-    if not (torch.is_grad_enabled() and y.requires_grad):
-        return _inverse(y, layout, size)
     return _HaarIDWT.apply(y, layout, size)
 
 
