@@ -19,32 +19,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="ONNX exporter: auto = TorchScript-based, the torch.export-based one only for operators "
                              "the former cannot translate (default auto)")
     parser.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"), default=None,
-                        help="input height and width to trace at (default: the model's reference size, else 224; "
-                             "64 for super-resolution); the batch dimension stays dynamic")
+                        help="input height and width to trace at (default: the size the model is registered for, "
+                             "else its reference dataset's, else 224 / 512 / 64 for classification / segmentation / "
+                             "super-resolution); the batch dimension stays dynamic")
     parser.add_argument("--no-check", dest="check", action="store_false",
                         help="skip running the exported file and comparing it with PyTorch")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.add_argument("--json", action="store_true", help="print the export report as JSON")
 
 
-def _default_size(entry) -> tuple:
-    size = entry.reference.get("input_size")
-    if size:
-        return tuple(int(s) for s in size[-2:])
-    from .info import _input_size
-
-    return _input_size(entry, None, entry.task)
-
-
 def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
+    from ..bench import ModelSpec, default_input_shape
     from ..engine.config import parse_assignments
     from ..export import DEFAULT_OPSET, export_onnx, export_torchscript
     from ..models import create_model, get_entry
 
-    entry = get_entry(args.model)
+    get_entry(args.model)  # an unknown name fails before any file is touched
     out = Path(args.output)
     if out.is_dir():
         raise IsADirectoryError(f"--output {out} is a directory; give a file name such as {out / (args.model + '.onnx')}")
@@ -54,9 +47,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--opset and --exporter apply to --format onnx only")
     if args.input_size is not None and min(args.input_size) < 1:
         raise ValueError(f"--input-size takes a positive height and width, got {args.input_size}")
-    size = tuple(args.input_size) if args.input_size else _default_size(entry)
     overrides = parse_assignments(args.model_arg, "--model-arg")
     model = create_model(args.model, checkpoint=args.checkpoint, **overrides).eval()
+    size = default_input_shape(ModelSpec(args.model), model, tuple(args.input_size) if args.input_size else None)
     if args.format == "onnx":
         opset = DEFAULT_OPSET if args.opset is None else args.opset
         report = export_onnx(model, out, input_size=size, opset=opset, fuse=args.fuse, exporter=args.exporter, check=args.check)
