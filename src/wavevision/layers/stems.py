@@ -22,6 +22,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .lean import lean_batch_norm
+
 __all__ = ["STEM_TYPES", "PatchifyStem", "normalize_stem", "patchify_stem", "strided_stem"]
 
 # 'pachify' is the public package's spelling; both are accepted.
@@ -66,6 +68,8 @@ class PatchifyStem(nn.Sequential):
     """
 
     compose: bool = True
+    #: Train the final BatchNorm on the memory-lean path (:func:`wavevision.layers.lean.lean_batch_norm`).
+    lean: bool = True
 
     def _per_pixel(self) -> Tuple[float, float]:
         """Multiply-accumulates per input pixel: (composed, the three convolutions)."""
@@ -100,9 +104,13 @@ class PatchifyStem(nn.Sequential):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or not self._composable() or self._saving(x) < _MIN_SAVING:
-            return super().forward(x)
-        y = _composed_stem(x, self[0], self[1], self[2])
-        for m in list(self)[3:]:
+            y = self[2](self[1](self[0](x)))
+        else:
+            y = _composed_stem(x, self[0], self[1], self[2])
+        rest = list(self)[3:]
+        if self.lean and len(rest) == 2:  # GELU, BatchNorm: the first block keeps the BatchNorm's output
+            return lean_batch_norm(rest[0](y), rest[1])
+        for m in rest:
             y = m(y)
         return y
 

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 
 from ..ops.haar import haar_wavedec2
 from ..ops.padding import crop_to, pad_to_multiple
+from .lean import lean_batch_norm, lean_enabled, lean_mlp
 
 __all__ = ["UPSAMPLE_MODES", "FastDropout", "PointwiseConv2d", "WaveMixBlock", "wavemix_mlp"]
 
@@ -162,6 +163,16 @@ def wavemix_mlp(
     )
 
 
+def _run_mlp(mlp: nn.Module, x: torch.Tensor, lean: bool, residual: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """``mlp(x)`` (plus ``residual``); on the lean path the MLP and its final BatchNorm with
+    the residual save fewer activations (:mod:`wavevision.layers.lean`)."""
+    if not (lean and isinstance(mlp, nn.Sequential) and len(mlp) == 6 and not (mlp._forward_hooks or mlp._forward_pre_hooks)):
+        y = mlp(x)
+        return y if residual is None else y + residual
+    y = lean_mlp(x, mlp)
+    return mlp[5](y) if residual is None else lean_batch_norm(y, mlp[5], residual)
+
+
 class WaveMixBlock(nn.Module):
     """WaveMix token mixer at any level (1, 2, 3, 4, ...).
 
@@ -219,21 +230,39 @@ class WaveMixBlock(nn.Module):
         # Registered after the MLPs so state-dict key order equals the public package's.
         self.reduction = PointwiseConv2d(dim, dim // 4)
 
+    #: Use the memory-lean training path (:mod:`wavevision.layers.lean`) where it applies;
+    #: set ``False`` on an instance to run the modules as written.
+    lean: bool = True
+
     def mlps(self) -> List[nn.Module]:
         """The per-level MLPs, finest (level 1) first."""
         if self.level == 1:
             return [self.feedforward]
         return [getattr(self, f"feedforward{j}") for j in range(1, self.level + 1)]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.reduction(x)
-        x, size = pad_to_multiple(x, 2**self.level)
-        coeffs = haar_wavedec2(x, self.level, layout="wavemix")
+    def forward(self, x: torch.Tensor, residual: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """The mixed map; with ``residual``, the block's residual sum ``block(x) + residual``.
+
+        The models pass ``residual=x``: in a CPU training step the sum then comes from
+        :func:`~wavevision.layers.lean.lean_batch_norm`, which does not keep the last
+        BatchNorm's input for backward (the next block keeps the sum anyway). Results equal
+        ``block(x) + x``.
+        """
+        lean = self.lean and lean_enabled(x)
+        r = self.reduction(x)
+        r, size = pad_to_multiple(r, 2**self.level)
+        coeffs = haar_wavedec2(r, self.level, layout="wavemix")
         mlps = self.mlps()
-        y = mlps[-1](coeffs[-1])
-        for j in range(self.level - 2, -1, -1):
-            y = mlps[j](torch.cat([coeffs[j], y], dim=1))
-        return crop_to(y, size)
+        fused_sum = residual is not None and lean and tuple(r.shape[-2:]) == tuple(size)
+        y = coeffs[-1]
+        for j in range(self.level - 1, -1, -1):
+            if j < self.level - 1:
+                y = torch.cat([coeffs[j], y], dim=1)
+            y = _run_mlp(mlps[j], y, lean, residual if fused_sum and j == 0 else None)
+        if fused_sum:
+            return y
+        y = crop_to(y, size)
+        return y if residual is None else y + residual
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, level={self.level}"

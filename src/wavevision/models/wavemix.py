@@ -30,6 +30,14 @@ def _check_positive_int(name: str, value: Any, minimum: int = 1) -> None:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
+def _residual(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``block(x) + x``; WaveMix blocks add the residual themselves (a leaner training step,
+    :meth:`WaveMixBlock.forward`) unless forward hooks on the block expect its own output."""
+    if isinstance(block, WaveMixBlock) and not block._forward_hooks:
+        return block(x, residual=x)
+    return block(x) + x
+
+
 class _WaveMixBase(nn.Module):
     """Stem + residual WaveMix blocks; subclasses add the head."""
 
@@ -62,7 +70,7 @@ class _WaveMixBase(nn.Module):
 
     def _blocks(self, x: torch.Tensor) -> torch.Tensor:
         for block in self.layers:
-            x = block(x) + x
+            x = _residual(block, x)
         return x
 
     def _stem(self, x: torch.Tensor) -> torch.Tensor:
@@ -107,7 +115,7 @@ class _WaveMixBase(nn.Module):
         x = self._stem(x)
         maps = []
         for i, block in enumerate(self.layers):
-            x = block(x) + x
+            x = _residual(block, x)
             if i in take:
                 maps.append(x)
         return maps if intermediates_only else (x, maps)

@@ -1,0 +1,180 @@
+"""The memory-lean training paths (wavevision.layers.lean) give the plain modules' results
+while keeping fewer activations for backward."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.nn as nn
+
+import wavevision
+from wavevision.layers import lean
+from wavevision.layers.lean import lean_batch_norm, lean_mlp
+from wavevision.layers.wavemix_block import wavemix_mlp
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _set_lean(model: nn.Module, on: bool) -> nn.Module:
+    for m in model.modules():
+        if hasattr(m, "lean"):
+            m.lean = on
+    return model
+
+
+def _saved_bytes(fn) -> int:
+    """Bytes of the distinct storages autograd keeps for backward while ``fn()`` runs."""
+    storages = {}
+
+    def pack(t):
+        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = fn()
+    return sum(storages.values()), out
+
+
+def _grads(out, params, g):
+    return torch.autograd.grad(out, params, g, allow_unused=True)
+
+
+@pytest.mark.parametrize("upsample,dropout", [("convtranspose", 0.5), ("convtranspose", 0.0), ("bilinear", 0.3), ("nearest", 0.0)])
+def test_lean_mlp_equals_the_modules(upsample, dropout):
+    """Same seed: bit-identical output (same dropout mask); float64 gradients agree to rounding."""
+    torch.manual_seed(0)
+    ff = 6 if upsample == "convtranspose" else 4
+    mlp = wavemix_mlp(6, 8, ff, 4, dropout=dropout, upsample=upsample).double().train()
+    x = torch.randn(3, 6, 5, 7, dtype=torch.float64, requires_grad=True)
+    params = [x, *[p for m in list(mlp)[:5] for p in m.parameters()]]
+    torch.manual_seed(1)
+    ref = mlp[4](mlp[3](mlp[2](mlp[1](mlp[0](x)))))
+    torch.manual_seed(1)
+    out = lean_mlp(x, mlp)
+    assert torch.equal(out, ref)
+    g = torch.randn_like(ref)
+    for a, b in zip(_grads(out, params, g), _grads(ref, params, g)):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_lean_mlp_keeps_only_its_input_and_the_mask():
+    torch.manual_seed(0)
+    mlp = wavemix_mlp(96, 128, 64, 64, dropout=0.5).train()
+    x = torch.randn(4, 96, 16, 16)
+    plain, _ = _saved_bytes(lambda: mlp[4](mlp[3](mlp[2](mlp[1](mlp[0](x))))))
+    kept, _ = _saved_bytes(lambda: lean_mlp(x, mlp))
+    weights = sum(p.numel() * 4 for p in [*mlp[0].parameters(), *mlp[3].parameters(), mlp[4].weight])
+    assert kept == x.numel() * 4 + 4 * 128 * 16 * 16 + weights  # input, 1-byte mask, weights
+    activations = 4 * (128 + 128 + 64) * 16 * 16 * 4  # GELU input, dropout output, upsample input
+    assert activations * 0.95 < plain - kept <= activations
+
+
+@pytest.mark.parametrize("residual", [False, True])
+@pytest.mark.parametrize("momentum", [0.1, None])
+def test_lean_batch_norm_equals_the_module(residual, momentum):
+    torch.manual_seed(0)
+    bn = nn.BatchNorm2d(5, momentum=momentum).double().train()
+    with torch.no_grad():
+        bn.weight.uniform_(-2.0, 2.0).clamp_(min=0.1)
+        bn.bias.uniform_(-1.0, 1.0)
+    ref_bn = copy.deepcopy(bn)
+    u = (torch.randn(4, 5, 6, 6, dtype=torch.float64) * 3 + 1).requires_grad_()
+    r = torch.randn(4, 5, 6, 6, dtype=torch.float64, requires_grad=True) if residual else None
+    params = [u, bn.weight, bn.bias] + ([r] if residual else [])
+    ref_params = [u, ref_bn.weight, ref_bn.bias] + ([r] if residual else [])
+    for _ in range(2):  # running statistics follow the module's over several steps
+        out = lean_batch_norm(u, bn, r)
+        ref = ref_bn(u) + r if residual else ref_bn(u)
+        assert torch.equal(out, ref)
+        g = torch.randn_like(ref)
+        for a, b in zip(_grads(out, params, g), _grads(ref, ref_params, g)):
+            torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-11)
+    for a, b in zip(bn.buffers(), ref_bn.buffers()):
+        assert torch.equal(a, b)
+
+
+def test_lean_batch_norm_does_not_keep_its_input():
+    """As in a block: the residual feeds a conv and the sum feeds the next one; both are kept
+    by those convolutions, so the BatchNorm's input is the only activation the lean path drops."""
+    torch.manual_seed(0)
+    bn = nn.BatchNorm2d(8).train()
+    w1, w2 = torch.randn(8, 8, 1, 1, requires_grad=True), torch.randn(8, 8, 1, 1, requires_grad=True)
+    r = torch.randn(4, 8, 16, 16)
+
+    def block(norm):
+        u = nn.functional.conv2d(r, w1) * 2.0  # the mul keeps nothing for backward (scalar)
+        return nn.functional.conv2d(norm(u), w2)
+
+    plain, _ = _saved_bytes(lambda: block(lambda u: bn(u) + r))
+    kept, _ = _saved_bytes(lambda: block(lambda u: lean_batch_norm(u, bn, r)))
+    assert abs(plain - kept - r.numel() * 4) <= 256  # give or take the per-channel statistics
+
+
+def test_lean_batch_norm_falls_back_near_zero_gamma_and_off_the_lean_path():
+    """A tiny gamma would amplify rounding when rebuilding the input: the plain module runs."""
+    bn = nn.BatchNorm2d(3).double().train()
+    with torch.no_grad():
+        bn.weight[1] = 1e-5
+    u = torch.randn(2, 3, 4, 4, dtype=torch.float64, requires_grad=True)
+    out = lean_batch_norm(u, bn)
+    assert out.grad_fn.name() != "_LeanBatchNormBackward"
+    out = lean_batch_norm(u, nn.BatchNorm2d(3).double().eval())
+    assert "Lean" not in out.grad_fn.name()
+    with torch.no_grad():
+        assert lean_batch_norm(u, nn.BatchNorm2d(3).double()).grad_fn is None
+    assert not lean.lean_enabled(u.half())
+
+
+CONFIGS = [
+    ("wavemix", dict(num_classes=10, depth=2, final_dim=32, ff_channel=32, level=3, patch_size=1, dropout=0.5), 16),
+    ("wavemix", dict(num_classes=10, depth=2, final_dim=16, ff_channel=8, level=2, patch_size=4, dropout=0.0), 30),
+    ("wavemix_lite_8_10", {}, 28),
+    ("wavemix_seg", dict(depth=2, final_dim=32, ff_channel=32, level=2, dropout=0.2), 32),
+    ("wavemix_sr", dict(depth=2, final_dim=16, ff_channel=16, level=1), 12),
+]
+
+
+@pytest.mark.parametrize("name,kwargs,size", CONFIGS)
+def test_lean_models_train_like_the_plain_modules(name, kwargs, size):
+    """Whole models: lean and plain give equal outputs, running statistics and gradients."""
+    torch.manual_seed(0)
+    a = wavevision.create_model(name, **kwargs).double().train()
+    b = _set_lean(copy.deepcopy(a), False)
+    x = torch.randn(3, a.in_chans, size, size, dtype=torch.float64)
+    torch.manual_seed(1)
+    out = a(x)
+    torch.manual_seed(1)
+    ref = b(x)
+    assert torch.equal(out, ref)
+    g = torch.randn_like(ref)
+    grads, ref_grads = _grads(out, list(a.parameters()), g), _grads(ref, list(b.parameters()), g)
+    scale = max(t.abs().max() for t in ref_grads)
+    for p, q in zip(grads, ref_grads):
+        torch.testing.assert_close(p, q, rtol=0, atol=1e-12 * scale)
+    for p, q in zip(a.buffers(), b.buffers()):
+        assert torch.equal(p, q)
+
+
+def test_lean_training_step_keeps_half_the_activations():
+    """The issue's configuration at patch 1 (batch 4 instead of 32): about half the saved bytes."""
+    torch.manual_seed(0)
+    kw = dict(num_classes=10, depth=4, final_dim=64, ff_channel=64, level=3, patch_size=1, dropout=0.5)
+    model = wavevision.create_model("wavemix", **kw).train()
+    x = torch.randn(4, 3, 64, 64)
+    kept, _ = _saved_bytes(lambda: model(x))
+    plain, _ = _saved_bytes(lambda: _set_lean(model, False)(x))
+    assert kept < 0.52 * plain, (kept, plain)  # 0.50 here, 0.47 at batch 32
+
+
+def test_block_hooks_still_see_the_block_output():
+    """With a forward hook on a block the model adds the residual itself, so the hook gets block(x)."""
+    torch.manual_seed(0)
+    model = wavevision.create_model("wavemix_lite_8_10").train()
+    seen, nxt = [], []
+    model.layers[1].register_forward_hook(lambda m, inp, out: seen.append((inp[0], out)))
+    model.layers[2].register_forward_pre_hook(lambda m, inp: nxt.append(inp[0]))
+    model(torch.randn(2, 1, 28, 28))
+    ((inp, out),), (following,) = seen, nxt
+    assert not torch.allclose(out, following)
+    torch.testing.assert_close(following, out + inp, rtol=0, atol=0)
