@@ -93,7 +93,7 @@ def test_dropout_statistics_gradient_and_memory():
     assert abs(kept - 0.7) < 5 * math.sqrt(0.21 / 200_000)  # binomial, 5 sigma
     values = y.unique().tolist()  # p rounds to 19661/65536; kept values scaled by the inverse keep rate
     assert len(values) == 2 and values[0] == 0.0 and values[1] == pytest.approx(2.0 / (1 - 19661 / 65536), rel=1e-6)
-    assert [t.dtype for t in saved] == [torch.bool]  # a 1-byte mask, not a float one
+    assert [t.dtype for t in saved] == [torch.uint8]  # a 1-byte mask, not a float one
     (g,) = torch.autograd.grad(y.sum(), x)
     torch.testing.assert_close(g, y.detach() / 2.0)
     # Seeded: the same mask again; unseeded: a fresh one; eval and p=0: identity.

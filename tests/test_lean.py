@@ -58,16 +58,16 @@ def test_lean_mlp_equals_the_modules(upsample, dropout):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
 
 
-def test_lean_mlp_keeps_only_its_input_and_the_mask():
+def test_lean_mlp_keeps_neither_the_dropout_output_nor_the_upsample_input():
     torch.manual_seed(0)
     mlp = wavemix_mlp(96, 128, 64, 64, dropout=0.5).train()
     x = torch.randn(4, 96, 16, 16)
     plain, _ = _saved_bytes(lambda: mlp[4](mlp[3](mlp[2](mlp[1](mlp[0](x))))))
     kept, _ = _saved_bytes(lambda: lean_mlp(x, mlp))
-    weights = sum(p.numel() * 4 for p in [*mlp[0].parameters(), *mlp[3].parameters(), mlp[4].weight])
-    assert kept == x.numel() * 4 + 4 * 128 * 16 * 16 + weights  # input, 1-byte mask, weights
-    activations = 4 * (128 + 128 + 64) * 16 * 16 * 4  # GELU input, dropout output, upsample input
-    assert activations * 0.95 < plain - kept <= activations
+    weights = sum(p.numel() * 4 for p in [mlp[0].weight, *mlp[3].parameters(), mlp[4].weight])
+    assert kept == (x.numel() + 4 * 128 * 16 * 16) * 4 + 4 * 128 * 16 * 16 + weights  # input, GELU input, mask
+    activations = 4 * (128 + 64) * 16 * 16 * 4  # dropout output, upsample input
+    assert activations * 0.9 < plain - kept <= activations  # less the first weight, which only the lean path keeps
 
 
 @pytest.mark.parametrize("residual", [False, True])
@@ -156,15 +156,15 @@ def test_lean_models_train_like_the_plain_modules(name, kwargs, size):
         assert torch.equal(p, q)
 
 
-def test_lean_training_step_keeps_half_the_activations():
-    """The issue's configuration at patch 1 (batch 4 instead of 32): about half the saved bytes."""
+def test_lean_training_step_keeps_fewer_activations():
+    """The issue's configuration at patch 1 (batch 4 instead of 32): 0.6x the saved bytes."""
     torch.manual_seed(0)
     kw = dict(num_classes=10, depth=4, final_dim=64, ff_channel=64, level=3, patch_size=1, dropout=0.5)
     model = wavevision.create_model("wavemix", **kw).train()
     x = torch.randn(4, 3, 64, 64)
     kept, _ = _saved_bytes(lambda: model(x))
     plain, _ = _saved_bytes(lambda: _set_lean(model, False)(x))
-    assert kept < 0.52 * plain, (kept, plain)  # 0.50 here, 0.47 at batch 32
+    assert kept < 0.65 * plain, (kept, plain)  # 0.61 here, 0.60 at batch 32
 
 
 def test_block_hooks_still_see_the_block_output():
@@ -178,3 +178,44 @@ def test_block_hooks_still_see_the_block_output():
     ((inp, out),), (following,) = seen, nxt
     assert not torch.allclose(out, following)
     torch.testing.assert_close(following, out + inp, rtol=0, atol=0)
+
+
+def test_lean_float32_matches_the_plain_modules():
+    """float32: the channels-last transposed convolution rounds differently, nothing more."""
+    torch.manual_seed(0)
+    kw = dict(num_classes=10, depth=2, final_dim=32, ff_channel=32, level=2, patch_size=1, dropout=0.3)
+    a = wavevision.create_model("wavemix", **kw).train()
+    b = _set_lean(copy.deepcopy(a), False)
+    x = torch.randn(4, 3, 32, 32)
+    torch.manual_seed(1)
+    out = a(x)
+    torch.manual_seed(1)
+    ref = b(x)
+    torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-5)
+    g = torch.randn_like(ref)
+    grads, ref_grads = _grads(out, list(a.parameters()), g), _grads(ref, list(b.parameters()), g)
+    scale = max(t.abs().max() for t in ref_grads)
+    for p, q in zip(grads, ref_grads):
+        torch.testing.assert_close(p, q, rtol=0, atol=1e-4 * scale)
+
+
+def test_fast_conv_transpose_inference_is_channels_last_and_blocks_keep_nchw():
+    from wavevision.layers.wavemix_block import FastConvTranspose2d
+
+    torch.manual_seed(0)
+    up = FastConvTranspose2d(8, 6, 4, stride=2, padding=1).eval()
+    plain = nn.ConvTranspose2d(8, 6, 4, stride=2, padding=1).eval()
+    plain.load_state_dict(up.state_dict())
+    x = torch.randn(2, 8, 5, 7)
+    with torch.no_grad():
+        y = up(x)
+        assert y.is_contiguous(memory_format=torch.channels_last)
+        torch.testing.assert_close(y, plain(x), rtol=1e-5, atol=1e-6)
+    assert up(x).is_contiguous()  # with gradients: the plain module
+    model = wavevision.create_model("wavemix", num_classes=10, depth=2, final_dim=32, ff_channel=32, level=2).eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert model.layers[0](model.conv(x)).is_contiguous()
+        assert model.forward_features(x).is_contiguous()
+        fused = wavevision.fuse(model)
+        torch.testing.assert_close(fused(x), model(x), rtol=1e-4, atol=1e-5)

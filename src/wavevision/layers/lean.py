@@ -2,16 +2,17 @@
 
 Backward needs activations saved in forward, and in a WaveMix training step they are most of
 the peak memory. Two autograd functions save less than the chain of modules they replace;
-forward results are bit-identical (same operations in the same order, same random mask) and
-gradients equal to float rounding:
+the same random dropout mask, results equal to float rounding (bit-identical in float64,
+where the transposed convolution below keeps the NCHW layout):
 
 * :func:`lean_mlp`, the body of a WaveMix MLP: 1x1 conv, GELU, dropout, 1x1 conv and the
   transposed-conv upsample. Autograd keeps the first conv's input, the GELU input, the
-  dropout mask, the dropout output and the upsample's input; this keeps the first conv's
-  input and the 1-byte mask and recomputes the rest in backward (the two 1x1 convolutions,
-  a GELU and a multiply: about a tenth more work for the MLP, a third less memory).
-* :func:`lean_batch_norm`, training-mode BatchNorm whose backward rebuilds its input from
-  its output (``out = gamma * (u - mean) * invstd + beta``), optionally with a residual added
+  dropout mask, the dropout output and the upsample's input; this keeps the first three and
+  recomputes the other two in backward (a GELU, a multiply and the second 1x1 conv). Its
+  transposed convolution runs from a channels-last input, which oneDNN computes about twice
+  as fast (:class:`~wavevision.layers.wavemix_block.FastConvTranspose2d`).
+* :func:`lean_batch_norm`, training-mode BatchNorm whose backward works from its output
+  (``out = gamma * (u - mean) * invstd + beta``), optionally with a residual added
   to the output (``out + residual``, the block's residual sum). Layers after it keep that
   output anyway (the next block's reduction conv saves its input), so the BatchNorm's own
   copy of its input is not kept. Needs every ``|gamma| >= 1e-3``; otherwise it runs the
@@ -50,6 +51,9 @@ def lean_enabled(x: torch.Tensor) -> bool:
         and not torch.jit.is_tracing()
         and not torch.compiler.is_compiling()
         and not _autocast_on("cpu")
+        # under a dispatch mode (FlopCounterMode in count_macs, FakeTensorMode) the plain
+        # modules run, so operation counts are the architecture's, without recomputation
+        and torch._C._len_torch_dispatch_stack() == 0
     )
 
 
@@ -75,48 +79,49 @@ def _pointwise_grads(g: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, nee
     g3 = g.reshape(n, o, hh * ww)
     grad_w = torch.bmm(g3, x.view(n, c, hh * ww).transpose(1, 2)).sum(0).view_as(weight) if need_w else None
     grad_b = g3.sum((0, 2)) if need_b else None
-    grad_x = torch.matmul(weight.view(o, c).t(), g3).view(n, c, hh, ww) if need_x else None
+    grad_x = torch.bmm(weight.view(o, c).t().expand(n, -1, -1), g3).view(n, c, hh, ww) if need_x else None
     return grad_x, grad_w, grad_b
 
 
 class _LeanMlp(torch.autograd.Function):
-    """1x1 conv, GELU, dropout, 1x1 conv, optionally ConvTranspose2d(4, 2, 1): saves the input and the mask."""
+    """1x1 conv, GELU, dropout, 1x1 conv, optionally ConvTranspose2d(4, 2, 1): saves the input, the GELU input and the mask."""
 
     @staticmethod
-    def _core(x, w1, b1, w2, b2, keep, scale):
-        h = _pointwise(x, w1, b1)
-        d = F.gelu(h)
-        if keep is not None:  # exactly FastDropout's arithmetic: (x * mask) * scale
-            d = (d * keep).mul_(scale)
-        return h, d, _pointwise(d, w2, b2)
-
-    @staticmethod
-    def forward(ctx, x, w1, b1, w2, b2, wt, bt, levels: int):  # type: ignore[override]
+    def forward(ctx, x, w1, b1, w2, b2, wt, bt, levels: int, channels_last_ok: bool):  # type: ignore[override]
         from .wavemix_block import _keep_mask
 
         scale = 65536.0 / (65536 - levels)
+        ctx.channels_last_ok = channels_last_ok
         h = _pointwise(x, w1, b1)
         d = F.gelu(h)
-        del h
         keep = None
-        if levels > 0:
+        if levels > 0:  # exactly FastDropout's arithmetic, in place
             keep = _keep_mask(d, levels)
-            d = (d * keep).mul_(scale)
+            d = d.mul_(keep).mul_(scale)
         out = _pointwise(d, w2, b2)
         del d
         if wt is not None:
+            # oneDNN's transposed convolution is twice as fast from a channels-last input
+            # (FastConvTranspose2d); its output stays channels-last only where the caller takes it
+            if out.dtype == torch.float32:
+                out = out.contiguous(memory_format=torch.channels_last)
             out = F.conv_transpose2d(out, wt, bt, stride=2, padding=1)
-        ctx.save_for_backward(x, w1, b1, w2, b2, wt, keep)
+            if not ctx.channels_last_ok:
+                out = out.contiguous()
+        ctx.save_for_backward(x, h, w1, w2, b2, wt, keep)
         ctx.scale = scale
         ctx.has_bias = (b1 is not None, b2 is not None, bt is not None)
         return out
 
     @staticmethod
     def backward(ctx, g):  # type: ignore[override]
-        x, w1, b1, w2, b2, wt, keep = ctx.saved_tensors
+        x, h, w1, w2, b2, wt, keep = ctx.saved_tensors
         need = ctx.needs_input_grad
         hb1, hb2, hbt = ctx.has_bias
-        h, d, v = _LeanMlp._core(x, w1, b1, w2, b2, keep, ctx.scale)
+        d = F.gelu(h)
+        if keep is not None:
+            d = d.mul_(keep).mul_(ctx.scale)
+        v = _pointwise(d, w2, b2)
         grad_wt = grad_bt = None
         if wt is not None:
             grad_v, grad_wt, grad_bt = torch.ops.aten.convolution_backward(
@@ -130,25 +135,29 @@ class _LeanMlp(torch.autograd.Function):
         del d, grad_v
         if keep is not None:
             grad_d.mul_(keep).mul_(ctx.scale)
-        grad_h = torch.ops.aten.gelu_backward(grad_d, h)
-        del grad_d, h
+        grad_h = torch.ops.aten.gelu_backward.grad_input(grad_d, h, grad_input=grad_d)  # in place, elementwise
+        del h
         grad_x, grad_w1, grad_b1 = _pointwise_grads(grad_h, x, w1, bool(need[0]), bool(need[1]), bool(hb1 and need[2]))
-        return grad_x, grad_w1, grad_b1, grad_w2, grad_b2, grad_wt, grad_bt, None
+        return grad_x, grad_w1, grad_b1, grad_w2, grad_b2, grad_wt, grad_bt, None, None
 
 
-def lean_mlp(x: torch.Tensor, mlp: nn.Sequential) -> torch.Tensor:
+def lean_mlp(x: torch.Tensor, mlp: nn.Sequential, channels_last_ok: bool = False) -> torch.Tensor:
     """The first five modules of a WaveMix MLP (1x1 conv, GELU, dropout, 1x1 conv, upsample)
-    keeping only ``x`` (which the first conv keeps anyway) and the dropout's 1-byte mask.
+    keeping only ``x`` (which the first conv keeps anyway), the GELU input and the dropout's
+    1-byte mask.
 
-    Backward recomputes the two 1x1 convolutions and the GELU. Other module types, hooks,
+    Backward recomputes the dropout output and the second 1x1 convolution. Other module types, hooks,
     or inputs the lean path does not take (:func:`lean_enabled`, non-contiguous) run the
-    modules as written. The sixth module (BatchNorm) is left to the caller.
+    modules as written. The sixth module (BatchNorm) is left to the caller. With
+    ``channels_last_ok`` the transposed convolution's output may come back channels-last
+    (faster; :func:`lean_batch_norm` with a residual returns the residual's format).
     """
-    from .wavemix_block import FastDropout, PointwiseConv2d
+    from .wavemix_block import FastConvTranspose2d, FastDropout, PointwiseConv2d
 
     conv1, gelu, dropout, conv2, up = (mlp[i] for i in range(5))
     transposed = (
-        type(up) is nn.ConvTranspose2d
+        isinstance(up, nn.ConvTranspose2d)
+        and type(up).forward in (nn.ConvTranspose2d.forward, FastConvTranspose2d.forward)
         and up.kernel_size == (4, 4)
         and up.stride == (2, 2)
         and up.padding == (1, 1)
@@ -174,16 +183,16 @@ def lean_mlp(x: torch.Tensor, mlp: nn.Sequential) -> torch.Tensor:
     if not ok or levels >= 65536:
         return up(conv2(dropout(gelu(conv1(x)))))
     if transposed:
-        return _LeanMlp.apply(x, conv1.weight, conv1.bias, conv2.weight, conv2.bias, up.weight, up.bias, levels)
-    return up(_LeanMlp.apply(x, conv1.weight, conv1.bias, conv2.weight, conv2.bias, None, None, levels))
+        return _LeanMlp.apply(x, conv1.weight, conv1.bias, conv2.weight, conv2.bias, up.weight, up.bias, levels, channels_last_ok)
+    return up(_LeanMlp.apply(x, conv1.weight, conv1.bias, conv2.weight, conv2.bias, None, None, levels, False))
 
 
 class _LeanBatchNorm(torch.autograd.Function):
     @staticmethod
     def forward(ctx, u, residual, weight, bias, running_mean, running_var, factor: float, eps: float):  # type: ignore[override]
         out, mean, invstd = torch.native_batch_norm(u, weight, bias, running_mean, running_var, True, factor, eps)
-        if residual is not None:
-            out = out.add_(residual)
+        if residual is not None:  # residual first: the sum takes its memory format (u's may differ)
+            out = residual + out
         ctx.save_for_backward(out, residual, weight, bias, mean, invstd)
         ctx.eps = eps
         return out
@@ -191,14 +200,14 @@ class _LeanBatchNorm(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g):  # type: ignore[override]
         out, residual, weight, bias, mean, invstd = ctx.saved_tensors
-        shape = (1, -1, 1, 1)
-        # u = (out - residual - beta) / (gamma * invstd) + mean, in one fresh buffer
-        u = out - residual if residual is not None else out.clone()
-        u.sub_(bias.view(shape)).mul_((weight * invstd).reciprocal().view(shape)).add_(mean.view(shape))
+        # The kernel needs (u - mean) * invstd = x_hat = (z - beta) / gamma, z the normalised
+        # output: give it z with "mean" beta and "invstd" 1/gamma, and gamma^2 * invstd as the
+        # weight, so that its input gradient factor weight * invstd is gamma * invstd again.
+        z = out - residual if residual is not None else out
         grad_u, grad_w, grad_b = torch.ops.aten.native_batch_norm_backward(
-            g, u, weight, None, None, mean, invstd, True, ctx.eps, [True, True, True]
+            g, z, weight * weight * invstd, None, None, bias, weight.reciprocal(), True, ctx.eps, [True, True, True]
         )
-        del u
+        del z
         grad_res = g if residual is not None and ctx.needs_input_grad[1] else None
         return grad_u, grad_res, grad_w, grad_b, None, None, None, None
 

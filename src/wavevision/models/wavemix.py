@@ -35,7 +35,7 @@ def _residual(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
     :meth:`WaveMixBlock.forward`) unless forward hooks on the block expect its own output."""
     if isinstance(block, WaveMixBlock) and not block._forward_hooks:
         return block(x, residual=x)
-    return block(x) + x
+    return x + block(x)  # x first: the sum takes the input's memory format
 
 
 class _WaveMixBase(nn.Module):
