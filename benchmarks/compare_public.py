@@ -18,6 +18,7 @@ same run.
 
     python benchmarks/compare_public.py --patch 4          # CPU, float32, the issue's configuration
     python benchmarks/compare_public.py --patch 1 --rounds 1 --repeats 5
+    python benchmarks/compare_public.py --patch 1 --thp     # both sides on transparent huge pages
     python benchmarks/compare_public.py --device cuda --amp bf16 --size 224 --batch 64 \\
         --level 3 --final-dim 192 --depth 16 --patch 4
 """
@@ -198,6 +199,9 @@ def main(argv=None):
     p.add_argument("--rounds", type=int, default=2, help="alternating fresh-process rounds per side (default 2)")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--no-compile", dest="compile", action="store_false", help="skip the torch.compile side")
+    p.add_argument("--thp", action="store_true",
+                   help="both sides allocate large CPU tensors on transparent huge pages (PyTorch's THP_MEM_ALLOC_ENABLE=1): "
+                        "far fewer page faults on fresh buffers")
     p.add_argument("--json", default="compare_public.json")
     p.add_argument("--side", choices=SIDES, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -224,7 +228,8 @@ def main(argv=None):
             if side in failed or (side == "compiled" and r > 0):  # one compiled round: compiling costs minutes
                 continue
             cmd = [sys.executable, __file__, *passed, "--side", side]
-            proc = subprocess.run(cmd, capture_output=True, text=True)
+            env = dict(os.environ, THP_MEM_ALLOC_ENABLE="1") if args.thp else None
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
             if proc.returncode != 0:
                 # The public package fails some settings (e.g. autocast: its float32 filters meet
                 # bf16 activations); report that side as failed rather than stopping.
@@ -243,6 +248,7 @@ def main(argv=None):
     rate = _matmul_rate(args.threads) if args.device == "cpu" else None
     print(f"WaveMix L{args.level} C{args.final_dim} depth {args.depth} patch {args.patch}, {args.batch}x3x{args.size}x{args.size}, "
           f"{args.device}, amp={args.amp}, torch {torch.__version__}, threads {args.threads or torch.get_num_threads()}, "
+          f"{'huge-page' if args.thp else 'default'} CPU allocation, "
           f"{args.rounds} round(s) x {args.repeats} steps (medians; spread = interquartile range)")
     print(f"{'metric':<26}{'public':>18}{'wavevision':>18}{'ratio':>9}  target")
     rows = []

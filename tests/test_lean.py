@@ -219,3 +219,26 @@ def test_fast_conv_transpose_inference_is_channels_last_and_blocks_keep_nchw():
         assert model.forward_features(x).is_contiguous()
         fused = wavevision.fuse(model)
         torch.testing.assert_close(fused(x), model(x), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name,kwargs,size", CONFIGS)
+def test_cpu_inference_runs_channels_last_and_returns_the_input_format(name, kwargs, size):
+    """No-grad CPU float32 forwards run the map channels-last; outputs keep the input's format
+    and equal the NCHW computation (the models' gradient-enabled path) to rounding."""
+    import wavevision.models.wavemix as wm
+
+    torch.manual_seed(0)
+    model = wavevision.create_model(name, **kwargs).eval()
+    x = torch.randn(2, model.in_chans, size, size)
+    assert wm._inference_layout(x) is x  # gradients enabled: as is
+    with torch.no_grad():
+        assert wm._inference_layout(x).is_contiguous(memory_format=torch.channels_last) or model.in_chans == 1
+        out = model(x)
+        feats = model.forward_features(x)
+        out_cl = model(x.contiguous(memory_format=torch.channels_last))
+    ref = model(x).detach()  # gradients enabled: NCHW throughout
+    assert out.is_contiguous() and feats.is_contiguous()
+    torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(out_cl, ref, rtol=1e-4, atol=1e-5)
+    if out.dim() == 4 and out.shape[1] > 1:
+        assert out_cl.is_contiguous(memory_format=torch.channels_last)

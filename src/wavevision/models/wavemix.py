@@ -30,6 +30,33 @@ def _check_positive_int(name: str, value: Any, minimum: int = 1) -> None:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
+def _inference_layout(x: torch.Tensor) -> torch.Tensor:
+    """The input as the blocks run fastest: channels-last in CPU float32 inference.
+
+    oneDNN runs the convolutions and transposed convolutions channels-last either way (from
+    NCHW it reorders in and out); in inference nothing needs NCHW, so the image (a few
+    channels, cheap to reorder) goes channels-last and the map stays so. With gradients
+    enabled (the 1x1 convs as matrix products and the BatchNorm backward want NCHW), on other
+    devices or dtypes, traced or compiled, the input is returned as is.
+    """
+    if (
+        torch.is_grad_enabled()
+        or x.device.type != "cpu"
+        or x.dtype != torch.float32
+        or x.dim() != 4
+        or not x.is_contiguous()
+        or torch.jit.is_tracing()
+        or torch.compiler.is_compiling()
+    ):
+        return x
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+def _like(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``y`` in the memory format of the input ``x`` (NCHW in, NCHW out)."""
+    return y.contiguous() if x.is_contiguous() and not y.is_contiguous() else y
+
+
 def _residual(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """``block(x) + x``; WaveMix blocks add the residual themselves (a leaner training step,
     :meth:`WaveMixBlock.forward`) unless forward hooks on the block expect its own output."""
@@ -84,9 +111,12 @@ class _WaveMixBase(nn.Module):
         return fuse(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """Stem and blocks: the unpooled (B, final_dim, h, w) map."""
+        """Stem and blocks: the unpooled (B, final_dim, h, w) map, in the input's memory format."""
+        return _like(self._features(x), x)
+
+    def _features(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x)
-        return self._blocks(self._stem(x))
+        return self._blocks(self._stem(_inference_layout(x)))
 
     def forward_intermediates(
         self, x: torch.Tensor, indices: Optional[Union[int, Sequence[int]]] = None, *, intermediates_only: bool = False
@@ -112,13 +142,13 @@ class _WaveMixBase(nn.Module):
                     raise IndexError(f"block index {i} out of range for {n} blocks")
                 take.append(i % n)
         self._check_input(x)
-        x = self._stem(x)
+        inp, x = x, self._stem(_inference_layout(x))
         maps = []
         for i, block in enumerate(self.layers):
             x = _residual(block, x)
             if i in take:
-                maps.append(x)
-        return maps if intermediates_only else (x, maps)
+                maps.append(_like(x, inp))
+        return maps if intermediates_only else (_like(x, inp), maps)
 
 
 class WaveMix(_WaveMixBase):
@@ -196,7 +226,7 @@ class WaveMix(_WaveMixBase):
         return x if pre_logits else self.pool[2](x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
+        return self.forward_head(self._features(x))  # pooled: the map's memory format does not matter
 
 
 class WaveMixSeg(_WaveMixBase):
@@ -254,12 +284,13 @@ class WaveMixSeg(_WaveMixBase):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x)
-        x, size = pad_to_multiple(x, self.stride**2)
+        inp = x
+        x, size = pad_to_multiple(_inference_layout(x), self.stride**2)
         padded = x.shape[-2:]
         y = self.forward_head(self._blocks(self._stem(x)))
         if y.shape[-2:] != padded:
             y = F.interpolate(y, size=tuple(padded), mode="bilinear", align_corners=False)
-        return crop_to(y, size)
+        return _like(crop_to(y, size), inp)
 
 
 class WaveMixSR(_WaveMixBase):
@@ -314,7 +345,7 @@ class WaveMixSR(_WaveMixBase):
         return x if pre_logits else self.expand[-1](x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
+        return _like(self.forward_head(self._features(x)), x)
 
 
 # --------------------------------------------------------------------------------------
