@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from ..ops.haar import haar_wavedec2
 from ..ops.padding import crop_to, pad_to_multiple
-from .lean import lean_batch_norm, lean_enabled, lean_mlp
+from .lean import _keep_mask, _pointwise, lean_batch_norm, lean_enabled, lean_mlp
 
 __all__ = ["UPSAMPLE_MODES", "FastConvTranspose2d", "FastDropout", "PointwiseConv2d", "WaveMixBlock", "wavemix_mlp"]
 
@@ -52,25 +52,7 @@ class PointwiseConv2d(nn.Conv2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.device.type != "cpu" or not x.is_contiguous() or torch.jit.is_tracing():
             return super().forward(x)
-        n, c, h, w = x.shape
-        weight = self.weight.view(self.out_channels, c).expand(n, -1, -1)
-        x = x.view(n, c, h * w)
-        if self.bias is None:
-            return torch.bmm(weight, x).view(n, -1, h, w)
-        return torch.baddbmm(self.bias.view(1, -1, 1).expand(n, -1, h * w), weight, x).view(n, -1, h, w)
-
-
-def _keep_mask(x: torch.Tensor, levels: int) -> torch.Tensor:
-    """0/1 uint8 mask shaped and strided like ``x``: 1 where 16 fresh random bits clear ``levels``/65536.
-
-    uint8 rather than bool: multiplying a float tensor by it is about twice as fast on CPU
-    (and ``masked_fill`` / ``where`` with a random mask are slower still)."""
-    n = x.numel()
-    words = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device).random_(-(2**63), 2**63 - 1)
-    bits = words.view(torch.int16)[:n]
-    dense = x.is_contiguous() or (x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last))
-    bits = bits.as_strided(x.shape, x.stride()) if dense else bits.view(x.shape)
-    return (bits >= levels - 32768).view(torch.uint8)
+        return _pointwise(x, self.weight, self.bias)
 
 
 def _mask_dropout(x: torch.Tensor, p: float) -> torch.Tensor:

@@ -52,7 +52,7 @@ def _inference_layout(x: torch.Tensor) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last)
 
 
-def _like(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+def _in_format_of(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """``y`` in the memory format of the input ``x`` (NCHW in, NCHW out)."""
     return y.contiguous() if x.is_contiguous() and not y.is_contiguous() else y
 
@@ -112,7 +112,7 @@ class _WaveMixBase(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Stem and blocks: the unpooled (B, final_dim, h, w) map, in the input's memory format."""
-        return _like(self._features(x), x)
+        return _in_format_of(self._features(x), x)
 
     def _features(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x)
@@ -147,8 +147,8 @@ class _WaveMixBase(nn.Module):
         for i, block in enumerate(self.layers):
             x = _residual(block, x)
             if i in take:
-                maps.append(_like(x, inp))
-        return maps if intermediates_only else (_like(x, inp), maps)
+                maps.append(_in_format_of(x, inp))
+        return maps if intermediates_only else (_in_format_of(x, inp), maps)
 
 
 class WaveMix(_WaveMixBase):
@@ -290,7 +290,7 @@ class WaveMixSeg(_WaveMixBase):
         y = self.forward_head(self._blocks(self._stem(x)))
         if y.shape[-2:] != padded:
             y = F.interpolate(y, size=tuple(padded), mode="bilinear", align_corners=False)
-        return _like(crop_to(y, size), inp)
+        return _in_format_of(crop_to(y, size), inp)
 
 
 class WaveMixSR(_WaveMixBase):
@@ -345,7 +345,7 @@ class WaveMixSR(_WaveMixBase):
         return x if pre_logits else self.expand[-1](x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _like(self.forward_head(self._features(x)), x)
+        return _in_format_of(self.forward_head(self._features(x)), x)
 
 
 # --------------------------------------------------------------------------------------
