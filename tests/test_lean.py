@@ -242,3 +242,13 @@ def test_cpu_inference_runs_channels_last_and_returns_the_input_format(name, kwa
     torch.testing.assert_close(out_cl, ref, rtol=1e-4, atol=1e-5)
     if out.dim() == 4 and out.shape[1] > 1:
         assert out_cl.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_block_residual_of_another_shape_is_refused():
+    from wavevision.layers import WaveMixBlock
+
+    block = WaveMixBlock(dim=8, level=1)
+    x = torch.randn(2, 8, 8, 8)
+    with pytest.raises(ValueError, match=r"residual must have the block input's shape \(2, 8, 8, 8\)"):
+        block(x, residual=torch.randn(2, 8, 4, 4))
+    torch.testing.assert_close(block(x, residual=x), x + block(x))

@@ -263,6 +263,11 @@ class WaveMixBlock(nn.Module):
         BatchNorm's input for backward (the next block keeps the sum anyway). Results equal
         ``block(x) + x``.
         """
+        if residual is not None and residual.shape != x.shape:
+            raise ValueError(
+                f"residual must have the block input's shape {tuple(x.shape)} (the block returns block(x) + residual), "
+                f"got {tuple(residual.shape)}"
+            )
         lean = self.lean and lean_enabled(x)
         r = self.reduction(x)
         r, size = pad_to_multiple(r, 2**self.level)
