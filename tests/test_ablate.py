@@ -72,6 +72,17 @@ def test_finished_runs_are_reused(tiny):
     assert {r.mixer: r.test_acc for r in again.runs} == {r.mixer: r.test_acc for r in report.runs}
 
 
+def test_runs_of_other_settings_are_not_overwritten(tiny):
+    """Another configuration into the same folder fails before training; nothing is touched."""
+    out, report = tiny
+    weights = out / "runs" / "dwt-seed0" / "best.safetensors"
+    before = weights.read_bytes()
+    other = {**TINY, "train_args": {"max_train_batches": 2, "lr": 1e-4}}
+    with pytest.raises(FileExistsError, match=r"runs already holds runs of other settings \(dwt-seed0, pool-seed0\).*--out DIR.*--overwrite"):
+        ablate(["dwt", "pool"], out_dir=out, memory=False, **other)
+    assert weights.read_bytes() == before
+
+
 def test_cli_happy_path_reuses_the_runs(tiny, capsys):
     out, _ = tiny
     code = main(["ablate", "--mixers", "dwt", "pool", "--epochs", "1", "--seeds", "1", "--jobs", "1",

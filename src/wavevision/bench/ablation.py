@@ -97,6 +97,24 @@ def _model_name(mixer: str) -> str:
     raise ValueError(f"{mixer!r} {what}.{hint} Choose from: {', '.join(short)}")
 
 
+def _refuse_other_runs(requests: List[Dict[str, Any]], out: Path) -> None:
+    """Fail before training when a run folder holds another configuration's run (or anything else)."""
+    clashes = []
+    for req in requests:
+        run_dir = Path(req["config"]["output"])
+        if not run_dir.exists() or not any(run_dir.iterdir()):
+            continue
+        key_path = run_dir / _RUN_KEY
+        saved = json.loads(key_path.read_text()).get("request") if key_path.is_file() else None
+        if saved != req["config"]:
+            clashes.append(run_dir.name)
+    if clashes:
+        raise FileExistsError(
+            f"{out / 'runs'} already holds runs of other settings ({', '.join(clashes[:4])}"
+            f"{', ...' if len(clashes) > 4 else ''}); pass --out DIR for a new ablation, or --overwrite to retrain them"
+        )
+
+
 def _train_run(request: Dict[str, Any]) -> Dict[str, Any]:
     """Train one (mixer, seed) with the engine; runs in a worker process when jobs > 1."""
     import torch
@@ -196,6 +214,8 @@ def ablate(
                       "progress": False, "plots": False}
             resolve_config(overrides=config)  # bad keys or values fail now, not in a worker
             requests.append({"mixer": name[6:], "config": config, "threads": 1, "overwrite": overwrite})
+    if not overwrite:
+        _refuse_other_runs(requests, out)
     budget_cfg = resolve_config(overrides=requests[0]["config"]).to_dict()
 
     bar = None
