@@ -165,7 +165,7 @@ def evaluate_checkpoint(
     :func:`evaluate` plus ``model``, ``dataset``, ``split`` and ``checkpoint``.
     """
     from ..data import build_dataset
-    from .distributed import setup, teardown
+    from .distributed import barrier, setup, teardown
     from .predict import check_fits, load_trained
 
     ctx = setup(device)
@@ -186,6 +186,7 @@ def evaluate_checkpoint(
         size = batch_size or (1 if info.image_size is None else 128)
         metrics = evaluate(trained.model, data, info, batch_size=size, amp=amp, num_workers=num_workers,
                            max_batches=max_batches, ctx=ctx, progress=progress, desc=f"{name} {split}")
+        barrier(ctx)  # leave the group together (see wavevision.engine.train)
     finally:
         teardown(ctx)
     return {"checkpoint": str(trained.path), "model": trained.name, "dataset": name, "split": split,

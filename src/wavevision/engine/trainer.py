@@ -394,7 +394,9 @@ def train(
     saved_globals = _Globals.capture()
     ctx = setup(cfg.device)
     try:
-        return _Run(cfg, ctx, model, datasets, list(callbacks)).run()
+        result = _Run(cfg, ctx, model, datasets, list(callbacks)).run()
+        barrier(ctx)  # leave the group together: a gloo process that exits while another still writes can abort
+        return result
     finally:
         saved_globals.restore()
         teardown(ctx)
