@@ -1,0 +1,72 @@
+"""One place for argument checks: integers with bounds, finite floats, choices and paths.
+
+Every check raises a ValueError whose message names the setting, the value it got and what
+would be accepted, so a user can fix the call or the flag without reading a traceback.
+NaN and infinity are never valid floats: a comparison with NaN is always false, so a bound
+check alone would let it through.
+"""
+from __future__ import annotations
+
+import difflib
+import math
+import numbers
+import os
+from collections.abc import Iterable
+from typing import Any, Union
+
+__all__ = ["PathLike", "check_bool", "check_choice", "check_float", "check_int"]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def _bounds(name: str, value: float, *, min: float | None, max: float | None, gt: float | None,
+            lt: float | None) -> None:
+    for bound, bad, word in ((min, min is not None and value < min, ">="), (gt, gt is not None and value <= gt, ">"),
+                             (max, max is not None and value > max, "<="), (lt, lt is not None and value >= lt, "<")):
+        if bad:
+            raise ValueError(f"{name} must be {word} {bound}, got {value!r}")
+
+
+def check_int(name: str, value: Any, *, min: int | None = None, max: int | None = None) -> int:
+    """``value`` as an int within ``[min, max]``; bools, floats and strings are refused.
+
+    An integral float (``3.0``) is accepted as ``3``.
+    """
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    value = int(value)
+    _bounds(name, value, min=min, max=max, gt=None, lt=None)
+    return value
+
+
+def check_float(name: str, value: Any, *, min: float | None = None, max: float | None = None,
+                gt: float | None = None, lt: float | None = None) -> float:
+    """``value`` as a finite float within the bounds (``min``/``max`` inclusive, ``gt``/``lt`` strict)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    _bounds(name, value, min=min, max=max, gt=gt, lt=lt)
+    return value
+
+
+def check_choice(name: str, value: Any, choices: Iterable[Any]) -> Any:
+    """``value`` if it is one of ``choices``; otherwise a ValueError listing them (and the closest)."""
+    options = list(choices)
+    if value in options:
+        return value
+    close = difflib.get_close_matches(str(value), [str(c) for c in options], n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise ValueError(f"{name}: {value!r} is not a valid choice{hint}; choose one of {', '.join(map(str, options))}")
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """``value`` if it is a bool; also ``"true"/"false"/"yes"/"no"/"on"/"off"/"1"/"0"`` strings."""
+    if isinstance(value, str) and value.lower() in ("true", "yes", "1", "on", "false", "no", "0", "off"):
+        return value.lower() in ("true", "yes", "1", "on")
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false, got {value!r}")
+    return value
