@@ -86,3 +86,56 @@ def test_cli_without_command_prints_help_and_fails(capsys):
 def test_cli_entry_points():
     out = subprocess.run([sys.executable, "-m", "wavevision", "--version"], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.startswith("wavevision ")
+
+
+def test_atomic_write_honours_the_umask(tmp_path):
+    import os
+    import stat as st
+
+    from wavevision.utils.io import write_json
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+        write_json(tmp_path / "b.json", {})
+        append_jsonl(tmp_path / "c.jsonl", {})
+        modes = {p.name: st.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
+    finally:
+        os.umask(old)
+    assert modes == {"a.txt": 0o644, "b.json": 0o644, "c.jsonl": 0o644}
+
+
+def test_read_bytes_refuses_special_files_and_oversized_ones(tmp_path):
+    import os
+
+    from wavevision.utils.io import read_bytes, read_text
+
+    fifo = tmp_path / "config.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="is a FIFO, not a regular file"):
+        read_text(fifo, max_bytes=1000, what="run config")  # returns at once, no writer needed
+    link = tmp_path / "state.pt"
+    link.symlink_to("/dev/zero")
+    with pytest.raises(ValueError, match="state.pt is a device"):
+        read_bytes(link, max_bytes=1000)
+    big = tmp_path / "big.json"
+    big.write_bytes(b"x" * 2000)
+    with pytest.raises(ValueError, match="2,000 bytes, more than the 1,000"):
+        read_bytes(big, max_bytes=1000)
+    assert read_bytes(big, max_bytes=2000) == b"x" * 2000
+    with pytest.raises(FileNotFoundError, match="missing.json does not exist"):
+        read_bytes(tmp_path / "missing.json", max_bytes=10)
+    (tmp_path / "bin").write_bytes(b"\xff\xfe")
+    with pytest.raises(ValueError, match="not UTF-8 text"):
+        read_text(tmp_path / "bin", max_bytes=10)
+
+
+def test_check_memory_names_the_estimate_and_the_fix():
+    from wavevision.utils.memory import available_memory, check_memory, format_bytes
+
+    assert format_bytes(1536 * 1024**2) == "1.5 GiB"
+    check_memory(10, "a tiny tensor", "nothing", available=100)
+    with pytest.raises(MemoryError, match=r"resizing 10 images would need about 2.0 GiB, more than the 1.0 GiB .*smaller"):
+        check_memory(2 * 1024**3, "resizing 10 images", "use a smaller image_size", available=1024**3)
+    avail = available_memory()
+    assert avail is None or avail > 0

@@ -1,6 +1,6 @@
 """Small helpers shared by the library and the command line (files, devices, tables)."""
 from .device import available_devices, parse_dtype, resolve_device
-from .io import append_jsonl, atomic_write_bytes, atomic_write_text, write_csv, write_json
+from .io import append_jsonl, atomic_write_bytes, atomic_write_text, read_bytes, read_text, write_csv, write_json
 from .table import format_table
 
 __all__ = [
@@ -10,6 +10,8 @@ __all__ = [
     "available_devices",
     "format_table",
     "parse_dtype",
+    "read_bytes",
+    "read_text",
     "resolve_device",
     "write_csv",
     "write_json",

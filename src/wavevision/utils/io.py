@@ -5,22 +5,42 @@ import csv
 import io
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Union
 
-__all__ = ["append_jsonl", "atomic_write_bytes", "atomic_write_text", "write_csv", "write_json"]
+__all__ = [
+    "append_jsonl", "atomic_write_bytes", "atomic_write_text", "read_bytes", "read_text", "write_csv", "write_json",
+]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
 
+def _umask() -> int:
+    try:  # Linux shows it; reading it elsewhere means setting it, which races with other threads
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (fsync'd temp file in the same folder, then ``os.replace``)."""
+    """Write ``data`` to ``path`` atomically (fsync'd temp file in the same folder, then ``os.replace``).
+
+    The file gets the permissions a plain ``open`` would give it (0666 less the umask).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a shared run folder wants the user's umask
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -31,6 +51,53 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
             os.unlink(tmp)
         raise
     return path
+
+
+def read_bytes(path: PathLike, *, max_bytes: int, what: str = "file") -> bytes:
+    """The bytes of a regular file of at most ``max_bytes``, refusing anything else with a clear error.
+
+    FIFOs, devices, sockets and links to them (``/dev/zero``) raise a ValueError instead of
+    blocking or reading forever: the file is opened without blocking and checked with
+    ``fstat`` before a byte is read, and at most ``max_bytes + 1`` bytes are ever read.
+    A missing file raises FileNotFoundError naming it.
+    """
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{what} {path} does not exist") from None
+    except IsADirectoryError:
+        raise ValueError(f"{what} {path} is a directory, not a file") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            kind = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)
+                    else "a socket" if stat.S_ISSOCK(st.st_mode) else "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file")
+            raise ValueError(f"{what} {path} is {kind}, not a regular file; replace it with the real file")
+        if st.st_size > max_bytes:
+            raise ValueError(f"{what} {path} is {st.st_size:,} bytes, more than the {max_bytes:,} such a file can be; "
+                             "is it the right file?")
+        chunks, size = [], 0
+        while size <= max_bytes:
+            chunk = os.read(fd, min(1 << 20, max_bytes + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > max_bytes:  # grew while being read
+            raise ValueError(f"{what} {path} is more than {max_bytes:,} bytes; is it the right file?")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def read_text(path: PathLike, *, max_bytes: int, what: str = "file") -> str:
+    """:func:`read_bytes` decoded as UTF-8 (a ValueError naming the file if it is not text)."""
+    data = read_bytes(path, max_bytes=max_bytes, what=what)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{what} {path} is not UTF-8 text ({e.reason} at byte {e.start})") from None
 
 
 def atomic_write_text(path: PathLike, text: str) -> Path:
