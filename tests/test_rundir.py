@@ -1,0 +1,331 @@
+"""The run directory: a failed start never loses or blocks a run, one writer at a time, hostile
+files give a clear error instead of a hang, states from other runs are refused, files follow the
+umask, and a finished run says so on --resume."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import wavevision
+from wavevision.cli import main
+from wavevision.engine import train
+
+TINY = dict(final_dim=16, ff_channel=16, depth=1)
+QUICK = dict(threads=1, progress=False, plots=False)
+SRC = str(Path(wavevision.__file__).resolve().parents[1])
+
+
+def _cfg(tmp_path: Path, name: str = "run", **kw) -> dict:
+    cfg = dict(dataset="digits", model_args=TINY, epochs=1, batch_size=32, max_train_batches=2, max_eval_batches=1,
+               test=False, output=str(tmp_path / name), **QUICK)
+    cfg.update(kw)
+    return cfg
+
+
+def _snapshot(run: Path) -> dict:
+    return {p.name: p.read_bytes() for p in sorted(run.iterdir()) if p.is_file() and not p.name.startswith(".")}
+
+
+def _error(capsys, argv) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return err
+
+
+def _env() -> dict:
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+
+# -- overwrite: validate everything before anything on disk changes ---------------------------
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("finished")
+    cfg = _cfg(tmp)
+    result = train(cfg)
+    return cfg, tmp / "run", result
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(model_args={**TINY, "depth": -1}), "depth"),
+    (dict(model_args={**TINY, "final_dim": 6}), "final_dim"),
+    (dict(lr=math.nan), "lr"),
+    (dict(lr=1e-3, min_lr=math.inf), "min_lr"),
+    (dict(seed=2**70), "seed"),
+    (dict(model_args={**TINY, "final_dim": 2**20, "ff_channel": 2**20}), "would need about"),
+    (dict(dataset_args={"image_sise": 8}), "image_sise"),
+])
+def test_overwrite_with_a_bad_setting_keeps_the_old_run(finished, bad, message):
+    cfg, run, _ = finished
+    before = _snapshot(run)
+    with pytest.raises((ValueError, TypeError, MemoryError, OverflowError), match=message):
+        train({**cfg, **bad, "overwrite": True})
+    assert _snapshot(run) == before  # the old run is whole: nothing was deleted or rewritten
+
+
+def test_absurd_width_is_refused_before_allocation_with_the_estimate(tmp_path):
+    with pytest.raises(MemoryError, match=r"would need about [\d.]+ [TP]iB.*smaller"):
+        train(_cfg(tmp_path, model_args={**TINY, "final_dim": 2**20, "ff_channel": 2**20}))
+    assert not (tmp_path / "run").exists()
+
+
+# -- a failed start leaves nothing behind -------------------------------------------------------
+
+
+def test_a_run_that_fails_to_start_does_not_block_the_next_attempt(tmp_path):
+    from wavevision.data import DatasetInfo
+    from wavevision.data.datasets import TensorClassification
+
+    info = DatasetInfo(name="mine", task="classification", in_chans=1, num_classes=3, class_names=None,
+                       image_size=(8, 8), mean=(), std=())
+
+    def split(labels):
+        return TensorClassification(torch.rand(len(labels), 1, 8, 8), torch.tensor(labels)), info
+
+    good = split([0, 1, 2, 1])
+    cfg = dict(epochs=1, batch_size=4, output=str(tmp_path / "run"), **QUICK)
+    with pytest.raises(ValueError, match="label 7 is out of range"):
+        train(cfg, model=wavevision.create_model("wavemix_lite", num_classes=3, in_chans=1, **TINY),
+              datasets={"train": split([0, 7, 1, 2]), "val": good, "test": good})
+    assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())
+    result = train(cfg, model=wavevision.create_model("wavemix_lite", num_classes=3, in_chans=1, **TINY),
+                   datasets={"train": good, "val": good, "test": good})  # no --overwrite needed
+    assert result.best_epoch == 1
+
+
+# -- one run directory, one writer ---------------------------------------------------------------
+
+
+_HOLDER = """
+import sys, time
+from pathlib import Path
+from wavevision.engine import Callback, train
+
+cfg, go = {cfg!r}, Path({go!r})
+
+class Wait(Callback):
+    def on_step_end(self, state):
+        if state.global_step == 1:
+            Path(cfg["output"], "started").write_text("1")
+            deadline = time.time() + 120
+            while not go.exists() and time.time() < deadline:
+                time.sleep(0.05)
+
+train(cfg, callbacks=[Wait()])
+"""
+
+
+def test_two_trainings_into_one_directory_do_not_both_proceed(tmp_path):
+    cfg = _cfg(tmp_path, max_train_batches=2)
+    go = tmp_path / "go"
+    proc = subprocess.Popen([sys.executable, "-c", _HOLDER.format(cfg=cfg, go=str(go))], env=_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        while not (tmp_path / "run" / "started").exists():
+            assert proc.poll() is None and time.time() < deadline, proc.communicate()[1][-2000:]
+            time.sleep(0.05)
+        for second in (dict(overwrite=True), dict(resume=True)):
+            with pytest.raises(OSError, match=r"in use by another training \(process \d+\)"):
+                train({**cfg, **second, "seed": 0})
+        assert (tmp_path / "run" / "config.yaml").exists()  # the first run's files were left alone
+    finally:
+        go.write_text("go")
+        out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, err[-2000:]
+    assert (tmp_path / "run" / "results.json").exists()
+
+
+def test_a_lock_left_by_a_killed_process_does_not_block(tmp_path):
+    cfg = _cfg(tmp_path, epochs=2, checkpoint_every=1)
+    script = textwrap.dedent(f"""
+        import os, signal
+        from wavevision.engine import Callback, train
+
+        class Kill(Callback):
+            def on_step_end(self, state):
+                if state.global_step == 2:
+                    os.kill(os.getpid(), signal.SIGKILL)
+
+        train({cfg!r}, callbacks=[Kill()])
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], env=_env(), capture_output=True, text=True, timeout=180)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    result = train({**cfg, "resume": True})
+    assert result.epochs == 2 and len(result.history) == 2
+
+
+# -- hostile files ---------------------------------------------------------------------------------
+
+
+_HOSTILE = """
+import os, resource, sys, traceback
+resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))  # reading /dev/zero whole must fail, not swap
+from wavevision.engine import train, evaluate_checkpoint
+cfg, action = {cfg!r}, sys.argv[1]
+try:
+    if action == "resume":
+        train({{**cfg, "resume": True}})
+    else:
+        evaluate_checkpoint(cfg["output"], split="val", max_batches=1)
+    print("OK")
+except Exception as e:
+    print("ERROR", type(e).__name__, e)
+"""
+
+
+def _hostile_dir(tmp_path: Path, finished_run: Path, name: str, kind: str) -> Path:
+    run = tmp_path / f"{name}-{kind}"
+    shutil.copytree(finished_run, run)
+    target = run / name
+    target.unlink()
+    if kind == "fifo":
+        os.mkfifo(target)
+    else:
+        target.symlink_to("/dev/zero")
+    return run
+
+
+@pytest.mark.parametrize("name, kind, action", [
+    ("config.yaml", "fifo", "resume"),
+    ("last.state.pt", "fifo", "resume"),
+    ("last.state.pt", "zero", "resume"),
+    ("best.safetensors", "zero", "resume"),
+    ("log.jsonl", "fifo", "resume"),
+    ("best.safetensors", "zero", "eval"),
+    ("best.json", "fifo", "eval"),
+])
+def test_hostile_run_files_give_a_clear_error_not_a_hang(tmp_path, finished, name, kind, action):
+    cfg, run, _ = finished
+    hostile = _hostile_dir(tmp_path, run, name, kind)
+    script = _HOSTILE.format(cfg={**cfg, "output": str(hostile)})
+    try:
+        proc = subprocess.run([sys.executable, "-c", script, action], env=_env(), capture_output=True, text=True,
+                              timeout=90)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{name} as a {kind} made {action} hang")
+    out = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-2000:]
+    assert out.startswith("ERROR ValueError"), out
+    assert name in out and ("FIFO" in out or "device" in out), out
+
+
+def test_a_state_file_of_another_configuration_is_refused_naming_the_mismatch(tmp_path):
+    a, b = _cfg(tmp_path, "a", epochs=2, max_train_batches=2), _cfg(tmp_path, "b", epochs=2, lr=0.002)
+    train({**a, "epochs": 1})
+    train({**b, "epochs": 1})
+    # b's config.yaml asks for 1 epoch and lr 0.002; a's state (lr 0.003) copied in must not be taken for b's
+    shutil.copy(tmp_path / "a" / "last.state.pt", tmp_path / "b" / "last.state.pt")
+    with pytest.raises(ValueError, match=r"last.state.pt.*another (run|configuration).*lr: 0.003.*0.002"):
+        train({**b, "epochs": 1, "resume": True})
+
+
+# -- files a user shares -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600)])
+def test_run_files_honour_the_umask(tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        train(_cfg(tmp_path, plots=True, test=True))
+    finally:
+        os.umask(old)
+    files = [p for p in (tmp_path / "run").iterdir()]
+    assert {"config.yaml", "best.safetensors", "best.json", "last.safetensors", "last.json", "last.state.pt",
+            "log.jsonl", "results.json", "curves.png"} <= {p.name for p in files}
+    for p in files:
+        assert stat.S_IMODE(p.stat().st_mode) == mode, (p.name, oct(p.stat().st_mode))
+
+
+# -- friendliness ------------------------------------------------------------------------------------------
+
+
+def test_resume_of_a_finished_run_says_it_is_complete(finished, capsys):
+    cfg, run, first = finished
+    before = (run / "results.json").read_bytes()
+    result = train({**cfg, "resume": True})
+    assert (run / "results.json").read_bytes() == before  # nothing re-measured or rewritten
+    assert result.best_epoch == first.best_epoch and result.val == first.val
+    assert main(["train", "--resume", str(run), "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    assert "complete" in captured.err + captured.out and "epoch 2" not in captured.err + captured.out
+
+
+def test_eval_max_batches_zero_is_an_error(finished, capsys):
+    _, run, _ = finished
+    assert "--max-batches" in _error(capsys, ["eval", str(run), "--max-batches", "0", "--no-progress"])
+
+
+def test_nan_weights_and_nan_outputs_are_reported(tmp_path, capsys):
+    model = wavevision.create_model("wavemix_lite_8_10", depth=1, in_chans=1)
+    state = model.state_dict()
+    nan_weights = {k: v.clone() for k, v in state.items()}
+    nan_weights[next(k for k in state if k.endswith("weight"))].view(-1)[0] = math.nan
+    model.load_state_dict(nan_weights)
+    wavevision.save_checkpoint(model, tmp_path / "nanw.safetensors")
+    err = _error(capsys, ["eval", str(tmp_path / "nanw.safetensors"), "--dataset", "digits",
+                          "--dataset-arg", "image_size=28", "--no-progress"])
+    assert "NaN" in err and "weight" in err
+    # finite weights whose outputs are NaN: a BatchNorm with a negative running variance
+    outputs = {k: v.clone() for k, v in state.items()}
+    var = next(k for k in state if k.endswith("running_var"))
+    outputs[var].fill_(-1.0)
+    model.load_state_dict(outputs)
+    wavevision.save_checkpoint(model, tmp_path / "nano.safetensors")
+    err = _error(capsys, ["eval", str(tmp_path / "nano.safetensors"), "--dataset", "digits",
+                          "--dataset-arg", "image_size=28", "--no-progress"])
+    assert "NaN" in err and "output" in err and "nan %" not in err
+
+
+# -- shared machines: the command makes OpenMP threads sleep, not spin -----------------------------------------
+
+
+_SITE = """
+import atexit, builtins, os, sys
+_seen = {}
+_real = builtins.__import__
+def _hook(name, *args, **kwargs):
+    if name == "torch" and "torch" not in _seen:
+        _seen["torch"] = os.environ.get("OMP_WAIT_POLICY")
+    return _real(name, *args, **kwargs)
+builtins.__import__ = _hook
+atexit.register(lambda: sys.stderr.write("POLICY-AT-TORCH-IMPORT=%s\\n" % _seen.get("torch")))
+"""
+
+
+def _policy_at_torch_import(tmp_path: Path, argv: list, env_extra: dict) -> str:
+    site = tmp_path / "site"
+    site.mkdir(exist_ok=True)
+    (site / "sitecustomize.py").write_text(_SITE)
+    env = {k: v for k, v in _env().items() if k != "OMP_WAIT_POLICY"}
+    env.update(env_extra)
+    env["PYTHONPATH"] = str(site) + os.pathsep + env["PYTHONPATH"]
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stderr.rsplit("POLICY-AT-TORCH-IMPORT=", 1)[1].split()[0]
+
+
+def test_the_command_sets_a_passive_openmp_wait_policy_before_torch_loads(tmp_path):
+    module = [sys.executable, "-m", "wavevision", "list", "wavemix_lite_8_10"]
+    assert _policy_at_torch_import(tmp_path, module, {}) == "PASSIVE"
+    assert _policy_at_torch_import(tmp_path, module, {"OMP_WAIT_POLICY": "ACTIVE"}) == "ACTIVE"  # the user's wins
+    script = tmp_path / "bin" / "wavevision"  # what the console entry point runs
+    script.parent.mkdir()
+    script.write_text("import sys\nfrom wavevision.cli import main\nsys.exit(main())\n")
+    assert _policy_at_torch_import(tmp_path, [sys.executable, str(script), "list", "wavemix_lite_8_10"], {}) == "PASSIVE"
+    # a library user's import changes nothing
+    lib = [sys.executable, "-c", "import wavevision"]
+    assert _policy_at_torch_import(tmp_path, lib, {}) == "None"
