@@ -52,12 +52,23 @@ def _env() -> dict:
 # -- overwrite: validate everything before anything on disk changes ---------------------------
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("finished")
+def _finished(tmp_path_factory, name):
+    tmp = tmp_path_factory.mktemp(name)
     cfg = _cfg(tmp)
     result = train(cfg)
     return cfg, tmp / "run", result
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """A finished run the overwrite tests try to replace."""
+    return _finished(tmp_path_factory, "finished")
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory):
+    """A finished run no test changes."""
+    return _finished(tmp_path_factory, "pristine")
 
 
 @pytest.mark.parametrize("bad, message", [
@@ -209,8 +220,8 @@ def _hostile_dir(tmp_path: Path, finished_run: Path, name: str, kind: str) -> Pa
     ("best.safetensors", "zero", "eval"),
     ("best.json", "fifo", "eval"),
 ])
-def test_hostile_run_files_give_a_clear_error_not_a_hang(tmp_path, finished, name, kind, action):
-    cfg, run, _ = finished
+def test_hostile_run_files_give_a_clear_error_not_a_hang(tmp_path, pristine, name, kind, action):
+    cfg, run, _ = pristine
     hostile = _hostile_dir(tmp_path, run, name, kind)
     script = _HOSTILE.format(cfg={**cfg, "output": str(hostile)})
     try:
@@ -253,8 +264,11 @@ def test_run_files_honour_the_umask(tmp_path, umask, mode):
 # -- friendliness ------------------------------------------------------------------------------------------
 
 
-def test_resume_of_a_finished_run_says_it_is_complete(finished, capsys):
-    cfg, run, first = finished
+def test_resume_of_a_finished_run_says_it_is_complete(tmp_path, pristine, capsys):
+    cfg, pristine_run, first = pristine
+    run = tmp_path / "copy"
+    shutil.copytree(pristine_run, run)
+    cfg = {**cfg, "output": str(run)}
     before = (run / "results.json").read_bytes()
     result = train({**cfg, "resume": True})
     assert (run / "results.json").read_bytes() == before  # nothing re-measured or rewritten
@@ -264,8 +278,8 @@ def test_resume_of_a_finished_run_says_it_is_complete(finished, capsys):
     assert "complete" in captured.err + captured.out and "epoch 2" not in captured.err + captured.out
 
 
-def test_eval_max_batches_zero_is_an_error(finished, capsys):
-    _, run, _ = finished
+def test_eval_max_batches_zero_is_an_error(pristine, capsys):
+    _, run, _ = pristine
     assert "--max-batches" in _error(capsys, ["eval", str(run), "--max-batches", "0", "--no-progress"])
 
 
