@@ -285,7 +285,7 @@ def test_eval_max_batches_zero_is_an_error(pristine, capsys):
 
 def test_nan_weights_and_nan_outputs_are_reported(tmp_path, capsys):
     model = wavevision.create_model("wavemix_lite_8_10", depth=1, in_chans=1)
-    state = model.state_dict()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
     nan_weights = {k: v.clone() for k, v in state.items()}
     nan_weights[next(k for k in state if k.endswith("weight"))].view(-1)[0] = math.nan
     model.load_state_dict(nan_weights)

@@ -6,7 +6,11 @@ Quick start::
     model = wavevision.create_model("wavemix_lite_8_10")   # 3,566 parameters
     logits = model(torch.rand(2, 1, 28, 28))
 """
-from .models import (
+from ._launch import prefer_passive_openmp
+
+prefer_passive_openmp()  # the `wavevision` command only, before torch loads (see wavevision._launch)
+
+from .models import (  # noqa: E402
     CheckpointMismatchError,
     ModelEntry,
     convert_official_state_dict,
@@ -15,7 +19,7 @@ from .models import (
     list_models,
     save_checkpoint,
 )
-from .fuse import fuse
+from .fuse import fuse  # noqa: E402
 
 __version__ = "0.1.0"
 

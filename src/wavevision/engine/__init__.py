@@ -20,9 +20,14 @@ from .metrics import (
     rgb_to_y,
     ssim,
 )
+from .plan import Plan, prepare
 from .plots import plot_history
 from .predict import Trained, check_fits, load_trained, predict
-from .trainer import Callback, LoopState, TrainingInterrupted, TrainResult, train
+from .result import TrainResult
+from .rundir import RunDir, RunDirLocked, command_config
+from .state import TrainState
+from .tasks import Task, get_task, list_tasks, register_task
+from .trainer import Callback, LoopState, TrainingInterrupted, train
 
 __all__ = [
     "RECIPES",
@@ -31,10 +36,15 @@ __all__ = [
     "ClassificationMeter",
     "DistContext",
     "LoopState",
+    "Plan",
+    "RunDir",
+    "RunDirLocked",
     "SegmentationMeter",
     "ShardSampler",
     "SuperResolutionMeter",
+    "Task",
     "TrainConfig",
+    "TrainState",
     "Trained",
     "TrainResult",
     "TrainingInterrupted",
@@ -42,6 +52,9 @@ __all__ = [
     "evaluate",
     "evaluate_checkpoint",
     "check_fits",
+    "command_config",
+    "get_task",
+    "list_tasks",
     "load_state",
     "load_trained",
     "load_yaml",
@@ -49,7 +62,9 @@ __all__ = [
     "miou_from_confusion",
     "plot_history",
     "predict",
+    "prepare",
     "psnr",
+    "register_task",
     "resolve_config",
     "rgb_to_y",
     "save_state",
