@@ -73,7 +73,7 @@ class BenchResult:
     status: str = "ok"
     note: str = ""
     source: str = "wavevision"
-    task: str = "classification"
+    task: str = Classification.name
     input_shape: Tuple[int, ...] = ()
     batch_size: int = 1
     device: str = "cpu"
