@@ -343,3 +343,62 @@ def test_the_command_sets_a_passive_openmp_wait_policy_before_torch_loads(tmp_pa
     # a library user's import changes nothing
     lib = [sys.executable, "-c", "import wavevision"]
     assert _policy_at_torch_import(tmp_path, lib, {}) == "None"
+
+
+# -- the pieces: RunDir and TrainState ------------------------------------------------------------
+
+
+def test_rundir_lock_is_exclusive_released_and_cleaned_up(tmp_path):
+    import yaml
+
+    from wavevision.engine import RunDir, RunDirLocked
+    from wavevision.engine.rundir import LOCK_FILE
+
+    a, b = RunDir(tmp_path / "r"), RunDir(tmp_path / "r")
+    a.open({"x": 1}, resume=False)
+    with pytest.raises(RunDirLocked, match=rf"in use by another training \(process {os.getpid()}\)"):
+        b.open({"x": 2}, resume=False)
+    assert yaml.safe_load((tmp_path / "r" / "config.yaml").read_text()) == {"x": 1}  # b changed nothing
+    a.close()
+    assert not (tmp_path / "r" / LOCK_FILE).exists() and (tmp_path / "r" / "config.yaml").exists()
+    (tmp_path / "r" / LOCK_FILE).write_text("999999 elsewhere\n")  # a stale lock file: no process holds it
+    b.open({"x": 2}, resume=False)
+    b.close(failed=True)  # a new run that saved nothing leaves nothing, not even the folder it made... which existed
+    assert not (tmp_path / "r" / "config.yaml").exists() and (tmp_path / "r").is_dir()
+    c = RunDir(tmp_path / "new" / "r")
+    c.open({"x": 3}, resume=False)
+    c.close(failed=True)
+    assert not (tmp_path / "new" / "r").exists()
+
+
+def test_train_state_round_trip_and_fingerprint(tmp_path):
+    from wavevision.engine import TrainState
+    from wavevision.engine.checkpoint import capture_rng
+
+    def state(seed):
+        torch.manual_seed(seed)
+        model = torch.nn.Linear(3, 2)
+        opt = torch.optim.AdamW(model.parameters(), lr=0.1)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 / (s + 1))
+        return TrainState(model=model, optimizer=opt, scheduler=sched, scaler=torch.amp.GradScaler("cpu", enabled=False))
+
+    a = state(0)
+    a.model(torch.ones(4, 3)).sum().backward()
+    a.optimizer.step()
+    a.scheduler.step()
+    a.epoch, a.step, a.global_step, a.history = 1, 2, 7, [{"epoch": 1, "train_loss": 0.5}]
+    a.zero_totals(("loss", "n"), torch.device("cpu"))
+    a.totals["loss"] += 3.0
+    a.save(tmp_path, rngs=[capture_rng()], fingerprint={"lr": 0.1, "seed": 0})
+    expected_draw = torch.rand(3)
+    b = state(1)
+    b.zero_totals(("loss", "n"), torch.device("cpu"))
+    torch.manual_seed(123)
+    assert b.load(tmp_path, fingerprint={"lr": 0.1, "seed": 0})
+    assert torch.equal(torch.rand(3), expected_draw)  # the generators are back where they were saved
+    assert all(torch.equal(p, q) for p, q in zip(a.model.parameters(), b.model.parameters()))
+    assert b.optimizer.state_dict()["state"][0]["step"] == 1 and b.scheduler.last_epoch == 1
+    assert (b.epoch, b.step, b.global_step, b.history) == (1, 2, 7, a.history) and float(b.totals["loss"]) == 3.0
+    with pytest.raises(ValueError, match=r"another run or configuration \(lr: 0.1 in the state, 0.2 now\)"):
+        state(2).load(tmp_path, fingerprint={"lr": 0.2, "seed": 0})
+    assert not state(3).load(tmp_path / "none", fingerprint={})

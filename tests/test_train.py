@@ -249,3 +249,13 @@ def test_ddp_two_processes_end_with_identical_weights(tmp_path):
     single = evaluate(wavevision.create_model(checkpoint=out / "best.safetensors"), data, info, device="cpu")
     assert single["top1"] == pytest.approx(record["test"]["top1"]) and single["top5"] == pytest.approx(record["test"]["top5"])
     assert record["history"][-1]["train_images"] == 2 * 3 * 16
+    # a second writer under torchrun: every process stops with the lock error, none waits forever
+    from wavevision.engine import RunDir
+
+    holder = RunDir(out)
+    holder.open({}, resume=True)
+    try:
+        proc = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, timeout=300, env=env)
+    finally:
+        holder.close()
+    assert proc.returncode != 0 and "in use by another training" in proc.stderr, proc.stderr[-3000:]
