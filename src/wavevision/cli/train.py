@@ -79,8 +79,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"wavevision train: {e}", file=sys.stderr)
         return 130
     if _is_main():  # under torchrun only the first process reports
-        if result.note:
-            print(f"wavevision train: {result.note}", file=sys.stderr)
         if args.json:
             print(json.dumps(result.to_dict(), indent=2, default=str))
         else:

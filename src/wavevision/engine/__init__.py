@@ -5,6 +5,20 @@ Quick start::
     from wavevision.engine import train
     result = train(dataset="digits", epochs=2)     # the digits recipe: a small WaveMix-Lite
     print(result.summary())                         # also in result.run_dir / "results.json"
+
+Which file owns what:
+
+* ``trainer.py``: :func:`train` and the loop (train an epoch, validate, end the epoch, finish);
+* ``plan.py``: :func:`prepare`, everything checked and built before the run directory changes;
+* ``tasks/``: one :class:`Task` object per task (loss, targets, meter, collate, bench target,
+  prediction files) and the registry (:func:`get_task`, :func:`register_task`);
+* ``state.py``: :class:`TrainState` (model, optimizer, scheduler, scaler, position, history,
+  best, totals) with atomic save/load and a fingerprint of the run;
+* ``rundir.py``: :class:`RunDir` (config.yaml, overwrite, resume, the lock, the files a run writes);
+* ``checkpoint.py``: the state file format and the random generators of a process;
+* ``evaluate.py``, ``predict.py``: metrics of a model on a split; a checkpoint on image files;
+* ``metrics.py``, ``plots.py``, ``config.py``, ``schedule.py``, ``sampling.py``, ``sizing.py``,
+  ``runtime.py``, ``distributed.py``, ``result.py``: the pieces these use.
 """
 from .checkpoint import RUN_FILES, load_state, save_state
 from .config import RECIPES, TrainConfig, load_yaml, resolve_config

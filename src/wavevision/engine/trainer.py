@@ -329,9 +329,10 @@ class _Run:
         if self.state.best_weights is not None:
             self.plan.model.load_state_dict(self.state.best_weights)
         result.model = self.plan.model
-        result.note = (f"{self.run_dir} is already complete ({epochs}/{epochs} epochs); nothing to resume. "
-                       "Its saved results follow; start a new run (--output) to train more")
-        self.log(result.note)
+        result.note = (f"{self.run_dir} is already complete ({epochs}/{epochs} epochs); nothing to resume, "
+                       "these are its saved results; start a new run (another --output) to train more")
+        if self.ctx.is_main:  # said even without progress output: the run did not train
+            print(f"note: {result.note}", file=sys.stderr)
         return result
 
     # -- the end -----------------------------------------------------------------------------
