@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import stat
@@ -242,6 +243,16 @@ def test_a_state_file_of_another_configuration_is_refused_naming_the_mismatch(tm
     shutil.copy(tmp_path / "a" / "last.state.pt", tmp_path / "b" / "last.state.pt")
     with pytest.raises(ValueError, match=r"last.state.pt.*another (run|configuration).*lr: 0.003.*0.002"):
         train({**b, "epochs": 1, "resume": True})
+
+
+def test_a_checkpoint_whose_config_asks_for_an_absurd_model_is_refused_before_building(tmp_path, capsys):
+    model = wavevision.create_model("wavemix_lite_8_10", depth=1)
+    wavevision.save_checkpoint(model, tmp_path / "m.safetensors")
+    config = json.loads((tmp_path / "m.json").read_text())
+    config["kwargs"].update(final_dim=2**20, ff_channel=2**20)
+    (tmp_path / "m.json").write_text(json.dumps(config))
+    err = _error(capsys, ["predict", str(tmp_path / "m.safetensors"), str(tmp_path / "any.png")])
+    assert re.search(r"m.safetensors would need about [\d.]+ [TP]iB", err)
 
 
 # -- files a user shares -------------------------------------------------------------------------------

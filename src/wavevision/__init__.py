@@ -10,7 +10,7 @@ from ._launch import prefer_passive_openmp
 
 prefer_passive_openmp()  # the `wavevision` command only, before torch loads (see wavevision._launch)
 
-from .models import (  # noqa: E402
+from .models import (
     CheckpointMismatchError,
     ModelEntry,
     convert_official_state_dict,
@@ -19,7 +19,7 @@ from .models import (  # noqa: E402
     list_models,
     save_checkpoint,
 )
-from .fuse import fuse  # noqa: E402
+from .fuse import fuse
 
 __version__ = "0.1.0"
 

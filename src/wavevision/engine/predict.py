@@ -17,6 +17,7 @@ import torch.nn as nn
 
 from ..models._builder import _read_config
 from .rundir import check_regular
+from .sizing import check_fits_memory, meta_model
 from .tasks import PredictItem, Task, get_task
 from .tasks._images import palette
 
@@ -98,14 +99,17 @@ def load_trained(checkpoint: PathLike, *, device: "str | torch.device" = "cpu") 
     from ..utils.device import resolve_device
 
     path = _weights_path(checkpoint)
+    config = _read_config(path)
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    sized = meta_model(lambda: create_model(config["model"], **(config.get("kwargs") or {})))
+    check_fits_memory(sized, device=dev, what=f"the model of {path}", fix="is the JSON beside it the right one?")
     model = create_model(checkpoint=path)
     _check_finite(model, path)
-    meta = _read_config(path).get("extra") or {}
+    meta = config.get("extra") or {}
     if not isinstance(meta, dict):
         raise ValueError(f"{path.with_suffix('.json')}: 'extra' must be a mapping, got {type(meta).__name__}")
     task = get_task(meta.get("task") or get_entry(model.model_name).task).name
     info = _dataset_info(meta.get("dataset"), path)
-    dev = device if isinstance(device, torch.device) else resolve_device(device)
     return Trained(model.to(dev).eval(), path, task, info, meta)
 
 
