@@ -147,6 +147,7 @@ def test_process_killed_mid_epoch_resumes_to_the_same_weights(tmp_path, uninterr
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     state = torch.load(tmp_path / "killed" / "last.state.pt", weights_only=True)
     assert (state["epoch"], state["step"]) == (1, 2)  # saved inside epoch 2 by checkpoint_every=3
+    assert (tmp_path / "killed" / ".wavevision.lock").exists()  # the dead process's lock file does not block
     train({**cfg, "resume": True})
     assert _same_weights(_weights(tmp_path / "killed"), _weights(ref_dir))
 

@@ -16,6 +16,7 @@ import fcntl
 import os
 import socket
 import stat
+import sys
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -191,6 +192,10 @@ class RunDir:
                 os.close(fd)
                 raise RunDirLocked(f"{self.path} is in use by another training ({self._holder(path)}); wait for it "
                                    "to end, or give another --output") from None
+            except OSError as e:  # a filesystem without locks: train, but say that nothing guards the folder
+                print(f"warning: cannot lock {path} ({e.strerror}); make sure no other training writes to "
+                      f"{self.path}", file=sys.stderr)
+                break
             try:
                 same = os.fstat(fd).st_ino == os.stat(path).st_ino
             except FileNotFoundError:
