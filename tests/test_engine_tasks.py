@@ -197,3 +197,18 @@ def test_a_new_task_with_per_image_dict_targets_trains_without_loop_changes(tmp_
         assert evaluate(result.model, data, COUNT, batch_size=5, device="cpu")["neg_mae"] == pytest.approx(-float(mae), rel=1e-5)
     finally:
         unregister_task("counting")
+
+
+def test_memory_estimates_by_hand():
+    from wavevision.engine.sizing import activation_bytes, check_fits_memory, meta_model, parameter_bytes
+
+    model = meta_model(lambda: nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 2, 1)))
+    assert all(p.is_meta for p in model.parameters())
+    assert parameter_bytes(model) == 4 * (3 * 8 * 9 + 8 + 8 * 2 + 2)
+    x, conv1, conv2 = 4 * 2 * 3 * 5 * 5, 4 * 2 * 8 * 5 * 5, 4 * 2 * 2 * 5 * 5
+    assert activation_bytes(model, (2, 3, 5, 5), train=True) == x + conv1 + conv2  # the ReLU's output is not counted
+    assert activation_bytes(model, (2, 3, 5, 5), train=False) == x + 2 * conv1
+    need = check_fits_memory(model, input_shape=(2, 3, 5, 5), train=True, optimizer_slots=2, what="w", fix="f")
+    assert need == parameter_bytes(model) * 4 + x + conv1 + conv2  # weights, gradients, two AdamW moments
+    with pytest.raises(MemoryError, match=r"^w would need about .* of memory available; f$"):
+        check_fits_memory(model, input_shape=(2**20, 3, 2**10, 2**10), what="w", fix="f")

@@ -35,17 +35,22 @@ def parameter_bytes(model: nn.Module) -> int:
 def activation_bytes(model: nn.Module, input_shape: Sequence[int], *, train: bool) -> int:
     """Bytes of the activations of one forward pass of ``model`` at ``input_shape`` (N, C, H, W).
 
-    Training keeps every layer's output for the backward pass (their sum); inference needs at
-    least the input and the largest output of a layer with its input (twice the largest). The
-    forward runs on ``meta`` tensors. Returns the input's bytes alone for a model that cannot
-    run on ``meta`` tensors; a model that refuses the size raises its own error.
+    A lower bound, so that only what could never fit is refused: training keeps at least the
+    output of every layer with weights (convolutions, linear layers, norms) for the backward
+    pass (their sum); inference needs at least the input and the largest output of any layer
+    with its input (twice the largest). The forward runs on ``meta`` tensors. Returns the
+    input's bytes alone for a model that cannot run on ``meta`` tensors; a model that refuses
+    the size raises its own error.
     """
     x_bytes = math.prod(int(s) for s in input_shape) * 4
     sizes: list[int] = []
+    kept: list[int] = []
 
     def hook(module: nn.Module, inputs: object, output: object) -> None:
         outs = output if isinstance(output, (tuple, list)) else (output,)
         sizes.append(sum(t.numel() * t.element_size() for t in outs if isinstance(t, torch.Tensor)))
+        if any(True for _ in module.parameters(recurse=False)):
+            kept.append(sizes[-1])
 
     leaves = [m for m in model.modules() if not any(True for _ in m.children())]
     handles = [m.register_forward_hook(hook) for m in leaves]
@@ -60,7 +65,7 @@ def activation_bytes(model: nn.Module, input_shape: Sequence[int], *, train: boo
         model.train(was)
         for h in handles:
             h.remove()
-    return x_bytes + (sum(sizes) if train else 2 * max(sizes, default=0))
+    return x_bytes + (sum(kept) if train else 2 * max(sizes, default=0))
 
 
 def device_memory(device: torch.device) -> int | None:
