@@ -275,3 +275,7 @@ def test_info_and_export_refuse_absurd_sizes_with_an_estimate(capsys, tmp_path):
     assert "would need about" in err and "--input-size" in err and not out.exists()
     err = _error(capsys, ["info", "wavemix_lite", "--model-arg", "final_dim=1048576", "--model-arg", "ff_channel=1048576"])
     assert "would need about" in err and "final_dim" in err
+    from wavevision.bench import benchmark
+
+    (row,) = benchmark(["wavemix_lite_8_10"], input_size=300000, memory=False, warmup=0, repeats=1)
+    assert row.status == "oom" and "would need about" in row.note and row.params is None  # refused before building
