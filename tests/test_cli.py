@@ -265,3 +265,17 @@ def test_predict_super_resolution_writes_upscaled_and_comparison(tmp_path, capsy
     assert Image.open(tmp_path / "pred" / "small_x2.png").size == (60, 40)
     compare = Image.open(tmp_path / "pred" / "small_compare.png")
     assert compare.width > 2 * 60 and compare.height > 40
+
+
+def test_info_and_export_refuse_absurd_sizes_with_an_estimate(capsys, tmp_path):
+    err = _error(capsys, ["info", "wavemix_lite_8_10", "--size", "300000"])
+    assert "would need about" in err and "--size" in err
+    out = tmp_path / "m.onnx"
+    err = _error(capsys, ["export", "wavemix_lite_8_10", "-o", str(out), "--input-size", "300000", "300000"])
+    assert "would need about" in err and "--input-size" in err and not out.exists()
+    err = _error(capsys, ["info", "wavemix_lite", "--model-arg", "final_dim=1048576", "--model-arg", "ff_channel=1048576"])
+    assert "would need about" in err and "final_dim" in err
+    from wavevision.bench import benchmark
+
+    (row,) = benchmark(["wavemix_lite_8_10"], input_size=300000, memory=False, warmup=0, repeats=1)
+    assert row.status == "oom" and "would need about" in row.note and row.params is None  # refused before building

@@ -147,6 +147,7 @@ def test_process_killed_mid_epoch_resumes_to_the_same_weights(tmp_path, uninterr
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     state = torch.load(tmp_path / "killed" / "last.state.pt", weights_only=True)
     assert (state["epoch"], state["step"]) == (1, 2)  # saved inside epoch 2 by checkpoint_every=3
+    assert (tmp_path / "killed" / ".wavevision.lock").exists()  # the dead process's lock file does not block
     train({**cfg, "resume": True})
     assert _same_weights(_weights(tmp_path / "killed"), _weights(ref_dir))
 
@@ -249,3 +250,13 @@ def test_ddp_two_processes_end_with_identical_weights(tmp_path):
     single = evaluate(wavevision.create_model(checkpoint=out / "best.safetensors"), data, info, device="cpu")
     assert single["top1"] == pytest.approx(record["test"]["top1"]) and single["top5"] == pytest.approx(record["test"]["top5"])
     assert record["history"][-1]["train_images"] == 2 * 3 * 16
+    # a second writer under torchrun: every process stops with the lock error, none waits forever
+    from wavevision.engine import RunDir
+
+    holder = RunDir(out)
+    holder.open({}, resume=True)
+    try:
+        proc = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, timeout=300, env=env)
+    finally:
+        holder.close()
+    assert proc.returncode != 0 and "in use by another training" in proc.stderr, proc.stderr[-3000:]

@@ -6,6 +6,10 @@ Quick start::
     model = wavevision.create_model("wavemix_lite_8_10")   # 3,566 parameters
     logits = model(torch.rand(2, 1, 28, 28))
 """
+from ._launch import prefer_passive_openmp
+
+prefer_passive_openmp()  # the `wavevision` command only, before torch loads (see wavevision._launch)
+
 from .models import (
     CheckpointMismatchError,
     ModelEntry,

@@ -25,8 +25,9 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
+from ..engine.sizing import check_fits_memory, meta_model
+from ..engine.tasks import Classification, Task, get_task
 from ..models import create_model, get_entry, list_models
 from ..utils import parse_dtype, resolve_device
 from .complexity import count_macs, count_parameters
@@ -42,7 +43,6 @@ _DATASET_SIZES = {
     "MNIST": 28, "Fashion-MNIST": 28, "EMNIST-Letters": 28, "CIFAR-10": 32, "CIFAR-100": 32,
     "digits": 16, "ImageNet-1k": 224, "Places-365": 224, "Cityscapes val": (512, 1024),
 }
-_TASK_SIZES = {"classification": 224, "segmentation": 512, "super_resolution": 64}
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ class BenchResult:
     status: str = "ok"
     note: str = ""
     source: str = "wavevision"
-    task: str = "classification"
+    task: str = Classification.name
     input_shape: Tuple[int, ...] = ()
     batch_size: int = 1
     device: str = "cpu"
@@ -162,8 +162,9 @@ def _build_model(spec: ModelSpec) -> nn.Module:
     return create_model(spec.name, **dict(spec.kwargs))
 
 
-def _task(spec: ModelSpec) -> str:
-    return get_entry(spec.name).task if spec.source == "wavevision" else "classification"
+def _task(spec: ModelSpec) -> Task:
+    """The task object of a model (timm models are classifiers)."""
+    return get_task(get_entry(spec.name).task if spec.source == "wavevision" else Classification.name)
 
 
 def default_input_shape(spec: ModelSpec, model: nn.Module, size: SizeLike = None) -> Tuple[int, int, int]:
@@ -177,7 +178,7 @@ def default_input_shape(spec: ModelSpec, model: nn.Module, size: SizeLike = None
         ref = get_entry(spec.name).reference if spec.source == "wavevision" else {}
         if "input_size" in ref:
             return tuple(int(s) for s in ref["input_size"])  # type: ignore[return-value]
-        size = ref.get("resolution") or _DATASET_SIZES.get(ref.get("dataset", ""), _TASK_SIZES[_task(spec)])
+        size = ref.get("resolution") or _DATASET_SIZES.get(ref.get("dataset", ""), _task(spec).input_size)
     dims = _size_tuple(size)
     return (chans, *dims) if len(dims) == 2 else dims  # type: ignore[return-value]
 
@@ -193,32 +194,24 @@ def _size_tuple(size: Union[int, Sequence[int]]) -> Tuple[int, ...]:
 # One case: model, inputs and the step to run
 
 
-def _loss(task: str, out: Any, target: torch.Tensor) -> torch.Tensor:
+def _loss(task: Task, out: Any, target: torch.Tensor) -> torch.Tensor:
     """The task loss on the main output plus the mean of any other float outputs (so every
     output's backward runs, e.g. auxiliary token heads)."""
     outputs = [t for t in (out if isinstance(out, (tuple, list)) else [out]) if isinstance(t, torch.Tensor) and t.is_floating_point()]
     main, rest = outputs[0], outputs[1:]
-    if task == "super_resolution":
-        loss = F.l1_loss(main.float(), target)
-    else:
-        loss = F.cross_entropy(main.float(), target)
-    return loss + sum(t.float().mean() for t in rest)
+    return task.loss()(main, target) + sum(t.float().mean() for t in rest)
 
 
-def _target(task: str, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def _target(task: Task, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The task's synthetic target for ``x``, shaped after the model's eval output on one input."""
     with torch.no_grad():
         was = model.training
         model.eval()
         out = model(x[:1])
         model.train(was)
     out = out[0] if isinstance(out, (tuple, list)) else out
-    n = x.shape[0]
     g = torch.Generator(device="cpu").manual_seed(0)
-    if task == "super_resolution":
-        return torch.rand((n, *out.shape[1:]), generator=g).to(x.device)
-    classes = max(1, int(out.shape[1]))
-    shape = (n,) if task == "classification" else (n, *out.shape[2:])
-    return torch.randint(0, classes, shape, generator=g).to(x.device)
+    return task.synthetic_target(out, x.shape[0], g).to(x.device)
 
 
 def build_case(name: str, source: str, kwargs: Mapping[str, Any], input_shape: Tuple[int, ...], batch_size: int,
@@ -327,6 +320,12 @@ def _measure_memory(spec: ModelSpec, row: BenchResult, mode: str, device: torch.
 def _bench_one(spec: ModelSpec, row: BenchResult, size: SizeLike, device: torch.device, dtype: torch.dtype,
                warmup: int, repeats: int, memory: bool, train: bool, limit_mb: Optional[float]) -> None:
     """Fill ``row`` in place; raises only for errors that are not out-of-memory."""
+    if spec.source == "wavevision":  # an absurd size is refused before anything is allocated
+        meta = meta_model(lambda: _build_model(spec))
+        shape = default_input_shape(spec, meta, size)
+        check_fits_memory(meta, input_shape=(row.batch_size, *shape), train=train, optimizer_slots=2, device=device,
+                          what=f"{spec.name} at batch {row.batch_size} of {'x'.join(map(str, shape))}",
+                          fix="give a smaller --input-size or --batch-size")
     torch.manual_seed(0)
     model = _build_model(spec)
     row.params = count_parameters(model)
@@ -449,7 +448,7 @@ def benchmark(
 
         bar = tqdm(total=len(specs), desc="bench", unit="model", file=sys.stderr)
     for spec in specs:
-        row = BenchResult(model=spec.label, source=spec.source, task=_task(spec) if spec.source == "wavevision" else "classification",
+        row = BenchResult(model=spec.label, source=spec.source, task=_task(spec).name,
                           batch_size=batch_size, device=str(dev), dtype=dtype_name, warmup=warmup, repeats=repeats,
                           environment=env)
         row.accuracy, row.accuracy_source = _accuracy(spec, accuracies)

@@ -26,7 +26,8 @@ from types import ModuleType
 __all__ = ["CLIError", "build_parser", "main"]
 
 # Exceptions whose message is the whole story for a user (the library raises these with the fix).
-_USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, TypeError, OSError, ImportError, KeyError)
+# MemoryError: a size refused before allocation, with the estimate (wavevision.utils.memory.check_memory).
+_USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, TypeError, OSError, ImportError, KeyError, MemoryError)
 
 
 class CLIError(Exception):

@@ -34,8 +34,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.json and Path(args.json).exists() and not args.overwrite:
         raise FileExistsError(f"{args.json} already exists; pass --overwrite or choose another --json file")
-    if args.batch_size is not None and args.batch_size < 1:
-        raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
+    for flag, value in (("--batch-size", args.batch_size), ("--max-batches", args.max_batches)):
+        if value is not None and value < 1:
+            raise ValueError(f"{flag} must be >= 1, got {value}")
+    if args.num_workers < 0:
+        raise ValueError(f"--num-workers must be >= 0, got {args.num_workers}")
     result = evaluate_checkpoint(
         args.checkpoint, dataset=args.dataset, split=args.split, data_root=args.data_root, download=args.download,
         dataset_args=parse_assignments(args.dataset_arg, "--dataset-arg"), batch_size=args.batch_size,

@@ -34,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..bench import ModelSpec, default_input_shape
     from ..engine.config import parse_assignments
+    from ..engine.sizing import check_fits_memory, meta_model
     from ..export import DEFAULT_OPSET, export_onnx, export_torchscript
     from ..models import create_model, get_entry
 
@@ -48,8 +49,11 @@ def run(args: argparse.Namespace) -> int:
     if args.input_size is not None and min(args.input_size) < 1:
         raise ValueError(f"--input-size takes a positive height and width, got {args.input_size}")
     overrides = parse_assignments(args.model_arg, "--model-arg")
+    meta = meta_model(lambda: create_model(args.model, **overrides)).eval()
+    size = default_input_shape(ModelSpec(args.model), meta, tuple(args.input_size) if args.input_size else None)
+    check_fits_memory(meta, input_shape=(2, *size), what=f"exporting {args.model} at {size[1]}x{size[2]}",
+                      fix="give a smaller --input-size, or smaller --model-arg values (final_dim, ff_channel, depth)")
     model = create_model(args.model, checkpoint=args.checkpoint, **overrides).eval()
-    size = default_input_shape(ModelSpec(args.model), model, tuple(args.input_size) if args.input_size else None)
     if args.format == "onnx":
         opset = DEFAULT_OPSET if args.opset is None else args.opset
         report = export_onnx(model, out, input_size=size, opset=opset, fuse=args.fuse, exporter=args.exporter, check=args.check)

@@ -82,14 +82,19 @@ def run(args: argparse.Namespace) -> int:
 
     from ..bench import count_macs, count_parameters
     from ..engine.config import parse_assignments
+    from ..engine.sizing import check_fits_memory, meta_model
     from ..models import create_model, get_entry
     from ..utils import format_table
 
     entry = get_entry(args.model)
     if args.depth < 1:
         raise ValueError(f"--depth must be >= 1, got {args.depth}")
-    model = create_model(args.model, **parse_assignments(args.model_arg, "--model-arg")).eval()
-    c, h, w = _input_shape(args.model, model, args.size)
+    overrides = parse_assignments(args.model_arg, "--model-arg")
+    meta = meta_model(lambda: create_model(args.model, **overrides)).eval()
+    c, h, w = _input_shape(args.model, meta, args.size)
+    check_fits_memory(meta, input_shape=(1, c, h, w), what=f"{args.model} at {h}x{w}",
+                      fix="give a smaller --size, or smaller --model-arg values (final_dim, ff_channel, depth)")
+    model = create_model(args.model, **overrides).eval()
     x = torch.zeros(1, c, h, w)
     rows = layer_rows(model, x, args.depth)
     params = count_parameters(model)

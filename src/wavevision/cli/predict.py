@@ -20,24 +20,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..engine import load_trained, predict
-    from ..utils import format_table
 
     trained = load_trained(args.checkpoint, device=args.device)
     results = predict(trained, args.images, output=args.output, topk=args.topk, image_size=args.image_size,
                       overwrite=args.overwrite)
     for r in results:
-        if trained.task == "classification":
-            best = r["top"][0]
-            print(f"{r['image']}: {best['name']} ({100 * best['probability']:.1f} %)")
-            print(format_table([{"rank": i + 1, "class": t["name"], "probability %": 100 * t["probability"]}
-                                for i, t in enumerate(r["top"])]))
-        elif trained.task == "segmentation":
-            shares = ", ".join(f"{name} {share:.1f} %" for name, share in
-                               sorted(r["classes"].items(), key=lambda kv: -kv[1]))
-            print(f"{r['image']}: {shares}\n  mask {r['mask']}\n  overlay {r['overlay']}")
-        else:
-            (h, w), (H, W) = r["input_size"], r["size"]
-            print(f"{r['image']}: {w}x{h} -> {W}x{H}\n  upscaled {r['upscaled']}\n  comparison {r['comparison']}")
-    if args.output and trained.task == "classification":
-        print(f"predictions written to {args.output}/predictions.json")
+        print(trained.task_def.describe(r))
+    if args.output and not trained.task_def.needs_output:
+        print(f"predictions written to {args.output}")
     return 0

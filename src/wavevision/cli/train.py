@@ -62,30 +62,9 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 def build_config(args: argparse.Namespace):
     """The TrainConfig the command line asks for (a resumed run starts from its saved configuration)."""
-    from pathlib import Path
+    from ..engine.rundir import command_config
 
-    from ..engine.config import load_yaml, resolve_config
-    from ..engine.trainer import default_output
-
-    overrides = _overrides(args)
-    resume = overrides.pop("resume", False)
-    if not resume:
-        return resolve_config(args.config, overrides)
-    if isinstance(resume, str):
-        overrides["output"] = resume
-    run_dir = overrides.get("output")
-    if run_dir is None:
-        cfg = resolve_config(args.config, overrides)
-        if cfg.model is None:
-            raise ValueError("give the run directory to resume: --resume RUN_DIR")
-        run_dir = str(default_output(cfg))
-    saved_path = Path(run_dir) / "config.yaml"
-    if not saved_path.exists():
-        raise FileNotFoundError(f"nothing to resume in {run_dir}: no config.yaml there; "
-                                "give the run directory (--resume RUN_DIR) or drop --resume")
-    saved = load_yaml(saved_path)
-    overrides.update(resume=True, output=run_dir)
-    return resolve_config(args.config, overrides, base=saved)
+    return command_config(args.config, _overrides(args))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -13,7 +13,9 @@ A run directory holds:
   while saving;
 * ``log.jsonl`` (one line per epoch), ``results.json``, ``curves.png``.
 
-Every file is written through a temporary file and a rename (``wavevision.utils``).
+Every file is written through a temporary file and a rename (``wavevision.utils``), so it
+gets the permissions the umask gives a new file. :class:`~wavevision.engine.RunDir` owns the
+folder (locking, overwrite, resume); :class:`~wavevision.engine.TrainState` the state file.
 """
 from __future__ import annotations
 
@@ -25,18 +27,20 @@ from typing import Any, Dict, List, Mapping, Optional
 import numpy as np
 import torch
 
-from ..utils.io import atomic_write_bytes
+from ..utils.io import atomic_write_bytes, read_bytes
 
 __all__ = [
     "RUN_FILES",
     "capture_rng",
     "load_state",
+    "parse_state",
     "restore_rng",
     "save_state",
 ]
 
 STATE_FILE = "last.state.pt"
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: the state holds the run's fingerprint (version 1 files are still read)
+_READABLE_VERSIONS = (1, 2)
 # Everything a run writes: --overwrite removes these (and only these) from the directory.
 RUN_FILES = (
     "config.yaml", "best.safetensors", "best.json", "last.safetensors", "last.json", STATE_FILE,
@@ -80,16 +84,25 @@ def save_state(run_dir: Path, state: Mapping[str, Any]) -> Path:
     return atomic_write_bytes(Path(run_dir) / STATE_FILE, buf.getvalue())
 
 
-def load_state(run_dir: Path) -> Optional[Dict[str, Any]]:
-    """The saved state of ``run_dir`` (``None`` when the run saved none yet)."""
-    path = Path(run_dir) / STATE_FILE
-    if not path.exists():
-        return None
+def parse_state(data: bytes, path: "Path | str") -> Dict[str, Any]:
+    """The training state in ``data`` (the bytes of ``path``), or a ValueError naming the file."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises several types for truncated or foreign files
         raise ValueError(f"cannot read the training state {path} ({type(e).__name__}: {e}); "
                          "start a new run with --overwrite") from None
-    if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+    if not isinstance(state, dict) or state.get("version") not in _READABLE_VERSIONS:
         raise ValueError(f"{path} is not a wavevision training state of version {STATE_VERSION}")
     return state
+
+
+def load_state(run_dir: Path, *, max_bytes: int = 1 << 40) -> Optional[Dict[str, Any]]:
+    """The saved state of ``run_dir`` (``None`` when the run saved none yet).
+
+    A state file that is not a regular file (a FIFO, a device) or larger than ``max_bytes``
+    raises a ValueError instead of being read.
+    """
+    path = Path(run_dir) / STATE_FILE
+    if not path.exists() and not path.is_symlink():
+        return None
+    return parse_state(read_bytes(path, max_bytes=max_bytes, what="training state"), path)

@@ -20,7 +20,6 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 
 __all__ = ["RECIPES", "RUNTIME_KEYS", "TrainConfig", "config_diff", "load_yaml", "parse_assignments", "resolve_config"]
 
-TASK_DEFAULT_MODELS = {"classification": "wavemix_lite", "segmentation": "wavemix_seg", "super_resolution": "wavemix_sr"}
 
 # Settings that may differ when a run is resumed: they change where and how fast it runs,
 # not what it computes.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Iterator, List, Optional
+from typing import Any, Callable, Iterator, List, Optional, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -17,7 +17,9 @@ from torch.utils.data import Sampler
 
 from ..utils.device import resolve_device
 
-__all__ = ["DistContext", "ShardSampler", "all_gather_object", "barrier", "broadcast_object", "setup", "teardown"]
+__all__ = [
+    "DistContext", "ShardSampler", "all_gather_object", "barrier", "broadcast_object", "on_main", "setup", "teardown",
+]
 
 
 @dataclass
@@ -100,6 +102,36 @@ def all_gather_object(ctx: DistContext, obj: Any) -> List[Any]:
     out: List[Any] = [None] * ctx.world_size
     dist.all_gather_object(out, obj)
     return out
+
+
+T = TypeVar("T")
+
+
+def on_main(ctx: DistContext, fn: Callable[[], T]) -> T:
+    """``fn()`` run by the main process only; every process returns its result or raises its error.
+
+    Without this, an error on the main process (a locked run directory, say) would leave the
+    others waiting forever at their next collective call.
+    """
+    if not ctx.distributed:
+        return fn()
+    result, error = None, None
+    if ctx.is_main:
+        try:
+            result = fn()
+        except Exception as e:  # noqa: BLE001 - handed to every process, then raised
+            error = e
+    result, failure = broadcast_object(ctx, (result, None if error is None else (type(error), str(error))))
+    if error is not None:
+        raise error
+    if failure is not None:
+        kind, message = failure
+        try:
+            raised = kind(message)
+        except Exception:  # noqa: BLE001 - a type that takes other arguments
+            raised = RuntimeError(message)
+        raise raised
+    return result
 
 
 class ShardSampler(Sampler[int]):

@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Iterable, Optional
 
 import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader, Dataset
 
+from ..utils.validate import check_int
 from .distributed import DistContext, ShardSampler
-from .tasks import get_task
+from .metrics import Meter
+from .tasks import Task, get_task
 
 __all__ = ["autocast", "evaluate", "evaluate_checkpoint", "measure_throughput", "run_batches"]
 
@@ -26,38 +28,30 @@ def autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManage
     return torch.autocast(device.type, dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
 
 
-def _loader(dataset: Dataset, batch_size: int, ctx: DistContext, num_workers: int, device: torch.device) -> DataLoader:
+def _loader(dataset: Dataset, batch_size: int, ctx: DistContext, num_workers: int, device: torch.device,
+            task: Task) -> DataLoader:
     return DataLoader(
         dataset, batch_size=batch_size, sampler=ShardSampler(len(dataset), ctx.rank, ctx.world_size),
-        num_workers=num_workers, pin_memory=device.type != "cpu",
+        num_workers=num_workers, pin_memory=device.type != "cpu", collate_fn=task.collate,
     )
 
 
-def run_batches(model: nn.Module, loader, task: str, info: Any, device: torch.device, *, amp: str = "none",
-                max_batches: Optional[int] = None, progress: Any = None):
-    """Evaluate ``model`` over ``loader``'s batches into a task meter (not yet reduced)."""
-    spec = get_task(task)
-    meter = spec.meter(info)
-    loss_fn = spec.loss_fn(info)
+def run_batches(model: nn.Module, loader: Iterable[Any], task: "str | Task", info: Any, device: torch.device, *,
+                amp: str = "none", max_batches: int | None = None, progress: Any = None) -> Meter:
+    """Evaluate ``model`` over ``loader``'s batches into the task's meter (not yet reduced over processes)."""
+    task = get_task(task)
+    meter, loss = task.meter(info), task.loss(info)
     model.eval()
     with torch.no_grad():
-        for i, (x, y) in enumerate(loader):
+        for i, batch in enumerate(loader):
             if max_batches is not None and i >= max_batches:
                 break
-            x = x.to(device, non_blocking=True)
-            y = y.to(device, non_blocking=True)
-            spec.check_target(y, info)
+            x, y = task.to_device(batch, device)
+            task.check_target(y, info)
             with autocast(device, amp):
-                out = model(x)
-            out = out.float()
-            meter.add_loss(loss_fn(out, y), y.shape[0])
-            if task == "super_resolution":
-                from ..data import bicubic_upsample
-
-                meter.update(out, y)
-                meter.update(bicubic_upsample(x.float(), info.scale), y, prefix="bicubic_")
-            else:
-                meter.update(out, y)
+                out = task.output(model(x))
+            meter.add_nonfinite(task.nonfinite(out))
+            task.evaluate_batch(meter, loss, out, x, y, info)
             if progress is not None:
                 progress.update(1)
     return meter
@@ -72,11 +66,11 @@ def evaluate(
     device: "str | torch.device" = "auto",
     amp: str = "none",
     num_workers: int = 0,
-    max_batches: Optional[int] = None,
-    ctx: Optional[DistContext] = None,
+    max_batches: int | None = None,
+    ctx: DistContext | None = None,
     progress: bool = False,
     desc: str = "eval",
-) -> Dict[str, float]:
+) -> dict[str, float]:
     """Metrics of ``model`` on ``dataset`` for ``info.task``.
 
     Classification: ``loss``, ``top1``, ``top5`` (percent). Segmentation: ``loss``, ``miou``,
@@ -85,14 +79,22 @@ def evaluate(
     bicubic upsampling (``bicubic_psnr``, ``bicubic_ssim``). Under ``torch.distributed`` every
     process evaluates its shard and the sums are all-reduced, so every process returns the
     metrics of the whole set. Also ``seconds`` and ``images_per_second`` (data loading included).
+
+    Raises:
+        ValueError: ``max_batches`` below 1, or model outputs that are NaN or infinite (the
+            metrics would mean nothing).
     """
     from ..utils.device import resolve_device
 
+    check_int("batch_size", batch_size, min=1)
+    if max_batches is not None:
+        check_int("max_batches", max_batches, min=1)
     if ctx is None:
         ctx = DistContext(device=resolve_device(device) if not isinstance(device, torch.device) else device)
     dev = ctx.device
     model = model.to(dev)
-    loader = _loader(dataset, batch_size, ctx, num_workers, dev)
+    task = get_task(info.task)
+    loader = _loader(dataset, batch_size, ctx, num_workers, dev, task)
     bar = None
     if progress and ctx.is_main:
         from tqdm.auto import tqdm
@@ -101,18 +103,20 @@ def evaluate(
         bar = tqdm(total=total, desc=desc, unit="batch", leave=False, dynamic_ncols=True)
     start = time.perf_counter()
     try:
-        meter = run_batches(model, loader, info.task, info, dev, amp=amp, max_batches=max_batches, progress=bar)
+        meter = run_batches(model, loader, task, info, dev, amp=amp, max_batches=max_batches, progress=bar)
     finally:
         if bar is not None:
             bar.close()
     seconds = time.perf_counter() - start
     if ctx.distributed:
         meter.all_reduce(dev)
-    out = meter.compute()
     n = float(meter.totals["loss_n"])
-    out["images"] = int(n)
-    out["seconds"] = seconds
-    out["images_per_second"] = n / seconds if seconds > 0 else float("nan")
+    if meter.nonfinite:
+        raise ValueError(f"the model's outputs are NaN or infinite for {meter.nonfinite} of {int(n)} images of "
+                         f"dataset {info.name!r}: its weights or normalisation statistics are broken; retrain it or "
+                         "load another checkpoint")
+    out = meter.compute()
+    out.update(images=int(n), seconds=seconds, images_per_second=n / seconds if seconds > 0 else float("nan"))
     return out
 
 
@@ -168,6 +172,8 @@ def evaluate_checkpoint(
     from .distributed import barrier, setup, teardown
     from .predict import check_fits, load_trained
 
+    if max_batches is not None:
+        check_int("max_batches", max_batches, min=1)
     ctx = setup(device)
     try:
         trained = load_trained(checkpoint, device=ctx.device)

@@ -36,6 +36,7 @@ class Meter:
 
     def __init__(self) -> None:
         self.totals: Dict[str, torch.Tensor] = {}
+        self._zero("nonfinite")
 
     def _zero(self, *names: str) -> None:
         # Every process must hold the same keys, even one whose shard was empty, or the
@@ -51,6 +52,15 @@ class Meter:
         """Accumulate a batch-mean loss weighted by the batch's ``n`` samples."""
         self._add("loss_sum", loss.detach().float() * n)
         self._add("loss_n", torch.tensor(float(n)))
+
+    def add_nonfinite(self, count: torch.Tensor) -> None:
+        """Count samples whose outputs hold NaN or infinity (the metrics of such a pass mean nothing)."""
+        self._add("nonfinite", torch.as_tensor(count))
+
+    @property
+    def nonfinite(self) -> int:
+        """Samples seen with NaN or infinite outputs."""
+        return int(self.totals["nonfinite"])
 
     def all_reduce(self, device: Optional[torch.device] = None) -> None:
         """Sum the totals over the default process group (no-op without one).

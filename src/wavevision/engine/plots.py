@@ -1,9 +1,12 @@
 """PNG plots of training curves (matplotlib with the Agg backend, imported only when plotting)."""
 from __future__ import annotations
 
+import io
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
+
+from ..utils.io import atomic_write_bytes
 
 __all__ = ["MATPLOTLIB_HINT", "plot_history"]
 
@@ -60,10 +63,7 @@ def plot_history(history: Sequence[Dict[str, Any]], path: "str | Path", *, metri
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
-    tmp.replace(path)
-    return path
+    return atomic_write_bytes(path, buf.getvalue())

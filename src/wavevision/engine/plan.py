@@ -1,0 +1,167 @@
+"""Everything a training run needs, built and checked before anything on disk changes.
+
+:func:`prepare` resolves the configuration, opens the dataset splits, chooses the task and
+the model, checks the run directory (read only), estimates the memory of the model on the
+``meta`` device, then builds the model, the optimizer, the schedule, the loss scaler and the
+loss. Only a :class:`Plan` that got this far may touch the run directory, so a bad setting
+never costs the run already there.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping, NamedTuple
+
+import torch
+import torch.nn as nn
+from torch.utils.data import Dataset
+
+from ..models import create_model, get_entry, list_models
+from .config import RECIPES, TrainConfig
+from .distributed import DistContext, barrier, on_main
+from .rundir import RunDir, default_output
+from .runtime import apply_runtime, seed_all
+from .sampling import SeededSamples, epoch_indices
+from .schedule import OPTIMIZER_SLOTS, build_optimizer, build_scheduler
+from .sizing import check_fits_memory, meta_model
+from .state import fingerprint
+from .tasks import Task, get_task
+
+__all__ = ["Plan", "Split", "prepare", "resolve_model"]
+
+
+class Split(NamedTuple):
+    """A dataset split and its description (``wavevision.data.DatasetInfo``)."""
+
+    data: Dataset
+    info: Any
+
+
+@dataclass
+class Plan:
+    """A checked training run, ready to take its run directory (see :func:`prepare`)."""
+
+    cfg: TrainConfig
+    ctx: DistContext
+    task: Task
+    train: Split
+    val: Split
+    test: Split | None
+    run_dir: RunDir
+    saved_config: dict[str, Any] | None
+    model: nn.Module
+    ddp: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    scaler: Any
+    loss: Any
+    seeded: SeededSamples
+    steps_per_epoch: int
+    params: int
+    fingerprint: dict[str, Any]
+
+    def eval_batch_size(self, info: Any) -> int:
+        if info.image_size is None:
+            return 1  # sizes vary: batches cannot be stacked
+        return self.cfg.eval_batch_size or 2 * self.cfg.batch_size
+
+
+def prepare(cfg: TrainConfig, ctx: DistContext, model: nn.Module | None = None,
+            datasets: Mapping[str, tuple[Dataset, Any]] | None = None) -> Plan:
+    """Check and build everything of a run (see the module docstring); the disk is only read."""
+    apply_runtime(cfg, ctx.device)
+    train, val, test = _open_splits(cfg, ctx, datasets)
+    task = get_task(train.info.task)
+    cfg = resolve_model(cfg, train.info, task, model)
+    run_dir = RunDir(cfg.output if cfg.output else default_output(cfg))
+    saved = on_main(ctx, lambda: run_dir.check(cfg))
+    net = _build_model(cfg, ctx, model, train)
+    ddp = net
+    if ctx.distributed:
+        ddp = nn.parallel.DistributedDataParallel(net, device_ids=[ctx.device.index] if ctx.device.type != "cpu" else None)
+    torch.manual_seed(cfg.seed + 1 + ctx.rank)  # dropout differs between processes
+    n_batches = math.ceil(len(epoch_indices(len(train.data), ctx, cfg.seed, 0)) / cfg.batch_size)
+    steps = min(n_batches, cfg.max_train_batches or n_batches)
+    optimizer = build_optimizer(net, cfg)
+    return Plan(
+        cfg=cfg, ctx=ctx, task=task, train=train, val=val, test=test, run_dir=run_dir, saved_config=saved,
+        model=net, ddp=ddp, optimizer=optimizer, scheduler=build_scheduler(optimizer, cfg, steps),
+        scaler=torch.amp.GradScaler(ctx.device.type, enabled=cfg.amp == "fp16"),
+        loss=task.loss(train.info, label_smoothing=cfg.label_smoothing), seeded=SeededSamples(train.data, cfg.seed),
+        steps_per_epoch=steps, params=sum(p.numel() for p in net.parameters()), fingerprint=fingerprint(cfg),
+    )
+
+
+def _open_splits(cfg: TrainConfig, ctx: DistContext, given: Mapping[str, tuple[Dataset, Any]] | None):
+    def split(name: str, augment: bool = False) -> Split:
+        if given is not None:
+            if name not in given:
+                raise ValueError(f"datasets has no {name!r} split; give train, val and test")
+            return Split(*given[name])
+        return Split(*_build_split(cfg, name, ctx, augment))
+
+    train, val = split("train", augment=cfg.augment), split("val")
+    test = split("test") if cfg.test else None  # a missing test split fails now, not at the end
+    for name, s in (("train", train), ("val", val)):
+        if len(s.data) == 0:
+            raise ValueError(f"dataset {cfg.dataset!r} has an empty {name} split; check the dataset path")
+    return train, val, test
+
+
+def _build_split(cfg: TrainConfig, split: str, ctx: DistContext, augment: bool):
+    from ..data import build_dataset
+
+    def build(download: bool):
+        return build_dataset(cfg.dataset, split, root=cfg.data_root, download=download, augment=augment,
+                             **cfg.dataset_args)
+
+    if ctx.distributed and cfg.download:  # one process downloads, the others wait and read
+        if ctx.is_main:
+            out = build(True)
+        barrier(ctx)
+        return out if ctx.is_main else build(False)
+    return build(cfg.download)
+
+
+def resolve_model(cfg: TrainConfig, info: Any, task: Task, model: nn.Module | None) -> TrainConfig:
+    """Fill in the model name (recipe or task default) and the hyperparameters the dataset fixes."""
+    if model is not None:
+        name = getattr(model, "model_name", type(model).__name__)
+        return cfg.replace(model=name, model_args=dict(getattr(model, "model_kwargs", cfg.model_args)))
+    name = cfg.model or task.default_model
+    task.check_model(name, get_entry(name).task, info, list_models(task=info.task))
+    args = dict(cfg.model_args)
+    if cfg.model is None and RECIPES.get(cfg.dataset, {}).get("model") == name:
+        args = {**RECIPES[cfg.dataset].get("model_args", {}), **args}
+    for key, value in task.model_args(info).items():
+        if key in args and args[key] != value:
+            raise ValueError(
+                f"model argument {key}={args[key]!r} does not fit dataset {info.name!r}, which has {key}={value!r}; "
+                f"drop {key} from the model arguments"
+            )
+        args[key] = value
+    return cfg.replace(model=name, model_args=args)
+
+
+def _build_model(cfg: TrainConfig, ctx: DistContext, given: nn.Module | None, train: Split) -> nn.Module:
+    """The model on its device, seeded; a registered model is first sized on the ``meta`` device."""
+    if given is None:
+        shape = _sample_shape(train.data)
+        meta = meta_model(lambda: create_model(cfg.model, **cfg.model_args))
+        params = sum(p.numel() for p in meta.parameters())
+        check_fits_memory(
+            meta, device=ctx.device, train=True, optimizer_slots=OPTIMIZER_SLOTS[cfg.optimizer],
+            input_shape=None if shape is None else (cfg.batch_size, *shape),
+            what=f"training {cfg.model} ({params:,} parameters) at batch {cfg.batch_size}",
+            fix="use a smaller model (model_args such as final_dim, ff_channel or depth) or a smaller batch_size",
+        )
+    seed_all(cfg.seed)
+    net = given if given is not None else create_model(cfg.model, **cfg.model_args)
+    return net.to(ctx.device)
+
+
+def _sample_shape(data: Dataset) -> tuple[int, ...] | None:
+    """The shape of the first training input (without touching the global generator), if it is a tensor."""
+    with torch.random.fork_rng(devices=[]):
+        x = data[0][0]
+    return tuple(x.shape) if isinstance(x, torch.Tensor) else None

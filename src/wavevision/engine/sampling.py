@@ -1,0 +1,58 @@
+"""Deterministic data order and augmentation, so that a resumed run sees exactly the batches an
+uninterrupted one would: an epoch's order depends only on the seed and the epoch, a batch's
+augmentation only on the seed, the epoch and the batch's first sample."""
+from __future__ import annotations
+
+from typing import Any, Iterator, Sequence
+
+import torch
+from torch.utils.data import Dataset, DistributedSampler, Sampler
+
+from .distributed import DistContext
+
+__all__ = ["ListSampler", "SeededSamples", "epoch_indices"]
+
+
+class SeededSamples(Dataset):
+    """Reads each batch with torch's generator seeded from (seed, epoch, the batch's first index).
+
+    Augmentation then depends only on the seed, the epoch and the batch's samples, not on
+    worker processes or on where a run was resumed; the global generator is saved and restored
+    around each read, so dropout's random stream is left alone.
+    """
+
+    def __init__(self, dataset: Dataset, seed: int) -> None:
+        self.dataset, self.seed, self.epoch = dataset, seed, 0
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> Any:
+        return self.__getitems__([index])[0]
+
+    def __getitems__(self, indices: list[int]) -> list:
+        batch_seed = ((self.seed * 1_000_003 + self.epoch) * 2_147_483_647 + int(indices[0])) % (2**63 - 1)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(batch_seed)
+            return [self.dataset[i] for i in indices]
+
+
+class ListSampler(Sampler[int]):
+    """Exactly these indices, in this order."""
+
+    def __init__(self, indices: Sequence[int]) -> None:
+        self.indices = list(indices)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def epoch_indices(n: int, ctx: DistContext, seed: int, epoch: int) -> list[int]:
+    """This process's sample order for ``epoch`` (``DistributedSampler``: shuffled from seed + epoch,
+    padded so every process gets as many samples)."""
+    sampler = DistributedSampler(range(n), num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=seed)
+    sampler.set_epoch(epoch)
+    return list(sampler)

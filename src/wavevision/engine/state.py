@@ -1,0 +1,144 @@
+"""The train state: everything a training run changes as it goes, and how it is saved and resumed.
+
+A :class:`TrainState` holds the model, optimizer, scheduler and loss scaler, the position in
+the run (epoch, step in the epoch, global step), the history of epoch records, the best epoch
+so far and the running totals of the current epoch. :meth:`TrainState.save` writes it, with
+every process's random generators and the run's *fingerprint* (the settings that decide what
+the run computes), to one file atomically; :meth:`TrainState.load` reads it back and refuses
+a file that is not a regular file, is too large, is not a training state, or belongs to
+another run or configuration, naming what differs.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+import torch.nn as nn
+
+from ..models import load_state_dict_strict
+from ..utils.io import read_bytes
+from . import checkpoint as ckpt
+from .config import RUNTIME_KEYS, TrainConfig, config_diff
+
+__all__ = ["TrainState", "fingerprint"]
+
+# A state holds the weights, up to two optimizer tensors per weight and the history; more
+# than this many times the weights (plus room for the history) is not a state of this model.
+_STATE_SIZE_FACTOR = 4
+_STATE_SLACK = 64 << 20
+
+
+def fingerprint(cfg: TrainConfig) -> dict[str, Any]:
+    """The settings that decide what a run computes (the configuration less where and how fast it runs)."""
+    return {k: v for k, v in cfg.to_dict().items() if k not in RUNTIME_KEYS}
+
+
+def _empty_best() -> dict[str, Any]:
+    return {"value": -math.inf, "epoch": 0, "metrics": {}}
+
+
+@dataclass
+class TrainState:
+    """Where a run is and what it holds; callbacks receive it.
+
+    Attributes:
+        model: the model being trained (not its DistributedDataParallel wrapper).
+        optimizer, scheduler, scaler: the optimizer, its per-step ``LambdaLR`` and the loss scaler.
+        epoch: the 0-based epoch being trained (``epochs`` once the run is complete).
+        step: optimizer steps done in this epoch.
+        global_step: optimizer steps done in the run.
+        history: one record per finished epoch (what ``log.jsonl`` holds).
+        best: ``{"value", "epoch", "metrics"}`` of the best epoch on the validation split so far.
+        totals: running sums of the current epoch (loss, samples, seconds, the task's sums).
+        best_weights: the best epoch's weights on the CPU (not saved: ``best.safetensors`` holds them).
+        run_dir: the run directory.
+    """
+
+    model: nn.Module | None = None
+    optimizer: torch.optim.Optimizer | None = None
+    scheduler: Any = None
+    scaler: Any = None
+    epoch: int = 0
+    step: int = 0
+    global_step: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best: dict[str, Any] = field(default_factory=_empty_best)
+    totals: dict[str, torch.Tensor] = field(default_factory=dict)
+    best_weights: dict[str, torch.Tensor] | None = None
+    run_dir: Path | None = None
+
+    def zero_totals(self, keys: "tuple[str, ...] | list[str]", device: torch.device) -> None:
+        """Start the running sums of an epoch at zero (float64 on ``device``)."""
+        self.totals = {k: torch.zeros((), dtype=torch.float64, device=device) for k in keys}
+
+    def end_epoch(self, record: dict[str, Any], metric: str) -> bool:
+        """Append the finished epoch's ``record``, move to the next epoch, and say whether it is the best.
+
+        The best epoch has the highest ``val_<metric>`` (the first epoch always counts as best).
+        """
+        value = record.get(f"val_{metric}", -math.inf)
+        improved = value > self.best["value"] or self.best["epoch"] == 0
+        if improved:
+            self.best = {"value": value, "epoch": record["epoch"],
+                         "metrics": {k: v for k, v in record.items() if k.startswith("val_")}}
+            self.best_weights = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+        self.history.append(record)
+        self.epoch, self.step = record["epoch"], 0
+        return improved
+
+    def state_dict(self, rngs: list[Any], fingerprint: Mapping[str, Any]) -> dict[str, Any]:
+        """What :meth:`save` writes: ``rngs`` are every process's generators (``checkpoint.capture_rng``)."""
+        return {
+            "fingerprint": dict(fingerprint),
+            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng": rngs,
+            "epoch": self.epoch, "step": self.step, "global_step": self.global_step,
+            "history": self.history, "best": self.best,
+            "totals": {k: v.detach().cpu() for k, v in self.totals.items()},
+        }
+
+    def save(self, run_dir: Path, *, rngs: list[Any], fingerprint: Mapping[str, Any]) -> Path:
+        """Write the state to ``run_dir/last.state.pt`` atomically (a temporary file, then a rename)."""
+        return ckpt.save_state(run_dir, self.state_dict(rngs, fingerprint))
+
+    def load(self, run_dir: Path, *, fingerprint: Mapping[str, Any], rank: int = 0, world_size: int = 1) -> bool:
+        """Restore what :meth:`save` wrote in ``run_dir``; False when the run saved no state yet.
+
+        Raises:
+            ValueError: the file is not a regular file, too large, not a training state, or
+                from another run or configuration (the message names the settings that differ).
+        """
+        path = Path(run_dir) / ckpt.STATE_FILE
+        if not path.exists() and not path.is_symlink():
+            return False
+        saved = self._read(path, fingerprint)
+        load_state_dict_strict(self.model, saved["model"], source=str(path))
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.scheduler.load_state_dict(saved["scheduler"])
+        self.scaler.load_state_dict(saved["scaler"])
+        if len(saved["rng"]) == world_size:  # another number of processes draws afresh
+            ckpt.restore_rng(saved["rng"][rank])
+        self.epoch, self.step, self.global_step = saved["epoch"], saved["step"], saved["global_step"]
+        self.history, self.best = list(saved["history"]), dict(saved["best"])
+        device = next(iter(self.totals.values())).device if self.totals else torch.device("cpu")
+        self.totals = {k: v.to(device) for k, v in saved["totals"].items()}
+        return True
+
+    def _read(self, path: Path, expected: Mapping[str, Any]) -> dict[str, Any]:
+        weights = sum(t.numel() * t.element_size() for t in self.model.state_dict().values())
+        data = read_bytes(path, max_bytes=_STATE_SIZE_FACTOR * weights + _STATE_SLACK, what="training state")
+        saved = ckpt.parse_state(data, path)
+        theirs = saved.get("fingerprint")
+        if theirs is not None:
+            diff = config_diff(theirs, expected, ignore=())
+            if diff:
+                shown = "; ".join(f"{k}: {a!r} in the state, {b!r} now" for k, (a, b) in list(diff.items())[:5])
+                raise ValueError(f"{path} belongs to another run or configuration ({shown}); it cannot be resumed "
+                                 "here: put back this run's own state file or start a new run with --overwrite")
+        return saved

@@ -1,0 +1,66 @@
+"""Task objects: what classification, segmentation and super-resolution mean to the engine.
+
+``get_task(name)`` returns the registered :class:`Task` for a task name (the key the model
+registry and ``DatasetInfo.task`` use). The engine chooses the object once and calls it; no
+code outside these files compares task names. A new task is a :class:`Task` subclass passed
+to :func:`register_task`.
+"""
+from __future__ import annotations
+
+from .base import InFloat32, PredictItem, Task
+from .classification import Classification, class_logits
+from .segmentation import Segmentation
+from .super_resolution import SuperResolution
+
+__all__ = [
+    "Classification",
+    "InFloat32",
+    "PredictItem",
+    "Segmentation",
+    "SuperResolution",
+    "Task",
+    "class_logits",
+    "get_task",
+    "list_tasks",
+    "register_task",
+]
+
+_TASKS: dict[str, Task] = {}
+
+
+def register_task(task: Task, *, replace: bool = False) -> Task:
+    """Make ``task`` the object :func:`get_task` returns for ``task.name``.
+
+    Raises:
+        ValueError: the name is already taken (``replace=True`` swaps it on purpose), or empty.
+    """
+    if not isinstance(task, Task) or not task.name:
+        raise ValueError(f"register_task needs a Task instance with a name, got {task!r}")
+    if task.name in _TASKS and not replace:
+        raise ValueError(f"task {task.name!r} is registered twice; pass replace=True to swap it")
+    _TASKS[task.name] = task
+    return task
+
+
+def unregister_task(name: str) -> None:
+    """Forget the task ``name`` (tests that register a task of their own clean up with this)."""
+    _TASKS.pop(name, None)
+
+
+def get_task(name: "str | Task") -> Task:
+    """The registered task object for ``name`` (a Task is returned as it is)."""
+    if isinstance(name, Task):
+        return name
+    if name not in _TASKS:
+        raise ValueError(f"unknown task {name!r}; choose one of {', '.join(_TASKS)}")
+    return _TASKS[name]
+
+
+def list_tasks() -> list[str]:
+    """The registered task names."""
+    return list(_TASKS)
+
+
+for _task in (Classification(), Segmentation(), SuperResolution()):
+    register_task(_task)
+del _task

@@ -1,0 +1,67 @@
+"""Semantic segmentation: a class per pixel; cross entropy with an ignore index, mIoU and pixel accuracy."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from ...data import DatasetInfo
+from ...utils.io import atomic_write_bytes
+from ..metrics import SegmentationMeter
+from ._images import palette, png_bytes, to_pil
+from .base import InFloat32, LabelTask, PredictItem
+
+__all__ = ["Segmentation"]
+
+
+class Segmentation(LabelTask):
+    """One class per pixel (pixels labelled with the dataset's ignore index do not count)."""
+
+    name = "segmentation"
+    metric = "miou"
+    metrics = ("loss", "miou", "pixel_acc")
+    default_model = "wavemix_seg"
+    input_size = (512, 512)
+
+    def loss(self, info: DatasetInfo | None = None, *, label_smoothing: float = 0.0) -> nn.Module:
+        ignore = -100 if info is None or info.ignore_index is None else info.ignore_index
+        return InFloat32(nn.CrossEntropyLoss(ignore_index=ignore))
+
+    def meter(self, info: DatasetInfo) -> SegmentationMeter:
+        return SegmentationMeter(info.num_classes, info.ignore_index)
+
+    def synthetic_target(self, out: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
+        return torch.randint(0, max(1, int(out.shape[1])), (n, *out.shape[2:]), generator=generator)
+
+    def planned_files(self, paths: list[Path], out_dir: Path, model: nn.Module) -> list[Path]:
+        return [out_dir / f"{p.stem}_{kind}.png" for p in paths for kind in ("mask", "overlay")]
+
+    def render(self, item: PredictItem, *, info: DatasetInfo, model: nn.Module, out_dir: Path | None,
+               topk: int) -> dict[str, Any]:
+        from PIL import Image
+
+        labels, n = item.out.argmax(0), info.num_classes
+        names = info.class_names or tuple(str(i) for i in range(n))
+        colours = torch.tensor(palette(n), dtype=torch.float32) / 255.0
+        image = item.raw if item.raw.shape[0] == 3 else item.raw[:1].expand(3, -1, -1)
+        if tuple(image.shape[-2:]) != tuple(labels.shape):
+            from ...data.transforms import resize
+
+            image = resize(image, tuple(labels.shape))
+        painted = colours[labels].permute(2, 0, 1)
+        paint = torch.tensor([name.lower() != "background" for name in names])[labels].float()
+        overlay = image * (1 - 0.55 * paint) + painted * 0.55 * paint
+        mask_img = Image.fromarray(labels.to(torch.uint8).numpy(), mode="P")
+        mask_img.putpalette([c for rgb in palette(n) for c in rgb])
+        mask_path, overlay_path = self.planned_files([item.path], out_dir, model)
+        atomic_write_bytes(mask_path, png_bytes(mask_img))
+        atomic_write_bytes(overlay_path, png_bytes(to_pil(overlay)))
+        counts = torch.bincount(labels.flatten(), minlength=n).double() / labels.numel()
+        classes = {names[i]: 100.0 * float(counts[i]) for i in range(n) if counts[i] > 0}
+        return {"image": str(item.path), "mask": str(mask_path), "overlay": str(overlay_path), "classes": classes}
+
+    def describe(self, result: dict[str, Any]) -> str:
+        shares = ", ".join(f"{name} {share:.1f} %" for name, share in sorted(result["classes"].items(), key=lambda kv: -kv[1]))
+        return f"{result['image']}: {shares}\n  mask {result['mask']}\n  overlay {result['overlay']}"
