@@ -8,8 +8,9 @@ is one of the checks of timm's ``tests/test_models.py`` (timm 1.0.31) applied to
 extractor with timm's tracer settings. Differences from timm's file, all for the 2-core CI
 budget or for models its checks were not written for:
 
-* models are built with fewer blocks (``tests/_small.py``) and run at smaller inputs
-  (``TARGET`` below instead of timm's 96-384) through timm's own input-size rule;
+* models are built with fewer blocks (``tests/_small.py``; four for WaveMix), WaveMix at most
+  32 channels wide, and run at smaller inputs (``TARGET`` below instead of timm's 96-384)
+  through timm's own input-size rule;
 * dense models (segmentation, super-resolution) have no pooled head: where timm checks the
   last axis of pooled logits they are checked on the channel axis of their maps, and the
   global-pool parts of the cfg check do not apply to them;
@@ -27,7 +28,7 @@ from _optional import require
 from _small import small_overrides
 
 NAMES = wavevision.list_models()
-TARGET = 64  # timm: 384 (forward), 128 (backward, fx), 96 (features)
+TARGET = 32  # timm: 384 (forward), 128 (backward, fx), 96 (features)
 MAX_FWD_OUT_SIZE = 448
 
 
@@ -46,9 +47,19 @@ def _is_transformer(name: str) -> bool:
     return name.startswith("wave_vit")
 
 
+def _small(name: str) -> dict:
+    """Four blocks (timm's feature checks want at least three maps), WaveMix at most 32 channels wide."""
+    overrides = small_overrides(name)
+    if "depth" in overrides:
+        overrides["depth"] = 4
+    if name.startswith("wavemix") and wavevision.create_model(name, depth=1).num_features > 32:
+        overrides.update(final_dim=32, ff_channel=32)
+    return overrides
+
+
 def _create(timm, name: str, **kwargs):
     torch.manual_seed(0)
-    return timm.create_model(name, pretrained=False, **{**small_overrides(name), **kwargs})
+    return timm.create_model(name, pretrained=False, **{**_small(name), **kwargs})
 
 
 def _input_size(timm, name: str, model=None, target: int | None = TARGET):

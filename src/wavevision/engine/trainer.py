@@ -303,7 +303,7 @@ def _save_weights(model: nn.Module, path: Path, extra: Dict[str, Any]) -> None:
     if getattr(model, "model_name", None):
         save_checkpoint(model, path, extra=extra)
         return
-    from ..models._safetensors import save_safetensors_bytes
+    from ..models._builder import save_safetensors_bytes
     from ..utils.io import atomic_write_bytes
 
     atomic_write_bytes(path, save_safetensors_bytes(model.state_dict()))
@@ -516,9 +516,9 @@ class _Run:
                 history, best = list(resumed["history"]), dict(resumed["best"])
                 totals = {k: v.to(self.device) for k, v in resumed["totals"].items()}
                 if best["epoch"] > 0:
-                    from ..models._safetensors import load_safetensors
+                    from ..models._builder import load_safetensors
 
-                    best_weights = load_safetensors(str(run_dir / "best.safetensors"))[0]
+                    best_weights = load_safetensors(run_dir / "best.safetensors")[0]
                 if ctx.is_main:  # the log follows the state, even if the process died in between
                     atomic_write_text(run_dir / "log.jsonl", "".join(_jsonl(r) for r in history))
                 self.log(f"resuming {run_dir} at epoch {state.epoch + 1}, step {state.step}")
