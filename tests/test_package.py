@@ -29,6 +29,8 @@ def test_import_prints_nothing_and_pulls_no_optional_packages():
 
 def test_no_module_level_tensors():
     for info in pkgutil.walk_packages(wavevision.__path__, "wavevision."):
+        if info.name.startswith("wavevision.integrations."):
+            continue  # bridges import their library (timm), which the core does not have
         module = importlib.import_module(info.name)
         tensors = [k for k, v in vars(module).items() if isinstance(v, torch.Tensor)]
         assert not tensors, f"{info.name} holds module-level tensors {tensors}"
@@ -43,7 +45,7 @@ def test_no_cuda_literals_outside_device_selection():
 
 def test_registering_a_name_twice_is_an_error():
     with pytest.raises(ValueError, match="registered twice"):
-        @register_model(task="classification")
+        @register_model
         def wavemix(**kwargs):  # noqa: F811 - the point of the test
             raise AssertionError
 

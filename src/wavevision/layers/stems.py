@@ -137,7 +137,7 @@ def _patchify_convs(x: torch.Tensor, w1: torch.Tensor, b1: Optional[torch.Tensor
     """The stem's three convolutions, composed when that saves enough work on this input (decided at run
     time: a ``torch.fx`` leaf, so traced graphs choose like the module)."""
     p = w3.shape[-1]
-    if x.dim() == 4 and _runtime_composable() and _saving(x, w1, w2, w3) >= _MIN_SAVING:
+    if x.dim() == 4 and x.device.type != "meta" and _runtime_composable() and _saving(x, w1, w2, w3) >= _MIN_SAVING:
         return _composed_stem(x, w1, b1, w2, b2, w3, b3)
     return F.conv2d(F.conv2d(F.conv2d(x, w1, b1, padding=1), w2, b2, padding=1), w3, b3, stride=p)
 

@@ -13,15 +13,15 @@ import torch
 import torch.nn as nn
 
 from ..layers.grad_checkpoint import checkpointing_applies
-from ..utils.validate import check_bool, check_choice
+from ..utils.validate import check_bool, check_choice, check_int
 from ._features import OUTPUT_FORMATS, FeatureInfo, default_out_indices
 
 __all__ = ["ModelBase", "check_global_pool", "check_image", "to_output_fmt"]
 
 
-def check_image(x: torch.Tensor, model: str, in_chans: int, min_size: int = 1) -> None:
+def check_image(x: torch.Tensor, model: str, in_chans: int, min_size: int = 1, why: str = "") -> None:
     """Refuse what a model cannot take, naming the fix: not a tensor, not 4D, wrong channels, an
-    integer dtype, or a side below ``min_size``."""
+    integer dtype, or a side below ``min_size`` (``why`` explains that minimum)."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{model} expects a torch.Tensor, got {type(x).__name__}")
     if x.dim() != 4:
@@ -37,8 +37,8 @@ def check_image(x: torch.Tensor, model: str, in_chans: int, min_size: int = 1) -
     h, w = x.shape[-2:]
     if h < min_size or w < min_size:
         raise ValueError(
-            f"input of {h}x{w} pixels is too small for {model}: the minimum is {min_size}x{min_size}; "
-            f"resize or pad the images to at least {min_size}x{min_size}"
+            f"input of {h}x{w} pixels is too small for {model}: the minimum is {min_size}x{min_size}"
+            f"{f' ({why})' if why else ''}; resize or pad the images to at least {min_size}x{min_size}"
         )
 
 
@@ -65,6 +65,7 @@ class ModelBase(nn.Module):
     #: The registered record this model was built from (timm's ``pretrained_cfg``, a plain dict).
     pretrained_cfg: dict[str, Any] = {}
     grad_checkpointing: bool = False
+    grad_checkpointing_every: int = 2
     features_only: bool = False
     out_indices: tuple[int, ...] = ()
     feature_info: FeatureInfo
@@ -78,10 +79,19 @@ class ModelBase(nn.Module):
     def default_cfg(self, cfg: dict[str, Any]) -> None:
         self.pretrained_cfg = cfg
 
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        """Checkpoint every block's activations in training (``torch.utils.checkpoint``): a training
-        step keeps each block's input only and recomputes the rest in backward. Gradients are unchanged."""
+    def set_grad_checkpointing(self, enable: bool = True, every: int = 2) -> None:
+        """Checkpoint activations in training (``torch.utils.checkpoint``): a training step keeps only
+        the input of each segment of ``every`` blocks (and of the stem) and recomputes the rest in
+        backward, once per block. Gradients are unchanged (:mod:`wavevision.layers.grad_checkpoint`).
+
+        Args:
+            enable: turn checkpointing on or off.
+            every: blocks per checkpointed segment; larger keeps fewer block inputs but recomputes
+                more at once. Two keeps the least for WaveMix-192/16 (``benchmarks/grad_checkpointing.py``);
+                ``forward_intermediates`` always checkpoints single blocks.
+        """
         self.grad_checkpointing = check_bool("enable", enable)
+        self.grad_checkpointing_every = check_int("every", every, min=1)
 
     def _checkpointing(self) -> bool:
         return checkpointing_applies(self.grad_checkpointing)

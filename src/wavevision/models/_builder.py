@@ -327,8 +327,8 @@ def _weights_file(cfg: PretrainedCfg, name: str) -> Path:
             "fetch the file and pass pretrained_cfg_overlay=dict(file=PATH) (or checkpoint=PATH)"
         )
     raise ValueError(
-        f"{name} has no released weights (its pretrained_cfg names no file, url or hf_hub_id); train it, or pass "
-        "pretrained_cfg_overlay=dict(file=PATH) or checkpoint=PATH for weights you have"
+        f"wavevision hosts no pretrained weights for {name} (its pretrained_cfg names no file, url or hf_hub_id); "
+        "pass pretrained_cfg_overlay=dict(file=PATH) or checkpoint=PATH for weights you have"
     )
 
 
@@ -380,8 +380,8 @@ def create_model(
             ``out_indices``, ``feature_cls``).
     """
     if name is not None:
-        arch, tag = split_model_name_tag(name)
         get_entry(name)  # unknown names and tags: a clear error first
+        arch, tag = split_model_name_tag(name)
         if tag and overrides.get("pretrained_cfg") is None:
             overrides["pretrained_cfg"] = tag
         name = arch

@@ -28,6 +28,7 @@ policy (zero-pad at the bottom/right to a multiple of 32, crop dense outputs bac
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
@@ -119,6 +120,12 @@ def _mix_tokens(tokens: torch.Tensor, size: Tuple[int, int], beta: float) -> Tup
     mirrored sample; returns the tokens and the box on the final grid."""
     box = sample_mix_box((size[0] // POOLING_SCALE, size[1] // POOLING_SCALE), beta)
     return swap_box(tokens, size, box, POOLING_SCALE), box
+
+
+def _run_seq(blocks: nn.ModuleList, tokens: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
+    for blk in blocks:
+        tokens = blk(tokens, size)
+    return tokens
 
 
 def _tokens_to_map(x: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
@@ -332,7 +339,8 @@ class WaveViT(ModelBase):
     # ---- input checks and the shared trunk ------------------------------------------
 
     def _check_input(self, x: torch.Tensor) -> None:
-        check_image(x, "WaveViT", self.in_chans, self.min_input_size)
+        check_image(x, "WaveViT", self.in_chans, self.min_input_size,
+                    "one token at stride 32 and one stage-1 key/value token")
 
     def _prepare(self, x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
         self._check_input(x)
@@ -340,12 +348,13 @@ class WaveViT(ModelBase):
         return pad_to_multiple(x, self.size_multiple)[0], size
 
     def _run_blocks(self, blocks: nn.ModuleList, tokens: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
-        checkpointing = self._checkpointing()
-        for blk in blocks:
-            if checkpointing:
-                tokens = checkpoint_block(lambda t, b=blk: b(t, size), blk, tokens)
-            else:
-                tokens = blk(tokens, size)
+        """A stage's blocks; with checkpointing, in segments of ``grad_checkpointing_every`` blocks."""
+        if not self._checkpointing():
+            return _run_seq(blocks, tokens, size)
+        every = self.grad_checkpointing_every
+        for start in range(0, len(blocks), every):
+            segment = blocks[start : start + every]
+            tokens = checkpoint_block(partial(_run_seq, segment, size=size), segment, tokens)
         return tokens
 
     def _encode(

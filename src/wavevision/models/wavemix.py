@@ -11,7 +11,8 @@ globals), and any input size works (pad then crop, ``wavevision.ops.padding``).
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from functools import partial
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -90,25 +91,43 @@ class _WaveMixBase(ModelBase):
     def _check_input(self, x: torch.Tensor) -> None:
         check_image(x, type(self).__name__, self.in_chans)
 
-    def _block(self, i: int, block: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        """Block ``i`` with its residual (and stochastic depth in training), checkpointed if enabled."""
+    def _apply_block(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        """Block ``i`` with its residual (and stochastic depth in training)."""
+        block = self.layers[i]
         p = self.drop_path_rates[i] if self.training and i < len(self.drop_path_rates) else 0.0
-        fn: Callable[[torch.Tensor], torch.Tensor]
         if p > 0.0:
-            fn = lambda t: t + drop_path(block(t), p, True)  # noqa: E731
-        else:
-            fn = lambda t: _residual(block, t)  # noqa: E731
+            return x + drop_path(block(x), p, True)
+        return _residual(block, x)
+
+    def _run(self, x: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        for i in range(start, stop):
+            x = self._apply_block(i, x)
+        return x
+
+    def _block(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        """Block ``i``, checkpointed on its own when checkpointing applies (intermediates need each output)."""
         if self._checkpointing():
-            return checkpoint_block(fn, block, x)
-        return fn(x)
+            return checkpoint_block(partial(self._run, start=i, stop=i + 1), self.layers[i], x)
+        return self._apply_block(i, x)
 
     def _blocks(self, x: torch.Tensor) -> torch.Tensor:
-        for i, block in enumerate(self.layers):
-            x = self._block(i, block, x)
+        """All blocks; with checkpointing, in segments of ``grad_checkpointing_every`` blocks."""
+        n = len(self.layers)
+        if not self._checkpointing():
+            return self._run(x, 0, n)
+        for start in range(0, n, self.grad_checkpointing_every):
+            stop = min(n, start + self.grad_checkpointing_every)
+            x = checkpoint_block(partial(self._run, start=start, stop=stop), self.layers[start:stop], x)
         return x
 
     def _stem(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(x)
+
+    def _embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The stem, checkpointed too when checkpointing applies (its maps are at the input's resolution)."""
+        if self._checkpointing():
+            return checkpoint_block(self._stem, self.conv, x)
+        return self._stem(x)
 
     def fuse(self) -> nn.Module:
         """An eval-only copy with BatchNorm folded into the transposed convs and dropout removed
@@ -123,7 +142,7 @@ class _WaveMixBase(ModelBase):
 
     def _features(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x)
-        return self._blocks(self._stem(inference_layout(x)))
+        return self._blocks(self._embed(inference_layout(x)))
 
     def forward_intermediates(
         self,
@@ -146,13 +165,11 @@ class _WaveMixBase(ModelBase):
         take, last = feature_take_indices(len(self.layers), indices)
         self._check_output_fmt(output_fmt)
         self._check_input(x)
-        inp, x = x, self._stem(inference_layout(x))
+        inp, x = x, self._embed(inference_layout(x))
         stop = last if stop_early or intermediates_only else len(self.layers) - 1
         maps = []
-        for i, block in enumerate(self.layers):
-            if i > stop:
-                break
-            x = self._block(i, block, x)
+        for i in range(stop + 1):
+            x = self._block(i, x)
             if i in take:
                 maps.append(to_output_fmt(in_format_of(x, inp), output_fmt))
         return maps if intermediates_only else (in_format_of(x, inp), maps)
@@ -355,7 +372,7 @@ class WaveMixSeg(_WaveMixBase):
             return self._features_forward(x)
         self._check_input(x)
         padded = pad_to_multiple(inference_layout(x), self.stride**2)
-        y = self.forward_head(self._blocks(self._stem(padded[0])))
+        y = self.forward_head(self._blocks(self._embed(padded[0])))
         return in_format_of(crop_to(_resize_like(y, padded[0]), padded[1]), x)
 
 
