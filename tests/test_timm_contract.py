@@ -245,3 +245,93 @@ def test_model_backward_fx(timm, name):
         assert p.grad is not None, f"no gradient for {n}"
     assert num_params == sum(p.grad.numel() for p in fx.parameters())
     assert out.shape[_class_axis(name, out)] == 42 and not torch.isnan(out).any()
+
+
+# ------------------------------------------------------------------------------------
+# timm's tools on wavevision models (beyond its model checks)
+
+
+def test_registration_is_idempotent_and_lazy(timm):
+    assert wavevision.register_timm() == []  # the fixture registered everything already
+    assert set(NAMES) <= set(timm.list_models("*"))
+    assert "wave_vit_s.in1k_384" in timm.list_pretrained("wave_vit_s*") or \
+        timm.models.get_pretrained_cfg("wave_vit_s.in1k_384").input_size == (3, 384, 384)
+    import subprocess
+    import sys
+
+    code = "import sys, wavevision; assert 'timm' not in sys.modules; import wavevision.integrations.timm; " \
+           "assert 'wavemix' in sys.modules['timm'].list_models('wavemix')"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_resolve_data_config_and_transform_follow_the_record(timm):
+    from PIL import Image
+
+    model = timm.create_model("wavemix_lite_8_10")
+    cfg = timm.data.resolve_data_config(model=model)
+    assert cfg["input_size"] == (1, 28, 28) and cfg["mean"] == (0.1307,) and cfg["std"] == (0.3081,)
+    assert cfg["interpolation"] == "bilinear" and cfg["crop_pct"] == 1.0
+    assert timm.data.resolve_data_config({}, model=timm.create_model("wave_vit_s.in1k_384"))["input_size"] == (3, 384, 384)
+    transform = timm.data.create_transform(**cfg)
+    image = Image.fromarray((torch.rand(40, 36) * 255).byte().numpy(), mode="L")
+    x = transform(image)
+    assert x.shape == (1, 28, 28)
+    with torch.no_grad():
+        assert model.eval()(x[None]).shape == (1, 10)
+    assert timm.models.get_pretrained_cfg_value("wavemix_192_16_l3", "input_size") == (3, 224, 224)
+
+
+def test_create_model_arguments_reach_the_builder(timm):
+    model = timm.create_model("wavemix_lite_8_10", num_classes=3, in_chans=3, drop_rate=0.2, drop_path_rate=0.1,
+                              global_pool="max")
+    assert (model.num_classes, model.in_chans, model.global_pool) == (3, 3, "max")
+    assert model.drop_path_rates[-1] == pytest.approx(0.1)
+    backbone = timm.create_model("wave_vit_s", features_only=True, out_indices=(1, 3), depths=(1, 1, 1, 1))
+    assert backbone.feature_info.channels() == [128, 448] and backbone.feature_info.reduction() == [8, 32]
+    cfg_kw = timm.create_model("wave_vit_s", features_only=True, feature_cfg=dict(out_indices=(2,)), depths=(1, 1, 1, 1))
+    assert cfg_kw.feature_info.reduction() == [16]
+    with pytest.raises(ValueError, match="does not support global_pool='token'"):
+        timm.create_model("wavemix_lite_8_10", global_pool="token")
+    vit = timm.create_model("wave_vit_s", depths=(1, 1, 1, 1)).train()
+    assert isinstance(vit(torch.rand(2, 3, 32, 32)), torch.Tensor)  # plain logits for timm's training loop
+
+
+def test_pretrained_and_load_checkpoint_through_timm(timm, tmp_path):
+    torch.manual_seed(0)
+    ours = wavevision.create_model("wavemix_lite_8_10").eval()
+    path = wavevision.save_checkpoint(ours, tmp_path / "w.safetensors")
+    x = torch.rand(2, 1, 28, 28)
+    loaded = timm.create_model("wavemix_lite_8_10", pretrained=True, pretrained_cfg_overlay=dict(file=str(path))).eval()
+    fresh = timm.create_model("wavemix_lite_8_10").eval()
+    timm.models.load_checkpoint(fresh, str(path))  # timm's own safetensors reader
+    via_path = timm.create_model("wavemix_lite_8_10", checkpoint_path=str(path)).eval()
+    with torch.no_grad():
+        ref = ours(x)
+        for m in (loaded, fresh, via_path):
+            assert torch.equal(m(x), ref)
+
+
+def test_timm_feature_getter_wraps_our_models(timm):
+    model = _create(timm, "wavemix_192_16_l3").eval()
+    ref = _create(timm, "wavemix_192_16_l3").eval()
+    from timm.models._features import FeatureGetterNet
+
+    wrapped = FeatureGetterNet(model, out_indices=(1, 3))  # prunes, then forward_intermediates
+    assert wrapped.feature_info.channels() == [32, 32] and len(model.layers) == 4
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        for a, b in zip(wrapped(x), ref.forward_intermediates(x, indices=(1, 3), intermediates_only=True)):
+            assert torch.equal(a, b)
+
+
+def test_timm_optimizer_factory_uses_group_matcher_and_no_weight_decay(timm):
+    from timm.optim import create_optimizer_v2
+
+    model = timm.create_model("wavemix_lite_8_10", depth=3)
+    opt = create_optimizer_v2(model, "adamw", lr=1e-3, weight_decay=0.05, layer_decay=0.75)
+    scales = sorted({g["lr_scale"] for g in opt.param_groups})
+    assert len(scales) == 5  # stem, three blocks, head
+    assert sum(len(g["params"]) for g in opt.param_groups) == len(list(model.parameters()))
+    vit = timm.create_model("wave_vit_s", depths=(1, 1, 1, 1))
+    opt = create_optimizer_v2(vit, "adamw", lr=1e-3, weight_decay=0.05, layer_decay=0.75)
+    assert len({g["lr_scale"] for g in opt.param_groups}) > 4
