@@ -137,6 +137,20 @@ def test_a_fifo_is_refused_before_opening(tmp_path):
         load_safetensors(fifo)
 
 
+def test_timm_train_checkpoints_load(tmp_path):
+    """timm's train.py saves {'epoch', 'arch', 'state_dict', 'optimizer', 'version', 'args': Namespace}."""
+    import argparse
+
+    model = _model()
+    path = tmp_path / "model_best.pth.tar"
+    torch.save({"epoch": 3, "arch": "wavemix_lite", "state_dict": model.state_dict(), "version": 2,
+                "args": argparse.Namespace(model="wavemix_lite", lr=0.1)}, path)
+    loaded = wavevision.create_model("wavemix_lite", num_classes=5, depth=2, final_dim=16, ff_channel=16,
+                                     checkpoint=path).eval()
+    x = torch.rand(1, 3, 8, 8)
+    assert torch.equal(loaded(x), model(x))
+
+
 def test_convert_official_state_dict_unwraps_and_strips_prefixes():
     model = _model()
     sd = model.state_dict()

@@ -14,6 +14,8 @@ it (same stem) holding the model name and the keyword overrides it was built wit
 """
 from __future__ import annotations
 
+import argparse
+import contextlib
 import inspect
 import json
 import os
@@ -245,7 +247,10 @@ def _read_config(path: Path) -> Dict[str, Any]:
 def _load_official(path: Path) -> Dict[str, torch.Tensor]:
     _check_regular_file(path)
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        # timm's train.py checkpoints also hold its argparse.Namespace: allowed, nothing else is
+        safe = getattr(torch.serialization, "safe_globals", None)
+        with safe([argparse.Namespace]) if safe is not None else contextlib.nullcontext():
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for corrupt files
         raise ValueError(f"could not read {path} as a PyTorch state dict ({type(e).__name__}: {e})") from None
     return convert_official_state_dict(obj)
