@@ -59,3 +59,14 @@ def test_readme_python_example_runs(tmp_path, monkeypatch):
     assert namespace["logits"].shape == (4, 10)
     assert namespace["features"].shape == (2, 64, 17, 16)
     assert (tmp_path / "runs" / "custom.json").exists()
+
+
+def test_register_timm_without_timm_says_how_to_get_it():
+    try:
+        import timm  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match="register_timm needs timm.*pip install timm"):
+            wavevision.register_timm()
+    else:
+        assert wavevision.register_timm() is not None  # registers (or finds registered) every model
+        assert set(wavevision.list_models()) <= set(timm.list_models())

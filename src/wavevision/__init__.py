@@ -31,7 +31,11 @@ def register_timm() -> list[str]:
     ``timm.data.resolve_data_config`` and ``timm.create_transform`` take wavevision names.
     Returns the names this call registered. Same as ``import wavevision.integrations.timm``.
     """
-    from .integrations import timm as _timm  # timm is imported only here
+    try:
+        import timm  # noqa: F401 - the optional dependency, imported only here
+    except ImportError as e:
+        raise ImportError(f"register_timm needs timm ({e}); pip install timm, or pip install -e '.[vision]'") from None
+    from .integrations import timm as _timm
 
     return _timm.register_timm()
 
