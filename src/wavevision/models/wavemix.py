@@ -8,6 +8,11 @@ The state-dict layout equals the public ``wavemix`` 0.2.4 package (``conv``, ``l
 all invisible on the sizes it accepts: each Haar level is computed once per block (it
 recomputes the lower levels), the transform is a module-free function (no device-bound
 globals), and any input size works (pad then crop, ``wavevision.ops.padding``).
+
+Every model speaks timm's interface (:mod:`wavevision.models._base`): ``pretrained_cfg``
+records (``default_cfgs`` below), ``forward_intermediates`` / ``features_only`` with one
+feature map per block, ``reset_classifier(num_classes, global_pool)``, gradient
+checkpointing, and ``torch.fx`` tracing.
 """
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ from ..layers.drop_path import drop_path
 from ..layers.grad_checkpoint import checkpoint_block
 from ..layers.layout import in_format_of, inference_layout
 from ..ops.padding import crop_to, pad_to_multiple
-from ..utils.validate import check_float, check_int
+from ..utils.validate import check_float
 from ._base import ModelBase, check_global_pool, check_image, to_output_fmt
 from ._builder import build_model
 from ._features import FeatureInfo, feature_take_indices
