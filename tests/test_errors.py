@@ -102,9 +102,9 @@ def test_model_name_must_be_a_string():
 def test_unknown_override_lists_accepted_names():
     with pytest.raises(TypeError, match=r"wavemix: unknown argument\(s\) \['levels'\]; accepted: \[.*'level'.*\]"):
         wavevision.create_model("wavemix", levels=2)
-    # Super-resolution has no num_classes: the message says what it takes instead.
-    with pytest.raises(TypeError, match=r"unknown argument\(s\) \['num_classes'\].*'scale'"):
-        wavevision.create_model("wavemix_sr", num_classes=3)
+    # The message lists what the family takes instead.
+    with pytest.raises(TypeError, match=r"unknown argument\(s\) \['classes'\].*'scale'"):
+        wavevision.create_model("wavemix_sr", classes=3)
 
 
 @pytest.mark.parametrize("kw,match", [

@@ -225,14 +225,14 @@ def test_fast_conv_transpose_inference_is_channels_last_and_blocks_keep_nchw():
 def test_cpu_inference_runs_channels_last_and_returns_the_input_format(name, kwargs, size):
     """No-grad CPU float32 forwards run the map channels-last; outputs keep the input's format
     and equal the NCHW computation (the models' gradient-enabled path) to rounding."""
-    import wavevision.models.wavemix as wm
+    from wavevision.layers.layout import inference_layout
 
     torch.manual_seed(0)
     model = wavevision.create_model(name, **kwargs).eval()
     x = torch.randn(2, model.in_chans, size, size)
-    assert wm._inference_layout(x) is x  # gradients enabled: as is
+    assert inference_layout(x) is x  # gradients enabled: as is
     with torch.no_grad():
-        assert wm._inference_layout(x).is_contiguous(memory_format=torch.channels_last) or model.in_chans == 1
+        assert inference_layout(x).is_contiguous(memory_format=torch.channels_last) or model.in_chans == 1
         out = model(x)
         feats = model.forward_features(x)
         out_cl = model(x.contiguous(memory_format=torch.channels_last))

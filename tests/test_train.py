@@ -17,7 +17,7 @@ import yaml
 
 import wavevision
 from wavevision.engine import RECIPES, Callback, TrainingInterrupted, train
-from wavevision.models._safetensors import load_safetensors
+from wavevision.models._builder import load_safetensors
 
 TINY = dict(final_dim=16, ff_channel=16, depth=1)
 QUICK = dict(threads=1, progress=False, plots=False)

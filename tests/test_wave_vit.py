@@ -82,12 +82,12 @@ def test_exact_parameters_and_reference_state_dict_layout(name):
 
 @pytest.mark.parametrize("name", VARIANTS)
 def test_macs_at_224_within_one_percent_of_reference(name):
-    entry = wavevision.get_entry(name)
+    cfg = wavevision.get_entry(name).pretrained_cfg
     macs = count_macs(_meta(name), (224, 224))
-    assert abs(macs / _ref(name)["macs_224"] - 1) < 0.01, macs
-    assert entry.reference["macs_224"] == int(_ref(name)["macs_224"])
+    assert macs == cfg["macs"] and cfg["input_size"] == (3, 224, 224)
+    assert abs(macs / _ref(name)["macs_224"] - 1) < 0.001, macs  # the reference code's exact count
     # The paper's "FLOPs" are multiply-accumulates, rounded to 0.1 G.
-    assert abs(macs / entry.reference["paper_flops_224"] - 1) < 0.02
+    assert abs(macs / (PAPER[name][1] * 1e9) - 1) < 0.02
 
 
 def test_macs_counted_on_cpu_equal_meta_count():
@@ -105,13 +105,15 @@ def test_macs_counted_on_cpu_equal_meta_count():
 
 
 @pytest.mark.parametrize("name", VARIANTS)
-def test_reference_metadata_is_the_papers(name):
-    ref = wavevision.get_entry(name).reference
+def test_pretrained_cfgs_are_the_papers(name):
+    """Two records per model, 224 (the default tag) and 384, with the paper's numbers."""
     params_m, flops, top1, top1_384, flops_384 = PAPER[name]
-    assert round(ref["params"] / 1e6, 1) == params_m
-    assert ref["paper_flops_224"] == flops * 1e9 and ref["paper_flops_384"] == flops_384 * 1e9
-    assert (ref["dataset"], ref["metric"], ref["value"], ref["top1_384"]) == ("ImageNet-1k", "top1", top1, top1_384)
-    assert "2207.04978" in ref["source"]
+    at224, at384 = (wavevision.get_pretrained_cfg(t) for t in wavevision.get_entry(name).tags)
+    assert round(at224["params"] / 1e6, 1) == params_m and at384["params"] == at224["params"]
+    assert (at224["dataset"], at224["metrics"], at384["metrics"]) == ("ImageNet-1k", {"top1": top1}, {"top1": top1_384})
+    assert (at224["input_size"], at384["input_size"]) == ((3, 224, 224), (3, 384, 384))
+    assert abs(at384["macs"] / (flops_384 * 1e9) - 1) < 0.02 and f"{flops_384} G" in at384["notes"][0]
+    assert at224["paper_ids"] == "arXiv:2207.04978" and at224["crop_pct"] == 0.9
 
 
 # ------------------------------------------------------------------------------------
@@ -488,7 +490,7 @@ def test_bad_input_errors():
     model = small_model("wave_vit_s").eval()
     with pytest.raises(ValueError, match=r"built for 3 input channel\(s\) but the input has 1.*in_chans=1"):
         model(torch.rand(1, 1, 64, 64))
-    with pytest.raises(ValueError, match=r"too small for Wave-ViT's four stages: the minimum is 32x32"):
+    with pytest.raises(ValueError, match=r"too small for WaveViT: the minimum is 32x32 \(one token at stride 32"):
         model(torch.rand(1, 3, 31, 64))
     with pytest.raises(ValueError, match=r"embed_dims\[2\]=320 is not divisible by num_heads\[2\]=12"):
         create_model("wave_vit_s", num_heads=(2, 4, 12, 14))

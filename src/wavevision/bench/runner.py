@@ -38,11 +38,6 @@ __all__ = ["BenchResult", "ModelSpec", "benchmark", "build_case", "default_input
 SizeLike = Union[int, Sequence[int], None]
 MACS_UNIT = "multiply-accumulates per image (FlopCounterMode FLOPs / 2: convolutions and matrix products)"
 
-# Input sizes of the datasets named in the registry's reference metadata.
-_DATASET_SIZES = {
-    "MNIST": 28, "Fashion-MNIST": 28, "EMNIST-Letters": 28, "CIFAR-10": 32, "CIFAR-100": 32,
-    "digits": 16, "ImageNet-1k": 224, "Places-365": 224, "Cityscapes val": (512, 1024),
-}
 
 
 @dataclass(frozen=True)
@@ -170,15 +165,14 @@ def _task(spec: ModelSpec) -> Task:
 def default_input_shape(spec: ModelSpec, model: nn.Module, size: SizeLike = None) -> Tuple[int, int, int]:
     """(C, H, W) of one input: ``size`` (int, (H, W) or (C, H, W)) or the model's usual size.
 
-    Without ``size``: the registry's ``input_size``/``resolution``, else the size of its
-    reference dataset, else 224 (classification), 512 (segmentation), 64 (super-resolution).
+    Without ``size``: the model's ``pretrained_cfg["input_size"]`` (wavevision's and timm's
+    models have one) at the model's channels, else 224 (classification), 512 (segmentation),
+    64 (super-resolution).
     """
     chans = int(getattr(model, "in_chans", 3))
     if size is None:
-        ref = get_entry(spec.name).reference if spec.source == "wavevision" else {}
-        if "input_size" in ref:
-            return tuple(int(s) for s in ref["input_size"])  # type: ignore[return-value]
-        size = ref.get("resolution") or _DATASET_SIZES.get(ref.get("dataset", ""), _task(spec).input_size)
+        cfg_size = (getattr(model, "pretrained_cfg", None) or {}).get("input_size")
+        size = tuple(int(s) for s in cfg_size[-2:]) if cfg_size else _task(spec).input_size
     dims = _size_tuple(size)
     return (chans, *dims) if len(dims) == 2 else dims  # type: ignore[return-value]
 
@@ -302,9 +296,10 @@ def _accuracy(spec: ModelSpec, accuracies: Mapping[str, float]) -> Tuple[Optiona
         if key in accuracies:
             return float(accuracies[key]), "given"
     if spec.source == "wavevision":
-        ref = get_entry(spec.name).reference
-        if isinstance(ref.get("value"), (int, float)) and ref.get("metric") in ("top1", "accuracy"):
-            return float(ref["value"]), f"reference: {ref.get('dataset', '?')} {ref['metric']} ({ref.get('source', '')})"
+        cfg = get_entry(spec.name).pretrained_cfg
+        top1 = cfg.get("metrics", {}).get("top1")
+        if isinstance(top1, (int, float)):
+            return float(top1), f"reference: {cfg.get('dataset', '?')} top1 ({cfg.get('metrics_source', '')})"
     return None, ""
 
 

@@ -1,22 +1,31 @@
-"""``wavevision list``: registered models with their task, parameters and reference results."""
+"""``wavevision list``: registered models with their task, parameters, input and published results."""
 from __future__ import annotations
 
 import argparse
 
 NAME = "list"
-HELP = "list registered models (task, parameters, reference results)"
+HELP = "list registered models (task, parameters, input size, published results)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("pattern", nargs="?", default="*", help="shell-style name pattern, e.g. 'wavemix_lite*'")
     parser.add_argument("--task", default=None, help="only models of this task: classification, segmentation, "
                                                      "super-resolution")
+    parser.add_argument("--tags", action="store_true", help="one row per pretrained tag (name.tag) instead of per model")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
-def rows(pattern: str = "*", task: "str | None" = None) -> list:
-    """One dict per matching model: name, task, params, and the published reference."""
-    from ..models import get_entry, list_models
+def _result(cfg: dict) -> str | None:
+    """``"ImageNet-1k top1 75.06"`` from a record's dataset and metrics (None when it has neither)."""
+    metrics = " ".join(f"{k} {v}" for k, v in cfg.get("metrics", {}).items())
+    text = f"{cfg.get('dataset') or ''} {metrics}".strip()
+    return text or None
+
+
+def rows(pattern: str = "*", task: "str | None" = None, tags: bool = False) -> list:
+    """One dict per matching model (or per ``name.tag`` with ``tags``): name, task, params, MACs,
+    input size, the published result and its source, all from the pretrained cfg."""
+    from ..models import get_entry, get_pretrained_cfg, list_models
     from ..models._registry import TASKS
 
     if task is not None:
@@ -25,15 +34,13 @@ def rows(pattern: str = "*", task: "str | None" = None) -> list:
             raise ValueError(f"unknown task {task!r}; choose one of {', '.join(t.replace('_', '-') for t in TASKS)}")
     out = []
     for name in list_models(pattern, task=task):
-        e = get_entry(name)
-        ref = e.reference
-        result = None
-        if "value" in ref:
-            result = f"{ref.get('dataset', '')} {ref.get('metric', '')} {ref['value']}".strip()
-        elif "dataset" in ref:
-            result = ref["dataset"]
-        out.append({"name": name, "task": e.task.replace("_", "-"), "params": e.params,
-                    "reference_params": ref.get("params"), "reference": result, "source": ref.get("source")})
+        for tagged in get_entry(name).tags if tags else [name]:
+            cfg = get_pretrained_cfg(tagged)
+            out.append({"name": tagged, "task": cfg["task"].replace("_", "-"), "params": cfg.get("params"),
+                        "macs": cfg.get("macs"), "input": "x".join(map(str, cfg["input_size"])),
+                        "dataset": cfg.get("dataset"), "metrics": cfg.get("metrics", {}), "reference": _result(cfg),
+                        "source": cfg.get("metrics_source"), "weights": bool(cfg.get("file") or cfg.get("url")
+                                                                             or cfg.get("hf_hub_id"))})
     return out
 
 
@@ -42,13 +49,13 @@ def run(args: argparse.Namespace) -> int:
 
     from ..utils import format_table
 
-    found = rows(args.pattern, args.task)
+    found = rows(args.pattern, args.task, args.tags)
     if args.json:
         print(json.dumps(found, indent=2))
         return 0
     if not found:
         raise ValueError(f"no model matches {args.pattern!r}" + (f" for task {args.task}" if args.task else "")
                          + "; wavevision list shows all")
-    print(format_table(found, ["name", "task", "params", "reference_params", "reference"],
-                       headers={"reference_params": "ref. params", "reference": "reference result"}))
+    print(format_table(found, ["name", "task", "params", "input", "reference"],
+                       headers={"reference": "published result"}))
     return 0

@@ -28,7 +28,7 @@ import torch.nn as nn
 from torch.utils.data import DataLoader, Dataset
 
 from ..models import save_checkpoint
-from ..models._safetensors import load_safetensors, save_safetensors_bytes
+from ..models._builder import load_safetensors, save_safetensors_bytes
 from ..utils.io import append_jsonl, atomic_write_bytes, atomic_write_text, read_text, write_json
 from . import checkpoint as ckpt
 from .config import TrainConfig, resolve_config

@@ -37,3 +37,6 @@ class DropPath(nn.Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p:g}"
+
+
+torch.fx.wrap("drop_path")  # torch.fx: one graph node (its mask shape follows the input's rank)

@@ -29,6 +29,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..ops._fx import is_fx_tracing
+
 __all__ = ["lean_batch_norm", "lean_enabled", "lean_mlp"]
 
 # Rebuilding the BatchNorm input divides by gamma; below this the rounding would be amplified.
@@ -45,7 +47,8 @@ def _autocast_on(device_type: str) -> bool:
 def lean_enabled(x: torch.Tensor) -> bool:
     """Whether the lean paths apply to a training forward on ``x`` (see the module docstring)."""
     return (
-        torch.is_grad_enabled()
+        not is_fx_tracing()  # first: a torch.fx Proxy has no device to test
+        and torch.is_grad_enabled()
         and x.device.type == "cpu"
         and x.dtype in (torch.float32, torch.float64)
         and not torch.jit.is_tracing()
@@ -186,9 +189,9 @@ def lean_mlp(x: torch.Tensor, mlp: nn.Sequential, channels_last_ok: bool = False
         and type(conv2) is PointwiseConv2d
         and (transposed or type(up) is nn.Upsample)
         and _no_hooks(conv1, gelu, dropout, conv2, up)
+        and lean_enabled(x)
         and x.dim() == 4
         and x.is_contiguous()
-        and lean_enabled(x)
     )
     levels = round(dropout.p * 65536) if ok and dropout.training else 0
     if not ok or levels >= 65536:
@@ -238,10 +241,10 @@ def lean_batch_norm(u: torch.Tensor, bn: nn.Module, residual: Optional[torch.Ten
         and bn.track_running_stats
         and bn.running_mean is not None
         and _no_hooks(bn)
+        and lean_enabled(u)
         and u.dim() == 4
         and u.numel() > u.shape[1]
         and (residual is None or (residual.shape == u.shape and residual.dtype == u.dtype))
-        and lean_enabled(u)
         and bool(bn.weight.detach().abs().min() >= _MIN_GAMMA)
     )
     if not ok:

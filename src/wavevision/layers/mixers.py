@@ -87,8 +87,12 @@ class FourierMixer(nn.Module):
         super().__init__()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        work = x if x.dtype in (torch.float32, torch.float64) else x.float()
-        return torch.fft.fft2(work, norm="ortho").real.to(x.dtype)
+        return _fourier_real(x)
+
+
+def _fourier_real(x: torch.Tensor) -> torch.Tensor:
+    work = x if x.dtype in (torch.float32, torch.float64) else x.float()
+    return torch.fft.fft2(work, norm="ortho").real.to(x.dtype)
 
 
 class RandomFilterMixer(nn.Module):
@@ -162,27 +166,39 @@ class TokenMLPMixer(nn.Module):
         self.act = nn.GELU()
         self.fc2 = nn.Linear(hidden, n)
 
-    @staticmethod
-    def _resample(x: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
-        shrink = size[0] < x.shape[-2] or size[1] < x.shape[-1]
-        return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=shrink)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        size = (x.shape[-2], x.shape[-1])
-        if size != self.tokens:
-            if not self.resize:
-                raise ValueError(
-                    f"the mlp token mixer has a fixed {self.tokens[0]}x{self.tokens[1]} token grid but got a "
-                    f"{size[0]}x{size[1]} map: build the model for your input size (img_size=(H, W)), or pass "
-                    "mixer_kwargs={'resize': True} to resample other sizes to the grid"
-                )
-            x = self._resample(x, self.tokens)
-        b, c = x.shape[:2]
-        y = self.fc2(self.act(self.fc1(x.reshape(b, c, -1)))).reshape(b, c, *self.tokens)
-        return self._resample(y, size) if size != self.tokens else y
+        g = _to_grid(x, self.tokens, self.resize)
+        b, c = g.shape[0], g.shape[1]
+        y = self.fc2(self.act(self.fc1(g.reshape(b, c, -1)))).reshape(b, c, self.tokens[0], self.tokens[1])
+        return _from_grid(y, x)
 
     def extra_repr(self) -> str:
         return f"tokens={self.tokens}, resize={self.resize}"
+
+
+def _resample(x: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
+    shrink = size[0] < x.shape[-2] or size[1] < x.shape[-1]
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=shrink)
+
+
+def _to_grid(x: torch.Tensor, tokens: Tuple[int, int], resize: bool) -> torch.Tensor:
+    """``x`` on the mixer's token grid: as is, resampled (``resize``), or a clear error."""
+    size = (x.shape[-2], x.shape[-1])
+    if size == tokens:
+        return x
+    if not resize:
+        raise ValueError(
+            f"the mlp token mixer has a fixed {tokens[0]}x{tokens[1]} token grid but got a "
+            f"{size[0]}x{size[1]} map: build the model for your input size (img_size=(H, W)), or pass "
+            "mixer_kwargs={'resize': True} to resample other sizes to the grid"
+        )
+    return _resample(x, tokens)
+
+
+def _from_grid(y: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """The token grid ``y`` back at the size of the mixer's input ``like``."""
+    size = (like.shape[-2], like.shape[-1])
+    return y if tuple(y.shape[-2:]) == size else _resample(y, size)
 
 
 _TOKEN_MIXERS = {
@@ -296,3 +312,6 @@ def mixer_block(
     return TokenMixerBlock(dim=dim, mixer=mixer, mult=mult, ff_channel=ff_channel, dropout=dropout, upsample=upsample,
                            **mixer_kwargs)
 
+
+for _leaf in ("_fourier_real", "_to_grid", "_from_grid", "pad_to_multiple", "crop_to"):  # torch.fx graph nodes
+    torch.fx.wrap(_leaf)

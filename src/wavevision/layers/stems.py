@@ -16,7 +16,7 @@ composing dominates) the three convolutions run as written.
 """
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -72,18 +72,17 @@ class PatchifyStem(nn.Sequential):
     lean: bool = True
 
     def _per_pixel(self) -> Tuple[float, float]:
-        """Multiply-accumulates per input pixel: (composed, the three convolutions)."""
+        """Multiply-accumulates per input pixel: (composed, the three convolutions). From the
+        modules' sizes, not their weights (plain ints while ``torch.fx`` traces)."""
         c1, c2, c3 = self[0], self[1], self[2]
-        p = c3.kernel_size[0]
-        composed = c3.out_channels * c1.in_channels * (p + 4) ** 2 / p**2
-        separate = 9 * c1.out_channels * (c1.in_channels + c2.out_channels) + c3.out_channels * c2.out_channels
-        return composed, separate
+        return _macs_per_pixel(c1.in_channels, c1.out_channels, c2.out_channels, c3.out_channels, c3.kernel_size[0])
 
     def _saving(self, x: torch.Tensor) -> float:
-        composed, separate = self._per_pixel()
-        return (separate - composed) * x.shape[0] * x.shape[-2] * x.shape[-1]
+        return _saving(x, self[0].weight, self[1].weight, self[2].weight)
 
-    def _composable(self) -> bool:
+    def _static_composable(self) -> bool:
+        """The module structure allows composing: plain 3x3/pad-1 convs, then kernel = stride = patch, no hooks,
+        and the composed kernel costs less."""
         c1, c2, c3 = self[0], self[1], self[2]
         if not (self.compose and _plain(c1) and _plain(c2) and _plain(c3)):
             return False
@@ -96,17 +95,17 @@ class PatchifyStem(nn.Sequential):
         p = c3.kernel_size[0]
         if c3.kernel_size != (p, p) or c3.stride != (p, p):
             return False
-        if self._per_pixel()[0] >= 0.8 * self._per_pixel()[1]:
-            return False
-        if torch.jit.is_tracing():  # TorchScript / ONNX graphs keep the three convolutions (kernels must be known)
-            return False
-        return torch.compiler.is_compiling() or not _dispatch_mode_active()
+        return self._per_pixel()[0] < 0.8 * self._per_pixel()[1]
+
+    def _composable(self) -> bool:
+        return self._static_composable() and _runtime_composable()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4 or not self._composable() or self._saving(x) < _MIN_SAVING:
-            y = self[2](self[1](self[0](x)))
+        if self._static_composable():
+            c1, c2, c3 = self[0], self[1], self[2]
+            y = _patchify_convs(x, c1.weight, c1.bias, c2.weight, c2.bias, c3.weight, c3.bias)
         else:
-            y = _composed_stem(x, self[0], self[1], self[2])
+            y = self[2](self[1](self[0](x)))
         rest = list(self)[3:]
         if self.lean and len(rest) == 2:  # GELU, BatchNorm: the first block keeps the BatchNorm's output
             return lean_batch_norm(rest[0](y), rest[1])
@@ -115,7 +114,36 @@ class PatchifyStem(nn.Sequential):
         return y
 
 
-def _composed_stem(x: torch.Tensor, c1: nn.Conv2d, c2: nn.Conv2d, c3: nn.Conv2d) -> torch.Tensor:
+def _macs_per_pixel(cin: int, c1: int, c2: int, c3: int, p: int) -> Tuple[float, float]:
+    """Multiply-accumulates per input pixel of a cin -> c1 -> c2 -> c3 stem of patch p: (composed, three convolutions)."""
+    composed = c3 * cin * (p + 4) ** 2 / p**2
+    separate = 9 * c1 * (cin + c2) + c3 * c2
+    return composed, separate
+
+
+def _saving(x: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor, w3: torch.Tensor) -> float:
+    composed, separate = _macs_per_pixel(w1.shape[1], w1.shape[0], w2.shape[0], w3.shape[0], w3.shape[-1])
+    return (separate - composed) * x.shape[0] * x.shape[-2] * x.shape[-1]
+
+
+def _runtime_composable() -> bool:
+    if torch.jit.is_tracing():  # TorchScript / ONNX graphs keep the three convolutions (kernels must be known)
+        return False
+    return torch.compiler.is_compiling() or not _dispatch_mode_active()
+
+
+def _patchify_convs(x: torch.Tensor, w1: torch.Tensor, b1: Optional[torch.Tensor], w2: torch.Tensor,
+                    b2: Optional[torch.Tensor], w3: torch.Tensor, b3: Optional[torch.Tensor]) -> torch.Tensor:
+    """The stem's three convolutions, composed when that saves enough work on this input (decided at run
+    time: a ``torch.fx`` leaf, so traced graphs choose like the module)."""
+    p = w3.shape[-1]
+    if x.dim() == 4 and x.device.type != "meta" and _runtime_composable() and _saving(x, w1, w2, w3) >= _MIN_SAVING:
+        return _composed_stem(x, w1, b1, w2, b2, w3, b3)
+    return F.conv2d(F.conv2d(F.conv2d(x, w1, b1, padding=1), w2, b2, padding=1), w3, b3, stride=p)
+
+
+def _composed_stem(x: torch.Tensor, w1: torch.Tensor, b1: Optional[torch.Tensor], w2: torch.Tensor,
+                   b2: Optional[torch.Tensor], w3: torch.Tensor, b3: Optional[torch.Tensor]) -> torch.Tensor:
     """``c3(c2(c1(x)))`` for 3x3/pad-1, 3x3/pad-1, then kernel = stride = p convolutions.
 
     With U = c1 over x zero-padded by 2 (c1's map extended by one pixel on every side), the
@@ -123,14 +151,13 @@ def _composed_stem(x: torch.Tensor, c1: nn.Conv2d, c2: nn.Conv2d, c3: nn.Conv2d)
     ``c3(c2(.)) = composed(x) - c3(c2_nobias(R))``; R is non-zero on the ring only, so the
     correction touches the first and last rows and columns of patches.
     """
-    p = c3.kernel_size[0]
+    p = w3.shape[-1]
     h, w = x.shape[-2:]
     if h % p or w % p or h < 1 or w < 1:
-        return c3(c2(c1(x)))
-    w1, w2, w3 = c1.weight, c2.weight, c3.weight
-    b1 = c1.bias if c1.bias is not None else w1.new_zeros(w1.shape[0])
-    b2 = c2.bias if c2.bias is not None else w2.new_zeros(w2.shape[0])
-    b3 = c3.bias if c3.bias is not None else w3.new_zeros(w3.shape[0])
+        return F.conv2d(F.conv2d(F.conv2d(x, w1, b1, padding=1), w2, b2, padding=1), w3, b3, stride=p)
+    b1 = b1 if b1 is not None else w1.new_zeros(w1.shape[0])
+    b2 = b2 if b2 is not None else w2.new_zeros(w2.shape[0])
+    b3 = b3 if b3 is not None else w3.new_zeros(w3.shape[0])
     with torch.autocast(x.device.type, enabled=False):
         # Composed in the weights' precision; under autocast the big convolution below runs
         # in the autocast dtype like the three it replaces.
@@ -200,3 +227,6 @@ def strided_stem(in_chans: int, dim: int, stride: int) -> nn.Sequential:
         nn.Conv2d(in_chans, dim // 2, 3, stride, 1),
         nn.Conv2d(dim // 2, dim, 3, stride, 1),
     )
+
+
+torch.fx.wrap("_patchify_convs")  # one graph node: the composition is chosen at run time

@@ -138,3 +138,7 @@ class ClassAttention(nn.Module):
         k, v = _split_heads(self.kv(x), 2 * self.num_heads).chunk(2, dim=1)
         q = _split_heads(self.q(x[:, :1]), self.num_heads)
         return self.proj(_merge_heads(attention(q, k, v, self.scale)))
+
+
+for _leaf in ("attention", "haar_dwt2", "haar_idwt2"):  # torch.fx: run-time checks and device choice as one node
+    torch.fx.wrap(_leaf)

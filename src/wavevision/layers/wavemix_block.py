@@ -27,12 +27,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..ops.haar import haar_wavedec2
-from ..ops.padding import crop_to, pad_to_multiple
+from ..ops.padding import check_pad, crop_to, pad_to_multiple
+from .layout import add_residual, in_format_of
 from .lean import _keep_mask, _pointwise, lean_batch_norm, lean_enabled, lean_mlp
 
 __all__ = ["UPSAMPLE_MODES", "FastConvTranspose2d", "FastDropout", "PointwiseConv2d", "WaveMixBlock", "wavemix_mlp"]
 
 UPSAMPLE_MODES = ("convtranspose", "bilinear", "nearest")
+# A level-L pyramid and its MLPs need about this many bytes per byte of the padded reduced map.
+_PYRAMID_EXPANSION = 8.0
 
 
 def _check_upsample(upsample: str) -> None:
@@ -50,9 +53,14 @@ class PointwiseConv2d(nn.Conv2d):
         super().__init__(in_channels, out_channels, 1, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4 or x.device.type != "cpu" or not x.is_contiguous() or torch.jit.is_tracing():
-            return super().forward(x)
-        return _pointwise(x, self.weight, self.bias)
+        return _pointwise_conv2d(x, self.weight, self.bias)
+
+
+def _pointwise_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor]) -> torch.Tensor:
+    """PointwiseConv2d's forward: the matrix product on contiguous CPU NCHW inputs, else the conv."""
+    if x.dim() != 4 or x.device.type != "cpu" or not x.is_contiguous() or torch.jit.is_tracing():
+        return F.conv2d(x, weight, bias)
+    return _pointwise(x, weight, bias)
 
 
 def _mask_dropout(x: torch.Tensor, p: float) -> torch.Tensor:
@@ -109,10 +117,15 @@ class FastDropout(nn.Dropout):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0.0:
             return x
-        fallback = self.inplace or x.device.type != "cpu" or not x.is_floating_point() or torch.jit.is_tracing()
-        if fallback or (torch.compiler.is_compiling() and _dropout_op is None):
-            return F.dropout(x, self.p, True, self.inplace)
-        return _mask_dropout(x, self.p)
+        return _fast_dropout(x, self.p, self.inplace)
+
+
+def _fast_dropout(x: torch.Tensor, p: float, inplace: bool) -> torch.Tensor:
+    """FastDropout's training forward: the 16-bit mask on CPU, ``F.dropout`` elsewhere."""
+    fallback = inplace or x.device.type != "cpu" or not x.is_floating_point() or torch.jit.is_tracing()
+    if fallback or (torch.compiler.is_compiling() and _dropout_op is None):
+        return F.dropout(x, p, True, inplace)
+    return _mask_dropout(x, p)
 
 
 class FastConvTranspose2d(nn.ConvTranspose2d):
@@ -127,22 +140,28 @@ class FastConvTranspose2d(nn.ConvTranspose2d):
     """
 
     def forward(self, x: torch.Tensor, output_size: Optional[List[int]] = None) -> torch.Tensor:
-        if (
-            output_size is not None
-            or torch.is_grad_enabled()
-            or x.dim() != 4
-            or x.device.type != "cpu"
-            or x.dtype != torch.float32
-            or not x.is_contiguous()
-            or self.padding_mode != "zeros"
-            or torch.jit.is_tracing()
-            or torch.compiler.is_compiling()
-        ):
+        if output_size is not None or self.padding_mode != "zeros":
             return super().forward(x, output_size)
-        return F.conv_transpose2d(
-            x.contiguous(memory_format=torch.channels_last), self.weight, self.bias, self.stride, self.padding,
-            self.output_padding, self.groups, self.dilation,
+        return _conv_transpose2d(
+            x, self.weight, self.bias, self.stride, self.padding, self.output_padding, self.groups, self.dilation
         )
+
+
+def _conv_transpose2d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], stride: Tuple[int, ...],
+                      padding: Tuple[int, ...], output_padding: Tuple[int, ...], groups: int,
+                      dilation: Tuple[int, ...]) -> torch.Tensor:
+    """FastConvTranspose2d's forward: from a channels-last copy in CPU float32 inference."""
+    if not (
+        torch.is_grad_enabled()
+        or x.dim() != 4
+        or x.device.type != "cpu"
+        or x.dtype != torch.float32
+        or not x.is_contiguous()
+        or torch.jit.is_tracing()
+        or torch.compiler.is_compiling()
+    ):
+        x = x.contiguous(memory_format=torch.channels_last)
+    return F.conv_transpose2d(x, weight, bias, stride, padding, output_padding, groups, dilation)
 
 
 def wavemix_mlp(
@@ -263,14 +282,13 @@ class WaveMixBlock(nn.Module):
         BatchNorm's input for backward (the next block keeps the sum anyway). Results equal
         ``block(x) + x``.
         """
-        if residual is not None and residual.shape != x.shape:
-            raise ValueError(
-                f"residual must have the block input's shape {tuple(x.shape)} (the block returns block(x) + residual), "
-                f"got {tuple(residual.shape)}"
-            )
+        if residual is not None:
+            _check_residual(x, residual)
         lean = self.lean and lean_enabled(x)
         r = self.reduction(x)
-        r, size = pad_to_multiple(r, 2**self.level)
+        check_pad(r, self.level, expansion=_PYRAMID_EXPANSION)
+        padded = pad_to_multiple(r, 2**self.level)
+        r, size = padded[0], padded[1]
         coeffs = haar_wavedec2(r, self.level, layout="wavemix")
         mlps = self.mlps()
         fused_sum = residual is not None and lean and tuple(r.shape[-2:]) == tuple(size)
@@ -283,10 +301,22 @@ class WaveMixBlock(nn.Module):
             return y
         y = crop_to(y, size)
         if residual is None:  # the input's memory format, as from every module
-            return y.contiguous() if x.is_contiguous() and not y.is_contiguous() else y
-        if not torch.is_grad_enabled() and y.stride() == residual.stride() and y.dtype == residual.dtype and y._base is None:
-            return y.add_(residual)  # inference: the MLP's fresh output takes the sum, no new buffer
-        return residual + y
+            return in_format_of(y, x)
+        return add_residual(y, residual)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, level={self.level}"
+
+
+def _check_residual(x: torch.Tensor, residual: torch.Tensor) -> None:
+    if residual.shape != x.shape:
+        raise ValueError(
+            f"residual must have the block input's shape {tuple(x.shape)} (the block returns block(x) + residual), "
+            f"got {tuple(residual.shape)}"
+        )
+
+
+# torch.fx: run-time choices and size checks are single graph nodes (wavevision.ops._fx).
+for _leaf in ("_pointwise_conv2d", "_fast_dropout", "_conv_transpose2d", "_check_residual", "check_pad",
+              "pad_to_multiple", "crop_to", "haar_wavedec2", "in_format_of", "add_residual"):
+    torch.fx.wrap(_leaf)

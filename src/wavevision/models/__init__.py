@@ -6,15 +6,20 @@ from ._builder import (
     load_state_dict_strict,
     save_checkpoint,
 )
-from ._registry import ModelEntry, get_entry, list_models, register_model
+from ._features import FeatureInfo, feature_take_indices
+from ._pretrained import DefaultCfg, PretrainedCfg, generate_default_cfgs, split_model_name_tag
+from ._registry import ModelEntry, get_entry, get_pretrained_cfg, list_models, register_model
 from .wavemix import WaveMix, WaveMixSeg, WaveMixSR
 from .wave_vit import TokenLabelOutput, WaveViT
 from .ablation import MixerNet
 
 __all__ = [
     "CheckpointMismatchError",
+    "DefaultCfg",
+    "FeatureInfo",
     "MixerNet",
     "ModelEntry",
+    "PretrainedCfg",
     "TokenLabelOutput",
     "WaveMix",
     "WaveMixSR",
@@ -22,9 +27,13 @@ __all__ = [
     "WaveViT",
     "convert_official_state_dict",
     "create_model",
+    "feature_take_indices",
+    "generate_default_cfgs",
     "get_entry",
+    "get_pretrained_cfg",
     "list_models",
     "load_state_dict_strict",
     "register_model",
     "save_checkpoint",
+    "split_model_name_tag",
 ]

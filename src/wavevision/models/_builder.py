@@ -1,13 +1,21 @@
-"""Building models by name, and loading weights: our checkpoints and the public package's.
+"""Building models by name, and loading weights: our checkpoints, pretrained records and the public package's.
+
+Builders take timm's standard arguments (``pretrained``, ``pretrained_cfg``,
+``pretrained_cfg_overlay``, ``num_classes``, ``in_chans``, ``drop_rate``, ``drop_path_rate``,
+``global_pool``, ``features_only``, ``out_indices``, ``feature_cls``) besides each family's
+hyperparameters, and give every model its ``pretrained_cfg`` record.
 
 Our checkpoints are a ``.safetensors`` file of the state dict plus a ``.json`` file beside
 it (same stem) holding the model name and the keyword overrides it was built with, so
 ``create_model(checkpoint=path)`` alone rebuilds the model. Files saved by the public
 ``wavemix`` package (``torch.save(model.state_dict())``, ``.pth``/``.pt``) load through
-:func:`convert_official_state_dict`.
+:func:`convert_official_state_dict`. Every safetensors read and write goes through the
+``safetensors`` library (memory-mapped, offsets validated).
 """
 from __future__ import annotations
 
+import argparse
+import contextlib
 import inspect
 import json
 import os
@@ -18,16 +26,19 @@ import torch
 import torch.nn as nn
 
 from ..utils.io import atomic_write_bytes
+from ..utils.validate import check_bool
+from ._pretrained import PretrainedCfg, cfg_for_features, resolve_pretrained_cfg, split_model_name_tag
 from ._registry import get_entry
-from ._safetensors import load_safetensors, save_safetensors_bytes
 
 __all__ = [
     "CheckpointMismatchError",
     "build_model",
     "convert_official_state_dict",
     "create_model",
+    "load_safetensors",
     "load_state_dict_strict",
     "save_checkpoint",
+    "save_safetensors_bytes",
 ]
 
 PathLike = Union[str, os.PathLike]
@@ -40,25 +51,78 @@ _DROPPED_SUFFIXES: Tuple[str, ...] = (
 )
 _WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "net")
 _PREFIXES = ("module.", "_orig_mod.")
+# timm's arguments that only steer the build; they are not recorded for rebuilding from a checkpoint.
+_BUILD_ONLY = ("pretrained", "pretrained_cfg", "pretrained_cfg_overlay", "cache_dir")
+FEATURE_CLASSES = ("getter",)
 
 
 class CheckpointMismatchError(ValueError):
     """A state dict does not fit the model it is loaded into."""
 
 
+def _accepted(cls: type) -> list[str]:
+    return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+
+
+def _drop_rate_alias(name: str, kwargs: dict[str, Any], accepted: list[str]) -> None:
+    """timm's ``drop_rate`` is the family's ``dropout`` where the class has no ``drop_rate`` of its own."""
+    if "drop_rate" not in kwargs or "drop_rate" in accepted or "dropout" not in accepted:
+        return
+    rate = kwargs.pop("drop_rate")
+    if "dropout" in kwargs and kwargs["dropout"] != rate:
+        raise ValueError(f"{name}: drop_rate={rate!r} and dropout={kwargs['dropout']!r} disagree; drop_rate is "
+                         "timm's name for dropout here, pass one of them")
+    kwargs["dropout"] = rate
+
+
+def _feature_args(name: str, kwargs: dict[str, Any]) -> tuple[bool, Any]:
+    """Pop ``features_only``, ``out_indices``, ``feature_cls``; returns (features_only, out_indices)."""
+    features_only = check_bool("features_only", kwargs.pop("features_only", False))
+    out_indices = kwargs.pop("out_indices", None)
+    feature_cls = kwargs.pop("feature_cls", None)
+    if not features_only and (out_indices is not None or feature_cls is not None):
+        raise ValueError(f"{name}: out_indices and feature_cls apply to a backbone; pass features_only=True with them")
+    if feature_cls is not None and (not isinstance(feature_cls, str) or feature_cls.lower() not in FEATURE_CLASSES):
+        raise ValueError(
+            f"{name}: feature_cls={feature_cls!r} is not supported; choose one of {FEATURE_CLASSES} (the default): "
+            "wavevision backbones return their maps through forward_intermediates; timm's hook, list, dict and fx "
+            "wrappers need models built as a sequence of feature modules"
+        )
+    return features_only, out_indices
+
+
 def build_model(name: str, cls: type, defaults: Mapping[str, Any], overrides: Mapping[str, Any]) -> nn.Module:
     """Instantiate ``cls`` with ``defaults`` updated by ``overrides`` and remember how.
 
-    Unknown override names raise a TypeError listing the accepted ones. The model gets
-    ``model_name`` and ``model_kwargs`` (the overrides) so checkpoints can rebuild it.
+    ``overrides`` may hold timm's standard arguments besides the class's own: ``pretrained``
+    (load the weights the record names), ``pretrained_cfg`` (a tag, a dict or a record),
+    ``pretrained_cfg_overlay`` (fields replaced), ``drop_rate`` (the family's ``dropout`` where it
+    has no ``drop_rate``), and ``features_only`` / ``out_indices`` / ``feature_cls`` (a backbone
+    returning feature maps). Unknown names raise a TypeError listing the accepted ones. The model
+    gets ``model_name``, ``model_kwargs`` (the overrides, to rebuild it from a checkpoint) and
+    ``pretrained_cfg``.
     """
-    accepted = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-    unknown = sorted(set(overrides) - set(accepted))
+    kwargs = dict(overrides)
+    pretrained = check_bool("pretrained", kwargs.pop("pretrained", False))
+    cfg = resolve_pretrained_cfg(name, get_entry(name).cfgs, kwargs.pop("pretrained_cfg", None),
+                                 kwargs.pop("pretrained_cfg_overlay", None))
+    kwargs.pop("cache_dir", None)
+    features_only, out_indices = _feature_args(name, kwargs)
+    accepted = _accepted(cls)
+    _drop_rate_alias(name, kwargs, accepted)
+    unknown = sorted(set(kwargs) - set(accepted))
     if unknown:
-        raise TypeError(f"{name}: unknown argument(s) {unknown}; accepted: {accepted}")
-    model = cls(**{**defaults, **overrides})
+        raise TypeError(f"{name}: unknown argument(s) {unknown}; accepted: {accepted} and timm's pretrained, "
+                        "pretrained_cfg, pretrained_cfg_overlay, drop_rate, features_only, out_indices, feature_cls")
+    model = cls(**{**defaults, **kwargs})
     model.model_name = name
-    model.model_kwargs = dict(overrides)
+    model.model_kwargs = {k: v for k, v in overrides.items() if k not in _BUILD_ONLY}
+    model.pretrained_cfg = cfg.to_dict()
+    if pretrained:
+        load_pretrained(model, cfg)
+    if features_only:
+        model.as_backbone(out_indices)
+        model.pretrained_cfg = cfg_for_features(model.pretrained_cfg)
     return model
 
 
@@ -181,11 +245,121 @@ def _read_config(path: Path) -> Dict[str, Any]:
 
 
 def _load_official(path: Path) -> Dict[str, torch.Tensor]:
+    _check_regular_file(path)
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        # timm's train.py checkpoints also hold its argparse.Namespace: allowed, nothing else is
+        safe = getattr(torch.serialization, "safe_globals", None)
+        with safe([argparse.Namespace]) if safe is not None else contextlib.nullcontext():
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for corrupt files
         raise ValueError(f"could not read {path} as a PyTorch state dict ({type(e).__name__}: {e})") from None
     return convert_official_state_dict(obj)
+
+
+# --------------------------------------------------------------------------------------
+# safetensors files (the library: memory-mapped reads, validated offsets)
+
+
+def _check_regular_file(path: Path) -> None:
+    """Refuse what is not a regular file (a FIFO would block, a device never ends) before opening it."""
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    if not path.is_file():
+        raise ValueError(f"{path} is not a regular file; point to a weights file")
+
+
+def save_safetensors_bytes(tensors: Mapping[str, torch.Tensor], metadata: Optional[Mapping[str, str]] = None) -> bytes:
+    """``tensors`` (moved to CPU, made contiguous) as safetensors bytes, with string ``metadata``."""
+    from safetensors.torch import save
+
+    flat = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    return save(flat, metadata={str(k): str(v) for k, v in (metadata or {}).items()} or None)
+
+
+def load_safetensors(path: PathLike) -> Tuple[Dict[str, torch.Tensor], Dict[str, str]]:
+    """Read a safetensors file into CPU tensors; returns (tensors, metadata).
+
+    Raises:
+        ValueError: a file that is not valid safetensors (truncated, overlapping or out-of-range
+            entries, a bad header), named with the library's reason.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file, safe_open
+
+    path = Path(path)
+    _check_regular_file(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = dict(f.metadata() or {})
+        return load_file(str(path)), metadata
+    except (SafetensorError, OSError, RuntimeError, ValueError) as e:
+        raise ValueError(f"{path} is not a valid safetensors file ({e}); was it written completely?") from None
+
+
+def _read_weights(path: Path) -> Dict[str, torch.Tensor]:
+    """A state dict from a ``.safetensors`` file or a ``.pth``/``.pt`` one (the public package's layout)."""
+    if path.suffix == ".safetensors":
+        return convert_official_state_dict(load_safetensors(path)[0])
+    return _load_official(path)
+
+
+# --------------------------------------------------------------------------------------
+# Pretrained weights named by a record
+
+
+def adapt_input_conv(in_chans: int, weight: torch.Tensor) -> torch.Tensor:
+    """A first-conv weight trained on ``weight.shape[1]`` channels for ``in_chans`` channels (timm's rule):
+    RGB to one channel sums the filters; more channels repeat them, scaled to keep the response."""
+    have = weight.shape[1]
+    if in_chans == have:
+        return weight
+    if in_chans == 1:
+        return weight.sum(dim=1, keepdim=True)
+    reps = -(-in_chans // have)
+    return weight.repeat(1, reps, 1, 1)[:, :in_chans] * (have / in_chans)
+
+
+def _names(value: Union[str, Tuple[str, ...], None]) -> Tuple[str, ...]:
+    return () if value is None else (value,) if isinstance(value, str) else tuple(value)
+
+
+def _weights_file(cfg: PretrainedCfg, name: str) -> Path:
+    if cfg.file:
+        return Path(cfg.file)
+    if cfg.url or cfg.hf_hub_id:
+        raise ValueError(
+            f"{name}: its weights are published at {cfg.url or cfg.hf_hub_id}, which wavevision does not download; "
+            "fetch the file and pass pretrained_cfg_overlay=dict(file=PATH) (or checkpoint=PATH)"
+        )
+    raise ValueError(
+        f"wavevision hosts no pretrained weights for {name} (its pretrained_cfg names no file, url or hf_hub_id); "
+        "pass pretrained_cfg_overlay=dict(file=PATH) or checkpoint=PATH for weights you have"
+    )
+
+
+def load_pretrained(model: nn.Module, cfg: PretrainedCfg) -> None:
+    """Load the weights ``cfg`` names into ``model``, adapting them like timm: a classifier for
+    another ``num_classes`` keeps the model's fresh one, and the first conv is adapted to the
+    model's ``in_chans``. Everything else must fit exactly (:class:`CheckpointMismatchError`)."""
+    name = getattr(model, "model_name", type(model).__name__)
+    path = _weights_file(cfg, name)
+    state = _read_weights(path)
+    own = model.state_dict()
+    if getattr(model, "num_classes", cfg.num_classes) != cfg.num_classes:
+        for prefix in _names(cfg.classifier):
+            for k in (f"{prefix}.weight", f"{prefix}.bias"):
+                state.pop(k, None)
+                if k in own:
+                    state[k] = own[k]
+    for prefix in _names(cfg.first_conv):
+        key = f"{prefix}.weight"
+        if key in state and key in own and state[key].shape[1] != own[key].shape[1]:
+            state[key] = adapt_input_conv(own[key].shape[1], state[key])
+    load_state_dict_strict(model, state, source=str(path))
+
+
+# --------------------------------------------------------------------------------------
+# The one entry point
 
 
 def create_model(
@@ -198,26 +372,32 @@ def create_model(
     """Build a registered model, optionally loading weights.
 
     Args:
-        name: a registered name (``wavevision.list_models()``). May be omitted when
-            ``checkpoint`` is a wavevision checkpoint, whose config names the model.
-        pretrained: no weights are hosted yet; download a checkpoint and pass ``checkpoint``.
+        name: a registered name (``wavevision.list_models()``), optionally with a pretrained tag
+            (``"wave_vit_s.in1k_384"``). May be omitted when ``checkpoint`` is a wavevision
+            checkpoint, whose config names the model.
+        pretrained: load the weights the model's ``pretrained_cfg`` names (its ``file``; none
+            are released yet: pass ``pretrained_cfg_overlay=dict(file=PATH)`` or ``checkpoint``).
         checkpoint: ``.safetensors`` saved by :func:`save_checkpoint` (config read from the
             ``.json`` beside it), or a ``.pth``/``.pt`` state dict of the public package.
-        **overrides: hyperparameters replacing the registered defaults (e.g. ``num_classes``).
+        **overrides: hyperparameters replacing the registered defaults (e.g. ``num_classes``)
+            and timm's standard arguments (``pretrained_cfg``, ``pretrained_cfg_overlay``,
+            ``drop_rate``, ``drop_path_rate``, ``global_pool``, ``features_only``,
+            ``out_indices``, ``feature_cls``).
     """
-    if pretrained:
-        raise ValueError(
-            "wavevision hosts no pretrained weights; pass checkpoint=PATH to a file saved by the "
-            "public wavemix package or by wavevision.save_checkpoint"
-        )
+    if name is not None:
+        get_entry(name)  # unknown names and tags: a clear error first
+        arch, tag = split_model_name_tag(name)
+        if tag and overrides.get("pretrained_cfg") is None:
+            overrides["pretrained_cfg"] = tag
+        name = arch
     if checkpoint is None:
         if name is None:
             raise ValueError("create_model needs a model name (see wavevision.list_models()) or checkpoint=PATH")
-        entry = get_entry(name)
-        return entry.fn(**overrides)
+        return get_entry(name).fn(pretrained=pretrained, **overrides)
+    if pretrained:
+        raise ValueError("pass either pretrained=True (the registered weights) or checkpoint=PATH, not both")
     path = Path(checkpoint)
-    if not path.exists():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    _check_regular_file(path)
     if path.suffix == ".safetensors":
         cfg = _read_config(path)
         if name is not None and name != cfg["model"]:
@@ -225,7 +405,7 @@ def create_model(
                 f"{path} holds a {cfg['model']!r} model, not {name!r}; call create_model(checkpoint=...) without a name"
             )
         model = get_entry(cfg["model"]).fn(**{**cfg.get("kwargs", {}), **overrides})
-        tensors, _ = load_safetensors(str(path))
+        tensors, _ = load_safetensors(path)
         load_state_dict_strict(model, _for_model(model, tensors), source=str(path))
         return model
     if name is None:

@@ -1,12 +1,15 @@
-"""The model registry: names, the functions that build them, and their reference numbers."""
+"""The model registry: names, the functions that build them, and their pretrained configurations."""
 from __future__ import annotations
 
 import difflib
 import fnmatch
-from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable
 
-__all__ = ["ModelEntry", "get_entry", "list_models", "register_model", "suggest"]
+from ._pretrained import DefaultCfg, split_model_name_tag
+
+__all__ = ["ModelEntry", "get_entry", "get_pretrained_cfg", "list_models", "register_model", "suggest"]
 
 TASKS = ("classification", "segmentation", "super_resolution")
 
@@ -18,55 +21,95 @@ class ModelEntry:
     Attributes:
         name: the registered name.
         fn: builder taking keyword overrides and returning the model.
-        task: one of ``classification``, ``segmentation``, ``super_resolution``.
-        params: exact parameter count of the default build (None for open family entries
-            whose size depends on the overrides).
-        reference: published facts (reference params, metric, value, dataset, source).
+        cfgs: the model's pretrained configurations by tag (``cfgs.default`` first).
     """
 
     name: str
     fn: Callable[..., Any]
-    task: str
-    params: Optional[int] = None
-    reference: Dict[str, Any] = field(default_factory=dict)
+    cfgs: DefaultCfg
+
+    @property
+    def task(self) -> str:
+        """``classification``, ``segmentation`` or ``super_resolution``."""
+        return self.cfgs.default.task
+
+    @property
+    def params(self) -> int | None:
+        """Exact parameter count of the default build."""
+        return self.cfgs.default.params
+
+    @property
+    def pretrained_cfg(self) -> dict[str, Any]:
+        """The default tag's record as a plain dict (what ``model.pretrained_cfg`` holds)."""
+        return self.cfgs.default.to_dict()
+
+    @property
+    def tags(self) -> list[str]:
+        """``name`` or ``name.tag`` for every record, the default first."""
+        return [f"{self.name}.{t}" if t else self.name for t in self.cfgs.tags]
+
+    @property
+    def reference(self) -> dict[str, Any]:
+        """The default record's published facts in one flat dict (dataset, metrics, params,
+        MACs, source), for display."""
+        cfg = self.cfgs.default
+        facts: dict[str, Any] = {"dataset": cfg.dataset, **cfg.metrics, "params": cfg.params, "macs": cfg.macs,
+                                 "input_size": cfg.input_size, "source": cfg.metrics_source or cfg.paper_name}
+        return {k: v for k, v in facts.items() if v is not None}
 
 
-_REGISTRY: Dict[str, ModelEntry] = {}
+_REGISTRY: dict[str, ModelEntry] = {}
 
 
-def register_model(*, task: str, params: Optional[int] = None, reference: Optional[Dict[str, Any]] = None):
-    """Decorator registering a model builder under its function name; a name registered twice is an error."""
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; choose one of {TASKS}")
+def register_model(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorator registering a builder under its function name, with the records listed for that
+    name in its module's ``default_cfgs``. A name registered twice, or without a record, is an error."""
+    name = fn.__name__
+    if name in _REGISTRY:
+        raise ValueError(f"model {name!r} is registered twice")
+    cfgs = getattr(sys.modules[fn.__module__], "default_cfgs", {}).get(name)
+    if not isinstance(cfgs, DefaultCfg):
+        raise ValueError(f"model {name!r} has no pretrained cfg: list it in {fn.__module__}.default_cfgs")
+    if cfgs.default.task not in TASKS:
+        raise ValueError(f"{name}: unknown task {cfgs.default.task!r}; choose one of {TASKS}")
+    _REGISTRY[name] = ModelEntry(name, fn, cfgs)
+    return fn
 
-    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
-        name = fn.__name__
-        if name in _REGISTRY:
-            raise ValueError(f"model {name!r} is registered twice")
-        _REGISTRY[name] = ModelEntry(name, fn, task, params, dict(reference or {}))
-        return fn
 
-    return wrap
-
-
-def suggest(name: str, n: int = 3) -> List[str]:
+def suggest(name: str, n: int = 3) -> list[str]:
     """Registered names close to ``name``."""
     return difflib.get_close_matches(name, list(_REGISTRY), n=n, cutoff=0.5)
 
 
 def get_entry(name: str) -> ModelEntry:
-    """The entry for ``name``; unknown names raise a ValueError suggesting close names."""
+    """The entry for ``name`` (a ``name.tag`` gives its model's entry); unknown names raise a
+    ValueError suggesting close names."""
     if not isinstance(name, str):
         raise TypeError(f"model name must be a string, got {type(name).__name__}")
+    arch, tag = split_model_name_tag(name)
     try:
-        return _REGISTRY[name]
+        entry = _REGISTRY[arch]
     except KeyError:
-        close = suggest(name)
+        close = suggest(arch)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         raise ValueError(f"unknown model {name!r}.{hint} See wavevision.list_models() for all names.") from None
+    if tag and tag not in entry.cfgs.cfgs:
+        raise ValueError(f"{arch} has no pretrained tag {tag!r}; known: {', '.join(map(repr, entry.tags))}")
+    return entry
 
 
-def list_models(pattern: str = "*", *, task: Optional[str] = None) -> List[str]:
-    """Sorted registered names matching a shell-style ``pattern``, optionally of one ``task``."""
-    names = [n for n, e in _REGISTRY.items() if fnmatch.fnmatch(n, pattern) and (task is None or e.task == task)]
+def get_pretrained_cfg(name: str) -> dict[str, Any]:
+    """The record of ``name`` or ``name.tag`` as a plain dict."""
+    entry = get_entry(name)
+    tag = split_model_name_tag(name)[1] or entry.cfgs.tags[0]
+    return entry.cfgs.cfgs[tag].to_dict()
+
+
+def list_models(pattern: str = "*", *, task: str | None = None, pretrained: bool = False) -> list[str]:
+    """Sorted registered names matching a shell-style ``pattern``, optionally of one ``task`` or
+    only those with released weights (``pretrained=True``)."""
+    names = [
+        n for n, e in _REGISTRY.items()
+        if fnmatch.fnmatch(n, pattern) and (task is None or e.task == task) and (not pretrained or e.cfgs.is_pretrained)
+    ]
     return sorted(names)

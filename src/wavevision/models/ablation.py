@@ -20,8 +20,10 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import torch.nn as nn
 
+from ..data.embedded import DIGITS_MEAN, DIGITS_STD
 from ..layers.mixers import MIXERS, _pair, mixer_block
 from ._builder import build_model
+from ._pretrained import PretrainedCfg, generate_default_cfgs
 from ._registry import register_model
 from .wavemix import WaveMix
 
@@ -59,6 +61,8 @@ class MixerNet(WaveMix):
         upsample: str = "convtranspose",
         img_size: Union[int, Sequence[int]] = 16,
         mixer_kwargs: Optional[Mapping[str, Any]] = None,
+        global_pool: str = "avg",
+        drop_path_rate: float = 0.0,
     ) -> None:
         if mixer not in MIXERS:
             mixer_block(mixer, dim=final_dim)  # raises the error that names the choices
@@ -69,7 +73,7 @@ class MixerNet(WaveMix):
         super().__init__(
             num_classes=num_classes, depth=depth, mult=mult, ff_channel=ff_channel, final_dim=final_dim,
             dropout=dropout, level=level, initial_conv=initial_conv, patch_size=patch_size, stride=stride,
-            in_chans=in_chans, upsample=upsample,
+            in_chans=in_chans, upsample=upsample, global_pool=global_pool, drop_path_rate=drop_path_rate,
         )
         self.mixer_type = mixer
         self.img_size = _pair(img_size, "img_size")
@@ -108,62 +112,77 @@ _DEFAULTS: Dict[str, Any] = dict(
     num_classes=10, depth=4, mult=2, ff_channel=32, final_dim=32, dropout=0.0, level=1,
     initial_conv="pachify", patch_size=2, stride=1, in_chans=1, upsample="convtranspose", img_size=16,
 )
-_SOURCE = "wavevision token-mixer ablation configuration (ours, not a published model)"
+_NOTE = "wavevision token-mixer ablation configuration (ours, not a published model)"
 
 
-def _register(params: int):
-    """Register with the exact parameter count (also stored as the reference, our own configuration)."""
-    reference = dict(params=params, dataset="digits", input_size=(1, 16, 16), source=_SOURCE)
-    return register_model(task="classification", params=params, reference=reference)
+def _cfg(mixer: str, params: int, macs: int) -> PretrainedCfg:
+    """A digits record: 1 x 16 x 16 inputs normalised like the embedded digits data, 10 classes, 8 x 8 maps."""
+    return PretrainedCfg(
+        input_size=(1, 16, 16), pool_size=(8, 8), num_classes=10, interpolation="bilinear", crop_pct=1.0,
+        mean=DIGITS_MEAN, std=DIGITS_STD, first_conv="conv.0", classifier="pool.2", license="mit", dataset="digits",
+        params=params, macs=macs, description=f"WaveMix skeleton with the {mixer} token mixer", notes=(_NOTE,),
+    )
+
+
+default_cfgs = generate_default_cfgs({
+    "mixer_dwt": _cfg("dwt", 87_466, 1_820_992),
+    "mixer_dwt_l2": _cfg("level-2 dwt", 83_818, 1_411_392),
+    "mixer_pool": _cfg("pool", 87_466, 1_820_992),
+    "mixer_fourier": _cfg("fourier", 87_466, 1_820_992),
+    "mixer_random": _cfg("random", 87_466, 1_839_424),
+    "mixer_dwconv": _cfg("dwconv", 87_786, 1_839_424),
+    "mixer_mlp": _cfg("mlp", 83_818, 1_493_312),
+    "mixer_identity": _cfg("identity", 87_466, 1_820_992),
+})
 
 
 def _mixer(name: str, mixer: str, kwargs: Dict[str, Any], **cfg: Any) -> MixerNet:
     return build_model(name, MixerNet, {**_DEFAULTS, "mixer": mixer, **cfg}, kwargs)
 
 
-@_register(87_466)
+@register_model
 def mixer_dwt(**kwargs: Any) -> MixerNet:
     """The WaveMix (level-1 Haar, WaveMix-Lite) block; any ``level`` as an override."""
     return _mixer("mixer_dwt", "dwt", kwargs)
 
 
-@_register(83_818)
+@register_model
 def mixer_dwt_l2(**kwargs: Any) -> MixerNet:
     """The level-2 WaveMix block (a two-level Haar pyramid), ff_channel 16 to match the others' size."""
     return _mixer("mixer_dwt_l2", "dwt", kwargs, level=2, ff_channel=16)
 
 
-@_register(87_466)
+@register_model
 def mixer_pool(**kwargs: Any) -> MixerNet:
     """PoolFormer-style 3x3 average pooling in place of the Haar DWT."""
     return _mixer("mixer_pool", "pool", kwargs)
 
 
-@_register(87_466)
+@register_model
 def mixer_fourier(**kwargs: Any) -> MixerNet:
     """FNet-style Fourier basis (real part of the 2D FFT) in place of the Haar DWT."""
     return _mixer("mixer_fourier", "fourier", kwargs)
 
 
-@_register(87_466)
+@register_model
 def mixer_random(**kwargs: Any) -> MixerNet:
     """Fixed random depthwise 3x3 filters (buffers) in place of the Haar DWT."""
     return _mixer("mixer_random", "random", kwargs)
 
 
-@_register(87_786)
+@register_model
 def mixer_dwconv(**kwargs: Any) -> MixerNet:
     """ConvMixer-style learned depthwise 3x3 conv in place of the Haar DWT."""
     return _mixer("mixer_dwconv", "dwconv", kwargs)
 
 
-@_register(83_818)
+@register_model
 def mixer_mlp(**kwargs: Any) -> MixerNet:
     """MLP-Mixer-style token MLP over the 8x8 token grid (fixed: built for img_size), ff_channel 16."""
     return _mixer("mixer_mlp", "mlp", kwargs, ff_channel=16)
 
 
-@_register(87_466)
+@register_model
 def mixer_identity(**kwargs: Any) -> MixerNet:
     """No token mixer: only the skeleton's 2x2 space-to-depth and transposed conv mix positions."""
     return _mixer("mixer_identity", "identity", kwargs)

@@ -28,18 +28,23 @@ policy (zero-pad at the bottom/right to a multiple of 32, crop dense outputs bac
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 
 from ..layers.drop_path import DropPath
+from ..layers.grad_checkpoint import checkpoint_block
 from ..layers.mlp import DWConvMlp, Mlp
 from ..layers.wave_attention import Attention, ClassAttention, WaveAttention
 from ..ops.padding import crop_to, pad_to_multiple
+from ..utils.validate import check_bool, check_float
+from ._base import ModelBase, check_global_pool, check_image, to_output_fmt
 from ._builder import build_model
+from ._features import FeatureInfo, feature_take_indices
+from ._pretrained import PretrainedCfg, generate_default_cfgs
 from ._registry import register_model
-from .wavemix import _WaveMixBase
 
 __all__ = ["FeatureInfo", "TokenLabelOutput", "WaveViT", "sample_mix_box"]
 
@@ -70,16 +75,6 @@ class TokenLabelOutput(NamedTuple):
     aux_logits: torch.Tensor
     box: Box
     grid_size: Tuple[int, int]
-
-
-class FeatureInfo(list):
-    """timm-style feature description: a list of ``{"num_chs", "reduction", "module"}`` dicts."""
-
-    def channels(self) -> List[int]:
-        return [f["num_chs"] for f in self]
-
-    def reduction(self) -> List[int]:
-        return [f["reduction"] for f in self]
 
 
 def sample_mix_box(grid_size: Tuple[int, int], beta: float = 1.0) -> Box:
@@ -118,6 +113,19 @@ def swap_box(tokens: torch.Tensor, grid_size: Tuple[int, int], box: Box, scale: 
     out = grid.clone()
     out[:, top:bottom, left:right] = grid.flip(0)[:, top:bottom, left:right]
     return out.reshape(b, n, c)
+
+
+def _mix_tokens(tokens: torch.Tensor, size: Tuple[int, int], beta: float) -> Tuple[torch.Tensor, Box]:
+    """MixToken on stage-1 tokens: a random box (in units of POOLING_SCALE tokens) swapped with the
+    mirrored sample; returns the tokens and the box on the final grid."""
+    box = sample_mix_box((size[0] // POOLING_SCALE, size[1] // POOLING_SCALE), beta)
+    return swap_box(tokens, size, box, POOLING_SCALE), box
+
+
+def _run_seq(blocks: nn.ModuleList, tokens: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
+    for blk in blocks:
+        tokens = blk(tokens, size)
+    return tokens
 
 
 def _tokens_to_map(x: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
@@ -238,11 +246,11 @@ def _check_int(name: str, value: Any, minimum: int) -> None:
 # The model
 
 
-class WaveViT(nn.Module):
-    """Wave-ViT image classifier (and, with ``features_only``, a four-stage backbone).
+class WaveViT(ModelBase):
+    """Wave-ViT image classifier (and, built with ``features_only``, a four-stage backbone).
 
     Args:
-        num_classes: classifier outputs; 0 returns the normalised class token (no aux head).
+        num_classes: classifier outputs; 0 returns the pooled features (no aux head).
         in_chans: input channels.
         stem_hidden_dim: width of the stem's three convs.
         embed_dims: token width per stage (stages 1-2 need multiples of 4).
@@ -252,11 +260,12 @@ class WaveViT(nn.Module):
         sr_ratios: key/value stride of the wavelet attention in stages 1-2 (1 = none);
             stages 3-4 use standard attention and take 1.
         drop_path_rate: stochastic depth, rising linearly from 0 to this over all blocks.
+        drop_rate: dropout before the head (0 in the reference).
+        global_pool: ``"token"`` (the class token, the reference), ``"avg"`` (mean of the
+            stage-4 tokens) or ``""`` (the head on every token).
         token_label: build the auxiliary per-token head (token labeling); in training the
             forward returns a :class:`TokenLabelOutput`, in eval the combined logits.
         mix_token: apply MixToken in training (only with ``token_label``).
-        features_only: build only the four stages: the forward returns the stage maps
-            (strides 4, 8, 16, 32) described by ``feature_info``.
 
     Inputs of at least ``min_input_size`` (32) pixels a side; sizes that are not multiples of
     ``size_multiple`` (32) are zero-padded at the bottom/right (dense outputs cropped back).
@@ -274,44 +283,35 @@ class WaveViT(nn.Module):
         mlp_ratios: Sequence[float] = (8, 8, 4, 4),
         sr_ratios: Sequence[int] = (4, 2, 1, 1),
         drop_path_rate: float = 0.0,
+        drop_rate: float = 0.0,
+        global_pool: str = "token",
         token_label: bool = True,
         mix_token: bool = True,
-        features_only: bool = False,
     ) -> None:
         super().__init__()
         _check_int("num_classes", num_classes, 0)
         _check_int("in_chans", in_chans, 1)
         _check_int("stem_hidden_dim", stem_hidden_dim, 1)
-        dims = _stage_tuple("embed_dims", embed_dims)
-        depths = _stage_tuple("depths", depths)
-        heads = _stage_tuple("num_heads", num_heads)
-        ratios = _stage_tuple("mlp_ratios", mlp_ratios, float)
-        srs = _stage_tuple("sr_ratios", sr_ratios)
-        if srs[2:] != (1, 1):
-            raise ValueError(f"sr_ratios of stages 3-4 must be 1 (they use standard attention over all tokens), got {tuple(sr_ratios)}")
-        for i, (d, h) in enumerate(zip(dims, heads)):
-            if d % h:
-                raise ValueError(
-                    f"embed_dims[{i}]={d} is not divisible by num_heads[{i}]={h}; pick a head count that divides the dim"
-                )
-            if i < 2 and d % 4:
-                raise ValueError(f"embed_dims[{i}]={d} must be a multiple of 4 (wavelet attention reduces it to dim/4 for the Haar transform)")
+        dims, depths, heads, ratios, srs = _check_stages(embed_dims, depths, num_heads, mlp_ratios, sr_ratios)
         if not isinstance(drop_path_rate, (int, float)) or not 0.0 <= drop_path_rate < 1.0:
             raise ValueError(f"drop_path_rate must be in [0, 1), got {drop_path_rate!r}")
 
         self.in_chans = in_chans
         self.num_classes = num_classes
         self.embed_dims = dims
-        self.num_features = dims[-1]
-        self.token_label = bool(token_label)
-        self.mix_token = bool(mix_token)
+        self.num_features = self.head_hidden_size = dims[-1]
+        self.global_pool = check_global_pool("WaveViT", global_pool, POOL_TYPES)
+        self.token_label = check_bool("token_label", token_label)
+        self.mix_token = check_bool("mix_token", mix_token)
+        self.token_label_training = True
         self.mix_beta = 1.0
-        self.features_only = bool(features_only)
         # Stage 4 has stride 32; stage-1 keys/values stride 4 (stem) x 2 (Haar) x sr, stage 2's 8 x 2 x sr.
         self.size_multiple = math.lcm(4 * 2 ** (NUM_STAGES - 1), 8 * srs[0], 16 * srs[1])
         self.min_input_size = self.size_multiple
+        self.num_stages = NUM_STAGES
+        self._reductions = tuple(4 * 2**i for i in range(NUM_STAGES))
         self.feature_info = FeatureInfo(
-            dict(num_chs=d, reduction=4 * 2**i, module=f"norm{i + 1}") for i, d in enumerate(dims)
+            dict(num_chs=d, reduction=r, module=f"norm{i + 1}") for i, (d, r) in enumerate(zip(dims, self._reductions))
         )
 
         rates = torch.linspace(0, float(drop_path_rate), sum(depths), device="cpu").tolist()
@@ -325,35 +325,37 @@ class WaveViT(nn.Module):
             setattr(self, f"patch_embed{i + 1}", embed)
             setattr(self, f"block{i + 1}", blocks)
             setattr(self, f"norm{i + 1}", nn.LayerNorm(dims[i], eps=_LN_EPS))
-        if not self.features_only:
-            self.post_network = nn.ModuleList([ClassBlock(dims[-1], heads[-1], ratios[-1])])
-            self.head: nn.Module = nn.Linear(dims[-1], num_classes) if num_classes > 0 else nn.Identity()
-            self.aux_head: Optional[nn.Module] = nn.Linear(dims[-1], num_classes) if self.token_label and num_classes > 0 else None
+        self.post_network: Optional[nn.ModuleList] = nn.ModuleList([ClassBlock(dims[-1], heads[-1], ratios[-1])])
+        self.head_drop = nn.Dropout(check_float("drop_rate", drop_rate, min=0.0, lt=1.0))
+        self.head: Optional[nn.Module] = None
+        self.aux_head: Optional[nn.Module] = None
+        self._set_heads(num_classes)
         self.apply(_init_weights)
+
+    def _set_heads(self, num_classes: int) -> None:
+        self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+        self.aux_head = nn.Linear(self.num_features, num_classes) if self.token_label and num_classes > 0 else None
 
     # ---- input checks and the shared trunk ------------------------------------------
 
     def _check_input(self, x: torch.Tensor) -> None:
-        _WaveMixBase._check_input(self, x)  # type: ignore[arg-type]  # tensor, 4D, in_chans, floating point
-        h, w = x.shape[-2:]
-        m = self.min_input_size
-        if h < m or w < m:
-            raise ValueError(
-                f"input of {h}x{w} pixels is too small for Wave-ViT's four stages: the minimum is {m}x{m} "
-                f"(one token at stride 32 and one stage-1 key/value token); resize or pad the images to at least {m}x{m}"
-            )
+        check_image(x, "WaveViT", self.in_chans, self.min_input_size,
+                    "one token at stride 32 and one stage-1 key/value token")
 
     def _prepare(self, x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
         self._check_input(x)
         size = (x.shape[-2], x.shape[-1])
         return pad_to_multiple(x, self.size_multiple)[0], size
 
-    def _require_head(self, what: str) -> None:
-        if self.features_only:
-            raise RuntimeError(
-                f"{what} needs the classification head, but this model was built with features_only=True; "
-                "call model(x) for the four stage maps, or build it without features_only"
-            )
+    def _run_blocks(self, blocks: nn.ModuleList, tokens: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
+        """A stage's blocks; with checkpointing, in segments of ``grad_checkpointing_every`` blocks."""
+        if not self._checkpointing():
+            return _run_seq(blocks, tokens, size)
+        every = self.grad_checkpointing_every
+        for start in range(0, len(blocks), every):
+            segment = blocks[start : start + every]
+            tokens = checkpoint_block(partial(_run_seq, segment, size=size), segment, tokens)
+        return tokens
 
     def _encode(
         self, x: torch.Tensor, *, take: Sequence[int] = (), last: int = NUM_STAGES - 1, mix: bool = False
@@ -369,11 +371,9 @@ class WaveViT(nn.Module):
         for i in range(last + 1):
             tokens, size = getattr(self, f"patch_embed{i + 1}")(feat)
             if i == 0 and mix:
-                box = sample_mix_box((size[0] // POOLING_SCALE, size[1] // POOLING_SCALE), self.mix_beta)
-                tokens = swap_box(tokens, size, box, POOLING_SCALE)
-            for blk in getattr(self, f"block{i + 1}"):
-                tokens = blk(tokens, size)
-            if i < NUM_STAGES - 1 or i in take:
+                tokens, box = _mix_tokens(tokens, size, self.mix_beta)
+            tokens = self._run_blocks(getattr(self, f"block{i + 1}"), tokens, size)
+            if i < last or i in take:
                 # Stages 1-3 end with their norm (the reference's too); stage 4's norm comes
                 # after the class block, so its map here is norm4 of its tokens.
                 feat = _tokens_to_map(getattr(self, f"norm{i + 1}")(tokens), size)
@@ -396,17 +396,22 @@ class WaveViT(nn.Module):
         x, _ = self._prepare(x)
         return self._post(self._encode(x)[0])
 
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Class token -> head, plus ``0.5 * max over tokens of aux_head`` with token labeling.
+    def _pool(self, x: torch.Tensor) -> torch.Tensor:
+        if self.global_pool == "token":
+            return x[:, 0]
+        if self.global_pool == "avg":
+            return x[:, 1:].mean(dim=1)
+        return x
 
-        ``pre_logits`` returns the (B, C) class token.
-        """
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Pooled tokens -> head; with the class token and token labeling, plus ``0.5 * max over
+        tokens of aux_head`` (the reference's inference output). ``pre_logits`` returns the pooled (B, C)."""
         self._require_head("forward_head")
-        cls = x[:, 0]
+        pooled = self.head_drop(self._pool(x))
         if pre_logits:
-            return cls
-        out = self.head(cls)
-        if self.aux_head is not None:
+            return pooled
+        out = self.head(pooled)
+        if self.aux_head is not None and self.global_pool:
             out = out + 0.5 * self.aux_head(x[:, 1:]).amax(dim=1)
         return out
 
@@ -414,101 +419,187 @@ class WaveViT(nn.Module):
         self._require_head("get_classifier")
         return self.head
 
-    def reset_classifier(self, num_classes: int) -> None:
-        """Replace the head (and the aux head with token labeling); 0 returns the class token."""
+    def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
+        """Replace the head (and the aux head with token labeling); 0 returns the pooled features
+        (with ``global_pool=""``, every normalised token)."""
         self._require_head("reset_classifier")
         _check_int("num_classes", num_classes, 0)
+        if global_pool is not None:
+            self.global_pool = check_global_pool("WaveViT", global_pool, POOL_TYPES)
         self.num_classes = num_classes
-        self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
-        self.aux_head = nn.Linear(self.num_features, num_classes) if self.token_label and num_classes > 0 else None
+        self._set_heads(num_classes)
         for m in (self.head, self.aux_head):
             if m is not None:
                 m.apply(_init_weights)
 
-    def _stage_indices(self, indices: Optional[Union[int, Sequence[int]]]) -> List[int]:
-        n = NUM_STAGES
-        if indices is None:
-            return list(range(n))
-        if isinstance(indices, int):
-            if not 1 <= indices <= n:
-                raise ValueError(f"indices={indices} asks for the last {indices} stages of {n}")
-            return list(range(n - indices, n))
-        take = set()
-        for i in indices:
-            if not isinstance(i, int) or not -n <= i < n:
-                raise IndexError(f"stage index {i!r} out of range for {n} stages")
-            take.add(i % n)
-        if not take:
-            raise ValueError("indices selects no stage")
-        return sorted(take)
+    def set_token_label_training(self, enable: bool = True) -> None:
+        """With token labeling, whether the training forward returns a :class:`TokenLabelOutput`
+        (for :class:`wavevision.losses.TokenLabelLoss`; the default) or, disabled, the combined
+        logits as in eval (what a plain cross-entropy loop such as timm's ``train.py`` expects;
+        no MixToken then)."""
+        self.token_label_training = check_bool("enable", enable)
+
+    def group_matcher(self, coarse: bool = False) -> Dict[str, Any]:
+        """Parameter groups for layer-wise learning-rate decay (timm's format): the stem, then stages or blocks."""
+        if coarse:
+            return dict(stem=r"^patch_embed1\.", blocks=r"^(?:patch_embed|block|norm)(\d+)")
+        return dict(stem=r"^patch_embed1\.", blocks=[(r"^block(\d+)\.(\d+)", None), (r"^(?:patch_embed|norm)(\d+)", (99999,))])
 
     def forward_intermediates(
-        self, x: torch.Tensor, indices: Optional[Union[int, Sequence[int]]] = None, *, intermediates_only: bool = False
+        self,
+        x: torch.Tensor,
+        indices: Optional[Union[int, Sequence[int]]] = None,
+        norm: bool = False,
+        stop_early: bool = False,
+        output_fmt: str = "NCHW",
+        intermediates_only: bool = False,
     ) -> Union[List[torch.Tensor], Tuple[torch.Tensor, List[torch.Tensor]]]:
         """Normalised stage maps (B, C_i, ceil(H / s_i), ceil(W / s_i)), s_i = 4, 8, 16, 32, for dense tasks.
 
         Args:
             indices: stages to return (0-3, negative counts from the end, in stage order),
                 or an int n for the last n stages; all four by default.
-            intermediates_only: return only the list (the trunk stops after the last
-                stage asked for) instead of (``forward_features`` output, list).
+            norm: accepted for timm's interface; every map already ends with its stage's norm.
+            stop_early: run no stage after the last one taken (then the final output is not
+                computed: needs ``intermediates_only``).
+            output_fmt: ``"NCHW"`` or ``"NHWC"`` for the maps.
+            intermediates_only: return only the list (the trunk stops after the last stage
+                asked for) instead of (``forward_features`` output, list).
         """
-        take = self._stage_indices(indices)
+        take, last = feature_take_indices(self.num_stages, indices, what="stage")
+        take = sorted(set(take))
+        self._check_output_fmt(output_fmt)
         if not intermediates_only:
+            if stop_early:
+                raise ValueError("stop_early=True skips the final stages, so it needs intermediates_only=True")
             self._require_head("forward_intermediates(intermediates_only=False)")
         x, (h, w) = self._prepare(x)
-        tokens, _, maps, _ = self._encode(x, take=take, last=NUM_STAGES - 1 if not intermediates_only else take[-1])
-        maps = [crop_to(m, (-(-h // s), -(-w // s))) for m, s in zip(maps, (self.feature_info[i]["reduction"] for i in take))]
+        tokens, _, maps, _ = self._encode(x, take=take, last=last if intermediates_only else self.num_stages - 1)
+        maps = [to_output_fmt(crop_to(m, (-(-h // self._reductions[i]), -(-w // self._reductions[i]))), output_fmt)
+                for m, i in zip(maps, take)]
         return maps if intermediates_only else (self._post(tokens), maps)
+
+    def prune_intermediate_layers(
+        self, indices: Union[int, Sequence[int]] = 1, prune_norm: bool = False, prune_head: bool = True
+    ) -> List[int]:
+        """Drop the stages after the last one ``indices`` takes (and, with ``prune_head``, the class
+        block and heads); returns the absolute stage indices taken. ``prune_norm`` changes nothing:
+        each kept stage's norm makes its map."""
+        take, last = feature_take_indices(self.num_stages, indices, what="stage")
+        for i in range(last + 1, self.num_stages):
+            for part in ("patch_embed", "block", "norm"):
+                delattr(self, f"{part}{i + 1}")
+        self.num_stages = last + 1
+        self.feature_info = FeatureInfo(self.feature_info[: last + 1])
+        if prune_head:
+            self.post_network, self.head, self.aux_head = None, None, None
+            self.head_drop = nn.Identity()
+        return take
+
+    def _require_head(self, what: str) -> None:
+        if self.features_only or self.post_network is None:
+            raise RuntimeError(
+                f"{what} needs the classification head, but this model has none (built with features_only=True, "
+                "or pruned by prune_intermediate_layers); call forward_intermediates for the stage maps, or build "
+                "it without features_only"
+            )
 
     def forward(self, x: torch.Tensor) -> Union[torch.Tensor, TokenLabelOutput, List[torch.Tensor]]:
         """Logits (B, num_classes); see the class docstring for training with token labeling and features_only."""
         if self.features_only:
-            return self.forward_intermediates(x, intermediates_only=True)
-        if not (self.training and self.aux_head is not None):
+            return self._features_forward(x)
+        if not (self.training and self.aux_head is not None and self.token_label_training and self.global_pool == "token"):
             return self.forward_head(self.forward_features(x))
         x, _ = self._prepare(x)
         tokens, size, _, box = self._encode(x, mix=self.mix_token)
         feats = self._post(tokens)
         aux = swap_box(self.aux_head(feats[:, 1:]), size, box)  # undo MixToken on the dense logits
-        return TokenLabelOutput(self.head(feats[:, 0]), aux, box, size)
+        return TokenLabelOutput(self.head(self.head_drop(feats[:, 0])), aux, box, size)
+
+
+POOL_TYPES = ("token", "avg", "")
+
+
+def _check_stages(embed_dims: Any, depths: Any, num_heads: Any, mlp_ratios: Any, sr_ratios: Any) -> Tuple[Tuple[Any, ...], ...]:
+    """The per-stage settings as tuples, each value checked (divisibility by heads, multiples of 4, ...)."""
+    dims = _stage_tuple("embed_dims", embed_dims)
+    depths = _stage_tuple("depths", depths)
+    heads = _stage_tuple("num_heads", num_heads)
+    ratios = _stage_tuple("mlp_ratios", mlp_ratios, float)
+    srs = _stage_tuple("sr_ratios", sr_ratios)
+    if srs[2:] != (1, 1):
+        raise ValueError(f"sr_ratios of stages 3-4 must be 1 (they use standard attention over all tokens), got {tuple(sr_ratios)}")
+    for i, (d, h) in enumerate(zip(dims, heads)):
+        if d % h:
+            raise ValueError(
+                f"embed_dims[{i}]={d} is not divisible by num_heads[{i}]={h}; pick a head count that divides the dim"
+            )
+        if i < 2 and d % 4:
+            raise ValueError(f"embed_dims[{i}]={d} must be a multiple of 4 (wavelet attention reduces it to dim/4 for the Haar transform)")
+    return dims, depths, heads, ratios, srs
+
+
+# torch.fx: the input check, padding, cropping and MixToken's random box are single graph nodes.
+for _leaf in ("check_image", "pad_to_multiple", "crop_to", "_mix_tokens", "swap_box"):
+    torch.fx.wrap(_leaf)
 
 
 # --------------------------------------------------------------------------------------
 # Official checkpoints: module names equal the reference's, and the float16 Haar buffers it
 # stores are dropped by wavevision.models._builder.convert_official_state_dict.
 
-_PAPER = "Wave-ViT, ECCV 2022 (arXiv 2207.04978); params and MACs measured on the reference code"
+_REPO = "https://github.com/YehLi/ImageNetModel"
+_PAPER = "Wave-ViT: Unifying Wavelet and Transformers for Visual Representation Learning (ECCV 2022)"
 _COMMON: Dict[str, Any] = dict(mlp_ratios=(8, 8, 4, 4), sr_ratios=(4, 2, 1, 1))
+
+
+def _cfg(params: int, top1: float, macs: Optional[int] = None, size: int = 224, **kwargs: Any) -> PretrainedCfg:
+    """A Wave-ViT record: the reference's data settings (timm's ViT defaults: bicubic, crop 0.9,
+    ImageNet mean/std), its first conv and both heads, the paper's top-1, and the exact
+    parameters and multiply-accumulates of this implementation at ``size`` (within 0.05 % of the
+    reference code's; the paper's "FLOPs" are multiply-accumulates)."""
+    fields: Dict[str, Any] = dict(
+        input_size=(3, size, size), min_input_size=(3, 32, 32), pool_size=(size // 32, size // 32), crop_pct=0.9,
+        first_conv="patch_embed1.conv.0", classifier=("head", "aux_head"), origin_url=_REPO, paper_ids="arXiv:2207.04978",
+        paper_name=_PAPER, dataset="ImageNet-1k", metrics={"top1": top1}, metrics_source=_PAPER, params=params, macs=macs,
+    )
+    return PretrainedCfg(**{**fields, **kwargs})
+
+
+def _at_384(params: int, top1: float, macs: int, paper_macs: float) -> PretrainedCfg:
+    note = f"fine-tuned at 384x384 in the paper ({paper_macs} G multiply-accumulates there)"
+    return _cfg(params, top1, macs, size=384, crop_pct=1.0, notes=(note,))
+
+
+default_cfgs = generate_default_cfgs({
+    "wave_vit_s.in1k": _cfg(22_690_176, 83.9, 4_621_269_632),
+    "wave_vit_s.in1k_384": _at_384(22_690_176, 85.0, 15_012_938_112, 15.1),
+    "wave_vit_b.in1k": _cfg(33_516_128, 84.8, 7_166_483_456),
+    "wave_vit_b.in1k_384": _at_384(33_516_128, 85.6, 23_336_948_736, 23.4),
+    "wave_vit_l.in1k": _cfg(57_474_504, 85.5, 14_706_430_976),
+    "wave_vit_l.in1k_384": _at_384(57_474_504, 86.3, 47_288_226_816, 47.5),
+})
 
 
 def _create_wave_vit(variant: str, cfg: Dict[str, Any], kwargs: Dict[str, Any]) -> WaveViT:
     return build_model(variant, WaveViT, {**_COMMON, **cfg}, kwargs)
 
 
-def _reference(params: int, macs: int, flops: float, top1: float, flops_384: float, top1_384: float) -> Dict[str, Any]:
-    """Paper numbers ("FLOPs" there are multiply-accumulates) and the reference code's exact counts."""
-    return dict(
-        params=params, macs_224=macs, dataset="ImageNet-1k", metric="top1", value=top1, resolution=224,
-        paper_flops_224=flops, top1_384=top1_384, paper_flops_384=flops_384, source=_PAPER,
-    )
-
-
-@register_model(task="classification", params=22_690_176, reference=_reference(22_690_176, 4_623_276_672, 4.7e9, 83.9, 15.1e9, 85.0))
+@register_model
 def wave_vit_s(**kwargs: Any) -> WaveViT:
     """Wave-ViT-S: dims 64/128/320/448, depths 3/4/6/3, heads 2/4/10/14 (83.9 % top-1 at 224)."""
     cfg = dict(stem_hidden_dim=32, embed_dims=(64, 128, 320, 448), depths=(3, 4, 6, 3), num_heads=(2, 4, 10, 14))
     return _create_wave_vit("wave_vit_s", cfg, kwargs)
 
 
-@register_model(task="classification", params=33_516_128, reference=_reference(33_516_128, 7_168_490_496, 7.2e9, 84.8, 23.4e9, 85.6))
+@register_model
 def wave_vit_b(**kwargs: Any) -> WaveViT:
     """Wave-ViT-B: dims 64/128/320/512, depths 3/4/12/3, heads 2/4/10/16 (84.8 % top-1 at 224)."""
     cfg = dict(stem_hidden_dim=64, embed_dims=(64, 128, 320, 512), depths=(3, 4, 12, 3), num_heads=(2, 4, 10, 16))
     return _create_wave_vit("wave_vit_b", cfg, kwargs)
 
 
-@register_model(task="classification", params=57_474_504, reference=_reference(57_474_504, 14_710_043_648, 14.8e9, 85.5, 47.5e9, 86.3))
+@register_model
 def wave_vit_l(**kwargs: Any) -> WaveViT:
     """Wave-ViT-L: dims 96/192/384/512, depths 3/6/18/3, heads 3/6/12/16 (85.5 % top-1 at 224)."""
     cfg = dict(stem_hidden_dim=64, embed_dims=(96, 192, 384, 512), depths=(3, 6, 18, 3), num_heads=(3, 6, 12, 16))

@@ -8,9 +8,15 @@ The state-dict layout equals the public ``wavemix`` 0.2.4 package (``conv``, ``l
 all invisible on the sizes it accepts: each Haar level is computed once per block (it
 recomputes the lower levels), the transform is a module-free function (no device-bound
 globals), and any input size works (pad then crop, ``wavevision.ops.padding``).
+
+Every model speaks timm's interface (:mod:`wavevision.models._base`): ``pretrained_cfg``
+records (``default_cfgs`` below), ``forward_intermediates`` / ``features_only`` with one
+feature map per block, ``reset_classifier(num_classes, global_pool)``, gradient
+checkpointing, and ``torch.fx`` tracing.
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -18,43 +24,27 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..layers import WaveMixBlock, normalize_stem, patchify_stem, strided_stem
+from ..layers.drop_path import drop_path
+from ..layers.grad_checkpoint import checkpoint_block
+from ..layers.layout import in_format_of, inference_layout
 from ..ops.padding import crop_to, pad_to_multiple
+from ..utils.validate import check_float
+from ._base import ModelBase, check_global_pool, check_image, to_output_fmt
 from ._builder import build_model
+from ._features import FeatureInfo, feature_take_indices
+from ._pretrained import PretrainedCfg, generate_default_cfgs
 from ._registry import register_model
 
 __all__ = ["WaveMix", "WaveMixSeg", "WaveMixSR"]
+
+IntermediatesOut = Union[List[torch.Tensor], Tuple[torch.Tensor, List[torch.Tensor]]]
+POOL_TYPES = ("avg", "max", "")
+DENSE_POOL_TYPES = ("",)
 
 
 def _check_positive_int(name: str, value: Any, minimum: int = 1) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
-def _inference_layout(x: torch.Tensor) -> torch.Tensor:
-    """The input as the blocks run fastest: channels-last in CPU float32 inference.
-
-    oneDNN runs the convolutions and transposed convolutions channels-last either way (from
-    NCHW it reorders in and out); in inference nothing needs NCHW, so the image (a few
-    channels, cheap to reorder) goes channels-last and the map stays so. With gradients
-    enabled (the 1x1 convs as matrix products and the BatchNorm backward want NCHW), on other
-    devices or dtypes, traced or compiled, the input is returned as is.
-    """
-    if (
-        torch.is_grad_enabled()
-        or x.device.type != "cpu"
-        or x.dtype != torch.float32
-        or x.dim() != 4
-        or not x.is_contiguous()
-        or torch.jit.is_tracing()
-        or torch.compiler.is_compiling()
-    ):
-        return x
-    return x.contiguous(memory_format=torch.channels_last)
-
-
-def _in_format_of(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """``y`` in the memory format of the input ``x`` (NCHW in, NCHW out)."""
-    return y.contiguous() if x.is_contiguous() and not y.is_contiguous() else y
 
 
 def _residual(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -65,43 +55,84 @@ def _residual(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return x + block(x)  # x first: the sum takes the input's memory format
 
 
-class _WaveMixBase(nn.Module):
-    """Stem + residual WaveMix blocks; subclasses add the head."""
+def _resize_like(y: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """``y`` resized (bilinear) to ``ref``'s spatial size where they differ."""
+    if y.shape[-2:] == ref.shape[-2:]:
+        return y
+    return F.interpolate(y, size=tuple(ref.shape[-2:]), mode="bilinear", align_corners=False)
+
+
+class _WaveMixBase(ModelBase):
+    """Stem + residual WaveMix blocks; subclasses add the head.
+
+    Shared timm interface: ``forward_features``, ``forward_intermediates`` (the map after any
+    block), ``prune_intermediate_layers``, ``feature_info`` (one entry per block, all at the
+    stem's reduction), ``set_grad_checkpointing`` (per block), ``group_matcher``.
+    """
 
     in_chans: int
     num_features: int
+    head_hidden_size: int
+    layers: nn.ModuleList
 
     def _build_blocks(
-        self, *, depth: int, dim: int, level: int, mult: int, ff_channel: int, dropout: float, upsample: str
+        self, *, depth: int, dim: int, level: int, mult: int, ff_channel: int, dropout: float, upsample: str,
+        drop_path_rate: float = 0.0,
     ) -> nn.ModuleList:
         _check_positive_int("depth", depth)
         _check_positive_int("in_chans", self.in_chans)
+        rate = check_float("drop_path_rate", drop_path_rate, min=0.0, lt=1.0)
+        self.drop_path_rates = tuple(rate * i / max(depth - 1, 1) for i in range(depth))
         return nn.ModuleList(
             WaveMixBlock(dim=dim, level=level, mult=mult, ff_channel=ff_channel, dropout=dropout, upsample=upsample)
             for _ in range(depth)
         )
 
+    def _set_feature_info(self, reduction: int) -> None:
+        self.feature_info = FeatureInfo(
+            dict(num_chs=self.num_features, reduction=reduction, module=f"layers.{i}") for i in range(len(self.layers))
+        )
+
     def _check_input(self, x: torch.Tensor) -> None:
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"{type(self).__name__} expects a torch.Tensor, got {type(x).__name__}")
-        if x.dim() != 4:
-            hint = "; add a batch dimension with x.unsqueeze(0)" if x.dim() == 3 else ""
-            raise ValueError(f"{type(self).__name__} expects a 4D input (batch, channels, height, width), got shape {tuple(x.shape)}{hint}")
-        if x.shape[1] != self.in_chans:
-            raise ValueError(
-                f"{type(self).__name__} was built for {self.in_chans} input channel(s) but the input has {x.shape[1]} "
-                f"(shape {tuple(x.shape)}); build it with in_chans={x.shape[1]} or convert the images"
-            )
-        if not x.is_floating_point():
-            raise TypeError(f"input must be floating point, got dtype {x.dtype}; convert with x.float() (and scale to [0, 1])")
+        check_image(x, type(self).__name__, self.in_chans)
+
+    def _apply_block(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        """Block ``i`` with its residual (and stochastic depth in training)."""
+        block = self.layers[i]
+        p = self.drop_path_rates[i] if self.training and i < len(self.drop_path_rates) else 0.0
+        if p > 0.0:
+            return x + drop_path(block(x), p, True)
+        return _residual(block, x)
+
+    def _run(self, x: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        for i in range(start, stop):
+            x = self._apply_block(i, x)
+        return x
+
+    def _block(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        """Block ``i``, checkpointed on its own when checkpointing applies (intermediates need each output)."""
+        if self._checkpointing():
+            return checkpoint_block(partial(self._run, start=i, stop=i + 1), self.layers[i], x)
+        return self._apply_block(i, x)
 
     def _blocks(self, x: torch.Tensor) -> torch.Tensor:
-        for block in self.layers:
-            x = _residual(block, x)
+        """All blocks; with checkpointing, in segments of ``grad_checkpointing_every`` blocks."""
+        n = len(self.layers)
+        if not self._checkpointing():
+            return self._run(x, 0, n)
+        for start in range(0, n, self.grad_checkpointing_every):
+            stop = min(n, start + self.grad_checkpointing_every)
+            x = checkpoint_block(partial(self._run, start=start, stop=stop), self.layers[start:stop], x)
         return x
 
     def _stem(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(x)
+
+    def _embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The stem, checkpointed too when checkpointing applies (its maps are at the input's resolution)."""
+        if self._checkpointing():
+            return checkpoint_block(self._stem, self.conv, x)
+        return self._stem(x)
 
     def fuse(self) -> nn.Module:
         """An eval-only copy with BatchNorm folded into the transposed convs and dropout removed
@@ -112,43 +143,60 @@ class _WaveMixBase(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Stem and blocks: the unpooled (B, final_dim, h, w) map, in the input's memory format."""
-        return _in_format_of(self._features(x), x)
+        return in_format_of(self._features(x), x)
 
     def _features(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x)
-        return self._blocks(self._stem(_inference_layout(x)))
+        return self._blocks(self._embed(inference_layout(x)))
 
     def forward_intermediates(
-        self, x: torch.Tensor, indices: Optional[Union[int, Sequence[int]]] = None, *, intermediates_only: bool = False
-    ) -> Union[List[torch.Tensor], Tuple[torch.Tensor, List[torch.Tensor]]]:
-        """Feature maps after the selected blocks (all by default), for dense tasks.
+        self,
+        x: torch.Tensor,
+        indices: Optional[Union[int, Sequence[int]]] = None,
+        norm: bool = False,
+        stop_early: bool = False,
+        output_fmt: str = "NCHW",
+        intermediates_only: bool = False,
+    ) -> IntermediatesOut:
+        """Feature maps after the selected blocks (all by default), for dense tasks (timm's semantics).
 
         Args:
-            indices: block indices to return (negative counts from the end), or an int n
-                for the last n blocks.
-            intermediates_only: return only the list instead of (final map, list).
+            indices: block indices (negative count from the end), or an int n for the last n.
+            norm: accepted for timm's interface; WaveMix has no final norm, so it changes nothing.
+            stop_early: run no block after the last one taken (the final map is then that block's).
+            output_fmt: ``"NCHW"`` or ``"NHWC"`` for the intermediates.
+            intermediates_only: return only the list instead of (final map, list); implies ``stop_early``.
         """
-        n = len(self.layers)
-        if indices is None:
-            take = list(range(n))
-        elif isinstance(indices, int):
-            if not 1 <= indices <= n:
-                raise ValueError(f"indices={indices} asks for the last {indices} blocks of {n}")
-            take = list(range(n - indices, n))
-        else:
-            take = []
-            for i in indices:
-                if not -n <= i < n:
-                    raise IndexError(f"block index {i} out of range for {n} blocks")
-                take.append(i % n)
+        take, last = feature_take_indices(len(self.layers), indices)
+        self._check_output_fmt(output_fmt)
         self._check_input(x)
-        inp, x = x, self._stem(_inference_layout(x))
+        inp, x = x, self._embed(inference_layout(x))
+        stop = last if stop_early or intermediates_only else len(self.layers) - 1
         maps = []
-        for i, block in enumerate(self.layers):
-            x = _residual(block, x)
+        for i in range(stop + 1):
+            x = self._block(i, x)
             if i in take:
-                maps.append(_in_format_of(x, inp))
-        return maps if intermediates_only else (_in_format_of(x, inp), maps)
+                maps.append(to_output_fmt(in_format_of(x, inp), output_fmt))
+        return maps if intermediates_only else (in_format_of(x, inp), maps)
+
+    def prune_intermediate_layers(
+        self, indices: Union[int, Sequence[int]] = 1, prune_norm: bool = False, prune_head: bool = True
+    ) -> List[int]:
+        """Drop the blocks after the last one ``indices`` takes (and the head with ``prune_head``);
+        returns the absolute indices taken. ``prune_norm`` changes nothing (no final norm)."""
+        take, last = feature_take_indices(len(self.layers), indices)
+        self.layers = self.layers[: last + 1]
+        self.feature_info = FeatureInfo(self.feature_info[: last + 1])
+        if prune_head:
+            self._prune_head()
+        return take
+
+    def _prune_head(self) -> None:
+        self.reset_classifier(0, "")
+
+    def group_matcher(self, coarse: bool = False) -> Dict[str, Any]:
+        """Parameter groups for layer-wise learning-rate decay (timm's format): the stem, then one group per block."""
+        return dict(stem=r"^conv", blocks=r"^layers\.(\d+)" if coarse else [(r"^layers\.(\d+)", None)])
 
 
 class WaveMix(_WaveMixBase):
@@ -160,13 +208,17 @@ class WaveMix(_WaveMixBase):
         mult: MLP expansion.
         ff_channel: channels before each transposed-conv upsample.
         final_dim: block width C (multiple of 4).
-        dropout: dropout inside the blocks' MLPs.
+        dropout: dropout inside the blocks' MLPs (timm's ``drop_rate`` maps to it).
         level: Haar levels per block (>= 1).
         initial_conv: ``"pachify"``/``"patchify"`` (convs + patch embedding) or ``"strided"``.
         patch_size: patch size of the patchify stem.
         stride: stride of each strided-stem conv (1 for WaveMix-Lite).
         in_chans: input channels (1 for grayscale data).
         upsample: ``"convtranspose"`` or parameter-free ``"bilinear"``/``"nearest"``.
+        global_pool: ``"avg"`` (the reference), ``"max"``, or ``""`` (no pooling: per-position
+            logits (B, num_classes, h, w), or the unpooled map with ``num_classes=0``).
+        drop_path_rate: stochastic depth of the blocks' residual branches, rising linearly to
+            this over the blocks (0: none, the reference).
     """
 
     def __init__(
@@ -184,49 +236,71 @@ class WaveMix(_WaveMixBase):
         stride: int = 2,
         in_chans: int = 3,
         upsample: str = "convtranspose",
+        global_pool: str = "avg",
+        drop_path_rate: float = 0.0,
     ) -> None:
         super().__init__()
         _check_positive_int("num_classes", num_classes, 0)
         self.in_chans = in_chans
         self.num_classes = num_classes
-        self.num_features = final_dim
+        self.num_features = self.head_hidden_size = final_dim
         self.stem_type = normalize_stem(initial_conv)
         self.patch_size = patch_size
+        self.global_pool = check_global_pool(type(self).__name__, global_pool, POOL_TYPES)
         self.layers = self._build_blocks(
-            depth=depth, dim=final_dim, level=level, mult=mult, ff_channel=ff_channel, dropout=dropout, upsample=upsample
+            depth=depth, dim=final_dim, level=level, mult=mult, ff_channel=ff_channel, dropout=dropout, upsample=upsample,
+            drop_path_rate=drop_path_rate,
         )
-        self.pool = nn.Sequential(
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(1),
-            nn.Linear(final_dim, num_classes) if num_classes > 0 else nn.Identity(),
-        )
+        self.pool = nn.Sequential(*self._pool_layers(global_pool), self._classifier(num_classes))
         if self.stem_type == "strided":
             self.conv = strided_stem(in_chans, final_dim, stride)
         else:
             self.conv = patchify_stem(in_chans, final_dim, patch_size)
+        self._set_feature_info(patch_size if self.stem_type == "patchify" else stride**2)
+
+    @staticmethod
+    def _pool_layers(global_pool: str) -> List[nn.Module]:
+        if not global_pool:
+            return [nn.Identity(), nn.Identity()]
+        pool = nn.AdaptiveAvgPool2d(1) if global_pool == "avg" else nn.AdaptiveMaxPool2d(1)
+        return [pool, nn.Flatten(1)]
+
+    def _classifier(self, num_classes: int) -> nn.Module:
+        return nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
 
     def _stem(self, x: torch.Tensor) -> torch.Tensor:
         if self.stem_type == "patchify":
             # Sizes not divisible by the patch: pad so no border pixel is dropped.
-            x, _ = pad_to_multiple(x, self.patch_size)
+            x = pad_to_multiple(x, self.patch_size)[0]
         return self.conv(x)
 
     def get_classifier(self) -> nn.Module:
         return self.pool[2]
 
-    def reset_classifier(self, num_classes: int) -> None:
-        """Replace the classifier; ``num_classes=0`` makes the model return pooled features."""
+    def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
+        """Replace the classifier (and the pooling, when ``global_pool`` is given); ``num_classes=0``
+        makes the model return pooled features (with ``global_pool=""``, the unpooled map)."""
         _check_positive_int("num_classes", num_classes, 0)
+        if global_pool is not None:
+            self.global_pool = check_global_pool(type(self).__name__, global_pool, POOL_TYPES)
+            self.pool[0], self.pool[1] = self._pool_layers(global_pool)
         self.num_classes = num_classes
-        self.pool[2] = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+        self.pool[2] = self._classifier(num_classes)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Global average pool, then the classifier unless ``pre_logits``."""
+        """Global pooling, then the classifier unless ``pre_logits`` (applied per position without pooling)."""
         x = self.pool[1](self.pool[0](x))
-        return x if pre_logits else self.pool[2](x)
+        if pre_logits:
+            return x
+        if not self.global_pool and isinstance(self.pool[2], nn.Linear):
+            return F.linear(x.movedim(1, -1), self.pool[2].weight, self.pool[2].bias).movedim(-1, 1)
+        return self.pool[2](x)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self._features(x))  # pooled: the map's memory format does not matter
+    def forward(self, x: torch.Tensor) -> Union[torch.Tensor, List[torch.Tensor]]:
+        if self.features_only:
+            return self._features_forward(x)
+        y = self.forward_head(self._features(x))  # pooled: the map's memory format does not matter
+        return y if self.global_pool else in_format_of(y, x)
 
 
 class WaveMixSeg(_WaveMixBase):
@@ -235,6 +309,8 @@ class WaveMixSeg(_WaveMixBase):
     Strided stem (two convs of ``stride``), blocks, then ``expand``: two x2 transposed convs
     and a 1x1 classifier. Inputs are padded to a multiple of stride^2 and the logits cropped
     back; for strides other than 2 the decoder's x4 output is resized (bilinear) first.
+    ``global_pool`` takes only ``""`` (a dense model pools nothing); ``drop_rate`` maps to
+    ``dropout`` and ``drop_path_rate`` is the blocks' stochastic depth, as for :class:`WaveMix`.
     """
 
     def __init__(
@@ -250,54 +326,67 @@ class WaveMixSeg(_WaveMixBase):
         stride: int = 2,
         in_chans: int = 3,
         upsample: str = "convtranspose",
+        global_pool: str = "",
+        drop_path_rate: float = 0.0,
     ) -> None:
         super().__init__()
         _check_positive_int("num_classes", num_classes, 0)
         _check_positive_int("stride", stride)
+        check_global_pool(type(self).__name__, global_pool, DENSE_POOL_TYPES)
         self.in_chans = in_chans
         self.num_classes = num_classes
         self.num_features = final_dim
+        self.head_hidden_size = final_dim // 4
         self.stride = stride
         self.layers = self._build_blocks(
-            depth=depth, dim=final_dim, level=level, mult=mult, ff_channel=ff_channel, dropout=dropout, upsample=upsample
+            depth=depth, dim=final_dim, level=level, mult=mult, ff_channel=ff_channel, dropout=dropout, upsample=upsample,
+            drop_path_rate=drop_path_rate,
         )
         self.expand = nn.Sequential(
             nn.ConvTranspose2d(final_dim, final_dim // 2, 4, stride=2, padding=1),
             nn.ConvTranspose2d(final_dim // 2, final_dim // 4, 4, stride=2, padding=1),
-            nn.Conv2d(final_dim // 4, num_classes, 1) if num_classes > 0 else nn.Identity(),
+            self._classifier(num_classes),
         )
         self.conv = strided_stem(in_chans, final_dim, stride)
+        self._set_feature_info(stride**2)
+
+    def _classifier(self, num_classes: int) -> nn.Module:
+        return nn.Conv2d(self.head_hidden_size, num_classes, 1) if num_classes > 0 else nn.Identity()
 
     def get_classifier(self) -> nn.Module:
         return self.expand[2]
 
-    def reset_classifier(self, num_classes: int) -> None:
+    def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
         """Replace the per-pixel classifier; 0 returns the decoder's final_dim/4 feature maps."""
         _check_positive_int("num_classes", num_classes, 0)
+        if global_pool is not None:
+            check_global_pool(type(self).__name__, global_pool, DENSE_POOL_TYPES)
         self.num_classes = num_classes
-        self.expand[2] = nn.Conv2d(self.num_features // 4, num_classes, 1) if num_classes > 0 else nn.Identity()
+        self.expand[2] = self._classifier(num_classes)
+
+    def _prune_head(self) -> None:
+        self.expand = nn.Identity()
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """The decoder: x4 upsampling, then the 1x1 classifier unless ``pre_logits``."""
         x = self.expand[1](self.expand[0](x))
         return x if pre_logits else self.expand[2](x)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> Union[torch.Tensor, List[torch.Tensor]]:
+        if self.features_only:
+            return self._features_forward(x)
         self._check_input(x)
-        inp = x
-        x, size = pad_to_multiple(_inference_layout(x), self.stride**2)
-        padded = x.shape[-2:]
-        y = self.forward_head(self._blocks(self._stem(x)))
-        if y.shape[-2:] != padded:
-            y = F.interpolate(y, size=tuple(padded), mode="bilinear", align_corners=False)
-        return _in_format_of(crop_to(y, size), inp)
+        padded = pad_to_multiple(inference_layout(x), self.stride**2)
+        y = self.forward_head(self._blocks(self._embed(padded[0])))
+        return in_format_of(crop_to(_resize_like(y, padded[0]), padded[1]), x)
 
 
 class WaveMixSR(_WaveMixBase):
     """WaveMix for single-image super-resolution (x2, or x4 with a second x2 stage).
 
-    Stride-1 stem, blocks, then ``expand``: transposed conv(s) x2 and a 1x1 conv back to
-    ``in_chans``. Output (B, in_chans, scale*H, scale*W) for any H, W.
+    Stride-1 stem, blocks, then ``expand``: transposed conv(s) x2 and a 1x1 conv to
+    ``num_classes`` output channels (default ``in_chans``). Output (B, num_classes, scale*H,
+    scale*W) for any H, W. ``global_pool`` takes only ``""``.
     """
 
     def __init__(
@@ -312,40 +401,133 @@ class WaveMixSR(_WaveMixBase):
         scale: int = 2,
         in_chans: int = 3,
         upsample: str = "convtranspose",
+        num_classes: Optional[int] = None,
+        global_pool: str = "",
+        drop_path_rate: float = 0.0,
     ) -> None:
         super().__init__()
         if scale not in (2, 4):
             raise ValueError(f"scale must be 2 or 4, got {scale!r}")
+        num_classes = in_chans if num_classes is None else num_classes
+        _check_positive_int("num_classes", num_classes, 0)
+        check_global_pool(type(self).__name__, global_pool, DENSE_POOL_TYPES)
         self.in_chans = in_chans
-        self.num_classes = in_chans
+        self.num_classes = num_classes
         self.num_features = final_dim
         self.scale = scale
+        self.head_hidden_size = self._head_dim = final_dim // scale
         self.layers = self._build_blocks(
-            depth=depth, dim=final_dim, level=level, mult=mult, ff_channel=ff_channel, dropout=dropout, upsample=upsample
+            depth=depth, dim=final_dim, level=level, mult=mult, ff_channel=ff_channel, dropout=dropout, upsample=upsample,
+            drop_path_rate=drop_path_rate,
         )
         ups: List[nn.Module] = [nn.ConvTranspose2d(final_dim, final_dim // 2, 4, stride=2, padding=1)]
         if scale == 4:
             ups.append(nn.ConvTranspose2d(final_dim // 2, final_dim // 4, 4, stride=2, padding=1))
-        self._head_dim = final_dim // scale
-        self.expand = nn.Sequential(*ups, nn.Conv2d(self._head_dim, in_chans, 1))
+        self.expand = nn.Sequential(*ups, self._classifier(num_classes))
         self.conv = strided_stem(in_chans, final_dim, 1)
+        self._set_feature_info(1)
+
+    def _classifier(self, num_classes: int) -> nn.Module:
+        return nn.Conv2d(self._head_dim, num_classes, 1) if num_classes > 0 else nn.Identity()
 
     def get_classifier(self) -> nn.Module:
         return self.expand[-1]
 
-    def reset_classifier(self, num_classes: int) -> None:
+    def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
         """Replace the output 1x1 conv (``num_classes`` output channels); 0 returns upsampled features."""
         _check_positive_int("num_classes", num_classes, 0)
+        if global_pool is not None:
+            check_global_pool(type(self).__name__, global_pool, DENSE_POOL_TYPES)
         self.num_classes = num_classes
-        self.expand[-1] = nn.Conv2d(self._head_dim, num_classes, 1) if num_classes > 0 else nn.Identity()
+        self.expand[-1] = self._classifier(num_classes)
+
+    def _prune_head(self) -> None:
+        self.expand = nn.Identity()
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         for up in self.expand[:-1]:
             x = up(x)
         return x if pre_logits else self.expand[-1](x)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _in_format_of(self.forward_head(self._features(x)), x)
+    def forward(self, x: torch.Tensor) -> Union[torch.Tensor, List[torch.Tensor]]:
+        if self.features_only:
+            return self._features_forward(x)
+        return in_format_of(self.forward_head(self._features(x)), x)
+
+
+# torch.fx: size checks, padding and run-time layout choices are single graph nodes.
+for _leaf in ("check_image", "pad_to_multiple", "crop_to", "inference_layout", "in_format_of", "_resize_like"):
+    torch.fx.wrap(_leaf)
+
+
+# --------------------------------------------------------------------------------------
+# Pretrained configurations: one record per registered name (timm's fields plus the published
+# result, exact parameters and multiply-accumulates at input_size; tests/test_pretrained_cfg.py
+# recomputes both). No weights are hosted yet: url/file/hf_hub_id are unset.
+
+_REPO = "https://github.com/pranavphoenix/WaveMix"
+_README = "WaveMix README (github.com/pranavphoenix/WaveMix)"
+_PAPER = "WaveMix: A Resource-efficient Neural Network for Image Analysis (arXiv 2205.14375)"
+_PAPERS = ("arXiv:2203.03689", "arXiv:2205.14375")
+_MNIST = dict(mean=(0.1307,), std=(0.3081,))  # the normalisation wavevision's MNIST loader applies
+_FASHION = dict(mean=(0.2860,), std=(0.3530,))
+_CIFAR10 = dict(mean=(0.4914, 0.4822, 0.4465), std=(0.2470, 0.2435, 0.2616))
+_RAW = dict(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))  # super-resolution works on [0, 1] pixels
+
+
+def _cfg(**kwargs: Any) -> PretrainedCfg:
+    """A WaveMix record: the public code's licence and papers, ``conv.0`` first, and the task's head."""
+    task = kwargs.get("task", "classification")
+    small = kwargs.get("input_size", (3, 224, 224))[-1] <= 64
+    base: Dict[str, Any] = dict(
+        first_conv="conv.0", classifier={"classification": "pool.2", "segmentation": "expand.2"}.get(task, "expand.1"),
+        license="mit", origin_url=_REPO, paper_ids=_PAPERS, paper_name=_PAPER,
+    )
+    if small or task != "classification":  # small images are resized, not cropped
+        base.update(interpolation="bilinear", crop_pct=1.0)
+    return PretrainedCfg(**{**base, **kwargs})
+
+
+def _digits(size: int, dataset: str, metric: float, source: str, num_classes: int = 10, **kw: Any) -> Dict[str, Any]:
+    return dict(input_size=(1, size, size), pool_size=(size, size), num_classes=num_classes, dataset=dataset,
+                metrics={"top1": metric}, metrics_source=source, **kw)
+
+
+def _cifar(top1: float, source: str, **kw: Any) -> Dict[str, Any]:
+    return dict(input_size=(3, 32, 32), pool_size=(32, 32), num_classes=10, dataset="CIFAR-10",
+                metrics={"top1": top1}, metrics_source=source, **_CIFAR10, **kw)
+
+
+default_cfgs = generate_default_cfgs({
+    "wavemix": _cfg(pool_size=(56, 56), params=27_857_608, macs=15_093_935_616,
+                    description="WaveMix classifier family (the public package's defaults: ImageNet layout)"),
+    "wavemix_lite": _cfg(input_size=(3, 32, 32), pool_size=(32, 32), params=9_856_680, macs=2_772_035_584,
+                         description="WaveMix-Lite family (the repository's Lite-256/7), sized for 32x32 images"),
+    "wavemix_seg": _cfg(task="segmentation", input_size=(3, 512, 512), pool_size=(128, 128), num_classes=20,
+                        params=63_164_628, macs=135_316_635_648, description="WaveMix segmentation family (public SemSegment defaults)"),
+    "wavemix_sr": _cfg(task="super_resolution", input_size=(3, 64, 64), pool_size=(64, 64), num_classes=3,
+                       params=1_944_867, macs=2_856_812_544, **_RAW, description="WaveMix x2 super-resolution family (public sisr defaults)"),
+    "wavemix_lite_8_10": _cfg(**_digits(28, "MNIST", 99.0, _README), **_MNIST, params=3_566, macs=881_296),
+    "wavemix_lite_8_5": _cfg(**_digits(28, "Fashion-MNIST", 90.0, _README), **_FASHION, params=7_156, macs=1_571_216),
+    "wavemix_lite_32_7": _cfg(**_cifar(80.0, _README), params=37_058, macs=14_336_320),
+    "wavemix_lite_64_6": _cfg(**_cifar(90.0, _README), params=520_106, macs=151_880_320),
+    "wavemix_lite_144_7": _cfg(**_cifar(97.29, _PAPER), params=3_042_550, macs=877_880_736),
+    "wavemix_lite_112_16": _cfg(
+        **_digits(28, "EMNIST-Letters", 95.96, _PAPER, num_classes=26), **_MNIST, params=4_135_514, macs=870_750_944,
+        notes=("mean/std are MNIST's; wavevision's EMNIST loader computes them from the training split",),
+    ),
+    "wavemix_192_16_l1": _cfg(pool_size=(56, 56), dataset="ImageNet-1k", params=12_494_536, macs=12_781_825_536),
+    "wavemix_192_16_l3": _cfg(pool_size=(56, 56), dataset="ImageNet-1k", metrics={"top1": 75.06}, metrics_source=_PAPER,
+                              params=27_857_608, macs=15_093_935_616),
+    "wavemix_seg_256_16_l4": _cfg(task="segmentation", input_size=(3, 512, 1024), pool_size=(128, 256), num_classes=20,
+                                  dataset="Cityscapes val", metrics={"miou": 82.70}, metrics_source=_PAPER,
+                                  params=63_164_628, macs=270_633_271_296),
+    "wavemix_sr_144_4_x2": _cfg(task="super_resolution", input_size=(3, 64, 64), pool_size=(64, 64), num_classes=3,
+                                params=1_944_867, macs=2_856_812_544, **_RAW, notes=("the public wavemix 0.2.4 sisr model",)),
+    "wavemix_sr_144_4_x4": _cfg(task="super_resolution", input_size=(3, 64, 64), pool_size=(64, 64), num_classes=3,
+                                params=1_986_267, macs=3_539_828_736, **_RAW, classifier="expand.2",
+                                notes=("x4 variant of WaveMix-144/4: a second x2 transposed-conv stage (ours)",)),
+})
 
 
 # --------------------------------------------------------------------------------------
@@ -371,128 +553,95 @@ def _lite(name: str, dim: int, depth: int, upsample: str, defaults: Dict[str, An
     return build_model(name, WaveMix, {**cfg, **defaults}, kwargs)
 
 
-@register_model(task="classification", params=27_857_608)
+@register_model
 def wavemix(**kwargs: Any) -> WaveMix:
     """WaveMix classifier family; accepts the public package's hyperparameter names."""
     return build_model("wavemix", WaveMix, _WAVEMIX_DEFAULTS, kwargs)
 
 
-@register_model(task="classification", params=9_856_680)
+@register_model
 def wavemix_lite(**kwargs: Any) -> WaveMix:
     """WaveMix-Lite family: level-1 blocks, stride-1 stem (defaults: the repository's Lite-256/7)."""
     return build_model("wavemix_lite", WaveMix, _LITE_DEFAULTS, kwargs)
 
 
-@register_model(task="segmentation", params=63_164_628)
+@register_model
 def wavemix_seg(**kwargs: Any) -> WaveMixSeg:
     """WaveMix segmentation family (public ``SemSegment`` defaults: level 4, C=256, 20 classes)."""
     return build_model("wavemix_seg", WaveMixSeg, _SEG_DEFAULTS, kwargs)
 
 
-@register_model(task="super_resolution", params=1_944_867)
+@register_model
 def wavemix_sr(**kwargs: Any) -> WaveMixSR:
     """WaveMix super-resolution family (public ``sisr`` defaults: level 1, C=144, depth 4, x2)."""
     return build_model("wavemix_sr", WaveMixSR, _SR_DEFAULTS, kwargs)
 
 
 # --------------------------------------------------------------------------------------
-# Named configurations from the papers and the WaveMix README, with their reference numbers.
-
-_README = "WaveMix README (github.com/pranavphoenix/WaveMix)"
-_PAPER = "arXiv 2205.14375"
+# Named configurations from the papers and the WaveMix README.
 
 
-@register_model(
-    task="classification", params=3_566,
-    reference=dict(params=3_566, dataset="MNIST", metric="top1", value=99.0, source=_README),
-)
+@register_model
 def wavemix_lite_8_10(**kwargs: Any) -> WaveMix:
     """WaveMix-Lite-8/10, parameter-free upsample, 1-channel 28x28 digits (99 % on MNIST)."""
     return _lite("wavemix_lite_8_10", 8, 10, "bilinear", dict(num_classes=10, in_chans=1), kwargs)
 
 
-@register_model(
-    task="classification", params=7_156,
-    reference=dict(params=7_156, dataset="Fashion-MNIST", metric="top1", value=90.0, source=_README),
-)
+@register_model
 def wavemix_lite_8_5(**kwargs: Any) -> WaveMix:
     """WaveMix-Lite-8/5 with transposed-conv upsample (90 % on Fashion-MNIST)."""
     return _lite("wavemix_lite_8_5", 8, 5, "convtranspose", dict(num_classes=10, in_chans=1), kwargs)
 
 
-@register_model(
-    task="classification", params=37_058,
-    reference=dict(params=37_058, dataset="CIFAR-10", metric="top1", value=80.0, source=_README),
-)
+@register_model
 def wavemix_lite_32_7(**kwargs: Any) -> WaveMix:
     """WaveMix-Lite-32/7, parameter-free upsample (80 % on CIFAR-10)."""
     return _lite("wavemix_lite_32_7", 32, 7, "bilinear", dict(num_classes=10), kwargs)
 
 
-@register_model(
-    task="classification", params=520_106,
-    reference=dict(params=520_106, dataset="CIFAR-10", metric="top1", value=90.0, source=_README),
-)
+@register_model
 def wavemix_lite_64_6(**kwargs: Any) -> WaveMix:
     """WaveMix-Lite-64/6 with transposed-conv upsample (90 % on CIFAR-10)."""
     return _lite("wavemix_lite_64_6", 64, 6, "convtranspose", dict(num_classes=10), kwargs)
 
 
-@register_model(
-    task="classification", params=3_042_550,
-    reference=dict(params_approx=3.0e6, dataset="CIFAR-10", metric="top1", value=97.29, source=_PAPER),
-)
+@register_model
 def wavemix_lite_144_7(**kwargs: Any) -> WaveMix:
     """WaveMix-Lite-144/7 (97.29 % on CIFAR-10, about 3.0 M parameters)."""
     return _lite("wavemix_lite_144_7", 144, 7, "convtranspose", dict(num_classes=10), kwargs)
 
 
-@register_model(
-    task="classification", params=4_135_514,
-    reference=dict(params_approx=4.1e6, dataset="EMNIST-Letters", metric="top1", value=95.96, source=_PAPER),
-)
+@register_model
 def wavemix_lite_112_16(**kwargs: Any) -> WaveMix:
     """WaveMix-Lite-112/16 for 1-channel EMNIST-Letters, 26 classes (95.96 %, about 4.1 M parameters)."""
     return _lite("wavemix_lite_112_16", 112, 16, "convtranspose", dict(num_classes=26, in_chans=1), kwargs)
 
 
-@register_model(
-    task="classification", params=12_494_536,
-    reference=dict(params=12_494_536, dataset="ImageNet-1k", source=_PAPER),
-)
+@register_model
 def wavemix_192_16_l1(**kwargs: Any) -> WaveMix:
     """WaveMix-192/16 with level-1 blocks, patch 4, 1000 classes."""
     return build_model("wavemix_192_16_l1", WaveMix, {**_WAVEMIX_DEFAULTS, "level": 1}, kwargs)
 
 
-@register_model(
-    task="classification", params=27_857_608,
-    reference=dict(params=27_857_608, dataset="ImageNet-1k", metric="top1", value=75.06, source=_PAPER),
-)
+@register_model
 def wavemix_192_16_l3(**kwargs: Any) -> WaveMix:
     """WaveMix-192/16 with level-3 blocks, patch 4, 1000 classes (75.06 % ImageNet-1k top-1)."""
     return build_model("wavemix_192_16_l3", WaveMix, {**_WAVEMIX_DEFAULTS, "level": 3}, kwargs)
 
 
-@register_model(
-    task="segmentation", params=63_164_628,
-    reference=dict(params=63_164_628, dataset="Cityscapes val", metric="mIoU", value=82.70, source=_PAPER),
-)
+@register_model
 def wavemix_seg_256_16_l4(**kwargs: Any) -> WaveMixSeg:
     """WaveMix-256/16 level-4 segmentation model, stride-2 stem, 20 classes (82.70 mIoU on Cityscapes val)."""
     return build_model("wavemix_seg_256_16_l4", WaveMixSeg, _SEG_DEFAULTS, kwargs)
 
 
-@register_model(
-    task="super_resolution", params=1_944_867,
-    reference=dict(params=1_944_867, source="wavemix 0.2.4 sisr defaults"),
-)
+@register_model
 def wavemix_sr_144_4_x2(**kwargs: Any) -> WaveMixSR:
     """WaveMix-144/4 level-1 x2 super-resolution model (the public package's ``sisr`` model)."""
     return build_model("wavemix_sr_144_4_x2", WaveMixSR, _SR_DEFAULTS, kwargs)
 
 
-@register_model(task="super_resolution", params=1_986_267)
+@register_model
 def wavemix_sr_144_4_x4(**kwargs: Any) -> WaveMixSR:
     """x4 variant of WaveMix-144/4: a second x2 transposed-conv stage before the output conv (ours)."""
     return build_model("wavemix_sr_144_4_x4", WaveMixSR, {**_SR_DEFAULTS, "scale": 4}, kwargs)

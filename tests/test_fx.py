@@ -1,0 +1,103 @@
+"""``torch.fx`` symbolic tracing of every model (what timm's and torchvision's feature extractors use).
+
+Shape checks, padding and the run-time choices of the CPU fast paths are single graph nodes
+(``torch.fx.wrap``), so a traced graph computes exactly what the module computes.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.fx
+
+import wavevision
+
+from _small import small_model
+
+NAMES = wavevision.list_models()
+
+
+def _x(model, n=2, side=None, dtype=torch.float32, seed=1):
+    side = side or (32 if model.in_chans == 3 and hasattr(model, "min_input_size") else 12)
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, model.in_chans, side, side + 3, generator=g, dtype=torch.float64).to(dtype)
+
+
+def _outputs(out):
+    return [out] if isinstance(out, torch.Tensor) else [out.logits, out.aux_logits]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_traced_eval_graph_equals_the_module_exactly(name):
+    model = small_model(name, depth=2) if not name.startswith("wave_vit") else small_model(name)
+    model.eval()
+    graph = torch.fx.symbolic_trace(model)
+    targets = {getattr(n.target, "__name__", str(n.target)) for n in graph.graph.nodes if n.op == "call_function"}
+    assert "check_image" in targets  # the input check is one node, run on every call
+    x = _x(model)
+    with torch.no_grad():
+        assert torch.equal(graph(x), model(x))
+    with torch.no_grad():  # another size: nothing about the sizes was frozen into the graph
+        y = _x(model, n=1, side=x.shape[-2] + 5)
+        assert torch.equal(graph(y), model(y))
+    with pytest.raises(ValueError, match="input channel"):
+        graph(torch.rand(1, model.in_chans + 1, 16, 16))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_traced_training_graph_gives_the_modules_gradients(name):
+    """In training the graph records the plain modules (the lean paths are eager-only): same
+    random numbers in the same order (dropout, MixToken), gradients equal to float64 rounding."""
+    kw = {} if name.startswith("wave_vit") else {"depth": 2}
+    model = small_model(name, **kw).double().train()
+    twin = small_model(name, **kw).double().train()
+    twin.load_state_dict(model.state_dict())
+    graph = torch.fx.symbolic_trace(twin)
+    x = _x(model, dtype=torch.float64)
+    results = []
+    for m in (model, graph):
+        torch.manual_seed(5)
+        out = _outputs(m(x))
+        sum((o * torch.linspace(-1, 1, o.shape[-1], dtype=o.dtype)).sum() for o in out).backward()
+        results.append(({k: p.grad for k, p in m.named_parameters()}, out))
+    (grads_a, out_a), (grads_b, out_b) = results
+    for a, b in zip(out_a, out_b):
+        torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-12)
+    for k, g in grads_a.items():
+        torch.testing.assert_close(grads_b[k], g, rtol=1e-9, atol=1e-12, msg=k)
+
+
+@pytest.mark.parametrize("name", ["wavemix_192_16_l3", "wave_vit_s", "wavemix_seg"])
+def test_forward_intermediates_and_backbones_trace(name):
+    model = small_model(name).eval()
+    x = _x(model)
+
+    class Intermediates(torch.nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, t):
+            return self.m.forward_intermediates(t, intermediates_only=True)
+
+    graph = torch.fx.symbolic_trace(Intermediates(model))
+    with torch.no_grad():
+        for a, b in zip(graph(x), model.forward_intermediates(x, intermediates_only=True)):
+            assert torch.equal(a, b)
+    backbone = small_model(name, features_only=True).eval()
+    traced = torch.fx.symbolic_trace(backbone)
+    with torch.no_grad():
+        for a, b in zip(traced(x), backbone(x)):
+            assert torch.equal(a, b)
+
+
+def test_checkpointing_is_left_out_of_traced_graphs():
+    """A checkpointed model traces to the plain graph (torch.utils.checkpoint cannot take a Proxy)."""
+    model = small_model("wavemix", depth=2).train()
+    model.set_grad_checkpointing()
+    graph = torch.fx.symbolic_trace(model)
+    assert not any("checkpoint" in str(n.target) for n in graph.graph.nodes)
+    x = torch.rand(2, 3, 16, 16)
+    torch.manual_seed(0)
+    a = graph(x)
+    torch.manual_seed(0)
+    torch.testing.assert_close(model(x), a, rtol=1e-5, atol=1e-6)
