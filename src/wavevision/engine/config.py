@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
-import numbers
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 from ..utils.io import read_text
-from ..utils.validate import check_bool, check_choice, check_float, check_int
+from ..utils.validate import check_bool, check_choice, check_float, check_int, check_nested
 
 __all__ = ["DICT_FLAGS", "RECIPES", "RUNTIME_KEYS", "TrainConfig", "config_diff", "load_yaml", "parse_assignments", "resolve_config"]
 
@@ -169,24 +168,6 @@ def _type_name(f: dataclasses.Field) -> str:
     return str(f.type).replace("Optional[", "").replace("]", "").replace("Dict[str, Any", "mapping")
 
 
-# Deeper nesting than this in model_args/dataset_args is a damaged file, not a setting.
-_MAX_DEPTH = 16
-
-
-def _check_tree(name: str, value: Any, depth: int = 0) -> None:
-    """Refuse NaN and infinity anywhere in a value of lists and mappings."""
-    if depth > _MAX_DEPTH:
-        raise ValueError(f"{name} is nested more than {_MAX_DEPTH} levels deep; give plain values or lists")
-    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):
-        check_float(name, value)
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            _check_tree(name, item, depth + 1)
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            _check_tree(f"{name}.{key}", item, depth + 1)
-
-
 def _parse_number(value: Any, number: type) -> Any:
     """A number read from a string (flags and YAML strings); other values unchanged."""
     if isinstance(value, str):
@@ -210,7 +191,7 @@ def _check_value(f: dataclasses.Field, value: Any, name: Callable[[str], str]) -
         if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
             raise ValueError(f"{where} must be a mapping of names to values, got {value!r}")
         for key, item in value.items():
-            _check_tree(name(f"{f.name}.{key}"), item)
+            check_nested(name(f"{f.name}.{key}"), item)
         return dict(value)
     if "bool" in kind:
         return check_bool(where, value)
