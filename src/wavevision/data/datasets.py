@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ._base import SPLIT_SEED
-from .image import bicubic_downsample, mod_crop
+from .image import DataFileError, bicubic_downsample, mod_crop
 
 __all__ = [
     "FileClassification",
@@ -151,7 +151,7 @@ class FileSegmentation(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         image, mask = self.loader(self.images[index]), self.mask_loader(self.masks[index])
         if image.shape[-2:] != mask.shape[-2:]:
-            raise ValueError(f"image {self.images[index]!r} is {tuple(image.shape[-2:])} but its labels "
+            raise DataFileError(f"image {self.images[index]!r} is {tuple(image.shape[-2:])} but its labels "
                              f"{self.masks[index]!r} are {tuple(mask.shape)}; they must match")
         if self.transform is not None:
             image, mask = self.transform(image, mask)
@@ -217,7 +217,7 @@ class SuperResolutionPairs(Dataset):
         if window is not None:
             p = window // s
             if p > h or p > w:
-                raise ValueError(f"{where} is {hr.shape[-2]}x{hr.shape[-1]}, smaller than the "
+                raise DataFileError(f"{where} is {hr.shape[-2]}x{hr.shape[-1]}, smaller than the "
                                  f"{'patch' if self.patch_size else 'crop'} size {window}; lower it")
             if self.patch_size is None:
                 top, left = (h - p) // 2, (w - p) // 2

@@ -20,6 +20,7 @@ random ``image_size`` crop after padding by 1/8 and flips left-right.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from torch.utils.data import Dataset
 from ._base import (DatasetInfo, holdout_split, register_dataset, reject_unknown_options, split_source,
                     three_way_split)
 from .datasets import FileClassification
-from .image import IMAGE_EXTENSIONS, convert_channels, load_image
+from .image import IMAGE_EXTENSIONS, DataFileError, check_image_file, convert_channels, image_error, load_image
 from .transforms import CenterCrop, Compose, Normalize, RandomCrop, RandomHorizontalFlip, ResizeCover, to_size
 
 __all__ = ["ImageLoader", "find_split_folders", "scan_class_folders", "verify_images"]
@@ -51,19 +52,55 @@ class ImageLoader:
         return convert_channels(load_image(path), self.channels)
 
 
+def _walk_images(top: Path, *, strict: bool = True) -> Iterator[Path]:
+    """Image files under ``top`` in ``os.walk`` order (top-down, sorted), each folder once.
+
+    ``top`` may be a link; folder links below it are not followed: one leading into ``top``'s
+    own tree would only repeat its images (a link loop would never end), and with ``strict``
+    one leading out of it raises, as does an unreadable folder (a class must neither lose
+    images silently nor gain another's). Without ``strict`` both are skipped.
+    """
+    base = os.path.realpath(top)
+    seen: set[tuple[int, int]] = set()  # bind mounts can loop too
+    stack = [str(top)]
+    while stack:
+        folder = stack.pop()
+        try:
+            st = os.stat(folder)
+            if (st.st_dev, st.st_ino) in seen:
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as e:
+            if not strict:
+                continue
+            raise DataFileError(f"cannot list {folder!r} ({e.strerror}); fix its permissions or move it out of "
+                                "the dataset folder") from None
+        subfolders = []
+        for entry in entries:
+            if entry.is_dir():
+                if not entry.is_symlink():
+                    subfolders.append(entry.path)
+                elif strict and not _inside(os.path.realpath(entry.path), base):
+                    raise ValueError(f"{entry.path!r} links to {os.path.realpath(entry.path)!r}, outside the "
+                                     f"class folder {str(top)!r}; link the class folder itself, or copy the "
+                                     "images in")
+            elif os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS and entry.is_file():
+                yield Path(entry.path)
+        stack.extend(reversed(subfolders))
+
+
+def _inside(path: str, base: str) -> bool:
+    return path == base or path.startswith(base.rstrip(os.sep) + os.sep)
+
+
 def _images_under(folder: Path) -> list[Path]:
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        dirnames.sort()
-        found.extend(Path(dirpath) / f for f in sorted(filenames) if Path(f).suffix.lower() in IMAGE_EXTENSIONS)
-    return found
+    return list(_walk_images(folder))
 
 
 def _has_image(folder: Path) -> bool:
-    for _, _, filenames in os.walk(folder, followlinks=True):
-        if any(Path(f).suffix.lower() in IMAGE_EXTENSIONS for f in filenames):
-            return True
-    return False
+    return next(_walk_images(folder, strict=False), None) is not None
 
 
 def _class_dirs(folder: Path) -> list[Path]:
@@ -101,19 +138,20 @@ def scan_class_folders(folder: Path, classes: tuple[str, ...] | None = None) -> 
 
 
 def verify_images(paths: list[Path], enabled: bool | None = None) -> None:
-    """Open every file's header (Pillow) and raise ``ValueError`` naming the first unreadable one.
-    ``enabled=None`` checks only when there are at most 20,000 files."""
+    """Open every file's header (Pillow) and raise :class:`DataFileError` naming the first
+    unreadable one, not-a-file or decompression bomb. ``enabled=None`` checks only when there are
+    at most 20,000 files."""
     if enabled is False or (enabled is None and len(paths) > _VERIFY_LIMIT):
         return
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     for p in paths:
+        check_image_file(Path(p))
         try:
             with Image.open(p) as img:
                 img.size  # noqa: B018 (the header is parsed on open)
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-            raise ValueError(f"cannot decode image file {str(p)!r} (corrupt or not an image: {e}); "
-                             "replace or remove it") from None
+        except Exception as e:  # Pillow raises many types for damaged files
+            raise image_error(p, e) from None
 
 
 def find_split_folders(root: Path) -> dict[str, Path]:

@@ -1,0 +1,235 @@
+"""Hostile dataset files and folders: corrupt images and decompression bombs (also read in
+DataLoader workers and through the train/eval/predict commands), symlink loops, links leaving a
+class folder, unreadable class folders, damaged metadata files and sizes that cannot fit."""
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from wavevision.cli import main
+from wavevision.data import DataFileError, build_dataset, load_image
+from wavevision.data.folders import scan_class_folders, verify_images
+
+QUICK = ["--threads", "1", "--no-progress", "--no-plots"]
+TINY = ["--model-arg", "final_dim=16", "--model-arg", "ff_channel=16", "--model-arg", "depth=1"]
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def bomb_png(path: Path, side: int = 100_000) -> Path:
+    """A 1-bit PNG whose header declares ``side`` x ``side`` pixels (1e10: far past Pillow's limit)."""
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    row = b"\x00" + b"\x00" * ((side + 7) // 8)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header)
+                     + png_chunk(b"IDAT", zlib.compress(row * 4)) + png_chunk(b"IEND", b""))
+    return path
+
+
+def truncated_png(path: Path, seed: int = 0) -> Path:
+    """A real PNG cut inside its image data: the header opens, decoding fails."""
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 40])
+    return path
+
+
+def image_tree(root: Path, classes=("a", "b"), per_class: int = 10, size: int = 8) -> Path:
+    rng = np.random.default_rng(1)
+    for c in classes:
+        (root / c).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(root / c / f"{i}.png")
+    return root
+
+
+def one_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Images: corrupt files and decompression bombs are one-line errors naming the file
+
+
+def test_decompression_bomb_is_a_one_line_error_naming_the_file(tmp_path):
+    bomb = bomb_png(tmp_path / "bomb.png")
+    with pytest.raises(DataFileError, match=r"image file '.*bomb\.png' is a decompression bomb .*10000000000 pixels"):
+        load_image(bomb)
+    with pytest.raises(DataFileError, match=r"bomb\.png' is a decompression bomb") as info:
+        verify_images([bomb])
+    assert isinstance(info.value, ValueError) and "\n" not in str(info.value)
+
+
+def test_corrupt_and_unreadable_images_name_the_file(tmp_path):
+    bad = truncated_png(tmp_path / "cut.png")
+    with Image.open(bad) as img:
+        assert img.size == (16, 16)  # the header is fine: only decoding finds the damage
+    with pytest.raises(DataFileError, match=r"cannot decode image file '.*cut\.png' \(corrupt or not an image"):
+        load_image(bad)
+    with pytest.raises(DataFileError, match=r"image file '.*missing\.png' does not exist") as info:
+        load_image(tmp_path / "missing.png")
+    assert isinstance(info.value, FileNotFoundError)
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(tmp_path / "pipe.png")
+        with pytest.raises(DataFileError, match=r"'.*pipe\.png' is not a regular file"):
+            load_image(tmp_path / "pipe.png")  # opening a FIFO would block forever
+
+
+class _Files(torch.utils.data.Dataset):
+    def __init__(self, paths):
+        self.paths = [str(p) for p in paths]
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, i):
+        return load_image(self.paths[i]).mean()
+
+
+@pytest.mark.parametrize("make", [truncated_png, bomb_png])
+def test_errors_in_dataloader_workers_stay_one_line(tmp_path, make):
+    paths = [tmp_path / f"{i}.png" for i in range(4)]
+    for p in paths[1:]:
+        Image.new("RGB", (4, 4)).save(p)
+    make(paths[0])
+    loader = torch.utils.data.DataLoader(_Files(paths), batch_size=1, num_workers=2)
+    with pytest.raises(DataFileError) as info:
+        list(loader)
+    message = str(info.value)
+    assert "\n" not in message and "0.png" in message and "worker" not in message, message
+    assert message == str(DataFileError(message))  # re-raising again keeps it
+
+
+def _train_argv(data: Path, out: Path, *extra: str) -> list[str]:
+    return ["train", "--dataset", str(data), *TINY, "--dataset-arg", "image_size=8", "--epochs", "1",
+            "--batch-size", "4", "--max-eval-batches", "1", "-o", str(out), *QUICK, *extra]
+
+
+@pytest.fixture(scope="module")
+def folder_run(tmp_path_factory):
+    """A tiny run trained on a folder dataset (3 classes, 8x8 PNGs)."""
+    base = tmp_path_factory.mktemp("hostile")
+    data = image_tree(base / "data", classes=("a", "b", "c"), per_class=8)
+    assert main(_train_argv(data, base / "run", "--max-train-batches", "1", "--no-test")) == 0
+    return data, base / "run"
+
+
+@pytest.mark.parametrize("make, message", [(truncated_png, "cannot decode image file"),
+                                           (bomb_png, "is a decompression bomb")])
+def test_train_eval_predict_name_a_bad_image_in_one_line(folder_run, tmp_path, capsys, make, message):
+    data, run = folder_run
+    bad = make(tmp_path / "bad.png")
+    # predict reads the file itself
+    assert main(["predict", str(run), str(bad)]) == 2
+    line = one_line(capsys.readouterr().err)
+    assert message in line and "bad.png" in line, line
+    # a copy of the dataset with every image of class a broken, read by two worker processes
+    copy = image_tree(tmp_path / "data", classes=("a", "b", "c"), per_class=8)
+    for p in (copy / "a").iterdir():
+        make(p)
+    for command in (_train_argv(copy, tmp_path / "run", "--num-workers", "2", "--dataset-arg", "verify=false"),
+                    ["eval", str(run), "--dataset", str(copy), "--split", "train",
+                     "--num-workers", "2", "--dataset-arg", "image_size=8", "--dataset-arg", "verify=false",
+                     "--no-progress"]):
+        assert main(command) == 2
+        line = one_line(capsys.readouterr().err)
+        assert message in line and str(copy / "a") in line, line
+    # and the build-time check (verify, on by default) finds it before training starts
+    assert main(_train_argv(copy, tmp_path / "run2")) == 2
+    line = one_line(capsys.readouterr().err)
+    assert message in line and str(copy / "a") in line, line
+
+
+# ---------------------------------------------------------------------------------------------
+# Folders: link loops, links leaving a class folder, unreadable class folders
+
+
+def _listing_with_deadline(code: str, timeout: float = 60.0) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}
+    try:
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"listing the dataset did not finish within {timeout:.0f} s (a link loop followed?)")
+
+
+def test_symlink_loops_neither_hang_nor_duplicate_samples(tmp_path):
+    data = image_tree(tmp_path / "data", per_class=3)
+    (data / "a" / "sub").mkdir()
+    Image.new("RGB", (8, 8)).save(data / "a" / "sub" / "deep.png")
+    os.symlink("..", data / "a" / "sub" / "up")  # a loop back to the class folder
+    os.symlink(".", data / "a" / "self")  # a loop onto itself
+    os.symlink("sub", data / "a" / "again")  # a second way into the same folder (sorted before it)
+    os.symlink(data / "b", data / "b" / "loop")
+    done = _listing_with_deadline(
+        "from pathlib import Path\n"
+        "from wavevision.data.folders import scan_class_folders\n"
+        f"paths, labels, classes = scan_class_folders(Path({str(data)!r}))\n"
+        "print(len(paths), len(set(paths)), classes)\n"
+        "print(*[p.relative_to(Path({!r})) for p in paths])\n".format(str(data)))
+    assert done.returncode == 0, done.stderr
+    count, unique, classes = done.stdout.splitlines()[0].split(" ", 2)
+    assert count == unique == "7" and classes == "('a', 'b')", done.stdout
+    listed = done.stdout.splitlines()[1].split()
+    assert listed == ["a/0.png", "a/1.png", "a/2.png", "a/sub/deep.png", "b/0.png", "b/1.png", "b/2.png"]
+
+
+def test_a_link_leaving_the_class_folder_is_refused(tmp_path):
+    data = image_tree(tmp_path / "data", per_class=2)
+    outside = image_tree(tmp_path / "elsewhere", classes=("x",), per_class=2)
+    os.symlink(outside / "x", data / "a" / "more")
+    with pytest.raises(ValueError, match=r"'.*data/a/more' links to '.*elsewhere/x', outside the class folder"):
+        scan_class_folders(data)
+    (data / "a" / "more").unlink()
+    os.symlink("/", data / "a" / "everything")  # would walk the whole machine
+    done = _listing_with_deadline(
+        "from pathlib import Path\n"
+        "from wavevision.data.folders import scan_class_folders\n"
+        "try:\n"
+        f"    scan_class_folders(Path({str(data)!r}))\n"
+        "except ValueError as e:\n"
+        "    print(e)\n")
+    assert "links to '/', outside the class folder" in done.stdout, done
+    # a class folder may itself be a link (a common way to assemble a dataset)
+    (data / "a" / "everything").unlink()
+    os.symlink(outside / "x", data / "x")
+    paths, labels, classes = scan_class_folders(data)
+    assert classes == ("a", "b", "x") and len(paths) == 6
+
+
+def test_an_unreadable_class_folder_is_an_error(tmp_path, monkeypatch):
+    data = image_tree(tmp_path / "data", classes=("a", "b", "c"), per_class=2)
+    real_scandir = os.scandir
+    locked = str(data / "b")
+
+    def scandir(path="."):
+        if os.fspath(path) == locked:
+            raise PermissionError(13, "Permission denied", locked)
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.raises(DataFileError, match=r"cannot list '.*data/b' \(Permission denied\)"):
+        scan_class_folders(data)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root reads every folder")
+def test_an_unreadable_class_folder_is_an_error_for_real(tmp_path):
+    data = image_tree(tmp_path / "data", classes=("a", "b", "c"), per_class=2)
+    (data / "b").chmod(0)
+    try:
+        with pytest.raises(DataFileError, match=r"cannot list '.*data/b'"):
+            build_dataset("imagefolder", "train", root=data, image_size=8)
+    finally:
+        (data / "b").chmod(0o755)
