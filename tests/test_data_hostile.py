@@ -3,6 +3,7 @@ DataLoader workers and through the train/eval/predict commands), symlink loops, 
 class folder, unreadable class folders, damaged metadata files and sizes that cannot fit."""
 from __future__ import annotations
 
+import gzip
 import os
 import struct
 import subprocess
@@ -233,3 +234,147 @@ def test_an_unreadable_class_folder_is_an_error_for_real(tmp_path):
             build_dataset("imagefolder", "train", root=data, image_size=8)
     finally:
         (data / "b").chmod(0o755)
+
+
+# ---------------------------------------------------------------------------------------------
+# Metadata files: declared sizes checked against the file, size limits, no FIFOs
+
+
+def idx_bytes(dims: tuple[int, ...], payload: bytes = b"", code: int = 0x08) -> bytes:
+    return struct.pack(">BBBB", 0, 0, code, len(dims)) + struct.pack(f">{len(dims)}I", *dims) + payload
+
+
+def test_idx_header_declaring_more_than_the_file_holds(tmp_path):
+    from wavevision.data.idx import read_idx
+
+    huge = tmp_path / "huge-idx3-ubyte"
+    huge.write_bytes(idx_bytes((2**32 - 1, 2**32 - 1, 2**32 - 1), b"\x00" * 100))
+    with pytest.raises(ValueError, match=r"huge-idx3-ubyte' is truncated: dimensions \(4294967295, 4294967295, "
+                                         r"4294967295\) need 79228162\d+ bytes of data, found 100"):
+        read_idx(huge)
+    packed = tmp_path / "packed-idx3-ubyte.gz"
+    packed.write_bytes(gzip.compress(idx_bytes((10**6, 1000, 1000), b"\x00" * 1000)))
+    with pytest.raises(ValueError, match=r"packed-idx3-ubyte.gz' is truncated: dimensions \(1000000, 1000, 1000\) "
+                                         r"need 1000000000000 bytes of data, more than a gzip file of \d+ bytes holds"):
+        read_idx(packed)
+    wide = tmp_path / "wide-idx3-ubyte"
+    wide.write_bytes(idx_bytes((1,) * 200))
+    with pytest.raises(ValueError, match=r"declares 200 dimensions"):
+        read_idx(wide)
+
+
+def test_idx_gzip_bomb_is_read_only_as_far_as_declared(tmp_path):
+    """A small .gz whose stream runs on for 256 MiB past the declared images: only the declared
+    bytes are decompressed (measured with tracemalloc, not time)."""
+    import tracemalloc
+
+    from wavevision.data.idx import read_idx
+
+    images = np.arange(2 * 28 * 28, dtype=np.uint8).reshape(2, 28, 28)
+    path = tmp_path / "bomb-idx3-ubyte.gz"
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)  # gzip container
+    parts = [compressor.compress(idx_bytes(images.shape, images.tobytes()))]
+    zeros = b"\x00" * (1 << 20)
+    parts += [compressor.compress(zeros) for _ in range(256)]
+    path.write_bytes(b"".join(parts) + compressor.flush())
+    assert path.stat().st_size < 1 << 20
+    tracemalloc.start()
+    try:
+        array = read_idx(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert np.array_equal(array, images)
+    assert peak < 32 << 20, f"reading a 2-image IDX file allocated {peak / 2**20:.0f} MiB"
+
+
+def _cifar_folder(root: Path) -> Path:
+    import pickle
+
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {b"data": rng.integers(0, 256, (4, 3072), dtype=np.uint8), b"labels": [0, 1, 2, 3]}
+        (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
+    (folder / "batches.meta").write_bytes(pickle.dumps({b"label_names": [b"c%d" % i for i in range(10)]}, protocol=2))
+    return folder
+
+
+def test_cifar_batches_hold_arrays_of_the_declared_shape(tmp_path):
+    import pickle
+
+    folder = _cifar_folder(tmp_path)
+    # the dict {"data": <10**12 zeros as nested lists>, "labels": [...]}: numpy would walk 10**12 items
+    value = pickle.loads(nested_list_bomb_dict())
+    assert len(value["data"]) == 1000 and len(value["data"][0][0][0]) == 1000
+    (folder / "test_batch").write_bytes(nested_list_bomb_dict())
+    done = _listing_with_deadline(
+        "from wavevision.data import build_dataset\n"
+        "try:\n"
+        f"    build_dataset('cifar10', 'test', root={str(tmp_path)!r})\n"
+        "except ValueError as e:\n"
+        "    print(e)\n")
+    assert "test_batch': 'data' must be a uint8 array (N, 3072), got list" in done.stdout, done
+    (folder / "test_batch").write_bytes(pickle.dumps({b"data": np.zeros((4, 3072), np.uint8),
+                                                      b"labels": [[0] * 3] * 4}, protocol=2))
+    with pytest.raises(ValueError, match=r"test_batch': 'labels' must be 4 integers"):
+        build_dataset("cifar10", "test", root=tmp_path)
+
+
+def nested_list_bomb_dict(levels: int = 4, width: int = 1000) -> bytes:
+    """``{"data": <width ** levels zeros as nested lists>, "labels": [0]}`` pickled in a few KiB:
+    every level repeats one memoised list."""
+    import pickle
+
+    out = [pickle.PROTO + b"\x02", pickle.EMPTY_DICT, pickle.SHORT_BINUNICODE + b"\x04data"]
+    out += [pickle.MARK] + [pickle.BININT1 + b"\x00"] * width + [pickle.LIST, pickle.BINPUT + b"\x00", pickle.POP]
+    for level in range(1, levels):
+        out += [pickle.MARK] + [pickle.BINGET + bytes([level - 1])] * width
+        out += [pickle.LIST, pickle.BINPUT + bytes([level])] + ([pickle.POP] if level < levels - 1 else [])
+    out += [pickle.SETITEM]
+    out += [pickle.SHORT_BINUNICODE + b"\x06labels", pickle.MARK, pickle.BININT1 + b"\x00", pickle.LIST,
+            pickle.SETITEM, pickle.STOP]
+    return b"".join(out)
+
+
+def test_cifar_batch_size_is_limited(tmp_path):
+    folder = _cifar_folder(tmp_path)
+    with open(folder / "test_batch", "r+b") as f:
+        f.truncate(300 << 20)  # sparse: no disk used
+    with pytest.raises(ValueError, match=r"CIFAR file .*test_batch is 314,572,800 bytes, more than the "
+                                         r"268,435,456 such a file can be"):
+        build_dataset("cifar10", "test", root=tmp_path)
+
+
+def _tiny_imagenet(root: Path) -> Path:
+    for wnid in ("n01", "n02"):
+        (root / "train" / wnid / "images").mkdir(parents=True)
+        for i in range(10):
+            Image.new("RGB", (8, 8), (i * 20, 0, 0)).save(root / "train" / wnid / "images" / f"{wnid}_{i}.JPEG")
+    (root / "val" / "images").mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(root / "val" / "images" / "val_0.JPEG")
+    (root / "val" / "val_annotations.txt").write_text("val_0.JPEG\tn01\t0\t0\t8\t8\n")
+    (root / "wnids.txt").write_text("n01\nn02\n")
+    return root
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+@pytest.mark.parametrize("name", ["wnids.txt", "val/val_annotations.txt"])
+def test_tiny_imagenet_metadata_fifo_or_huge_is_refused(tmp_path, name):
+    root = _tiny_imagenet(tmp_path / "tiny")
+    assert len(build_dataset("tiny-imagenet", "test", root=root, image_size=8)[0]) == 1
+    (root / name).unlink()
+    with open(root / name, "wb") as f:
+        f.truncate(100 << 20)
+    with pytest.raises(ValueError, match=rf"{name.split('/')[-1]} is 104,857,600 bytes, more than the"):
+        build_dataset("tiny-imagenet", "test", root=root, image_size=8)
+    (root / name).unlink()
+    os.mkfifo(root / name)
+    done = _listing_with_deadline(
+        "from wavevision.data import build_dataset\n"
+        "try:\n"
+        f"    build_dataset('tiny-imagenet', 'test', root={str(root)!r}, image_size=8)\n"
+        "except ValueError as e:\n"
+        "    print(e)\n")
+    assert "is a FIFO, not a regular file" in done.stdout, done

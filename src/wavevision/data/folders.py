@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
+from ..utils.io import read_text
 from ._base import (DatasetInfo, holdout_split, register_dataset, reject_unknown_options, split_source,
                     three_way_split)
 from .datasets import FileClassification
@@ -40,6 +41,9 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 _SPLIT_FOLDERS = {"train": ("train",), "val": ("val", "valid", "validation"), "test": ("test",)}
 # Check that every file opens as an image at build time when there are at most this many.
 _VERIFY_LIMIT = 20_000
+# Metadata files far larger than any real one (Tiny-ImageNet's: 2 KB of wnids, 450 KB of annotations).
+_MAX_CLASS_LIST_BYTES = 1 << 20
+_MAX_ANNOTATION_BYTES = 64 << 20
 
 
 class ImageLoader:
@@ -166,13 +170,15 @@ def find_split_folders(root: Path) -> dict[str, Path]:
 
 
 def is_tiny_imagenet(root: Path) -> bool:
-    return (root / "val" / "val_annotations.txt").is_file() and (root / "train").is_dir()
+    # exists(), not is_file(): an annotation file that is a FIFO or device is refused when read
+    return (root / "val" / "val_annotations.txt").exists() and (root / "train").is_dir()
 
 
 def _tiny_imagenet(root: Path, source: str) -> tuple[list[Path], list[int], tuple[str, ...]]:
     wnids_file = root / "wnids.txt"
-    if wnids_file.is_file():
-        classes = tuple(sorted(w.strip() for w in wnids_file.read_text().split() if w.strip()))
+    if wnids_file.exists():
+        text = read_text(wnids_file, max_bytes=_MAX_CLASS_LIST_BYTES, what="class list")
+        classes = tuple(sorted(w.strip() for w in text.split() if w.strip()))
     else:
         classes = tuple(d.name for d in _class_dirs(root / "train"))
     if source == "train":
@@ -180,7 +186,8 @@ def _tiny_imagenet(root: Path, source: str) -> tuple[list[Path], list[int], tupl
     index = {c: i for i, c in enumerate(classes)}
     notes = root / "val" / "val_annotations.txt"
     paths, labels = [], []
-    for number, line in enumerate(notes.read_text().splitlines(), 1):
+    text = read_text(notes, max_bytes=_MAX_ANNOTATION_BYTES, what="annotation file")
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         fields = line.split("\t")
