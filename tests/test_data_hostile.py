@@ -378,3 +378,84 @@ def test_tiny_imagenet_metadata_fifo_or_huge_is_refused(tmp_path, name):
         "except ValueError as e:\n"
         "    print(e)\n")
     assert "is a FIFO, not a regular file" in done.stdout, done
+
+
+# ---------------------------------------------------------------------------------------------
+# Sizes: a resize that cannot fit in memory says so (with the estimate); options have bounds
+
+
+@pytest.fixture
+def little_memory(monkeypatch):
+    """The machine reports 8 MiB available: every in-memory dataset below needs more."""
+    from wavevision.utils import memory
+
+    monkeypatch.setattr(memory, "available_memory", lambda: 8 << 20)
+
+
+def _mnist(root: Path, n: int = 20) -> Path:
+    rng = np.random.default_rng(0)
+    for prefix in ("train", "t10k"):
+        images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        (root / f"{prefix}-images-idx3-ubyte").parent.mkdir(parents=True, exist_ok=True)
+        (root / f"{prefix}-images-idx3-ubyte").write_bytes(idx_bytes(images.shape, images.tobytes()))
+        (root / f"{prefix}-labels-idx1-ubyte").write_bytes(idx_bytes((n,), (np.arange(n) % 10).astype(np.uint8).tobytes()))
+    return root
+
+
+@pytest.mark.parametrize("name, options, what", [
+    ("digits", dict(image_size=128), r"resizing 359 images to 128x128 would need about 22\.4 MiB"),
+    ("digit-scenes", dict(image_size=128, num_scenes=200), r"composing 200 scenes of 128x128 would need about 15\.\d MiB"),
+    ("mnist", dict(image_size=512), r"resizing 20 images to 512x512 would need about \d+\.\d MiB"),
+    ("cifar10", dict(image_size=1024), r"resizing 4 images to 1024x1024 would need about \d+\.\d MiB"),
+])
+def test_a_resize_that_cannot_fit_in_memory_says_so(tmp_path, little_memory, name, options, what):
+    roots = {"mnist": lambda: _mnist(tmp_path / "mnist"), "cifar10": lambda: _cifar_folder(tmp_path) and tmp_path}
+    root = roots[name]() if name in roots else None
+    with pytest.raises(MemoryError, match=rf"^{what}, more than the 8\.0 MiB of memory available; use a smaller "
+                                          r"image_size") as info:
+        build_dataset(name, "test", root=root, **options)
+    assert "\n" not in str(info.value)
+
+
+def test_caching_images_that_cannot_fit_says_so(tmp_path, little_memory):
+    for split in ("train", "test"):
+        (tmp_path / "sr" / split).mkdir(parents=True)
+        Image.new("RGB", (2048, 2048)).save(tmp_path / "sr" / split / "big.png")
+    with pytest.raises(MemoryError, match=r"^decoding 1 images to hold in memory \(cache=True\) would need about "
+                                          r"12\.0 MiB, more than the 8\.0 MiB .*drop the cache option"):
+        build_dataset("sr-folder", "test", root=tmp_path / "sr", cache=True)
+
+
+@pytest.mark.parametrize("name, options, message", [
+    ("digits", dict(image_size=16.5), "image_size must be an integer, got 16.5"),
+    ("digits", dict(image_size=10**6), "image_size must be <= 16384, got 1000000"),
+    ("digits", dict(image_size=(16, 0)), "image_size must be >= 1, got 0"),
+    ("digits", dict(image_size=float("nan")), "image_size must be an integer, got nan"),
+    ("digit-scenes", dict(num_scenes=10**12), "num_scenes must be <= 1000000, got 1000000000000"),
+    ("digit-scenes", dict(num_scenes=2.5), "num_scenes must be an integer, got 2.5"),
+    ("digit-scenes", dict(digits_per_scene=(1, 10**9)), r"digits_per_scene must be \(min, max\) with 1 <= min <= max <= 16"),
+    ("photos", dict(num_patches=10**12), "num_patches must be <= 10000000, got 1000000000000"),
+    ("photos", dict(patch_size=10**9), "patch_size must be <= 16384, got 1000000000"),
+    ("photos", dict(scale=float("nan")), "scale must be 2 or 4, got nan"),
+    ("photos", dict(eval_size=-8), "eval_size must be >= 1, got -8"),
+])
+def test_dataset_options_have_bounds(name, options, message):
+    split = "train" if "num_patches" in options or "patch_size" in options else "test"
+    with pytest.raises(ValueError, match=f"^{message}" if "(" not in message else message):
+        build_dataset(name, split, **options)
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(crop_pct=float("nan")), "crop_pct must be a finite number, got nan"),
+    (dict(mean=[float("nan")] * 3), "mean must be a finite number, got nan"),
+    (dict(std=[0.2, 0.0, 0.2]), "std must be > 0.0, got 0.0"),
+    (dict(std=[0.2]), r"mean and std need 3 values \(one per input channel\), got 3 and 1"),
+    (dict(val_size=float("nan")), "val_size must be an integer, got nan"),
+    (dict(in_chans=2), "in_chans must be 1 or 3, got 2"),
+    (dict(verify="maybe"), "verify must be true or false, got 'maybe'"),
+])
+def test_folder_options_have_bounds(tmp_path, options, message):
+    for split in ("train", "val"):  # no test/ folder: val is a hold-out of train (val_size)
+        image_tree(tmp_path / "data" / split, per_class=10)
+    with pytest.raises(ValueError, match=message):
+        build_dataset("imagefolder", "val", root=tmp_path / "data", image_size=8, **options)

@@ -9,6 +9,7 @@ from typing import Union
 import torch
 from torch.utils.data import Dataset
 
+from ..utils.memory import check_memory
 from ._base import SPLIT_SEED
 from .image import DataFileError, bicubic_downsample, mod_crop
 
@@ -54,6 +55,10 @@ def resize_stack(images: torch.Tensor, size: tuple[int, int], chunk: int = 4096)
 
     if tuple(images.shape[-2:]) == tuple(size):
         return images
+    n, c, (h, w) = len(images), images.shape[1], size
+    # the uint8 result, and one chunk resized in float32 plus its uint8 copy
+    check_memory(n * c * h * w + min(n, chunk) * c * h * w * 5, f"resizing {n:,} images to {h}x{w}",
+                 "use a smaller image_size (--dataset-arg image_size=N)")
     return torch.cat([as_uint8(resize(to_float(images[i:i + chunk]), size)) for i in range(0, len(images), chunk)])
 
 

@@ -28,6 +28,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..utils.io import read_text
+from ..utils.validate import check_bool, check_float
 from ._base import (DatasetInfo, holdout_split, register_dataset, reject_unknown_options, split_source,
                     three_way_split)
 from .datasets import FileClassification
@@ -215,21 +216,30 @@ def _layouts_hint(root: Path) -> str:
             "train/ + val/val_annotations.txt")
 
 
+def _normalisation(options: dict[str, Any], in_chans: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The ``mean``/``std`` options (default ImageNet's): one finite value per channel, stds > 0."""
+    mean = options.get("mean", IMAGENET_MEAN if in_chans == 3 else (0.449,))
+    std = options.get("std", IMAGENET_STD if in_chans == 3 else (0.226,))
+    for key, value in (("mean", mean), ("std", std)):
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"{key} must be a list of {in_chans} numbers, got {value!r}")
+    if len(mean) != in_chans or len(std) != in_chans:
+        raise ValueError(f"mean and std need {in_chans} values (one per input channel), got {len(mean)} and {len(std)}")
+    return tuple(check_float("mean", m) for m in mean), tuple(check_float("std", s, gt=0.0) for s in std)
+
+
 def _build(name: str, split: str, root: Path, augment: bool, options: dict[str, Any], *, image_size: int,
            crop_pct: float) -> tuple[Dataset, DatasetInfo]:
     reject_unknown_options(name, options, ["image_size", "crop_pct", "in_chans", "mean", "std", "val_size", "verify"])
     if not root.is_dir():
         raise FileNotFoundError(f"{name}: {str(root)!r} is not a folder; point root at the dataset folder")
     size = to_size(options.get("image_size", image_size), "image_size")
-    crop_pct = float(options.get("crop_pct", crop_pct))
-    if not 0 < crop_pct <= 1:
-        raise ValueError(f"crop_pct must be in (0, 1], got {crop_pct}")
-    in_chans = int(options.get("in_chans", 3))
-    if in_chans not in (1, 3):
-        raise ValueError(f"in_chans must be 1 or 3, got {in_chans}")
-    default_mean = IMAGENET_MEAN if in_chans == 3 else (0.449,)
-    default_std = IMAGENET_STD if in_chans == 3 else (0.226,)
-    mean, std = tuple(options.get("mean", default_mean)), tuple(options.get("std", default_std))
+    crop_pct = check_float("crop_pct", options.get("crop_pct", crop_pct), gt=0.0, max=1.0)
+    in_chans = options.get("in_chans", 3)
+    if isinstance(in_chans, bool) or in_chans not in (1, 3):
+        raise ValueError(f"in_chans must be 1 or 3, got {in_chans!r}")
+    in_chans = int(in_chans)
+    mean, std = _normalisation(options, in_chans)
 
     if name == "tiny-imagenet" or is_tiny_imagenet(root):
         if not is_tiny_imagenet(root):
@@ -259,7 +269,7 @@ def _build(name: str, split: str, root: Path, augment: bool, options: dict[str, 
             raise FileNotFoundError(_layouts_hint(root))
     if part is not None:
         paths, labels = _select(paths, labels, holdout_split(len(paths), part, options.get("val_size")))
-    verify_images(paths, options.get("verify"))
+    verify_images(paths, None if options.get("verify") is None else check_bool("verify", options["verify"]))
 
     if augment:
         steps: list = [ResizeCover(size), RandomCrop(size, padding=max(1, size[0] // 8)), RandomHorizontalFlip()]
