@@ -459,3 +459,19 @@ def test_folder_options_have_bounds(tmp_path, options, message):
         image_tree(tmp_path / "data" / split, per_class=10)
     with pytest.raises(ValueError, match=message):
         build_dataset("imagefolder", "val", root=tmp_path / "data", image_size=8, **options)
+
+
+def test_galaxy10_file_declaring_huge_images_or_labels(tmp_path, little_memory):
+    h5py = pytest.importorskip("h5py")
+    path = tmp_path / "Galaxy10_DECals.h5"
+    with h5py.File(path, "w") as f:  # chunked and never written: declared, not stored
+        f.create_dataset("images", shape=(20, 100_000, 100_000, 3), dtype=np.uint8, chunks=(1, 64, 64, 3))
+        f.create_dataset("ans", data=np.arange(20) % 10)
+    assert path.stat().st_size < 1 << 20
+    with pytest.raises(ValueError, match=r"'images' are 100000x100000, larger than the 16384x16384"):
+        build_dataset("galaxy10", "test", root=path)
+    with h5py.File(path, "w") as f:
+        f.create_dataset("images", shape=(10**9, 8, 8, 3), dtype=np.uint8, chunks=(1, 8, 8, 3))
+        f.create_dataset("ans", shape=(10**9,), dtype=np.int64, chunks=(1024,))
+    with pytest.raises(MemoryError, match=r"^reading 1,000,000,000 labels .* would need about 7\.5 GiB"):
+        build_dataset("galaxy10", "test", root=path)
