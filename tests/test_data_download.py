@@ -19,6 +19,8 @@ import pytest
 from wavevision.data import DownloadError, build_dataset, download, extract_archive, fetch_dataset
 from wavevision.data import downloads as download_module
 
+from _deadline import finishes
+
 
 class Server:
     """Serves ``files`` (name -> bytes); names in ``cut`` are cut in half on their next request."""
@@ -310,26 +312,6 @@ def declares_half(handler, data: bytes, start: int) -> None:
     handler.end_headers()
     handler.wfile.write(data)
     handler.close_connection = True
-
-
-def finishes(fn, seconds: float = 30.0):
-    """Run ``fn`` in a thread; fail (instead of hanging the suite) when it does not return in time."""
-    outcome: dict = {}
-
-    def run() -> None:
-        try:
-            outcome["value"] = fn()
-        except BaseException as e:  # noqa: BLE001 (handed to the test)
-            outcome["error"] = e
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        pytest.fail(f"the download was still running after {seconds:.0f} s")
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
 
 
 DATA = np.random.default_rng(7).bytes(20_000)

@@ -6,8 +6,6 @@ from __future__ import annotations
 import gzip
 import os
 import struct
-import subprocess
-import sys
 import zlib
 from pathlib import Path
 
@@ -19,6 +17,8 @@ from PIL import Image
 from wavevision.cli import main
 from wavevision.data import DataFileError, build_dataset, load_image
 from wavevision.data.folders import scan_class_folders, verify_images
+
+from _deadline import finishes, in_subprocess
 
 QUICK = ["--threads", "1", "--no-progress", "--no-plots"]
 TINY = ["--model-arg", "final_dim=16", "--model-arg", "ff_channel=16", "--model-arg", "depth=1"]
@@ -128,42 +128,40 @@ def folder_run(tmp_path_factory):
     return data, base / "run"
 
 
-@pytest.mark.parametrize("make, message", [(truncated_png, "cannot decode image file"),
-                                           (bomb_png, "is a decompression bomb")])
-def test_train_eval_predict_name_a_bad_image_in_one_line(folder_run, tmp_path, capsys, make, message):
-    data, run = folder_run
-    bad = make(tmp_path / "bad.png")
-    # predict reads the file itself
-    assert main(["predict", str(run), str(bad)]) == 2
-    line = one_line(capsys.readouterr().err)
-    assert message in line and "bad.png" in line, line
-    # a copy of the dataset with every image of class a broken, read by two worker processes
-    copy = image_tree(tmp_path / "data", classes=("a", "b", "c"), per_class=8)
+def _broken_copy(root: Path, make) -> Path:
+    """The folder dataset with every image of class a broken by ``make``."""
+    copy = image_tree(root, classes=("a", "b", "c"), per_class=8)
     for p in (copy / "a").iterdir():
         make(p)
-    for command in (_train_argv(copy, tmp_path / "run", "--num-workers", "2", "--dataset-arg", "verify=false"),
-                    ["eval", str(run), "--dataset", str(copy), "--split", "train",
-                     "--num-workers", "2", "--dataset-arg", "image_size=8", "--dataset-arg", "verify=false",
-                     "--no-progress"]):
-        assert main(command) == 2
-        line = one_line(capsys.readouterr().err)
-        assert message in line and str(copy / "a") in line, line
-    # and the build-time check (verify, on by default) finds it before training starts
-    assert main(_train_argv(copy, tmp_path / "run2")) == 2
-    line = one_line(capsys.readouterr().err)
-    assert message in line and str(copy / "a") in line, line
+    return copy
+
+
+def _error_line(capsys, argv: list[str]) -> str:
+    assert main(argv) == 2
+    return one_line(capsys.readouterr().err)
+
+
+def test_train_eval_predict_name_a_bad_image_in_one_line(folder_run, tmp_path, capsys):
+    data, run = folder_run
+    corrupt, bomb = "cannot decode image file", "is a decompression bomb"
+    for make, message in ((truncated_png, corrupt), (bomb_png, bomb)):  # predict reads the file itself
+        line = _error_line(capsys, ["predict", str(run), str(make(tmp_path / f"{make.__name__}.png"))])
+        assert message in line and make.__name__ in line, line
+    # read by two worker processes (verify=false: the build-time check would find them first)
+    cut, bombs = _broken_copy(tmp_path / "cut", truncated_png), _broken_copy(tmp_path / "bombs", bomb_png)
+    no_check = ["--num-workers", "2", "--dataset-arg", "verify=false"]
+    line = _error_line(capsys, _train_argv(cut, tmp_path / "run", *no_check))
+    assert corrupt in line and str(cut / "a") in line, line
+    line = _error_line(capsys, ["eval", str(run), "--dataset", str(bombs), "--split", "train", *no_check,
+                                "--dataset-arg", "image_size=8", "--no-progress"])
+    assert bomb in line and str(bombs / "a") in line, line
+    # the build-time check (verify, on by default) finds a bomb before training starts
+    line = _error_line(capsys, _train_argv(bombs, tmp_path / "run2"))
+    assert bomb in line and str(bombs / "a") in line, line
 
 
 # ---------------------------------------------------------------------------------------------
 # Folders: link loops, links leaving a class folder, unreadable class folders
-
-
-def _listing_with_deadline(code: str, timeout: float = 60.0) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}
-    try:
-        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=env)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"listing the dataset did not finish within {timeout:.0f} s (a link loop followed?)")
 
 
 def test_symlink_loops_neither_hang_nor_duplicate_samples(tmp_path):
@@ -174,37 +172,36 @@ def test_symlink_loops_neither_hang_nor_duplicate_samples(tmp_path):
     os.symlink(".", data / "a" / "self")  # a loop onto itself
     os.symlink("sub", data / "a" / "again")  # a second way into the same folder (sorted before it)
     os.symlink(data / "b", data / "b" / "loop")
-    done = _listing_with_deadline(
+    everything = image_tree(tmp_path / "everything", per_class=1)
+    os.symlink("/", everything / "a" / "root")  # would walk the whole machine
+    # a walk that follows links would spin (or read the machine): run it apart, with a deadline
+    done = in_subprocess(
         "from pathlib import Path\n"
         "from wavevision.data.folders import scan_class_folders\n"
-        f"paths, labels, classes = scan_class_folders(Path({str(data)!r}))\n"
-        "print(len(paths), len(set(paths)), classes)\n"
-        "print(*[p.relative_to(Path({!r})) for p in paths])\n".format(str(data)))
+        f"data = Path({str(data)!r})\n"
+        "paths, labels, classes = scan_class_folders(data)\n"
+        "print(classes, labels)\n"
+        "print(*[p.relative_to(data).as_posix() for p in paths])\n"
+        "try:\n"
+        f"    scan_class_folders(Path({str(everything)!r}))\n"
+        "except ValueError as e:\n"
+        "    print(e)\n", 60, "listing folders with link loops")
     assert done.returncode == 0, done.stderr
-    count, unique, classes = done.stdout.splitlines()[0].split(" ", 2)
-    assert count == unique == "7" and classes == "('a', 'b')", done.stdout
-    listed = done.stdout.splitlines()[1].split()
-    assert listed == ["a/0.png", "a/1.png", "a/2.png", "a/sub/deep.png", "b/0.png", "b/1.png", "b/2.png"]
+    lines = done.stdout.splitlines()
+    assert lines[0] == "('a', 'b') [0, 0, 0, 0, 1, 1, 1]", done.stdout
+    assert lines[1].split() == ["a/0.png", "a/1.png", "a/2.png", "a/sub/deep.png", "b/0.png", "b/1.png", "b/2.png"]
+    assert "a/root' links to '/', outside the class folder" in lines[2], done.stdout
 
 
 def test_a_link_leaving_the_class_folder_is_refused(tmp_path):
     data = image_tree(tmp_path / "data", per_class=2)
     outside = image_tree(tmp_path / "elsewhere", classes=("x",), per_class=2)
     os.symlink(outside / "x", data / "a" / "more")
-    with pytest.raises(ValueError, match=r"'.*data/a/more' links to '.*elsewhere/x', outside the class folder"):
+    with pytest.raises(ValueError, match=r"'.*data/a/more' links to '.*elsewhere/x', outside the class folder "
+                                         r"'.*data/a'; link the class folder itself, or copy the images in"):
         scan_class_folders(data)
-    (data / "a" / "more").unlink()
-    os.symlink("/", data / "a" / "everything")  # would walk the whole machine
-    done = _listing_with_deadline(
-        "from pathlib import Path\n"
-        "from wavevision.data.folders import scan_class_folders\n"
-        "try:\n"
-        f"    scan_class_folders(Path({str(data)!r}))\n"
-        "except ValueError as e:\n"
-        "    print(e)\n")
-    assert "links to '/', outside the class folder" in done.stdout, done
     # a class folder may itself be a link (a common way to assemble a dataset)
-    (data / "a" / "everything").unlink()
+    (data / "a" / "more").unlink()
     os.symlink(outside / "x", data / "x")
     paths, labels, classes = scan_class_folders(data)
     assert classes == ("a", "b", "x") and len(paths) == 6
@@ -309,13 +306,8 @@ def test_cifar_batches_hold_arrays_of_the_declared_shape(tmp_path):
     value = pickle.loads(nested_list_bomb_dict())
     assert len(value["data"]) == 1000 and len(value["data"][0][0][0]) == 1000
     (folder / "test_batch").write_bytes(nested_list_bomb_dict())
-    done = _listing_with_deadline(
-        "from wavevision.data import build_dataset\n"
-        "try:\n"
-        f"    build_dataset('cifar10', 'test', root={str(tmp_path)!r})\n"
-        "except ValueError as e:\n"
-        "    print(e)\n")
-    assert "test_batch': 'data' must be a uint8 array (N, 3072), got list" in done.stdout, done
+    with pytest.raises(ValueError, match=r"test_batch': 'data' must be a uint8 array \(N, 3072\), got list"):
+        finishes(lambda: build_dataset("cifar10", "test", root=tmp_path), 30, "reading a nested-list CIFAR batch")
     (folder / "test_batch").write_bytes(pickle.dumps({b"data": np.zeros((4, 3072), np.uint8),
                                                       b"labels": [[0] * 3] * 4}, protocol=2))
     with pytest.raises(ValueError, match=r"test_batch': 'labels' must be 4 integers"):
@@ -371,13 +363,8 @@ def test_tiny_imagenet_metadata_fifo_or_huge_is_refused(tmp_path, name):
         build_dataset("tiny-imagenet", "test", root=root, image_size=8)
     (root / name).unlink()
     os.mkfifo(root / name)
-    done = _listing_with_deadline(
-        "from wavevision.data import build_dataset\n"
-        "try:\n"
-        f"    build_dataset('tiny-imagenet', 'test', root={str(root)!r}, image_size=8)\n"
-        "except ValueError as e:\n"
-        "    print(e)\n")
-    assert "is a FIFO, not a regular file" in done.stdout, done
+    with pytest.raises(ValueError, match="is a FIFO, not a regular file"):
+        finishes(lambda: build_dataset("tiny-imagenet", "test", root=root, image_size=8), 30, "reading a FIFO")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -475,3 +462,15 @@ def test_galaxy10_file_declaring_huge_images_or_labels(tmp_path, little_memory):
         f.create_dataset("ans", shape=(10**9,), dtype=np.int64, chunks=(1024,))
     with pytest.raises(MemoryError, match=r"^reading 1,000,000,000 labels .* would need about 7\.5 GiB"):
         build_dataset("galaxy10", "test", root=path)
+
+
+def test_galaxy10_file_damaged_after_the_build_names_it(tmp_path):
+    h5py = pytest.importorskip("h5py")
+    path = tmp_path / "Galaxy10_DECals.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("images", data=np.zeros((20, 8, 8, 3), np.uint8))
+        f.create_dataset("ans", data=np.arange(20) % 10)
+    ds, _ = build_dataset("galaxy10", "test", root=path)
+    path.write_bytes(b"not hdf5 any more")  # what a worker process then opens
+    with pytest.raises(DataFileError, match=r"cannot read image \d+ of '.*Galaxy10_DECals.h5' .*damaged"):
+        ds[0]

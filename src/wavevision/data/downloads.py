@@ -327,7 +327,8 @@ def _late(url: str, written: int, limits: _Limits) -> DownloadError:
                          f"arrived); run again to resume it, or set {DEADLINE_ENV} to allow more time")
 
 
-def _open(opener: urllib.request.OpenerDirector, url: str, start: int, limits: _Limits):
+def _open(opener: urllib.request.OpenerDirector, url: str, start: int,
+          limits: _Limits) -> http.client.HTTPResponse | None:
     """The server's response to a GET from byte ``start``, or None when nothing is left to fetch."""
     headers = {"User-Agent": "wavevision"}
     if start:
@@ -344,7 +345,8 @@ def _open(opener: urllib.request.OpenerDirector, url: str, start: int, limits: _
                             "to a mirror, or put the files in the dataset folder yourself") from None
 
 
-def _expected_total(response, url: str, part: Path, start: int, size: int | None) -> tuple[int, int | None]:
+def _expected_total(response: http.client.HTTPResponse, url: str, part: Path, start: int,
+                    size: int | None) -> tuple[int, int | None]:
     """Where the body starts in the file and the file's total length (``size`` when known)."""
     if start and response.status != 206:
         start = 0  # the server ignored the Range request: start over
@@ -369,7 +371,8 @@ def _free_bytes(folder: Path) -> int:
     return shutil.disk_usage(folder).free
 
 
-def _copy(response, url: str, part: Path, start: int, total: int | None, limits: _Limits, progress: bool) -> int:
+def _copy(response: http.client.HTTPResponse, url: str, part: Path, start: int, total: int | None, limits: _Limits,
+          progress: bool) -> int:
     """Stream the body into ``part`` (appending after ``start``); returns the file's size after."""
     from tqdm.auto import tqdm
 

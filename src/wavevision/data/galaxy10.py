@@ -19,6 +19,7 @@ from torch.utils.data import Dataset
 from ..utils.memory import check_memory
 from ._base import DatasetInfo, register_dataset, reject_unknown_options, three_way_split
 from .datasets import channel_stats, check_labels, to_float
+from .image import DataFileError
 from .transforms import MAX_SIDE, resize, to_size, train_transform
 
 __all__ = ["GALAXY10_CLASSES", "H5Images", "find_galaxy10_file"]
@@ -98,9 +99,14 @@ class H5Images(Dataset):
             self._file = None
 
     def read(self, index: int) -> torch.Tensor:
-        if self._file is None:
-            self._file = _h5py().File(self.path, "r")
-        image = torch.from_numpy(np.asarray(self._file["images"][self.indices[index]])).permute(2, 0, 1)
+        try:
+            if self._file is None:
+                self._file = _h5py().File(self.path, "r")
+            array = np.asarray(self._file["images"][self.indices[index]])
+        except (OSError, KeyError, ValueError) as e:  # a damaged chunk, a file replaced since the build
+            raise DataFileError(f"cannot read image {self.indices[index]} of {self.path!r} ({e}); the file is "
+                                "damaged, download it again") from None
+        image = torch.from_numpy(array).permute(2, 0, 1)
         image = to_float(image)
         if self.image_size is not None:
             image = resize(image, self.image_size)
