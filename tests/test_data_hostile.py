@@ -468,7 +468,7 @@ def test_galaxy10_file_damaged_after_the_build_names_it(tmp_path):
     h5py = pytest.importorskip("h5py")
     path = tmp_path / "Galaxy10_DECals.h5"
     with h5py.File(path, "w") as f:
-        f.create_dataset("images", data=np.zeros((20, 8, 8, 3), np.uint8))
+        f.create_dataset("images", data=np.random.default_rng(0).integers(0, 256, (20, 8, 8, 3), dtype=np.uint8))
         f.create_dataset("ans", data=np.arange(20) % 10)
     ds, _ = build_dataset("galaxy10", "test", root=path)
     path.write_bytes(b"not hdf5 any more")  # what a worker process then opens
