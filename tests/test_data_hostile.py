@@ -200,11 +200,19 @@ def test_a_link_leaving_the_class_folder_is_refused(tmp_path):
     with pytest.raises(ValueError, match=r"'.*data/a/more' links to '.*elsewhere/x', outside the class folder "
                                          r"'.*data/a'; link the class folder itself, or copy the images in"):
         scan_class_folders(data)
-    # a class folder may itself be a link (a common way to assemble a dataset)
+    # a class folder may itself be a link (a common way to assemble a dataset) ...
     (data / "a" / "more").unlink()
     os.symlink(outside / "x", data / "x")
     paths, labels, classes = scan_class_folders(data)
     assert classes == ("a", "b", "x") and len(paths) == 6
+    # ... but not to the folder holding the classes, nor to another class: its images would repeat
+    os.symlink(".", data / "all")
+    with pytest.raises(ValueError, match=r"class folder '.*data/all' links to '.*data', which holds the class folders"):
+        scan_class_folders(data)
+    (data / "all").unlink()
+    os.symlink(outside / "x", data / "y")
+    with pytest.raises(ValueError, match=r"class folders '.*data/x' and '.*data/y' are the same folder"):
+        scan_class_folders(data)
 
 
 def test_an_unreadable_class_folder_is_an_error(tmp_path, monkeypatch):

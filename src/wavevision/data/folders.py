@@ -112,6 +112,23 @@ def _class_dirs(folder: Path) -> list[Path]:
     return sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
 
 
+def _check_no_overlap(folder: Path, class_dirs: list[Path]) -> None:
+    """Refuse class folders (links among them) that hold the split folder or each other: their
+    images would be read twice, under two labels."""
+    # sorted by path components, a folder's subfolders come right after it
+    reals = sorted(((os.path.realpath(d), d) for d in class_dirs), key=lambda r: (r[0].split(os.sep), r[1]))
+    top = os.path.realpath(folder)
+    for real, d in reals:
+        if _inside(top, real):
+            raise ValueError(f"class folder {str(d)!r} links to {real!r}, which holds the class folders themselves; "
+                             "remove the link")
+    for (real, d), (other, e) in zip(reals, reals[1:]):
+        if _inside(other, real):
+            how = "the same folder" if other == real else "nested"
+            raise ValueError(f"class folders {str(d)!r} and {str(e)!r} are {how} ({other!r}); their images would be "
+                             "read under two labels, remove the link")
+
+
 def is_class_tree(folder: Path) -> bool:
     """Whether ``folder`` holds class subfolders with images in them."""
     return folder.is_dir() and any(_has_image(d) for d in _class_dirs(folder))
@@ -120,7 +137,9 @@ def is_class_tree(folder: Path) -> bool:
 def scan_class_folders(folder: Path, classes: tuple[str, ...] | None = None) -> tuple[list[Path], list[int], tuple[str, ...]]:
     """Image paths, labels and class names of a class tree. With ``classes`` given (the training
     split's), every subfolder must be one of them."""
-    listing = {d: _images_under(d) for d in _class_dirs(folder)}
+    class_dirs = _class_dirs(folder)
+    _check_no_overlap(folder, class_dirs)
+    listing = {d: _images_under(d) for d in class_dirs}
     dirs = [d for d, files in listing.items() if files]
     if not dirs:
         raise FileNotFoundError(f"no class subfolders with images in {str(folder)!r} (looked for files ending in "

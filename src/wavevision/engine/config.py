@@ -23,7 +23,8 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 from ..utils.io import read_text
 from ..utils.validate import check_bool, check_choice, check_float, check_int, check_nested
 
-__all__ = ["DICT_FLAGS", "RECIPES", "RUNTIME_KEYS", "TrainConfig", "config_diff", "load_yaml", "parse_assignments", "resolve_config"]
+__all__ = ["DICT_FLAGS", "RECIPES", "RUNTIME_KEYS", "TrainConfig", "config_diff", "load_yaml", "parse_assignments",
+           "resolve_config"]
 
 TASK_DEFAULT_MODELS = {"classification": "wavemix_lite", "segmentation": "wavemix_seg", "super_resolution": "wavemix_sr"}
 
