@@ -3,9 +3,11 @@ DataLoader workers and through the train/eval/predict commands), symlink loops, 
 class folder, unreadable class folders, damaged metadata files and sizes that cannot fit."""
 from __future__ import annotations
 
+import gc
 import gzip
 import os
 import struct
+import weakref
 import zlib
 from pathlib import Path
 
@@ -100,16 +102,32 @@ class _Files(torch.utils.data.Dataset):
         return load_image(self.paths[i]).mean()
 
 
-@pytest.mark.parametrize("make", [truncated_png, bomb_png])
+def vanished(path: Path) -> Path:
+    """An image deleted after the dataset was built."""
+    path.unlink(missing_ok=True)
+    return path
+
+
+@pytest.mark.parametrize("make", [truncated_png, bomb_png, vanished])
 def test_errors_in_dataloader_workers_stay_one_line(tmp_path, make):
     paths = [tmp_path / f"{i}.png" for i in range(4)]
     for p in paths[1:]:
         Image.new("RGB", (4, 4)).save(p)
     make(paths[0])
-    loader = torch.utils.data.DataLoader(_Files(paths), batch_size=1, num_workers=2)
-    with pytest.raises(DataFileError) as info:
-        list(loader)
-    message = str(info.value)
+    it = iter(torch.utils.data.DataLoader(_Files(paths), batch_size=1, num_workers=2))
+    alive = weakref.ref(it)
+    gc.disable()  # only reference counting frees below
+    try:
+        with pytest.raises(DataFileError) as info:
+            for _ in it:
+                pass
+        message = str(info.value)
+        del it, info
+        # torch re-raises through a local variable (a reference cycle that keeps the workers
+        # until the garbage collector runs, then 5 s each to stop) unless the class has `message`
+        assert alive() is None, "the DataLoader iterator outlived the error"
+    finally:
+        gc.enable()
     assert "\n" not in message and "0.png" in message and "worker" not in message, message
     assert message == str(DataFileError(message))  # re-raising again keeps it
 

@@ -48,6 +48,17 @@ class DataFileError(ValueError):
     def __init__(self, message: str = "", *args: object) -> None:
         super().__init__(_original_message(type(self).__name__, str(message)), *args)
 
+    @property
+    def message(self) -> str:
+        """The one-line message.
+
+        Defined on the class, it makes torch re-raise a worker's error as
+        ``DataFileError(message=...)`` straight away instead of through a local variable: the
+        local would hold the error in a reference cycle with its traceback, which keeps the
+        DataLoader's workers alive until the garbage collector runs (then 5 s each to stop).
+        """
+        return str(self.args[0]) if self.args else ""
+
 
 class MissingDataFile(DataFileError, FileNotFoundError):
     """A data file that does not exist (also a FileNotFoundError)."""
