@@ -10,6 +10,7 @@ import pickle
 import struct
 import tarfile
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,8 @@ import pytest
 
 from wavevision.data import DownloadError, build_dataset, download, extract_archive, fetch_dataset
 from wavevision.data import downloads as download_module
+
+from _deadline import finishes
 
 
 class Server:
@@ -195,3 +198,201 @@ def test_extraction_refuses_paths_outside(tmp_path):
     (tmp_path / "junk.tar.gz").write_bytes(b"junk")
     with pytest.raises(DownloadError, match="not a tar or zip archive"):
         extract_archive(tmp_path / "junk.tar.gz", tmp_path / "out")
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile or broken servers: stalls, trickles, endless bodies, missing or wrong lengths
+
+
+class Misbehaving:
+    """A raw HTTP server on 127.0.0.1 whose GET handler is ``behaviour(handler, data, start)``."""
+
+    def __init__(self, data: bytes, behaviour) -> None:
+        self.data, self.behaviour, self.requests = data, behaviour, []
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                rng = self.headers.get("Range")
+                owner.requests.append(rng)
+                start = int(rng.removeprefix("bytes=").split("-")[0]) if rng else 0
+                try:
+                    owner.behaviour(self, owner.data, start)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up, as it should
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/file.bin"
+        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def misbehaving():
+    servers = []
+
+    def make(data: bytes, behaviour) -> Misbehaving:
+        servers.append(Misbehaving(data, behaviour))
+        return servers[-1]
+
+    yield make
+    for s in servers:
+        s.close()
+
+
+def good(handler, data: bytes, start: int) -> None:
+    handler.send_response(206 if start else 200)
+    if start:
+        handler.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+    handler.send_header("Content-Length", str(len(data) - start))
+    handler.end_headers()
+    handler.wfile.write(data[start:])
+
+
+def stalls_halfway(handler, data: bytes, start: int) -> None:
+    handler.send_response(200)
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data[: len(data) // 2])
+    handler.wfile.flush()
+    time.sleep(5)
+
+
+def trickles(handler, data: bytes, start: int) -> None:
+    """One byte every 50 ms: never a stall, never done."""
+    handler.send_response(200)
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    for i in range(len(data)):
+        handler.wfile.write(data[i:i + 1])
+        handler.wfile.flush()
+        time.sleep(0.05)
+
+
+def trickles_headers(handler, data: bytes, start: int) -> None:
+    handler.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+    for _ in range(10_000):
+        handler.wfile.write(b"a")
+        handler.wfile.flush()
+        time.sleep(0.05)
+
+
+def sends_forever(handler, data: bytes, start: int) -> None:
+    handler.send_response(200)
+    handler.end_headers()  # no Content-Length: the body ends when the connection does
+    while True:
+        handler.wfile.write(b"\0" * 65536)
+
+
+def no_length_ends_early(handler, data: bytes, start: int) -> None:
+    handler.send_response(200)
+    handler.end_headers()
+    handler.wfile.write(data[: len(data) // 2])
+    handler.close_connection = True
+
+
+def declares_a_terabyte(handler, data: bytes, start: int) -> None:
+    handler.send_response(200)
+    handler.send_header("Content-Length", str(10**12))
+    handler.end_headers()
+    handler.wfile.write(data)
+    handler.close_connection = True
+
+
+def declares_half(handler, data: bytes, start: int) -> None:
+    handler.send_response(200)
+    handler.send_header("Content-Length", str(len(data) // 2))
+    handler.end_headers()
+    handler.wfile.write(data)
+    handler.close_connection = True
+
+
+DATA = np.random.default_rng(7).bytes(20_000)
+
+
+def test_a_stalled_transfer_times_out_and_resumes(misbehaving, tmp_path):
+    server = misbehaving(DATA, stalls_halfway)
+    dest = tmp_path / "file.bin"
+    with pytest.raises(DownloadError, match=r"stalled: no data for 0\.5 s after 10,000 bytes; run again to resume"):
+        finishes(lambda: download(server.url, dest, md5=md5(DATA), progress=False, timeout=0.5))
+    assert (tmp_path / "file.bin.part").stat().st_size == 10_000
+    server.behaviour = good
+    assert download(server.url, dest, md5=md5(DATA), progress=False).read_bytes() == DATA
+    assert server.requests[-1] == "bytes=10000-"
+
+
+def test_a_trickle_meets_the_overall_deadline(misbehaving, tmp_path, monkeypatch):
+    server = misbehaving(DATA, trickles)
+    monkeypatch.setenv("WAVEVISION_DOWNLOAD_DEADLINE", "1")  # the environment sets it for every download
+    with pytest.raises(DownloadError, match=r"took longer than the 1 s deadline \(\d+ bytes arrived\); run again to "
+                                            r"resume it, or set WAVEVISION_DOWNLOAD_DEADLINE"):
+        finishes(lambda: download(server.url, tmp_path, md5=md5(DATA), progress=False, timeout=5))
+    server.behaviour = trickles_headers  # the deadline covers the headers too
+    with pytest.raises(DownloadError, match=r"took longer than the 0\.5 s deadline"):
+        finishes(lambda: download(server.url, tmp_path / "other.bin", progress=False, timeout=5, deadline=0.5))
+    monkeypatch.setenv("WAVEVISION_DOWNLOAD_DEADLINE", "soon")
+    with pytest.raises(ValueError, match="WAVEVISION_DOWNLOAD_DEADLINE must be a number of seconds > 0, got 'soon'"):
+        download(server.url, tmp_path, progress=False)
+
+
+def test_a_server_sending_more_than_the_file_is_cut_off(misbehaving, tmp_path, monkeypatch):
+    server = misbehaving(DATA, sends_forever)
+    monkeypatch.setitem(download_module.DOWNLOADS, "mnist", download_module.Source(
+        server.url.rsplit("/", 1)[0], (download_module.Resource("file.bin", md5(DATA), len(DATA)),)))
+    with pytest.raises(DownloadError, match=r"sent more than the expected 20,000 bytes; the partial file was deleted"):
+        finishes(lambda: fetch_dataset("mnist", tmp_path / "mnist", progress=False))
+    assert not list((tmp_path / "mnist").iterdir())
+    server.behaviour = declares_a_terabyte  # refused before a byte is written
+    with pytest.raises(DownloadError, match=r"offers 1,000,000,000,000 bytes, more than the expected 20,000"):
+        finishes(lambda: fetch_dataset("mnist", tmp_path / "mnist", progress=False))
+    assert not list((tmp_path / "mnist").iterdir())
+
+
+def test_without_a_known_size_the_disk_is_not_filled(misbehaving, tmp_path, monkeypatch):
+    server = misbehaving(DATA, sends_forever)
+    part = tmp_path / "file.bin.part"
+    reserve = download_module._DISK_RESERVE
+    # the disk "has" 40 MiB above the reserve before the download, less as the file grows
+    monkeypatch.setattr(download_module, "_free_bytes",
+                        lambda folder: reserve + (40 << 20) - (part.stat().st_size if part.exists() else 0))
+    with pytest.raises(DownloadError, match=r"stopped after [\d,]+ bytes: the disk holding .* has less than 256 MiB "
+                                            r"free; the partial file was deleted"):
+        finishes(lambda: download(server.url, tmp_path, progress=False))
+    assert not part.exists()
+
+
+def test_an_early_end_without_a_length_is_not_complete(misbehaving, tmp_path):
+    server = misbehaving(DATA, no_length_ends_early)
+    dest = tmp_path / "file.bin"
+    with pytest.raises(DownloadError, match=r"stopped after 10,000 of 20,000 bytes; run again to resume it"):
+        finishes(lambda: download(server.url, dest, md5=md5(DATA), size=len(DATA), progress=False))
+    assert not dest.exists() and (tmp_path / "file.bin.part").read_bytes() == DATA[:10_000]
+    server.behaviour = good
+    assert download(server.url, dest, md5=md5(DATA), size=len(DATA), progress=False).read_bytes() == DATA
+    # without the size, the checksum still refuses it, and says why it may differ
+    server.behaviour = no_length_ends_early
+    with pytest.raises(DownloadError, match=r"checksum mismatch.*the server sent no length, so the transfer may have "
+                                            r"been cut short"):
+        finishes(lambda: download(server.url, tmp_path / "again.bin", md5=md5(DATA), progress=False))
+
+
+def test_a_wrong_content_length_is_not_trusted(misbehaving, tmp_path):
+    server = misbehaving(DATA, declares_half)
+    dest = tmp_path / "file.bin"
+    with pytest.raises(DownloadError, match=r"stopped after 10,000 of 20,000 bytes"):
+        finishes(lambda: download(server.url, dest, md5=md5(DATA), size=len(DATA), progress=False))
+    server.behaviour = good
+    assert download(server.url, dest, md5=md5(DATA), size=len(DATA), progress=False).read_bytes() == DATA
+
+
+def test_every_official_download_has_its_size():
+    for name, source in download_module.DOWNLOADS.items():
+        for res in source.files:
+            assert isinstance(res.size, int) and res.size > 1000, (name, res.filename)

@@ -74,8 +74,10 @@ def test_resize_normalize_and_crops():
     assert CenterCrop(4)(torch.arange(36.0).view(1, 6, 6))[0, 0].tolist() == [7.0, 8.0, 9.0, 10.0]
     norm = Normalize((0.5, 0.25, 0.0), (0.5, 0.25, 2.0))(torch.ones(3, 2, 2))
     assert norm[:, 0, 0].tolist() == [1.0, 3.0, 0.5]
-    with pytest.raises(ValueError, match="positive stds"):
+    with pytest.raises(ValueError, match="std must be > 0.0, got 0.0"):
         Normalize((0.5,), (0.0,))
+    with pytest.raises(ValueError, match="std must be a finite number, got nan"):
+        Normalize((0.5,), (float("nan"),))
     with pytest.raises(ValueError, match="cannot crop 8x8 from an image of 6x6"):
         CenterCrop(8)(torch.rand(1, 6, 6))
     assert isinstance(Compose([Normalize((0.0,), (1.0,))])(torch.rand(1, 2, 2)), torch.Tensor)

@@ -1,6 +1,8 @@
 """Bad input gets a clear error naming the problem and the fix."""
 from __future__ import annotations
 
+import json
+import os
 import re
 
 import pytest
@@ -9,6 +11,8 @@ import torch
 import wavevision
 from wavevision.layers import WaveMixBlock
 from wavevision.ops import haar_dwt2, haar_idwt2, haar_wavedec2
+
+from _deadline import finishes
 
 TINY = dict(depth=1, final_dim=16, ff_channel=16, num_classes=3)
 
@@ -234,3 +238,72 @@ def test_haar_idwt2_impossible_size(size):
 def test_haar_wavedec2_bad_levels(levels):
     with pytest.raises(ValueError, match=rf"levels must be an integer >= 1, got {re.escape(repr(levels))}"):
         haar_wavedec2(torch.rand(1, 1, 8, 8), levels)
+
+
+# ------------------------------------------------------------------------------------
+# The JSON config beside a checkpoint is checked before use
+
+
+@pytest.fixture
+def saved(tmp_path):
+    path = wavevision.save_checkpoint(_tiny(), tmp_path / "tiny.safetensors")
+    return path, path.with_suffix(".json")
+
+
+def _rewrite(cfg_path, **changes):
+    cfg = {**json.loads(cfg_path.read_text()), **changes}
+    cfg_path.write_text(json.dumps(cfg))
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(format="other-tool"), r"'format' must be 'wavevision-checkpoint', got 'other-tool'"),
+    (dict(version=99), r"'version' 99 is newer than this wavevision reads \(1\); upgrade wavevision"),
+    (dict(version="1"), r"'version' must be an integer >= 1, got '1'"),
+    (dict(model=3), r"'model' must be a model name \(a string\), got 3"),
+    (dict(model=["wavemix"]), r"'model' must be a model name \(a string\), got \['wavemix'\]"),
+    (dict(kwargs=[1, 2]), r"'kwargs' must be a mapping of argument names to values, got list"),
+    (dict(kwargs={"depth": {"$type": "os.system"}, "x": None}), None),  # plain JSON nests: accepted here
+    (dict(extra="notes"), r"'extra' must be a mapping, got str"),
+])
+def test_checkpoint_config_types_are_checked(saved, changes, message):
+    path, cfg_path = saved
+    _rewrite(cfg_path, **changes)
+    if message is None:
+        with pytest.raises(TypeError, match="depth"):  # the model itself refuses the value
+            wavevision.create_model(checkpoint=path)
+        return
+    with pytest.raises(ValueError, match=rf"^checkpoint config {re.escape(str(cfg_path))}: {message}"):
+        wavevision.create_model(checkpoint=path)
+
+
+@pytest.mark.parametrize("text, message", [
+    ('{"format": "wavevision-checkpoint", "version": 1, "model": "wavemix", "kwargs": {"dropout": NaN}}',
+     r"kwargs.dropout must be a finite number, got nan"),
+    ('{"format": "wavevision-checkpoint", "version": 1, "model": "wavemix", "kwargs": {"a": [1, Infinity]}}',
+     r"kwargs.a must be a finite number, got inf"),
+    ('{"format": "wavevision-checkpoint", "version": 1, "kwargs": {}}', r"has no 'model'"),
+    ('{"format": "wavevision-checkpoint", "version": 1, "model": "wavemix", "kwargs": {"a": '
+     + "[" * 40 + "]" * 40 + "}}", r"kwargs.a is nested more than 16 levels deep"),
+    ("[" * 100_000 + "]" * 100_000, r"is nested too deeply"),
+    ("[1, 2]", r"must hold a JSON object, got list"),
+    ('{"format": ', r"is not valid JSON"),
+])
+def test_checkpoint_config_values_are_checked(saved, text, message):
+    path, cfg_path = saved
+    cfg_path.write_text(text)
+    with pytest.raises(ValueError, match=rf"^checkpoint config {re.escape(str(cfg_path))}:? {message}") as info:
+        wavevision.create_model(checkpoint=path)
+    assert "\n" not in str(info.value)
+
+
+def test_checkpoint_config_size_and_kind_are_limited(saved, tmp_path):
+    path, cfg_path = saved
+    cfg_path.write_bytes(b" " * (2 << 20) + b"{}")
+    with pytest.raises(ValueError, match=rf"checkpoint config {re.escape(str(cfg_path))} is 2,097,154 bytes, more than"):
+        wavevision.create_model(checkpoint=path)
+    if not hasattr(os, "mkfifo"):
+        return
+    cfg_path.unlink()
+    os.mkfifo(cfg_path)
+    with pytest.raises(ValueError, match="is a FIFO, not a regular file"):
+        finishes(lambda: wavevision.create_model(checkpoint=path), 30, "reading a FIFO as the checkpoint config")

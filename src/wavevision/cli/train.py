@@ -8,11 +8,10 @@ import sys
 HELP = "train a model on a dataset (classification, segmentation, super-resolution)"
 
 _SHORT = {"config": "-c", "model": "-m", "dataset": "-d", "output": "-o"}
-_DICT_FLAGS = {"model_args": ("--model-arg", "KEY=VALUE"), "dataset_args": ("--dataset-arg", "KEY=VALUE")}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..engine.config import FIELDS, RECIPES
+    from ..engine.config import DICT_FLAGS, FIELDS, RECIPES
 
     parser.epilog = (
         "Precedence: defaults < the dataset's recipe (" + ", ".join(RECIPES) + ") < the YAML file (-c) < flags. "
@@ -29,9 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         elif f.default is not dataclasses.MISSING and f.default not in (None, False) and not isinstance(f.default, bool):
             help_text += f" (default {f.default})"
         common = dict(default=argparse.SUPPRESS, help=help_text, dest=name)
-        if name in _DICT_FLAGS:
-            flag, metavar = _DICT_FLAGS[name]
-            parser.add_argument(flag, action="append", metavar=metavar, **{**common, "help": help_text + " (repeatable)"})
+        if name in DICT_FLAGS:
+            parser.add_argument(DICT_FLAGS[name], action="append", metavar="KEY=VALUE", **{**common, "help": help_text + " (repeatable)"})
         elif name == "resume":
             parser.add_argument("--resume", nargs="?", const=True, metavar="RUN_DIR", **{
                 **common, "help": "continue the run in RUN_DIR (default: --output) from its last saved state, "
@@ -48,14 +46,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _overrides(args: argparse.Namespace) -> dict:
-    from ..engine.config import FIELDS, parse_assignments
+    from ..engine.config import DICT_FLAGS, FIELDS, parse_assignments
 
     out = {}
     for name in FIELDS:
         if hasattr(args, name):
             value = getattr(args, name)
-            if name in _DICT_FLAGS:
-                value = parse_assignments(value, _DICT_FLAGS[name][0])
+            if name in DICT_FLAGS:
+                value = parse_assignments(value, DICT_FLAGS[name])
             out[name] = value
     return out
 

@@ -8,11 +8,13 @@ Cityscapes, super-resolution folders) and a path whose format is detected.
 from ._base import DatasetInfo, build_dataset, list_datasets
 from .detect import detect_format
 from .downloads import DownloadError, cache_dir, download, extract_archive, fetch_dataset
-from .image import bicubic_downsample, bicubic_upsample, convert_channels, load_image, prepare_image
+from .image import DataFileError, MissingDataFile, bicubic_downsample, bicubic_upsample, convert_channels, load_image, prepare_image
 
 __all__ = [
+    "DataFileError",
     "DatasetInfo",
     "DownloadError",
+    "MissingDataFile",
     "bicubic_downsample",
     "bicubic_upsample",
     "build_dataset",

@@ -12,6 +12,8 @@ from typing import Any, Union
 import torch
 from torch.utils.data import Dataset
 
+from ..utils.validate import check_int
+
 __all__ = [
     "SPLITS",
     "DatasetInfo",
@@ -23,6 +25,7 @@ __all__ = [
     "register_dataset",
     "reject_unknown_options",
     "split_source",
+    "sr_scale",
     "three_way_split",
 ]
 
@@ -33,6 +36,8 @@ TASKS = ("classification", "segmentation", "super_resolution")
 # A fixed seed for every split this package carves itself: the same samples land in the same
 # split on every machine and in every run, whatever the training seed.
 SPLIT_SEED = 0
+# The most samples a dataset option may ask to be made (scenes; patches per epoch: 10x this).
+MAX_COUNT = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -211,6 +216,13 @@ def reject_unknown_options(name: str, options: dict[str, Any], known: Iterable[s
             check_choice(f"option for dataset {name!r}:", key, known)
 
 
+def sr_scale(value: Any, name: str) -> int:
+    """The super-resolution factor option: 2 or 4."""
+    if isinstance(value, bool) or value not in (2, 4):
+        raise ValueError(f"scale must be 2 or 4, got {value!r} (dataset {name!r})")
+    return int(value)
+
+
 def holdout_split(
     n: int, split: str, size: int | None = None, *, seed: int = SPLIT_SEED
 ) -> torch.Tensor:
@@ -219,6 +231,7 @@ def holdout_split(
     (at least 1, at most 10,000)."""
     if size is None:
         size = min(max(1, round(0.1 * n)), 10_000)
+    size = check_int("val_size", size)
     if not 0 < size < n:
         raise ValueError(f"val_size must be between 1 and {n - 1} (the training set has {n} samples), got {size}")
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import io
 import pickle
 import warnings
 from pathlib import Path
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..utils.io import read_bytes
 from ._base import DatasetInfo, check_choice, holdout_split, register_dataset, reject_unknown_options, split_source
 from .datasets import TensorClassification, check_labels, resize_stack
 from .transforms import to_size, train_transform
@@ -37,6 +39,9 @@ _STATS = {
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
     "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
 }
+_CLASSES = {"label_names": 10, "fine_label_names": 100, "coarse_label_names": 20}
+# The largest official file (CIFAR-100's train) is 155 MB.
+_MAX_PICKLE_BYTES = 256 << 20
 _ALLOWED = {
     ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
     ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
@@ -55,13 +60,14 @@ class _ArraysOnly(pickle.Unpickler):
 
 
 def read_cifar_pickle(path: Path) -> dict[str, Any]:
-    """Load one CIFAR pickle with str keys (the files were written by Python 2)."""
-    if not path.is_file():
+    """Load one CIFAR pickle with str keys (the files were written by Python 2); files over
+    256 MiB (the largest official one is 155 MB), FIFOs and devices are refused before reading."""
+    if not path.exists():
         raise FileNotFoundError(f"CIFAR file {str(path)!r} is missing; the extracted folder is incomplete, extract it again")
+    data = read_bytes(path, max_bytes=_MAX_PICKLE_BYTES, what="CIFAR file")
     try:
-        with open(path, "rb") as f:
-            raw = _ArraysOnly(f, encoding="latin1").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as e:
+        raw = _ArraysOnly(io.BytesIO(data), encoding="latin1").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as e:
         raise ValueError(f"cannot read CIFAR pickle {str(path)!r} ({e}); the file is damaged, download it again") from None
     if not isinstance(raw, dict):
         raise ValueError(f"{str(path)!r} is not a CIFAR batch (expected a dict, got {type(raw).__name__})")
@@ -77,8 +83,31 @@ def find_cifar_folder(root: Path, name: str) -> Path:
                             f"folder holding {folder_name} (the extracted python version), or pass download=True")
 
 
-def _names(values: Any) -> tuple[str, ...]:
-    return tuple(v.decode() if isinstance(v, bytes) else str(v) for v in values)
+def _names(values: Any, count: int, where: str) -> tuple[str, ...]:
+    """``count`` class names from a meta file's list of bytes or str."""
+    if not isinstance(values, list) or len(values) != count or not all(isinstance(v, (bytes, str)) for v in values):
+        got = f"{len(values)} entries" if isinstance(values, list) else type(values).__name__
+        raise ValueError(f"{where} should list {count} class names, got {got}; the file is damaged, download it again")
+    return tuple(v.decode("latin1") if isinstance(v, bytes) else v for v in values)
+
+
+def _batch_arrays(batch: dict[str, Any], label_key: str, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """A batch's images (N, 3072) uint8 and N labels, checked before numpy converts anything (a
+    tampered file could hold nested lists that stand for far more items than its size)."""
+    data, labels = batch.get("data"), batch.get(label_key)
+    if data is None or labels is None:
+        raise ValueError(f"{where} has no 'data'/'{label_key}' entries: not a CIFAR batch")
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+        got = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
+        raise ValueError(f"{where}: 'data' must be a uint8 array (N, 3072), got {got}; the file is damaged")
+    n = len(data)
+    if isinstance(labels, np.ndarray):
+        ok = labels.ndim == 1 and len(labels) == n and labels.dtype.kind in "iu"
+    else:
+        ok = isinstance(labels, list) and len(labels) == n and all(type(v) is int for v in labels)
+    if not ok:
+        raise ValueError(f"{where}: '{label_key}' must be {n} integers (one per image); the file is damaged")
+    return data, np.asarray(labels, dtype=np.int64)
 
 
 def _load_part(folder: Path, name: str, part: str, label_key: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -95,13 +124,7 @@ def _load_files(folder: Path, name: str, files: tuple[str, ...], label_key: str,
     xs, ys = [], []
     for file in files:
         path = folder / file
-        batch = read_cifar_pickle(path)
-        if "data" not in batch or label_key not in batch:
-            raise ValueError(f"{str(path)!r} has no 'data'/'{label_key}' entries: not a {name} batch")
-        data = np.asarray(batch["data"], dtype=np.uint8)
-        labels = np.asarray(batch[label_key], dtype=np.int64)
-        if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(labels) != len(data):
-            raise ValueError(f"{str(path)!r}: expected data (N, 3072) and N labels, got {data.shape} and {labels.shape}")
+        data, labels = _batch_arrays(read_cifar_pickle(path), label_key, repr(str(path)))
         xs.append(torch.from_numpy(data.reshape(-1, 3, 32, 32).copy()))
         ys.append(torch.from_numpy(labels))
     return torch.cat(xs), torch.cat(ys)
@@ -124,7 +147,7 @@ def _build(name: str, split: str, root: Path | None, download: bool, augment: bo
         label_key, names_key = f"{mode}_labels", f"{mode}_label_names"
     if names_key not in meta:
         raise ValueError(f"{str(folder / _LAYOUT[name][3])!r} has no {names_key!r}: not the {name} meta file")
-    class_names = _names(meta[names_key])
+    class_names = _names(meta[names_key], _CLASSES[names_key], repr(str(folder / _LAYOUT[name][3])))
     source, part = split_source(split, has_val=False, has_test=True)
     x, y = _load_part(folder, name, source, label_key)
     check_labels(y, len(class_names), f"{name} {source} labels in {str(folder)!r}")

@@ -9,8 +9,9 @@ from typing import Union
 import torch
 from torch.utils.data import Dataset
 
+from ..utils.memory import check_memory
 from ._base import SPLIT_SEED
-from .image import bicubic_downsample, mod_crop
+from .image import DataFileError, bicubic_downsample, mod_crop
 
 __all__ = [
     "FileClassification",
@@ -54,6 +55,10 @@ def resize_stack(images: torch.Tensor, size: tuple[int, int], chunk: int = 4096)
 
     if tuple(images.shape[-2:]) == tuple(size):
         return images
+    n, c, (h, w) = len(images), images.shape[1], size
+    # the uint8 result, and one chunk resized in float32 plus its uint8 copy
+    check_memory(n * c * h * w + min(n, chunk) * c * h * w * 5, f"resizing {n:,} images to {h}x{w}",
+                 "use a smaller image_size (--dataset-arg image_size=N)")
     return torch.cat([as_uint8(resize(to_float(images[i:i + chunk]), size)) for i in range(0, len(images), chunk)])
 
 
@@ -151,7 +156,7 @@ class FileSegmentation(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         image, mask = self.loader(self.images[index]), self.mask_loader(self.masks[index])
         if image.shape[-2:] != mask.shape[-2:]:
-            raise ValueError(f"image {self.images[index]!r} is {tuple(image.shape[-2:])} but its labels "
+            raise DataFileError(f"image {self.images[index]!r} is {tuple(image.shape[-2:])} but its labels "
                              f"{self.masks[index]!r} are {tuple(mask.shape)}; they must match")
         if self.transform is not None:
             image, mask = self.transform(image, mask)
@@ -217,7 +222,7 @@ class SuperResolutionPairs(Dataset):
         if window is not None:
             p = window // s
             if p > h or p > w:
-                raise ValueError(f"{where} is {hr.shape[-2]}x{hr.shape[-1]}, smaller than the "
+                raise DataFileError(f"{where} is {hr.shape[-2]}x{hr.shape[-1]}, smaller than the "
                                  f"{'patch' if self.patch_size else 'crop'} size {window}; lower it")
             if self.patch_size is None:
                 top, left = (h - p) // 2, (w - p) // 2

@@ -4,6 +4,13 @@ safe extraction.
 
 The cache is ``~/.cache/wavevision`` (``WAVEVISION_CACHE`` overrides it). ``WAVEVISION_DATA_MIRROR``
 (or ``base_url=``) replaces the base URL of every file, e.g. to use a local mirror.
+
+A server cannot hold a download hostage or fill the disk: every transfer has a stall timeout
+(no byte for ``WAVEVISION_DOWNLOAD_STALL`` seconds, default 60) and an overall deadline
+(``WAVEVISION_DOWNLOAD_DEADLINE``, default 2 hours, headers included); a file whose size is
+known is refused as soon as the server offers or sends more, and is not complete until all of
+it arrived, whatever the server said; any transfer stops before the disk's free space falls
+under 256 MiB.
 """
 from __future__ import annotations
 
@@ -12,8 +19,10 @@ import hashlib
 import http.client
 import os
 import shutil
+import socket
 import tarfile
 import tempfile
+import threading
 import urllib.error
 import urllib.request
 import zipfile
@@ -22,10 +31,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
 
+from ..utils.validate import check_float, check_int
+
 __all__ = [
     "CACHE_ENV",
+    "DEADLINE_ENV",
     "DOWNLOADS",
     "MIRROR_ENV",
+    "STALL_ENV",
     "DownloadError",
     "Resource",
     "Source",
@@ -39,7 +52,14 @@ __all__ = [
 PathLike = Union[str, "os.PathLike[str]"]
 CACHE_ENV = "WAVEVISION_CACHE"
 MIRROR_ENV = "WAVEVISION_DATA_MIRROR"
+STALL_ENV = "WAVEVISION_DOWNLOAD_STALL"
+DEADLINE_ENV = "WAVEVISION_DOWNLOAD_DEADLINE"
 _CHUNK = 1 << 20
+_DEFAULT_STALL = 60.0
+_DEFAULT_DEADLINE = 2 * 3600.0
+# A transfer stops before the free space of the disk it writes to falls under this.
+_DISK_RESERVE = 256 << 20
+_DISK_CHECK_EVERY = 16 << 20
 
 
 class DownloadError(OSError):
@@ -48,10 +68,12 @@ class DownloadError(OSError):
 
 @dataclass(frozen=True)
 class Resource:
-    """One file of a dataset: its name on the server, official MD5, and whether to unpack it."""
+    """One file of a dataset: its name on the server, official MD5, size in bytes (``None``
+    when unknown) and whether to unpack it."""
 
     filename: str
     md5: str
+    size: int | None = None
     extract: bool = False
 
 
@@ -67,22 +89,22 @@ class Source:
 # The one table of download URLs and official checksums.
 DOWNLOADS: dict[str, Source] = {
     "mnist": Source("https://ossci-datasets.s3.amazonaws.com/mnist/", (
-        Resource("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
-        Resource("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432"),
-        Resource("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
-        Resource("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"),
+        Resource("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873", 9_912_422),
+        Resource("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432", 28_881),
+        Resource("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3", 1_648_877),
+        Resource("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c", 4_542),
     )),
     "fashion-mnist": Source("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/", (
-        Resource("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
-        Resource("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe"),
-        Resource("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
-        Resource("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"),
+        Resource("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d", 26_421_880),
+        Resource("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe", 29_515),
+        Resource("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79", 4_422_102),
+        Resource("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310", 5_148),
     )),
     "cifar10": Source("https://www.cs.toronto.edu/~kriz/", (
-        Resource("cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a", extract=True),
+        Resource("cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a", 170_498_071, extract=True),
     ), creates="cifar-10-batches-py"),
     "cifar100": Source("https://www.cs.toronto.edu/~kriz/", (
-        Resource("cifar-100-python.tar.gz", "eb9058c3a382ffc7106e4002c42a8d85", extract=True),
+        Resource("cifar-100-python.tar.gz", "eb9058c3a382ffc7106e4002c42a8d85", 169_001_437, extract=True),
     ), creates="cifar-100-python"),
 }
 
@@ -137,8 +159,10 @@ def download(
     *,
     md5: str | None = None,
     sha256: str | None = None,
+    size: int | None = None,
     progress: bool = True,
-    timeout: float = 60.0,
+    timeout: float | None = None,
+    deadline: float | None = None,
 ) -> Path:
     """Download ``url`` to ``dest`` and return its path.
 
@@ -148,11 +172,23 @@ def download(
     HTTP Range request on the next call. The finished file is checked against ``md5`` or
     ``sha256`` (a mismatch deletes it and raises) and renamed into place atomically.
 
+    Args:
+        size: the file's size in bytes when known: a server offering or sending more is cut
+            off (the partial file deleted), and fewer bytes are never taken for the whole file.
+        timeout: stall timeout, seconds without a byte arriving (default ``$WAVEVISION_DOWNLOAD_STALL``
+            or 60).
+        deadline: seconds the whole transfer may take, headers included (default
+            ``$WAVEVISION_DOWNLOAD_DEADLINE`` or 7200).
+
     Raises:
-        DownloadError: the server is unreachable, answers an HTTP error, the transfer stops
-            early (run again to resume) or the checksum does not match.
+        DownloadError: the server is unreachable, answers an HTTP error, stalls, misses the
+            deadline, sends more than ``size``, the transfer stops early (run again to resume),
+            the disk is nearly full or the checksum does not match.
     """
     expected = _expected(md5, sha256)
+    limits = _Limits(stall=_seconds("timeout", timeout, STALL_ENV, _DEFAULT_STALL),
+                     deadline=_seconds("deadline", deadline, DEADLINE_ENV, _DEFAULT_DEADLINE),
+                     size=None if size is None else check_int("size", size, min=0))
     name = Path(urllib.request.url2pathname(url.split("?")[0].rstrip("/").rsplit("/", 1)[-1])).name
     if dest is None:
         dest = cache_dir() / "downloads" / name
@@ -166,60 +202,215 @@ def download(
                 return dest
             dest.unlink()  # a stale or damaged copy: fetch it again
         part = dest.with_name(dest.name + ".part")
-        _transfer(url, part, progress=progress, timeout=timeout)
+        declared = _transfer(url, part, progress=progress, limits=limits)
         if expected is not None:
             got = file_digest(part, expected[0])
             if got != expected[1]:
                 part.unlink()
+                cut = "" if declared else " (the server sent no length, so the transfer may have been cut short)"
                 raise DownloadError(
-                    f"checksum mismatch for {url}: expected {expected[0]} {expected[1]}, got {got}; "
+                    f"checksum mismatch for {url}: expected {expected[0]} {expected[1]}, got {got}{cut}; "
                     "the bad file was deleted, run again to download it afresh (or check the mirror)"
                 )
         os.replace(part, dest)
     return dest
 
 
-def _transfer(url: str, part: Path, *, progress: bool, timeout: float) -> None:
-    """Fetch ``url`` into ``part``, continuing from its current size when the server allows."""
-    from tqdm.auto import tqdm
+@dataclass(frozen=True)
+class _Limits:
+    stall: float
+    deadline: float
+    size: int | None
 
+
+def _seconds(name: str, value: float | None, env: str, default: float) -> float:
+    """A positive finite number of seconds: ``value``, else ``$env``, else ``default``."""
+    if value is not None:
+        return check_float(name, value, gt=0.0)
+    text = os.environ.get(env)
+    if not text:
+        return default
+    try:
+        return check_float(env, float(text), gt=0.0)
+    except ValueError:
+        raise ValueError(f"{env} must be a number of seconds > 0, got {text!r}") from None
+
+
+class _Watchdog:
+    """Shuts the sockets of one transfer down when its deadline passes, so a blocked read (a
+    server trickling bytes, or headers) returns at once; ``fired`` tells what happened."""
+
+    def __init__(self, seconds: float) -> None:
+        self.fired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def track(self, sock: socket.socket | None) -> None:
+        with self._lock:
+            if sock is not None:
+                self._sockets.append(sock)
+            fired = self.fired
+        if fired:
+            self._fire()
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def __enter__(self) -> "_Watchdog":
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+    def opener(self) -> urllib.request.OpenerDirector:
+        """urllib's opener (proxies and redirects included) whose connections this watchdog tracks."""
+        watchdog = self
+
+        def tracked(cls: type) -> type:
+            class Tracked(cls):  # type: ignore[misc, valid-type]
+                def connect(self) -> None:
+                    super().connect()
+                    watchdog.track(self.sock)
+
+            return Tracked
+
+        class HTTP(urllib.request.HTTPHandler):
+            def do_open(self, http_class, req, **kwargs):  # type: ignore[override]
+                return super().do_open(tracked(http_class), req, **kwargs)
+
+        class HTTPS(urllib.request.HTTPSHandler):
+            def do_open(self, http_class, req, **kwargs):  # type: ignore[override]
+                return super().do_open(tracked(http_class), req, **kwargs)
+
+        return urllib.request.build_opener(HTTP, HTTPS)
+
+
+def _transfer(url: str, part: Path, *, progress: bool, limits: _Limits) -> bool:
+    """Fetch ``url`` into ``part``, continuing from its current size when the server allows.
+
+    Returns whether the complete length was known (declared by the server or ``limits.size``).
+    """
     start = part.stat().st_size if part.exists() else 0
+    if limits.size is not None and start > limits.size:
+        part.unlink()  # longer than the file can be: not a prefix of it
+        start = 0
+    written = start
+    with _Watchdog(limits.deadline) as watchdog:
+        try:
+            response = _open(watchdog.opener(), url, start, limits)
+            if response is None:
+                return True
+            with response:
+                start, total = _expected_total(response, url, part, start, limits.size)
+                written = _copy(response, url, part, start, total, limits, progress)
+        except DownloadError:
+            if watchdog.fired:
+                raise _late(url, written, limits) from None
+            raise
+    if watchdog.fired:  # the deadline cut the stream: what arrived may look complete
+        raise _late(url, written, limits)
+    if total is not None and written != total:
+        raise DownloadError(f"download of {url} stopped after {written:,} of {total:,} bytes; run again to resume it")
+    return total is not None
+
+
+def _late(url: str, written: int, limits: _Limits) -> DownloadError:
+    return DownloadError(f"download of {url} took longer than the {limits.deadline:g} s deadline ({written:,} bytes "
+                         f"arrived); run again to resume it, or set {DEADLINE_ENV} to allow more time")
+
+
+def _open(opener: urllib.request.OpenerDirector, url: str, start: int,
+          limits: _Limits) -> http.client.HTTPResponse | None:
+    """The server's response to a GET from byte ``start``, or None when nothing is left to fetch."""
     headers = {"User-Agent": "wavevision"}
     if start:
         headers["Range"] = f"bytes={start}-"
     try:
-        response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
+        return opener.open(urllib.request.Request(url, headers=headers), timeout=limits.stall)
     except urllib.error.HTTPError as e:
-        if e.code == 416 and start:  # nothing left to send: the partial file is complete
-            return
+        if e.code == 416 and start and limits.size in (None, start):  # nothing left: the partial file is complete
+            return None
         raise DownloadError(f"downloading {url} failed: HTTP {e.code} {e.reason}") from None
-    except (urllib.error.URLError, OSError) as e:
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
         reason = getattr(e, "reason", e)
         raise DownloadError(f"cannot reach {url} ({reason}); check the network, or set {MIRROR_ENV} "
                             "to a mirror, or put the files in the dataset folder yourself") from None
-    with response:
-        if start and response.status != 206:
-            start = 0  # the server ignored the Range request: start over
-        length = response.headers.get("Content-Length")
-        total = start + int(length) if length is not None else None
-        written = start
-        with open(part, "ab" if start else "wb") as f, tqdm(
-            total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024,
-            desc=part.name[: -len(".part")], disable=not progress, leave=False,
-        ) as bar:
-            try:
-                for chunk in iter(lambda: response.read(_CHUNK), b""):
-                    f.write(chunk)
-                    written += len(chunk)
-                    bar.update(len(chunk))
-            except (http.client.IncompleteRead, OSError) as e:
-                f.flush()
-                raise DownloadError(f"download of {url} was interrupted after {written} bytes ({e}); "
-                                    "run again to resume it") from None
+
+
+def _expected_total(response: http.client.HTTPResponse, url: str, part: Path, start: int,
+                    size: int | None) -> tuple[int, int | None]:
+    """Where the body starts in the file and the file's total length (``size`` when known)."""
+    if start and response.status != 206:
+        start = 0  # the server ignored the Range request: start over
+    if start and not (response.headers.get("Content-Range") or "").startswith(f"bytes {start}-"):
+        part.unlink()
+        raise DownloadError(f"{url} answered the request to resume at byte {start:,} with another range; the "
+                            "partial file was deleted, run again")
+    length = response.headers.get("Content-Length")
+    offered = start + int(length) if length is not None and length.strip().isdigit() else None
+    if size is not None and offered is not None and offered > size:
+        raise DownloadError(f"{url} offers {offered:,} bytes, more than the expected {size:,}; the server sends "
+                            "another file (check the mirror)")
+    free = _free_bytes(part.parent) - _DISK_RESERVE
+    needed = (size if size is not None else offered or 0) - start
+    if needed > free:
+        raise DownloadError(f"{url} needs {needed:,} bytes, more than the disk holding {part.parent} can take "
+                            f"while keeping {_DISK_RESERVE >> 20} MiB free; make room or set {CACHE_ENV}")
+    return start, size if size is not None else offered
+
+
+def _free_bytes(folder: Path) -> int:
+    return shutil.disk_usage(folder).free
+
+
+def _copy(response: http.client.HTTPResponse, url: str, part: Path, start: int, total: int | None, limits: _Limits,
+          progress: bool) -> int:
+    """Stream the body into ``part`` (appending after ``start``); returns the file's size after."""
+    from tqdm.auto import tqdm
+
+    written, checked = start, start
+    with open(part, "ab" if start else "wb") as f, tqdm(
+        total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024,
+        desc=part.name[: -len(".part")], disable=not progress, leave=False,
+    ) as bar:
+        try:
+            for chunk in iter(lambda: response.read1(_CHUNK), b""):
+                f.write(chunk)
+                written += len(chunk)
+                bar.update(len(chunk))
+                if limits.size is not None and written > limits.size:
+                    raise _refuse(part, f"{url} sent more than the expected {limits.size:,} bytes; the partial "
+                                        "file was deleted (check the mirror)")
+                if written - checked >= _DISK_CHECK_EVERY:
+                    checked = written
+                    if _free_bytes(part.parent) < _DISK_RESERVE:
+                        raise _refuse(part, f"download of {url} stopped after {written:,} bytes: the disk holding "
+                                            f"{part.parent} has less than {_DISK_RESERVE >> 20} MiB free; the partial "
+                                            f"file was deleted, make room or set {CACHE_ENV}")
+        except TimeoutError:
+            raise DownloadError(f"download of {url} stalled: no data for {limits.stall:g} s after {written:,} bytes; "
+                                f"run again to resume it, or set {STALL_ENV} to wait longer") from None
+        except (http.client.HTTPException, OSError) as e:
+            raise DownloadError(f"download of {url} was interrupted after {written:,} bytes ({e}); "
+                                "run again to resume it") from None
+        finally:
             f.flush()
-            os.fsync(f.fileno())
-    if total is not None and written != total:
-        raise DownloadError(f"download of {url} stopped after {written} of {total} bytes; run again to resume it")
+            if not f.closed and part.exists():
+                os.fsync(f.fileno())
+    return written
+
+
+def _refuse(part: Path, message: str) -> DownloadError:
+    part.unlink(missing_ok=True)
+    return DownloadError(message)
 
 
 def _safe_target(base: Path, member: str) -> None:
@@ -276,7 +467,8 @@ def fetch_dataset(name: str, root: PathLike | None = None, *, base_url: str | No
     if source.creates is not None and (root / source.creates).is_dir():
         return root
     for res in source.files:
-        path = download(base.rstrip("/") + "/" + res.filename, root / res.filename, md5=res.md5, progress=progress)
+        path = download(base.rstrip("/") + "/" + res.filename, root / res.filename, md5=res.md5, size=res.size,
+                        progress=progress)
         if res.extract:
             extract_archive(path, root)
     return root

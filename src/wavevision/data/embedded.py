@@ -18,10 +18,12 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from ._base import SPLIT_SEED, DatasetInfo, register_dataset, reject_unknown_options
+from ..utils.memory import check_memory
+from ..utils.validate import check_int
+from ._base import MAX_COUNT, SPLIT_SEED, DatasetInfo, register_dataset, reject_unknown_options, sr_scale
 from .datasets import SuperResolutionPairs, TensorClassification, TensorSegmentation
 from .image import as_uint8, convert_channels, load_image
-from .transforms import to_size, train_transform
+from .transforms import MAX_SIDE, to_size, train_transform
 
 __all__ = [
     "DIGITS_MEAN",
@@ -90,6 +92,8 @@ def build_digits(split: str, *, root=None, download: bool = False, augment: bool
     size = to_size(options.get("image_size", 16), "image_size")
     images, labels = load_digits_tensor()
     idx = digit_split_indices(split)
+    check_memory(len(idx) * size[0] * size[1] * 4, f"resizing {len(idx):,} images to {size[0]}x{size[1]}",
+                 "use a smaller image_size (--dataset-arg image_size=N)")
     x = upsample_digits(images[idx], size)
     # digits must not be mirrored: shifts only
     transform = train_transform(size, DIGITS_MEAN, DIGITS_STD, augment=augment, hflip=False)
@@ -110,6 +114,8 @@ SCENES_STD = (0.2236,)
 _SCENE_SEEDS = {"train": 1, "val": 2, "test": 3}
 # A pixel belongs to a digit where its ink reaches 5/16 of full intensity.
 INK_THRESHOLD = 5 / 16
+# More digits than fit a scene are only attempts that fail (each one 50 tries).
+MAX_DIGITS_PER_SCENE = 16
 
 
 class Scenes:
@@ -136,10 +142,14 @@ def compose_scenes(
     Masks label background 0 and ink of digit d (>= ``INK_THRESHOLD``) d + 1."""
     H, W = size
     lo, hi = per_scene
-    if not 1 <= lo <= hi:
-        raise ValueError(f"digits_per_scene must be (min, max) with 1 <= min <= max, got {per_scene}")
+    if not 1 <= lo <= hi <= MAX_DIGITS_PER_SCENE:
+        raise ValueError(f"digits_per_scene must be (min, max) with 1 <= min <= max <= {MAX_DIGITS_PER_SCENE}, "
+                         f"got {per_scene}")
     if digit_sizes[1] > min(H, W):
         raise ValueError(f"scene size {H}x{W} is smaller than a digit ({digit_sizes[1]} pixels); use image_size >= {digit_sizes[1]}")
+    # float images and uint8 masks
+    check_memory(count * H * W * 5, f"composing {count:,} scenes of {H}x{W}",
+                 "use a smaller image_size or fewer num_scenes")
     g = torch.Generator().manual_seed(seed)
     upsampled = {side: upsample_digits(digits, (side, side))[:, 0] for side in range(digit_sizes[0], digit_sizes[1] + 1)}
     inked = {side: up >= INK_THRESHOLD for side, up in upsampled.items()}
@@ -167,10 +177,10 @@ def compose_scenes(
 
 def _size_pair(value: Any, what: str) -> tuple[int, int]:
     try:
-        lo, hi = (int(v) for v in value)
+        lo, hi = value
     except (TypeError, ValueError):
         raise ValueError(f"{what} must be a (min, max) pair of ints, got {value!r}") from None
-    return lo, hi
+    return check_int(what, lo), check_int(what, hi)
 
 
 @register_dataset("digit-scenes", needs_root=False)
@@ -180,9 +190,7 @@ def build_digit_scenes(split: str, *, root=None, download: bool = False, augment
     200 for train / val / test), ``digits_per_scene`` ((min, max), default (2, 4))."""
     reject_unknown_options("digit-scenes", options, ["image_size", "num_scenes", "digits_per_scene"])
     size = to_size(options.get("image_size", 64), "image_size")
-    count = int(options.get("num_scenes", SCENE_COUNTS[split]))
-    if count < 1:
-        raise ValueError(f"num_scenes must be >= 1, got {count}")
+    count = check_int("num_scenes", options.get("num_scenes", SCENE_COUNTS[split]), min=1, max=MAX_COUNT)
     per_scene = _size_pair(options.get("digits_per_scene", (2, 4)), "digits_per_scene")
     images, labels = load_digits_tensor()
     idx = digit_split_indices(split)
@@ -228,19 +236,19 @@ def build_photos(split: str, *, root=None, download: bool = False, augment: bool
     default 64) and ``num_patches`` (per epoch, default 1000); val/test: ``eval_size`` (centre
     crop of each photo, default 256, so batches stack; ``None`` for whole photos)."""
     reject_unknown_options("photos", options, ["scale", "patch_size", "num_patches", "eval_size"])
-    scale = int(options.get("scale", 2))
-    if scale not in (2, 4):
-        raise ValueError(f"photos: scale must be 2 or 4, got {scale}")
+    scale = sr_scale(options.get("scale", 2), "photos")
     images = [_photo(n) for n in PHOTOS[split]]
     if split == "train":
-        patch = int(options.get("patch_size", 64))
+        patch = check_int("patch_size", options.get("patch_size", 64), min=1, max=MAX_SIDE)
         dataset = SuperResolutionPairs(images, scale, patch_size=patch, augment=augment,
-                                       num_samples=int(options.get("num_patches", 1000)))
+                                       num_samples=check_int("num_patches", options.get("num_patches", 1000),
+                                                             min=1, max=MAX_COUNT * 10))
         size: tuple[int, int] | None = (patch, patch)
     else:
         crop = options.get("eval_size", 256)
-        dataset = SuperResolutionPairs(images, scale, crop_size=None if crop is None else int(crop))
-        size = None if crop is None else (int(crop), int(crop))
+        crop = None if crop is None else check_int("eval_size", crop, min=1, max=MAX_SIDE)
+        dataset = SuperResolutionPairs(images, scale, crop_size=crop)
+        size = None if crop is None else (crop, crop)
     info = DatasetInfo(name="photos", task="super_resolution", in_chans=3, num_classes=None, class_names=None,
                        image_size=size, mean=(), std=(), scale=scale)
     return dataset, info

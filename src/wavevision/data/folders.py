@@ -20,16 +20,19 @@ random ``image_size`` crop after padding by 1/8 and flips left-right.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch.utils.data import Dataset
 
+from ..utils.io import read_text
+from ..utils.validate import check_bool, check_float
 from ._base import (DatasetInfo, holdout_split, register_dataset, reject_unknown_options, split_source,
                     three_way_split)
 from .datasets import FileClassification
-from .image import IMAGE_EXTENSIONS, convert_channels, load_image
+from .image import IMAGE_EXTENSIONS, DataFileError, check_image_file, convert_channels, image_error, load_image
 from .transforms import CenterCrop, Compose, Normalize, RandomCrop, RandomHorizontalFlip, ResizeCover, to_size
 
 __all__ = ["ImageLoader", "find_split_folders", "scan_class_folders", "verify_images"]
@@ -39,6 +42,9 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 _SPLIT_FOLDERS = {"train": ("train",), "val": ("val", "valid", "validation"), "test": ("test",)}
 # Check that every file opens as an image at build time when there are at most this many.
 _VERIFY_LIMIT = 20_000
+# Metadata files far larger than any real one (Tiny-ImageNet's: 2 KB of wnids, 450 KB of annotations).
+_MAX_CLASS_LIST_BYTES = 1 << 20
+_MAX_ANNOTATION_BYTES = 64 << 20
 
 
 class ImageLoader:
@@ -51,23 +57,76 @@ class ImageLoader:
         return convert_channels(load_image(path), self.channels)
 
 
+def _walk_images(top: Path, *, strict: bool = True) -> Iterator[Path]:
+    """Image files under ``top`` in ``os.walk`` order (top-down, sorted), each folder once.
+
+    ``top`` may be a link; folder links below it are not followed: one leading into ``top``'s
+    own tree would only repeat its images (a link loop would never end), and with ``strict``
+    one leading out of it raises, as does an unreadable folder (a class must neither lose
+    images silently nor gain another's). Without ``strict`` both are skipped.
+    """
+    base = os.path.realpath(top)
+    seen: set[tuple[int, int]] = set()  # bind mounts can loop too
+    stack = [str(top)]
+    while stack:
+        folder = stack.pop()
+        try:
+            st = os.stat(folder)
+            if (st.st_dev, st.st_ino) in seen:
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as e:
+            if not strict:
+                continue
+            raise DataFileError(f"cannot list {folder!r} ({e.strerror}); fix its permissions or move it out of "
+                                "the dataset folder") from None
+        subfolders = []
+        for entry in entries:
+            if entry.is_dir():
+                if not entry.is_symlink():
+                    subfolders.append(entry.path)
+                elif strict and not _inside(os.path.realpath(entry.path), base):
+                    raise ValueError(f"{entry.path!r} links to {os.path.realpath(entry.path)!r}, outside the "
+                                     f"class folder {str(top)!r}; link the class folder itself, or copy the "
+                                     "images in")
+            elif os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS and entry.is_file():
+                yield Path(entry.path)
+        stack.extend(reversed(subfolders))
+
+
+def _inside(path: str, base: str) -> bool:
+    return path == base or path.startswith(base.rstrip(os.sep) + os.sep)
+
+
 def _images_under(folder: Path) -> list[Path]:
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        dirnames.sort()
-        found.extend(Path(dirpath) / f for f in sorted(filenames) if Path(f).suffix.lower() in IMAGE_EXTENSIONS)
-    return found
+    return list(_walk_images(folder))
 
 
 def _has_image(folder: Path) -> bool:
-    for _, _, filenames in os.walk(folder, followlinks=True):
-        if any(Path(f).suffix.lower() in IMAGE_EXTENSIONS for f in filenames):
-            return True
-    return False
+    return next(_walk_images(folder, strict=False), None) is not None
 
 
 def _class_dirs(folder: Path) -> list[Path]:
     return sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+
+
+def _check_no_overlap(folder: Path, class_dirs: list[Path]) -> None:
+    """Refuse class folders (links among them) that hold the split folder or each other: their
+    images would be read twice, under two labels."""
+    # sorted by path components, a folder's subfolders come right after it
+    reals = sorted(((os.path.realpath(d), d) for d in class_dirs), key=lambda r: (r[0].split(os.sep), r[1]))
+    top = os.path.realpath(folder)
+    for real, d in reals:
+        if _inside(top, real):
+            raise ValueError(f"class folder {str(d)!r} links to {real!r}, which holds the class folders themselves; "
+                             "remove the link")
+    for (real, d), (other, e) in zip(reals, reals[1:]):
+        if _inside(other, real):
+            how = "the same folder" if other == real else "nested"
+            raise ValueError(f"class folders {str(d)!r} and {str(e)!r} are {how} ({other!r}); their images would be "
+                             "read under two labels, remove the link")
 
 
 def is_class_tree(folder: Path) -> bool:
@@ -78,7 +137,9 @@ def is_class_tree(folder: Path) -> bool:
 def scan_class_folders(folder: Path, classes: tuple[str, ...] | None = None) -> tuple[list[Path], list[int], tuple[str, ...]]:
     """Image paths, labels and class names of a class tree. With ``classes`` given (the training
     split's), every subfolder must be one of them."""
-    listing = {d: _images_under(d) for d in _class_dirs(folder)}
+    class_dirs = _class_dirs(folder)
+    _check_no_overlap(folder, class_dirs)
+    listing = {d: _images_under(d) for d in class_dirs}
     dirs = [d for d, files in listing.items() if files]
     if not dirs:
         raise FileNotFoundError(f"no class subfolders with images in {str(folder)!r} (looked for files ending in "
@@ -101,19 +162,20 @@ def scan_class_folders(folder: Path, classes: tuple[str, ...] | None = None) -> 
 
 
 def verify_images(paths: list[Path], enabled: bool | None = None) -> None:
-    """Open every file's header (Pillow) and raise ``ValueError`` naming the first unreadable one.
-    ``enabled=None`` checks only when there are at most 20,000 files."""
+    """Open every file's header (Pillow) and raise :class:`DataFileError` naming the first
+    unreadable one, not-a-file or decompression bomb. ``enabled=None`` checks only when there are
+    at most 20,000 files."""
     if enabled is False or (enabled is None and len(paths) > _VERIFY_LIMIT):
         return
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     for p in paths:
+        check_image_file(Path(p))
         try:
             with Image.open(p) as img:
                 img.size  # noqa: B018 (the header is parsed on open)
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-            raise ValueError(f"cannot decode image file {str(p)!r} (corrupt or not an image: {e}); "
-                             "replace or remove it") from None
+        except Exception as e:  # Pillow raises many types for damaged files
+            raise image_error(p, e) from None
 
 
 def find_split_folders(root: Path) -> dict[str, Path]:
@@ -128,13 +190,15 @@ def find_split_folders(root: Path) -> dict[str, Path]:
 
 
 def is_tiny_imagenet(root: Path) -> bool:
-    return (root / "val" / "val_annotations.txt").is_file() and (root / "train").is_dir()
+    # exists(), not is_file(): an annotation file that is a FIFO or device is refused when read
+    return (root / "val" / "val_annotations.txt").exists() and (root / "train").is_dir()
 
 
 def _tiny_imagenet(root: Path, source: str) -> tuple[list[Path], list[int], tuple[str, ...]]:
     wnids_file = root / "wnids.txt"
-    if wnids_file.is_file():
-        classes = tuple(sorted(w.strip() for w in wnids_file.read_text().split() if w.strip()))
+    if wnids_file.exists():
+        text = read_text(wnids_file, max_bytes=_MAX_CLASS_LIST_BYTES, what="class list")
+        classes = tuple(sorted(w.strip() for w in text.split() if w.strip()))
     else:
         classes = tuple(d.name for d in _class_dirs(root / "train"))
     if source == "train":
@@ -142,7 +206,8 @@ def _tiny_imagenet(root: Path, source: str) -> tuple[list[Path], list[int], tupl
     index = {c: i for i, c in enumerate(classes)}
     notes = root / "val" / "val_annotations.txt"
     paths, labels = [], []
-    for number, line in enumerate(notes.read_text().splitlines(), 1):
+    text = read_text(notes, max_bytes=_MAX_ANNOTATION_BYTES, what="annotation file")
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         fields = line.split("\t")
@@ -170,21 +235,30 @@ def _layouts_hint(root: Path) -> str:
             "train/ + val/val_annotations.txt")
 
 
+def _normalisation(options: dict[str, Any], in_chans: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The ``mean``/``std`` options (default ImageNet's): one finite value per channel, stds > 0."""
+    mean = options.get("mean", IMAGENET_MEAN if in_chans == 3 else (0.449,))
+    std = options.get("std", IMAGENET_STD if in_chans == 3 else (0.226,))
+    for key, value in (("mean", mean), ("std", std)):
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"{key} must be a list of {in_chans} numbers, got {value!r}")
+    if len(mean) != in_chans or len(std) != in_chans:
+        raise ValueError(f"mean and std need {in_chans} values (one per input channel), got {len(mean)} and {len(std)}")
+    return tuple(check_float("mean", m) for m in mean), tuple(check_float("std", s, gt=0.0) for s in std)
+
+
 def _build(name: str, split: str, root: Path, augment: bool, options: dict[str, Any], *, image_size: int,
            crop_pct: float) -> tuple[Dataset, DatasetInfo]:
     reject_unknown_options(name, options, ["image_size", "crop_pct", "in_chans", "mean", "std", "val_size", "verify"])
     if not root.is_dir():
         raise FileNotFoundError(f"{name}: {str(root)!r} is not a folder; point root at the dataset folder")
     size = to_size(options.get("image_size", image_size), "image_size")
-    crop_pct = float(options.get("crop_pct", crop_pct))
-    if not 0 < crop_pct <= 1:
-        raise ValueError(f"crop_pct must be in (0, 1], got {crop_pct}")
-    in_chans = int(options.get("in_chans", 3))
-    if in_chans not in (1, 3):
-        raise ValueError(f"in_chans must be 1 or 3, got {in_chans}")
-    default_mean = IMAGENET_MEAN if in_chans == 3 else (0.449,)
-    default_std = IMAGENET_STD if in_chans == 3 else (0.226,)
-    mean, std = tuple(options.get("mean", default_mean)), tuple(options.get("std", default_std))
+    crop_pct = check_float("crop_pct", options.get("crop_pct", crop_pct), gt=0.0, max=1.0)
+    in_chans = options.get("in_chans", 3)
+    if isinstance(in_chans, bool) or in_chans not in (1, 3):
+        raise ValueError(f"in_chans must be 1 or 3, got {in_chans!r}")
+    in_chans = int(in_chans)
+    mean, std = _normalisation(options, in_chans)
 
     if name == "tiny-imagenet" or is_tiny_imagenet(root):
         if not is_tiny_imagenet(root):
@@ -214,7 +288,7 @@ def _build(name: str, split: str, root: Path, augment: bool, options: dict[str, 
             raise FileNotFoundError(_layouts_hint(root))
     if part is not None:
         paths, labels = _select(paths, labels, holdout_split(len(paths), part, options.get("val_size")))
-    verify_images(paths, options.get("verify"))
+    verify_images(paths, None if options.get("verify") is None else check_bool("verify", options["verify"]))
 
     if augment:
         steps: list = [ResizeCover(size), RandomCrop(size, padding=max(1, size[0] // 8)), RandomHorizontalFlip()]

@@ -16,9 +16,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..utils.memory import check_memory
 from ._base import DatasetInfo, register_dataset, reject_unknown_options, three_way_split
 from .datasets import channel_stats, check_labels, to_float
-from .transforms import resize, to_size, train_transform
+from .image import DataFileError
+from .transforms import MAX_SIDE, resize, to_size, train_transform
 
 __all__ = ["GALAXY10_CLASSES", "H5Images", "find_galaxy10_file"]
 
@@ -59,10 +61,16 @@ def _inspect(path: Path, mtime: int) -> tuple[tuple[int, ...], np.ndarray]:
         if missing:
             raise ValueError(f"{str(path)!r} has no {' or '.join(missing)} dataset (found: {', '.join(f.keys()) or 'none'}); "
                              "expected Galaxy10 DECals' 'images' and 'ans'")
-        shape, labels = tuple(f["images"].shape), np.asarray(f["ans"][:], dtype=np.int64)
+        shape = tuple(f["images"].shape)
         if len(shape) != 4 or shape[-1] not in (1, 3) or f["images"].dtype != np.uint8:
             raise ValueError(f"{str(path)!r}: 'images' should be uint8 (N, H, W, 3), got {f['images'].dtype} {shape}")
-    if len(labels) != shape[0]:
+        if max(shape[1:3]) > MAX_SIDE:  # HDF5 can declare sizes it never stores
+            raise ValueError(f"{str(path)!r}: 'images' are {shape[1]}x{shape[2]}, larger than the {MAX_SIDE}x{MAX_SIDE} "
+                             "this package reads; the file is damaged or not Galaxy10")
+        n = f["ans"].shape[0] if f["ans"].ndim == 1 else -1
+        check_memory(max(n, 0) * 8, f"reading {n:,} labels of {str(path)!r}", "check that the file is Galaxy10's")
+        labels = np.asarray(f["ans"][:], dtype=np.int64)
+    if labels.ndim != 1 or len(labels) != shape[0]:
         raise ValueError(f"{str(path)!r}: {len(labels)} labels in 'ans' for {shape[0]} images")
     return shape, labels
 
@@ -91,9 +99,14 @@ class H5Images(Dataset):
             self._file = None
 
     def read(self, index: int) -> torch.Tensor:
-        if self._file is None:
-            self._file = _h5py().File(self.path, "r")
-        image = torch.from_numpy(np.asarray(self._file["images"][self.indices[index]])).permute(2, 0, 1)
+        try:
+            if self._file is None:
+                self._file = _h5py().File(self.path, "r")
+            array = np.asarray(self._file["images"][self.indices[index]])
+        except (OSError, KeyError, ValueError) as e:  # a damaged chunk, a file replaced since the build
+            raise DataFileError(f"cannot read image {self.indices[index]} of {self.path!r} ({e}); the file is "
+                                "damaged, download it again") from None
+        image = torch.from_numpy(array).permute(2, 0, 1)
         image = to_float(image)
         if self.image_size is not None:
             image = resize(image, self.image_size)
@@ -109,6 +122,10 @@ class H5Images(Dataset):
 @functools.lru_cache(maxsize=4)
 def _stats(path: Path, mtime: int, indices: tuple[int, ...]) -> tuple[tuple[float, ...], tuple[float, ...]]:
     ds = H5Images(path, torch.tensor(indices), torch.zeros(len(indices), dtype=torch.long))
+    shape = _inspect(path, mtime)[0]
+    check_memory(len(indices) * shape[1] * shape[2] * shape[3] * 4 * 2,
+                 f"sampling {len(indices)} images of {shape[1]}x{shape[2]} for the normalisation", "use a machine with "
+                 "more memory")
     return channel_stats(torch.stack([ds.read(i) for i in range(len(ds))]))
 
 

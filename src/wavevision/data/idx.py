@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import functools
 import gzip
+import math
+import stat
+import struct
+import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..utils.memory import check_memory
 from ._base import DatasetInfo, check_choice, holdout_split, register_dataset, reject_unknown_options, split_source
 from .datasets import TensorClassification, channel_stats, check_labels, resize_stack
 from .transforms import to_size, train_transform
@@ -25,6 +30,9 @@ from .transforms import to_size, train_transform
 __all__ = ["EMNIST_SUBSETS", "find_idx_file", "read_idx"]
 
 _IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+# Deflate expands at most about 1032:1, so a gzip file cannot hold more than this many times its size.
+_MAX_GZIP_RATIO = 1032
+_MAX_IDX_DIMS = 4
 _FOLDERS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "emnist": "EMNIST"}
 
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
@@ -49,28 +57,63 @@ _STATS = {"mnist": ((0.1307,), (0.3081,)), "fashion-mnist": ((0.2860,), (0.3530,
 def read_idx(path: Path) -> np.ndarray:
     """Read an IDX file (gzip or raw, told apart by content) into an array.
 
-    Raises ``ValueError`` naming the file when the header is not IDX or the data is cut short.
+    The header's dimensions are checked against the file's size before the data is read, and
+    only the bytes they declare are ever decompressed, so a damaged header or a gzip bomb
+    fails in one line instead of filling memory.
+
+    Raises:
+        ValueError: naming the file when the header is not IDX, declares more data than the
+            file can hold, or the data is cut short.
     """
-    with open(path, "rb") as f:
-        compressed = f.read(2) == b"\x1f\x8b"
+    where = repr(str(path))
+    size = _regular_file_size(path)
     try:
-        with (gzip.open(path, "rb") if compressed else open(path, "rb")) as f:
-            data = f.read()
-    except (OSError, EOFError) as e:
-        raise ValueError(f"cannot read {str(path)!r} ({e}); the file is damaged, download it again") from None
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_TYPES:
-        raise ValueError(f"{str(path)!r} is not an IDX file (bad header {data[:4].hex()}); "
-                         "expected MNIST-style idx1/idx3 files")
-    dtype, ndim = np.dtype(_IDX_TYPES[data[2]]), data[3]
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise ValueError(f"{str(path)!r} is truncated (header cut short); download it again")
-    dims = tuple(int(d) for d in np.frombuffer(data, ">u4", count=ndim, offset=4))
-    need = int(np.prod(dims)) * dtype.itemsize
-    if len(data) - header < need:
-        raise ValueError(f"{str(path)!r} is truncated: dimensions {dims} need {need} bytes of data, "
-                         f"found {len(data) - header}; download it again")
-    return np.frombuffer(data, dtype, count=int(np.prod(dims)), offset=header).reshape(dims).astype(dtype.newbyteorder("="))
+        with open(path, "rb") as raw:
+            compressed = raw.read(2) == b"\x1f\x8b"
+            raw.seek(0)
+            with (gzip.GzipFile(fileobj=raw) if compressed else raw) as stream:
+                dtype, dims = _read_idx_header(stream, where)
+                header = 4 + 4 * len(dims)
+                need = math.prod(dims) * dtype.itemsize
+                if compressed and need > size * _MAX_GZIP_RATIO:
+                    raise ValueError(f"{where} is truncated: dimensions {dims} need {need} bytes of data, more than "
+                                     f"a gzip file of {size} bytes holds; download it again")
+                if not compressed and need > size - header:
+                    raise ValueError(f"{where} is truncated: dimensions {dims} need {need} bytes of data, found "
+                                     f"{size - header}; download it again")
+                check_memory(need, f"reading {where} ({' x '.join(map(str, dims))} values)",
+                             "use a machine with more memory, or check that the file is the dataset's")
+                data = stream.read(need)
+    except (OSError, EOFError, zlib.error) as e:
+        raise ValueError(f"cannot read {where} ({e}); the file is damaged, download it again") from None
+    if len(data) < need:
+        raise ValueError(f"{where} is truncated: dimensions {dims} need {need} bytes of data, found {len(data)}; "
+                         "download it again")
+    return np.frombuffer(data, dtype, count=math.prod(dims)).reshape(dims).astype(dtype.newbyteorder("="))
+
+
+def _regular_file_size(path: Path) -> int:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"IDX file {str(path)!r} does not exist") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ValueError(f"IDX file {str(path)!r} is not a regular file; replace it with the real file")
+    return st.st_size
+
+
+def _read_idx_header(stream: BinaryIO, where: str) -> tuple[np.dtype, tuple[int, ...]]:
+    magic = stream.read(4)
+    if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] not in _IDX_TYPES:
+        raise ValueError(f"{where} is not an IDX file (bad header {magic.hex()}); expected MNIST-style idx1/idx3 files")
+    ndim = magic[3]
+    if not 1 <= ndim <= _MAX_IDX_DIMS:
+        raise ValueError(f"{where} declares {ndim} dimensions (IDX files of images and labels have 1 to "
+                         f"{_MAX_IDX_DIMS}); the file is damaged, download it again")
+    raw_dims = stream.read(4 * ndim)
+    if len(raw_dims) < 4 * ndim:
+        raise ValueError(f"{where} is truncated (header cut short); download it again")
+    return np.dtype(_IDX_TYPES[magic[2]]), struct.unpack(f">{ndim}I", raw_dims)
 
 
 def _folders(root: Path, name: str) -> list[Path]:

@@ -3,6 +3,7 @@ used by ``predict``, and the bicubic resampling that makes and upsamples low-res
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Union
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "IMAGE_EXTENSIONS",
+    "DataFileError",
+    "MissingDataFile",
     "bicubic_downsample",
     "bicubic_upsample",
     "convert_channels",
@@ -32,9 +35,77 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".
 _LUMA = (0.299, 0.587, 0.114)
 
 
+class DataFileError(ValueError):
+    """A data file that cannot be used (corrupt, a decompression bomb, unreadable), in one line
+    naming the file and the fix.
+
+    In a DataLoader worker process torch sends the error to the main process as text and
+    raises ``DataFileError("Caught DataFileError in DataLoader worker process N.\nOriginal
+    Traceback ...")`` there; the one-line message is recovered from that text, so the command
+    line still reports one line.
+    """
+
+    def __init__(self, message: str = "", *args: object) -> None:
+        super().__init__(_original_message(type(self).__name__, str(message)), *args)
+
+    @property
+    def message(self) -> str:
+        """The one-line message.
+
+        Defined on the class, it makes torch re-raise a worker's error as
+        ``DataFileError(message=...)`` straight away instead of through a local variable: the
+        local would hold the error in a reference cycle with its traceback, which keeps the
+        DataLoader's workers alive until the garbage collector runs (then 5 s each to stop).
+        """
+        return str(self.args[0]) if self.args else ""
+
+
+class MissingDataFile(DataFileError, FileNotFoundError):
+    """A data file that does not exist (also a FileNotFoundError)."""
+
+
+def _original_message(kind: str, message: str) -> str:
+    """The message of a ``kind`` error from the text torch's DataLoader re-raises it with."""
+    if not message.startswith(f"Caught {kind} ") or "\nOriginal Traceback" not in message:
+        return message
+    marker = f"{kind}: "
+    for line in reversed(message.splitlines()):
+        if marker in line:
+            return line[line.index(marker) + len(marker):]
+    return message
+
+
 def list_images(folder: Path) -> list[Path]:
     """Image files directly inside ``folder`` (by extension, case-insensitive), sorted by name."""
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+
+
+def check_image_file(path: Path, what: str = "image file") -> None:
+    """Raise :class:`DataFileError` unless ``path`` is a regular file (opening a FIFO would block)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise MissingDataFile(f"{what} {str(path)!r} does not exist") from None
+    except OSError as e:
+        raise DataFileError(f"cannot read {what} {str(path)!r} ({e.strerror}); check its permissions") from None
+    if not stat.S_ISREG(mode):
+        raise DataFileError(f"{what} {str(path)!r} is not a regular file; replace it with the image")
+
+
+def image_error(path: PathLike, error: BaseException, what: str = "image file") -> DataFileError:
+    """The one-line :class:`DataFileError` for ``error`` raised while Pillow read ``path``."""
+    from PIL import Image
+
+    where = f"{what} {str(path)!r}"
+    reason = " ".join(str(error).split()) or type(error).__name__
+    if isinstance(error, Image.DecompressionBombError):
+        return DataFileError(f"{where} is a decompression bomb ({reason}); shrink the image, or raise "
+                             "PIL.Image.MAX_IMAGE_PIXELS if it is genuine")
+    if isinstance(error, PermissionError):
+        return DataFileError(f"cannot read {where} (permission denied); check its permissions")
+    if isinstance(error, MemoryError):
+        return DataFileError(f"{where} is too large to decode in the memory available; shrink the image")
+    return DataFileError(f"cannot decode {where} (corrupt or not an image: {reason}); replace or remove it")
 
 
 def load_image(path: PathLike) -> torch.Tensor:
@@ -44,22 +115,21 @@ def load_image(path: PathLike) -> torch.Tensor:
     16-bit and float images scaled to [0, 1]); the EXIF orientation is applied.
 
     Raises:
-        FileNotFoundError: the file does not exist.
-        ValueError: the file is not a readable image (the message names the file).
+        MissingDataFile: the file does not exist (a FileNotFoundError and a DataFileError).
+        DataFileError: the file is not a regular file, not a readable image, or a
+            decompression bomb (Pillow's pixel limit); the message names the file.
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, ImageOps
 
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"image file {str(path)!r} does not exist")
+    check_image_file(path)
     try:
         with Image.open(path) as img:
             img.load()
             img = ImageOps.exif_transpose(img)
             array = _to_array(img)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise ValueError(f"cannot decode image file {str(path)!r} (corrupt or not an image: {e}); "
-                         "replace or remove it") from None
+    except Exception as e:  # Pillow raises many types for damaged files; each is the file's fault
+        raise image_error(path, e) from None
     return torch.from_numpy(array).permute(2, 0, 1).contiguous()
 
 

@@ -26,10 +26,14 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from ._base import DatasetInfo, holdout_split, register_dataset, reject_unknown_options, split_source, three_way_split
+from ..utils.memory import check_memory
+from ..utils.validate import check_bool, check_int
+from ._base import (MAX_COUNT, DatasetInfo, holdout_split, register_dataset, reject_unknown_options, split_source,
+                    sr_scale, three_way_split)
 from .datasets import SuperResolutionPairs
 from .folders import ImageLoader, verify_images
-from .image import as_uint8, list_images
+from .image import as_uint8, image_error, list_images
+from .transforms import MAX_SIDE
 
 __all__ = ["find_sr_images"]
 
@@ -81,26 +85,45 @@ def find_sr_images(root: Path, split: str, scale: int, val_size: int | None = No
 
 def _build(name: str, split: str, root: Path, augment: bool, options: dict[str, Any]) -> tuple[Dataset, DatasetInfo]:
     reject_unknown_options(name, options, ["scale", "patch_size", "num_patches", "eval_size", "val_size", "cache", "verify"])
-    scale = int(options.get("scale", 2))
-    if scale not in (2, 4):
-        raise ValueError(f"{name}: scale must be 2 or 4, got {scale}")
+    scale = sr_scale(options.get("scale", 2), name)
     paths = find_sr_images(Path(root), split, scale, options.get("val_size"))
-    verify_images(paths, options.get("verify"))
+    verify_images(paths, _flag(options, "verify"))
     loader = ImageLoader(3)
     # cache=True decodes every image once at build time (fast epochs, memory of the uint8 images)
-    images: list = [as_uint8(loader(str(p))) for p in paths] if options.get("cache") else paths
+    images: list = _decode_all(paths, loader) if _flag(options, "cache") else paths
     if split == "train":
-        patch = int(options.get("patch_size", 96))
-        dataset = SuperResolutionPairs(images, scale, patch_size=patch, augment=augment,
-                                       num_samples=int(options.get("num_patches", 1000)), loader=loader)
+        patch = check_int("patch_size", options.get("patch_size", 96), min=1, max=MAX_SIDE)
+        num = check_int("num_patches", options.get("num_patches", 1000), min=1, max=MAX_COUNT * 10)
+        dataset = SuperResolutionPairs(images, scale, patch_size=patch, augment=augment, num_samples=num, loader=loader)
         size: tuple[int, int] | None = (patch, patch)
     else:
         crop = options.get("eval_size")
-        dataset = SuperResolutionPairs(images, scale, crop_size=None if crop is None else int(crop), loader=loader)
-        size = None if crop is None else (int(crop), int(crop))
+        crop = None if crop is None else check_int("eval_size", crop, min=1, max=MAX_SIDE)
+        dataset = SuperResolutionPairs(images, scale, crop_size=crop, loader=loader)
+        size = None if crop is None else (crop, crop)
     info = DatasetInfo(name=name, task="super_resolution", in_chans=3, num_classes=None, class_names=None,
                        image_size=size, mean=(), std=(), scale=scale)
     return dataset, info
+
+
+def _flag(options: dict[str, Any], key: str) -> bool | None:
+    return None if options.get(key) is None else check_bool(key, options[key])
+
+
+def _decode_all(paths: list[Path], loader: ImageLoader) -> list[torch.Tensor]:
+    """Every image decoded to uint8, after checking from the headers that they fit in memory."""
+    from PIL import Image
+
+    need = 0
+    for p in paths:
+        try:
+            with Image.open(p) as img:
+                need += 3 * img.size[0] * img.size[1]
+        except Exception as e:  # Pillow raises many types for damaged files
+            raise image_error(p, e) from None
+    check_memory(need, f"decoding {len(paths):,} images to hold in memory (cache=True)",
+                 "drop the cache option to read them from disk when used")
+    return [as_uint8(loader(str(p))) for p in paths]
 
 
 @register_dataset("sr-folder")

@@ -11,13 +11,17 @@ each other. Transforms are plain classes, so datasets holding them pickle for wo
 """
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from typing import Union
 
 import torch
 import torch.nn.functional as F
 
+from ..utils.validate import check_float, check_int
+
 __all__ = [
+    "MAX_SIDE",
     "CenterCrop",
     "Compose",
     "Normalize",
@@ -35,19 +39,19 @@ __all__ = [
 
 Size = Union[int, Sequence[int]]
 IGNORE_INDEX = 255
+# The largest image side this package resizes to: 16384 x 16384 RGB is 3 GiB as float32.
+MAX_SIDE = 16384
 
 
 def to_size(size: Size, what: str = "size") -> tuple[int, int]:
-    """``int`` or ``(H, W)`` -> ``(H, W)`` of positive ints (``ValueError`` otherwise)."""
-    if isinstance(size, int) and not isinstance(size, bool):
+    """``int`` or ``(H, W)`` -> ``(H, W)`` of ints in ``1 .. MAX_SIDE`` (``ValueError`` otherwise)."""
+    if isinstance(size, numbers.Real):
         size = (size, size)
     try:
-        h, w = (int(s) for s in size)  # type: ignore[union-attr]
+        h, w = size  # type: ignore[misc]
     except (TypeError, ValueError):
         raise ValueError(f"{what} must be an int or (height, width), got {size!r}") from None
-    if h < 1 or w < 1:
-        raise ValueError(f"{what} must be positive, got {size!r}")
-    return h, w
+    return (check_int(what, h, min=1, max=MAX_SIDE), check_int(what, w, min=1, max=MAX_SIDE))
 
 
 def _out(image: torch.Tensor, mask: torch.Tensor | None):
@@ -119,9 +123,10 @@ class Normalize:
     """Subtract ``mean`` and divide by ``std`` per channel (masks pass through)."""
 
     def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
-        if len(mean) != len(std) or any(s <= 0 for s in std):
-            raise ValueError(f"Normalize needs as many positive stds as means, got mean={mean}, std={std}")
-        self.mean, self.std = tuple(mean), tuple(std)
+        if len(mean) != len(std):
+            raise ValueError(f"Normalize needs as many stds as means, got mean={mean}, std={std}")
+        self.mean = tuple(check_float("mean", m) for m in mean)
+        self.std = tuple(check_float("std", s, gt=0.0) for s in std)
 
     def __call__(self, image: torch.Tensor, mask: torch.Tensor | None = None):
         return _out(normalize(image, self.mean, self.std), mask)

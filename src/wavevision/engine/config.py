@@ -13,12 +13,18 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Tuple
 
-__all__ = ["RECIPES", "RUNTIME_KEYS", "TrainConfig", "config_diff", "load_yaml", "parse_assignments", "resolve_config"]
+from ..utils.io import read_text
+from ..utils.validate import check_bool, check_choice, check_float, check_int, check_nested
+
+__all__ = ["DICT_FLAGS", "RECIPES", "RUNTIME_KEYS", "TrainConfig", "config_diff", "load_yaml", "parse_assignments",
+           "resolve_config"]
 
 
 # Settings that may differ when a run is resumed: they change where and how fast it runs,
@@ -48,6 +54,14 @@ RECIPES: Dict[str, Dict[str, Any]] = {
 }
 
 
+# Upper bounds of the integer settings: far above any real run, low enough that a typo (an
+# extra zero, a pasted timestamp) fails here instead of as an allocation or an overflow later.
+_MAX_SEED = 2**32 - 1  # what numpy's legacy seeding takes; torch and random take more
+_MAX_EPOCHS = 100_000
+_MAX_BATCH = 1 << 20
+_MAX_STEPS = 2**31 - 1
+
+
 def _opt(help: str, **meta: Any) -> Dict[str, Any]:
     return {"help": help, **meta}
 
@@ -69,10 +83,10 @@ class TrainConfig:
     dataset_args: Dict[str, Any] = field(default_factory=dict, metadata=_opt("dataset options, e.g. image_size=16"))
     augment: bool = field(default=True, metadata=_opt("training-time augmentation of the dataset"))
     # optimisation
-    epochs: int = field(default=10, metadata=_opt("training epochs", min=1))
-    batch_size: int = field(default=64, metadata=_opt("training batch size per process", min=1))
+    epochs: int = field(default=10, metadata=_opt("training epochs", min=1, max=_MAX_EPOCHS))
+    batch_size: int = field(default=64, metadata=_opt("training batch size per process", min=1, max=_MAX_BATCH))
     eval_batch_size: Optional[int] = field(default=None, metadata=_opt(
-        "evaluation batch size (default: 2 x batch size)", min=1))
+        "evaluation batch size (default: 2 x batch size)", min=1, max=_MAX_BATCH))
     optimizer: str = field(default="adamw", metadata=_opt("optimizer", choices=("adamw", "sgd")))
     lr: float = field(default=1e-3, metadata=_opt("peak learning rate", gt=0.0))
     weight_decay: float = field(default=0.05, metadata=_opt(
@@ -80,7 +94,8 @@ class TrainConfig:
     momentum: float = field(default=0.9, metadata=_opt("SGD momentum (Nesterov when > 0)", min=0.0, max=1.0))
     scheduler: str = field(default="cosine", metadata=_opt(
         "learning-rate schedule after warm-up", choices=("cosine", "constant")))
-    warmup_epochs: float = field(default=0.0, metadata=_opt("linear warm-up length in epochs", min=0.0))
+    warmup_epochs: float = field(default=0.0, metadata=_opt("linear warm-up length in epochs", min=0.0,
+                                                            max=_MAX_EPOCHS))
     min_lr: float = field(default=0.0, metadata=_opt("final learning rate of the cosine schedule", min=0.0))
     label_smoothing: float = field(default=0.0, metadata=_opt(
         "label smoothing of the classification loss", min=0.0, lt=1.0))
@@ -91,20 +106,22 @@ class TrainConfig:
         choices=("none", "bf16", "fp16")))
     # runtime
     device: str = field(default="auto", metadata=_opt("auto, cpu or an accelerator such as cuda:0"))
-    seed: int = field(default=0, metadata=_opt("random seed (weights, data order, augmentation, dropout)"))
+    seed: int = field(default=0, metadata=_opt("random seed (weights, data order, augmentation, dropout)",
+                                               min=0, max=_MAX_SEED))
     deterministic: bool = field(default=False, metadata=_opt(
         "deterministic algorithms only (bit-identical reruns and resumes on the same machine)"))
-    num_workers: int = field(default=0, metadata=_opt("data-loading worker processes", min=0))
-    threads: Optional[int] = field(default=None, metadata=_opt("CPU threads for torch (default: torch's)", min=1))
+    num_workers: int = field(default=0, metadata=_opt("data-loading worker processes", min=0, max=1024))
+    threads: Optional[int] = field(default=None, metadata=_opt("CPU threads for torch (default: torch's)", min=1,
+                                                               max=4096))
     output: Optional[str] = field(default=None, metadata=_opt("run directory (default: runs/DATASET-MODEL)"))
     overwrite: bool = field(default=False, metadata=_opt("replace the files of an existing run directory"))
     resume: bool = field(default=False, metadata=_opt("continue the run in the output directory"))
     checkpoint_every: int = field(default=0, metadata=_opt(
-        "also save the resumable state every N steps (0: at the end of each epoch only)", min=0))
+        "also save the resumable state every N steps (0: at the end of each epoch only)", min=0, max=_MAX_STEPS))
     max_train_batches: Optional[int] = field(default=None, metadata=_opt(
-        "stop each training epoch after N batches (quick checks)", min=1))
+        "stop each training epoch after N batches (quick checks)", min=1, max=_MAX_STEPS))
     max_eval_batches: Optional[int] = field(default=None, metadata=_opt(
-        "evaluate on the first N batches only (quick checks)", min=1))
+        "evaluate on the first N batches only (quick checks)", min=1, max=_MAX_STEPS))
     test: bool = field(default=True, metadata=_opt(
         "evaluate the test split once at the end, with the best weights on the validation split"))
     progress: bool = field(default=True, metadata=_opt("progress bars"))
@@ -117,17 +134,33 @@ class TrainConfig:
         return TrainConfig.from_dict({**self.to_dict(), **changes})
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any], *, source: str = "configuration") -> "TrainConfig":
-        """Build and validate; unknown keys and bad values raise a ValueError naming them."""
+    def from_dict(cls, values: Mapping[str, Any], *, source: str = "configuration",
+                  names: Optional[Mapping[str, str]] = None) -> "TrainConfig":
+        """Build and validate; unknown keys and bad values raise a ValueError naming them.
+
+        Args:
+            values: the field values.
+            source: where the values came from; errors name a key as ``SOURCE: key``.
+            names: how errors name particular keys instead (``{"lr": "--lr"}``); entries of
+                ``model_args``/``dataset_args`` as ``"dataset_args.image_size"``.
+        """
         check_keys(values, source)
         cfg = cls(**dict(values))
-        cfg.validate(source)
+        cfg.validate(source, names)
         return cfg
 
-    def validate(self, source: str = "configuration") -> "TrainConfig":
-        """Check every field's type, choices and range (ValueError naming the field and the fix)."""
+    def validate(self, source: str = "configuration", names: Optional[Mapping[str, str]] = None) -> "TrainConfig":
+        """Check every field's type, choices and range (ValueError naming the field and the fix).
+
+        NaN and infinity are refused for every float, also inside ``model_args``/``dataset_args``.
+        """
+        named = dict(names or {})
+
+        def name(key: str) -> str:
+            return named.get(key) or f"{source}: {key}"
+
         for f in dataclasses.fields(self):
-            setattr(self, f.name, _check_value(f, getattr(self, f.name), source))
+            setattr(self, f.name, _check_value(f, getattr(self, f.name), name))
         return self
 
 
@@ -135,10 +168,21 @@ def _type_name(f: dataclasses.Field) -> str:
     return str(f.type).replace("Optional[", "").replace("]", "").replace("Dict[str, Any", "mapping")
 
 
-def _check_value(f: dataclasses.Field, value: Any, source: str) -> Any:
+def _parse_number(value: Any, number: type) -> Any:
+    """A number read from a string (flags and YAML strings); other values unchanged."""
+    if isinstance(value, str):
+        try:
+            return number(value.strip())
+        except ValueError:
+            pass
+    return value
+
+
+def _check_value(f: dataclasses.Field, value: Any, name: Callable[[str], str]) -> Any:
+    """``value`` of field ``f``, converted and checked; ``name(key)`` is how errors call a key."""
     meta = f.metadata
     kind = str(f.type)
-    where = f"{source}: {f.name}"
+    where = name(f.name)
     if value is None:
         if kind.startswith("Optional"):
             return None
@@ -146,39 +190,21 @@ def _check_value(f: dataclasses.Field, value: Any, source: str) -> Any:
     if "Dict" in kind:
         if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
             raise ValueError(f"{where} must be a mapping of names to values, got {value!r}")
+        for key, item in value.items():
+            check_nested(name(f"{f.name}.{key}"), item)
         return dict(value)
     if "bool" in kind:
-        if isinstance(value, str) and value.lower() in ("true", "yes", "1", "on", "false", "no", "0", "off"):
-            return value.lower() in ("true", "yes", "1", "on")
-        if not isinstance(value, bool):
-            raise ValueError(f"{where} must be true or false, got {value!r}")
-        return value
-    if "int" in kind or "float" in kind:
-        number = int if "int" in kind else float
-        if isinstance(value, str):
-            try:
-                value = number(value)
-            except ValueError:
-                pass
-        if number is int and isinstance(value, float) and value.is_integer():
-            value = int(value)
-        accepted = (int,) if number is int else (int, float)
-        if not isinstance(value, accepted) or isinstance(value, bool):
-            raise ValueError(f"{where} must be {'an integer' if number is int else 'a number'}, got {value!r}")
-        value = number(value)
-    elif "str" in kind:
-        if not isinstance(value, (str, os.PathLike)):
-            raise ValueError(f"{where} must be a string, got {value!r}")
-        value = os.fspath(value)
-    choices: Tuple[str, ...] = meta.get("choices", ())
-    if choices and value not in choices:
-        close = difflib.get_close_matches(str(value), choices, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ValueError(f"{where}: {value!r} is not a valid choice{hint}; choose one of {', '.join(choices)}")
-    for key, bad, word in (("min", value.__lt__, ">="), ("gt", value.__le__, ">"),
-                           ("max", value.__gt__, "<="), ("lt", value.__ge__, "<")):
-        if key in meta and bad(meta[key]):
-            raise ValueError(f"{where} must be {word} {meta[key]}, got {value!r}")
+        return check_bool(where, value)
+    bounds = {k: meta[k] for k in ("min", "max", "gt", "lt") if k in meta}
+    if "int" in kind:
+        return check_int(where, _parse_number(value, int), **bounds)
+    if "float" in kind:
+        return check_float(where, _parse_number(value, float), **bounds)
+    if not isinstance(value, (str, os.PathLike)):
+        raise ValueError(f"{where} must be a string, got {value!r}")
+    value = os.fspath(value)
+    if meta.get("choices"):
+        check_choice(where, value, meta["choices"])
     return value
 
 
@@ -197,17 +223,59 @@ def check_keys(values: Mapping[str, Any], source: str = "configuration") -> None
         )
 
 
+# A configuration is a few hundred bytes; anything near this is not one.
+MAX_CONFIG_BYTES = 1 << 20
+
+
+class _Refused(ValueError):
+    """YAML this package will not read (aliases, nesting past the parser's recursion limit)."""
+
+
+@functools.lru_cache(maxsize=1)
+def _loader() -> type:
+    """PyYAML's safe loader without aliases: ``*name`` is refused before anything is expanded, so
+    a file of nested aliases (a "billion laughs") cannot build an exponentially large value."""
+    import yaml  # a core dependency, imported here to keep ``import wavevision`` light
+
+    class NoAliasLoader(yaml.SafeLoader):
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                anchor = self.peek_event().anchor
+                raise _Refused(f"uses YAML aliases (*{anchor}), which configuration values do not need; "
+                               "write the values out")
+            return super().compose_node(parent, index)
+
+    return NoAliasLoader
+
+
+def _parse_yaml(text: str) -> Any:
+    """``text`` read with the alias-free safe loader; :class:`_Refused` for aliases and deep nesting."""
+    import yaml
+
+    try:
+        return yaml.load(text, Loader=_loader())  # noqa: S506 (a SafeLoader subclass)
+    except RecursionError:
+        raise _Refused("is nested too deeply to be a configuration") from None
+
+
 def load_yaml(path: "str | os.PathLike[str]") -> Dict[str, Any]:
-    """A YAML mapping from ``path``, with errors naming the file."""
+    """A YAML mapping from ``path``, with errors naming the file.
+
+    Files over 1 MiB, FIFOs and devices are refused before reading; so are aliases
+    (``*name``) and nesting too deep for the parser.
+    """
     import yaml
 
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise FileNotFoundError(f"configuration file {p} does not exist")
+    text = read_text(p, max_bytes=MAX_CONFIG_BYTES, what="configuration file")
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise ValueError(f"{p} is not valid YAML: {e}") from None
+        data = _parse_yaml(text)
+    except _Refused as e:
+        raise ValueError(f"{p} {e}") from None
+    except (yaml.YAMLError, ValueError) as e:  # ValueError: e.g. an integer of more digits than Python converts
+        raise ValueError(f"{p} is not valid YAML: {' '.join(str(e).split())}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -216,37 +284,65 @@ def load_yaml(path: "str | os.PathLike[str]") -> Dict[str, Any]:
 
 
 _MERGED = ("model_args", "dataset_args")
+# The command line's repeatable flags that fill the merged mappings.
+DICT_FLAGS = {"model_args": "--model-arg", "dataset_args": "--dataset-arg"}
+
+
+def _namer(source: str, flags: bool) -> Callable[[str], str]:
+    """How errors call a key one layer set: ``--lr`` and ``--model-arg depth`` for flags,
+    ``SOURCE: lr`` for a file, the bare key for keyword overrides."""
+
+    def name(key: str) -> str:
+        if flags:
+            field_name, _, sub = key.partition(".")
+            return f"{DICT_FLAGS[field_name]} {sub}" if sub else "--" + key.replace("_", "-")
+        return f"{source}: {key}" if source else key
+
+    return name
+
+
+def _merge_layers(layers: list) -> tuple[Dict[str, Any], Dict[str, str]]:
+    """The layers' values, later ones winning (the mappings merged key by key), and each key's name."""
+    user: Dict[str, Any] = {}
+    names: Dict[str, str] = {}
+    for layer, name in layers:
+        for k, v in layer.items():
+            if k in _MERGED and isinstance(v, Mapping) and isinstance(user.get(k), Mapping):
+                user[k] = {**user[k], **v}
+            else:
+                user[k] = v
+                names = {n: s for n, s in names.items() if not n.startswith(f"{k}.")}
+            names[k] = name(k)
+            if k in _MERGED and isinstance(v, Mapping):
+                names.update({f"{k}.{sub}": name(f"{k}.{sub}") for sub in v})
+    return user, names
 
 
 def resolve_config(file: "str | os.PathLike[str] | None" = None, overrides: Optional[Mapping[str, Any]] = None,
-                   *, base: Optional[Mapping[str, Any]] = None) -> TrainConfig:
+                   *, base: Optional[Mapping[str, Any]] = None, from_flags: bool = False) -> TrainConfig:
     """The configuration from defaults, the dataset recipe, a YAML ``file`` and ``overrides``.
 
     Args:
         file: a YAML file of :class:`TrainConfig` keys.
         overrides: keys that win over the file (the command line's explicit flags).
         base: starting values instead of the defaults and recipe (a resumed run's saved config).
+        from_flags: ``overrides`` came from command-line flags: errors name them as spelled
+            there (``--lr``, ``--dataset-arg image_size``); a file's keys are named ``FILE: key``.
     """
     layers = []
     if file is not None:
         from_file = load_yaml(file)
         check_keys(from_file, str(file))
-        layers.append(from_file)
+        layers.append((from_file, _namer(str(file), False)))
     if overrides:
         check_keys(overrides, "options")
-        layers.append(dict(overrides))
-    user: Dict[str, Any] = {}
-    for layer in layers:
-        for k, v in layer.items():
-            if k in _MERGED and isinstance(v, Mapping) and isinstance(user.get(k), Mapping):
-                user[k] = {**user[k], **v}
-            else:
-                user[k] = v
+        layers.append((dict(overrides), _namer("", from_flags)))
+    user, names = _merge_layers(layers)
     if base is not None:
         values = dict(base)
         for k, v in user.items():
             values[k] = {**values.get(k, {}), **v} if k in _MERGED and isinstance(v, Mapping) else v
-        return TrainConfig.from_dict(values)
+        return TrainConfig.from_dict(values, source="saved configuration", names=names)
     dataset = user.get("dataset", FIELDS["dataset"].default)
     recipe = RECIPES.get(dataset, {}) if isinstance(dataset, str) else {}
     values = {k: v for k, v in recipe.items() if k != "model_args"}
@@ -255,10 +351,11 @@ def resolve_config(file: "str | os.PathLike[str] | None" = None, overrides: Opti
     model_args = dict(recipe.get("model_args", {})) if recipe and model == recipe.get("model") else {}
     user_model_args = user.get("model_args", {})
     if not isinstance(user_model_args, Mapping):
-        raise ValueError(f"model_args must be a mapping of hyperparameter names to values, got {user_model_args!r}")
+        raise ValueError(f"{names['model_args']} must be a mapping of hyperparameter names to values, "
+                         f"got {user_model_args!r}")
     values["model_args"] = {**model_args, **user_model_args}
     values["dataset_args"] = user.get("dataset_args", {})
-    return TrainConfig.from_dict(values)
+    return TrainConfig.from_dict(values, names=names)
 
 
 def config_diff(saved: Mapping[str, Any], current: Mapping[str, Any], *, ignore=RUNTIME_KEYS) -> Dict[str, Tuple[Any, Any]]:
@@ -278,8 +375,10 @@ def parse_assignments(items: Optional[Any], what: str = "argument") -> Dict[str,
         if not sep or not key.strip():
             raise ValueError(f"{what} {item!r} must look like KEY=VALUE, e.g. depth=4")
         try:
-            value = yaml.safe_load(text) if text.strip() else ""
-        except yaml.YAMLError:
+            value = _parse_yaml(text) if text.strip() else ""
+        except _Refused as e:
+            raise ValueError(f"{what} {item!r} {e}") from None
+        except (yaml.YAMLError, ValueError):
             value = text
         out[key.strip().replace("-", "_")] = value
     return out

@@ -227,7 +227,7 @@ class RunDir:
 
 
 def command_config(file: "str | os.PathLike[str] | None", overrides: Mapping[str, Any]) -> TrainConfig:
-    """The configuration the command line asks for.
+    """The configuration the command line asks for (errors name the flags as spelled there).
 
     Without ``resume``: defaults < recipe < ``file`` < ``overrides``. With ``resume`` (True or a
     run directory): the run's saved ``config.yaml`` < ``file`` < ``overrides``, so
@@ -236,12 +236,12 @@ def command_config(file: "str | os.PathLike[str] | None", overrides: Mapping[str
     overrides = dict(overrides)
     resume = overrides.pop("resume", False)
     if not resume:
-        return resolve_config(file, overrides)
+        return resolve_config(file, overrides, from_flags=True)
     if isinstance(resume, (str, os.PathLike)):
         overrides["output"] = os.fspath(resume)
     run_dir = overrides.get("output")
     if run_dir is None:
-        cfg = resolve_config(file, overrides)
+        cfg = resolve_config(file, overrides, from_flags=True)
         if cfg.model is None:
             raise ValueError("give the run directory to resume: --resume RUN_DIR")
         run_dir = str(default_output(cfg))
@@ -251,4 +251,4 @@ def command_config(file: "str | os.PathLike[str] | None", overrides: Mapping[str
                                 "give the run directory (--resume RUN_DIR) or drop --resume")
     check_regular(folder / _CONFIG, "run configuration")
     overrides.update(resume=True, output=run_dir)
-    return resolve_config(file, overrides, base=folder.read_config())
+    return resolve_config(file, overrides, base=folder.read_config(), from_flags=True)

@@ -25,8 +25,8 @@ from typing import Any, Dict, Mapping, Optional, Tuple, Union
 import torch
 import torch.nn as nn
 
-from ..utils.io import atomic_write_bytes
-from ..utils.validate import check_bool
+from ..utils.io import atomic_write_bytes, read_text
+from ..utils.validate import check_bool, check_nested
 from ._pretrained import PretrainedCfg, cfg_for_features, resolve_pretrained_cfg, split_model_name_tag
 from ._registry import get_entry
 
@@ -229,18 +229,47 @@ def _for_model(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> Mapp
     return {k: v for k, v in state_dict.items() if k in own}
 
 
+# A checkpoint's config is a few hundred bytes; anything near this is not one.
+_MAX_CONFIG_BYTES = 1 << 20
+
+
 def _read_config(path: Path) -> Dict[str, Any]:
+    """The config beside checkpoint ``path``, checked before use: read with a size limit (no
+    FIFOs or devices), ``format`` and ``version`` ours, ``model`` a name, ``kwargs`` a mapping of
+    plain JSON values without NaN/infinity, ``extra`` a mapping. Errors name the file and the key."""
     cfg_path = _config_path(path)
     if not cfg_path.exists():
         raise FileNotFoundError(
             f"{path} has no config {cfg_path.name} beside it; pass the model name: create_model(NAME, checkpoint=...)"
         )
+    where = f"checkpoint config {cfg_path}"
+    text = read_text(cfg_path, max_bytes=_MAX_CONFIG_BYTES, what="checkpoint config")
     try:
-        cfg = json.loads(cfg_path.read_text())
+        cfg = json.loads(text)
     except json.JSONDecodeError as e:
-        raise ValueError(f"{cfg_path} is not valid JSON ({e})") from None
-    if not isinstance(cfg, dict) or cfg.get("format") != CHECKPOINT_FORMAT or "model" not in cfg:
-        raise ValueError(f"{cfg_path} is not a wavevision checkpoint config")
+        raise ValueError(f"{where} is not valid JSON ({e}); save the checkpoint again") from None
+    except RecursionError:
+        raise ValueError(f"{where} is nested too deeply to be a checkpoint config") from None
+    if not isinstance(cfg, dict):
+        raise ValueError(f"{where} must hold a JSON object, got {type(cfg).__name__}")
+    if cfg.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{where}: 'format' must be {CHECKPOINT_FORMAT!r}, got {cfg.get('format')!r}; "
+                         "is it the config of a wavevision checkpoint?")
+    version = cfg.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValueError(f"{where}: 'version' must be an integer >= 1, got {version!r}")
+    if version > CHECKPOINT_VERSION:
+        raise ValueError(f"{where}: 'version' {version} is newer than this wavevision reads ({CHECKPOINT_VERSION}); "
+                         "upgrade wavevision")
+    if "model" not in cfg:
+        raise ValueError(f"{where} has no 'model' (the registered model name); save the checkpoint again")
+    if not isinstance(cfg["model"], str):
+        raise ValueError(f"{where}: 'model' must be a model name (a string), got {cfg['model']!r}")
+    for key, what in (("kwargs", "a mapping of argument names to values"), ("extra", "a mapping")):
+        if not isinstance(cfg.setdefault(key, {}), dict):
+            raise ValueError(f"{where}: {key!r} must be {what}, got {type(cfg[key]).__name__}")
+    for name, value in cfg["kwargs"].items():
+        check_nested(f"{where}: kwargs.{name}", value)
     return cfg
 
 

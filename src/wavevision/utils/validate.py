@@ -11,10 +11,10 @@ import difflib
 import math
 import numbers
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Union
 
-__all__ = ["PathLike", "check_bool", "check_choice", "check_float", "check_int"]
+__all__ = ["PathLike", "check_bool", "check_choice", "check_float", "check_int", "check_nested"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -70,3 +70,21 @@ def check_bool(name: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"{name} must be true or false, got {value!r}")
     return value
+
+
+def check_nested(name: str, value: Any, *, max_depth: int = 16, _depth: int = 0) -> None:
+    """Refuse NaN and infinity anywhere in ``value`` (lists, tuples and mappings searched), and
+    nesting deeper than ``max_depth``; errors name the entry as ``name.key``.
+
+    For values read from files (JSON allows ``NaN``, YAML ``.inf``) before they reach code.
+    """
+    if _depth > max_depth:
+        raise ValueError(f"{name} is nested more than {max_depth} levels deep; give plain values or lists")
+    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):
+        check_float(name, value)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            check_nested(name, item, max_depth=max_depth, _depth=_depth + 1)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            check_nested(f"{name}.{key}", item, max_depth=max_depth, _depth=_depth + 1)
