@@ -29,7 +29,7 @@ from typing import Any
 import torch
 
 from ..models import create_model, get_entry
-from ..utils import atomic_write_text, format_table, write_csv, write_json
+from ..utils import atomic_write_text, parse_dtype, resolve_device, format_table, write_csv, write_json
 from ..utils.validate import PathLike, check_choice, check_int
 from .memory import is_oom_error
 from .report import _flat, _memory_label, _memory_view, format_results, plot_results
@@ -243,12 +243,12 @@ def _row_for(model: SuiteModel, settings: Mapping[str, Any], status: str, note: 
 
 def _measure(model: SuiteModel, suite: Suite, settings: Mapping[str, Any], memory_limit_mb: float | None) -> BenchResult:
     """One model's row; a model timm lacks is ``skipped``, any failure a row with a note."""
-    top1, source = reported_top1(model, suite.dataset)
     if model.source == "timm":
         timm = runner._import_timm()
         if not isinstance(timm, BaseException) and model.name not in timm.list_models():
             return _row_for(model, settings, "skipped", f"timm {timm.__version__} has no model {model.name!r}")
     try:
+        top1, source = reported_top1(model, suite.dataset)
         (row,) = benchmark(
             [model.spec], input_size=settings["input_size"], batch_size=settings["batch_size"],
             device=settings["device"], dtype=settings["dtype"], warmup=settings["warmup"], repeats=settings["repeats"],
@@ -279,12 +279,15 @@ def run_suite(suite: str | Suite, *, only: Sequence[str] | None = None, input_si
     """
     s = suite if isinstance(suite, Suite) else get_suite(suite)
     models = _select(s, only)
+    if input_size is not None:
+        runner._size_tuple(input_size)  # a bad size stops the run before it measures anything
     settings = {
         "input_size": s.input_size if input_size is None else input_size,
         "batch_size": check_int("batch_size", s.batch_size if batch_size is None else batch_size, min=1),
         "warmup": check_int("warmup", s.warmup if warmup is None else warmup, min=0),
         "repeats": check_int("repeats", s.repeats if repeats is None else repeats, min=1),
-        "device": device, "dtype": dtype, "memory": bool(memory), "train": bool(train),
+        "device": str(resolve_device(device)), "dtype": str(parse_dtype(dtype)).removeprefix("torch."),
+        "memory": bool(memory), "train": bool(train),
     }
     conditions = measuring_conditions()
     start = time.perf_counter()
@@ -302,41 +305,39 @@ def run_suite(suite: str | Suite, *, only: Sequence[str] | None = None, input_si
     for r in results:
         r.environment = r.environment or dict(measured_env)
     conditions.update(load_average_after=_load_average(), seconds=round(time.perf_counter() - start, 1))
-    return SuiteRun(s, models, results, {**settings, "device": str(settings["device"]), "dtype": str(dtype)}, conditions)
+    return SuiteRun(s, models, results, settings, conditions)
 
 
 # ---------------------------------------------------------------------------------------
 # Reports
 
 
-def _num(value: float | None, digits: int = 3) -> str:
-    """``value`` to ``digits`` significant figures (whole numbers from 1000 up); "-" for None."""
+def _num(value: Any, digits: int = 3) -> str:
+    """A Markdown cell: ints thousands-separated, floats to ``digits`` significant figures
+    (whole numbers from 10**(digits-1) up), "-" for None."""
     if value is None:
         return "-"
-    if abs(value) >= 10 ** (digits - 1):
+    if isinstance(value, int) or abs(value) >= 10 ** (digits - 1):
         return f"{value:,.0f}"
     return f"{value:.{digits}g}"
 
 
 def _summary(run: SuiteRun) -> list[dict[str, Any]]:
-    """One display row per model: label, measurements in readable units, reported top-1."""
+    """One display row per model: label, the claim's measurements, reported top-1."""
     rows = []
     for m, r in run.rows():
-        mem = _memory_view(r)
         rows.append({
-            "label": m.label, "model": r.model, "status": r.status,
-            "params_m": None if r.params is None else r.params / 1e6,
-            "gmacs": None if r.macs is None else r.macs / 1e9,
+            "label": m.label, "status": r.status, "params": r.params, "mmacs": None if r.macs is None else r.macs / 1e6,
             "latency_ms": r.latency_ms, "throughput": r.throughput, "train_step_ms": r.train_step_ms,
-            "infer_mb": mem["infer_mb"], "train_mb": mem["train_mb"], "top1": r.accuracy,
+            **_memory_view(r), "top1": r.accuracy,
         })
     return rows
 
 
 _SUMMARY_HEADERS = {
-    "label": "model", "model": "name", "status": "status", "params_m": "params (M)", "gmacs": "GMAC/img",
-    "latency_ms": "latency ms (b=1)", "throughput": "img/s (b=N)", "train_step_ms": "train step ms (b=N)",
-    "infer_mb": "infer MiB (b=N)", "train_mb": "train MiB (b=N)", "top1": "top-1 %",
+    "label": "model", "status": "status", "params": "params", "mmacs": "MMAC/img", "latency_ms": "latency ms (b=1)",
+    "throughput": "img/s (b=N)", "train_step_ms": "train step ms (b=N)", "infer_mb": "infer MiB (b=N)",
+    "train_mb": "train MiB (b=N)", "top1": "top-1 %",
 }
 
 
@@ -356,10 +357,8 @@ def _describe(run: SuiteRun) -> list[str]:
 def format_suite(run: SuiteRun, *, within: float = 2.0) -> str:
     """The detailed table (:func:`format_results`), a summary with labels and reported top-1,
     where each top-1 comes from, and the comparison at similar accuracy."""
-    summary = _summary(run)
-    lines = _describe(run) + ["", format_results(run.results), "", "summary (memory: "
-                                                                     f"{_memory_label(run.results)}):", ""]
-    lines.append(format_table(summary, [k for k in _SUMMARY_HEADERS if k not in ("model", "status")], _SUMMARY_HEADERS))
+    lines = _describe(run) + ["", format_results(run.results), "", f"summary (memory: {_memory_label(run.results)}):", ""]
+    lines.append(format_table(_summary(run), list(_SUMMARY_HEADERS), _SUMMARY_HEADERS))
     sources = [f"  {m.label}: {r.accuracy_source}" for m, r in run.rows() if r.accuracy is not None]
     if sources:
         lines += ["", f"reported {run.suite.dataset} top-1:"] + sources
@@ -372,31 +371,31 @@ def format_suite(run: SuiteRun, *, within: float = 2.0) -> str:
 
 def suite_markdown(run: SuiteRun) -> str:
     """The summary as a Markdown table (for a README), the conditions above it as comments."""
-    cols = [k for k in _SUMMARY_HEADERS if k != "model"]
-    digits = {"top1": 4}
     out = [f"<!-- {line} -->" for line in _describe(run)]
-    out += ["| " + " | ".join(_SUMMARY_HEADERS[k] for k in cols) + " |", "|" + "---|" * len(cols)]
+    out += ["| " + " | ".join(_SUMMARY_HEADERS.values()) + " |", "|" + "---|" * len(_SUMMARY_HEADERS)]
     for row in _summary(run):
-        cells = [str(row[k]) if k in ("label", "status") else _num(row[k], digits.get(k, 3)) for k in cols]
+        cells = [str(v) if k in ("label", "status") else _num(v, 4 if k == "top1" else 3) for k, v in row.items()]
         out.append("| " + " | ".join(cells) + " |")
     return "\n".join(out) + "\n"
 
 
 def similar_accuracy_comparison(run: SuiteRun, *, within: float = 2.0) -> list[str]:
     """For each measured wavevision model with a reported top-1: its ratios (ours / theirs) to the
-    timm baselines within ``within`` points, and the baselines at least as accurate that
-    need less training memory and less latency (which would contradict a resource claim)."""
-    measured = [(m, r, _memory_view(r)["train_mb"]) for m, r in run.rows()
-                if r.accuracy is not None and r.status == "ok"]
+    baselines within ``within`` points, and the baselines at least as accurate that need less
+    training memory and less latency (each one contradicts a "leaner at equal accuracy" claim)."""
+    measured = [(m, r, _memory_view(r)["train_mb"]) for m, r in run.rows() if r.accuracy is not None and r.status == "ok"]
+    ours = [x for x in measured if x[0].source == "wavevision"]
+    theirs = [x for x in measured if x[0].source != "wavevision"]
+    if ours and not theirs:
+        return [f"no measured baseline has a reported {run.suite.dataset} top-1: compare resources only"]
     lines = []
-    for m, r, mem in (x for x in measured if x[0].source == "wavevision"):
+    for m, r, mem in ours:
         near, better = [], []
-        for b, rb, memb in (x for x in measured if x[0].source != "wavevision"):
+        for b, rb, memb in theirs:
             if abs(rb.accuracy - r.accuracy) <= within:
-                ratios = [(k, _ratio(a, c)) for k, a, c in (
-                    ("params", r.params, rb.params), ("MACs", r.macs, rb.macs), ("latency", r.latency_ms, rb.latency_ms),
-                    ("train step", r.train_step_ms, rb.train_step_ms), ("train memory", mem, memb))]
-                near.append(f"{b.label} ({rb.accuracy:.2f} %): " + ", ".join(f"{k} {v}" for k, v in ratios))
+                ratios = (("params", r.params, rb.params), ("MACs", r.macs, rb.macs), ("latency", r.latency_ms, rb.latency_ms),
+                          ("train step", r.train_step_ms, rb.train_step_ms), ("train memory", mem, memb))
+                near.append(f"{b.label} ({rb.accuracy:.2f} %): " + ", ".join(f"{k} {_ratio(a, c)}" for k, a, c in ratios))
             if (rb.accuracy >= r.accuracy and None not in (mem, memb, r.latency_ms, rb.latency_ms)
                     and memb < mem and rb.latency_ms < r.latency_ms):
                 better.append(b.label)
