@@ -36,8 +36,8 @@ from .report import _flat, _memory_label, _memory_view, format_results, plot_res
 from . import runner
 from .runner import MACS_UNIT, BenchResult, ModelSpec, benchmark
 
-__all__ = ["SUITES", "TIMM_TOP1", "Suite", "SuiteModel", "SuiteRun", "format_suite", "get_suite", "run_suite",
-           "similar_accuracy_comparison", "suite_markdown", "write_suite"]
+__all__ = ["SUITES", "TIMM_TOP1", "Suite", "SuiteModel", "SuiteRun", "format_suite", "get_suite", "measuring_conditions",
+           "reported_top1", "run_suite", "similar_accuracy_comparison", "suite_markdown", "write_suite"]
 
 # timm's ImageNet-1k validation top-1 (%) at 224x224 for the pretrained tag named, from
 # results/results-imagenet.csv of huggingface/pytorch-image-models (commit aa4b585, 2026).
