@@ -32,7 +32,7 @@ from ..models import create_model, get_entry
 from ..utils import atomic_write_text, parse_dtype, resolve_device, format_table, write_csv, write_json
 from ..utils.validate import PathLike, check_choice, check_int
 from .memory import is_oom_error
-from .report import _flat, _memory_label, _memory_view, format_results, plot_results
+from .report import _flat, _memory_label, _memory_view, _readable, format_results, plot_results
 from . import runner
 from .runner import MACS_UNIT, BenchResult, ModelSpec, benchmark
 
@@ -358,7 +358,8 @@ def format_suite(run: SuiteRun, *, within: float = 2.0) -> str:
     """The detailed table (:func:`format_results`), a summary with labels and reported top-1,
     where each top-1 comes from, and the comparison at similar accuracy."""
     lines = _describe(run) + ["", format_results(run.results), "", f"summary (memory: {_memory_label(run.results)}):", ""]
-    lines.append(format_table(_summary(run), list(_SUMMARY_HEADERS), _SUMMARY_HEADERS))
+    readable = [{k: _readable(v) for k, v in row.items()} for row in _summary(run)]
+    lines.append(format_table(readable, list(_SUMMARY_HEADERS), _SUMMARY_HEADERS))
     sources = [f"  {m.label}: {r.accuracy_source}" for m, r in run.rows() if r.accuracy is not None]
     if sources:
         lines += ["", f"reported {run.suite.dataset} top-1:"] + sources
