@@ -1,4 +1,5 @@
-"""``wavevision bench``: parameters, MACs, latency, throughput, training-step time, peak memory."""
+"""``wavevision bench``: parameters, MACs, latency, throughput, training-step time, peak memory,
+of the models named or of a suite (``--suite imagenet``/``cifar``: wavevision beside timm)."""
 from __future__ import annotations
 
 import argparse
@@ -89,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     return 1 if any(r.status == "error" for r in results) else 0
 
 
-def _run_suite(args: argparse.Namespace, size: object) -> int:
+def _run_suite(args: argparse.Namespace, size: int | tuple[int, ...] | None) -> int:
     """``--suite NAME``: every model of the suite in one run; its own table, files and plot."""
     from ..bench.suites import format_suite, run_suite, write_suite
 
