@@ -29,11 +29,11 @@ from typing import Any
 import torch
 
 from ..models import create_model, get_entry
-from ..utils import atomic_write_text, parse_dtype, resolve_device, format_table, write_csv, write_json
+from ..utils import atomic_write_text, format_table, parse_dtype, resolve_device, write_csv, write_json
 from ..utils.validate import PathLike, check_choice, check_int
+from . import runner
 from .memory import is_oom_error
 from .report import _flat, _memory_label, _memory_view, _readable, format_results, plot_results
-from . import runner
 from .runner import MACS_UNIT, BenchResult, ModelSpec, benchmark
 
 __all__ = ["SUITES", "TIMM_TOP1", "Suite", "SuiteModel", "SuiteRun", "format_suite", "get_suite", "measuring_conditions",
