@@ -13,6 +13,7 @@ import torch
 import torch.nn as nn
 
 import wavevision
+from _optional import require
 from wavevision.bench import (
     BenchResult,
     benchmark,
@@ -171,6 +172,17 @@ def test_timm_models_by_name_when_timm_imports(monkeypatch):
         assert r.params == count_parameters(_TinyNet()) and r.input_shape == (3, 8, 8)
         assert r.macs == 8 * 8 * 4 * 27 + 4 * 5  # conv, then the head
         assert r.train_step_ms > 0
+
+
+def test_real_timm_model_by_its_bare_name():
+    """With timm installed (always under CI), a bare timm name resolves and is measured."""
+    timm = require("timm")
+    (r,) = benchmark(["resnet10t"], input_size=16, memory=False, model_kwargs={"resnet10t": {"num_classes": 7}},
+                     batch_size=2, warmup=0, repeats=1)
+    model = timm.create_model("resnet10t", num_classes=7)
+    assert r.status == "ok" and r.source == "timm" and r.model == "timm:resnet10t", r.note
+    assert r.params == count_parameters(model) and r.macs == count_macs(model.eval(), (1, 3, 16, 16))
+    assert r.latency_ms > 0 and r.train_step_ms > 0
 
 
 def test_dense_tasks_train_with_their_losses():
