@@ -103,7 +103,7 @@ def test_cli_happy_path_reuses_the_runs(tiny, capsys):
         (dict(jobs=0), ValueError, "jobs"),
         (dict(train_args={"epochs": 3}), ValueError, "ablate sets it"),
         (dict(train_args={"learning_rate": 3}), ValueError, "learning_rate"),
-        (dict(dataset="digit-scenes"), ValueError, "trains classifiers"),
+        (dict(dataset="digit-scenes"), ValueError, "is a classification model but dataset .digit-scenes. is for segmentation"),
     ],
 )
 def test_errors(kwargs, error, match, tmp_path):

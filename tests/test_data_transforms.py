@@ -125,7 +125,7 @@ def test_channel_conversion_matches_pillow():
 def test_prepare_image_for_each_task():
     digits = DatasetInfo("digits", "classification", 1, 10, tuple("0123456789"), (16, 16), (0.3,), (0.3,))
     photo = torch.rand(3, 40, 30)
-    x = prepare_image(photo, digits)
+    x = prepare_image(photo, digits, image_size=digits.image_size)
     assert x.shape == (1, 16, 16)
     # shorter side scaled to 16 (40x30 -> 21x16), then the centre 16x16 kept
     gray = F.interpolate(convert_channels(photo, 1)[None], size=(21, 16), mode="bilinear", antialias=True)[0]
@@ -137,6 +137,7 @@ def test_prepare_image_for_each_task():
     assert torch.equal(prepare_image(gray_photo, sr), gray_photo.expand(3, -1, -1))
     seg = DatasetInfo("scenes", "segmentation", 1, 2, ("a", "b"), (8, 8), (0.5,), (0.5,), ignore_index=255)
     assert prepare_image(torch.rand(2, 1, 13, 9), seg).shape == (2, 1, 13, 9)
+    assert prepare_image(photo, digits).shape == (1, 40, 30)  # no size given: the image's own
     with pytest.raises(ValueError, match="float image"):
         prepare_image(torch.zeros(3, 4, 4, dtype=torch.uint8), digits)
     with pytest.raises(ValueError, match=r"\(C, H, W\)"):

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
-from ..models import create_model, list_models
+from ..models import create_model, get_entry, list_models
 from ..utils import format_table, write_csv, write_json
 from .report import PathLike, save_figure
 
@@ -180,6 +180,7 @@ def ablate(
     """
     from ..data import build_dataset
     from ..engine.config import resolve_config
+    from ..engine.tasks import get_task
 
     if not mixers:
         raise ValueError("ablate needs at least one mixer")
@@ -200,8 +201,9 @@ def ablate(
             raise ValueError(f"train_args may not set {key!r}: ablate sets it for every run")
     _, info = build_dataset(dataset, "val", root=train_args.get("data_root"), download=bool(train_args.get("download")),
                             **dict(train_args.get("dataset_args", {})))
-    if info.task != "classification":
-        raise ValueError(f"the ablation trains classifiers; dataset {dataset!r} is for {info.task}")
+    task = get_task(info.task)
+    for name in names:  # the mixers are classifiers: a dataset of another task is refused by its task
+        task.check_model(name, get_entry(name).task, info, list_models(task=info.task))
     margs = dict(model_args or {})
     if info.image_size is not None:
         margs.setdefault("img_size", list(info.image_size))

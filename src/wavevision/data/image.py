@@ -174,19 +174,17 @@ def convert_channels(image: torch.Tensor, channels: int) -> torch.Tensor:
 def prepare_image(image: torch.Tensor, info: DatasetInfo, image_size: Size | None = None) -> torch.Tensor:
     """The eval-time transform: turn a loaded image into the input of a model trained on ``info``.
 
-    Converts channels to ``info.in_chans``, resizes to ``image_size`` (default
-    ``info.image_size`` for classification; segmentation and super-resolution keep the size
-    unless one is given) by scaling the shorter side and centre-cropping, so the aspect ratio
-    is kept, then normalises with ``info.mean``/``info.std``. Super-resolution inputs stay in
-    [0, 1]. Accepts ``(C, H, W)`` or ``(N, C, H, W)`` float images in [0, 1].
+    Converts channels to ``info.in_chans``, resizes to ``image_size`` when one is given (a
+    classifier's: ``info.image_size``; dense tasks keep the image's size) by scaling the shorter
+    side and centre-cropping, so the aspect ratio is kept, then normalises with
+    ``info.mean``/``info.std`` (super-resolution's are empty: inputs stay in [0, 1]). Accepts
+    ``(C, H, W)`` or ``(N, C, H, W)`` float images in [0, 1].
     """
     if image.dim() not in (3, 4):
         raise ValueError(f"prepare_image needs a (C, H, W) or (N, C, H, W) image, got shape {tuple(image.shape)}")
     if not image.is_floating_point():
         raise ValueError(f"prepare_image needs a float image in [0, 1], got {image.dtype}; use load_image")
     image = convert_channels(image, info.in_chans)
-    if image_size is None and info.task == "classification":
-        image_size = info.image_size
     if image_size is not None:
         image = resize_and_crop(image, image_size)
     return normalize(image, info.mean, info.std)

@@ -164,6 +164,8 @@ def predict(
                               "pass --overwrite or choose another --output")
     model = trained.model
     dev = next(model.parameters()).device
+    if image_size is None and task.resizes_inputs:
+        image_size = info.image_size
     results: List[Dict[str, Any]] = []
     for path in paths:
         raw = load_image(path)

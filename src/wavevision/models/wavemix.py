@@ -475,16 +475,22 @@ _CIFAR10 = dict(mean=(0.4914, 0.4822, 0.4465), std=(0.2470, 0.2435, 0.2616))
 _RAW = dict(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))  # super-resolution works on [0, 1] pixels
 
 
+# Each task's head, and how its inputs are prepared: dense tasks and small images are resized
+# whole (bilinear, no crop); ImageNet-sized classifiers keep timm's bicubic centre crop.
+_RESIZED = dict(interpolation="bilinear", crop_pct=1.0)
+_HEADS: Dict[str, Dict[str, Any]] = {
+    "classification": dict(classifier="pool.2"),
+    "segmentation": dict(classifier="expand.2", **_RESIZED),
+    "super_resolution": dict(classifier="expand.1", **_RESIZED),
+}
+
+
 def _cfg(**kwargs: Any) -> PretrainedCfg:
     """A WaveMix record: the public code's licence and papers, ``conv.0`` first, and the task's head."""
-    task = kwargs.get("task", "classification")
-    small = kwargs.get("input_size", (3, 224, 224))[-1] <= 64
-    base: Dict[str, Any] = dict(
-        first_conv="conv.0", classifier={"classification": "pool.2", "segmentation": "expand.2"}.get(task, "expand.1"),
-        license="mit", origin_url=_REPO, paper_ids=_PAPERS, paper_name=_PAPER,
-    )
-    if small or task != "classification":  # small images are resized, not cropped
-        base.update(interpolation="bilinear", crop_pct=1.0)
+    base: Dict[str, Any] = dict(first_conv="conv.0", license="mit", origin_url=_REPO, paper_ids=_PAPERS,
+                                paper_name=_PAPER, **_HEADS[kwargs.get("task", "classification")])
+    if kwargs.get("input_size", (3, 224, 224))[-1] <= 64:
+        base.update(_RESIZED)
     return PretrainedCfg(**{**base, **kwargs})
 
 

@@ -53,6 +53,8 @@ class Task:
         default_model: the model trained when neither the configuration nor a recipe names one.
         input_size: the (H, W) a model of this task is measured at when nothing else says.
         needs_output: predictions are files, so ``predict`` needs an output folder.
+        resizes_inputs: prediction resizes an image to the dataset's size (a dense task keeps
+            the image's own size).
     """
 
     name: ClassVar[str] = ""
@@ -61,6 +63,7 @@ class Task:
     default_model: ClassVar[str] = ""
     input_size: ClassVar[tuple[int, int]] = (224, 224)
     needs_output: ClassVar[bool] = True
+    resizes_inputs: ClassVar[bool] = False
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"

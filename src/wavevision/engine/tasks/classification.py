@@ -46,6 +46,7 @@ class Classification(LabelTask):
     default_model = "wavemix_lite"
     input_size = (224, 224)
     needs_output = False
+    resizes_inputs = True
 
     def loss(self, info: DatasetInfo | None = None, *, label_smoothing: float = 0.0) -> nn.Module:
         return _ClassificationLoss(label_smoothing)
