@@ -279,3 +279,26 @@ def test_info_and_export_refuse_absurd_sizes_with_an_estimate(capsys, tmp_path):
 
     (row,) = benchmark(["wavemix_lite_8_10"], input_size=300000, memory=False, warmup=0, repeats=1)
     assert row.status == "oom" and "would need about" in row.note and row.params is None  # refused before building
+
+
+def test_an_error_in_a_dataloader_worker_is_one_line(capsys, monkeypatch):
+    """Any user error raised inside a worker process (not only the data readers' own) is printed
+    as its last line, without the traceback torch wraps around it."""
+    import wavevision.cli as cli
+    import wavevision.cli.list_models as list_cmd
+    from torch.utils.data import DataLoader, Dataset
+
+    class Broken(Dataset):
+        def __len__(self):
+            return 2
+
+        def __getitem__(self, i):
+            raise ValueError("sample 0 has 5 channels; expected 3")
+
+    def run(args):
+        next(iter(DataLoader(Broken(), num_workers=1)))
+
+    monkeypatch.setattr(list_cmd, "run", run)
+    assert cli.main(["list"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["wavevision list: error: sample 0 has 5 channels; expected 3"]

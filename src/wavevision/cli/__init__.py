@@ -44,6 +44,17 @@ def _commands() -> dict[str, ModuleType]:
     return found
 
 
+def _one_line(message: str) -> str:
+    """The error itself, without the worker traceback torch's DataLoader wraps around an error
+    raised in a worker process ("Caught X in DataLoader worker process N. Original Traceback ...":
+    its last line is ``X: message``)."""
+    if "in DataLoader worker process" not in message or "Original Traceback" not in message:
+        return message
+    last = [line for line in message.splitlines() if line.strip()][-1].strip()
+    kind, sep, text = last.partition(": ")
+    return text if sep and kind.replace(".", "").replace("_", "").isalnum() else last
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (all subcommands)."""
     from .. import __version__
@@ -82,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CLIError, *_USER_ERRORS) as e:
         if show_tb:
             raise
-        message = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+        message = _one_line(str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e))
         print(f"wavevision {args.command}: error: {message}", file=sys.stderr)
         return 2
     return int(code or 0)

@@ -31,14 +31,14 @@ def run(args: argparse.Namespace) -> int:
     from ..engine.config import parse_assignments
     from ..engine.tasks import get_task
     from ..utils import format_table, write_json
+    from ..utils.validate import check_int
 
     if args.json and Path(args.json).exists() and not args.overwrite:
         raise FileExistsError(f"{args.json} already exists; pass --overwrite or choose another --json file")
     for flag, value in (("--batch-size", args.batch_size), ("--max-batches", args.max_batches)):
-        if value is not None and value < 1:
-            raise ValueError(f"{flag} must be >= 1, got {value}")
-    if args.num_workers < 0:
-        raise ValueError(f"--num-workers must be >= 0, got {args.num_workers}")
+        if value is not None:
+            check_int(flag, value, min=1, max=2**31 - 1)
+    check_int("--num-workers", args.num_workers, min=0, max=1024)
     result = evaluate_checkpoint(
         args.checkpoint, dataset=args.dataset, split=args.split, data_root=args.data_root, download=args.download,
         dataset_args=parse_assignments(args.dataset_arg, "--dataset-arg"), batch_size=args.batch_size,
