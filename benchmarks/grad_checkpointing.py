@@ -34,6 +34,7 @@ def _status(key: str) -> int:
 
 
 def _case(model_name: str, size: int, batch: int, steps: int, every: int) -> dict:
+    """every: 0 plain, -1 ``set_grad_checkpointing()`` (the model's segments), n segments of n blocks."""
     """Runs inside the child process: one configuration, measured as described in the module docstring."""
     import torch
     import torch.nn.functional as F
@@ -43,7 +44,7 @@ def _case(model_name: str, size: int, batch: int, steps: int, every: int) -> dic
     torch.manual_seed(0)
     model = wavevision.create_model(model_name).train()
     if every:
-        model.set_grad_checkpointing(True, every=every)
+        model.set_grad_checkpointing(True, every=None if every < 0 else every)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     chans, classes = model.in_chans, model.num_classes
 
@@ -62,7 +63,8 @@ def _case(model_name: str, size: int, batch: int, steps: int, every: int) -> dic
     for _ in range(steps):
         step(x, y)
     peak = _status("VmHWM")
-    return dict(every=every, baseline_mb=baseline / 2**20, peak_mb=peak / 2**20,
+    segments = [stop - start for start, stop in model._segments(len(model.layers))] if every else []
+    return dict(every=every, segments=segments, baseline_mb=baseline / 2**20, peak_mb=peak / 2**20,
                 activation_mb=(peak - baseline) / 2**20)
 
 
@@ -83,20 +85,24 @@ def main() -> None:
     p.add_argument("--size", type=int, default=224)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--steps", type=int, default=2)
-    p.add_argument("--every", type=int, nargs="+", default=[2, 1],
-                   help="checkpointed segment lengths to measure besides the plain model (default: 2 1)")
+    p.add_argument("--every", type=int, nargs="*", default=[2, 1],
+                   help="uniform segment lengths to measure besides the plain model and the default "
+                        "segments of set_grad_checkpointing() (default: 2 1)")
     p.add_argument("--malloc", choices=["fresh-pages", "default"], default="fresh-pages")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         print(json.dumps(_case(args.model, args.size, args.batch_size, args.steps, args.every[0])))
         return
-    rows = [_run(args, every) for every in [0, *args.every]]
+    rows = [_run(args, every) for every in [0, -1, *args.every]]
     print(f"{args.model} at {args.size}x{args.size}, batch {args.batch_size}, {args.steps} training step(s), CPU, "
-          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '1')}, malloc: {args.malloc}")
+          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '1')}, malloc: {args.malloc}, "
+          f"load average {os.getloadavg()[0]:.2f}")
     plain = rows[0]["activation_mb"]
     for r in rows:
-        label = f"checkpointing, every={r['every']}" if r["every"] else "plain"
+        label = {0: "plain", -1: "checkpointing (default)"}.get(r["every"], f"checkpointing, every={r['every']}")
+        if r["every"] < 0:
+            label += " " + "+".join(map(str, r["segments"]))
         print(f"  {label:26s} baseline {r['baseline_mb']:8.1f} MiB  peak {r['peak_mb']:8.1f} MiB  "
               f"activations {r['activation_mb']:8.1f} MiB  ratio {plain / r['activation_mb']:5.2f}x")
 

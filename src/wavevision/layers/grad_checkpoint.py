@@ -7,13 +7,22 @@ The recomputation draws the same random numbers (dropout masks, drop path) becau
 state is restored, so gradients equal the plain model's. BatchNorm layers in training mode
 would update their running statistics a second time during the recomputation; their
 buffers are restored afterwards, so they are updated once per step, as without checkpointing.
-The memory-lean paths (:mod:`wavevision.layers.lean`) run inside the checkpointed block as usual.
+The memory-lean paths (:mod:`wavevision.layers.lean`) run inside the checkpointed block, where
+the lean MLP keeps even less (:func:`~wavevision.layers.lean.recomputing_hidden`).
+
+Blocks are checkpointed in segments (a segment keeps only its input). In backward the
+segments are recomputed last to first, and while segment k (counted from the first) is
+recomputed, the inputs of segments 0..k are still kept: the peak is about the largest
+``k + 1 + kept_ratio * length_k`` block inputs, where ``kept_ratio`` is what one block keeps
+for backward in units of its input. :func:`balanced_segments` minimises that: long segments
+first, single blocks last (for 16 WaveMix-192 level-3 blocks, 3 3 3 2 2 1 1 1).
 """
 from __future__ import annotations
 
 import contextlib
-from functools import partial
-from typing import Any, Callable
+import math
+from functools import lru_cache, partial
+from typing import Any, Callable, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -21,8 +30,10 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.checkpoint import checkpoint
 
 from ..ops._fx import is_tracing
+from .lean import recomputing_hidden
+from ..utils.validate import check_float, check_int
 
-__all__ = ["checkpoint_block", "checkpointing_applies"]
+__all__ = ["balanced_segments", "checkpoint_block", "checkpointing_applies", "segment_bounds"]
 
 
 def checkpointing_applies(enabled: bool) -> bool:
@@ -50,8 +61,15 @@ class _KeepBatchNormStats:
                         buf.copy_(value)
 
 
+@contextlib.contextmanager
+def _recomputation(module: nn.Module):
+    with _KeepBatchNormStats(module), recomputing_hidden():
+        yield
+
+
 def _contexts(module: nn.Module):
-    return contextlib.nullcontext(), _KeepBatchNormStats(module)
+    # forward and recomputation must keep the same tensors: both let the lean MLP recompute its hidden map
+    return recomputing_hidden(), _recomputation(module)
 
 
 def checkpoint_block(fn: Callable[..., torch.Tensor], module: nn.Module, *args: Any) -> torch.Tensor:
@@ -63,3 +81,53 @@ def checkpoint_block(fn: Callable[..., torch.Tensor], module: nn.Module, *args: 
         *args: the inputs (tensors and constants).
     """
     return checkpoint(fn, *args, use_reentrant=False, context_fn=partial(_contexts, module))
+
+
+def balanced_segments(n: int, kept_ratio: float) -> tuple[int, ...]:
+    """Lengths, first to last, of checkpointed segments of ``n`` blocks with the lowest backward peak.
+
+    The peak is estimated as ``max_k (k + 1 + kept_ratio * length_k)`` block inputs (module
+    docstring); among the arrangements that reach the lowest estimate, the one with the
+    longest segments first (so the fewest inputs kept) is returned.
+
+    Args:
+        n: number of blocks, >= 1.
+        kept_ratio: activations one block keeps for backward, in units of its input (> 0).
+    """
+    return _balanced_segments(check_int("n", n, min=1), round(check_float("kept_ratio", kept_ratio, gt=0.0), 3))
+
+
+@lru_cache(maxsize=64)
+def _balanced_segments(n: int, ratio: float) -> tuple[int, ...]:
+    def fill(peak: float) -> Optional[tuple[int, ...]]:
+        lengths: list[int] = []
+        while sum(lengths) < n:
+            longest = math.floor((peak - len(lengths) - 1) / ratio + 1e-9)
+            if longest < 1:
+                return None
+            lengths.append(min(longest, n - sum(lengths)))
+        return tuple(lengths)
+
+    # the estimate's possible values; one segment of n blocks always fits under the largest
+    peaks = sorted({k + 1 + ratio * length for k in range(n) for length in range(1, n + 1)})
+    lo, hi = 0, len(peaks) - 1
+    while lo < hi:  # the lowest peak that n blocks fit under (fitting is monotonic in the peak)
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if fill(peaks[mid]) is not None else (mid + 1, hi)
+    return fill(peaks[lo])  # type: ignore[return-value]
+
+
+def segment_bounds(n: int, lengths: Sequence[int] | int) -> list[tuple[int, int]]:
+    """``(start, stop)`` of consecutive segments covering ``n`` blocks: of the given ``lengths``
+    (the last one cut at ``n``), or all of one length when an int is given."""
+    if isinstance(lengths, int):
+        lengths = [lengths] * math.ceil(n / lengths)
+    bounds, start = [], 0
+    for length in lengths:
+        if start >= n:
+            break
+        bounds.append((start, min(n, start + length)))
+        start += length
+    if start < n:
+        raise ValueError(f"segments of lengths {list(lengths)} do not cover {n} blocks")
+    return bounds

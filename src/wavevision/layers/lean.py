@@ -20,10 +20,18 @@ where the transposed convolution below keeps the NCHW layout):
 
 Both run on CPU, float32/float64, eager autograd without autocast (:func:`lean_enabled`);
 elsewhere (CUDA, ``torch.compile``, tracing, autocast) the callers use the plain modules.
+
+Inside a checkpointed block (:func:`recomputing_hidden`, entered by
+:mod:`wavevision.layers.grad_checkpoint`) the lean MLP keeps only its input and the mask and
+recomputes the GELU input too (one more 1x1 conv in backward): with checkpointing the user has
+already chosen recomputation over memory, and the blocks of a recomputed segment wait for
+their backward with fewer activations.
 """
 from __future__ import annotations
 
-from typing import Optional
+import contextlib
+import threading
+from typing import Iterator, Optional
 
 import torch
 import torch.nn as nn
@@ -31,10 +39,26 @@ import torch.nn.functional as F
 
 from ..ops._fx import is_fx_tracing
 
-__all__ = ["lean_batch_norm", "lean_enabled", "lean_mlp"]
+__all__ = ["lean_batch_norm", "lean_enabled", "lean_mlp", "recomputing_hidden"]
 
 # Rebuilding the BatchNorm input divides by gamma; below this the rounding would be amplified.
 _MIN_GAMMA = 1e-3
+
+
+_state = threading.local()  # per thread, like autograd's grad mode
+
+
+@contextlib.contextmanager
+def recomputing_hidden() -> Iterator[None]:
+    """Within this context :func:`lean_mlp` does not keep its GELU input (backward recomputes it
+    from the kept input). Used around checkpointed blocks, in forward and in the recomputation,
+    so that both keep the same tensors (``torch.utils.checkpoint`` checks that they do)."""
+    previous = getattr(_state, "recompute_hidden", False)
+    _state.recompute_hidden = True
+    try:
+        yield
+    finally:
+        _state.recompute_hidden = previous
 
 
 def _autocast_on(device_type: str) -> bool:
@@ -100,10 +124,11 @@ def _pointwise_grads(g: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, nee
 
 
 class _LeanMlp(torch.autograd.Function):
-    """1x1 conv, GELU, dropout, 1x1 conv, optionally ConvTranspose2d(4, 2, 1): saves the input, the GELU input and the mask."""
+    """1x1 conv, GELU, dropout, 1x1 conv, optionally ConvTranspose2d(4, 2, 1): saves the input, the
+    GELU input (unless ``keep_hidden`` is false: backward recomputes it) and the mask."""
 
     @staticmethod
-    def forward(ctx, x, w1, b1, w2, b2, wt, bt, levels: int, channels_last_ok: bool):  # type: ignore[override]
+    def forward(ctx, x, w1, b1, w2, b2, wt, bt, levels: int, channels_last_ok: bool, keep_hidden: bool):  # type: ignore[override]
         scale = 65536.0 / (65536 - levels)
         ctx.channels_last_ok = channels_last_ok
         h = _pointwise(x, w1, b1)
@@ -122,16 +147,18 @@ class _LeanMlp(torch.autograd.Function):
             out = F.conv_transpose2d(out, wt, bt, stride=2, padding=1)
             if not ctx.channels_last_ok:
                 out = out.contiguous()
-        ctx.save_for_backward(x, h, w1, w2, b2, wt, keep)
+        ctx.save_for_backward(x, h if keep_hidden else None, w1, b1 if not keep_hidden else None, w2, b2, wt, keep)
         ctx.scale = scale
         ctx.has_bias = (b1 is not None, b2 is not None, bt is not None)
         return out
 
     @staticmethod
     def backward(ctx, g):  # type: ignore[override]
-        x, h, w1, w2, b2, wt, keep = ctx.saved_tensors
+        x, h, w1, b1, w2, b2, wt, keep = ctx.saved_tensors
         need = ctx.needs_input_grad
         hb1, hb2, hbt = ctx.has_bias
+        if h is None:
+            h = _pointwise(x, w1, b1)
         d = F.gelu(h)
         if keep is not None:
             d = d.mul_(keep).mul_(ctx.scale)
@@ -152,7 +179,7 @@ class _LeanMlp(torch.autograd.Function):
         grad_h = torch.ops.aten.gelu_backward.grad_input(grad_d, h, grad_input=grad_d)  # in place, elementwise
         del h
         grad_x, grad_w1, grad_b1 = _pointwise_grads(grad_h, x, w1, bool(need[0]), bool(need[1]), bool(hb1 and need[2]))
-        return grad_x, grad_w1, grad_b1, grad_w2, grad_b2, grad_wt, grad_bt, None, None
+        return grad_x, grad_w1, grad_b1, grad_w2, grad_b2, grad_wt, grad_bt, None, None, None
 
 
 def lean_mlp(x: torch.Tensor, mlp: nn.Sequential, channels_last_ok: bool = False) -> torch.Tensor:
@@ -196,9 +223,11 @@ def lean_mlp(x: torch.Tensor, mlp: nn.Sequential, channels_last_ok: bool = False
     levels = round(dropout.p * 65536) if ok and dropout.training else 0
     if not ok or levels >= 65536:
         return up(conv2(dropout(gelu(conv1(x)))))
+    keep_hidden = not getattr(_state, "recompute_hidden", False)
     if transposed:
-        return _LeanMlp.apply(x, conv1.weight, conv1.bias, conv2.weight, conv2.bias, up.weight, up.bias, levels, channels_last_ok)
-    return up(_LeanMlp.apply(x, conv1.weight, conv1.bias, conv2.weight, conv2.bias, None, None, levels, False))
+        return _LeanMlp.apply(x, conv1.weight, conv1.bias, conv2.weight, conv2.bias, up.weight, up.bias, levels,
+                              channels_last_ok, keep_hidden)
+    return up(_LeanMlp.apply(x, conv1.weight, conv1.bias, conv2.weight, conv2.bias, None, None, levels, False, keep_hidden))
 
 
 class _LeanBatchNorm(torch.autograd.Function):

@@ -274,6 +274,24 @@ class WaveMixBlock(nn.Module):
             return [self.feedforward]
         return [getattr(self, f"feedforward{j}") for j in range(1, self.level + 1)]
 
+    def kept_ratio(self) -> float:
+        """Activations this block keeps for backward inside a checkpointed segment (lean path, in a
+        model that passes the residual), in units of the block's input: an estimate from the layer
+        shapes that sizes the segments (:func:`~wavevision.layers.grad_checkpoint.balanced_segments`).
+
+        Per level j (at 1/4^j of the input's area) the lean MLP keeps its input and the 1-byte
+        dropout mask (not its GELU input: :func:`~wavevision.layers.lean.recomputing_hidden`);
+        levels above 1 keep their BatchNorm's input (at 1/4^(j-1)); the output (the residual
+        sum, the next block's input) counts once.
+        """
+        ratio = 1.0
+        for j, mlp in enumerate(self.mlps(), 1):
+            mask = mlp[0].out_channels / 4 if mlp[2].p > 0 else 0.0
+            ratio += (mlp[0].in_channels + mask) / (self.dim * 4**j)
+            if j > 1:
+                ratio += mlp[5].num_features / (self.dim * 4 ** (j - 1))
+        return ratio
+
     def forward(self, x: torch.Tensor, residual: Optional[torch.Tensor] = None) -> torch.Tensor:
         """The mixed map; with ``residual``, the block's residual sum ``block(x) + residual``.
 

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from ..layers import WaveMixBlock, normalize_stem, patchify_stem, strided_stem
 from ..layers.drop_path import drop_path
-from ..layers.grad_checkpoint import checkpoint_block
+from ..layers.grad_checkpoint import balanced_segments, checkpoint_block
 from ..layers.layout import in_format_of, inference_layout
 from ..ops.padding import crop_to, pad_to_multiple
 from ..utils.validate import check_float
@@ -116,14 +116,19 @@ class _WaveMixBase(ModelBase):
         return self._apply_block(i, x)
 
     def _blocks(self, x: torch.Tensor) -> torch.Tensor:
-        """All blocks; with checkpointing, in segments of ``grad_checkpointing_every`` blocks."""
+        """All blocks; with checkpointing, in segments (:meth:`set_grad_checkpointing`)."""
         n = len(self.layers)
         if not self._checkpointing():
             return self._run(x, 0, n)
-        for start in range(0, n, self.grad_checkpointing_every):
-            stop = min(n, start + self.grad_checkpointing_every)
+        for start, stop in self._segments(n):
             x = checkpoint_block(partial(self._run, start=start, stop=stop), self.layers[start:stop], x)
         return x
+
+    def _default_segments(self, n: int) -> Tuple[int, ...]:
+        """Balanced segments (:func:`~wavevision.layers.grad_checkpoint.balanced_segments`) from the
+        blocks' kept activations; other token mixers count as keeping two inputs' worth."""
+        ratios = [b.kept_ratio() if isinstance(b, WaveMixBlock) else 2.0 for b in self.layers[:n]]
+        return balanced_segments(n, sum(ratios) / max(len(ratios), 1))
 
     def _stem(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(x)
