@@ -70,6 +70,28 @@ def test_lean_mlp_keeps_neither_the_dropout_output_nor_the_upsample_input():
     assert activations * 0.9 < plain - kept <= activations  # less the first weight, which only the lean path keeps
 
 
+def test_lean_mlp_recomputing_its_hidden_map_keeps_less_and_gives_the_same_gradients():
+    """Under recomputing_hidden (checkpointed blocks) the GELU input is not kept; backward rebuilds
+    it with the same operation, so outputs and gradients are bit-identical."""
+    torch.manual_seed(0)
+    mlp = wavemix_mlp(24, 32, 16, 16, dropout=0.5).double().train()
+    x = torch.randn(2, 24, 8, 8, dtype=torch.float64, requires_grad=True)
+    params = [x, *mlp[:5].parameters()]  # the BatchNorm is the caller's
+    torch.manual_seed(1)
+    kept, out = _saved_bytes(lambda: lean_mlp(x, mlp))
+    with lean.recomputing_hidden():
+        with lean.recomputing_hidden():
+            pass  # nesting restores the outer state
+        torch.manual_seed(1)
+        kept_less, out2 = _saved_bytes(lambda: lean_mlp(x, mlp))
+    assert not lean._state.recompute_hidden
+    assert kept - kept_less == (2 * 32 * 8 * 8 - 32) * 8  # the hidden map, less the first bias now kept
+    assert torch.equal(out, out2)
+    g = torch.randn_like(out)
+    for a, b in zip(_grads(out, params, g), _grads(out2, params, g)):
+        assert torch.equal(a, b)
+
+
 @pytest.mark.parametrize("residual", [False, True])
 @pytest.mark.parametrize("momentum", [0.1, None])
 def test_lean_batch_norm_equals_the_module(residual, momentum):

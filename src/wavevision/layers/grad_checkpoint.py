@@ -12,10 +12,14 @@ the lean MLP keeps even less (:func:`~wavevision.layers.lean.recomputing_hidden`
 
 Blocks are checkpointed in segments (a segment keeps only its input). In backward the
 segments are recomputed last to first, and while segment k (counted from the first) is
-recomputed, the inputs of segments 0..k are still kept: the peak is about the largest
-``k + 1 + kept_ratio * length_k`` block inputs, where ``kept_ratio`` is what one block keeps
-for backward in units of its input. :func:`balanced_segments` minimises that: long segments
-first, single blocks last (for 16 WaveMix-192 level-3 blocks, 3 3 3 2 2 1 1 1).
+recomputed, the inputs of segments 0..k are still kept: that phase peaks at about
+``k + 1 + kept_ratio * length_k`` block inputs (plus what any block's backward needs), where
+``kept_ratio`` is what one block keeps for backward in units of its input. Before it, the
+head's backward runs while all m segment inputs are kept: about ``m + head`` (``head``: what
+the head needs beyond a block's backward; a classifier's pooled head needs less, a dense
+decoder at 2-4x the resolution more). :func:`balanced_segments` minimises the larger of the
+two: long segments first, single blocks last (16 WaveMix-192 level-3 blocks: 4 3 3 2 2 1 1),
+and few long segments behind a large decoder (16 WaveMix-Seg blocks: 8 8).
 """
 from __future__ import annotations
 
@@ -83,23 +87,27 @@ def checkpoint_block(fn: Callable[..., torch.Tensor], module: nn.Module, *args: 
     return checkpoint(fn, *args, use_reentrant=False, context_fn=partial(_contexts, module))
 
 
-def balanced_segments(n: int, kept_ratio: float) -> tuple[int, ...]:
-    """Lengths, first to last, of checkpointed segments of ``n`` blocks with the lowest backward peak.
+def balanced_segments(n: int, kept_ratio: float, head: float = 0.0) -> tuple[int, ...]:
+    """Lengths, first to last, of checkpointed segments of ``n`` blocks with the lowest estimated peak.
 
-    The peak is estimated as ``max_k (k + 1 + kept_ratio * length_k)`` block inputs (module
-    docstring); among the arrangements that reach the lowest estimate, the one with the
-    longest segments first (so the fewest inputs kept) is returned.
+    The estimate (module docstring) is ``max(max_k (k + 1 + kept_ratio * length_k), m + head)``
+    block inputs for m segments; among the arrangements that reach the lowest, the one with the
+    lowest block phase, then the fewest segments (longest first), is returned.
 
     Args:
         n: number of blocks, >= 1.
         kept_ratio: activations one block keeps for backward, in units of its input (> 0).
+        head: what the head's backward needs beyond a block's backward, in block inputs.
     """
-    return _balanced_segments(check_int("n", n, min=1), round(check_float("kept_ratio", kept_ratio, gt=0.0), 3))
+    n = check_int("n", n, min=1)
+    ratio = round(check_float("kept_ratio", kept_ratio, gt=0.0), 3)
+    return _balanced_segments(n, ratio, round(check_float("head", head), 3))
 
 
 @lru_cache(maxsize=64)
-def _balanced_segments(n: int, ratio: float) -> tuple[int, ...]:
+def _balanced_segments(n: int, ratio: float, head: float) -> tuple[int, ...]:
     def fill(peak: float) -> Optional[tuple[int, ...]]:
+        """The fewest segments (longest first) whose block phase stays under ``peak``; None if none do."""
         lengths: list[int] = []
         while sum(lengths) < n:
             longest = math.floor((peak - len(lengths) - 1) / ratio + 1e-9)
@@ -108,13 +116,23 @@ def _balanced_segments(n: int, ratio: float) -> tuple[int, ...]:
             lengths.append(min(longest, n - sum(lengths)))
         return tuple(lengths)
 
-    # the estimate's possible values; one segment of n blocks always fits under the largest
+    def block_phase(lengths: tuple[int, ...]) -> float:
+        return max(k + 1 + ratio * length for k, length in enumerate(lengths))
+
+    # the block phase's possible values; one segment of n blocks fits under the largest
     peaks = sorted({k + 1 + ratio * length for k in range(n) for length in range(1, n + 1)})
-    lo, hi = 0, len(peaks) - 1
-    while lo < hi:  # the lowest peak that n blocks fit under (fitting is monotonic in the peak)
-        mid = (lo + hi) // 2
-        lo, hi = (lo, mid) if fill(peaks[mid]) is not None else (mid + 1, hi)
-    return fill(peaks[lo])  # type: ignore[return-value]
+    best: list[tuple[float, float, int, tuple[int, ...]]] = []
+    for m in range(1, n + 1):  # the lowest block phase with at most m segments (monotonic in the peak)
+        lo, hi = 0, len(peaks) - 1
+        while lo < hi:
+            mid = (lo + hi) // 2
+            fit = fill(peaks[mid])
+            lo, hi = (lo, mid) if fit is not None and len(fit) <= m else (mid + 1, hi)
+        lengths = fill(peaks[lo])
+        assert lengths is not None
+        phase = block_phase(lengths)
+        best.append((max(phase, len(lengths) + head), phase, len(lengths), lengths))
+    return min(best)[3]
 
 
 def segment_bounds(n: int, lengths: Sequence[int] | int) -> list[tuple[int, int]]:

@@ -87,10 +87,11 @@ class ModelBase(nn.Module):
         Args:
             enable: turn checkpointing on or off.
             every: blocks per checkpointed segment. ``None`` (default) lets the family choose:
-                WaveMix models use segments that shrink towards the end, sized from what their
-                blocks keep (:func:`~wavevision.layers.grad_checkpoint.balanced_segments`; the lowest
-                peak, ``benchmarks/grad_checkpointing.py``), Wave-ViT two blocks per segment.
-                ``forward_intermediates`` always checkpoints single blocks.
+                WaveMix models size their segments from what a block and the head keep
+                (:func:`~wavevision.layers.grad_checkpoint.balanced_segments`: long segments
+                first and single blocks last, or a few long ones behind a dense decoder; the
+                lowest peak in ``benchmarks/grad_checkpointing.py``), Wave-ViT uses two blocks
+                per segment. ``forward_intermediates`` always checkpoints single blocks.
         """
         self.grad_checkpointing = check_bool("enable", enable)
         self.grad_checkpointing_every = None if every is None else check_int("every", every, min=1)
