@@ -4,7 +4,10 @@ Each case runs in a fresh process (CPU, ``OMP_NUM_THREADS`` threads): build the 
 AdamW optimizer, run one small step so the gradients and the optimizer state exist, read the
 resident memory (the baseline: weights, gradients, optimizer state, libraries), reset the
 peak (``/proc/self/clear_refs``), run full-size training steps, and read the peak resident
-memory (``VmHWM``). Activation memory = peak - baseline. Prints the cases and their ratios.
+memory (``VmHWM``). Activation memory = peak - baseline. Prints the cases, their ratios and the
+time of a training step (the fastest after the first; noisy on a loaded machine) against the
+plain model's. The cases: the plain model, ``set_grad_checkpointing()`` (the model's own segments,
+printed) and uniform segments of ``--every`` blocks.
 
 Like ``wavevision bench`` the children run with ``MALLOC_MMAP_THRESHOLD_=65536`` (``--malloc
 default`` leaves glibc's dynamic threshold): freed tensors then go back to the system, so the
@@ -44,8 +47,12 @@ def _loss(out, y):
 
 
 def _case(model_name: str, size: int, batch: int, steps: int, every: int) -> dict:
-    """every: 0 plain, -1 ``set_grad_checkpointing()`` (the model's segments), n segments of n blocks."""
-    """Runs inside the child process: one configuration, measured as described in the module docstring."""
+    """Runs inside the child process: one configuration, measured as described in the module docstring.
+
+    every: 0 plain, -1 ``set_grad_checkpointing()`` (the model's segments), n segments of n blocks.
+    """
+    import time
+
     import torch
 
     import wavevision
@@ -69,13 +76,16 @@ def _case(model_name: str, size: int, batch: int, steps: int, every: int) -> dic
     g = torch.Generator().manual_seed(1)
     x = torch.rand(batch, chans, size, size, generator=g)
     y = torch.randint(0, classes, (batch,), generator=g)
+    seconds = []
     for _ in range(steps):
+        start = time.perf_counter()
         step(x, y)
+        seconds.append(time.perf_counter() - start)
     peak = _status("VmHWM")
     blocks = getattr(model, "layers", None)  # WaveMix; Wave-ViT segments each stage
     segments = [stop - start for start, stop in model._segments(len(blocks))] if every and blocks is not None else []
     return dict(every=every, segments=segments, baseline_mb=baseline / 2**20, peak_mb=peak / 2**20,
-                activation_mb=(peak - baseline) / 2**20)
+                activation_mb=(peak - baseline) / 2**20, step_s=min(seconds[1:] or seconds))
 
 
 def _run(args: argparse.Namespace, every: int) -> dict:
@@ -108,13 +118,14 @@ def main() -> None:
     print(f"{args.model} at {args.size}x{args.size}, batch {args.batch_size}, {args.steps} training step(s), CPU, "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '1')}, malloc: {args.malloc}, "
           f"load average {os.getloadavg()[0]:.2f}")
-    plain = rows[0]["activation_mb"]
+    plain, plain_s = rows[0]["activation_mb"], rows[0]["step_s"]
     for r in rows:
         label = {0: "plain", -1: "checkpointing (default)"}.get(r["every"], f"checkpointing, every={r['every']}")
         if r["segments"] and r["every"] < 0:
             label += " " + "+".join(map(str, r["segments"]))
         print(f"  {label:26s} baseline {r['baseline_mb']:8.1f} MiB  peak {r['peak_mb']:8.1f} MiB  "
-              f"activations {r['activation_mb']:8.1f} MiB  ratio {plain / r['activation_mb']:5.2f}x")
+              f"activations {r['activation_mb']:8.1f} MiB  ratio {plain / r['activation_mb']:5.2f}x  "
+              f"step {r['step_s']:6.2f} s ({r['step_s'] / plain_s:4.2f}x)")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 while keeping fewer activations for backward."""
 from __future__ import annotations
 
+import contextlib
 import copy
 
 import pytest
@@ -55,6 +56,35 @@ def test_lean_mlp_equals_the_modules(upsample, dropout):
     assert torch.equal(out, ref)
     g = torch.randn_like(ref)
     for a, b in zip(_grads(out, params, g), _grads(ref, params, g)):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("upsample,hidden", [("convtranspose", False), ("convtranspose", True), ("bilinear", False)])
+def test_lean_mlp_with_a_residual_is_the_whole_mlp_plus_the_residual(upsample, hidden):
+    """``lean_mlp(x, mlp, residual=r)``: the six modules plus ``r`` in one step (transposed conv; the
+    parameter-free upsample takes the MLP and lean_batch_norm apart), also while recomputing the
+    hidden map: bit-identical output, the same running statistics, gradients to rounding."""
+    torch.manual_seed(0)
+    mlp = wavemix_mlp(6, 8, 6 if upsample == "convtranspose" else 4, 4, dropout=0.4, upsample=upsample).double().train()
+    with torch.no_grad():
+        mlp[5].weight.uniform_(0.5, 2.0)
+        mlp[5].bias.uniform_(-1.0, 1.0)
+    ref_mlp = copy.deepcopy(mlp)
+    x = torch.randn(3, 6, 5, 7, dtype=torch.float64, requires_grad=True)
+    r = torch.randn(3, 4, 10, 14, dtype=torch.float64, requires_grad=True)
+    torch.manual_seed(1)
+    with lean.recomputing_hidden() if hidden else contextlib.nullcontext():
+        out = lean_mlp(x, mlp, residual=r)
+    torch.manual_seed(1)
+    ref = ref_mlp(x) + r
+    fused = out.grad_fn.name() == "_LeanMlpBackward"
+    assert fused == (upsample == "convtranspose")
+    assert torch.equal(out, ref)
+    for a, b in zip(mlp.buffers(), ref_mlp.buffers()):
+        assert torch.equal(a, b)
+    g = torch.randn_like(ref)
+    grads = _grads(out, [x, r, *mlp.parameters()], g)
+    for a, b in zip(grads, _grads(ref, [x, r, *ref_mlp.parameters()], g)):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
 
 
