@@ -16,9 +16,11 @@ where the transposed convolution below keeps the NCHW layout):
   to the output (``out + residual``, the block's residual sum). Layers after it keep that
   output anyway (the next block's reduction conv saves its input), so the BatchNorm's own
   copy of its input is not kept. Needs every ``|gamma| >= 1e-3``; otherwise it runs the
-  plain module. ``lean_mlp(..., residual=r)`` runs it inside the MLP's autograd function, so
-  the upsample's output is freed before the sum is made (two block-sized maps at a time, not
-  three).
+  plain module. Inside a checkpointed block ``lean_mlp(..., residual=r)`` runs it inside the
+  MLP's autograd function, so the upsample's output is freed before the sum is made (two
+  block-sized maps at a time, not three). Not elsewhere: autograd would then keep the sum,
+  which the function saves, until the whole MLP's backward ends; a checkpoint's rebuilt copy
+  is freed as soon as backward takes it.
 
 Both run on CPU, float32/float64, eager autograd without autocast (:func:`lean_enabled`);
 elsewhere (CUDA, ``torch.compile``, tracing, autocast) the callers use the plain modules.
@@ -146,6 +148,8 @@ class _LeanMlp(torch.autograd.Function):
         scale = 65536.0 / (65536 - levels)
         h = _pointwise(x, w1, b1)
         d = F.gelu(h)
+        if not keep_hidden:
+            h = None  # backward rebuilds it: free it now
         keep = None
         if levels > 0:  # exactly FastDropout's arithmetic, in place
             keep = _keep_mask(d, levels)
@@ -166,7 +170,7 @@ class _LeanMlp(torch.autograd.Function):
             del out  # before the sum: two maps at a time, not three
             out = residual + z  # residual first: the sum takes its memory format
             del z
-        ctx.save_for_backward(x, h if keep_hidden else None, w1, b1 if not keep_hidden else None, w2, b2, wt, keep,
+        ctx.save_for_backward(x, h, w1, b1 if h is None else None, w2, b2, wt, keep,
                               out if residual is not None else None, residual, bn_weight, bn_bias, invstd)
         ctx.scale, ctx.eps = scale, eps
         ctx.has_bias = (b1 is not None, b2 is not None, bt is not None)
@@ -179,28 +183,29 @@ class _LeanMlp(torch.autograd.Function):
         grad_res = grad_bnw = grad_bnb = None
         if residual is not None:
             grad_res = g if need[10] else None
-            g, grad_bnw, grad_bnb = _norm_grads(g, out, residual, bn_weight, bn_bias, invstd, ctx.eps)
-            del out
+            z = out - residual
+            del out  # a checkpoint's rebuilt sum is ours alone: freed before the BatchNorm's gradient is made
+            g, grad_bnw, grad_bnb = _norm_grads(g, z, bn_weight, bn_bias, invstd, ctx.eps)
+            del z
         hb1, hb2, hbt = ctx.has_bias
         rebuilt = h is None
-        if rebuilt:
-            h = _pointwise(x, w1, b1)
+        h = _pointwise(x, w1, b1) if rebuilt else h
         d = _dropped(h, keep, ctx.scale)
-        v = _pointwise(d, w2, b2)
         grad_wt = grad_bt = None
-        if wt is not None:
+        if wt is None:
+            grad_v = g
+        else:
+            v = _pointwise(d, w2, b2)
             if rebuilt:  # rebuilt maps are cheap: drop them during the transposed conv's backward, its peak
                 del h, d
             grad_v, grad_wt, grad_bt = torch.ops.aten.convolution_backward(
                 g, v, wt, [wt.shape[1]] if hbt else None, [2, 2], [1, 1], [1, 1], True, [0, 0], 1,
                 [True, bool(need[5]), bool(hbt and need[6])],
             )
+            del v, g
             if rebuilt:
                 h = _pointwise(x, w1, b1)
                 d = _dropped(h, keep, ctx.scale)
-        else:
-            grad_v = g
-        del v, g
         grad_d, grad_w2, grad_b2 = _pointwise_grads(grad_v, d, w2, True, bool(need[3]), bool(hb2 and need[4]))
         del d, grad_v
         if keep is not None:
@@ -217,8 +222,9 @@ def lean_mlp(x: torch.Tensor, mlp: nn.Sequential, channels_last_ok: bool = False
     """The first five modules of a WaveMix MLP (1x1 conv, GELU, dropout, 1x1 conv, upsample)
     keeping only ``x`` (which the first conv keeps anyway), the GELU input and the dropout's
     1-byte mask; with ``residual``, the sixth (BatchNorm) too, plus the residual:
-    ``mlp(x) + residual`` as :func:`lean_batch_norm` computes it, in one autograd function that
-    frees the transposed convolution's output before making the sum.
+    ``mlp(x) + residual`` as :func:`lean_batch_norm` computes it. Inside a checkpointed block
+    (:func:`recomputing_hidden`) that is one autograd function, which frees the transposed
+    convolution's output before making the sum.
 
     Backward recomputes the dropout output and the second 1x1 convolution. Other module types, hooks,
     or inputs the lean path does not take (:func:`lean_enabled`, non-contiguous) run the
@@ -259,7 +265,9 @@ def lean_mlp(x: torch.Tensor, mlp: nn.Sequential, channels_last_ok: bool = False
     if residual is not None:
         bn = mlp[5]
         shape = (x.shape[0], up.out_channels, 2 * x.shape[2], 2 * x.shape[3]) if ok and transposed else ()
-        if ok and transposed and _norm_applies(bn, shape, x.dtype, residual):
+        # Only inside a checkpoint: there the sum, rebuilt, is freed when backward takes it;
+        # elsewhere autograd would keep it until the whole MLP's backward ends
+        if ok and transposed and not keep_hidden and _norm_applies(bn, shape, x.dtype, residual):
             factor = _count_batch(bn)
             return _LeanMlp.apply(*args, up.weight, up.bias, levels, True, keep_hidden,
                                   residual, bn.weight, bn.bias, bn.running_mean, bn.running_var, factor, bn.eps)
@@ -284,18 +292,19 @@ class _LeanBatchNorm(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g):  # type: ignore[override]
         out, residual, weight, bias, mean, invstd = ctx.saved_tensors
-        grad_u, grad_w, grad_b = _norm_grads(g, out, residual, weight, bias, invstd, ctx.eps)
+        z = out - residual if residual is not None else out
+        grad_u, grad_w, grad_b = _norm_grads(g, z, weight, bias, invstd, ctx.eps)
+        del z
         grad_res = g if residual is not None and ctx.needs_input_grad[1] else None
         return grad_u, grad_res, grad_w, grad_b, None, None, None, None
 
 
-def _norm_grads(g: torch.Tensor, out: torch.Tensor, residual: Optional[torch.Tensor], weight: torch.Tensor,
-                bias: torch.Tensor, invstd: torch.Tensor, eps: float):
-    """Gradients of a training BatchNorm (input, weight, bias) from its output ``out`` (less ``residual``)."""
-    # The kernel needs (u - mean) * invstd = x_hat = (z - beta) / gamma, z the normalised
-    # output: give it z with "mean" beta and "invstd" 1/gamma, and gamma^2 * invstd as the
-    # weight, so that its input gradient factor weight * invstd is gamma * invstd again.
-    z = out - residual if residual is not None else out
+def _norm_grads(g: torch.Tensor, z: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, invstd: torch.Tensor,
+                eps: float):
+    """Gradients of a training BatchNorm (input, weight, bias) from its output ``z`` (before any residual)."""
+    # The kernel needs (u - mean) * invstd = x_hat = (z - beta) / gamma: give it z with "mean"
+    # beta and "invstd" 1/gamma, and gamma^2 * invstd as the weight, so that its input
+    # gradient factor weight * invstd is gamma * invstd again.
     return torch.ops.aten.native_batch_norm_backward(
         g, z, weight * weight * invstd, None, None, bias, weight.reciprocal(), True, eps, [True, True, True]
     )
