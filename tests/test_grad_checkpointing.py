@@ -215,7 +215,7 @@ def _kept_per_input(block, x):
             seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
         return t
 
-    with lean.recomputing_hidden(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+    with lean.in_checkpoint(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         block(x, residual=x)
     return sum(seen.values()) / (x.numel() * x.element_size())
 
@@ -254,13 +254,13 @@ def test_default_segments_follow_the_blocks_and_the_head():
 
 
 def test_inside_a_checkpoint_the_lean_mlp_recomputes_its_hidden_map(monkeypatch):
-    """In forward and in the recomputation the lean MLP runs under recomputing_hidden (the two must
+    """In forward and in the recomputation the lean MLP runs under in_checkpoint (the two must
     keep the same tensors); outside a checkpoint, and after one, it keeps its GELU input again."""
     seen = []
     import wavevision.layers.wavemix_block as wb
 
     real = wb.lean_mlp
-    monkeypatch.setattr(wb, "lean_mlp", lambda *a, **k: seen.append(getattr(lean._state, "recompute_hidden", False)) or real(*a, **k))
+    monkeypatch.setattr(wb, "lean_mlp", lambda *a, **k: seen.append(getattr(lean._state, "in_checkpoint", False)) or real(*a, **k))
     plain, ckpt = _pair("wavemix", depth=3, final_dim=16, ff_channel=16, level=1, dropout=0.2)
     x = torch.rand(2, 3, 16, 16, dtype=torch.float64)
     _step(plain, x)
@@ -268,4 +268,4 @@ def test_inside_a_checkpoint_the_lean_mlp_recomputes_its_hidden_map(monkeypatch)
     seen.clear()
     _step(ckpt, x)
     assert seen == [True] * 6
-    assert getattr(lean._state, "recompute_hidden", False) is False
+    assert getattr(lean._state, "in_checkpoint", False) is False

@@ -73,7 +73,7 @@ def test_lean_mlp_with_a_residual_is_the_whole_mlp_plus_the_residual(upsample, h
     x = torch.randn(3, 6, 5, 7, dtype=torch.float64, requires_grad=True)
     r = torch.randn(3, 4, 10, 14, dtype=torch.float64, requires_grad=True)
     torch.manual_seed(1)
-    with lean.recomputing_hidden() if hidden else contextlib.nullcontext():
+    with lean.in_checkpoint() if hidden else contextlib.nullcontext():
         out = lean_mlp(x, mlp, residual=r)
     torch.manual_seed(1)
     ref = ref_mlp(x) + r
@@ -101,7 +101,7 @@ def test_lean_mlp_keeps_neither_the_dropout_output_nor_the_upsample_input():
 
 
 def test_lean_mlp_recomputing_its_hidden_map_keeps_less_and_gives_the_same_gradients():
-    """Under recomputing_hidden (checkpointed blocks) the GELU input is not kept; backward rebuilds
+    """Under in_checkpoint (checkpointed blocks) the GELU input is not kept; backward rebuilds
     it with the same operation, so outputs and gradients are bit-identical."""
     torch.manual_seed(0)
     mlp = wavemix_mlp(24, 32, 16, 16, dropout=0.5).double().train()
@@ -109,12 +109,12 @@ def test_lean_mlp_recomputing_its_hidden_map_keeps_less_and_gives_the_same_gradi
     params = [x, *mlp[:5].parameters()]  # the BatchNorm is the caller's
     torch.manual_seed(1)
     kept, out = _saved_bytes(lambda: lean_mlp(x, mlp))
-    with lean.recomputing_hidden():
-        with lean.recomputing_hidden():
+    with lean.in_checkpoint():
+        with lean.in_checkpoint():
             pass  # nesting restores the outer state
         torch.manual_seed(1)
         kept_less, out2 = _saved_bytes(lambda: lean_mlp(x, mlp))
-    assert not lean._state.recompute_hidden
+    assert not lean._state.in_checkpoint
     assert kept - kept_less == (2 * 32 * 8 * 8 - 32) * 8  # the hidden map, less the first bias now kept
     assert torch.equal(out, out2)
     g = torch.randn_like(out)

@@ -8,7 +8,7 @@ state is restored, so gradients equal the plain model's. BatchNorm layers in tra
 would update their running statistics a second time during the recomputation; their
 buffers are restored afterwards, so they are updated once per step, as without checkpointing.
 The memory-lean paths (:mod:`wavevision.layers.lean`) run inside the checkpointed block, where
-the lean MLP keeps even less (:func:`~wavevision.layers.lean.recomputing_hidden`).
+the lean MLP keeps even less (:func:`~wavevision.layers.lean.in_checkpoint`).
 
 Blocks are checkpointed in segments (a segment keeps only its input). In backward the
 segments are recomputed last to first, and while segment k (counted from the first) is
@@ -34,8 +34,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.checkpoint import checkpoint
 
 from ..ops._fx import is_tracing
-from .lean import recomputing_hidden
 from ..utils.validate import check_float, check_int
+from .lean import in_checkpoint
 
 __all__ = ["balanced_segments", "checkpoint_block", "checkpointing_applies", "segment_bounds"]
 
@@ -67,13 +67,13 @@ class _KeepBatchNormStats:
 
 @contextlib.contextmanager
 def _recomputation(module: nn.Module):
-    with _KeepBatchNormStats(module), recomputing_hidden():
+    with _KeepBatchNormStats(module), in_checkpoint():
         yield
 
 
 def _contexts(module: nn.Module):
-    # forward and recomputation must keep the same tensors: both let the lean MLP recompute its hidden map
-    return recomputing_hidden(), _recomputation(module)
+    # forward and recomputation must keep the same tensors: the lean MLP keeps less in both
+    return in_checkpoint(), _recomputation(module)
 
 
 def checkpoint_block(fn: Callable[..., torch.Tensor], module: nn.Module, *args: Any) -> torch.Tensor:

@@ -25,12 +25,15 @@ where the transposed convolution below keeps the NCHW layout):
 Both run on CPU, float32/float64, eager autograd without autocast (:func:`lean_enabled`);
 elsewhere (CUDA, ``torch.compile``, tracing, autocast) the callers use the plain modules.
 
-Inside a checkpointed block (:func:`recomputing_hidden`, entered by
+Inside a checkpointed block (:func:`in_checkpoint`, entered by
 :mod:`wavevision.layers.grad_checkpoint`) the lean MLP keeps only its input and the mask and
 recomputes the GELU input too, twice (two more 1x1 convs in backward): once to start, and again
 after the transposed convolution's backward, its peak, which then runs without the hidden
 maps. With checkpointing the user has already chosen recomputation over memory, and the
-blocks of a recomputed segment wait for their backward with fewer activations.
+blocks of a recomputed segment wait for their backward with fewer activations. What a
+checkpoint rebuilds is freed as soon as backward takes it, so a lean backward that drops its
+references there lowers the peak (outside a checkpoint autograd keeps saved tensors until the
+function's backward ends).
 """
 from __future__ import annotations
 
@@ -44,7 +47,7 @@ import torch.nn.functional as F
 
 from ..ops._fx import is_fx_tracing
 
-__all__ = ["lean_batch_norm", "lean_enabled", "lean_mlp", "recomputing_hidden"]
+__all__ = ["in_checkpoint", "lean_batch_norm", "lean_enabled", "lean_mlp"]
 
 # Rebuilding the BatchNorm input divides by gamma; below this the rounding would be amplified.
 _MIN_GAMMA = 1e-3
@@ -54,16 +57,15 @@ _state = threading.local()  # per thread, like autograd's grad mode
 
 
 @contextlib.contextmanager
-def recomputing_hidden() -> Iterator[None]:
-    """Within this context :func:`lean_mlp` does not keep its GELU input (backward recomputes it
-    from the kept input). Used around checkpointed blocks, in forward and in the recomputation,
-    so that both keep the same tensors (``torch.utils.checkpoint`` checks that they do)."""
-    previous = getattr(_state, "recompute_hidden", False)
-    _state.recompute_hidden = True
+def in_checkpoint() -> Iterator[None]:
+    """Marks a checkpointed block's forward and recomputation (``torch.utils.checkpoint`` needs
+    both to keep the same tensors): there :func:`lean_mlp` keeps less (module docstring)."""
+    previous = getattr(_state, "in_checkpoint", False)
+    _state.in_checkpoint = True
     try:
         yield
     finally:
-        _state.recompute_hidden = previous
+        _state.in_checkpoint = previous
 
 
 def _autocast_on(device_type: str) -> bool:
@@ -220,10 +222,10 @@ class _LeanMlp(torch.autograd.Function):
 def lean_mlp(x: torch.Tensor, mlp: nn.Sequential, channels_last_ok: bool = False,
              residual: Optional[torch.Tensor] = None) -> torch.Tensor:
     """The first five modules of a WaveMix MLP (1x1 conv, GELU, dropout, 1x1 conv, upsample)
-    keeping only ``x`` (which the first conv keeps anyway), the GELU input and the dropout's
-    1-byte mask; with ``residual``, the sixth (BatchNorm) too, plus the residual:
+    keeping only ``x`` (which the first conv keeps anyway), the GELU input (not inside a
+    checkpoint) and the dropout's 1-byte mask; with ``residual``, the sixth (BatchNorm) too, plus the residual:
     ``mlp(x) + residual`` as :func:`lean_batch_norm` computes it. Inside a checkpointed block
-    (:func:`recomputing_hidden`) that is one autograd function, which frees the transposed
+    (:func:`in_checkpoint`) that is one autograd function, which frees the transposed
     convolution's output before making the sum.
 
     Backward recomputes the dropout output and the second 1x1 convolution. Other module types, hooks,
@@ -260,7 +262,7 @@ def lean_mlp(x: torch.Tensor, mlp: nn.Sequential, channels_last_ok: bool = False
     )
     levels = round(dropout.p * 65536) if ok and dropout.training else 0
     ok = ok and levels < 65536
-    keep_hidden = not getattr(_state, "recompute_hidden", False)
+    keep_hidden = not getattr(_state, "in_checkpoint", False)  # a checkpoint rebuilds the hidden map
     args = (x, conv1.weight, conv1.bias, conv2.weight, conv2.bias)
     if residual is not None:
         bn = mlp[5]

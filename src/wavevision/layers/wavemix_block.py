@@ -281,7 +281,7 @@ class WaveMixBlock(nn.Module):
         shapes that sizes the segments (:func:`~wavevision.layers.grad_checkpoint.balanced_segments`).
 
         Per level j (at 1/4^j of the input's area) the lean MLP keeps its input and the 1-byte
-        dropout mask (not its GELU input: :func:`~wavevision.layers.lean.recomputing_hidden`);
+        dropout mask (not its GELU input: :func:`~wavevision.layers.lean.in_checkpoint`);
         levels above 1 keep their BatchNorm's input (at 1/4^(j-1)); the output (the residual
         sum, the next block's input) counts once.
         """
