@@ -1,11 +1,14 @@
 """``set_grad_checkpointing``: the same gradients as the plain model, less kept for backward."""
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 
 import wavevision
-from wavevision.layers import WaveMixBlock
+from wavevision.layers import WaveMixBlock, lean
+from wavevision.layers.grad_checkpoint import balanced_segments, segment_bounds
 from wavevision.layers.lean import lean_enabled
 
 from _small import small_model
@@ -90,7 +93,7 @@ def _saved_bytes(model, x):
     return sum(seen.values())
 
 
-@pytest.mark.parametrize("every,factor", [(1, 3), (2, 6)])
+@pytest.mark.parametrize("every,factor", [(1, 3), (2, 6), (None, 4)])
 def test_checkpointing_keeps_a_fraction_of_the_activations(every, factor):
     """Kept for backward through the forward: the input of each segment of ``every`` blocks (and
     the image) instead of everything the stem and the blocks' layers save (8 level-3 blocks here)."""
@@ -131,7 +134,7 @@ def test_checkpointing_applies_only_with_gradients_and_can_be_turned_off():
         model.set_grad_checkpointing(True, every=0)
 
 
-@pytest.mark.parametrize("every", [1, 2, 3])
+@pytest.mark.parametrize("every", [1, 2, 3, None])
 def test_segments_of_blocks_give_the_same_gradients(every):
     plain, ckpt = _pair("wavemix", depth=5, dropout=0.2, drop_path_rate=0.2)
     ckpt.set_grad_checkpointing(True, every=every)
@@ -151,3 +154,118 @@ def test_block_hooks_still_see_the_block_output_under_checkpointing():
     model.layers[0].register_forward_hook(lambda m, i, o: seen.append(o.shape))
     model(torch.rand(1, 3, 16, 16)).sum().backward()
     assert seen and all(isinstance(b, WaveMixBlock) for b in model.layers)
+
+
+def _estimate(lengths, ratio, head=0.0):
+    """The peak balanced_segments minimises, in block inputs (its docstring), and its block phase."""
+    blocks = max(k + 1 + ratio * length for k, length in enumerate(lengths))
+    return max(blocks, len(lengths) + head), blocks
+
+
+def _compositions(n):
+    for cuts in itertools.product([False, True], repeat=n - 1):
+        lengths, run = [], 1
+        for cut in cuts:
+            if cut:
+                lengths.append(run)
+                run = 0
+            run += 1
+        yield tuple(lengths + [run])
+
+
+@pytest.mark.parametrize("ratio", [0.5, 1.25, 1.8, 2.46, 4.0])
+@pytest.mark.parametrize("head", [0.0, 2.5, 6.0])
+def test_balanced_segments_minimise_the_estimated_peak(ratio, head):
+    """Against every way of cutting n blocks into segments: the lowest estimate, then the lowest
+    block phase, then the fewest segments (fewest inputs kept)."""
+    for n in range(1, 10):
+        got = balanced_segments(n, ratio, head)
+        assert sum(got) == n and min(got) >= 1
+        key = lambda c: (round(_estimate(c, ratio, head)[0], 9), round(_estimate(c, ratio, head)[1], 9), len(c))
+        best = min(_compositions(n), key=key)
+        assert key(got) == key(best), (n, got, best)
+
+
+def test_balanced_segments_of_the_published_configs():
+    # by hand: 4 3 3 2 2 1 1 peaks at 8.6 (segment 4), every=2's 8 pairs at 11.6
+    assert balanced_segments(16, 1.8) == (4, 3, 3, 2, 2, 1, 1)
+    assert balanced_segments(16, 2.46) == (3, 3, 3, 2, 2, 1, 1, 1)
+    assert balanced_segments(4, 1.25) == (2, 1, 1)
+    # a large decoder: its backward (m + 14.5) outweighs the blocks', so two segments (16.5)
+    assert balanced_segments(16, 1.66, 14.5) == (8, 8)
+    assert balanced_segments(4, 1.25, 4.17) == (4,)
+    assert balanced_segments(1, 3.0) == (1,)
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        balanced_segments(0, 2.0)
+    with pytest.raises(ValueError, match="kept_ratio"):
+        balanced_segments(4, 0.0)
+    assert segment_bounds(5, 2) == [(0, 2), (2, 4), (4, 5)]
+    assert segment_bounds(5, (3, 3)) == [(0, 3), (3, 5)]
+    with pytest.raises(ValueError, match="do not cover 5 blocks"):
+        segment_bounds(5, (2, 2))
+
+
+def _kept_per_input(block, x):
+    """What a block keeps for backward inside a checkpoint, per byte of its input (the input and weights excluded)."""
+    skip = {p.untyped_storage().data_ptr() for p in block.parameters()} | {x.untyped_storage().data_ptr()}
+    seen = {}
+
+    def pack(t):
+        if t.untyped_storage().data_ptr() not in skip:
+            seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with lean.in_checkpoint(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        block(x, residual=x)
+    return sum(seen.values()) / (x.numel() * x.element_size())
+
+
+@pytest.mark.parametrize("level,dropout,mult", [(1, 0.0, 2), (1, 0.5, 2), (3, 0.5, 2), (2, 0.3, 4), (4, 0.0, 2)])
+def test_kept_ratio_is_what_a_block_keeps_inside_a_checkpoint(level, dropout, mult):
+    torch.manual_seed(0)
+    block = WaveMixBlock(dim=32, level=level, mult=mult, dropout=dropout).train()
+    measured = _kept_per_input(block, torch.randn(2, 32, 32, 32))
+    assert block.kept_ratio() == pytest.approx(measured, rel=0.01)  # the per-channel statistics aside
+
+
+def test_default_segments_follow_the_blocks_and_the_head():
+    """``set_grad_checkpointing()`` sizes WaveMix segments from the blocks (width does not matter,
+    level and dropout do) and the head; Wave-ViT keeps two blocks per segment."""
+    model = wavevision.create_model("wavemix", depth=16, final_dim=16, ff_channel=16, level=3, dropout=0.5)
+    model.set_grad_checkpointing()
+    assert model.layers[0].kept_ratio() == pytest.approx(1.8047, abs=1e-4)
+    assert model._head_cost() == 0.0  # pooled
+    assert model._segments(16) == segment_bounds(16, (4, 3, 3, 2, 2, 1, 1))
+    model.set_grad_checkpointing(True, every=2)
+    assert model._segments(16) == segment_bounds(16, 2)
+    # dense heads, by hand: x2 transposed conv to C/2 (2 units at 4x the area) and a 1x1 conv to 3
+    # channels (3 * 4 / C), 1.9 times their sum; Seg: C/2 at 4x, C/4 at 16x, the classes at 16x.
+    sr = wavevision.create_model("wavemix_sr", final_dim=16, ff_channel=16)
+    assert sr._head_cost() == pytest.approx(1.9 * (2 + 12 / 16))
+    seg = wavevision.create_model("wavemix_seg", final_dim=32, ff_channel=32, num_classes=2)
+    assert seg._head_cost() == pytest.approx(1.9 * (2 + 4 + 2 * 16 / 32))
+    seg.set_grad_checkpointing()
+    assert [b - a for a, b in seg._segments(16)] == [8, 8]
+    unpooled = wavevision.create_model("wavemix", depth=4, final_dim=16, ff_channel=16, num_classes=8, global_pool="")
+    assert unpooled._head_cost() == pytest.approx(1.9 * 8 / 16)  # per-position logits
+    vit = small_model("wave_vit_s")
+    vit.set_grad_checkpointing()
+    assert vit._segments(5) == [(0, 2), (2, 4), (4, 5)]
+
+
+def test_inside_a_checkpoint_the_lean_mlp_recomputes_its_hidden_map(monkeypatch):
+    """In forward and in the recomputation the lean MLP runs under in_checkpoint (the two must
+    keep the same tensors); outside a checkpoint, and after one, it keeps its GELU input again."""
+    seen = []
+    import wavevision.layers.wavemix_block as wb
+
+    real = wb.lean_mlp
+    monkeypatch.setattr(wb, "lean_mlp", lambda *a, **k: seen.append(getattr(lean._state, "in_checkpoint", False)) or real(*a, **k))
+    plain, ckpt = _pair("wavemix", depth=3, final_dim=16, ff_channel=16, level=1, dropout=0.2)
+    x = torch.rand(2, 3, 16, 16, dtype=torch.float64)
+    _step(plain, x)
+    assert seen == [False] * 3
+    seen.clear()
+    _step(ckpt, x)
+    assert seen == [True] * 6
+    assert getattr(lean._state, "in_checkpoint", False) is False

@@ -2,6 +2,7 @@
 while keeping fewer activations for backward."""
 from __future__ import annotations
 
+import contextlib
 import copy
 
 import pytest
@@ -58,6 +59,35 @@ def test_lean_mlp_equals_the_modules(upsample, dropout):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("upsample,hidden", [("convtranspose", False), ("convtranspose", True), ("bilinear", False)])
+def test_lean_mlp_with_a_residual_is_the_whole_mlp_plus_the_residual(upsample, hidden):
+    """``lean_mlp(x, mlp, residual=r)``: the six modules plus ``r`` (in one step while recomputing the
+    hidden map, as in a checkpoint, with the transposed conv; otherwise the MLP, then lean_batch_norm):
+    bit-identical output, the same running statistics, gradients to rounding."""
+    torch.manual_seed(0)
+    mlp = wavemix_mlp(6, 8, 6 if upsample == "convtranspose" else 4, 4, dropout=0.4, upsample=upsample).double().train()
+    with torch.no_grad():
+        mlp[5].weight.uniform_(0.5, 2.0)
+        mlp[5].bias.uniform_(-1.0, 1.0)
+    ref_mlp = copy.deepcopy(mlp)
+    x = torch.randn(3, 6, 5, 7, dtype=torch.float64, requires_grad=True)
+    r = torch.randn(3, 4, 10, 14, dtype=torch.float64, requires_grad=True)
+    torch.manual_seed(1)
+    with lean.in_checkpoint() if hidden else contextlib.nullcontext():
+        out = lean_mlp(x, mlp, residual=r)
+    torch.manual_seed(1)
+    ref = ref_mlp(x) + r
+    fused = out.grad_fn.name() == "_LeanMlpBackward"
+    assert fused == (upsample == "convtranspose" and hidden)
+    assert torch.equal(out, ref)
+    for a, b in zip(mlp.buffers(), ref_mlp.buffers()):
+        assert torch.equal(a, b)
+    g = torch.randn_like(ref)
+    grads = _grads(out, [x, r, *mlp.parameters()], g)
+    for a, b in zip(grads, _grads(ref, [x, r, *ref_mlp.parameters()], g)):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
 def test_lean_mlp_keeps_neither_the_dropout_output_nor_the_upsample_input():
     torch.manual_seed(0)
     mlp = wavemix_mlp(96, 128, 64, 64, dropout=0.5).train()
@@ -68,6 +98,28 @@ def test_lean_mlp_keeps_neither_the_dropout_output_nor_the_upsample_input():
     assert kept == (x.numel() + 4 * 128 * 16 * 16) * 4 + 4 * 128 * 16 * 16 + weights  # input, GELU input, mask
     activations = 4 * (128 + 64) * 16 * 16 * 4  # dropout output, upsample input
     assert activations * 0.9 < plain - kept <= activations  # less the first weight, which only the lean path keeps
+
+
+def test_lean_mlp_recomputing_its_hidden_map_keeps_less_and_gives_the_same_gradients():
+    """Under in_checkpoint (checkpointed blocks) the GELU input is not kept; backward rebuilds
+    it with the same operation, so outputs and gradients are bit-identical."""
+    torch.manual_seed(0)
+    mlp = wavemix_mlp(24, 32, 16, 16, dropout=0.5).double().train()
+    x = torch.randn(2, 24, 8, 8, dtype=torch.float64, requires_grad=True)
+    params = [x, *mlp[:5].parameters()]  # the BatchNorm is the caller's
+    torch.manual_seed(1)
+    kept, out = _saved_bytes(lambda: lean_mlp(x, mlp))
+    with lean.in_checkpoint():
+        with lean.in_checkpoint():
+            pass  # nesting restores the outer state
+        torch.manual_seed(1)
+        kept_less, out2 = _saved_bytes(lambda: lean_mlp(x, mlp))
+    assert not lean._state.in_checkpoint
+    assert kept - kept_less == (2 * 32 * 8 * 8 - 32) * 8  # the hidden map, less the first bias now kept
+    assert torch.equal(out, out2)
+    g = torch.randn_like(out)
+    for a, b in zip(_grads(out, params, g), _grads(out2, params, g)):
+        assert torch.equal(a, b)
 
 
 @pytest.mark.parametrize("residual", [False, True])

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from ..ops.haar import haar_wavedec2
 from ..ops.padding import check_pad, crop_to, pad_to_multiple
 from .layout import add_residual, in_format_of
-from .lean import _keep_mask, _pointwise, lean_batch_norm, lean_enabled, lean_mlp
+from .lean import _keep_mask, _pointwise, lean_enabled, lean_mlp
 
 __all__ = ["UPSAMPLE_MODES", "FastConvTranspose2d", "FastDropout", "PointwiseConv2d", "WaveMixBlock", "wavemix_mlp"]
 
@@ -203,8 +203,9 @@ def _run_mlp(mlp: nn.Module, x: torch.Tensor, lean: bool, residual: Optional[tor
     if not (lean and isinstance(mlp, nn.Sequential) and len(mlp) == 6 and not (mlp._forward_hooks or mlp._forward_pre_hooks)):
         y = mlp(x)
         return y if residual is None else residual + y  # the residual's memory format (the upsample's may differ)
-    y = lean_mlp(x, mlp, channels_last_ok=residual is not None)
-    return mlp[5](y) if residual is None else lean_batch_norm(y, mlp[5], residual)
+    if residual is not None:  # the MLP, its BatchNorm and the sum in one lean step
+        return lean_mlp(x, mlp, residual=residual)
+    return mlp[5](lean_mlp(x, mlp))
 
 
 class WaveMixBlock(nn.Module):
@@ -274,13 +275,31 @@ class WaveMixBlock(nn.Module):
             return [self.feedforward]
         return [getattr(self, f"feedforward{j}") for j in range(1, self.level + 1)]
 
+    def kept_ratio(self) -> float:
+        """Activations this block keeps for backward inside a checkpointed segment (lean path, in a
+        model that passes the residual), in units of the block's input: an estimate from the layer
+        shapes that sizes the segments (:func:`~wavevision.layers.grad_checkpoint.balanced_segments`).
+
+        Per level j (at 1/4^j of the input's area) the lean MLP keeps its input and the 1-byte
+        dropout mask (not its GELU input: :func:`~wavevision.layers.lean.in_checkpoint`);
+        levels above 1 keep their BatchNorm's input (at 1/4^(j-1)); the output (the residual
+        sum, the next block's input) counts once.
+        """
+        ratio = 1.0
+        for j, mlp in enumerate(self.mlps(), 1):
+            mask = mlp[0].out_channels / 4 if mlp[2].p > 0 else 0.0
+            ratio += (mlp[0].in_channels + mask) / (self.dim * 4**j)
+            if j > 1:
+                ratio += mlp[5].num_features / (self.dim * 4 ** (j - 1))
+        return ratio
+
     def forward(self, x: torch.Tensor, residual: Optional[torch.Tensor] = None) -> torch.Tensor:
         """The mixed map; with ``residual``, the block's residual sum ``block(x) + residual``.
 
-        The models pass ``residual=x``: in a CPU training step the sum then comes from
-        :func:`~wavevision.layers.lean.lean_batch_norm`, which does not keep the last
-        BatchNorm's input for backward (the next block keeps the sum anyway). Results equal
-        ``block(x) + x``.
+        The models pass ``residual=x``: in a CPU training step the sum then comes from the
+        lean level-1 MLP (:func:`~wavevision.layers.lean.lean_mlp` with ``residual``), which
+        does not keep the last BatchNorm's input for backward (the next block keeps the sum
+        anyway). Results equal ``block(x) + x``.
         """
         if residual is not None:
             _check_residual(x, residual)

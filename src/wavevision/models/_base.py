@@ -12,7 +12,7 @@ from typing import Any, Sequence
 import torch
 import torch.nn as nn
 
-from ..layers.grad_checkpoint import checkpointing_applies
+from ..layers.grad_checkpoint import checkpointing_applies, segment_bounds
 from ..utils.validate import check_bool, check_choice, check_int
 from ._features import OUTPUT_FORMATS, FeatureInfo, default_out_indices
 
@@ -65,7 +65,7 @@ class ModelBase(nn.Module):
     #: The registered record this model was built from (timm's ``pretrained_cfg``, a plain dict).
     pretrained_cfg: dict[str, Any] = {}
     grad_checkpointing: bool = False
-    grad_checkpointing_every: int = 2
+    grad_checkpointing_every: int | None = None
     features_only: bool = False
     out_indices: tuple[int, ...] = ()
     feature_info: FeatureInfo
@@ -79,22 +79,34 @@ class ModelBase(nn.Module):
     def default_cfg(self, cfg: dict[str, Any]) -> None:
         self.pretrained_cfg = cfg
 
-    def set_grad_checkpointing(self, enable: bool = True, every: int = 2) -> None:
+    def set_grad_checkpointing(self, enable: bool = True, every: int | None = None) -> None:
         """Checkpoint activations in training (``torch.utils.checkpoint``): a training step keeps only
-        the input of each segment of ``every`` blocks (and of the stem) and recomputes the rest in
-        backward, once per block. Gradients are unchanged (:mod:`wavevision.layers.grad_checkpoint`).
+        the input of each segment of blocks (and of the stem) and recomputes the rest in backward,
+        once per block. Gradients are unchanged (:mod:`wavevision.layers.grad_checkpoint`).
 
         Args:
             enable: turn checkpointing on or off.
-            every: blocks per checkpointed segment; larger keeps fewer block inputs but recomputes
-                more at once. Two keeps the least for WaveMix-192/16 (``benchmarks/grad_checkpointing.py``);
-                ``forward_intermediates`` always checkpoints single blocks.
+            every: blocks per checkpointed segment. ``None`` (default) lets the family choose:
+                WaveMix models size their segments from what a block and the head keep
+                (:func:`~wavevision.layers.grad_checkpoint.balanced_segments`: long segments
+                first and single blocks last, or a few long ones behind a dense decoder; the
+                lowest peak in ``benchmarks/grad_checkpointing.py``), Wave-ViT uses two blocks
+                per segment. ``forward_intermediates`` always checkpoints single blocks.
         """
         self.grad_checkpointing = check_bool("enable", enable)
-        self.grad_checkpointing_every = check_int("every", every, min=1)
+        self.grad_checkpointing_every = None if every is None else check_int("every", every, min=1)
 
     def _checkpointing(self) -> bool:
         return checkpointing_applies(self.grad_checkpointing)
+
+    def _segments(self, n: int) -> list[tuple[int, int]]:
+        """``(start, stop)`` of the checkpointed segments of ``n`` consecutive blocks."""
+        every = self.grad_checkpointing_every
+        return segment_bounds(n, self._default_segments(n) if every is None else every)
+
+    def _default_segments(self, n: int) -> Sequence[int] | int:
+        """Segment lengths of ``set_grad_checkpointing(every=None)``: two blocks each, unless a family knows better."""
+        return 2
 
     def no_weight_decay(self) -> set[str]:
         """Parameter names to exclude from weight decay beyond biases and norms (none here: no

@@ -348,12 +348,11 @@ class WaveViT(ModelBase):
         return pad_to_multiple(x, self.size_multiple)[0], size
 
     def _run_blocks(self, blocks: nn.ModuleList, tokens: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
-        """A stage's blocks; with checkpointing, in segments of ``grad_checkpointing_every`` blocks."""
+        """A stage's blocks; with checkpointing, in segments (:meth:`set_grad_checkpointing`)."""
         if not self._checkpointing():
             return _run_seq(blocks, tokens, size)
-        every = self.grad_checkpointing_every
-        for start in range(0, len(blocks), every):
-            segment = blocks[start : start + every]
+        for start, stop in self._segments(len(blocks)):
+            segment = blocks[start:stop]
             tokens = checkpoint_block(partial(_run_seq, segment, size=size), segment, tokens)
         return tokens
 

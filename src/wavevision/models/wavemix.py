@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from ..layers import WaveMixBlock, normalize_stem, patchify_stem, strided_stem
 from ..layers.drop_path import drop_path
-from ..layers.grad_checkpoint import checkpoint_block
+from ..layers.grad_checkpoint import balanced_segments, checkpoint_block
 from ..layers.layout import in_format_of, inference_layout
 from ..ops.padding import crop_to, pad_to_multiple
 from ..utils.validate import check_float
@@ -53,6 +53,23 @@ def _residual(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
     if isinstance(block, WaveMixBlock) and not block._forward_hooks:
         return block(x, residual=x)
     return x + block(x)  # x first: the sum takes the input's memory format
+
+
+# The backward of a dense head needs about this many times the size of the maps it makes more
+# than a block's backward (kept maps and their gradients; _WaveMixBase._head_cost).
+_DENSE_HEAD = 1.9
+
+
+def _decoder_cost(expand: nn.Module, width: int) -> float:
+    """``_head_cost`` of a decoder of transposed convs and a 1x1 classifier, from its maps' size
+    in units of the blocks' map (``width`` channels)."""
+    maps, area = 0.0, 1.0
+    for m in expand.modules():
+        if isinstance(m, nn.ConvTranspose2d):
+            area *= m.stride[0] * m.stride[1]
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            maps += m.out_channels * area / width
+    return _DENSE_HEAD * maps
 
 
 def _resize_like(y: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
@@ -116,14 +133,26 @@ class _WaveMixBase(ModelBase):
         return self._apply_block(i, x)
 
     def _blocks(self, x: torch.Tensor) -> torch.Tensor:
-        """All blocks; with checkpointing, in segments of ``grad_checkpointing_every`` blocks."""
+        """All blocks; with checkpointing, in segments (:meth:`set_grad_checkpointing`)."""
         n = len(self.layers)
         if not self._checkpointing():
             return self._run(x, 0, n)
-        for start in range(0, n, self.grad_checkpointing_every):
-            stop = min(n, start + self.grad_checkpointing_every)
+        for start, stop in self._segments(n):
             x = checkpoint_block(partial(self._run, start=start, stop=stop), self.layers[start:stop], x)
         return x
+
+    def _default_segments(self, n: int) -> Tuple[int, ...]:
+        """Balanced segments (:func:`~wavevision.layers.grad_checkpoint.balanced_segments`) from the
+        blocks' kept activations and the head; other token mixers count as keeping two inputs' worth."""
+        ratios = [b.kept_ratio() if isinstance(b, WaveMixBlock) else 2.0 for b in self.layers[:n]]
+        return balanced_segments(n, sum(ratios) / max(len(ratios), 1), self._head_cost())
+
+    def _head_cost(self) -> float:
+        """What the head's backward needs beyond a block's, in block inputs: nothing for a pooled
+        classifier; a dense head keeps each map it makes for the next layer's backward and holds
+        its gradient: about 1.9 times the maps' size (measured on WaveMixSR x2 and WaveMix-Seg,
+        ``benchmarks/grad_checkpointing.py``)."""
+        return 0.0
 
     def _stem(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(x)
@@ -277,6 +306,9 @@ class WaveMix(_WaveMixBase):
     def get_classifier(self) -> nn.Module:
         return self.pool[2]
 
+    def _head_cost(self) -> float:
+        return 0.0 if self.global_pool else _DENSE_HEAD * self.num_classes / self.num_features  # per-position logits
+
     def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
         """Replace the classifier (and the pooling, when ``global_pool`` is given); ``num_classes=0``
         makes the model return pooled features (with ``global_pool=""``, the unpooled map)."""
@@ -352,6 +384,9 @@ class WaveMixSeg(_WaveMixBase):
 
     def _classifier(self, num_classes: int) -> nn.Module:
         return nn.Conv2d(self.head_hidden_size, num_classes, 1) if num_classes > 0 else nn.Identity()
+
+    def _head_cost(self) -> float:
+        return _decoder_cost(self.expand, self.num_features)
 
     def get_classifier(self) -> nn.Module:
         return self.expand[2]
@@ -429,6 +464,9 @@ class WaveMixSR(_WaveMixBase):
 
     def _classifier(self, num_classes: int) -> nn.Module:
         return nn.Conv2d(self._head_dim, num_classes, 1) if num_classes > 0 else nn.Identity()
+
+    def _head_cost(self) -> float:
+        return _decoder_cost(self.expand, self.num_features)
 
     def get_classifier(self) -> nn.Module:
         return self.expand[-1]
