@@ -101,3 +101,17 @@ def test_checkpointing_is_left_out_of_traced_graphs():
     a = graph(x)
     torch.manual_seed(0)
     torch.testing.assert_close(model(x), a, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_torch_jit_trace_passes_its_own_check_and_equals_the_module(name):
+    """``torch.jit.trace(model.eval(), x)`` as users and timm's tests call it: gradients enabled,
+    and the default check re-traces without them, so both runs must record the same graph."""
+    model = small_model(name, depth=2) if not name.startswith("wave_vit") else small_model(name)
+    model.eval()
+    x = _x(model)
+    traced = torch.jit.trace(model, x)
+    y = _x(model, n=1, seed=3)
+    with torch.no_grad():
+        for got, want in zip(_outputs(traced(y)), _outputs(model(y))):
+            torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)

@@ -37,7 +37,8 @@ def in_format_of(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 def add_residual(y: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
     """``residual + y`` (the residual's memory format); in inference the fresh ``y`` takes the
-    sum in place when it has the residual's layout and dtype, so no new buffer is allocated."""
-    if not torch.is_grad_enabled() and y.stride() == residual.stride() and y.dtype == residual.dtype and y._base is None:
+    sum in place when it has the residual's layout and dtype, so no new buffer is allocated
+    (not under ``torch.jit.trace``: its check re-runs without gradients, and both graphs must agree)."""
+    if not torch.is_grad_enabled() and not torch.jit.is_tracing() and y.stride() == residual.stride() and y.dtype == residual.dtype and y._base is None:
         return y.add_(residual)
     return residual + y
