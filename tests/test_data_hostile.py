@@ -248,6 +248,22 @@ def test_an_unreadable_class_folder_is_an_error(tmp_path, monkeypatch):
         scan_class_folders(data)
 
 
+def test_an_empty_class_folder_in_the_training_split_is_an_error(tmp_path):
+    """As torchvision's ImageFolder: a class with no images would silently shift every later
+    label. A validation split may lack a class (its labels come from the training split)."""
+    data = image_tree(tmp_path / "data", classes=("train/a", "train/c", "val/a", "val/c"), per_class=2)
+    (data / "train" / "b").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"class folder b in '.*train' hold no images.*add images or remove"):
+        build_dataset("imagefolder", "train", root=data, image_size=8)
+    (data / "train" / "b" / "0.png").write_bytes((data / "train" / "a" / "0.png").read_bytes())
+    (data / "val" / "b").mkdir()  # no validation images of b: fine, b keeps label 1 from train
+    train, info = build_dataset("imagefolder", "train", root=data, image_size=8)
+    assert info.class_names == ("a", "b", "c") and {int(train[i][1]) for i in range(len(train))} <= {0, 1, 2}
+    for split in ("val", "test"):  # both come from val/ (a holdout each)
+        held, held_info = build_dataset("imagefolder", split, root=data, image_size=8)
+        assert held_info.class_names == ("a", "b", "c") and {int(held[i][1]) for i in range(len(held))} <= {0, 2}
+
+
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root reads every folder")
 def test_an_unreadable_class_folder_is_an_error_for_real(tmp_path):
     data = image_tree(tmp_path / "data", classes=("a", "b", "c"), per_class=2)

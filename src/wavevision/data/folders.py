@@ -145,7 +145,13 @@ def scan_class_folders(folder: Path, classes: tuple[str, ...] | None = None) -> 
         raise FileNotFoundError(f"no class subfolders with images in {str(folder)!r} (looked for files ending in "
                                 f"{', '.join(IMAGE_EXTENSIONS)}); expected {folder}/<class>/<image>")
     names = tuple(d.name for d in dirs)
-    if classes is None:
+    if classes is None:  # the split that defines the classes: an empty folder is a class with no images
+        empty = [d.name for d in class_dirs if not listing[d]]
+        if empty:
+            raise FileNotFoundError(f"class folder{'s' if len(empty) > 1 else ''} {', '.join(empty[:5])}"
+                                    f"{' ...' if len(empty) > 5 else ''} in {str(folder)!r} hold no images (files "
+                                    f"ending in {', '.join(IMAGE_EXTENSIONS)}); add images or remove the folder, "
+                                    "otherwise the class would be missing and every later class would shift")
         classes = names
     index = {c: i for i, c in enumerate(classes)}
     unknown = [n for n in names if n not in index]
