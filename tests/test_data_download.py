@@ -396,3 +396,30 @@ def test_every_official_download_has_its_size():
     for name, source in download_module.DOWNLOADS.items():
         for res in source.files:
             assert isinstance(res.size, int) and res.size > 1000, (name, res.filename)
+
+
+def test_a_name_lookup_that_never_answers_is_given_up(server, tmp_path, monkeypatch):
+    """The system resolver has no timeout: a host name whose lookup hangs fails after the stall
+    timeout, naming the host; other names still resolve (and connect) as before."""
+    real = download_module.socket.getaddrinfo
+    hang = threading.Event()
+
+    def getaddrinfo(host, *args, **kwargs):
+        if host == "unanswered.example":
+            hang.wait(30)
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(download_module.socket, "getaddrinfo", getaddrinfo)
+    try:
+        started = time.monotonic()
+        with pytest.raises(DownloadError, match=r"cannot reach http://unanswered\.example:\d+/x \(looking up "
+                                                r"'unanswered\.example' took longer than 0\.5 s; check the DNS"):
+            finishes(lambda: download("http://unanswered.example:9/x", tmp_path, progress=False, timeout=0.5),
+                     seconds=10)
+        assert time.monotonic() - started < 5
+    finally:
+        hang.set()
+    server.files["blob.bin"] = DATA  # a name that resolves: every address is tried in turn (::1, then 127.0.0.1)
+    port = server.httpd.server_address[1]
+    assert download(f"http://localhost:{port}/blob.bin", tmp_path / "here", md5=md5(DATA),
+                    progress=False, timeout=5).read_bytes() == DATA

@@ -7,7 +7,9 @@ The cache is ``~/.cache/wavevision`` (``WAVEVISION_CACHE`` overrides it). ``WAVE
 
 A server cannot hold a download hostage or fill the disk: every transfer has a stall timeout
 (no byte for ``WAVEVISION_DOWNLOAD_STALL`` seconds, default 60) and an overall deadline
-(``WAVEVISION_DOWNLOAD_DEADLINE``, default 2 hours, headers included); a file whose size is
+(``WAVEVISION_DOWNLOAD_DEADLINE``, default 2 hours, headers included), and a host name that
+takes longer than the stall timeout to look up fails (the system resolver has no timeout of
+its own); a file whose size is
 known is refused as soon as the server offers or sends more, and is not complete until all of
 it arrived, whatever the server said; any transfer stops before the disk's free space falls
 under 256 MiB.
@@ -240,7 +242,8 @@ class _Watchdog:
     """Shuts the sockets of one transfer down when its deadline passes, so a blocked read (a
     server trickling bytes, or headers) returns at once; ``fired`` tells what happened."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, lookup: float) -> None:
+        self.lookup = lookup
         self.fired = False
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
@@ -277,6 +280,7 @@ class _Watchdog:
         def tracked(cls: type) -> type:
             class Tracked(cls):  # type: ignore[misc, valid-type]
                 def connect(self) -> None:
+                    self._create_connection = _connector(watchdog.lookup)
                     super().connect()
                     watchdog.track(self.sock)
 
@@ -293,6 +297,44 @@ class _Watchdog:
         return urllib.request.build_opener(HTTP, HTTPS)
 
 
+def _lookup(host: str, port: int, seconds: float) -> list[tuple]:
+    """``socket.getaddrinfo`` for a TCP connection, given up after ``seconds``: the resolver can
+    block far longer (an unanswered DNS server), and its thread is left to finish on its own."""
+    found: dict[str, object] = {}
+
+    def resolve() -> None:
+        try:
+            found["infos"] = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+        except OSError as e:
+            found["error"] = e
+
+    thread = threading.Thread(target=resolve, name=f"wavevision lookup {host}", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        raise OSError(f"looking up {host!r} took longer than {seconds:g} s; check the DNS settings, or set "
+                      f"{STALL_ENV} to wait longer")
+    if "error" in found:
+        raise found["error"]  # type: ignore[misc]
+    return found["infos"]  # type: ignore[return-value]
+
+
+def _connector(seconds: float):
+    """``socket.create_connection`` whose name lookup is bounded by ``seconds`` (each resolved
+    address is then tried in turn, as ``create_connection`` does)."""
+    def create_connection(address, timeout=socket._GLOBAL_DEFAULT_TIMEOUT, source_address=None, **kwargs):
+        host, port = address[0], address[1]
+        error: OSError | None = None
+        for *_, sockaddr in _lookup(host, port, seconds):
+            try:
+                return socket.create_connection((sockaddr[0], port), timeout, source_address, **kwargs)
+            except OSError as e:
+                error = e
+        raise error or OSError(f"{host!r} resolved to no address")
+
+    return create_connection
+
+
 def _transfer(url: str, part: Path, *, progress: bool, limits: _Limits) -> bool:
     """Fetch ``url`` into ``part``, continuing from its current size when the server allows.
 
@@ -303,7 +345,7 @@ def _transfer(url: str, part: Path, *, progress: bool, limits: _Limits) -> bool:
         part.unlink()  # longer than the file can be: not a prefix of it
         start = 0
     written = start
-    with _Watchdog(limits.deadline) as watchdog:
+    with _Watchdog(limits.deadline, lookup=min(limits.stall, limits.deadline)) as watchdog:
         try:
             response = _open(watchdog.opener(), url, start, limits)
             if response is None:
