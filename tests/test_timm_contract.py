@@ -262,6 +262,9 @@ def test_registration_is_idempotent_and_lazy(timm):
     code = "import sys, wavevision; assert 'timm' not in sys.modules; import wavevision.integrations.timm; " \
            "assert 'wavemix' in sys.modules['timm'].list_models('wavemix')"
     subprocess.run([sys.executable, "-c", code], check=True)
+    code = "import wavevision; names = wavevision.register_timm(); assert len(names) == len(wavevision.list_models()), " \
+           "names; assert wavevision.register_timm() == []"  # the first call returns every name it registered
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_resolve_data_config_and_transform_follow_the_record(timm):

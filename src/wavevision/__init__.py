@@ -10,6 +10,8 @@ Quick start::
 ``wavevision.register_timm()`` makes every model available to ``timm.create_model`` (timm is
 imported only then).
 """
+import sys
+
 from ._launch import prefer_passive_openmp
 
 prefer_passive_openmp()  # the `wavevision` command only, before torch loads (see wavevision._launch)
@@ -39,9 +41,10 @@ def register_timm() -> list[str]:
         import timm  # noqa: F401 - the optional dependency, imported only here
     except ImportError as e:
         raise ImportError(f"register_timm needs timm ({e}); pip install timm, or pip install -e '.[vision]'") from None
+    first = "wavevision.integrations.timm" not in sys.modules
     from .integrations import timm as _timm
 
-    return _timm.register_timm()
+    return list(_timm.REGISTERED) if first else _timm.register_timm()
 
 
 __version__ = "0.1.0"

@@ -97,4 +97,4 @@ def register_timm() -> list[str]:
     return done
 
 
-register_timm()
+REGISTERED: list[str] = register_timm()  # importing this module registers; the names it added
