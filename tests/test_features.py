@@ -302,3 +302,15 @@ def test_padding_that_cannot_fit_in_memory_is_refused_before_allocating(monkeypa
     model = wavevision.create_model("wavemix", depth=1, final_dim=16, ff_channel=16, level=5).eval()
     with pytest.raises(MemoryError, match=r"level-5 pyramid of the 9x9 map padded to 32x32.*smaller level"):
         model(torch.rand(1, 3, 36, 36))
+
+
+@pytest.mark.parametrize("name, out_indices, expected", [("wave_vit_s", (3, 1), [1, 3]),
+                                                     ("wavemix_lite_8_10", (2, 2, -1, 0), [0, 2, 9])])
+def test_feature_info_describes_the_maps_for_unsorted_or_repeated_indices(name, out_indices, expected):
+    """Maps come out in block order, once each; ``out_indices`` and ``feature_info`` say the same."""
+    kw = {"depths": (1, 1, 1, 1), "embed_dims": (16, 32, 48, 64), "num_heads": (1, 2, 3, 4)} if name == "wave_vit_s" else {}
+    model = wavevision.create_model(name, features_only=True, out_indices=out_indices, **kw).eval()
+    with torch.no_grad():
+        maps = model(torch.rand(1, model.in_chans, 64, 64))
+    assert list(model.out_indices) == expected and len(maps) == len(expected)
+    assert [m.shape[1] for m in maps] == model.feature_info.channels()

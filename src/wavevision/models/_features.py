@@ -44,7 +44,8 @@ class FeatureInfo(list):
 
 
 def feature_take_indices(num: int, indices: int | Sequence[int] | None = None, what: str = "block") -> tuple[list[int], int]:
-    """Absolute indices to take among ``num`` maps, and the largest (timm's semantics).
+    """Absolute indices to take among ``num`` maps, sorted and without repeats (the order the
+    maps come out in), and the largest (timm's semantics).
 
     Args:
         num: how many maps the model has.
@@ -73,7 +74,8 @@ def feature_take_indices(num: int, indices: int | Sequence[int] | None = None, w
             take.append(i % num)
         if not take:
             raise ValueError(f"indices selects no {what}; give at least one of 0..{num - 1}")
-    return take, max(take)
+    take = sorted(set(take))
+    return take, take[-1]
 
 
 def default_out_indices(num: int) -> tuple[int, ...]:

@@ -466,7 +466,6 @@ class WaveViT(ModelBase):
                 asked for) instead of (``forward_features`` output, list).
         """
         take, last = feature_take_indices(self.num_stages, indices, what="stage")
-        take = sorted(set(take))
         self._check_output_fmt(output_fmt)
         if not intermediates_only:
             if stop_early:
