@@ -346,7 +346,7 @@ def test_a_server_sending_more_than_the_file_is_cut_off(misbehaving, tmp_path, m
     server = misbehaving(DATA, sends_forever)
     monkeypatch.setitem(download_module.DOWNLOADS, "mnist", download_module.Source(
         server.url.rsplit("/", 1)[0], (download_module.Resource("file.bin", md5(DATA), len(DATA)),)))
-    with pytest.raises(DownloadError, match=r"sent more than the expected 20,000 bytes; the partial file was deleted"):
+    with pytest.raises(DownloadError, match=r"^http://\S+ sent more than the expected 20,000 bytes; the partial file was deleted \(check the mirror\)$"):
         finishes(lambda: fetch_dataset("mnist", tmp_path / "mnist", progress=False))
     assert not list((tmp_path / "mnist").iterdir())
     server.behaviour = declares_a_terabyte  # refused before a byte is written
@@ -362,8 +362,8 @@ def test_without_a_known_size_the_disk_is_not_filled(misbehaving, tmp_path, monk
     # the disk "has" 40 MiB above the reserve before the download, less as the file grows
     monkeypatch.setattr(download_module, "_free_bytes",
                         lambda folder: reserve + (40 << 20) - (part.stat().st_size if part.exists() else 0))
-    with pytest.raises(DownloadError, match=r"stopped after [\d,]+ bytes: the disk holding .* has less than 256 MiB "
-                                            r"free; the partial file was deleted"):
+    with pytest.raises(DownloadError, match=r"^download of \S+ stopped after [\d,]+ bytes: the disk holding .* has less than 256 MiB "
+                                            r"free; the partial file was deleted, make room or set WAVEVISION_CACHE$"):
         finishes(lambda: download(server.url, tmp_path, progress=False))
     assert not part.exists()
 

@@ -437,6 +437,8 @@ def _copy(response: http.client.HTTPResponse, url: str, part: Path, start: int, 
                         raise _refuse(part, f"download of {url} stopped after {written:,} bytes: the disk holding "
                                             f"{part.parent} has less than {_DISK_RESERVE >> 20} MiB free; the partial "
                                             f"file was deleted, make room or set {CACHE_ENV}")
+        except DownloadError:  # a refusal above: already says what happened (an OSError, so before that clause)
+            raise
         except TimeoutError:
             raise DownloadError(f"download of {url} stalled: no data for {limits.stall:g} s after {written:,} bytes; "
                                 f"run again to resume it, or set {STALL_ENV} to wait longer") from None
@@ -445,7 +447,7 @@ def _copy(response: http.client.HTTPResponse, url: str, part: Path, start: int, 
                                 "run again to resume it") from None
         finally:
             f.flush()
-            if not f.closed and part.exists():
+            if part.exists():
                 os.fsync(f.fileno())
     return written
 
