@@ -302,6 +302,18 @@ def test_idx_header_declaring_more_than_the_file_holds(tmp_path):
         read_idx(wide)
 
 
+def test_idx_gzip_with_a_damaged_checksum_is_refused(tmp_path):
+    from wavevision.data.idx import read_idx
+
+    images = np.arange(3 * 4 * 4, dtype=np.uint8).reshape(3, 4, 4)
+    data = bytearray(gzip.compress(idx_bytes(images.shape, images.tobytes())))
+    data[-8] ^= 0xFF  # the CRC-32 of the gzip trailer
+    path = tmp_path / "crc-idx3-ubyte.gz"
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"cannot read '.*crc-idx3-ubyte.gz' \(CRC check failed.*the file is damaged"):
+        read_idx(path)
+
+
 def test_idx_gzip_bomb_is_read_only_as_far_as_declared(tmp_path):
     """A small .gz whose stream runs on for 256 MiB past the declared images: only the declared
     bytes are decompressed (measured with tracemalloc, not time)."""

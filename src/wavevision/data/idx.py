@@ -84,6 +84,8 @@ def read_idx(path: Path) -> np.ndarray:
                 check_memory(need, f"reading {where} ({' x '.join(map(str, dims))} values)",
                              "use a machine with more memory, or check that the file is the dataset's")
                 data = stream.read(need)
+                if compressed:  # one byte more: at the stream's end gzip checks its CRC (data past it stays unread)
+                    stream.read(1)
     except (OSError, EOFError, zlib.error) as e:
         raise ValueError(f"cannot read {where} ({e}); the file is damaged, download it again") from None
     if len(data) < need:
