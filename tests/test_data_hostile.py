@@ -518,6 +518,18 @@ def test_galaxy10_file_declaring_huge_images_or_labels(tmp_path, little_memory):
         build_dataset("galaxy10", "test", root=path)
 
 
+def test_galaxy10_labels_that_do_not_match_the_images_are_refused_before_reading(tmp_path):
+    h5py = pytest.importorskip("h5py")
+    path = tmp_path / "Galaxy10_DECals.h5"
+    for ans, found in [(dict(shape=(10**9, 2), dtype=np.int64, chunks=(1024, 2)), r"an array of shape \(1000000000, 2\)"),
+                       (dict(shape=(10**9,), dtype=np.int64, chunks=(1024,)), "1,000,000,000 labels")]:
+        with h5py.File(path, "w") as f:  # declared, never stored: reading it would need gigabytes
+            f.create_dataset("images", data=np.zeros((20, 8, 8, 3), dtype=np.uint8))
+            f.create_dataset("ans", **ans)
+        with pytest.raises(ValueError, match=rf"{found} in 'ans' for 20 images"):
+            build_dataset("galaxy10", "test", root=path)
+
+
 def test_galaxy10_file_damaged_after_the_build_names_it(tmp_path):
     h5py = pytest.importorskip("h5py")
     path = tmp_path / "Galaxy10_DECals.h5"

@@ -67,11 +67,12 @@ def _inspect(path: Path, mtime: int) -> tuple[tuple[int, ...], np.ndarray]:
         if max(shape[1:3]) > MAX_SIDE:  # HDF5 can declare sizes it never stores
             raise ValueError(f"{str(path)!r}: 'images' are {shape[1]}x{shape[2]}, larger than the {MAX_SIDE}x{MAX_SIDE} "
                              "this package reads; the file is damaged or not Galaxy10")
-        n = f["ans"].shape[0] if f["ans"].ndim == 1 else -1
-        check_memory(max(n, 0) * 8, f"reading {n:,} labels of {str(path)!r}", "check that the file is Galaxy10's")
-        labels = np.asarray(f["ans"][:], dtype=np.int64)
-    if labels.ndim != 1 or len(labels) != shape[0]:
-        raise ValueError(f"{str(path)!r}: {len(labels)} labels in 'ans' for {shape[0]} images")
+        ans = f["ans"]  # its declared shape is checked before anything is read
+        if ans.ndim != 1 or ans.shape[0] != shape[0]:
+            found = f"{ans.shape[0]:,} labels" if ans.ndim == 1 else f"an array of shape {tuple(ans.shape)}"
+            raise ValueError(f"{str(path)!r}: {found} in 'ans' for {shape[0]} images")
+        check_memory(shape[0] * 8, f"reading {shape[0]:,} labels of {str(path)!r}", "check that the file is Galaxy10's")
+        labels = np.asarray(ans[:], dtype=np.int64)
     return shape, labels
 
 
