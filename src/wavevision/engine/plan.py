@@ -21,7 +21,7 @@ from .config import RECIPES, TrainConfig
 from .distributed import DistContext, barrier, on_main
 from .rundir import RunDir, default_output
 from .runtime import apply_runtime, seed_all
-from .sampling import SeededSamples, epoch_indices
+from .sampling import SeededSamples
 from .schedule import OPTIMIZER_SLOTS, build_optimizer, build_scheduler
 from .sizing import check_fits_memory, meta_model
 from .state import fingerprint
@@ -48,7 +48,6 @@ class Plan:
     val: Split
     test: Split | None
     run_dir: RunDir
-    saved_config: dict[str, Any] | None
     model: nn.Module
     ddp: nn.Module
     optimizer: torch.optim.Optimizer
@@ -74,17 +73,18 @@ def prepare(cfg: TrainConfig, ctx: DistContext, model: nn.Module | None = None,
     task = get_task(train.info.task)
     cfg = resolve_model(cfg, train.info, task, model)
     run_dir = RunDir(cfg.output if cfg.output else default_output(cfg))
-    saved = on_main(ctx, lambda: run_dir.check(cfg))
+    on_main(ctx, lambda: run_dir.check(cfg))
     net = _build_model(cfg, ctx, model, train)
     ddp = net
     if ctx.distributed:
         ddp = nn.parallel.DistributedDataParallel(net, device_ids=[ctx.device.index] if ctx.device.type != "cpu" else None)
     torch.manual_seed(cfg.seed + 1 + ctx.rank)  # dropout differs between processes
-    n_batches = math.ceil(len(epoch_indices(len(train.data), ctx, cfg.seed, 0)) / cfg.batch_size)
+    per_rank = math.ceil(len(train.data) / ctx.world_size)  # DistributedSampler pads every rank to this
+    n_batches = math.ceil(per_rank / cfg.batch_size)
     steps = min(n_batches, cfg.max_train_batches or n_batches)
     optimizer = build_optimizer(net, cfg)
     return Plan(
-        cfg=cfg, ctx=ctx, task=task, train=train, val=val, test=test, run_dir=run_dir, saved_config=saved,
+        cfg=cfg, ctx=ctx, task=task, train=train, val=val, test=test, run_dir=run_dir,
         model=net, ddp=ddp, optimizer=optimizer, scheduler=build_scheduler(optimizer, cfg, steps),
         scaler=torch.amp.GradScaler(ctx.device.type, enabled=cfg.amp == "fp16"),
         loss=task.loss(train.info, label_smoothing=cfg.label_smoothing), seeded=SeededSamples(train.data, cfg.seed),

@@ -28,7 +28,6 @@ __all__ = ["LOCK_FILE", "RunDir", "RunDirLocked", "command_config", "default_out
 
 LOCK_FILE = ".wavevision.lock"
 _CONFIG = "config.yaml"
-_MAX_CONFIG_BYTES = 1 << 20
 # Files that exist only once a run has trained: a folder holding config.yaml alone is a start that failed.
 _PROGRESS = (ckpt.STATE_FILE, "last.safetensors", "best.safetensors", "log.jsonl", "results.json")
 
@@ -98,9 +97,7 @@ class RunDir:
 
     def read_config(self) -> dict[str, Any]:
         """The saved ``config.yaml``, read with a size limit."""
-        path = self.path / _CONFIG
-        read_text(path, max_bytes=_MAX_CONFIG_BYTES, what="run configuration")  # refuses FIFOs and giants first
-        return load_yaml(path)
+        return load_yaml(self.path / _CONFIG)
 
     def check(self, cfg: TrainConfig) -> dict[str, Any] | None:
         """Check the folder against ``cfg.resume``/``cfg.overwrite`` without changing anything.

@@ -284,16 +284,16 @@ def lean_mlp(x: torch.Tensor, mlp: nn.Sequential, channels_last_ok: bool = False
 class _LeanBatchNorm(torch.autograd.Function):
     @staticmethod
     def forward(ctx, u, residual, weight, bias, running_mean, running_var, factor: float, eps: float):  # type: ignore[override]
-        out, mean, invstd = torch.native_batch_norm(u, weight, bias, running_mean, running_var, True, factor, eps)
+        out, _, invstd = torch.native_batch_norm(u, weight, bias, running_mean, running_var, True, factor, eps)
         if residual is not None:  # residual first: the sum takes its memory format (u's may differ)
             out = residual + out
-        ctx.save_for_backward(out, residual, weight, bias, mean, invstd)
+        ctx.save_for_backward(out, residual, weight, bias, invstd)
         ctx.eps = eps
         return out
 
     @staticmethod
     def backward(ctx, g):  # type: ignore[override]
-        out, residual, weight, bias, mean, invstd = ctx.saved_tensors
+        out, residual, weight, bias, invstd = ctx.saved_tensors
         z = out - residual if residual is not None else out
         grad_u, grad_w, grad_b = _norm_grads(g, z, weight, bias, invstd, ctx.eps)
         del z

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from ..ops.haar import haar_wavedec2
 from ..ops.padding import check_pad, crop_to, pad_to_multiple
-from .layout import add_residual, in_format_of
+from .layout import add_residual, in_format_of, inference_layout
 from .lean import _keep_mask, _pointwise, lean_enabled, lean_mlp
 
 __all__ = ["UPSAMPLE_MODES", "FastConvTranspose2d", "FastDropout", "PointwiseConv2d", "WaveMixBlock", "wavemix_mlp"]
@@ -151,17 +151,7 @@ def _conv_transpose2d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torc
                       padding: Tuple[int, ...], output_padding: Tuple[int, ...], groups: int,
                       dilation: Tuple[int, ...]) -> torch.Tensor:
     """FastConvTranspose2d's forward: from a channels-last copy in CPU float32 inference."""
-    if not (
-        torch.is_grad_enabled()
-        or x.dim() != 4
-        or x.device.type != "cpu"
-        or x.dtype != torch.float32
-        or not x.is_contiguous()
-        or torch.jit.is_tracing()
-        or torch.compiler.is_compiling()
-    ):
-        x = x.contiguous(memory_format=torch.channels_last)
-    return F.conv_transpose2d(x, weight, bias, stride, padding, output_padding, groups, dilation)
+    return F.conv_transpose2d(inference_layout(x), weight, bias, stride, padding, output_padding, groups, dilation)
 
 
 def wavemix_mlp(

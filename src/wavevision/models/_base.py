@@ -42,9 +42,6 @@ def check_image(x: torch.Tensor, model: str, in_chans: int, min_size: int = 1, w
         )
 
 
-torch.fx.wrap("check_image")
-
-
 def to_output_fmt(x: torch.Tensor, output_fmt: str) -> torch.Tensor:
     """A (B, C, H, W) map in ``output_fmt`` (``NCHW`` or ``NHWC``)."""
     return x if output_fmt == "NCHW" else x.permute(0, 2, 3, 1)

@@ -172,11 +172,12 @@ class LabelTask(Task):
 
     def check_target(self, target: torch.Tensor, info: DatasetInfo) -> None:
         """Labels outside ``0..num_classes-1`` (the ignore index aside) raise a ValueError naming the value."""
-        t = target
-        if info.ignore_index is not None:
-            t = t[t != info.ignore_index]
-        if t.numel() and (int(t.min()) < 0 or int(t.max()) >= info.num_classes):
-            bad = int(t.max()) if int(t.max()) >= info.num_classes else int(t.min())
+        if not target.numel():
+            return
+        t = target if info.ignore_index is None else torch.where(target == info.ignore_index, 0, target)
+        lo, hi = (int(v) for v in torch.aminmax(t))  # one pass, one device sync per batch
+        if lo < 0 or hi >= info.num_classes:
+            bad = hi if hi >= info.num_classes else lo
             raise ValueError(
                 f"label {bad} is out of range for dataset {info.name!r} with {info.num_classes} classes "
                 f"(valid 0..{info.num_classes - 1}"
