@@ -394,6 +394,8 @@ def test_cityscapes_train_ids_and_splits(tmp_path):
         assert int(train[i][1][5, 30]) == expect
     assert len(build_dataset("cityscapes", "val", root=root)[0]) == 2
     assert len(build_dataset("cityscapes", "train", root=root)[0]) == 18
+    with pytest.raises(ValueError, match="verify must be true or false, got 'perhaps'"):
+        build_dataset("cityscapes", "train", root=root, verify="perhaps")
     aug, info = build_dataset("cityscapes", "train", root=root, augment=True, crop_size=(8, 12))
     torch.manual_seed(0)
     image, mask = aug[0]

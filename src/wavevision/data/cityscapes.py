@@ -9,7 +9,6 @@ classes; every other id becomes 255 (ignored). The official test labels are not 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch

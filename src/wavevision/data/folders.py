@@ -170,7 +170,9 @@ def scan_class_folders(folder: Path, classes: tuple[str, ...] | None = None) -> 
 def verify_images(paths: list[Path], enabled: bool | None = None) -> None:
     """Open every file's header (Pillow) and raise :class:`DataFileError` naming the first
     unreadable one, not-a-file or decompression bomb. ``enabled=None`` checks only when there are
-    at most 20,000 files."""
+    at most 20,000 files (``enabled`` is a dataset's ``verify`` option, checked here for every builder)."""
+    if enabled is not None:
+        enabled = check_bool("verify", enabled)
     if enabled is False or (enabled is None and len(paths) > _VERIFY_LIMIT):
         return
     from PIL import Image
@@ -294,7 +296,7 @@ def _build(name: str, split: str, root: Path, augment: bool, options: dict[str, 
             raise FileNotFoundError(_layouts_hint(root))
     if part is not None:
         paths, labels = _select(paths, labels, holdout_split(len(paths), part, options.get("val_size")))
-    verify_images(paths, None if options.get("verify") is None else check_bool("verify", options["verify"]))
+    verify_images(paths, options.get("verify"))
 
     if augment:
         steps: list = [ResizeCover(size), RandomCrop(size, padding=max(1, size[0] // 8)), RandomHorizontalFlip()]

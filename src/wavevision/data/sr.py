@@ -87,7 +87,7 @@ def _build(name: str, split: str, root: Path, augment: bool, options: dict[str, 
     reject_unknown_options(name, options, ["scale", "patch_size", "num_patches", "eval_size", "val_size", "cache", "verify"])
     scale = sr_scale(options.get("scale", 2), name)
     paths = find_sr_images(Path(root), split, scale, options.get("val_size"))
-    verify_images(paths, _flag(options, "verify"))
+    verify_images(paths, options.get("verify"))
     loader = ImageLoader(3)
     # cache=True decodes every image once at build time (fast epochs, memory of the uint8 images)
     images: list = _decode_all(paths, loader) if _flag(options, "cache") else paths

@@ -58,7 +58,8 @@ def check_pad(x: torch.Tensor, level: int, *, expansion: float = 1.0, what: str 
 
     Raises:
         ValueError: ``2**level`` exceeds :data:`MAX_PAD_FACTOR` times the map's longer side.
-        MemoryError: the padded pyramid would not fit in the available memory.
+        MemoryError: the padded pyramid would not fit in the available memory (CPU tensors;
+            on an accelerator its allocator reports what does not fit).
     """
     h, w = int(x.shape[-2]), int(x.shape[-1])
     m = 2**level
@@ -72,6 +73,6 @@ def check_pad(x: torch.Tensor, level: int, *, expansion: float = 1.0, what: str 
             f"level <= {deepest} for inputs of this size, or larger inputs"
         )
     need = x.numel() / max(h * w, 1) * ph * pw * x.element_size() * expansion
-    if (ph, pw) != (h, w) and need > _CHECK_BYTES:
+    if (ph, pw) != (h, w) and need > _CHECK_BYTES and x.device.type == "cpu":  # host memory is what it knows
         check_memory(need, f"a level-{level} pyramid of the {h}x{w} map padded to {ph}x{pw}",
                      "use a smaller level, batch or input")
