@@ -134,6 +134,32 @@ def is_class_tree(folder: Path) -> bool:
     return folder.is_dir() and any(_has_image(d) for d in _class_dirs(folder))
 
 
+def _no_images(folder: Path) -> FileNotFoundError:
+    return FileNotFoundError(f"no class subfolders with images in {str(folder)!r} (looked for files ending in "
+                             f"{', '.join(IMAGE_EXTENSIONS)}); expected {folder}/<class>/<image>")
+
+
+def _defined_classes(folder: Path, class_dirs: list[Path], has_images: list[bool]) -> tuple[str, ...]:
+    """The class names of the split that defines them: every class folder must hold an image
+    (an empty one would be a missing class, shifting every later label)."""
+    if not any(has_images):
+        raise _no_images(folder)
+    empty = [d.name for d, has in zip(class_dirs, has_images) if not has]
+    if empty:
+        raise FileNotFoundError(f"class folder{'s' if len(empty) > 1 else ''} {', '.join(empty[:5])}"
+                                f"{' ...' if len(empty) > 5 else ''} in {str(folder)!r} hold no images (files "
+                                f"ending in {', '.join(IMAGE_EXTENSIONS)}); add images or remove the folder, "
+                                "otherwise the class would be missing and every later class would shift")
+    return tuple(d.name for d in class_dirs)
+
+
+def class_names(folder: Path) -> tuple[str, ...]:
+    """The classes :func:`scan_class_folders` would find in ``folder``, without listing every image."""
+    class_dirs = _class_dirs(folder)
+    _check_no_overlap(folder, class_dirs)
+    return _defined_classes(folder, class_dirs, [_has_image(d) for d in class_dirs])
+
+
 def scan_class_folders(folder: Path, classes: tuple[str, ...] | None = None) -> tuple[list[Path], list[int], tuple[str, ...]]:
     """Image paths, labels and class names of a class tree. With ``classes`` given (the training
     split's), every subfolder must be one of them."""
@@ -141,18 +167,11 @@ def scan_class_folders(folder: Path, classes: tuple[str, ...] | None = None) -> 
     _check_no_overlap(folder, class_dirs)
     listing = {d: _images_under(d) for d in class_dirs}
     dirs = [d for d, files in listing.items() if files]
-    if not dirs:
-        raise FileNotFoundError(f"no class subfolders with images in {str(folder)!r} (looked for files ending in "
-                                f"{', '.join(IMAGE_EXTENSIONS)}); expected {folder}/<class>/<image>")
+    if classes is None:
+        classes = _defined_classes(folder, class_dirs, [bool(listing[d]) for d in class_dirs])
+    elif not dirs:
+        raise _no_images(folder)
     names = tuple(d.name for d in dirs)
-    if classes is None:  # the split that defines the classes: an empty folder is a class with no images
-        empty = [d.name for d in class_dirs if not listing[d]]
-        if empty:
-            raise FileNotFoundError(f"class folder{'s' if len(empty) > 1 else ''} {', '.join(empty[:5])}"
-                                    f"{' ...' if len(empty) > 5 else ''} in {str(folder)!r} hold no images (files "
-                                    f"ending in {', '.join(IMAGE_EXTENSIONS)}); add images or remove the folder, "
-                                    "otherwise the class would be missing and every later class would shift")
-        classes = names
     index = {c: i for i, c in enumerate(classes)}
     unknown = [n for n in names if n not in index]
     if unknown:
@@ -279,7 +298,7 @@ def _build(name: str, split: str, root: Path, augment: bool, options: dict[str, 
         part = None
         if "train" in folders and len(folders) > 1:
             source, part = split_source(split, has_val="val" in folders, has_test="test" in folders)
-            _, _, classes = scan_class_folders(folders["train"])
+            classes = None if source == "train" else class_names(folders["train"])  # train: scanned once below
             paths, labels, classes = scan_class_folders(folders[source], classes)
         elif "train" in folders:  # train/ only: split it three ways
             paths, labels, classes = scan_class_folders(folders["train"])
