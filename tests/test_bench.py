@@ -126,6 +126,19 @@ def test_oom_is_reported_and_the_run_goes_on(monkeypatch):
     assert "oom" in format_results(results)
 
 
+def test_a_batch_that_cannot_fit_is_refused_per_case_and_batch_one_is_still_measured(monkeypatch):
+    """Before anything is allocated, each case at batch N is checked against the memory the
+    device has (here 64 MiB): those that cannot fit are out of memory, the rest of the row stays."""
+    import wavevision.engine.sizing as sizing
+
+    monkeypatch.setattr(sizing, "device_memory", lambda device: 64 << 20)
+    (row,) = benchmark(["mixer_dwt"], input_size=32, batch_size=4096, warmup=0, repeats=1, model_kwargs=SMALL)
+    assert row.status == "oom" and row.params > 0 and row.macs > 0 and row.latency_ms > 0
+    assert row.throughput is None and row.train_step_ms is None and row.infer_peak_mb is None
+    for case in ("throughput@4096", "train_step@4096", "infer memory@4096", "train memory@4096"):
+        assert case in row.note
+
+
 def test_cpu_memory_limit_turns_into_oom():
     """A real out-of-memory: the case's fresh process may add only 4 MiB of address space."""
     r = benchmark(["mixer_dwt"], input_size=32, batch_size=256, warmup=0, repeats=1, train=False,

@@ -312,15 +312,27 @@ def _measure_memory(spec: ModelSpec, row: BenchResult, mode: str, device: torch.
     return accelerator_peak_memory(step, device)
 
 
+def _memory_check(spec: ModelSpec, size: SizeLike, device: torch.device) -> Callable[[int, bool], None]:
+    """``fits(batch, train)``: a MemoryError with the estimate when a wavevision model at that
+    batch cannot fit on ``device`` (estimated on the ``meta`` device; timm models: not checked)."""
+    if spec.source != "wavevision":
+        return lambda batch, train: None
+    meta = meta_model(lambda: _build_model(spec))
+    shape = default_input_shape(spec, meta, size)
+
+    def fits(batch: int, train: bool) -> None:
+        check_fits_memory(meta, input_shape=(batch, *shape), train=train, optimizer_slots=2 if train else 0,
+                          device=device, what=f"{'training' if train else 'inference of'} {spec.name} at batch "
+                          f"{batch} of {'x'.join(map(str, shape))}", fix="give a smaller --input-size or --batch-size")
+
+    return fits
+
+
 def _bench_one(spec: ModelSpec, row: BenchResult, size: SizeLike, device: torch.device, dtype: torch.dtype,
                warmup: int, repeats: int, memory: bool, train: bool, limit_mb: Optional[float]) -> None:
     """Fill ``row`` in place; raises only for errors that are not out-of-memory."""
-    if spec.source == "wavevision":  # an absurd size is refused before anything is allocated
-        meta = meta_model(lambda: _build_model(spec))
-        shape = default_input_shape(spec, meta, size)
-        check_fits_memory(meta, input_shape=(row.batch_size, *shape), train=train, optimizer_slots=2, device=device,
-                          what=f"{spec.name} at batch {row.batch_size} of {'x'.join(map(str, shape))}",
-                          fix="give a smaller --input-size or --batch-size")
+    fits = _memory_check(spec, size, device)
+    fits(1, False)  # an absurd size is refused before anything is allocated: the whole row is out of memory
     torch.manual_seed(0)
     model = _build_model(spec)
     row.params = count_parameters(model)
@@ -347,11 +359,13 @@ def _bench_one(spec: ModelSpec, row: BenchResult, size: SizeLike, device: torch.
         row.latency_ms, row.latency_ms_iqr = (v * 1e3 for v in _median_iqr(t))
 
     def throughput() -> None:
+        fits(row.batch_size, False)
         _, _, step = build_case(spec.name, spec.source, spec.kwargs, row.input_shape, row.batch_size, device, dtype, "infer")
         rates = [row.batch_size / s for s in _time_runs(step, device, warmup, repeats)]
         row.throughput, row.throughput_iqr = _median_iqr(rates)
 
     def train_step() -> None:
+        fits(row.batch_size, True)
         _, _, step = build_case(spec.name, spec.source, spec.kwargs, row.input_shape, row.batch_size, device, dtype, "train")
         t = _time_runs(step, device, warmup, repeats)
         row.train_step_ms, row.train_step_ms_iqr = (v * 1e3 for v in _median_iqr(t))
@@ -363,6 +377,11 @@ def _bench_one(spec: ModelSpec, row: BenchResult, size: SizeLike, device: torch.
     if memory:
         modes = ["infer", "train"] if train else ["infer"]
         for mode in modes:
+            try:
+                fits(row.batch_size, mode == "train")
+            except MemoryError:
+                ooms.append(f"{mode} memory@{row.batch_size}")
+                continue
             step: Callable[[], None] = lambda: None  # noqa: E731
             if device.type != "cpu":
                 _, _, step = build_case(spec.name, spec.source, spec.kwargs, row.input_shape, row.batch_size, device, dtype, mode)
