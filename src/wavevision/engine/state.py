@@ -19,9 +19,9 @@ import torch
 import torch.nn as nn
 
 from ..models import load_state_dict_strict
-from ..utils.io import read_bytes
 from . import checkpoint as ckpt
 from .config import RUNTIME_KEYS, TrainConfig, config_diff
+from .sizing import parameter_bytes
 
 __all__ = ["TrainState", "fingerprint"]
 
@@ -115,9 +115,10 @@ class TrainState:
                 from another run or configuration (the message names the settings that differ).
         """
         path = Path(run_dir) / ckpt.STATE_FILE
-        if not path.exists() and not path.is_symlink():
+        saved = ckpt.load_state(run_dir, max_bytes=_STATE_SIZE_FACTOR * parameter_bytes(self.model) + _STATE_SLACK)
+        if saved is None:
             return False
-        saved = self._read(path, fingerprint)
+        _check_fingerprint(path, saved.get("fingerprint"), fingerprint)
         load_state_dict_strict(self.model, saved["model"], source=str(path))
         self.optimizer.load_state_dict(saved["optimizer"])
         self.scheduler.load_state_dict(saved["scheduler"])
@@ -130,15 +131,14 @@ class TrainState:
         self.totals = {k: v.to(device) for k, v in saved["totals"].items()}
         return True
 
-    def _read(self, path: Path, expected: Mapping[str, Any]) -> dict[str, Any]:
-        weights = sum(t.numel() * t.element_size() for t in self.model.state_dict().values())
-        data = read_bytes(path, max_bytes=_STATE_SIZE_FACTOR * weights + _STATE_SLACK, what="training state")
-        saved = ckpt.parse_state(data, path)
-        theirs = saved.get("fingerprint")
-        if theirs is not None:
-            diff = config_diff(theirs, expected, ignore=())
-            if diff:
-                shown = "; ".join(f"{k}: {a!r} in the state, {b!r} now" for k, (a, b) in list(diff.items())[:5])
-                raise ValueError(f"{path} belongs to another run or configuration ({shown}); it cannot be resumed "
-                                 "here: put back this run's own state file or start a new run with --overwrite")
-        return saved
+
+
+def _check_fingerprint(path: Path, theirs: Mapping[str, Any] | None, expected: Mapping[str, Any]) -> None:
+    """Refuse a state saved by another run or configuration, naming what differs (old states carry none)."""
+    if theirs is None:
+        return
+    diff = config_diff(theirs, expected, ignore=())
+    if diff:
+        shown = "; ".join(f"{k}: {a!r} in the state, {b!r} now" for k, (a, b) in list(diff.items())[:5])
+        raise ValueError(f"{path} belongs to another run or configuration ({shown}); it cannot be resumed "
+                         "here: put back this run's own state file or start a new run with --overwrite")
