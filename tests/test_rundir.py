@@ -416,3 +416,19 @@ def test_train_state_round_trip_and_fingerprint(tmp_path):
     with pytest.raises(ValueError, match=r"another run or configuration \(lr: 0.1 in the state, 0.2 now\)"):
         state(2).load(tmp_path, fingerprint={"lr": 0.2, "seed": 0})
     assert not state(3).load(tmp_path / "none", fingerprint={})
+
+
+def test_nan_validation_outputs_in_training_name_the_epoch_and_the_training_fix(tmp_path):
+    """Finite training, NaN validation (BatchNorm running variances frozen at -1): the run stops
+    with the training's advice, not "load another checkpoint"."""
+    from wavevision.engine import train
+
+    model = wavevision.create_model("wavemix_lite_8_10", depth=1, in_chans=1, final_dim=8, ff_channel=8)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.momentum = 0.0
+            m.running_var.fill_(-1.0)
+    with pytest.raises(ValueError, match=r"^validation in epoch 1: the model's outputs are NaN or infinite for \d+ of "
+                                         r"\d+ images of dataset 'digits'; the training diverged: lower --lr"):
+        train(model=model, dataset="digits", epochs=2, max_train_batches=2, output=str(tmp_path / "run"),
+              threads=1, progress=False, plots=False, dataset_args={"image_size": 28})

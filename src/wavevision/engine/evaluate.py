@@ -14,7 +14,7 @@ from .distributed import DistContext, ShardSampler
 from .metrics import Meter
 from .tasks import Task, get_task
 
-__all__ = ["autocast", "evaluate", "evaluate_checkpoint", "measure_throughput", "run_batches"]
+__all__ = ["NonFiniteOutputs", "autocast", "evaluate", "evaluate_checkpoint", "measure_throughput", "run_batches"]
 
 
 def autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManager:
@@ -112,12 +112,19 @@ def evaluate(
         meter.all_reduce(dev)
     n = float(meter.totals["loss_n"])
     if meter.nonfinite:
-        raise ValueError(f"the model's outputs are NaN or infinite for {meter.nonfinite} of {int(n)} images of "
-                         f"dataset {info.name!r}: its weights or normalisation statistics are broken; retrain it or "
-                         "load another checkpoint")
+        raise NonFiniteOutputs(meter.nonfinite, int(n), info.name)
     out = meter.compute()
     out.update(images=int(n), seconds=seconds, images_per_second=n / seconds if seconds > 0 else float("nan"))
     return out
+
+
+class NonFiniteOutputs(ValueError):
+    """:func:`evaluate` found NaN or infinite model outputs for ``count`` of ``images`` images."""
+
+    def __init__(self, count: int, images: int, dataset: str) -> None:
+        self.what = f"the model's outputs are NaN or infinite for {count} of {images} images of dataset {dataset!r}"
+        super().__init__(f"{self.what}: its weights or normalisation statistics are broken; retrain it or load "
+                         "another checkpoint")
 
 
 def _synchronize(device: torch.device) -> None:

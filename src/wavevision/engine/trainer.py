@@ -33,7 +33,7 @@ from ..utils.io import append_jsonl, atomic_write_bytes, atomic_write_text, read
 from . import checkpoint as ckpt
 from .config import TrainConfig, resolve_config
 from .distributed import all_gather_object, barrier, on_main, setup, teardown
-from .evaluate import autocast, evaluate, measure_throughput
+from .evaluate import NonFiniteOutputs, autocast, evaluate, measure_throughput
 from .plan import Plan, prepare
 from .result import TrainResult
 from .rundir import check_regular
@@ -225,9 +225,13 @@ class _Run:
     def _validate(self, record: dict[str, Any]) -> dict[str, Any]:
         """``val_*`` metrics of the epoch (its seconds added to ``record``)."""
         val, cfg = self.plan.val, self.cfg
-        metrics = evaluate(self.plan.model, val.data, val.info, batch_size=self.plan.eval_batch_size(val.info),
-                           amp=cfg.amp, num_workers=cfg.num_workers, max_batches=cfg.max_eval_batches, ctx=self.ctx,
-                           progress=cfg.progress, desc=f"val {self.state.epoch + 1}")
+        try:
+            metrics = evaluate(self.plan.model, val.data, val.info, batch_size=self.plan.eval_batch_size(val.info),
+                               amp=cfg.amp, num_workers=cfg.num_workers, max_batches=cfg.max_eval_batches, ctx=self.ctx,
+                               progress=cfg.progress, desc=f"val {self.state.epoch + 1}")
+        except NonFiniteOutputs as e:  # in training, the advice is the diverging loss's, not "load another checkpoint"
+            raise ValueError(f"validation in epoch {self.state.epoch + 1}: {e.what}; the training diverged: "
+                             "lower --lr, set --clip-grad, or use --amp none") from None
         record["epoch_seconds"] += metrics["seconds"]
         return {f"val_{k}": v for k, v in metrics.items() if k not in ("images", "seconds", "images_per_second")}
 
