@@ -205,7 +205,7 @@ class _WaveMixBase(ModelBase):
         for i in range(stop + 1):
             x = self._block(i, x)
             if i in take:
-                maps.append(to_output_fmt(in_format_of(x, inp), output_fmt))
+                maps.append(to_output_fmt(x if output_fmt == "NHWC" else in_format_of(x, inp), output_fmt))  # NHWC: a view
         return maps if intermediates_only else (in_format_of(x, inp), maps)
 
     def prune_intermediate_layers(
