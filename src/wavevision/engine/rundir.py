@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..utils.io import atomic_write_text, read_text
+from ..utils.io import atomic_write_text, file_kind, read_text
 from . import checkpoint as ckpt
 from .config import TrainConfig, config_diff, load_yaml, resolve_config
 
@@ -56,9 +56,7 @@ def check_regular(path: Path, what: str) -> None:
             raise ValueError(f"{what} {path} is a link to nothing; remove it") from None
         return
     if not stat.S_ISREG(mode):
-        kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
-                else "a directory" if stat.S_ISDIR(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a file")
-        raise ValueError(f"{what} {path} is {kind}, not a regular file; remove it or give another --output")
+        raise ValueError(f"{what} {path} is {file_kind(mode)}, not a regular file; remove it or give another --output")
 
 
 class RunDir:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Union
 
 __all__ = [
-    "append_jsonl", "atomic_write_bytes", "atomic_write_text", "read_bytes", "read_text", "write_csv", "write_json",
+    "append_jsonl", "atomic_write_bytes", "atomic_write_text", "file_kind", "read_bytes", "read_text", "write_csv", "write_json",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -53,6 +53,17 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
     return path
 
 
+def file_kind(mode: int) -> str:
+    """What a file of ``st_mode`` ``mode`` is, for messages about what is not a regular file."""
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+
+
 def read_bytes(path: PathLike, *, max_bytes: int, what: str = "file") -> bytes:
     """The bytes of a regular file of at most ``max_bytes``, refusing anything else with a clear error.
 
@@ -71,9 +82,7 @@ def read_bytes(path: PathLike, *, max_bytes: int, what: str = "file") -> bytes:
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            kind = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)
-                    else "a socket" if stat.S_ISSOCK(st.st_mode) else "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file")
-            raise ValueError(f"{what} {path} is {kind}, not a regular file; replace it with the real file")
+            raise ValueError(f"{what} {path} is {file_kind(st.st_mode)}, not a regular file; replace it with the real file")
         if st.st_size > max_bytes:
             raise ValueError(f"{what} {path} is {st.st_size:,} bytes, more than the {max_bytes:,} such a file can be; "
                              "is it the right file?")
