@@ -68,6 +68,7 @@ class Plan:
 def prepare(cfg: TrainConfig, ctx: DistContext, model: nn.Module | None = None,
             datasets: Mapping[str, tuple[Dataset, Any]] | None = None) -> Plan:
     """Check and build everything of a run (see the module docstring); the disk is only read."""
+    cfg.validate()  # the one check of every setting (train() gives a validated config; a hand-made one is too)
     apply_runtime(cfg, ctx.device)
     train, val, test = _open_splits(cfg, ctx, datasets)
     task = get_task(train.info.task)

@@ -11,15 +11,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..utils.validate import check_int
 from .config import TrainConfig
 from .evaluate import autocast
 
 __all__ = ["Globals", "StopFlag", "apply_runtime", "seed_all"]
-
-# torch.manual_seed takes seeds below 2**64; the engine adds the process rank and small offsets.
-_MAX_SEED = 2**63 - 2**16
-
 
 @dataclass
 class Globals:
@@ -42,7 +37,6 @@ class Globals:
 
 def apply_runtime(cfg: TrainConfig, device: torch.device) -> None:
     """Threads, deterministic algorithms, and an early check that ``amp`` suits ``device``."""
-    check_int("seed", cfg.seed, min=0, max=_MAX_SEED)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     if cfg.deterministic:

@@ -33,7 +33,6 @@ class WarmupCosine:
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     """AdamW or SGD (Nesterov when momentum > 0) with no weight decay on biases and norm scales."""
-    check_float("lr", cfg.lr, gt=0.0)
     decay, no_decay = [], []
     for p in model.parameters():
         if p.requires_grad:
@@ -47,6 +46,6 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
 def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int):
     """A per-step ``LambdaLR`` of :class:`WarmupCosine` over the run's ``epochs * steps_per_epoch`` steps."""
     min_ratio = check_float("min_lr / lr", cfg.min_lr / cfg.lr, min=0.0)
-    warmup = check_float("warmup_epochs x steps per epoch", cfg.warmup_epochs * steps_per_epoch, min=0.0)
-    schedule = WarmupCosine(cfg.epochs * steps_per_epoch, round(warmup), min_ratio, cfg.scheduler)
+    schedule = WarmupCosine(cfg.epochs * steps_per_epoch, round(cfg.warmup_epochs * steps_per_epoch), min_ratio,
+                            cfg.scheduler)
     return torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
