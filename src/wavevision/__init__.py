@@ -25,7 +25,9 @@ from .models import (
     get_entry,
     get_pretrained_cfg,
     list_models,
+    list_pretrained,
     save_checkpoint,
+    save_pretrained,
 )
 from .fuse import fuse
 
@@ -60,6 +62,8 @@ __all__ = [
     "get_entry",
     "get_pretrained_cfg",
     "list_models",
+    "list_pretrained",
     "register_timm",
     "save_checkpoint",
+    "save_pretrained",
 ]

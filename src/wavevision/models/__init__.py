@@ -6,10 +6,11 @@ from ._builder import (
     load_state_dict_strict,
     save_checkpoint,
 )
+from ._hub import list_pretrained, save_pretrained
 from ._features import FeatureInfo, feature_take_indices
 from ._pretrained import DefaultCfg, PretrainedCfg, generate_default_cfgs, split_model_name_tag
 from ._registry import ModelEntry, get_entry, get_pretrained_cfg, list_models, register_model
-from .wavemix import WaveMix, WaveMixSeg, WaveMixSR
+from .wavemix import WaveMix, WaveMixPatchSeg, WaveMixSeg, WaveMixSR
 from .wave_vit import TokenLabelOutput, WaveViT
 from .ablation import MixerNet
 
@@ -22,6 +23,7 @@ __all__ = [
     "PretrainedCfg",
     "TokenLabelOutput",
     "WaveMix",
+    "WaveMixPatchSeg",
     "WaveMixSR",
     "WaveMixSeg",
     "WaveViT",
@@ -32,8 +34,10 @@ __all__ = [
     "get_entry",
     "get_pretrained_cfg",
     "list_models",
+    "list_pretrained",
     "load_state_dict_strict",
     "register_model",
     "save_checkpoint",
+    "save_pretrained",
     "split_model_name_tag",
 ]

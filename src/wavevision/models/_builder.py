@@ -19,6 +19,7 @@ import contextlib
 import inspect
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
@@ -54,6 +55,7 @@ _PREFIXES = ("module.", "_orig_mod.")
 # timm's arguments that only steer the build; they are not recorded for rebuilding from a checkpoint.
 _BUILD_ONLY = ("pretrained", "pretrained_cfg", "pretrained_cfg_overlay", "cache_dir")
 FEATURE_CLASSES = ("getter",)
+_FOLDER_PREFIXES = ("hf-hub:", "local-dir:")  # timm's prefixes for Hub-style folders (models._hub)
 
 
 class CheckpointMismatchError(ValueError):
@@ -106,9 +108,13 @@ def build_model(name: str, cls: type, defaults: Mapping[str, Any], overrides: Ma
     pretrained = check_bool("pretrained", kwargs.pop("pretrained", False))
     cfg = resolve_pretrained_cfg(name, get_entry(name).cfgs, kwargs.pop("pretrained_cfg", None),
                                  kwargs.pop("pretrained_cfg_overlay", None))
-    kwargs.pop("cache_dir", None)
+    cache_dir = kwargs.pop("cache_dir", None)
     features_only, out_indices = _feature_args(name, kwargs)
     accepted = _accepted(cls)
+    recorded = {k: v for k, v in overrides.items() if k not in _BUILD_ONLY}
+    if "num_classes" not in kwargs and "num_classes" in accepted and cfg.num_classes != get_entry(name).cfgs.default.num_classes:
+        # A tag trained on another dataset brings its head size (timm's rule), recorded for rebuilding.
+        kwargs["num_classes"] = recorded["num_classes"] = cfg.num_classes
     _drop_rate_alias(name, kwargs, accepted)
     unknown = sorted(set(kwargs) - set(accepted))
     if unknown:
@@ -116,10 +122,10 @@ def build_model(name: str, cls: type, defaults: Mapping[str, Any], overrides: Ma
                         "pretrained_cfg, pretrained_cfg_overlay, drop_rate, features_only, out_indices, feature_cls")
     model = cls(**{**defaults, **kwargs})
     model.model_name = name
-    model.model_kwargs = {k: v for k, v in overrides.items() if k not in _BUILD_ONLY}
+    model.model_kwargs = recorded
     model.pretrained_cfg = cfg.to_dict()
     if pretrained:
-        load_pretrained(model, cfg)
+        load_pretrained(model, cfg, cache_dir=cache_dir)
     if features_only:
         model.as_backbone(out_indices)
         model.pretrained_cfg = cfg_for_features(model.pretrained_cfg)
@@ -281,8 +287,12 @@ def _load_official(path: Path) -> Dict[str, torch.Tensor]:
         with safe([argparse.Namespace]) if safe is not None else contextlib.nullcontext():
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for corrupt files
-        raise ValueError(f"could not read {path} as a PyTorch state dict ({type(e).__name__}: {e})") from None
-    return convert_official_state_dict(obj)
+        raise ValueError(f"could not read {path} as a PyTorch state dict ({type(e).__name__}: {e}); if it was "
+                         "downloaded, the transfer may have been cut short: delete the file and download it again") from None
+    try:
+        return convert_official_state_dict(obj)
+    except TypeError as e:
+        raise ValueError(f"{path} is not a state dict: {e}; save model.state_dict(), not the model or other objects") from None
 
 
 # --------------------------------------------------------------------------------------
@@ -352,39 +362,87 @@ def _names(value: Union[str, Tuple[str, ...], None]) -> Tuple[str, ...]:
     return () if value is None else (value,) if isinstance(value, str) else tuple(value)
 
 
-def _weights_file(cfg: PretrainedCfg, name: str) -> Path:
+def _weights_file(cfg: PretrainedCfg, name: str, cache_dir: Optional[PathLike] = None) -> Path:
+    """The local file of ``cfg``'s weights: its ``file``, or its Hub file downloaded into the Hub cache."""
     if cfg.file:
         return Path(cfg.file)
-    if cfg.url or cfg.hf_hub_id:
+    if cfg.hf_hub_id:
+        from ._hub import hub_download
+
+        return hub_download(cfg.hf_hub_id, cfg.hf_hub_filename or "model.safetensors", cache_dir=cache_dir)
+    if cfg.url:
         raise ValueError(
-            f"{name}: its weights are published at {cfg.url or cfg.hf_hub_id}, which wavevision does not download; "
+            f"{name}: its weights are published at {cfg.url}, which wavevision does not download; "
             "fetch the file and pass pretrained_cfg_overlay=dict(file=PATH) (or checkpoint=PATH)"
         )
+    tagged = _tags_with_weights(name)
+    hint = f"; tags with weights: {', '.join(tagged)}" if tagged else \
+        " (wavevision.list_pretrained() lists the models that have them)"
     raise ValueError(
-        f"wavevision hosts no pretrained weights for {name} (its pretrained_cfg names no file, url or hf_hub_id); "
-        "pass pretrained_cfg_overlay=dict(file=PATH) or checkpoint=PATH for weights you have"
+        f"{name}{'.' + cfg.tag if cfg.tag else ''} has no released weights (its pretrained_cfg names no file, url "
+        f"or hf_hub_id){hint}; for weights you have, pass checkpoint=PATH or pretrained_cfg_overlay=dict(file=PATH)"
     )
 
 
-def load_pretrained(model: nn.Module, cfg: PretrainedCfg) -> None:
-    """Load the weights ``cfg`` names into ``model``, adapting them like timm: a classifier for
-    another ``num_classes`` keeps the model's fresh one, and the first conv is adapted to the
-    model's ``in_chans``. Everything else must fit exactly (:class:`CheckpointMismatchError`)."""
+def _tags_with_weights(name: str) -> list[str]:
+    cfgs = get_entry(name).cfgs
+    return [f"{name}.{t}" if t else name for t in cfgs.tags if cfgs.cfgs[t].has_weights]
+
+
+def load_pretrained(model: nn.Module, cfg: PretrainedCfg, *, cache_dir: Optional[PathLike] = None) -> None:
+    """Load the weights ``cfg`` names into ``model`` (downloading a Hub file into the Hub cache),
+    adapted as :func:`load_adapted` does."""
     name = getattr(model, "model_name", type(model).__name__)
-    path = _weights_file(cfg, name)
-    state = _read_weights(path)
+    path = _weights_file(cfg, name, cache_dir)
+    load_adapted(model, _read_weights(path), cfg, source=str(path))
+
+
+def load_adapted(model: nn.Module, state: Dict[str, torch.Tensor], cfg: PretrainedCfg, *, source: str) -> None:
+    """Load ``state`` (trained for ``cfg``) into ``model`` like timm: a classifier for another
+    ``num_classes`` is dropped (the model keeps its fresh one, with a warning saying so), and the
+    first conv is adapted to the model's ``in_chans``. Everything else must fit exactly
+    (:class:`CheckpointMismatchError` names the first mismatching key and both shapes)."""
     own = model.state_dict()
-    if getattr(model, "num_classes", cfg.num_classes) != cfg.num_classes:
+    classes = getattr(model, "num_classes", cfg.num_classes)
+    if classes != cfg.num_classes:
+        dropped = [k for p in _names(cfg.classifier) for k in (f"{p}.weight", f"{p}.bias") if k in state]
         for prefix in _names(cfg.classifier):
             for k in (f"{prefix}.weight", f"{prefix}.bias"):
                 state.pop(k, None)
                 if k in own:
                     state[k] = own[k]
+        if dropped:
+            warnings.warn(f"{source} has a {cfg.num_classes}-class head and the model {classes} classes: its "
+                          f"classifier ({', '.join(dropped)}) is not loaded and stays freshly initialised; "
+                          "fine-tune it on your data", stacklevel=3)
     for prefix in _names(cfg.first_conv):
         key = f"{prefix}.weight"
         if key in state and key in own and state[key].shape[1] != own[key].shape[1]:
             state[key] = adapt_input_conv(own[key].shape[1], state[key])
-    load_state_dict_strict(model, state, source=str(path))
+    load_state_dict_strict(model, _for_model(model, state), source=source)
+
+
+def _from_folder(spec: str, overrides: Dict[str, Any]) -> nn.Module:
+    """The model of a Hub-style folder (``hf-hub:org/name`` or ``local-dir:PATH``) with its weights."""
+    from dataclasses import replace
+
+    from ._hub import folder_files, hub_model_args, read_hub_config
+
+    config_path, weights, source = folder_files(spec, cache_dir=overrides.pop("cache_dir", None))
+    cfg = read_hub_config(config_path)
+    try:
+        entry = get_entry(cfg["architecture"])
+    except ValueError as e:
+        raise ValueError(f"{config_path} names architecture {cfg['architecture']!r}, which is not a wavevision "
+                         f"model ({e}); a timm model folder loads with timm.create_model") from None
+    overrides.pop("pretrained", None)
+    model = entry.fn(**hub_model_args(cfg, overrides))
+    saved = PretrainedCfg.from_dict(model.pretrained_cfg)
+    classes = cfg.get("num_classes")
+    if isinstance(classes, int) and not isinstance(classes, bool):
+        saved = replace(saved, num_classes=classes)
+    load_adapted(model, _read_weights(weights), saved, source=f"{source} ({weights.name})")
+    return model
 
 
 # --------------------------------------------------------------------------------------
@@ -402,10 +460,14 @@ def create_model(
 
     Args:
         name: a registered name (``wavevision.list_models()``), optionally with a pretrained tag
-            (``"wave_vit_s.in1k_384"``). May be omitted when ``checkpoint`` is a wavevision
-            checkpoint, whose config names the model.
-        pretrained: load the weights the model's ``pretrained_cfg`` names (its ``file``; none
-            are released yet: pass ``pretrained_cfg_overlay=dict(file=PATH)`` or ``checkpoint``).
+            (``"wavemix_192_16_l3.in1k"``, see ``wavevision.list_pretrained()``); or a Hub-style
+            folder written by :func:`wavevision.save_pretrained`, on the Hub (``"hf-hub:org/name"``)
+            or on disk (``"local-dir:PATH"``), whose weights are always loaded. May be omitted
+            when ``checkpoint`` is a wavevision checkpoint, whose config names the model.
+        pretrained: load the weights the record names: the authors' released files download
+            through huggingface_hub into the Hub cache (``HF_ENDPOINT``, ``HF_HOME``,
+            ``HF_HUB_OFFLINE`` honoured); ``pretrained_cfg_overlay=dict(file=PATH)`` takes a
+            local file instead. A ``num_classes`` other than the weights' keeps a fresh head.
         checkpoint: ``.safetensors`` saved by :func:`save_checkpoint` (config read from the
             ``.json`` beside it), or a ``.pth``/``.pt`` state dict of the public package.
         **overrides: hyperparameters replacing the registered defaults (e.g. ``num_classes``)
@@ -413,6 +475,10 @@ def create_model(
             ``drop_rate``, ``drop_path_rate``, ``global_pool``, ``features_only``,
             ``out_indices``, ``feature_cls``).
     """
+    if name is not None and name.startswith(_FOLDER_PREFIXES):
+        if checkpoint is not None:
+            raise ValueError(f"{name!r} names its weights already; drop checkpoint=PATH")
+        return _from_folder(name, overrides)
     if name is not None:
         get_entry(name)  # unknown names and tags: a clear error first
         arch, tag = split_model_name_tag(name)

@@ -35,7 +35,7 @@ from ._features import FeatureInfo, feature_take_indices
 from ._pretrained import PretrainedCfg, generate_default_cfgs
 from ._registry import register_model
 
-__all__ = ["WaveMix", "WaveMixSeg", "WaveMixSR"]
+__all__ = ["WaveMix", "WaveMixPatchSeg", "WaveMixSeg", "WaveMixSR"]
 
 IntermediatesOut = Union[List[torch.Tensor], Tuple[torch.Tensor, List[torch.Tensor]]]
 POOL_TYPES = ("avg", "max", "")
@@ -338,12 +338,18 @@ class WaveMix(_WaveMixBase):
 class WaveMixSeg(_WaveMixBase):
     """WaveMix for semantic segmentation: logits (B, num_classes, H, W) at the input's size.
 
-    Strided stem (two convs of ``stride``), blocks, then ``expand``: two x2 transposed convs
-    and a 1x1 classifier. Inputs are padded to a multiple of stride^2 and the logits cropped
-    back; for strides other than 2 the decoder's x4 output is resized (bilinear) first.
+    Stem, blocks, then the decoder (``expand``): two x2 transposed convs and a 1x1 classifier.
+    The public ``SemSegment`` layout has a strided stem (two convs of ``stride``) and decoder
+    widths final_dim/2 and final_dim/4; ``initial_conv="patchify"`` takes the classifier's
+    patchify stem instead and ``decoder_dims`` other widths. Inputs are padded to a multiple of
+    the stem's reduction (stride^2 or the patch) and the logits cropped back; where the
+    decoder's x4 does not undo the stem, its output is resized (bilinear) first.
     ``global_pool`` takes only ``""`` (a dense model pools nothing); ``drop_rate`` maps to
     ``dropout`` and ``drop_path_rate`` is the blocks' stochastic depth, as for :class:`WaveMix`.
     """
+
+    # The decoder's attribute, hence its state-dict prefix.
+    _decoder_name = "expand"
 
     def __init__(
         self,
@@ -360,60 +366,114 @@ class WaveMixSeg(_WaveMixBase):
         upsample: str = "convtranspose",
         global_pool: str = "",
         drop_path_rate: float = 0.0,
+        initial_conv: str = "strided",
+        patch_size: int = 4,
+        decoder_dims: Optional[Sequence[int]] = None,
     ) -> None:
         super().__init__()
         _check_positive_int("num_classes", num_classes, 0)
         _check_positive_int("stride", stride)
+        _check_positive_int("patch_size", patch_size)
         check_global_pool(type(self).__name__, global_pool, DENSE_POOL_TYPES)
+        dims = (final_dim // 2, final_dim // 4) if decoder_dims is None else tuple(decoder_dims)
+        if len(dims) != 2:
+            raise ValueError(f"decoder_dims takes the widths of the two transposed convs, got {decoder_dims!r}")
+        for d in dims:
+            _check_positive_int("decoder_dims", d)
         self.in_chans = in_chans
         self.num_classes = num_classes
         self.num_features = final_dim
-        self.head_hidden_size = final_dim // 4
+        self.head_hidden_size = dims[1]
         self.stride = stride
+        self.stem_type = normalize_stem(initial_conv)
+        self.reduction = patch_size if self.stem_type == "patchify" else stride**2
         self.layers = self._build_blocks(
             depth=depth, dim=final_dim, level=level, mult=mult, ff_channel=ff_channel, dropout=dropout, upsample=upsample,
             drop_path_rate=drop_path_rate,
         )
-        self.expand = nn.Sequential(
-            nn.ConvTranspose2d(final_dim, final_dim // 2, 4, stride=2, padding=1),
-            nn.ConvTranspose2d(final_dim // 2, final_dim // 4, 4, stride=2, padding=1),
+        setattr(self, self._decoder_name, nn.Sequential(
+            nn.ConvTranspose2d(final_dim, dims[0], 4, stride=2, padding=1),
+            nn.ConvTranspose2d(dims[0], dims[1], 4, stride=2, padding=1),
             self._classifier(num_classes),
-        )
-        self.conv = strided_stem(in_chans, final_dim, stride)
-        self._set_feature_info(stride**2)
+        ))
+        if self.stem_type == "patchify":
+            self.conv = patchify_stem(in_chans, final_dim, patch_size)
+        else:
+            self.conv = strided_stem(in_chans, final_dim, stride)
+        self._set_feature_info(self.reduction)
+
+    @property
+    def decoder(self) -> nn.Module:
+        """The x4 decoder (``expand``, or ``pool`` in :class:`WaveMixPatchSeg`)."""
+        return getattr(self, self._decoder_name)
 
     def _classifier(self, num_classes: int) -> nn.Module:
         return nn.Conv2d(self.head_hidden_size, num_classes, 1) if num_classes > 0 else nn.Identity()
 
     def _head_cost(self) -> float:
-        return _decoder_cost(self.expand, self.num_features)
+        return _decoder_cost(self.decoder, self.num_features)
 
     def get_classifier(self) -> nn.Module:
-        return self.expand[2]
+        return self.decoder[2]
 
     def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
-        """Replace the per-pixel classifier; 0 returns the decoder's final_dim/4 feature maps."""
+        """Replace the per-pixel classifier; 0 returns the decoder's last feature maps."""
         _check_positive_int("num_classes", num_classes, 0)
         if global_pool is not None:
             check_global_pool(type(self).__name__, global_pool, DENSE_POOL_TYPES)
         self.num_classes = num_classes
-        self.expand[2] = self._classifier(num_classes)
+        self.decoder[2] = self._classifier(num_classes)
 
     def _prune_head(self) -> None:
-        self.expand = nn.Identity()
+        setattr(self, self._decoder_name, nn.Identity())
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """The decoder: x4 upsampling, then the 1x1 classifier unless ``pre_logits``."""
-        x = self.expand[1](self.expand[0](x))
-        return x if pre_logits else self.expand[2](x)
+        x = self.decoder[1](self.decoder[0](x))
+        return x if pre_logits else self.decoder[2](x)
 
     def forward(self, x: torch.Tensor) -> Union[torch.Tensor, List[torch.Tensor]]:
         if self.features_only:
             return self._features_forward(x)
         self._check_input(x)
-        padded = pad_to_multiple(inference_layout(x), self.stride**2)
+        padded = pad_to_multiple(inference_layout(x), self.reduction)
         y = self.forward_head(self._blocks(self._embed(padded[0])))
         return in_format_of(crop_to(_resize_like(y, padded[0]), padded[1]), x)
+
+
+class WaveMixPatchSeg(WaveMixSeg):
+    """The authors' Cityscapes layout (their 83.04 mIoU file): the ImageNet classifier's patchify
+    stem and blocks with its ``pool`` (pooling + linear head) replaced by a x4 decoder of two
+    transposed convs (192 -> 128 -> 64) and a 1x1 classifier, so the state dict is the
+    classifier's ``conv.*`` and ``layers.*`` plus ``pool.0``-``pool.2``. Not the 63 M
+    :class:`WaveMixSeg` layout. Arguments as :class:`WaveMixSeg`, defaults those of the file.
+    """
+
+    _decoder_name = "pool"
+
+    def __init__(
+        self,
+        *,
+        num_classes: int = 20,
+        depth: int = 16,
+        mult: int = 2,
+        ff_channel: int = 192,
+        final_dim: int = 192,
+        dropout: float = 0.5,
+        level: int = 3,
+        initial_conv: str = "patchify",
+        patch_size: int = 4,
+        decoder_dims: Optional[Sequence[int]] = (128, 64),
+        stride: int = 2,
+        in_chans: int = 3,
+        upsample: str = "convtranspose",
+        global_pool: str = "",
+        drop_path_rate: float = 0.0,
+    ) -> None:
+        super().__init__(num_classes=num_classes, depth=depth, mult=mult, ff_channel=ff_channel, final_dim=final_dim,
+                         dropout=dropout, level=level, stride=stride, in_chans=in_chans, upsample=upsample,
+                         global_pool=global_pool, drop_path_rate=drop_path_rate, initial_conv=initial_conv,
+                         patch_size=patch_size, decoder_dims=decoder_dims)
 
 
 class WaveMixSR(_WaveMixBase):
@@ -501,7 +561,9 @@ for _leaf in ("check_image", "pad_to_multiple", "crop_to", "inference_layout", "
 # --------------------------------------------------------------------------------------
 # Pretrained configurations: one record per registered name (timm's fields plus the published
 # result, exact parameters and multiply-accumulates at input_size; tests/test_pretrained_cfg.py
-# recomputes both). No weights are hosted yet: url/file/hf_hub_id are unset.
+# recomputes both). The authors' released files (REFERENCE: the Hub repo cloudwalker/wavemix) are
+# tags of the registered configuration they fit (``name.tag``, ``_released``), downloaded by
+# ``create_model(name, pretrained=True)`` through huggingface_hub.
 
 _REPO = "https://github.com/pranavphoenix/WaveMix"
 _README = "WaveMix README (github.com/pranavphoenix/WaveMix)"
@@ -511,6 +573,11 @@ _MNIST = dict(mean=(0.1307,), std=(0.3081,))  # the normalisation wavevision's M
 _FASHION = dict(mean=(0.2860,), std=(0.3530,))
 _CIFAR10 = dict(mean=(0.4914, 0.4822, 0.4465), std=(0.2470, 0.2435, 0.2616))
 _RAW = dict(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))  # super-resolution works on [0, 1] pixels
+_CIFAR100 = dict(mean=(0.5071, 0.4865, 0.4409), std=(0.2673, 0.2564, 0.2762))
+# The authors' training script's Tiny-ImageNet statistics (Image_Classification/tinyimagenet.py).
+_TINY = dict(mean=(0.4803, 0.4481, 0.3975), std=(0.2764, 0.2689, 0.2816))
+_HUB = "cloudwalker/wavemix"
+_HUB_SOURCE = "WaveMix README; weights at huggingface.co/cloudwalker/wavemix"
 
 
 # Each task's head, and how its inputs are prepared: dense tasks and small images are resized
@@ -530,6 +597,27 @@ def _cfg(**kwargs: Any) -> PretrainedCfg:
     if kwargs.get("input_size", (3, 224, 224))[-1] <= 64:
         base.update(_RESIZED)
     return PretrainedCfg(**{**base, **kwargs})
+
+
+def _released(path: str, dataset: str, metrics: Dict[str, float], **kw: Any) -> Dict[str, Any]:
+    """A record of one of the authors' released files: its Hub path, dataset and result."""
+    return dict(hf_hub_id=_HUB, hf_hub_filename=f"Saved_Models_Weights/{path}", dataset=dataset, metrics=metrics,
+                metrics_source=_HUB_SOURCE, **kw)
+
+
+def _imagenet(path: str, top1: float, **kw: Any) -> Dict[str, Any]:
+    return _released(f"ImageNet/{path}", "ImageNet-1k", {"top1": top1}, pool_size=(56, 56), **kw)
+
+
+def _tiny(path: str, top1: float, size: int = 64, **kw: Any) -> Dict[str, Any]:
+    return _released(f"tinyimagenet/{path}", "Tiny-ImageNet", {"top1": top1}, input_size=(3, size, size),
+                     num_classes=200, **_TINY, **kw)
+
+
+def _galaxy(path: str, top1: float, **kw: Any) -> Dict[str, Any]:
+    """Galaxy10 DECals: 256x256 images in [0, 1], not normalised (the authors' script: ToTensor only)."""
+    return _released(f"galaxy10/{path}", "Galaxy10 DECals", {"top1": top1}, input_size=(3, 256, 256), num_classes=10,
+                     pool_size=(64, 64), **_RAW, **kw)
 
 
 def _digits(size: int, dataset: str, metric: float, source: str, num_classes: int = 10, **kw: Any) -> Dict[str, Any]:
@@ -560,9 +648,39 @@ default_cfgs = generate_default_cfgs({
         **_digits(28, "EMNIST-Letters", 95.96, _PAPER, num_classes=26), **_MNIST, params=4_135_514, macs=870_750_944,
         notes=("mean/std are MNIST's; wavevision's EMNIST loader computes them from the training split",),
     ),
-    "wavemix_192_16_l1": _cfg(pool_size=(56, 56), dataset="ImageNet-1k", params=12_494_536, macs=12_781_825_536),
-    "wavemix_192_16_l3": _cfg(pool_size=(56, 56), dataset="ImageNet-1k", metrics={"top1": 75.06}, metrics_source=_PAPER,
-                              params=27_857_608, macs=15_093_935_616),
+    "wavemix_lite_144_7.cifar10": _cfg(**_released("cifar10/cifar10_94.58.pth", "CIFAR-10", {"top1": 94.58}),
+                                       input_size=(3, 32, 32), pool_size=(32, 32), num_classes=10, **_CIFAR10,
+                                       params=3_042_550, macs=877_880_736),
+    "wavemix_lite_320_8.cifar10": _cfg(**_released("cifar10/cifar10_95.37.pth", "CIFAR-10", {"top1": 95.37}),
+                                       input_size=(3, 32, 32), pool_size=(32, 32), num_classes=10, **_CIFAR10,
+                                       params=17_073_610, macs=4_880_305_280),
+    "wavemix_lite_256_8.cifar100": _cfg(**_released("cifar100/cifar100_77.82.pth", "CIFAR-100", {"top1": 77.82}),
+                                        input_size=(3, 32, 32), pool_size=(32, 32), num_classes=100, **_CIFAR100,
+                                        params=10_954_084, macs=3_124_126_720),
+    "wavemix_lite_256_10.cifar100": _cfg(**_released("cifar100/cifar100_78.81.pth", "CIFAR-100", {"top1": 78.81}),
+                                         input_size=(3, 32, 32), pool_size=(32, 32), num_classes=100, **_CIFAR100,
+                                         params=13_611_492, macs=3_828_769_792),
+    "wavemix_lite_256_12.tiny_imagenet": _cfg(**_tiny("tinyimagenet_62.51.pth", 62.51), pool_size=(64, 64),
+                                              params=16_294_600, macs=18_133_600_256),
+    "wavemix_192_16_l1.in1k": _cfg(**_imagenet("wavemixlite_71.18.pth", 71.18), params=12_494_536, macs=12_781_825_536),
+    "wavemix_192_16_l1.galaxy10_decals": _cfg(**_galaxy("galaxy_90.23.pth", 90.23), params=12_303_466, macs=16_694_380_416),
+    "wavemix_192_16_l3.in1k": _cfg(**_imagenet("wavemix_192_16_75.06.pth", 75.06), params=27_857_608,
+                                   macs=15_093_935_616),
+    "wavemix_192_16_l3.tiny_imagenet": _cfg(**_tiny("tiny_71.69.pth", 71.69), pool_size=(16, 16), params=27_703_208,
+                                            macs=1_232_180_736),
+    "wavemix_192_16_l3.tiny_imagenet_128": _cfg(**_tiny("tiny_78.76.pth", 78.76, 128), pool_size=(32, 32),
+                                                params=27_703_208, macs=4_928_607_744),
+    "wavemix_192_16_l3.galaxy10_decals": _cfg(**_galaxy("galaxy_95.42.pth", 95.42), params=27_666_538, macs=19_714_279_296),
+    "wavemix_256_16_l3.in1k": _cfg(**_imagenet("ImageNet73.03.pth", 73.03), params=49_416_808, macs=26_804_676_608),
+    "wavemix_256_16_l4.in1k": _cfg(**_imagenet("imagenet4level_70.42.pth", 70.42), params=62_764_776, macs=28_902_516_736),
+    "wavemix_256_12_l2.places365": _cfg(**_released("Places365/places365_54.94.pth", "Places-365", {"top1": 54.94}),
+                                        num_classes=365, pool_size=(28, 28), params=28_449_261, macs=9_283_857_664),
+    "wavemix_seg_192_16_l3.cityscapes": _cfg(
+        **_released("cityscapes_83.04.pth", "Cityscapes val", {"miou": 83.04}), task="segmentation",
+        input_size=(3, 256, 512), pool_size=(64, 128), num_classes=20, classifier="pool.2", params=28_190_388, macs=47_112_519_680,
+        notes=("the authors' Cityscapes file: the ImageNet classifier's layout with a x4 decoder as its pool; "
+               "20 outputs (19 train ids and one more) at the input's resolution",),
+    ),
     "wavemix_seg_256_16_l4": _cfg(task="segmentation", input_size=(3, 512, 1024), pool_size=(128, 256), num_classes=20,
                                   dataset="Cityscapes val", metrics={"miou": 82.70}, metrics_source=_PAPER,
                                   params=63_164_628, macs=270_633_271_296),
@@ -595,6 +713,11 @@ def _lite(name: str, dim: int, depth: int, upsample: str, defaults: Dict[str, An
     """WaveMix-Lite-C/D: final_dim = ff_channel = C, depth D, mult 2, level 1, stride-1 stem."""
     cfg = {**_LITE_DEFAULTS, "final_dim": dim, "ff_channel": dim, "depth": depth, "upsample": upsample, "dropout": 0.0}
     return build_model(name, WaveMix, {**cfg, **defaults}, kwargs)
+
+
+def _released_lite(name: str, dim: int, depth: int, num_classes: int, kwargs: Dict[str, Any]) -> WaveMix:
+    """A WaveMix-Lite-C/D of the authors' released files: transposed-conv upsample, dropout 0.5."""
+    return _lite(name, dim, depth, "convtranspose", dict(num_classes=num_classes, dropout=0.5), kwargs)
 
 
 @register_model
@@ -671,6 +794,59 @@ def wavemix_192_16_l1(**kwargs: Any) -> WaveMix:
 def wavemix_192_16_l3(**kwargs: Any) -> WaveMix:
     """WaveMix-192/16 with level-3 blocks, patch 4, 1000 classes (75.06 % ImageNet-1k top-1)."""
     return build_model("wavemix_192_16_l3", WaveMix, {**_WAVEMIX_DEFAULTS, "level": 3}, kwargs)
+
+
+@register_model
+def wavemix_lite_320_8(**kwargs: Any) -> WaveMix:
+    """WaveMix-Lite-320/8 for CIFAR-10 (the authors' 95.37 % file)."""
+    return _released_lite("wavemix_lite_320_8", 320, 8, 10, kwargs)
+
+
+@register_model
+def wavemix_lite_256_8(**kwargs: Any) -> WaveMix:
+    """WaveMix-Lite-256/8 for CIFAR-100 (the authors' 77.82 % file)."""
+    return _released_lite("wavemix_lite_256_8", 256, 8, 100, kwargs)
+
+
+@register_model
+def wavemix_lite_256_10(**kwargs: Any) -> WaveMix:
+    """WaveMix-Lite-256/10 for CIFAR-100 (the authors' 78.81 % file)."""
+    return _released_lite("wavemix_lite_256_10", 256, 10, 100, kwargs)
+
+
+@register_model
+def wavemix_lite_256_12(**kwargs: Any) -> WaveMix:
+    """WaveMix-Lite-256/12 for Tiny-ImageNet, 200 classes (the authors' 62.51 % file)."""
+    return _released_lite("wavemix_lite_256_12", 256, 12, 200, kwargs)
+
+
+@register_model
+def wavemix_256_16_l3(**kwargs: Any) -> WaveMix:
+    """WaveMix-256/16 with level-3 blocks, patch 4, 1000 classes (the authors' 73.03 % ImageNet file)."""
+    cfg = {**_WAVEMIX_DEFAULTS, "final_dim": 256, "ff_channel": 256, "level": 3}
+    return build_model("wavemix_256_16_l3", WaveMix, cfg, kwargs)
+
+
+@register_model
+def wavemix_256_16_l4(**kwargs: Any) -> WaveMix:
+    """WaveMix-256/16 with level-4 blocks and a stride-2 strided stem (the authors' 70.42 % ImageNet file)."""
+    cfg = {**_WAVEMIX_DEFAULTS, "final_dim": 256, "ff_channel": 256, "level": 4, "initial_conv": "strided", "stride": 2}
+    return build_model("wavemix_256_16_l4", WaveMix, cfg, kwargs)
+
+
+@register_model
+def wavemix_256_12_l2(**kwargs: Any) -> WaveMix:
+    """WaveMix-256/12 with level-2 blocks and patch 8, 365 classes (the authors' Places-365 54.94 % file)."""
+    cfg = {**_WAVEMIX_DEFAULTS, "num_classes": 365, "depth": 12, "final_dim": 256, "ff_channel": 256, "level": 2,
+           "patch_size": 8}
+    return build_model("wavemix_256_12_l2", WaveMix, cfg, kwargs)
+
+
+@register_model
+def wavemix_seg_192_16_l3(**kwargs: Any) -> WaveMixPatchSeg:
+    """The authors' Cityscapes model (83.04 mIoU file): WaveMix-192/16 level 3, patch 4, with a x4 decoder
+    (:class:`WaveMixPatchSeg`, not the 63 M WaveMixSeg layout); 20 classes at the input's resolution."""
+    return build_model("wavemix_seg_192_16_l3", WaveMixPatchSeg, {}, kwargs)
 
 
 @register_model
