@@ -267,8 +267,13 @@ def test_pretrained_rgb_weights_adapt_to_one_channel(tmp_path):
 
 
 def test_pretrained_without_weights_says_what_to_do(tmp_path):
-    with pytest.raises(ValueError, match="hosts no pretrained weights for wavemix.*pretrained_cfg_overlay=dict\\(file=PATH\\)"):
+    with pytest.raises(ValueError, match=r"wavemix has no released weights .*wavevision.list_pretrained\(\) lists "
+                                         r"the models that have them.*pretrained_cfg_overlay=dict\(file=PATH\)"):
         wavevision.create_model("wavemix", pretrained=True)
+    with pytest.raises(ValueError, match=r"wavemix_lite_144_7.paper has no released weights.*tags with weights: "
+                                         r"wavemix_lite_144_7.cifar10"):
+        wavevision.create_model("wavemix_lite_144_7", pretrained=True,
+                                pretrained_cfg=dict(tag="paper", hf_hub_id=None, hf_hub_filename=None))
     with pytest.raises(FileNotFoundError, match="does not exist"):
         wavevision.create_model("wavemix_lite_8_10", pretrained=True, pretrained_cfg_overlay=dict(file=str(tmp_path / "x.pth")))
     with pytest.raises(ValueError, match="either pretrained=True .* or checkpoint=PATH"):

@@ -216,7 +216,7 @@ def test_features_head_and_reset_classifier(name):
             assert out.shape == (n, model.num_features)
             torch.testing.assert_close(out, pre, atol=1e-6, rtol=1e-5)  # with gradients: NCHW, not channels-last
         elif task == "segmentation":
-            assert out.shape == (n, model.num_features // 4, h, w)
+            assert out.shape == (n, model.head_hidden_size, h, w)  # the decoder's last width
         else:
             assert out.shape == (n, model.num_features // model.scale, model.scale * h, model.scale * w)
         assert torch.isfinite(out).all()

@@ -73,8 +73,8 @@ def test_record_fields_fit_the_model(tagged):
 def test_published_results_and_normalisation():
     """The records carry the papers' and README's numbers and the normalisation our loaders apply."""
     top1 = {n: get_pretrained_cfg(n).get("metrics", {}).get("top1") for n in TAGGED}
-    assert top1["wavemix_192_16_l3"] == 75.06 and top1["wavemix_lite_8_10"] == 99.0
-    assert top1["wavemix_lite_144_7"] == 97.29 and top1["wavemix_lite_112_16"] == 95.96
+    assert top1["wavemix_192_16_l3.in1k"] == 75.06 and top1["wavemix_lite_8_10"] == 99.0
+    assert top1["wavemix_lite_144_7.cifar10"] == 94.58 and top1["wavemix_lite_112_16"] == 95.96
     assert (top1["wave_vit_s.in1k"], top1["wave_vit_b.in1k"], top1["wave_vit_l.in1k"]) == (83.9, 84.8, 85.5)
     assert (top1["wave_vit_s.in1k_384"], top1["wave_vit_l.in1k_384"]) == (85.0, 86.3)
     assert get_pretrained_cfg("wavemix_seg_256_16_l4")["metrics"] == {"miou": 82.70}
@@ -138,7 +138,7 @@ def test_list_shows_the_cfgs_results():
     from wavevision.cli.list_models import rows
 
     by_name = {r["name"]: r for r in rows(tags=True)}
-    assert by_name["wavemix_192_16_l3"]["reference"] == "ImageNet-1k top1 75.06"
+    assert by_name["wavemix_192_16_l3.in1k"]["reference"] == "ImageNet-1k top1 75.06"
     assert by_name["wave_vit_l.in1k_384"]["input"] == "3x384x384"
     assert by_name["wavemix_lite_8_10"]["params"] == 3_566 and by_name["wavemix_lite_8_10"]["macs"] == 881_296
     assert wavevision.get_entry("wavemix_192_16_l3").reference["top1"] == 75.06
