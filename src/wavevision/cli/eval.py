@@ -3,11 +3,19 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "evaluate a trained checkpoint on a dataset split (accuracy, mIoU, PSNR/SSIM)"
+HELP = "evaluate a trained checkpoint or released weights on a dataset split (accuracy, mIoU, PSNR/SSIM)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", help="a run directory (uses best.safetensors) or a .safetensors checkpoint")
+    parser.add_argument("run", nargs="?", default=None,
+                        help="a run directory (uses best.safetensors) or a .safetensors checkpoint of wavevision train")
+    parser.add_argument("--model", default=None, metavar="NAME",
+                        help="a registered model (name or name.tag, wavevision list --pretrained) or hf-hub:ORG/NAME "
+                             "or local-dir:PATH; with --pretrained (its released weights) or --checkpoint FILE")
+    parser.add_argument("--pretrained", action="store_true", help="evaluate --model's released weights (downloaded "
+                        "into the Hugging Face cache; pip install huggingface_hub)")
+    parser.add_argument("--checkpoint", default=None, metavar="FILE",
+                        help="with --model: a state dict of that model (.pth of the public package or .safetensors)")
     parser.add_argument("-d", "--dataset", default=None, help="dataset name or path (default: the checkpoint's)")
     parser.add_argument("--data-root", default=None, help="dataset folder or file (default: the checkpoint's)")
     parser.add_argument("--download", action="store_true", help="download the dataset when it has a public URL")
@@ -27,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     import os
     from pathlib import Path
 
-    from ..engine import evaluate_checkpoint
+    from ..engine import evaluate_checkpoint, evaluate_pretrained
     from ..engine.config import parse_assignments
     from ..engine.tasks import get_task
     from ..utils import format_table, write_json
@@ -39,18 +47,31 @@ def run(args: argparse.Namespace) -> int:
         if value is not None:
             check_int(flag, value, min=1, max=2**31 - 1)
     check_int("--num-workers", args.num_workers, min=0, max=1024)
-    result = evaluate_checkpoint(
-        args.checkpoint, dataset=args.dataset, split=args.split, data_root=args.data_root, download=args.download,
-        dataset_args=parse_assignments(args.dataset_arg, "--dataset-arg"), batch_size=args.batch_size,
-        device=args.device, amp=args.amp, num_workers=args.num_workers, max_batches=args.max_batches,
-        progress=args.progress,
-    )
+    common = dict(split=args.split, data_root=args.data_root, download=args.download,
+                  dataset_args=parse_assignments(args.dataset_arg, "--dataset-arg"), batch_size=args.batch_size,
+                  device=args.device, amp=args.amp, num_workers=args.num_workers, max_batches=args.max_batches,
+                  progress=args.progress)
+    if args.model is None:
+        if (args.run is None) == (args.checkpoint is None) or args.pretrained:
+            raise ValueError("give one run directory or checkpoint (wavevision eval runs/NAME), or --model NAME with "
+                             "--pretrained or --checkpoint FILE")
+        result = evaluate_checkpoint(args.run or args.checkpoint, dataset=args.dataset, **common)
+    else:
+        if args.run is not None or args.pretrained == bool(args.checkpoint):
+            raise ValueError("--model takes exactly one of --pretrained (its released weights) or --checkpoint FILE, "
+                             "and no run directory")
+        if args.dataset is None:
+            raise ValueError("--model needs --dataset (the dataset to evaluate on, e.g. imagenet with --data-root PATH)")
+        result = evaluate_pretrained(args.model, dataset=args.dataset, checkpoint=args.checkpoint, **common)
     if os.environ.get("RANK", "0") != "0":
         return 0
     metrics = [m for m in get_task(result["task"]).metrics if m in result]
     print(f"{result['model']} on {result['dataset']} {result['split']} ({result['images']:,} images, "
           f"{result['images_per_second']:,.0f} images/s)")
     print(format_table([{m: result[m] for m in metrics}], metrics))
+    published = ", ".join(f"{k} {v}" for k, v in (result.get("published") or {}).items())
+    if published and not args.checkpoint:
+        print(f"published: {published}")
     if args.json:
         write_json(args.json, result)
     return 0

@@ -3,13 +3,17 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "export a model to ONNX (dynamic batch, checked with onnxruntime) or TorchScript"
+HELP = "export a model to ONNX (dynamic batch, checked with onnxruntime), TorchScript, or a Hugging Face Hub folder"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", help="a registered model name (wavevision list)")
-    parser.add_argument("--format", choices=("onnx", "torchscript"), default="onnx", help="output format (default onnx)")
-    parser.add_argument("--output", "-o", required=True, metavar="PATH", help="file to write (.onnx or .pt)")
+    parser.add_argument("model", help="a registered model name (wavevision list); with --format hub also a run "
+                                      "directory or a .safetensors checkpoint of wavevision train")
+    parser.add_argument("--format", choices=("onnx", "torchscript", "hub"), default="onnx",
+                        help="output format (default onnx); hub: a folder of model.safetensors + config.json that "
+                             "create_model('local-dir:PATH') loads, and 'hf-hub:ORG/NAME' once uploaded")
+    parser.add_argument("--output", "-o", required=True, metavar="PATH",
+                        help="file to write (.onnx or .pt), or the folder for --format hub")
     parser.add_argument("--checkpoint", metavar="PATH", default=None,
                         help="weights to load: a wavevision .safetensors or a public-package .pth (default: random init)")
     parser.add_argument("--model-arg", action="append", metavar="KEY=VALUE", help="hyperparameter override (repeatable)")
@@ -38,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
     from ..export import DEFAULT_OPSET, export_onnx, export_torchscript
     from ..models import create_model, get_entry
 
+    if args.format == "hub":
+        return _export_hub(args)
     get_entry(args.model)  # an unknown name fails before any file is touched
     out = Path(args.output)
     if out.is_dir():
@@ -71,4 +77,52 @@ def run(args: argparse.Namespace) -> int:
         runtime = "onnxruntime" if report.format == "onnx" else "the reloaded module"
         batches = ", ".join(str(b) for b in report.checks)
         print(f"{runtime} matches PyTorch at batch {batches}: max relative error {report.max_rel_error:.1e}")
+    return 0
+
+
+def _dataset_cfg(cfg: dict, info: object) -> dict:
+    """``cfg`` updated with what a run's dataset says about the trained weights: its name, head
+    size, class names, input size and normalisation (so the folder documents its own inputs)."""
+    out = dict(cfg, dataset=info.name, num_classes=info.num_classes)
+    if info.class_names:
+        out["label_names"] = tuple(info.class_names)
+    if info.image_size:
+        out["input_size"] = (info.in_chans, *info.image_size)
+    if info.mean:
+        out["mean"], out["std"] = tuple(info.mean), tuple(info.std)
+    return out
+
+
+def _export_hub(args: argparse.Namespace) -> int:
+    """``--format hub``: a Hub-style folder (wavevision.save_pretrained) from a run, a checkpoint or a name."""
+    from pathlib import Path
+
+    from ..engine.config import parse_assignments
+    from ..models import create_model, get_entry, save_pretrained
+
+    if args.fuse or args.opset is not None or args.exporter != "auto" or args.input_size is not None:
+        raise ValueError("--fuse, --opset, --exporter and --input-size apply to onnx and torchscript, not --format hub")
+    out = Path(args.output)
+    for name in ("model.safetensors", "config.json"):
+        if (out / name).exists() and not args.overwrite:
+            raise FileExistsError(f"{out / name} already exists; pass --overwrite to replace it or choose another --output")
+    overrides = parse_assignments(args.model_arg, "--model-arg")
+    source = Path(args.model)
+    if source.is_dir() or source.suffix == ".safetensors":
+        if args.checkpoint or overrides:
+            raise ValueError("--checkpoint and --model-arg apply to a model name; a run directory brings its own")
+        from ..engine.predict import load_trained
+
+        trained = load_trained(source)
+        model = trained.model
+        if trained.info is not None:
+            model.pretrained_cfg = _dataset_cfg(model.pretrained_cfg, trained.info)
+    else:
+        get_entry(args.model)  # an unknown name fails before any file is touched
+        model = create_model(args.model, checkpoint=args.checkpoint, **overrides)
+    folder = save_pretrained(model, out, overwrite=args.overwrite)
+    params = sum(p.numel() for p in model.parameters())
+    print(f"wrote {folder}/model.safetensors and config.json ({model.model_name}, {params:,} parameters); load it "
+          f"with wavevision.create_model('local-dir:{folder}'), or upload it (huggingface-cli upload ORG/NAME {folder}) "
+          "and use 'hf-hub:ORG/NAME'")
     return 0

@@ -12,6 +12,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", default=None, help="only models of this task: classification, segmentation, "
                                                      "super-resolution")
     parser.add_argument("--tags", action="store_true", help="one row per pretrained tag (name.tag) instead of per model")
+    parser.add_argument("--pretrained", action="store_true",
+                        help="only tags with released weights (create_model(NAME, pretrained=True)), with their results")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
@@ -22,10 +24,18 @@ def _result(cfg: dict) -> str | None:
     return text or None
 
 
-def rows(pattern: str = "*", task: "str | None" = None, tags: bool = False) -> list:
-    """One dict per matching model (or per ``name.tag`` with ``tags``): name, task, params, MACs,
-    input size, the published result and its source, all from the pretrained cfg."""
-    from ..models import get_entry, get_pretrained_cfg, list_models
+def _weights(cfg: dict) -> "str | None":
+    """Where a record's weights are: ``hf-hub:repo/file``, a URL or a file (None: no weights)."""
+    if cfg.get("hf_hub_id"):
+        return f"hf-hub:{cfg['hf_hub_id']}/{cfg.get('hf_hub_filename') or 'model.safetensors'}"
+    return cfg.get("url") or cfg.get("file")
+
+
+def rows(pattern: str = "*", task: "str | None" = None, tags: bool = False, pretrained: bool = False) -> list:
+    """One dict per matching model (or per ``name.tag`` with ``tags``; only tags with released
+    weights with ``pretrained``): name, task, params, MACs, input size, the published result and
+    its source, and where the weights are, all from the pretrained cfg."""
+    from ..models import get_entry, get_pretrained_cfg, list_models, list_pretrained
     from ..models._registry import TASKS
 
     if task is not None:
@@ -33,14 +43,16 @@ def rows(pattern: str = "*", task: "str | None" = None, tags: bool = False) -> l
         if task not in TASKS:
             raise ValueError(f"unknown task {task!r}; choose one of {', '.join(t.replace('_', '-') for t in TASKS)}")
     out = []
+    released = set(list_pretrained()) if pretrained else None
     for name in list_models(pattern, task=task):
-        for tagged in get_entry(name).tags if tags else [name]:
+        for tagged in get_entry(name).tags if tags or pretrained else [name]:
+            if released is not None and tagged not in released:
+                continue
             cfg = get_pretrained_cfg(tagged)
             out.append({"name": tagged, "task": cfg["task"].replace("_", "-"), "params": cfg.get("params"),
                         "macs": cfg.get("macs"), "input": "x".join(map(str, cfg["input_size"])),
                         "dataset": cfg.get("dataset"), "metrics": cfg.get("metrics", {}), "reference": _result(cfg),
-                        "source": cfg.get("metrics_source"), "weights": bool(cfg.get("file") or cfg.get("url")
-                                                                             or cfg.get("hf_hub_id"))})
+                        "source": cfg.get("metrics_source"), "weights": _weights(cfg)})
     return out
 
 
@@ -49,13 +61,16 @@ def run(args: argparse.Namespace) -> int:
 
     from ..utils import format_table
 
-    found = rows(args.pattern, args.task, args.tags)
+    found = rows(args.pattern, args.task, args.tags, args.pretrained)
     if args.json:
         print(json.dumps(found, indent=2))
         return 0
     if not found:
-        raise ValueError(f"no model matches {args.pattern!r}" + (f" for task {args.task}" if args.task else "")
-                         + "; wavevision list shows all")
+        raise ValueError(f"no {'released weights' if args.pretrained else 'model'} match {args.pattern!r}"
+                         + (f" for task {args.task}" if args.task else "") + "; wavevision list shows all")
     print(format_table(found, ["name", "task", "params", "input", "reference"],
-                       headers={"reference": "published result"}))
+                       headers={"reference": "published result" + (" (of the released weights)" if args.pretrained else "")}))
+    if args.pretrained:
+        print("load one with wavevision.create_model(NAME, pretrained=True); evaluate it with "
+              "wavevision eval --model NAME --pretrained --dataset DATASET --data-root PATH")
     return 0

@@ -23,7 +23,7 @@ Which file owns what:
 from .checkpoint import RUN_FILES, load_state, save_state
 from .config import RECIPES, TrainConfig, load_yaml, resolve_config
 from .distributed import DistContext, ShardSampler
-from .evaluate import evaluate, evaluate_checkpoint, measure_throughput
+from .evaluate import evaluate, evaluate_checkpoint, evaluate_pretrained, measure_throughput
 from .metrics import (
     ClassificationMeter,
     SegmentationMeter,
@@ -65,6 +65,7 @@ __all__ = [
     "confusion_matrix",
     "evaluate",
     "evaluate_checkpoint",
+    "evaluate_pretrained",
     "check_fits",
     "command_config",
     "get_task",

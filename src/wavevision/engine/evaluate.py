@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from pathlib import Path
 from typing import Any, Dict, Iterable, Optional
 
 import torch
@@ -14,7 +15,10 @@ from .distributed import DistContext, ShardSampler
 from .metrics import Meter
 from .tasks import Task, get_task
 
-__all__ = ["NonFiniteOutputs", "autocast", "evaluate", "evaluate_checkpoint", "measure_throughput", "run_batches"]
+__all__ = [
+    "NonFiniteOutputs", "Renormalized", "autocast", "evaluate", "evaluate_checkpoint", "evaluate_pretrained",
+    "measure_throughput", "run_batches",
+]
 
 
 def autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManager:
@@ -193,14 +197,120 @@ def evaluate_checkpoint(
         options = dict(cfg.get("dataset_args") or {}) if same else {}
         options.update(dataset_args or {})
         data, info = build_dataset(name, split, root=root, download=download, augment=False, **options)
-        if len(data) == 0:
-            raise ValueError(f"the {split} split of dataset {name!r} is empty; check the dataset path")
-        check_fits(trained, info)
-        size = batch_size or (1 if info.image_size is None else 128)
-        metrics = evaluate(trained.model, data, info, batch_size=size, amp=amp, num_workers=num_workers,
-                           max_batches=max_batches, ctx=ctx, progress=progress, desc=f"{name} {split}")
+        metrics, info = _evaluate_split(trained, data, info, f"{name} {split}", batch_size=batch_size, amp=amp,
+                                        num_workers=num_workers, max_batches=max_batches, ctx=ctx, progress=progress)
         barrier(ctx)  # leave the group together (see wavevision.engine.train)
     finally:
         teardown(ctx)
     return {"checkpoint": str(trained.path), "model": trained.name, "dataset": name, "split": split,
             "task": info.task, **metrics}
+
+
+def _evaluate_split(trained: Any, data: Dataset, info: Any, desc: str, *, batch_size: Optional[int], amp: str,
+                    num_workers: int, max_batches: Optional[int], ctx: DistContext,
+                    progress: bool) -> tuple[Dict[str, Any], Any]:
+    """:func:`evaluate` of a loaded model on a built split, after checking they fit; returns (metrics, info)."""
+    from .predict import check_fits
+
+    if len(data) == 0:
+        raise ValueError(f"the {desc} split is empty; check the dataset path")
+    check_fits(trained, info)
+    size = batch_size or (1 if info.image_size is None else 128)
+    metrics = evaluate(trained.model, data, info, batch_size=size, amp=amp, num_workers=num_workers,
+                       max_batches=max_batches, ctx=ctx, progress=progress, desc=desc)
+    return metrics, info
+
+
+class Renormalized(Dataset):
+    """A dataset whose images (the first item of each sample) are re-normalised from the
+    dataset's ``mean``/``std`` to a model's: ``(x * std_d + mean_d - mean_m) / std_m``, exact
+    for the affine normalisation every wavevision dataset applies (none = mean 0, std 1)."""
+
+    def __init__(self, data: Dataset, src: tuple[tuple[float, ...], tuple[float, ...]],
+                 dst: tuple[tuple[float, ...], tuple[float, ...]]) -> None:
+        self.data = data
+        (m0, s0), (m1, s1) = src, dst
+        shape = (-1, 1, 1)
+        self.scale = (torch.tensor(s0) / torch.tensor(s1)).view(shape)
+        self.shift = ((torch.tensor(m0) - torch.tensor(m1)) / torch.tensor(s1)).view(shape)
+
+    def __len__(self) -> int:
+        return len(self.data)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> Any:
+        x, *rest = self.data[index]
+        return (x * self.scale + self.shift, *rest)
+
+
+def _stats(values: tuple[float, ...], fill: float, n: int) -> tuple[float, ...]:
+    return tuple(float(v) for v in values) if values else (fill,) * n
+
+
+def evaluate_pretrained(
+    model: str,
+    *,
+    dataset: str,
+    checkpoint: Optional[str] = None,
+    split: str = "test",
+    data_root: Optional[str] = None,
+    download: bool = False,
+    dataset_args: Optional[Dict[str, Any]] = None,
+    batch_size: Optional[int] = None,
+    device: str = "auto",
+    amp: str = "none",
+    num_workers: int = 0,
+    max_batches: Optional[int] = None,
+    progress: bool = False,
+) -> Dict[str, Any]:
+    """Evaluate released weights (``create_model(model, pretrained=True)``: a registered
+    ``name`` or ``name.tag``, or ``hf-hub:org/name`` / ``local-dir:PATH``) on a dataset split,
+    prepared as the weights expect: classification images at the ``pretrained_cfg`` input size
+    (unless ``dataset_args`` gives ``image_size``) and every image re-normalised to its mean/std.
+    ``checkpoint`` takes the weights from a file instead (a public-package ``.pth`` or a
+    ``.safetensors`` state dict of that model). Returns the metrics of :func:`evaluate` plus
+    ``model``, ``dataset``, ``split``, ``weights`` and the record's ``published`` metrics.
+    """
+    from dataclasses import replace
+
+    from ..data import build_dataset
+    from ..models import create_model, get_entry
+    from .distributed import barrier, setup, teardown
+    from .predict import Trained
+    from .sizing import check_fits_memory, meta_model
+
+    if max_batches is not None:
+        check_int("max_batches", max_batches, min=1)
+    registered = ":" not in model  # not an hf-hub: / local-dir: folder
+    if registered:
+        get_entry(model)  # an unknown name or tag fails before anything is read
+    ctx = setup(device)
+    try:
+        if registered:
+            sized = meta_model(lambda: create_model(model))
+            check_fits_memory(sized, device=ctx.device, what=f"the model {model}", fix="pick a smaller model")
+        if checkpoint is None:
+            net = create_model(model, pretrained=True)
+        else:
+            net = create_model(model, checkpoint=checkpoint)
+        net = net.to(ctx.device).eval()
+        cfg = net.pretrained_cfg
+        task = get_entry(net.model_name).task
+        trained = Trained(net, Path(model), task, None, {})
+        options = dict(dataset_args or {})
+        if trained.task_def.resizes_inputs and "image_size" not in options:
+            options["image_size"] = list(cfg["input_size"][1:])
+        data, info = build_dataset(dataset, split, root=data_root, download=download, augment=False, **options)
+        n = info.in_chans
+        src = (_stats(info.mean, 0.0, n), _stats(info.std, 1.0, n))
+        dst = (_stats(tuple(cfg.get("mean", ())), 0.0, n), _stats(tuple(cfg.get("std", ())), 1.0, n))
+        if len(dst[0]) == n and src != dst:
+            data, info = Renormalized(data, src, dst), replace(info, mean=dst[0], std=dst[1])
+        metrics, info = _evaluate_split(trained, data, info, f"{dataset} {split}", batch_size=batch_size, amp=amp,
+                                        num_workers=num_workers, max_batches=max_batches, ctx=ctx, progress=progress)
+        barrier(ctx)
+    finally:
+        teardown(ctx)
+    weights = checkpoint or (f"{cfg['hf_hub_id']}/{cfg.get('hf_hub_filename')}" if cfg.get("hf_hub_id")
+                             else cfg.get("file", model))
+    return {"weights": weights, "model": model, "dataset": dataset, "split": split, "task": info.task,
+            "published": dict(cfg.get("metrics") or {}), **metrics}

@@ -163,6 +163,10 @@ def save_pretrained(model: nn.Module, folder: str | os.PathLike, *, overwrite: b
                               "or choose another folder")
     cfg = {k: v for k, v in dict(getattr(model, "pretrained_cfg", {}) or {}).items()
            if k not in ("url", "file", "hf_hub_id", "hf_hub_filename", "source", "architecture")}
+    params = sum(p.numel() for p in model.parameters())
+    if cfg.get("params") != params:  # a build other than the record's: its count, and no stale MACs
+        cfg.pop("macs", None)
+        cfg["params"] = params
     config = {
         "architecture": name,
         "num_classes": getattr(model, "num_classes", None),
