@@ -35,6 +35,8 @@ def rows(pattern: str = "*", task: "str | None" = None, tags: bool = False, pret
     """One dict per matching model (or per ``name.tag`` with ``tags``; only tags with released
     weights with ``pretrained``): name, task, params, MACs, input size, the published result and
     its source, and where the weights are, all from the pretrained cfg."""
+    import fnmatch
+
     from ..models import get_entry, get_pretrained_cfg, list_models, list_pretrained
     from ..models._registry import TASKS
 
@@ -44,9 +46,12 @@ def rows(pattern: str = "*", task: "str | None" = None, tags: bool = False, pret
             raise ValueError(f"unknown task {task!r}; choose one of {', '.join(t.replace('_', '-') for t in TASKS)}")
     out = []
     released = set(list_pretrained()) if pretrained else None
-    for name in list_models(pattern, task=task):
-        for tagged in get_entry(name).tags if tags or pretrained else [name]:
+    per_tag = tags or pretrained  # the pattern then matches a tagged name too ('*.cifar10')
+    for name in list_models("*" if per_tag else pattern, task=task):
+        for tagged in get_entry(name).tags if per_tag else [name]:
             if released is not None and tagged not in released:
+                continue
+            if per_tag and not (fnmatch.fnmatch(tagged, pattern) or fnmatch.fnmatch(name, pattern)):
                 continue
             cfg = get_pretrained_cfg(tagged)
             out.append({"name": tagged, "task": cfg["task"].replace("_", "-"), "params": cfg.get("params"),
@@ -66,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(found, indent=2))
         return 0
     if not found:
-        raise ValueError(f"no {'released weights' if args.pretrained else 'model'} match {args.pattern!r}"
+        raise ValueError(f"no {'released weights match' if args.pretrained else 'model matches'} {args.pattern!r}"
                          + (f" for task {args.task}" if args.task else "") + "; wavevision list shows all")
     print(format_table(found, ["name", "task", "params", "input", "reference"],
                        headers={"reference": "published result" + (" (of the released weights)" if args.pretrained else "")}))

@@ -109,7 +109,7 @@ def hub_download(repo_id: str, filename: str, *, cache_dir: str | os.PathLike | 
     except (errors.RepositoryNotFoundError, errors.RevisionNotFoundError, errors.EntryNotFoundError) as e:
         kind = type(e).__name__.replace("Error", "").replace("Remote", "")
         raise FileNotFoundError(f"{url} does not exist on the Hub ({kind}); check the repo id and file name") from None
-    except (errors.HfHubHTTPError, OSError) as e:
+    except Exception as e:  # the transfer itself (its HTTP stack raises types of its own): one message
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise OSError(f"downloading {url} failed ({reason}); try again (a partial file is resumed), {_LOCAL_FIX}") from None
     return Path(path)

@@ -94,7 +94,11 @@ def get_entry(name: str) -> ModelEntry:
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         raise ValueError(f"unknown model {name!r}.{hint} See wavevision.list_models() for all names.") from None
     if tag and tag not in entry.cfgs.cfgs:
-        raise ValueError(f"{arch} has no pretrained tag {tag!r}; known: {', '.join(map(repr, entry.tags))}")
+        every = [t for e in _REGISTRY.values() for t in e.tags]
+        close = difflib.get_close_matches(name, every, n=3, cutoff=0.8)
+        hint = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
+        raise ValueError(f"{arch} has no pretrained tag {tag!r}{hint}; known: {', '.join(map(repr, entry.tags))}; "
+                         "wavevision.list_pretrained() lists the tags with released weights")
     return entry
 
 
