@@ -181,7 +181,7 @@ def evaluate_checkpoint(
     """
     from ..data import build_dataset
     from .distributed import barrier, setup, teardown
-    from .predict import check_fits, load_trained
+    from .predict import load_trained
 
     if max_batches is not None:
         check_int("max_batches", max_batches, min=1)
