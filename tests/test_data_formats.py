@@ -284,6 +284,19 @@ def test_imagefolder_single_tree_and_bad_files(tmp_path):
         build_dataset("imagefolder", "train", root=tmp_path / "missing")
 
 
+def test_an_evaluation_copy_with_only_val_serves_the_test_split(tmp_path):
+    """ImageNet's val/<wnid>/ alone (what a user evaluating released weights has): the test split."""
+    root = tmp_path / "imagenet"
+    for w in ("n01440764", "n01443537"):
+        for i in range(3):
+            save_image(root / "val" / w / f"{w}_{i}.JPEG", size=(40, 30), fmt="JPEG")
+    test, info = build_dataset("imagenet", "test", root=root, image_size=16)
+    assert len(test) == 6 and info.class_names == ("n01440764", "n01443537") and test[0][0].shape == (3, 16, 16)
+    with pytest.raises(ValueError, match=r"holds only val/ \(no train/\), which serves the test split; evaluate with "
+                                         r"split 'test'"):
+        build_dataset("imagenet", "val", root=root)
+
+
 def test_tiny_imagenet_layout(tmp_path):
     root = tmp_path / "tiny-imagenet-200"
     wnids = ["n01", "n02"]

@@ -303,6 +303,12 @@ def _build(name: str, split: str, root: Path, augment: bool, options: dict[str, 
         elif "train" in folders:  # train/ only: split it three ways
             paths, labels, classes = scan_class_folders(folders["train"])
             paths, labels = _select(paths, labels, three_way_split(len(paths), split))
+        elif folders:  # an evaluation copy (ImageNet's val/ alone, for released weights): test only
+            source = "test" if "test" in folders else "val"
+            if split != "test":
+                raise ValueError(f"{name}: {str(root)!r} holds only {source}/ (no train/), which serves the test "
+                                 f"split; evaluate with split 'test' or add the train/ folder")
+            paths, labels, classes = scan_class_folders(folders[source])
         elif is_class_tree(root):
             paths, labels, classes = scan_class_folders(root)
             split_names = {n for names in _SPLIT_FOLDERS.values() for n in names}
