@@ -276,6 +276,8 @@ def test_the_tag_brings_its_head_size():
     assert model.num_classes == 200 and model.pretrained_cfg["input_size"] == (3, 64, 64)
     assert model.model_kwargs["num_classes"] == 200  # recorded: a checkpoint of it rebuilds the same head
     assert wavevision.create_model("wavemix_192_16_l3", depth=1).num_classes == 1000
+    facts = wavevision.get_entry("wavemix_192_16_l3").reference_for("wavemix_192_16_l3.tiny_imagenet")
+    assert (facts["dataset"], facts["top1"], facts["params"]) == ("Tiny-ImageNet", 71.69, 27_703_208)  # what info shows
 
 
 # --------------------------------------------------------------------------------------

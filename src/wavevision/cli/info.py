@@ -87,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
     from ..utils import format_table
 
     entry = get_entry(args.model)
+    reference = entry.reference_for(args.model)
     if args.depth < 1:
         raise ValueError(f"--depth must be >= 1, got {args.depth}")
     overrides = parse_assignments(args.model_arg, "--model-arg")
@@ -103,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         out_shape = tuple(model(x).shape)
     summary = {
         "model": args.model, "task": entry.task, "params": params, "trainable_params": count_parameters(model, trainable_only=True),
-        "input": list(x.shape), "output": list(out_shape), "macs": macs, "reference": entry.reference,
+        "input": list(x.shape), "output": list(out_shape), "macs": macs, "reference": reference,
     }
     if args.json:
         print(json.dumps({**summary, "layers": rows}, indent=2))
@@ -115,6 +116,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"input {'x'.join(map(str, x.shape))} -> output {'x'.join(map(str, out_shape))}")
     print(f"multiply-accumulates: {macs:,} ({macs / 1e6:,.2f} M) per image at {h}x{w} "
           "(torch.utils.flop_counter FLOPs / 2)")
-    if entry.reference:
-        print("reference: " + ", ".join(f"{k} {v}" for k, v in entry.reference.items()))
+    if reference:
+        print("reference: " + ", ".join(f"{k} {v}" for k, v in reference.items()))
     return 0

@@ -52,7 +52,12 @@ class ModelEntry:
     def reference(self) -> dict[str, Any]:
         """The default record's published facts in one flat dict (dataset, metrics, params,
         MACs, source), for display."""
-        cfg = self.cfgs.default
+        return self.reference_for(self.name)
+
+    def reference_for(self, name: str) -> dict[str, Any]:
+        """:attr:`reference` of the record ``name`` or ``name.tag`` names."""
+        tag = split_model_name_tag(name)[1]
+        cfg = self.cfgs.cfgs[tag] if tag in self.cfgs.cfgs else self.cfgs.default
         facts: dict[str, Any] = {"dataset": cfg.dataset, **cfg.metrics, "params": cfg.params, "macs": cfg.macs,
                                  "input_size": cfg.input_size, "source": cfg.metrics_source or cfg.paper_name}
         return {k: v for k, v in facts.items() if v is not None}
