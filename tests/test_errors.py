@@ -148,7 +148,7 @@ def test_sr_scale(scale):
 
 
 def test_pretrained_explains_no_hosted_weights():
-    with pytest.raises(ValueError, match="hosts no pretrained weights.*checkpoint=PATH"):
+    with pytest.raises(ValueError, match="wavemix has no released weights.*checkpoint=PATH"):
         wavevision.create_model("wavemix", pretrained=True)
 
 
@@ -203,7 +203,7 @@ def test_corrupt_checkpoint_names_the_file(tmp_path):
 def test_checkpoint_that_is_not_a_state_dict(tmp_path):
     path = tmp_path / "tensor.pth"
     torch.save(torch.zeros(3), path)
-    with pytest.raises(TypeError, match="expected a state dict.*got Tensor"):
+    with pytest.raises(ValueError, match="tensor.pth is not a state dict: expected a state dict.*got Tensor"):
         wavevision.create_model("wavemix", checkpoint=path, **TINY)
 
 

@@ -181,7 +181,7 @@ def reported_top1(model: SuiteModel, dataset: str) -> tuple[float | None, str]:
     if isinstance(metrics, Mapping) and isinstance(metrics.get("top1"), (int, float)):
         where = metrics.get("dataset") or cfg.get("dataset")
         if where is None or str(where).lower() == dataset.lower():
-            return float(metrics["top1"]), f"pretrained_cfg metrics ({cfg.get('source') or metrics.get('source') or model.name})"
+            return float(metrics["top1"]), f"pretrained_cfg metrics ({cfg.get('metrics_source') or cfg.get('source') or metrics.get('source') or model.name})"
     ref = get_entry(model.name).reference
     if ref.get("metric") in ("top1", "accuracy") and isinstance(ref.get("value"), (int, float)) and ref.get("dataset") == dataset:
         return float(ref["value"]), f"registry reference ({ref.get('source', '')})"

@@ -475,7 +475,7 @@ def create_model(
             ``drop_rate``, ``drop_path_rate``, ``global_pool``, ``features_only``,
             ``out_indices``, ``feature_cls``).
     """
-    if name is not None and name.startswith(_FOLDER_PREFIXES):
+    if isinstance(name, str) and name.startswith(_FOLDER_PREFIXES):
         if checkpoint is not None:
             raise ValueError(f"{name!r} names its weights already; drop checkpoint=PATH")
         return _from_folder(name, overrides)
