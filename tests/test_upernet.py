@@ -200,8 +200,8 @@ def test_segmentation_loss_adds_the_auxiliary_logits():
 
 
 def test_bad_arguments_and_inputs_name_the_fix():
-    with pytest.raises(ValueError, match="registered classification model"):
-        wavevision.create_model("upernet_wave_vit_s", backbone="wavemix_seg")
+    with pytest.raises(ValueError, match="unknown model 'wave_vit_xl'"):
+        wavevision.create_model("upernet_wave_vit_s", backbone="wave_vit_xl")
     with pytest.raises(ValueError, match="does not support global_pool='avg'"):
         wavevision.create_model("upernet_wave_vit_s", global_pool="avg", **SMALL)
     model = wavevision.create_model("upernet_wave_vit_s", **SMALL)

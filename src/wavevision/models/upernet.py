@@ -202,7 +202,8 @@ class UperNet(ModelBase):
         num_classes: classes per pixel (ADE20K: 150); 0 returns the decoder's ``channels``
             features upsampled to the input size.
         in_chans: input channels.
-        backbone: a registered classification model with stage maps (``wave_vit_s``, ``wave_vit_b``).
+        backbone: a registered model name, built with ``features_only`` (``wave_vit_s``, ``wave_vit_b``:
+            four stage maps; any model's maps work, finest first).
         backbone_kwargs: hyperparameters of the backbone (e.g. ``depths``, ``embed_dims``).
         channels: width of the decoder (MMSegmentation: 512).
         pool_scales: the pyramid pooling's output cells.
@@ -253,9 +254,8 @@ class UperNet(ModelBase):
             self.auxiliary_head = FCNHead(info.channels(self.aux_index), aux_channels, num_classes, self.drop_rate)
 
     def _build_backbone(self, name: Any, kwargs: Optional[Dict[str, Any]], drop_path_rate: float) -> ModelBase:
-        if not isinstance(name, str) or get_entry(name).task != "classification":
-            raise ValueError(f"backbone must be the name of a registered classification model such as 'wave_vit_s', "
-                             f"got {name!r}")
+        if not isinstance(name, str):
+            raise TypeError(f"backbone must be a registered model name such as 'wave_vit_s', got {name!r}")
         if kwargs is not None and not isinstance(kwargs, dict):
             raise TypeError(f"backbone_kwargs must be a dict of the backbone's hyperparameters, got {type(kwargs).__name__}")
         args = {"num_classes": 0, "in_chans": self.in_chans, "drop_path_rate": drop_path_rate, **(kwargs or {})}
