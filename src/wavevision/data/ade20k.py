@@ -28,7 +28,7 @@ from ..utils.validate import check_bool, check_int
 from ._base import DatasetInfo, holdout_split, register_dataset, reject_unknown_options, split_source
 from .datasets import FileSegmentation
 from .folders import _VERIFY_LIMIT, IMAGENET_MEAN, IMAGENET_STD, ImageLoader
-from .image import DataFileError, check_image_file, image_error, list_images
+from .image import DataFileError, check_image_file, image_error, list_images, load_label_map
 from .transforms import (IGNORE_INDEX, MAX_SIDE, CenterCrop, Compose, Normalize, RandomCrop, RandomHorizontalFlip,
                          Resize, to_size)
 
@@ -71,17 +71,7 @@ class ADE20KLabelLoader:
         self.num_classes = num_classes
 
     def __call__(self, path: str) -> torch.Tensor:
-        from PIL import Image
-
-        check_image_file(Path(path), "annotation")
-        try:
-            with Image.open(path) as img:
-                labels = np.asarray(img)
-        except Exception as e:  # Pillow raises many types for damaged files
-            raise image_error(path, e, "annotation") from None
-        if labels.ndim != 2 or labels.dtype.kind not in "ui":
-            raise DataFileError(f"annotation {path!r} should be a single-channel PNG of class indices, got "
-                                f"{labels.dtype} {labels.shape}; save the label map in mode 'L' or 'P'")
+        labels = load_label_map(path, "annotation")
         top = int(labels.max()) if labels.size else 0
         if top > self.num_classes or int(labels.min(initial=0)) < 0:
             raise DataFileError(f"annotation {path!r} holds label {top}, outside 0 (other) .. {self.num_classes}; "
