@@ -276,7 +276,7 @@ def test_ade20k_bad_folders_name_the_file_and_fix(tmp_path):
     data, _ = build_dataset(str(root), "test")
     with pytest.raises(DataFileError, match=r"ADE_validation_00000000\.png' holds label 200, outside 0 \(other\) \.\. 150.*num_classes"):
         data[0]
-    Image.fromarray(np.zeros((40, 52, 3), np.uint8)).save(root / "annotations" / "validation" / "ADE_validation_00000001.png")
+    Image.fromarray(np.zeros((43, 54, 3), np.uint8)).save(root / "annotations" / "validation" / "ADE_validation_00000001.png")
     with pytest.raises(DataFileError, match=r"annotation .*ADE_validation_00000001\.png' should be a single-channel PNG"):
         data[1]
     data, info = build_dataset(str(root), "test", num_classes=200)
