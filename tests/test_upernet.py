@@ -24,6 +24,7 @@ from wavevision.engine.tasks import get_task
 from wavevision.models import CheckpointMismatchError, SegmentationOutput, UperNet
 from wavevision.models.upernet import adaptive_avg_pool
 
+from _optional import require
 from _small import small_overrides
 
 QUICK = dict(threads=1, progress=False, plots=False)
@@ -312,3 +313,16 @@ def test_aux_head_trains_on_digit_scenes(tmp_path):
                    dataset_args=dict(num_scenes=6), epochs=1, batch_size=3, output=str(tmp_path / "seg"), **QUICK)
     assert result.model.in_chans == 1 and result.model.auxiliary_head is not None
     assert math.isfinite(result.history[0]["train_loss"]) and 0 <= result.test["miou"] <= 100
+
+
+def test_timm_layer_decay_groups_the_backbone_under_its_prefix():
+    timm = require("timm")
+    from timm.optim import create_optimizer_v2
+
+    wavevision.register_timm()
+    model = timm.create_model("upernet_wave_vit_s", **SMALL)
+    assert model.group_matcher()["stem"] == r"^backbone\.patch_embed1\."
+    opt = create_optimizer_v2(model, "adamw", lr=1e-3, weight_decay=0.05, layer_decay=0.75)
+    assert len({g["lr_scale"] for g in opt.param_groups}) > 4  # stem, blocks, stages; the decoder is the head (1.0)
+    assert max(g["lr_scale"] for g in opt.param_groups) == 1.0
+    assert sum(len(g["params"]) for g in opt.param_groups) == len(list(model.parameters()))
