@@ -326,3 +326,15 @@ def test_timm_layer_decay_groups_the_backbone_under_its_prefix():
     assert len({g["lr_scale"] for g in opt.param_groups}) > 4  # stem, blocks, stages; the decoder is the head (1.0)
     assert max(g["lr_scale"] for g in opt.param_groups) == 1.0
     assert sum(len(g["params"]) for g in opt.param_groups) == len(list(model.parameters()))
+
+
+def test_reset_classifier_rebuilds_both_heads_and_mmsegmentation_init():
+    model = wavevision.create_model("upernet_wave_vit_s", aux_head=True, **SMALL)
+    seg = model.decode_head.conv_seg
+    assert seg.weight.std().item() == pytest.approx(0.01, rel=0.2) and not seg.bias.any()  # normal(0, 0.01)
+    model.reset_classifier(0)
+    assert model.auxiliary_head is None and isinstance(model.get_classifier(), torch.nn.Identity)
+    model.reset_classifier(7)
+    assert model.auxiliary_head.conv_seg.out_channels == 7 and model.get_classifier().out_channels == 7
+    y = model.train()(torch.rand(2, 3, 32, 32))
+    assert y.logits.shape == y.aux_logits.shape == (2, 7, 32, 32)

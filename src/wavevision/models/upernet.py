@@ -117,6 +117,7 @@ class ConvModule(nn.Module):
         self.conv = nn.Conv2d(in_chs, out_chs, kernel_size, padding=kernel_size // 2, bias=False)
         self.bn = nn.BatchNorm2d(out_chs)
         self.activate = nn.ReLU(inplace=True)
+        nn.init.kaiming_normal_(self.conv.weight, mode="fan_out", nonlinearity="relu")  # MMCV's ConvModule init
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.activate(self.bn(self.conv(x)))
@@ -178,14 +179,20 @@ class FCNHead(nn.Module):
         super().__init__()
         self.convs = nn.Sequential(ConvModule(in_chs, channels, 3))
         self.dropout = nn.Dropout2d(drop_rate)
-        self.conv_seg = nn.Conv2d(channels, num_classes, 1)
+        self.conv_seg = _classifier(channels, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv_seg(self.dropout(self.convs(x)))
 
 
 def _classifier(channels: int, num_classes: int) -> nn.Module:
-    return nn.Conv2d(channels, num_classes, 1) if num_classes > 0 else nn.Identity()
+    """The 1x1 classifier, initialised as MMSegmentation's ``conv_seg`` (normal, std 0.01; zero bias)."""
+    if num_classes == 0:
+        return nn.Identity()
+    conv = nn.Conv2d(channels, num_classes, 1)
+    nn.init.normal_(conv.weight, std=0.01)
+    nn.init.zeros_(conv.bias)
+    return conv
 
 
 def _prefixed(pattern: Any, prefix: str) -> Any:
@@ -249,9 +256,13 @@ class UperNet(ModelBase):
         self.aux_index = check_int("aux_index", aux_index, min=-len(info), max=len(info) - 1) % len(info)
         self.aux_weight = check_float("aux_weight", aux_weight, min=0.0)
         self.aux_channels = check_int("aux_channels", aux_channels, min=1)
-        self.auxiliary_head: Optional[FCNHead] = None
-        if check_bool("aux_head", aux_head) and num_classes > 0:
-            self.auxiliary_head = FCNHead(info.channels(self.aux_index), aux_channels, num_classes, self.drop_rate)
+        self.aux_head = check_bool("aux_head", aux_head)
+        self.auxiliary_head: Optional[FCNHead] = self._aux_head(num_classes)
+
+    def _aux_head(self, num_classes: int) -> Optional[FCNHead]:
+        if not (self.aux_head and num_classes > 0):
+            return None
+        return FCNHead(self.feature_info.channels(self.aux_index), self.aux_channels, num_classes, self.drop_rate)
 
     def _build_backbone(self, name: Any, kwargs: Optional[Dict[str, Any]], drop_path_rate: float) -> ModelBase:
         if not isinstance(name, str):
@@ -311,9 +322,7 @@ class UperNet(ModelBase):
             check_global_pool(type(self).__name__, global_pool, DENSE_POOL_TYPES)
         self.num_classes = num_classes
         self.decode_head.conv_seg = _classifier(self.num_features, num_classes)
-        if self.auxiliary_head is not None:
-            self.auxiliary_head = FCNHead(self.feature_info.channels(self.aux_index), self.aux_channels, num_classes,
-                                          self.drop_rate) if num_classes > 0 else None
+        self.auxiliary_head = self._aux_head(num_classes)
 
     def _require_head(self, what: str) -> None:
         if self.features_only or self.decode_head is None:
