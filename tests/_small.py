@@ -16,9 +16,17 @@ def small_overrides(name: str) -> dict[str, Any]:
     """Overrides that keep the registered structure (stem, level, width, head) with fewer blocks."""
     if name == "mixer_mlp":  # a token MLP has a fixed grid: resample the odd sizes the tests use
         return {"depth": 1, "mixer_kwargs": {"resize": True}}
+    vit = {"depths": (1, 1, 1, 1), "embed_dims": (16, 32, 48, 64), "num_heads": (1, 2, 3, 4), "stem_hidden_dim": 8}
     if name.startswith("wave_vit"):  # one block per stage, narrow; stem, strides, heads' layout, aux head kept
-        return {"depths": (1, 1, 1, 1), "embed_dims": (16, 32, 48, 64), "num_heads": (1, 2, 3, 4), "stem_hidden_dim": 8}
+        return vit
+    if name.startswith("upernet_"):  # the small Wave-ViT backbone, a 32-channel decoder (PPM + FPN layout kept)
+        return {"backbone_kwargs": vit, "channels": 32}
     return {"depth": 1}
+
+
+def takes_depth(name: str) -> bool:
+    """Whether a family's size is one ``depth`` (isotropic WaveMix, the mixers), not stages (Wave-ViT, UperNet)."""
+    return "depth" in small_overrides(name)
 
 
 def small_model(name: str, seed: int = 0, **overrides: Any) -> torch.nn.Module:

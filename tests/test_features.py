@@ -12,22 +12,21 @@ import pytest
 import torch
 
 import wavevision
-from wavevision.models import WaveViT
 
-from _small import small_model
+from _small import small_model, takes_depth
 
 NAMES = wavevision.list_models()
 
 
 def _x(model, n=2, side=None, seed=1):
-    side = side or (32 if isinstance(model, WaveViT) else 16)
+    side = side or getattr(model, "min_input_size", 0) or 16
     g = torch.Generator().manual_seed(seed)
     return torch.rand(n, model.in_chans, side, side, generator=g)
 
 
 def _deep(name, **kw):
     """A small build with five blocks (Wave-ViT: its four stages)."""
-    return small_model(name, **({} if name.startswith("wave_vit") else {"depth": 5}), **kw)
+    return small_model(name, **({"depth": 5} if takes_depth(name) else {}), **kw)
 
 
 # ------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import torch.fx
 
 import wavevision
 
-from _small import small_model
+from _small import small_model, takes_depth
 
 NAMES = wavevision.list_models()
 
@@ -28,7 +28,7 @@ def _outputs(out):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_traced_eval_graph_equals_the_module_exactly(name):
-    model = small_model(name, depth=2) if not name.startswith("wave_vit") else small_model(name)
+    model = small_model(name, depth=2) if takes_depth(name) else small_model(name)
     model.eval()
     graph = torch.fx.symbolic_trace(model)
     targets = {getattr(n.target, "__name__", str(n.target)) for n in graph.graph.nodes if n.op == "call_function"}
@@ -47,7 +47,7 @@ def test_traced_eval_graph_equals_the_module_exactly(name):
 def test_traced_training_graph_gives_the_modules_gradients(name):
     """In training the graph records the plain modules (the lean paths are eager-only): same
     random numbers in the same order (dropout, MixToken), gradients equal to float64 rounding."""
-    kw = {} if name.startswith("wave_vit") else {"depth": 2}
+    kw = {"depth": 2} if takes_depth(name) else {}
     model = small_model(name, **kw).double().train()
     twin = small_model(name, **kw).double().train()
     twin.load_state_dict(model.state_dict())
@@ -107,7 +107,7 @@ def test_checkpointing_is_left_out_of_traced_graphs():
 def test_torch_jit_trace_passes_its_own_check_and_equals_the_module(name):
     """``torch.jit.trace(model.eval(), x)`` as users and timm's tests call it: gradients enabled,
     and the default check re-traces without them, so both runs must record the same graph."""
-    model = small_model(name, depth=2) if not name.startswith("wave_vit") else small_model(name)
+    model = small_model(name, depth=2) if takes_depth(name) else small_model(name)
     model.eval()
     x = _x(model)
     traced = torch.jit.trace(model, x)

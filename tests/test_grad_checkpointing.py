@@ -11,7 +11,7 @@ from wavevision.layers import WaveMixBlock, lean
 from wavevision.layers.grad_checkpoint import balanced_segments, segment_bounds
 from wavevision.layers.lean import lean_enabled
 
-from _small import small_model
+from _small import small_model, takes_depth
 
 NAMES = wavevision.list_models()
 
@@ -41,12 +41,12 @@ def _pair(name, **kw):
 def test_gradients_equal_the_plain_models(name):
     """float64, random layers on (dropout, drop path, MixToken): the recomputation replays the same
     random numbers, BatchNorm statistics are updated once, and every gradient matches."""
-    kw = {"depth": 2} if not name.startswith("wave_vit") else {"drop_path_rate": 0.2}
-    if not name.startswith("wave_vit") and not name.startswith("mixer"):
+    kw = {"depth": 2} if takes_depth(name) else {"drop_path_rate": 0.2}
+    if takes_depth(name) and not name.startswith("mixer"):
         kw.update(dropout=0.3, drop_path_rate=0.3)
     plain, ckpt = _pair(name, **kw)
     g = torch.Generator().manual_seed(0)
-    side = 32 if name.startswith("wave_vit") else 12
+    side = getattr(plain, "min_input_size", 0) or 12
     x = torch.rand(4, plain.in_chans, side, side, generator=g, dtype=torch.float64)
     loss_a, grads_a, bufs_a = _step(plain, x)
     loss_b, grads_b, bufs_b = _step(ckpt, x)

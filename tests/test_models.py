@@ -9,10 +9,10 @@ import torch
 
 import wavevision
 from wavevision.layers import WaveMixBlock
-from wavevision.models import WaveViT
+from wavevision.models import UperNet, WaveViT
 from wavevision.ops import haar as haar_mod
 
-from _small import small_model
+from _small import small_model, takes_depth
 
 NAMES = wavevision.list_models()
 
@@ -28,7 +28,7 @@ def _build(name, seed=0, **kw):
 
 def _narrow(name, seed=0):
     """Depth 1 and, for the wide models, final_dim 32 (the configuration the stored outputs were made with)."""
-    if name.startswith("wave_vit"):
+    if not takes_depth(name):
         return small_model(name, seed)
     kw = dict(depth=1)
     if _task(name) != "classification" or name in ("wavemix", "wavemix_lite") or any(s in name for s in ("192", "144", "112")):
@@ -73,6 +73,9 @@ def _feature_shape(name, model, n, h, w):
 def _feature_size(name, model, h, w):
     """Spatial size of the blocks' maps for an (h, w) input."""
     task = _task(name)
+    if isinstance(model, UperNet):  # the decoder fuses at the finest stage map's stride
+        r = model.feature_info[0]["reduction"]
+        return -(-h // r), -(-w // r)
     if task == "super_resolution":
         return h, w
     if task == "segmentation":
@@ -231,7 +234,8 @@ def test_features_head_and_reset_classifier(name):
 
 
 def _check_wave_vit_intermediates(model):
-    """Wave-ViT's intermediates are its four normalised stage maps, cropped to ceil(size / stride)."""
+    """Wave-ViT's intermediates are its four normalised stage maps, cropped to ceil(size / stride)
+    (UperNet's are its Wave-ViT backbone's, with the decoder's fused map as the final output)."""
     n, (h, w) = 1, _hw(model, 16, 12)
     x = _input(model, h, w, n=n)
     with torch.no_grad():
@@ -241,8 +245,8 @@ def _check_wave_vit_intermediates(model):
             s = info["reduction"]
             assert m.shape == (n, info["num_chs"], -(-h // s), -(-w // s))
         torch.testing.assert_close(final, model.forward_features(x), atol=0, rtol=0)
-        # The last map is the final tokens (after the class token) on their grid.
-        torch.testing.assert_close(maps[-1].flatten(2).transpose(1, 2), final[:, 1:], atol=1e-6, rtol=1e-6)
+        if isinstance(model, WaveViT):  # the last map is the final tokens (after the class token) on their grid
+            torch.testing.assert_close(maps[-1].flatten(2).transpose(1, 2), final[:, 1:], atol=1e-6, rtol=1e-6)
         only = model.forward_intermediates(x, intermediates_only=True)
         for a, b in zip(only, maps):
             torch.testing.assert_close(a, b, atol=0, rtol=0)
@@ -255,7 +259,7 @@ def _check_wave_vit_intermediates(model):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_forward_intermediates(name):
-    if name.startswith("wave_vit"):
+    if not takes_depth(name):
         _check_wave_vit_intermediates(_build(name).eval())
         return
     model = _build(name, depth=2).eval()

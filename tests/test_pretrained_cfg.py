@@ -61,8 +61,8 @@ def test_record_fields_fit_the_model(tagged):
     assert cfg["task"] == wavevision.get_entry(tagged).task
     if cfg.get("min_input_size"):
         assert tuple(cfg["min_input_size"]) == (c, model.min_input_size, model.min_input_size)
-    with torch.device("meta"):
-        feats = model.forward_features(torch.empty(1, c, h, w))
+    with torch.device("meta"):  # eval: a training-mode BatchNorm on a pooled 1x1 map (UperNet) needs a batch of 2
+        feats = model.eval().forward_features(torch.empty(1, c, h, w))
     grid = feats.shape[-2:] if feats.dim() == 4 else None
     if grid is not None:
         assert tuple(grid) == tuple(cfg["pool_size"])

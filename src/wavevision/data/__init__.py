@@ -3,7 +3,7 @@
 ``build_dataset(name, split, root=..., download=..., augment=..., **options)`` returns
 ``(dataset, info)`` for embedded real datasets (``digits``, ``digit-scenes``, ``photos``),
 local standard formats (ImageFolder trees, CIFAR, MNIST-family IDX, Galaxy10 DECals HDF5,
-Cityscapes, super-resolution folders) and a path whose format is detected.
+Cityscapes, ADE20K, super-resolution folders) and a path whose format is detected.
 """
 from ._base import DatasetInfo, build_dataset, list_datasets
 from .detect import detect_format

@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 from ._base import DatasetInfo, holdout_split, register_dataset, reject_unknown_options, split_source
 from .datasets import FileSegmentation
 from .folders import IMAGENET_MEAN, IMAGENET_STD, ImageLoader, verify_images
-from .image import DataFileError, check_image_file, image_error
+from .image import DataFileError, load_label_map
 from .transforms import (IGNORE_INDEX, Compose, Normalize, RandomCrop, RandomHorizontalFlip, Resize, to_size)
 
 __all__ = ["CITYSCAPES_CLASSES", "LABEL_TO_TRAIN_ID", "LabelIdsLoader", "cityscapes_pairs"]
@@ -43,15 +43,8 @@ class LabelIdsLoader:
         self.lut = lut
 
     def __call__(self, path: str) -> torch.Tensor:
-        from PIL import Image
-
-        check_image_file(Path(path), "label file")
-        try:
-            with Image.open(path) as img:
-                ids = np.asarray(img)
-        except Exception as e:  # Pillow raises many types for damaged files
-            raise image_error(path, e, "label file") from None
-        if ids.ndim != 2 or ids.dtype != np.uint8:
+        ids = load_label_map(path)
+        if ids.dtype != np.uint8:
             raise DataFileError(f"label file {path!r} should be a single-channel 8-bit PNG of label ids, "
                              f"got {ids.dtype} {ids.shape}")
         return torch.from_numpy(self.lut[ids])

@@ -157,7 +157,8 @@ class FileSegmentation(Dataset):
         image, mask = self.loader(self.images[index]), self.mask_loader(self.masks[index])
         if image.shape[-2:] != mask.shape[-2:]:
             raise DataFileError(f"image {self.images[index]!r} is {tuple(image.shape[-2:])} but its labels "
-                             f"{self.masks[index]!r} are {tuple(mask.shape)}; they must match")
+                             f"{self.masks[index]!r} are {tuple(mask.shape)}; a label map must have its image's size: "
+                             "re-export it or remove the pair")
         if self.transform is not None:
             image, mask = self.transform(image, mask)
         return image, mask

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .ade20k import ade20k_root
 from .folders import find_split_folders, is_class_tree, is_tiny_imagenet
 from .image import list_images
 
@@ -17,6 +18,7 @@ LAYOUTS = (
     ("mnist / fashion-mnist", "train-images-idx3-ubyte[.gz] (also in raw/; 'fashion' in the path means Fashion-MNIST)"),
     ("galaxy10", "a .h5 file (Galaxy10_DECals.h5) or a folder holding one"),
     ("cityscapes", "leftImg8bit/ + gtFine/"),
+    ("ade20k", "images/{training,validation}/ + annotations/ (also inside ADEChallengeData2016/)"),
     ("div2k", "DIV2K_train_HR/"),
     ("tiny-imagenet", "train/ + val/val_annotations.txt"),
     ("imagefolder", "train/<class>/<image> (optional val/, test/) or <class>/<image>"),
@@ -66,6 +68,8 @@ def detect_format(path: str | os.PathLike) -> str:
         return "galaxy10"
     if (p / "leftImg8bit").is_dir() and (p / "gtFine").is_dir():
         return "cityscapes"
+    if ade20k_root(p) is not None:
+        return "ade20k"
     if (p / "DIV2K_train_HR").is_dir():
         return "div2k"
     if is_tiny_imagenet(p):

@@ -26,6 +26,7 @@ __all__ = [
     "convert_channels",
     "list_images",
     "load_image",
+    "load_label_map",
     "prepare_image",
 ]
 
@@ -131,6 +132,27 @@ def load_image(path: PathLike) -> torch.Tensor:
     except Exception as e:  # Pillow raises many types for damaged files; each is the file's fault
         raise image_error(path, e) from None
     return torch.from_numpy(array).permute(2, 0, 1).contiguous()
+
+
+def load_label_map(path: PathLike, what: str = "label file") -> np.ndarray:
+    """The pixel values of a label-map file as stored (no conversion), checked to be one integer channel.
+
+    Raises:
+        DataFileError: not a regular file, not readable by Pillow, or not a single-channel integer
+            image; the message names the file and ``what`` it is.
+    """
+    from PIL import Image
+
+    check_image_file(Path(path), what)
+    try:
+        with Image.open(path) as img:
+            labels = np.asarray(img)
+    except Exception as e:  # Pillow raises many types for damaged files
+        raise image_error(path, e, what) from None
+    if labels.ndim != 2 or labels.dtype.kind not in "ui":
+        raise DataFileError(f"{what} {str(path)!r} should be a single-channel PNG of label indices, got "
+                            f"{labels.dtype} {labels.shape}; save the label map in mode 'L' or 'P'")
+    return labels
 
 
 def _to_array(img) -> np.ndarray:

@@ -13,6 +13,7 @@ from ._registry import ModelEntry, get_entry, get_pretrained_cfg, list_models, r
 from .wavemix import WaveMix, WaveMixPatchSeg, WaveMixSeg, WaveMixSR
 from .wave_vit import TokenLabelOutput, WaveViT
 from .ablation import MixerNet
+from .upernet import SegmentationOutput, UperNet
 
 __all__ = [
     "CheckpointMismatchError",
@@ -21,7 +22,9 @@ __all__ = [
     "MixerNet",
     "ModelEntry",
     "PretrainedCfg",
+    "SegmentationOutput",
     "TokenLabelOutput",
+    "UperNet",
     "WaveMix",
     "WaveMixPatchSeg",
     "WaveMixSR",

@@ -8,12 +8,27 @@ import torch
 import torch.nn as nn
 
 from ...data import DatasetInfo
+from ...models.upernet import SegmentationOutput
 from ...utils.io import atomic_write_bytes
 from ..metrics import SegmentationMeter
 from ._images import palette, png_bytes, to_pil
-from .base import InFloat32, LabelTask, PredictItem
+from .base import LabelTask, PredictItem
 
 __all__ = ["Segmentation"]
+
+
+class _SegmentationLoss(nn.Module):
+    """Cross entropy with the ignore index; for a training output with auxiliary logits (UperNet's
+    ``aux_head``), plus ``aux_weight`` times theirs, as MMSegmentation does."""
+
+    def __init__(self, ignore_index: int) -> None:
+        super().__init__()
+        self.ce = nn.CrossEntropyLoss(ignore_index=ignore_index)
+
+    def forward(self, out: Any, target: torch.Tensor) -> torch.Tensor:
+        if isinstance(out, SegmentationOutput):
+            return self.ce(out.logits.float(), target) + out.aux_weight * self.ce(out.aux_logits.float(), target)
+        return self.ce(out.float(), target)
 
 
 class Segmentation(LabelTask):
@@ -27,7 +42,7 @@ class Segmentation(LabelTask):
 
     def loss(self, info: DatasetInfo | None = None, *, label_smoothing: float = 0.0) -> nn.Module:
         ignore = -100 if info is None or info.ignore_index is None else info.ignore_index
-        return InFloat32(nn.CrossEntropyLoss(ignore_index=ignore))
+        return _SegmentationLoss(ignore)
 
     def meter(self, info: DatasetInfo) -> SegmentationMeter:
         return SegmentationMeter(info.num_classes, info.ignore_index)

@@ -1,0 +1,466 @@
+"""UperNet semantic segmentation on a Wave-ViT backbone (the Wave-ViT paper's ADE20K setup).
+
+Paper: "Unified Perceptual Parsing for Scene Understanding" (Xiao et al., ECCV 2018); the
+Wave-ViT paper (arXiv 2207.04978) trains UperNet on its backbone with MMSegmentation
+(ADE20K, 512x512 crops, 160k iterations: 49.6 mIoU for Wave-ViT-S, 51.5 for Wave-ViT-B).
+
+The decoder is MMSegmentation's ``UPerHead`` written in plain PyTorch, with its module names
+(``decode_head.psp_modules``, ``bottleneck``, ``lateral_convs``, ``fpn_convs``,
+``fpn_bottleneck``, ``conv_seg``; each conv block ``conv``/``bn``/``activate``):
+
+* the backbone's four stage maps (strides 4/8/16/32, each after its stage norm);
+* a pyramid pooling module on the stride-32 map (average pools to 1, 2, 3, 6 cells, a 1x1
+  conv block each, upsampled back and concatenated with the map, then a 3x3 conv block);
+* an FPN: 1x1 lateral conv blocks on the other maps, top-down addition of the bilinearly
+  upsampled coarser level, a 3x3 conv block per level;
+* the four levels upsampled to stride 4, concatenated, a 3x3 conv block (``channels``, 512),
+  dropout (0.1) and a 1x1 classifier;
+* the logits upsampled x4 (bilinear) and cropped to the input, so any input of at least 32
+  pixels a side gives logits at its own size (Wave-ViT pads to a multiple of 32 inside and
+  crops its maps to ``ceil(size / stride)``; the stride-4 grid stays aligned with the pixels).
+
+MMSegmentation's configs add an auxiliary FCN head on the stride-16 map (a 3x3 conv block of
+256 channels, dropout, 1x1 classifier; loss weight 0.4) used only in training. Here it is
+optional (``aux_head=True``): in training the model then returns a :class:`SegmentationOutput`
+whose auxiliary logits the segmentation task's loss adds with ``aux_weight``; in eval mode the
+output is the main logits either way. The registered parameter counts and MACs are those of
+the inference model (no auxiliary head), at 512x512.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..ops.padding import crop_to
+from ..utils.validate import PathLike, check_bool, check_float, check_int
+from ._base import ModelBase, check_global_pool, check_image, to_output_fmt
+from ._builder import CheckpointMismatchError, _read_weights, adapt_input_conv, build_model
+from ._features import FeatureInfo, feature_take_indices
+from ._pretrained import PretrainedCfg, generate_default_cfgs
+from ._registry import get_entry, register_model
+
+__all__ = ["SegmentationOutput", "UperNet", "load_backbone_checkpoint"]
+
+DENSE_POOL_TYPES = ("",)
+
+
+class SegmentationOutput(NamedTuple):
+    """What an UperNet with ``aux_head=True`` returns in training mode.
+
+    Attributes:
+        logits: (B, num_classes, H, W) logits of the decode head, at the input's size.
+        aux_logits: (B, num_classes, H, W) logits of the auxiliary FCN head, at the input's size.
+        aux_weight: the auxiliary loss's weight (MMSegmentation's 0.4).
+    """
+
+    logits: torch.Tensor
+    aux_logits: torch.Tensor
+    aux_weight: float
+
+
+def _resize_to(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Bilinear resize (``align_corners=False``, as MMSegmentation's decode heads) where the size differs."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
+
+
+def _pool_matrix(n: int, cells: int, like: torch.Tensor) -> torch.Tensor:
+    """(cells, n) averaging weights of adaptive average pooling along one axis: cell i averages
+    positions ``floor(i * n / cells) .. ceil((i + 1) * n / cells) - 1`` (``nn.AdaptiveAvgPool2d``'s bins)."""
+    i = torch.arange(cells, device=like.device)[:, None]
+    j = torch.arange(n, device=like.device)[None, :]
+    start, stop = i * n // cells, ((i + 1) * n + cells - 1) // cells
+    inside = (j >= start) & (j < stop)
+    weights = inside.to(like.dtype)
+    return weights / weights.sum(dim=1, keepdim=True)
+
+
+def adaptive_avg_pool(x: torch.Tensor, cells: int) -> torch.Tensor:
+    """``F.adaptive_avg_pool2d(x, cells)`` as two small matrix products, which every exporter translates
+    (the TorchScript ONNX exporter refuses adaptive pooling whose output size does not divide the input's)."""
+    rows, cols = _pool_matrix(x.shape[-2], cells, x), _pool_matrix(x.shape[-1], cells, x)
+    return torch.matmul(torch.matmul(rows, x), cols.t())
+
+
+class AdaptiveAvgPool(nn.Module):
+    """:func:`adaptive_avg_pool` as a module (in place of ``nn.AdaptiveAvgPool2d``; no state)."""
+
+    def __init__(self, cells: int) -> None:
+        super().__init__()
+        self.cells = cells
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return adaptive_avg_pool(x, self.cells)
+
+    def extra_repr(self) -> str:
+        return f"cells={self.cells}"
+
+
+def _check_pooled_batch(x: torch.Tensor, training: bool) -> None:
+    """BatchNorm on the 1x1 pooled map needs two values per channel in training: say so before torch does."""
+    if training and x.shape[0] == 1:
+        raise ValueError("UperNet's pyramid pooling normalises a 1x1 pooled map with BatchNorm, which needs a batch of "
+                         "at least 2 in training; use batch_size >= 2 (or model.eval() for inference)")
+
+
+class ConvModule(nn.Module):
+    """Conv (no bias) -> BatchNorm -> ReLU, with MMCV's ``ConvModule`` child names."""
+
+    def __init__(self, in_chs: int, out_chs: int, kernel_size: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_chs, out_chs, kernel_size, padding=kernel_size // 2, bias=False)
+        self.bn = nn.BatchNorm2d(out_chs)
+        self.activate = nn.ReLU(inplace=True)
+        nn.init.kaiming_normal_(self.conv.weight, mode="fan_out", nonlinearity="relu")  # MMCV's ConvModule init
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.activate(self.bn(self.conv(x)))
+
+    def fuse_pairs(self) -> List[Tuple[str, str]]:
+        """The conv-BN pair :func:`wavevision.fuse` folds."""
+        return [("conv", "bn")]
+
+
+class UPerHead(nn.Module):
+    """Pyramid pooling on the last map + FPN over all maps, fused at the first map's resolution.
+
+    Args:
+        in_channels: channels of the backbone maps, finest first.
+        channels: width of every conv block (MMSegmentation: 512).
+        pool_scales: output cells of the pyramid pooling's average pools.
+        num_classes: outputs of the classifier ``conv_seg`` (0: none), which :meth:`forward` leaves to :meth:`cls_seg`.
+        drop_rate: dropout before the classifier.
+    """
+
+    def __init__(self, in_channels: Sequence[int], channels: int, pool_scales: Sequence[int], num_classes: int,
+                 drop_rate: float) -> None:
+        super().__init__()
+        *fine, last = in_channels
+        self.psp_modules = nn.ModuleList(
+            nn.Sequential(AdaptiveAvgPool(s), ConvModule(last, channels, 1)) for s in pool_scales
+        )
+        self.bottleneck = ConvModule(last + len(pool_scales) * channels, channels, 3)
+        self.lateral_convs = nn.ModuleList(ConvModule(c, channels, 1) for c in fine)
+        self.fpn_convs = nn.ModuleList(ConvModule(channels, channels, 3) for _ in fine)
+        self.fpn_bottleneck = ConvModule(len(in_channels) * channels, channels, 3)
+        self.dropout = nn.Dropout2d(drop_rate)
+        self.conv_seg = _classifier(channels, num_classes)
+
+    def cls_seg(self, x: torch.Tensor) -> torch.Tensor:
+        """Dropout and the 1x1 classifier (MMSegmentation's name)."""
+        return self.conv_seg(self.dropout(x))
+
+    def psp_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The pyramid pooling module on the coarsest map: pooled branches upsampled back, concatenated, 3x3 conv."""
+        _check_pooled_batch(x, self.training)
+        size = x.shape[-2:]
+        return self.bottleneck(torch.cat([x] + [_resize_to(stage(x), size) for stage in self.psp_modules], dim=1))
+
+    def forward(self, maps: Sequence[torch.Tensor]) -> torch.Tensor:
+        """(B, channels, h0, w0) at the finest map's size from the backbone maps (finest first)."""
+        laterals = [conv(m) for conv, m in zip(self.lateral_convs, maps)] + [self.psp_forward(maps[-1])]
+        for i in range(len(laterals) - 1, 0, -1):  # top-down: add the upsampled coarser level
+            laterals[i - 1] = laterals[i - 1] + _resize_to(laterals[i], laterals[i - 1].shape[-2:])
+        outs = [conv(lat) for conv, lat in zip(self.fpn_convs, laterals)] + [laterals[-1]]
+        size = outs[0].shape[-2:]
+        return self.fpn_bottleneck(torch.cat([outs[0]] + [_resize_to(o, size) for o in outs[1:]], dim=1))
+
+
+class FCNHead(nn.Module):
+    """MMSegmentation's auxiliary ``FCNHead`` (one 3x3 conv block, no input concat): dropout, 1x1 classifier."""
+
+    def __init__(self, in_chs: int, channels: int, num_classes: int, drop_rate: float) -> None:
+        super().__init__()
+        self.convs = nn.Sequential(ConvModule(in_chs, channels, 3))
+        self.dropout = nn.Dropout2d(drop_rate)
+        self.conv_seg = _classifier(channels, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv_seg(self.dropout(self.convs(x)))
+
+
+def _classifier(channels: int, num_classes: int) -> nn.Module:
+    """The 1x1 classifier, initialised as MMSegmentation's ``conv_seg`` (normal, std 0.01; zero bias)."""
+    if num_classes == 0:
+        return nn.Identity()
+    conv = nn.Conv2d(channels, num_classes, 1)
+    nn.init.normal_(conv.weight, std=0.01)
+    nn.init.zeros_(conv.bias)
+    return conv
+
+
+def _prefixed(pattern: Any, prefix: str) -> Any:
+    """A ``group_matcher`` entry of the backbone (a regex, or a list of (regex, suffix)) for keys under ``prefix``."""
+    if isinstance(pattern, str):
+        return "^" + re.escape(prefix) + pattern.lstrip("^")
+    return [(_prefixed(p, prefix), suffix) for p, suffix in pattern]
+
+
+class UperNet(ModelBase):
+    """UperNet: a backbone's four stage maps -> :class:`UPerHead` -> per-pixel logits at the input's size.
+
+    Args:
+        num_classes: classes per pixel (ADE20K: 150); 0 returns the decoder's ``channels``
+            features upsampled to the input size.
+        in_chans: input channels.
+        backbone: a registered model name, built with ``features_only`` (``wave_vit_s``, ``wave_vit_b``:
+            four stage maps; any model's maps work, finest first).
+        backbone_kwargs: hyperparameters of the backbone (e.g. ``depths``, ``embed_dims``).
+        channels: width of the decoder (MMSegmentation: 512).
+        pool_scales: the pyramid pooling's output cells.
+        drop_rate: dropout before the classifiers (MMSegmentation: 0.1).
+        drop_path_rate: the backbone's stochastic depth.
+        aux_head: build MMSegmentation's auxiliary FCN head (training only; see the module docstring).
+        aux_channels: its width (256).
+        aux_index: the backbone map it reads (2: stride 16).
+        aux_weight: its loss weight (0.4).
+        global_pool: only ``""`` (a dense model pools nothing).
+    """
+
+    def __init__(
+        self,
+        *,
+        num_classes: int = 150,
+        in_chans: int = 3,
+        backbone: str = "wave_vit_s",
+        backbone_kwargs: Optional[Dict[str, Any]] = None,
+        channels: int = 512,
+        pool_scales: Sequence[int] = (1, 2, 3, 6),
+        drop_rate: float = 0.1,
+        drop_path_rate: float = 0.0,
+        aux_head: bool = False,
+        aux_channels: int = 256,
+        aux_index: int = 2,
+        aux_weight: float = 0.4,
+        global_pool: str = "",
+    ) -> None:
+        super().__init__()
+        self.num_classes = check_int("num_classes", num_classes, min=0)
+        self.in_chans = check_int("in_chans", in_chans, min=1)
+        check_global_pool(type(self).__name__, global_pool, DENSE_POOL_TYPES)
+        self.num_features = self.head_hidden_size = check_int("channels", channels, min=1)
+        scales = tuple(check_int("pool_scales", s, min=1) for s in pool_scales)
+        self.drop_rate = check_float("drop_rate", drop_rate, min=0.0, lt=1.0)
+        self.backbone_name = backbone
+        self.backbone = self._build_backbone(backbone, backbone_kwargs, drop_path_rate)
+        info = self.backbone.feature_info
+        self.feature_info = FeatureInfo(dict(e, module=f"backbone.{e['module']}") for e in info)
+        self.min_input_size = int(getattr(self.backbone, "min_input_size", 1))
+        self.decode_head: Optional[UPerHead] = UPerHead(info.channels(), channels, scales, num_classes, self.drop_rate)
+        self.aux_index = check_int("aux_index", aux_index, min=-len(info), max=len(info) - 1) % len(info)
+        self.aux_weight = check_float("aux_weight", aux_weight, min=0.0)
+        self.aux_channels = check_int("aux_channels", aux_channels, min=1)
+        self.aux_head = check_bool("aux_head", aux_head)
+        self.auxiliary_head: Optional[FCNHead] = self._aux_head(num_classes)
+
+    def _aux_head(self, num_classes: int) -> Optional[FCNHead]:
+        if not (self.aux_head and num_classes > 0):
+            return None
+        return FCNHead(self.feature_info.channels(self.aux_index), self.aux_channels, num_classes, self.drop_rate)
+
+    def _build_backbone(self, name: Any, kwargs: Optional[Dict[str, Any]], drop_path_rate: float) -> ModelBase:
+        if not isinstance(name, str):
+            raise TypeError(f"backbone must be a registered model name such as 'wave_vit_s', got {name!r}")
+        if kwargs is not None and not isinstance(kwargs, dict):
+            raise TypeError(f"backbone_kwargs must be a dict of the backbone's hyperparameters, got {type(kwargs).__name__}")
+        args = {"num_classes": 0, "in_chans": self.in_chans, "drop_path_rate": drop_path_rate, **(kwargs or {})}
+        return get_entry(name).fn(features_only=True, **args)
+
+    # ---- the timm interface ---------------------------------------------------------------
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        check_image(x, "UperNet", self.in_chans, self.min_input_size, "one stride-32 cell of the backbone")
+
+    def _maps(self, x: torch.Tensor) -> List[torch.Tensor]:
+        self._check_input(x)
+        return self.backbone.forward_intermediates(x, intermediates_only=True)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The decoder's fused map (B, channels, ceil(H / 4), ceil(W / 4))."""
+        self._require_head("forward_features")
+        return self.decode_head(self._maps(x))
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Dropout and the 1x1 classifier (not with ``pre_logits``), then x4 bilinear upsampling to the
+        input's grid (the logits of an input whose sides are multiples of 4; :meth:`forward` crops)."""
+        self._require_head("forward_head")
+        if not pre_logits:
+            x = self.decode_head.cls_seg(x)
+        return self._upsample(x)
+
+    def _upsample(self, x: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(x, scale_factor=float(self.feature_info[0]["reduction"]), mode="bilinear", align_corners=False)
+
+    def forward(self, x: torch.Tensor) -> Union[torch.Tensor, SegmentationOutput, List[torch.Tensor]]:
+        """Logits (B, num_classes, H, W); in training with ``aux_head``, a :class:`SegmentationOutput`."""
+        if self.features_only:
+            return self._features_forward(x)
+        self._require_head("forward")
+        size = (x.shape[-2], x.shape[-1])
+        maps = self._maps(x)
+        logits = crop_to(self.forward_head(self.decode_head(maps)), size)
+        if not (self.training and self.auxiliary_head is not None):
+            return logits
+        aux = crop_to(self._upsample(_resize_to(self.auxiliary_head(maps[self.aux_index]), maps[0].shape[-2:])), size)
+        return SegmentationOutput(logits, aux, self.aux_weight)
+
+    def get_classifier(self) -> nn.Module:
+        self._require_head("get_classifier")
+        return self.decode_head.conv_seg
+
+    def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
+        """Replace the classifier (and the auxiliary head's); 0 returns the decoder's features at the input size."""
+        self._require_head("reset_classifier")
+        check_int("num_classes", num_classes, min=0)
+        if global_pool is not None:
+            check_global_pool(type(self).__name__, global_pool, DENSE_POOL_TYPES)
+        self.num_classes = num_classes
+        self.decode_head.conv_seg = _classifier(self.num_features, num_classes)
+        self.auxiliary_head = self._aux_head(num_classes)
+
+    def _require_head(self, what: str) -> None:
+        if self.features_only or self.decode_head is None:
+            raise RuntimeError(f"{what} needs the decoder, but this UperNet has none (built with features_only=True or "
+                               "pruned); call forward_intermediates for the backbone maps, or build it without features_only")
+
+    def set_grad_checkpointing(self, enable: bool = True, every: Optional[int] = None) -> None:
+        """Checkpoint the backbone's blocks in training (the decoder's maps are kept)."""
+        super().set_grad_checkpointing(enable, every)
+        self.backbone.set_grad_checkpointing(enable, every)
+
+    def group_matcher(self, coarse: bool = False) -> Dict[str, Any]:
+        """The backbone's groups (timm's format, under ``backbone.``); the decoder is the head."""
+        return {k: _prefixed(v, "backbone.") for k, v in self.backbone.group_matcher(coarse).items()}
+
+    def forward_intermediates(
+        self,
+        x: torch.Tensor,
+        indices: Optional[Union[int, Sequence[int]]] = None,
+        norm: bool = False,
+        stop_early: bool = False,
+        output_fmt: str = "NCHW",
+        intermediates_only: bool = False,
+    ) -> Union[List[torch.Tensor], Tuple[torch.Tensor, List[torch.Tensor]]]:
+        """The backbone's stage maps (timm's semantics; see the backbone's ``forward_intermediates``);
+        without ``intermediates_only`` also the decoder's fused map (:meth:`forward_features`)."""
+        take, _ = feature_take_indices(len(self.feature_info), indices, what="stage")
+        self._check_output_fmt(output_fmt)
+        self._check_input(x)
+        if intermediates_only:
+            return self.backbone.forward_intermediates(x, indices=take, norm=norm, stop_early=stop_early,
+                                                       output_fmt=output_fmt, intermediates_only=True)
+        if stop_early:
+            raise ValueError("stop_early=True skips the final stages, so it needs intermediates_only=True")
+        self._require_head("forward_intermediates(intermediates_only=False)")
+        maps = self.backbone.forward_intermediates(x, intermediates_only=True)
+        return self.decode_head(maps), [to_output_fmt(maps[i], output_fmt) for i in take]
+
+    def prune_intermediate_layers(
+        self, indices: Union[int, Sequence[int]] = 1, prune_norm: bool = False, prune_head: bool = True
+    ) -> List[int]:
+        """Drop the backbone stages after the last one taken and (``prune_head``) the decoder; returns the indices taken."""
+        take = self.backbone.prune_intermediate_layers(indices, prune_norm=prune_norm, prune_head=True)
+        self.feature_info = FeatureInfo(self.feature_info[: max(take) + 1])
+        if prune_head:
+            self.decode_head, self.auxiliary_head = None, None
+        return take
+
+
+# torch.fx: sizes read from tensors, the crop and the input checks are single graph nodes.
+for _leaf in ("check_image", "crop_to", "_resize_to", "_check_pooled_batch", "adaptive_avg_pool"):
+    torch.fx.wrap(_leaf)
+
+
+# --------------------------------------------------------------------------------------
+# Loading a classification checkpoint into the backbone
+
+
+def _backbone_state(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """A classifier's state dict as is; a segmentation checkpoint's ``backbone.*`` entries without the prefix."""
+    if any(k.startswith("backbone.") for k in state):
+        return {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}
+    return state
+
+
+def load_backbone_checkpoint(model: UperNet, path: PathLike) -> None:
+    """Load a classification checkpoint of the backbone (ours ``.safetensors`` or the reference's
+    ``.pth``) into ``model.backbone``; the classifier's head and class block are left out, and the
+    first conv is adapted to ``in_chans`` (timm's rule).
+
+    Raises:
+        CheckpointMismatchError: the file holds another architecture: the message names the first
+            mismatching key with both shapes, or the backbone weights it lacks.
+    """
+    path = Path(path)
+    state = _backbone_state(_read_weights(path))
+    own = model.backbone.state_dict()
+    first_conv = model.backbone.pretrained_cfg.get("first_conv")
+    key = f"{first_conv}.weight"
+    if first_conv and key in state and state[key].dim() == 4 and state[key].shape[1] != own[key].shape[1]:
+        state[key] = adapt_input_conv(own[key].shape[1], state[key])
+    where = f"{path} does not fit the {model.backbone_name} backbone of {getattr(model, 'model_name', 'UperNet')}"
+    fix = f"pass a classification checkpoint of {model.backbone_name} (or pick the UperNet of that checkpoint's backbone)"
+    for k, v in own.items():
+        if k in state and tuple(state[k].shape) != tuple(v.shape):
+            raise CheckpointMismatchError(f"{where}: first mismatching key {k!r} is {tuple(state[k].shape)} in the "
+                                          f"checkpoint but {tuple(v.shape)} in the model; {fix}")
+    missing = [k for k in own if k not in state]
+    if missing:
+        have = next(iter(state), None)
+        raise CheckpointMismatchError(f"{where}: it lacks {len(missing)} of the backbone's {len(own)} weights, first "
+                                      f"{missing[0]!r} (its own first key is {have!r}); {fix}")
+    model.backbone.load_state_dict({k: state[k] for k in own}, strict=True)
+
+
+# --------------------------------------------------------------------------------------
+# Pretrained configurations: the paper's ADE20K mIoU; params and MACs of this build at 512x512
+# without the auxiliary head (tests/test_pretrained_cfg.py recomputes them). No weights are hosted.
+
+_PAPER = "Wave-ViT: Unifying Wavelet and Transformers for Visual Representation Learning (ECCV 2022)"
+_NOTE = ("UperNet as MMSegmentation's UPerHead (512 channels, pool scales 1/2/3/6); params and MACs exclude the "
+         "auxiliary FCN head MMSegmentation trains with (aux_head=True adds it); the paper trained 160k iterations "
+         "at 512x512 crops with an ImageNet-1k Wave-ViT backbone")
+
+
+def _cfg(miou: float, params: int, macs: int) -> PretrainedCfg:
+    return PretrainedCfg(
+        task="segmentation", input_size=(3, 512, 512), min_input_size=(3, 32, 32), pool_size=(128, 128),
+        interpolation="bilinear", crop_pct=1.0, num_classes=150, first_conv="backbone.patch_embed1.conv.0",
+        classifier="decode_head.conv_seg", origin_url="https://github.com/YehLi/ImageNetModel", paper_ids="arXiv:2207.04978",
+        paper_name=_PAPER, dataset="ADE20K val", metrics={"miou": miou}, metrics_source=_PAPER,
+        params=params, macs=macs, notes=(_NOTE,),
+    )
+
+
+default_cfgs = generate_default_cfgs({
+    "upernet_wave_vit_s": _cfg(49.6, 48_663_430, 240_022_091_776),
+    "upernet_wave_vit_b": _cfg(51.5, 59_049_254, 256_621_035_520),
+})
+
+
+def _create_upernet(variant: str, backbone: str, kwargs: Dict[str, Any]) -> UperNet:
+    """Build ``variant``; ``backbone_checkpoint=PATH`` loads a classification checkpoint into the backbone
+    (not recorded in ``model_kwargs``: a saved UperNet holds those weights itself)."""
+    checkpoint = kwargs.pop("backbone_checkpoint", None)
+    model = build_model(variant, UperNet, dict(backbone=backbone), kwargs)
+    if checkpoint is not None:
+        load_backbone_checkpoint(model, checkpoint)
+    return model
+
+
+@register_model
+def upernet_wave_vit_s(**kwargs: Any) -> UperNet:
+    """UperNet on Wave-ViT-S, 150 ADE20K classes (49.6 mIoU in the paper)."""
+    return _create_upernet("upernet_wave_vit_s", "wave_vit_s", kwargs)
+
+
+@register_model
+def upernet_wave_vit_b(**kwargs: Any) -> UperNet:
+    """UperNet on Wave-ViT-B, 150 ADE20K classes (51.5 mIoU in the paper)."""
+    return _create_upernet("upernet_wave_vit_b", "wave_vit_b", kwargs)
