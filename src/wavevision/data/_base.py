@@ -31,7 +31,7 @@ __all__ = [
 
 PathLike = Union[str, "os.PathLike[str]"]
 SPLITS = ("train", "val", "test")
-TASKS = ("classification", "segmentation", "super_resolution")
+TASKS = ("classification", "segmentation", "super_resolution", "detection")
 
 # A fixed seed for every split this package carves itself: the same samples land in the same
 # split on every machine and in every run, whatever the training seed.

@@ -12,6 +12,7 @@ from ._registry import ModelEntry, get_entry, get_pretrained_cfg, list_models, r
 from .wavemix import WaveMix, WaveMixSeg, WaveMixSR
 from .wave_vit import TokenLabelOutput, WaveViT
 from .ablation import MixerNet
+from .detection import WaveDetector
 
 __all__ = [
     "CheckpointMismatchError",
@@ -21,6 +22,7 @@ __all__ = [
     "ModelEntry",
     "PretrainedCfg",
     "TokenLabelOutput",
+    "WaveDetector",
     "WaveMix",
     "WaveMixSR",
     "WaveMixSeg",
