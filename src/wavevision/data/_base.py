@@ -114,7 +114,7 @@ def register_dataset(name: str, *, needs_root: bool = True) -> Callable[[Builder
 def _ensure_registered() -> None:
     # The dataset modules register themselves on import; importing them here keeps
     # ``import wavevision.data`` light while every entry point sees the full registry.
-    from . import cifar, cityscapes, embedded, folders, galaxy10, idx, sr  # noqa: F401
+    from . import cifar, cityscapes, coco, digit_objects, embedded, folders, galaxy10, idx, sr, voc  # noqa: F401
 
 
 def list_datasets() -> list[str]:

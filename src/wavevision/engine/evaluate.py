@@ -49,7 +49,7 @@ def run_batches(model: nn.Module, loader: Iterable[Any], task: "str | Task", inf
             x, y = task.to_device(batch, device)
             task.check_target(y, info)
             with autocast(device, amp):
-                out = task.output(model(x))
+                out = task.output(task.forward(model, x, y))
             meter.add_nonfinite(task.nonfinite(out))
             task.evaluate_batch(meter, loss, out, x, y, info)
             if progress is not None:

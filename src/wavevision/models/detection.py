@@ -224,8 +224,8 @@ class WaveDetector(nn.Module):
 
         levels = (1, 2, 3) if retina else (0, 1, 2, 3)
         extra = LastLevelP6P7(body.channels[-1], fpn_channels) if retina else LastLevelMaxPool()
-        self.features = _BodyWithFPN(body, levels, fpn_channels, extra, _fpn_norm(fpn_norm, fpn_channels))
-        self.net = _make_detector(detector, self.features, num_classes + 1, dict(
+        features = _BodyWithFPN(body, levels, fpn_channels, extra, _fpn_norm(fpn_norm, fpn_channels))
+        self.net = _make_detector(detector, features, num_classes + 1, dict(
             min_size=min_size, max_size=max_size, image_mean=[0.0] * in_chans, image_std=[1.0] * in_chans,
             **_heads(detector, fpn_channels, num_classes + 1, anchor_sizes, box_head_dim, mask_head_dim),
             **dict(detector_args or {})))
@@ -235,13 +235,13 @@ class WaveDetector(nn.Module):
     @property
     def body(self) -> nn.Module:
         """The backbone body (a :class:`WaveViTBody` or :class:`WaveMixPyramid`)."""
-        return self.features.body
+        return self.net.backbone.body
 
     def forward(self, images: Any, targets: list[dict[str, torch.Tensor]] | None = None) -> Any:
         if self._dense:
             return self._dense_forward(images)
         if self.training and targets is None:
-            raise ValueError(f"{type(self).__name__} in training mode needs targets (a list of dicts with boxes and "
+            raise RuntimeError(f"{type(self).__name__} in training mode needs targets (a list of dicts with boxes and "
                              "labels, and masks for Mask R-CNN); call model.eval() to detect")
         return self.net(images, targets)
 
