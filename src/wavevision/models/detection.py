@@ -6,8 +6,8 @@ MMDetection); here the same detectors come from torchvision (``MaskRCNN``, ``Ret
 ``FeaturePyramidNetwork``:
 
 * **Wave-ViT**: the four stage maps (strides 4, 8, 16, 32), each after its stage norm.
-  Mask R-CNN / Faster R-CNN / FCOS take P2-P5 from all four plus a max-pooled P6
-  (``LastLevelMaxPool``); RetinaNet takes P3-P5 from the stride-8/16/32 maps plus P6-P7
+  Mask R-CNN / Faster R-CNN take P2-P5 from all four plus a max-pooled P6
+  (``LastLevelMaxPool``); RetinaNet and FCOS take P3-P5 from the stride-8/16/32 maps plus P6-P7
   computed from the stride-32 map (``LastLevelP6P7``, MMDetection's ``add_extra_convs='on_input'``).
 * **WaveMix** is isotropic (every block keeps the stem's resolution), so its pyramid follows a
   rule (ViTDet's simple pyramid): the maps after blocks ``round(k * depth / 4)``, k = 1..4 (evenly
@@ -201,6 +201,7 @@ class WaveDetector(nn.Module):
         anchor_sizes: base anchor size per pyramid level (five ints; torchvision's 32..512 by default).
         box_head_dim: width of the two-layer RoI box head (Mask / Faster R-CNN).
         mask_head_dim: channels of the four-conv RoI mask head (Mask R-CNN).
+        roi_sampling_ratio: RoIAlign's samples per bin side (torchvision's 2; 1 is 4x cheaper, for CPUs).
         detector_args: further keyword arguments for torchvision's detector (``box_score_thresh``,
             ``rpn_batch_size_per_image``, ``detections_per_img`` ...).
     """
@@ -209,7 +210,7 @@ class WaveDetector(nn.Module):
                  num_classes: int = 80, in_chans: int = 3, fpn_channels: int = 256, fpn_norm: str = "none",
                  frozen_stages: int = 0, min_size: int = 800, max_size: int = 1333,
                  anchor_sizes: Sequence[int] | None = None, box_head_dim: int = 1024, mask_head_dim: int = 256,
-                 detector_args: dict | None = None) -> None:
+                 roi_sampling_ratio: int = 2, detector_args: dict | None = None) -> None:
         super().__init__()
         detector_needs()
         check_choice("detector", detector, DETECTORS)
@@ -219,7 +220,7 @@ class WaveDetector(nn.Module):
         check_int("fpn_channels", fpn_channels, min=1)
         self.min_size, self.max_size = check_int("min_size", min_size, min=32), check_int("max_size", max_size, min=32)
         body = _make_body(backbone, dict(backbone_args or {}), in_chans, frozen_stages)
-        retina = detector == "retinanet"
+        retina = detector in ("retinanet", "fcos")  # P3-P7, like torchvision's and MMDetection's builds
         from torchvision.ops.feature_pyramid_network import LastLevelMaxPool, LastLevelP6P7
 
         levels = (1, 2, 3) if retina else (0, 1, 2, 3)
@@ -227,7 +228,8 @@ class WaveDetector(nn.Module):
         features = _BodyWithFPN(body, levels, fpn_channels, extra, _fpn_norm(fpn_norm, fpn_channels))
         self.net = _make_detector(detector, features, num_classes + 1, dict(
             min_size=min_size, max_size=max_size, image_mean=[0.0] * in_chans, image_std=[1.0] * in_chans,
-            **_heads(detector, fpn_channels, num_classes + 1, anchor_sizes, box_head_dim, mask_head_dim),
+            **_heads(detector, fpn_channels, num_classes + 1, anchor_sizes, box_head_dim, mask_head_dim,
+                     roi_sampling_ratio),
             **dict(detector_args or {})))
         self.has_masks = detector == "mask_rcnn"
         self._dense = False
@@ -304,24 +306,28 @@ def _make_body(backbone: str, args: dict, in_chans: int, frozen_stages: int) -> 
 
 
 def _heads(detector: str, channels: int, classes: int, anchor_sizes: Sequence[int] | None, box_dim: int,
-           mask_dim: int) -> dict[str, Any]:
+           mask_dim: int, sampling: int) -> dict[str, Any]:
     """The anchors and RoI heads sized for ``channels``-wide pyramid levels."""
     from torchvision.models.detection.anchor_utils import AnchorGenerator
     from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
     from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
+    from torchvision.ops import MultiScaleRoIAlign
 
-    if detector == "fcos":  # one anchor per location, of the level's stride x 8 by default
+    if detector == "fcos":  # one anchor per location: the level's stride (8..128) by default, like torchvision
         sizes = tuple((s,) for s in (anchor_sizes or (8, 16, 32, 64, 128)))
         return dict(anchor_generator=AnchorGenerator(_check_sizes(sizes), ((1.0,),) * 5))
     if detector == "retinanet":
         return dict(anchor_generator=AnchorGenerator(_anchor_sizes(anchor_sizes, 3), ((0.5, 1.0, 2.0),) * 5))
     check_int("box_head_dim", box_dim, min=1)
+    check_int("roi_sampling_ratio", sampling, min=1)
+    levels = ["0", "1", "2", "3"]  # P2-P5; P6 only feeds the RPN
     out: dict[str, Any] = dict(
         rpn_anchor_generator=AnchorGenerator(_anchor_sizes(anchor_sizes, 1), ((0.5, 1.0, 2.0),) * 5),
-        box_head=TwoMLPHead(channels * 7 * 7, box_dim), box_predictor=FastRCNNPredictor(box_dim, classes))
+        box_roi_pool=MultiScaleRoIAlign(levels, 7, sampling), box_head=TwoMLPHead(channels * 7 * 7, box_dim),
+        box_predictor=FastRCNNPredictor(box_dim, classes))
     if detector == "mask_rcnn":
         check_int("mask_head_dim", mask_dim, min=1)
-        out.update(mask_head=MaskRCNNHeads(channels, [mask_dim] * 4, 1),
+        out.update(mask_roi_pool=MultiScaleRoIAlign(levels, 14, sampling), mask_head=MaskRCNNHeads(channels, [mask_dim] * 4, 1),
                    mask_predictor=MaskRCNNPredictor(mask_dim, mask_dim, classes))
     return out
 
@@ -371,15 +377,15 @@ _DIGITS = dict(input_size=(1, 96, 96), num_classes=10, mean=(0.0,), std=(1.0,), 
     "a small CPU-sized detector for the embedded digit-objects dataset (wavevision train --dataset digit-objects)",))
 
 default_cfgs = generate_default_cfgs({
-    "mask_rcnn_wave_vit_s_fpn_1x": _det_cfg("mask_rcnn", 0, 0, {"box_ap": 46.6, "mask_ap": 42.4}),
-    "mask_rcnn_wave_vit_b_fpn_1x": _det_cfg("mask_rcnn", 0, 0, {"box_ap": 47.6, "mask_ap": 43.0}),
-    "retinanet_wave_vit_s_fpn_1x": _det_cfg("retinanet", 0, 0, {"box_ap": 45.8}),
-    "retinanet_wave_vit_b_fpn_1x": _det_cfg("retinanet", 0, 0, {"box_ap": 47.2}),
-    "faster_rcnn_wave_vit_s_fpn_1x": _det_cfg("faster_rcnn", 0, 0),
-    "fcos_wave_vit_s_fpn_1x": _det_cfg("fcos", 0, 0),
-    "mask_rcnn_wavemix_192_16_fpn_1x": _det_cfg("mask_rcnn", 0, 0),
-    "retinanet_wavemix_192_16_fpn_1x": _det_cfg("retinanet", 0, 0),
-    "mask_rcnn_wave_vit_digits": _det_cfg("mask_rcnn", 0, 0, **_DIGITS),
+    "mask_rcnn_wave_vit_s_fpn_1x": _det_cfg("mask_rcnn", 39_533_285, 296_107_760_640, {"box_ap": 46.6, "mask_ap": 42.4}),
+    "mask_rcnn_wave_vit_b_fpn_1x": _det_cfg("mask_rcnn", 49_509_509, 406_658_544_640, {"box_ap": 47.6, "mask_ap": 43.0}),
+    "retinanet_wave_vit_s_fpn_1x": _det_cfg("retinanet", 29_484_781, 345_247_285_760, {"box_ap": 45.8}),
+    "retinanet_wave_vit_b_fpn_1x": _det_cfg("retinanet", 39_608_461, 455_836_408_320, {"box_ap": 47.2}),
+    "faster_rcnn_wave_vit_s_fpn_1x": _det_cfg("faster_rcnn", 36_889_748, 296_107_760_640),
+    "fcos_wave_vit_s_fpn_1x": _det_cfg("fcos", 27_923_782, 311_878_292_480),
+    "mask_rcnn_wavemix_192_16_fpn_1x": _det_cfg("mask_rcnn", 50_867_989, 420_042_224_640),
+    "retinanet_wavemix_192_16_fpn_1x": _det_cfg("retinanet", 40_196_893, 466_931_243_520),
+    "mask_rcnn_wave_vit_digits": _det_cfg("mask_rcnn", 1_420_077, 73_845_312, **_DIGITS),
 })
 
 
@@ -432,7 +438,7 @@ def faster_rcnn_wave_vit_s_fpn_1x(**kwargs: Any) -> WaveDetector:
 
 @register_model
 def fcos_wave_vit_s_fpn_1x(**kwargs: Any) -> WaveDetector:
-    """FCOS, Wave-ViT-S + FPN (P2-P6 levels fed to the head), 1x schedule (not in the paper)."""
+    """FCOS, Wave-ViT-S + FPN (P3-P7), 1x schedule (not in the paper)."""
     return _create_detector("fcos_wave_vit_s_fpn_1x", dict(detector="fcos", backbone="wave_vit_s"), kwargs)
 
 
@@ -456,9 +462,9 @@ def mask_rcnn_wave_vit_digits(**kwargs: Any) -> WaveDetector:
     anchors 8-128) for 96x96 one-channel images: the digit-objects default."""
     cfg = dict(detector="mask_rcnn", backbone="wave_vit_s", backbone_args=_TINY_VIT, num_classes=10, in_chans=1,
                fpn_channels=64, min_size=96, max_size=96, anchor_sizes=(8, 16, 32, 64, 128), box_head_dim=256,
-               mask_head_dim=64, detector_args=dict(rpn_pre_nms_top_n_train=600, rpn_post_nms_top_n_train=300,
-                                                    rpn_pre_nms_top_n_test=300, rpn_post_nms_top_n_test=150,
-                                                    rpn_batch_size_per_image=128, box_batch_size_per_image=128,
-                                                    box_detections_per_img=30))
+               mask_head_dim=64, roi_sampling_ratio=1,
+               detector_args=dict(rpn_pre_nms_top_n_train=600, rpn_post_nms_top_n_train=300, rpn_pre_nms_top_n_test=300,
+                                  rpn_post_nms_top_n_test=150, rpn_batch_size_per_image=128,
+                                  box_batch_size_per_image=64, box_detections_per_img=30))
     return _create_detector("mask_rcnn_wave_vit_digits", cfg, kwargs)
 

@@ -238,20 +238,22 @@ class Detection(Task):
         meter.update(out, target)
 
     # -- benchmarks ---------------------------------------------------------------------------
-    def synthetic_target(self, out: Any, n: int, generator: torch.Generator, *,
-                         size: tuple[int, int] = (64, 64), num_classes: int = 1) -> Detections:
-        """Two random boxes (with full-box masks) per image inside a ``size`` image."""
-        h, w = size
+    def synthetic_target(self, out: Any, n: int, generator: torch.Generator) -> Detections:
+        """Two random boxes of label 1 per image (with box-shaped masks for a mask model, whose
+        eval output ``out["masks"]`` gives the image size; boxes only: within 64x64)."""
+        masked = isinstance(out, dict) and "masks" in out
+        h, w = tuple(out["masks"].shape[-2:]) if masked else (64, 64)
         targets = Detections()
         for _ in range(n):
             xy = torch.rand(2, 2, generator=generator) * torch.tensor([w / 2, h / 2])
             wh = (0.2 + 0.3 * torch.rand(2, 2, generator=generator)) * torch.tensor([w, h])
             boxes = torch.cat([xy, xy + wh], 1).floor()
-            masks = torch.zeros(2, h, w, dtype=torch.uint8)
-            for m, (x1, y1, x2, y2) in zip(masks, boxes.int().tolist()):
-                m[y1:y2, x1:x2] = 1
-            labels = torch.randint(1, num_classes + 1, (2,), generator=generator)
-            targets.append({"boxes": boxes, "labels": labels, "masks": masks})
+            target = {"boxes": boxes, "labels": torch.ones(2, dtype=torch.int64)}
+            if masked:
+                target["masks"] = torch.zeros(2, h, w, dtype=torch.uint8)
+                for m, (x1, y1, x2, y2) in zip(target["masks"], boxes.int().tolist()):
+                    m[y1:y2, x1:x2] = 1
+            targets.append(target)
         return targets
 
     # -- prediction ---------------------------------------------------------------------------
