@@ -14,9 +14,9 @@ import torch
 import wavevision
 from wavevision.models import WaveViT
 
-from _small import small_model
+from _small import small_model, timm_models
 
-NAMES = wavevision.list_models()
+NAMES = timm_models()
 
 
 def _x(model, n=2, side=None, seed=1):

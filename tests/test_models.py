@@ -12,9 +12,9 @@ from wavevision.layers import WaveMixBlock
 from wavevision.models import WaveViT
 from wavevision.ops import haar as haar_mod
 
-from _small import small_model
+from _small import small_model, timm_models
 
-NAMES = wavevision.list_models()
+NAMES = timm_models()
 
 
 def _task(name):
