@@ -120,9 +120,12 @@ class CocoDetection(Dataset):
         x, y, w, h = (float(v) for v in ann["bbox"])
         W, H = float(img["width"]), float(img["height"])
         box = [max(x, 0.0), max(y, 0.0), min(x + w, W), min(y + h, H)]
-        if w <= 0 or h <= 0 or box[2] <= box[0] or box[3] <= box[1]:
-            raise ValueError(f"{where}: box {ann['bbox']} has non-positive size or lies outside the {img['width']}x"
-                             f"{img['height']} image; fix the annotation or pass invalid='skip'")
+        if w <= 0 or h <= 0:
+            raise ValueError(f"{where}: box {ann['bbox']} has non-positive size; fix the annotation or pass "
+                             "invalid='skip'")
+        if box[2] <= box[0] or box[3] <= box[1]:  # a box partly outside is clipped; one wholly outside is an error
+            raise ValueError(f"{where}: box {ann['bbox']} lies outside the {img['width']}x{img['height']} image; fix "
+                             "the annotation or pass invalid='skip'")
         seg = ann.get("segmentation")
         if self.masks and isinstance(seg, dict) and list(seg.get("size", [])) != [img["height"], img["width"]]:
             raise ValueError(f"{where}: its mask is {seg.get('size')} (height, width) but the image is "
@@ -169,7 +172,7 @@ def _split_ids(loaded: dict[str, tuple[Any, Path]], split: str, val_size: int | 
         coco, images = loaded["all"]
         ids = sorted(coco.imgs)
         return coco, images, [ids[i] for i in three_way_split(len(ids), split).tolist()]
-    _, part = split_source(split, has_val=False, has_test=True)
+    _, part = split_source(split, has_val=True, has_test=False)
     coco, images = next(iter(loaded.values()))
     ids = sorted(coco.imgs)
     if part is not None:
@@ -194,7 +197,8 @@ def build_coco(split: str, *, root=None, download: bool = False, augment: bool =
                                     "annotation_file=PATH and image_dir=DIR")
         if len(found) == 1:  # one file only: split its images three ways
             found = {"all": next(iter(found.values()))}
-    kind = "all" if "all" in found else split_source(split, has_val=False, has_test=True)[0]
+    # COCO's test labels are not public: its official val file serves test, a hold-out of train serves val
+    kind = "all" if "all" in found else {"test": "val"}.get(split, "train")
     ann_file, _ = found[kind]
     loaded = {kind: (_load_coco(ann_file), found[kind][1])}
     val_size = options.get("val_size")

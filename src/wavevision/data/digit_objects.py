@@ -69,8 +69,7 @@ def compose_objects(digits: torch.Tensor, labels: torch.Tensor, count: int, *, s
     check_memory(count * H * W * (4 + hi), f"composing {count:,} images of {H}x{W}",
                  "use a smaller image_size or fewer num_images")
     g = torch.Generator().manual_seed(seed)
-    sides = range(digit_sizes[0], digit_sizes[1] + 1)
-    ups = {s: upsample_digits(digits, (s, s))[:, 0] for s in sides}
+    ups: dict[tuple[int, int], torch.Tensor] = {}  # (digit, side) -> upsampled, made when first drawn
     images = torch.zeros(count, 1, H, W)
     targets = []
     for i in range(count):
@@ -83,9 +82,12 @@ def compose_objects(digits: torch.Tensor, labels: torch.Tensor, count: int, *, s
             if box is None:
                 continue
             t, l, b, r = box
-            images[i, 0, t:b, l:r] = torch.maximum(images[i, 0, t:b, l:r], ups[side][d])
+            if (d, side) not in ups:
+                ups[d, side] = upsample_digits(digits[d:d + 1], (side, side))[0, 0]
+            up = ups[d, side]
+            images[i, 0, t:b, l:r] = torch.maximum(images[i, 0, t:b, l:r], up)
             mask = torch.zeros(H, W, dtype=torch.uint8)
-            mask[t:b, l:r] = ups[side][d] >= INK_THRESHOLD
+            mask[t:b, l:r] = up >= INK_THRESHOLD
             if not mask.any():
                 continue
             placed.append(box)
