@@ -123,7 +123,7 @@ def test_pyramids_have_the_paper_levels():
     assert pyramid_taps(16) == (3, 7, 11, 15) and pyramid_taps(4) == (0, 1, 2, 3) and pyramid_taps(6) == (1, 2, 3, 5)
     body = tiny("mask_rcnn_wavemix_192_16_fpn_1x").body
     assert body.trunk.out_indices == (0, 1, 2, 3) and body.strides == [4, 8, 16, 32]
-    with pytest.raises(ValueError, match="depth"):
+    with pytest.raises(ValueError, match="at least 4 blocks"):
         pyramid_taps(3)
 
 
@@ -173,10 +173,10 @@ def test_training_mode_needs_targets_and_bad_options_are_named():
         wavevision.create_model("mask_rcnn_wave_vit_s_fpn_1x", detector="yolo")
     with pytest.raises(ValueError, match="anchor_sizes"):
         tiny("mask_rcnn_wave_vit_s_fpn_1x", anchor_sizes=(8, 16))
-    with pytest.raises(ValueError, match="not a Wave-ViT or WaveMix classifier"):
-        wavevision.create_model("mask_rcnn_wave_vit_s_fpn_1x", backbone="mixer_dwt")
-    with pytest.raises(ValueError, match="segmentation model"):
-        wavevision.create_model("mask_rcnn_wave_vit_s_fpn_1x", backbone="wavemix_seg")
+    with pytest.raises(ValueError, match="needs at least 4 blocks .one per pyramid level., got depth 1"):
+        wavevision.create_model("mask_rcnn_wave_vit_s_fpn_1x", backbone="mixer_dwt", backbone_args=dict(depth=1))
+    with pytest.raises(ValueError, match="'wavemix_seg' is a WaveMixSeg, not"):
+        wavevision.create_model("mask_rcnn_wave_vit_s_fpn_1x", backbone="wavemix_seg", backbone_args=TINY_MIX)
 
 
 def test_without_torchvision_the_error_says_what_to_install(monkeypatch):

@@ -45,7 +45,9 @@ import torch.nn as nn
 
 from ..utils.validate import check_choice, check_int
 from ._pretrained import PretrainedCfg, generate_default_cfgs
-from ._registry import get_entry, register_model
+from ._registry import register_model
+from .wave_vit import WaveViT
+from .wavemix import WaveMix
 
 __all__ = ["WaveDetector", "WaveMixPyramid", "WaveViTBody", "detector_needs", "pyramid_taps"]
 
@@ -71,7 +73,8 @@ def detector_needs() -> Any:
 def pyramid_taps(depth: int) -> tuple[int, ...]:
     """The blocks of an isotropic backbone whose outputs feed the pyramid: after blocks
     ``round(k * depth / 4)`` for k = 1..4 (0-based indices; needs at least four blocks)."""
-    check_int("depth", depth, min=4)
+    if check_int("depth", depth, min=1) < 4:
+        raise ValueError(f"a WaveMix backbone needs at least 4 blocks (one per pyramid level), got depth {depth}")
     return tuple(round(k * depth / 4) - 1 for k in range(1, 5))
 
 
@@ -288,21 +291,16 @@ class WaveDetector(nn.Module):
 
 
 def _make_body(backbone: str, args: dict, in_chans: int, frozen_stages: int) -> nn.Module:
+    """The registered classifier ``backbone`` turned into a pyramid body (its head removed)."""
     from ._builder import create_model
 
-    entry = get_entry(backbone)
-    if entry.task != "classification":
-        raise ValueError(f"backbone {backbone!r} is a {entry.task} model; give a Wave-ViT or WaveMix classifier name")
-    if backbone.startswith("wave_vit"):
-        trunk = create_model(backbone, in_chans=in_chans, features_only=True, **args)
-        return WaveViTBody(trunk, frozen_stages)
-    if backbone.startswith("wavemix"):
-        probe = create_model(backbone, in_chans=in_chans, **args)  # the depth decides the taps
-        taps = pyramid_taps(len(probe.layers))
-        trunk = create_model(backbone, in_chans=in_chans, features_only=True, out_indices=taps, **args)
-        return WaveMixPyramid(trunk, frozen_stages)
-    raise ValueError(f"backbone {backbone!r} is not a Wave-ViT or WaveMix classifier; choose e.g. wave_vit_s, "
-                     "wave_vit_b or wavemix_192_16_l3")
+    trunk = create_model(backbone, in_chans=in_chans, **args)
+    if isinstance(trunk, WaveViT):
+        return WaveViTBody(trunk.as_backbone(), frozen_stages)
+    if isinstance(trunk, WaveMix):
+        return WaveMixPyramid(trunk.as_backbone(pyramid_taps(len(trunk.layers))), frozen_stages)
+    raise ValueError(f"backbone {backbone!r} is a {type(trunk).__name__}, not a Wave-ViT or WaveMix classifier; "
+                     "choose e.g. wave_vit_s, wave_vit_b or wavemix_192_16_l3")
 
 
 def _heads(detector: str, channels: int, classes: int, anchor_sizes: Sequence[int] | None, box_dim: int,
