@@ -26,7 +26,7 @@ from ...data.boxes import check_objects
 from ...utils.io import atomic_write_bytes, write_json
 from ..metrics import Meter
 from ._images import palette, png_bytes, to_pil
-from .base import PredictItem, Task
+from .base import LabelTask, PredictItem
 
 __all__ = ["Detection", "DetectionMeter", "Detections"]
 
@@ -173,23 +173,15 @@ class DetectionMeter(Meter):
         return [100.0 * float(v) if v >= 0 else math.nan for v in ev.stats[: len(_STATS)]]
 
 
-class Detection(Task):
-    """Boxes (and, for Mask R-CNN, instance masks) of objects of ``num_classes`` classes (labels 1..N)."""
+class Detection(LabelTask):
+    """Boxes (and, for Mask R-CNN, instance masks) of objects of ``num_classes`` classes (labels 1..N;
+    the dataset fixes the classes, as for the other label tasks)."""
 
     name = "detection"
     metric = "box_ap"
     metrics = ("box_ap", "box_ap50", "mask_ap", "mask_ap50")
     default_model = "mask_rcnn_wave_vit_digits"
     input_size = (800, 1280)
-
-    def model_args(self, info: DatasetInfo) -> dict[str, Any]:
-        return {**super().model_args(info), "num_classes": info.num_classes}
-
-    def check_fits(self, model: nn.Module, model_task: str, info: DatasetInfo, where: str) -> None:
-        super().check_fits(model, model_task, info, where)
-        classes = getattr(model, "num_classes", info.num_classes)
-        if classes != info.num_classes:
-            raise ValueError(f"{where} with {classes} object classes, but dataset {info.name!r} has {info.num_classes}")
 
     # -- batches ------------------------------------------------------------------------------
     def collate(self, samples: list[Any]) -> tuple[Any, Detections]:
