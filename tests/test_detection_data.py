@@ -255,3 +255,17 @@ def test_task_checks_targets_and_collates():
     assert x.shape == (2, 1, 8, 8) and isinstance(y, Detections) and len(y) == 2
     x, _ = task.collate([(torch.zeros(1, 8, 8), good), (torch.zeros(1, 6, 8), good)])
     assert isinstance(x, list)  # sizes differ: a list, as torchvision's detectors take
+
+
+def test_crowd_regions_are_not_trained_on():
+    seen = []
+
+    class Model(torch.nn.Module):
+        def forward(self, images, targets=None):
+            seen.extend(targets)
+            return {"loss": torch.zeros(())}
+
+    t = {**_gt([[2, 2, 20, 20], [25, 25, 45, 45]], [1, 2]), "iscrowd": torch.tensor([0, 1])}
+    get_task("detection").forward(Model().train(), torch.zeros(1, 1, 50, 50), [t])
+    assert seen[0]["labels"].tolist() == [1] and seen[0]["masks"].shape == (1, 50, 50)
+    assert seen[0]["boxes"].tolist() == [[2, 2, 20, 20]] and int(seen[0]["image_id"]) == 0

@@ -96,6 +96,15 @@ def coco_detections(image_id: int, det: dict[str, torch.Tensor]) -> list[dict[st
     return out
 
 
+def _without_crowd(target: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    crowd = target.get("iscrowd")
+    if crowd is None or not crowd.any():
+        return target
+    keep = crowd == 0
+    n = len(crowd)
+    return {k: v[keep] if isinstance(v, torch.Tensor) and v.dim() and len(v) == n else v for k, v in target.items()}
+
+
 class DetectionMeter(Meter):
     """Ground truths and detections of the images seen, evaluated with pycocotools' COCOeval.
 
@@ -202,8 +211,9 @@ class Detection(LabelTask):
             check_objects(t, size, info.num_classes, f"dataset {info.name!r}, image {int(t.get('image_id', -1))}")
 
     def forward(self, model: nn.Module, inputs: Any, targets: Any) -> Any:
-        """Training: ``model(images, targets)`` (the loss dict); evaluation: ``model(images)``."""
-        return model(inputs, list(targets)) if model.training else model(inputs)
+        """Training: ``model(images, targets)`` (the loss dict; crowd regions left out, as in
+        torchvision's references); evaluation: ``model(images)``."""
+        return model(inputs, [_without_crowd(t) for t in targets]) if model.training else model(inputs)
 
     # -- training -----------------------------------------------------------------------------
     def loss(self, info: DatasetInfo | None = None, *, label_smoothing: float = 0.0) -> nn.Module:
