@@ -46,7 +46,7 @@ class DatasetInfo:
 
     Attributes:
         name: registered name (``"digits"``, ``"cifar10"``, ``"imagefolder"`` ...).
-        task: ``"classification"``, ``"segmentation"`` or ``"super_resolution"``.
+        task: ``"classification"``, ``"segmentation"``, ``"super_resolution"`` or ``"detection"``.
         in_chans: channels of the input images the dataset yields.
         num_classes: classes (classification, segmentation), else ``None``.
         class_names: one name per class, or ``None``.
