@@ -111,8 +111,8 @@ def test_list_models_filters():
     assert {"wavemix_seg", "wavemix_seg_256_16_l4"} <= set(seg)
     assert all(wavevision.get_entry(n).task == "segmentation" for n in seg)
     assert set(seg) == {n for n in NAMES if _task(n) == "segmentation"}
-    assert set(NAMES) == set(wavevision.list_models("*"))
-    for task in ("classification", "segmentation", "super_resolution"):
+    assert set(NAMES) | set(wavevision.list_models(task="detection")) == set(wavevision.list_models("*"))
+    for task in ("classification", "segmentation", "super_resolution", "detection"):
         assert wavevision.list_models(task=task)
 
 
