@@ -76,7 +76,9 @@ def evaluate(
     Classification: ``loss``, ``top1``, ``top5`` (percent). Segmentation: ``loss``, ``miou``,
     ``pixel_acc`` (percent; the ignore index skipped). Super-resolution: ``loss``, ``psnr``
     (dB), ``ssim`` on the Y channel with a border of ``scale`` pixels cropped, and the same for
-    bicubic upsampling (``bicubic_psnr``, ``bicubic_ssim``). Under ``torch.distributed`` every
+    bicubic upsampling (``bicubic_psnr``, ``bicubic_ssim``). Detection: COCO's ``box_ap``,
+    ``box_ap50``, ``box_ap75``, ``box_aps/m/l`` and the ``mask_*`` ones (pycocotools, percent;
+    no loss: detectors compute none in evaluation). Under ``torch.distributed`` every
     process evaluates its shard and the sums are all-reduced, so every process returns the
     metrics of the whole set. Also ``seconds`` and ``images_per_second`` (data loading included).
 
