@@ -48,7 +48,7 @@ RECIPES: Dict[str, Dict[str, Any]] = {
     ),
     "digit-objects": dict(
         model="mask_rcnn_wave_vit_digits",
-        epochs=8, batch_size=8, lr=2e-3, weight_decay=0.05, warmup_epochs=0.5, clip_grad=10.0,
+        epochs=5, batch_size=8, lr=2e-3, weight_decay=0.05, warmup_epochs=0.5, clip_grad=10.0,
     ),
     "photos": dict(
         model="wavemix_sr",
