@@ -1,7 +1,9 @@
 """Small, structurally complete builds of every registered model, for fast parametrised tests.
 
-Every test file that loops over ``wavevision.list_models()`` builds models through
-:func:`small_model`, so a new model family needs one branch here and nothing else.
+Every test file that loops over the registered models takes them from :func:`timm_models` and
+builds them through :func:`small_model`, so a new model family needs one branch here and nothing
+else. The detectors (torchvision models, not timm-interface ones) have their own parametrised
+tests in ``tests/test_detection.py``.
 """
 from __future__ import annotations
 
@@ -10,6 +12,11 @@ from typing import Any
 import torch
 
 import wavevision
+
+
+def timm_models() -> list[str]:
+    """Every registered model with the timm interface: all but the detectors (task ``detection``)."""
+    return [n for n in wavevision.list_models() if wavevision.get_entry(n).task != "detection"]
 
 
 def small_overrides(name: str) -> dict[str, Any]:

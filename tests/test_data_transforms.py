@@ -175,6 +175,6 @@ def test_registry_splits_and_info_checks():
     with pytest.raises(ValueError, match="too few"):
         three_way_split(2, "train")
     with pytest.raises(ValueError, match="task must be one of"):
-        DatasetInfo("x", "detection", 3, 1, None, None, (), ())
+        DatasetInfo("x", "pose", 3, 1, None, None, (), ())
     with pytest.raises(ValueError, match="one value per input channel"):
         DatasetInfo("x", "classification", 3, 2, None, None, (0.5,), (0.5,))

@@ -34,8 +34,8 @@ def test_the_registry_covers_every_task_of_the_models_and_datasets():
         task = get_task(name)
         assert task.name == name and get_task(task) is task
         assert task.metric in task.metrics and wavevision.get_entry(task.default_model).task == name
-    with pytest.raises(ValueError, match="unknown task 'detection'; choose one of classification"):
-        get_task("detection")
+    with pytest.raises(ValueError, match="unknown task 'pose'; choose one of classification"):
+        get_task("pose")
     with pytest.raises(ValueError, match="registered twice"):
         register_task(type(get_task("segmentation"))())
 

@@ -13,11 +13,11 @@ import wavevision
 from wavevision.cli import main
 from wavevision.export import export_onnx, export_torchscript, onnx_opset_range
 
-from _small import small_model
+from _small import small_model, timm_models
 
 ort = pytest.importorskip("onnxruntime")
 
-NAMES = wavevision.list_models()
+NAMES = timm_models()
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # two OpenMP threads per op wait on each other here

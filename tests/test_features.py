@@ -13,9 +13,9 @@ import torch
 
 import wavevision
 
-from _small import small_model, takes_depth
+from _small import small_model, takes_depth, timm_models
 
-NAMES = wavevision.list_models()
+NAMES = timm_models()
 
 
 def _x(model, n=2, side=None, seed=1):

@@ -11,9 +11,9 @@ import torch.fx
 
 import wavevision
 
-from _small import small_model, takes_depth
+from _small import small_model, takes_depth, timm_models
 
-NAMES = wavevision.list_models()
+NAMES = timm_models()
 
 
 def _x(model, n=2, side=None, dtype=torch.float32, seed=1):

@@ -11,9 +11,9 @@ from wavevision.layers import WaveMixBlock, lean
 from wavevision.layers.grad_checkpoint import balanced_segments, segment_bounds
 from wavevision.layers.lean import lean_enabled
 
-from _small import small_model, takes_depth
+from _small import small_model, takes_depth, timm_models
 
-NAMES = wavevision.list_models()
+NAMES = timm_models()
 
 
 def _step(model, x, seed=3):

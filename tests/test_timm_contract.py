@@ -25,9 +25,9 @@ import torch
 
 import wavevision
 from _optional import require
-from _small import small_overrides
+from _small import small_overrides, timm_models
 
-NAMES = wavevision.list_models()
+NAMES = timm_models()
 TARGET = 32  # timm: 384 (forward), 128 (backward, fx), 96 (features)
 MAX_FWD_OUT_SIZE = 448
 

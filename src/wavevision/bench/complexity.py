@@ -7,13 +7,14 @@ norms, the Haar transform's additions) is not counted, as usual in the literatur
 """
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Union
 
 import torch
 import torch.nn as nn
 
-__all__ = ["count_macs", "count_parameters"]
+__all__ = ["count_macs", "count_parameters", "counted_part"]
 
 InputLike = Union[torch.Tensor, Sequence[int]]
 
@@ -39,6 +40,13 @@ def _as_input(model: nn.Module, inputs: InputLike) -> torch.Tensor:
     return torch.zeros(size, device=device, dtype=dtype)
 
 
+def counted_part(model: nn.Module) -> contextlib.AbstractContextManager:
+    """Where a model's full forward costs what its outputs decide (a detector's RoI heads run on
+    the proposals that survive), its ``dense_only()`` context: the part the image size fixes."""
+    dense = getattr(model, "dense_only", None)
+    return dense() if callable(dense) else contextlib.nullcontext()
+
+
 def count_macs(model: nn.Module, inputs: InputLike) -> int:
     """Multiply-accumulates of one eval-mode forward pass.
 
@@ -56,7 +64,7 @@ def count_macs(model: nn.Module, inputs: InputLike) -> int:
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        with torch.no_grad(), counted_part(model), FlopCounterMode(display=False) as counter:
             model(x)
     finally:
         model.train(was_training)

@@ -191,6 +191,8 @@ def _size_tuple(size: Union[int, Sequence[int]]) -> Tuple[int, ...]:
 def _loss(task: Task, out: Any, target: torch.Tensor) -> torch.Tensor:
     """The task loss on the main output plus the mean of any other float outputs (so every
     output's backward runs, e.g. auxiliary token heads)."""
+    if isinstance(out, Mapping):  # a detector's loss dict
+        return task.loss()(out, target)
     outputs = [t for t in (out if isinstance(out, (tuple, list)) else [out]) if isinstance(t, torch.Tensor) and t.is_floating_point()]
     main, rest = outputs[0], outputs[1:]
     return task.loss()(main, target) + sum(t.float().mean() for t in rest)
@@ -234,7 +236,7 @@ def build_case(name: str, source: str, kwargs: Mapping[str, Any], input_shape: T
     opt = torch.optim.AdamW(params, lr=1e-4) if params else None
 
     def train_step() -> None:
-        loss = _loss(task, model(x), target)
+        loss = _loss(task, task.forward(model, x, target), target)
         loss.backward()
         if opt is not None:
             opt.step()

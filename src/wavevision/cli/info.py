@@ -30,6 +30,8 @@ def layer_rows(model, x, max_depth: int) -> list:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
+    from ..bench.complexity import counted_part
+
     modules = [(n, m) for n, m in model.named_modules() if n and n.count(".") < max_depth]
     shapes, order = {}, {}  # output shape and first-call position of each module
 
@@ -48,7 +50,7 @@ def layer_rows(model, x, max_depth: int) -> list:
     handles = [m.register_forward_hook(hook(n)) for n, m in modules]
     handles += [m.register_forward_pre_hook(pre_hook(n)) for n, m in model.named_modules() if n]
     try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        with torch.no_grad(), counted_part(model), FlopCounterMode(display=False) as counter:
             model(x)
     finally:
         for h in handles:
@@ -101,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
     params = count_parameters(model)
     macs = count_macs(model, x)
     with torch.no_grad():
-        out_shape = tuple(model(x).shape)
+        out = model(x)
+    out_shape = tuple(out.shape) if isinstance(out, torch.Tensor) else (len(out), "detections")
     summary = {
         "model": args.model, "task": entry.task, "params": params, "trainable_params": count_parameters(model, trainable_only=True),
         "input": list(x.shape), "output": list(out_shape), "macs": macs, "reference": reference,

@@ -31,7 +31,7 @@ __all__ = [
 
 PathLike = Union[str, "os.PathLike[str]"]
 SPLITS = ("train", "val", "test")
-TASKS = ("classification", "segmentation", "super_resolution")
+TASKS = ("classification", "segmentation", "super_resolution", "detection")
 
 # A fixed seed for every split this package carves itself: the same samples land in the same
 # split on every machine and in every run, whatever the training seed.
@@ -46,7 +46,7 @@ class DatasetInfo:
 
     Attributes:
         name: registered name (``"digits"``, ``"cifar10"``, ``"imagefolder"`` ...).
-        task: ``"classification"``, ``"segmentation"`` or ``"super_resolution"``.
+        task: ``"classification"``, ``"segmentation"``, ``"super_resolution"`` or ``"detection"``.
         in_chans: channels of the input images the dataset yields.
         num_classes: classes (classification, segmentation), else ``None``.
         class_names: one name per class, or ``None``.
@@ -114,7 +114,7 @@ def register_dataset(name: str, *, needs_root: bool = True) -> Callable[[Builder
 def _ensure_registered() -> None:
     # The dataset modules register themselves on import; importing them here keeps
     # ``import wavevision.data`` light while every entry point sees the full registry.
-    from . import ade20k, cifar, cityscapes, embedded, folders, galaxy10, idx, sr  # noqa: F401
+    from . import ade20k, cifar, cityscapes, coco, digit_objects, embedded, folders, galaxy10, idx, sr, voc  # noqa: F401
 
 
 def list_datasets() -> list[str]:

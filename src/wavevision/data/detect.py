@@ -7,6 +7,7 @@ from pathlib import Path
 from .ade20k import ade20k_root
 from .folders import find_split_folders, is_class_tree, is_tiny_imagenet
 from .image import list_images
+from .voc import find_voc_root
 
 __all__ = ["LAYOUTS", "detect_format"]
 
@@ -19,6 +20,8 @@ LAYOUTS = (
     ("galaxy10", "a .h5 file (Galaxy10_DECals.h5) or a folder holding one"),
     ("cityscapes", "leftImg8bit/ + gtFine/"),
     ("ade20k", "images/{training,validation}/ + annotations/ (also inside ADEChallengeData2016/)"),
+    ("coco", "annotations/instances_*.json + the image folders"),
+    ("voc", "Annotations/*.xml + JPEGImages/ (also under VOCdevkit/VOC*/ or VOC*/)"),
     ("div2k", "DIV2K_train_HR/"),
     ("tiny-imagenet", "train/ + val/val_annotations.txt"),
     ("imagefolder", "train/<class>/<image> (optional val/, test/) or <class>/<image>"),
@@ -70,6 +73,10 @@ def detect_format(path: str | os.PathLike) -> str:
         return "cityscapes"
     if ade20k_root(p) is not None:
         return "ade20k"
+    if _has(p / "annotations", "instances_*.json"):
+        return "coco"
+    if find_voc_root(p) is not None:
+        return "voc"
     if (p / "DIV2K_train_HR").is_dir():
         return "div2k"
     if is_tiny_imagenet(p):

@@ -46,6 +46,10 @@ RECIPES: Dict[str, Dict[str, Any]] = {
         model_args=dict(final_dim=32, ff_channel=32, depth=3, level=2),
         epochs=20, batch_size=16, lr=5e-3, weight_decay=0.01, warmup_epochs=1.0,
     ),
+    "digit-objects": dict(
+        model="mask_rcnn_wave_vit_digits",
+        epochs=5, batch_size=8, lr=2e-3, weight_decay=0.05, warmup_epochs=0.5, clip_grad=10.0,
+    ),
     "photos": dict(
         model="wavemix_sr",
         model_args=dict(final_dim=48, ff_channel=48, depth=3),

@@ -53,7 +53,7 @@ def run_batches(model: nn.Module, loader: Iterable[Any], task: "str | Task", inf
             x, y = task.to_device(batch, device)
             task.check_target(y, info)
             with autocast(device, amp):
-                out = task.output(model(x))
+                out = task.output(task.forward(model, x, y))
             meter.add_nonfinite(task.nonfinite(out))
             task.evaluate_batch(meter, loss, out, x, y, info)
             if progress is not None:
@@ -80,7 +80,9 @@ def evaluate(
     Classification: ``loss``, ``top1``, ``top5`` (percent). Segmentation: ``loss``, ``miou``,
     ``pixel_acc`` (percent; the ignore index skipped). Super-resolution: ``loss``, ``psnr``
     (dB), ``ssim`` on the Y channel with a border of ``scale`` pixels cropped, and the same for
-    bicubic upsampling (``bicubic_psnr``, ``bicubic_ssim``). Under ``torch.distributed`` every
+    bicubic upsampling (``bicubic_psnr``, ``bicubic_ssim``). Detection: COCO's ``box_ap``,
+    ``box_ap50``, ``box_ap75``, ``box_aps/m/l`` and the ``mask_*`` ones (pycocotools, percent;
+    no loss: detectors compute none in evaluation). Under ``torch.distributed`` every
     process evaluates its shard and the sums are all-reduced, so every process returns the
     metrics of the whole set. Also ``seconds`` and ``images_per_second`` (data loading included).
 

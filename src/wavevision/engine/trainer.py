@@ -173,7 +173,7 @@ class _Run:
         x, y = self.task.to_device(batch, self.device)
         self.task.check_target(y, plan.train.info)
         with autocast(self.device, cfg.amp):
-            out = plan.ddp(x)
+            out = self.task.forward(plan.ddp, x, y)
         loss = plan.loss(out, y)
         plan.optimizer.zero_grad(set_to_none=True)
         plan.scaler.scale(loss).backward()

@@ -14,6 +14,7 @@ from .wavemix import WaveMix, WaveMixPatchSeg, WaveMixSeg, WaveMixSR
 from .wave_vit import TokenLabelOutput, WaveViT
 from .ablation import MixerNet
 from .upernet import SegmentationOutput, UperNet
+from .detection import WaveDetector
 
 __all__ = [
     "CheckpointMismatchError",
@@ -25,6 +26,7 @@ __all__ = [
     "SegmentationOutput",
     "TokenLabelOutput",
     "UperNet",
+    "WaveDetector",
     "WaveMix",
     "WaveMixPatchSeg",
     "WaveMixSR",

@@ -11,7 +11,7 @@ from ._pretrained import DefaultCfg, split_model_name_tag
 
 __all__ = ["ModelEntry", "get_entry", "get_pretrained_cfg", "list_models", "register_model", "suggest"]
 
-TASKS = ("classification", "segmentation", "super_resolution")
+TASKS = ("classification", "segmentation", "super_resolution", "detection")
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class ModelEntry:
 
     @property
     def task(self) -> str:
-        """``classification``, ``segmentation`` or ``super_resolution``."""
+        """``classification``, ``segmentation``, ``super_resolution`` or ``detection``."""
         return self.cfgs.default.task
 
     @property

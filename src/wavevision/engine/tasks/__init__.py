@@ -1,4 +1,4 @@
-"""Task objects: what classification, segmentation and super-resolution mean to the engine.
+"""Task objects: what classification, segmentation, super-resolution and detection mean to the engine.
 
 ``get_task(name)`` returns the registered :class:`Task` for a task name (the key the model
 registry and ``DatasetInfo.task`` use). The engine chooses the object once and calls it; no
@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from .base import InFloat32, PredictItem, Task
 from .classification import Classification, class_logits
+from .detection import Detection
 from .segmentation import Segmentation
 from .super_resolution import SuperResolution
 
 __all__ = [
     "Classification",
+    "Detection",
     "InFloat32",
     "PredictItem",
     "Segmentation",
@@ -61,6 +63,6 @@ def list_tasks() -> list[str]:
     return list(_TASKS)
 
 
-for _task in (Classification(), Segmentation(), SuperResolution()):
+for _task in (Classification(), Segmentation(), SuperResolution(), Detection()):
     register_task(_task)
 del _task

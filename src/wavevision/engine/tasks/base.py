@@ -103,6 +103,11 @@ class Task:
     def check_target(self, target: Any, info: DatasetInfo) -> None:
         """Raise a ValueError naming a target the dataset cannot hold (before the loss hides it)."""
 
+    def forward(self, model: nn.Module, inputs: Any, targets: Any) -> Any:
+        """Run ``model`` on a batch for training or evaluation: ``model(inputs)`` by default (a
+        detector takes the targets too in training, where it returns its losses)."""
+        return model(inputs)
+
     # -- training -----------------------------------------------------------------------------
     def loss(self, info: DatasetInfo | None = None, *, label_smoothing: float = 0.0) -> Loss:
         """``loss(model_output, targets)``, a scalar computed in float32 (``info`` None: defaults)."""

@@ -1,0 +1,310 @@
+"""Object detection and instance segmentation: per-image target dicts, torchvision's loss dict, COCO mAP.
+
+Batches are ``(images, targets)``: images stacked when they share a size (else a list), targets
+a list of dicts (``boxes``, ``labels``, optionally ``masks``; see ``wavevision.data.boxes``). In
+training the detector is called with the targets and returns torchvision's loss dict, whose sum
+is the loss; in evaluation it returns one dict of detections per image. Metrics are COCO's,
+computed by pycocotools' ``COCOeval`` (percent, like every wavevision metric): ``box_ap``
+(AP at IoU .50:.95), ``box_ap50``, ``box_ap75``, ``box_aps`` / ``box_apm`` / ``box_apl`` (small,
+medium, large objects; NaN where a split has none) and the same ``mask_*`` for models that
+predict masks on data that has them. Under torchrun every process gathers the others'
+detections, so each computes the metrics of the whole set.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from ...data import DatasetInfo
+from ...data.boxes import check_objects
+from ...utils.io import atomic_write_bytes, write_json
+from ..metrics import Meter
+from ._images import palette, png_bytes, to_pil
+from .base import LabelTask, PredictItem
+
+__all__ = ["Detection", "DetectionMeter", "Detections"]
+
+# Detections drawn on a prediction's PNG (the JSON keeps all of them).
+DRAW_SCORE = 0.5
+_STATS = ("ap", "ap50", "ap75", "aps", "apm", "apl")
+
+
+def _pycocotools() -> Any:
+    try:
+        from pycocotools import mask as mask_utils
+        from pycocotools.coco import COCO
+        from pycocotools.cocoeval import COCOeval
+    except Exception as e:
+        raise ImportError(f"COCO evaluation needs pycocotools ({type(e).__name__}: {e}); install the vision stack: "
+                          "pip install -e '.[vision]'") from None
+    return mask_utils, COCO, COCOeval
+
+
+class Detections(list):
+    """Per-image dicts of tensors (targets or detections) that move between devices like a tensor."""
+
+    def to(self, device: Any, non_blocking: bool = False) -> "Detections":
+        return Detections({k: v.to(device, non_blocking=non_blocking) if isinstance(v, torch.Tensor) else v
+                           for k, v in d.items()} for d in self)
+
+    def cpu(self) -> "Detections":
+        return self.to("cpu")
+
+
+class _LossDictSum(nn.Module):
+    """The sum of torchvision's loss dict (each term in float32)."""
+
+    def forward(self, out: dict[str, torch.Tensor], target: Any) -> torch.Tensor:
+        return sum(v.float() for v in out.values())
+
+
+def _xywh(boxes: torch.Tensor) -> list[list[float]]:
+    b = boxes.detach().double().cpu()
+    return torch.cat([b[:, :2], b[:, 2:] - b[:, :2]], 1).tolist()
+
+
+def _rles(masks: torch.Tensor) -> list[dict[str, Any]]:
+    """Binary masks (N, H, W) as COCO run-length encodings (counts as str, JSON-ready)."""
+    import numpy as np
+
+    mask_utils = _pycocotools()[0]
+    if not len(masks):
+        return []
+    array = np.asfortranarray(masks.detach().to(torch.uint8).cpu().permute(1, 2, 0).numpy())
+    out = mask_utils.encode(array)
+    for r in out:
+        r["counts"] = r["counts"].decode("ascii")
+    return out
+
+
+def coco_detections(image_id: int, det: dict[str, torch.Tensor]) -> list[dict[str, Any]]:
+    """One image's detections in COCO results format (masks thresholded at 0.5 as RLE)."""
+    boxes, scores, labels = _xywh(det["boxes"]), det["scores"].tolist(), det["labels"].tolist()
+    masks = _rles(det["masks"][:, 0] > 0.5) if "masks" in det else [None] * len(boxes)
+    out = []
+    for b, s, c, m in zip(boxes, scores, labels, masks):
+        rec = {"image_id": image_id, "category_id": int(c), "bbox": b, "score": float(s)}
+        if m is not None:
+            rec["segmentation"] = m
+        out.append(rec)
+    return out
+
+
+def _without_crowd(target: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    crowd = target.get("iscrowd")
+    if crowd is None or not crowd.any():
+        return target
+    keep = crowd == 0
+    n = len(crowd)
+    return {k: v[keep] if isinstance(v, torch.Tensor) and v.dim() and len(v) == n else v for k, v in target.items()}
+
+
+class DetectionMeter(Meter):
+    """Ground truths and detections of the images seen, evaluated with pycocotools' COCOeval.
+
+    The image count sits in ``totals["loss_n"]`` (the engine's sample count); detectors compute
+    no loss in evaluation, so none is reported.
+    """
+
+    def __init__(self, num_classes: int) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self._zero("loss_n")
+        self.images: list[dict[str, Any]] = []
+        self.gts: list[dict[str, Any]] = []
+        self.dts: list[dict[str, Any]] = []
+        self.mask_outputs = False  # the model predicts masks
+
+    def update(self, outputs: list[dict[str, torch.Tensor]], targets: list[dict[str, torch.Tensor]]) -> None:
+        for det, tgt in zip(outputs, targets):
+            image_id = int(tgt["image_id"])
+            masks = tgt.get("masks")
+            h, w = (int(s) for s in masks.shape[-2:]) if masks is not None else (0, 0)
+            self.images.append({"id": image_id, "height": h, "width": w, "has_masks": masks is not None})
+            boxes = tgt["boxes"]
+            area = tgt.get("area")
+            areas = (area if area is not None and len(area) == len(boxes) else
+                     (boxes[:, 2:] - boxes[:, :2]).prod(1)).tolist()
+            crowd = tgt.get("iscrowd", torch.zeros(len(boxes), dtype=torch.int64)).tolist()
+            rles = _rles(masks) if masks is not None else [None] * len(boxes)
+            for b, c, a, z, m in zip(_xywh(boxes), tgt["labels"].tolist(), areas, crowd, rles):
+                ann = {"image_id": image_id, "category_id": int(c), "bbox": b, "area": float(a), "iscrowd": int(z)}
+                if m is not None:
+                    ann["segmentation"] = m
+                self.gts.append(ann)
+            self.dts.extend(coco_detections(image_id, det))
+            self.mask_outputs |= "masks" in det
+        self._add("loss_n", torch.tensor(float(len(targets))))
+
+    def all_reduce(self, device: torch.device | None = None) -> None:
+        """Gather every process's images, ground truths and detections (then sum the counts)."""
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            parts: list[Any] = [None] * dist.get_world_size()
+            dist.all_gather_object(parts, (self.images, self.gts, self.dts, self.mask_outputs))
+            self.images = [x for p in parts for x in p[0]]
+            self.gts = [x for p in parts for x in p[1]]
+            self.dts = [x for p in parts for x in p[2]]
+            self.mask_outputs = any(p[3] for p in parts)
+        super().all_reduce(device)
+
+    def compute(self) -> dict[str, float]:
+        out = {f"box_{s}": v for s, v in zip(_STATS, self._evaluate("bbox"))}
+        if self.images and all(i["has_masks"] for i in self.images) and self.mask_outputs:
+            out.update({f"mask_{s}": v for s, v in zip(_STATS, self._evaluate("segm"))})
+        return out
+
+    def _evaluate(self, kind: str) -> list[float]:
+        """COCOeval's six AP numbers for ``kind`` (``bbox`` or ``segm``), in percent (NaN where undefined)."""
+        _, COCO, COCOeval = _pycocotools()
+        if not self.gts or not self.dts:
+            return [0.0 if self.gts else math.nan] * len(_STATS)
+        gt = COCO()
+        gt.dataset = {"images": [{"id": i["id"], "height": i["height"], "width": i["width"]} for i in self.images],
+                      "annotations": [{**a, "id": n + 1} for n, a in enumerate(self.gts)],
+                      "categories": [{"id": c} for c in range(1, self.num_classes + 1)]}
+        with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress
+            gt.createIndex()
+            # one result kind at a time: loadRes turns a result's box into its segmentation otherwise
+            drop = "segmentation" if kind == "bbox" else "bbox"
+            dt = gt.loadRes([{k: v for k, v in d.items() if k != drop} for d in self.dts])
+            ev = COCOeval(gt, dt, kind)
+            ev.evaluate()
+            ev.accumulate()
+            ev.summarize()
+        return [100.0 * float(v) if v >= 0 else math.nan for v in ev.stats[: len(_STATS)]]
+
+
+class Detection(LabelTask):
+    """Boxes (and, for Mask R-CNN, instance masks) of objects of ``num_classes`` classes (labels 1..N;
+    the dataset fixes the classes, as for the other label tasks)."""
+
+    name = "detection"
+    metric = "box_ap"
+    metrics = ("box_ap", "box_ap50", "mask_ap", "mask_ap50")
+    default_model = "mask_rcnn_wave_vit_digits"
+    input_size = (800, 1280)
+
+    # -- batches ------------------------------------------------------------------------------
+    def collate(self, samples: list[Any]) -> tuple[Any, Detections]:
+        images = [s[0] for s in samples]
+        same = all(im.shape == images[0].shape for im in images)
+        return (torch.stack(images) if same else images), Detections(s[1] for s in samples)
+
+    def to_device(self, batch: Any, device: torch.device) -> tuple[Any, Detections]:
+        x, y = batch
+        x = x.to(device, non_blocking=True) if isinstance(x, torch.Tensor) else [im.to(device) for im in x]
+        return x, Detections(y).to(device, non_blocking=True)
+
+    def check_target(self, target: list[dict[str, torch.Tensor]], info: DatasetInfo) -> None:
+        """Each image's boxes (positive size), labels (1..num_classes) and masks (one per box) checked."""
+        for t in target:
+            masks = t.get("masks")
+            size = tuple(masks.shape[-2:]) if masks is not None else info.image_size or (math.inf, math.inf)
+            check_objects(t, size, info.num_classes, f"dataset {info.name!r}, image {int(t.get('image_id', -1))}")
+
+    def forward(self, model: nn.Module, inputs: Any, targets: Any) -> Any:
+        """Training: ``model(images, targets)`` (the loss dict; crowd regions left out, as in
+        torchvision's references); evaluation: ``model(images)``."""
+        return model(inputs, [_without_crowd(t) for t in targets]) if model.training else model(inputs)
+
+    # -- training -----------------------------------------------------------------------------
+    def loss(self, info: DatasetInfo | None = None, *, label_smoothing: float = 0.0) -> nn.Module:
+        return _LossDictSum()
+
+    def train_sums(self, out: dict[str, torch.Tensor], target: Any) -> dict[str, torch.Tensor]:
+        return {k: v.detach().double() * len(target) for k, v in out.items()}
+
+    def train_metrics(self, sums: dict[str, float], count: float) -> dict[str, float]:
+        return {f"train_{k}": v / max(count, 1) for k, v in sums.items() if k.startswith("loss_")}
+
+    # -- evaluation ---------------------------------------------------------------------------
+    def meter(self, info: DatasetInfo) -> DetectionMeter:
+        return DetectionMeter(info.num_classes)
+
+    def output(self, out: Any) -> Detections:
+        return Detections({k: v.float() if v.is_floating_point() else v for k, v in d.items()} for d in out)
+
+    def nonfinite(self, out: Detections) -> torch.Tensor:
+        return torch.tensor(sum(int(not (torch.isfinite(d["boxes"]).all() and torch.isfinite(d["scores"]).all()))
+                                for d in out))
+
+    def evaluate_batch(self, meter: Meter, loss: Any, out: Any, inputs: Any, target: Any, info: DatasetInfo) -> None:
+        meter.update(out, target)
+
+    # -- benchmarks ---------------------------------------------------------------------------
+    def synthetic_target(self, out: Any, n: int, generator: torch.Generator) -> Detections:
+        """Two random boxes of label 1 per image (with box-shaped masks for a mask model, whose
+        eval output ``out["masks"]`` gives the image size; boxes only: within 64x64)."""
+        masked = isinstance(out, dict) and "masks" in out
+        h, w = tuple(out["masks"].shape[-2:]) if masked else (64, 64)
+        targets = Detections()
+        for _ in range(n):
+            xy = torch.rand(2, 2, generator=generator) * torch.tensor([w / 2, h / 2])
+            wh = (0.2 + 0.3 * torch.rand(2, 2, generator=generator)) * torch.tensor([w, h])
+            boxes = torch.cat([xy, xy + wh], 1).floor()
+            target = {"boxes": boxes, "labels": torch.ones(2, dtype=torch.int64)}
+            if masked:
+                target["masks"] = torch.zeros(2, h, w, dtype=torch.uint8)
+                for m, (x1, y1, x2, y2) in zip(target["masks"], boxes.int().tolist()):
+                    m[y1:y2, x1:x2] = 1
+            targets.append(target)
+        return targets
+
+    # -- prediction ---------------------------------------------------------------------------
+    def planned_files(self, paths: list[Path], out_dir: Path, model: nn.Module) -> list[Path]:
+        return [out_dir / f"{p.stem}_detections.png" for p in paths] + [out_dir / "detections.json"]
+
+    def render(self, item: PredictItem, *, info: DatasetInfo, model: nn.Module, out_dir: Path | None,
+               topk: int) -> dict[str, Any]:
+        det = item.out
+        names = info.class_names or tuple(str(i + 1) for i in range(info.num_classes))
+        png = out_dir / f"{item.path.stem}_detections.png"
+        atomic_write_bytes(png, png_bytes(draw_detections(item.raw, det, names)))
+        records = coco_detections(0, det)
+        for r in records:
+            r.pop("image_id")
+            r["category_name"] = names[r["category_id"] - 1] if 0 < r["category_id"] <= len(names) else str(r["category_id"])
+        return {"image": str(item.path), "drawing": str(png), "detections": records}
+
+    def finish(self, results: list[dict[str, Any]], out_dir: Path | None) -> list[Path]:
+        """``detections.json``: every detection in COCO results format (``image_id`` = the image's
+        position in the list, ``file_name`` beside it)."""
+        rows = [{"image_id": i, "file_name": r["image"], **d} for i, r in enumerate(results) for d in r["detections"]]
+        return [] if out_dir is None else [write_json(out_dir / "detections.json", rows)]
+
+    def describe(self, result: dict[str, Any]) -> str:
+        shown = [d for d in result["detections"] if d["score"] >= DRAW_SCORE]
+        lines = [f"  {d['category_name']} {100 * d['score']:.0f} % at x {d['bbox'][0]:.0f}, y {d['bbox'][1]:.0f}, "
+                 f"{d['bbox'][2]:.0f}x{d['bbox'][3]:.0f}" for d in shown[:20]]
+        more = [f"  ... and {len(shown) - 20} more"] if len(shown) > 20 else []
+        return "\n".join([f"{result['image']}: {len(shown)} object(s) with score >= {DRAW_SCORE} "
+                          f"({len(result['detections'])} detections)", *lines, *more, f"  drawing {result['drawing']}"])
+
+
+def draw_detections(image: torch.Tensor, det: dict[str, torch.Tensor], names: tuple[str, ...]) -> Any:
+    """``image`` (C, H, W) in [0, 1] with the detections scoring at least :data:`DRAW_SCORE`: mask
+    overlays, boxes and ``name score`` labels, one colour per class (a PIL RGB image)."""
+    from PIL import ImageDraw
+
+    keep = det["scores"] >= DRAW_SCORE
+    rgb = image if image.shape[0] == 3 else image[:1].expand(3, -1, -1)
+    colours = palette(len(names) + 1)
+    if "masks" in det and keep.any():
+        for m, c in zip(det["masks"][keep][:, 0] > 0.5, det["labels"][keep].tolist()):
+            colour = torch.tensor(colours[c], dtype=torch.float32).view(3, 1, 1) / 255.0
+            rgb = torch.where(m, 0.5 * rgb + 0.5 * colour, rgb)
+    pil = to_pil(rgb)
+    draw = ImageDraw.Draw(pil)
+    for box, c, s in zip(det["boxes"][keep].tolist(), det["labels"][keep].tolist(), det["scores"][keep].tolist()):
+        draw.rectangle(box, outline=colours[c], width=1)
+        name = names[c - 1] if 0 < c <= len(names) else str(c)
+        draw.text((box[0] + 1, max(box[1] - 10, 0)), f"{name} {100 * s:.0f}%", fill=colours[c])
+    return pil
