@@ -10,7 +10,7 @@ HELP = "list registered models (task, parameters, input size, published results)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("pattern", nargs="?", default="*", help="shell-style name pattern, e.g. 'wavemix_lite*'")
     parser.add_argument("--task", default=None, help="only models of this task: classification, segmentation, "
-                                                     "super-resolution")
+                                                     "super-resolution, detection")
     parser.add_argument("--tags", action="store_true", help="one row per pretrained tag (name.tag) instead of per model")
     parser.add_argument("--pretrained", action="store_true",
                         help="only tags with released weights (create_model(NAME, pretrained=True)), with their results")
