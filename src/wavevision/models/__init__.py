@@ -12,6 +12,7 @@ from ._registry import ModelEntry, get_entry, get_pretrained_cfg, list_models, r
 from .wavemix import WaveMix, WaveMixSeg, WaveMixSR
 from .wave_vit import TokenLabelOutput, WaveViT
 from .ablation import MixerNet
+from .wavemix_sr import WaveMixSRV2, WaveMixSRY
 
 __all__ = [
     "CheckpointMismatchError",
@@ -23,6 +24,8 @@ __all__ = [
     "TokenLabelOutput",
     "WaveMix",
     "WaveMixSR",
+    "WaveMixSRV2",
+    "WaveMixSRY",
     "WaveMixSeg",
     "WaveViT",
     "convert_official_state_dict",
