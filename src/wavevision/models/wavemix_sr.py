@@ -42,6 +42,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..layers import WaveMixBlock
+from ..layers.drop_path import drop_path
 from ..layers.grad_checkpoint import checkpoint_block
 from ..layers.wavemix_block import FastDropout, PointwiseConv2d
 from ..ops.color import rgb_to_ycbcr, ycbcr_to_rgb
@@ -118,8 +119,11 @@ class SRStage(nn.Module):
         self.path1 = _path1(dim)
 
 
-def _residual(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``block(x) + x``; a WaveMix block adds it itself on its lean training path."""
+def _residual(block: nn.Module, x: torch.Tensor, p: float = 0.0) -> torch.Tensor:
+    """``block(x) + x`` (the branch dropped per sample with probability ``p``, stochastic depth);
+    a WaveMix block adds the residual itself on its lean training path."""
+    if p > 0.0:
+        return x + drop_path(block(x), p, True)
     if isinstance(block, WaveMixBlock) and not block._forward_hooks:
         return block(x, residual=x)
     return x + block(x)
@@ -132,16 +136,6 @@ def _upsample2(c: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
 
 def _with_chroma(f: torch.Tensor, c: Optional[torch.Tensor]) -> torch.Tensor:
     return f if c is None else torch.cat([f, c.to(f.dtype)], dim=1)
-
-
-def _check_rgb(x: torch.Tensor, model: str, in_chans: int) -> None:
-    """Name the usual wrong images (RGBA, grayscale) before the generic input check."""
-    if isinstance(x, torch.Tensor) and x.dim() == 4 and in_chans == 3 and x.shape[1] in (1, 4):
-        fix = ("drop the alpha channel (x[:, :3], or composite it onto a background first)" if x.shape[1] == 4 else
-               "repeat the channel to RGB (x.expand(-1, 3, -1, -1)) or build the model with in_chans=1")
-        raise ValueError(f"{model} takes 3-channel RGB (or YCbCr) images, got {x.shape[1]} channel(s) "
-                         f"(shape {tuple(x.shape)}); {fix}")
-    check_image(x, model, in_chans)
 
 
 class _LumaSR(ModelBase):
@@ -174,7 +168,10 @@ class _LumaSR(ModelBase):
         """``(stage, block)`` of every block, in running order (the intermediates' indices)."""
         return [(s, i) for s, st in enumerate(self._stages()) for i in range(len(st.layers))]
 
-    def _set_feature_info(self) -> None:
+    def _set_feature_info(self, drop_path_rate: float) -> None:
+        """``feature_info`` and the blocks' stochastic-depth rates (rising linearly to ``drop_path_rate``)."""
+        rate, n = check_float("drop_path_rate", drop_path_rate, min=0.0, lt=1.0), len(self._block_positions())
+        self.drop_path_rates = tuple(rate * k / max(n - 1, 1) for k in range(n))
         self.feature_info = FeatureInfo(
             dict(num_chs=self.num_features, reduction=1 / 2 ** (s + 1), module=f"{self._stage_prefix(s)}layers.{i}")
             for s, i in self._block_positions()
@@ -183,28 +180,30 @@ class _LumaSR(ModelBase):
     # -- forward pieces ------------------------------------------------------------------
     def _split(self, x: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         """Input -> (luma, chroma or None), checking it first."""
-        _check_rgb(x, type(self).__name__, self.in_chans)
+        check_image(x, type(self).__name__, self.in_chans)
         if self.in_chans == 1:
             return x, None
         ycc = rgb_to_ycbcr(x, full_range=True) if self.color == "rgb" else x
         return ycc[:, :1], ycc[:, 1:]
 
-    def _block(self, block: nn.Module, f: torch.Tensor) -> torch.Tensor:
+    def _block(self, k: int, block: nn.Module, f: torch.Tensor) -> torch.Tensor:
+        """Block ``k`` (running index) with its residual; checkpointed when checkpointing applies."""
+        p = self.drop_path_rates[k] if self.training and k < len(self.drop_path_rates) else 0.0
         if self._checkpointing():
-            return checkpoint_block(partial(_residual, block), block, f)
-        return _residual(block, f)
+            return checkpoint_block(partial(_residual, block, p=p), block, f)
+        return _residual(block, f, p)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """All stages but the last one's head: the last block's (B, C, sH, sW) map, with the
         bicubic Cb/Cr appended for colour inputs (B, C + 2, sH, sW)."""
         y, c = self._split(x)
-        stages = self._stages()
-        for k, stage in enumerate(stages):
+        stages, k = self._stages(), 0
+        for s, stage in enumerate(stages):
             f = stage.path1(y)
             for block in stage.layers:
-                f = self._block(block, f)
+                f, k = self._block(k, block, f), k + 1
             c = _upsample2(c)
-            if k < len(stages) - 1:
+            if s < len(stages) - 1:
                 y = stage.final(f)
         return _with_chroma(f, c)
 
@@ -247,7 +246,7 @@ class _LumaSR(ModelBase):
         for s, stage in enumerate(stages[: positions[stop][0] + 1]):
             f, c = stage.path1(y), _upsample2(c)
             for block in stage.layers[: positions[stop][1] + 1 if s == positions[stop][0] else None]:
-                f = self._block(block, f)
+                f = self._block(k, block, f)
                 if k in take:
                     maps.append(to_output_fmt(_with_chroma(f, c), output_fmt))
                 k += 1
@@ -308,11 +307,12 @@ class WaveMixSRY(_LumaSR):
         color: ``"rgb"`` (RGB in and out) or ``"ycbcr"`` (full-range YCbCr, the public interface).
         num_classes: outputs of the luma head (module docstring).
         global_pool: only ``""`` (no pooling).
+        drop_path_rate: stochastic depth of the blocks' residual branches, rising linearly to this.
     """
 
     def __init__(self, *, depth: int = 4, mult: int = 1, ff_channel: int = 144, final_dim: int = 144,
                  dropout: float = 0.3, scale: int = 2, in_chans: int = 3, color: str = "rgb", num_classes: int = 1,
-                 global_pool: str = "") -> None:
+                 global_pool: str = "", drop_path_rate: float = 0.0) -> None:
         super().__init__()
         if scale != 2:
             raise ValueError(f"WaveMixSR is an x2 model, got scale={scale!r}; for x4 or x8 use wavemixsr_v2_x4 or "
@@ -325,7 +325,7 @@ class WaveMixSRY(_LumaSR):
         )
         self.final = _final(final_dim, num_classes)
         self.path1 = _path1(final_dim)
-        self._set_feature_info()
+        self._set_feature_info(drop_path_rate)
 
     def _stages(self) -> List[nn.Module]:
         return [self]
@@ -347,11 +347,12 @@ class WaveMixSRV2(_LumaSR):
         mult: MLP expansion of each block.
         final_dim: block width C (a multiple of 4).
         dropout: dropout inside the blocks' MLPs.
-        in_chans, color, num_classes, global_pool: as :class:`WaveMixSRY`.
+        in_chans, color, num_classes, global_pool, drop_path_rate: as :class:`WaveMixSRY` (over all stages' blocks).
     """
 
     def __init__(self, *, scale: int = 2, depth: int = 2, mult: int = 1, final_dim: int = 144, dropout: float = 0.3,
-                 in_chans: int = 3, color: str = "rgb", num_classes: int = 1, global_pool: str = "") -> None:
+                 in_chans: int = 3, color: str = "rgb", num_classes: int = 1, global_pool: str = "",
+                 drop_path_rate: float = 0.0) -> None:
         super().__init__()
         if scale not in V2_SCALES or isinstance(scale, bool):
             raise ValueError(f"WaveMixSR-V2 stacks x2 stages: scale must be one of {V2_SCALES}, got {scale!r}")
@@ -364,7 +365,7 @@ class WaveMixSRV2(_LumaSR):
                     num_classes if s == n - 1 else 1)
             for s in range(n)
         )
-        self._set_feature_info()
+        self._set_feature_info(drop_path_rate)
 
     def _stages(self) -> List[nn.Module]:
         return list(self.SR_blocks)
@@ -383,7 +384,7 @@ class WaveMixSRV2(_LumaSR):
 
 
 # torch.fx: the input check and the colour conversions are single graph nodes.
-for _leaf in ("_check_rgb", "rgb_to_ycbcr", "ycbcr_to_rgb", "pad_to_multiple", "crop_to", "haar_dwt2"):
+for _leaf in ("check_image", "rgb_to_ycbcr", "ycbcr_to_rgb", "pad_to_multiple", "crop_to", "haar_dwt2"):
     torch.fx.wrap(_leaf)
 
 
