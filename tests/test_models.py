@@ -33,8 +33,6 @@ def _narrow(name, seed=0):
     kw = dict(depth=1)
     if _task(name) != "classification" or name in ("wavemix", "wavemix_lite") or any(s in name for s in ("192", "144", "112")):
         kw.update(final_dim=32, ff_channel=32)
-    if name.startswith("wavemixsr_v2"):  # its MLP's second conv is fixed at 4 * final_dim (PixelShuffle)
-        del kw["ff_channel"]
     torch.manual_seed(seed)
     return wavevision.create_model(name, **kw)
 

@@ -64,17 +64,20 @@ IntermediatesOut = Union[List[torch.Tensor], Tuple[torch.Tensor, List[torch.Tens
 
 class WaveMixSRV2Block(nn.Module):
     """The WaveMixSR-V2 token mixer: 1x1 conv to C/4, a level-1 Haar DWT (C channels at half size),
-    then ``Conv1x1(C, C*mult) -> GELU -> Dropout -> Conv1x1(C*mult, 4C) -> PixelShuffle(2) ->
-    Conv3x3(C, C) -> BatchNorm``. The model adds the residual. Odd sizes: the reduced map is
-    zero-padded at the bottom/right to even size and the output cropped back.
+    then ``Conv1x1(C, C*mult) -> GELU -> Dropout -> Conv1x1(C*mult, F) -> PixelShuffle(2) ->
+    Conv3x3(F/4, C) -> BatchNorm`` with ``F = ff_channel``, 4C in the paper (PixelShuffle then
+    returns C channels; a narrower F is this code's generalisation). The model adds the residual.
+    Odd sizes: the reduced map is zero-padded at the bottom/right to even size and the output
+    cropped back.
 
     Args:
         dim: channels C (a multiple of 4).
         mult: hidden expansion of the MLP.
+        ff_channel: channels before PixelShuffle (a multiple of 4; ``None``: 4C).
         dropout: dropout after the GELU.
     """
 
-    def __init__(self, *, dim: int, mult: int = 1, dropout: float = 0.0) -> None:
+    def __init__(self, *, dim: int, mult: int = 1, ff_channel: Optional[int] = None, dropout: float = 0.0) -> None:
         super().__init__()
         check_int("final_dim", dim, min=4)
         if dim % 4:
@@ -82,10 +85,13 @@ class WaveMixSRV2Block(nn.Module):
                              f"the 4-band Haar transform), got {dim}")
         check_int("mult", mult, min=1)
         dropout = check_float("dropout", dropout, min=0.0, lt=1.0)
+        ff = 4 * dim if ff_channel is None else check_int("ff_channel", ff_channel, min=4)
+        if ff % 4:
+            raise ValueError(f"ff_channel must be a multiple of 4 (PixelShuffle(2) folds 4 channels into one), got {ff}")
         self.dim = dim
         self.feedforward = nn.Sequential(
-            PointwiseConv2d(dim, dim * mult), nn.GELU(), FastDropout(dropout), PointwiseConv2d(dim * mult, 4 * dim),
-            nn.PixelShuffle(2), nn.Conv2d(dim, dim, 3, padding=1), nn.BatchNorm2d(dim),
+            PointwiseConv2d(dim, dim * mult), nn.GELU(), FastDropout(dropout), PointwiseConv2d(dim * mult, ff),
+            nn.PixelShuffle(2), nn.Conv2d(ff // 4, dim, 3, padding=1), nn.BatchNorm2d(dim),
         )
         self.reduction = PointwiseConv2d(dim, dim // 4)
 
@@ -345,12 +351,14 @@ class WaveMixSRV2(_LumaSR):
         scale: 2, 4 or 8.
         depth: V2 blocks per stage.
         mult: MLP expansion of each block.
+        ff_channel: channels before each block's PixelShuffle (``None``: 4 * final_dim, the paper).
         final_dim: block width C (a multiple of 4).
         dropout: dropout inside the blocks' MLPs.
         in_chans, color, num_classes, global_pool, drop_path_rate: as :class:`WaveMixSRY` (over all stages' blocks).
     """
 
-    def __init__(self, *, scale: int = 2, depth: int = 2, mult: int = 1, final_dim: int = 144, dropout: float = 0.3,
+    def __init__(self, *, scale: int = 2, depth: int = 2, mult: int = 1, ff_channel: Optional[int] = None,
+                 final_dim: int = 144, dropout: float = 0.3,
                  in_chans: int = 3, color: str = "rgb", num_classes: int = 1, global_pool: str = "",
                  drop_path_rate: float = 0.0) -> None:
         super().__init__()
@@ -361,7 +369,7 @@ class WaveMixSRV2(_LumaSR):
         self._setup(dim=final_dim, in_chans=in_chans, num_classes=num_classes, color=color, global_pool=global_pool)
         n = scale.bit_length() - 1
         self.SR_blocks = nn.ModuleList(
-            SRStage([WaveMixSRV2Block(dim=final_dim, mult=mult, dropout=dropout) for _ in range(depth)], final_dim,
+            SRStage([WaveMixSRV2Block(dim=final_dim, mult=mult, ff_channel=ff_channel, dropout=dropout) for _ in range(depth)], final_dim,
                     num_classes if s == n - 1 else 1)
             for s in range(n)
         )
