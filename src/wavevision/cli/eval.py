@@ -7,7 +7,11 @@ HELP = "evaluate a trained checkpoint on a dataset split (accuracy, mIoU, PSNR/S
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", help="a run directory (uses best.safetensors) or a .safetensors checkpoint")
+    parser.add_argument("checkpoint", nargs="?", help="a run directory (uses best.safetensors) or a .safetensors checkpoint")
+    parser.add_argument("--checkpoint", dest="checkpoint_file", metavar="FILE", default=None,
+                        help="the checkpoint as an option (with --model: also a .pth state dict of that model)")
+    parser.add_argument("--model", default=None, help="registered model of a plain state dict given as --checkpoint")
+    parser.add_argument("--scale", type=int, default=None, help="super-resolution factor (the dataset option scale)")
     parser.add_argument("-d", "--dataset", default=None, help="dataset name or path (default: the checkpoint's)")
     parser.add_argument("--data-root", default=None, help="dataset folder or file (default: the checkpoint's)")
     parser.add_argument("--download", action="store_true", help="download the dataset when it has a public URL")
@@ -39,11 +43,21 @@ def run(args: argparse.Namespace) -> int:
         if value is not None:
             check_int(flag, value, min=1, max=2**31 - 1)
     check_int("--num-workers", args.num_workers, min=0, max=1024)
+    if args.checkpoint and args.checkpoint_file:
+        raise ValueError("give the checkpoint once: as the argument or as --checkpoint FILE")
+    checkpoint = args.checkpoint or args.checkpoint_file
+    if not checkpoint:
+        raise ValueError("wavevision eval needs a checkpoint: a run directory, a .safetensors file, or "
+                         "--model NAME --checkpoint FILE")
+    dataset_args = parse_assignments(args.dataset_arg, "--dataset-arg")
+    if args.scale is not None:
+        if dataset_args.get("scale", args.scale) != args.scale:
+            raise ValueError(f"--scale {args.scale} and --dataset-arg scale={dataset_args['scale']} disagree; pass one")
+        dataset_args["scale"] = args.scale
     result = evaluate_checkpoint(
-        args.checkpoint, dataset=args.dataset, split=args.split, data_root=args.data_root, download=args.download,
-        dataset_args=parse_assignments(args.dataset_arg, "--dataset-arg"), batch_size=args.batch_size,
-        device=args.device, amp=args.amp, num_workers=args.num_workers, max_batches=args.max_batches,
-        progress=args.progress,
+        checkpoint, dataset=args.dataset, split=args.split, data_root=args.data_root, download=args.download,
+        dataset_args=dataset_args, batch_size=args.batch_size, device=args.device, amp=args.amp,
+        num_workers=args.num_workers, max_batches=args.max_batches, progress=args.progress, model=args.model,
     )
     if os.environ.get("RANK", "0") != "0":
         return 0

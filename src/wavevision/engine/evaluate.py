@@ -168,8 +168,12 @@ def evaluate_checkpoint(
     num_workers: int = 0,
     max_batches: Optional[int] = None,
     progress: bool = False,
+    model: Optional[str] = None,
 ) -> Dict[str, Any]:
     """Evaluate a trained checkpoint (a run directory or a ``.safetensors`` file) on a dataset split.
+
+    With ``model`` (a registered name), ``checkpoint`` may be a plain state dict of that model
+    (``.pth``, e.g. released weights of the public code); ``dataset`` is then required.
 
     The dataset, its folder and options default to the ones the checkpoint was trained on.
     Runs under torchrun too (each process evaluates a shard). Returns the metrics of
@@ -183,7 +187,7 @@ def evaluate_checkpoint(
         check_int("max_batches", max_batches, min=1)
     ctx = setup(device)
     try:
-        trained = load_trained(checkpoint, device=ctx.device)
+        trained = load_trained(checkpoint, device=ctx.device, model=model)
         cfg = trained.config
         name = dataset or cfg.get("dataset")
         if not name:
