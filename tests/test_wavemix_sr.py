@@ -116,10 +116,20 @@ def test_v2_stages_and_output_sizes_on_odd_inputs(name, stages, out):
     torch.testing.assert_close(ycc[:, 1:], torch.full_like(ycc[:, 1:], 0.5), atol=1e-6, rtol=0)
 
 
+@pytest.mark.parametrize("name", wavevision.list_models("wavemixsr*"))
+def test_records_state_scale_colour_and_head(name):
+    cfg = wavevision.get_pretrained_cfg(name)
+    with torch.device("meta"):
+        model = wavevision.create_model(name)
+    assert cfg["scale"] == model.scale and cfg["pool_size"] == (64 * model.scale,) * 2
+    assert "YCbCr" in cfg["color_space"] and cfg["task"] == "super_resolution"
+
+
 def test_v2_record_and_params_follow_the_paper_not_the_public_file():
     model = wavevision.create_model("wavemixsr_v2_x8")
     assert _n(model) == 3 * _n(wavevision.create_model("wavemixsr_v2_x2")) == model.pretrained_cfg["params"]
     assert model.pretrained_cfg["classifier"] == "SR_blocks.2.final.1"
+    assert wavevision.get_pretrained_cfg("wavemixsr_x2.df2k")["metrics"] == {"psnr": 33.2}
     assert not any(".feedforward.4.weight" in k for k in model.state_dict())  # no transposed conv
 
 

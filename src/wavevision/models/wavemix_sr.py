@@ -432,6 +432,7 @@ _REPO = "https://github.com/pranavphoenix/WaveMixSR"
 _V1_PAPER = "WaveMixSR: Resource-efficient Neural Network for Image Super-resolution (WACV 2024)"
 _V2_PAPER = "WaveMixSR-V2: Enhancing Super-resolution with Higher Efficiency (arXiv 2409.10582)"
 _RAW = dict(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), interpolation="bilinear", crop_pct=1.0)
+_COLOR = "RGB in and out; the network sees Y of full-range BT.601 YCbCr, Cb/Cr are bicubic-upsampled"
 _PROTOCOL = ("the authors' figure: Y of full-range YCbCr (kornia), torchmetrics PSNR; wavevision's protocol "
              "(studio-range Y, scale-pixel border crop) reads about 1.3 dB higher for the same errors")
 
@@ -439,7 +440,7 @@ _PROTOCOL = ("the authors' figure: Y of full-range YCbCr (kornia), torchmetrics 
 def _sr_cfg(scale: int, first: str, classifier: str, params: int, macs: int, **kw: Any) -> PretrainedCfg:
     return PretrainedCfg(task="super_resolution", input_size=(3, 64, 64), pool_size=(64 * scale, 64 * scale),
                          num_classes=1, first_conv=first, classifier=classifier, license="mit", origin_url=_REPO,
-                         params=params, macs=macs, **_RAW, **kw)
+                         params=params, macs=macs, scale=scale, color_space=_COLOR, **_RAW, **kw)
 
 
 def _v1(weights: str, psnr: float, trained: str) -> PretrainedCfg:
