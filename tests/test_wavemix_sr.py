@@ -201,14 +201,14 @@ def test_sr_folder_reads_given_lr_and_refuses_mismatched_pairs(tmp_path):
     x, y = data[0]
     torch.testing.assert_close(x, lr)
     torch.testing.assert_close(y, hr[:, :16, :20])
-    made, _ = build_dataset("sr-folder", "test", root=root, scale=2, lr="bicubic")
+    made, _ = build_dataset("sr-folder", "test", root=root, scale=2, lr_source="bicubic")
     assert not torch.equal(made[0][0], lr)
     _save(root / "LR_bicubic" / "X4" / "3096x4.png", (6, 4), 2)
     bad, _ = build_dataset("sr-folder", "test", root=root, scale=4)
     with pytest.raises(ValueError, match=r"6x4 but its HR image .* is 20x16 .*not a x4 pair \(expected an LR of 5x4\)"):
         bad[0]
-    with pytest.raises(FileNotFoundError, match="lr=given, but .* no LR images for x8"):
-        build_dataset("sr-folder", "test", root=root, scale=8, lr="given")
+    with pytest.raises(FileNotFoundError, match="lr_source=given, but .* no LR images for x8"):
+        build_dataset("sr-folder", "test", root=root, scale=8, lr_source="given")
 
 
 def test_eval_command_on_a_public_state_dict(tmp_path, capsys):

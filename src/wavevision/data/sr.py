@@ -1,6 +1,6 @@
 """Super-resolution from folders of high-resolution images; the low-resolution inputs are made
 on the fly by antialiased bicubic downsampling (x2, x4 or x8, option ``scale``), or read from
-the LR files an evaluation set ships (option ``lr``).
+the LR files an evaluation set ships (option ``lr_source``).
 
 Layouts of ``root``:
 
@@ -12,8 +12,8 @@ Layouts of ``root``:
 * An evaluation set (Set5, Set14, BSD100, Urban100 ...): the images directly in ``root``,
   or in ``root/HR``, ``root/GTmod12``, ``root/original``, or the ``*_HR.*`` files of
   ``root/image_SRF_<scale>``. Only ``split="test"`` exists there. Given low-resolution
-  images are used when present (``lr="auto"``, the default; ``lr="given"`` requires them,
-  ``lr="bicubic"`` ignores them): the ``*_LR.*`` files beside the ``*_HR.*`` ones in
+  images are used when present (``lr_source="auto"``, the default; ``lr_source="given"`` requires them,
+  ``lr_source="bicubic"`` ignores them): the ``*_LR.*`` files beside the ``*_HR.*`` ones in
   ``image_SRF_<scale>`` (the Set5/Set14/BSD100/Urban100 release of Huang et al.), or
   ``root/LR_bicubic/X<scale>/<stem>x<scale>.*`` (the DIV2K / EDSR benchmark layout). Each HR
   image is cropped to a multiple of the scale and must then be exactly ``scale`` times its LR.
@@ -109,7 +109,7 @@ def find_lr_images(root: Path, hr: list[Path], scale: int) -> list[Path] | None:
     missing = [n for n in names if n not in lr]
     if missing:
         raise FileNotFoundError(f"sr-folder: {len(missing)} HR image(s) of {str(root)!r} have no LR file, e.g. "
-                                f"{missing[0]!r}; add them, or pass lr=bicubic to make every LR by bicubic downsampling")
+                                f"{missing[0]!r}; add them, or pass lr_source=bicubic to make every LR by bicubic downsampling")
     return [lr[n] for n in names]
 
 
@@ -141,7 +141,7 @@ class GivenPairs(Dataset):
             raise DataFileError(
                 f"LR image {str(lr_path)!r} is {w}x{h} but its HR image {str(hr_path)!r} is {ww}x{hh} "
                 f"(cropped to a multiple of {s}): not a x{s} pair (expected an LR of {ww // s}x{hh // s}); check the "
-                "scale option, or pass lr=bicubic to make the LR images from the HR ones")
+                "scale option, or pass lr_source=bicubic to make the LR images from the HR ones")
         if self.crop_size is not None:
             p = self.crop_size // s
             if p > h or p > w:
@@ -153,12 +153,12 @@ class GivenPairs(Dataset):
 
 def _build(name: str, split: str, root: Path, augment: bool, options: dict[str, Any]) -> tuple[Dataset, DatasetInfo]:
     reject_unknown_options(name, options, ["scale", "patch_size", "num_patches", "eval_size", "val_size", "cache", "verify",
-                                           "lr"])
+                                           "lr_source"])
     scale = sr_scale(options.get("scale", 2), name)
     paths = find_sr_images(Path(root), split, scale, options.get("val_size"))
     verify_images(paths, options.get("verify"))
     loader = ImageLoader(3)
-    given = _given_lr(Path(root), paths, scale, check_choice("lr", options.get("lr", "auto"), LR_MODES), split)
+    given = _given_lr(Path(root), paths, scale, check_choice("lr_source", options.get("lr_source", "auto"), LR_MODES), split)
     if given is not None:
         verify_images(given, options.get("verify"))
         crop = options.get("eval_size")
@@ -184,13 +184,13 @@ def _build(name: str, split: str, root: Path, augment: bool, options: dict[str, 
 
 
 def _given_lr(root: Path, hr: list[Path], scale: int, mode: str, split: str) -> list[Path] | None:
-    """The LR files to read (option ``lr``), or ``None`` to make them by bicubic downsampling."""
+    """The LR files to read (option ``lr_source``), or ``None`` to make them by bicubic downsampling."""
     if mode == "bicubic" or split == "train":
         return None
     given = find_lr_images(root, hr, scale)
     if given is None and mode == "given":
-        raise FileNotFoundError(f"sr-folder: lr=given, but {str(root)!r} has no LR images for x{scale} (looked for "
-                                f"image_SRF_{scale}/*_LR.* and LR_bicubic/X{scale}/); drop lr=given to make them by "
+        raise FileNotFoundError(f"sr-folder: lr_source=given, but {str(root)!r} has no LR images for x{scale} (looked for "
+                                f"image_SRF_{scale}/*_LR.* and LR_bicubic/X{scale}/); drop lr_source=given to make them by "
                                 "bicubic downsampling")
     return given
 
@@ -218,7 +218,7 @@ def _decode_all(paths: list[Path], loader: ImageLoader) -> list[torch.Tensor]:
 @register_dataset("sr-folder")
 def build_sr_folder(split: str, *, root=None, download=False, augment=False, **options) -> tuple[Dataset, DatasetInfo]:
     """Options: ``scale`` (2, 4 or 8), ``patch_size`` (96), ``num_patches`` (1,000), ``eval_size``
-    (``None``: whole images), ``val_size``, ``cache`` (decode all images once), ``verify``, ``lr``
+    (``None``: whole images), ``val_size``, ``cache`` (decode all images once), ``verify``, ``lr_source``
     (``auto``: an evaluation set's own LR files when it ships them; ``given``; ``bicubic``)."""
     return _build("sr-folder", split, root, augment, options)
 
