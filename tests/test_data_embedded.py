@@ -184,7 +184,7 @@ def test_photos_pairs_come_from_the_held_out_photographs():
         lr, hr = aug[i]
         # aligned: shrinking the HR patch gives the LR patch (up to the patch border)
         assert _psnr(bicubic_downsample(hr, 4)[:, 2:-2, 2:-2], lr[:, 2:-2, 2:-2]) > 35
-    with pytest.raises(ValueError, match="scale must be 2 or 4"):
+    with pytest.raises(ValueError, match="scale must be 2, 4 or 8"):
         build_dataset("photos", "train", scale=3)
     with pytest.raises(ValueError, match="multiple of the scale"):
         build_dataset("photos", "train", scale=4, patch_size=30)

@@ -472,7 +472,7 @@ def test_sr_evaluation_folders(tmp_path):
     assert len(test) == 2 and test[0][0].shape == (3, 4, 4) and test[0][1].shape == (3, 16, 16)
     crop, info = build_dataset("sr-folder", "test", root=set5, scale=2, eval_size=12)
     assert info.image_size == (12, 12) and crop[0][1].shape == (3, 12, 12) and crop[0][0].shape == (3, 6, 6)
-    with pytest.raises(ValueError, match="scale must be 2 or 4"):
+    with pytest.raises(ValueError, match="scale must be 2, 4 or 8"):
         build_dataset("sr-folder", "test", root=set5, scale=3)
     # train/ + test/ folders of images: super-resolution, not classes named "train" and "test"
     split_root = tmp_path / "mine"

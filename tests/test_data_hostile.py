@@ -477,7 +477,7 @@ def test_caching_images_that_cannot_fit_says_so(tmp_path, little_memory):
     ("digit-scenes", dict(digits_per_scene=(1, 10**9)), r"digits_per_scene must be \(min, max\) with 1 <= min <= max <= 16"),
     ("photos", dict(num_patches=10**12), "num_patches must be <= 10000000, got 1000000000000"),
     ("photos", dict(patch_size=10**9), "patch_size must be <= 16384, got 1000000000"),
-    ("photos", dict(scale=float("nan")), "scale must be 2 or 4, got nan"),
+    ("photos", dict(scale=float("nan")), "scale must be 2, 4 or 8, got nan"),
     ("photos", dict(eval_size=-8), "eval_size must be >= 1, got -8"),
 ])
 def test_dataset_options_have_bounds(name, options, message):

@@ -70,14 +70,15 @@ def _feature_shape(name, model, n, h, w):
     return (n, model.num_features, *_feature_size(name, model, h, w))
 
 
-def _feature_size(name, model, h, w):
-    """Spatial size of the blocks' maps for an (h, w) input."""
+def _feature_size(name, model, h, w, index=-1):
+    """Spatial size of block ``index``'s map for an (h, w) input."""
     task = _task(name)
     if isinstance(model, UperNet):  # the decoder fuses at the finest stage map's stride
         r = model.feature_info[0]["reduction"]
         return -(-h // r), -(-w // r)
-    if task == "super_resolution":
-        return h, w
+    if task == "super_resolution":  # at the input's size, or upsampled first (WaveMixSR: reduction 1/2, 1/4, ...)
+        r = model.feature_info[index]["reduction"]
+        return round(h / r), round(w / r)
     if task == "segmentation":
         s = model.stride
         return -(-(-(-h // s)) // s), -(-(-(-w // s)) // s)
@@ -221,7 +222,7 @@ def test_features_head_and_reset_classifier(name):
         elif task == "segmentation":
             assert out.shape == (n, model.head_hidden_size, h, w)  # the decoder's last width
         else:
-            assert out.shape == (n, model.num_features // model.scale, model.scale * h, model.scale * w)
+            assert out.shape == (n, model.head_hidden_size, model.scale * h, model.scale * w)
         assert torch.isfinite(out).all()
 
         model.reset_classifier(7)
@@ -265,19 +266,19 @@ def test_forward_intermediates(name):
     model = _build(name, depth=2).eval()
     n, h, w = 1, 16, 12
     x = _input(model, h, w, n=n)
-    fh, fw = _feature_size(name, model, h, w)
     with torch.no_grad():
         feats = model.forward_features(x)
         final, maps = model.forward_intermediates(x)
-        assert isinstance(maps, list) and len(maps) == len(model.layers) == 2
-        for m in maps:
-            assert m.shape == (n, model.num_features, fh, fw)
+        assert isinstance(maps, list) and len(maps) == len(model.feature_info)
+        assert len(maps) >= 2  # depth 2 (per x2 stage for WaveMixSR-V2)
+        for i, m in enumerate(maps):
+            assert m.shape == (n, model.num_features, *_feature_size(name, model, h, w, i))
         torch.testing.assert_close(final, feats, atol=0, rtol=0)
         torch.testing.assert_close(maps[-1], final, atol=0, rtol=0)
         assert not torch.equal(maps[0], maps[1])
 
         only = model.forward_intermediates(x, intermediates_only=True)
-        assert isinstance(only, list) and len(only) == 2
+        assert isinstance(only, list) and len(only) == len(maps)
         for a, b in zip(only, maps):
             torch.testing.assert_close(a, b, atol=0, rtol=0)
 

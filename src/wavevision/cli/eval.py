@@ -15,7 +15,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pretrained", action="store_true", help="evaluate --model's released weights (downloaded "
                         "into the Hugging Face cache; pip install huggingface_hub)")
     parser.add_argument("--checkpoint", default=None, metavar="FILE",
-                        help="with --model: a state dict of that model (.pth of the public package or .safetensors)")
+                        help="with --model: a state dict of that model (.pth of the public package or .safetensors); "
+                             "alone: the same as the run argument")
+    parser.add_argument("--scale", type=int, default=None, help="super-resolution factor (the dataset option scale)")
     parser.add_argument("-d", "--dataset", default=None, help="dataset name or path (default: the checkpoint's)")
     parser.add_argument("--data-root", default=None, help="dataset folder or file (default: the checkpoint's)")
     parser.add_argument("--download", action="store_true", help="download the dataset when it has a public URL")
@@ -47,8 +49,13 @@ def run(args: argparse.Namespace) -> int:
         if value is not None:
             check_int(flag, value, min=1, max=2**31 - 1)
     check_int("--num-workers", args.num_workers, min=0, max=1024)
+    dataset_args = parse_assignments(args.dataset_arg, "--dataset-arg")
+    if args.scale is not None:
+        if dataset_args.get("scale", args.scale) != args.scale:
+            raise ValueError(f"--scale {args.scale} and --dataset-arg scale={dataset_args['scale']} disagree; pass one")
+        dataset_args["scale"] = args.scale
     common = dict(split=args.split, data_root=args.data_root, download=args.download,
-                  dataset_args=parse_assignments(args.dataset_arg, "--dataset-arg"), batch_size=args.batch_size,
+                  dataset_args=dataset_args, batch_size=args.batch_size,
                   device=args.device, amp=args.amp, num_workers=args.num_workers, max_batches=args.max_batches,
                   progress=args.progress)
     if args.model is None:

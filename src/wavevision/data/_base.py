@@ -55,7 +55,7 @@ class DatasetInfo:
         mean, std: the per-channel normalisation applied to inputs (``()`` when none, as for
             super-resolution, whose inputs and targets stay in [0, 1]).
         ignore_index: label of pixels to ignore (segmentation: 255).
-        scale: super-resolution factor (2 or 4).
+        scale: super-resolution factor (2, 4 or 8).
     """
 
     name: str
@@ -217,9 +217,9 @@ def reject_unknown_options(name: str, options: dict[str, Any], known: Iterable[s
 
 
 def sr_scale(value: Any, name: str) -> int:
-    """The super-resolution factor option: 2 or 4."""
-    if isinstance(value, bool) or value not in (2, 4):
-        raise ValueError(f"scale must be 2 or 4, got {value!r} (dataset {name!r})")
+    """The super-resolution factor option: 2, 4 or 8."""
+    if isinstance(value, bool) or value not in (2, 4, 8):
+        raise ValueError(f"scale must be 2, 4 or 8, got {value!r} (dataset {name!r})")
     return int(value)
 
 

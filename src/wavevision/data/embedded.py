@@ -232,7 +232,7 @@ def _photo(name: str) -> torch.Tensor:
 @register_dataset("photos", needs_root=False)
 def build_photos(split: str, *, root=None, download: bool = False, augment: bool = False,
                  **options: Any) -> tuple[Dataset, DatasetInfo]:
-    """Options: ``scale`` (2 or 4, default 2); train: ``patch_size`` (high-resolution patch,
+    """Options: ``scale`` (2, 4 or 8, default 2); train: ``patch_size`` (high-resolution patch,
     default 64) and ``num_patches`` (per epoch, default 1000); val/test: ``eval_size`` (centre
     crop of each photo, default 256, so batches stack; ``None`` for whole photos)."""
     reject_unknown_options("photos", options, ["scale", "patch_size", "num_patches", "eval_size"])

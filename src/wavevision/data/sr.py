@@ -1,5 +1,6 @@
 """Super-resolution from folders of high-resolution images; the low-resolution inputs are made
-on the fly by antialiased bicubic downsampling (x2 or x4, option ``scale``).
+on the fly by antialiased bicubic downsampling (x2, x4 or x8, option ``scale``), or read from
+the LR files an evaluation set ships (option ``lr_source``).
 
 Layouts of ``root``:
 
@@ -10,7 +11,12 @@ Layouts of ``root``:
   dataset: :func:`wavevision.data._base.split_source`; ``test`` needs ``val/`` or ``test/``).
 * An evaluation set (Set5, Set14, BSD100, Urban100 ...): the images directly in ``root``,
   or in ``root/HR``, ``root/GTmod12``, ``root/original``, or the ``*_HR.*`` files of
-  ``root/image_SRF_<scale>``. Only ``split="test"`` exists there.
+  ``root/image_SRF_<scale>``. Only ``split="test"`` exists there. Given low-resolution
+  images are used when present (``lr_source="auto"``, the default; ``lr_source="given"`` requires them,
+  ``lr_source="bicubic"`` ignores them): the ``*_LR.*`` files beside the ``*_HR.*`` ones in
+  ``image_SRF_<scale>`` (the Set5/Set14/BSD100/Urban100 release of Huang et al.), or
+  ``root/LR_bicubic/X<scale>/<stem>x<scale>.*`` (the DIV2K / EDSR benchmark layout). Each HR
+  image is cropped to a multiple of the scale and must then be exactly ``scale`` times its LR.
 
 Training samples are ``patch_size`` high-resolution patches (default 96, a multiple of the
 scale) with their aligned low-resolution patches, ``num_patches`` per epoch (default 1,000),
@@ -27,17 +33,18 @@ import torch
 from torch.utils.data import Dataset
 
 from ..utils.memory import check_memory
-from ..utils.validate import check_bool, check_int
+from ..utils.validate import check_bool, check_choice, check_int
 from ._base import (MAX_COUNT, DatasetInfo, holdout_split, register_dataset, reject_unknown_options, split_source,
                     sr_scale, three_way_split)
-from .datasets import SuperResolutionPairs
+from .datasets import SuperResolutionPairs, to_float
 from .folders import ImageLoader, verify_images
-from .image import as_uint8, image_error, list_images
+from .image import DataFileError, as_uint8, image_error, list_images, mod_crop
 from .transforms import MAX_SIDE
 
-__all__ = ["find_sr_images"]
+__all__ = ["GivenPairs", "find_lr_images", "find_sr_images"]
 
 _EVAL_SUBFOLDERS = ("HR", "GTmod12", "original")
+LR_MODES = ("auto", "given", "bicubic")
 
 
 def _eval_images(root: Path, scale: int) -> list[Path]:
@@ -83,12 +90,82 @@ def find_sr_images(root: Path, split: str, scale: int, val_size: int | None = No
     return images
 
 
+def find_lr_images(root: Path, hr: list[Path], scale: int) -> list[Path] | None:
+    """The given low-resolution file of each of ``hr`` (an evaluation set's), or ``None`` when
+    ``root`` ships none (layouts in the module docstring); a partial set is an error."""
+    srf = root / f"image_SRF_{scale}"
+    if (root / "train").is_dir() or (root / "DIV2K_train_HR").is_dir():
+        return None  # training folders: the LR is always made from the HR
+    if hr and all(p.parent == srf for p in hr):
+        lr = {p.stem: p for p in list_images(srf) if p.stem.endswith("_LR")}
+        names = [p.stem[: -len("_HR")] + "_LR" for p in hr]
+    elif (root / "LR_bicubic" / f"X{scale}").is_dir():
+        lr = {p.stem: p for p in list_images(root / "LR_bicubic" / f"X{scale}")}
+        names = [f"{p.stem}x{scale}" for p in hr]
+    else:
+        return None
+    if not lr:
+        return None
+    missing = [n for n in names if n not in lr]
+    if missing:
+        raise FileNotFoundError(f"sr-folder: {len(missing)} HR image(s) of {str(root)!r} have no LR file, e.g. "
+                                f"{missing[0]!r}; add them, or pass lr_source=bicubic to make every LR by bicubic downsampling")
+    return [lr[n] for n in names]
+
+
+class GivenPairs(Dataset):
+    """``(lr, hr)`` pairs read from files: each HR image is cropped to a multiple of ``scale`` and
+    must then be exactly ``scale`` times its LR image (otherwise a :class:`DataFileError` names
+    both files and sizes); optionally the centre ``crop_size`` window of both.
+
+    Args:
+        pairs: ``(lr_path, hr_path)`` of each sample.
+        scale: the super-resolution factor.
+        loader: ``path -> (C, H, W)`` float image.
+        crop_size: the centre ``crop_size`` x ``crop_size`` HR window (a multiple of ``scale``).
+    """
+
+    def __init__(self, pairs: list[tuple[Path, Path]], scale: int, loader: ImageLoader, crop_size: int | None = None) -> None:
+        if crop_size is not None and crop_size % scale:
+            raise ValueError(f"eval_size must be a positive multiple of the scale {scale}, got {crop_size}")
+        self.pairs, self.scale, self.loader, self.crop_size = list(pairs), int(scale), loader, crop_size
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        lr_path, hr_path = self.pairs[index]
+        lr, hr = to_float(self.loader(str(lr_path))), mod_crop(to_float(self.loader(str(hr_path))), self.scale)
+        s, (h, w), (hh, ww) = self.scale, lr.shape[-2:], hr.shape[-2:]
+        if (hh, ww) != (h * s, w * s):
+            raise DataFileError(
+                f"LR image {str(lr_path)!r} is {w}x{h} but its HR image {str(hr_path)!r} is {ww}x{hh} "
+                f"(cropped to a multiple of {s}): not a x{s} pair (expected an LR of {ww // s}x{hh // s}); check the "
+                "scale option, or pass lr_source=bicubic to make the LR images from the HR ones")
+        if self.crop_size is not None:
+            p = self.crop_size // s
+            if p > h or p > w:
+                raise DataFileError(f"{str(hr_path)!r} is {ww}x{hh}, smaller than the crop size {self.crop_size}; lower it")
+            top, left = (h - p) // 2, (w - p) // 2
+            lr, hr = lr[:, top:top + p, left:left + p], hr[:, top * s:(top + p) * s, left * s:(left + p) * s]
+        return lr.contiguous(), hr.contiguous()
+
+
 def _build(name: str, split: str, root: Path, augment: bool, options: dict[str, Any]) -> tuple[Dataset, DatasetInfo]:
-    reject_unknown_options(name, options, ["scale", "patch_size", "num_patches", "eval_size", "val_size", "cache", "verify"])
+    reject_unknown_options(name, options, ["scale", "patch_size", "num_patches", "eval_size", "val_size", "cache", "verify",
+                                           "lr_source"])
     scale = sr_scale(options.get("scale", 2), name)
     paths = find_sr_images(Path(root), split, scale, options.get("val_size"))
     verify_images(paths, options.get("verify"))
     loader = ImageLoader(3)
+    given = _given_lr(Path(root), paths, scale, check_choice("lr_source", options.get("lr_source", "auto"), LR_MODES), split)
+    if given is not None:
+        verify_images(given, options.get("verify"))
+        crop = options.get("eval_size")
+        crop = None if crop is None else check_int("eval_size", crop, min=1, max=MAX_SIDE)
+        info = DatasetInfo(name=name, task="super_resolution", in_chans=3, num_classes=None, class_names=None,
+                           image_size=None if crop is None else (crop, crop), mean=(), std=(), scale=scale)
+        return GivenPairs(list(zip(given, paths)), scale, loader, crop), info
     # cache=True decodes every image once at build time (fast epochs, memory of the uint8 images)
     images: list = _decode_all(paths, loader) if _flag(options, "cache") else paths
     if split == "train":
@@ -104,6 +181,18 @@ def _build(name: str, split: str, root: Path, augment: bool, options: dict[str, 
     info = DatasetInfo(name=name, task="super_resolution", in_chans=3, num_classes=None, class_names=None,
                        image_size=size, mean=(), std=(), scale=scale)
     return dataset, info
+
+
+def _given_lr(root: Path, hr: list[Path], scale: int, mode: str, split: str) -> list[Path] | None:
+    """The LR files to read (option ``lr_source``), or ``None`` to make them by bicubic downsampling."""
+    if mode == "bicubic" or split == "train":
+        return None
+    given = find_lr_images(root, hr, scale)
+    if given is None and mode == "given":
+        raise FileNotFoundError(f"sr-folder: lr_source=given, but {str(root)!r} has no LR images for x{scale} (looked for "
+                                f"image_SRF_{scale}/*_LR.* and LR_bicubic/X{scale}/); drop lr_source=given to make them by "
+                                "bicubic downsampling")
+    return given
 
 
 def _flag(options: dict[str, Any], key: str) -> bool | None:
@@ -128,8 +217,9 @@ def _decode_all(paths: list[Path], loader: ImageLoader) -> list[torch.Tensor]:
 
 @register_dataset("sr-folder")
 def build_sr_folder(split: str, *, root=None, download=False, augment=False, **options) -> tuple[Dataset, DatasetInfo]:
-    """Options: ``scale`` (2 or 4), ``patch_size`` (96), ``num_patches`` (1,000), ``eval_size``
-    (``None``: whole images), ``val_size``, ``cache`` (decode all images once), ``verify``."""
+    """Options: ``scale`` (2, 4 or 8), ``patch_size`` (96), ``num_patches`` (1,000), ``eval_size``
+    (``None``: whole images), ``val_size``, ``cache`` (decode all images once), ``verify``, ``lr_source``
+    (``auto``: an evaluation set's own LR files when it ships them; ``given``; ``bicubic``)."""
     return _build("sr-folder", split, root, augment, options)
 
 

@@ -176,6 +176,7 @@ def evaluate_checkpoint(
     progress: bool = False,
 ) -> Dict[str, Any]:
     """Evaluate a trained checkpoint (a run directory or a ``.safetensors`` file) on a dataset split.
+    (A plain state dict of a registered model: :func:`evaluate_pretrained` with ``checkpoint``.)
 
     The dataset, its folder and options default to the ones the checkpoint was trained on.
     Runs under torchrun too (each process evaluates a shard). Returns the metrics of
@@ -277,7 +278,7 @@ def evaluate_pretrained(
     from ..data import build_dataset
     from ..models import create_model, get_entry
     from .distributed import barrier, setup, teardown
-    from .predict import Trained
+    from .predict import Trained, load_trained
     from .sizing import check_fits_memory, meta_model
 
     if max_batches is not None:
@@ -287,14 +288,13 @@ def evaluate_pretrained(
         get_entry(model)  # an unknown name or tag fails before anything is read
     ctx = setup(device)
     try:
-        if registered:
-            sized = meta_model(lambda: create_model(model))
-            check_fits_memory(sized, device=ctx.device, what=f"the model {model}", fix="pick a smaller model")
-        if checkpoint is None:
-            net = create_model(model, pretrained=True)
+        if checkpoint is not None:  # sized, loaded strictly and checked for NaN there
+            net = load_trained(checkpoint, device=ctx.device, model=model).model
         else:
-            net = create_model(model, checkpoint=checkpoint)
-        net = net.to(ctx.device).eval()
+            if registered:
+                sized = meta_model(lambda: create_model(model))
+                check_fits_memory(sized, device=ctx.device, what=f"the model {model}", fix="pick a smaller model")
+            net = create_model(model, pretrained=True).to(ctx.device).eval()
         cfg = net.pretrained_cfg
         task = get_entry(net.model_name).task
         trained = Trained(net, Path(model), task, None, {})

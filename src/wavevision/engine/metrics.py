@@ -18,6 +18,8 @@ from typing import Dict, List, Optional
 import torch
 import torch.nn.functional as F
 
+from ..ops import color
+
 __all__ = [
     "ClassificationMeter",
     "Meter",
@@ -197,8 +199,7 @@ def rgb_to_y(img: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"expected (B, 1 or 3, H, W) images, got shape {tuple(img.shape)}")
     if img.shape[1] == 1:
         return img
-    w = img.new_tensor([65.481, 128.553, 24.966]).view(1, 3, 1, 1)
-    return ((img * w).sum(1, keepdim=True) + 16.0) / 255.0
+    return color.rgb_to_y(img)
 
 
 def _prepare(img: torch.Tensor, border: int) -> torch.Tensor:

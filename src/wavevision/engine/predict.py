@@ -88,8 +88,11 @@ def _check_finite(model: nn.Module, path: Path) -> None:
                          f"{', ...' if len(bad) > 3 else ''}): the training diverged; use an earlier checkpoint")
 
 
-def load_trained(checkpoint: PathLike, *, device: "str | torch.device" = "cpu") -> Trained:
+def load_trained(checkpoint: PathLike, *, device: "str | torch.device" = "cpu", model: Optional[str] = None) -> Trained:
     """Rebuild the model of ``checkpoint`` (a run directory or a ``.safetensors`` file) in eval mode.
+
+    With ``model`` (a registered name), ``checkpoint`` may also be a plain state dict of that
+    model (``.pth``/``.pt``, e.g. the public WaveMixSR weights), loaded strictly into its default build.
 
     Raises:
         ValueError: a checkpoint file that is not a regular file, a config that is not a
@@ -98,6 +101,8 @@ def load_trained(checkpoint: PathLike, *, device: "str | torch.device" = "cpu") 
     from ..models import create_model, get_entry
     from ..utils.device import resolve_device
 
+    if model is not None and Path(checkpoint).suffix != ".safetensors":
+        return _load_named(model, Path(checkpoint), device)
     path = _weights_path(checkpoint)
     config = _read_config(path)
     dev = device if isinstance(device, torch.device) else resolve_device(device)
@@ -111,6 +116,20 @@ def load_trained(checkpoint: PathLike, *, device: "str | torch.device" = "cpu") 
     task = get_task(meta.get("task") or get_entry(model.model_name).task).name
     info = _dataset_info(meta.get("dataset"), path)
     return Trained(model.to(dev).eval(), path, task, info, meta)
+
+
+def _load_named(name: str, path: Path, device: "str | torch.device") -> Trained:
+    """``create_model(name, checkpoint=path)`` for a plain state dict, in eval mode on ``device``."""
+    from ..models import create_model, get_entry
+    from ..utils.device import resolve_device
+
+    task = get_entry(name).task  # an unknown name fails before the file is read
+    check_regular(path, "checkpoint file")
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    check_fits_memory(meta_model(lambda: create_model(name)), device=dev, what=f"the model {name}", fix="pick a smaller model")
+    model = create_model(name, checkpoint=path)
+    _check_finite(model, path)
+    return Trained(model.to(dev).eval(), path, task, None, {})
 
 
 def check_fits(trained: Trained, info: Any) -> None:

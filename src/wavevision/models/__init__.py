@@ -15,6 +15,7 @@ from .wave_vit import TokenLabelOutput, WaveViT
 from .ablation import MixerNet
 from .upernet import SegmentationOutput, UperNet
 from .detection import WaveDetector
+from .wavemix_sr import WaveMixSRV2, WaveMixSRY
 
 __all__ = [
     "CheckpointMismatchError",
@@ -30,6 +31,8 @@ __all__ = [
     "WaveMix",
     "WaveMixPatchSeg",
     "WaveMixSR",
+    "WaveMixSRV2",
+    "WaveMixSRY",
     "WaveMixSeg",
     "WaveViT",
     "convert_official_state_dict",

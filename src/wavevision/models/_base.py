@@ -28,9 +28,14 @@ def check_image(x: torch.Tensor, model: str, in_chans: int, min_size: int = 1, w
         hint = "; add a batch dimension with x.unsqueeze(0)" if x.dim() == 3 else ""
         raise ValueError(f"{model} expects a 4D input (batch, channels, height, width), got shape {tuple(x.shape)}{hint}")
     if x.shape[1] != in_chans:
+        fix = f"build it with in_chans={x.shape[1]} or convert the images"
+        if in_chans == 3 and x.shape[1] == 4:  # RGBA: the alpha channel is no colour
+            fix = f"for RGBA images drop the alpha channel (x[:, :3]); otherwise {fix}"
+        elif in_chans == 3 and x.shape[1] == 1:
+            fix = f"repeat the grey channel to RGB (x.expand(-1, 3, -1, -1)) or {fix}"
         raise ValueError(
             f"{model} was built for {in_chans} input channel(s) but the input has {x.shape[1]} "
-            f"(shape {tuple(x.shape)}); build it with in_chans={x.shape[1]} or convert the images"
+            f"(shape {tuple(x.shape)}); {fix}"
         )
     if not x.is_floating_point():
         raise TypeError(f"input must be floating point, got dtype {x.dtype}; convert with x.float() (and scale to [0, 1])")

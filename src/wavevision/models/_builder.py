@@ -169,7 +169,11 @@ def convert_official_state_dict(state_dict: Mapping[str, Any]) -> Dict[str, torc
 
 
 def load_state_dict_strict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], *, source: str = "checkpoint") -> None:
-    """Load ``state_dict`` strictly, raising :class:`CheckpointMismatchError` that names what differs."""
+    """Load ``state_dict`` strictly, raising :class:`CheckpointMismatchError` that names what differs
+    (a family's ``check_checkpoint(state_dict)``, where it has one, names a foreign layout first)."""
+    check = getattr(model, "check_checkpoint", None)
+    if callable(check):
+        check(state_dict)
     own = model.state_dict()
     missing = [k for k in own if k not in state_dict]
     unexpected = [k for k in state_dict if k not in own]

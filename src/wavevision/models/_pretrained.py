@@ -40,6 +40,8 @@ class PretrainedCfg:
         macs: multiply-accumulates per image at ``input_size`` (``FlopCounterMode`` FLOPs / 2),
             where stored.
         metrics_source: where ``metrics`` come from (paper, README, measured).
+        scale: a super-resolution model's upscaling factor, where stored.
+        color_space: what a super-resolution network sees of its RGB input, where stored.
     """
 
     # weights
@@ -85,6 +87,8 @@ class PretrainedCfg:
     metrics_source: str | None = None
     params: int | None = None
     macs: int | None = None
+    scale: int | None = None
+    color_space: str | None = None
 
     @property
     def has_weights(self) -> bool:

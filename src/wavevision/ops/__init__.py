@@ -4,7 +4,9 @@
 - :mod:`.filterbank`: any PyWavelets wavelet and padding mode, matching ``pywt.wavedec2``.
 - :mod:`.modules`: ``DWT2d`` / ``IDWT2d`` modules over both (filters are non-persistent buffers).
 - :mod:`.padding`: the pad-then-crop size policy shared by every model.
+- :mod:`.color`: RGB <-> YCbCr (ITU-R BT.601, studio or full range) for super-resolution.
 """
+from .color import rgb_to_y, rgb_to_ycbcr, ycbcr_to_rgb
 from .filterbank import WAVELET_MODES, dwt2, filter_bank, idwt2, wavedec2, waverec2, wavelet_filters
 from .haar import HAAR_LAYOUTS, haar_dwt2, haar_idwt2, haar_wavedec2, haar_waverec2
 from .modules import DWT2d, IDWT2d, pack_bands, unpack_bands
@@ -25,8 +27,11 @@ __all__ = [
     "idwt2",
     "pack_bands",
     "pad_to_multiple",
+    "rgb_to_y",
+    "rgb_to_ycbcr",
     "unpack_bands",
     "wavedec2",
     "wavelet_filters",
     "waverec2",
+    "ycbcr_to_rgb",
 ]
