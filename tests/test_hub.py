@@ -501,6 +501,8 @@ def test_export_a_run_as_a_hub_folder(tmp_path, capsys):
     assert torch.equal(loaded(x), trained(x))
     assert main(["export", str(run), "--format", "hub", "-o", str(folder)]) == 2  # no --overwrite: kept
     assert "already exists; pass --overwrite" in capsys.readouterr().err
+    assert main(["export", str(tmp_path / "nope"), "--format", "hub", "-o", str(tmp_path / "o")]) == 2
+    assert "nope does not exist; give a run directory" in capsys.readouterr().err
 
 
 def test_timm_create_model_loads_the_released_weights_too(hub):

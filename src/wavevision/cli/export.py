@@ -95,6 +95,7 @@ def _dataset_cfg(cfg: dict, info: object) -> dict:
 
 def _export_hub(args: argparse.Namespace) -> int:
     """``--format hub``: a Hub-style folder (wavevision.save_pretrained) from a run, a checkpoint or a name."""
+    import os
     from pathlib import Path
 
     from ..engine.config import parse_assignments
@@ -118,6 +119,9 @@ def _export_hub(args: argparse.Namespace) -> int:
         if trained.info is not None:
             model.pretrained_cfg = _dataset_cfg(model.pretrained_cfg, trained.info)
     else:
+        if not source.exists() and ("/" in args.model or os.sep in args.model):
+            raise FileNotFoundError(f"{source} does not exist; give a run directory, a .safetensors checkpoint or a "
+                                    "registered model name (wavevision list)")
         get_entry(args.model)  # an unknown name fails before any file is touched
         model = create_model(args.model, checkpoint=args.checkpoint, **overrides)
     folder = save_pretrained(model, out, overwrite=args.overwrite)

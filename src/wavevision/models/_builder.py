@@ -409,12 +409,9 @@ def load_adapted(model: nn.Module, state: Dict[str, torch.Tensor], cfg: Pretrain
     own = model.state_dict()
     classes = getattr(model, "num_classes", cfg.num_classes)
     if classes != cfg.num_classes:
-        dropped = [k for p in _names(cfg.classifier) for k in (f"{p}.weight", f"{p}.bias") if k in state]
-        for prefix in _names(cfg.classifier):
-            for k in (f"{prefix}.weight", f"{prefix}.bias"):
-                state.pop(k, None)
-                if k in own:
-                    state[k] = own[k]
+        head = [k for p in _names(cfg.classifier) for k in (f"{p}.weight", f"{p}.bias")]
+        dropped = [k for k in head if state.pop(k, None) is not None]
+        state.update({k: own[k] for k in head if k in own})  # the model's fresh head
         if dropped:
             warnings.warn(f"{source} has a {cfg.num_classes}-class head and the model {classes} classes: its "
                           f"classifier ({', '.join(dropped)}) is not loaded and stays freshly initialised; "
