@@ -226,16 +226,20 @@ def test_offline_with_a_cold_cache_says_so(hub, monkeypatch):
     assert hub.requests == []
 
 
-def test_no_network_says_so_and_how_to_use_a_local_file(hub, monkeypatch):
-    require("huggingface_hub")
+def test_no_network_says_so_at_once_and_how_to_use_a_local_file(hub, monkeypatch):
+    """A refused connection is "no network": one attempt, no retries (huggingface_hub's backoff
+    printed half a minute of "Retrying in 8s" lines first), the local-file alternative named."""
     import huggingface_hub.utils._http as http
 
-    monkeypatch.setattr(http.time, "sleep", lambda s: None)  # its retries, without the waiting
+    def no_retries(seconds):
+        raise AssertionError(f"a retry after {seconds} s: no network was not detected")
+
+    monkeypatch.setattr(http.time, "sleep", no_retries)
     closed = hub.url.rsplit(":", 1)[0] + ":9"  # the discard port: nothing listens
     monkeypatch.setenv("HF_ENDPOINT", closed)
     with pytest.raises(ConnectionError, match=r"could not download http://127.0.0.1:9/cloudwalker/wavemix/resolve/main/"
-                                              r"Saved_Models_Weights/cifar10/cifar10_94.58.pth: the Hub cannot be reached.*"
-                                              r"pretrained_cfg_overlay=dict\(file=PATH\)"):
+                                              r"Saved_Models_Weights/cifar10/cifar10_94.58.pth: no network \(the "
+                                              r"connection was refused\).*pretrained_cfg_overlay=dict\(file=PATH\)"):
         wavevision.create_model("wavemix_lite_144_7.cifar10", pretrained=True)
 
 
@@ -304,15 +308,25 @@ def test_a_truncated_download_is_an_error_not_a_broken_model(hub, monkeypatch):
     monkeypatch.setattr(download.time, "sleep", lambda s: None)  # its resume attempts, without the waiting
     _serve_public(hub, "wavemix_lite_144_7.cifar10")
     hub.truncated.add(PREFIX + "cifar10/cifar10_94.58.pth")
-    with pytest.raises(OSError, match=r"downloading .*cifar10_94.58.pth failed"):
+    with pytest.raises(OSError, match=r"download of .*cifar10_94.58.pth stopped after [0-9,]+ of [0-9,]+ bytes; run "
+                                      r"again to resume it"):
         wavevision.create_model("wavemix_lite_144_7.cifar10", pretrained=True)
 
 
 def test_a_checkpoint_of_another_layout_names_the_first_mismatch(hub):
-    hub.files[PREFIX + "cifar10/cifar10_94.58.pth"] = _saved(_public_model("wavemix_lite_320_8.cifar10").state_dict())
+    hub.files[PREFIX + "cifar10/cifar10_95.37.pth"] = _saved(_public_model("wavemix_lite_144_7.cifar10").state_dict())
     with pytest.raises(CheckpointMismatchError, match=r"shape mismatch\(es\), first 'layers.0.feedforward.0.weight': "
-                                                      r"checkpoint \(640, 320, 1, 1\) vs model \(288, 144, 1, 1\)"):
+                                                      r"checkpoint \(288, 144, 1, 1\) vs model \(640, 320, 1, 1\)"):
+        wavevision.create_model("wavemix_lite_320_8.cifar10", pretrained=True)
+
+
+def test_a_file_far_larger_than_its_model_is_refused_before_it_is_downloaded(hub):
+    """The 17 M-parameter file offered for the 3 M-parameter model: more than twice the model's size."""
+    hub.files[PREFIX + "cifar10/cifar10_94.58.pth"] = _saved(_public_model("wavemix_lite_320_8.cifar10").state_dict())
+    with pytest.raises(OSError, match=r"the mirror http://127.0.0.1:\d+ offers [0-9,]+ bytes for .*cifar10_94.58.pth, "
+                                      r"more than the [0-9,]+ expected"):
         wavevision.create_model("wavemix_lite_144_7.cifar10", pretrained=True)
+    assert not [r for r in hub.requests if r.startswith("GET")]
 
 
 def test_a_missing_file_on_the_hub(hub):

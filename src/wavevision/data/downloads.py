@@ -45,10 +45,14 @@ __all__ = [
     "Resource",
     "Source",
     "cache_dir",
+    "deadline_seconds",
     "download",
     "extract_archive",
     "fetch_dataset",
     "file_digest",
+    "head",
+    "stall_seconds",
+    "transfer",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -188,8 +192,7 @@ def download(
             the disk is nearly full or the checksum does not match.
     """
     expected = _expected(md5, sha256)
-    limits = _Limits(stall=_seconds("timeout", timeout, STALL_ENV, _DEFAULT_STALL),
-                     deadline=_seconds("deadline", deadline, DEADLINE_ENV, _DEFAULT_DEADLINE),
+    limits = _Limits(stall=stall_seconds(timeout), deadline=deadline_seconds(deadline),
                      size=None if size is None else check_int("size", size, min=0))
     name = Path(urllib.request.url2pathname(url.split("?")[0].rstrip("/").rsplit("/", 1)[-1])).name
     if dest is None:
@@ -218,11 +221,82 @@ def download(
     return dest
 
 
+_UNREACHABLE_FIX = f"check the network, or set {MIRROR_ENV} to a mirror, or put the files in the dataset folder yourself"
+
+
 @dataclass(frozen=True)
 class _Limits:
     stall: float
     deadline: float
-    size: int | None
+    size: int | None  # the exact size when known
+    cap: int | None = None  # at most this many bytes when the size is not known
+    headers: tuple[tuple[str, str], ...] = ()
+    private: tuple[tuple[str, str], ...] = ()  # sent to this URL only, never to a redirect (a token)
+    unreachable_fix: str = _UNREACHABLE_FIX
+
+    @property
+    def most(self) -> int | None:
+        return self.size if self.size is not None else self.cap
+
+
+def stall_seconds(value: float | None = None) -> float:
+    """The stall timeout: ``value``, else ``$WAVEVISION_DOWNLOAD_STALL``, else 60 s."""
+    return _seconds("timeout", value, STALL_ENV, _DEFAULT_STALL)
+
+
+def deadline_seconds(value: float | None = None) -> float:
+    """The overall deadline of one transfer: ``value``, else ``$WAVEVISION_DOWNLOAD_DEADLINE``, else 2 h."""
+    return _seconds("deadline", value, DEADLINE_ENV, _DEFAULT_DEADLINE)
+
+
+def transfer(url: str, part: Path, *, size: int | None = None, max_bytes: int | None = None,
+             headers: dict[str, str] | None = None, private_headers: dict[str, str] | None = None,
+             progress: bool = True, unreachable_fix: str = _UNREACHABLE_FIX) -> bool:
+    """The bounded transfer behind :func:`download`, for callers that keep their own cache layout
+    (the Hub's): GET ``url`` into ``part`` (resumed from its current size), with the stall
+    timeout, the deadline, the disk reserve, ``size`` (exact) or ``max_bytes`` (at most).
+
+    ``private_headers`` (a token) go to ``url`` only, never to a server it redirects to.
+    Returns whether the complete length was known. Raises :class:`DownloadError`.
+    """
+    limits = _Limits(stall=stall_seconds(), deadline=deadline_seconds(), size=size, cap=max_bytes,
+                     headers=tuple((headers or {}).items()), private=tuple((private_headers or {}).items()),
+                     unreachable_fix=unreachable_fix)
+    return _transfer(url, part, progress=progress, limits=limits)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None  # a 3xx is then an HTTPError whose headers the caller reads
+
+
+def head(url: str, *, timeout: float, headers: dict[str, str] | None = None,
+         private_headers: dict[str, str] | None = None) -> tuple[int, "http.client.HTTPMessage"]:
+    """``(status, headers)`` of a HEAD request to ``url``, redirects not followed (a 3xx is returned).
+
+    The whole request (name lookup, connection and headers) must finish within ``timeout``
+    seconds: a server that never answers, or trickles its headers, fails then.
+
+    Raises:
+        OSError: the server cannot be reached (``ConnectionRefusedError``, ``socket.gaierror``,
+            ``TimeoutError`` or another ``OSError`` as the ``reason``).
+    """
+    request = urllib.request.Request(url, method="HEAD", headers={"User-Agent": "wavevision", **(headers or {})})
+    for key, value in (private_headers or {}).items():
+        request.add_unredirected_header(key, value)
+    with _Watchdog(timeout, lookup=timeout) as watchdog:
+        try:
+            with watchdog.opener(_NoRedirect).open(request, timeout=timeout) as response:
+                return response.status, response.headers
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers
+        except urllib.error.URLError as e:
+            reason = e.reason if isinstance(e.reason, OSError) else OSError(str(e.reason))
+            raise (TimeoutError(f"no answer within {timeout:g} s") if watchdog.fired else reason) from None
+        except (http.client.HTTPException, OSError) as e:
+            if watchdog.fired or isinstance(e, TimeoutError):
+                raise TimeoutError(f"no answer within {timeout:g} s") from None
+            raise OSError(str(e) or type(e).__name__) from None
 
 
 def _seconds(name: str, value: float | None, env: str, default: float) -> float:
@@ -273,8 +347,9 @@ class _Watchdog:
     def __exit__(self, *exc: object) -> None:
         self._timer.cancel()
 
-    def opener(self) -> urllib.request.OpenerDirector:
-        """urllib's opener (proxies and redirects included) whose connections this watchdog tracks."""
+    def opener(self, *handlers: type) -> urllib.request.OpenerDirector:
+        """urllib's opener (proxies and redirects included, ``handlers`` added) whose connections
+        this watchdog tracks."""
         watchdog = self
 
         def tracked(cls: type) -> type:
@@ -294,7 +369,7 @@ class _Watchdog:
             def do_open(self, http_class, req, **kwargs):  # type: ignore[override]
                 return super().do_open(tracked(http_class), req, **kwargs)
 
-        return urllib.request.build_opener(HTTP, HTTPS)
+        return urllib.request.build_opener(HTTP, HTTPS, *handlers)
 
 
 def _lookup(host: str, port: int, seconds: float) -> list[tuple]:
@@ -341,7 +416,7 @@ def _transfer(url: str, part: Path, *, progress: bool, limits: _Limits) -> bool:
     Returns whether the complete length was known (declared by the server or ``limits.size``).
     """
     start = part.stat().st_size if part.exists() else 0
-    if limits.size is not None and start > limits.size:
+    if limits.most is not None and start > limits.most:
         part.unlink()  # longer than the file can be: not a prefix of it
         start = 0
     written = start
@@ -351,7 +426,7 @@ def _transfer(url: str, part: Path, *, progress: bool, limits: _Limits) -> bool:
             if response is None:
                 return True
             with response:
-                start, total = _expected_total(response, url, part, start, limits.size)
+                start, total = _expected_total(response, url, part, start, limits)
                 written = _copy(response, url, part, start, total, limits, progress)
         except DownloadError:
             if watchdog.fired:
@@ -372,24 +447,27 @@ def _late(url: str, written: int, limits: _Limits) -> DownloadError:
 def _open(opener: urllib.request.OpenerDirector, url: str, start: int,
           limits: _Limits) -> http.client.HTTPResponse | None:
     """The server's response to a GET from byte ``start``, or None when nothing is left to fetch."""
-    headers = {"User-Agent": "wavevision"}
+    headers = {"User-Agent": "wavevision", **dict(limits.headers)}
     if start:
         headers["Range"] = f"bytes={start}-"
+    request = urllib.request.Request(url, headers=headers)
+    for key, value in limits.private:
+        request.add_unredirected_header(key, value)
     try:
-        return opener.open(urllib.request.Request(url, headers=headers), timeout=limits.stall)
+        return opener.open(request, timeout=limits.stall)
     except urllib.error.HTTPError as e:
         if e.code == 416 and start and limits.size in (None, start):  # nothing left: the partial file is complete
             return None
         raise DownloadError(f"downloading {url} failed: HTTP {e.code} {e.reason}") from None
     except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
         reason = getattr(e, "reason", e)
-        raise DownloadError(f"cannot reach {url} ({reason}); check the network, or set {MIRROR_ENV} "
-                            "to a mirror, or put the files in the dataset folder yourself") from None
+        raise DownloadError(f"cannot reach {url} ({reason}); {limits.unreachable_fix}") from None
 
 
 def _expected_total(response: http.client.HTTPResponse, url: str, part: Path, start: int,
-                    size: int | None) -> tuple[int, int | None]:
-    """Where the body starts in the file and the file's total length (``size`` when known)."""
+                    limits: _Limits) -> tuple[int, int | None]:
+    """Where the body starts in the file and the file's total length (``limits.size`` when known)."""
+    size, most = limits.size, limits.most
     if start and response.status != 206:
         start = 0  # the server ignored the Range request: start over
     if start and not (response.headers.get("Content-Range") or "").startswith(f"bytes {start}-"):
@@ -398,8 +476,8 @@ def _expected_total(response: http.client.HTTPResponse, url: str, part: Path, st
                             "partial file was deleted, run again")
     length = response.headers.get("Content-Length")
     offered = start + int(length) if length is not None and length.strip().isdigit() else None
-    if size is not None and offered is not None and offered > size:
-        raise DownloadError(f"{url} offers {offered:,} bytes, more than the expected {size:,}; the server sends "
+    if most is not None and offered is not None and offered > most:
+        raise DownloadError(f"{url} offers {offered:,} bytes, more than the expected {most:,}; the server sends "
                             "another file (check the mirror)")
     free = _free_bytes(part.parent) - _DISK_RESERVE
     needed = (size if size is not None else offered or 0) - start
@@ -428,8 +506,8 @@ def _copy(response: http.client.HTTPResponse, url: str, part: Path, start: int, 
                 f.write(chunk)
                 written += len(chunk)
                 bar.update(len(chunk))
-                if limits.size is not None and written > limits.size:
-                    raise _refuse(part, f"{url} sent more than the expected {limits.size:,} bytes; the partial "
+                if limits.most is not None and written > limits.most:
+                    raise _refuse(part, f"{url} sent more than the expected {limits.most:,} bytes; the partial "
                                         "file was deleted (check the mirror)")
                 if written - checked >= _DISK_CHECK_EVERY:
                     checked = written

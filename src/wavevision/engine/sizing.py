@@ -6,24 +6,118 @@ input gives the size of every layer's output. :func:`check_fits_memory` compares
 with the memory of the device that will hold it and refuses, naming the estimate and the fix,
 what could never fit (a width or an input size off by orders of magnitude), instead of letting
 the allocator fail halfway or the kernel's OOM killer end the process without a word.
+
+:func:`check_model_fits` is the one entry point: every path that builds a model from arguments
+it was given (a checkpoint's config, a Hub folder's config.json, a command line) calls it before
+the real build. Its arithmetic is Python integers: a tensor too large for PyTorch to even
+describe (more than 2**62 bytes, a width of 10**9) is refused with its size, not with the
+"storage size calculation overflowed" of the meta build.
 """
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn as nn
+from torch.overrides import TorchFunctionMode
 
-from ..utils.memory import available_memory, check_memory
+from ..utils.memory import available_memory, check_memory, format_bytes
 
-__all__ = ["activation_bytes", "check_fits_memory", "device_memory", "meta_model", "parameter_bytes"]
+__all__ = ["ModelTooLargeError", "activation_bytes", "check_fits_memory", "check_model_fits", "device_memory",
+           "meta_model", "parameter_bytes"]
+
+# A tensor of more bytes than this cannot exist anywhere (PyTorch's sizes overflow at 2**63).
+_IMPOSSIBLE_BYTES = 1 << 62
+_FACTORIES = (torch.empty, torch.zeros, torch.ones, torch.full, torch.rand, torch.randn, torch.randint,
+              torch.empty_strided)
+
+
+class ModelTooLargeError(MemoryError):
+    """A build or forward pass asks for a tensor too large for PyTorch to describe; ``nbytes``
+    (a Python int) and ``shape`` say which."""
+
+    def __init__(self, nbytes: int, shape: tuple[int, ...]) -> None:
+        super().__init__(f"building the model would need a tensor of shape {shape} ({format_bytes(nbytes)}), "
+                         "more than any machine has; use smaller model arguments")
+        self.nbytes, self.shape = nbytes, shape
+
+
+def _requested(func: Any, args: tuple, kwargs: dict) -> tuple[int, tuple[int, ...]] | None:
+    """``(bytes, shape)`` a factory call asks for, in Python integers (None when not a plain size)."""
+    size = kwargs.get("size", args[0] if args else ())
+    if func is torch.randint:  # randint(high, size) / randint(low, high, size)
+        size = kwargs.get("size", next((a for a in args if isinstance(a, (tuple, list, torch.Size))), ()))
+    elif not isinstance(size, (tuple, list, torch.Size)):
+        size = tuple(a for a in args if isinstance(a, int) and not isinstance(a, bool))
+    try:
+        shape = tuple(int(d) for d in size)
+    except (TypeError, ValueError):
+        return None
+    dtype = kwargs.get("dtype") or torch.get_default_dtype()
+    return math.prod(shape) * dtype.itemsize, shape
+
+
+class _SizeGuard(TorchFunctionMode):
+    """Refuses (``ModelTooLargeError``) a factory call for an impossible tensor before PyTorch computes
+    its size in 64-bit integers."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001 - PyTorch's protocol
+        kwargs = kwargs or {}
+        if func in _FACTORIES:
+            asked = _requested(func, args, kwargs)
+            if asked is not None and asked[0] > _IMPOSSIBLE_BYTES:
+                raise ModelTooLargeError(*asked)
+        return func(*args, **kwargs)
 
 
 def meta_model(build: Callable[[], nn.Module]) -> nn.Module:
-    """``build()`` with every tensor on the ``meta`` device (no memory), the global generator untouched."""
-    with torch.random.fork_rng(devices=[]), torch.device("meta"):
-        return build()
+    """``build()`` with every tensor on the ``meta`` device (no memory), the global generator untouched.
+
+    Raises:
+        ModelTooLargeError: the build asks for a tensor of more than 2**62 bytes.
+    """
+    with torch.random.fork_rng(devices=[]), torch.device("meta"), _SizeGuard():
+        try:
+            return build()
+        except RuntimeError as e:  # a size PyTorch could not compute in 64 bits, in an operator of the build
+            if "overflow" in str(e).lower():
+                raise ModelTooLargeError(_IMPOSSIBLE_BYTES, ()) from None
+            raise
+
+
+def check_model_fits(build: Callable[[], nn.Module], *, what: str, fix: str, device: torch.device | str = "cpu",
+                     input_shape: Sequence[int] | None = None, train: bool = False,
+                     optimizer_slots: int = 0) -> nn.Module:
+    """Build ``build()`` on the ``meta`` device and refuse (``MemoryError``, one line with the estimate
+    and ``fix``) a model and input that cannot fit on ``device``; returns the ``meta`` model.
+
+    The one memory estimator of wavevision, called before allocating on every path that builds a
+    model from given arguments (checkpoints, Hub folders, ``predict``, ``export``). Sizes are Python
+    integers throughout: nothing overflows, whatever the arguments.
+
+    Args:
+        build: makes the model (``lambda: create_model(name, **kwargs)``); run on ``meta`` tensors only.
+        what: what would need the memory, for the message (``"the model of runs/x/best.safetensors"``).
+        fix: how to need less, for the message.
+        device: where the model will run (its free memory is the limit).
+        input_shape: (N, C, H, W) of one batch, to count activations too (None: weights only).
+        train: count gradients, optimizer state and the activations kept for backward.
+        optimizer_slots: optimizer tensors per parameter (AdamW 2, SGD with momentum 1).
+
+    Raises:
+        MemoryError: the estimate exceeds the memory available (``ModelTooLargeError`` when a single
+            tensor could not even be described), naming ``what``, the estimate and ``fix``.
+    """
+    try:
+        model = meta_model(build)
+        check_fits_memory(model, what=what, fix=fix, device=device, input_shape=input_shape, train=train,
+                          optimizer_slots=optimizer_slots)
+    except ModelTooLargeError as e:
+        shape = f" (a tensor of shape {e.shape})" if e.shape else ""
+        raise MemoryError(f"{what} would need more than {format_bytes(e.nbytes)}{shape}, more than any machine "
+                          f"has; {fix}") from None
+    return model
 
 
 def parameter_bytes(model: nn.Module) -> int:
@@ -57,9 +151,11 @@ def activation_bytes(model: nn.Module, input_shape: Sequence[int], *, train: boo
     was = model.training
     try:
         model.train(train)
-        with torch.no_grad():
+        with torch.no_grad(), _SizeGuard():
             model(torch.empty(*input_shape, device="meta"))
-    except (NotImplementedError, RuntimeError):  # an operator without a meta kernel: the input alone
+    except (NotImplementedError, RuntimeError) as e:  # an operator without a meta kernel: the input alone
+        if "overflow" in str(e).lower():  # an output too large to describe
+            raise ModelTooLargeError(_IMPOSSIBLE_BYTES, ()) from None
         return x_bytes
     finally:
         model.train(was)
@@ -82,7 +178,8 @@ def device_memory(device: torch.device) -> int | None:
 def check_fits_memory(model: nn.Module, *, what: str, fix: str, device: torch.device | str = "cpu",
                       input_shape: Sequence[int] | None = None, train: bool = False,
                       optimizer_slots: int = 0) -> int:
-    """Refuse (MemoryError with the estimate) a model and input that cannot fit on ``device``.
+    """Refuse (MemoryError with the estimate) a model and input that cannot fit on ``device``
+    (:func:`check_model_fits` builds the model and calls this: prefer it).
 
     Args:
         model: the model, usually built by :func:`meta_model`.

@@ -366,14 +366,16 @@ def _names(value: Union[str, Tuple[str, ...], None]) -> Tuple[str, ...]:
     return () if value is None else (value,) if isinstance(value, str) else tuple(value)
 
 
-def _weights_file(cfg: PretrainedCfg, name: str, cache_dir: Optional[PathLike] = None) -> Path:
-    """The local file of ``cfg``'s weights: its ``file``, or its Hub file downloaded into the Hub cache."""
+def _weights_file(cfg: PretrainedCfg, name: str, max_bytes: int, cache_dir: Optional[PathLike] = None) -> Path:
+    """The local file of ``cfg``'s weights: its ``file``, or its Hub file downloaded into the Hub cache
+    (at most ``max_bytes``, or exactly the record's ``file_size``; matching its ``file_sha256``)."""
     if cfg.file:
         return Path(cfg.file)
     if cfg.hf_hub_id:
         from ._hub import hub_download
 
-        return hub_download(cfg.hf_hub_id, cfg.hf_hub_filename or "model.safetensors", cache_dir=cache_dir)
+        return hub_download(cfg.hf_hub_id, cfg.hf_hub_filename or "model.safetensors", cache_dir=cache_dir,
+                            max_bytes=max_bytes, size=cfg.file_size, sha256=cfg.file_sha256)
     if cfg.url:
         raise ValueError(
             f"{name}: its weights are published at {cfg.url}, which wavevision does not download; "
@@ -397,8 +399,15 @@ def load_pretrained(model: nn.Module, cfg: PretrainedCfg, *, cache_dir: Optional
     """Load the weights ``cfg`` names into ``model`` (downloading a Hub file into the Hub cache),
     adapted as :func:`load_adapted` does."""
     name = getattr(model, "model_name", type(model).__name__)
-    path = _weights_file(cfg, name, cache_dir)
+    path = _weights_file(cfg, name, weights_cap(model), cache_dir)
     load_adapted(model, _read_weights(path), cfg, source=str(path))
+
+
+def weights_cap(model: nn.Module) -> int:
+    """The most bytes a weights file of ``model`` (real or ``meta``) may take when downloaded: twice
+    its state dict (float64 copies fit) plus 1 MiB and 4 KiB per tensor (names, headers, zip entries)."""
+    tensors = list(model.state_dict().values())
+    return 2 * sum(t.numel() * t.element_size() for t in tensors) + (1 << 20) + 4096 * len(tensors)
 
 
 def load_adapted(model: nn.Module, state: Dict[str, torch.Tensor], cfg: PretrainedCfg, *, source: str) -> None:
@@ -424,12 +433,14 @@ def load_adapted(model: nn.Module, state: Dict[str, torch.Tensor], cfg: Pretrain
 
 
 def _from_folder(spec: str, overrides: Dict[str, Any]) -> nn.Module:
-    """The model of a Hub-style folder (``hf-hub:org/name`` or ``local-dir:PATH``) with its weights."""
+    """The model of a Hub-style folder (``hf-hub:org/name`` or ``local-dir:PATH``) with its weights:
+    its config read and checked, the model sized on the ``meta`` device, then the weights fetched."""
     from dataclasses import replace
 
-    from ._hub import folder_files, hub_model_args, read_hub_config
+    from ._hub import folder_config, folder_weights, hub_model_args, read_hub_config
 
-    config_path, weights, source = folder_files(spec, cache_dir=overrides.pop("cache_dir", None))
+    cache_dir = overrides.pop("cache_dir", None)
+    config_path = folder_config(spec, cache_dir=cache_dir)
     cfg = read_hub_config(config_path)
     try:
         entry = get_entry(cfg["architecture"])
@@ -437,13 +448,26 @@ def _from_folder(spec: str, overrides: Dict[str, Any]) -> nn.Module:
         raise ValueError(f"{config_path} names architecture {cfg['architecture']!r}, which is not a wavevision "
                          f"model ({e}); a timm model folder loads with timm.create_model") from None
     overrides.pop("pretrained", None)
-    model = entry.fn(**hub_model_args(cfg, overrides))
-    saved = PretrainedCfg.from_dict(model.pretrained_cfg)
+    args = hub_model_args(cfg, overrides)
+    sized = _check_fits(lambda: entry.fn(**args), f"the model of {spec}", "is its config.json the right one?")
     classes = cfg.get("num_classes")
-    if isinstance(classes, int) and not isinstance(classes, bool):
+    if classes is not None and "num_classes" not in overrides and classes != sized.num_classes:
+        raise ValueError(f"{config_path}: num_classes {classes} disagrees with the {sized.num_classes} classes its "
+                         "model_args build; write the folder again with save_pretrained (or correct one of them)")
+    weights = folder_weights(spec, cache_dir=cache_dir, max_bytes=weights_cap(sized))
+    model = entry.fn(**args)
+    saved = PretrainedCfg.from_dict(model.pretrained_cfg)
+    if classes is not None:
         saved = replace(saved, num_classes=classes)
-    load_adapted(model, _read_weights(weights), saved, source=f"{source} ({weights.name})")
+    load_adapted(model, _read_weights(weights), saved, source=f"{spec} ({weights.name})")
     return model
+
+
+def _check_fits(build: Any, what: str, fix: str) -> nn.Module:
+    """The one memory estimate (:func:`wavevision.engine.sizing.check_model_fits`) before a real build."""
+    from ..engine.sizing import check_model_fits  # engine imports this module: imported when used
+
+    return check_model_fits(build, what=what, fix=fix)
 
 
 # --------------------------------------------------------------------------------------
@@ -489,6 +513,9 @@ def create_model(
     if checkpoint is None:
         if name is None:
             raise ValueError("create_model needs a model name (see wavevision.list_models()) or checkpoint=PATH")
+        if pretrained:  # sized before the build and the download
+            _check_fits(lambda: get_entry(name).fn(**overrides), f"the model {name}",
+                        "pick a smaller model or smaller arguments")
         return get_entry(name).fn(pretrained=pretrained, **overrides)
     if pretrained:
         raise ValueError("pass either pretrained=True (the registered weights) or checkpoint=PATH, not both")
@@ -500,12 +527,17 @@ def create_model(
             raise CheckpointMismatchError(
                 f"{path} holds a {cfg['model']!r} model, not {name!r}; call create_model(checkpoint=...) without a name"
             )
-        model = get_entry(cfg["model"]).fn(**{**cfg.get("kwargs", {}), **overrides})
+        kwargs = {**cfg.get("kwargs", {}), **overrides}
+        entry = get_entry(cfg["model"])
+        _check_fits(lambda: entry.fn(**kwargs), f"the model of {path}", f"is {_config_path(path).name} beside it "
+                    "the right one?")
+        model = entry.fn(**kwargs)
         tensors, _ = load_safetensors(path)
         load_state_dict_strict(model, _for_model(model, tensors), source=str(path))
         return model
     if name is None:
         raise ValueError(f"{path} is a plain state dict: pass the model name, e.g. create_model('wavemix', checkpoint=...)")
+    _check_fits(lambda: get_entry(name).fn(**overrides), f"the model {name}", "pick a smaller model or smaller arguments")
     model = get_entry(name).fn(**overrides)
     load_state_dict_strict(model, _for_model(model, _load_official(path)), source=str(path))
     return model

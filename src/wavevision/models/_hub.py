@@ -1,7 +1,8 @@
 """The Hugging Face Hub: released weights in one call, and Hub-style folders of our own models.
 
-Downloads go through ``huggingface_hub.hf_hub_download`` (an optional dependency, imported
-only when a download is asked for), so files land in the Hub cache every user already has.
+Downloads go through :func:`wavevision.models._hub_download.hub_download` into the Hub cache every
+user already has (huggingface_hub's layout; the package is imported only when a download is asked
+for), with every name the mirror sends validated and every transfer bounded in time and size.
 ``HF_ENDPOINT`` (a mirror), ``HF_HOME`` / ``HF_HUB_CACHE`` (the cache) and ``HF_HUB_OFFLINE``
 (cache only) are read when a download is made, not when a module is imported.
 
@@ -9,6 +10,8 @@ A Hub-style folder is what timm writes and reads: ``model.safetensors`` plus ``c
 holding the registered ``architecture``, ``num_classes``, ``num_features``, ``model_args``
 (the hyperparameters it was built with) and its ``pretrained_cfg``. :func:`save_pretrained`
 writes one; ``create_model("hf-hub:org/name")`` and ``create_model("local-dir:PATH")`` load one.
+A folder's config describes an architecture; it may not ask for loading anything (weights from
+elsewhere, a file, a URL, a Hub id): :func:`read_hub_config` refuses such keys and values.
 """
 from __future__ import annotations
 
@@ -22,12 +25,15 @@ import torch.nn as nn
 
 from ..utils.io import atomic_write_bytes, read_text
 from ..utils.validate import check_bool, check_nested
+from ._hub_download import hub_download
 
 __all__ = [
     "CONFIG_NAME",
     "HF_HUB_PREFIX",
     "LOCAL_DIR_PREFIX",
     "WEIGHTS_NAME",
+    "folder_config",
+    "folder_weights",
     "hub_download",
     "list_pretrained",
     "read_hub_config",
@@ -40,79 +46,11 @@ CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 LEGACY_WEIGHTS_NAME = "pytorch_model.bin"  # what older Hub repos (and timm before safetensors) hold
 _MAX_CONFIG_BYTES = 1 << 20
-_LOCAL_FIX = ("or download the file yourself and pass pretrained_cfg_overlay=dict(file=PATH) "
-              "(wavevision.create_model(NAME, checkpoint=PATH) for a plain state dict)")
-
-
-def _hub_module() -> Any:
-    try:
-        import huggingface_hub
-    except ImportError as e:
-        raise ImportError(
-            f"downloading from the Hugging Face Hub needs huggingface_hub ({e}): pip install huggingface_hub "
-            f"(or pip install 'wavevision[hub]'), {_LOCAL_FIX}"
-        ) from None
-    return huggingface_hub
-
-
-def _truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def hub_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path | None:
-    """The Hub cache a download uses: ``cache_dir``, else ``HF_HUB_CACHE``, else ``HF_HOME/hub``,
-    else None (huggingface_hub's default, ``~/.cache/huggingface/hub``)."""
-    if cache_dir is not None:
-        return Path(cache_dir).expanduser()
-    if os.environ.get("HF_HUB_CACHE"):
-        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
-    if os.environ.get("HF_HOME"):
-        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
-    return None
-
-
-def _split_revision(repo_id: str) -> tuple[str, str | None]:
-    """``"org/name@rev"`` -> ``("org/name", "rev")`` (timm's hf_hub_id form)."""
-    repo, _, revision = repo_id.partition("@")
-    return repo, revision or None
-
-
-def hub_download(repo_id: str, filename: str, *, cache_dir: str | os.PathLike | None = None) -> Path:
-    """Download ``filename`` of Hub repo ``repo_id`` (``org/name`` or ``org/name@revision``) into the
-    Hub cache, or find it there, and return its path.
-
-    Raises:
-        ImportError: huggingface_hub is not installed (says what to install).
-        FileNotFoundError: the repo or file does not exist, or offline mode is on and the cache lacks it.
-        ConnectionError: the Hub cannot be reached and the file is not cached.
-        OSError: the transfer failed (for example, it ended early).
-    """
-    hub = _hub_module()
-    from huggingface_hub import errors
-
-    repo, revision = _split_revision(repo_id)
-    endpoint = (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
-    url = f"{endpoint}/{repo}/resolve/{revision or 'main'}/{filename}"
-    cache = hub_cache_dir(cache_dir)
-    offline = _truthy(os.environ.get("HF_HUB_OFFLINE"))
-    try:
-        path = hub.hf_hub_download(repo, filename, revision=revision, cache_dir=cache, endpoint=endpoint,
-                                   local_files_only=offline, library_name="wavevision")
-    except errors.LocalEntryNotFoundError as e:
-        where = f"the Hugging Face cache ({cache or '~/.cache/huggingface/hub'})"
-        if offline:
-            raise FileNotFoundError(f"{url} is not in {where} and offline mode is on (HF_HUB_OFFLINE=1): run once "
-                                    f"with network access to fill the cache, {_LOCAL_FIX}") from None
-        reason = str(e.__cause__ or e).splitlines()[0]
-        raise ConnectionError(f"could not download {url}: the Hub cannot be reached ({reason}) and the file is not "
-                              f"in {where}; check the network (HF_ENDPOINT names a mirror), {_LOCAL_FIX}") from None
-    except (errors.RepositoryNotFoundError, errors.RevisionNotFoundError, errors.EntryNotFoundError) as e:
-        kind = type(e).__name__.replace("Error", "").replace("Remote", "")
-        raise FileNotFoundError(f"{url} does not exist on the Hub ({kind}); check the repo id and file name") from None
-    except Exception as e:  # the transfer itself (its HTTP stack raises types of its own): one message
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise OSError(f"downloading {url} failed ({reason}); try again (a partial file is resumed), {_LOCAL_FIX}") from None
-    return Path(path)
+# What a folder's config may not hold: arguments that load weights or name where they come from.
+_LOADING_KEYS = ("pretrained", "pretrained_cfg", "pretrained_cfg_overlay", "checkpoint", "cache_dir", "file",
+                 "url", "hf_hub_id", "hf_hub_filename", "source")
+# pretrained_cfg fields that say where weights are (save_pretrained drops them): never from a folder.
+_SOURCE_KEYS = ("url", "file", "hf_hub_id", "hf_hub_filename", "source", "file_size", "file_sha256")
 
 
 def list_pretrained(pattern: str = "*") -> list[str]:
@@ -162,7 +100,7 @@ def save_pretrained(model: nn.Module, folder: str | os.PathLike, *, overwrite: b
         raise FileExistsError(f"{folder} already holds {', '.join(existing)}; pass overwrite=True (--overwrite) "
                               "or choose another folder")
     cfg = {k: v for k, v in dict(getattr(model, "pretrained_cfg", {}) or {}).items()
-           if k not in ("url", "file", "hf_hub_id", "hf_hub_filename", "source", "architecture")}
+           if k not in (*_SOURCE_KEYS, "architecture")}
     params = sum(p.numel() for p in model.parameters())
     if cfg.get("params") != params:  # a build other than the record's: its count, and no stale MACs
         cfg.pop("macs", None)
@@ -184,7 +122,10 @@ def save_pretrained(model: nn.Module, folder: str | os.PathLike, *, overwrite: b
 
 def read_hub_config(path: Path) -> dict[str, Any]:
     """``config.json`` of a Hub-style folder, checked: size-limited, ``architecture`` a name,
-    ``model_args`` a mapping of plain values (no NaN), ``pretrained_cfg`` a mapping."""
+    ``model_args`` a mapping of plain values (no NaN), ``pretrained_cfg`` a mapping, ``num_classes``
+    agreeing with ``model_args``; and nothing that asks for loading: no ``pretrained``,
+    ``pretrained_cfg_overlay``, ``checkpoint`` (or other loading keys) anywhere, no weights source in
+    ``pretrained_cfg``, no file, URL or Hub id as a value of ``model_args``."""
     where = f"Hub config {path}"
     text = read_text(path, max_bytes=_MAX_CONFIG_BYTES, what="Hub config")
     try:
@@ -200,24 +141,53 @@ def read_hub_config(path: Path) -> dict[str, Any]:
     for key in ("model_args", "pretrained_cfg"):
         if not isinstance(cfg.setdefault(key, {}), dict):
             raise ValueError(f"{where}: {key!r} must be a mapping, got {type(cfg[key]).__name__}")
+    fix = ("a folder's config describes an architecture, it cannot load weights from elsewhere: remove it, and pass "
+           "weights yourself (create_model(NAME, checkpoint=PATH))")
+    top = tuple(k for k in _LOADING_KEYS if k != "pretrained_cfg")  # which describes the weights: allowed
+    for scope, keys in (("", top), ("model_args.", _LOADING_KEYS),
+                        ("pretrained_cfg.", _SOURCE_KEYS)):
+        found = sorted(k for k in (cfg[scope[:-1]] if scope else cfg) if k in keys)
+        if found:
+            raise ValueError(f"{where} asks for loading with {scope}{found[0]!r}; {fix}")
     for name, value in cfg["model_args"].items():
         check_nested(f"{where}: model_args.{name}", value)
+        location = _location_in(value)
+        if location is not None:
+            raise ValueError(f"{where}: model_args.{name} holds {location[:80]!r}, which names a file, URL or Hub "
+                             f"repo; {fix}")
+    classes = cfg.get("num_classes")
+    if classes is not None and (isinstance(classes, bool) or not isinstance(classes, int) or classes < 0):
+        raise ValueError(f"{where}: 'num_classes' must be an integer >= 0, got {classes!r}")
+    args_classes = cfg["model_args"].get("num_classes")
+    if classes is not None and args_classes is not None and args_classes != classes:
+        raise ValueError(f"{where}: num_classes {classes} disagrees with model_args.num_classes {args_classes}; "
+                         "write the folder again with save_pretrained (or correct one of them)")
     return cfg
 
 
-def folder_files(spec: str, *, cache_dir: str | os.PathLike | None = None) -> tuple[Path, Path, str]:
-    """``(config.json, weights, source)`` of ``hf-hub:org/name[@rev]`` or ``local-dir:PATH``."""
+def _location_in(value: Any) -> str | None:
+    """The first string in ``value`` (nested) that names a place: a path, a URL or a Hub id."""
+    if isinstance(value, str):
+        marks = ("/", "\\", ":", "~")
+        return value if any(m in value for m in marks) or value.startswith(".") else None
+    if isinstance(value, dict):
+        value = list(value.keys()) + list(value.values())
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            found = _location_in(item)
+            if found is not None:
+                return found
+    return None
+
+
+def folder_config(spec: str, *, cache_dir: str | os.PathLike | None = None) -> Path:
+    """``config.json`` of ``hf-hub:org/name[@rev]`` (downloaded, at most 1 MiB) or ``local-dir:PATH``."""
     if spec.startswith(HF_HUB_PREFIX):
         repo = spec[len(HF_HUB_PREFIX):]
         org, _, rest = repo.partition("@")[0].partition("/")
         if not org or not rest or "/" in rest:
             raise ValueError(f"{spec!r} names no Hub repo; write hf-hub:ORG/NAME (optionally @REVISION)")
-        config = hub_download(repo, CONFIG_NAME, cache_dir=cache_dir)
-        try:
-            weights = hub_download(repo, WEIGHTS_NAME, cache_dir=cache_dir)
-        except FileNotFoundError:
-            weights = hub_download(repo, LEGACY_WEIGHTS_NAME, cache_dir=cache_dir)
-        return config, weights, spec
+        return hub_download(repo, CONFIG_NAME, cache_dir=cache_dir, max_bytes=_MAX_CONFIG_BYTES)
     folder = Path(spec[len(LOCAL_DIR_PREFIX):]).expanduser()
     if not folder.is_dir():
         raise FileNotFoundError(f"{spec!r}: {folder} is not a folder; point local-dir: at a folder written by "
@@ -225,12 +195,24 @@ def folder_files(spec: str, *, cache_dir: str | os.PathLike | None = None) -> tu
     config = folder / CONFIG_NAME
     if not config.is_file():
         raise FileNotFoundError(f"{folder} has no {CONFIG_NAME}; is it a folder written by wavevision.save_pretrained?")
+    return config
+
+
+def folder_weights(spec: str, *, max_bytes: int, cache_dir: str | os.PathLike | None = None) -> Path:
+    """The weights of ``hf-hub:org/name[@rev]`` (downloaded, at most ``max_bytes``) or ``local-dir:PATH``."""
+    if spec.startswith(HF_HUB_PREFIX):
+        repo = spec[len(HF_HUB_PREFIX):]
+        try:
+            return hub_download(repo, WEIGHTS_NAME, cache_dir=cache_dir, max_bytes=max_bytes)
+        except FileNotFoundError:
+            return hub_download(repo, LEGACY_WEIGHTS_NAME, cache_dir=cache_dir, max_bytes=max_bytes)
+    folder = Path(spec[len(LOCAL_DIR_PREFIX):]).expanduser()
     weights = folder / WEIGHTS_NAME
     if not weights.exists() and (folder / LEGACY_WEIGHTS_NAME).exists():
         weights = folder / LEGACY_WEIGHTS_NAME
     if not weights.exists():
         raise FileNotFoundError(f"{folder} has no {WEIGHTS_NAME}; write the folder again with save_pretrained")
-    return config, weights, spec
+    return weights
 
 
 def hub_model_args(cfg: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:

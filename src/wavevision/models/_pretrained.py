@@ -42,6 +42,9 @@ class PretrainedCfg:
         metrics_source: where ``metrics`` come from (paper, README, measured).
         scale: a super-resolution model's upscaling factor, where stored.
         color_space: what a super-resolution network sees of its RGB input, where stored.
+        file_size: the released weights file's size in bytes, where known: a download must have
+            exactly that many (otherwise a bound from the model's own size caps it).
+        file_sha256: the released weights file's SHA-256, where known: a download must match it.
     """
 
     # weights
@@ -89,6 +92,8 @@ class PretrainedCfg:
     macs: int | None = None
     scale: int | None = None
     color_space: str | None = None
+    file_size: int | None = None
+    file_sha256: str | None = None
 
     @property
     def has_weights(self) -> bool:
@@ -98,7 +103,8 @@ class PretrainedCfg:
         """A plain dict (timm's ``model.pretrained_cfg`` form): None values dropped except timm's three."""
         out = {}
         for k, v in asdict(self).items():
-            if remove_source and k in ("url", "file", "hf_hub_id", "hf_hub_filename", "source"):
+            if remove_source and k in ("url", "file", "hf_hub_id", "hf_hub_filename", "source", "file_size",
+                                       "file_sha256"):
                 continue
             if remove_null and v is None and k not in _KEEP_NONE:
                 continue
