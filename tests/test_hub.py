@@ -13,6 +13,7 @@ import hashlib
 import http.server
 import io
 import json
+import re
 import threading
 from pathlib import Path
 
@@ -530,3 +531,138 @@ def test_timm_create_model_loads_the_released_weights_too(hub):
     with torch.no_grad():
         torch.testing.assert_close(model(x), public(x), atol=1e-5, rtol=1e-5)
     assert timm.data.resolve_data_config({}, model=model)["mean"] == (0.4803, 0.4481, 0.3975)
+
+
+# --------------------------------------------------------------------------------------
+# Offline, from the command line (issue 22)
+
+
+def test_eval_without_network_names_checkpoint_not_the_python_overlay(hub, tmp_path, capsys, monkeypatch):
+    from wavevision.cli import main
+
+    monkeypatch.setenv("HF_ENDPOINT", hub.url.rsplit(":", 1)[0] + ":9")  # nothing listens: connection refused
+    (tmp_path / "cifar").mkdir()
+    argv = ["eval", "--model", "wavemix_lite_144_7.cifar10", "--pretrained", "--dataset", "cifar10",
+            "--data-root", str(tmp_path / "cifar"), "--no-progress"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Retrying" not in err
+    assert "no network (the connection was refused)" in err
+    assert err.endswith("or download the file yourself and pass --checkpoint FILE")
+    assert "pretrained_cfg_overlay" not in err
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # offline mode with a cold cache: says so, names --checkpoint too
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "offline mode is on (HF_HUB_OFFLINE=1)" in err and "--checkpoint FILE" in err
+    assert "pretrained_cfg_overlay" not in err
+
+
+def test_eval_names_a_missing_data_folder_before_downloading_weights(hub, tmp_path, capsys):
+    from wavevision.cli import main
+
+    _serve_public(hub, "wavemix_lite_144_7.cifar10")
+    for model in ("wavemix_lite_144_7.cifar10", "hf-hub:me/mine"):
+        assert main(["eval", "--model", model, "--pretrained", "--dataset", "cifar10",
+                     "--data-root", str(tmp_path / "missing")]) == 2
+        assert f"dataset path '{tmp_path / 'missing'}' does not exist" in capsys.readouterr().err
+    assert hub.requests == []
+
+
+# --------------------------------------------------------------------------------------
+# Folder configs describe an architecture; they cannot ask for loading (issue 23)
+
+
+def _folder(tmp_path, **changes):
+    folder = wavevision.save_pretrained(_small(), tmp_path / "f", overwrite=True)
+    config = json.loads((folder / "config.json").read_text())
+    for key, value in changes.items():
+        scope, _, name = key.rpartition("__")
+        (config[scope] if scope else config)[name] = value
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+@pytest.mark.parametrize("key, value, named", [
+    ("model_args__pretrained", True, "model_args.'pretrained'"),
+    ("model_args__pretrained_cfg_overlay", {"file": "/etc/passwd"}, "model_args.'pretrained_cfg_overlay'"),
+    ("model_args__checkpoint", "x.pth", "model_args.'checkpoint'"),
+    ("model_args__pretrained_cfg", {"hf_hub_id": "evil/repo"}, "model_args.'pretrained_cfg'"),
+    ("pretrained_cfg__file", "/etc/passwd", "pretrained_cfg.'file'"),
+    ("pretrained_cfg__hf_hub_id", "evil/repo", "pretrained_cfg.'hf_hub_id'"),
+    ("pretrained_cfg__url", "https://example.com/w.pth", "pretrained_cfg.'url'"),
+    ("pretrained", True, "'pretrained'"),
+    ("checkpoint", "/tmp/w.pth", "'checkpoint'"),
+])
+def test_a_folder_config_that_asks_for_loading_is_refused(tmp_path, key, value, named):
+    folder = _folder(tmp_path, **{key: value})
+    with pytest.raises(ValueError, match=rf"config.json asks for loading with {re.escape(named)}; a folder's config "
+                                         r"describes an architecture"):
+        wavevision.create_model(f"local-dir:{folder}")
+
+
+@pytest.mark.parametrize("value", ["hf-hub:evil/repo", "https://example.com/x", "/etc/passwd", "../w.pth", "~/w",
+                                   ["ok", {"nested": "local-dir:/x"}]])
+def test_a_file_url_or_hub_id_inside_model_args_is_refused(tmp_path, value):
+    folder = _folder(tmp_path, model_args__stem=value)
+    with pytest.raises(ValueError, match=r"model_args.stem holds .* which names a file, URL or Hub repo"):
+        wavevision.create_model(f"local-dir:{folder}")
+
+
+def test_a_num_classes_disagreement_names_both_values(tmp_path):
+    folder = _folder(tmp_path, num_classes=7)  # model_args says 4
+    with pytest.raises(ValueError, match=r"num_classes 7 disagrees with model_args.num_classes 4"):
+        wavevision.create_model(f"local-dir:{folder}")
+    config = json.loads((folder / "config.json").read_text())
+    del config["model_args"]["num_classes"]  # the architecture's default (1000) then
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r"num_classes 7 disagrees with the 1000 classes its model_args build"):
+        wavevision.create_model(f"local-dir:{folder}")
+
+
+# --------------------------------------------------------------------------------------
+# Sizes are estimated before anything is allocated or downloaded (issue 23)
+
+
+def test_a_folder_asking_for_an_absurd_width_is_refused_before_its_weights_are_read(tmp_path):
+    folder = _folder(tmp_path, model_args__final_dim=10**9)
+    (folder / "model.safetensors").write_bytes(b"not read")
+    with pytest.raises(MemoryError, match=r"the model of local-dir:.* would need more than [0-9.]+ [PE]iB \(a tensor "
+                                          r"of shape \(.*1000000000.*\)\), more than any machine has"):
+        wavevision.create_model(f"local-dir:{folder}")
+    folder = _folder(tmp_path, model_args__final_dim=2**20, model_args__ff_channel=2**20)  # describable, too big
+    with pytest.raises(MemoryError, match=r"the model of local-dir:.* would need about [0-9.]+ [TP]iB, more than the"):
+        wavevision.create_model(f"local-dir:{folder}")
+
+
+def test_a_hub_folder_asking_for_an_absurd_width_is_refused_before_its_weights_download(hub, tmp_path):
+    folder = _folder(tmp_path, model_args__final_dim=10**9)
+    for name in ("config.json", "model.safetensors"):
+        hub.files[f"me/mine/{name}"] = (folder / name).read_bytes()
+    with pytest.raises(MemoryError, match=r"the model of hf-hub:me/mine would need more than"):
+        wavevision.create_model("hf-hub:me/mine")
+    assert [r for r in hub.requests if "model.safetensors" in r] == []
+
+
+def test_a_checkpoint_config_with_a_width_of_1e9_is_a_memory_error_not_an_overflow(tmp_path):
+    """The estimator's own arithmetic: "Storage size calculation overflowed" came out of it before."""
+    from wavevision.engine.predict import load_trained
+    from wavevision.models import save_checkpoint
+
+    path = save_checkpoint(_small(), tmp_path / "m.safetensors")
+    config = json.loads(path.with_suffix(".json").read_text())
+    config["kwargs"]["final_dim"] = 10**9
+    path.with_suffix(".json").write_text(json.dumps(config))
+    with pytest.raises(MemoryError, match=r"the model of .*m.safetensors would need more than .* more than any machine"):
+        wavevision.create_model(checkpoint=path)
+    with pytest.raises(MemoryError, match=r"more than any machine has"):
+        load_trained(path)
+
+
+def test_the_estimator_counts_in_python_integers():
+    from wavevision.engine.sizing import ModelTooLargeError, check_model_fits, meta_model
+
+    with pytest.raises(ModelTooLargeError) as caught:
+        meta_model(lambda: torch.nn.Linear(10**10, 10**10))
+    assert caught.value.nbytes == 4 * 10**20 and caught.value.shape == (10**10, 10**10)  # the weight: exact
+    sized = check_model_fits(lambda: torch.nn.Linear(1000, 10), what="a layer", fix="none")
+    assert sized.weight.is_meta and sized.weight.shape == (10, 1000)

@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from ..engine import evaluate_checkpoint, evaluate_pretrained
     from ..engine.config import parse_assignments
     from ..engine.tasks import get_task
+    from ..models._hub_download import CLI_FIX, HubUnavailableError
     from ..utils import format_table, write_json
     from ..utils.validate import check_int
 
@@ -69,7 +70,10 @@ def run(args: argparse.Namespace) -> int:
                              "and no run directory")
         if args.dataset is None:
             raise ValueError("--model needs --dataset (the dataset to evaluate on, e.g. imagenet with --data-root PATH)")
-        result = evaluate_pretrained(args.model, dataset=args.dataset, checkpoint=args.checkpoint, **common)
+        try:
+            result = evaluate_pretrained(args.model, dataset=args.dataset, checkpoint=args.checkpoint, **common)
+        except HubUnavailableError as e:  # the command's own alternative, not the Python one
+            raise type(e)(e.problem, CLI_FIX) from None
     if os.environ.get("RANK", "0") != "0":
         return 0
     metrics = [m for m in get_task(result["task"]).metrics if m in result]

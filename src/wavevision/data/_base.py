@@ -19,6 +19,7 @@ __all__ = [
     "DatasetInfo",
     "build_dataset",
     "check_choice",
+    "check_dataset_source",
     "check_split",
     "holdout_split",
     "list_datasets",
@@ -171,6 +172,18 @@ def build_dataset(
         ``(dataset, info)``. Samples are ``(image, label)`` for classification,
         ``(image, mask)`` for segmentation and ``(lr, hr)`` for super-resolution.
     """
+    name, root = check_dataset_source(name, split, root=root, download=download)
+    return _BUILDERS[name](split, root=root, download=download, augment=augment, **options)
+
+
+def check_dataset_source(name: str, split: str, *, root: PathLike | None = None,
+                         download: bool = False) -> tuple[str, Path | None]:
+    """The checks :func:`build_dataset` makes before reading anything: a known name (or a path whose
+    format is detected), a split, and a ``root`` that exists (unless it will be downloaded).
+
+    Callers that fetch something slow first (released weights) call it before, so a wrong path is
+    named at once. Returns ``(name, root)`` as :func:`build_dataset` uses them.
+    """
     _ensure_registered()
     if not isinstance(name, str):
         name = os.fspath(name)
@@ -199,7 +212,7 @@ def build_dataset(
         root = Path(root).expanduser()
         if not download and not root.exists():
             raise FileNotFoundError(f"dataset path {str(root)!r} does not exist; check the path")
-    return _BUILDERS[name](split, root=root, download=download, augment=augment, **options)
+    return name, root
 
 
 def _downloadable() -> set[str]:

@@ -26,6 +26,7 @@ import tarfile
 import tempfile
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
 from collections.abc import Iterator
@@ -265,9 +266,23 @@ def transfer(url: str, part: Path, *, size: int | None = None, max_bytes: int | 
     return _transfer(url, part, progress=progress, limits=limits)
 
 
+class _HttpOnlyRedirect(urllib.request.HTTPRedirectHandler):
+    """Follows redirects to http(s) URLs only (urllib also follows ftp)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001 - urllib's signature
+        if urllib.parse.urlsplit(newurl).scheme not in ("http", "https"):
+            raise urllib.error.HTTPError(newurl, code, f"{msg}: a redirect to {newurl[:80]!r} is refused",
+                                         headers, fp)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: object, **kwargs: object) -> None:
-        return None  # a 3xx is then an HTTPError whose headers the caller reads
+    """Follows nothing: a 3xx becomes the HTTPError whose status and headers :func:`head` returns."""
+
+    def http_error_302(self, *args: object) -> None:
+        return None
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
 
 
 def head(url: str, *, timeout: float, headers: dict[str, str] | None = None,
@@ -281,6 +296,8 @@ def head(url: str, *, timeout: float, headers: dict[str, str] | None = None,
         OSError: the server cannot be reached (``ConnectionRefusedError``, ``socket.gaierror``,
             ``TimeoutError`` or another ``OSError`` as the ``reason``).
     """
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        raise ValueError(f"{url!r} is not an http(s) URL")
     request = urllib.request.Request(url, method="HEAD", headers={"User-Agent": "wavevision", **(headers or {})})
     for key, value in (private_headers or {}).items():
         request.add_unredirected_header(key, value)
@@ -369,7 +386,7 @@ class _Watchdog:
             def do_open(self, http_class, req, **kwargs):  # type: ignore[override]
                 return super().do_open(tracked(http_class), req, **kwargs)
 
-        return urllib.request.build_opener(HTTP, HTTPS, *handlers)
+        return urllib.request.build_opener(HTTP, HTTPS, *(handlers or (_HttpOnlyRedirect,)))
 
 
 def _lookup(host: str, port: int, seconds: float) -> list[tuple]:

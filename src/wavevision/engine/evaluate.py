@@ -276,6 +276,7 @@ def evaluate_pretrained(
     from dataclasses import replace
 
     from ..data import build_dataset
+    from ..data._base import check_dataset_source
     from ..models import create_model, get_entry
     from .distributed import barrier, setup, teardown
     from .predict import Trained, load_trained
@@ -286,6 +287,7 @@ def evaluate_pretrained(
     registered = ":" not in model  # not an hf-hub: / local-dir: folder
     if registered:
         get_entry(model)  # an unknown name or tag fails before anything is read
+    check_dataset_source(dataset, split, root=data_root, download=download)  # a wrong path before any download
     ctx = setup(device)
     try:
         if checkpoint is not None:  # sized, loaded strictly and checked for NaN there

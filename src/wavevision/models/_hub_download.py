@@ -193,7 +193,8 @@ def _metadata(url: str, endpoint: str, headers: dict[str, str], private: dict[st
                                           "to wait longer)") from None
             raise HubUnavailableError(f"{endpoint} cannot be reached ({e})") from None
         location = reply.get("Location")
-        if 300 <= status < 400 and location and not urllib.parse.urlsplit(location).netloc:
+        parts = urllib.parse.urlsplit(location or "")
+        if 300 <= status < 400 and location and not parts.scheme and not parts.netloc:
             url = urllib.parse.urljoin(url, location)  # the Hub's relative redirect of a renamed repo
             continue
         break
