@@ -666,3 +666,18 @@ def test_the_estimator_counts_in_python_integers():
     assert caught.value.nbytes == 4 * 10**20 and caught.value.shape == (10**10, 10**10)  # the weight: exact
     sized = check_model_fits(lambda: torch.nn.Linear(1000, 10), what="a layer", fix="none")
     assert sized.weight.is_meta and sized.weight.shape == (10, 1000)
+
+
+def test_without_network_a_cached_file_is_used_and_a_missing_one_is_named(hub, tmp_path, monkeypatch):
+    model = _small()
+    folder = wavevision.save_pretrained(model, tmp_path / "mine")
+    hub.files["me/mine/config.json"] = (folder / "config.json").read_bytes()
+    hub.files["me/mine/model.safetensors"] = (folder / "model.safetensors").read_bytes()
+    wavevision.create_model("hf-hub:me/mine")
+    monkeypatch.setenv("HF_ENDPOINT", hub.url.rsplit(":", 1)[0] + ":9")  # no network now: the cache answers
+    x = torch.rand(1, 3, 32, 32)
+    assert torch.equal(wavevision.create_model("hf-hub:me/mine").eval()(x), model(x))
+    for path in (tmp_path / "hf" / "hub").glob("models--me--mine/snapshots/*/model.safetensors"):
+        path.unlink()  # config cached, weights not: the error names the weights, not the legacy name
+    with pytest.raises(ConnectionError, match=r"could not download .*/me/mine/resolve/main/model.safetensors: no network"):
+        wavevision.create_model("hf-hub:me/mine")

@@ -280,7 +280,7 @@ def evaluate_pretrained(
     from ..models import create_model, get_entry
     from .distributed import barrier, setup, teardown
     from .predict import Trained, load_trained
-    from .sizing import check_fits_memory, meta_model
+    from .sizing import check_model_fits
 
     if max_batches is not None:
         check_int("max_batches", max_batches, min=1)
@@ -294,8 +294,8 @@ def evaluate_pretrained(
             net = load_trained(checkpoint, device=ctx.device, model=model).model
         else:
             if registered:
-                sized = meta_model(lambda: create_model(model))
-                check_fits_memory(sized, device=ctx.device, what=f"the model {model}", fix="pick a smaller model")
+                check_model_fits(lambda: create_model(model), device=ctx.device, what=f"the model {model}",
+                                 fix="pick a smaller model")
             net = create_model(model, pretrained=True).to(ctx.device).eval()
         cfg = net.pretrained_cfg
         task = get_entry(net.model_name).task

@@ -25,7 +25,7 @@ import torch.nn as nn
 
 from ..utils.io import atomic_write_bytes, read_text
 from ..utils.validate import check_bool, check_nested
-from ._hub_download import hub_download
+from ._hub_download import HubUnavailableError, hub_download
 
 __all__ = [
     "CONFIG_NAME",
@@ -204,6 +204,8 @@ def folder_weights(spec: str, *, max_bytes: int, cache_dir: str | os.PathLike | 
         repo = spec[len(HF_HUB_PREFIX):]
         try:
             return hub_download(repo, WEIGHTS_NAME, cache_dir=cache_dir, max_bytes=max_bytes)
+        except HubUnavailableError:  # offline or unreachable: asking for the other name cannot help
+            raise
         except FileNotFoundError:
             return hub_download(repo, LEGACY_WEIGHTS_NAME, cache_dir=cache_dir, max_bytes=max_bytes)
     folder = Path(spec[len(LOCAL_DIR_PREFIX):]).expanduser()

@@ -328,9 +328,9 @@ def hub_download(repo_id: str, filename: str, *, max_bytes: int, cache_dir: str 
         OSError: the mirror sent something refused (an ETag or commit that is not hex, bytes that
             do not match), or the transfer failed (stalled, past the deadline, too large).
     """
-    hub = _hub_module()
     repo, _, revision = repo_id.partition("@")
     repo, revision, filename = validate_repo_id(repo), validate_revision(revision or "main"), validate_filename(filename)
+    hub = _hub_module()
     endpoint = (os.environ.get("HF_ENDPOINT") or _DEFAULT_ENDPOINT).rstrip("/")
     url = f"{endpoint}/{repo}/resolve/{urllib.parse.quote(revision, safe='')}/{urllib.parse.quote(filename)}"
     cache = hub_cache_dir(cache_dir)
