@@ -681,3 +681,24 @@ def test_without_network_a_cached_file_is_used_and_a_missing_one_is_named(hub, t
         path.unlink()  # config cached, weights not: the error names the weights, not the legacy name
     with pytest.raises(ConnectionError, match=r"could not download .*/me/mine/resolve/main/model.safetensors: no network"):
         wavevision.create_model("hf-hub:me/mine")
+
+
+def test_a_record_with_a_sha256_and_size_verifies_the_download(hub):
+    """Where a record carries ``file_sha256`` / ``file_size`` (torchvision's check_hash idea), the
+    download must match them; the released files publish none, so an overlay states them here."""
+    tag = "wavemix_lite_144_7.cifar10"
+    public = _serve_public(hub, tag)
+    body = hub.files[PREFIX + RELEASED[tag][0]]
+    with pytest.raises(OSError, match=r"cifar10_94.58.pth from http://127.0.0.1:\d+ does not match the record's sha256 "
+                                      r"\(0{64}; the bytes give [0-9a-f]{64}\); the download was deleted"):
+        wavevision.create_model(tag, pretrained=True, pretrained_cfg_overlay=dict(file_sha256="0" * 64))
+    wavevision.create_model(tag, pretrained=True)  # now cached: the record's hash is still checked
+    with pytest.raises(OSError, match=r"cifar10_94.58.pth from http://127.0.0.1:\d+ is not the file the record names"):
+        wavevision.create_model(tag, pretrained=True, pretrained_cfg_overlay=dict(file_sha256="0" * 64))
+    with pytest.raises(OSError, match=rf"offers {len(body):,} bytes for .*cifar10_94.58.pth, more than the "
+                                      rf"{len(body) - 1:,} expected"):
+        wavevision.create_model(tag, pretrained=True, pretrained_cfg_overlay=dict(file_size=len(body) - 1))
+    ours = wavevision.create_model(tag, pretrained=True, pretrained_cfg_overlay=dict(
+        file_sha256=hashlib.sha256(body).hexdigest(), file_size=len(body))).eval()
+    x = _input(tag)
+    torch.testing.assert_close(ours(x), public(x), atol=1e-5, rtol=1e-5)

@@ -363,6 +363,10 @@ def hub_download(repo_id: str, filename: str, *, max_bytes: int, cache_dir: str 
         if not blob.is_file():
             _fetch(meta, blob, url, endpoint, private, size=size if size is not None else meta.size,
                    max_bytes=max_bytes, sha256=sha256)
+        elif sha256 and (meta.etag if len(meta.etag) == 64 else _digest(blob, "sha256")) != sha256.lower():
+            # cached before the record knew its hash: a SHA-256 ETag was checked against the bytes then
+            raise OSError(f"{url} from {endpoint} is not the file the record names (sha256 {sha256}); check "
+                          "HF_ENDPOINT")
         _link(blob, snapshot)
         if revision != meta.commit:
             ref = _inside(cache, repo_dir / "refs" / revision)
