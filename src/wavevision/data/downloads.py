@@ -13,6 +13,9 @@ its own); a file whose size is
 known is refused as soon as the server offers or sends more, and is not complete until all of
 it arrived, whatever the server said; any transfer stops before the disk's free space falls
 under 256 MiB.
+
+:func:`transfer` and :func:`head` give the same bounded transfer, and a bounded HEAD request, to
+callers that keep their own cache layout (the Hugging Face Hub's, ``models._hub_download``).
 """
 from __future__ import annotations
 
