@@ -201,9 +201,11 @@ def _metadata(url: str, endpoint: str, headers: dict[str, str], private: dict[st
     else:
         raise OSError(f"{url} redirects more than {_MAX_REDIRECTS} times; check HF_ENDPOINT")
     if status in (401, 403, 404):
-        code = reply.get("X-Error-Code") or {404: "not found"}.get(status, "access denied")
+        code = (reply.get("X-Error-Code") or {404: "not found"}.get(status, "access denied"))[:40]
         raise FileNotFoundError(f"{url} does not exist on the Hub ({code}); check the repo id, revision and "
                                 "file name (a private or gated repo needs `huggingface-cli login`)")
+    if status >= 500:  # the Hub is down: a cached copy still serves (huggingface_hub's rule)
+        raise HubUnavailableError(f"{endpoint} answered HTTP {status}")
     if not (200 <= status < 400):
         raise OSError(f"{endpoint} answered HTTP {status} for {url}; try again later or check HF_ENDPOINT")
     return _validated(url, endpoint, status, reply)
