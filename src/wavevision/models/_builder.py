@@ -450,9 +450,9 @@ def _from_folder(spec: str, overrides: Dict[str, Any]) -> nn.Module:
     overrides.pop("pretrained", None)
     args = hub_model_args(cfg, overrides)
     sized = _check_fits(lambda: entry.fn(**args), f"the model of {spec}", "is its config.json the right one?")
-    classes = cfg.get("num_classes")
-    if classes is not None and "num_classes" not in overrides and classes != sized.num_classes:
-        raise ValueError(f"{config_path}: num_classes {classes} disagrees with the {sized.num_classes} classes its "
+    classes, built = cfg.get("num_classes"), getattr(sized, "num_classes", None)
+    if classes is not None and built is not None and "num_classes" not in overrides and classes != built:
+        raise ValueError(f"{config_path}: num_classes {classes} disagrees with the {built} classes its "
                          "model_args build; write the folder again with save_pretrained (or correct one of them)")
     weights = folder_weights(spec, cache_dir=cache_dir, max_bytes=weights_cap(sized))
     model = entry.fn(**args)
