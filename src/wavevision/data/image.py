@@ -24,6 +24,7 @@ __all__ = [
     "bicubic_downsample",
     "bicubic_upsample",
     "convert_channels",
+    "file_in_folder",
     "list_images",
     "load_image",
     "load_label_map",
@@ -79,6 +80,24 @@ def _original_message(kind: str, message: str) -> str:
 def list_images(folder: Path) -> list[Path]:
     """Image files directly inside ``folder`` (by extension, case-insensitive), sorted by name."""
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+
+
+def file_in_folder(folder: Path, name: object, where: str) -> Path:
+    """``folder / name`` for a file name read from an annotation file, refused (a ValueError
+    starting with ``where``) unless it is a non-empty relative path that stays inside ``folder``
+    once resolved: no ``..`` part, no absolute path or drive, no link leading out of the folder."""
+    fix = "give a path relative to the image folder"
+    if not isinstance(name, str) or not name.strip() or "\x00" in name:
+        raise ValueError(f"{where}: the file name {name!r} is not a usable relative path; {fix}")
+    parts = name.replace("\\", "/").split("/")
+    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":") or ".." in parts:
+        raise ValueError(f"{where}: the file name {name!r} leads outside the image folder {str(folder)!r}; {fix}")
+    path = folder / name
+    real, base = os.path.realpath(path), os.path.realpath(folder)
+    if not real.startswith(base.rstrip(os.sep) + os.sep):
+        raise ValueError(f"{where}: {name!r} resolves to {real!r}, outside the image folder {str(folder)!r} (a link); "
+                         "copy the image into the folder, or link the whole folder instead")
+    return path
 
 
 def check_image_file(path: Path, what: str = "image file") -> None:
