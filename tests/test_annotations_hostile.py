@@ -335,3 +335,96 @@ def test_train_names_a_deeply_nested_coco_file_in_one_line(tmp_path, coco_api, c
     deep = '{"images": [], "categories": [], "x": ' + "[" * 100_000 + "]" * 100_000 + "}"
     line = _error_line(capsys, _train(coco_folder(tmp_path / "coco", text=deep), tmp_path / "run"))
     assert "JSON nested deeper than Python reads" in line, line
+
+
+# ---------------------------------------------------------------------------------------------
+# Super-resolution: images below the minimum are one line naming the file and the minimum
+
+
+def _sr_images(folder: Path, sides: list[int]) -> Path:
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i, side in enumerate(sides):
+        Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    return folder
+
+
+def test_sr_images_smaller_than_one_low_resolution_pixel_are_named(tmp_path):
+    root = _sr_images(tmp_path / "set", [16, 1, 16])
+    line = _refused_sr(root, "test")
+    assert line == f"image file {str(root / '1.png')!r} is 1x1 pixels, smaller than the minimum of 2x2 (one " \
+                   "low-resolution pixel at x2); remove it"
+    # read when used (verify=false, or more than 20,000 files): the same minimum, before resampling
+    data, _ = build_dataset("sr-folder", "test", root=root, verify=False)
+    assert data[0][1].shape == (3, 16, 16)
+    with pytest.raises(ValueError, match=r"1.png' is 1x1 pixels, smaller than the minimum of 2x2 \(one low-resolution"):
+        data[1]
+    # images held in memory (cache=True) are checked when decoded, from the headers first
+    _refused_sr(root, "test", cache=True)
+
+
+def test_sr_training_images_smaller_than_the_patch_are_named(tmp_path):
+    root = tmp_path / "sr"
+    _sr_images(root / "train", [16, 16, 1, 16])
+    _sr_images(root / "val", [16, 16])
+    line = _refused_sr(root, "train", patch_size=8)
+    assert "2.png' is 1x1 pixels, smaller than the minimum of 8x8 (the patch or crop size 8)" in line, line
+    data, _ = build_dataset("sr-folder", "train", root=root, patch_size=8, num_patches=4, verify=False)
+    with pytest.raises(ValueError, match=r"2.png' is 1x1 pixels, smaller than the minimum of 8x8"):
+        for i in range(len(data)):  # val holds one training image out: 2.png is not necessarily sample 2
+            data[i]
+
+
+def _refused_sr(root: Path, split: str, **options) -> str:
+    with pytest.raises(ValueError) as info:
+        build_dataset("sr-folder", split, root=root, **options)
+    return one_line(str(info.value))
+
+
+def test_sr_evaluation_names_the_smallest_measurable_image():
+    import torch
+
+    from wavevision.engine.metrics import SuperResolutionMeter
+
+    meter = SuperResolutionMeter(border=2)
+    assert meter.min_size() == 15
+    meter.update(torch.rand(1, 3, 15, 15), torch.rand(1, 3, 15, 15))  # the minimum itself is measured
+    with pytest.raises(ValueError, match=r"image of 14x15 pixels is too small to measure: PSNR and SSIM need at least "
+                                         r"15x15 \(SSIM's 11x11 window inside a border crop of 2\)"):
+        meter.update(torch.rand(1, 3, 15, 14), torch.rand(1, 3, 15, 14))
+
+
+@pytest.fixture(scope="module")
+def sr_weights(tmp_path_factory):
+    """A state dict of an x2 WaveMixSR, for eval --model NAME --checkpoint FILE."""
+    import torch
+
+    import wavevision
+
+    path = tmp_path_factory.mktemp("srw") / "sr.pth"
+    torch.save(wavevision.create_model("wavemixsr_x2").state_dict(), path)
+    return path
+
+
+@pytest.mark.parametrize("sides, message", [
+    ([16, 1], "1.png' is 1x1 pixels, smaller than the minimum of 2x2 (one low-resolution pixel at x2); remove it"),
+    ([16, 9], "an evaluation image of 8x8 pixels is too small to measure: PSNR and SSIM need at least 15x15"),
+])
+def test_sr_eval_names_a_too_small_image_in_one_line(tmp_path, capsys, sr_weights, sides, message):
+    root = _sr_images(tmp_path / "set", sides)
+    line = _error_line(capsys, ["eval", "--model", "wavemixsr_x2", "--checkpoint",
+                                str(sr_weights), "--dataset", "sr-folder", "--data-root", str(root), "--no-progress"])
+    assert line.startswith("wavevision eval: error: ") and message in line, line
+
+
+def test_sr_train_names_a_1x1_image_in_one_line(tmp_path, capsys):
+    root = tmp_path / "sr"
+    _sr_images(root / "train", [16, 1, 16, 16])
+    _sr_images(root / "val", [16, 16])
+    argv = ["train", "--model", "wavemixsr_x2", "--model-arg", "final_dim=16", "--dataset", "sr-folder", "--data-root",
+            str(root), "--dataset-arg", "patch_size=8", "--dataset-arg", "num_patches=4", "--epochs", "1",
+            "--batch-size", "2", "-o", str(tmp_path / "run"), *QUICK]
+    line = _error_line(capsys, [*argv, "--dataset-arg", "verify=false"])  # found when the sample is read
+    assert "1.png' is 1x1 pixels, smaller than the minimum of 8x8" in line, line
+    line = _error_line(capsys, argv)  # found from the headers when the dataset is built
+    assert line.startswith("wavevision train: error: image file ") and "1.png' is 1x1 pixels" in line, line
