@@ -337,6 +337,17 @@ def test_train_names_a_deeply_nested_coco_file_in_one_line(tmp_path, coco_api, c
     assert "JSON nested deeper than Python reads" in line, line
 
 
+def test_train_names_a_voc_filename_outside_its_folder_in_one_line(tmp_path, capsys):
+    require("torchvision")
+    require("pycocotools")
+    root = _voc(tmp_path / "VOC2007", filename="../../../etc/hostname")  # every split's list names 000000
+    argv = ["train", "--model", "mask_rcnn_wave_vit_digits", "--dataset", "voc", "--data-root", str(root), "--epochs",
+            "1", "--batch-size", "2", "--max-train-batches", "1", "-o", str(tmp_path / "run"), *QUICK]
+    line = _error_line(capsys, argv)
+    assert line.startswith(f"wavevision train: error: {root / 'Annotations' / '000000.xml'}: <filename>: the file "
+                           "name '../../../etc/hostname' leads outside the image folder"), line
+
+
 # ---------------------------------------------------------------------------------------------
 # Super-resolution: images below the minimum are one line naming the file and the minimum
 
