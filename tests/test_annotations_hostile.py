@@ -77,6 +77,8 @@ def _rle(mask_utils, mask: np.ndarray) -> dict:
     (dict(bbox=None), "'bbox' is missing"),
     (dict(bbox=[2, 3, float("inf"), 8]), "'bbox' is [2, 3, inf, 8], not 4 finite numbers"),
     (dict(bbox=[float("nan"), 3, 10, 8]), "'bbox' is [nan, 3, 10, 8], not 4 finite numbers"),
+    (dict(bbox=[2, 3, 10**400, 8]), "'bbox' is [2, 3, 10000000000"),
+    (dict(area=10**400), "'area' is 10000000000"),
     (dict(bbox=[2, 3, 1e30, 8]), "box [2, 3, 1e+30, 8] reaches more than 1 pixel past the edge of the 40x30 image"),
     (dict(bbox=[30, 3, 20, 8]), "box [30, 3, 20, 8] reaches more than 1 pixel past the edge"),
     (dict(bbox=[-5, 3, 10, 8]), "box [-5, 3, 10, 8] reaches more than 1 pixel past the edge"),
