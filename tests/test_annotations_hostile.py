@@ -174,6 +174,21 @@ def test_masks_false_does_not_read_the_segmentation(tmp_path, coco_api):
     _refused(root, "polygon 0 of 'segmentation' is [1, 2, 3]")
 
 
+def test_coco_masks_that_cannot_fit_in_memory_are_refused_when_built(tmp_path, coco_api, monkeypatch):
+    """Masks are one byte a pixel per object: 5 objects of a 40x30 image, stacked, need 12,000 bytes."""
+    import wavevision.utils.memory as memory
+
+    monkeypatch.setattr(memory, "available_memory", lambda: 11_999)
+    root = coco_folder(tmp_path / "coco", [{**GOOD, "id": 17 + i} for i in range(5)])
+    with pytest.raises(MemoryError) as info:
+        build_dataset("coco", "test", root=root)
+    assert one_line(str(info.value)).startswith(f"{root / 'annotations' / 'instances_val2017.json'}: the masks of "
+                                                "image 1 (5 objects of 40x30) would need about"), str(info.value)
+    assert len(build_dataset("coco", "test", root=root, masks=False)[0][0][1]["boxes"]) == 5
+    monkeypatch.setattr(memory, "available_memory", lambda: 12_000)
+    assert build_dataset("coco", "test", root=root)[0][0][1]["masks"].shape == (5, 30, 40)
+
+
 # ---------------------------------------------------------------------------------------------
 # COCO: the file itself (always an error: an index built from it would lose or mix entries)
 

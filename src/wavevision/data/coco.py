@@ -40,6 +40,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..utils.io import read_text
+from ..utils.memory import check_memory
 from ..utils.validate import check_choice, check_int, short_repr
 from ._base import DatasetInfo, holdout_split, register_dataset, reject_unknown_options, split_source, three_way_split
 from .boxes import check_objects, empty_target
@@ -285,6 +286,19 @@ class CocoDetection(Dataset):
         check_choice("invalid", invalid, ("error", "skip"))
         self.labels = {c: i + 1 for i, c in enumerate(sorted(coco.cats))}
         self.objects = [self._objects(i, invalid) for i in self.coco_ids]
+        if masks and self.coco_ids:
+            self._check_mask_memory()
+
+    def _check_mask_memory(self) -> None:
+        """Refuse (before training starts) an image whose masks, one byte a pixel per object and
+        held twice while stacked, would not fit in memory."""
+        sizes = [(self.coco.imgs[i]["height"] * self.coco.imgs[i]["width"] * len(objs), k)
+                 for k, (i, objs) in enumerate(zip(self.coco_ids, self.objects))]
+        pixels, k = max(sizes)
+        img = self.coco.imgs[self.coco_ids[k]]
+        check_memory(2 * pixels, f"{self.where}: the masks of image {img['id']} ({len(self.objects[k]):,} objects of "
+                     f"{img['width']}x{img['height']})", "pass masks=False for boxes only, or split the "
+                     "image's annotations")
 
     def _objects(self, image_id: int, invalid: str) -> list[dict[str, Any]]:
         """The image's usable annotations, checked (errors name the annotation)."""
