@@ -223,13 +223,23 @@ def test_coco_file_problems_name_the_entry_and_field(tmp_path, coco_api, images,
         build_dataset("coco", "test", root=root, invalid="skip")  # not an annotation's problem: never skipped
 
 
-def test_duplicate_category_ids_are_refused(tmp_path, coco_api):
+@pytest.mark.parametrize("category, message", [
+    ({"id": 3, "name": "dog"}, "category id 3 is used twice (entries 0 and 1)"),
+    ({"id": 4, "name": "two\nlines"}, "category 4: 'name' is 'two\\nlines', not a printable string"),
+    ({"id": 4, "name": 4}, "category 4: 'name' is 4, not a printable string"),
+])
+def test_categories_are_checked(tmp_path, coco_api, category, message):
     root = coco_folder(tmp_path / "coco")
     for f in (root / "annotations").iterdir():
         data = json.loads(f.read_text())
-        data["categories"].append({"id": 3, "name": "dog"})
+        data["categories"].append(category)
         f.write_text(json.dumps(data))
-    _refused(root, "category id 3 is used twice (entries 0 and 1)")
+    _refused(root, message)
+
+
+def test_annotations_that_are_not_a_list_are_refused(tmp_path, coco_api):
+    root = coco_folder(tmp_path / "coco", text=json.dumps({"images": [], "categories": [], "annotations": None}))
+    _refused(root, "instances_val2017.json: the annotation entries must be a list, got NoneType")
 
 
 def test_deeply_nested_and_unreadable_json_are_one_line(tmp_path, coco_api):

@@ -118,7 +118,8 @@ def _is_number(value: Any) -> bool:
 def _unique_ids(entries: Any, kind: str, where: str) -> dict[int, int]:
     """``{id: position}`` of a list of ``kind`` entries (dicts with unique integer ids)."""
     if not isinstance(entries, list):
-        raise ValueError(f"{where}: '{kind}s' must be a list, got {type(entries).__name__}; is it a COCO instances file?")
+        raise ValueError(f"{where}: the {kind} entries must be a list, got {type(entries).__name__}; is it a COCO "
+                         "instances file?")
     seen: dict[int, int] = {}
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict):
@@ -139,15 +140,20 @@ def check_coco_file(data: Any, where: str) -> None:
     """Refuse a COCO instances file that cannot be indexed without losing or mixing entries: a
     ValueError (one line starting with ``where``, the file) names the entry and the field.
 
-    Images: unique integer ids, a ``file_name``, an integer
-    ``width`` and ``height`` in ``1..16384``. Categories: unique integer ids. Annotations: unique
-    integer ids, an integer ``image_id`` naming an image of the file, an integer ``category_id``. The
+    Images: unique integer ids, a ``file_name``, an integer ``width`` and ``height`` in
+    ``1..16384``. Categories: unique integer ids, printable names. Annotations: unique integer
+    ids, an integer ``image_id`` naming an image of the file, an integer ``category_id``. The
     fields of each annotation are checked by :func:`check_annotation` when a dataset is built.
     """
     if not isinstance(data, dict) or not isinstance(data.get("images"), list) or not isinstance(data.get("categories"), list):
         raise ValueError(f"{where} is not a COCO instances file: it needs 'images', 'annotations' and 'categories'")
     images = _unique_ids(data["images"], "image", where)
     _unique_ids(data["categories"], "category", where)
+    for cat in data["categories"]:  # names become class names, printed in tables: one line each
+        name = cat.get("name", "")
+        if not isinstance(name, str) or not name.isprintable():
+            raise ValueError(f"{where}: category {cat['id']}: 'name' is {short_repr(name)}, not a printable string; "
+                             "fix the file")
     for img in data["images"]:
         at = f"{where}: image {img['id']}"
         for key in ("width", "height"):
