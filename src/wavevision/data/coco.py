@@ -179,6 +179,7 @@ def check_coco_file(data: Any, where: str) -> None:
             raise ValueError(f"{at}: 'image_id' {short_repr(ann['image_id'])} is not the id of an image of the file; "
                              "fix it, or remove the annotation")
 
+
 def _rle_counts(counts: str, at: str) -> list[int]:
     """The run lengths of a compressed COCO RLE string (pycocotools' encoding: 5 bits a character
     from ``'0'``, a continuation bit, a sign bit on the last, runs after the second stored as the
@@ -278,7 +279,6 @@ def check_annotation(ann: dict[str, Any], img: dict[str, Any], labels: dict[int,
             raise ValueError(f"{at}: it has no segmentation; pass masks=False for boxes only, or {_SKIP}")
         _check_segmentation(seg, img, at)
     return [max(x, 0.0), max(y, 0.0), min(x + w, W), min(y + h, H)]
-
 
 
 class CocoDetection(Dataset):

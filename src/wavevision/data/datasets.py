@@ -220,8 +220,9 @@ class SuperResolutionPairs(Dataset):
         """``hr`` cropped to a multiple of the scale, refused when smaller than :func:`sr_min_size`."""
         need, why = sr_min_size(self.scale, self.patch_size or self.crop_size)
         if min(hr.shape[-2:]) < need:
+            fix = "remove it, or lower that size" if need > self.scale else "remove it"
             raise DataFileError(f"{where} is {hr.shape[-1]}x{hr.shape[-2]} pixels, smaller than the minimum of "
-                                f"{need}x{need} ({why}); remove it{', or lower that size' if need > self.scale else ''}")
+                                f"{need}x{need} ({why}); {fix}")
         return mod_crop(hr, self.scale)
 
     def _pair(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
