@@ -168,12 +168,12 @@ class FileSegmentation(Dataset):
 HighRes = Union[torch.Tensor, str, Path]
 
 
-def sr_min_size(scale: int, window: int | None = None) -> tuple[int, str]:
+def sr_min_size(scale: int, window: int | None = None) -> tuple[int, str, str]:
     """The smallest side of a high-resolution image that super-resolution samples can be made
-    from (one low-resolution pixel, or the patch/crop ``window``), and why."""
-    if window:
-        return max(int(window), int(scale)), f"the patch or crop size {window}"
-    return int(scale), f"one low-resolution pixel at x{scale}"
+    from (one low-resolution pixel, or the patch/crop ``window``), why, and the fix."""
+    if window and window > scale:
+        return int(window), f"the patch or crop size {window}", "remove it, or lower that size"
+    return int(scale), f"one low-resolution pixel at x{scale}", "remove it"
 
 
 class SuperResolutionPairs(Dataset):
@@ -218,9 +218,8 @@ class SuperResolutionPairs(Dataset):
 
     def _checked(self, hr: torch.Tensor, where: str) -> torch.Tensor:
         """``hr`` cropped to a multiple of the scale, refused when smaller than :func:`sr_min_size`."""
-        need, why = sr_min_size(self.scale, self.patch_size or self.crop_size)
+        need, why, fix = sr_min_size(self.scale, self.patch_size or self.crop_size)
         if min(hr.shape[-2:]) < need:
-            fix = "remove it, or lower that size" if need > self.scale else "remove it"
             raise DataFileError(f"{where} is {hr.shape[-1]}x{hr.shape[-2]} pixels, smaller than the minimum of "
                                 f"{need}x{need} ({why}); {fix}")
         return mod_crop(hr, self.scale)
