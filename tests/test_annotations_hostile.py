@@ -329,6 +329,16 @@ def test_voc_image_lists_hold_plain_names(tmp_path):
         build_dataset("voc", "test", root=root)
 
 
+
+def test_voc_lists_without_a_training_list_are_named(tmp_path):
+    root = _voc(tmp_path / "VOC2007")
+    for name in ("train", "val"):
+        (root / "ImageSets" / "Main" / f"{name}.txt").unlink()
+    with pytest.raises(FileNotFoundError, match=r"Main has no train.txt or trainval.txt; add one"):
+        build_dataset("voc", "train", root=root)  # was a bare KeyError: 'train'
+    assert len(build_dataset("voc", "test", root=root)[0]) == 1
+
+
 # ---------------------------------------------------------------------------------------------
 # The command line: one line, no traceback
 

@@ -148,7 +148,11 @@ def _split_ids(voc: Path, split: str) -> list[str]:
     has_test = "test" in have
     source, part = split_source(split, has_val="val" in have and has_test, has_test=has_test)
     if source == "train" and part is not None:
-        ids = _read_list(have.get("trainval") or have["train"])
+        train = have.get("trainval") or have.get("train")
+        if train is None:
+            raise FileNotFoundError(f"{lists} has no train.txt or trainval.txt; add one or remove the lists to split "
+                                    "the images by seed")
+        ids = _read_list(train)
         return [ids[i] for i in holdout_split(len(ids), part).tolist()]
     if source not in have:
         raise FileNotFoundError(f"{lists} has no {source}.txt; add it or remove the lists to split the images by seed")
