@@ -266,7 +266,8 @@ def test_file_in_folder_refuses_paths_leaving_the_folder(tmp_path):
     assert file_in_folder(folder, "sub/x.png", "f") == folder / "sub" / "x.png"
     for name, why in (("../x.png", "leads outside"), ("sub/../../x.png", "leads outside"),
                       ("/etc/passwd", "leads outside"), ("C:/x.png", "leads outside"), ("\\\\server\\x.png", "leads outside"), ("", "not a usable"),
-                      ("a\x00.png", "not a usable"), (5, "not a usable"), ("out/x.png", "outside the image folder")):
+                      ("a\x00.png", "not a usable"), (5, "not a usable"), ("\ud800.png", "not a usable"),
+                      ("a" * 256 + ".png", "longer than 255 bytes"), ("out/x.png", "outside the image folder")):
         with pytest.raises(ValueError, match=f"^f: .*{why}"):
             file_in_folder(folder, name, "f")
 
