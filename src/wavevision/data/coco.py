@@ -12,28 +12,47 @@ Objects: boxes (COCO's ``x, y, w, h`` become ``x1, y1, x2, y2``, clipped to the 
 (category ids sorted, numbered ``1..N``), masks from polygons and RLE (compressed or not) with
 ``masks=True`` (the default), and crowd regions kept with ``iscrowd=1`` (COCOeval ignores
 detections on them; the detector is not trained on them). Images without annotations stay (they
-train as negatives). Annotation errors are reported when the dataset is built (missing image
-files, unknown categories, boxes of non-positive size or outside the image, masks whose size is
-not the image's) naming the annotation; ``invalid="skip"`` drops such annotations instead.
+train as negatives).
+
+Everything read from the file is checked before use (:func:`check_coco_file`, then
+:func:`check_annotation`), and each problem is one line naming the file, the annotation (or
+image) id and the field. The file: images with unique integer ids, a ``file_name`` that stays
+inside the image folder and a positive integer size; categories and annotations with unique
+integer ids, annotations naming an image of the file. Each annotation, when its dataset is built:
+a known category, a ``bbox`` of four finite numbers with positive size inside the image (up to
+one pixel past an edge, then clipped: exported files carry rounding), ``iscrowd`` 0 or 1,
+``area`` (when given) finite and >= 0, and with masks a segmentation that is polygons of an even
+number (>= 6) of finite coordinates inside the image, or an RLE of the image's size whose
+counts are non-negative and sum to height x width. ``invalid="skip"`` drops annotations that
+fail these checks instead; problems of the file itself are always errors.
 """
 from __future__ import annotations
 
+import json
+import math
+import numbers
+import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..utils.validate import check_choice, check_int
+from ..utils.io import read_text
+from ..utils.memory import check_memory
+from ..utils.validate import check_choice, check_int, short_repr
 from ._base import DatasetInfo, holdout_split, register_dataset, reject_unknown_options, split_source, three_way_split
 from .boxes import check_objects, empty_target
-from .image import MissingDataFile, convert_channels, load_image
 from .folders import IMAGENET_MEAN, IMAGENET_STD
-from .transforms import Normalize
+from .image import MissingDataFile, convert_channels, file_in_folder, load_image
+from .transforms import MAX_SIDE, Normalize
 
-__all__ = ["CocoDetection", "find_coco_annotations"]
+__all__ = ["CocoDetection", "check_annotation", "check_coco_file", "find_coco_annotations"]
 
 _MAX_JSON = 2 << 30
+_EDGE_SLACK = 1.0  # pixels a box or polygon may reach past the image's edge (rounding in exported files)
+_SKIP = "fix the annotation or pass invalid='skip'"
 
 
 def _coco_api() -> Any:
@@ -62,17 +81,15 @@ def find_coco_annotations(root: Path) -> dict[str, tuple[Path, Path]]:
 
 
 def _load_coco(path: Path) -> Any:
-    import json
-
-    from ..utils.io import read_text
-
     COCO, _ = _coco_api()
     try:
         data = json.loads(read_text(path, max_bytes=_MAX_JSON, what="COCO annotation file"))
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path} is not valid JSON ({e}); is the download complete?") from None
-    if not isinstance(data, dict) or not isinstance(data.get("images"), list) or not isinstance(data.get("categories"), list):
-        raise ValueError(f"{path} is not a COCO instances file: it needs 'images', 'annotations' and 'categories'")
+    except RecursionError:
+        raise ValueError(f"{path}: JSON nested deeper than Python reads ({sys.getrecursionlimit()} levels); a COCO "
+                         "file is a few levels deep: the file is damaged, replace it") from None
+    except ValueError as e:  # JSONDecodeError, and integers of more than 4,300 digits
+        raise ValueError(f"{path} is not valid JSON ({' '.join(str(e).split())}); is the download complete?") from None
+    check_coco_file(data, str(path))
     data.setdefault("annotations", [])
     coco = COCO()
     coco.dataset = data
@@ -82,6 +99,186 @@ def _load_coco(path: Path) -> Any:
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress
         coco.createIndex()
     return coco
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    """A finite int or float (JSON integers past a float's range, 1e400 written out, are not)."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def _unique_ids(entries: Any, kind: str, where: str) -> dict[int, int]:
+    """``{id: position}`` of a list of ``kind`` entries (dicts with unique integer ids)."""
+    if not isinstance(entries, list):
+        raise ValueError(f"{where}: the {kind} entries must be a list, got {type(entries).__name__}; is it a COCO "
+                         "instances file?")
+    seen: dict[int, int] = {}
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise ValueError(f"{where}: {kind} entry {i} is {short_repr(entry)}, not an object; fix the file")
+        if "id" not in entry:
+            raise ValueError(f"{where}: {kind} entry {i}: 'id' is missing; give every {kind} a unique integer id")
+        key = entry["id"]
+        if not _is_int(key):
+            raise ValueError(f"{where}: {kind} entry {i}: 'id' is {short_repr(key)}, not an integer; fix the file")
+        if key in seen:
+            raise ValueError(f"{where}: {kind} id {key} is used twice (entries {seen[key]} and {i}); one would be "
+                             f"lost: give every {kind} its own id")
+        seen[key] = i
+    return seen
+
+
+def check_coco_file(data: Any, where: str) -> None:
+    """Refuse a COCO instances file that cannot be indexed without losing or mixing entries: a
+    ValueError (one line starting with ``where``, the file) names the entry and the field.
+
+    Images: unique integer ids, a ``file_name``, an integer ``width`` and ``height`` in
+    ``1..16384``. Categories: unique integer ids, printable names. Annotations: unique integer
+    ids, an integer ``image_id`` naming an image of the file, an integer ``category_id``. The
+    fields of each annotation are checked by :func:`check_annotation` when a dataset is built.
+    """
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list) or not isinstance(data.get("categories"), list):
+        raise ValueError(f"{where} is not a COCO instances file: it needs 'images', 'annotations' and 'categories'")
+    images = _unique_ids(data["images"], "image", where)
+    _unique_ids(data["categories"], "category", where)
+    for cat in data["categories"]:  # names become class names, printed in tables: one line each
+        name = cat.get("name", "")
+        if not isinstance(name, str) or not name.isprintable():
+            raise ValueError(f"{where}: category {cat['id']}: 'name' is {short_repr(name)}, not a printable string; "
+                             "fix the file")
+    for img in data["images"]:
+        at = f"{where}: image {img['id']}"
+        for key in ("width", "height"):
+            value = img.get(key)
+            if value is None:
+                raise ValueError(f"{at}: {key!r} is missing; give the image's size in pixels")
+            if not (_is_int(value) and 1 <= value <= MAX_SIDE):
+                raise ValueError(f"{at}: {key!r} is {short_repr(value)}, not an integer in 1..{MAX_SIDE}; give the "
+                                 "image's size in pixels")
+        if "file_name" not in img:  # its value is checked against the image folder (file_in_folder) when used
+            raise ValueError(f"{at}: 'file_name' is missing; give the image's path relative to the image folder")
+    anns = data.setdefault("annotations", [])
+    _unique_ids(anns, "annotation", where)
+    for ann in anns:
+        at = f"{where}: annotation {ann['id']}"
+        for key in ("image_id", "category_id"):
+            if key not in ann:
+                raise ValueError(f"{at}: {key!r} is missing; give it, or remove the annotation")
+        if not _is_int(ann["category_id"]):  # pycocotools indexes it (an unknown one is an annotation's problem)
+            raise ValueError(f"{at}: 'category_id' is {short_repr(ann['category_id'])}, not an integer; fix it, or "
+                             "remove the annotation")
+        if not _is_int(ann["image_id"]) or ann["image_id"] not in images:
+            raise ValueError(f"{at}: 'image_id' {short_repr(ann['image_id'])} is not the id of an image of the file; "
+                             "fix it, or remove the annotation")
+
+
+def _rle_counts(counts: str, at: str) -> list[int]:
+    """The run lengths of a compressed COCO RLE string (pycocotools' encoding: 5 bits a character
+    from ``'0'``, a continuation bit, a sign bit on the last, runs after the second stored as the
+    difference to the run two back). A string that does not decode is refused."""
+    out: list[int] = []
+    p = 0
+    while p < len(counts):
+        x = k = 0
+        more = True
+        while more:
+            if p == len(counts) or k == 7:  # 7 characters hold 35 bits, more than any run of an image
+                raise ValueError(f"{at}: its compressed RLE counts are cut short or damaged; {_SKIP}")
+            c = ord(counts[p]) - 48
+            if not 0 <= c < 64:
+                raise ValueError(f"{at}: its compressed RLE counts hold {counts[p]!r}, not an RLE character; {_SKIP}")
+            x |= (c & 0x1F) << (5 * k)
+            more = bool(c & 0x20)
+            p, k = p + 1, k + 1
+            if not more and c & 0x10:
+                x -= 1 << (5 * k)
+        out.append(x + out[-2] if len(out) > 2 else x)
+    return out
+
+
+def _check_segmentation(seg: Any, img: dict[str, Any], at: str) -> None:
+    """Polygons of an even number (>= 6) of finite coordinates inside the image, or an RLE of
+    the image's size whose counts are non-negative and sum to height x width."""
+    H, W = img["height"], img["width"]
+    if isinstance(seg, dict):
+        if set(seg) != {"size", "counts"}:
+            raise ValueError(f"{at}: an RLE 'segmentation' needs exactly 'size' and 'counts', got keys "
+                             f"{short_repr(sorted(map(str, seg)))}; {_SKIP}")
+        if seg["size"] != [H, W]:
+            raise ValueError(f"{at}: its mask is {short_repr(seg['size'])} (height, width) but the image is {[H, W]}; "
+                             f"{_SKIP}")
+        counts = seg["counts"]
+        if isinstance(counts, str):
+            counts = _rle_counts(counts, at)
+        elif not (isinstance(counts, list) and all(_is_int(c) for c in counts)):
+            raise ValueError(f"{at}: RLE 'counts' must be a list of integers or a compressed string, got "
+                             f"{short_repr(counts)}; {_SKIP}")
+        if any(c < 0 for c in counts):
+            raise ValueError(f"{at}: RLE 'counts' hold a negative run ({min(counts)}); {_SKIP}")
+        if sum(counts) != H * W:
+            raise ValueError(f"{at}: RLE 'counts' cover {sum(counts):,} pixels but the {W}x{H} image has {H * W:,}; "
+                             f"{_SKIP}")
+        return
+    if not isinstance(seg, list):
+        raise ValueError(f"{at}: 'segmentation' is {short_repr(seg)}, neither polygons nor an RLE; pass masks=False "
+                         f"for boxes only, or {_SKIP}")
+    for i, poly in enumerate(seg):
+        try:  # one array per polygon: a check per coordinate in Python would take seconds on COCO's train file
+            xy = np.asarray(poly) if isinstance(poly, list) else None
+        except (ValueError, TypeError, OverflowError):  # ragged nesting
+            xy = None
+        if (xy is None or xy.ndim != 1 or xy.dtype.kind not in "iuf" or len(xy) < 6 or len(xy) % 2
+                or not np.isfinite(xy).all()):
+            raise ValueError(f"{at}: polygon {i} of 'segmentation' is {short_repr(poly)}: a polygon is an even number "
+                             f"(at least 6) of finite x, y coordinates; {_SKIP}")
+        xy = xy.astype(np.float64).reshape(-1, 2)
+        s = _EDGE_SLACK
+        if (xy < -s).any() or (xy[:, 0] > W + s).any() or (xy[:, 1] > H + s).any():
+            raise ValueError(f"{at}: polygon {i} of 'segmentation' has a point more than {s:g} pixel outside the "
+                             f"{W}x{H} image ({short_repr(poly)}); {_SKIP}")
+
+
+def check_annotation(ann: dict[str, Any], img: dict[str, Any], labels: dict[int, int], masks: bool,
+                     where: str) -> list[float]:
+    """The ``x1, y1, x2, y2`` box of one annotation of ``img`` (clipped to the image), after
+    checking every field it uses (module docstring); a ValueError names ``where`` (the file),
+    the annotation and the field. ``labels`` maps the file's category ids; ``masks`` says
+    whether the segmentation is read."""
+    at = f"{where}: annotation {ann['id']} of image {img['id']} ({img['file_name']})"
+    if ann["category_id"] not in labels:
+        raise ValueError(f"{at}: category {short_repr(ann['category_id'])} is not in the file's categories; {_SKIP}")
+    if "bbox" not in ann:
+        raise ValueError(f"{at}: 'bbox' is missing; {_SKIP}")
+    bbox = ann["bbox"]
+    if not (isinstance(bbox, list) and len(bbox) == 4 and all(_is_number(v) for v in bbox)):
+        raise ValueError(f"{at}: 'bbox' is {short_repr(bbox)}, not 4 finite numbers x, y, width, height; {_SKIP}")
+    x, y, w, h = (float(v) for v in bbox)
+    W, H, s = float(img["width"]), float(img["height"]), _EDGE_SLACK
+    if w <= 0 or h <= 0:
+        raise ValueError(f"{at}: box {short_repr(bbox)} has non-positive size; {_SKIP}")
+    if x >= W or y >= H or x + w <= 0 or y + h <= 0:
+        raise ValueError(f"{at}: box {short_repr(bbox)} lies outside the {img['width']}x{img['height']} image; {_SKIP}")
+    if x < -s or y < -s or x + w > W + s or y + h > H + s:  # refused, not clipped: a box this far out is wrong
+        raise ValueError(f"{at}: box {short_repr(bbox)} reaches more than {s:g} pixel past the edge of the "
+                         f"{img['width']}x{img['height']} image; {_SKIP}")
+    if "iscrowd" in ann and not (_is_int(ann["iscrowd"]) and ann["iscrowd"] in (0, 1)):
+        raise ValueError(f"{at}: 'iscrowd' is {short_repr(ann['iscrowd'])}, not 0 or 1; {_SKIP}")
+    if "area" in ann and not (_is_number(ann["area"]) and ann["area"] >= 0):
+        raise ValueError(f"{at}: 'area' is {short_repr(ann['area'])}, not a finite number >= 0; {_SKIP}")
+    if masks:
+        seg = ann.get("segmentation")
+        if not seg:
+            raise ValueError(f"{at}: it has no segmentation; pass masks=False for boxes only, or {_SKIP}")
+        _check_segmentation(seg, img, at)
+    return [max(x, 0.0), max(y, 0.0), min(x + w, W), min(y + h, H)]
 
 
 class CocoDetection(Dataset):
@@ -95,44 +292,37 @@ class CocoDetection(Dataset):
         check_choice("invalid", invalid, ("error", "skip"))
         self.labels = {c: i + 1 for i, c in enumerate(sorted(coco.cats))}
         self.objects = [self._objects(i, invalid) for i in self.coco_ids]
+        if masks and self.coco_ids:
+            self._check_mask_memory()
+
+    def _check_mask_memory(self) -> None:
+        """Refuse (before training starts) an image whose masks, one byte a pixel per object and
+        held twice while stacked, would not fit in memory."""
+        sizes = [(self.coco.imgs[i]["height"] * self.coco.imgs[i]["width"] * len(objs), k)
+                 for k, (i, objs) in enumerate(zip(self.coco_ids, self.objects))]
+        pixels, k = max(sizes)
+        img = self.coco.imgs[self.coco_ids[k]]
+        check_memory(2 * pixels, f"{self.where}: the masks of image {img['id']} ({len(self.objects[k]):,} objects of "
+                     f"{img['width']}x{img['height']})", "pass masks=False for boxes only, or split the "
+                     "image's annotations")
 
     def _objects(self, image_id: int, invalid: str) -> list[dict[str, Any]]:
         """The image's usable annotations, checked (errors name the annotation)."""
         img = self.coco.imgs[image_id]
-        path = self.image_dir / img["file_name"]
+        path = file_in_folder(self.image_dir, img["file_name"], f"{self.where}: image {image_id}")
         if not path.is_file():
             raise MissingDataFile(f"{self.where}: image {image_id} ({img['file_name']}) is missing from {self.image_dir}; "
                                   "restore it or remove its entry from the annotation file")
         out = []
         for ann in self.coco.imgToAnns.get(image_id, []):
             try:
-                out.append(self._check(ann, img))
+                box = check_annotation(ann, img, self.labels, self.masks, self.where)
             except ValueError:
                 if invalid == "error":
                     raise
+                continue
+            out.append({"ann": ann, "box": box})
         return out
-
-    def _check(self, ann: dict[str, Any], img: dict[str, Any]) -> dict[str, Any]:
-        where = f"{self.where}: annotation {ann.get('id')} of image {img['id']} ({img['file_name']})"
-        if ann.get("category_id") not in self.labels:
-            raise ValueError(f"{where}: category {ann.get('category_id')!r} is not in the file's categories; "
-                             "fix the annotation or pass invalid='skip'")
-        x, y, w, h = (float(v) for v in ann["bbox"])
-        W, H = float(img["width"]), float(img["height"])
-        box = [max(x, 0.0), max(y, 0.0), min(x + w, W), min(y + h, H)]
-        if w <= 0 or h <= 0:
-            raise ValueError(f"{where}: box {ann['bbox']} has non-positive size; fix the annotation or pass "
-                             "invalid='skip'")
-        if box[2] <= box[0] or box[3] <= box[1]:  # a box partly outside is clipped; one wholly outside is an error
-            raise ValueError(f"{where}: box {ann['bbox']} lies outside the {img['width']}x{img['height']} image; fix "
-                             "the annotation or pass invalid='skip'")
-        seg = ann.get("segmentation")
-        if self.masks and isinstance(seg, dict) and list(seg.get("size", [])) != [img["height"], img["width"]]:
-            raise ValueError(f"{where}: its mask is {seg.get('size')} (height, width) but the image is "
-                             f"{[img['height'], img['width']]}; fix the annotation or pass invalid='skip'")
-        if self.masks and not seg:
-            raise ValueError(f"{where}: it has no segmentation; pass masks=False for boxes only, or invalid='skip'")
-        return {"ann": ann, "box": box}
 
     def __len__(self) -> int:
         return len(self.coco_ids)

@@ -22,6 +22,7 @@ __all__ = [
     "channel_stats",
     "check_labels",
     "resize_stack",
+    "sr_min_size",
     "to_float",
 ]
 
@@ -167,6 +168,14 @@ class FileSegmentation(Dataset):
 HighRes = Union[torch.Tensor, str, Path]
 
 
+def sr_min_size(scale: int, window: int | None = None) -> tuple[int, str, str]:
+    """The smallest side of a high-resolution image that super-resolution samples can be made
+    from (one low-resolution pixel, or the patch/crop ``window``), why, and the fix."""
+    if window and window > scale:
+        return int(window), f"the patch or crop size {window}", "remove it, or lower that size"
+    return int(scale), f"one low-resolution pixel at x{scale}", "remove it"
+
+
 class SuperResolutionPairs(Dataset):
     """``(lr, hr)`` pairs in [0, 1]: ``lr`` is the antialiased bicubic downsampling of the whole
     high-resolution image (cropped to a multiple of ``scale``) and windows are cut aligned, so
@@ -199,32 +208,37 @@ class SuperResolutionPairs(Dataset):
         self.patch_size, self.crop_size, self.augment = patch_size, crop_size, augment
         self.num_samples = len(self.images) if num_samples is None else int(num_samples)
         # images held in memory get their low-resolution version once
-        self._lr = [bicubic_downsample(mod_crop(to_float(im), scale), scale) if isinstance(im, torch.Tensor) else None
-                    for im in self.images]
+        self._lr = [bicubic_downsample(self._checked(to_float(im), f"image {k}"), scale)
+                    if isinstance(im, torch.Tensor) else None for k, im in enumerate(self.images)]
         g = torch.Generator().manual_seed(SPLIT_SEED)
         self._positions = torch.rand(self.num_samples, 2, generator=g)  # fixed patch positions without augment
 
     def __len__(self) -> int:
         return self.num_samples
 
-    def _pair(self, k: int) -> tuple[torch.Tensor, torch.Tensor, str]:
+    def _checked(self, hr: torch.Tensor, where: str) -> torch.Tensor:
+        """``hr`` cropped to a multiple of the scale, refused when smaller than :func:`sr_min_size`."""
+        need, why, fix = sr_min_size(self.scale, self.patch_size or self.crop_size)
+        if min(hr.shape[-2:]) < need:
+            raise DataFileError(f"{where} is {hr.shape[-1]}x{hr.shape[-2]} pixels, smaller than the minimum of "
+                                f"{need}x{need} ({why}); {fix}")
+        return mod_crop(hr, self.scale)
+
+    def _pair(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """LR (float) and HR (as stored: uint8 or float, converted after cropping) of image k."""
         im = self.images[k]
         if isinstance(im, torch.Tensor):
-            return self._lr[k], mod_crop(im, self.scale), f"image {k}"
-        hr = mod_crop(self.loader(im), self.scale)
-        return bicubic_downsample(hr, self.scale), hr, repr(str(im))
+            return self._lr[k], mod_crop(im, self.scale)
+        hr = self._checked(self.loader(im), repr(str(im)))
+        return bicubic_downsample(hr, self.scale), hr
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         k = index % len(self.images)
-        lr, hr, where = self._pair(k)
+        lr, hr = self._pair(k)
         s, h, w = self.scale, lr.shape[-2], lr.shape[-1]
         window = self.patch_size or self.crop_size
-        if window is not None:
+        if window is not None:  # it fits: _checked refused smaller images
             p = window // s
-            if p > h or p > w:
-                raise DataFileError(f"{where} is {hr.shape[-2]}x{hr.shape[-1]}, smaller than the "
-                                 f"{'patch' if self.patch_size else 'crop'} size {window}; lower it")
             if self.patch_size is None:
                 top, left = (h - p) // 2, (w - p) // 2
             elif self.augment:

@@ -186,10 +186,12 @@ def scan_class_folders(folder: Path, classes: tuple[str, ...] | None = None) -> 
     return paths, labels, classes
 
 
-def verify_images(paths: list[Path], enabled: bool | None = None) -> None:
+def verify_images(paths: list[Path], enabled: bool | None = None,
+                  min_size: tuple[int, str, str] | None = None) -> None:
     """Open every file's header (Pillow) and raise :class:`DataFileError` naming the first
-    unreadable one, not-a-file or decompression bomb. ``enabled=None`` checks only when there are
-    at most 20,000 files (``enabled`` is a dataset's ``verify`` option, checked here for every builder)."""
+    unreadable one, not-a-file, decompression bomb or image with a side below ``min_size``
+    (pixels, why, the fix). ``enabled=None`` checks only when there are at most 20,000 files
+    (``enabled`` is a dataset's ``verify`` option, checked here for every builder)."""
     if enabled is not None:
         enabled = check_bool("verify", enabled)
     if enabled is False or (enabled is None and len(paths) > _VERIFY_LIMIT):
@@ -200,9 +202,13 @@ def verify_images(paths: list[Path], enabled: bool | None = None) -> None:
         check_image_file(Path(p))
         try:
             with Image.open(p) as img:
-                img.size  # noqa: B018 (the header is parsed on open)
+                w, h = img.size
         except Exception as e:  # Pillow raises many types for damaged files
             raise image_error(p, e) from None
+        if min_size is not None and min(w, h) < min_size[0]:
+            need, why, fix = min_size
+            raise DataFileError(f"image file {str(p)!r} is {w}x{h} pixels, smaller than the minimum of "
+                                f"{need}x{need} ({why}); {fix}")
 
 
 def find_split_folders(root: Path) -> dict[str, Path]:

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..utils.validate import short_repr
 from .transforms import ResizeCover, Size, center_crop, normalize
 
 if TYPE_CHECKING:
@@ -24,6 +25,7 @@ __all__ = [
     "bicubic_downsample",
     "bicubic_upsample",
     "convert_channels",
+    "file_in_folder",
     "list_images",
     "load_image",
     "load_label_map",
@@ -79,6 +81,30 @@ def _original_message(kind: str, message: str) -> str:
 def list_images(folder: Path) -> list[Path]:
     """Image files directly inside ``folder`` (by extension, case-insensitive), sorted by name."""
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+
+
+def file_in_folder(folder: Path, name: object, where: str) -> Path:
+    """``folder / name`` for a file name read from an annotation file, refused (a ValueError
+    starting with ``where``) unless it is a non-empty relative path that stays inside ``folder``
+    once resolved: no ``..`` part, no absolute path or drive, no link leading out of the folder."""
+    fix = "give a path relative to the image folder"
+    try:  # a lone surrogate (JSON allows one) cannot name a file
+        parts = [os.fsencode(p) for p in name.replace("\\", "/").split("/")] if isinstance(name, str) else None
+    except UnicodeEncodeError:
+        parts = None
+    if parts is None or not name.strip() or "\x00" in name:
+        raise ValueError(f"{where}: the file name {short_repr(name)} is not a usable relative path; {fix}")
+    if any(len(part) > 255 for part in parts):  # the usual file system limit (ENAMETOOLONG)
+        raise ValueError(f"{where}: the file name {short_repr(name)} has a part longer than 255 bytes; {fix}")
+    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":") or b".." in parts:
+        raise ValueError(f"{where}: the file name {short_repr(name)} leads outside the image folder {str(folder)!r}; "
+                         f"{fix}")
+    path = folder / name
+    real, base = os.path.realpath(path), os.path.realpath(folder)
+    if not real.startswith(base.rstrip(os.sep) + os.sep):
+        raise ValueError(f"{where}: {short_repr(name)} resolves to {real!r}, outside the image folder "
+                         f"{str(folder)!r} (a link); copy the image into the folder, or link the whole folder instead")
+    return path
 
 
 def check_image_file(path: Path, what: str = "image file") -> None:

@@ -36,7 +36,7 @@ from ..utils.memory import check_memory
 from ..utils.validate import check_bool, check_choice, check_int
 from ._base import (MAX_COUNT, DatasetInfo, holdout_split, register_dataset, reject_unknown_options, split_source,
                     sr_scale, three_way_split)
-from .datasets import SuperResolutionPairs, to_float
+from .datasets import SuperResolutionPairs, sr_min_size, to_float
 from .folders import ImageLoader, verify_images
 from .image import DataFileError, as_uint8, image_error, list_images, mod_crop
 from .transforms import MAX_SIDE
@@ -156,26 +156,25 @@ def _build(name: str, split: str, root: Path, augment: bool, options: dict[str, 
                                            "lr_source"])
     scale = sr_scale(options.get("scale", 2), name)
     paths = find_sr_images(Path(root), split, scale, options.get("val_size"))
-    verify_images(paths, options.get("verify"))
     loader = ImageLoader(3)
     given = _given_lr(Path(root), paths, scale, check_choice("lr_source", options.get("lr_source", "auto"), LR_MODES), split)
+    crop = options.get("eval_size")
+    crop = None if crop is None else check_int("eval_size", crop, min=1, max=MAX_SIDE)
+    patch = check_int("patch_size", options.get("patch_size", 96), min=1, max=MAX_SIDE) if split == "train" else None
+    # a 1x1 image would end in the resampler's traceback: refused from the headers, naming the file
+    verify_images(paths, options.get("verify"), sr_min_size(scale, patch or crop))
     if given is not None:
         verify_images(given, options.get("verify"))
-        crop = options.get("eval_size")
-        crop = None if crop is None else check_int("eval_size", crop, min=1, max=MAX_SIDE)
         info = DatasetInfo(name=name, task="super_resolution", in_chans=3, num_classes=None, class_names=None,
                            image_size=None if crop is None else (crop, crop), mean=(), std=(), scale=scale)
         return GivenPairs(list(zip(given, paths)), scale, loader, crop), info
     # cache=True decodes every image once at build time (fast epochs, memory of the uint8 images)
     images: list = _decode_all(paths, loader) if _flag(options, "cache") else paths
-    if split == "train":
-        patch = check_int("patch_size", options.get("patch_size", 96), min=1, max=MAX_SIDE)
+    if patch is not None:
         num = check_int("num_patches", options.get("num_patches", 1000), min=1, max=MAX_COUNT * 10)
         dataset = SuperResolutionPairs(images, scale, patch_size=patch, augment=augment, num_samples=num, loader=loader)
         size: tuple[int, int] | None = (patch, patch)
     else:
-        crop = options.get("eval_size")
-        crop = None if crop is None else check_int("eval_size", crop, min=1, max=MAX_SIDE)
         dataset = SuperResolutionPairs(images, scale, crop_size=crop, loader=loader)
         size = None if crop is None else (crop, crop)
     info = DatasetInfo(name=name, task="super_resolution", in_chans=3, num_classes=None, class_names=None,

@@ -9,9 +9,15 @@ images are split three ways (80 / 10 / 10) by a fixed seed. The classes are VOC'
 box ``xmin..xmax`` becomes ``x1 = xmin - 1, x2 = xmax``. Objects marked ``difficult`` are kept
 with ``iscrowd=1``: COCOeval neither rewards nor penalises detections on them, close to VOC's
 own rule, and the detector is not trained on them. Boxes only (no masks).
+
+Every field is checked before use and each problem is one line naming the XML file, the object
+and the field: the size, finite corners, ``<difficult>`` 0 or 1, a ``<filename>`` that stays
+inside ``JPEGImages/``, image-list entries that are plain names; boxes must lie inside the image
+(:func:`wavevision.data.boxes.check_objects`).
 """
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -20,17 +26,19 @@ import torch
 from torch.utils.data import Dataset
 
 from ..utils.io import read_bytes
+from ..utils.validate import short_repr
 from ._base import DatasetInfo, holdout_split, register_dataset, reject_unknown_options, split_source, three_way_split
 from .boxes import check_objects, empty_target
 from .folders import IMAGENET_MEAN, IMAGENET_STD
-from .image import MissingDataFile, convert_channels, load_image
-from .transforms import Normalize
+from .image import MissingDataFile, convert_channels, file_in_folder, load_image
+from .transforms import MAX_SIDE, Normalize
 
 __all__ = ["VOC_CLASSES", "VocDetection", "find_voc_root", "parse_voc_xml"]
 
 VOC_CLASSES = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "diningtable",
                "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor")
 _MAX_XML = 1 << 20
+_CORNERS = ("xmin", "ymin", "xmax", "ymax")
 
 
 def find_voc_root(root: Path) -> Path | None:
@@ -41,7 +49,8 @@ def find_voc_root(root: Path) -> Path | None:
 
 def parse_voc_xml(path: Path, classes: tuple[str, ...]) -> dict[str, Any]:
     """``{"file": name, "size": (H, W), "objects": [(label, [x1, y1, x2, y2], difficult)]}`` of one
-    annotation file; a ValueError names the file and the problem."""
+    annotation file; a ValueError names the file, the object (its position, from 0) and the field:
+    the size must be integers in ``1..16384``, the corners finite numbers, ``<difficult>`` 0 or 1."""
     try:
         tree = ET.fromstring(read_bytes(path, max_bytes=_MAX_XML, what="VOC annotation"))
     except ET.ParseError as e:
@@ -51,19 +60,33 @@ def parse_voc_xml(path: Path, classes: tuple[str, ...]) -> dict[str, Any]:
         hw = (int(size.findtext("height")), int(size.findtext("width")))  # type: ignore[union-attr]
     except (AttributeError, TypeError, ValueError):
         raise ValueError(f"{path}: no <size> with <width> and <height>; fix the annotation file") from None
+    if not all(1 <= v <= MAX_SIDE for v in hw):
+        raise ValueError(f"{path}: <size> says {hw[1]}x{hw[0]} pixels, outside 1..{MAX_SIDE} a side; fix the "
+                         "annotation file")
     objects = []
-    for obj in tree.iter("object"):
+    for k, obj in enumerate(tree.iter("object")):
         name = (obj.findtext("name") or "").strip()
         if name not in classes:
-            raise ValueError(f"{path}: class {name!r} is not one of the {len(classes)} classes ({', '.join(classes[:5])}"
-                             ", ...); pass classes=[...] naming all classes")
-        try:
-            b = obj.find("bndbox")
-            box = [float(b.findtext(k)) for k in ("xmin", "ymin", "xmax", "ymax")]  # type: ignore[union-attr,arg-type]
-        except (AttributeError, TypeError, ValueError):
-            raise ValueError(f"{path}: an object of class {name!r} has no complete <bndbox>; fix the annotation") from None
-        box = [box[0] - 1, box[1] - 1, box[2], box[3]]
-        objects.append((classes.index(name) + 1, box, (obj.findtext("difficult") or "0").strip() == "1"))
+            raise ValueError(f"{path}: class {short_repr(name)} is not one of the {len(classes)} classes "
+                             f"({', '.join(classes[:5])}, ...); pass classes=[...] naming all classes")
+        at = f"{path}: object {k} ({name})"
+        b = obj.find("bndbox")
+        if b is None or any(b.findtext(c) is None for c in _CORNERS):
+            raise ValueError(f"{at} has no complete <bndbox> (<xmin>, <ymin>, <xmax>, <ymax>); fix the annotation")
+        box = []
+        for c in _CORNERS:
+            text = b.findtext(c) or ""
+            try:
+                v = float(text)
+            except ValueError:
+                v = math.nan
+            if not math.isfinite(v):
+                raise ValueError(f"{at}: <{c}> is {short_repr(text.strip())}, not a finite number; fix the annotation")
+            box.append(v)
+        difficult = (obj.findtext("difficult") or "0").strip()
+        if difficult not in ("0", "1"):
+            raise ValueError(f"{at}: <difficult> is {short_repr(difficult)}, not 0 or 1; fix the annotation")
+        objects.append((classes.index(name) + 1, [box[0] - 1, box[1] - 1, box[2], box[3]], difficult == "1"))
     return {"file": tree.findtext("filename") or path.stem + ".jpg", "size": hw, "objects": objects}
 
 
@@ -74,7 +97,8 @@ class VocDetection(Dataset):
         self.voc, self.ids, self.classes, self.transform = voc, ids, classes, transform
         self.records = [parse_voc_xml(voc / "Annotations" / f"{i}.xml", classes) for i in ids]
         for i, rec in zip(ids, self.records):
-            if not (voc / "JPEGImages" / rec["file"]).is_file():
+            xml = voc / "Annotations" / f"{i}.xml"
+            if not file_in_folder(voc / "JPEGImages", rec["file"], f"{xml}: <filename>").is_file():
                 raise MissingDataFile(f"{voc / 'Annotations' / f'{i}.xml'} refers to image {rec['file']}, which is missing "
                                       f"from {voc / 'JPEGImages'}; restore it or remove the annotation")
             check_objects(self._target(rec), rec["size"], len(classes), str(voc / "Annotations" / f"{i}.xml"))
@@ -103,8 +127,14 @@ class VocDetection(Dataset):
 
 
 def _read_list(path: Path) -> list[str]:
-    return [line.split()[0] for line in read_bytes(path, max_bytes=64 << 20, what="VOC image list").decode().splitlines()
-            if line.strip()]
+    """The image ids of an ``ImageSets`` list: plain names (a path part would read another folder's files)."""
+    text = read_bytes(path, max_bytes=64 << 20, what="VOC image list").decode(errors="replace")
+    ids = [line.split()[0] for line in text.splitlines() if line.strip()]
+    for n, i in enumerate(ids):
+        if "/" in i or "\\" in i or i in (".", ".."):
+            raise ValueError(f"{path}: entry {n + 1} ({short_repr(i)}) is not an image id (a file name without "
+                             "folder or extension); fix the list")
+    return ids
 
 
 def _split_ids(voc: Path, split: str) -> list[str]:
@@ -118,7 +148,11 @@ def _split_ids(voc: Path, split: str) -> list[str]:
     has_test = "test" in have
     source, part = split_source(split, has_val="val" in have and has_test, has_test=has_test)
     if source == "train" and part is not None:
-        ids = _read_list(have.get("trainval") or have["train"])
+        train = have.get("trainval") or have.get("train")
+        if train is None:
+            raise FileNotFoundError(f"{lists} has no train.txt or trainval.txt; add one or remove the lists to split "
+                                    "the images by seed")
+        ids = _read_list(train)
         return [ids[i] for i in holdout_split(len(ids), part).tolist()]
     if source not in have:
         raise FileNotFoundError(f"{lists} has no {source}.txt; add it or remove the lists to split the images by seed")

@@ -192,6 +192,9 @@ class SegmentationMeter(Meter):
         return miou_from_confusion(self.totals["confusion"])["iou"]
 
 
+SSIM_WINDOW = 11  # the Gaussian window of SSIM (Wang et al. 2004), as every SR paper measures it
+
+
 def rgb_to_y(img: torch.Tensor) -> torch.Tensor:
     """Luma Y in [0, 1] (ITU-R BT.601, studio range 16-235 scaled by 1/255) of (B, 3, H, W) RGB in
     [0, 1]; a one-channel input is returned as it is. Output (B, 1, H, W)."""
@@ -232,7 +235,8 @@ def _gaussian_window(size: int, sigma: float, dtype: torch.dtype, device: torch.
     return (g[:, None] * g[None, :]).view(1, 1, size, size)
 
 
-def ssim(pred: torch.Tensor, target: torch.Tensor, *, border: int = 0, window: int = 11, sigma: float = 1.5) -> torch.Tensor:
+def ssim(pred: torch.Tensor, target: torch.Tensor, *, border: int = 0, window: int = SSIM_WINDOW,
+         sigma: float = 1.5) -> torch.Tensor:
     """Per-image SSIM on the Y channel of (B, C, H, W) images in [0, 1] (statistics over the
     window positions that fit inside the cropped image)."""
     if pred.shape != target.shape:
@@ -263,7 +267,17 @@ class SuperResolutionMeter(Meter):
         self.border = border
         self._zero("loss_sum", "loss_n", *(f"{p}{k}" for p in ("", "bicubic_") for k in ("psnr_sum", "ssim_sum", "n")))
 
+    def min_size(self) -> int:
+        """The smallest image side measured: SSIM's window inside the border crop."""
+        return SSIM_WINDOW + 2 * self.border
+
     def update(self, pred: torch.Tensor, target: torch.Tensor, prefix: str = "") -> None:
+        h, w = target.shape[-2:]
+        if min(h, w) < self.min_size():
+            m = self.min_size()
+            raise ValueError(f"an evaluation image of {w}x{h} pixels is too small to measure: PSNR and SSIM need "
+                             f"at least {m}x{m} (SSIM's {SSIM_WINDOW}x{SSIM_WINDOW} window inside a border crop of "
+                             f"{self.border}); remove the smaller images from the evaluation set")
         self._add(f"{prefix}psnr_sum", psnr(pred, target, border=self.border).sum())
         self._add(f"{prefix}ssim_sum", ssim(pred, target, border=self.border).sum())
         self._add(f"{prefix}n", torch.tensor(float(pred.shape[0])))

@@ -11,12 +11,23 @@ import difflib
 import math
 import numbers
 import os
+import reprlib
 from collections.abc import Iterable, Mapping
 from typing import Any, Union
 
-__all__ = ["PathLike", "check_bool", "check_choice", "check_float", "check_int", "check_nested"]
+__all__ = ["PathLike", "check_bool", "check_choice", "check_float", "check_int", "check_nested", "short_repr"]
 
 PathLike = Union[str, "os.PathLike[str]"]
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxtuple, _SHORT.maxdict = 3, 8, 8, 4
+_SHORT.maxstring, _SHORT.maxother, _SHORT.maxlong = 60, 60, 40
+
+
+def short_repr(value: Any) -> str:
+    """``repr(value)`` cut to a few dozen characters (long lists, strings and deep nesting
+    elided with ``...``), for error messages about values read from files."""
+    return _SHORT.repr(value)
 
 
 def _bounds(name: str, value: float, *, min: float | None, max: float | None, gt: float | None,
