@@ -41,7 +41,7 @@ __all__ = [
 STATE_FILE = "last.state.pt"
 STATE_VERSION = 2  # 2: the state holds the run's fingerprint (version 1 files are still read)
 _READABLE_VERSIONS = (1, 2)
-# Everything a run writes: --overwrite removes these (and only these) from the directory.
+# Everything a run writes: --overwrite replaces these (and only these) in the directory.
 RUN_FILES = (
     "config.yaml", "best.safetensors", "best.json", "last.safetensors", "last.json", STATE_FILE,
     "log.jsonl", "results.json", "curves.png",
