@@ -324,6 +324,43 @@ def test_a_state_file_of_another_configuration_is_refused_naming_the_mismatch(tm
         train({**b, "epochs": 1, "resume": True})
 
 
+def _edit_state(state, key, value):
+    if key == "epoch":
+        state["epoch"] = value
+    elif key == "history":
+        state["history"] = state["history"] * 2
+    else:
+        gen, field = key.split(".")
+        rng = state["rng"][0]
+        if gen == "torch":
+            rng["torch"] = rng["torch"][:value]
+        elif gen == "numpy":
+            rng["numpy"][1] = rng["numpy"][1][:value]
+        else:
+            rng["python"][1] = rng["python"][1][:value]
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("torch.state", 100, r"rng\[0\]\.torch must be \d+ bytes \(uint8\), got 100 bytes"),
+    ("numpy.keys", 10, r"rng\[0\]\.numpy must be NumPy's Mersenne Twister state"),
+    ("python.state", 10, r"rng\[0\]\.python must be Python's Mersenne Twister state"),
+    ("epoch", -1, r"'epoch' must be an integer >= 0, got -1"),
+    ("epoch", 7, r"'epoch' is 7 but the run has 1 epochs"),
+    ("history", None, r"'history' holds 2 record\(s\) for 1 finished epoch"),
+])
+def test_a_damaged_state_is_refused_naming_the_entry(tmp_path, pristine, key, value, message, capsys):
+    cfg, run, _ = pristine
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    state = torch.load(copy / "last.state.pt", weights_only=True)
+    _edit_state(state, key, value)
+    torch.save(state, copy / "last.state.pt")
+    with pytest.raises(ValueError, match=r"last\.state\.pt: " + message + r".*--overwrite"):
+        train({**cfg, "output": str(copy), "resume": True})
+    err = _error(capsys, ["train", "--resume", str(copy), "--no-progress"])
+    assert err.count("\n") == 1 and re.search(message, err)
+
+
 def test_a_checkpoint_whose_config_asks_for_an_absurd_model_is_refused_before_building(tmp_path, capsys):
     model = wavevision.create_model("wavemix_lite_8_10", depth=1)
     wavevision.save_checkpoint(model, tmp_path / "m.safetensors")

@@ -83,6 +83,16 @@ def _dataset_info(d: Any, path: Path):
                          "use a checkpoint written by wavevision train") from None
 
 
+def _checked_task(meta: Dict[str, Any], model_task: str, model_name: str, path: Path) -> str:
+    """The checkpoint's task: its model's, which ``extra.task`` may only repeat."""
+    task = meta.get("task")
+    if task is not None and task != model_task:
+        raise ValueError(f"{path.with_suffix('.json')}: extra.task is {task!r} but its model {model_name} is a "
+                         f"{model_task} model; the file was edited or belongs to another checkpoint: use the .json "
+                         "saved with these weights")
+    return get_task(model_task).name
+
+
 def _check_finite(model: nn.Module, path: Path) -> None:
     bad = [name for name, t in model.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()]
     if bad:
@@ -115,8 +125,12 @@ def load_trained(checkpoint: PathLike, *, device: "str | torch.device" = "cpu", 
     meta = config.get("extra") or {}
     if not isinstance(meta, dict):
         raise ValueError(f"{path.with_suffix('.json')}: 'extra' must be a mapping, got {type(meta).__name__}")
-    task = get_task(meta.get("task") or get_entry(model.model_name).task).name
+    task = _checked_task(meta, get_entry(model.model_name).task, model.model_name, path)
     info = _dataset_info(meta.get("dataset"), path)
+    if info is not None and info.task != task:
+        raise ValueError(f"{path.with_suffix('.json')}: extra.dataset.task is {info.task!r} but its model "
+                         f"{model.model_name} is a {task} model; the file was edited or belongs to another "
+                         "checkpoint: use the .json saved with these weights")
     return Trained(model.to(dev).eval(), path, task, info, meta)
 
 
