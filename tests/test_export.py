@@ -325,3 +325,13 @@ def test_a_failed_check_keeps_the_existing_file(fmt, tmp_path):
         exporter(_BakesTheBatch(), path, input_size=(4, 4))
     assert path.read_bytes() == b"a good model"
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left either
+
+
+def test_load_run_gives_python_the_same_export(digits_run, tmp_path):
+    from wavevision.export import load_run
+
+    model, size = load_run(digits_run)
+    assert size == (1, 16, 16)
+    report = export_torchscript(model, tmp_path / "m.pt", input_size=size[1:])
+    assert report.input_shape == (2, 1, 16, 16)
+    assert report.metadata["class_names"] == [str(d) for d in range(10)] and report.metadata["mean"] == [0.3062]

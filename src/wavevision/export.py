@@ -6,6 +6,9 @@
 * :func:`export_metadata` is what a deployed model's user needs to feed it (its input size,
   normalisation and class names); both exporters embed it (ONNX ``metadata_props``, a
   ``wavevision.json`` extra file of the TorchScript archive).
+* :func:`load_run` loads a training run's model with its dataset's description, and the input
+  size it trained on: ``model, size = load_run("runs/mine"); export_onnx(model, "m.onnx",
+  input_size=size)`` writes a file that knows its normalisation and class names.
 
 A file is written only once its check has passed (into a temporary file of the target's
 folder, then renamed over the target), so a failed export never replaces a good file.
@@ -46,6 +49,7 @@ __all__ = [
     "export_onnx",
     "export_torchscript",
     "find_cxx_compiler",
+    "load_run",
     "onnx_opset_range",
 ]
 
@@ -263,6 +267,33 @@ def export_onnx(
         path = atomic_write_bytes(path, data)
     return ExportReport(Path(path), "onnx", tuple(x.shape), tuple(out.shape), opset, exporter, fuse, checks,
                         time.perf_counter() - start, meta)
+
+
+def load_run(run: PathLike) -> Tuple[nn.Module, Optional[Tuple[int, int, int]]]:
+    """The model of a training run (its directory or a ``.safetensors`` checkpoint of
+    ``wavevision train``) in eval mode, and the (C, H, W) input it trained on (None where the run
+    does not record one). The run's dataset (name, classes, class names, input size,
+    normalisation) goes into the model's ``pretrained_cfg``, which :func:`export_metadata` and
+    :func:`wavevision.save_pretrained` read.
+    """
+    from .engine.predict import load_trained  # the engine is only needed for runs
+
+    trained = load_trained(run)
+    model, info = trained.model, trained.info
+    if info is None:
+        return model, None
+    cfg = dict(model.pretrained_cfg, dataset=info.name, num_classes=info.num_classes)
+    if info.class_names:
+        cfg["label_names"] = tuple(info.class_names)
+    if info.image_size:
+        cfg["input_size"] = (info.in_chans, *info.image_size)
+    if info.mean:
+        cfg["mean"], cfg["std"] = tuple(info.mean), tuple(info.std)
+    model.pretrained_cfg = cfg
+    if not info.image_size:
+        return model, None
+    scale = info.scale or 1  # super-resolution records the target's size: the model takes 1/scale of it
+    return model, (int(getattr(model, "in_chans", info.in_chans)), *(int(s) // scale for s in info.image_size))
 
 
 def export_metadata(model: nn.Module, input_shape: Sequence[int]) -> Dict[str, Any]:

@@ -142,6 +142,7 @@ class _Source:
         at, and where that size comes from; the memory the trace needs is checked first."""
         from ..bench import ModelSpec, default_input_shape
         from ..engine.sizing import check_fits_memory, meta_model
+        from ..export import load_run
         from ..models import create_model
 
         fix = "give a smaller --input-size" + ("" if self.run else ", or smaller --model-arg values (final_dim, ff_channel, depth)")
@@ -151,7 +152,7 @@ class _Source:
             origin = "--input-size" if input_size else f"the size {self.name} is registered for"
             check_fits_memory(meta, input_shape=(2, *size), what=f"exporting {self.name} at {size[1]}x{size[2]}", fix=fix)
             return create_model(self.name, checkpoint=self.checkpoint, **self.overrides).eval(), size, origin
-        model, run_size = _load_run(self.run)
+        model, run_size = load_run(self.run)
         chans = int(getattr(model, "in_chans", run_size[0] if run_size else 3))
         if input_size:
             size, origin = (chans, *input_size), "--input-size"
@@ -165,41 +166,13 @@ class _Source:
         return model, size, origin
 
 
-def _load_run(path: "Path"):
-    """The model of a run directory or checkpoint (eval mode, the run's dataset in its
-    ``pretrained_cfg``) and the (C, H, W) it trained on (None when the run does not record it)."""
-    from ..engine.predict import load_trained
-
-    trained = load_trained(path)
-    model, info = trained.model, trained.info
-    if info is None:
-        return model, None
-    model.pretrained_cfg = _dataset_cfg(model.pretrained_cfg, info)
-    if not info.image_size:
-        return model, None
-    scale = info.scale or 1  # super-resolution records the target's size: the model takes 1/scale of it
-    return model, (int(getattr(model, "in_chans", info.in_chans)), *(int(s) // scale for s in info.image_size))
-
-
-def _dataset_cfg(cfg: dict, info: object) -> dict:
-    """``cfg`` updated with what a run's dataset says about the trained weights: its name, head
-    size, class names, input size and normalisation (so the folder documents its own inputs)."""
-    out = dict(cfg, dataset=info.name, num_classes=info.num_classes)
-    if info.class_names:
-        out["label_names"] = tuple(info.class_names)
-    if info.image_size:
-        out["input_size"] = (info.in_chans, *info.image_size)
-    if info.mean:
-        out["mean"], out["std"] = tuple(info.mean), tuple(info.std)
-    return out
-
-
 def _export_hub(args: argparse.Namespace) -> int:
     """``--format hub``: a Hub-style folder (wavevision.save_pretrained) from a run, a checkpoint or a name."""
     from pathlib import Path
 
     from ..engine.config import parse_assignments
     from ..engine.sizing import check_fits_memory, meta_model
+    from ..export import load_run
     from ..models import create_model, save_pretrained
 
     if args.fuse or args.opset is not None or args.exporter != "auto" or args.input_size is not None:
@@ -210,7 +183,7 @@ def _export_hub(args: argparse.Namespace) -> int:
             raise FileExistsError(f"{out / name} already exists; pass --overwrite to replace it or choose another --output")
     source = _Source(args, parse_assignments(args.model_arg, "--model-arg"))
     if source.run is not None:
-        model = _load_run(source.run)[0]
+        model = load_run(source.run)[0]
     else:
         meta = meta_model(lambda: create_model(source.name, **source.overrides))
         check_fits_memory(meta, what=f"the model {source.name}", fix="give smaller --model-arg values (final_dim, ff_channel, depth)")

@@ -83,14 +83,12 @@ def _dataset_info(d: Any, path: Path):
                          "use a checkpoint written by wavevision train") from None
 
 
-def _checked_task(meta: Dict[str, Any], model_task: str, model_name: str, path: Path) -> str:
-    """The checkpoint's task: its model's, which ``extra.task`` may only repeat."""
-    task = meta.get("task")
-    if task is not None and task != model_task:
-        raise ValueError(f"{path.with_suffix('.json')}: extra.task is {task!r} but its model {model_name} is a "
+def _check_declared(path: Path, key: str, declared: Any, model_task: str, model_name: str) -> None:
+    """A task the checkpoint's JSON declares may only repeat its model's (the registry's)."""
+    if declared not in (None, model_task):
+        raise ValueError(f"{path.with_suffix('.json')}: {key} is {declared!r} but its model {model_name} is a "
                          f"{model_task} model; the file was edited or belongs to another checkpoint: use the .json "
                          "saved with these weights")
-    return get_task(model_task).name
 
 
 def _check_finite(model: nn.Module, path: Path) -> None:
@@ -125,12 +123,11 @@ def load_trained(checkpoint: PathLike, *, device: "str | torch.device" = "cpu", 
     meta = config.get("extra") or {}
     if not isinstance(meta, dict):
         raise ValueError(f"{path.with_suffix('.json')}: 'extra' must be a mapping, got {type(meta).__name__}")
-    task = _checked_task(meta, get_entry(model.model_name).task, model.model_name, path)
+    model_task = get_entry(model.model_name).task
     info = _dataset_info(meta.get("dataset"), path)
-    if info is not None and info.task != task:
-        raise ValueError(f"{path.with_suffix('.json')}: extra.dataset.task is {info.task!r} but its model "
-                         f"{model.model_name} is a {task} model; the file was edited or belongs to another "
-                         "checkpoint: use the .json saved with these weights")
+    _check_declared(path, "extra.task", meta.get("task"), model_task, model.model_name)
+    _check_declared(path, "extra.dataset.task", info.task if info else None, model_task, model.model_name)
+    task = get_task(model_task).name
     return Trained(model.to(dev).eval(), path, task, info, meta)
 
 
