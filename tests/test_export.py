@@ -335,3 +335,15 @@ def test_load_run_gives_python_the_same_export(digits_run, tmp_path):
     report = export_torchscript(model, tmp_path / "m.pt", input_size=size[1:])
     assert report.input_shape == (2, 1, 16, 16)
     assert report.metadata["class_names"] == [str(d) for d in range(10)] and report.metadata["mean"] == [0.3062]
+
+
+def test_cli_overwrite_keeps_a_good_file_when_the_new_export_fails_its_check(tmp_path, capsys, monkeypatch):
+    import wavevision.export as exporting
+
+    good = tmp_path / "lite.pt"
+    assert main(["export", "wavemix_lite_8_10", "--format", "torchscript", "-o", str(good)]) == 0
+    before = good.read_bytes()
+    monkeypatch.setattr(exporting, "_relative_error", lambda ours, ref: 1.0)  # the reloaded module answers wrongly
+    err = _error(capsys, ["export", "wavemix_lite_8_10", "--format", "torchscript", "-o", str(good), "--overwrite"])
+    assert "differs from PyTorch at batch 2" in err and f"{good} is left as it was" in err
+    assert good.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["lite.pt"]

@@ -42,6 +42,7 @@ from .utils import atomic_write_bytes
 __all__ = [
     "DEFAULT_OPSET",
     "EXPORT_FORMATS",
+    "ExportCheckError",
     "ExportReport",
     "compile_model",
     "export_metadata",
@@ -58,6 +59,10 @@ ONNX_EXPORTERS = ("auto", "torchscript", "dynamo")
 DEFAULT_OPSET = 17
 _ONNX_EXTRA = "pip install 'wavevision[onnx]' (or pip install onnx onnxscript onnxruntime)"
 PathLike = Union[str, Path]
+
+
+class ExportCheckError(RuntimeError):
+    """The exported file does not answer like the PyTorch model (nothing was written)."""
 
 
 @dataclass
@@ -172,7 +177,8 @@ def _relative_error(ours: Any, ref: torch.Tensor) -> float:
     ref = ref.detach().double().cpu()
     ours = torch.as_tensor(ours).double()
     if ours.shape != ref.shape:
-        raise RuntimeError(f"exported model returned shape {tuple(ours.shape)}, PyTorch {tuple(ref.shape)}")
+        raise ExportCheckError(f"the exported model returned shape {tuple(ours.shape)}, PyTorch {tuple(ref.shape)}; "
+                               "the model may bake in the traced batch size")
     return float((ours - ref).abs().max() / ref.abs().max().clamp_min(1e-12))
 
 
@@ -188,7 +194,7 @@ def _check_batches(run, model: nn.Module, example: torch.Tensor, rtol: float, wh
         err = _relative_error(run(x), ref)
         checks[batch] = err
         if not err <= rtol:
-            raise RuntimeError(
+            raise ExportCheckError(
                 f"the exported {what} model differs from PyTorch at batch {batch}: relative error {err:.2e} > {rtol:.0e}; "
                 "the model may use an operation the exporter does not translate faithfully (or bakes in the batch size)"
             )
@@ -230,7 +236,7 @@ def export_onnx(
     Raises:
         ValueError: bad opset, exporter or input size.
         ImportError: a needed ONNX package is missing (the message says what to install).
-        RuntimeError: the check failed.
+        ExportCheckError: the check failed (a RuntimeError; ``path`` is left as it was).
     """
     _check_choice("exporter", exporter, ONNX_EXPORTERS)
     lo, hi = onnx_opset_range(exporter)

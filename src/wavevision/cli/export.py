@@ -41,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..engine.config import parse_assignments
-    from ..export import DEFAULT_OPSET, export_metadata, export_onnx, export_torchscript
+    from ..export import DEFAULT_OPSET, ExportCheckError, export_metadata, export_onnx, export_torchscript
+    from . import CLIError
 
     if args.format == "hub":
         return _export_hub(args)
@@ -58,12 +59,16 @@ def run(args: argparse.Namespace) -> int:
         raise FileExistsError(f"{out} already exists; pass --overwrite to replace it or choose another --output")
     model, size, origin = source.load_sized(tuple(args.input_size) if args.input_size else None)
     metadata = export_metadata(model, size)
-    if args.format == "onnx":
-        opset = DEFAULT_OPSET if args.opset is None else args.opset
-        report = export_onnx(model, out, input_size=size, opset=opset, fuse=args.fuse, exporter=args.exporter,
-                             check=args.check, metadata=metadata)
-    else:
-        report = export_torchscript(model, out, input_size=size, fuse=args.fuse, check=args.check, metadata=metadata)
+    try:
+        if args.format == "onnx":
+            opset = DEFAULT_OPSET if args.opset is None else args.opset
+            report = export_onnx(model, out, input_size=size, opset=opset, fuse=args.fuse, exporter=args.exporter,
+                                 check=args.check, metadata=metadata)
+        else:
+            report = export_torchscript(model, out, input_size=size, fuse=args.fuse, check=args.check, metadata=metadata)
+    except ExportCheckError as e:
+        kept = f"{out} is left as it was" if out.exists() else f"{out} was not written"
+        raise CLIError(f"{e}; {kept}") from None
     if args.json:
         record = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(report).items()}
         print(json.dumps({**record, "input_size_from": origin}, indent=2))
