@@ -129,6 +129,8 @@ class RunDir:
             return saved
         if self.has_trained() and not cfg.overwrite:
             existing = self.existing()
+            if os.path.lexists(self.path / _REPLACED):
+                existing.append(_REPLACED)  # the run an interrupted --overwrite set aside
             raise FileExistsError(f"{self.path} already holds a run ({', '.join(existing[:3])}...); pass --resume to "
                                   "continue it, --overwrite to replace it, or --output DIR for a new one")
         return None
