@@ -252,6 +252,58 @@ def test_predict_segmentation_writes_mask_and_overlay(scene_run, tmp_path, capsy
     assert "pass an output folder" in _error(capsys, ["predict", str(scene_run), str(path)])
 
 
+def test_predict_images_sharing_a_name_get_results_of_their_own(scene_run, tmp_path, capsys):
+    from wavevision.engine.predict import output_names
+
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    first = _save_png(torch.rand(1, 32, 32, generator=torch.Generator().manual_seed(0)), tmp_path / "a" / "x.png")
+    second = _save_png(torch.rand(1, 32, 32, generator=torch.Generator().manual_seed(1)), tmp_path / "b" / "x.png")
+    out = tmp_path / "out"
+    assert main(["predict", str(scene_run), str(first), str(second), "-o", str(out)]) == 0
+    masks = {p.name: p.read_bytes() for p in out.iterdir() if p.name.endswith("_mask.png")}
+    assert set(masks) == {"a-x_mask.png", "b-x_mask.png"} and masks["a-x_mask.png"] != masks["b-x_mask.png"]
+    assert output_names([Path("d/x.png"), Path("d/x.jpg"), Path("y.png")]) == ["x-png", "x-jpg", "y"]
+    err = _error(capsys, ["predict", str(scene_run), str(first), str(first), "-o", str(tmp_path / "twice")])
+    assert f"{first} and {first} would both write" in err and not (tmp_path / "twice").exists()
+
+
+def test_predict_refuses_sizes_that_cannot_fit_before_decoding(digits_run, scene_run, tmp_path, capsys, monkeypatch):
+    import wavevision.engine.sizing as sizing
+    from wavevision.engine import load_trained, predict
+
+    image = _save_png(torch.rand(1, 16, 16), tmp_path / "d.png")
+    err = _error(capsys, ["predict", str(digits_run), str(image), "--image-size", "300000"])
+    assert "at 300000x300000 (--image-size) would need about" in err and "smaller --image-size" in err
+    assert "--image-size must be >= 1" in _error(capsys, ["predict", str(digits_run), str(image), "--image-size", "0"])
+    trained = load_trained(scene_run)  # a dense task predicts at the image's own size: the header's size is checked
+    big = _save_png(torch.zeros(1, 1000, 1000), tmp_path / "big.png")
+    monkeypatch.setattr(sizing, "device_memory", lambda device: 32 << 20)
+    monkeypatch.setattr("wavevision.data.load_image", lambda path: pytest.fail("decoded before the check"))
+    with pytest.raises(MemoryError, match=r"big.png \(1000x1000 pixels\) would need about .*shrink the image"):
+        predict(trained, [big], output=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_predict_and_erf_keep_existing_results_unless_overwrite(digits_run, tmp_path, capsys):
+    """One rule for every command that writes results: an existing file is replaced only with --overwrite."""
+    out = tmp_path / "erf"
+    argv = ["erf", "wavemix_lite_8_10", "--model-arg", "depth=1", "--samples", "1", "--input-size", "16", "--out", str(out)]
+    assert main(argv) == 0
+    png = out / "erf_wavemix_lite_8_10.png"
+    png.write_bytes(b"my picture")
+    err = _error(capsys, argv)
+    assert f"{png} already exists" in err and "--overwrite" in err and png.read_bytes() == b"my picture"
+    assert main([*argv, "--overwrite"]) == 0 and png.read_bytes() != b"my picture"
+    image = _save_png(torch.rand(1, 16, 16), tmp_path / "d.png")
+    assert main(["predict", str(digits_run), str(image), "-o", str(tmp_path / "pred")]) == 0
+    assert "--overwrite" in _error(capsys, ["predict", str(digits_run), str(image), "-o", str(tmp_path / "pred")])
+    assert main(["predict", str(digits_run), str(image), "-o", str(tmp_path / "pred"), "--overwrite"]) == 0
+    from wavevision.cli import build_parser
+
+    helps = {name: build_parser()._subparsers._group_actions[0].choices[name].format_help() for name in ("predict", "erf")}
+    assert all("unless --overwrite" in " ".join(text.split()) for text in helps.values())
+
+
 def test_predict_super_resolution_writes_upscaled_and_comparison(tmp_path, capsys):
     out = tmp_path / "sr"
     train(dataset="photos", model_args=dict(final_dim=16, ff_channel=16, depth=1),

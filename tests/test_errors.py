@@ -307,3 +307,112 @@ def test_checkpoint_config_size_and_kind_are_limited(saved, tmp_path):
     os.mkfifo(cfg_path)
     with pytest.raises(ValueError, match="is a FIFO, not a regular file"):
         finishes(lambda: wavevision.create_model(checkpoint=path), 30, "reading a FIFO as the checkpoint config")
+
+
+# ------------------------------------------------------------------------------------
+# Model arguments of the wrong kind, or ignored (issue 23.7)
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(final_dim="eight"), r"wavemix_lite: argument final_dim must be an integer, got 'eight'"),
+    (dict(ff_channel="x"), r"wavemix_lite: argument ff_channel must be an integer, got 'x'"),
+    (dict(final_dim=16.0, ff_channel=16), r"argument final_dim must be an integer, got 16.0"),
+    (dict(patch_size=0), r"argument patch_size=0 has no effect: the strided stem .*initial_conv='patchify'"),
+    (dict(patch_size=8), r"argument patch_size=8 has no effect"),
+])
+def test_model_arguments_of_the_wrong_kind_or_ignored_are_refused(kw, match):
+    with pytest.raises(ValueError, match=match):
+        wavevision.create_model("wavemix_lite", **kw)
+
+
+def test_an_ignored_stride_is_refused_and_a_used_one_accepted():
+    with pytest.raises(ValueError, match=r"wavemix: argument stride=3 has no effect: the patchify stem"):
+        wavevision.create_model("wavemix", stride=3)
+    model = wavevision.create_model("wavemix", initial_conv="strided", stride=1, depth=1, final_dim=16, ff_channel=16)
+    assert model.model_kwargs["stride"] == 1
+
+
+# ------------------------------------------------------------------------------------
+# Checkpoints whose own description contradicts itself
+
+
+def test_a_checkpoint_whose_task_disagrees_with_its_model_is_one_clear_line(tmp_path):
+    from wavevision.engine import load_trained
+
+    model = wavevision.create_model("wavemix_lite", **TINY)
+    path = wavevision.save_checkpoint(model, tmp_path / "best.safetensors", extra={"task": "segmentation"})
+    with pytest.raises(ValueError, match=r"best.json: extra.task is 'segmentation' but its model wavemix_lite is a "
+                                         r"classification model"):
+        load_trained(path)
+    dataset = dict(name="x", task="segmentation", in_chans=3, num_classes=3, class_names=None, image_size=None,
+                   mean=[], std=[])
+    wavevision.save_checkpoint(model, path, extra={"task": "classification", "dataset": dataset})
+    with pytest.raises(ValueError, match=r"extra.dataset.task is 'segmentation' but its model wavemix_lite"):
+        load_trained(path)
+
+
+# ------------------------------------------------------------------------------------
+# The command line's error paths: one line that says what and where, never a bare key
+
+
+def _bad_commands(tmp_path):
+    from PIL import Image
+
+    model = wavevision.create_model("wavemix_lite", **TINY)
+    lite = wavevision.save_checkpoint(model, tmp_path / "lite" / "best.safetensors")
+    wrong_task = wavevision.save_checkpoint(model, tmp_path / "task" / "best.safetensors", extra={"task": "detection"})
+    image = tmp_path / "x.png"
+    Image.new("RGB", (16, 16)).save(image)
+    return [
+        ["info", "wavemix_lite", "--model-arg", "final_dim=eight"],
+        ["info", "wavemix_lite", "--model-arg", "patch_size=0"],
+        ["export", "wavemix_lite", "--model-arg", "depth=two", "-o", str(tmp_path / "a.onnx")],
+        ["export", str(tmp_path / "no" / "run"), "-o", str(tmp_path / "b.onnx")],
+        ["export", "wavemix", "--checkpoint", str(lite), "-o", str(tmp_path / "c.onnx")],
+        ["export", "wavemix_lite", "--checkpoint", str(lite), "--model-arg", "final_dim=32", "-o", str(tmp_path / "d.onnx")],
+        ["predict", str(wrong_task), str(image)],
+        ["predict", str(tmp_path / "lite"), str(image), "--image-size", "-3"],
+        ["bench", "wavemix_lite_8_10", "--memory-limit-mb", "-1", "--out", str(tmp_path / "bench")],
+        ["bench", "wavemix_lite_8_10", "--accuracy", "wavemix_lite_8_10=nan", "--out", str(tmp_path / "bench")],
+        ["train", "--model-arg", "final_dim=eight", "--epochs", "1", "-o", str(tmp_path / "run")],
+        ["erf", "wavemix_lite", "--model-arg", "stride=x", "--out", str(tmp_path / "erf")],
+    ]
+
+
+def test_cli_error_paths_are_one_line_naming_what_and_where(tmp_path, capsys):
+    from wavevision.cli import main
+
+    for argv in _bad_commands(tmp_path):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        prefix = f"wavevision {argv[0]}: error: "
+        assert err.startswith(prefix) and err.count("\n") == 1 and "Traceback" not in err, (argv, err)
+        message = err[len(prefix):].strip()
+        assert len(message.split()) >= 6, (argv, message)  # a sentence, not a bare key such as "bbox"
+        assert "not all arguments converted" not in message and not re.fullmatch(r"[\w.'\"]+", message), (argv, message)
+    assert not (tmp_path / "bench").exists() and not (tmp_path / "run").exists()
+
+
+def test_a_bare_key_error_becomes_a_sentence(capsys, monkeypatch):
+    import wavevision.cli.list_models as list_cmd
+    from wavevision.cli import main
+
+    def run(args):
+        raise KeyError("bbox")
+
+    monkeypatch.setattr(list_cmd, "run", run)
+    assert main(["list"]) == 2
+    assert capsys.readouterr().err == ("wavevision list: error: missing key 'bbox' in an input read by this command; "
+                                       "rerun with --traceback to see where\n")
+
+
+def test_bench_refuses_a_negative_memory_limit_and_a_nan_accuracy_before_measuring():
+    from wavevision.bench import benchmark
+    from wavevision.bench.suites import run_suite
+
+    with pytest.raises(ValueError, match=r"memory_limit_mb must be > 0, got -1"):
+        benchmark(["wavemix_lite_8_10"], memory_limit_mb=-1)
+    with pytest.raises(ValueError, match=r"accuracies\['wavemix_lite_8_10'\] must be a finite number, got nan"):
+        benchmark(["wavemix_lite_8_10"], accuracies={"wavemix_lite_8_10": float("nan")})
+    with pytest.raises(ValueError, match=r"memory_limit_mb must be > 0"):
+        run_suite("cifar", memory_limit_mb=0)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -205,3 +206,144 @@ def test_cli_export_keeps_existing_files(tmp_path, capsys):
     assert "is a directory" in capsys.readouterr().err
     assert main(["export", "wavemix_lite_8_10", "-o", str(out), "--overwrite", "--no-check"]) == 0
     assert out.read_bytes() != b"precious"
+
+
+# ---------------------------------------------------------------------------------------
+# Exporting a training run (issue 22): the run brings its model, channels, size, normalisation
+# and class names; a failed check never replaces a good file (issue 23).
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    """A tiny digits run: 1 input channel, 16x16 images, 10 named classes."""
+    from wavevision.engine import train
+
+    out = tmp_path_factory.mktemp("export") / "mine"
+    train(dataset="digits", model_args=dict(final_dim=16, ff_channel=16, depth=1), epochs=1, batch_size=32,
+          max_train_batches=2, max_eval_batches=1, test=False, output=str(out), threads=1, progress=False, plots=False)
+    return out
+
+
+def _run_model(run):
+    from wavevision.engine import load_trained
+
+    return load_trained(run).model
+
+
+def _error(capsys, argv) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("wavevision export: error: ") and "Traceback" not in err and err.count("\n") == 1
+    return err
+
+
+@pytest.mark.parametrize("spelling", ["dir", "absolute", "best"])
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_cli_export_a_run_in_every_format(digits_run, spelling, fmt, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(digits_run.parent)
+    source = {"dir": digits_run.name, "absolute": str(digits_run.resolve()), "best": f"{digits_run.name}/best.safetensors"}[spelling]
+    out = tmp_path / ("m.onnx" if fmt == "onnx" else "m.pt")
+    assert main(["export", source, "--format", fmt, "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "Bx1x16x16 (the size" in text and "trained on" in text and "mean [0.3062]" in text
+    model = _run_model(digits_run)
+    x = torch.rand(3, 1, 16, 16, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        ref = model(x)
+    if fmt == "onnx":
+        session = _session(out)
+        assert session.get_inputs()[0].shape[1:] == [1, 16, 16]  # the run's size and channels, not the registry's 3x32x32
+        meta = session.get_modelmeta().custom_metadata_map
+        _assert_close(session.run(None, {"input": x.numpy()})[0], ref)
+        meta = {k: json.loads(v) if v[:1] in "[{0123456789" else v for k, v in meta.items()}  # strings as they are
+    else:
+        extra = {"wavevision.json": ""}
+        loaded = torch.jit.load(str(out), _extra_files=extra)
+        _assert_close(loaded(x), ref)
+        meta = json.loads(extra["wavevision.json"])
+    assert meta["model"] == "wavemix_lite" and meta["input_size"] == [1, 16, 16] and meta["dataset"] == "digits"
+    assert meta["class_names"] == [str(d) for d in range(10)] and meta["mean"] == [0.3062] and meta["std"] == [0.3194]
+
+
+def test_cli_export_a_name_with_a_run_checkpoint_takes_its_channels_and_size(digits_run, tmp_path, capsys):
+    best = str(digits_run / "best.safetensors")
+    out = tmp_path / "x.onnx"
+    assert main(["export", "wavemix_lite", "--checkpoint", best, "-o", str(out)]) == 0
+    assert _session(out).get_inputs()[0].shape[1:] == [1, 16, 16]
+    capsys.readouterr()
+    assert main(["export", "wavemix_lite", "--checkpoint", best, "--model-arg", "in_chans=1", "--input-size", "24", "20",
+                 "-o", str(out), "--overwrite", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["input_shape"] == [2, 1, 24, 20] and record["input_size_from"] == "--input-size"
+    assert _session(out).get_inputs()[0].shape[1:] == [1, 24, 20]  # --input-size overrides the size, never the channels
+
+
+@pytest.mark.parametrize("args, message", [
+    (["wavemix", "--checkpoint", "{best}"], r"names model 'wavemix', but --checkpoint .*best.safetensors holds a 'wavemix_lite' \(from .*best.json\)"),
+    (["wavemix_lite", "--checkpoint", "{best}", "--model-arg", "in_chans=3"],
+     r"--model-arg in_chans=3 disagrees with --checkpoint .*best.safetensors, which records in_chans=1 in .*best.json"),
+    (["wavemix_lite", "--checkpoint", "{best}", "--model-arg", "level=2"], r"records no level \(the registered default\)"),
+    (["{run}", "--model-arg", "depth=2"], r"--model-arg applies to a model name; .* records its own hyperparameters"),
+    (["{run}", "--checkpoint", "{best}"], r"--checkpoint applies to a model name"),
+    (["{run}/../nothere"], r"nothere does not exist; give a run directory"),
+])
+def test_cli_export_names_where_disagreeing_values_come_from(digits_run, args, message, tmp_path, capsys):
+    argv = [a.format(run=digits_run, best=digits_run / "best.safetensors") for a in args]
+    err = _error(capsys, ["export", *argv, "-o", str(tmp_path / "x.onnx")])
+    assert re.search(message, err), err
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_cli_export_hub_of_an_absurd_width_is_refused_with_an_estimate(tmp_path, capsys):
+    err = _error(capsys, ["export", "wavemix_lite", "--format", "hub", "-o", str(tmp_path / "h"),
+                          "--model-arg", "final_dim=1048576", "--model-arg", "ff_channel=1048576"])
+    assert "would need about" in err and "--model-arg" in err and not (tmp_path / "h").exists()
+
+
+def test_example_channels_must_be_the_models(tmp_path):
+    model = small_model("wavemix_lite_8_10").eval()  # in_chans=1
+    with pytest.raises(ValueError, match=r"3 channel\(s\) but the model takes 1 \(its in_chans"):
+        export_onnx(model, tmp_path / "m.onnx", input_size=(3, 16, 16))
+    assert not (tmp_path / "m.onnx").exists()
+
+
+class _BakesTheBatch(torch.nn.Module):
+    """Traces to a graph that multiplies by the traced batch size: its exports fail their check."""
+
+    in_chans = 1
+
+    def forward(self, x):
+        return x.flatten(1) * float(x.shape[0])
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_a_failed_check_keeps_the_existing_file(fmt, tmp_path):
+    path = tmp_path / f"good.{fmt}"
+    path.write_bytes(b"a good model")
+    exporter = export_onnx if fmt == "onnx" else export_torchscript
+    with pytest.raises(RuntimeError, match="differs from PyTorch at batch 3"):
+        exporter(_BakesTheBatch(), path, input_size=(4, 4))
+    assert path.read_bytes() == b"a good model"
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left either
+
+
+def test_load_run_gives_python_the_same_export(digits_run, tmp_path):
+    from wavevision.export import load_run
+
+    model, size = load_run(digits_run)
+    assert size == (1, 16, 16)
+    report = export_torchscript(model, tmp_path / "m.pt", input_size=size[1:])
+    assert report.input_shape == (2, 1, 16, 16)
+    assert report.metadata["class_names"] == [str(d) for d in range(10)] and report.metadata["mean"] == [0.3062]
+
+
+def test_cli_overwrite_keeps_a_good_file_when_the_new_export_fails_its_check(tmp_path, capsys, monkeypatch):
+    import wavevision.export as exporting
+
+    good = tmp_path / "lite.pt"
+    assert main(["export", "wavemix_lite_8_10", "--format", "torchscript", "-o", str(good)]) == 0
+    before = good.read_bytes()
+    monkeypatch.setattr(exporting, "_relative_error", lambda ours, ref: 1.0)  # the reloaded module answers wrongly
+    err = _error(capsys, ["export", "wavemix_lite_8_10", "--format", "torchscript", "-o", str(good), "--overwrite"])
+    assert "differs from PyTorch at batch 2" in err and f"{good} is left as it was" in err
+    assert good.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["lite.pt"]

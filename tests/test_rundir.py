@@ -3,6 +3,7 @@ files give a clear error instead of a hang, states from other runs are refused, 
 umask, and a finished run says so on --resume."""
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -21,7 +22,7 @@ import torch
 
 import wavevision
 from wavevision.cli import main
-from wavevision.engine import train
+from wavevision.engine import Callback, train
 
 TINY = dict(final_dim=16, ff_channel=16, depth=1)
 QUICK = dict(threads=1, progress=False, plots=False)
@@ -93,6 +94,96 @@ def test_absurd_width_is_refused_before_allocation_with_the_estimate(tmp_path):
     with pytest.raises(MemoryError, match=r"would need about [\d.]+ [TP]iB.*smaller"):
         train(_cfg(tmp_path, model_args={**TINY, "final_dim": 2**20, "ff_channel": 2**20}))
     assert not (tmp_path / "run").exists()
+
+
+# -- overwrite: the old run is set aside, and comes back if the new one fails before saving -----------
+
+
+class _OnStep(Callback):
+    def __init__(self, action) -> None:
+        self.action = action
+
+    def on_step_end(self, state) -> None:
+        self.action(state)
+
+
+def _poison(state) -> None:
+    """A NaN weight after the first step: the loss diverges to NaN in epoch 1."""
+    with torch.no_grad():
+        next(state.model.parameters()).fill_(math.nan)
+
+
+def _crash(state) -> None:
+    raise RuntimeError("a bug in a callback")
+
+
+def _full_disk(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+@pytest.fixture(scope="module")
+def replaced(tmp_path_factory):
+    """A finished run that overwrites try, and fail, to replace."""
+    return _finished(tmp_path_factory, "replaced")
+
+
+@pytest.mark.parametrize("how, error, message", [
+    ("nan", ValueError, "training loss became nan in epoch 1"),
+    ("full disk", OSError, "No space left"),
+    ("exception", RuntimeError, "a bug in a callback"),
+])
+def test_an_overwrite_that_fails_before_its_first_state_puts_the_old_run_back(replaced, how, error, message, monkeypatch,
+                                                                              tmp_path):
+    from wavevision.engine import checkpoint
+
+    cfg, finished_run, _ = replaced
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    cfg = {**cfg, "output": str(run)}
+    before = _snapshot(run)
+    assert "best.safetensors" in before
+    callbacks = {"nan": [_OnStep(_poison)], "exception": [_OnStep(_crash)]}.get(how, [])
+    if how == "full disk":
+        monkeypatch.setattr(checkpoint, "save_state", _full_disk)
+    with pytest.raises(error, match=message):
+        train({**cfg, "overwrite": True, "seed": 1}, callbacks=callbacks)
+    assert _snapshot(run) == before  # every file of the old run is back, byte for byte
+    assert not (run / ".wavevision-replaced").exists()
+
+
+def test_an_overwrite_deletes_the_old_run_only_once_the_new_one_saved_a_state(tmp_path):
+    cfg = _cfg(tmp_path)
+    train(cfg)
+    run = Path(cfg["output"])
+    old = _snapshot(run)
+    seen = []
+
+    def look(state):
+        seen.append(sorted(p.name for p in (run / ".wavevision-replaced").iterdir()))
+
+    train({**cfg, "overwrite": True, "seed": 1}, callbacks=[_OnStep(look)])
+    assert "best.safetensors" in seen[0] and "last.state.pt" in seen[0]  # aside while the new run trained
+    assert not (run / ".wavevision-replaced").exists() and _snapshot(run)["last.state.pt"] != old["last.state.pt"]
+
+
+def test_an_overwrite_killed_before_its_first_state_gets_the_old_run_back_next_time(tmp_path, capsys):
+    from wavevision.engine import RunDir
+
+    cfg = _cfg(tmp_path)
+    train(cfg)
+    run = Path(cfg["output"])
+    before = _snapshot(run)
+    killed = RunDir(run)
+    killed.open({"model": "another"}, resume=False)  # the old run aside, a new config written ...
+    killed._unlock()  # ... and the process dies: the kernel drops its lock, nothing else happens
+    assert set(_snapshot(run)) == {"config.yaml"}
+    with pytest.raises(FileExistsError, match="already holds a run"):
+        train(cfg)  # without --overwrite the set-aside run is still a run
+    again = RunDir(run)
+    again.open({"model": "again"}, resume=False)
+    assert "put back the run that an interrupted --overwrite had set aside" in capsys.readouterr().err
+    again.close(failed=True)
+    assert _snapshot(run) == before
 
 
 # -- a failed start leaves nothing behind -------------------------------------------------------
@@ -231,6 +322,43 @@ def test_a_state_file_of_another_configuration_is_refused_naming_the_mismatch(tm
     shutil.copy(tmp_path / "a" / "last.state.pt", tmp_path / "b" / "last.state.pt")
     with pytest.raises(ValueError, match=r"last.state.pt.*another (run|configuration).*lr: 0.003.*0.002"):
         train({**b, "epochs": 1, "resume": True})
+
+
+def _edit_state(state, key, value):
+    if key == "epoch":
+        state["epoch"] = value
+    elif key == "history":
+        state["history"] = state["history"] * 2
+    else:
+        gen, field = key.split(".")
+        rng = state["rng"][0]
+        if gen == "torch":
+            rng["torch"] = rng["torch"][:value]
+        elif gen == "numpy":
+            rng["numpy"][1] = rng["numpy"][1][:value]
+        else:
+            rng["python"][1] = rng["python"][1][:value]
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("torch.state", 100, r"rng\[0\]\.torch must be \d+ bytes \(uint8\), got 100 bytes"),
+    ("numpy.keys", 10, r"rng\[0\]\.numpy must be NumPy's Mersenne Twister state"),
+    ("python.state", 10, r"rng\[0\]\.python must be Python's Mersenne Twister state"),
+    ("epoch", -1, r"'epoch' must be an integer >= 0, got -1"),
+    ("epoch", 7, r"'epoch' is 7 but the run has 1 epochs"),
+    ("history", None, r"'history' holds 2 record\(s\) for 1 finished epoch"),
+])
+def test_a_damaged_state_is_refused_naming_the_entry(tmp_path, pristine, key, value, message, capsys):
+    cfg, run, _ = pristine
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    state = torch.load(copy / "last.state.pt", weights_only=True)
+    _edit_state(state, key, value)
+    torch.save(state, copy / "last.state.pt")
+    with pytest.raises(ValueError, match=r"last\.state\.pt: " + message + r".*--overwrite"):
+        train({**cfg, "output": str(copy), "resume": True})
+    err = _error(capsys, ["train", "--resume", str(copy), "--no-progress"])
+    assert err.count("\n") == 1 and re.search(message, err)
 
 
 def test_a_checkpoint_whose_config_asks_for_an_absurd_model_is_refused_before_building(tmp_path, capsys):
@@ -377,8 +505,8 @@ def test_rundir_lock_is_exclusive_released_and_cleaned_up(tmp_path):
     assert not (tmp_path / "r" / LOCK_FILE).exists() and (tmp_path / "r" / "config.yaml").exists()
     (tmp_path / "r" / LOCK_FILE).write_text("999999 elsewhere\n")  # a stale lock file: no process holds it
     b.open({"x": 2}, resume=False)
-    b.close(failed=True)  # a new run that saved nothing leaves nothing, not even the folder it made... which existed
-    assert not (tmp_path / "r" / "config.yaml").exists() and (tmp_path / "r").is_dir()
+    b.close(failed=True)  # a new run that saved nothing leaves the folder as it found it (a's config back)
+    assert yaml.safe_load((tmp_path / "r" / "config.yaml").read_text()) == {"x": 1} and (tmp_path / "r").is_dir()
     c = RunDir(tmp_path / "new" / "r")
     c.open({"x": 3}, resume=False)
     c.close(failed=True)

@@ -3,6 +3,15 @@
 * :func:`export_onnx` writes an ONNX file with a dynamic batch dimension and (by default)
   checks it with onnxruntime at two batch sizes against the PyTorch model.
 * :func:`export_torchscript` writes a traced TorchScript module, checked the same way.
+* :func:`export_metadata` is what a deployed model's user needs to feed it (its input size,
+  normalisation and class names); both exporters embed it (ONNX ``metadata_props``, a
+  ``wavevision.json`` extra file of the TorchScript archive).
+* :func:`load_run` loads a training run's model with its dataset's description, and the input
+  size it trained on: ``model, size = load_run("runs/mine"); export_onnx(model, "m.onnx",
+  input_size=size)`` writes a file that knows its normalisation and class names.
+
+A file is written only once its check has passed (into a temporary file of the target's
+folder, then renamed over the target), so a failed export never replaces a good file.
 * :func:`compile_model` is ``torch.compile`` that first checks what Inductor needs on CPU
   (a C++ compiler) and says how to get it.
 
@@ -17,12 +26,13 @@ and ``onnxruntime`` are imported only when used.
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -32,12 +42,15 @@ from .utils import atomic_write_bytes
 __all__ = [
     "DEFAULT_OPSET",
     "EXPORT_FORMATS",
+    "ExportCheckError",
     "ExportReport",
     "compile_model",
+    "export_metadata",
     "export_model",
     "export_onnx",
     "export_torchscript",
     "find_cxx_compiler",
+    "load_run",
     "onnx_opset_range",
 ]
 
@@ -46,6 +59,10 @@ ONNX_EXPORTERS = ("auto", "torchscript", "dynamo")
 DEFAULT_OPSET = 17
 _ONNX_EXTRA = "pip install 'wavevision[onnx]' (or pip install onnx onnxscript onnxruntime)"
 PathLike = Union[str, Path]
+
+
+class ExportCheckError(RuntimeError):
+    """The exported file does not answer like the PyTorch model (nothing was written)."""
 
 
 @dataclass
@@ -63,6 +80,7 @@ class ExportReport:
         checks: per checked batch size, the largest absolute difference relative to the
             largest absolute PyTorch output (empty when ``check=False``).
         seconds: export time.
+        metadata: what the file carries about its inputs (:func:`export_metadata`).
     """
 
     path: Path
@@ -74,6 +92,7 @@ class ExportReport:
     fused: bool = False
     checks: Dict[int, float] = field(default_factory=dict)
     seconds: float = 0.0
+    metadata: Dict[str, Any] = field(default_factory=dict)
 
     @property
     def max_rel_error(self) -> float:
@@ -112,10 +131,14 @@ def _example_input(model: nn.Module, input_size: Optional[Sequence[int]], exampl
     if input_size is None:
         raise ValueError("pass input_size=(H, W) (or (C, H, W)) or an example tensor: the exported graph is traced at that size")
     size = tuple(int(s) for s in input_size)
+    chans = getattr(model, "in_chans", None)
     if len(size) == 2:
-        size = (int(getattr(model, "in_chans", 3)), *size)
+        size = (int(chans or 3), *size)
     if len(size) != 3 or min(size) < 1:
         raise ValueError(f"input_size must be (H, W) or (C, H, W) of positive integers, got {tuple(input_size)}")
+    if chans is not None and size[0] != chans:
+        raise ValueError(f"input_size {size} has {size[0]} channel(s) but the model takes {chans} (its in_chans, "
+                         "from its weights); pass input_size=(H, W) to use the model's channels")
     param = next(iter(model.parameters()), None)
     device = param.device if param is not None else torch.device("cpu")
     dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
@@ -154,7 +177,8 @@ def _relative_error(ours: Any, ref: torch.Tensor) -> float:
     ref = ref.detach().double().cpu()
     ours = torch.as_tensor(ours).double()
     if ours.shape != ref.shape:
-        raise RuntimeError(f"exported model returned shape {tuple(ours.shape)}, PyTorch {tuple(ref.shape)}")
+        raise ExportCheckError(f"the exported model returned shape {tuple(ours.shape)}, PyTorch {tuple(ref.shape)}; "
+                               "the model may bake in the traced batch size")
     return float((ours - ref).abs().max() / ref.abs().max().clamp_min(1e-12))
 
 
@@ -170,7 +194,7 @@ def _check_batches(run, model: nn.Module, example: torch.Tensor, rtol: float, wh
         err = _relative_error(run(x), ref)
         checks[batch] = err
         if not err <= rtol:
-            raise RuntimeError(
+            raise ExportCheckError(
                 f"the exported {what} model differs from PyTorch at batch {batch}: relative error {err:.2e} > {rtol:.0e}; "
                 "the model may use an operation the exporter does not translate faithfully (or bakes in the batch size)"
             )
@@ -189,6 +213,7 @@ def export_onnx(
     exporter: str = "auto",
     check: bool = True,
     rtol: float = 1e-4,
+    metadata: Optional[Mapping[str, Any]] = None,
 ) -> ExportReport:
     """Write ``model`` as an ONNX file.
 
@@ -202,13 +227,16 @@ def export_onnx(
         dynamic_batch: make the batch dimension symbolic (``"batch"``).
         fuse: fold BatchNorm into convolutions first (:func:`wavevision.fuse`).
         exporter: ``"auto"`` (module docstring), ``"torchscript"`` or ``"dynamo"``.
-        check: run the file with onnxruntime at two batch sizes and compare with PyTorch.
+        check: run the file with onnxruntime at two batch sizes and compare with PyTorch
+            (before the file is written: a failed check leaves ``path`` as it was).
         rtol: largest accepted difference, relative to the largest absolute output.
+        metadata: key/value pairs for the file's ``metadata_props`` (values not strings are
+            written as JSON); default :func:`export_metadata` of the model and input.
 
     Raises:
         ValueError: bad opset, exporter or input size.
         ImportError: a needed ONNX package is missing (the message says what to install).
-        RuntimeError: the check failed.
+        ExportCheckError: the check failed (a RuntimeError; ``path`` is left as it was).
     """
     _check_choice("exporter", exporter, ONNX_EXPORTERS)
     lo, hi = onnx_opset_range(exporter)
@@ -229,7 +257,8 @@ def export_onnx(
         with torch.no_grad():
             out = _single_output(m(x), "ONNX export")
         data, exporter, opset = _onnx_bytes(m, x, opset, dynamic_batch, exporter)
-        path = atomic_write_bytes(path, data)
+        meta = export_metadata(model, tuple(x.shape[1:])) if metadata is None else dict(metadata)
+        data += _onnx_metadata_props(_strings(meta))
         checks: Dict[int, float] = {}
         if check:
             options = ort.SessionOptions()
@@ -241,8 +270,81 @@ def export_onnx(
                 return session.run(None, {name: t.detach().cpu().numpy()})[0]
 
             checks = _check_batches(run, m, x, rtol, "ONNX", dynamic=dynamic_batch)
+        path = atomic_write_bytes(path, data)
     return ExportReport(Path(path), "onnx", tuple(x.shape), tuple(out.shape), opset, exporter, fuse, checks,
-                        time.perf_counter() - start)
+                        time.perf_counter() - start, meta)
+
+
+def load_run(run: PathLike) -> Tuple[nn.Module, Optional[Tuple[int, int, int]]]:
+    """The model of a training run (its directory or a ``.safetensors`` checkpoint of
+    ``wavevision train``) in eval mode, and the (C, H, W) input it trained on (None where the run
+    does not record one). The run's dataset (name, classes, class names, input size,
+    normalisation) goes into the model's ``pretrained_cfg``, which :func:`export_metadata` and
+    :func:`wavevision.save_pretrained` read.
+    """
+    from .engine.predict import load_trained  # the engine is only needed for runs
+
+    trained = load_trained(run)
+    model, info = trained.model, trained.info
+    if info is None:
+        return model, None
+    cfg = dict(model.pretrained_cfg, dataset=info.name, num_classes=info.num_classes)
+    if info.class_names:
+        cfg["label_names"] = tuple(info.class_names)
+    if info.image_size:
+        cfg["input_size"] = (info.in_chans, *info.image_size)
+    if info.mean:
+        cfg["mean"], cfg["std"] = tuple(info.mean), tuple(info.std)
+    model.pretrained_cfg = cfg
+    if not info.image_size:
+        return model, None
+    scale = info.scale or 1  # super-resolution records the target's size: the model takes 1/scale of it
+    return model, (int(getattr(model, "in_chans", info.in_chans)), *(int(s) // scale for s in info.image_size))
+
+
+def export_metadata(model: nn.Module, input_shape: Sequence[int]) -> Dict[str, Any]:
+    """What a user of the exported file needs to feed it, from ``model.pretrained_cfg``.
+
+    ``model`` (the registered name), ``task``, ``input_size`` (C, H, W of the traced input),
+    ``mean``/``std`` (the normalisation its inputs need; empty for inputs in [0, 1]),
+    ``class_names`` and ``dataset`` where known. A model loaded from a training run carries the
+    run's dataset in its ``pretrained_cfg`` (``wavevision export RUN``). ONNX files hold each
+    entry in ``metadata_props`` (strings as they are, other values as JSON).
+    """
+    cfg = dict(getattr(model, "pretrained_cfg", None) or {})
+    meta: Dict[str, Any] = {"model": getattr(model, "model_name", type(model).__name__),
+                            "input_size": [int(s) for s in input_shape]}
+    for key, name in (("task", "task"), ("mean", "mean"), ("std", "std"), ("label_names", "class_names"),
+                      ("dataset", "dataset"), ("num_classes", "num_classes")):
+        if cfg.get(key) not in (None, (), []):
+            meta[name] = list(cfg[key]) if isinstance(cfg[key], (tuple, list)) else cfg[key]
+    return meta
+
+
+def _strings(metadata: Mapping[str, Any]) -> Dict[str, str]:
+    return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in metadata.items()}
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _onnx_metadata_props(metadata: Mapping[str, str]) -> bytes:
+    """``ModelProto.metadata_props`` entries as protobuf bytes to append to a serialized model.
+
+    Protobuf merges repeated fields across concatenated messages, so appending these bytes adds
+    the entries without the ``onnx`` package (field 14: StringStringEntryProto, key 1, value 2).
+    """
+    out = bytearray()
+    for key, value in metadata.items():
+        entry = b"".join(bytes([tag]) + _varint(len(raw)) + raw for tag, raw in ((0x0A, key.encode()), (0x12, value.encode())))
+        out += bytes([14 << 3 | 2]) + _varint(len(entry)) + entry  # field 14, length-delimited
+    return bytes(out)
 
 
 def _onnx_bytes(model: nn.Module, x: torch.Tensor, opset: int, dynamic_batch: bool, exporter: str) -> Tuple[bytes, str, int]:
@@ -306,34 +408,39 @@ def export_torchscript(
     fuse: bool = False,
     check: bool = True,
     rtol: float = 1e-4,
+    metadata: Optional[Mapping[str, Any]] = None,
 ) -> ExportReport:
     """Write ``model`` as a traced TorchScript module (``torch.jit.load`` reads it back).
 
-    Arguments as in :func:`export_onnx`; the check reloads the file and compares it with
-    PyTorch at two batch sizes.
+    Arguments as in :func:`export_onnx`; the check reloads the module and compares it with
+    PyTorch at two batch sizes before the file is written. ``metadata`` is stored as JSON in the
+    archive's extra file ``wavevision.json``
+    (``torch.jit.load(path, _extra_files={"wavevision.json": ""})`` reads it).
     """
     start = time.perf_counter()
     with _EvalCopy(model, fuse) as m:
         x = _example_input(m, input_size, example, batch=2)
-        with torch.no_grad():
-            out = _single_output(m(x), "TorchScript export")
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", torch.jit.TracerWarning)
-                traced = torch.jit.trace(m, (x,), check_trace=False)
+        meta = export_metadata(model, tuple(x.shape[1:])) if metadata is None else dict(metadata)
         buffer = io.BytesIO()
-        torch.jit.save(traced, buffer)
-        path = atomic_write_bytes(path, buffer.getvalue())
+        with torch.no_grad(), warnings.catch_warnings():
+            out = _single_output(m(x), "TorchScript export")
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            # torch >= 2.10 marks torch.jit deprecated on every call; the format is still what this writes
+            warnings.filterwarnings("ignore", category=FutureWarning, message=r".*torch\.jit")
+            traced = torch.jit.trace(m, (x,), check_trace=False)
+            torch.jit.save(traced, buffer, _extra_files={"wavevision.json": json.dumps(meta)})
+            loaded = torch.jit.load(io.BytesIO(buffer.getvalue()), map_location=x.device) if check else None
         checks: Dict[int, float] = {}
         if check:
-            loaded = torch.jit.load(io.BytesIO(buffer.getvalue()), map_location=x.device)
 
             def run(t: torch.Tensor):
                 with torch.no_grad():
                     return loaded(t).cpu()
 
             checks = _check_batches(run, m, x, rtol, "TorchScript")
+        path = atomic_write_bytes(path, buffer.getvalue())
     return ExportReport(Path(path), "torchscript", tuple(x.shape), tuple(out.shape), fused=fuse, checks=checks,
-                        seconds=time.perf_counter() - start)
+                        seconds=time.perf_counter() - start, metadata=meta)
 
 
 def export_model(model: nn.Module, path: PathLike, *, format: str = "onnx", **kwargs: Any) -> ExportReport:
@@ -341,7 +448,7 @@ def export_model(model: nn.Module, path: PathLike, *, format: str = "onnx", **kw
     _check_choice("export format", format, EXPORT_FORMATS)
     if format == "onnx":
         return export_onnx(model, path, **kwargs)
-    unknown = sorted(set(kwargs) - {"input_size", "example", "fuse", "check", "rtol"})
+    unknown = sorted(set(kwargs) - {"input_size", "example", "fuse", "check", "rtol", "metadata"})
     if unknown:
         raise ValueError(f"TorchScript export does not take {unknown} (ONNX-only options)")
     return export_torchscript(model, path, **kwargs)

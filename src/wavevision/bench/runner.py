@@ -30,6 +30,7 @@ from ..engine.sizing import check_fits_memory, meta_model
 from ..engine.tasks import Classification, Task, get_task
 from ..models import create_model, get_entry, list_models
 from ..utils import parse_dtype, resolve_device
+from ..utils.validate import check_float
 from .complexity import count_macs, count_parameters
 from .memory import MemoryResult, MemorySpec, accelerator_peak_memory, cpu_peak_memory, is_oom_error
 
@@ -450,6 +451,10 @@ def benchmark(
         raise ValueError(f"warmup must be >= 0 and repeats >= 1, got warmup={warmup!r}, repeats={repeats!r}")
     if input_size is not None:
         _size_tuple(input_size)
+    if memory_limit_mb is not None:
+        check_float("memory_limit_mb", memory_limit_mb, gt=0)
+    for name, value in (accuracies or {}).items():
+        check_float(f"accuracies[{name!r}]", value, min=0, max=100)
     dev = resolve_device(device)
     dt = parse_dtype(dtype)
     dtype_name = str(dt).removeprefix("torch.")

@@ -30,7 +30,7 @@ import torch
 
 from ..models import create_model, get_entry
 from ..utils import atomic_write_text, format_table, parse_dtype, resolve_device, write_csv, write_json
-from ..utils.validate import PathLike, check_choice, check_int
+from ..utils.validate import PathLike, check_choice, check_float, check_int
 from . import runner
 from .memory import is_oom_error
 from .report import _flat, _memory_label, _memory_view, _readable, format_results, plot_results
@@ -281,6 +281,8 @@ def run_suite(suite: str | Suite, *, only: Sequence[str] | None = None, input_si
     models = _select(s, only)
     if input_size is not None:
         runner._size_tuple(input_size)  # a bad size stops the run before it measures anything
+    if memory_limit_mb is not None:
+        check_float("memory_limit_mb", memory_limit_mb, gt=0)
     settings = {
         "input_size": s.input_size if input_size is None else input_size,
         "batch_size": check_int("batch_size", s.batch_size if batch_size is None else batch_size, min=1),

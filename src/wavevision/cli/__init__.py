@@ -94,6 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if show_tb:
             raise
         message = _one_line(str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e))
+        if isinstance(e, KeyError) and message.replace("_", "").replace(".", "").isalnum():  # a bare key: say what it is
+            message = f"missing key {message!r} in an input read by this command; rerun with --traceback to see where"
         print(f"wavevision {args.command}: error: {message}", file=sys.stderr)
         return 2
     return int(code or 0)

@@ -51,6 +51,8 @@ def _accuracies(items: List[str]) -> Dict[str, float]:
             out[name] = float(value)
         except ValueError:
             raise CLIError(f"--accuracy takes NAME=VALUE with a number, e.g. mixer_dwt=97.5; got {item!r}") from None
+        if not 0 <= out[name] <= 100:  # also NaN and infinity, which the JSON results could not hold
+            raise CLIError(f"--accuracy {item}: the accuracy must be a percentage from 0 to 100, e.g. {name}=97.5")
     return out
 
 
@@ -63,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
         if args.threads < 1:
             raise ValueError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
+    if args.memory_limit_mb is not None and not args.memory_limit_mb > 0:  # NaN too
+        raise ValueError(f"--memory-limit-mb must be a positive number of MiB, got {args.memory_limit_mb}")
     size = args.input_size
     if size is not None and len(size) not in (1, 2, 3):
         raise ValueError(f"--input-size takes S, H W or C H W, got {len(size)} numbers")

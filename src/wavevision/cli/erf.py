@@ -24,7 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--levels", type=int, nargs="+", default=[1, 2, 3, 4], help="--compare: DWT levels (default 1 2 3 4)")
     parser.add_argument("--seeds", type=int, default=2, help="--compare: initialisations averaged per model (default 2)")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
-    parser.add_argument("--out", default="erf-results", help="output folder (default erf-results)")
+    parser.add_argument("--out", default="erf-results",
+                        help="output folder (default erf-results); result files already there are kept: the command "
+                             "refuses, naming them, unless --overwrite")
+    parser.add_argument("--overwrite", action="store_true", help="replace result files already in --out")
 
 
 def _inputs(args: argparse.Namespace, in_chans: int, size):
@@ -41,6 +44,15 @@ def _inputs(args: argparse.Namespace, in_chans: int, size):
         raise ValueError(f"--data {args.data} has {info.in_chans}-channel images but the model takes {in_chans}")
     n = min(args.samples, len(dataset))
     return torch.stack([dataset[i][0] for i in range(n)])
+
+
+def _refuse_existing(paths: list, overwrite: bool) -> None:
+    """The rule of every command that writes results (predict, erf, export): an existing file is
+    replaced only with --overwrite."""
+    clash = [p for p in paths if p.exists()]
+    if clash and not overwrite:
+        raise FileExistsError(f"{clash[0]} already exists ({len(clash)} file(s) would be replaced); pass --overwrite "
+                              "or choose another --out")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -75,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
         common = {"depth": args.depth, **overrides}
         models = [(f"dwt L{lv}", "mixer_dwt", {**common, "level": lv}) for lv in args.levels]
         models += [(m, f"mixer_{m}", dict(common)) for m in _COMPARE_MIXERS]
+        _refuse_existing([out / f"erf_compare.{ext}" for ext in ("png", "json", "csv")], args.overwrite)
         shape = default_input_shape(ModelSpec("mixer_dwt"), create_model("mixer_dwt", depth=1), size or 64)
         rows = {"one block (block 0)": compare_erf(models, input_shape=shape, samples=args.samples, seeds=args.seeds, block=0),
                 f"whole stack (depth {args.depth})": compare_erf(models, input_shape=shape, samples=args.samples,
@@ -98,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
                                         samples=args.samples, block=args.block, seed=args.seed, label=args.model)
         res.meta.update(model=args.model, checkpoint=args.checkpoint, data=args.data or "noise (standard normal)")
         stem = f"erf_{args.model}" + ("" if args.block is None else f"_block{res.target.split()[-1]}")
+        _refuse_existing([out / f"{stem}.png", out / f"{stem}.json"], args.overwrite)
         paths = [plot_erf(res, out / f"{stem}.png"), write_json(out / f"{stem}.json", res.to_dict(with_map=True))]
         print(f"{args.model} ({res.target}): map {res.mass.shape[0]}x{res.mass.shape[1]}, centre "
               f"({res.center[0]:.1f}, {res.center[1]:.1f}), r50 {res.r50:.2f} px, r90 {res.r90:.2f} px, r99 {res.r99:.2f} px "

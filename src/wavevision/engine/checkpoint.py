@@ -32,6 +32,7 @@ from ..utils.io import atomic_write_bytes, read_bytes
 __all__ = [
     "RUN_FILES",
     "capture_rng",
+    "check_rng",
     "load_state",
     "parse_state",
     "restore_rng",
@@ -41,7 +42,7 @@ __all__ = [
 STATE_FILE = "last.state.pt"
 STATE_VERSION = 2  # 2: the state holds the run's fingerprint (version 1 files are still read)
 _READABLE_VERSIONS = (1, 2)
-# Everything a run writes: --overwrite removes these (and only these) from the directory.
+# Everything a run writes: --overwrite replaces these (and only these) in the directory.
 RUN_FILES = (
     "config.yaml", "best.safetensors", "best.json", "last.safetensors", "last.json", STATE_FILE,
     "log.jsonl", "results.json", "curves.png",
@@ -64,6 +65,36 @@ def capture_rng() -> Dict[str, Any]:
 def _python_state_to_list(state: Any) -> List[Any]:
     version, internal, gauss = state
     return [version, list(internal), gauss]
+
+
+_MT_WORDS = 624  # the Mersenne Twister state of NumPy's and Python's generators (Python adds the position)
+
+
+def check_rng(states: Any, path: "Path | str") -> None:
+    """Raise a ValueError naming ``path`` and the entry unless ``states`` is a list of what
+    :func:`capture_rng` returns, each of the sizes this torch, NumPy and Python use (checked
+    before :func:`restore_rng` hands them to generators that fail with a traceback)."""
+    fix = "the file is damaged or from another torch: put back this run's own state or start a new run with --overwrite"
+    if not isinstance(states, list) or not states:
+        raise ValueError(f"{path}: 'rng' must be a list of generator states, one per process; {fix}")
+    want = torch.get_rng_state().numel()
+    for i, state in enumerate(states):
+        where = f"{path}: rng[{i}]"
+        if not isinstance(state, Mapping) or not {"torch", "numpy", "python"} <= set(state):
+            raise ValueError(f"{where} must hold the torch, numpy and python generators; {fix}")
+        t = state["torch"]
+        if not isinstance(t, torch.Tensor) or t.dtype != torch.uint8 or t.numel() != want:
+            got = f"{t.numel()} bytes of {t.dtype}" if isinstance(t, torch.Tensor) else type(t).__name__
+            raise ValueError(f"{where}.torch must be {want} bytes (uint8), got {got}; {fix}")
+        np_state = state["numpy"]
+        if (not isinstance(np_state, (list, tuple)) or len(np_state) != 5 or not isinstance(np_state[1], torch.Tensor)
+                or np_state[1].numel() != _MT_WORDS or not isinstance(np_state[2], (int, float))
+                or not 0 <= np_state[2] <= _MT_WORDS):
+            raise ValueError(f"{where}.numpy must be NumPy's Mersenne Twister state ({_MT_WORDS} words and a position); {fix}")
+        py = state["python"]
+        if (not isinstance(py, (list, tuple)) or len(py) != 3 or not isinstance(py[1], (list, tuple))
+                or len(py[1]) != _MT_WORDS + 1 or not all(isinstance(v, int) and 0 <= v < 2**32 for v in py[1])):
+            raise ValueError(f"{where}.python must be Python's Mersenne Twister state ({_MT_WORDS + 1} integers); {fix}")
 
 
 def restore_rng(state: Mapping[str, Any]) -> None:

@@ -118,7 +118,8 @@ class TrainConfig:
     threads: Optional[int] = field(default=None, metadata=_opt("CPU threads for torch (default: torch's)", min=1,
                                                                max=4096))
     output: Optional[str] = field(default=None, metadata=_opt("run directory (default: runs/DATASET-MODEL)"))
-    overwrite: bool = field(default=False, metadata=_opt("replace the files of an existing run directory"))
+    overwrite: bool = field(default=False, metadata=_opt("replace the files of an existing run directory (kept aside "
+                                                         "until the new run saves its first state, put back if it fails)"))
     resume: bool = field(default=False, metadata=_opt("continue the run in the output directory"))
     checkpoint_every: int = field(default=0, metadata=_opt(
         "also save the resumable state every N steps (0: at the end of each epoch only)", min=0, max=_MAX_STEPS))

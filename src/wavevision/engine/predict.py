@@ -8,6 +8,7 @@ task's :meth:`~wavevision.engine.Task.render`.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
@@ -16,12 +17,13 @@ import torch
 import torch.nn as nn
 
 from ..models._builder import _read_config
+from ..utils.validate import check_int
 from .rundir import check_regular
 from .sizing import check_fits_memory, meta_model
 from .tasks import PredictItem, Task, get_task
 from .tasks._images import palette
 
-__all__ = ["Trained", "check_fits", "load_trained", "palette", "predict"]
+__all__ = ["Trained", "check_fits", "load_trained", "output_names", "palette", "predict"]
 
 PathLike = Union[str, "Path"]
 
@@ -81,6 +83,14 @@ def _dataset_info(d: Any, path: Path):
                          "use a checkpoint written by wavevision train") from None
 
 
+def _check_declared(path: Path, key: str, declared: Any, model_task: str, model_name: str) -> None:
+    """A task the checkpoint's JSON declares may only repeat its model's (the registry's)."""
+    if declared not in (None, model_task):
+        raise ValueError(f"{path.with_suffix('.json')}: {key} is {declared!r} but its model {model_name} is a "
+                         f"{model_task} model; the file was edited or belongs to another checkpoint: use the .json "
+                         "saved with these weights")
+
+
 def _check_finite(model: nn.Module, path: Path) -> None:
     bad = [name for name, t in model.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()]
     if bad:
@@ -113,8 +123,11 @@ def load_trained(checkpoint: PathLike, *, device: "str | torch.device" = "cpu", 
     meta = config.get("extra") or {}
     if not isinstance(meta, dict):
         raise ValueError(f"{path.with_suffix('.json')}: 'extra' must be a mapping, got {type(meta).__name__}")
-    task = get_task(meta.get("task") or get_entry(model.model_name).task).name
+    model_task = get_entry(model.model_name).task
     info = _dataset_info(meta.get("dataset"), path)
+    _check_declared(path, "extra.task", meta.get("task"), model_task, model.model_name)
+    _check_declared(path, "extra.dataset.task", info.task if info else None, model_task, model.model_name)
+    task = get_task(model_task).name
     return Trained(model.to(dev).eval(), path, task, info, meta)
 
 
@@ -130,6 +143,79 @@ def _load_named(name: str, path: Path, device: "str | torch.device") -> Trained:
     model = create_model(name, checkpoint=path)
     _check_finite(model, path)
     return Trained(model.to(dev).eval(), path, task, None, {})
+
+
+def output_names(paths: Sequence[Path]) -> List[str]:
+    """The stem of each image's result files: its own stem, unique unless the same file is given twice.
+
+    Images sharing a stem (``a/x.png``, ``b/x.png``) are named by their path below the folder
+    the clashing ones share (``a-x``, ``b-x``), with the extension where only that differs
+    (``x.png``, ``x.jpg`` -> ``x-png``, ``x-jpg``).
+    """
+    stems = [p.stem for p in paths]
+    names = list(stems)
+    for stem in set(stems):
+        group = [i for i, s in enumerate(stems) if s == stem]
+        if len(group) < 2:
+            continue
+        full = [Path(os.path.abspath(paths[i])) for i in group]
+        common = Path(os.path.commonpath([f.parent for f in full]))
+        below = [f.relative_to(common) for f in full]
+        keep_suffix = len({b.with_suffix("").as_posix() for b in below}) < len(below)
+        for i, b in zip(group, below):
+            parts = (*b.parent.parts, b.name.replace(".", "-") if keep_suffix else b.stem)
+            names[i] = "-".join(parts)
+    return names
+
+
+def _refuse_collisions(paths: List[Path], names: List[str], task: Task, out_dir: Optional[Path], model: nn.Module) -> None:
+    """Two images whose results would land in the same file (the same file given twice, or a
+    derived name that another image has as its own): a ValueError naming both."""
+    if out_dir is None:
+        return
+    shared = set(task.planned_files([], out_dir, model))  # files about all images (detections.json)
+    owner: Dict[Path, Path] = {}
+    for path, name in zip(paths, names):
+        for file in task.planned_files([name], out_dir, model):
+            if file in owner and file not in shared:
+                raise ValueError(f"{owner[file]} and {path} would both write {file}; give each image once, rename "
+                                 "one, or predict them into separate --output folders")
+            owner[file] = path
+
+
+def _check_input_memory(trained: Trained, paths: List[Path], image_size: Any, device: torch.device) -> None:
+    """Refuse, before any image is decoded, a prediction whose largest input could not fit in memory.
+
+    Sizes come from the image headers; a dense task predicts at the image's own size unless
+    ``image_size`` is given.
+    """
+    from ..data.image import check_image_file, image_error
+    from ..models import create_model
+
+    name, kwargs = getattr(trained.model, "model_name", None), getattr(trained.model, "model_kwargs", {})
+    if name is None:
+        return
+    if image_size is not None:
+        size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+        what, fix = f"at {size[0]}x{size[1]} (--image-size)", "give a smaller --image-size"
+    else:
+        from PIL import Image
+
+        sizes = []
+        for path in paths:
+            check_image_file(path)
+            try:
+                with Image.open(path) as img:  # the header only: nothing is decoded
+                    sizes.append((img.size[1], img.size[0], path))
+            except Exception as e:  # Pillow raises many types for damaged files
+                raise image_error(path, e) from None
+        *size, biggest = max(sizes, key=lambda s: s[0] * s[1])
+        what = f"for {biggest} ({size[1]}x{size[0]} pixels)"
+        fix = "shrink the image, or give --image-size (predictions are made at the image's own size)"
+    chans = int(getattr(trained.model, "in_chans", 3))
+    meta = meta_model(lambda: create_model(name, **kwargs)).eval()
+    check_fits_memory(meta, device=device, input_shape=(1, chans, *size), what=f"predicting with {trained.path} {what}",
+                      fix=fix)
 
 
 def check_fits(trained: Trained, info: Any) -> None:
@@ -175,8 +261,13 @@ def predict(
     out_dir = None if output is None else Path(output)
     if out_dir is None and task.needs_output:
         raise ValueError(f"{task.name.replace('_', '-')} predictions are images: pass an output folder (--output DIR)")
+    if image_size is not None:
+        image_size = check_int("image_size", image_size, min=1) if not isinstance(image_size, (tuple, list)) else \
+            tuple(check_int("image_size", s, min=1) for s in image_size)
     paths = [Path(p) for p in images]
-    planned = [] if out_dir is None else task.planned_files(paths, out_dir, trained.model)
+    names = output_names(paths)
+    planned = [] if out_dir is None else task.planned_files(names, out_dir, trained.model)
+    _refuse_collisions(paths, names, task, out_dir, trained.model)
     clash = [p for p in planned if p.exists()]
     if clash and not overwrite:
         raise FileExistsError(f"{clash[0]} already exists ({len(clash)} file(s) would be replaced); "
@@ -185,8 +276,9 @@ def predict(
     dev = next(model.parameters()).device
     if image_size is None and task.resizes_inputs:
         image_size = info.image_size
+    _check_input_memory(trained, paths, image_size, dev)
     results: List[Dict[str, Any]] = []
-    for path in paths:
+    for path, name in zip(paths, names):
         raw = load_image(path)
         x = prepare_image(raw, info, image_size=image_size).unsqueeze(0).to(dev)
         with torch.no_grad():
@@ -194,7 +286,7 @@ def predict(
         if task.nonfinite(out):
             raise ValueError(f"the model's output for {path} is NaN or infinite: its weights or normalisation "
                              "statistics are broken; retrain it or load another checkpoint")
-        item = PredictItem(path=path, raw=raw, x=x[0].cpu(), out=out.cpu()[0])
+        item = PredictItem(path=path, raw=raw, x=x[0].cpu(), out=out.cpu()[0], name=name)
         results.append(task.render(item, info=info, model=model, out_dir=out_dir, topk=topk))
     task.finish(results, out_dir)
     return results

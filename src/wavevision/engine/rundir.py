@@ -3,9 +3,14 @@
 :class:`RunDir` checks a folder before a run starts without changing it (:meth:`RunDir.check`:
 is there a run, may it be replaced or resumed, are its files real files), then, once
 everything else about the run is known to be valid, takes the folder (:meth:`RunDir.open`:
-an exclusive lock, the old run's files removed on ``overwrite``, ``config.yaml`` written) and
-gives it back (:meth:`RunDir.close`: a run that failed before it saved anything leaves nothing
-behind, so the next attempt starts cleanly).
+an exclusive lock, ``config.yaml`` written) and gives it back (:meth:`RunDir.close`: a run
+that failed before it saved anything leaves nothing behind, so the next attempt starts cleanly).
+
+``overwrite`` loses nothing: the old run's files move aside (into ``.wavevision-replaced`` in
+the folder) and are deleted only once the new run has saved its first complete state
+(:meth:`RunDir.saved`). A new run that fails before that (a loss diverging to NaN in its first
+epoch, a full disk, any exception) puts them back; one killed before that gets them back at the
+next :meth:`RunDir.open` of the folder.
 
 The lock is ``fcntl.flock`` on ``.wavevision.lock`` in the folder: the kernel releases it
 when its process ends, however it ends, so a lock left by a killed run never blocks the next.
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import socket
 import stat
 import sys
@@ -28,6 +34,7 @@ __all__ = ["LOCK_FILE", "RunDir", "RunDirLocked", "command_config", "default_out
 
 LOCK_FILE = ".wavevision.lock"
 _CONFIG = "config.yaml"
+_REPLACED = ".wavevision-replaced"  # an --overwrite's old run, until the new run has saved a state
 # Files that exist only once a run has trained: a folder holding config.yaml alone is a start that failed.
 _PROGRESS = (ckpt.STATE_FILE, "last.safetensors", "best.safetensors", "log.jsonl", "results.json")
 
@@ -73,6 +80,7 @@ class RunDir:
         self._fd: int | None = None
         self._created = False
         self._wrote_config = False
+        self._aside: Path | None = None
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
@@ -90,8 +98,9 @@ class RunDir:
             check_regular(self.path / name, "run file")
 
     def has_trained(self) -> bool:
-        """Whether the folder holds more than a configuration: a state, weights, a log or results."""
-        return any(os.path.lexists(self.path / n) for n in _PROGRESS)
+        """Whether the folder holds more than a configuration: a state, weights, a log or results
+        (or the run an interrupted ``overwrite`` set aside)."""
+        return any(os.path.lexists(self.path / n) for n in (*_PROGRESS, _REPLACED))
 
     def read_config(self) -> dict[str, Any]:
         """The saved ``config.yaml``, read with a size limit."""
@@ -120,6 +129,8 @@ class RunDir:
             return saved
         if self.has_trained() and not cfg.overwrite:
             existing = self.existing()
+            if os.path.lexists(self.path / _REPLACED):
+                existing.append(_REPLACED)  # the run an interrupted --overwrite set aside
             raise FileExistsError(f"{self.path} already holds a run ({', '.join(existing[:3])}...); pass --resume to "
                                   "continue it, --overwrite to replace it, or --output DIR for a new one")
         return None
@@ -134,7 +145,7 @@ class RunDir:
             )
 
     def open(self, config: Mapping[str, Any], *, resume: bool) -> None:
-        """Take the folder: lock it, and for a new run remove the old run's files and write ``config.yaml``.
+        """Take the folder: lock it, and for a new run set the old run's files aside and write ``config.yaml``.
 
         Raises:
             RunDirLocked: another process holds the lock (the message names it).
@@ -143,11 +154,11 @@ class RunDir:
         self.path.mkdir(parents=True, exist_ok=True)
         self._lock()
         try:
+            self._recover()
             if resume:
                 self.check_files()  # again, now that no other writer can change them
                 return
-            for name in self.existing():
-                (self.path / name).unlink()
+            self._set_aside()
             import yaml
 
             atomic_write_text(self.path / _CONFIG, yaml.safe_dump(dict(config), sort_keys=False))
@@ -156,11 +167,21 @@ class RunDir:
             self.close(failed=True)
             raise
 
+    def saved(self) -> None:
+        """The new run has written a complete state: the run it replaced is deleted now."""
+        if self._aside is not None:
+            shutil.rmtree(self._aside)
+            self._aside = None
+
     def close(self, *, failed: bool = False) -> None:
-        """Release the folder; after a failed new run that saved no state, remove what it wrote."""
-        if failed and self._wrote_config and not os.path.lexists(self.path / ckpt.STATE_FILE):
+        """Release the folder; after a failed new run that saved no state, remove what it wrote
+        and put back the run it was replacing."""
+        if failed and self._wrote_config and (self._aside is not None or not os.path.lexists(self.path / ckpt.STATE_FILE)):
             for name in self.existing():
                 (self.path / name).unlink()
+        if failed and self._aside is not None:
+            self._put_back(self._aside)
+            self._aside = None
         self._wrote_config = False
         self._unlock()
         if self._created:
@@ -169,6 +190,39 @@ class RunDir:
             except OSError:
                 pass
             self._created = False
+
+    # -- overwrite: the old run aside until the new one has saved ---------------------------------
+    def _set_aside(self) -> None:
+        names = self.existing()
+        if not names:
+            return
+        aside = self.path / _REPLACED
+        aside.mkdir()  # _recover has removed any earlier one
+        self._aside = aside
+        for name in names:
+            os.replace(self.path / name, aside / name)  # a rename in one folder: no copy, no disk space
+
+    def _put_back(self, aside: Path) -> None:
+        for name in os.listdir(aside):
+            if name in self.files:
+                os.replace(aside / name, self.path / name)
+        shutil.rmtree(aside)
+
+    def _recover(self) -> None:
+        """Finish what an ``overwrite`` killed before :meth:`close` left: a new run that saved a
+        state keeps the folder; otherwise its files go and the old run comes back."""
+        aside = self.path / _REPLACED
+        if not os.path.lexists(aside):
+            return
+        if not aside.is_dir() or aside.is_symlink():
+            raise ValueError(f"{aside} is not a folder; remove it (it should hold a run set aside by --overwrite)")
+        if os.path.lexists(self.path / ckpt.STATE_FILE):
+            shutil.rmtree(aside)
+            return
+        for name in self.existing():
+            (self.path / name).unlink()
+        self._put_back(aside)
+        print(f"note: {self.path}: put back the run that an interrupted --overwrite had set aside", file=sys.stderr)
 
     # -- the lock --------------------------------------------------------------------------------
     def _lock(self) -> None:

@@ -119,6 +119,8 @@ class TrainState:
         if saved is None:
             return False
         _check_fingerprint(path, saved.get("fingerprint"), fingerprint)
+        _check_position(path, saved, fingerprint.get("epochs"))
+        ckpt.check_rng(saved.get("rng"), path)
         load_state_dict_strict(self.model, saved["model"], source=str(path))
         self.optimizer.load_state_dict(saved["optimizer"])
         self.scheduler.load_state_dict(saved["scheduler"])
@@ -131,6 +133,22 @@ class TrainState:
         self.totals = {k: v.to(device) for k, v in saved["totals"].items()}
         return True
 
+
+
+def _check_position(path: Path, saved: Mapping[str, Any], epochs: int | None) -> None:
+    """Refuse a position no run reaches: a negative or non-integer epoch, step or global step, an
+    epoch past the run's last, or a history of another length than the epochs done."""
+    fix = "put back this run's own state file or start a new run with --overwrite"
+    for key in ("epoch", "step", "global_step"):
+        value = saved.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{path}: '{key}' must be an integer >= 0, got {value!r}; the file is damaged: {fix}")
+    if isinstance(epochs, int) and saved["epoch"] > epochs:
+        raise ValueError(f"{path}: 'epoch' is {saved['epoch']} but the run has {epochs} epochs; the file is damaged: {fix}")
+    history = saved.get("history")
+    if not isinstance(history, list) or len(history) != saved["epoch"]:
+        got = f"{len(history)} record(s)" if isinstance(history, list) else type(history).__name__
+        raise ValueError(f"{path}: 'history' holds {got} for {saved['epoch']} finished epoch(s); the file is damaged: {fix}")
 
 
 def _check_fingerprint(path: Path, theirs: Mapping[str, Any] | None, expected: Mapping[str, Any]) -> None:

@@ -297,6 +297,7 @@ class _Run:
         extra = extra if extra is not None else self._extra(self.state.epoch, {})
         _save_weights(self.plan.model, self.run_dir / "last.safetensors", {**extra, "step": self.state.step})
         self.state.save(self.run_dir, rngs=rngs, fingerprint=self.plan.fingerprint)
+        self.plan.run_dir.saved()  # a complete state: the run an --overwrite replaces can go
 
     def _epoch_line(self, r: dict[str, Any]) -> str:
         parts = [f"epoch {r['epoch']}/{self.cfg.epochs}", f"train loss {r['train_loss']:.4f}"]

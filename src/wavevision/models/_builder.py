@@ -93,6 +93,32 @@ def _feature_args(name: str, kwargs: dict[str, Any]) -> tuple[bool, Any]:
     return features_only, out_indices
 
 
+def _check_argument_types(name: str, cls: type, defaults: Mapping[str, Any], kwargs: Mapping[str, Any]) -> None:
+    """Name an argument of another kind than its default (``final_dim='eight'``, ``final_dim=16.0``):
+    called when the class failed with a TypeError, whose own message (``not all arguments
+    converted during string formatting``) says nothing of the argument."""
+    params = inspect.signature(cls.__init__).parameters
+    for key, value in kwargs.items():
+        default = defaults[key] if key in defaults else getattr(params.get(key), "default", None)
+        if isinstance(default, bool) or not isinstance(default, (int, float)) or value is None:
+            continue
+        if isinstance(default, int) and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ValueError(f"{name}: argument {key} must be an integer, got {value!r}") from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{name}: argument {key} must be a number, got {value!r}") from None
+
+
+def _check_used(name: str, cls: type, defaults: Mapping[str, Any], kwargs: Mapping[str, Any]) -> None:
+    """Refuse an argument the model's other settings make it ignore (``patch_size`` with a
+    strided stem): it would be recorded in checkpoints while changing nothing."""
+    ignored = getattr(cls, "ignored_arguments", None)
+    if ignored is None:
+        return
+    for key, reason in ignored({**defaults, **kwargs}).items():
+        if key in kwargs:
+            raise ValueError(f"{name}: argument {key}={kwargs[key]!r} has no effect: {reason}")
+
+
 def build_model(name: str, cls: type, defaults: Mapping[str, Any], overrides: Mapping[str, Any]) -> nn.Module:
     """Instantiate ``cls`` with ``defaults`` updated by ``overrides`` and remember how.
 
@@ -120,7 +146,12 @@ def build_model(name: str, cls: type, defaults: Mapping[str, Any], overrides: Ma
     if unknown:
         raise TypeError(f"{name}: unknown argument(s) {unknown}; accepted: {accepted} and timm's pretrained, "
                         "pretrained_cfg, pretrained_cfg_overlay, drop_rate, features_only, out_indices, feature_cls")
-    model = cls(**{**defaults, **kwargs})
+    _check_used(name, cls, defaults, kwargs)
+    try:
+        model = cls(**{**defaults, **kwargs})
+    except TypeError:
+        _check_argument_types(name, cls, defaults, kwargs)
+        raise
     model.model_name = name
     model.model_kwargs = recorded
     model.pretrained_cfg = cfg.to_dict()

@@ -16,6 +16,7 @@ checkpointing, and ``torch.fx`` tracing.
 """
 from __future__ import annotations
 
+import inspect
 from functools import partial
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -24,6 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..layers import WaveMixBlock, normalize_stem, patchify_stem, strided_stem
+from ..layers.stems import STEM_TYPES
 from ..layers.drop_path import drop_path
 from ..layers.grad_checkpoint import balanced_segments, checkpoint_block
 from ..layers.layout import in_format_of, inference_layout
@@ -91,6 +93,22 @@ class _WaveMixBase(ModelBase):
     num_features: int
     head_hidden_size: int
     layers: nn.ModuleList
+
+    @classmethod
+    def ignored_arguments(cls, args: Dict[str, Any]) -> Dict[str, str]:
+        """The stem arguments ``args`` make the model ignore, with why (``create_model`` refuses
+        them when given): ``patch_size`` with the strided stem, ``stride`` with the patchify one."""
+        params = inspect.signature(cls.__init__).parameters
+        if "initial_conv" not in params:
+            return {}
+        stem = args.get("initial_conv", params["initial_conv"].default)
+        if stem not in STEM_TYPES:
+            return {}  # the class names the bad value
+        if normalize_stem(stem) == "strided":
+            return {"patch_size": "the strided stem (initial_conv='strided') has no patches; pass initial_conv='patchify' "
+                                  "to use patch_size, or drop it"}
+        return {"stride": "the patchify stem (initial_conv='patchify') has no stride of its own; pass "
+                          "initial_conv='strided' to use stride, or drop it"}
 
     def _build_blocks(
         self, *, depth: int, dim: int, level: int, mult: int, ff_channel: int, dropout: float, upsample: str,

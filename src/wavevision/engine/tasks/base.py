@@ -35,12 +35,20 @@ class PredictItem:
         raw: the image as loaded (C, H, W) in [0, 1], before normalisation.
         x: the model's input (C, H, W), normalised as the training data was.
         out: the model's prediction for it (the task's :meth:`Task.output` of one sample).
+        name: the stem of its result files (default the image's stem; ``predict`` makes the
+            names of images sharing a stem unique).
     """
 
     path: Path
     raw: torch.Tensor
     x: torch.Tensor
     out: Any
+    name: str = ""
+
+    @property
+    def stem(self) -> str:
+        """The stem of this image's result files."""
+        return self.name or self.path.stem
 
 
 class Task:
@@ -145,8 +153,9 @@ class Task:
         raise NotImplementedError
 
     # -- prediction ---------------------------------------------------------------------------
-    def planned_files(self, paths: list[Path], out_dir: Path, model: nn.Module) -> list[Path]:
-        """The files :meth:`render` and :meth:`finish` will write for ``paths`` (checked before any is)."""
+    def planned_files(self, names: list[str], out_dir: Path, model: nn.Module) -> list[Path]:
+        """The files :meth:`render` and :meth:`finish` will write for images whose results are
+        named ``names`` (:attr:`PredictItem.stem`), checked before any is written."""
         return []
 
     def render(self, item: PredictItem, *, info: DatasetInfo, model: nn.Module, out_dir: Path | None,

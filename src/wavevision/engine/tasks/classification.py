@@ -66,7 +66,7 @@ class Classification(LabelTask):
     def synthetic_target(self, out: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
         return torch.randint(0, max(1, int(out.shape[1])), (n,), generator=generator)
 
-    def planned_files(self, paths: list[Path], out_dir: Path, model: nn.Module) -> list[Path]:
+    def planned_files(self, names: list[str], out_dir: Path, model: nn.Module) -> list[Path]:
         return [out_dir / "predictions.json"]
 
     def render(self, item: PredictItem, *, info: DatasetInfo, model: nn.Module, out_dir: Path | None,

@@ -259,14 +259,14 @@ class Detection(LabelTask):
         return targets
 
     # -- prediction ---------------------------------------------------------------------------
-    def planned_files(self, paths: list[Path], out_dir: Path, model: nn.Module) -> list[Path]:
-        return [out_dir / f"{p.stem}_detections.png" for p in paths] + [out_dir / "detections.json"]
+    def planned_files(self, names: list[str], out_dir: Path, model: nn.Module) -> list[Path]:
+        return [out_dir / f"{n}_detections.png" for n in names] + [out_dir / "detections.json"]
 
     def render(self, item: PredictItem, *, info: DatasetInfo, model: nn.Module, out_dir: Path | None,
                topk: int) -> dict[str, Any]:
         det = item.out
         names = info.class_names or tuple(str(i + 1) for i in range(info.num_classes))
-        png = out_dir / f"{item.path.stem}_detections.png"
+        png = out_dir / f"{item.stem}_detections.png"
         atomic_write_bytes(png, png_bytes(draw_detections(item.raw, det, names)))
         records = coco_detections(0, det)
         for r in records:

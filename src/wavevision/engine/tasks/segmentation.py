@@ -50,8 +50,8 @@ class Segmentation(LabelTask):
     def synthetic_target(self, out: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
         return torch.randint(0, max(1, int(out.shape[1])), (n, *out.shape[2:]), generator=generator)
 
-    def planned_files(self, paths: list[Path], out_dir: Path, model: nn.Module) -> list[Path]:
-        return [out_dir / f"{p.stem}_{kind}.png" for p in paths for kind in ("mask", "overlay")]
+    def planned_files(self, names: list[str], out_dir: Path, model: nn.Module) -> list[Path]:
+        return [out_dir / f"{n}_{kind}.png" for n in names for kind in ("mask", "overlay")]
 
     def render(self, item: PredictItem, *, info: DatasetInfo, model: nn.Module, out_dir: Path | None,
                topk: int) -> dict[str, Any]:
@@ -70,7 +70,7 @@ class Segmentation(LabelTask):
         overlay = image * (1 - 0.55 * paint) + painted * 0.55 * paint
         mask_img = Image.fromarray(labels.to(torch.uint8).numpy(), mode="P")
         mask_img.putpalette([c for rgb in palette(n) for c in rgb])
-        mask_path, overlay_path = self.planned_files([item.path], out_dir, model)
+        mask_path, overlay_path = self.planned_files([item.stem], out_dir, model)
         atomic_write_bytes(mask_path, png_bytes(mask_img))
         atomic_write_bytes(overlay_path, png_bytes(to_pil(overlay)))
         counts = torch.bincount(labels.flatten(), minlength=n).double() / labels.numel()

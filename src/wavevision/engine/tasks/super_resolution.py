@@ -51,14 +51,14 @@ class SuperResolution(Task):
     def synthetic_target(self, out: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
         return torch.rand((n, *out.shape[1:]), generator=generator)
 
-    def planned_files(self, paths: list[Path], out_dir: Path, model: nn.Module) -> list[Path]:
+    def planned_files(self, names: list[str], out_dir: Path, model: nn.Module) -> list[Path]:
         scale = getattr(model, "scale", 2)
-        return [out_dir / f"{p.stem}_{kind}.png" for p in paths for kind in (f"x{scale}", "compare")]
+        return [out_dir / f"{n}_{kind}.png" for n in names for kind in (f"x{scale}", "compare")]
 
     def render(self, item: PredictItem, *, info: DatasetInfo, model: nn.Module, out_dir: Path | None,
                topk: int) -> dict[str, Any]:
         lr, sr, scale = item.x.cpu(), item.out, model.scale
-        up_path, cmp_path = self.planned_files([item.path], out_dir, model)
+        up_path, cmp_path = self.planned_files([item.stem], out_dir, model)
         up = to_pil(sr)
         atomic_write_bytes(up_path, png_bytes(up))
         compare = side_by_side([to_pil(bicubic_upsample(lr, scale)), up], [f"bicubic x{scale}", f"model x{scale}"])
