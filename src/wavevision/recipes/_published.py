@@ -66,6 +66,11 @@ _IMAGENET_SCHEDULE = Schedule("cosine", warmup_epochs=5, warmup_lr=1e-6, min_lr=
 _IMAGENET_SELECT = Difference(
     "data.select_split", "main.py:552 reports the best accuracy over all epochs on ImageNet's validation set, the "
                          "split it reports; this recipe picks the epoch on a hold-out of the training images")
+_NO_REPEATS = Difference(
+    "data.repeated_augmentation", "REFERENCE.md §9 says repeated augmentation is on (main.py:124 makes it the "
+                                  "default), but with --token-label main.py:356 builds the loader with tlt's "
+                                  "create_token_label_loader, whose sampler is a plain DistributedSampler "
+                                  "(zihangJiang/TokenLabeling tlt/data/loader.py:196 at 9dbfd59): no image repeats")
 _IMAGENET_COMMON = dict(devices=8, global_batch=1024, epochs=310, amp="fp16", loss_scale="dynamic",
                         eval=EvalProtocol("center_crop", "top1", crop_pct=0.96, interpolation="bicubic", size=(224, 224),
                                           batch=1.5),
@@ -98,11 +103,11 @@ def _wave_vit_in1k(size: str, token_labels: bool) -> Recipe:
         name=name, description=f"Wave-ViT-{letter} ImageNet-1k 224, 310 epochs, {what}",
         model=model, model_args=args,
         data=Data("imagenet", train=_imagenet_train("random" if token_labels else "bicubic"), eval=_IMAGENET_EVAL,
-                  repeated_augmentation=3),
+                  repeated_augmentation=1 if token_labels else 3),
         loss=loss, clip_grad=clip, expected=expected,
         reference=_src("classification/main.py", note=note),
         cost=_cost(model, IMAGENET_TRAIN_IMAGES * 310, "1,281,167 images x 310 epochs"),
-        differences=(_IMAGENET_SELECT,),
+        differences=(_IMAGENET_SELECT, _NO_REPEATS) if token_labels else (_IMAGENET_SELECT,),
         **_IMAGENET_COMMON,
     )
 
