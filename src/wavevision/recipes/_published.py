@@ -188,14 +188,15 @@ def _ade20k(size: str) -> Recipe:
         schedule=Schedule("poly", warmup_iters=1500, warmup_ratio=1e-6, power=1.0, min_lr=0.0),
         iterations=160_000, devices=8, global_batch=16, amp="fp16", loss_scale=512.0,
         loss=Loss("segmentation", aux_weight=0.4), eval=EvalProtocol("whole", "miou", size=(2048, 512)),
-        init=f"wave_vit_{size}.in1k (backbone)",
+        init=f"wave_vit_{size}.in1k (backbone)", frozen_norm=True,
         expected=Expected(dict(get_pretrained_cfg(model)["metrics"]), "ADE20K val",
                           Source(_WAVEVIT, "semantic_segmentation/README.md", {"s": 34, "b": 35}[size], _WAVEVIT_COMMIT)),
         reference=_src(config, note=f"{config}:10 (drop path), 24-27 (AdamW, no decay on norms and position tables), "
                                     "29-33 (poly, 1500 warm-up iterations from 1e-6), 36 (2 images per GPU), 39 (fp16 "
                                     "loss scale 512); _base_/models/upernet_wavevit.py:28-40 (FCN auxiliary head, loss "
                                     "weight 0.4); _base_/datasets/cade20k.py:7-32 (pipeline); "
-                                    "_base_/schedules/schedule_160k.py:7 (160,000 iterations)"),
+                                    "_base_/schedules/schedule_160k.py:7 (160,000 iterations); "
+                                    "mmseg/models/backbones/wavevit.py:179-185,353-361 (BatchNorm requires_grad=False)"),
         cost=_cost(model, 160_000 * 16, "160,000 iterations x 16 crops of 512x512 (auxiliary head not in the MACs)"),
         differences=(_LAST_CHECKPOINT,),
     )

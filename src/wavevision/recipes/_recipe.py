@@ -289,7 +289,8 @@ class Recipe:
         loss: the loss; ``eval`` the evaluation protocol.
         init: the weights training starts from (a model tag or file the reference names; None:
             random).
-        frozen_norm: normalisation layers of the backbone kept frozen (statistics and affine).
+        frozen_norm: the backbone's BatchNorm weights and biases are not trained (MMCV's
+            ``requires_grad=False``; their running statistics still update).
         expected: the published result, None for this project's own recipes.
         reference: where the recipe itself is written (the files read for it).
         cost: the estimated accelerator time of a full run.
