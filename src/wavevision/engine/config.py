@@ -1,8 +1,9 @@
 """The training configuration: one dataclass, read from defaults, a dataset recipe, YAML and flags.
 
 Precedence, lowest first: the dataclass defaults, the recipe of an embedded dataset (the
-model and schedule that suit it), a YAML file (``-c run.yaml``), then explicit flags or
-keyword overrides. ``model_args`` and ``dataset_args`` merge key by key. The recipe's
+model and schedule that suit it) or the registered recipe ``recipe`` names
+(``wavevision.recipes``; :func:`recipe_diff` lists what the later layers changed of it), a YAML
+file (``-c run.yaml``), then explicit flags or keyword overrides. ``model_args`` and ``dataset_args`` merge key by key. The recipe's
 ``model_args`` apply only when the run uses the recipe's model. Unknown keys and bad values
 raise a ValueError naming the key and the valid choices.
 
