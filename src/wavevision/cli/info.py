@@ -3,10 +3,15 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "show a model's layers, parameters and multiply-accumulates at an input size"
+HELP = "show a model's layers, parameters and multiply-accumulates at an input size, or a recipe's settings"
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", help="a registered model name (wavevision list)")
+    parser.add_argument("model", nargs="?", default=None, help="a registered model name (wavevision list)")
+    parser.add_argument("--recipe", metavar="NAME", default=None,
+                        help="show a training recipe instead (wavevision list --recipes): every setting, the "
+                             "reference, the estimated accelerator-hours, the differences and what the engine "
+                             "cannot do yet")
     parser.add_argument("--size", type=int, nargs="+", metavar="N", default=None,
                         help="input height [width] (default: the size the model is registered for, else its "
                              "reference dataset's, else 224 for classification, 512 for segmentation, 64 for "
@@ -77,6 +82,57 @@ def layer_rows(model, x, max_depth: int) -> list:
     return rows
 
 
+def recipe_summary(name: str) -> dict:
+    """The recipe ``name`` fully resolved: every field, the scaled lr, the training settings the engine
+    applies, and what it cannot do yet."""
+    from ..engine.recipe import engine_values, missing_pieces
+    from ..recipes import get_recipe
+
+    recipe = get_recipe(name)
+    return {**recipe.to_dict(), "reference": str(recipe.reference), "reference_note": recipe.reference.note,
+            "expected": None if recipe.expected is None else {**recipe.to_dict()["expected"],
+                                                              "source": str(recipe.expected.source)},
+            "train_settings": engine_values(recipe), "missing": missing_pieces(recipe)}
+
+
+def _run_recipe(args: argparse.Namespace) -> int:
+    import json
+
+    if args.model is not None:
+        raise ValueError(f"give a model or --recipe, not both (got {args.model!r} and --recipe {args.recipe})")
+    summary = recipe_summary(args.recipe)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    skip = {"name", "description", "reference", "reference_note", "expected", "cost", "differences", "train_settings", "missing"}
+    print(f"{summary['name']}: {summary['description']}")
+    for key, value in summary.items():
+        if key not in skip:
+            print(f"  {key}: {_compact(value)}")
+    expected = summary["expected"]
+    print("expected: " + ("none published" if expected is None else
+                          f"{expected['split']} " + ", ".join(f"{k} {v}" for k, v in expected["metrics"].items())
+                          + f" ({expected['source']})"))
+    print(f"reference: {summary['reference']}" + (f" ({summary['reference_note']})" if summary["reference_note"] else ""))
+    if summary["differences"]:
+        print("differences from the reference:")
+        for d in summary["differences"]:
+            print(f"  {d['field']}: {d['reason']}")
+    cost = summary["cost"]
+    print(f"estimated: {cost['accelerator_hours']:g} accelerator-hours on {cost['accelerator']} ({cost['how']})")
+    print("the engine cannot do yet: " + ("; ".join(summary["missing"]) if summary["missing"] else "nothing (all applied)"))
+    return 0
+
+
+def _compact(value) -> str:
+    """A nested value on one line, without the empty fields."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_compact(v)}" for k, v in value.items() if v not in (None, (), [], {})) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_compact(v) for v in value) + "]"
+    return repr(value)
+
+
 def run(args: argparse.Namespace) -> int:
     import json
 
@@ -88,6 +144,10 @@ def run(args: argparse.Namespace) -> int:
     from ..models import create_model, get_entry
     from ..utils import format_table
 
+    if args.recipe is not None:
+        return _run_recipe(args)
+    if args.model is None:
+        raise ValueError("give a model name (wavevision list) or --recipe NAME (wavevision list --recipes)")
     entry = get_entry(args.model)
     reference = entry.reference_for(args.model)
     if args.depth < 1:

@@ -14,6 +14,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tags", action="store_true", help="one row per pretrained tag (name.tag) instead of per model")
     parser.add_argument("--pretrained", action="store_true",
                         help="only tags with released weights (create_model(NAME, pretrained=True)), with their results")
+    parser.add_argument("--recipes", action="store_true",
+                        help="list the training recipes instead (name, model, dataset, expected result, estimated "
+                             "accelerator-hours); the pattern matches recipe names")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
@@ -61,11 +64,49 @@ def rows(pattern: str = "*", task: "str | None" = None, tags: bool = False, pret
     return out
 
 
+def recipe_rows(pattern: str = "*") -> list:
+    """One dict per matching recipe: name, model, dataset, expected result and its source, estimated hours."""
+    from ..recipes import get_recipe, list_recipes
+
+    out = []
+    for name in list_recipes(pattern):
+        r = get_recipe(name)
+        expected = None
+        if r.expected is not None:
+            expected = f"{r.expected.split} " + " ".join(f"{k} {v}" for k, v in r.expected.metrics.items())
+        out.append({"name": name, "model": r.model, "dataset": r.data.dataset, "expected": expected,
+                    "source": None if r.expected is None else str(r.expected.source),
+                    "hours": r.cost.accelerator_hours, "accelerator": r.cost.accelerator})
+    return out
+
+
+def _run_recipes(args: argparse.Namespace) -> int:
+    import json
+
+    from ..utils import format_table
+
+    if args.task or args.tags or args.pretrained:
+        raise ValueError("--recipes lists recipes; drop --task, --tags and --pretrained")
+    found = recipe_rows(args.pattern)
+    if args.json:
+        print(json.dumps(found, indent=2))
+        return 0
+    if not found:
+        raise ValueError(f"no recipe matches {args.pattern!r}; wavevision list --recipes shows all")
+    print(format_table(found, ["name", "model", "dataset", "expected", "hours"],
+                       headers={"expected": "expected result", "hours": "est. hours"}))
+    print("est. hours: accelerator-hours of a full run (A100 figures are analytical lower bounds, CPU ones measured); "
+          "details: wavevision info --recipe NAME")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     import json
 
     from ..utils import format_table
 
+    if args.recipes:
+        return _run_recipes(args)
     found = rows(args.pattern, args.task, args.tags, args.pretrained)
     if args.json:
         print(json.dumps(found, indent=2))

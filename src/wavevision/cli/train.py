@@ -14,7 +14,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..engine.config import DICT_FLAGS, FIELDS, RECIPES
 
     parser.epilog = (
-        "Precedence: defaults < the dataset's recipe (" + ", ".join(RECIPES) + ") < the YAML file (-c) < flags. "
+        "Precedence: defaults < the dataset's recipe (" + ", ".join(RECIPES) + ") or the --recipe named "
+        "(wavevision list --recipes) < the YAML file (-c) < flags; flags that override a --recipe are printed and "
+        "recorded in results.json. "
         "The resolved configuration is saved as RUN_DIR/config.yaml; `wavevision train -c RUN_DIR/config.yaml` "
         "reruns it. Multi-process: torchrun --nproc_per_node=N -m wavevision train ..."
     )
@@ -67,12 +69,17 @@ def build_config(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     import json
+    import warnings
 
     from ..engine import TrainingInterrupted, train
+    from ..engine.recipe import RecipeGapWarning
 
     config = build_config(args)
+    _report_recipe(config)
     try:
-        result = train(config)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RecipeGapWarning)  # _report_recipe said it already
+            result = train(config)
     except TrainingInterrupted as e:
         print(f"wavevision train: {e}", file=sys.stderr)
         return 130
@@ -82,6 +89,24 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(result.summary())
     return 0
+
+
+def _report_recipe(config) -> None:
+    """Print (stderr, first process) the settings that override the recipe and what the engine leaves out."""
+    from ..engine.config import recipe_diff
+    from ..engine.recipe import missing_line
+    from ..recipes import get_recipe
+
+    if config.recipe is None or not _is_main():
+        return
+    diff = {k: v for k, v in recipe_diff(config).items() if k != "output"}
+    if diff:
+        print(f"recipe {config.recipe}, overridden:", file=sys.stderr)
+        for key, (recipe, run) in diff.items():
+            print(f"  {key}: {recipe!r} -> {run!r}", file=sys.stderr)
+    line = missing_line(get_recipe(config.recipe))
+    if line:
+        print(f"wavevision train: {line}", file=sys.stderr)
 
 
 def _is_main() -> bool:

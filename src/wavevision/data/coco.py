@@ -46,6 +46,7 @@ from ._base import DatasetInfo, holdout_split, register_dataset, reject_unknown_
 from .boxes import check_objects, empty_target
 from .folders import IMAGENET_MEAN, IMAGENET_STD
 from .image import MissingDataFile, convert_channels, file_in_folder, load_image
+from .object_transforms import AugmentedObjects, RandomObjectHFlip
 from .transforms import MAX_SIDE, Normalize
 
 __all__ = ["CocoDetection", "check_annotation", "check_coco_file", "find_coco_annotations"]
@@ -395,6 +396,8 @@ def build_coco(split: str, *, root=None, download: bool = False, augment: bool =
     coco, images, ids = _split_ids(loaded, split, None if val_size is None else check_int("val_size", val_size, min=1))
     data = CocoDetection(coco, images, ids, masks=bool(options.get("masks", True)), invalid=options.get("invalid", "error"),
                          transform=Normalize(IMAGENET_MEAN, IMAGENET_STD), where=str(ann_file))
+    if augment:  # MMDetection's RandomFlip(flip_ratio=0.5): boxes and masks move with the image
+        data = AugmentedObjects(data, RandomObjectHFlip(0.5))
     names = tuple(str(coco.cats[c].get("name", c)) for c in sorted(coco.cats))
     info = DatasetInfo(name="coco", task="detection", in_chans=3, num_classes=len(names), class_names=names,
                        image_size=None, mean=IMAGENET_MEAN, std=IMAGENET_STD)

@@ -31,6 +31,7 @@ from ._base import DatasetInfo, holdout_split, register_dataset, reject_unknown_
 from .boxes import check_objects, empty_target
 from .folders import IMAGENET_MEAN, IMAGENET_STD
 from .image import MissingDataFile, convert_channels, file_in_folder, load_image
+from .object_transforms import AugmentedObjects, RandomObjectHFlip
 from .transforms import MAX_SIDE, Normalize
 
 __all__ = ["VOC_CLASSES", "VocDetection", "find_voc_root", "parse_voc_xml"]
@@ -172,6 +173,8 @@ def build_voc(split: str, *, root=None, download: bool = False, augment: bool = 
     if not classes or len(set(classes)) != len(classes):
         raise ValueError(f"classes must be distinct names, got {list(classes)}")
     data = VocDetection(voc, _split_ids(voc, split), classes, Normalize(IMAGENET_MEAN, IMAGENET_STD))
+    if augment:  # MMDetection's RandomFlip(flip_ratio=0.5): boxes and masks move with the image
+        data = AugmentedObjects(data, RandomObjectHFlip(0.5))
     info = DatasetInfo(name="voc", task="detection", in_chans=3, num_classes=len(classes), class_names=classes,
                        image_size=None, mean=IMAGENET_MEAN, std=IMAGENET_STD)
     return data, info

@@ -1,8 +1,9 @@
 """The training configuration: one dataclass, read from defaults, a dataset recipe, YAML and flags.
 
 Precedence, lowest first: the dataclass defaults, the recipe of an embedded dataset (the
-model and schedule that suit it), a YAML file (``-c run.yaml``), then explicit flags or
-keyword overrides. ``model_args`` and ``dataset_args`` merge key by key. The recipe's
+model and schedule that suit it) or the registered recipe ``recipe`` names
+(``wavevision.recipes``; :func:`recipe_diff` lists what the later layers changed of it), a YAML
+file (``-c run.yaml``), then explicit flags or keyword overrides. ``model_args`` and ``dataset_args`` merge key by key. The recipe's
 ``model_args`` apply only when the run uses the recipe's model. Unknown keys and bad values
 raise a ValueError naming the key and the valid choices.
 
@@ -21,10 +22,11 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 from ..utils.io import read_text
+from .recipe import engine_values
 from ..utils.validate import check_bool, check_choice, check_float, check_int, check_nested
 
 __all__ = ["DICT_FLAGS", "RECIPES", "RUNTIME_KEYS", "TrainConfig", "config_diff", "load_yaml", "parse_assignments",
-           "resolve_config"]
+           "recipe_diff", "recipe_values", "resolve_config"]
 
 
 # Settings that may differ when a run is resumed: they change where and how fast it runs,
@@ -34,28 +36,21 @@ RUNTIME_KEYS = frozenset({
     "progress", "plots", "test", "eval_batch_size", "data_root", "download",
 })
 
-# The embedded datasets' recipes (tuned on this project's 2-core CPU; see README).
-RECIPES: Dict[str, Dict[str, Any]] = {
-    "digits": dict(
-        model="wavemix_lite",
-        model_args=dict(final_dim=32, ff_channel=32, depth=4, dropout=0.0),
-        epochs=15, batch_size=64, lr=3e-3, weight_decay=0.05, warmup_epochs=1.0, label_smoothing=0.1,
-    ),
-    "digit-scenes": dict(
-        model="wavemix_seg",
-        model_args=dict(final_dim=32, ff_channel=32, depth=3, level=2),
-        epochs=20, batch_size=16, lr=5e-3, weight_decay=0.01, warmup_epochs=1.0,
-    ),
-    "digit-objects": dict(
-        model="mask_rcnn_wave_vit_digits",
-        epochs=5, batch_size=8, lr=2e-3, weight_decay=0.05, warmup_epochs=0.5, clip_grad=10.0,
-    ),
-    "photos": dict(
-        model="wavemix_sr",
-        model_args=dict(final_dim=48, ff_channel=48, depth=3),
-        epochs=10, batch_size=16, lr=2e-3, weight_decay=0.0, warmup_epochs=1.0,
-    ),
-}
+
+
+def _dataset_recipes() -> Dict[str, Dict[str, Any]]:
+    """The embedded datasets' default recipes as TrainConfig values (a view of the recipe registry)."""
+    from ..recipes import dataset_recipe, get_recipe, list_recipes
+
+    out = {}
+    for name in list_recipes():
+        recipe = get_recipe(name)
+        if recipe.dataset_default and dataset_recipe(recipe.data.dataset) is recipe:
+            values = engine_values(recipe)
+            # only what departs from the defaults: the view keeps the keys it always had
+            out[recipe.data.dataset] = {k: v for k, v in values.items() if k in ("model", "model_args") or
+                                        (k not in ("dataset", "augment") and FIELDS[k].default != v)}
+    return out
 
 
 # Upper bounds of the integer settings: far above any real run, low enough that a typo (an
@@ -86,6 +81,9 @@ class TrainConfig:
     download: bool = field(default=False, metadata=_opt("download the dataset when it has a public URL"))
     dataset_args: Dict[str, Any] = field(default_factory=dict, metadata=_opt("dataset options, e.g. image_size=16"))
     augment: bool = field(default=True, metadata=_opt("training-time augmentation of the dataset"))
+    recipe: Optional[str] = field(default=None, metadata=_opt(
+        "a registered recipe (wavevision list --recipes): its settings replace the dataset recipe's, under the "
+        "YAML file and flags"))
     # optimisation
     epochs: int = field(default=10, metadata=_opt("training epochs", min=1, max=_MAX_EPOCHS))
     batch_size: int = field(default=64, metadata=_opt("training batch size per process", min=1, max=_MAX_BATCH))
@@ -214,6 +212,8 @@ def _check_value(f: dataclasses.Field, value: Any, name: Callable[[str], str]) -
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+# The embedded datasets' recipes, keyed by dataset (tuned on this project's 2-core CPU; see README).
+RECIPES: Dict[str, Dict[str, Any]] = _dataset_recipes()
 
 
 def check_keys(values: Mapping[str, Any], source: str = "configuration") -> None:
@@ -348,8 +348,10 @@ def resolve_config(file: "str | os.PathLike[str] | None" = None, overrides: Opti
         for k, v in user.items():
             values[k] = {**values.get(k, {}), **v} if k in _MERGED and isinstance(v, Mapping) else v
         return TrainConfig.from_dict(values, source="saved configuration", names=names)
-    dataset = user.get("dataset", FIELDS["dataset"].default)
-    recipe = RECIPES.get(dataset, {}) if isinstance(dataset, str) else {}
+    recipe = recipe_values(user.get("recipe"), names.get("recipe", "recipe"))
+    dataset = user.get("dataset", recipe.get("dataset", FIELDS["dataset"].default))
+    if not recipe:
+        recipe = RECIPES.get(dataset, {}) if isinstance(dataset, str) else {}
     values = {k: v for k, v in recipe.items() if k != "model_args"}
     values.update({k: v for k, v in user.items() if k not in _MERGED})
     model = values.get("model")
@@ -361,6 +363,47 @@ def resolve_config(file: "str | os.PathLike[str] | None" = None, overrides: Opti
     values["model_args"] = {**model_args, **user_model_args}
     values["dataset_args"] = user.get("dataset_args", {})
     return TrainConfig.from_dict(values, names=names)
+
+
+# Model arguments the dataset decides (wavevision.engine.tasks: Task.model_args).
+_DATASET_FIXED = frozenset({"in_chans", "num_classes", "scale"})
+
+
+def recipe_values(name: Any, where: str = "recipe") -> Dict[str, Any]:
+    """The TrainConfig values of the registered recipe ``name`` (empty for None); an unknown name
+    raises a one-line ValueError with close names."""
+    if name is None:
+        return {}
+    if not isinstance(name, str):
+        raise ValueError(f"{where} must be a recipe name, got {name!r}")
+    from ..recipes import get_recipe
+
+    values = dict(engine_values(get_recipe(name)))
+    values["recipe"] = name
+    return values
+
+
+def recipe_diff(cfg: "TrainConfig | Mapping[str, Any]") -> Dict[str, Tuple[Any, Any]]:
+    """The settings of a configuration that differ from its named recipe's: ``{key: (recipe, config)}``
+    (empty without a recipe). ``model_args`` and ``dataset_args`` compare key by key
+    (``"model_args.depth"``); the model arguments the dataset fixes (``in_chans``, ``num_classes``,
+    ``scale``) count only where the recipe sets them."""
+    values = cfg.to_dict() if isinstance(cfg, TrainConfig) else dict(cfg)
+    recipe = recipe_values(values.get("recipe"))
+    if not recipe:
+        return {}
+    out: Dict[str, Tuple[Any, Any]] = {}
+    for key, value in recipe.items():
+        if key in _MERGED:
+            current = values.get(key) or {}
+            for sub in sorted(set(value) | set(current)):
+                if sub not in value and key == "model_args" and sub in _DATASET_FIXED:
+                    continue
+                if value.get(sub) != current.get(sub):
+                    out[f"{key}.{sub}"] = (value.get(sub), current.get(sub))
+        elif values.get(key) != value:
+            out[key] = (value, values.get(key))
+    return out
 
 
 def config_diff(saved: Mapping[str, Any], current: Mapping[str, Any], *, ignore=RUNTIME_KEYS) -> Dict[str, Tuple[Any, Any]]:

@@ -38,6 +38,7 @@ class TrainResult:
     history: list[dict[str, Any]]
     config: dict[str, Any]
     plots: str | None = None
+    recipe: dict[str, Any] | None = None  # {"name", "overrides": {key: [recipe, run]}, "missing": [...]}
     model: nn.Module | None = field(default=None, repr=False)
     note: str | None = field(default=None, repr=False)  # e.g. "the run was already complete"
 

@@ -31,10 +31,11 @@ from ..models import save_checkpoint
 from ..models._builder import load_safetensors, save_safetensors_bytes
 from ..utils.io import append_jsonl, atomic_write_bytes, atomic_write_text, read_text, write_json
 from . import checkpoint as ckpt
-from .config import TrainConfig, resolve_config
+from .config import TrainConfig, recipe_diff, resolve_config
 from .distributed import all_gather_object, barrier, on_main, setup, teardown
 from .evaluate import NonFiniteOutputs, autocast, evaluate, measure_throughput
 from .plan import Plan, prepare
+from .recipe import missing_pieces, warn_missing
 from .result import TrainResult
 from .rundir import check_regular
 from .runtime import Globals, StopFlag
@@ -94,6 +95,7 @@ def train(
         cfg = config.replace(**overrides) if overrides else config.replace()
     else:
         cfg = resolve_config(overrides={**dict(config or {}), **overrides})
+    warn_missing(cfg.recipe)
     saved_globals = Globals.capture()
     ctx = setup(cfg.device)
     try:
@@ -104,6 +106,16 @@ def train(
     finally:
         saved_globals.restore()
         teardown(ctx)
+
+
+def recipe_record(cfg: TrainConfig) -> dict[str, Any] | None:
+    """What a run records of its recipe: the name, the settings that override it, what the engine left out."""
+    if cfg.recipe is None:
+        return None
+    from ..recipes import get_recipe
+
+    overrides = {k: list(v) for k, v in recipe_diff(cfg).items() if k not in ("output",)}
+    return {"name": cfg.recipe, "overrides": overrides, "missing": missing_pieces(get_recipe(cfg.recipe))}
 
 
 class _Run:
@@ -356,7 +368,7 @@ class _Run:
             train_seconds=sum(r["epoch_seconds"] for r in state.history),
             train_images_per_second=sum(r["train_images"] for r in state.history) / seconds if seconds > 0 else math.nan,
             inference_images_per_second=throughput, world_size=ctx.world_size, weights_sha256=digests,
-            history=state.history, config=cfg.to_dict(), model=plan.model,
+            history=state.history, config=cfg.to_dict(), model=plan.model, recipe=recipe_record(cfg),
         )
         if ctx.is_main:
             if len(set(digests)) > 1:
