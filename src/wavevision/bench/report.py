@@ -83,7 +83,21 @@ def _flat(result: BenchResult) -> Dict[str, Any]:
 
 def plot_results(results: Sequence[BenchResult], path: PathLike) -> Path:
     """PNG scatters: latency and training-step memory against parameters, and accuracy
-    against latency and memory for the models that have an accuracy."""
+    against latency and memory when at least two models have an accuracy (:func:`bench_figure`)."""
+    return save_figure(bench_figure(results), path)
+
+
+def _accuracy_limits(values: Sequence[float]) -> tuple:
+    """A y range around the accuracies that never leaves 0-100 %."""
+    lo, hi = min(values), max(values)
+    pad = max(1.0, 0.08 * (hi - lo))
+    return max(0.0, lo - pad), min(100.0, hi + pad)
+
+
+def bench_figure(results: Sequence[BenchResult]) -> Any:
+    """The matplotlib figure of :func:`plot_results`. An accuracy panel needs two models with an
+    accuracy (one point compares nothing: the footnote names the model instead); accuracy axes
+    stay within 0-100 %."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -97,12 +111,12 @@ def plot_results(results: Sequence[BenchResult], path: PathLike) -> Path:
         ("params", "latency_ms", "parameters", "inference latency, batch 1 (ms)"),
         ("params", "train_mb", "parameters", mem_label),
     ]
-    if acc:
+    if len(acc) >= 2:
         panels += [("latency_ms", "accuracy", "inference latency, batch 1 (ms)", "accuracy (%)"),
                    ("train_mb", "accuracy", mem_label, "accuracy (%)")]
     cols = 2
     rows_n = (len(panels) + 1) // 2
-    fig, axes = plt.subplots(rows_n, cols, figsize=(6.5 * cols, 4.6 * rows_n), squeeze=False)
+    fig, axes = plt.subplots(rows_n, cols, figsize=(6.5 * cols, 4.6 * rows_n + 0.3), squeeze=False)
 
     def value(r: BenchResult, key: str) -> Optional[float]:
         if key in ("train_mb", "infer_mb"):
@@ -117,6 +131,8 @@ def plot_results(results: Sequence[BenchResult], path: PathLike) -> Path:
             ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
         if xk == "params" and pts and min(p[0] for p in pts) > 0:
             ax.set_xscale("log")
+        if yk == "accuracy" and pts:
+            ax.set_ylim(*_accuracy_limits([p[1] for p in pts]))
         ax.set_xlabel(xl, fontsize=8)
         ax.set_ylabel(yl, fontsize=8)
         ax.grid(alpha=0.3)
@@ -129,11 +145,14 @@ def plot_results(results: Sequence[BenchResult], path: PathLike) -> Path:
         fig.suptitle(f"wavevision bench: {r0.device}, {r0.dtype}, batch {r0.batch_size} "
                      f"(torch {r0.environment.get('torch', '?')}, {r0.environment.get('threads', '?')} threads)", fontsize=10)
     foot = "memory: " + _memory_label(results)
-    if acc and any(r.accuracy_source.startswith("reference") for r in acc):
+    if len(acc) == 1:
+        foot += (f"; only {acc[0].model} has an accuracy ({acc[0].accuracy:g} %), so no accuracy panels "
+                 "(--accuracy NAME=VALUE adds others)")
+    elif acc and any(r.accuracy_source.startswith("reference") for r in acc):
         foot += "; reference accuracies come from different datasets: compare within a dataset only"
     fig.text(0.01, 0.005, foot, fontsize=7, style="italic")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
-    return save_figure(fig, path)
+    return fig
 
 
 def save_figure(fig: Any, path: PathLike, *, dpi: int = 110) -> Path:
