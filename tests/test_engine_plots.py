@@ -144,3 +144,10 @@ def test_segmentation_overlay_has_a_legend_and_a_readable_size(tmp_path):
     for colour in (palette(11)[0], palette(11)[4]):                # a swatch per class present
         assert (legend == torch.tensor(colour, dtype=torch.uint8)).all(-1).sum() >= 100
     assert result["classes"]["digit 3"] == pytest.approx(100 * 400 / 4096)
+
+
+def test_epochs_are_whole_numbers_on_the_axis(plt):
+    fig = history_figure(plt, SR_HISTORY, metrics=["psnr"])
+    fig.canvas.draw()
+    ticks = [t for t in fig.axes[0].get_xticks() if 1 <= t <= 3]
+    assert ticks and all(float(t).is_integer() for t in ticks)   # was 1.0, 1.5, 2.0, 2.5, 3.0

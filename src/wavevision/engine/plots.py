@@ -50,6 +50,8 @@ def panel_grid(n: int) -> Tuple[int, int]:
 def history_figure(plt: Any, history: Sequence[Dict[str, Any]], *, metrics: Sequence[str] = (), title: str = "") -> Any:
     """The matplotlib figure :func:`plot_history` saves: one panel per :func:`history_panels`
     entry on a :func:`panel_grid`, every panel with a legend naming its curves."""
+    from matplotlib.ticker import MaxNLocator
+
     panels = history_panels(history, metrics)
     rows, cols = panel_grid(len(panels))
     fig = plt.figure(figsize=(4.2 * cols, 3.2 * rows + 0.4))
@@ -62,6 +64,7 @@ def history_figure(plt: Any, history: Sequence[Dict[str, Any]], *, metrics: Sequ
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", markersize=3,
                         label=k.replace("_", " "), linestyle="--" if "bicubic" in k else "-")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no epoch 1.5
         ax.set_title(name)
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
