@@ -81,7 +81,21 @@ def test_bench_plot_has_no_single_point_accuracy_panels(plt):
     shown = [ax for ax in fig.axes if ax.axison]
     assert [ax.get_ylabel() for ax in shown] == ["inference latency, batch 1 (ms)",
                                                  "training step: peak RSS - baseline (MiB)"]
-    assert any("only m2 has an accuracy (99 %)" in t.get_text() for t in fig.texts)
+    foot = " ".join(t.get_text() for t in fig.texts)
+    assert "only m2 has an accuracy (99 %" in foot and "left out" in foot
+
+
+def test_bench_plot_without_memory_shows_no_empty_panels(plt):
+    from wavevision.bench.report import bench_figure
+
+    rows = _bench_rows([99.0, 90.0, None])
+    for r in rows:
+        r.train_peak_mb = None                                      # --no-memory
+    fig = bench_figure(rows)
+    shown = [ax for ax in fig.axes if ax.axison]
+    assert [(ax.get_xlabel(), ax.get_ylabel()) for ax in shown] == [
+        ("parameters", "inference latency, batch 1 (ms)"), ("inference latency, batch 1 (ms)", "accuracy (%)")]
+    assert all(len(ax.collections) >= 2 for ax in shown)            # every panel compares at least two models
 
 
 def test_bench_accuracy_axis_stays_within_100_percent(plt):
@@ -151,3 +165,17 @@ def test_epochs_are_whole_numbers_on_the_axis(plt):
     fig.canvas.draw()
     ticks = [t for t in fig.axes[0].get_xticks() if 1 <= t <= 3]
     assert ticks and all(float(t).is_integer() for t in ticks)   # was 1.0, 1.5, 2.0, 2.5, 3.0
+
+
+def test_detection_tags_of_overlapping_boxes_do_not_cover_each_other():
+    from wavevision.engine.tasks._images import draw_label, font
+
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (384, 384))
+    draw, face, taken = ImageDraw.Draw(img), font(16), []
+    a = draw_label(draw, (40, 60, 120, 200), "digit 6 60%", (255, 0, 0), img.size, face, taken)
+    b = draw_label(draw, (44, 62, 124, 190), "digit 5 55%", (0, 255, 0), img.size, face, taken)
+    assert a[3] <= b[1] or b[3] <= a[1]                               # stacked, not on top of each other
+    c = draw_label(draw, (300, 2, 383, 40), "digit 1 90%", (0, 0, 255), img.size, face, taken)
+    assert 0 <= c[0] and c[2] <= 384 and c[1] >= 0                  # at the edge: inside the picture

@@ -76,15 +76,30 @@ def _ink(colour: Sequence[int]) -> tuple[int, int, int]:
     return (0, 0, 0) if 0.299 * r + 0.587 * g + 0.114 * b > 140 else (255, 255, 255)
 
 
-def draw_label(draw: Any, box: Sequence[float], text: str, colour: Sequence[int], size: Any, face: Any) -> None:
+def _overlaps(a: Sequence[float], b: Sequence[float]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def draw_label(draw: Any, box: Sequence[float], text: str, colour: Sequence[int], size: Any, face: Any,
+               taken: list | None = None) -> tuple[float, float, float, float]:
     """``text`` on a filled tag of ``colour`` at the top-left of ``box``: above it where it fits,
-    else just inside, and shifted left to stay within an image of ``size`` (width, height)."""
+    else just inside, shifted left to stay within an image of ``size`` (width, height), and moved
+    down past the tags in ``taken`` (to which it is added) when it would cover one."""
     left, top, right, bottom = draw.textbbox((0, 0), text, font=face)
     w, h = right - left + 4, bottom - top + 4
     x = min(max(0.0, box[0]), max(0.0, size[0] - w))
     y = box[1] - h if box[1] - h >= 0 else min(box[1], max(0.0, size[1] - h))
-    draw.rectangle((x, y, x + w, y + h), fill=tuple(colour))
+    taken = [] if taken is None else taken
+    for _ in range(len(taken)):
+        hit = next((t for t in taken if _overlaps((x, y, x + w, y + h), t)), None)
+        if hit is None or hit[3] + h > size[1]:
+            break
+        y = hit[3]
+    rect = (x, y, x + w, y + h)
+    taken.append(rect)
+    draw.rectangle(rect, fill=tuple(colour))
     draw.text((x + 2 - left, y + 2 - top), text, fill=_ink(colour), font=face)
+    return rect
 
 
 def with_legend(img: Any, entries: Sequence[tuple[Sequence[int], str]], *, title: str = "") -> Any:

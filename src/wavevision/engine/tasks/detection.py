@@ -311,7 +311,8 @@ def draw_detections(image: torch.Tensor, det: dict[str, torch.Tensor], names: tu
              zip(det["boxes"][keep].tolist(), det["labels"][keep].tolist(), det["scores"][keep].tolist())]
     for box, c, _ in shown:
         draw.rectangle(box, outline=colours[c], width=2 if factor > 1 else 1)
-    for box, c, s in shown:  # tags last, so no box is drawn over one
+    taken: list = []
+    for box, c, s in sorted(shown, key=lambda d: -d[2]):  # tags last (no box over one), the surest first
         name = names[c - 1] if 0 < c <= len(names) else str(c)
-        draw_label(draw, box, f"{name} {100 * s:.0f}%", colours[c], pil.size, face)
+        draw_label(draw, box, f"{name} {100 * s:.0f}%", colours[c], pil.size, face, taken)
     return pil
