@@ -1,9 +1,15 @@
-"""Curve plots: a PNG with matplotlib, a note with the install command without it."""
+"""Pictures: curve plots (a PNG with matplotlib, a note with the install command without it),
+bench plots, and the drawings of predictions (issue 22: pictures that explain themselves)."""
 from __future__ import annotations
 
 import sys
 
+import numpy as np
+import pytest
+import torch
+
 from wavevision.engine import plot_history
+from wavevision.engine.plots import history_figure, history_panels
 
 HISTORY = [{"epoch": 1, "train_loss": 2.0, "val_loss": 2.1, "val_top1": 40.0, "lr": 0.1},
            {"epoch": 2, "train_loss": 1.0, "val_loss": 1.2, "val_top1": 70.0, "lr": 0.05}]
@@ -23,11 +29,6 @@ def test_without_matplotlib_it_says_how_to_install_and_goes_on(tmp_path, monkeyp
 
 
 # -- issue 22: pictures that explain themselves ------------------------------------------------
-
-import pytest  # noqa: E402
-import torch  # noqa: E402
-
-from wavevision.engine.plots import history_figure, history_panels  # noqa: E402
 
 SR_HISTORY = [{"epoch": e, "train_loss": 0.1 / e, "val_loss": 0.12 / e, "val_psnr": 30.0 + e, "val_ssim": 0.8 + e / 100,
                "val_bicubic_psnr": 30.5, "val_bicubic_ssim": 0.85, "lr": 1e-3 / e} for e in (1, 2, 3)]
@@ -128,7 +129,7 @@ def test_detections_on_a_small_image_are_drawn_at_a_readable_size():
     names = tuple(f"digit {i}" for i in range(10))
     drawing = draw_detections(image, det, names)
     assert drawing.size == (384, 384)                              # was drawn at 96x96
-    pixels = torch.from_numpy(__import__("numpy").asarray(drawing).copy())
+    pixels = torch.from_numpy(np.asarray(drawing).copy())
     tag = torch.tensor(palette(11)[6], dtype=torch.uint8)
     hits = (pixels == tag).all(-1).nonzero()
     assert len(hits) > 100                                          # the box at the top edge keeps its tag inside
@@ -154,7 +155,7 @@ def test_segmentation_overlay_has_a_legend_and_a_readable_size(tmp_path):
     mask, overlay = Image.open(result["mask"]), Image.open(result["overlay"])
     assert mask.size == (64, 64) and mask.getpalette()[:3] == [0, 0, 0]   # class ids; neutral background
     assert overlay.height == 384 and overlay.width > 384           # enlarged, with a legend column on the right
-    legend = torch.from_numpy(__import__("numpy").asarray(overlay.convert("RGB"))[:, 384:].copy())
+    legend = torch.from_numpy(np.asarray(overlay.convert("RGB"))[:, 384:].copy())
     for colour in (palette(11)[0], palette(11)[4]):                # a swatch per class present
         assert (legend == torch.tensor(colour, dtype=torch.uint8)).all(-1).sum() >= 100
     assert result["classes"]["digit 3"] == pytest.approx(100 * 400 / 4096)
@@ -168,9 +169,9 @@ def test_epochs_are_whole_numbers_on_the_axis(plt):
 
 
 def test_detection_tags_of_overlapping_boxes_do_not_cover_each_other():
-    from wavevision.engine.tasks._images import draw_label, font
-
     from PIL import Image, ImageDraw
+
+    from wavevision.engine.tasks._images import draw_label, font
 
     img = Image.new("RGB", (384, 384))
     draw, face, taken = ImageDraw.Draw(img), font(16), []
