@@ -58,7 +58,7 @@ def test_eval_and_predict_commands(run, tmp_path, capsys):
     assert main(["predict", str(run.run_dir), *map(str, paths), "--output", str(out)]) == 0
     assert "img0.png:" in capsys.readouterr().out
     drawing = Image.open(out / "img0_detections.png")
-    assert drawing.size == (64, 64) and drawing.mode == "RGB"
+    assert drawing.size == (384, 384) and drawing.mode == "RGB"   # drawn 6x for readable tags
     rows = json.loads((out / "detections.json").read_text())
     assert rows and {"image_id", "file_name", "category_id", "bbox", "score", "segmentation"} <= set(rows[0])
     assert {r["image_id"] for r in rows} <= {0, 1} and all(1 <= r["category_id"] <= 10 for r in rows)

@@ -260,3 +260,16 @@ def test_ddp_two_processes_end_with_identical_weights(tmp_path):
     finally:
         holder.close()
     assert proc.returncode != 0 and "in use by another training" in proc.stderr, proc.stderr[-3000:]
+
+
+def test_without_progress_bars_each_epoch_prints_one_line_as_it_ends(tmp_path, capsys):
+    seen = []
+
+    class Peek(Callback):
+        def on_epoch_end(self, state, record):
+            seen.append(capsys.readouterr().err)             # what the user has read by now
+
+    train(_digits(tmp_path, "quiet", test=False), callbacks=[Peek()])  # QUICK: progress=False
+    assert [s.count("\n") for s in seen] == [1, 1]
+    assert seen[0].startswith("epoch 1/2  train loss ") and "val top1 " in seen[0]
+    assert seen[1].startswith("epoch 2/2  ") and "\r" not in "".join(seen)   # plain lines, no bars

@@ -13,6 +13,8 @@ output folder (its ``ablation_run.json`` records them); ``overwrite=True`` retra
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 import os
@@ -128,7 +130,8 @@ def _train_run(request: Dict[str, Any]) -> Dict[str, Any]:
         saved = json.loads(key_path.read_text())
         if saved.get("request") == request["config"]:
             return {**saved["run"], "reused": True}
-    result = train(dict(request["config"]), overwrite=True)
+    with contextlib.redirect_stderr(io.StringIO()):  # the runs' epoch lines: ablate shows its own bar
+        result = train(dict(request["config"]), overwrite=True)
     run = dict(
         mixer=request["mixer"], model=request["config"]["model"], seed=request["config"]["seed"],
         test_acc=float(result.test["top1"]) if result.test else math.nan, val_acc=float(result.val.get("top1", math.nan)),

@@ -83,57 +83,79 @@ def _flat(result: BenchResult) -> Dict[str, Any]:
 
 def plot_results(results: Sequence[BenchResult], path: PathLike) -> Path:
     """PNG scatters: latency and training-step memory against parameters, and accuracy
-    against latency and memory for the models that have an accuracy."""
+    against latency and memory when at least two models have an accuracy (:func:`bench_figure`)."""
+    return save_figure(bench_figure(results), path)
+
+
+def _accuracy_limits(values: Sequence[float]) -> tuple:
+    """A y range around the accuracies that never leaves 0-100 %."""
+    lo, hi = min(values), max(values)
+    pad = max(1.0, 0.08 * (hi - lo))
+    return max(0.0, lo - pad), min(100.0, hi + pad)
+
+
+def bench_figure(results: Sequence[BenchResult]) -> Any:
+    """The matplotlib figure of :func:`plot_results`. A panel needs two models measured (one
+    point compares nothing; a single model gets its one-point panels), the footnote names what
+    was left out, and accuracy axes stay within 0-100 %."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     ok = [r for r in results if r.params is not None]
-    acc = [r for r in ok if r.accuracy is not None]
     cpu = bool(results) and results[0].device == "cpu"
     mem_label = "training step: peak RSS - baseline (MiB)" if cpu else "training step: allocator peak (MiB)"
-    panels: List[tuple] = [
-        ("params", "latency_ms", "parameters", "inference latency, batch 1 (ms)"),
-        ("params", "train_mb", "parameters", mem_label),
-    ]
-    if acc:
-        panels += [("latency_ms", "accuracy", "inference latency, batch 1 (ms)", "accuracy (%)"),
-                   ("train_mb", "accuracy", mem_label, "accuracy (%)")]
-    cols = 2
-    rows_n = (len(panels) + 1) // 2
-    fig, axes = plt.subplots(rows_n, cols, figsize=(6.5 * cols, 4.6 * rows_n), squeeze=False)
+    lat_label = "inference latency, batch 1 (ms)"
+    candidates = [("params", "latency_ms", "parameters", lat_label), ("params", "train_mb", "parameters", mem_label),
+                  ("latency_ms", "accuracy", lat_label, "accuracy (%)"), ("train_mb", "accuracy", mem_label, "accuracy (%)")]
 
     def value(r: BenchResult, key: str) -> Optional[float]:
         if key in ("train_mb", "infer_mb"):
             return _memory_view(r)[key]
         return getattr(r, key)
 
-    for ax, (xk, yk, xl, yl) in zip(axes.flat, panels):
-        pts = [(value(r, xk), value(r, yk), r.model) for r in (acc if "accuracy" in (xk, yk) else ok)]
-        pts = [(x, y, n) for x, y, n in pts if x is not None and y is not None]
+    measured = []
+    for xk, yk, xl, yl in candidates:
+        pts = [(value(r, xk), value(r, yk), r.model) for r in ok]
+        measured.append(((xk, yk, xl, yl), [(x, y, n) for x, y, n in pts if x is not None and y is not None]))
+    enough = 2 if any(len(pts) >= 2 for _, pts in measured) else 1
+    panels = [(spec, pts) for spec, pts in measured if len(pts) >= enough]
+    short = {"params": "parameters", "latency_ms": "latency", "train_mb": "training memory", "accuracy": "accuracy"}
+    left_out = [f"{short[spec[1]]} vs {short[spec[0]]}" for spec, pts in measured if len(pts) < enough]
+    cols = 2 if len(panels) > 1 else 1
+    rows_n = max(1, (len(panels) + 1) // 2)
+    fig, axes = plt.subplots(rows_n, cols, figsize=(6.5 * cols, 4.6 * rows_n + 0.3), squeeze=False)
+    for ax, ((xk, yk, xl, yl), pts) in zip(axes.flat, panels):
         for x, y, name in pts:
             ax.scatter([x], [y], s=36)
             ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
-        if xk == "params" and pts and min(p[0] for p in pts) > 0:
+        if xk == "params" and min(p[0] for p in pts) > 0:
             ax.set_xscale("log")
+        if yk == "accuracy":
+            ax.set_ylim(*_accuracy_limits([p[1] for p in pts]))
         ax.set_xlabel(xl, fontsize=8)
         ax.set_ylabel(yl, fontsize=8)
         ax.grid(alpha=0.3)
-        if not pts:
-            ax.text(0.5, 0.5, "no measurements", ha="center", va="center", transform=ax.transAxes)
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
+    if not panels:
+        axes.flat[0].text(0.5, 0.5, "no measurements", ha="center", va="center", transform=axes.flat[0].transAxes)
     if results:
         r0 = results[0]
         fig.suptitle(f"wavevision bench: {r0.device}, {r0.dtype}, batch {r0.batch_size} "
                      f"(torch {r0.environment.get('torch', '?')}, {r0.environment.get('threads', '?')} threads)", fontsize=10)
+    acc = [r for r in ok if r.accuracy is not None]
     foot = "memory: " + _memory_label(results)
-    if acc and any(r.accuracy_source.startswith("reference") for r in acc):
+    if len(acc) == 1:
+        foot += f"; only {acc[0].model} has an accuracy ({acc[0].accuracy:g} %; --accuracy NAME=VALUE adds others)"
+    elif any(r.accuracy_source.startswith("reference") for r in acc):
         foot += "; reference accuracies come from different datasets: compare within a dataset only"
-    fig.text(0.01, 0.005, foot, fontsize=7, style="italic")
+    if left_out:
+        foot += f"; left out (fewer than {enough} models measured): {', '.join(left_out)}"
+    fig.text(0.01, 0.005, foot, fontsize=7, style="italic", wrap=True)
     fig.tight_layout(rect=(0, 0.03, 1, 1))
-    return save_figure(fig, path)
+    return fig
 
 
 def save_figure(fig: Any, path: PathLike, *, dpi: int = 110) -> Path:

@@ -26,6 +26,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
+from .._launch import warn_spin_waiting
 from ..engine.sizing import check_fits_memory, meta_model
 from ..engine.tasks import Classification, Task, get_task
 from ..models import create_model, get_entry, list_models
@@ -456,6 +457,8 @@ def benchmark(
     for name, value in (accuracies or {}).items():
         check_float(f"accuracies[{name!r}]", value, min=0, max=100)
     dev = resolve_device(device)
+    if dev.type == "cpu":
+        warn_spin_waiting(torch.get_num_threads())
     dt = parse_dtype(dtype)
     dtype_name = str(dt).removeprefix("torch.")
     kwargs_for = dict(model_kwargs or {})

@@ -127,7 +127,7 @@ class TrainConfig:
         "evaluate on the first N batches only (quick checks)", min=1, max=_MAX_STEPS))
     test: bool = field(default=True, metadata=_opt(
         "evaluate the test split once at the end, with the best weights on the validation split"))
-    progress: bool = field(default=True, metadata=_opt("progress bars"))
+    progress: bool = field(default=True, metadata=_opt("progress bars (without them, one plain line per epoch)"))
     plots: bool = field(default=True, metadata=_opt("write PNG plots of the curves (needs matplotlib)"))
 
     def to_dict(self) -> Dict[str, Any]:

@@ -10,6 +10,7 @@ import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader, Dataset
 
+from .._launch import warn_spin_waiting
 from ..utils.validate import check_int
 from .distributed import DistContext, ShardSampler
 from .metrics import Meter
@@ -98,6 +99,8 @@ def evaluate(
     if ctx is None:
         ctx = DistContext(device=resolve_device(device) if not isinstance(device, torch.device) else device)
     dev = ctx.device
+    if dev.type == "cpu":
+        warn_spin_waiting(torch.get_num_threads())
     model = model.to(dev)
     task = get_task(info.task)
     loader = _loader(dataset, batch_size, ctx, num_workers, dev, task)

@@ -4,11 +4,11 @@ from __future__ import annotations
 import io
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..utils.io import atomic_write_bytes
 
-__all__ = ["MATPLOTLIB_HINT", "plot_history"]
+__all__ = ["MATPLOTLIB_HINT", "history_figure", "history_panels", "panel_grid", "plot_history"]
 
 MATPLOTLIB_HINT = "matplotlib is not installed, so no plots were written; pip install matplotlib (or 'wavevision[plot]')"
 
@@ -22,6 +22,56 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def history_panels(history: Sequence[Dict[str, Any]], metrics: Sequence[str] = ()) -> List[Tuple[str, List[str]]]:
+    """The panels of :func:`plot_history`: ``(title, history keys)``, loss first and learning rate last.
+
+    A metric's panel holds its train and val curves and, for super-resolution, bicubic's beside
+    them; the ``bicubic_*`` metrics therefore get no panel of their own.
+    """
+    panels: List[Tuple[str, List[str]]] = [("loss", [k for k in ("train_loss", "val_loss") if any(k in r for r in history)])]
+    for m in metrics:
+        if m.startswith("bicubic_") and m[len("bicubic_"):] in metrics:
+            continue
+        keys = [k for k in (f"train_{m}", f"val_{m}", f"val_bicubic_{m}") if any(k in r for r in history)]
+        if keys:
+            panels.append((m, keys))
+    panels.append(("learning rate", ["lr"]))
+    return panels
+
+
+def panel_grid(n: int) -> Tuple[int, int]:
+    """Rows and columns for ``n`` panels: at most 3 a row, 4 as 2x2 (no long strips)."""
+    cols = 2 if n in (2, 4) else min(3, n)
+    return -(-n // cols), cols
+
+
+def history_figure(plt: Any, history: Sequence[Dict[str, Any]], *, metrics: Sequence[str] = (), title: str = "") -> Any:
+    """The matplotlib figure :func:`plot_history` saves: one panel per :func:`history_panels`
+    entry on a :func:`panel_grid`, every panel with a legend naming its curves."""
+    from matplotlib.ticker import MaxNLocator
+
+    panels = history_panels(history, metrics)
+    rows, cols = panel_grid(len(panels))
+    fig = plt.figure(figsize=(4.2 * cols, 3.2 * rows + 0.4))
+    epochs = [r["epoch"] for r in history]
+    for i, (name, keys) in enumerate(panels):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        for k in keys:
+            pts = [(e, r[k]) for e, r in zip(epochs, history) if r.get(k) is not None]
+            if pts:
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", markersize=3,
+                        label=k.replace("_", " "), linestyle="--" if "bicubic" in k else "-")
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no epoch 1.5
+        ax.set_title(name)
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)  # also for one curve: which split it is
+    if title:
+        fig.suptitle(title)
+    return fig
 
 
 def plot_history(history: Sequence[Dict[str, Any]], path: "str | Path", *, metrics: Sequence[str] = (),
@@ -41,27 +91,7 @@ def plot_history(history: Sequence[Dict[str, Any]], path: "str | Path", *, metri
     if plt is None:
         print(f"note: {MATPLOTLIB_HINT}", file=sys.stderr)
         return None
-    epochs = [r["epoch"] for r in history]
-    panels: List[tuple] = [("loss", [k for k in ("train_loss", "val_loss") if any(k in r for r in history)])]
-    for m in metrics:
-        keys = [k for k in (f"train_{m}", f"val_{m}", f"val_bicubic_{m}") if any(k in r for r in history)]
-        if keys:
-            panels.append((m, keys))
-    panels.append(("learning rate", ["lr"]))
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
-    for ax, (name, keys) in zip(axes[0], panels):
-        for k in keys:
-            pts = [(e, r[k]) for e, r in zip(epochs, history) if r.get(k) is not None]
-            if pts:
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", markersize=3,
-                        label=k.replace("_", " "))
-        ax.set_xlabel("epoch")
-        ax.set_title(name)
-        ax.grid(alpha=0.3)
-        if len(keys) > 1:
-            ax.legend(fontsize=8)
-    if title:
-        fig.suptitle(title)
+    fig = history_figure(plt, history, metrics=metrics, title=title)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)

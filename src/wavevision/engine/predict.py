@@ -238,9 +238,11 @@ def predict(
 
     Classification: the top-``k`` classes with probabilities (``predictions.json`` in ``output``
     when given). Segmentation: ``NAME_mask.png`` (class ids) and ``NAME_overlay.png`` (the image
-    with a colour per class; classes named ``background`` stay clear) plus the share of pixels
+    with a colour per class, classes named ``background`` left clear, enlarged to about 384 px
+    when smaller, with a legend of the classes present) plus the share of pixels
     per class. Super-resolution: ``NAME_xS.png`` (the upscaled image) and ``NAME_compare.png``
-    (bicubic beside the model). Files are written to ``output`` (needed for segmentation and
+    (bicubic beside the model). Detection: ``NAME_detections.png`` (masks, boxes and tags, drawn
+    at about 384 px when smaller) and ``detections.json``. Files are written to ``output`` (needed for segmentation and
     super-resolution); existing files are kept unless ``overwrite``.
 
     Returns:

@@ -27,6 +27,7 @@ import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader, Dataset
 
+from .._launch import warn_spin_waiting
 from ..models import save_checkpoint
 from ..models._builder import load_safetensors, save_safetensors_bytes
 from ..utils.io import append_jsonl, atomic_write_bytes, atomic_write_text, read_text, write_json
@@ -98,6 +99,8 @@ def train(
     warn_missing(cfg.recipe)
     saved_globals = Globals.capture()
     ctx = setup(cfg.device)
+    if ctx.device.type == "cpu":
+        warn_spin_waiting(cfg.threads or torch.get_num_threads())
     try:
         plan = prepare(cfg, ctx, model, datasets)  # everything checked and built; the disk only read
         result = _Run(plan, list(callbacks)).run()
@@ -130,10 +133,16 @@ class _Run:
         self.state.zero_totals(("loss", "n", "seconds"), self.device)
 
     def log(self, message: str) -> None:
-        if self.ctx.is_main and self.cfg.progress:
+        """A line on stderr from the main process: above the bars, or plain without them
+        (``progress=False`` still says how each epoch went, as it ends)."""
+        if not self.ctx.is_main:
+            return
+        if self.cfg.progress:
             from tqdm.auto import tqdm
 
             tqdm.write(message, file=sys.stderr)
+        else:
+            print(message, file=sys.stderr, flush=True)
 
     def run(self) -> TrainResult:
         config = {**self.cfg.to_dict(), "output": str(self.run_dir)}

@@ -25,7 +25,7 @@ from ...data import DatasetInfo
 from ...data.boxes import check_objects
 from ...utils.io import atomic_write_bytes, write_json
 from ..metrics import Meter
-from ._images import palette, png_bytes, to_pil
+from ._images import draw_label, font, palette, png_bytes, readable_scale, to_pil, upscale
 from .base import LabelTask, PredictItem
 
 __all__ = ["Detection", "DetectionMeter", "Detections"]
@@ -291,20 +291,28 @@ class Detection(LabelTask):
 
 def draw_detections(image: torch.Tensor, det: dict[str, torch.Tensor], names: tuple[str, ...]) -> Any:
     """``image`` (C, H, W) in [0, 1] with the detections scoring at least :data:`DRAW_SCORE`: mask
-    overlays, boxes and ``name score`` labels, one colour per class (a PIL RGB image)."""
+    overlays, boxes and ``name score`` tags, one colour per class (a PIL RGB image). A small image
+    is enlarged by an integer factor to about 384 px first (:func:`readable_scale`), so that the
+    tags stay legible and inside the picture; the JSON keeps the image's own coordinates."""
     from PIL import ImageDraw
 
     keep = det["scores"] >= DRAW_SCORE
-    rgb = image if image.shape[0] == 3 else image[:1].expand(3, -1, -1)
+    factor = readable_scale(*image.shape[-2:])
+    rgb = upscale(image if image.shape[0] == 3 else image[:1].expand(3, -1, -1), factor)
     colours = palette(len(names) + 1)
     if "masks" in det and keep.any():
-        for m, c in zip(det["masks"][keep][:, 0] > 0.5, det["labels"][keep].tolist()):
+        for m, c in zip(upscale(det["masks"][keep][:, 0], factor) > 0.5, det["labels"][keep].tolist()):
             colour = torch.tensor(colours[c], dtype=torch.float32).view(3, 1, 1) / 255.0
             rgb = torch.where(m, 0.5 * rgb + 0.5 * colour, rgb)
     pil = to_pil(rgb)
     draw = ImageDraw.Draw(pil)
-    for box, c, s in zip(det["boxes"][keep].tolist(), det["labels"][keep].tolist(), det["scores"][keep].tolist()):
-        draw.rectangle(box, outline=colours[c], width=1)
+    face = font(max(10, min(16, 4 * factor)))
+    shown = [([v * factor for v in box], c, s) for box, c, s in
+             zip(det["boxes"][keep].tolist(), det["labels"][keep].tolist(), det["scores"][keep].tolist())]
+    for box, c, _ in shown:
+        draw.rectangle(box, outline=colours[c], width=2 if factor > 1 else 1)
+    taken: list = []
+    for box, c, s in sorted(shown, key=lambda d: -d[2]):  # tags last (no box over one), the surest first
         name = names[c - 1] if 0 < c <= len(names) else str(c)
-        draw.text((box[0] + 1, max(box[1] - 10, 0)), f"{name} {100 * s:.0f}%", fill=colours[c])
+        draw_label(draw, box, f"{name} {100 * s:.0f}%", colours[c], pil.size, face, taken)
     return pil

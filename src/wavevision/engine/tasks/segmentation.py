@@ -11,7 +11,7 @@ from ...data import DatasetInfo
 from ...models.upernet import SegmentationOutput
 from ...utils.io import atomic_write_bytes
 from ..metrics import SegmentationMeter
-from ._images import palette, png_bytes, to_pil
+from ._images import palette, png_bytes, readable_scale, to_pil, upscale, with_legend
 from .base import LabelTask, PredictItem
 
 __all__ = ["Segmentation"]
@@ -59,7 +59,8 @@ class Segmentation(LabelTask):
 
         labels, n = item.out.argmax(0), info.num_classes
         names = info.class_names or tuple(str(i) for i in range(n))
-        colours = torch.tensor(palette(n), dtype=torch.float32) / 255.0
+        rgb = palette(n)
+        colours = torch.tensor(rgb, dtype=torch.float32) / 255.0
         image = item.raw if item.raw.shape[0] == 3 else item.raw[:1].expand(3, -1, -1)
         if tuple(image.shape[-2:]) != tuple(labels.shape):
             from ...data.transforms import resize
@@ -69,11 +70,14 @@ class Segmentation(LabelTask):
         paint = torch.tensor([name.lower() != "background" for name in names])[labels].float()
         overlay = image * (1 - 0.55 * paint) + painted * 0.55 * paint
         mask_img = Image.fromarray(labels.to(torch.uint8).numpy(), mode="P")
-        mask_img.putpalette([c for rgb in palette(n) for c in rgb])
+        mask_img.putpalette([c for colour in rgb for c in colour])
+        counts = torch.bincount(labels.flatten(), minlength=n).double() / labels.numel()
+        legend = [(rgb[i], f"{names[i]} {100 * float(counts[i]):.1f} %") for i in range(n) if counts[i] > 0]
+        factor = readable_scale(*labels.shape)
+        drawing = with_legend(to_pil(upscale(overlay, factor)), legend, title="class, pixels")
         mask_path, overlay_path = self.planned_files([item.stem], out_dir, model)
         atomic_write_bytes(mask_path, png_bytes(mask_img))
-        atomic_write_bytes(overlay_path, png_bytes(to_pil(overlay)))
-        counts = torch.bincount(labels.flatten(), minlength=n).double() / labels.numel()
+        atomic_write_bytes(overlay_path, png_bytes(drawing))
         classes = {names[i]: 100.0 * float(counts[i]) for i in range(n) if counts[i] > 0}
         return {"image": str(item.path), "mask": str(mask_path), "overlay": str(overlay_path), "classes": classes}
 
