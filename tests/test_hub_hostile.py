@@ -288,3 +288,15 @@ def test_a_git_blob_etag_and_a_redirect_to_another_host_work_and_huggingface_hub
     path = _download("weights.bin")
     assert path.read_bytes() == BODY and path.is_symlink()
     assert [r.split()[0] for r in mirror.requests] == ["HEAD", "GET"] and mirror.requests[1].endswith("/cdn/blob")
+
+
+def test_a_nearly_full_disk_names_the_hub_cache_variable(mirror, tmp_path, monkeypatch):
+    """The disk guard names HF_HOME (what moves the Hub cache), not the dataset cache's variable."""
+    from wavevision.data import downloads
+
+    monkeypatch.setattr(downloads, "_free_bytes", lambda folder: 1 << 20)  # under the 256 MiB reserve
+    before = _outside(tmp_path)
+    with pytest.raises(OSError, match=r"more than the disk holding .* can take while keeping 256 MiB free; "
+                                      r"make room or set HF_HOME"):
+        finishes(lambda: wavevision.create_model("hf-hub:me/mine"), 30, "create_model")
+    assert _outside(tmp_path) == before

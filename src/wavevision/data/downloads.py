@@ -237,6 +237,7 @@ class _Limits:
     headers: tuple[tuple[str, str], ...] = ()
     private: tuple[tuple[str, str], ...] = ()  # sent to this URL only, never to a redirect (a token)
     unreachable_fix: str = _UNREACHABLE_FIX
+    cache_env: str = CACHE_ENV  # the variable that moves this cache (named when the disk is full)
 
     @property
     def most(self) -> int | None:
@@ -255,17 +256,19 @@ def deadline_seconds(value: float | None = None) -> float:
 
 def transfer(url: str, part: Path, *, size: int | None = None, max_bytes: int | None = None,
              headers: dict[str, str] | None = None, private_headers: dict[str, str] | None = None,
-             progress: bool = True, unreachable_fix: str = _UNREACHABLE_FIX) -> bool:
+             progress: bool = True, unreachable_fix: str = _UNREACHABLE_FIX, cache_env: str = CACHE_ENV) -> bool:
     """The bounded transfer behind :func:`download`, for callers that keep their own cache layout
     (the Hub's): GET ``url`` into ``part`` (resumed from its current size), with the stall
     timeout, the deadline, the disk reserve, ``size`` (exact) or ``max_bytes`` (at most).
 
     ``private_headers`` (a token) go to ``url`` only, never to a server it redirects to.
+    ``cache_env`` is the environment variable that moves the caller's cache, named when the
+    disk is nearly full (``WAVEVISION_CACHE``; the Hub's is ``HF_HOME``).
     Returns whether the complete length was known. Raises :class:`DownloadError`.
     """
     limits = _Limits(stall=stall_seconds(), deadline=deadline_seconds(), size=size, cap=max_bytes,
                      headers=tuple((headers or {}).items()), private=tuple((private_headers or {}).items()),
-                     unreachable_fix=unreachable_fix)
+                     unreachable_fix=unreachable_fix, cache_env=cache_env)
     return _transfer(url, part, progress=progress, limits=limits)
 
 
@@ -503,7 +506,7 @@ def _expected_total(response: http.client.HTTPResponse, url: str, part: Path, st
     needed = (size if size is not None else offered or 0) - start
     if needed > free:
         raise DownloadError(f"{url} needs {needed:,} bytes, more than the disk holding {part.parent} can take "
-                            f"while keeping {_DISK_RESERVE >> 20} MiB free; make room or set {CACHE_ENV}")
+                            f"while keeping {_DISK_RESERVE >> 20} MiB free; make room or set {limits.cache_env}")
     return start, size if size is not None else offered
 
 
@@ -534,7 +537,7 @@ def _copy(response: http.client.HTTPResponse, url: str, part: Path, start: int, 
                     if _free_bytes(part.parent) < _DISK_RESERVE:
                         raise _refuse(part, f"download of {url} stopped after {written:,} bytes: the disk holding "
                                             f"{part.parent} has less than {_DISK_RESERVE >> 20} MiB free; the partial "
-                                            f"file was deleted, make room or set {CACHE_ENV}")
+                                            f"file was deleted, make room or set {limits.cache_env}")
         except DownloadError:  # a refusal above: already says what happened (an OSError, so before that clause)
             raise
         except TimeoutError:

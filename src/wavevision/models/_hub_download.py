@@ -387,7 +387,7 @@ def _fetch(meta: _Meta, blob: Path, url: str, endpoint: str, private: dict[str, 
     transfer(meta.location, part, size=size, max_bytes=max_bytes, headers={"Accept-Encoding": "identity"},
              private_headers=private if same_host else None,
              progress=not _truthy(os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS")),
-             unreachable_fix="check the network (HF_ENDPOINT names a mirror)")
+             unreachable_fix="check the network (HF_ENDPOINT names a mirror)", cache_env="HF_HOME")
     _check_hashes(part, url, endpoint, meta.etag, sha256)
     os.replace(part, blob)
 
