@@ -4,7 +4,8 @@ Batches are ``(images, targets)``: images stacked when they share a size (else a
 a list of dicts (``boxes``, ``labels``, optionally ``masks``; see ``wavevision.data.boxes``). In
 training the detector is called with the targets and returns torchvision's loss dict, whose sum
 is the loss; in evaluation it returns one dict of detections per image. Metrics are COCO's,
-computed by pycocotools' ``COCOeval`` (percent, like every wavevision metric): ``box_ap``
+computed by pycocotools' ``COCOeval`` (percent, like every wavevision metric; objects are sized
+for APs/APm/APl by the dataset's ``area``, else by their mask's pixel count, as COCO does): ``box_ap``
 (AP at IoU .50:.95), ``box_ap50``, ``box_ap75``, ``box_aps`` / ``box_apm`` / ``box_apl`` (small,
 medium, large objects; NaN where a split has none) and the same ``mask_*`` for models that
 predict masks on data that has them. Under torchrun every process gathers the others'
@@ -105,6 +106,19 @@ def _without_crowd(target: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v[keep] if isinstance(v, torch.Tensor) and v.dim() and len(v) == n else v for k, v in target.items()}
 
 
+def _areas(target: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The objects' areas for COCOeval's size ranges (small < 32², medium, large > 96²): the
+    dataset's ``area`` where it gives one; else, as COCO defines it, the mask's pixel count
+    where there are masks (MMDetection's COCO evaluation reads that area from the annotations),
+    and the box's area only for boxes-only data."""
+    boxes, area, masks = target["boxes"], target.get("area"), target.get("masks")
+    if area is not None and len(area) == len(boxes):
+        return area
+    if masks is not None and len(masks) == len(boxes):
+        return masks.flatten(1).ne(0).sum(1).double()
+    return (boxes[:, 2:] - boxes[:, :2]).prod(1)
+
+
 class DetectionMeter(Meter):
     """Ground truths and detections of the images seen, evaluated with pycocotools' COCOeval.
 
@@ -128,9 +142,7 @@ class DetectionMeter(Meter):
             h, w = (int(s) for s in masks.shape[-2:]) if masks is not None else (0, 0)
             self.images.append({"id": image_id, "height": h, "width": w, "has_masks": masks is not None})
             boxes = tgt["boxes"]
-            area = tgt.get("area")
-            areas = (area if area is not None and len(area) == len(boxes) else
-                     (boxes[:, 2:] - boxes[:, :2]).prod(1)).tolist()
+            areas = _areas(tgt).tolist()
             crowd = tgt.get("iscrowd", torch.zeros(len(boxes), dtype=torch.int64)).tolist()
             rles = _rles(masks) if masks is not None else [None] * len(boxes)
             for b, c, a, z, m in zip(_xywh(boxes), tgt["labels"].tolist(), areas, crowd, rles):
