@@ -73,6 +73,9 @@ def test_info_and_bench_measure_the_dense_part(capsys):
     info = json.loads(capsys.readouterr().out)
     cfg = wavevision.get_pretrained_cfg("mask_rcnn_wave_vit_digits")
     assert info["params"] == cfg["params"] and info["macs"] == cfg["macs"] and info["task"] == "detection"
+    assert main(["info", "mask_rcnn_wave_vit_digits"]) == 0
+    text = capsys.readouterr().out
+    assert "multiply-accumulates: 73,845,312 (73.85 M) per image at 96x96" in text and "macs 73.85 M" in text
     r = benchmark(["mask_rcnn_wave_vit_digits"], input_size=64, batch_size=2, warmup=0, repeats=1, memory=False,
                   model_kwargs={"mask_rcnn_wave_vit_digits": MODEL})[0]
     assert r.status == "ok" and r.task == "detection", r.note
