@@ -24,8 +24,10 @@ import torch.nn as nn
 
 from ...data import DatasetInfo
 from ...data.boxes import check_objects
+from ...models import create_model, list_models
 from ...utils.io import atomic_write_bytes, write_json
 from ..metrics import Meter
+from ..sizing import meta_model
 from ._images import palette, png_bytes, to_pil
 from .base import LabelTask, PredictItem
 
@@ -214,6 +216,25 @@ class Detection(LabelTask):
         x, y = batch
         x = x.to(device, non_blocking=True) if isinstance(x, torch.Tensor) else [im.to(device) for im in x]
         return x, Detections(y).to(device, non_blocking=True)
+
+    def fit_data(self, name: str, args: dict[str, Any], data: Any, info: DatasetInfo, *, chosen: bool,
+                 model: nn.Module | None = None) -> dict[str, Any]:
+        """Boxes-only data (its first target has no ``masks``) cannot train Mask R-CNN: the default
+        model (no ``--model`` and no ``detector`` argument) becomes the same build with
+        ``detector="faster_rcnn"``; a Mask R-CNN named by the user is refused in one line naming
+        the box detectors."""
+        if "masks" in data[0][1]:
+            return args
+        chosen = chosen or model is not None or "detector" in args
+        masked = model if model is not None else meta_model(lambda: create_model(name, **args))
+        if not getattr(masked, "has_masks", False):
+            return args
+        if not chosen:
+            return {**args, "detector": "faster_rcnn"}
+        boxes = [n for n in list_models(task=self.name) if not meta_model(lambda n=n: create_model(n)).has_masks]
+        raise ValueError(f"model {name!r} is a Mask R-CNN, which trains on instance masks, but dataset {info.name!r} "
+                         f"has boxes only; choose a box detector: --model {' / '.join(boxes)}, or keep the model "
+                         "with --model-arg detector=faster_rcnn (or retinanet, fcos)")
 
     def check_target(self, target: list[dict[str, torch.Tensor]], info: DatasetInfo) -> None:
         """Each image's boxes (positive size), labels (1..num_classes) and masks (one per box) checked."""
