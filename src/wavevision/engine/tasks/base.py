@@ -88,6 +88,11 @@ class Task:
         ``model``) in one line naming the alternatives. The base keeps them."""
         return args
 
+    def bench_note(self, model: nn.Module, input_shape: tuple[int, ...]) -> str:
+        """What a reader of a benchmark row of ``model`` (in eval mode, one ``input_shape`` input)
+        needs to know to read its numbers; the base has nothing to add."""
+        return ""
+
     def check_fits(self, model: nn.Module, model_task: str, info: DatasetInfo, where: str) -> None:
         """Raise a ValueError when ``model`` (of ``model_task``) cannot run on data described by ``info``."""
         if info.task != model_task:

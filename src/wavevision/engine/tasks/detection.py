@@ -291,6 +291,23 @@ class Detection(LabelTask):
             targets.append(target)
         return targets
 
+    def bench_note(self, model: nn.Module, input_shape: tuple[int, ...]) -> str:
+        """How many detections the benchmarked weights keep per image: inference runs the RoI
+        heads (Mask R-CNN's mask head above all) on every one of them, so an untrained detector,
+        whose near-uniform scores all pass the threshold up to the per-image cap, is measured in
+        its worst case, while a training step runs them on proposals sampled around the two
+        synthetic objects of :meth:`synthetic_target`."""
+        x = torch.rand(1, *input_shape, generator=torch.Generator().manual_seed(0))
+        param = next(model.parameters())
+        with torch.no_grad():
+            kept = len(model.eval()(x.to(param.device, param.dtype))[0]["boxes"])
+        heads = getattr(model, "roi_heads", None)
+        cap = heads.detections_per_img if heads is not None else getattr(model, "detections_per_img", None)
+        mask = " and mask head" if getattr(model, "has_masks", False) else ""
+        return (f"these weights keep {kept} detections per image (at most {cap}); inference runs the RoI box{mask} "
+                f"heads on all of them (untrained weights reach the cap: the worst case), the training step on "
+                "proposals sampled around 2 synthetic objects per image, so inference can need more memory")
+
     # -- prediction ---------------------------------------------------------------------------
     def planned_files(self, paths: list[Path], out_dir: Path, model: nn.Module) -> list[Path]:
         return [out_dir / f"{p.stem}_detections.png" for p in paths] + [out_dir / "detections.json"]
