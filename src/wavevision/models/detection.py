@@ -24,8 +24,8 @@ and its state-dict keys are torchvision's. Checkpoints of the earlier wrapper (k
 ``net.``) still load, with a one-time note.
 
 **Reference numerics** (``reference``). ``"torchvision"`` keeps torchvision's choices;
-``"mmdet"`` (the default of the ``*_fpn_1x`` builds, whose paper numbers come from MMDetection
-2.x) computes what MMDetection 2.x's configs compute:
+``"mmdet"`` (the default of the ``*_fpn_1x`` builds but FCOS's, as the paper's numbers come from
+MMDetection 2.x) computes what MMDetection 2.x's configs compute:
 
 * RetinaNet's P6 is a stride-2 3x3 conv on C5 (``add_extra_convs='on_input'``, always the
   backbone map) and P7 the same on P6 *without* a ReLU between them
@@ -33,7 +33,7 @@ and its state-dict keys are torchvision's. Checkpoints of the earlier wrapper (k
   when their widths agree. FCOS follows MMDetection's FCOS config (``'on_output'``: P6 from P5,
   ReLU before P7).
 * RoIAlign (box and mask RoIs) samples adaptively (``sampling_ratio=0``: ``ceil(bin size)``
-  points per bin side) with ``aligned=True`` (pixel centres at +0.5, mmcv's ``RoIAlign``
+  points per bin side) with ``aligned=True`` (box corners moved by half a pixel, mmcv's ``RoIAlign``
   default), where torchvision's detectors use 2 points and ``aligned=False``. The level of a
   RoI is the same in both (``floor(log2(sqrt(wh) / 56))``, clamped to P2-P5).
 
@@ -261,15 +261,15 @@ class WaveDetector(nn.Module):
                  anchor_sizes: Sequence[int] | None = None, box_head_dim: int = 1024, mask_head_dim: int = 256,
                  reference: str = "torchvision", roi_sampling_ratio: int | None = None,
                  detector_args: dict | None = None) -> None:
-        check_choice("detector", detector, DETECTORS)
-        if type(self).__name__ != f"Wave{_CLASSES[detector]}":
+        if not isinstance(self, detector_class(detector)):
             raise ValueError(f"detector={detector!r} does not fit a {type(self).__name__}; build it with "
                              f"WaveDetector(detector={detector!r}) or wavevision.create_model")
         check_choice("reference", reference, REFERENCES)
         check_int("num_classes", num_classes, min=1)
         check_int("in_chans", in_chans, min=1)
         check_int("fpn_channels", fpn_channels, min=1)
-        check_int("min_size", min_size, min=32), check_int("max_size", max_size, min=32)
+        check_int("min_size", min_size, min=32)
+        check_int("max_size", max_size, min=32)
         body = _make_body(backbone, dict(backbone_args or {}), in_chans, frozen_stages)
         retina = detector in ("retinanet", "fcos")  # P3-P7, like torchvision's and MMDetection's builds
         levels = (1, 2, 3) if retina else (0, 1, 2, 3)
