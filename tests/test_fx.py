@@ -118,7 +118,7 @@ def test_torch_jit_trace_passes_its_own_check_and_equals_the_module(name):
 
 
 @pytest.mark.parametrize("name", wavevision.list_models())
-def test_the_readme_tracing_statement_holds(name):
+def test_the_readme_tracing_statement_holds(name, tmp_path):
     """README, "torch.fx" / "TorchScript": every model but the detectors traces with ``torch.fx.symbolic_trace``
     and ``torch.jit.trace`` (the tests above check each of them, NAMES); a detector's whole forward (lists of
     images in, one dict per image out, data-dependent post-processing) traces with neither, while its
@@ -137,6 +137,11 @@ def test_the_readme_tracing_statement_holds(name):
             torch.fx.symbolic_trace(model)
         with pytest.raises((RuntimeError, ValueError)):  # dict outputs; FCOS's GroupNorm check fails on traced sizes first
             torch.jit.trace(model, x)
+        from wavevision.export import export_torchscript
+
+        with pytest.raises(TypeError, match="one dict per image: a detector's whole forward does not trace"):
+            export_torchscript(model, tmp_path / "det.pt", example=x)
+        assert not (tmp_path / "det.pt").exists()
         graph, traced = torch.fx.symbolic_trace(model.backbone), torch.jit.trace(model.backbone, x, strict=False)
         with torch.no_grad():
             want = model.backbone(x)
