@@ -7,15 +7,21 @@ is recomputed from the registered build. Needs torchvision (skipped without it, 
 from __future__ import annotations
 
 import math
+import pickle
 import sys
+import warnings
 
+import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 import wavevision
 from _optional import require
 from wavevision.bench.complexity import count_macs, count_parameters
-from wavevision.models import CheckpointMismatchError, get_pretrained_cfg, save_checkpoint
+from wavevision.engine.tasks.detection import DetectionMeter
+from wavevision.models import CheckpointMismatchError, WaveDetector, detection, get_pretrained_cfg, save_checkpoint
+from wavevision.models._builder import save_safetensors_bytes
 from wavevision.models.detection import pyramid_taps
 
 DETECTORS = wavevision.list_models(task="detection")
@@ -196,8 +202,6 @@ def test_without_torchvision_the_error_says_what_to_install(monkeypatch):
 def test_detectors_are_torchvision_detectors(name, tv):
     import torchvision
 
-    from wavevision.models import WaveDetector
-
     model = tiny(name)
     assert isinstance(model, getattr(torchvision.models.detection, tv)) and isinstance(model, WaveDetector)
     assert type(model).__name__ == f"Wave{tv}" and model.num_classes == 3
@@ -244,12 +248,6 @@ def test_torchvision_finetuning_tutorial_steps_run_as_written():
 
 def test_earlier_wrapper_checkpoints_load_with_one_note(tmp_path, monkeypatch):
     """Checkpoints saved when the detector held torchvision's model as ``.net`` (keys ``net.*``)."""
-    import pickle
-    import warnings
-
-    from wavevision.models import detection
-    from wavevision.models._builder import save_safetensors_bytes
-
     monkeypatch.setattr(detection, "_legacy_noted", False)
     model = tiny("mask_rcnn_wave_vit_s_fpn_1x", seed=4).eval()
     old = {f"net.{k}": v for k, v in model.state_dict().items()}
@@ -277,8 +275,6 @@ def test_mmdet_extra_levels_follow_mmdetection_fpn():
     ``P6 = conv6(C5)``, ``P7 = conv7(P6)`` with no ReLU; FCOS (``'on_output'``, ReLU before extra convs):
     ``P6 = conv6(P5)``, ``P7 = conv7(relu(P6))``. torchvision's: ``P7 = conv7(relu(P6))`` on C5, or P5 when
     C5 is as wide as the FPN (64 here)."""
-    import torch.nn.functional as F
-
     x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(5))
 
     def conv(t, m):
@@ -373,15 +369,11 @@ def test_mask_area_sizes_objects_for_cocoeval():
     not its box's; the dataset's own ``area`` wins where it gives one."""
     from pycocotools import mask as mask_utils
 
-    from wavevision.engine.tasks.detection import DetectionMeter
-
     t = targets(1)[0]
     t["masks"][0, 6:20, 4:9] = 0  # an L-shaped object: mask area below its box's
     meter = DetectionMeter(3)
     meter.update([{"boxes": torch.zeros(0, 4), "scores": torch.zeros(0), "labels": torch.zeros(0, dtype=torch.int64)}],
                  [{**t, "image_id": torch.tensor(1)}])
-    import numpy as np
-
     coco = [float(mask_utils.area(mask_utils.encode(np.asfortranarray(m.numpy())))) for m in t["masks"]]
     assert [g["area"] for g in meter.gts] == coco and coco[0] < 26 * 34
     boxes_only = DetectionMeter(3)
