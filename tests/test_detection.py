@@ -210,6 +210,13 @@ def test_detectors_are_torchvision_detectors(name, tv):
     assert not any(k.startswith("net.") for k in model.state_dict())
     head = "roi_heads.box_predictor.cls_score.weight" if tv.endswith("RCNN") else "head.classification_head.cls_logits.weight"
     assert head in model.state_dict()
+    # outside the backbone body, the keys are those of torchvision's own ResNet-50 build of the same detector
+    builder = {"MaskRCNN": "maskrcnn_resnet50_fpn", "FasterRCNN": "fasterrcnn_resnet50_fpn",
+               "RetinaNet": "retinanet_resnet50_fpn", "FCOS": "fcos_resnet50_fpn"}[tv]
+    with torch.device("meta"):
+        theirs = getattr(torchvision.models.detection, builder)(weights=None, weights_backbone=None).state_dict()
+    assert {k for k in model.state_dict() if not k.startswith("backbone.body.")} == \
+        {k for k in theirs if not k.startswith("backbone.body.")}
 
 
 def test_torchvision_finetuning_tutorial_steps_run_as_written():
