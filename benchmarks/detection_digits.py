@@ -11,6 +11,7 @@ processes on a shared machine slow every timing).
     python benchmarks/detection_digits.py                  # seed 0, 2 threads, the recipe
     python benchmarks/detection_digits.py --epochs 6       # override the recipe's epochs
     python benchmarks/detection_digits.py --passive --json out.json
+    python benchmarks/detection_digits.py --passive --model-arg reference=mmdet --model-arg roi_sampling_ratio=0
 """
 from __future__ import annotations
 
@@ -28,8 +29,9 @@ TARGET_SECONDS = 600.0
 _CHILD = """
 import json, sys, time
 from wavevision.engine import train
-seed, threads, out, epochs = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+seed, threads, out, epochs, model_args = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 extra = {} if epochs == "recipe" else {"epochs": int(epochs)}
+extra["model_args"] = json.loads(model_args)
 start, cpu = time.perf_counter(), time.process_time()
 r = train(dataset="digit-objects", seed=seed, threads=threads, output=out, progress=False, plots=False, **extra)
 reached = next((h["epoch"] for h in r.history if h.get("val_box_ap50", 0) >= %r), None)
@@ -42,9 +44,10 @@ print(json.dumps({"seed": seed, "test": r.test, "val": r.val, "best_epoch": r.be
 """ % TARGET_AP50
 
 
-def _run(seed: int, threads: int, epochs: str, env: dict[str, str]) -> dict:
+def _run(seed: int, threads: int, epochs: str, model_args: dict, env: dict[str, str]) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        proc = subprocess.run([sys.executable, "-c", _CHILD, str(seed), str(threads), str(Path(tmp) / "run"), epochs],
+        proc = subprocess.run([sys.executable, "-c", _CHILD, str(seed), str(threads), str(Path(tmp) / "run"), epochs,
+                               json.dumps(model_args)],
                               env=env, capture_output=True, text=True, check=False)
     if proc.returncode:
         raise SystemExit(f"seed {seed} failed:\n{proc.stderr[-3000:]}")
@@ -58,7 +61,18 @@ def main() -> int:
     parser.add_argument("--epochs", default="recipe", help="epochs (default: the recipe's)")
     parser.add_argument("--passive", action="store_true", help="run with OMP_WAIT_POLICY=PASSIVE")
     parser.add_argument("--json", default=None, help="write the records to this file")
+    parser.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
+                        help="a model argument over the recipe's (VALUE read as JSON, else a string); repeatable")
     args = parser.parse_args()
+    model_args = {}
+    for item in args.model_arg:
+        key, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--model-arg {item!r} is not KEY=VALUE")
+        try:
+            model_args[key] = json.loads(value)
+        except json.JSONDecodeError:
+            model_args[key] = value
 
     from wavevision.utils import format_table, write_json
 
@@ -68,7 +82,8 @@ def main() -> int:
     rows = []
     for seed in args.seeds:
         load = os.getloadavg()[0]
-        r = _run(seed, args.threads, str(args.epochs), env)
+        r = _run(seed, args.threads, str(args.epochs), model_args, env)
+        r["model_args"] = model_args
         r.update(load_before=load, load_after=os.getloadavg()[0])
         rows.append(r)
         print(json.dumps(r), file=sys.stderr)

@@ -235,7 +235,7 @@ def test_cli_happy_path(tmp_path, capsys):
                  "--input-size", "12", "12"])
     text = capsys.readouterr().out
     assert code == 0
-    assert "mixer_dwt" in text and "mixer_pool" in text and "MMAC/img" in text and "1x12x12" in text
+    assert "mixer_dwt" in text and "mixer_pool" in text and "MACs/img" in text and "1x12x12" in text
     assert {p.name for p in out.iterdir()} >= {"bench.json", "bench.csv", "bench.png"}
     rows = json.loads((out / "bench.json").read_text())["results"]
     assert rows[0]["accuracy"] == 90.5 and rows[0]["params"] == count_parameters(wavevision.create_model("mixer_dwt", depth=1))
@@ -264,3 +264,12 @@ def test_cli_exit_code_1_when_a_model_fails(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "error" in out and "token grid" in out
     assert not (tmp_path / "bench.png").exists() and (tmp_path / "bench.csv").exists()
+
+
+def test_macs_print_in_the_largest_fitting_unit():
+    from wavevision.utils import SI, format_table
+
+    assert [str(SI(v)) for v in (296_107_760_640, 73_845_312, 1_420, 999, 0)] == ["296.11 G", "73.85 M", "1.42 K", "999", "0"]
+    table = format_table([{"m": "a", "macs": SI(296_107_760_640)}, {"m": "b", "macs": SI(73_845_312)}])
+    assert table.splitlines()[2].endswith("296.11 G") and table.splitlines()[3].endswith(" 73.85 M")  # right-aligned
+    assert json.loads(json.dumps({"macs": SI(73_845_312)}))["macs"] == 73_845_312  # records keep the number

@@ -6,15 +6,22 @@ is recomputed from the registered build. Needs torchvision (skipped without it, 
 """
 from __future__ import annotations
 
+import math
+import pickle
 import sys
+import warnings
 
+import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 import wavevision
 from _optional import require
 from wavevision.bench.complexity import count_macs, count_parameters
-from wavevision.models import CheckpointMismatchError, get_pretrained_cfg, save_checkpoint
+from wavevision.engine.tasks.detection import DetectionMeter
+from wavevision.models import CheckpointMismatchError, WaveDetector, detection, get_pretrained_cfg, save_checkpoint
+from wavevision.models._builder import save_safetensors_bytes
 from wavevision.models.detection import pyramid_taps
 
 DETECTORS = wavevision.list_models(task="detection")
@@ -117,7 +124,7 @@ def test_pyramids_have_the_paper_levels():
     x = torch.zeros(1, 3, 64, 128)
     for name, sides in (("mask_rcnn_wave_vit_s_fpn_1x", [16, 8, 4, 2, 1]), ("retinanet_wave_vit_s_fpn_1x", [8, 4, 2, 1, 1]),
                         ("mask_rcnn_wavemix_192_16_fpn_1x", [16, 8, 4, 2, 1])):
-        feats = tiny(name).net.backbone(x)
+        feats = tiny(name).backbone(x)
         assert [f.shape[-2] for f in feats.values()] == sides, name
         assert all(f.shape[1] == 32 for f in feats.values())
     assert pyramid_taps(16) == (3, 7, 11, 15) and pyramid_taps(4) == (0, 1, 2, 3) and pyramid_taps(6) == (1, 2, 3, 5)
@@ -185,3 +192,198 @@ def test_without_torchvision_the_error_says_what_to_install(monkeypatch):
     assert "mask_rcnn_wave_vit_s_fpn_1x" in wavevision.list_models()  # listing needs no torchvision
     with pytest.raises(ImportError, match=r"torchvision is not usable here.*pip install -e '\.\[vision\]'"):
         wavevision.create_model("mask_rcnn_wave_vit_s_fpn_1x")
+
+
+# -- torchvision's detectors, as themselves -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name,tv", [("mask_rcnn_wave_vit_s_fpn_1x", "MaskRCNN"), ("faster_rcnn_wave_vit_s_fpn_1x", "FasterRCNN"),
+                                     ("retinanet_wavemix_192_16_fpn_1x", "RetinaNet"), ("fcos_wave_vit_s_fpn_1x", "FCOS")])
+def test_detectors_are_torchvision_detectors(name, tv):
+    import torchvision
+
+    model = tiny(name)
+    assert isinstance(model, getattr(torchvision.models.detection, tv)) and isinstance(model, WaveDetector)
+    assert type(model).__name__ == f"Wave{tv}" and model.num_classes == 3
+    assert isinstance(model.transform, torchvision.models.detection.transform.GeneralizedRCNNTransform)
+    # torchvision's own keys: a torchvision detector's state dict with the same layout loads as it is
+    assert not any(k.startswith("net.") for k in model.state_dict())
+    head = "roi_heads.box_predictor.cls_score.weight" if tv.endswith("RCNN") else "head.classification_head.cls_logits.weight"
+    assert head in model.state_dict()
+    # outside the backbone body, the keys are those of torchvision's own ResNet-50 build of the same detector
+    builder = {"MaskRCNN": "maskrcnn_resnet50_fpn", "FasterRCNN": "fasterrcnn_resnet50_fpn",
+               "RetinaNet": "retinanet_resnet50_fpn", "FCOS": "fcos_resnet50_fpn"}[tv]
+    with torch.device("meta"):
+        theirs = getattr(torchvision.models.detection, builder)(weights=None, weights_backbone=None).state_dict()
+    assert {k for k in model.state_dict() if not k.startswith("backbone.body.")} == \
+        {k for k in theirs if not k.startswith("backbone.body.")}
+
+
+def test_torchvision_finetuning_tutorial_steps_run_as_written():
+    """The steps of torchvision's "TorchVision Object Detection Finetuning Tutorial", verbatim, on the
+    registered Mask R-CNN (its backbone narrowed so the step takes a second)."""
+    import torchvision
+    from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
+    from torchvision.models.detection.mask_rcnn import MaskRCNNPredictor
+
+    model = tiny("mask_rcnn_wave_vit_s_fpn_1x")
+    num_classes = 2
+    in_features = model.roi_heads.box_predictor.cls_score.in_features
+    model.roi_heads.box_predictor = FastRCNNPredictor(in_features, num_classes)
+    in_features_mask = model.roi_heads.mask_predictor.conv5_mask.in_channels
+    hidden_layer = 256
+    model.roi_heads.mask_predictor = MaskRCNNPredictor(in_features_mask, hidden_layer, num_classes)
+    assert model.num_classes == 1 and isinstance(model.rpn, torchvision.models.detection.rpn.RegionProposalNetwork)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(params, lr=0.005, momentum=0.9, weight_decay=0.0005)
+    images = list(torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0)))
+    tg = [{**t, "labels": torch.ones_like(t["labels"])} for t in targets()]
+    model.train()
+    before = model.roi_heads.mask_predictor.mask_fcn_logits.weight.clone()
+    loss_dict = model(images, tg)
+    losses = sum(loss for loss in loss_dict.values())
+    optimizer.zero_grad()
+    losses.backward()
+    optimizer.step()
+    assert torch.isfinite(losses) and {"loss_classifier", "loss_box_reg", "loss_mask", "loss_objectness"} <= set(loss_dict)
+    assert not torch.equal(before, model.roi_heads.mask_predictor.mask_fcn_logits.weight)
+    model.eval()
+    with torch.no_grad():
+        out = model(images)
+    assert all(set(d["labels"].tolist()) <= {1} and d["masks"].shape[1:] == (1, 64, 64) for d in out)
+
+
+def test_earlier_wrapper_checkpoints_load_with_one_note(tmp_path, monkeypatch):
+    """Checkpoints saved when the detector held torchvision's model as ``.net`` (keys ``net.*``)."""
+    monkeypatch.setattr(detection, "_legacy_noted", False)
+    model = tiny("mask_rcnn_wave_vit_s_fpn_1x", seed=4).eval()
+    old = {f"net.{k}": v for k, v in model.state_dict().items()}
+    path = save_checkpoint(model, tmp_path / "old.safetensors")
+    path.write_bytes(save_safetensors_bytes(old, {"model": model.model_name}))
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        want = model(x)[0]["boxes"]
+    with pytest.warns(UserWarning, match="'net.' keys are renamed"):
+        again = wavevision.create_model(checkpoint=path).eval()
+    fresh = tiny("mask_rcnn_wave_vit_s_fpn_1x", seed=9).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the note is given once
+        fresh.load_state_dict(old)  # torch's own loading takes them too
+    with torch.no_grad():
+        assert torch.equal(again(x)[0]["boxes"], want) and torch.equal(fresh(x)[0]["boxes"], want)
+        assert torch.equal(pickle.loads(pickle.dumps(again))(x)[0]["boxes"], want)
+
+
+# -- reference="mmdet": MMDetection 2.x's formulas, written out -----------------------------------------------------
+
+
+def test_mmdet_extra_levels_follow_mmdetection_fpn():
+    """MMDetection 2.x FPN, RetinaNet config (``add_extra_convs='on_input'``, ``relu_before_extra_convs=False``):
+    ``P6 = conv6(C5)``, ``P7 = conv7(P6)`` with no ReLU; FCOS (``'on_output'``, ReLU before extra convs):
+    ``P6 = conv6(P5)``, ``P7 = conv7(relu(P6))``. torchvision's: ``P7 = conv7(relu(P6))`` on C5, or P5 when
+    C5 is as wide as the FPN (64 here)."""
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(5))
+
+    def conv(t, m):
+        return F.conv2d(t, m.weight, m.bias, stride=2, padding=1)
+
+    for name, ref in (("retinanet_wave_vit_s_fpn_1x", None), ("fcos_wave_vit_s_fpn_1x", "mmdet")):
+        model = tiny(name, fpn_channels=64, **({"reference": ref} if ref else {})).eval()
+        assert model.reference == "mmdet"
+        with torch.no_grad():
+            c5 = model.body(x)["3"]
+            feats = model.backbone(x)
+        extra = model.backbone.fpn.extra_blocks
+        p5, p6, p7 = feats["3"], feats["p6"], feats["p7"]
+        if name.startswith("retinanet"):
+            torch.testing.assert_close(p6, conv(c5, extra.p6))
+            torch.testing.assert_close(p7, conv(p6, extra.p7))  # no ReLU
+            assert (p6 < 0).any()  # so a ReLU would have changed P7
+        else:
+            torch.testing.assert_close(p6, conv(p5, extra.p6))
+            torch.testing.assert_close(p7, conv(F.relu(p6), extra.p7))
+    tv = tiny("retinanet_wave_vit_s_fpn_1x", fpn_channels=64, reference="torchvision").eval()
+    with torch.no_grad():
+        feats = tv.backbone(x)
+    extra = tv.backbone.fpn.extra_blocks
+    torch.testing.assert_close(feats["p6"], conv(feats["3"], extra.p6))  # torchvision: P5, as widths agree
+    torch.testing.assert_close(feats["p7"], conv(F.relu(feats["p6"]), extra.p7))
+
+
+def _mmcv_roi_align(feat: torch.Tensor, box: list[float], scale: float, out: int, ratio: int, aligned: bool) -> torch.Tensor:
+    """mmcv's RoIAlign forward (roi_align_kernel: bilinear_interpolate), one RoI on a (C, H, W) map."""
+    C, H, W = feat.shape
+    off = 0.5 if aligned else 0.0
+    x1, y1, x2, y2 = (v * scale - off for v in box)
+    rw, rh = x2 - x1, y2 - y1
+    if not aligned:
+        rw, rh = max(rw, 1.0), max(rh, 1.0)
+    bw, bh = rw / out, rh / out
+    gw = ratio if ratio > 0 else math.ceil(rw / out)
+    gh = ratio if ratio > 0 else math.ceil(rh / out)
+
+    def bilinear(y, x):
+        if y < -1.0 or y > H or x < -1.0 or x > W:
+            return torch.zeros(C)
+        y, x = max(y, 0.0), max(x, 0.0)
+        yl, xl = int(y), int(x)
+        if yl >= H - 1:
+            yl = yh = H - 1
+            y = float(yl)
+        else:
+            yh = yl + 1
+        if xl >= W - 1:
+            xl = xh = W - 1
+            x = float(xl)
+        else:
+            xh = xl + 1
+        ly, lx = y - yl, x - xl
+        return ((1 - ly) * (1 - lx) * feat[:, yl, xl] + (1 - ly) * lx * feat[:, yl, xh]
+                + ly * (1 - lx) * feat[:, yh, xl] + ly * lx * feat[:, yh, xh])
+
+    res = torch.zeros(C, out, out)
+    for ph in range(out):
+        for pw in range(out):
+            acc = torch.zeros(C)
+            for iy in range(gh):
+                for ix in range(gw):
+                    acc += bilinear(y1 + ph * bh + (iy + 0.5) * bh / gh, x1 + pw * bw + (ix + 0.5) * bw / gw)
+            res[:, ph, pw] = acc / max(gh * gw, 1)
+    return res
+
+
+def test_mmdet_roi_align_follows_mmdetection():
+    """MMDetection 2.x's SingleRoIExtractor: level ``floor(log2(sqrt(w h) / 56 + 1e-6))`` clamped to P2-P5
+    (``finest_scale=56``), then mmcv's RoIAlign with ``sampling_ratio=0`` (adaptive) and ``aligned=True``."""
+    model = tiny("mask_rcnn_wave_vit_s_fpn_1x").eval()
+    assert model.roi_heads.box_roi_pool.sampling_ratio == 0 and model.roi_heads.mask_roi_pool.sampling_ratio == 0
+    with torch.no_grad():
+        feats = model.backbone(torch.rand(1, 3, 64, 128, generator=torch.Generator().manual_seed(6)))
+        boxes = torch.tensor([[3.3, 5.1, 20.7, 30.2], [10.0, 4.0, 100.5, 60.0], [0.0, 0.0, 127.0, 63.0]])
+        got = model.roi_heads.box_roi_pool(feats, [boxes], [(64, 128)])
+    assert got.shape == (3, 32, 7, 7)
+    for box, pooled in zip(boxes.tolist(), got):
+        level = min(max(math.floor(math.log2(math.sqrt((box[2] - box[0]) * (box[3] - box[1])) / 56 + 1e-6)), 0), 3)
+        want = _mmcv_roi_align(feats[str(level)][0], box, 1 / 2 ** (level + 2), 7, 0, aligned=True)
+        torch.testing.assert_close(pooled, want, rtol=1e-4, atol=1e-5)
+    tv = tiny("mask_rcnn_wave_vit_s_fpn_1x", reference="torchvision")
+    assert tv.roi_heads.box_roi_pool.sampling_ratio == 2 and type(tv.roi_heads.box_roi_pool).__name__ == "MultiScaleRoIAlign"
+    assert tiny("mask_rcnn_wave_vit_s_fpn_1x", roi_sampling_ratio=1).roi_heads.box_roi_pool.sampling_ratio == 1
+
+
+def test_mask_area_sizes_objects_for_cocoeval():
+    """COCO's ``area`` of an object with a mask is its mask's pixel count (pycocotools' ``maskUtils.area``),
+    not its box's; the dataset's own ``area`` wins where it gives one."""
+    from pycocotools import mask as mask_utils
+
+    t = targets(1)[0]
+    t["masks"][0, 6:20, 4:9] = 0  # an L-shaped object: mask area below its box's
+    meter = DetectionMeter(3)
+    meter.update([{"boxes": torch.zeros(0, 4), "scores": torch.zeros(0), "labels": torch.zeros(0, dtype=torch.int64)}],
+                 [{**t, "image_id": torch.tensor(1)}])
+    coco = [float(mask_utils.area(mask_utils.encode(np.asfortranarray(m.numpy())))) for m in t["masks"]]
+    assert [g["area"] for g in meter.gts] == coco and coco[0] < 26 * 34
+    boxes_only = DetectionMeter(3)
+    boxes_only.update([{"boxes": torch.zeros(0, 4), "scores": torch.zeros(0), "labels": torch.zeros(0, dtype=torch.int64)}],
+                      [{"boxes": t["boxes"], "labels": t["labels"], "image_id": torch.tensor(1), "area": torch.tensor([5.0, 6.0])}])
+    assert [g["area"] for g in boxes_only.gts] == [5.0, 6.0]

@@ -182,6 +182,29 @@ def test_voc_boxes_and_difficult_objects(tmp_path):
         build_dataset("voc", "test", root=_voc(tmp_path / "z", [("dog", (10, 1, 5, 5), 0)]))
 
 
+def test_boxes_only_data_trains_a_box_detector(tmp_path):
+    """VOC has no instance masks: the default detector becomes its Faster R-CNN build; a Mask R-CNN the user
+    names is refused in one line naming the box detectors (not torchvision's error at the first step)."""
+    require("torchvision")
+    require("pycocotools")
+    from wavevision.engine import train
+
+    root = _voc(tmp_path / "voc", [("dog", (2, 3, 30, 40), 0), ("cat", (20, 10, 60, 50), 0)], size=(64, 64))
+    small = dict(min_size=64, max_size=64, fpn_channels=32, box_head_dim=32)
+    run = train(dataset="voc", data_root=str(root), model_args=small, epochs=1, batch_size=4, output=str(tmp_path / "run"),
+                threads=1, progress=False, plots=False, test=False)
+    assert run.model_name == "mask_rcnn_wave_vit_digits" and run.model_args["detector"] == "faster_rcnn"
+    assert "train_loss_classifier" in run.history[0] and "train_loss_mask" not in run.history[0]
+    for given in (dict(model="mask_rcnn_wave_vit_s_fpn_1x"), dict(model_args={**small, "detector": "mask_rcnn"})):
+        with pytest.raises(ValueError) as e:
+            train(given, dataset="voc", data_root=str(root), epochs=1, output=str(tmp_path / "no"), threads=1,
+                  progress=False)
+        assert "\n" not in str(e.value) and not (tmp_path / "no").exists()
+        assert "is a Mask R-CNN, which trains on instance masks, but dataset 'voc' has boxes only" in str(e.value)
+        assert "faster_rcnn_wave_vit_s_fpn_1x" in str(e.value) and "retinanet_wave_vit_s_fpn_1x" in str(e.value)
+        assert "mask_rcnn_wave_vit_b_fpn_1x" not in str(e.value)
+
+
 # ---------------------------------------------------------------------------------------------
 # COCO mAP (pycocotools' COCOeval) and the task's checks
 

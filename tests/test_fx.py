@@ -115,3 +115,41 @@ def test_torch_jit_trace_passes_its_own_check_and_equals_the_module(name):
     with torch.no_grad():
         for got, want in zip(_outputs(traced(y)), _outputs(model(y))):
             torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", wavevision.list_models())
+def test_the_readme_tracing_statement_holds(name, tmp_path):
+    """README, "torch.fx" / "TorchScript": every model but the detectors traces with ``torch.fx.symbolic_trace``
+    and ``torch.jit.trace`` (the tests above check each of them, NAMES); a detector's whole forward (lists of
+    images in, one dict per image out, data-dependent post-processing) traces with neither, while its
+    ``model.backbone`` (backbone + FPN) traces with both; no model compiles with ``torch.jit.script``."""
+    detector = wavevision.get_entry(name).task == "detection"
+    assert (name not in NAMES) == detector
+    if detector:
+        from _optional import require
+
+        require("torchvision")
+        from test_detection import tiny
+
+        model = tiny(name).eval()
+        x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))  # FCOS's GroupNorm needs 2 at P7's 1x1
+        with pytest.raises(torch.fx.proxy.TraceError):
+            torch.fx.symbolic_trace(model)
+        with pytest.raises(RuntimeError, match="Only tensors, lists, tuples of tensors, or dictionary of tensors"):
+            torch.jit.trace(model, x)
+        from wavevision.export import export_torchscript
+
+        with pytest.raises(TypeError, match="one dict per image: a detector's whole forward does not trace"):
+            export_torchscript(model, tmp_path / "det.pt", example=x)
+        assert not (tmp_path / "det.pt").exists()
+        graph, traced = torch.fx.symbolic_trace(model.backbone), torch.jit.trace(model.backbone, x, strict=False)
+        with torch.no_grad():
+            want = model.backbone(x)
+            for got in (graph(x), traced(x)):
+                assert list(got) == list(want)
+                for k in want:
+                    torch.testing.assert_close(got[k], want[k], rtol=1e-5, atol=1e-6)
+    else:
+        model = small_model(name).eval()
+    with pytest.raises(Exception):  # noqa: B017 - TorchScript's compiler raises several types
+        torch.jit.script(model)

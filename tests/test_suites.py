@@ -141,7 +141,7 @@ def test_report_plumbing_on_fabricated_measurements(monkeypatch, tmp_path):
     assert rows[3]["label"] == "ResNet-50" and rows[3]["model"] == "timm:resnet50" and float(rows[3]["accuracy"]) == 76.156
     md = paths["md"].read_text().splitlines()
     assert md[3].startswith("| model | status | params |")
-    assert md[5] == "| WaveMix-192/16 level 3 | ok | 28,000,000 | 15,000 | 10 | 200 | 30 | 10 | 300 | 75.06 |"
+    assert md[5] == "| WaveMix-192/16 level 3 | ok | 28,000,000 | 15.00 G | 10 | 200 | 30 | 10 | 300 | 75.06 |"
     assert md[-1].startswith("| Swin-T | skipped | - |")
     with Image.open(paths["png"]) as im:
         assert im.format == "PNG" and im.size[1] > 800  # accuracy panels present: two rows

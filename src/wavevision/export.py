@@ -148,6 +148,9 @@ def _example_input(model: nn.Module, input_size: Optional[Sequence[int]], exampl
 def _single_output(out: Any, what: str) -> torch.Tensor:
     if isinstance(out, torch.Tensor):
         return out
+    if isinstance(out, list) and out and isinstance(out[0], dict):  # a detector's one dict per image
+        raise TypeError(f"{what} supports models returning one tensor in eval mode, got one dict per image: a "
+                        "detector's whole forward does not trace; trace its model.backbone (backbone + FPN) in Python")
     raise TypeError(f"{what} supports models returning one tensor in eval mode, got {type(out).__name__}")
 
 

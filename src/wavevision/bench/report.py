@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
-from ..utils import format_table, write_csv, write_json
+from ..utils import SI, format_table, write_csv, write_json
 from .runner import MACS_UNIT, BenchResult
 
 __all__ = ["format_results", "plot_results", "save_figure", "write_results"]
@@ -16,7 +16,7 @@ _COLUMNS = {
     "model": "model",
     "status": "status",
     "params": "params",
-    "mmacs": "MMAC/img",
+    "macs": "MACs/img",
     "latency_ms": "latency ms (b=1)",
     "latency_ms_iqr": "IQR",
     "throughput": "img/s (b=N)",
@@ -42,7 +42,7 @@ def _memory_label(results: Sequence[BenchResult]) -> str:
 
 def _readable(value: Any) -> Any:
     """Floats of 1000 and more as whole numbers (thousands separated), smaller ones as they are."""
-    if isinstance(value, float) and value == value and abs(value) >= 1000:
+    if isinstance(value, float) and not isinstance(value, SI) and value == value and abs(value) >= 1000:
         return int(round(value))
     return value
 
@@ -56,7 +56,7 @@ def format_results(results: Sequence[BenchResult]) -> str:
     rows = []
     for r in results:
         row: Dict[str, Any] = {k: getattr(r, k, None) for k in _COLUMNS if hasattr(r, k)}
-        row["mmacs"] = None if r.macs is None else r.macs / 1e6
+        row["macs"] = None if r.macs is None else SI(r.macs)
         row.update(_memory_view(r))
         rows.append({k: _readable(v) for k, v in row.items()})
     shapes = sorted({"x".join(map(str, r.input_shape)) for r in results if r.input_shape})
@@ -64,7 +64,7 @@ def format_results(results: Sequence[BenchResult]) -> str:
         f"device {first.device} ({env.get('device_name', '?')}), dtype {first.dtype}, batch N={first.batch_size}, "
         f"input {', '.join(shapes) or '?'}, torch {env.get('torch', '?')}, {env.get('threads', '?')} thread(s)",
         f"timings: median and interquartile range of {first.repeats} runs after {first.warmup} warm-up runs; "
-        f"MMAC/img = millions of {MACS_UNIT}",
+        f"MACs/img = {MACS_UNIT} per image (K, M, G: thousands, millions, billions)",
         f"memory: {_memory_label(results)}" if any(r.memory_method for r in results) else "memory: not measured",
         "",
     ]

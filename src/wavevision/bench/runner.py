@@ -344,6 +344,7 @@ def _bench_one(spec: ModelSpec, row: BenchResult, size: SizeLike, device: torch.
     model = model.to(device=device, dtype=dtype).eval()
     # MACs need one forward at batch 1: a size the model cannot take fails here, clearly.
     row.macs = count_macs(model, (1, *row.input_shape))
+    row.note = _task(spec).bench_note(model, row.input_shape)
     del model
     ooms: List[str] = []
 
@@ -400,7 +401,7 @@ def _bench_one(spec: ModelSpec, row: BenchResult, size: SizeLike, device: torch.
                 raise RuntimeError(f"{mode} memory: {res.message}")
     if ooms:
         row.status = "oom"
-        row.note = "out of memory in " + ", ".join(ooms)
+        row.note = "; ".join(filter(None, ["out of memory in " + ", ".join(ooms), row.note]))
 
 
 def benchmark(

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 
 from ..models import create_model, get_entry
-from ..utils import atomic_write_text, format_table, parse_dtype, resolve_device, write_csv, write_json
+from ..utils import SI, atomic_write_text, format_table, parse_dtype, resolve_device, write_csv, write_json
 from ..utils.validate import PathLike, check_choice, check_float, check_int
 from . import runner
 from .memory import is_oom_error
@@ -319,6 +319,8 @@ def _num(value: Any, digits: int = 3) -> str:
     (whole numbers from 10**(digits-1) up), "-" for None."""
     if value is None:
         return "-"
+    if isinstance(value, SI):
+        return str(value)
     if isinstance(value, int) or abs(value) >= 10 ** (digits - 1):
         return f"{value:,.0f}"
     return f"{value:.{digits}g}"
@@ -329,7 +331,7 @@ def _summary(run: SuiteRun) -> list[dict[str, Any]]:
     rows = []
     for m, r in run.rows():
         rows.append({
-            "label": m.label, "status": r.status, "params": r.params, "mmacs": None if r.macs is None else r.macs / 1e6,
+            "label": m.label, "status": r.status, "params": r.params, "macs": None if r.macs is None else SI(r.macs),
             "latency_ms": r.latency_ms, "throughput": r.throughput, "train_step_ms": r.train_step_ms,
             **_memory_view(r), "top1": r.accuracy,
         })
@@ -337,7 +339,7 @@ def _summary(run: SuiteRun) -> list[dict[str, Any]]:
 
 
 _SUMMARY_HEADERS = {
-    "label": "model", "status": "status", "params": "params", "mmacs": "MMAC/img", "latency_ms": "latency ms (b=1)",
+    "label": "model", "status": "status", "params": "params", "macs": "MACs/img", "latency_ms": "latency ms (b=1)",
     "throughput": "img/s (b=N)", "train_step_ms": "train step ms (b=N)", "infer_mb": "infer MiB (b=N)",
     "train_mb": "train MiB (b=N)", "top1": "top-1 %",
 }

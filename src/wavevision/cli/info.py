@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
     from ..engine.config import parse_assignments
     from ..engine.sizing import check_fits_memory, meta_model
     from ..models import create_model, get_entry
-    from ..utils import format_table
+    from ..utils import SI, format_table
 
     if args.recipe is not None:
         return _run_recipe(args)
@@ -173,12 +173,18 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({**summary, "layers": rows}, indent=2))
         return 0
     print(f"{args.model} ({entry.task.replace('_', '-')})")
-    print(format_table(rows, ["layer", "type", "output", "params", "macs"], headers={"macs": "MACs"}))
+    shown = [{**r, "macs": SI(r["macs"])} for r in rows]
+    print(format_table(shown, ["layer", "type", "output", "params", "macs"], headers={"macs": "MACs"}))
     print()
     print(f"parameters: {params:,}")
     print(f"input {'x'.join(map(str, x.shape))} -> output {'x'.join(map(str, out_shape))}")
-    print(f"multiply-accumulates: {macs:,} ({macs / 1e6:,.2f} M) per image at {h}x{w} "
+    print(f"multiply-accumulates: {macs:,} ({SI(macs)}) per image at {h}x{w} "
           "(torch.utils.flop_counter FLOPs / 2)")
     if reference:
-        print("reference: " + ", ".join(f"{k} {v}" for k, v in reference.items()))
+        shown = dict(reference)
+        if isinstance(shown.get("params"), int):
+            shown["params"] = f"{shown['params']:,}"
+        if isinstance(shown.get("macs"), int):
+            shown["macs"] = SI(shown["macs"])
+        print("reference: " + ", ".join(f"{k} {v}" for k, v in shown.items()))
     return 0

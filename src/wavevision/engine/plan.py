@@ -72,7 +72,7 @@ def prepare(cfg: TrainConfig, ctx: DistContext, model: nn.Module | None = None,
     apply_runtime(cfg, ctx.device)
     train, val, test = _open_splits(cfg, ctx, datasets)
     task = get_task(train.info.task)
-    cfg = resolve_model(cfg, train.info, task, model)
+    cfg = resolve_model(cfg, train.info, task, model, train.data)
     run_dir = RunDir(cfg.output if cfg.output else default_output(cfg))
     on_main(ctx, lambda: run_dir.check(cfg))
     net = _build_model(cfg, ctx, model, train)
@@ -124,11 +124,16 @@ def _build_split(cfg: TrainConfig, split: str, ctx: DistContext, augment: bool):
     return build(cfg.download)
 
 
-def resolve_model(cfg: TrainConfig, info: Any, task: Task, model: nn.Module | None) -> TrainConfig:
-    """Fill in the model name (recipe or task default) and the hyperparameters the dataset fixes."""
+def resolve_model(cfg: TrainConfig, info: Any, task: Task, model: nn.Module | None,
+                  data: Dataset | None = None) -> TrainConfig:
+    """Fill in the model name (recipe or task default) and the hyperparameters the dataset fixes
+    (and, given the training ``data``, what its samples hold: the task's ``fit_data``)."""
     if model is not None:
         name = getattr(model, "model_name", type(model).__name__)
-        return cfg.replace(model=name, model_args=dict(getattr(model, "model_kwargs", cfg.model_args)))
+        args = dict(getattr(model, "model_kwargs", cfg.model_args))
+        if data is not None:
+            task.fit_data(name, args, data, info, chosen=True, model=model)
+        return cfg.replace(model=name, model_args=args)
     name = cfg.model or task.default_model
     task.check_model(name, get_entry(name).task, info, list_models(task=info.task))
     args = dict(cfg.model_args)
@@ -141,6 +146,8 @@ def resolve_model(cfg: TrainConfig, info: Any, task: Task, model: nn.Module | No
                 f"drop {key} from the model arguments"
             )
         args[key] = value
+    if data is not None:
+        args = task.fit_data(name, args, data, info, chosen=cfg.model is not None)
     return cfg.replace(model=name, model_args=args)
 
 

@@ -201,7 +201,9 @@ def convert_official_state_dict(state_dict: Mapping[str, Any]) -> Dict[str, torc
 
 def load_state_dict_strict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], *, source: str = "checkpoint") -> None:
     """Load ``state_dict`` strictly, raising :class:`CheckpointMismatchError` that names what differs
-    (a family's ``check_checkpoint(state_dict)``, where it has one, names a foreign layout first)."""
+    (a family's ``filter_checkpoint(state_dict)``, where it has one, maps its earlier layouts first, and
+    its ``check_checkpoint(state_dict)`` names a foreign layout)."""
+    state_dict = _filtered(model, state_dict)
     check = getattr(model, "check_checkpoint", None)
     if callable(check):
         check(state_dict)
@@ -229,6 +231,12 @@ def load_state_dict_strict(model: nn.Module, state_dict: Mapping[str, torch.Tens
         )
         raise CheckpointMismatchError("; ".join(parts))
     model.load_state_dict(state_dict, strict=True)
+
+
+def _filtered(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> Mapping[str, torch.Tensor]:
+    """``state_dict`` through the model family's ``filter_checkpoint`` (timm's checkpoint filter), if any."""
+    filt = getattr(model, "filter_checkpoint", None)
+    return filt(state_dict) if callable(filt) else state_dict
 
 
 def _config_path(path: Path) -> Path:
@@ -446,6 +454,7 @@ def load_adapted(model: nn.Module, state: Dict[str, torch.Tensor], cfg: Pretrain
     ``num_classes`` is dropped (the model keeps its fresh one, with a warning saying so), and the
     first conv is adapted to the model's ``in_chans``. Everything else must fit exactly
     (:class:`CheckpointMismatchError` names the first mismatching key and both shapes)."""
+    state = dict(_filtered(model, state))
     own = model.state_dict()
     classes = getattr(model, "num_classes", cfg.num_classes)
     if classes != cfg.num_classes:

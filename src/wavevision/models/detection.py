@@ -15,6 +15,31 @@ MMDetection); here the same detectors come from torchvision (``MaskRCNN``, ``Ret
   8, 16, 32: a stride-``t/s`` ``t/s`` x ``t/s`` conv where the target stride ``t`` is coarser, a
   transposed conv of that factor where it is finer, nothing where they agree.
 
+**A torchvision detector, not a wrapper.** ``create_model("mask_rcnn_wave_vit_s_fpn_1x")`` returns
+a :class:`WaveDetector` that *is* torchvision's ``MaskRCNN`` (``RetinaNet``, ``FasterRCNN``,
+``FCOS``): a subclass built when torchvision is first needed (``WaveMaskRCNN`` ...), so
+``model.backbone``, ``model.rpn``, ``model.roi_heads``, ``model.transform`` and torchvision's
+fine-tuning recipes (``model.roi_heads.box_predictor = FastRCNNPredictor(...)``) work unchanged,
+and its state-dict keys are torchvision's. Checkpoints of the earlier wrapper (keys under
+``net.``) still load, with a one-time note.
+
+**Reference numerics** (``reference``). ``"torchvision"`` keeps torchvision's choices;
+``"mmdet"`` (the default of the ``*_fpn_1x`` builds but FCOS's, as the paper's numbers come from
+MMDetection 2.x) computes what MMDetection 2.x's configs compute:
+
+* RetinaNet's P6 is a stride-2 3x3 conv on C5 (``add_extra_convs='on_input'``, always the
+  backbone map) and P7 the same on P6 *without* a ReLU between them
+  (``relu_before_extra_convs=False``); torchvision puts a ReLU there and takes P5 instead of C5
+  when their widths agree. FCOS follows MMDetection's FCOS config (``'on_output'``: P6 from P5,
+  ReLU before P7).
+* RoIAlign (box and mask RoIs) samples adaptively (``sampling_ratio=0``: ``ceil(bin size)``
+  points per bin side) with ``aligned=True`` (box corners moved by half a pixel, mmcv's ``RoIAlign``
+  default), where torchvision's detectors use 2 points and ``aligned=False``. The level of a
+  RoI is the same in both (``floor(log2(sqrt(wh) / 56))``, clamped to P2-P5).
+
+The evaluation side (COCO size ranges from the mask area where a dataset gives no ``area``) is
+the rule of ``wavevision.engine.tasks.detection`` for every detector.
+
 Labels follow torchvision: ``num_classes`` object classes are labels ``1..num_classes`` and 0 is
 background (the heads get ``num_classes + 1`` outputs). Inputs arrive normalised by the dataset
 (as everywhere in wavevision), so the detector's own transform only resizes (``min_size``,
@@ -35,10 +60,11 @@ torchvision is imported only when a detector is built; without it the error says
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections import OrderedDict
 from functools import partial
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import torch
 import torch.nn as nn
@@ -49,7 +75,8 @@ from ._registry import register_model
 from .wave_vit import WaveViT
 from .wavemix import WaveMix
 
-__all__ = ["WaveDetector", "WaveMixPyramid", "WaveViTBody", "detector_needs", "pyramid_taps"]
+__all__ = ["WaveDetector", "WaveMixPyramid", "WaveViTBody", "checkpoint_filter_fn", "detector_class", "detector_needs",
+           "pyramid_taps"]
 
 DETECTORS = ("mask_rcnn", "faster_rcnn", "retinanet", "fcos")
 FPN_NORMS = ("none", "batch", "group")
@@ -183,8 +210,19 @@ def _anchor_sizes(sizes: Sequence[int] | None, scales: int) -> tuple[tuple[int, 
     return tuple(tuple(int(s * 2 ** (k / scales)) for k in range(scales)) for s in base)
 
 
+REFERENCES = ("torchvision", "mmdet")
+# torchvision's detector class of each kind, and the name of its wavevision subclass
+_CLASSES = {"mask_rcnn": "MaskRCNN", "faster_rcnn": "FasterRCNN", "retinanet": "RetinaNet", "fcos": "FCOS"}
+_LEGACY_PREFIX = "net."  # the earlier WaveDetector held the torchvision model as ``self.net``
+_legacy_noted = False
+
+
 class WaveDetector(nn.Module):
-    """A torchvision detector (``net``) on a wavevision backbone with an FPN.
+    """A torchvision detector on a wavevision backbone with an FPN.
+
+    ``WaveDetector(detector=...)`` returns an instance of a subclass of both this class and
+    torchvision's detector class (``WaveMaskRCNN`` is a ``torchvision.models.detection.MaskRCNN``),
+    so everything torchvision documents for its detectors applies.
 
     ``model(images)`` in eval mode returns one dict per image (``boxes`` (N, 4) xyxy in the
     image's pixels, ``labels`` 1..num_classes, ``scores``, and for Mask R-CNN ``masks``
@@ -204,55 +242,81 @@ class WaveDetector(nn.Module):
         anchor_sizes: base anchor size per pyramid level (five ints; torchvision's 32..512 by default).
         box_head_dim: width of the two-layer RoI box head (Mask / Faster R-CNN).
         mask_head_dim: channels of the four-conv RoI mask head (Mask R-CNN).
-        roi_sampling_ratio: RoIAlign's samples per bin side (torchvision's 2; 1 is 4x cheaper, for CPUs).
+        reference: ``torchvision`` or ``mmdet``: whose P6/P7 and RoIAlign to compute (module docstring).
+        roi_sampling_ratio: RoIAlign's samples per bin side; None: the reference's (torchvision 2,
+            MMDetection 0 = adaptive); 1 is the cheapest, for CPUs.
         detector_args: further keyword arguments for torchvision's detector (``box_score_thresh``,
             ``rpn_batch_size_per_image``, ``detections_per_img`` ...).
     """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> "WaveDetector":
+        # WaveDetector(...) builds the subclass of the torchvision detector it names
+        if cls is WaveDetector:
+            cls = detector_class(kwargs.get("detector", "mask_rcnn"))
+        return super().__new__(cls)
 
     def __init__(self, *, detector: str = "mask_rcnn", backbone: str = "wave_vit_s", backbone_args: dict | None = None,
                  num_classes: int = 80, in_chans: int = 3, fpn_channels: int = 256, fpn_norm: str = "none",
                  frozen_stages: int = 0, min_size: int = 800, max_size: int = 1333,
                  anchor_sizes: Sequence[int] | None = None, box_head_dim: int = 1024, mask_head_dim: int = 256,
-                 roi_sampling_ratio: int = 2, detector_args: dict | None = None) -> None:
-        super().__init__()
-        detector_needs()
-        check_choice("detector", detector, DETECTORS)
-        self.detector, self.backbone_name = detector, backbone
-        self.num_classes = check_int("num_classes", num_classes, min=1)
-        self.in_chans = check_int("in_chans", in_chans, min=1)
+                 reference: str = "torchvision", roi_sampling_ratio: int | None = None,
+                 detector_args: dict | None = None) -> None:
+        if not isinstance(self, detector_class(detector)):
+            raise ValueError(f"detector={detector!r} does not fit a {type(self).__name__}; build it with "
+                             f"WaveDetector(detector={detector!r}) or wavevision.create_model")
+        check_choice("reference", reference, REFERENCES)
+        check_int("num_classes", num_classes, min=1)
+        check_int("in_chans", in_chans, min=1)
         check_int("fpn_channels", fpn_channels, min=1)
-        self.min_size, self.max_size = check_int("min_size", min_size, min=32), check_int("max_size", max_size, min=32)
+        check_int("min_size", min_size, min=32)
+        check_int("max_size", max_size, min=32)
         body = _make_body(backbone, dict(backbone_args or {}), in_chans, frozen_stages)
         retina = detector in ("retinanet", "fcos")  # P3-P7, like torchvision's and MMDetection's builds
-        from torchvision.ops.feature_pyramid_network import LastLevelMaxPool, LastLevelP6P7
-
         levels = (1, 2, 3) if retina else (0, 1, 2, 3)
-        extra = LastLevelP6P7(body.channels[-1], fpn_channels) if retina else LastLevelMaxPool()
-        features = _BodyWithFPN(body, levels, fpn_channels, extra, _fpn_norm(fpn_norm, fpn_channels))
-        self.net = _make_detector(detector, features, num_classes + 1, dict(
-            min_size=min_size, max_size=max_size, image_mean=[0.0] * in_chans, image_std=[1.0] * in_chans,
-            **_heads(detector, fpn_channels, num_classes + 1, anchor_sizes, box_head_dim, mask_head_dim,
-                     roi_sampling_ratio),
-            **dict(detector_args or {})))
+        features = _BodyWithFPN(body, levels, fpn_channels, _extra_levels(detector, reference, body, fpn_channels),
+                                _fpn_norm(fpn_norm, fpn_channels))
+        if roi_sampling_ratio is None:
+            roi_sampling_ratio = 0 if reference == "mmdet" else 2
+        kwargs = dict(min_size=min_size, max_size=max_size, image_mean=[0.0] * in_chans, image_std=[1.0] * in_chans,
+                      **_heads(detector, fpn_channels, num_classes + 1, anchor_sizes, box_head_dim, mask_head_dim,
+                               roi_sampling_ratio, aligned=reference == "mmdet"),
+                      **dict(detector_args or {}))
+        try:
+            # the R-CNNs get their predictors (sized for the FPN) from _heads, so no class count of their own
+            super().__init__(features, num_classes=None if "box_predictor" in kwargs else num_classes + 1, **kwargs)
+        except TypeError as e:
+            raise TypeError(f"{detector}: {e}; see torchvision.models.detection.{_CLASSES[detector]} for "
+                            "detector_args") from None
+        self.detector, self.backbone_name, self.reference = detector, backbone, reference
+        self.in_chans, self.min_size, self.max_size = in_chans, min_size, max_size
         self.has_masks = detector == "mask_rcnn"
         self._dense = False
+        self._register_load_state_dict_pre_hook(_rename_legacy_keys)
+
+    @property
+    def num_classes(self) -> int:
+        """Object classes (labels 1..num_classes), read from the classifier, so a predictor
+        replaced the torchvision way (``roi_heads.box_predictor = ...``) is followed."""
+        if hasattr(self, "roi_heads"):
+            return self.roi_heads.box_predictor.cls_score.out_features - 1
+        return self.head.classification_head.num_classes - 1
 
     @property
     def body(self) -> nn.Module:
         """The backbone body (a :class:`WaveViTBody` or :class:`WaveMixPyramid`)."""
-        return self.net.backbone.body
+        return self.backbone.body
 
     def forward(self, images: Any, targets: list[dict[str, torch.Tensor]] | None = None) -> Any:
         if self._dense:
             return self._dense_forward(images)
         if self.training and targets is None:
             raise RuntimeError(f"{type(self).__name__} in training mode needs targets (a list of dicts with boxes and "
-                             "labels, and masks for Mask R-CNN); call model.eval() to detect")
-        return self.net(images, targets)
+                               "labels, and masks for Mask R-CNN); call model.eval() to detect")
+        return super().forward(images, targets)
 
     def _dense_forward(self, x: torch.Tensor) -> Any:
-        feats = list(self.net.backbone(x).values())
-        return (self.net.rpn.head if hasattr(self.net, "rpn") else self.net.head)(feats)
+        feats = list(self.backbone(x).values())
+        return (self.rpn.head if hasattr(self, "rpn") else self.head)(feats)
 
     @contextlib.contextmanager
     def dense_only(self) -> Iterator["WaveDetector"]:
@@ -263,6 +327,10 @@ class WaveDetector(nn.Module):
             yield self
         finally:
             self._dense = False
+
+    def filter_checkpoint(self, state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``state_dict`` with the earlier wrapper's ``net.`` keys renamed to torchvision's (a one-time note)."""
+        return checkpoint_filter_fn(state_dict, self)
 
     def load_backbone(self, path: str | Path) -> None:
         """Load a wavevision classification checkpoint (``.safetensors`` + its ``.json``) or a
@@ -290,6 +358,126 @@ class WaveDetector(nn.Module):
             raise CheckpointMismatchError(f"{e} (this detector's backbone is {self.backbone_name!r})") from None
 
 
+def checkpoint_filter_fn(state_dict: Mapping[str, torch.Tensor],
+                         model: nn.Module | None = None) -> dict[str, torch.Tensor]:
+    """A detector state dict in torchvision's key layout: the earlier ``WaveDetector`` wrapper's
+    keys (``net.backbone...``, ``net.roi_heads...``) lose their ``net.`` prefix; the first such
+    load in a process says so once. Other keys are kept as they are."""
+    global _legacy_noted
+    if not any(k.startswith(_LEGACY_PREFIX) for k in state_dict):
+        return dict(state_dict)
+    if not _legacy_noted:
+        _legacy_noted = True
+        warnings.warn("loading a detector checkpoint of wavevision before detectors became torchvision models: its "
+                      "'net.' keys are renamed to torchvision's (save it again to drop this note)", stacklevel=3)
+    return {k[len(_LEGACY_PREFIX):] if k.startswith(_LEGACY_PREFIX) else k: v for k, v in state_dict.items()}
+
+
+def _rename_legacy_keys(state_dict: dict, prefix: str, *args: Any) -> None:
+    """Load pre-hook: ``model.load_state_dict(old)`` takes an earlier wrapper's ``net.`` keys too."""
+    legacy = prefix + _LEGACY_PREFIX
+    if any(k.startswith(legacy) for k in state_dict):
+        renamed = checkpoint_filter_fn({k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)})
+        for k in [k for k in state_dict if k.startswith(prefix)]:
+            del state_dict[k]
+        state_dict.update({prefix + k: v for k, v in renamed.items()})
+
+
+# --------------------------------------------------------------------------------------
+# Classes that subclass torchvision's, made when torchvision is first needed (the package
+# never imports torchvision at import); module __getattr__ finds them, so pickle does too.
+
+_made: dict[str, type] = {}
+
+
+def detector_class(detector: str) -> type:
+    """The :class:`WaveDetector` subclass of torchvision's ``detector`` class (``WaveMaskRCNN`` ...)."""
+    check_choice("detector", detector, DETECTORS)
+    return _lazy_class(f"Wave{_CLASSES[detector]}")
+
+
+def _lazy_class(name: str) -> type:
+    torchvision = detector_needs()  # every time: a broken torchvision is named even after a first build
+    if name not in _made:
+        if name == "MMDetExtraLevels":
+            _made[name] = type(name, (_MMDetExtraLevels, torchvision.ops.feature_pyramid_network.ExtraFPNBlock),
+                               {"__module__": __name__, "__doc__": _MMDetExtraLevels.__doc__})
+        elif name == "AlignedMultiScaleRoIAlign":
+            _made[name] = type(name, (_AlignedRoIAlign, torchvision.ops.MultiScaleRoIAlign),
+                               {"__module__": __name__, "__doc__": _AlignedRoIAlign.__doc__})
+        else:
+            base = getattr(torchvision.models.detection, name[len("Wave"):])
+            _made[name] = type(name, (WaveDetector, base), {"__module__": __name__, "__qualname__": name,
+                                                            "__doc__": f"{WaveDetector.__doc__}\n    (torchvision's "
+                                                                       f"{base.__name__}.)"})
+    return _made[name]
+
+
+_LAZY_NAMES = {f"Wave{c}" for c in _CLASSES.values()} | {"MMDetExtraLevels", "AlignedMultiScaleRoIAlign"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_NAMES:
+        return _lazy_class(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class _MMDetExtraLevels(nn.Module):
+    """P6 and P7 as MMDetection 2.x's FPN computes them: a stride-2 3x3 conv on C5
+    (``source="input"``, RetinaNet's ``add_extra_convs='on_input'``) or on P5 (``"output"``,
+    FCOS's ``'on_output'``), then the same conv on P6, with a ReLU before it only where
+    ``relu_before_extra_convs`` (FCOS: True, RetinaNet: False)."""
+
+    def __init__(self, in_channels: int, out_channels: int, *, source: str, relu: bool) -> None:
+        super().__init__()
+        self.p6 = nn.Conv2d(in_channels if source == "input" else out_channels, out_channels, 3, 2, 1)
+        self.p7 = nn.Conv2d(out_channels, out_channels, 3, 2, 1)
+        for m in (self.p6, self.p7):  # torchvision's initialisation of its P6/P7
+            nn.init.kaiming_uniform_(m.weight, a=1)
+            nn.init.constant_(m.bias, 0)
+        self.source, self.relu = source, relu
+
+    def forward(self, p: list[torch.Tensor], c: list[torch.Tensor], names: list[str]) -> tuple[list, list]:
+        p6 = self.p6(c[-1] if self.source == "input" else p[-1])
+        p7 = self.p7(torch.relu(p6) if self.relu else p6)
+        return [*p, p6, p7], [*names, "p6", "p7"]
+
+
+class _AlignedRoIAlign(nn.Module):
+    """torchvision's ``MultiScaleRoIAlign`` (same level mapping and scales) with mmcv's
+    ``aligned=True`` RoIAlign: sampling positions shifted by half a pixel, as MMDetection 2.x pools."""
+
+    def forward(self, x: dict[str, torch.Tensor], boxes: list[torch.Tensor],
+                image_shapes: list[tuple[int, int]]) -> torch.Tensor:
+        from torchvision.ops import roi_align
+        from torchvision.ops.poolers import _setup_scales
+
+        feats = [x[k] for k in self.featmap_names]
+        if self.scales is None or self.map_levels is None:
+            self.scales, self.map_levels = _setup_scales(feats, image_shapes, self.canonical_scale, self.canonical_level)
+        rois = torch.cat([torch.cat([torch.full_like(b[:, :1], i), b], 1) for i, b in enumerate(boxes)])
+        levels = self.map_levels(boxes)
+        out = feats[0].new_zeros((len(rois), feats[0].shape[1], *self.output_size))
+        for level, (feat, scale) in enumerate(zip(feats, self.scales)):
+            idx = torch.where(levels == level)[0]
+            out[idx] = roi_align(feat, rois[idx], self.output_size, spatial_scale=scale,
+                                 sampling_ratio=self.sampling_ratio, aligned=True).to(out.dtype)
+        return out
+
+
+def _extra_levels(detector: str, reference: str, body: nn.Module, channels: int) -> nn.Module:
+    """The pyramid's levels beyond the backbone's: P6 (max pool) for the R-CNNs, P6-P7 for the dense detectors."""
+    from torchvision.ops.feature_pyramid_network import LastLevelMaxPool, LastLevelP6P7
+
+    if detector in ("mask_rcnn", "faster_rcnn"):
+        return LastLevelMaxPool()
+    if reference == "torchvision":
+        return LastLevelP6P7(body.channels[-1], channels)
+    source, relu = ("input", False) if detector == "retinanet" else ("output", True)
+    return _lazy_class("MMDetExtraLevels")(body.channels[-1], channels, source=source, relu=relu)
+
+
+
 def _make_body(backbone: str, args: dict, in_chans: int, frozen_stages: int) -> nn.Module:
     """The registered classifier ``backbone`` turned into a pyramid body (its head removed)."""
     from ._builder import create_model
@@ -304,8 +492,8 @@ def _make_body(backbone: str, args: dict, in_chans: int, frozen_stages: int) -> 
 
 
 def _heads(detector: str, channels: int, classes: int, anchor_sizes: Sequence[int] | None, box_dim: int,
-           mask_dim: int, sampling: int) -> dict[str, Any]:
-    """The anchors and RoI heads sized for ``channels``-wide pyramid levels."""
+           mask_dim: int, sampling: int, *, aligned: bool) -> dict[str, Any]:
+    """The anchors and RoI heads sized for ``channels``-wide pyramid levels (RoIAlign ``aligned`` as mmcv's)."""
     from torchvision.models.detection.anchor_utils import AnchorGenerator
     from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
     from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
@@ -317,15 +505,16 @@ def _heads(detector: str, channels: int, classes: int, anchor_sizes: Sequence[in
     if detector == "retinanet":
         return dict(anchor_generator=AnchorGenerator(_anchor_sizes(anchor_sizes, 3), ((0.5, 1.0, 2.0),) * 5))
     check_int("box_head_dim", box_dim, min=1)
-    check_int("roi_sampling_ratio", sampling, min=1)
+    check_int("roi_sampling_ratio", sampling, min=0)
     levels = ["0", "1", "2", "3"]  # P2-P5; P6 only feeds the RPN
+    pool = _lazy_class("AlignedMultiScaleRoIAlign") if aligned else MultiScaleRoIAlign
     out: dict[str, Any] = dict(
         rpn_anchor_generator=AnchorGenerator(_anchor_sizes(anchor_sizes, 1), ((0.5, 1.0, 2.0),) * 5),
-        box_roi_pool=MultiScaleRoIAlign(levels, 7, sampling), box_head=TwoMLPHead(channels * 7 * 7, box_dim),
+        box_roi_pool=pool(levels, 7, sampling), box_head=TwoMLPHead(channels * 7 * 7, box_dim),
         box_predictor=FastRCNNPredictor(box_dim, classes))
     if detector == "mask_rcnn":
         check_int("mask_head_dim", mask_dim, min=1)
-        out.update(mask_roi_pool=MultiScaleRoIAlign(levels, 14, sampling), mask_head=MaskRCNNHeads(channels, [mask_dim] * 4, 1),
+        out.update(mask_roi_pool=pool(levels, 14, sampling), mask_head=MaskRCNNHeads(channels, [mask_dim] * 4, 1),
                    mask_predictor=MaskRCNNPredictor(mask_dim, mask_dim, classes))
     return out
 
@@ -334,18 +523,6 @@ def _check_sizes(sizes: tuple[tuple[int, ...], ...]) -> tuple[tuple[int, ...], .
     if len(sizes) != 5 or any(not isinstance(s[0], int) or s[0] < 1 for s in sizes):
         raise ValueError(f"anchor_sizes must be five positive ints (one per pyramid level), got {sizes!r}")
     return sizes
-
-
-def _make_detector(detector: str, features: nn.Module, classes: int, kwargs: dict[str, Any]) -> nn.Module:
-    from torchvision.models import detection
-
-    cls = {"mask_rcnn": detection.MaskRCNN, "faster_rcnn": detection.FasterRCNN,
-           "retinanet": detection.RetinaNet, "fcos": detection.FCOS}[detector]
-    try:
-        # the R-CNNs get their predictors (sized for the FPN) from _heads, so no class count of their own
-        return cls(features, num_classes=None if "box_predictor" in kwargs else classes, **kwargs)
-    except TypeError as e:
-        raise TypeError(f"{detector}: {e}; see torchvision.models.detection.{cls.__name__} for detector_args") from None
 
 
 # --------------------------------------------------------------------------------------
@@ -359,10 +536,10 @@ _COCO_NOTE = ("params: torchvision's detector at 80 classes (background logit in
 
 def _det_cfg(detector: str, params: int, macs: int, metrics: dict[str, float] | None = None,
              **kwargs: Any) -> PretrainedCfg:
-    classifier = {"mask_rcnn": ("net.roi_heads.box_predictor.cls_score", "net.roi_heads.mask_predictor.mask_fcn_logits"),
-                  "faster_rcnn": "net.roi_heads.box_predictor.cls_score",
-                  "retinanet": "net.head.classification_head.cls_logits",
-                  "fcos": "net.head.classification_head.cls_logits"}[detector]
+    classifier = {"mask_rcnn": ("roi_heads.box_predictor.cls_score", "roi_heads.mask_predictor.mask_fcn_logits"),
+                  "faster_rcnn": "roi_heads.box_predictor.cls_score",
+                  "retinanet": "head.classification_head.cls_logits",
+                  "fcos": "head.classification_head.cls_logits"}[detector]
     fields: dict[str, Any] = dict(
         task="detection", input_size=(3, 800, 1280), min_input_size=(3, 32, 32), num_classes=80, crop_pct=1.0,
         interpolation="bilinear", classifier=classifier, dataset="COCO val2017" if metrics else None,
@@ -407,31 +584,36 @@ _TINY_VIT = dict(depths=(1, 1, 1, 1), embed_dims=(16, 32, 48, 64), num_heads=(1,
 @register_model
 def mask_rcnn_wave_vit_s_fpn_1x(**kwargs: Any) -> WaveDetector:
     """Mask R-CNN, Wave-ViT-S + FPN (P2-P6), 1x schedule (paper: 46.6 box AP, 42.4 mask AP on COCO val2017)."""
-    return _create_detector("mask_rcnn_wave_vit_s_fpn_1x", dict(detector="mask_rcnn", backbone="wave_vit_s"), kwargs)
+    return _create_detector("mask_rcnn_wave_vit_s_fpn_1x",
+                            dict(detector="mask_rcnn", backbone="wave_vit_s", reference="mmdet"), kwargs)
 
 
 @register_model
 def mask_rcnn_wave_vit_b_fpn_1x(**kwargs: Any) -> WaveDetector:
     """Mask R-CNN, Wave-ViT-B + FPN (P2-P6), 1x schedule (paper: 47.6 box AP, 43.0 mask AP)."""
-    return _create_detector("mask_rcnn_wave_vit_b_fpn_1x", dict(detector="mask_rcnn", backbone="wave_vit_b"), kwargs)
+    return _create_detector("mask_rcnn_wave_vit_b_fpn_1x",
+                            dict(detector="mask_rcnn", backbone="wave_vit_b", reference="mmdet"), kwargs)
 
 
 @register_model
 def retinanet_wave_vit_s_fpn_1x(**kwargs: Any) -> WaveDetector:
     """RetinaNet, Wave-ViT-S + FPN (P3-P7), 1x schedule (paper: 45.8 box AP)."""
-    return _create_detector("retinanet_wave_vit_s_fpn_1x", dict(detector="retinanet", backbone="wave_vit_s"), kwargs)
+    return _create_detector("retinanet_wave_vit_s_fpn_1x",
+                            dict(detector="retinanet", backbone="wave_vit_s", reference="mmdet"), kwargs)
 
 
 @register_model
 def retinanet_wave_vit_b_fpn_1x(**kwargs: Any) -> WaveDetector:
     """RetinaNet, Wave-ViT-B + FPN (P3-P7), 1x schedule (paper: 47.2 box AP)."""
-    return _create_detector("retinanet_wave_vit_b_fpn_1x", dict(detector="retinanet", backbone="wave_vit_b"), kwargs)
+    return _create_detector("retinanet_wave_vit_b_fpn_1x",
+                            dict(detector="retinanet", backbone="wave_vit_b", reference="mmdet"), kwargs)
 
 
 @register_model
 def faster_rcnn_wave_vit_s_fpn_1x(**kwargs: Any) -> WaveDetector:
     """Faster R-CNN, Wave-ViT-S + FPN (P2-P6), 1x schedule (not in the paper)."""
-    return _create_detector("faster_rcnn_wave_vit_s_fpn_1x", dict(detector="faster_rcnn", backbone="wave_vit_s"), kwargs)
+    return _create_detector("faster_rcnn_wave_vit_s_fpn_1x",
+                            dict(detector="faster_rcnn", backbone="wave_vit_s", reference="mmdet"), kwargs)
 
 
 @register_model
@@ -444,14 +626,14 @@ def fcos_wave_vit_s_fpn_1x(**kwargs: Any) -> WaveDetector:
 def mask_rcnn_wavemix_192_16_fpn_1x(**kwargs: Any) -> WaveDetector:
     """Mask R-CNN on WaveMix-192/16 (level 3) with the isotropic pyramid rule (module docstring)."""
     return _create_detector("mask_rcnn_wavemix_192_16_fpn_1x",
-                            dict(detector="mask_rcnn", backbone="wavemix_192_16_l3"), kwargs)
+                            dict(detector="mask_rcnn", backbone="wavemix_192_16_l3", reference="mmdet"), kwargs)
 
 
 @register_model
 def retinanet_wavemix_192_16_fpn_1x(**kwargs: Any) -> WaveDetector:
     """RetinaNet on WaveMix-192/16 (level 3) with the isotropic pyramid rule (module docstring)."""
     return _create_detector("retinanet_wavemix_192_16_fpn_1x",
-                            dict(detector="retinanet", backbone="wavemix_192_16_l3"), kwargs)
+                            dict(detector="retinanet", backbone="wavemix_192_16_l3", reference="mmdet"), kwargs)
 
 
 @register_model

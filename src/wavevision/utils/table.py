@@ -4,12 +4,27 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["format_table"]
+__all__ = ["SI", "format_table"]
+
+_PREFIXES = ("", "K", "M", "G", "T", "P", "E")
+
+
+class SI(float):
+    """A number shown in the largest SI unit that keeps it at least 1 (``SI(296_107_760_640)``
+    prints ``296.11 G``, ``SI(73_845_312)`` ``73.85 M``); a table right-aligns it like any number."""
+
+    def __str__(self) -> str:
+        value, k = float(self), 0
+        while abs(value) >= 1000 and k < len(_PREFIXES) - 1:
+            value, k = value / 1000, k + 1
+        return f"{value:.2f} {_PREFIXES[k]}" if k else f"{value:g}"
 
 
 def _cell(value: Any) -> str:
     if value is None:
         return "-"
+    if isinstance(value, SI):
+        return str(value)
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int):

@@ -89,6 +89,18 @@ class Task:
                 f"{_words(self.name)}; choose one of: {', '.join(choices)}"
             )
 
+    def fit_data(self, name: str, args: dict[str, Any], data: Any, info: DatasetInfo, *, chosen: bool,
+                 model: nn.Module | None = None) -> dict[str, Any]:
+        """The model arguments for training on ``data`` (what the first sample shows it holds): the
+        task may change a default model's (``chosen`` False) or refuse a chosen one (or a given
+        ``model``) in one line naming the alternatives. The base keeps them."""
+        return args
+
+    def bench_note(self, model: nn.Module, input_shape: tuple[int, ...]) -> str:
+        """What a reader of a benchmark row of ``model`` (in eval mode, one ``input_shape`` input)
+        needs to know to read its numbers; the base has nothing to add."""
+        return ""
+
     def check_fits(self, model: nn.Module, model_task: str, info: DatasetInfo, where: str) -> None:
         """Raise a ValueError when ``model`` (of ``model_task``) cannot run on data described by ``info``."""
         if info.task != model_task:

@@ -4,7 +4,8 @@ Batches are ``(images, targets)``: images stacked when they share a size (else a
 a list of dicts (``boxes``, ``labels``, optionally ``masks``; see ``wavevision.data.boxes``). In
 training the detector is called with the targets and returns torchvision's loss dict, whose sum
 is the loss; in evaluation it returns one dict of detections per image. Metrics are COCO's,
-computed by pycocotools' ``COCOeval`` (percent, like every wavevision metric): ``box_ap``
+computed by pycocotools' ``COCOeval`` (percent, like every wavevision metric; objects are sized
+for APs/APm/APl by the dataset's ``area``, else by their mask's pixel count, as COCO does): ``box_ap``
 (AP at IoU .50:.95), ``box_ap50``, ``box_ap75``, ``box_aps`` / ``box_apm`` / ``box_apl`` (small,
 medium, large objects; NaN where a split has none) and the same ``mask_*`` for models that
 predict masks on data that has them. Under torchrun every process gathers the others'
@@ -23,8 +24,10 @@ import torch.nn as nn
 
 from ...data import DatasetInfo
 from ...data.boxes import check_objects
+from ...models import create_model, list_models
 from ...utils.io import atomic_write_bytes, write_json
 from ..metrics import Meter
+from ..sizing import meta_model
 from ._images import draw_label, font, palette, png_bytes, readable_scale, to_pil, upscale
 from .base import LabelTask, PredictItem
 
@@ -105,6 +108,19 @@ def _without_crowd(target: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v[keep] if isinstance(v, torch.Tensor) and v.dim() and len(v) == n else v for k, v in target.items()}
 
 
+def _areas(target: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The objects' areas for COCOeval's size ranges (small < 32², medium, large > 96²): the
+    dataset's ``area`` where it gives one; else, as COCO defines it, the mask's pixel count
+    where there are masks (MMDetection's COCO evaluation reads that area from the annotations),
+    and the box's area only for boxes-only data."""
+    boxes, area, masks = target["boxes"], target.get("area"), target.get("masks")
+    if area is not None and len(area) == len(boxes):
+        return area
+    if masks is not None and len(masks) == len(boxes):
+        return masks.flatten(1).ne(0).sum(1).double()
+    return (boxes[:, 2:] - boxes[:, :2]).prod(1)
+
+
 class DetectionMeter(Meter):
     """Ground truths and detections of the images seen, evaluated with pycocotools' COCOeval.
 
@@ -128,9 +144,7 @@ class DetectionMeter(Meter):
             h, w = (int(s) for s in masks.shape[-2:]) if masks is not None else (0, 0)
             self.images.append({"id": image_id, "height": h, "width": w, "has_masks": masks is not None})
             boxes = tgt["boxes"]
-            area = tgt.get("area")
-            areas = (area if area is not None and len(area) == len(boxes) else
-                     (boxes[:, 2:] - boxes[:, :2]).prod(1)).tolist()
+            areas = _areas(tgt).tolist()
             crowd = tgt.get("iscrowd", torch.zeros(len(boxes), dtype=torch.int64)).tolist()
             rles = _rles(masks) if masks is not None else [None] * len(boxes)
             for b, c, a, z, m in zip(_xywh(boxes), tgt["labels"].tolist(), areas, crowd, rles):
@@ -203,6 +217,25 @@ class Detection(LabelTask):
         x = x.to(device, non_blocking=True) if isinstance(x, torch.Tensor) else [im.to(device) for im in x]
         return x, Detections(y).to(device, non_blocking=True)
 
+    def fit_data(self, name: str, args: dict[str, Any], data: Any, info: DatasetInfo, *, chosen: bool,
+                 model: nn.Module | None = None) -> dict[str, Any]:
+        """Boxes-only data (its first target has no ``masks``) cannot train Mask R-CNN: the default
+        model (no ``--model`` and no ``detector`` argument) becomes the same build with
+        ``detector="faster_rcnn"``; a Mask R-CNN named by the user is refused in one line naming
+        the box detectors."""
+        if "masks" in data[0][1]:
+            return args
+        chosen = chosen or model is not None or "detector" in args
+        masked = model if model is not None else meta_model(lambda: create_model(name, **args))
+        if not getattr(masked, "has_masks", False):
+            return args
+        if not chosen:
+            return {**args, "detector": "faster_rcnn"}
+        boxes = [n for n in list_models(task=self.name) if not meta_model(lambda n=n: create_model(n)).has_masks]
+        raise ValueError(f"model {name!r} is a Mask R-CNN, which trains on instance masks, but dataset {info.name!r} "
+                         f"has boxes only; choose a box detector: --model {' / '.join(boxes)}, or keep the model "
+                         "with --model-arg detector=faster_rcnn (or retinanet, fcos)")
+
     def check_target(self, target: list[dict[str, torch.Tensor]], info: DatasetInfo) -> None:
         """Each image's boxes (positive size), labels (1..num_classes) and masks (one per box) checked."""
         for t in target:
@@ -257,6 +290,23 @@ class Detection(LabelTask):
                     m[y1:y2, x1:x2] = 1
             targets.append(target)
         return targets
+
+    def bench_note(self, model: nn.Module, input_shape: tuple[int, ...]) -> str:
+        """How many detections the benchmarked weights keep per image: inference runs the RoI
+        heads (Mask R-CNN's mask head above all) on every one of them, so an untrained detector,
+        whose near-uniform scores all pass the threshold up to the per-image cap, is measured in
+        its worst case, while a training step runs them on proposals sampled around the two
+        synthetic objects of :meth:`synthetic_target`."""
+        x = torch.rand(1, *input_shape, generator=torch.Generator().manual_seed(0))
+        param = next(model.parameters())
+        with torch.no_grad():
+            kept = len(model.eval()(x.to(param.device, param.dtype))[0]["boxes"])
+        heads = getattr(model, "roi_heads", None)
+        cap = heads.detections_per_img if heads is not None else getattr(model, "detections_per_img", None)
+        mask = " and mask head" if getattr(model, "has_masks", False) else ""
+        return (f"these weights keep {kept} detections per image (at most {cap}); inference runs the RoI box{mask} "
+                f"heads on all of them (untrained weights reach the cap: the worst case), the training step on "
+                "proposals sampled around 2 synthetic objects per image, so inference can need more memory")
 
     # -- prediction ---------------------------------------------------------------------------
     def planned_files(self, names: list[str], out_dir: Path, model: nn.Module) -> list[Path]:
