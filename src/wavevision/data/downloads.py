@@ -54,6 +54,7 @@ __all__ = [
     "extract_archive",
     "fetch_dataset",
     "file_digest",
+    "file_lock",
     "head",
     "stall_seconds",
     "transfer",
@@ -144,16 +145,15 @@ def _expected(md5: str | None, sha256: str | None) -> tuple[str, str] | None:
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock beside ``path`` so processes (e.g. DDP ranks) don't download twice."""
+def file_lock(lock: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the file ``lock`` (made with its folder if missing), so that
+    processes (e.g. DDP ranks) don't download the same file twice. No lock where the platform
+    has no ``fcntl`` (not POSIX)."""
     try:
         import fcntl
     except ImportError:  # not POSIX: no lock
         yield
         return
-    # locks live in the cache, not beside the data: nothing is left in a user's dataset folder
-    key = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:20]
-    lock = cache_dir() / "locks" / f"{key}.lock"
     lock.parent.mkdir(parents=True, exist_ok=True)
     with open(lock, "w") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
@@ -161,6 +161,13 @@ def _locked(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _locked(path: Path) -> contextlib.AbstractContextManager[None]:
+    """The lock of a download to ``path``: it lives in the cache, not beside the data, so nothing is
+    left in a user's dataset folder."""
+    key = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:20]
+    return file_lock(cache_dir() / "locks" / f"{key}.lock")
 
 
 def download(

@@ -31,19 +31,17 @@ redirects to) and is imported only when a download is made.
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import re
 import shutil
 import socket
 import urllib.parse
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..data.downloads import head, transfer
+from ..data.downloads import file_lock, head, transfer
 from ..utils.io import atomic_write_text, read_text
 
 __all__ = ["CLI_FIX", "ETAG_TIMEOUT_ENV", "HubOfflineError", "HubUnavailableError", "hub_cache_dir", "hub_download", "parse_etag",
@@ -247,23 +245,6 @@ def _cached(repo_dir: Path, revision: str, filename: str) -> Path | None:
     return path if path.is_file() else None
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """An exclusive lock on ``path`` (in the cache's ``.locks``), so processes don't download twice."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no lock
-        yield
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def _git_blob_id(path: Path) -> str:
     h = hashlib.sha1(f"blob {path.stat().st_size}\0".encode())
     with open(path, "rb") as f:
@@ -361,7 +342,7 @@ def hub_download(repo_id: str, filename: str, *, max_bytes: int, cache_dir: str 
                       "refusing it (check HF_ENDPOINT)")
     blob = _inside(cache, repo_dir / "blobs" / meta.etag)
     snapshot = _inside(cache, repo_dir / "snapshots" / meta.commit / filename)
-    with _locked(_inside(cache, cache / ".locks" / repo_dir.name / f"{meta.etag}.lock")):
+    with file_lock(_inside(cache, cache / ".locks" / repo_dir.name / f"{meta.etag}.lock")):
         if not blob.is_file():
             _fetch(meta, blob, url, endpoint, private, size=size if size is not None else meta.size,
                    max_bytes=max_bytes, sha256=sha256)
