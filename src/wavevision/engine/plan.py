@@ -19,6 +19,7 @@ from torch.utils.data import Dataset
 from ..models import create_model, get_entry, list_models
 from .config import RECIPES, TrainConfig
 from .distributed import DistContext, barrier, on_main
+from .ema import build_ema
 from .rundir import RunDir, default_output
 from .runtime import apply_runtime, seed_all
 from .sampling import SeededSamples
@@ -50,6 +51,7 @@ class Plan:
     run_dir: RunDir
     model: nn.Module
     ddp: nn.Module
+    ema: Any  # the weights' moving average (``.module``, ``.update(model)``), or None
     optimizer: torch.optim.Optimizer
     scheduler: Any
     scaler: Any
@@ -58,6 +60,11 @@ class Plan:
     steps_per_epoch: int
     params: int
     fingerprint: dict[str, Any]
+
+    @property
+    def eval_model(self) -> nn.Module:
+        """The weights the run validates, tests and saves: the moving average when there is one."""
+        return self.model if self.ema is None else self.ema.module
 
     def eval_batch_size(self, info: Any) -> int:
         if info.image_size is None:
@@ -86,7 +93,7 @@ def prepare(cfg: TrainConfig, ctx: DistContext, model: nn.Module | None = None,
     optimizer = build_optimizer(net, cfg)
     return Plan(
         cfg=cfg, ctx=ctx, task=task, train=train, val=val, test=test, run_dir=run_dir,
-        model=net, ddp=ddp, optimizer=optimizer, scheduler=build_scheduler(optimizer, cfg, steps),
+        model=net, ddp=ddp, ema=None if cfg.ema_decay is None else build_ema(net, cfg.ema_decay), optimizer=optimizer, scheduler=build_scheduler(optimizer, cfg, steps),
         scaler=torch.amp.GradScaler(ctx.device.type, enabled=cfg.amp == "fp16"),
         loss=task.loss(train.info, label_smoothing=cfg.label_smoothing), seeded=SeededSamples(train.data, cfg.seed),
         steps_per_epoch=steps, params=sum(p.numel() for p in net.parameters()), fingerprint=fingerprint(cfg),
@@ -151,7 +158,8 @@ def _build_model(cfg: TrainConfig, ctx: DistContext, given: nn.Module | None, tr
         meta = meta_model(lambda: create_model(cfg.model, **cfg.model_args))
         params = sum(p.numel() for p in meta.parameters())
         check_fits_memory(
-            meta, device=ctx.device, train=True, optimizer_slots=OPTIMIZER_SLOTS[cfg.optimizer],
+            meta, device=ctx.device, train=True,
+            optimizer_slots=OPTIMIZER_SLOTS[cfg.optimizer] + (cfg.ema_decay is not None),  # the average: one more copy
             input_shape=None if shape is None else (cfg.batch_size, *shape),
             what=f"training {cfg.model} ({params:,} parameters) at batch {cfg.batch_size}",
             fix="use a smaller model (model_args such as final_dim, ff_channel or depth) or a smaller batch_size",

@@ -2,7 +2,8 @@
 
 :func:`engine_values` gives the :class:`TrainConfig` keys a recipe sets (model and its
 arguments, dataset and its options, epochs, batch per process, the scaled learning rate,
-optimizer, weight decay, momentum, warm-up, schedule, min lr, label smoothing, clipping, AMP,
+optimizer, weight decay, momentum, warm-up (epochs or steps, start ratio), schedule (cosine with cool-down,
+step, poly), min lr, label smoothing, clipping, EMA, AMP,
 augmentation); :func:`missing_pieces` names, in words, every part of the recipe the engine
 cannot do yet, so that training a recipe never drops a setting silently.
 """
@@ -43,15 +44,30 @@ def engine_values(recipe: Recipe) -> dict[str, Any]:
         values["epochs"] = recipe.epochs
     if opt.momentum is not None:
         values["momentum"] = opt.momentum
-    if sched.kind in ("cosine", "constant"):
+    if sched.kind in ("cosine", "constant", "step", "poly"):
         values["scheduler"] = sched.kind
+    if sched.kind in ("cosine", "constant", "poly"):
         values["min_lr"] = sched.min_lr
+    if sched.kind == "step":
+        values.update(lr_milestones=list(sched.milestones), lr_gamma=sched.gamma)
+    if sched.kind == "poly":
+        values["lr_power"] = sched.power
     if sched.warmup_epochs:
         values["warmup_epochs"] = float(sched.warmup_epochs)
+    if sched.warmup_iters:
+        values["warmup_iters"] = sched.warmup_iters
+    if sched.warmup_ratio is not None:
+        values["warmup_ratio"] = sched.warmup_ratio
+    elif sched.warmup_lr is not None:  # timm's absolute start, as a fraction of this global batch's lr
+        values["warmup_ratio"] = sched.warmup_lr / recipe.lr
+    if sched.cooldown_epochs:
+        values["cooldown_epochs"] = sched.cooldown_epochs
     if recipe.loss.label_smoothing and recipe.loss.name == "cross_entropy":
         values["label_smoothing"] = recipe.loss.label_smoothing
     if recipe.clip_grad is not None:
         values["clip_grad"] = recipe.clip_grad
+    if recipe.ema is not None:
+        values["ema_decay"] = recipe.ema.decay
     if recipe.amp != "none":
         values["amp"] = recipe.amp
     return values
@@ -91,18 +107,9 @@ def missing_pieces(recipe: Recipe) -> list[str]:
         gaps.append("weight decay on biases and norms (the engine exempts every 1-D tensor)")
     if opt.layer_decay is not None:
         gaps.append("layer-wise lr decay")
-    if sched.kind in ("step", "poly", "two_phase"):
-        gaps.append({"step": f"the step schedule (x{sched.gamma:g} at epochs {list(sched.milestones)})",
-                     "poly": f"the poly schedule (power {sched.power:g}, by iteration)",
-                     "two_phase": f"the two-phase optimizer ({opt.name} then {sched.second.name if sched.second else '?'}"
-                                  f" from the best weights, patience {sched.patience} epochs; the engine trains "
-                                  "the first optimizer for --epochs)"}[sched.kind])
-    if sched.warmup_iters:
-        gaps.append(f"warm-up by iterations ({sched.warmup_iters})")
-    if sched.warmup_lr or sched.warmup_ratio:
-        gaps.append("a warm-up start lr (the engine warms up from 0)")
-    if sched.cooldown_epochs:
-        gaps.append(f"{sched.cooldown_epochs} cool-down epochs")
+    if sched.kind == "two_phase":
+        gaps.append(f"the two-phase optimizer ({opt.name} then {sched.second.name if sched.second else '?'} from the "
+                    f"best weights, patience {sched.patience} epochs; the engine trains the first optimizer for --epochs)")
     if recipe.iterations is not None:
         gaps.append(f"a length in iterations ({recipe.iterations:,}; give --epochs)")
     if loss.token_labels is not None:
@@ -112,8 +119,6 @@ def missing_pieces(recipe: Recipe) -> list[str]:
         gaps.append("Mixup/CutMix with soft targets")
     if loss.label_smoothing and loss.name != "cross_entropy":
         gaps.append(f"label smoothing inside the {loss.name.replace('_', ' ')}")
-    if recipe.ema is not None:
-        gaps.append("model EMA")
     if recipe.data.repeated_augmentation > 1:
         gaps.append(f"repeated augmentation (x{recipe.data.repeated_augmentation})")
     if recipe.amp == "fp16" and isinstance(recipe.loss_scale, float):

@@ -10,7 +10,8 @@ the end of the current step before stopping. A resumed run restarts *inside* the
 the state was saved: the data order of an epoch depends only on the seed and the epoch, the
 augmentation of a sample only on the seed, the epoch and the sample's index, and every random
 generator is restored, so in deterministic mode a stopped and resumed run ends with the same
-weights as an uninterrupted one.
+weights as an uninterrupted one. With ``ema_decay`` the moving average of the weights is what the
+run validates, tests and saves (best and last weights); the state file holds both.
 """
 from __future__ import annotations
 
@@ -126,7 +127,8 @@ class _Run:
         self.cfg, self.ctx, self.task, self.device = plan.cfg, plan.ctx, plan.task, plan.ctx.device
         self.run_dir = plan.run_dir.path
         self.state = TrainState(model=plan.model, optimizer=plan.optimizer, scheduler=plan.scheduler,
-                                scaler=plan.scaler, run_dir=self.run_dir)
+                                scaler=plan.scaler, run_dir=self.run_dir,
+                                ema=None if plan.ema is None else plan.ema.module)
         self.state.zero_totals(("loss", "n", "seconds"), self.device)
 
     def log(self, message: str) -> None:
@@ -195,6 +197,8 @@ class _Run:
         plan.scaler.step(plan.optimizer)
         plan.scaler.update()
         plan.scheduler.step()
+        if plan.ema is not None:
+            plan.ema.update(plan.model)
         n = len(x)
         state.totals["loss"] += loss.detach().double() * n
         state.totals["n"] += n
@@ -238,7 +242,7 @@ class _Run:
         """``val_*`` metrics of the epoch (its seconds added to ``record``)."""
         val, cfg = self.plan.val, self.cfg
         try:
-            metrics = evaluate(self.plan.model, val.data, val.info, batch_size=self.plan.eval_batch_size(val.info),
+            metrics = evaluate(self.plan.eval_model, val.data, val.info, batch_size=self.plan.eval_batch_size(val.info),
                                amp=cfg.amp, num_workers=cfg.num_workers, max_batches=cfg.max_eval_batches, ctx=self.ctx,
                                progress=cfg.progress, desc=f"val {self.state.epoch + 1}")
         except NonFiniteOutputs as e:  # in training, the advice is the diverging loss's, not "load another checkpoint"
@@ -253,7 +257,7 @@ class _Run:
         improved = state.end_epoch(record, metric)
         extra = self._extra(state.epoch, {metric: record.get(f"val_{metric}", -math.inf)})
         if improved and self.ctx.is_main:
-            _save_weights(self.plan.model, self.run_dir / "best.safetensors", extra)
+            _save_weights(self.plan.eval_model, self.run_dir / "best.safetensors", extra)
         state.zero_totals(("loss", "n", "seconds"), self.device)
         self._save(extra)
         if self.ctx.is_main:
@@ -288,6 +292,9 @@ class _Run:
         if self.ctx.distributed:
             for buf in self.plan.model.buffers():
                 torch.distributed.broadcast(buf, src=0)
+            if self.plan.ema is not None:  # the average of each process's own statistics
+                for buf in self.plan.ema.module.buffers():
+                    torch.distributed.broadcast(buf, src=0)
 
     def _stop_requested(self, stop: StopFlag) -> bool:
         if not self.ctx.distributed:
@@ -307,7 +314,7 @@ class _Run:
         if not self.ctx.is_main:
             return
         extra = extra if extra is not None else self._extra(self.state.epoch, {})
-        _save_weights(self.plan.model, self.run_dir / "last.safetensors", {**extra, "step": self.state.step})
+        _save_weights(self.plan.eval_model, self.run_dir / "last.safetensors", {**extra, "step": self.state.step})
         self.state.save(self.run_dir, rngs=rngs, fingerprint=self.plan.fingerprint)
         self.plan.run_dir.saved()  # a complete state: the run an --overwrite replaces can go
 
