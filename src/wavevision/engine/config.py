@@ -87,6 +87,11 @@ class TrainConfig:
     # optimisation
     epochs: int = field(default=10, metadata=_opt("training epochs", min=1, max=_MAX_EPOCHS))
     batch_size: int = field(default=64, metadata=_opt("training batch size per process", min=1, max=_MAX_BATCH))
+    accum_steps: int = field(default=1, metadata=_opt(
+        "batches whose gradients are summed into each optimizer step (gradient accumulation)", min=1, max=_MAX_BATCH))
+    global_batch: Optional[int] = field(default=None, metadata=_opt(
+        "images per optimizer step over all processes: accum_steps becomes global_batch / (batch_size x processes), "
+        "which must be a whole number", min=1, max=_MAX_BATCH))
     eval_batch_size: Optional[int] = field(default=None, metadata=_opt(
         "evaluation batch size (default: 2 x batch size)", min=1, max=_MAX_BATCH))
     optimizer: str = field(default="adamw", metadata=_opt("optimizer", choices=("adamw", "sgd")))
@@ -140,7 +145,7 @@ class TrainConfig:
     checkpoint_every: int = field(default=0, metadata=_opt(
         "also save the resumable state every N steps (0: at the end of each epoch only)", min=0, max=_MAX_STEPS))
     max_train_batches: Optional[int] = field(default=None, metadata=_opt(
-        "stop each training epoch after N batches (quick checks)", min=1, max=_MAX_STEPS))
+        "stop each training epoch after N optimizer steps (quick checks)", min=1, max=_MAX_STEPS))
     max_eval_batches: Optional[int] = field(default=None, metadata=_opt(
         "evaluate on the first N batches only (quick checks)", min=1, max=_MAX_STEPS))
     test: bool = field(default=True, metadata=_opt(

@@ -28,7 +28,7 @@ from .sizing import check_fits_memory, meta_model
 from .state import fingerprint
 from .tasks import Task, get_task
 
-__all__ = ["Plan", "Split", "prepare", "resolve_model"]
+__all__ = ["Plan", "Split", "accumulation_steps", "prepare", "resolve_model"]
 
 
 class Split(NamedTuple):
@@ -57,7 +57,8 @@ class Plan:
     scaler: Any
     loss: Any
     seeded: SeededSamples
-    steps_per_epoch: int
+    steps_per_epoch: int  # optimizer steps, each of accum_steps batches
+    accum_steps: int
     params: int
     fingerprint: dict[str, Any]
 
@@ -87,17 +88,35 @@ def prepare(cfg: TrainConfig, ctx: DistContext, model: nn.Module | None = None,
     if ctx.distributed:
         ddp = nn.parallel.DistributedDataParallel(net, device_ids=[ctx.device.index] if ctx.device.type != "cpu" else None)
     torch.manual_seed(cfg.seed + 1 + ctx.rank)  # dropout differs between processes
+    accum = accumulation_steps(cfg, ctx.world_size)
     per_rank = math.ceil(len(train.data) / ctx.world_size)  # DistributedSampler pads every rank to this
-    n_batches = math.ceil(per_rank / cfg.batch_size)
-    steps = min(n_batches, cfg.max_train_batches or n_batches)
+    n_steps = math.ceil(per_rank / (cfg.batch_size * accum))
+    steps = min(n_steps, cfg.max_train_batches or n_steps)
     optimizer = build_optimizer(net, cfg)
     return Plan(
         cfg=cfg, ctx=ctx, task=task, train=train, val=val, test=test, run_dir=run_dir,
         model=net, ddp=ddp, ema=None if cfg.ema_decay is None else build_ema(net, cfg.ema_decay), optimizer=optimizer, scheduler=build_scheduler(optimizer, cfg, steps),
         scaler=torch.amp.GradScaler(ctx.device.type, enabled=cfg.amp == "fp16"),
         loss=task.loss(train.info, label_smoothing=cfg.label_smoothing), seeded=SeededSamples(train.data, cfg.seed),
-        steps_per_epoch=steps, params=sum(p.numel() for p in net.parameters()), fingerprint=fingerprint(cfg),
+        steps_per_epoch=steps, accum_steps=accum, params=sum(p.numel() for p in net.parameters()), fingerprint=fingerprint(cfg),
     )
+
+
+def accumulation_steps(cfg: TrainConfig, world_size: int) -> int:
+    """Batches per optimizer step: ``accum_steps``, or ``global_batch / (batch_size x world_size)``
+    (a ValueError when that is no whole number or disagrees with an ``accum_steps`` also given)."""
+    if cfg.global_batch is None:
+        return cfg.accum_steps
+    per_pass = cfg.batch_size * world_size
+    accum, rest = divmod(cfg.global_batch, per_pass)
+    if accum < 1 or rest:
+        raise ValueError(f"global_batch {cfg.global_batch} cannot be reached with batch_size {cfg.batch_size} on "
+                         f"{world_size} process(es) ({per_pass} images per pass): choose a batch_size and a number "
+                         f"of processes whose product divides {cfg.global_batch}")
+    if cfg.accum_steps not in (1, accum):
+        raise ValueError(f"accum_steps {cfg.accum_steps} disagrees with global_batch {cfg.global_batch}, which needs "
+                         f"{accum} at batch_size {cfg.batch_size} on {world_size} process(es): set one of them")
+    return accum
 
 
 def _open_splits(cfg: TrainConfig, ctx: DistContext, given: Mapping[str, tuple[Dataset, Any]] | None):

@@ -1,7 +1,7 @@
 """What the training engine makes of a :class:`wavevision.recipes.Recipe`.
 
 :func:`engine_values` gives the :class:`TrainConfig` keys a recipe sets (model and its
-arguments, dataset and its options, epochs, batch per process, the scaled learning rate,
+arguments, dataset and its options, epochs, batch per process, global batch (by accumulation), the scaled learning rate,
 optimizer, weight decay, momentum, warm-up (epochs or steps, start ratio), schedule (cosine with cool-down,
 step, poly), min lr, label smoothing, clipping, EMA, AMP,
 augmentation); :func:`missing_pieces` names, in words, every part of the recipe the engine
@@ -66,6 +66,8 @@ def engine_values(recipe: Recipe) -> dict[str, Any]:
         values["label_smoothing"] = recipe.loss.label_smoothing
     if recipe.clip_grad is not None:
         values["clip_grad"] = recipe.clip_grad
+    if recipe.devices > 1:  # reached on fewer processes by gradient accumulation
+        values["global_batch"] = recipe.global_batch
     if recipe.ema is not None:
         values["ema_decay"] = recipe.ema.decay
     if recipe.amp != "none":
@@ -127,9 +129,6 @@ def missing_pieces(recipe: Recipe) -> list[str]:
         gaps.append(f"initial weights ({recipe.init})")
     if recipe.frozen_norm:
         gaps.append("frozen backbone BatchNorm")
-    if recipe.devices > 1:
-        gaps.append(f"gradient accumulation (global batch {recipe.global_batch} = {recipe.devices} processes x "
-                    f"{recipe.batch_per_device}; fewer processes train a smaller global batch)")
     if recipe.eval.mode != "full_image":
         detail = {"center_crop": f"resize and centre crop at crop pct {recipe.eval.crop_pct}",
                   "whole": f"whole-image test at scale {recipe.eval.size}", "sliding": "sliding-window test"}[recipe.eval.mode]
