@@ -106,3 +106,22 @@ def test_clipping_applies_once_to_the_accumulated_gradient(tmp_path):
                accum_steps=2, clip_grad=1e-3, test=False, max_eval_batches=1, output=str(tmp_path / "c"), **QUICK),
           model=_net(), callbacks=[norms])
     assert norms.norms == pytest.approx([1e-3, 1e-3], rel=1e-4)
+
+
+def test_ddp_accumulates_to_the_global_batch_with_ema(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "wavevision", "train", "--model-arg", "final_dim=16", "--model-arg", "ff_channel=16",
+           "--model-arg", "depth=1", "--epochs", "1", "--batch-size", "8", "--global-batch", "32", "--ema-decay", "0.9",
+           "--max-train-batches", "3", "--max-eval-batches", "1", "--no-test", "--threads", "1", "--no-progress",
+           "--no-plots", "--output", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = json.loads((out / "results.json").read_text())
+    assert record["world_size"] == 2 and record["config"]["global_batch"] == 32
+    assert len(set(record["weights_sha256"])) == 1  # no_sync on the first batch, synchronised on the second
+    assert record["history"][-1]["train_images"] == 3 * 32  # 3 steps of 2 processes x 2 batches x 8
