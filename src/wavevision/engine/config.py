@@ -120,6 +120,16 @@ class TrainConfig:
     lr_power: float = field(default=1.0, metadata=_opt("the poly schedule's exponent", gt=0.0))
     label_smoothing: float = field(default=0.0, metadata=_opt(
         "label smoothing of the classification loss", min=0.0, lt=1.0))
+    mixup_alpha: float = field(default=0.0, metadata=_opt(
+        "Mixup's beta-distribution alpha (0: off); classification with soft targets, timm's Mixup (the vision extra)",
+        min=0.0))
+    cutmix_alpha: float = field(default=0.0, metadata=_opt("CutMix's beta-distribution alpha (0: off)", min=0.0))
+    mix_prob: float = field(default=1.0, metadata=_opt("probability of mixing a batch (Mixup or CutMix)", min=0.0,
+                                                       max=1.0))
+    mix_switch_prob: float = field(default=0.5, metadata=_opt(
+        "probability of CutMix instead of Mixup when both are on", min=0.0, max=1.0))
+    mix_mode: str = field(default="batch", metadata=_opt(
+        "draw the mixing once per batch, per pair or per sample", choices=("batch", "pair", "elem")))
     clip_grad: Optional[float] = field(default=None, metadata=_opt(
         "clip the gradient norm to this value", gt=0.0))
     ema_decay: Optional[float] = field(default=None, metadata=_opt(

@@ -20,6 +20,7 @@ from ..models import create_model, get_entry, list_models
 from .config import RECIPES, TrainConfig
 from .distributed import DistContext, barrier, on_main
 from .ema import build_ema
+from .mixing import build_mix
 from .rundir import RunDir, default_output
 from .runtime import apply_runtime, seed_all
 from .sampling import SeededSamples
@@ -52,6 +53,7 @@ class Plan:
     model: nn.Module
     ddp: nn.Module
     ema: Any  # the weights' moving average (``.module``, ``.update(model)``), or None
+    mix: Any  # timm's Mixup/CutMix (``mix(x, y) -> (x, soft targets)``), or None
     optimizer: torch.optim.Optimizer
     scheduler: Any
     scaler: Any
@@ -81,6 +83,7 @@ def prepare(cfg: TrainConfig, ctx: DistContext, model: nn.Module | None = None,
     train, val, test = _open_splits(cfg, ctx, datasets)
     task = get_task(train.info.task)
     cfg = resolve_model(cfg, train.info, task, model)
+    mix = build_mix(cfg, train.info.task, getattr(train.info, "num_classes", None))
     run_dir = RunDir(cfg.output if cfg.output else default_output(cfg))
     on_main(ctx, lambda: run_dir.check(cfg))
     net = _build_model(cfg, ctx, model, train)
@@ -93,11 +96,13 @@ def prepare(cfg: TrainConfig, ctx: DistContext, model: nn.Module | None = None,
     n_steps = math.ceil(per_rank / (cfg.batch_size * accum))
     steps = min(n_steps, cfg.max_train_batches or n_steps)
     optimizer = build_optimizer(net, cfg)
+    smoothing = 0.0 if mix is not None else cfg.label_smoothing  # Mixup smooths its soft targets itself
     return Plan(
-        cfg=cfg, ctx=ctx, task=task, train=train, val=val, test=test, run_dir=run_dir,
-        model=net, ddp=ddp, ema=None if cfg.ema_decay is None else build_ema(net, cfg.ema_decay), optimizer=optimizer, scheduler=build_scheduler(optimizer, cfg, steps),
+        cfg=cfg, ctx=ctx, task=task, train=train, val=val, test=test, run_dir=run_dir, model=net, ddp=ddp,
+        ema=None if cfg.ema_decay is None else build_ema(net, cfg.ema_decay), mix=mix,
+        optimizer=optimizer, scheduler=build_scheduler(optimizer, cfg, steps),
         scaler=torch.amp.GradScaler(ctx.device.type, enabled=cfg.amp == "fp16"),
-        loss=task.loss(train.info, label_smoothing=cfg.label_smoothing), seeded=SeededSamples(train.data, cfg.seed),
+        loss=task.loss(train.info, label_smoothing=smoothing), seeded=SeededSamples(train.data, cfg.seed),
         steps_per_epoch=steps, accum_steps=accum, params=sum(p.numel() for p in net.parameters()), fingerprint=fingerprint(cfg),
     )
 

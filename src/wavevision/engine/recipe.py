@@ -3,7 +3,7 @@
 :func:`engine_values` gives the :class:`TrainConfig` keys a recipe sets (model and its
 arguments, dataset and its options, epochs, batch per process, global batch (by accumulation), the scaled learning rate,
 optimizer, weight decay, momentum, warm-up (epochs or steps, start ratio), schedule (cosine with cool-down,
-step, poly), min lr, label smoothing, clipping, EMA, AMP,
+step, poly), min lr, label smoothing, Mixup/CutMix (with timm), clipping, EMA, AMP,
 augmentation); :func:`missing_pieces` names, in words, every part of the recipe the engine
 cannot do yet, so that training a recipe never drops a setting silently.
 """
@@ -13,6 +13,7 @@ import warnings
 from typing import Any
 
 from ..recipes import Recipe, get_recipe
+from .mixing import TIMM_HINT, have_timm
 
 __all__ = ["RecipeGapWarning", "engine_values", "missing_line", "missing_pieces", "warn_missing"]
 
@@ -62,8 +63,12 @@ def engine_values(recipe: Recipe) -> dict[str, Any]:
         values["warmup_ratio"] = sched.warmup_lr / recipe.lr
     if sched.cooldown_epochs:
         values["cooldown_epochs"] = sched.cooldown_epochs
-    if recipe.loss.label_smoothing and recipe.loss.name == "cross_entropy":
-        values["label_smoothing"] = recipe.loss.label_smoothing
+    if recipe.loss.label_smoothing and (recipe.loss.name == "cross_entropy" or _mixes(recipe)):
+        values["label_smoothing"] = recipe.loss.label_smoothing  # with Mixup: in its soft targets
+    if _mixes(recipe):
+        mix = recipe.loss.mixing
+        values.update(mixup_alpha=mix.mixup_alpha, cutmix_alpha=mix.cutmix_alpha, mix_prob=mix.prob,
+                      mix_switch_prob=mix.switch_prob, mix_mode=mix.mode)
     if recipe.clip_grad is not None:
         values["clip_grad"] = recipe.clip_grad
     if recipe.devices > 1:  # reached on fewer processes by gradient accumulation
@@ -73,6 +78,11 @@ def engine_values(recipe: Recipe) -> dict[str, Any]:
     if recipe.amp != "none":
         values["amp"] = recipe.amp
     return values
+
+
+def _mixes(recipe: Recipe) -> bool:
+    """Whether the engine applies the recipe's Mixup/CutMix: timm's soft-target loss, with timm installed."""
+    return recipe.loss.mixing is not None and recipe.loss.name == "soft_target_cross_entropy" and have_timm()
 
 
 def _pipeline_gaps(recipe: Recipe) -> list[str]:
@@ -117,9 +127,10 @@ def missing_pieces(recipe: Recipe) -> list[str]:
     if loss.token_labels is not None:
         gaps.append(f"token-label targets ({loss.token_labels.files}, pooled to {loss.token_labels.size}x"
                     f"{loss.token_labels.size})")
-    if loss.mixing is not None:
-        gaps.append("Mixup/CutMix with soft targets")
-    if loss.label_smoothing and loss.name != "cross_entropy":
+    if loss.mixing is not None and not _mixes(recipe):
+        gaps.append("Mixup/CutMix with soft targets (timm's Mixup: " + (TIMM_HINT + ")" if not have_timm() else
+                                                                        f"not with the {loss.name.replace('_', ' ')})"))
+    if loss.label_smoothing and loss.name != "cross_entropy" and not _mixes(recipe):
         gaps.append(f"label smoothing inside the {loss.name.replace('_', ' ')}")
     if recipe.data.repeated_augmentation > 1:
         gaps.append(f"repeated augmentation (x{recipe.data.repeated_augmentation})")

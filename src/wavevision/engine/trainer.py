@@ -212,9 +212,16 @@ class _Run:
         plan, state = self.plan, self.state
         x, y = self.task.to_device(batch, self.device)
         self.task.check_target(y, plan.train.info)
+        target = y
+        if plan.mix is not None:
+            if len(x) % 2:  # timm mixes a batch with its reverse: an odd batch leaves its last sample out
+                x, y = x[:-1], y[:-1]
+                if not len(x):
+                    return
+            x, target = plan.mix(x, y)
         with autocast(self.device, self.cfg.amp):
-            out = self.task.forward(plan.ddp, x, y)
-        loss = plan.loss(out, y)
+            out = self.task.forward(plan.ddp, x, target)
+        loss = plan.loss(out, target)
         plan.scaler.scale(loss if weight == 1.0 else loss * weight).backward()
         n = len(x)
         state.totals["loss"] += loss.detach().double() * n
