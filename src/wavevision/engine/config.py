@@ -418,7 +418,13 @@ def resolve_config(file: "str | os.PathLike[str] | None" = None, overrides: Opti
         raise ValueError(f"{names['model_args']} must be a mapping of hyperparameter names to values, "
                          f"got {user_model_args!r}")
     values["model_args"] = {**model_args, **user_model_args}
-    values["dataset_args"] = user.get("dataset_args", {})
+    user_dataset_args = user.get("dataset_args", {})
+    if not isinstance(user_dataset_args, Mapping):
+        raise ValueError(f"{names['dataset_args']} must be a mapping of dataset options to values, "
+                         f"got {user_dataset_args!r}")
+    # the recipe's dataset options apply to the recipe's dataset only
+    recipe_args = recipe.get("dataset_args", {}) if values.get("dataset") == recipe.get("dataset") else {}
+    values["dataset_args"] = {**recipe_args, **user_dataset_args}
     return TrainConfig.from_dict(values, names=names)
 
 

@@ -39,8 +39,8 @@ def engine_values(recipe: Recipe) -> dict[str, Any]:
         "batch_size": recipe.batch_per_device, "optimizer": opt.name, "lr": recipe.lr,
         "weight_decay": opt.weight_decay, "augment": any(s.op in _RANDOM for s in recipe.data.train),
     }
-    if recipe.data.args:
-        values["dataset_args"] = dict(recipe.data.args)
+    if recipe.data.args or _timm_augment(recipe):
+        values["dataset_args"] = {**recipe.data.args, **_timm_augment(recipe)}
     if recipe.epochs is not None:
         values["epochs"] = recipe.epochs
     if opt.momentum is not None:
@@ -80,6 +80,31 @@ def engine_values(recipe: Recipe) -> dict[str, Any]:
     return values
 
 
+# The folder datasets take timm's training augmentation as options (wavevision.data.timm_augment).
+_TIMM_AUGMENT_DATASETS = {"imagenet", "imagefolder", "places365", "tiny-imagenet"}
+_TIMM_STEPS = {"random_resized_crop", "hflip", "color_jitter", "rand_augment", "random_erasing", "normalize"}
+
+
+def _timm_augment(recipe: Recipe) -> dict[str, Any]:
+    """The dataset options that make timm perform the recipe's classification training pipeline
+    (empty when timm is absent, the dataset takes no such options or a step is not timm's)."""
+    steps = {s.op: s.args for s in recipe.data.train}
+    if (recipe.data.dataset not in _TIMM_AUGMENT_DATASETS or "random_resized_crop" not in steps
+            or not set(steps) <= _TIMM_STEPS or not have_timm()):
+        return {}
+    crop = steps["random_resized_crop"]
+    out: dict[str, Any] = {"scale": list(crop.get("scale", (0.08, 1.0))), "ratio": list(crop.get("ratio", (0.75, 4 / 3))),
+                           "interpolation": crop.get("interpolation", "bilinear"),
+                           "hflip": steps["hflip"].get("p", 0.5) if "hflip" in steps else 0.0,
+                           "color_jitter": steps["color_jitter"].get("strength", 0.4) if "color_jitter" in steps else 0.0}
+    if "rand_augment" in steps:
+        out["auto_augment"] = steps["rand_augment"]["config"]
+    if "random_erasing" in steps:
+        erase = steps["random_erasing"]
+        out.update(re_prob=erase.get("p", 0.25), re_mode=erase.get("mode", "const"), re_count=erase.get("count", 1))
+    return out
+
+
 def _mixes(recipe: Recipe) -> bool:
     """Whether the engine applies the recipe's Mixup/CutMix: timm's soft-target loss, with timm installed."""
     return recipe.loss.mixing is not None and recipe.loss.name == "soft_target_cross_entropy" and have_timm()
@@ -88,10 +113,13 @@ def _mixes(recipe: Recipe) -> bool:
 def _pipeline_gaps(recipe: Recipe) -> list[str]:
     """The pipeline steps that neither the dataset builders nor the model perform."""
     detector = recipe.loss.name == "detection"
+    by_timm = _TIMM_STEPS if _timm_augment(recipe) else set()
     gaps = []
     for where, steps in (("train", recipe.data.train), ("eval", recipe.data.eval)):
         for step in steps:
             if step.op in _DONE_BY_DATASETS and "cat_max_ratio" not in step.args:
+                continue
+            if where == "train" and step.op in by_timm:
                 continue
             if detector and step.op == "resize" and (tuple(step.args.get("scale", ())),
                                                      step.args.get("keep_ratio")) == _DETECTOR_RESIZE:
