@@ -95,3 +95,30 @@ def test_the_classification_loss_on_soft_targets_is_timms_soft_target_cross_entr
     logits, target = torch.randn(6, 10), torch.softmax(torch.randn(6, 10), 1)
     ours = get_task("classification").loss(None, label_smoothing=0.0)(logits, target)
     assert torch.allclose(ours, SoftTargetCrossEntropy()(logits, target), atol=1e-6)
+
+
+def test_a_stopped_run_with_mixup_resumes_to_the_same_weights(tmp_path):
+    require("timm.data")
+    import signal
+
+    from wavevision.engine import Callback, TrainingInterrupted
+    from wavevision.models._builder import load_safetensors
+
+    def cfg(name):
+        return dict(dataset="digits", model_args=dict(final_dim=16, ff_channel=16, depth=1), epochs=2, batch_size=16,
+                    max_train_batches=3, max_eval_batches=1, test=False, deterministic=True, mixup_alpha=0.8,
+                    cutmix_alpha=1.0, mix_mode="elem", output=str(tmp_path / name), **QUICK)
+
+    train(cfg("ref"))
+
+    class Stop(Callback):
+        def on_step_end(self, state):
+            if state.global_step == 4:  # inside epoch 2: Mixup's NumPy and Python draws must resume
+                signal.raise_signal(signal.SIGTERM)
+
+    with pytest.raises(TrainingInterrupted):
+        train(cfg("stopped"), callbacks=[Stop()])
+    train({**cfg("stopped"), "resume": True})
+    a = load_safetensors(str(tmp_path / "ref" / "last.safetensors"))[0]
+    b = load_safetensors(str(tmp_path / "stopped" / "last.safetensors"))[0]
+    assert all(torch.equal(a[k], b[k]) for k in a)
