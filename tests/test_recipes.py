@@ -318,11 +318,14 @@ def test_engine_values_and_missing_pieces():
     assert v["min_lr"] == 1e-5 and v["warmup_epochs"] == 5.0 and v["model_args"]["drop_path_rate"] == 0.1
     assert "label_smoothing" not in v  # it belongs to the token-label loss, which the engine lacks
     gaps = missing_pieces(get_recipe("wave_vit_s_in1k_tl"))
-    assert any("token-label" in g for g in gaps) and any("rand augment" in g for g in gaps)
-    assert any("cool-down" in g for g in gaps)
+    from wavevision.engine.mixing import have_timm
+
+    assert any("token-label" in g for g in gaps)
+    assert any("rand augment" in g for g in gaps) != have_timm()  # timm.data performs it where installed
+    assert not any("cool-down" in g for g in gaps) and v["cooldown_epochs"] == 10  # the engine does it now
     assert missing_pieces(get_recipe("wavemix_lite_digits")) == [] and missing_line(get_recipe("wavemix_lite_digits")) is None
     coco = missing_pieces(get_recipe("mask_rcnn_wave_vit_s_coco_1x"))
-    assert any("step schedule" in g for g in coco) and any("frozen backbone BatchNorm" in g for g in coco)
+    assert not any("step schedule" in g for g in coco) and any("frozen backbone BatchNorm" in g for g in coco)
     assert not any("hflip" in g or "resize" in g or "pad" in g for g in coco)  # dataset flip, detector resize/pad
     line = missing_line(get_recipe("wavemix_lite_144_7_cifar10"))
     assert "\n" not in line and "two-phase optimizer" in line
@@ -395,7 +398,8 @@ def test_cli_train_names_what_the_engine_cannot_do(capsys, tmp_path):
     assert code == 2
     first = next(line for line in err.splitlines() if line.startswith("wavevision train: recipe "))
     assert first.startswith("wavevision train: recipe upernet_wave_vit_s_ade20k_160k: the engine cannot do yet:")
-    assert "the poly schedule" in first and "warm-up by iterations (1500)" in first and "train photometric distortion" in first
+    assert "a length in iterations (160,000" in first and "train photometric distortion" in first
+    assert "poly schedule" not in first and "warm-up" not in first  # the engine applies them
     assert "amp: 'fp16' -> 'none'" in err and "epochs: None -> 1" not in err  # epochs is no recipe field here
     assert "error:" in err.splitlines()[-1] and not (tmp_path / "r").exists()
 

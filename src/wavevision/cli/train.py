@@ -36,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             parser.add_argument("--resume", nargs="?", const=True, metavar="RUN_DIR", **{
                 **common, "help": "continue the run in RUN_DIR (default: --output) from its last saved state, "
                                   "with its saved configuration"})
+        elif "List" in str(f.type):
+            parser.add_argument(flag, nargs="+", metavar="N", **common)
         elif "bool" in str(f.type):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, **common)
         else:

@@ -15,7 +15,10 @@ Layouts read (class = subfolder name, sorted; images found recursively inside it
 Images are decoded with Pillow when read and converted to ``in_chans`` (3 by default).
 Evaluation resizes the shorter side to ``image_size / crop_pct`` and centre-crops
 ``image_size``; training augmentation resizes the shorter side to ``image_size``, then takes a
-random ``image_size`` crop after padding by 1/8 and flips left-right.
+random ``image_size`` crop after padding by 1/8 and flips left-right; timm's augmentation options
+(``scale``, ``ratio``, ``interpolation``, ``hflip``, ``auto_augment``, ``color_jitter``,
+``re_prob``, ``re_mode``, ``re_count``; :mod:`wavevision.data.timm_augment`) replace that with
+timm's RandomResizedCrop, RandAugment and random erasing (needs the vision extra).
 """
 from __future__ import annotations
 
@@ -33,6 +36,7 @@ from ._base import (DatasetInfo, holdout_split, register_dataset, reject_unknown
                     three_way_split)
 from .datasets import FileClassification
 from .image import IMAGE_EXTENSIONS, DataFileError, check_image_file, convert_channels, image_error, load_image
+from .timm_augment import TIMM_OPTIONS, TimmTrainTransform, timm_options
 from .transforms import CenterCrop, Compose, Normalize, RandomCrop, RandomHorizontalFlip, ResizeCover, to_size
 
 __all__ = ["ImageLoader", "find_split_folders", "scan_class_folders", "verify_images"]
@@ -282,7 +286,9 @@ def _normalisation(options: dict[str, Any], in_chans: int) -> tuple[tuple[float,
 
 def _build(name: str, split: str, root: Path, augment: bool, options: dict[str, Any], *, image_size: int,
            crop_pct: float) -> tuple[Dataset, DatasetInfo]:
-    reject_unknown_options(name, options, ["image_size", "crop_pct", "in_chans", "mean", "std", "val_size", "verify"])
+    reject_unknown_options(name, options, ["image_size", "crop_pct", "in_chans", "mean", "std", "val_size", "verify",
+                                           *TIMM_OPTIONS])
+    timm_aug = timm_options(options)
     if not root.is_dir():
         raise FileNotFoundError(f"{name}: {str(root)!r} is not a folder; point root at the dataset folder")
     size = to_size(options.get("image_size", image_size), "image_size")
@@ -291,6 +297,9 @@ def _build(name: str, split: str, root: Path, augment: bool, options: dict[str, 
     if isinstance(in_chans, bool) or in_chans not in (1, 3):
         raise ValueError(f"in_chans must be 1 or 3, got {in_chans!r}")
     in_chans = int(in_chans)
+    if timm_aug and in_chans != 3:
+        raise ValueError(f"{name}: timm's augmentation options ({', '.join(k for k in TIMM_OPTIONS if k in options)}) "
+                         "need in_chans 3")
     mean, std = _normalisation(options, in_chans)
 
     if name == "tiny-imagenet" or is_tiny_imagenet(root):
@@ -329,14 +338,17 @@ def _build(name: str, split: str, root: Path, augment: bool, options: dict[str, 
         paths, labels = _select(paths, labels, holdout_split(len(paths), part, options.get("val_size")))
     verify_images(paths, options.get("verify"))
 
-    if augment:
+    if augment and timm_aug:
+        transform: Any = TimmTrainTransform(size, mean, std, timm_aug)
+    elif augment:
         steps: list = [ResizeCover(size), RandomCrop(size, padding=max(1, size[0] // 8)), RandomHorizontalFlip()]
     else:
         steps = [ResizeCover((round(size[0] / crop_pct), round(size[1] / crop_pct))), CenterCrop(size)]
-    steps.append(Normalize(mean, std))
+    if not (augment and timm_aug):
+        transform = Compose([*steps, Normalize(mean, std)])
     info = DatasetInfo(name=name, task="classification", in_chans=in_chans, num_classes=len(classes),
                        class_names=classes, image_size=size, mean=mean, std=std)
-    return FileClassification(paths, labels, ImageLoader(in_chans), Compose(steps)), info
+    return FileClassification(paths, labels, ImageLoader(in_chans), transform), info
 
 
 @register_dataset("imagefolder")

@@ -19,7 +19,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ..utils.io import read_text
 from .recipe import engine_values
@@ -87,6 +87,11 @@ class TrainConfig:
     # optimisation
     epochs: int = field(default=10, metadata=_opt("training epochs", min=1, max=_MAX_EPOCHS))
     batch_size: int = field(default=64, metadata=_opt("training batch size per process", min=1, max=_MAX_BATCH))
+    accum_steps: int = field(default=1, metadata=_opt(
+        "batches whose gradients are summed into each optimizer step (gradient accumulation)", min=1, max=_MAX_BATCH))
+    global_batch: Optional[int] = field(default=None, metadata=_opt(
+        "images per optimizer step over all processes: accum_steps becomes global_batch / (batch_size x processes), "
+        "which must be a whole number", min=1, max=_MAX_BATCH))
     eval_batch_size: Optional[int] = field(default=None, metadata=_opt(
         "evaluation batch size (default: 2 x batch size)", min=1, max=_MAX_BATCH))
     optimizer: str = field(default="adamw", metadata=_opt("optimizer", choices=("adamw", "sgd")))
@@ -95,14 +100,42 @@ class TrainConfig:
         "decoupled weight decay (AdamW) or L2 (SGD); biases and norms are not decayed", min=0.0))
     momentum: float = field(default=0.9, metadata=_opt("SGD momentum (Nesterov when > 0)", min=0.0, max=1.0))
     scheduler: str = field(default="cosine", metadata=_opt(
-        "learning-rate schedule after warm-up", choices=("cosine", "constant")))
+        "learning-rate schedule after warm-up: cosine, constant, step (x lr_gamma at the lr_milestones epochs) or "
+        "poly (by iteration, to min_lr)", choices=("cosine", "constant", "step", "poly")))
     warmup_epochs: float = field(default=0.0, metadata=_opt("linear warm-up length in epochs", min=0.0,
                                                             max=_MAX_EPOCHS))
-    min_lr: float = field(default=0.0, metadata=_opt("final learning rate of the cosine schedule", min=0.0))
+    warmup_iters: int = field(default=0, metadata=_opt(
+        "linear warm-up length in optimizer steps (instead of warmup_epochs)", min=0, max=_MAX_STEPS))
+    warmup_ratio: Optional[float] = field(default=None, metadata=_opt(
+        "warm up from this fraction of lr, the schedule's clock running from step 0 (MMDetection's warmup_ratio; "
+        "timm's warmup_lr / lr); unset: from lr / (warm-up steps + 1), the schedule starting after warm-up",
+        min=0.0, lt=1.0))
+    min_lr: float = field(default=0.0, metadata=_opt("final learning rate of the cosine and poly schedules", min=0.0))
+    cooldown_epochs: int = field(default=0, metadata=_opt(
+        "epochs at min_lr after the cosine, counted in epochs (timm's cooldown_epochs)", min=0, max=_MAX_EPOCHS))
+    lr_milestones: List[int] = field(default_factory=list, metadata=_opt(
+        "epochs at which the step schedule multiplies the learning rate by lr_gamma, e.g. 8 11", min=1,
+        max=_MAX_EPOCHS))
+    lr_gamma: float = field(default=0.1, metadata=_opt("the step schedule's factor", gt=0.0, max=1.0))
+    lr_power: float = field(default=1.0, metadata=_opt("the poly schedule's exponent", gt=0.0))
     label_smoothing: float = field(default=0.0, metadata=_opt(
         "label smoothing of the classification loss", min=0.0, lt=1.0))
+    mixup_alpha: float = field(default=0.0, metadata=_opt(
+        "Mixup's beta-distribution alpha (0: off); classification with soft targets, timm's Mixup (the vision extra)",
+        min=0.0))
+    cutmix_alpha: float = field(default=0.0, metadata=_opt("CutMix's beta-distribution alpha (0: off)", min=0.0))
+    mix_prob: float = field(default=1.0, metadata=_opt("probability of mixing a batch (Mixup or CutMix)", min=0.0,
+                                                       max=1.0))
+    mix_switch_prob: float = field(default=0.5, metadata=_opt(
+        "probability of CutMix instead of Mixup when both are on", min=0.0, max=1.0))
+    mix_mode: str = field(default="batch", metadata=_opt(
+        "draw the mixing once per batch, per pair or per sample", choices=("batch", "pair", "elem")))
     clip_grad: Optional[float] = field(default=None, metadata=_opt(
         "clip the gradient norm to this value", gt=0.0))
+    ema_decay: Optional[float] = field(default=None, metadata=_opt(
+        "keep an exponential moving average of the weights with this decay per step, e.g. 0.99996 (timm's "
+        "ModelEmaV3 when timm is installed); validation, the test and the saved weights then use the average",
+        gt=0.0, lt=1.0))
     amp: str = field(default="none", metadata=_opt(
         "mixed precision autocast: bf16 (accelerators and CPU) or fp16 (accelerators, with loss scaling)",
         choices=("none", "bf16", "fp16")))
@@ -122,7 +155,7 @@ class TrainConfig:
     checkpoint_every: int = field(default=0, metadata=_opt(
         "also save the resumable state every N steps (0: at the end of each epoch only)", min=0, max=_MAX_STEPS))
     max_train_batches: Optional[int] = field(default=None, metadata=_opt(
-        "stop each training epoch after N batches (quick checks)", min=1, max=_MAX_STEPS))
+        "stop each training epoch after N optimizer steps (quick checks)", min=1, max=_MAX_STEPS))
     max_eval_batches: Optional[int] = field(default=None, metadata=_opt(
         "evaluate on the first N batches only (quick checks)", min=1, max=_MAX_STEPS))
     test: bool = field(default=True, metadata=_opt(
@@ -164,7 +197,23 @@ class TrainConfig:
 
         for f in dataclasses.fields(self):
             setattr(self, f.name, _check_value(f, getattr(self, f.name), name))
+        self._check_schedule(name)
         return self
+
+    def _check_schedule(self, name: Callable[[str], str]) -> None:
+        """The settings of the schedule that only make sense together."""
+        if self.warmup_epochs and self.warmup_iters:
+            raise ValueError(f"{name('warmup_iters')} is set and so is warmup_epochs; give the warm-up in epochs or in "
+                             "steps, not both")
+        if self.scheduler == "cosine" and self.cooldown_epochs >= self.epochs:
+            raise ValueError(f"{name('cooldown_epochs')} is {self.cooldown_epochs} but the run has {self.epochs} "
+                             "epochs; the cool-down must leave the cosine at least one epoch: lower it")
+        if self.scheduler == "step" and not self.lr_milestones:
+            raise ValueError(f"{name('scheduler')} step needs the epochs to decay at: set lr_milestones "
+                             "(--lr-milestones 8 11)")
+        if list(self.lr_milestones) != sorted(set(self.lr_milestones)):
+            raise ValueError(f"{name('lr_milestones')} must be increasing epochs without repeats, got "
+                             f"{self.lr_milestones}")
 
 
 def _type_name(f: dataclasses.Field) -> str:
@@ -190,6 +239,11 @@ def _check_value(f: dataclasses.Field, value: Any, name: Callable[[str], str]) -
         if kind.startswith("Optional"):
             return None
         raise ValueError(f"{where} must be set (a {_type_name(f)}), got nothing")
+    if "List" in kind:
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+            raise ValueError(f"{where} must be a list of integers, got {value!r}")
+        bounds = {k: meta[k] for k in ("min", "max") if k in meta}
+        return [check_int(f"{where}[{i}]", _parse_number(v, int), **bounds) for i, v in enumerate(value)]
     if "Dict" in kind:
         if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
             raise ValueError(f"{where} must be a mapping of names to values, got {value!r}")
@@ -353,6 +407,9 @@ def resolve_config(file: "str | os.PathLike[str] | None" = None, overrides: Opti
     if not recipe:
         recipe = RECIPES.get(dataset, {}) if isinstance(dataset, str) else {}
     values = {k: v for k, v in recipe.items() if k != "model_args"}
+    for unit, other in (("warmup_epochs", "warmup_iters"), ("warmup_iters", "warmup_epochs")):
+        if unit in user and other not in user:  # a warm-up given in one unit replaces the recipe's in the other
+            values.pop(other, None)
     values.update({k: v for k, v in user.items() if k not in _MERGED})
     model = values.get("model")
     model_args = dict(recipe.get("model_args", {})) if recipe and model == recipe.get("model") else {}
@@ -361,7 +418,13 @@ def resolve_config(file: "str | os.PathLike[str] | None" = None, overrides: Opti
         raise ValueError(f"{names['model_args']} must be a mapping of hyperparameter names to values, "
                          f"got {user_model_args!r}")
     values["model_args"] = {**model_args, **user_model_args}
-    values["dataset_args"] = user.get("dataset_args", {})
+    user_dataset_args = user.get("dataset_args", {})
+    if not isinstance(user_dataset_args, Mapping):
+        raise ValueError(f"{names['dataset_args']} must be a mapping of dataset options to values, "
+                         f"got {user_dataset_args!r}")
+    # the recipe's dataset options apply to the recipe's dataset only
+    recipe_args = recipe.get("dataset_args", {}) if values.get("dataset") == recipe.get("dataset") else {}
+    values["dataset_args"] = {**recipe_args, **user_dataset_args}
     return TrainConfig.from_dict(values, names=names)
 
 
@@ -406,10 +469,20 @@ def recipe_diff(cfg: "TrainConfig | Mapping[str, Any]") -> Dict[str, Tuple[Any, 
     return out
 
 
+def _default(key: str) -> Any:
+    """The default of field ``key`` (None for keys that are not fields)."""
+    f = FIELDS.get(key)
+    if f is None:
+        return None
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+
+
 def config_diff(saved: Mapping[str, Any], current: Mapping[str, Any], *, ignore=RUNTIME_KEYS) -> Dict[str, Tuple[Any, Any]]:
-    """Keys whose values differ between two configurations: ``{key: (saved, current)}``."""
+    """Keys whose values differ between two configurations: ``{key: (saved, current)}``; a field one of
+    them lacks (a run saved before the field existed) counts at its default."""
     keys = (set(saved) | set(current)) - set(ignore)
-    return {k: (saved.get(k), current.get(k)) for k in sorted(keys) if saved.get(k) != current.get(k)}
+    values = [{k: c[k] if k in c else _default(k) for k in keys} for c in (saved, current)]
+    return {k: (values[0][k], values[1][k]) for k in sorted(keys) if values[0][k] != values[1][k]}
 
 
 def parse_assignments(items: Optional[Any], what: str = "argument") -> Dict[str, Any]:

@@ -19,6 +19,8 @@ from torch.utils.data import Dataset
 from ..models import create_model, get_entry, list_models
 from .config import RECIPES, TrainConfig
 from .distributed import DistContext, barrier, on_main
+from .ema import build_ema
+from .mixing import build_mix
 from .rundir import RunDir, default_output
 from .runtime import apply_runtime, seed_all
 from .sampling import SeededSamples
@@ -27,7 +29,7 @@ from .sizing import check_fits_memory, meta_model
 from .state import fingerprint
 from .tasks import Task, get_task
 
-__all__ = ["Plan", "Split", "prepare", "resolve_model"]
+__all__ = ["Plan", "Split", "accumulation_steps", "prepare", "resolve_model"]
 
 
 class Split(NamedTuple):
@@ -50,14 +52,22 @@ class Plan:
     run_dir: RunDir
     model: nn.Module
     ddp: nn.Module
+    ema: Any  # the weights' moving average (``.module``, ``.update(model)``), or None
+    mix: Any  # timm's Mixup/CutMix (``mix(x, y) -> (x, soft targets)``), or None
     optimizer: torch.optim.Optimizer
     scheduler: Any
     scaler: Any
     loss: Any
     seeded: SeededSamples
-    steps_per_epoch: int
+    steps_per_epoch: int  # optimizer steps, each of accum_steps batches
+    accum_steps: int
     params: int
     fingerprint: dict[str, Any]
+
+    @property
+    def eval_model(self) -> nn.Module:
+        """The weights the run validates, tests and saves: the moving average when there is one."""
+        return self.model if self.ema is None else self.ema.module
 
     def eval_batch_size(self, info: Any) -> int:
         if info.image_size is None:
@@ -73,6 +83,7 @@ def prepare(cfg: TrainConfig, ctx: DistContext, model: nn.Module | None = None,
     train, val, test = _open_splits(cfg, ctx, datasets)
     task = get_task(train.info.task)
     cfg = resolve_model(cfg, train.info, task, model, train.data)
+    mix = build_mix(cfg, train.info.task, getattr(train.info, "num_classes", None))
     run_dir = RunDir(cfg.output if cfg.output else default_output(cfg))
     on_main(ctx, lambda: run_dir.check(cfg))
     net = _build_model(cfg, ctx, model, train)
@@ -80,17 +91,37 @@ def prepare(cfg: TrainConfig, ctx: DistContext, model: nn.Module | None = None,
     if ctx.distributed:
         ddp = nn.parallel.DistributedDataParallel(net, device_ids=[ctx.device.index] if ctx.device.type != "cpu" else None)
     torch.manual_seed(cfg.seed + 1 + ctx.rank)  # dropout differs between processes
+    accum = accumulation_steps(cfg, ctx.world_size)
     per_rank = math.ceil(len(train.data) / ctx.world_size)  # DistributedSampler pads every rank to this
-    n_batches = math.ceil(per_rank / cfg.batch_size)
-    steps = min(n_batches, cfg.max_train_batches or n_batches)
+    n_steps = math.ceil(per_rank / (cfg.batch_size * accum))
+    steps = min(n_steps, cfg.max_train_batches or n_steps)
     optimizer = build_optimizer(net, cfg)
+    smoothing = 0.0 if mix is not None else cfg.label_smoothing  # Mixup smooths its soft targets itself
     return Plan(
-        cfg=cfg, ctx=ctx, task=task, train=train, val=val, test=test, run_dir=run_dir,
-        model=net, ddp=ddp, optimizer=optimizer, scheduler=build_scheduler(optimizer, cfg, steps),
+        cfg=cfg, ctx=ctx, task=task, train=train, val=val, test=test, run_dir=run_dir, model=net, ddp=ddp,
+        ema=None if cfg.ema_decay is None else build_ema(net, cfg.ema_decay), mix=mix,
+        optimizer=optimizer, scheduler=build_scheduler(optimizer, cfg, steps),
         scaler=torch.amp.GradScaler(ctx.device.type, enabled=cfg.amp == "fp16"),
-        loss=task.loss(train.info, label_smoothing=cfg.label_smoothing), seeded=SeededSamples(train.data, cfg.seed),
-        steps_per_epoch=steps, params=sum(p.numel() for p in net.parameters()), fingerprint=fingerprint(cfg),
+        loss=task.loss(train.info, label_smoothing=smoothing), seeded=SeededSamples(train.data, cfg.seed),
+        steps_per_epoch=steps, accum_steps=accum, params=sum(p.numel() for p in net.parameters()), fingerprint=fingerprint(cfg),
     )
+
+
+def accumulation_steps(cfg: TrainConfig, world_size: int) -> int:
+    """Batches per optimizer step: ``accum_steps``, or ``global_batch / (batch_size x world_size)``
+    (a ValueError when that is no whole number or disagrees with an ``accum_steps`` also given)."""
+    if cfg.global_batch is None:
+        return cfg.accum_steps
+    per_pass = cfg.batch_size * world_size
+    accum, rest = divmod(cfg.global_batch, per_pass)
+    if accum < 1 or rest:
+        raise ValueError(f"global_batch {cfg.global_batch} cannot be reached with batch_size {cfg.batch_size} on "
+                         f"{world_size} process(es) ({per_pass} images per pass): choose a batch_size and a number "
+                         f"of processes whose product divides {cfg.global_batch}")
+    if cfg.accum_steps not in (1, accum):
+        raise ValueError(f"accum_steps {cfg.accum_steps} disagrees with global_batch {cfg.global_batch}, which needs "
+                         f"{accum} at batch_size {cfg.batch_size} on {world_size} process(es): set one of them")
+    return accum
 
 
 def _open_splits(cfg: TrainConfig, ctx: DistContext, given: Mapping[str, tuple[Dataset, Any]] | None):
@@ -158,7 +189,8 @@ def _build_model(cfg: TrainConfig, ctx: DistContext, given: nn.Module | None, tr
         meta = meta_model(lambda: create_model(cfg.model, **cfg.model_args))
         params = sum(p.numel() for p in meta.parameters())
         check_fits_memory(
-            meta, device=ctx.device, train=True, optimizer_slots=OPTIMIZER_SLOTS[cfg.optimizer],
+            meta, device=ctx.device, train=True,
+            optimizer_slots=OPTIMIZER_SLOTS[cfg.optimizer] + (cfg.ema_decay is not None),  # the average: one more copy
             input_shape=None if shape is None else (cfg.batch_size, *shape),
             what=f"training {cfg.model} ({params:,} parameters) at batch {cfg.batch_size}",
             fix="use a smaller model (model_args such as final_dim, ff_channel or depth) or a smaller batch_size",

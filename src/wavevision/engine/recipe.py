@@ -1,8 +1,9 @@
 """What the training engine makes of a :class:`wavevision.recipes.Recipe`.
 
 :func:`engine_values` gives the :class:`TrainConfig` keys a recipe sets (model and its
-arguments, dataset and its options, epochs, batch per process, the scaled learning rate,
-optimizer, weight decay, momentum, warm-up, schedule, min lr, label smoothing, clipping, AMP,
+arguments, dataset and its options, epochs, batch per process, global batch (by accumulation), the scaled learning rate,
+optimizer, weight decay, momentum, warm-up (epochs or steps, start ratio), schedule (cosine with cool-down,
+step, poly), min lr, label smoothing, Mixup/CutMix (with timm), clipping, EMA, AMP,
 augmentation); :func:`missing_pieces` names, in words, every part of the recipe the engine
 cannot do yet, so that training a recipe never drops a setting silently.
 """
@@ -12,6 +13,7 @@ import warnings
 from typing import Any
 
 from ..recipes import Recipe, get_recipe
+from .mixing import TIMM_HINT, have_timm
 
 __all__ = ["RecipeGapWarning", "engine_values", "missing_line", "missing_pieces", "warn_missing"]
 
@@ -37,33 +39,87 @@ def engine_values(recipe: Recipe) -> dict[str, Any]:
         "batch_size": recipe.batch_per_device, "optimizer": opt.name, "lr": recipe.lr,
         "weight_decay": opt.weight_decay, "augment": any(s.op in _RANDOM for s in recipe.data.train),
     }
-    if recipe.data.args:
-        values["dataset_args"] = dict(recipe.data.args)
+    if recipe.data.args or _timm_augment(recipe):
+        values["dataset_args"] = {**recipe.data.args, **_timm_augment(recipe)}
     if recipe.epochs is not None:
         values["epochs"] = recipe.epochs
     if opt.momentum is not None:
         values["momentum"] = opt.momentum
-    if sched.kind in ("cosine", "constant"):
+    if sched.kind in ("cosine", "constant", "step", "poly"):
         values["scheduler"] = sched.kind
+    if sched.kind in ("cosine", "constant", "poly"):
         values["min_lr"] = sched.min_lr
+    if sched.kind == "step":
+        values.update(lr_milestones=list(sched.milestones), lr_gamma=sched.gamma)
+    if sched.kind == "poly":
+        values["lr_power"] = sched.power
     if sched.warmup_epochs:
         values["warmup_epochs"] = float(sched.warmup_epochs)
-    if recipe.loss.label_smoothing and recipe.loss.name == "cross_entropy":
-        values["label_smoothing"] = recipe.loss.label_smoothing
+    if sched.warmup_iters:
+        values["warmup_iters"] = sched.warmup_iters
+    if sched.warmup_ratio is not None:
+        values["warmup_ratio"] = sched.warmup_ratio
+    elif sched.warmup_lr is not None:  # timm's absolute start, as a fraction of this global batch's lr
+        values["warmup_ratio"] = sched.warmup_lr / recipe.lr
+    if sched.cooldown_epochs:
+        values["cooldown_epochs"] = sched.cooldown_epochs
+    if recipe.loss.label_smoothing and (recipe.loss.name == "cross_entropy" or _mixes(recipe)):
+        values["label_smoothing"] = recipe.loss.label_smoothing  # with Mixup: in its soft targets
+    if _mixes(recipe):
+        mix = recipe.loss.mixing
+        values.update(mixup_alpha=mix.mixup_alpha, cutmix_alpha=mix.cutmix_alpha, mix_prob=mix.prob,
+                      mix_switch_prob=mix.switch_prob, mix_mode=mix.mode)
     if recipe.clip_grad is not None:
         values["clip_grad"] = recipe.clip_grad
+    if recipe.devices > 1:  # reached on fewer processes by gradient accumulation
+        values["global_batch"] = recipe.global_batch
+    if recipe.ema is not None:
+        values["ema_decay"] = recipe.ema.decay
     if recipe.amp != "none":
         values["amp"] = recipe.amp
     return values
 
 
+# The folder datasets take timm's training augmentation as options (wavevision.data.timm_augment).
+_TIMM_AUGMENT_DATASETS = {"imagenet", "imagefolder", "places365", "tiny-imagenet"}
+_TIMM_STEPS = {"random_resized_crop", "hflip", "color_jitter", "rand_augment", "random_erasing", "normalize"}
+
+
+def _timm_augment(recipe: Recipe) -> dict[str, Any]:
+    """The dataset options that make timm perform the recipe's classification training pipeline
+    (empty when timm is absent, the dataset takes no such options or a step is not timm's)."""
+    steps = {s.op: s.args for s in recipe.data.train}
+    if (recipe.data.dataset not in _TIMM_AUGMENT_DATASETS or "random_resized_crop" not in steps
+            or not set(steps) <= _TIMM_STEPS or not have_timm()):
+        return {}
+    crop = steps["random_resized_crop"]
+    out: dict[str, Any] = {"scale": list(crop.get("scale", (0.08, 1.0))), "ratio": list(crop.get("ratio", (0.75, 4 / 3))),
+                           "interpolation": crop.get("interpolation", "bilinear"),
+                           "hflip": steps["hflip"].get("p", 0.5) if "hflip" in steps else 0.0,
+                           "color_jitter": steps["color_jitter"].get("strength", 0.4) if "color_jitter" in steps else 0.0}
+    if "rand_augment" in steps:
+        out["auto_augment"] = steps["rand_augment"]["config"]
+    if "random_erasing" in steps:
+        erase = steps["random_erasing"]
+        out.update(re_prob=erase.get("p", 0.25), re_mode=erase.get("mode", "const"), re_count=erase.get("count", 1))
+    return out
+
+
+def _mixes(recipe: Recipe) -> bool:
+    """Whether the engine applies the recipe's Mixup/CutMix: timm's soft-target loss, with timm installed."""
+    return recipe.loss.mixing is not None and recipe.loss.name == "soft_target_cross_entropy" and have_timm()
+
+
 def _pipeline_gaps(recipe: Recipe) -> list[str]:
     """The pipeline steps that neither the dataset builders nor the model perform."""
     detector = recipe.loss.name == "detection"
+    by_timm = _TIMM_STEPS if _timm_augment(recipe) else set()
     gaps = []
     for where, steps in (("train", recipe.data.train), ("eval", recipe.data.eval)):
         for step in steps:
             if step.op in _DONE_BY_DATASETS and "cat_max_ratio" not in step.args:
+                continue
+            if where == "train" and step.op in by_timm:
                 continue
             if detector and step.op == "resize" and (tuple(step.args.get("scale", ())),
                                                      step.args.get("keep_ratio")) == _DETECTOR_RESIZE:
@@ -91,29 +147,19 @@ def missing_pieces(recipe: Recipe) -> list[str]:
         gaps.append("weight decay on biases and norms (the engine exempts every 1-D tensor)")
     if opt.layer_decay is not None:
         gaps.append("layer-wise lr decay")
-    if sched.kind in ("step", "poly", "two_phase"):
-        gaps.append({"step": f"the step schedule (x{sched.gamma:g} at epochs {list(sched.milestones)})",
-                     "poly": f"the poly schedule (power {sched.power:g}, by iteration)",
-                     "two_phase": f"the two-phase optimizer ({opt.name} then {sched.second.name if sched.second else '?'}"
-                                  f" from the best weights, patience {sched.patience} epochs; the engine trains "
-                                  "the first optimizer for --epochs)"}[sched.kind])
-    if sched.warmup_iters:
-        gaps.append(f"warm-up by iterations ({sched.warmup_iters})")
-    if sched.warmup_lr or sched.warmup_ratio:
-        gaps.append("a warm-up start lr (the engine warms up from 0)")
-    if sched.cooldown_epochs:
-        gaps.append(f"{sched.cooldown_epochs} cool-down epochs")
+    if sched.kind == "two_phase":
+        gaps.append(f"the two-phase optimizer ({opt.name} then {sched.second.name if sched.second else '?'} from the "
+                    f"best weights, patience {sched.patience} epochs; the engine trains the first optimizer for --epochs)")
     if recipe.iterations is not None:
         gaps.append(f"a length in iterations ({recipe.iterations:,}; give --epochs)")
     if loss.token_labels is not None:
         gaps.append(f"token-label targets ({loss.token_labels.files}, pooled to {loss.token_labels.size}x"
                     f"{loss.token_labels.size})")
-    if loss.mixing is not None:
-        gaps.append("Mixup/CutMix with soft targets")
-    if loss.label_smoothing and loss.name != "cross_entropy":
+    if loss.mixing is not None and not _mixes(recipe):
+        gaps.append("Mixup/CutMix with soft targets (timm's Mixup: " + (TIMM_HINT + ")" if not have_timm() else
+                                                                        f"not with the {loss.name.replace('_', ' ')})"))
+    if loss.label_smoothing and loss.name != "cross_entropy" and not _mixes(recipe):
         gaps.append(f"label smoothing inside the {loss.name.replace('_', ' ')}")
-    if recipe.ema is not None:
-        gaps.append("model EMA")
     if recipe.data.repeated_augmentation > 1:
         gaps.append(f"repeated augmentation (x{recipe.data.repeated_augmentation})")
     if recipe.amp == "fp16" and isinstance(recipe.loss_scale, float):
@@ -122,9 +168,6 @@ def missing_pieces(recipe: Recipe) -> list[str]:
         gaps.append(f"initial weights ({recipe.init})")
     if recipe.frozen_norm:
         gaps.append("frozen backbone BatchNorm")
-    if recipe.devices > 1:
-        gaps.append(f"gradient accumulation (global batch {recipe.global_batch} = {recipe.devices} processes x "
-                    f"{recipe.batch_per_device}; fewer processes train a smaller global batch)")
     if recipe.eval.mode != "full_image":
         detail = {"center_crop": f"resize and centre crop at crop pct {recipe.eval.crop_pct}",
                   "whole": f"whole-image test at scale {recipe.eval.size}", "sliding": "sliding-window test"}[recipe.eval.mode]

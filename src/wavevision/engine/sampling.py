@@ -3,8 +3,10 @@ uninterrupted one would: an epoch's order depends only on the seed and the epoch
 augmentation only on the seed, the epoch and the batch's first sample."""
 from __future__ import annotations
 
+import random
 from typing import Any, Iterator, Sequence
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset, DistributedSampler, Sampler
 
@@ -14,11 +16,12 @@ __all__ = ["ListSampler", "SeededSamples", "epoch_indices"]
 
 
 class SeededSamples(Dataset):
-    """Reads each batch with torch's generator seeded from (seed, epoch, the batch's first index).
+    """Reads each batch with torch's, Python's and NumPy's generators seeded from (seed, epoch, the
+    batch's first index).
 
     Augmentation then depends only on the seed, the epoch and the batch's samples, not on
     worker processes or on where a run was resumed; the global generator is saved and restored
-    around each read, so dropout's random stream is left alone.
+    around each read (Python's and NumPy's too), so dropout's and Mixup's random streams are left alone.
     """
 
     def __init__(self, dataset: Dataset, seed: int) -> None:
@@ -32,9 +35,17 @@ class SeededSamples(Dataset):
 
     def __getitems__(self, indices: list[int]) -> list:
         batch_seed = ((self.seed * 1_000_003 + self.epoch) * 2_147_483_647 + int(indices[0])) % (2**63 - 1)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(batch_seed)
-            return [self.dataset[i] for i in indices]
+        py_state, np_state = random.getstate(), np.random.get_state()
+        try:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(batch_seed)
+                # timm's augmentations draw from Python's and NumPy's generators: seeded alike, then put back
+                random.seed(batch_seed)
+                np.random.seed(batch_seed % 2**32)
+                return [self.dataset[i] for i in indices]
+        finally:
+            random.setstate(py_state)
+            np.random.set_state(np_state)
 
 
 class ListSampler(Sampler[int]):

@@ -25,9 +25,9 @@ from .sizing import parameter_bytes
 
 __all__ = ["TrainState", "fingerprint"]
 
-# A state holds the weights, up to two optimizer tensors per weight and the history; more
-# than this many times the weights (plus room for the history) is not a state of this model.
-_STATE_SIZE_FACTOR = 4
+# A state holds the weights, their moving average, up to two optimizer tensors per weight and the
+# history; more than this many times the weights (plus room for the history) is not a state of this model.
+_STATE_SIZE_FACTOR = 5
 _STATE_SLACK = 64 << 20
 
 
@@ -53,7 +53,9 @@ class TrainState:
         history: one record per finished epoch (what ``log.jsonl`` holds).
         best: ``{"value", "epoch", "metrics"}`` of the best epoch on the validation split so far.
         totals: running sums of the current epoch (loss, samples, seconds, the task's sums).
-        best_weights: the best epoch's weights on the CPU (not saved: ``best.safetensors`` holds them).
+        best_weights: the best epoch's weights on the CPU (not saved: ``best.safetensors`` holds them);
+            the moving average's when the run keeps one.
+        ema: the weights' moving average (a module like ``model``), or None.
         run_dir: the run directory.
     """
 
@@ -69,6 +71,7 @@ class TrainState:
     totals: dict[str, torch.Tensor] = field(default_factory=dict)
     best_weights: dict[str, torch.Tensor] | None = None
     run_dir: Path | None = None
+    ema: nn.Module | None = None
 
     def zero_totals(self, keys: "tuple[str, ...] | list[str]", device: torch.device) -> None:
         """Start the running sums of an epoch at zero (float64 on ``device``)."""
@@ -84,14 +87,15 @@ class TrainState:
         if improved:
             self.best = {"value": value, "epoch": record["epoch"],
                          "metrics": {k: v for k, v in record.items() if k.startswith("val_")}}
-            self.best_weights = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+            weights = (self.model if self.ema is None else self.ema).state_dict()
+            self.best_weights = {k: v.detach().cpu().clone() for k, v in weights.items()}
         self.history.append(record)
         self.epoch, self.step = record["epoch"], 0
         return improved
 
     def state_dict(self, rngs: list[Any], fingerprint: Mapping[str, Any]) -> dict[str, Any]:
         """What :meth:`save` writes: ``rngs`` are every process's generators (``checkpoint.capture_rng``)."""
-        return {
+        out = {
             "fingerprint": dict(fingerprint),
             "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
             "optimizer": self.optimizer.state_dict(),
@@ -102,6 +106,9 @@ class TrainState:
             "history": self.history, "best": self.best,
             "totals": {k: v.detach().cpu() for k, v in self.totals.items()},
         }
+        if self.ema is not None:
+            out["ema"] = {k: v.detach().cpu() for k, v in self.ema.state_dict().items()}
+        return out
 
     def save(self, run_dir: Path, *, rngs: list[Any], fingerprint: Mapping[str, Any]) -> Path:
         """Write the state to ``run_dir/last.state.pt`` atomically (a temporary file, then a rename)."""
@@ -122,6 +129,11 @@ class TrainState:
         _check_position(path, saved, fingerprint.get("epochs"))
         ckpt.check_rng(saved.get("rng"), path)
         load_state_dict_strict(self.model, saved["model"], source=str(path))
+        if self.ema is not None:
+            if not isinstance(saved.get("ema"), Mapping):
+                raise ValueError(f"{path} holds no moving average of the weights although the run keeps one; the file "
+                                 "is damaged: put back this run's own state file or start a new run with --overwrite")
+            load_state_dict_strict(self.ema, saved["ema"], source=f"{path} (ema)")
         self.optimizer.load_state_dict(saved["optimizer"])
         self.scheduler.load_state_dict(saved["scheduler"])
         self.scaler.load_state_dict(saved["scaler"])

@@ -10,10 +10,12 @@ the end of the current step before stopping. A resumed run restarts *inside* the
 the state was saved: the data order of an epoch depends only on the seed and the epoch, the
 augmentation of a sample only on the seed, the epoch and the sample's index, and every random
 generator is restored, so in deterministic mode a stopped and resumed run ends with the same
-weights as an uninterrupted one.
+weights as an uninterrupted one. With ``ema_decay`` the moving average of the weights is what the
+run validates, tests and saves (best and last weights); the state file holds both.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -129,7 +131,8 @@ class _Run:
         self.cfg, self.ctx, self.task, self.device = plan.cfg, plan.ctx, plan.task, plan.ctx.device
         self.run_dir = plan.run_dir.path
         self.state = TrainState(model=plan.model, optimizer=plan.optimizer, scheduler=plan.scheduler,
-                                scaler=plan.scaler, run_dir=self.run_dir)
+                                scaler=plan.scaler, run_dir=self.run_dir,
+                                ema=None if plan.ema is None else plan.ema.module)
         self.state.zero_totals(("loss", "n", "seconds"), self.device)
 
     def log(self, message: str) -> None:
@@ -174,8 +177,8 @@ class _Run:
         self.plan.ddp.train()
         start = time.perf_counter()
         try:
-            for batch in self._loader():
-                self._step(batch)
+            for batches in _groups(self._loader(), self.plan.accum_steps):
+                self._step(batches)
                 state.totals["seconds"] += time.perf_counter() - start
                 if bar is not None:
                     bar.update(1)
@@ -188,29 +191,52 @@ class _Run:
                 bar.close()
         return self._epoch_record()
 
-    def _step(self, batch: Any) -> None:
-        """One optimizer step on ``batch``, its sums added to the epoch's totals."""
+    def _step(self, batches: list[Any]) -> None:
+        """One optimizer step on ``batches`` (one, or ``accum_steps`` with gradient accumulation),
+        their sums added to the epoch's totals.
+
+        Each batch's mean loss is weighted by its share of the step's samples, so the summed
+        gradient is the mean over all of them, as one batch of that size would give."""
         plan, state, cfg = self.plan, self.state, self.cfg
-        x, y = self.task.to_device(batch, self.device)
-        self.task.check_target(y, plan.train.info)
-        with autocast(self.device, cfg.amp):
-            out = self.task.forward(plan.ddp, x, y)
-        loss = plan.loss(out, y)
+        total = sum(_batch_len(b) for b in batches)
         plan.optimizer.zero_grad(set_to_none=True)
-        plan.scaler.scale(loss).backward()
+        for i, batch in enumerate(batches):
+            last = i == len(batches) - 1
+            # DistributedDataParallel averages gradients over processes on the last batch only
+            with contextlib.nullcontext() if last or not self.ctx.distributed else plan.ddp.no_sync():
+                self._accumulate(batch, 1.0 if len(batches) == 1 else _batch_len(batch) / total)
         if cfg.clip_grad:
             plan.scaler.unscale_(plan.optimizer)
             torch.nn.utils.clip_grad_norm_(plan.ddp.parameters(), cfg.clip_grad)
         plan.scaler.step(plan.optimizer)
         plan.scaler.update()
         plan.scheduler.step()
+        if plan.ema is not None:
+            plan.ema.update(plan.model)
+        state.step += 1
+        state.global_step += 1
+
+    def _accumulate(self, batch: Any, weight: float) -> None:
+        """Forward and backward of one batch, its loss scaled by ``weight``; its sums into the totals."""
+        plan, state = self.plan, self.state
+        x, y = self.task.to_device(batch, self.device)
+        self.task.check_target(y, plan.train.info)
+        target = y
+        if plan.mix is not None:
+            if len(x) % 2:  # timm mixes a batch with its reverse: an odd batch leaves its last sample out
+                x, y = x[:-1], y[:-1]
+                if not len(x):
+                    return
+            x, target = plan.mix(x, y)
+        with autocast(self.device, self.cfg.amp):
+            out = self.task.forward(plan.ddp, x, target)
+        loss = plan.loss(out, target)
+        plan.scaler.scale(loss if weight == 1.0 else loss * weight).backward()
         n = len(x)
         state.totals["loss"] += loss.detach().double() * n
         state.totals["n"] += n
         for key, value in self.task.train_sums(out, y).items():
             state.totals[key] = state.totals.get(key, 0) + value.detach().double()
-        state.step += 1
-        state.global_step += 1
 
     def _after_step(self, stop: StopFlag) -> None:
         """Callbacks, then a stop on request (state saved) and the periodic checkpoint."""
@@ -247,7 +273,7 @@ class _Run:
         """``val_*`` metrics of the epoch (its seconds added to ``record``)."""
         val, cfg = self.plan.val, self.cfg
         try:
-            metrics = evaluate(self.plan.model, val.data, val.info, batch_size=self.plan.eval_batch_size(val.info),
+            metrics = evaluate(self.plan.eval_model, val.data, val.info, batch_size=self.plan.eval_batch_size(val.info),
                                amp=cfg.amp, num_workers=cfg.num_workers, max_batches=cfg.max_eval_batches, ctx=self.ctx,
                                progress=cfg.progress, desc=f"val {self.state.epoch + 1}")
         except NonFiniteOutputs as e:  # in training, the advice is the diverging loss's, not "load another checkpoint"
@@ -262,7 +288,7 @@ class _Run:
         improved = state.end_epoch(record, metric)
         extra = self._extra(state.epoch, {metric: record.get(f"val_{metric}", -math.inf)})
         if improved and self.ctx.is_main:
-            _save_weights(self.plan.model, self.run_dir / "best.safetensors", extra)
+            _save_weights(self.plan.eval_model, self.run_dir / "best.safetensors", extra)
         state.zero_totals(("loss", "n", "seconds"), self.device)
         self._save(extra)
         if self.ctx.is_main:
@@ -276,9 +302,10 @@ class _Run:
         """This process's remaining batches of the epoch (a resumed epoch skips the steps done)."""
         cfg, state, seeded = self.cfg, self.state, self.plan.seeded
         seeded.epoch = state.epoch
-        indices = epoch_indices(len(seeded), self.ctx, cfg.seed, state.epoch)[: self.plan.steps_per_epoch * cfg.batch_size]
+        per_step = cfg.batch_size * self.plan.accum_steps
+        indices = epoch_indices(len(seeded), self.ctx, cfg.seed, state.epoch)[: self.plan.steps_per_epoch * per_step]
         return DataLoader(
-            seeded, batch_size=cfg.batch_size, sampler=ListSampler(indices[state.step * cfg.batch_size:]),
+            seeded, batch_size=cfg.batch_size, sampler=ListSampler(indices[state.step * per_step:]),
             num_workers=cfg.num_workers, pin_memory=self.device.type != "cpu", collate_fn=self.task.collate,
             generator=torch.Generator().manual_seed(cfg.seed),  # keeps the global generator untouched
         )
@@ -297,6 +324,9 @@ class _Run:
         if self.ctx.distributed:
             for buf in self.plan.model.buffers():
                 torch.distributed.broadcast(buf, src=0)
+            if self.plan.ema is not None:  # the average of each process's own statistics
+                for buf in self.plan.ema.module.buffers():
+                    torch.distributed.broadcast(buf, src=0)
 
     def _stop_requested(self, stop: StopFlag) -> bool:
         if not self.ctx.distributed:
@@ -316,7 +346,7 @@ class _Run:
         if not self.ctx.is_main:
             return
         extra = extra if extra is not None else self._extra(self.state.epoch, {})
-        _save_weights(self.plan.model, self.run_dir / "last.safetensors", {**extra, "step": self.state.step})
+        _save_weights(self.plan.eval_model, self.run_dir / "last.safetensors", {**extra, "step": self.state.step})
         self.state.save(self.run_dir, rngs=rngs, fingerprint=self.plan.fingerprint)
         self.plan.run_dir.saved()  # a complete state: the run an --overwrite replaces can go
 
@@ -410,6 +440,23 @@ class _Run:
         n = min(len(split.data), self.plan.eval_batch_size(split.info))
         x, _ = self.task.to_device(self.task.collate([split.data[i] for i in range(n)]), torch.device("cpu"))
         return x
+
+
+def _groups(batches: Any, size: int) -> Any:
+    """Lists of ``size`` consecutive batches (the last may be shorter)."""
+    group = []
+    for batch in batches:
+        group.append(batch)
+        if len(group) == size:
+            yield group
+            group = []
+    if group:
+        yield group
+
+
+def _batch_len(batch: Any) -> int:
+    """Samples in a collated ``(inputs, targets)`` batch (inputs a tensor or a list of images)."""
+    return len(batch[0])
 
 
 def _weights_digest(model: nn.Module) -> str:
