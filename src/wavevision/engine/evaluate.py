@@ -15,6 +15,7 @@ from ..utils.validate import check_int
 from .distributed import DistContext, ShardSampler
 from .metrics import Meter
 from .tasks import Task, get_task
+from .tasks.segmentation import SlidingWindow
 
 __all__ = [
     "NonFiniteOutputs", "Renormalized", "autocast", "evaluate", "evaluate_checkpoint", "evaluate_pretrained",
@@ -75,6 +76,7 @@ def evaluate(
     ctx: DistContext | None = None,
     progress: bool = False,
     desc: str = "eval",
+    sliding_window: "tuple[int, int] | None" = None,
 ) -> dict[str, float]:
     """Metrics of ``model`` on ``dataset`` for ``info.task``.
 
@@ -86,6 +88,8 @@ def evaluate(
     no loss: detectors compute none in evaluation). Under ``torch.distributed`` every
     process evaluates its shard and the sums are all-reduced, so every process returns the
     metrics of the whole set. Also ``seconds`` and ``images_per_second`` (data loading included).
+    Segmentation runs on whole images unless ``sliding_window`` is ``(crop, stride)`` (MMSeg's
+    ``mode='slide'``, e.g. ``(512, 341)``: :class:`~wavevision.engine.tasks.segmentation.SlidingWindow`).
 
     Raises:
         ValueError: ``max_batches`` below 1, or model outputs that are NaN or infinite (the
@@ -103,6 +107,11 @@ def evaluate(
         warn_spin_waiting(torch.get_num_threads())
     model = model.to(dev)
     task = get_task(info.task)
+    if sliding_window is not None:
+        if task.name != "segmentation":
+            raise ValueError(f"sliding-window evaluation is for segmentation, not {task.name}; drop sliding_window")
+        crop, stride = sliding_window
+        model = SlidingWindow(model, crop, stride)
     loader = _loader(dataset, batch_size, ctx, num_workers, dev, task)
     bar = None
     if progress and ctx.is_main:
