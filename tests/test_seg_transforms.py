@@ -265,3 +265,9 @@ def test_two_step_train_with_the_mmseg_pipeline(tmp_path, capsys, vision):
     result = json.loads(capsys.readouterr().out)
     assert result["config"]["dataset_args"] == {"pipeline": "mmseg", "scale": [64, 32], "crop_size": 32}
     assert 0 <= result["test"]["miou"] <= 100 and result == json.loads((out / "results.json").read_text())
+    # evaluation by sliding windows from the command line (the run's pipeline: keep-ratio rescale to a short side of 32: two windows across)
+    assert main(["eval", str(out), "--sliding-window", "32", "21", "--no-progress", "--json", str(tmp_path / "m.json")]) == 0
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert 0 <= metrics["miou"] <= 100 and metrics["images"] == 2
+    assert main(["eval", str(out), "--sliding-window", "32", "40", "--no-progress"]) == 2
+    assert "stride (40, 40) is larger than its crop (32, 32)" in capsys.readouterr().err
