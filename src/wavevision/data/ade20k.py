@@ -193,8 +193,8 @@ def _info(num_classes: int, sample_size: tuple[int, int] | None) -> DatasetInfo:
 def _mmseg_transform(split: str, augment: bool, options: dict[str, Any]) -> tuple[Compose, tuple[int, int] | None]:
     """MMSegmentation's pipeline for ``split`` and the size its samples share (None: they vary)."""
     if "image_size" in options:
-        raise ValueError("ade20k: image_size does not apply to pipeline=mmseg; give scale=LONG,SHORT "
-                         f"(default {MMSEG_SCALE[0]},{MMSEG_SCALE[1]}) and crop_size")
+        raise ValueError("ade20k: image_size does not apply to pipeline=mmseg; give scale=[LONG,SHORT] "
+                         f"(default [{MMSEG_SCALE[0]},{MMSEG_SCALE[1]}]) and crop_size")
     scale = to_size(options.get("scale", MMSEG_SCALE), "scale")
     if split != "train":
         return mmseg_test_pipeline(scale=scale, mean=IMAGENET_MEAN, std=IMAGENET_STD), None
