@@ -330,6 +330,8 @@ def test_engine_values_and_missing_pieces():
     line = missing_line(get_recipe("wavemix_lite_144_7_cifar10"))
     assert "\n" not in line and "two-phase optimizer" in line
     assert engine_values(get_recipe("wavemix_lite_144_7_cifar10"))["augment"] is False
+    ade = engine_values(get_recipe("upernet_wave_vit_s_ade20k_160k"))
+    assert ade["dataset_args"] == {"pipeline": "mmseg", "scale": [2048, 512], "crop_size": [512, 512]} and ade["augment"]
 
 
 def test_recipe_layer_precedence_and_diff():
@@ -398,8 +400,10 @@ def test_cli_train_names_what_the_engine_cannot_do(capsys, tmp_path):
     assert code == 2
     first = next(line for line in err.splitlines() if line.startswith("wavevision train: recipe "))
     assert first.startswith("wavevision train: recipe upernet_wave_vit_s_ade20k_160k: the engine cannot do yet:")
-    assert "a length in iterations (160,000" in first and "train photometric distortion" in first
+    assert "a length in iterations (160,000" in first
     assert "poly schedule" not in first and "warm-up" not in first  # the engine applies them
+    # MMSegmentation's ADE20K pipeline and its whole-image test at (2048, 512) are the dataset's pipeline=mmseg
+    assert "photometric" not in first and "cat max ratio" not in first and "evaluation protocol" not in first
     assert "amp: 'fp16' -> 'none'" in err and "epochs: None -> 1" not in err  # epochs is no recipe field here
     assert "error:" in err.splitlines()[-1] and not (tmp_path / "r").exists()
 

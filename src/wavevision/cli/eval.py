@@ -28,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--amp", default="none", choices=("none", "bf16", "fp16"), help="mixed precision autocast")
     parser.add_argument("--num-workers", type=int, default=0, help="data-loading worker processes")
     parser.add_argument("--max-batches", type=int, default=None, help="evaluate the first N batches only")
+    parser.add_argument("--sliding-window", type=int, nargs=2, default=None, metavar=("CROP", "STRIDE"),
+                        help="segmentation: infer by CROP windows every STRIDE pixels, logits averaged where they "
+                             "overlap (MMSegmentation's slide test, e.g. 512 341); default: whole images")
     parser.add_argument("--json", metavar="FILE", default=None, help="also write the metrics to FILE as JSON")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
@@ -58,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     common = dict(split=args.split, data_root=args.data_root, download=args.download,
                   dataset_args=dataset_args, batch_size=args.batch_size,
                   device=args.device, amp=args.amp, num_workers=args.num_workers, max_batches=args.max_batches,
-                  progress=args.progress)
+                  progress=args.progress, sliding_window=None if args.sliding_window is None else tuple(args.sliding_window))
     if args.model is None:
         if (args.run is None) == (args.checkpoint is None) or args.pretrained:
             raise ValueError("give one run directory or checkpoint (wavevision eval runs/NAME), or --model NAME with "

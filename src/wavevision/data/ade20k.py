@@ -14,6 +14,14 @@ keeping the aspect ratio, default 512 as MMSegmentation's test scale; or ``(H, W
 ``crop_size`` (default 512) windows: random ones with random flips when augmenting, the centre
 otherwise, so batches stack. ``val``/``test`` images are only resized: with an int
 ``image_size`` their sizes vary and evaluation runs one image at a time (whole-image inference).
+
+``pipeline="mmseg"`` (needs torchvision) uses MMSegmentation's ADE20K pipeline instead
+(:mod:`wavevision.data.seg_transforms`): training crops, when augmenting, rescale ``scale``
+(``(long, short)``, default (2048, 512)) by a random ratio in 0.5-2.0 keeping the ratio, crop
+``crop_size`` with cat_max_ratio 0.75, flip, photometric distortion, normalise and pad (0 / 255);
+without augmenting, the keep-ratio rescale, padding and the centre crop. ``val``/``test`` images
+are rescaled to ``scale`` keeping the ratio (MMSeg's single-scale test). ``image_size`` does not
+apply there (``scale`` does).
 """
 from __future__ import annotations
 
@@ -24,11 +32,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..utils.validate import check_bool, check_int
+from ..utils.validate import check_bool, check_choice, check_int
 from ._base import DatasetInfo, holdout_split, register_dataset, reject_unknown_options, split_source
 from .datasets import FileSegmentation
 from .folders import _VERIFY_LIMIT, IMAGENET_MEAN, IMAGENET_STD, ImageLoader
 from .image import DataFileError, check_image_file, image_error, list_images, load_label_map
+from .seg_transforms import MMSEG_SCALE, Pad, Rescale, mmseg_test_pipeline, mmseg_train_pipeline, reduce_zero_label
 from .transforms import (IGNORE_INDEX, MAX_SIDE, CenterCrop, Compose, Normalize, RandomCrop, RandomHorizontalFlip,
                          Resize, to_size)
 
@@ -76,8 +85,7 @@ class ADE20KLabelLoader:
         if top > self.num_classes or int(labels.min(initial=0)) < 0:
             raise DataFileError(f"annotation {path!r} holds label {top}, outside 0 (other) .. {self.num_classes}; "
                                 "fix the file, or pass the folder's class count (--dataset-arg num_classes=N)")
-        out = torch.from_numpy(labels.astype(np.int64)) - 1
-        return out.masked_fill_(out < 0, IGNORE_INDEX)
+        return reduce_zero_label(torch.from_numpy(labels.astype(np.int64)), IGNORE_INDEX)
 
 
 def ade20k_pairs(root: Path, official_split: str) -> tuple[list[Path], list[Path]]:
@@ -142,9 +150,11 @@ def _sizes(options: dict[str, Any]) -> tuple[Any, tuple[int, int] | None]:
 
 @register_dataset("ade20k")
 def build_ade20k(split: str, *, root=None, download=False, augment=False, **options) -> tuple[Dataset, DatasetInfo]:
-    """Options: ``image_size``, ``crop_size`` (module docstring), ``num_classes`` (default 150),
-    ``val_size``, ``verify``."""
-    reject_unknown_options("ade20k", options, ["image_size", "crop_size", "num_classes", "val_size", "verify"])
+    """Options: ``image_size``, ``crop_size``, ``pipeline`` (``resize`` or ``mmseg``), ``scale`` (module
+    docstring), ``num_classes`` (default 150), ``val_size``, ``verify``."""
+    reject_unknown_options("ade20k", options, ["image_size", "crop_size", "num_classes", "val_size", "verify",
+                                               "pipeline", "scale"])
+    pipeline = check_choice("pipeline", options.get("pipeline", "resize"), ("resize", "mmseg"))
     found = ade20k_root(Path(root))
     if found is None:
         raise FileNotFoundError(f"ade20k: {str(root)!r} has no images/training or images/validation beside "
@@ -156,6 +166,13 @@ def build_ade20k(split: str, *, root=None, download=False, augment=False, **opti
         idx = holdout_split(len(images), part, options.get("val_size")).tolist()
         images, labels = [images[i] for i in idx], [labels[i] for i in idx]
     _verify_pairs(images, labels, options.get("verify"))
+    if pipeline == "mmseg":
+        transform, sample_size = _mmseg_transform(split, augment, options)
+        dataset = FileSegmentation(images, labels, ImageLoader(3), ADE20KLabelLoader(num_classes), transform)
+        return dataset, _info(num_classes, sample_size)
+    if "scale" in options:
+        raise ValueError("ade20k: option scale applies to pipeline=mmseg only; give image_size, or add "
+                         "--dataset-arg pipeline=mmseg")
     size, crop = _sizes(options)
     steps: list = [Resize(size)]
     sample_size = None if isinstance(size, int) else size
@@ -164,7 +181,25 @@ def build_ade20k(split: str, *, root=None, download=False, augment=False, **opti
         sample_size = crop
     steps.append(Normalize(IMAGENET_MEAN, IMAGENET_STD))
     dataset = FileSegmentation(images, labels, ImageLoader(3), ADE20KLabelLoader(num_classes), Compose(steps))
+    return dataset, _info(num_classes, sample_size)
+
+
+def _info(num_classes: int, sample_size: tuple[int, int] | None) -> DatasetInfo:
     names = ADE20K_CLASSES if num_classes == len(ADE20K_CLASSES) else None
-    info = DatasetInfo(name="ade20k", task="segmentation", in_chans=3, num_classes=num_classes, class_names=names,
+    return DatasetInfo(name="ade20k", task="segmentation", in_chans=3, num_classes=num_classes, class_names=names,
                        image_size=sample_size, mean=IMAGENET_MEAN, std=IMAGENET_STD, ignore_index=IGNORE_INDEX)
-    return dataset, info
+
+
+def _mmseg_transform(split: str, augment: bool, options: dict[str, Any]) -> tuple[Compose, tuple[int, int] | None]:
+    """MMSegmentation's pipeline for ``split`` and the size its samples share (None: they vary)."""
+    if "image_size" in options:
+        raise ValueError("ade20k: image_size does not apply to pipeline=mmseg; give scale=[LONG,SHORT] "
+                         f"(default [{MMSEG_SCALE[0]},{MMSEG_SCALE[1]}]) and crop_size")
+    scale = to_size(options.get("scale", MMSEG_SCALE), "scale")
+    if split != "train":
+        return mmseg_test_pipeline(scale=scale, mean=IMAGENET_MEAN, std=IMAGENET_STD), None
+    crop = to_size(options.get("crop_size", _DEFAULT_SIZE), "crop_size")
+    if augment:
+        return mmseg_train_pipeline(scale=scale, crop_size=crop, mean=IMAGENET_MEAN, std=IMAGENET_STD), crop
+    steps = [Rescale(scale), Normalize(IMAGENET_MEAN, IMAGENET_STD), Pad(crop), CenterCrop(crop)]
+    return Compose(steps), crop

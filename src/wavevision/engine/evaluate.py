@@ -15,6 +15,7 @@ from ..utils.validate import check_int
 from .distributed import DistContext, ShardSampler
 from .metrics import Meter
 from .tasks import Task, get_task
+from .tasks.segmentation import SlidingWindow
 
 __all__ = [
     "NonFiniteOutputs", "Renormalized", "autocast", "evaluate", "evaluate_checkpoint", "evaluate_pretrained",
@@ -75,6 +76,7 @@ def evaluate(
     ctx: DistContext | None = None,
     progress: bool = False,
     desc: str = "eval",
+    sliding_window: "tuple[int, int] | None" = None,
 ) -> dict[str, float]:
     """Metrics of ``model`` on ``dataset`` for ``info.task``.
 
@@ -86,6 +88,8 @@ def evaluate(
     no loss: detectors compute none in evaluation). Under ``torch.distributed`` every
     process evaluates its shard and the sums are all-reduced, so every process returns the
     metrics of the whole set. Also ``seconds`` and ``images_per_second`` (data loading included).
+    Segmentation runs on whole images unless ``sliding_window`` is ``(crop, stride)`` (MMSeg's
+    ``mode='slide'``, e.g. ``(512, 341)``: :class:`~wavevision.engine.tasks.segmentation.SlidingWindow`).
 
     Raises:
         ValueError: ``max_batches`` below 1, or model outputs that are NaN or infinite (the
@@ -103,6 +107,11 @@ def evaluate(
         warn_spin_waiting(torch.get_num_threads())
     model = model.to(dev)
     task = get_task(info.task)
+    if sliding_window is not None:
+        if task.name != "segmentation":
+            raise ValueError(f"sliding-window evaluation is for segmentation, not {task.name}; drop sliding_window")
+        crop, stride = sliding_window
+        model = SlidingWindow(model, crop, stride)
     loader = _loader(dataset, batch_size, ctx, num_workers, dev, task)
     bar = None
     if progress and ctx.is_main:
@@ -177,11 +186,13 @@ def evaluate_checkpoint(
     num_workers: int = 0,
     max_batches: Optional[int] = None,
     progress: bool = False,
+    sliding_window: Optional[tuple[int, int]] = None,
 ) -> Dict[str, Any]:
     """Evaluate a trained checkpoint (a run directory or a ``.safetensors`` file) on a dataset split.
     (A plain state dict of a registered model: :func:`evaluate_pretrained` with ``checkpoint``.)
 
     The dataset, its folder and options default to the ones the checkpoint was trained on.
+    ``sliding_window=(crop, stride)``: segmentation by sliding windows (:func:`evaluate`).
     Runs under torchrun too (each process evaluates a shard). Returns the metrics of
     :func:`evaluate` plus ``model``, ``dataset``, ``split`` and ``checkpoint``.
     """
@@ -204,7 +215,8 @@ def evaluate_checkpoint(
         options.update(dataset_args or {})
         data, info = build_dataset(name, split, root=root, download=download, augment=False, **options)
         metrics, info = _evaluate_split(trained, data, info, f"{name} {split}", batch_size=batch_size, amp=amp,
-                                        num_workers=num_workers, max_batches=max_batches, ctx=ctx, progress=progress)
+                                        num_workers=num_workers, max_batches=max_batches, ctx=ctx, progress=progress,
+                                        sliding_window=sliding_window)
         barrier(ctx)  # leave the group together (see wavevision.engine.train)
     finally:
         teardown(ctx)
@@ -213,8 +225,8 @@ def evaluate_checkpoint(
 
 
 def _evaluate_split(trained: Any, data: Dataset, info: Any, desc: str, *, batch_size: Optional[int], amp: str,
-                    num_workers: int, max_batches: Optional[int], ctx: DistContext,
-                    progress: bool) -> tuple[Dict[str, Any], Any]:
+                    num_workers: int, max_batches: Optional[int], ctx: DistContext, progress: bool,
+                    sliding_window: Optional[tuple[int, int]] = None) -> tuple[Dict[str, Any], Any]:
     """:func:`evaluate` of a loaded model on a built split, after checking they fit; returns (metrics, info)."""
     from .predict import check_fits
 
@@ -223,7 +235,7 @@ def _evaluate_split(trained: Any, data: Dataset, info: Any, desc: str, *, batch_
     check_fits(trained, info)
     size = batch_size or (1 if info.image_size is None else 128)
     metrics = evaluate(trained.model, data, info, batch_size=size, amp=amp, num_workers=num_workers,
-                       max_batches=max_batches, ctx=ctx, progress=progress, desc=desc)
+                       max_batches=max_batches, ctx=ctx, progress=progress, desc=desc, sliding_window=sliding_window)
     return metrics, info
 
 
@@ -267,6 +279,7 @@ def evaluate_pretrained(
     num_workers: int = 0,
     max_batches: Optional[int] = None,
     progress: bool = False,
+    sliding_window: Optional[tuple[int, int]] = None,
 ) -> Dict[str, Any]:
     """Evaluate released weights (``create_model(model, pretrained=True)``: a registered
     ``name`` or ``name.tag``, or ``hf-hub:org/name`` / ``local-dir:PATH``) on a dataset split,
@@ -313,7 +326,8 @@ def evaluate_pretrained(
         if len(dst[0]) == n and src != dst:
             data, info = Renormalized(data, src, dst), replace(info, mean=dst[0], std=dst[1])
         metrics, info = _evaluate_split(trained, data, info, f"{dataset} {split}", batch_size=batch_size, amp=amp,
-                                        num_workers=num_workers, max_batches=max_batches, ctx=ctx, progress=progress)
+                                        num_workers=num_workers, max_batches=max_batches, ctx=ctx, progress=progress,
+                                        sliding_window=sliding_window)
         barrier(ctx)
     finally:
         teardown(ctx)

@@ -29,6 +29,20 @@ _RANDOM = {"random_crop", "hflip", "random_patch", "random_resized_crop", "rand_
 # wavevision.models.detection: shorter side to 800, longer at most 1333, padded to a multiple of 32).
 _DETECTOR_RESIZE = ((1333, 800), True)
 _DETECTOR_PAD = 32
+# MMSegmentation's ADE20K pipeline as the ade20k dataset's pipeline=mmseg performs it (wavevision.data.seg_transforms).
+_DONE_BY_MMSEG = {"reduce_zero_label", "resize", "random_crop", "hflip", "photometric_distortion", "normalize", "pad"}
+
+
+def _mmseg_args(recipe: Recipe) -> dict[str, Any] | None:
+    """The ade20k options selecting MMSegmentation's pipeline when ``recipe``'s is that one (else None)."""
+    steps = {s.op: s.args for s in recipe.data.train}
+    if recipe.data.dataset != "ade20k" or "photometric_distortion" not in steps or steps["photometric_distortion"]:
+        return None
+    if (tuple(steps.get("resize", {}).get("ratio_range", ())) != (0.5, 2.0)
+            or steps.get("random_crop", {}).get("cat_max_ratio") != 0.75 or steps.get("hflip", {}).get("p") != 0.5):
+        return None
+    return {"pipeline": "mmseg", "scale": list(steps["resize"]["scale"]),
+            "crop_size": list(steps["random_crop"]["size"])}
 
 
 def engine_values(recipe: Recipe) -> dict[str, Any]:
@@ -39,8 +53,8 @@ def engine_values(recipe: Recipe) -> dict[str, Any]:
         "batch_size": recipe.batch_per_device, "optimizer": opt.name, "lr": recipe.lr,
         "weight_decay": opt.weight_decay, "augment": any(s.op in _RANDOM for s in recipe.data.train),
     }
-    if recipe.data.args or _timm_augment(recipe):
-        values["dataset_args"] = {**recipe.data.args, **_timm_augment(recipe)}
+    if recipe.data.args or _timm_augment(recipe) or _mmseg_args(recipe):
+        values["dataset_args"] = {**(_mmseg_args(recipe) or {}), **recipe.data.args, **_timm_augment(recipe)}
     if recipe.epochs is not None:
         values["epochs"] = recipe.epochs
     if opt.momentum is not None:
@@ -112,7 +126,7 @@ def _mixes(recipe: Recipe) -> bool:
 
 def _pipeline_gaps(recipe: Recipe) -> list[str]:
     """The pipeline steps that neither the dataset builders nor the model perform."""
-    detector = recipe.loss.name == "detection"
+    detector, mmseg = recipe.loss.name == "detection", _mmseg_args(recipe) is not None
     by_timm = _TIMM_STEPS if _timm_augment(recipe) else set()
     gaps = []
     for where, steps in (("train", recipe.data.train), ("eval", recipe.data.eval)):
@@ -120,6 +134,8 @@ def _pipeline_gaps(recipe: Recipe) -> list[str]:
             if step.op in _DONE_BY_DATASETS and "cat_max_ratio" not in step.args:
                 continue
             if where == "train" and step.op in by_timm:
+                continue
+            if mmseg and step.op in _DONE_BY_MMSEG:
                 continue
             if detector and step.op == "resize" and (tuple(step.args.get("scale", ())),
                                                      step.args.get("keep_ratio")) == _DETECTOR_RESIZE:
@@ -171,7 +187,9 @@ def missing_pieces(recipe: Recipe) -> list[str]:
     if recipe.eval.mode != "full_image":
         detail = {"center_crop": f"resize and centre crop at crop pct {recipe.eval.crop_pct}",
                   "whole": f"whole-image test at scale {recipe.eval.size}", "sliding": "sliding-window test"}[recipe.eval.mode]
-        if not (recipe.loss.name == "detection" and recipe.eval.size == _DETECTOR_RESIZE[0]):
+        mmseg = _mmseg_args(recipe)
+        if not (recipe.loss.name == "detection" and recipe.eval.size == _DETECTOR_RESIZE[0]) and not (
+                mmseg and recipe.eval.mode == "whole" and list(recipe.eval.size or ()) == mmseg["scale"]):
             gaps.append(f"the evaluation protocol ({detail})")
     return gaps + _pipeline_gaps(recipe)
 

@@ -6,15 +6,17 @@ from typing import Any
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from ...data import DatasetInfo
 from ...models.upernet import SegmentationOutput
 from ...utils.io import atomic_write_bytes
+from ...utils.validate import check_int
 from ..metrics import SegmentationMeter
 from ._images import palette, png_bytes, readable_scale, to_pil, upscale, with_legend
 from .base import LabelTask, PredictItem
 
-__all__ = ["Segmentation"]
+__all__ = ["Segmentation", "SlidingWindow", "slide_inference", "window_starts"]
 
 
 class _SegmentationLoss(nn.Module):
@@ -29,6 +31,59 @@ class _SegmentationLoss(nn.Module):
         if isinstance(out, SegmentationOutput):
             return self.ce(out.logits.float(), target) + out.aux_weight * self.ce(out.aux_logits.float(), target)
         return self.ce(out.float(), target)
+
+
+def window_starts(length: int, crop: int, stride: int) -> list[int]:
+    """Starts of the windows MMSegmentation's ``mode='slide'`` puts along a side of ``length``: every
+    ``stride`` pixels, the last one moved back to end at the border (one window of the whole side
+    when it is shorter than ``crop``)."""
+    count = max(length - crop + stride - 1, 0) // stride + 1
+    return [max(min(i * stride + crop, length) - crop, 0) for i in range(count)]
+
+
+def slide_inference(model: nn.Module, images: torch.Tensor, crop: tuple[int, int],
+                    stride: tuple[int, int]) -> torch.Tensor:
+    """Logits of ``model`` over ``images`` ``(N, C, H, W)`` from ``crop`` windows every ``stride`` pixels,
+    each window's logits (resized to the window, bilinearly, if the model returns another size)
+    averaged where windows overlap (a count map), as MMSegmentation's sliding-window test."""
+    (ch, cw), (sh, sw) = crop, stride
+    height, width = images.shape[-2:]
+    total: torch.Tensor | None = None
+    count = images.new_zeros((1, 1, height, width), dtype=torch.float32)
+    for top in window_starts(height, ch, sh):
+        for left in window_starts(width, cw, sw):
+            bottom, right = min(top + ch, height), min(left + cw, width)
+            out = model(images[..., top:bottom, left:right])
+            out = out.logits if isinstance(out, SegmentationOutput) else out
+            if tuple(out.shape[-2:]) != (bottom - top, right - left):
+                out = F.interpolate(out.float(), size=(bottom - top, right - left), mode="bilinear", align_corners=False)
+            if total is None:
+                total = out.new_zeros((*out.shape[:2], height, width), dtype=torch.float32)
+            total[..., top:bottom, left:right] += out.float()
+            count[..., top:bottom, left:right] += 1
+    assert total is not None  # at least one window on every side
+    return total / count
+
+
+class SlidingWindow(nn.Module):
+    """``model`` evaluated by :func:`slide_inference` (wrap a segmentation model with it to test by
+    sliding windows; MMSegmentation's ADE20K setting is ``crop=512, stride=341``)."""
+
+    def __init__(self, model: nn.Module, crop: int | tuple[int, int] = 512, stride: int | tuple[int, int] = 341) -> None:
+        super().__init__()
+        pair = (lambda v: (v, v) if isinstance(v, int) else tuple(v))
+        self.model, self.crop, self.stride = model, pair(crop), pair(stride)
+        for name, value in (("crop", self.crop), ("stride", self.stride)):
+            if len(value) != 2:
+                raise ValueError(f"sliding window {name} must be an int or (height, width), got {value!r}")
+            for v in value:
+                check_int(f"sliding window {name}", v, min=1)
+        if self.stride[0] > self.crop[0] or self.stride[1] > self.crop[1]:
+            raise ValueError(f"sliding window stride {self.stride} is larger than its crop {self.crop}: pixels "
+                             "between windows would get no prediction; use a stride of at most the crop")
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return slide_inference(self.model, images, self.crop, self.stride)
 
 
 class Segmentation(LabelTask):
