@@ -54,6 +54,8 @@ def engine_values(recipe: Recipe) -> dict[str, Any]:
         values["clip_grad"] = recipe.clip_grad
     if recipe.amp != "none":
         values["amp"] = recipe.amp
+    if recipe.frozen_norm and recipe.loss.name == "detection":  # the detectors' frozen_norm option
+        values["model_args"]["frozen_norm"] = True
     return values
 
 
@@ -120,7 +122,7 @@ def missing_pieces(recipe: Recipe) -> list[str]:
         gaps.append(f"a static fp16 loss scale ({recipe.loss_scale:g}; the engine's is dynamic)")
     if recipe.init is not None:
         gaps.append(f"initial weights ({recipe.init})")
-    if recipe.frozen_norm:
+    if recipe.frozen_norm and recipe.loss.name != "detection":
         gaps.append("frozen backbone BatchNorm")
     if recipe.devices > 1:
         gaps.append(f"gradient accumulation (global batch {recipe.global_batch} = {recipe.devices} processes x "
