@@ -202,4 +202,30 @@ def test_coco_recipes_build_the_pipeline():
             assert model.frozen_norm and model.transform.min_size == (800,) and model.transform.max_size == 1333
             assert model.transform.size_divisible == 32 and type(model.transform).__name__ == "MMDetTransform"
             assert all(not m.weight.requires_grad for m in model.body.modules() if isinstance(m, torch.nn.BatchNorm2d))
-    assert any("BatchNorm" in g for g in missing_pieces(get_recipe("upernet_wave_vit_s_ade20k_160k")))
+    for size in ("s", "b"):
+        recipe = get_recipe(f"upernet_wave_vit_{size}_ade20k_160k")
+        assert engine_values(recipe)["model_args"]["frozen_norm"] is True
+        assert not any("BatchNorm" in g for g in missing_pieces(recipe))
+
+
+def test_upernet_frozen_norm():
+    kw = dict(backbone_kwargs=TINY_VIT, channels=16, num_classes=4)
+    torch.manual_seed(0)
+    plain = wavevision.create_model("upernet_wave_vit_s", **kw)
+    torch.manual_seed(0)
+    model = wavevision.create_model("upernet_wave_vit_s", frozen_norm=True, norm_eval=True, **kw).train()
+    bns = [m for m in model.backbone.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert len(bns) >= 3 and all(not m.training for m in bns)
+    assert any(m.training for m in model.decode_head.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    assert list(model.state_dict()) == list(plain.state_dict())
+    assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in plain.parameters())
+    before = [m.running_var.clone() for m in bns]
+    out = model(torch.rand(2, 3, 64, 64))
+    (out if isinstance(out, torch.Tensor) else out[0]).mean().backward()
+    assert all(torch.equal(m.running_var, b) and m.weight.grad is None for m, b in zip(bns, before))
+    assert all(p.grad is not None for p in model.backbone.parameters() if p.requires_grad)
+    model.eval().train()
+    assert all(not m.training for m in bns)
+    trains = wavevision.create_model("upernet_wave_vit_s", frozen_norm=True, **kw).train()  # the reference's: stats move
+    assert all(m.training and not m.weight.requires_grad for m in trains.backbone.modules()
+               if isinstance(m, torch.nn.BatchNorm2d))

@@ -23,10 +23,16 @@ class RecipeGapWarning(UserWarning):
 _DONE_BY_DATASETS = {"normalize", "to_tensor", "random_crop", "hflip", "random_patch", "reduce_zero_label"}
 _RANDOM = {"random_crop", "hflip", "random_patch", "random_resized_crop", "rand_augment", "color_jitter",
            "random_erasing", "photometric_distortion"}
-# What a detector's own transform does (torchvision's GeneralizedRCNNTransform, set up by
-# wavevision.models.detection: shorter side to 800, longer at most 1333, padded to a multiple of 32).
+# What a detector's own transform does (the reference='mmdet' builds: MMDetection's keep-ratio resize,
+# shorter side to 800, longer at most 1333, then torchvision's padding to a multiple of 32).
 _DETECTOR_RESIZE = ((1333, 800), True)
 _DETECTOR_PAD = 32
+# Model families with a frozen_norm option (backbone BatchNorm affine not trained): the detectors and UperNet.
+_FROZEN_NORM_MODELS = ("mask_rcnn_", "faster_rcnn_", "retinanet_", "fcos_", "upernet_")
+
+
+def _has_frozen_norm(recipe: Recipe) -> bool:
+    return recipe.model.startswith(_FROZEN_NORM_MODELS)
 
 
 def engine_values(recipe: Recipe) -> dict[str, Any]:
@@ -54,7 +60,7 @@ def engine_values(recipe: Recipe) -> dict[str, Any]:
         values["clip_grad"] = recipe.clip_grad
     if recipe.amp != "none":
         values["amp"] = recipe.amp
-    if recipe.frozen_norm and recipe.loss.name == "detection":  # the detectors' frozen_norm option
+    if recipe.frozen_norm and _has_frozen_norm(recipe):
         values["model_args"]["frozen_norm"] = True
     return values
 
@@ -122,7 +128,7 @@ def missing_pieces(recipe: Recipe) -> list[str]:
         gaps.append(f"a static fp16 loss scale ({recipe.loss_scale:g}; the engine's is dynamic)")
     if recipe.init is not None:
         gaps.append(f"initial weights ({recipe.init})")
-    if recipe.frozen_norm and recipe.loss.name != "detection":
+    if recipe.frozen_norm and not _has_frozen_norm(recipe):
         gaps.append("frozen backbone BatchNorm")
     if recipe.devices > 1:
         gaps.append(f"gradient accumulation (global batch {recipe.global_batch} = {recipe.devices} processes x "

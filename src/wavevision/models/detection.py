@@ -74,6 +74,7 @@ import torch
 import torch.nn as nn
 
 from ..utils.validate import check_bool, check_choice, check_int
+from ._base import freeze_batch_norms
 from ._pretrained import PretrainedCfg, generate_default_cfgs
 from ._registry import register_model
 from .wave_vit import WaveViT
@@ -113,10 +114,6 @@ def _freeze(modules: Sequence[nn.Module]) -> None:
     for m in modules:
         for p in m.parameters():
             p.requires_grad_(False)
-
-
-def _batch_norms(module: nn.Module) -> list[nn.Module]:
-    return [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
 
 
 def mmdet_resized_size(height: int, width: int, short: int, long: int) -> tuple[int, int]:
@@ -333,7 +330,7 @@ class WaveDetector(nn.Module):
             self.transform = _lazy_class("MMDetTransform")(min_size, max_size, in_chans, train_sizes)
         self.train_sizes, self.frozen_norm, self.norm_eval = train_sizes, frozen_norm, norm_eval
         if frozen_norm:
-            _freeze(_batch_norms(self.body))
+            freeze_batch_norms(self.body)
         self.train(self.training)
         self.has_masks = detector == "mask_rcnn"
         self._dense = False
@@ -351,8 +348,7 @@ class WaveDetector(nn.Module):
         """``nn.Module.train``; with ``norm_eval`` the backbone's BatchNorm layers stay in eval mode."""
         super().train(mode)
         if mode and self.norm_eval:
-            for m in _batch_norms(self.body):
-                m.eval()
+            freeze_batch_norms(self.body, affine=False, stats=True)
         return self
 
     @property
