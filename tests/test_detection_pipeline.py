@@ -229,3 +229,29 @@ def test_upernet_frozen_norm():
     trains = wavevision.create_model("upernet_wave_vit_s", frozen_norm=True, **kw).train()  # the reference's: stats move
     assert all(m.training and not m.weight.requires_grad for m in trains.backbone.modules()
                if isinstance(m, torch.nn.BatchNorm2d))
+
+
+@pytest.mark.parametrize("args,sizes", [
+    (dict(scale=[(1333, s) for s in SCALES], multiscale_mode="value"), SCALES),
+    (dict(scale=[(1333, 480), (1333, 800)], multiscale_mode="range"), tuple(range(480, 801))),
+])
+def test_a_multiscale_recipe_sets_train_sizes(args, sizes):
+    import dataclasses
+
+    from wavevision.engine.recipe import engine_values, missing_pieces
+    from wavevision.recipes import Step, get_recipe
+
+    base = get_recipe("mask_rcnn_wave_vit_s_coco_1x")
+    train = (Step("resize", {**args, "keep_ratio": True}),) + base.data.train[1:]
+    recipe = dataclasses.replace(base, name="mask_rcnn_wave_vit_s_coco_3x_ms",
+                                 data=dataclasses.replace(base.data, train=train))
+    values = engine_values(recipe)
+    assert values["model_args"]["train_sizes"] == list(sizes)
+    assert not any("resize" in g for g in missing_pieces(recipe))
+    assert "train_sizes" not in engine_values(base)["model_args"]
+    model = wavevision.create_model(values["model"], **{**values["model_args"], "backbone_args": TINY_VIT}, **HEADS)
+    assert model.transform.train_sizes == sizes and model.transform.min_size == (800,)
+    other = dataclasses.replace(recipe, data=dataclasses.replace(base.data, train=(
+        Step("resize", {"scale": [(1000, 480), (1000, 600)], "keep_ratio": True}),) + base.data.train[1:]))
+    assert "train_sizes" not in engine_values(other)["model_args"]  # another long side: not the detector's resize
+    assert any("train resize" in g for g in missing_pieces(other))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from ..recipes import Recipe, get_recipe
+from ..recipes import Recipe, Step, get_recipe
 
 __all__ = ["RecipeGapWarning", "engine_values", "missing_line", "missing_pieces", "warn_missing"]
 
@@ -33,6 +33,21 @@ _FROZEN_NORM_MODELS = ("mask_rcnn_", "faster_rcnn_", "retinanet_", "fcos_", "upe
 
 def _has_frozen_norm(recipe: Recipe) -> bool:
     return recipe.model.startswith(_FROZEN_NORM_MODELS)
+
+
+def _train_sizes(step: Step) -> tuple[int, ...] | None:
+    """The short sides of a detector's multi-scale resize (MMDetection's ``img_scale`` list with
+    ``keep_ratio``, long side 1333: ``multiscale_mode`` ``value`` draws one of them, ``range`` any
+    integer between two), the detectors' ``train_sizes``; None where ``step`` is not one."""
+    scales, mode = step.args.get("scale"), step.args.get("multiscale_mode", "value")
+    if (step.op != "resize" or not step.args.get("keep_ratio") or not isinstance(scales, (list, tuple)) or not scales
+            or not all(isinstance(s, (list, tuple)) and len(s) == 2 for s in scales)
+            or any(long != _DETECTOR_RESIZE[0][0] for long, _ in scales)):
+        return None
+    shorts = [int(short) for _, short in scales]
+    if mode == "range" and len(shorts) == 2:
+        return tuple(range(min(shorts), max(shorts) + 1))
+    return tuple(shorts) if mode == "value" else None
 
 
 def engine_values(recipe: Recipe) -> dict[str, Any]:
@@ -62,6 +77,9 @@ def engine_values(recipe: Recipe) -> dict[str, Any]:
         values["amp"] = recipe.amp
     if recipe.frozen_norm and _has_frozen_norm(recipe):
         values["model_args"]["frozen_norm"] = True
+    sizes = [t for t in map(_train_sizes, recipe.data.train) if t] if recipe.loss.name == "detection" else []
+    if sizes:  # multi-scale training (the 3x schedules): the detector's own resize draws the short side
+        values["model_args"]["train_sizes"] = list(sizes[0])
     return values
 
 
@@ -75,6 +93,8 @@ def _pipeline_gaps(recipe: Recipe) -> list[str]:
                 continue
             if detector and step.op == "resize" and (tuple(step.args.get("scale", ())),
                                                      step.args.get("keep_ratio")) == _DETECTOR_RESIZE:
+                continue
+            if detector and where == "train" and _train_sizes(step):
                 continue
             if detector and step.op == "pad" and step.args.get("size_divisor") == _DETECTOR_PAD:
                 continue
