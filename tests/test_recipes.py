@@ -325,7 +325,8 @@ def test_engine_values_and_missing_pieces():
     assert not any("cool-down" in g for g in gaps) and v["cooldown_epochs"] == 10  # the engine does it now
     assert missing_pieces(get_recipe("wavemix_lite_digits")) == [] and missing_line(get_recipe("wavemix_lite_digits")) is None
     coco = missing_pieces(get_recipe("mask_rcnn_wave_vit_s_coco_1x"))
-    assert not any("step schedule" in g for g in coco) and any("frozen backbone BatchNorm" in g for g in coco)
+    assert not any("step schedule" in g for g in coco) and not any("BatchNorm" in g for g in coco)  # frozen_norm
+    assert not any("BatchNorm" in g for g in missing_pieces(get_recipe("upernet_wave_vit_s_ade20k_160k")))
     assert not any("hflip" in g or "resize" in g or "pad" in g for g in coco)  # dataset flip, detector resize/pad
     line = missing_line(get_recipe("wavemix_lite_144_7_cifar10"))
     assert "\n" not in line and "two-phase optimizer" in line

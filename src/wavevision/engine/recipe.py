@@ -12,7 +12,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from ..recipes import Recipe, get_recipe
+from ..recipes import Recipe, Step, get_recipe
 from .mixing import TIMM_HINT, have_timm
 
 __all__ = ["RecipeGapWarning", "engine_values", "missing_line", "missing_pieces", "warn_missing"]
@@ -25,8 +25,8 @@ class RecipeGapWarning(UserWarning):
 _DONE_BY_DATASETS = {"normalize", "to_tensor", "random_crop", "hflip", "random_patch", "reduce_zero_label"}
 _RANDOM = {"random_crop", "hflip", "random_patch", "random_resized_crop", "rand_augment", "color_jitter",
            "random_erasing", "photometric_distortion"}
-# What a detector's own transform does (torchvision's GeneralizedRCNNTransform, set up by
-# wavevision.models.detection: shorter side to 800, longer at most 1333, padded to a multiple of 32).
+# What a detector's own transform does (the reference='mmdet' builds: MMDetection's keep-ratio resize,
+# shorter side to 800, longer at most 1333, then torchvision's padding to a multiple of 32).
 _DETECTOR_RESIZE = ((1333, 800), True)
 _DETECTOR_PAD = 32
 # MMSegmentation's ADE20K pipeline as the ade20k dataset's pipeline=mmseg performs it (wavevision.data.seg_transforms).
@@ -43,6 +43,29 @@ def _mmseg_args(recipe: Recipe) -> dict[str, Any] | None:
         return None
     return {"pipeline": "mmseg", "scale": list(steps["resize"]["scale"]),
             "crop_size": list(steps["random_crop"]["size"])}
+
+
+# Model families with a frozen_norm option (backbone BatchNorm affine not trained): the detectors and UperNet.
+_FROZEN_NORM_MODELS = ("mask_rcnn_", "faster_rcnn_", "retinanet_", "fcos_", "upernet_")
+
+
+def _has_frozen_norm(recipe: Recipe) -> bool:
+    return recipe.model.startswith(_FROZEN_NORM_MODELS)
+
+
+def _train_sizes(step: Step) -> tuple[int, ...] | None:
+    """The short sides of a detector's multi-scale resize (MMDetection's ``img_scale`` list with
+    ``keep_ratio``, long side 1333: ``multiscale_mode`` ``value`` draws one of them, ``range`` any
+    integer between two), the detectors' ``train_sizes``; None where ``step`` is not one."""
+    scales, mode = step.args.get("scale"), step.args.get("multiscale_mode", "value")
+    if (step.op != "resize" or not step.args.get("keep_ratio") or not isinstance(scales, (list, tuple)) or not scales
+            or not all(isinstance(s, (list, tuple)) and len(s) == 2 for s in scales)
+            or any(long != _DETECTOR_RESIZE[0][0] for long, _ in scales)):
+        return None
+    shorts = [int(short) for _, short in scales]
+    if mode == "range" and len(shorts) == 2:
+        return tuple(range(min(shorts), max(shorts) + 1))
+    return tuple(shorts) if mode == "value" else None
 
 
 def engine_values(recipe: Recipe) -> dict[str, Any]:
@@ -91,6 +114,11 @@ def engine_values(recipe: Recipe) -> dict[str, Any]:
         values["ema_decay"] = recipe.ema.decay
     if recipe.amp != "none":
         values["amp"] = recipe.amp
+    if recipe.frozen_norm and _has_frozen_norm(recipe):
+        values["model_args"]["frozen_norm"] = True
+    sizes = [t for t in map(_train_sizes, recipe.data.train) if t] if recipe.loss.name == "detection" else []
+    if sizes:  # multi-scale training (the 3x schedules): the detector's own resize draws the short side
+        values["model_args"]["train_sizes"] = list(sizes[0])
     return values
 
 
@@ -140,6 +168,8 @@ def _pipeline_gaps(recipe: Recipe) -> list[str]:
             if detector and step.op == "resize" and (tuple(step.args.get("scale", ())),
                                                      step.args.get("keep_ratio")) == _DETECTOR_RESIZE:
                 continue
+            if detector and where == "train" and _train_sizes(step):
+                continue
             if detector and step.op == "pad" and step.args.get("size_divisor") == _DETECTOR_PAD:
                 continue
             gaps.append(f"{where} {step.op.replace('_', ' ')}")
@@ -182,7 +212,7 @@ def missing_pieces(recipe: Recipe) -> list[str]:
         gaps.append(f"a static fp16 loss scale ({recipe.loss_scale:g}; the engine's is dynamic)")
     if recipe.init is not None:
         gaps.append(f"initial weights ({recipe.init})")
-    if recipe.frozen_norm:
+    if recipe.frozen_norm and not _has_frozen_norm(recipe):
         gaps.append("frozen backbone BatchNorm")
     if recipe.eval.mode != "full_image":
         detail = {"center_crop": f"resize and centre crop at crop pct {recipe.eval.crop_pct}",

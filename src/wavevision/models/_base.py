@@ -16,7 +16,24 @@ from ..layers.grad_checkpoint import checkpointing_applies, segment_bounds
 from ..utils.validate import check_bool, check_choice, check_int
 from ._features import OUTPUT_FORMATS, FeatureInfo, default_out_indices
 
-__all__ = ["ModelBase", "check_global_pool", "check_image", "to_output_fmt"]
+__all__ = ["ModelBase", "batch_norms", "check_global_pool", "check_image", "freeze_batch_norms", "to_output_fmt"]
+
+
+def batch_norms(module: nn.Module) -> list[nn.Module]:
+    """The BatchNorm layers inside ``module`` (any dimension, SyncBatchNorm included)."""
+    return [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+def freeze_batch_norms(module: nn.Module, *, affine: bool = True, stats: bool = False) -> None:
+    """Freeze the BatchNorm layers inside ``module``: ``affine`` their weights and biases
+    (``requires_grad=False``, MMCV's ``requires_grad=False`` norm config), ``stats`` their running
+    statistics (eval mode; call it again after every ``train()``, MMDetection's ``norm_eval``)."""
+    for m in batch_norms(module):
+        if affine:
+            for p in m.parameters():
+                p.requires_grad_(False)
+        if stats:
+            m.eval()
 
 
 def check_image(x: torch.Tensor, model: str, in_chans: int, min_size: int = 1, why: str = "") -> None:

@@ -36,6 +36,10 @@ MMDetection 2.x) computes what MMDetection 2.x's configs compute:
   points per bin side) with ``aligned=True`` (box corners moved by half a pixel, mmcv's ``RoIAlign``
   default), where torchvision's detectors use 2 points and ``aligned=False``. The level of a
   RoI is the same in both (``floor(log2(sqrt(wh) / 56))``, clamped to P2-P5).
+* The resize is MMDetection's keep-ratio ``Resize`` (short side ``min_size`` unless the long
+  side would pass ``max_size``, sides rounded half up: 480x640 becomes 800x1067, padded to
+  800x1088), where torchvision floors the sides (800x1066); ``train_sizes`` adds MMDetection's
+  multi-scale training.
 
 The evaluation side (COCO size ranges from the mask area where a dataset gives no ``area``) is
 the rule of ``wavevision.engine.tasks.detection`` for every detector.
@@ -69,14 +73,15 @@ from typing import Any, Iterator, Mapping, Sequence
 import torch
 import torch.nn as nn
 
-from ..utils.validate import check_choice, check_int
+from ..utils.validate import check_bool, check_choice, check_int
+from ._base import freeze_batch_norms
 from ._pretrained import PretrainedCfg, generate_default_cfgs
 from ._registry import register_model
 from .wave_vit import WaveViT
 from .wavemix import WaveMix
 
 __all__ = ["WaveDetector", "WaveMixPyramid", "WaveViTBody", "checkpoint_filter_fn", "detector_class", "detector_needs",
-           "pyramid_taps"]
+           "mmdet_resized_size", "pyramid_taps"]
 
 DETECTORS = ("mask_rcnn", "faster_rcnn", "retinanet", "fcos")
 FPN_NORMS = ("none", "batch", "group")
@@ -109,6 +114,18 @@ def _freeze(modules: Sequence[nn.Module]) -> None:
     for m in modules:
         for p in m.parameters():
             p.requires_grad_(False)
+
+
+def mmdet_resized_size(height: int, width: int, short: int, long: int) -> tuple[int, int]:
+    """MMDetection 2.x's keep-ratio size (``Resize(img_scale=(long, short), keep_ratio=True)``,
+    ``mmcv.rescale_size``): the scale ``min(short / min(h, w), long / max(h, w))`` makes the short
+    side ``short`` unless the long side would pass ``long``; each side is rounded half up.
+
+    >>> mmdet_resized_size(480, 640, 800, 1333)
+    (800, 1067)
+    """
+    scale = min(short / min(height, width), long / max(height, width))
+    return int(height * scale + 0.5), int(width * scale + 0.5)
 
 
 class WaveViTBody(nn.Module):
@@ -238,7 +255,17 @@ class WaveDetector(nn.Module):
         fpn_channels: channels of every pyramid level.
         fpn_norm: ``none`` (the paper's), ``batch`` or ``group`` (32 groups) in the FPN's convs.
         frozen_stages: backbone stages (Wave-ViT) or pyramid taps (WaveMix) kept fixed.
-        min_size, max_size: torchvision's resize (shorter side to ``min_size``, longer at most ``max_size``).
+        min_size, max_size: the resize (shorter side to ``min_size``, longer at most ``max_size``;
+            with ``reference="mmdet"`` MMDetection's rounding, :func:`mmdet_resized_size`). The
+            batch is padded to a multiple of 32 either way.
+        train_sizes: multi-scale training (MMDetection's ``multiscale_mode='value'``, the 3x
+            schedules): in training each image's short side is drawn from these (torch's global
+            RNG, so ``torch.manual_seed`` repeats it), the long side still at most ``max_size``;
+            evaluation keeps ``min_size``. Needs ``reference="mmdet"``. None: single scale.
+        frozen_norm: the backbone's BatchNorm weights and biases are not trained
+            (``requires_grad=False``, what the Wave-ViT detection and segmentation code does).
+        norm_eval: the backbone's BatchNorm layers stay in eval mode in ``train()`` too, so their
+            running statistics do not change (MMDetection's ``norm_eval=True``).
         anchor_sizes: base anchor size per pyramid level (five ints; torchvision's 32..512 by default).
         box_head_dim: width of the two-layer RoI box head (Mask / Faster R-CNN).
         mask_head_dim: channels of the four-conv RoI mask head (Mask R-CNN).
@@ -258,6 +285,7 @@ class WaveDetector(nn.Module):
     def __init__(self, *, detector: str = "mask_rcnn", backbone: str = "wave_vit_s", backbone_args: dict | None = None,
                  num_classes: int = 80, in_chans: int = 3, fpn_channels: int = 256, fpn_norm: str = "none",
                  frozen_stages: int = 0, min_size: int = 800, max_size: int = 1333,
+                 train_sizes: Sequence[int] | None = None, frozen_norm: bool = False, norm_eval: bool = False,
                  anchor_sizes: Sequence[int] | None = None, box_head_dim: int = 1024, mask_head_dim: int = 256,
                  reference: str = "torchvision", roi_sampling_ratio: int | None = None,
                  detector_args: dict | None = None) -> None:
@@ -270,6 +298,15 @@ class WaveDetector(nn.Module):
         check_int("fpn_channels", fpn_channels, min=1)
         check_int("min_size", min_size, min=32)
         check_int("max_size", max_size, min=32)
+        frozen_norm, norm_eval = check_bool("frozen_norm", frozen_norm), check_bool("norm_eval", norm_eval)
+        if train_sizes is not None:
+            if reference != "mmdet":
+                raise ValueError(f"train_sizes (multi-scale training) follows MMDetection's resize; give "
+                                 f"reference='mmdet' (got {reference!r}) or leave train_sizes out")
+            if isinstance(train_sizes, (str, bytes)) or not isinstance(train_sizes, Sequence) or not train_sizes:
+                raise ValueError(f"train_sizes must be a non-empty list of short sides (e.g. 480..800 step 32), "
+                                 f"got {train_sizes!r}")
+            train_sizes = tuple(check_int("train_sizes[]", t, min=32) for t in train_sizes)
         body = _make_body(backbone, dict(backbone_args or {}), in_chans, frozen_stages)
         retina = detector in ("retinanet", "fcos")  # P3-P7, like torchvision's and MMDetection's builds
         levels = (1, 2, 3) if retina else (0, 1, 2, 3)
@@ -289,6 +326,12 @@ class WaveDetector(nn.Module):
                             "detector_args") from None
         self.detector, self.backbone_name, self.reference = detector, backbone, reference
         self.in_chans, self.min_size, self.max_size = in_chans, min_size, max_size
+        if reference == "mmdet":
+            self.transform = _lazy_class("MMDetTransform")(min_size, max_size, in_chans, train_sizes)
+        self.train_sizes, self.frozen_norm, self.norm_eval = train_sizes, frozen_norm, norm_eval
+        if frozen_norm:
+            freeze_batch_norms(self.body)
+        self.train(self.training)
         self.has_masks = detector == "mask_rcnn"
         self._dense = False
         self._register_load_state_dict_pre_hook(_rename_legacy_keys)
@@ -300,6 +343,13 @@ class WaveDetector(nn.Module):
         if hasattr(self, "roi_heads"):
             return self.roi_heads.box_predictor.cls_score.out_features - 1
         return self.head.classification_head.num_classes - 1
+
+    def train(self, mode: bool = True) -> "WaveDetector":
+        """``nn.Module.train``; with ``norm_eval`` the backbone's BatchNorm layers stay in eval mode."""
+        super().train(mode)
+        if mode and self.norm_eval:
+            freeze_batch_norms(self.body, affine=False, stats=True)
+        return self
 
     @property
     def body(self) -> nn.Module:
@@ -399,7 +449,10 @@ def detector_class(detector: str) -> type:
 def _lazy_class(name: str) -> type:
     torchvision = detector_needs()  # every time: a broken torchvision is named even after a first build
     if name not in _made:
-        if name == "MMDetExtraLevels":
+        if name == "MMDetTransform":
+            _made[name] = type(name, (_MMDetTransform, torchvision.models.detection.transform.GeneralizedRCNNTransform),
+                               {"__module__": __name__, "__doc__": _MMDetTransform.__doc__})
+        elif name == "MMDetExtraLevels":
             _made[name] = type(name, (_MMDetExtraLevels, torchvision.ops.feature_pyramid_network.ExtraFPNBlock),
                                {"__module__": __name__, "__doc__": _MMDetExtraLevels.__doc__})
         elif name == "AlignedMultiScaleRoIAlign":
@@ -413,13 +466,57 @@ def _lazy_class(name: str) -> type:
     return _made[name]
 
 
-_LAZY_NAMES = {f"Wave{c}" for c in _CLASSES.values()} | {"MMDetExtraLevels", "AlignedMultiScaleRoIAlign"}
+_LAZY_NAMES = {f"Wave{c}" for c in _CLASSES.values()} | {"MMDetExtraLevels", "AlignedMultiScaleRoIAlign", "MMDetTransform"}
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY_NAMES:
         return _lazy_class(name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class _MMDetTransform(nn.Module):
+    """torchvision's ``GeneralizedRCNNTransform`` with MMDetection 2.x's keep-ratio ``Resize``
+    (:func:`mmdet_resized_size`: sides rounded half up where torchvision floors them, so a
+    480x640 image becomes 800x1067, not 800x1066; bilinear image, nearest masks, boxes scaled
+    per axis and clipped to the image) and optional multi-scale training (``train_sizes``).
+    Normalisation (the identity: the datasets normalise), padding to a multiple of 32 and the
+    mapping of predictions back to the input size are torchvision's."""
+
+    def __init__(self, min_size: int, max_size: int, in_chans: int, train_sizes: Sequence[int] | None = None) -> None:
+        super().__init__(min_size=min_size, max_size=max_size, image_mean=[0.0] * in_chans,
+                         image_std=[1.0] * in_chans, size_divisible=32)
+        self.train_sizes = tuple(train_sizes) if train_sizes else None
+
+    def short_side(self) -> int:
+        """The short side of the next image: drawn from ``train_sizes`` in training, else ``min_size``."""
+        if self.training and self.train_sizes:
+            return self.train_sizes[int(torch.randint(len(self.train_sizes), ()))]
+        return self.min_size[-1]
+
+    def resize(self, image: torch.Tensor, target: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, Any]:
+        from torchvision.models.detection.transform import resize_boxes, resize_keypoints
+
+        h, w = image.shape[-2:]
+        size = mmdet_resized_size(h, w, self.short_side(), self.max_size)
+        image = nn.functional.interpolate(image[None], size=size, mode="bilinear", align_corners=False)[0]
+        if target is None:
+            return image, target
+        target = dict(target)
+        boxes = resize_boxes(target["boxes"], (h, w), size)
+        target["boxes"] = torch.stack([boxes[:, 0].clamp(0, size[1]), boxes[:, 1].clamp(0, size[0]),
+                                       boxes[:, 2].clamp(0, size[1]), boxes[:, 3].clamp(0, size[0])], dim=1)
+        if "masks" in target:
+            masks = target["masks"]
+            target["masks"] = nn.functional.interpolate(masks[:, None].float(), size=size)[:, 0].to(masks.dtype)
+        if "keypoints" in target:
+            target["keypoints"] = resize_keypoints(target["keypoints"], (h, w), size)
+        return image, target
+
+    def __repr__(self) -> str:
+        scales = f", train_sizes={list(self.train_sizes)}" if self.train_sizes else ""
+        return (f"{type(self).__name__}(MMDetection keep-ratio resize to min_size={self.min_size[-1]}, "
+                f"max_size={self.max_size}{scales}, pad to {self.size_divisible})")
 
 
 class _MMDetExtraLevels(nn.Module):

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 
 from ..ops.padding import crop_to
 from ..utils.validate import PathLike, check_bool, check_float, check_int
-from ._base import ModelBase, check_global_pool, check_image, to_output_fmt
+from ._base import ModelBase, check_global_pool, check_image, freeze_batch_norms, to_output_fmt
 from ._builder import CheckpointMismatchError, _read_weights, adapt_input_conv, build_model
 from ._features import FeatureInfo, feature_take_indices
 from ._pretrained import PretrainedCfg, generate_default_cfgs
@@ -221,6 +221,10 @@ class UperNet(ModelBase):
         aux_index: the backbone map it reads (2: stride 16).
         aux_weight: its loss weight (0.4).
         global_pool: only ``""`` (a dense model pools nothing).
+        frozen_norm: the backbone's BatchNorm weights and biases are not trained
+            (``requires_grad=False``, what the Wave-ViT segmentation code does).
+        norm_eval: the backbone's BatchNorm layers stay in eval mode in ``train()`` too, so their
+            running statistics do not change (MMSegmentation's ``norm_eval=True``).
     """
 
     def __init__(
@@ -239,6 +243,8 @@ class UperNet(ModelBase):
         aux_index: int = 2,
         aux_weight: float = 0.4,
         global_pool: str = "",
+        frozen_norm: bool = False,
+        norm_eval: bool = False,
     ) -> None:
         super().__init__()
         self.num_classes = check_int("num_classes", num_classes, min=0)
@@ -258,6 +264,17 @@ class UperNet(ModelBase):
         self.aux_channels = check_int("aux_channels", aux_channels, min=1)
         self.aux_head = check_bool("aux_head", aux_head)
         self.auxiliary_head: Optional[FCNHead] = self._aux_head(num_classes)
+        self.frozen_norm, self.norm_eval = check_bool("frozen_norm", frozen_norm), check_bool("norm_eval", norm_eval)
+        if self.frozen_norm:
+            freeze_batch_norms(self.backbone)
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> "UperNet":
+        """``nn.Module.train``; with ``norm_eval`` the backbone's BatchNorm layers stay in eval mode."""
+        super().train(mode)
+        if mode and self.norm_eval:
+            freeze_batch_norms(self.backbone, affine=False, stats=True)
+        return self
 
     def _aux_head(self, num_classes: int) -> Optional[FCNHead]:
         if not (self.aux_head and num_classes > 0):
