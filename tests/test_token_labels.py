@@ -195,3 +195,56 @@ def test_loss_equals_hand_computed_value_on_a_tiny_example():
     cls = ce([2, 0, -1], [0.7, 0.2, 0.1])
     dense = (ce([1, 1, 0], [0.5, 0.5, 0]) + ce([0, 3, 0], [0, 0.9, 0.1])) / 2
     assert float(loss) == pytest.approx(1.0 * cls + 0.5 * dense, rel=1e-6)
+
+
+def _tree(tmp_path, classes=3, per_class=3, size=64, k=2):
+    """A tiny ImageNet-style tree (train/, val/) with a label file per training image."""
+    from PIL import Image
+    g = torch.Generator().manual_seed(0)
+    for split in ("train", "val"):
+        for c in range(classes):
+            for i in range(per_class):
+                p = tmp_path / "data" / split / f"n{c:02d}" / f"n{c:02d}_{i}.JPEG"
+                p.parent.mkdir(parents=True, exist_ok=True)
+                Image.new("RGB", (size, size), (80 * c, 40 * i, 0)).save(p, format="PNG")
+                if split == "train":
+                    idx = torch.stack([torch.randperm(classes, generator=g)[:k] for _ in range(16)], 1).view(k, 4, 4)
+                    _save(label_file(p, tmp_path / "data" / "labels"), torch.stack([torch.rand(k, 4, 4, generator=g) * 5,
+                                                                                    idx.float()]).half())
+    return tmp_path / "data"
+
+
+def test_imagefolder_option_builds_token_label_training_data(tmp_path):
+    from wavevision.data import build_dataset
+    root = _tree(tmp_path)
+    ds, info = build_dataset("imagefolder", "train", root=root, augment=True, token_labels="labels", image_size=64)
+    assert isinstance(ds, TokenLabelFolder)
+    image, target = ds[0]
+    assert image.shape == (3, 64, 64) and target.dense.shape == (4, info.num_classes)  # 64 / 32 = 2x2 tokens
+    val, _ = build_dataset("imagefolder", "val", root=root, augment=False, token_labels="labels", image_size=64)
+    assert not isinstance(val, TokenLabelFolder)  # evaluation reads plain labels
+    with pytest.raises(ValueError, match="leads out of the dataset folder"):
+        build_dataset("imagefolder", "train", root=root, augment=True, token_labels="../elsewhere")
+
+
+def test_engine_loss_smooths_token_targets_and_weighs_dense_half():
+    from wavevision.engine.tasks.classification import Classification
+    from wavevision.data.token_labels import TokenTargets, smooth
+    g = torch.Generator().manual_seed(2)
+    out = TokenLabelOutput(torch.randn(2, 3, generator=g), torch.randn(2, 4, 3, generator=g), (0, 0, 0, 0), (2, 2))
+    cls, dense = torch.rand(2, 3, generator=g).softmax(-1), torch.rand(2, 4, 3, generator=g).softmax(-1)
+    target = TokenTargets(torch.tensor([0, 2]), cls, dense)
+    got = Classification().loss(label_smoothing=0.1)(out, target)
+    want = TokenLabelLoss(cls_weight=1.0, dense_weight=0.5)(out, smooth(cls, 0.1), smooth(dense, 0.1))
+    torch.testing.assert_close(got, want)
+
+
+def test_two_training_steps_with_token_labels(tmp_path):
+    from wavevision.engine import train
+    root = _tree(tmp_path)
+    vit = dict(embed_dims=[8, 16, 24, 32], depths=[1, 1, 1, 1], num_heads=[1, 2, 3, 4], stem_hidden_dim=8)
+    result = train(dict(dataset="imagefolder", data_root=str(root), model="wave_vit_s", model_args=vit,
+                        dataset_args={"image_size": 64, "token_labels": "labels"}, epochs=1, batch_size=4,
+                        max_train_batches=2, max_eval_batches=1, label_smoothing=0.1, test=False,
+                        output=str(tmp_path / "run"), threads=1, progress=False, plots=False))
+    assert math.isfinite(result.history[0]["train_loss"]) and 0 <= result.history[0]["train_top1"] <= 100

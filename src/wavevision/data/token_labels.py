@@ -33,11 +33,11 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from ..utils.validate import check_float, check_int
-from .image import DataFileError, MissingDataFile, load_image
+from .image import DataFileError, MissingDataFile, convert_channels, load_image
 from .transforms import normalize, resize, to_size
 
 __all__ = ["Box", "RandomResizedCropWithLabels", "TokenLabelFolder", "TokenTargets", "crop_token_targets",
-           "dense_score_map", "label_file", "load_token_labels", "roi_align_map", "sample_crop_box"]
+           "dense_score_map", "label_file", "load_token_labels", "roi_align_map", "sample_crop_box", "smooth"]
 
 # A top-5 map of 18x18 float16 is ~7 KB; far larger files are not label files.
 _MAX_FILE_BYTES = 64 << 20
@@ -58,9 +58,13 @@ class TokenTargets(NamedTuple):
     """Targets of one cropped image: ``cls`` (K,) and ``dense`` (h * w, K) class distributions
     (tokens row-major), plus the image's folder label."""
 
-    label: int
+    label: int | torch.Tensor
     cls: torch.Tensor
     dense: torch.Tensor
+
+    def to(self, device, non_blocking: bool = False) -> "TokenTargets":
+        """The targets of a collated batch on ``device``."""
+        return TokenTargets(*(torch.as_tensor(v).to(device, non_blocking=non_blocking) for v in self))
 
 
 def label_file(image: str | os.PathLike, labels_root: str | os.PathLike) -> Path:
@@ -168,9 +172,12 @@ def crop_token_targets(scores: torch.Tensor, indices: torch.Tensor, box: Box, *,
     if flip:
         dense = dense.flip(-1)
     cls = roi_align_map(maps, box, (1, 1)).view(num_classes)
-    cls = cls.softmax(0) * (1 - s) + s / num_classes
-    dense = dense.flatten(1).t().softmax(-1) * (1 - s) + s / num_classes
-    return cls, dense
+    return smooth(cls.softmax(0), s), smooth(dense.flatten(1).t().softmax(-1), s)
+
+
+def smooth(probs: torch.Tensor, label_smoothing: float) -> torch.Tensor:
+    """Label smoothing of class distributions (last dim K): ``p * (1 - s) + s / K`` (rows keep summing to 1)."""
+    return probs if not label_smoothing else probs * (1 - label_smoothing) + label_smoothing / probs.shape[-1]
 
 
 def sample_crop_box(height: int, width: int, *, scale: Sequence[float] = (0.08, 1.0),
@@ -255,12 +262,13 @@ class TokenLabelFolder(Dataset):
         transform: a :class:`RandomResizedCropWithLabels`.
         check_files: verify at construction that every image has a label file (one line naming
             the first missing one) rather than failing mid-epoch.
+        channels: image channels (3, or 1 for grayscale).
 
     Items are ``(image, TokenTargets(label, cls, dense))``.
     """
 
     def __init__(self, paths: Sequence[str | os.PathLike], labels: Sequence[int], labels_root: str | os.PathLike,
-                 transform: RandomResizedCropWithLabels, *, check_files: bool = True) -> None:
+                 transform: RandomResizedCropWithLabels, *, check_files: bool = True, channels: int = 3) -> None:
         if len(paths) != len(labels):
             raise ValueError(f"{len(paths)} images but {len(labels)} labels")
         self.paths = [Path(p) for p in paths]
@@ -277,12 +285,13 @@ class TokenLabelFolder(Dataset):
                 raise MissingDataFile(f"token-label file {str(missing)!r} not found ({n} of {len(self.files)} images "
                                       "have none); every training image needs one")
         self.transform = transform
+        self.channels = check_int("channels", channels, min=1)
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, TokenTargets]:
-        image = load_image(self.paths[index])
+        image = convert_channels(load_image(self.paths[index]), self.channels)
         scores, indices = load_token_labels(self.files[index], self.transform.num_classes)
         out, cls, dense = self.transform(image, scores, indices)
         return out, TokenTargets(self.labels[index], cls, dense)
