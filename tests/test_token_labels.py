@@ -248,3 +248,23 @@ def test_two_training_steps_with_token_labels(tmp_path):
                         max_train_batches=2, max_eval_batches=1, label_smoothing=0.1, test=False,
                         output=str(tmp_path / "run"), threads=1, progress=False, plots=False))
     assert math.isfinite(result.history[0]["train_loss"]) and 0 <= result.history[0]["train_top1"] <= 100
+
+
+def test_recipe_trains_on_token_labels_inside_the_data_root(tmp_path):
+    import warnings
+    from wavevision.engine import train
+    from wavevision.engine.config import resolve_config
+    root = _tree(tmp_path)
+    (root / "labels").rename(root / "label_top5_train_nfnet")  # the recipe's folder name, inside the root
+    cfg = resolve_config(overrides=dict(recipe="wave_vit_s_in1k_tl", data_root=str(root), amp="none", epochs=1,
+                                        batch_size=4, max_train_batches=2, max_eval_batches=1, test=False,
+                                        model_args=dict(embed_dims=[8, 16, 24, 32], depths=[1, 1, 1, 1],
+                                                        num_heads=[1, 2, 3, 4], stem_hidden_dim=8),
+                                        dataset_args={"image_size": 64}, output=str(tmp_path / "run"), threads=1,
+                                        progress=False, plots=False))
+    assert cfg.dataset_args == {"token_labels": "label_top5_train_nfnet", "image_size": 64} and cfg.label_smoothing == 0.1
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = train(cfg)
+    assert math.isfinite(result.history[0]["train_loss"])
+    assert not any("token-label" in str(w.message) for w in caught)

@@ -361,7 +361,9 @@ def resolve_config(file: "str | os.PathLike[str] | None" = None, overrides: Opti
         raise ValueError(f"{names['model_args']} must be a mapping of hyperparameter names to values, "
                          f"got {user_model_args!r}")
     values["model_args"] = {**model_args, **user_model_args}
-    values["dataset_args"] = user.get("dataset_args", {})
+    # a recipe's dataset options (COCO masks, token-label files) hold for the recipe's own dataset only
+    dataset_args = dict(recipe.get("dataset_args", {})) if recipe and values.get("dataset") == recipe.get("dataset") else {}
+    values["dataset_args"] = {**dataset_args, **user.get("dataset_args", {})}
     return TrainConfig.from_dict(values, names=names)
 
 

@@ -23,6 +23,8 @@ class RecipeGapWarning(UserWarning):
 _DONE_BY_DATASETS = {"normalize", "to_tensor", "random_crop", "hflip", "random_patch", "reduce_zero_label"}
 _RANDOM = {"random_crop", "hflip", "random_patch", "random_resized_crop", "rand_augment", "color_jitter",
            "random_erasing", "photometric_distortion"}
+# Losses whose label smoothing the engine applies (token labels: to the teacher's targets, in the task's loss).
+_SMOOTHED_LOSSES = ("cross_entropy", "token_label_cross_entropy")
 # What a detector's own transform does (torchvision's GeneralizedRCNNTransform, set up by
 # wavevision.models.detection: shorter side to 800, longer at most 1333, padded to a multiple of 32).
 _DETECTOR_RESIZE = ((1333, 800), True)
@@ -48,8 +50,11 @@ def engine_values(recipe: Recipe) -> dict[str, Any]:
         values["min_lr"] = sched.min_lr
     if sched.warmup_epochs:
         values["warmup_epochs"] = float(sched.warmup_epochs)
-    if recipe.loss.label_smoothing and recipe.loss.name == "cross_entropy":
+    if recipe.loss.label_smoothing and recipe.loss.name in _SMOOTHED_LOSSES:
         values["label_smoothing"] = recipe.loss.label_smoothing
+    if recipe.loss.token_labels is not None:  # the dataset option of wavevision.data.token_labels; its grid
+        # defaults to image size / 32 (the recipes' 7 at 224), so it follows a changed image_size
+        values["dataset_args"] = {**values.get("dataset_args", {}), "token_labels": recipe.loss.token_labels.files}
     if recipe.clip_grad is not None:
         values["clip_grad"] = recipe.clip_grad
     if recipe.amp != "none":
@@ -105,12 +110,12 @@ def missing_pieces(recipe: Recipe) -> list[str]:
         gaps.append(f"{sched.cooldown_epochs} cool-down epochs")
     if recipe.iterations is not None:
         gaps.append(f"a length in iterations ({recipe.iterations:,}; give --epochs)")
-    if loss.token_labels is not None:
-        gaps.append(f"token-label targets ({loss.token_labels.files}, pooled to {loss.token_labels.size}x"
-                    f"{loss.token_labels.size})")
+    if loss.token_labels is not None and (loss.token_labels.cls_weight, loss.token_labels.dense_weight) != (1.0, 0.5):
+        gaps.append(f"token-label loss weights {loss.token_labels.cls_weight:g}/{loss.token_labels.dense_weight:g} "
+                    "(the engine's are 1.0 class / 0.5 dense)")
     if loss.mixing is not None:
         gaps.append("Mixup/CutMix with soft targets")
-    if loss.label_smoothing and loss.name != "cross_entropy":
+    if loss.label_smoothing and loss.name not in _SMOOTHED_LOSSES:
         gaps.append(f"label smoothing inside the {loss.name.replace('_', ' ')}")
     if recipe.ema is not None:
         gaps.append("model EMA")
