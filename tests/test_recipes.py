@@ -319,7 +319,9 @@ def test_engine_values_and_missing_pieces():
     assert v["label_smoothing"] == 0.1  # applied to the token-label targets by the classification task
     assert v["dataset_args"] == {"token_labels": "label_top5_train_nfnet"}  # grid: 224 / 32 = 7 by default
     gaps = missing_pieces(get_recipe("wave_vit_s_in1k_tl"))
-    assert not any("token-label" in g or "label smoothing" in g for g in gaps) and any("rand augment" in g for g in gaps)
+    assert not any("token-label" in g or "label smoothing" in g or "resized crop" in g for g in gaps)
+    assert any("rand augment" in g for g in gaps)
+    assert "train random resized crop" in missing_pieces(get_recipe("wave_vit_s_in1k_deit"))  # no token labels: not done
     assert any("cool-down" in g for g in gaps)
     assert missing_pieces(get_recipe("wavemix_lite_digits")) == [] and missing_line(get_recipe("wavemix_lite_digits")) is None
     coco = missing_pieces(get_recipe("mask_rcnn_wave_vit_s_coco_1x"))

@@ -25,6 +25,8 @@ _RANDOM = {"random_crop", "hflip", "random_patch", "random_resized_crop", "rand_
            "random_erasing", "photometric_distortion"}
 # Losses whose label smoothing the engine applies (token labels: to the teacher's targets, in the task's loss).
 _SMOOTHED_LOSSES = ("cross_entropy", "token_label_cross_entropy")
+# The RandomResizedCrop the token-label dataset option performs (data/token_labels.py defaults, random interpolation).
+_TOKEN_LABEL_CROP = {"scale": (0.08, 1.0), "ratio": (0.75, 4 / 3), "interpolation": "random"}
 # What a detector's own transform does (torchvision's GeneralizedRCNNTransform, set up by
 # wavevision.models.detection: shorter side to 800, longer at most 1333, padded to a multiple of 32).
 _DETECTOR_RESIZE = ((1333, 800), True)
@@ -70,6 +72,9 @@ def _pipeline_gaps(recipe: Recipe) -> list[str]:
         for step in steps:
             if step.op in _DONE_BY_DATASETS and "cat_max_ratio" not in step.args:
                 continue
+            if where == "train" and recipe.loss.token_labels is not None and step.op == "random_resized_crop" and \
+                    {k: v for k, v in step.args.items() if k != "size"} == _TOKEN_LABEL_CROP:
+                continue  # wavevision.data.token_labels crops image and labels this way
             if detector and step.op == "resize" and (tuple(step.args.get("scale", ())),
                                                      step.args.get("keep_ratio")) == _DETECTOR_RESIZE:
                 continue
