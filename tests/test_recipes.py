@@ -316,12 +316,15 @@ def test_engine_values_and_missing_pieces():
     v = engine_values(get_recipe("wave_vit_s_in1k_tl"))
     assert v["lr"] == pytest.approx(1e-3) and v["batch_size"] == 128 and v["epochs"] == 310 and v["amp"] == "fp16"
     assert v["min_lr"] == 1e-5 and v["warmup_epochs"] == 5.0 and v["model_args"]["drop_path_rate"] == 0.1
-    assert "label_smoothing" not in v  # it belongs to the token-label loss, which the engine lacks
+    assert v["label_smoothing"] == 0.1  # applied to the token-label targets by the classification task
+    assert v["dataset_args"] == {"token_labels": "label_top5_train_nfnet"}  # grid: 224 / 32 = 7 by default
     gaps = missing_pieces(get_recipe("wave_vit_s_in1k_tl"))
     from wavevision.engine.mixing import have_timm
 
-    assert any("token-label" in g for g in gaps)
-    assert any("rand augment" in g for g in gaps) != have_timm()  # timm.data performs it where installed
+    assert not any("token-label" in g or "label smoothing" in g or "resized crop" in g for g in gaps)
+    assert any("rand augment" in g for g in gaps)  # the token-label dataset crops and flips only
+    deit = missing_pieces(get_recipe("wave_vit_s_in1k_deit"))
+    assert ("train random resized crop" in deit) != have_timm()  # timm.data performs it where installed
     assert not any("cool-down" in g for g in gaps) and v["cooldown_epochs"] == 10  # the engine does it now
     assert missing_pieces(get_recipe("wavemix_lite_digits")) == [] and missing_line(get_recipe("wavemix_lite_digits")) is None
     coco = missing_pieces(get_recipe("mask_rcnn_wave_vit_s_coco_1x"))

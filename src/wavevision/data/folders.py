@@ -37,6 +37,7 @@ from ._base import (DatasetInfo, holdout_split, register_dataset, reject_unknown
 from .datasets import FileClassification
 from .image import IMAGE_EXTENSIONS, DataFileError, check_image_file, convert_channels, image_error, load_image
 from .timm_augment import TIMM_OPTIONS, TimmTrainTransform, timm_options
+from .token_labels import RandomResizedCropWithLabels, TokenLabelFolder
 from .transforms import CenterCrop, Compose, Normalize, RandomCrop, RandomHorizontalFlip, ResizeCover, to_size
 
 __all__ = ["ImageLoader", "find_split_folders", "scan_class_folders", "verify_images"]
@@ -287,7 +288,7 @@ def _normalisation(options: dict[str, Any], in_chans: int) -> tuple[tuple[float,
 def _build(name: str, split: str, root: Path, augment: bool, options: dict[str, Any], *, image_size: int,
            crop_pct: float) -> tuple[Dataset, DatasetInfo]:
     reject_unknown_options(name, options, ["image_size", "crop_pct", "in_chans", "mean", "std", "val_size", "verify",
-                                           *TIMM_OPTIONS])
+                                           "token_labels", "token_label_grid", *TIMM_OPTIONS])
     timm_aug = timm_options(options)
     if not root.is_dir():
         raise FileNotFoundError(f"{name}: {str(root)!r} is not a folder; point root at the dataset folder")
@@ -338,24 +339,47 @@ def _build(name: str, split: str, root: Path, augment: bool, options: dict[str, 
         paths, labels = _select(paths, labels, holdout_split(len(paths), part, options.get("val_size")))
     verify_images(paths, options.get("verify"))
 
+    info = DatasetInfo(name=name, task="classification", in_chans=in_chans, num_classes=len(classes),
+                       class_names=classes, image_size=size, mean=mean, std=std)
+    if augment and options.get("token_labels") is not None:
+        return _token_label_dataset(root, paths, labels, info, options), info
     if augment and timm_aug:
-        transform: Any = TimmTrainTransform(size, mean, std, timm_aug)
-    elif augment:
+        return FileClassification(paths, labels, ImageLoader(in_chans), TimmTrainTransform(size, mean, std, timm_aug)), info
+    if augment:
         steps: list = [ResizeCover(size), RandomCrop(size, padding=max(1, size[0] // 8)), RandomHorizontalFlip()]
     else:
         steps = [ResizeCover((round(size[0] / crop_pct), round(size[1] / crop_pct))), CenterCrop(size)]
-    if not (augment and timm_aug):
-        transform = Compose([*steps, Normalize(mean, std)])
-    info = DatasetInfo(name=name, task="classification", in_chans=in_chans, num_classes=len(classes),
-                       class_names=classes, image_size=size, mean=mean, std=std)
-    return FileClassification(paths, labels, ImageLoader(in_chans), transform), info
+    steps.append(Normalize(mean, std))
+    return FileClassification(paths, labels, ImageLoader(in_chans), Compose(steps)), info
+
+
+def _token_label_dataset(root: Path, paths: list[Path], labels: list[int], info: DatasetInfo,
+                         options: dict[str, Any]) -> TokenLabelFolder:
+    """Training images with LV-ViT token labels: the folder ``token_labels`` (relative paths are
+    inside ``root``), RandomResizedCrop with the reference's random bilinear/bicubic choice and a
+    flip shared by image and labels, dense targets on a ``token_label_grid`` grid (image size / 32,
+    Wave-ViT's last stage, by default)."""
+    folder = Path(str(options["token_labels"]))
+    if not folder.is_absolute():
+        folder = root / folder
+        if not _inside(os.path.realpath(folder), os.path.realpath(root)):
+            raise ValueError(f"token_labels {str(options['token_labels'])!r} leads out of the dataset folder "
+                             f"{str(root)!r}; give an absolute path or one inside it")
+    size = info.image_size
+    grid = to_size(options.get("token_label_grid", (max(1, size[0] // 32), max(1, size[1] // 32))), "token_label_grid")
+    transform = RandomResizedCropWithLabels(size, grid=grid, num_classes=info.num_classes, interpolation="random",
+                                            label_smoothing=0.0, mean=info.mean, std=info.std)
+    return TokenLabelFolder(paths, labels, folder, transform, channels=info.in_chans)
 
 
 @register_dataset("imagefolder")
 def build_imagefolder(split: str, *, root=None, download=False, augment=False, **options) -> tuple[Dataset, DatasetInfo]:
     """Any class-folder tree (layouts in the module docstring). Options: ``image_size`` (224),
     ``crop_pct`` (1.0), ``in_chans`` (3 or 1), ``mean``/``std`` (ImageNet's), ``val_size``,
-    ``verify`` (check every image opens at build time; default when at most 20,000 files)."""
+    ``verify`` (check every image opens at build time; default when at most 20,000 files),
+    ``token_labels`` (training only: the folder of LV-ViT per-image label files, relative to
+    ``root`` or absolute; targets become :class:`~wavevision.data.token_labels.TokenTargets`),
+    ``token_label_grid`` (their token grid; default image size / 32)."""
     return _build("imagefolder", split, root, augment, options, image_size=224, crop_pct=1.0)
 
 

@@ -25,6 +25,10 @@ class RecipeGapWarning(UserWarning):
 _DONE_BY_DATASETS = {"normalize", "to_tensor", "random_crop", "hflip", "random_patch", "reduce_zero_label"}
 _RANDOM = {"random_crop", "hflip", "random_patch", "random_resized_crop", "rand_augment", "color_jitter",
            "random_erasing", "photometric_distortion"}
+# Losses whose label smoothing the engine applies (token labels: to the teacher's targets, in the task's loss).
+_SMOOTHED_LOSSES = ("cross_entropy", "token_label_cross_entropy")
+# The RandomResizedCrop the token-label dataset option performs (data/token_labels.py defaults, random interpolation).
+_TOKEN_LABEL_CROP = {"scale": (0.08, 1.0), "ratio": (0.75, 4 / 3), "interpolation": "random"}
 # What a detector's own transform does (the reference='mmdet' builds: MMDetection's keep-ratio resize,
 # shorter side to 800, longer at most 1333, then torchvision's padding to a multiple of 32).
 _DETECTOR_RESIZE = ((1333, 800), True)
@@ -100,8 +104,11 @@ def engine_values(recipe: Recipe) -> dict[str, Any]:
         values["warmup_ratio"] = sched.warmup_lr / recipe.lr
     if sched.cooldown_epochs:
         values["cooldown_epochs"] = sched.cooldown_epochs
-    if recipe.loss.label_smoothing and (recipe.loss.name == "cross_entropy" or _mixes(recipe)):
+    if recipe.loss.label_smoothing and (recipe.loss.name in _SMOOTHED_LOSSES or _mixes(recipe)):
         values["label_smoothing"] = recipe.loss.label_smoothing  # with Mixup: in its soft targets
+    if recipe.loss.token_labels is not None:  # the dataset option of wavevision.data.token_labels; its grid
+        # defaults to image size / 32 (the recipes' 7 at 224), so it follows a changed image_size
+        values["dataset_args"] = {**values.get("dataset_args", {}), "token_labels": recipe.loss.token_labels.files}
     if _mixes(recipe):
         mix = recipe.loss.mixing
         values.update(mixup_alpha=mix.mixup_alpha, cutmix_alpha=mix.cutmix_alpha, mix_prob=mix.prob,
@@ -130,6 +137,8 @@ _TIMM_STEPS = {"random_resized_crop", "hflip", "color_jitter", "rand_augment", "
 def _timm_augment(recipe: Recipe) -> dict[str, Any]:
     """The dataset options that make timm perform the recipe's classification training pipeline
     (empty when timm is absent, the dataset takes no such options or a step is not timm's)."""
+    if recipe.loss.token_labels is not None:  # the token-label dataset crops and flips; timm's other steps wait
+        return {}
     steps = {s.op: s.args for s in recipe.data.train}
     if (recipe.data.dataset not in _TIMM_AUGMENT_DATASETS or "random_resized_crop" not in steps
             or not set(steps) <= _TIMM_STEPS or not have_timm()):
@@ -165,6 +174,9 @@ def _pipeline_gaps(recipe: Recipe) -> list[str]:
                 continue
             if mmseg and step.op in _DONE_BY_MMSEG:
                 continue
+            if where == "train" and recipe.loss.token_labels is not None and step.op == "random_resized_crop" and \
+                    {k: v for k, v in step.args.items() if k != "size"} == _TOKEN_LABEL_CROP:
+                continue  # wavevision.data.token_labels crops image and labels this way
             if detector and step.op == "resize" and (tuple(step.args.get("scale", ())),
                                                      step.args.get("keep_ratio")) == _DETECTOR_RESIZE:
                 continue
@@ -198,13 +210,13 @@ def missing_pieces(recipe: Recipe) -> list[str]:
                     f"best weights, patience {sched.patience} epochs; the engine trains the first optimizer for --epochs)")
     if recipe.iterations is not None:
         gaps.append(f"a length in iterations ({recipe.iterations:,}; give --epochs)")
-    if loss.token_labels is not None:
-        gaps.append(f"token-label targets ({loss.token_labels.files}, pooled to {loss.token_labels.size}x"
-                    f"{loss.token_labels.size})")
+    if loss.token_labels is not None and (loss.token_labels.cls_weight, loss.token_labels.dense_weight) != (1.0, 0.5):
+        gaps.append(f"token-label loss weights {loss.token_labels.cls_weight:g}/{loss.token_labels.dense_weight:g} "
+                    "(the engine's are 1.0 class / 0.5 dense)")
     if loss.mixing is not None and not _mixes(recipe):
         gaps.append("Mixup/CutMix with soft targets (timm's Mixup: " + (TIMM_HINT + ")" if not have_timm() else
                                                                         f"not with the {loss.name.replace('_', ' ')})"))
-    if loss.label_smoothing and loss.name != "cross_entropy" and not _mixes(recipe):
+    if loss.label_smoothing and loss.name not in _SMOOTHED_LOSSES and not _mixes(recipe):
         gaps.append(f"label smoothing inside the {loss.name.replace('_', ' ')}")
     if recipe.data.repeated_augmentation > 1:
         gaps.append(f"repeated augmentation (x{recipe.data.repeated_augmentation})")

@@ -8,7 +8,8 @@ import torch
 import torch.nn as nn
 
 from ...data import DatasetInfo
-from ...losses import TokenLabelLoss
+from ...data.token_labels import TokenTargets, smooth
+from ...losses import TokenLabelLoss, soft_target_cross_entropy
 from ...models.wave_vit import TokenLabelOutput
 from ...utils.io import write_json
 from ...utils.table import format_table
@@ -23,15 +24,28 @@ def class_logits(out: Any) -> torch.Tensor:
     return out.logits if isinstance(out, TokenLabelOutput) else out
 
 
+def _labels(target: Any) -> torch.Tensor:
+    """The image labels of a batch's targets (token-label targets carry them beside the distributions)."""
+    return target.label if isinstance(target, TokenTargets) else target
+
+
 class _ClassificationLoss(nn.Module):
-    """Cross entropy; for a token-labeling model's training output (Wave-ViT) the token-labeling loss."""
+    """Cross entropy; for a token-labeling model's training output (Wave-ViT) the token-labeling loss,
+    on the dense teacher targets when the dataset gives them (``token_labels``), smoothed here."""
 
     def __init__(self, label_smoothing: float) -> None:
         super().__init__()
+        self.label_smoothing = label_smoothing
         self.ce = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
         self.token_labeling = TokenLabelLoss(label_smoothing=label_smoothing)
 
-    def forward(self, out: Any, target: torch.Tensor) -> torch.Tensor:
+    def forward(self, out: Any, target: Any) -> torch.Tensor:
+        if isinstance(target, TokenTargets):
+            cls, dense = smooth(target.cls.float(), self.label_smoothing), smooth(target.dense.float(), self.label_smoothing)
+            if isinstance(out, TokenLabelOutput):
+                return self.token_labeling(out._replace(logits=out.logits.float(), aux_logits=out.aux_logits.float()),
+                                           cls, dense)
+            return soft_target_cross_entropy(class_logits(out).float(), cls)
         if isinstance(out, TokenLabelOutput):
             return self.token_labeling(out._replace(logits=out.logits.float(), aux_logits=out.aux_logits.float()), target)
         return self.ce(out.float(), target)
@@ -51,8 +65,11 @@ class Classification(LabelTask):
     def loss(self, info: DatasetInfo | None = None, *, label_smoothing: float = 0.0) -> nn.Module:
         return _ClassificationLoss(label_smoothing)
 
-    def train_sums(self, out: Any, target: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"correct": (class_logits(out).detach().argmax(1) == target).sum()}
+    def check_target(self, target: Any, info: DatasetInfo) -> None:
+        super().check_target(_labels(target), info)
+
+    def train_sums(self, out: Any, target: Any) -> dict[str, torch.Tensor]:
+        return {"correct": (class_logits(out).detach().argmax(1) == _labels(target)).sum()}
 
     def train_metrics(self, sums: dict[str, float], count: float) -> dict[str, float]:
         return {"train_top1": 100.0 * sums["correct"] / max(count, 1)}
