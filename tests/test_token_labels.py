@@ -257,6 +257,7 @@ def test_recipe_trains_on_token_labels_inside_the_data_root(tmp_path):
     root = _tree(tmp_path)
     (root / "labels").rename(root / "label_top5_train_nfnet")  # the recipe's folder name, inside the root
     cfg = resolve_config(overrides=dict(recipe="wave_vit_s_in1k_tl", data_root=str(root), amp="none", epochs=1,
+                                        cooldown_epochs=0,
                                         batch_size=4, max_train_batches=2, max_eval_batches=1, test=False,
                                         model_args=dict(embed_dims=[8, 16, 24, 32], depths=[1, 1, 1, 1],
                                                         num_heads=[1, 2, 3, 4], stem_hidden_dim=8),
