@@ -32,13 +32,17 @@ def _src(file: str, line: int | None = None, note: str = "") -> Source:
     return Source(_WAVEVIT, file, line, _WAVEVIT_COMMIT, note)
 
 
-def _cost(model: str, samples: float, what: str) -> Cost:
-    """The analytical A100 hours of ``samples`` training inputs at the MACs registered for ``model``."""
+def _cost(model: str, samples: float, what: str, pixels: float = 1.0) -> Cost:
+    """The analytical A100 hours of ``samples`` training inputs at the MACs registered for ``model``
+    (a name, or ``name.tag`` for a tag's own input size), times ``pixels``: the training input's
+    pixel count over the registered one (the MACs of these convolutional and windowed models grow
+    about linearly with it)."""
     macs = get_pretrained_cfg(model)["macs"]
-    hours = analytical_hours(macs, samples)
+    hours = analytical_hours(macs * pixels, samples)
+    scaled = "" if pixels == 1.0 else f" x {pixels:.3g} (training pixels over the registered input's)"
     return Cost(accelerator_hours=round(hours, 1 if hours >= 1 else 2), accelerator="A100 (analytical)",
-                how=f"6 x {macs / 1e9:.2f} G MACs (the registered {model} count) x {what} at 30 % of 312 TFLOP/s; "
-                    "data loading and evaluation not counted (a lower bound)")
+                how=f"6 x {macs / 1e9:.2f} G MACs (the registered {model} count){scaled} x {what} at 30 % of "
+                    "312 TFLOP/s; data loading and evaluation not counted (a lower bound)")
 
 
 # -- Wave-ViT on ImageNet-1k (classification/main.py defaults, train.sh, configs/wavevit/*.py) -----------------
@@ -116,6 +120,68 @@ for _size in ("s", "b", "l"):
     register_recipe(_wave_vit_in1k(_size, token_labels=True))
 for _size in ("s", "b"):
     register_recipe(_wave_vit_in1k(_size, token_labels=False))
+
+
+# -- Wave-ViT 384x384 fine-tuning (the in1k_384 records): settings NOT published by the repository -------------
+
+_FT_384_NOTE = ("classification/README.md:42,44,46 give the 384 results and checkpoints only; train.sh has no 384 "
+                "run and no file sets the fine-tuning hyperparameters. main.py:159,395-412 has DeiT's --finetune "
+                "(head keys dropped when shapes differ, strict=False load) and main.py:518 trains in eval mode when "
+                "--finetune is given. The values chosen: DeiT's published 384 fine-tuning (facebookresearch/deit "
+                "README: --input-size 384 --lr 5e-6 --min-lr 5e-6 --weight-decay 1e-8 --epochs 30), since main.py is "
+                "DeiT's, with main.py's other defaults (warm-up 5 epochs from 1e-6, cool-down 10) and token labels at "
+                "the 384 grid (384 / 32 = 12)")
+_FT_384_CHOSEN = "not published by YehLi/ImageNetModel (README and train.sh give the 384 results only); chosen from " \
+                 "DeiT's 384 fine-tuning, whose main.py this repository's is"
+
+
+def _wave_vit_in1k_384(size: str) -> Recipe:
+    letter, drop_path, clip, _ = _WAVEVIT_SIZES[size]
+    model = f"wave_vit_{size}"
+    train = tuple(Step(s.op, {**s.args, "size": 384}) if s.op == "random_resized_crop" else s
+                  for s in _imagenet_train("random"))
+    return Recipe(
+        name=f"wave_vit_{size}_in1k_384_ft",
+        description=f"Wave-ViT-{letter} fine-tuned at 384x384 from the 224 weights, 30 epochs with token labels "
+                    "(settings not published: DeiT's)",
+        model=model, model_args=dict(drop_path_rate=drop_path, token_label=True, mix_token=True),
+        data=Data("imagenet", args=dict(image_size=384), train=train,
+                  eval=(Step("resize_center_crop", {"size": 384, "crop_pct": 1.0, "interpolation": "bicubic"}),
+                        Step("normalize", {"mean": IMAGENET_MEAN, "std": IMAGENET_STD}))),
+        optimizer=Optimizer("adamw", lr=5e-6, weight_decay=1e-8, lr_scaling="linear", reference_batch=512, eps=1e-8,
+                            no_decay=("1d",)),
+        schedule=Schedule("cosine", warmup_epochs=5, warmup_lr=1e-6, min_lr=5e-6, cooldown_epochs=10),
+        epochs=30, devices=8, global_batch=512, amp="fp16", loss_scale="dynamic",
+        loss=Loss("token_label_cross_entropy", label_smoothing=0.1,
+                  token_labels=TokenLabels("label_top5_train_nfnet", size=12, dense_weight=0.5, cls_weight=1.0)),
+        eval=EvalProtocol("center_crop", "top1", crop_pct=1.0, interpolation="bicubic", size=(384, 384), batch=1.5),
+        clip_grad=clip, init=f"wave_vit_{size}.in1k (the 224 weights, the authors' Pretrained/wavevit_{size}.pth)",
+        expected=Expected({"top1": get_pretrained_cfg(f"{model}.in1k_384")["metrics"]["top1"]}, "ImageNet-1k val",
+                          Source(_WAVEVIT, "classification/README.md", {"s": 42, "b": 44, "l": 46}[size],
+                                 _WAVEVIT_COMMIT)),
+        reference=_src("classification/main.py", 518, note=_FT_384_NOTE),
+        cost=_cost(f"{model}.in1k_384", IMAGENET_TRAIN_IMAGES * 40,
+                   "1,281,167 images x 40 epochs (30 + 10 cool-down) at 384x384"),
+        differences=(
+            Difference("optimizer.lr", f"{_FT_384_CHOSEN}: lr 5e-6 at global batch 512 (main.py's linear rule)"),
+            Difference("optimizer.weight_decay", f"{_FT_384_CHOSEN}: weight decay 1e-8"),
+            Difference("schedule.min_lr", f"{_FT_384_CHOSEN}: min lr 5e-6, equal to the lr, so the cosine is flat"),
+            Difference("epochs", f"{_FT_384_CHOSEN}: 30 epochs"),
+            Difference("global_batch", "not published; 8 x 64 (half of the 224 runs' 128 per GPU, since a 384 input "
+                                       "holds 2.9x the tokens), with the lr given for 512 so no rescaling is hidden"),
+            Difference("model_args.drop_path_rate", "main.py:518 fine-tunes in eval mode (drop path, MixToken and "
+                                                    "BatchNorm statistics off), but with --token-label the eval-mode "
+                                                    "forward returns one tensor (wavevit.py:527) that "
+                                                    "TokenLabelCrossEntropy cannot take, so how the released run "
+                                                    "trained cannot be reconstructed; this recipe trains in train mode "
+                                                    "with the 224 run's drop path and MixToken"),
+            _IMAGENET_SELECT,
+        ),
+    )
+
+
+for _size in ("s", "b", "l"):
+    register_recipe(_wave_vit_in1k_384(_size))
 
 
 # -- Wave-ViT + Mask R-CNN / RetinaNet on COCO, 1x (object_detection/configs/wavevit/*_1x_coco.py) -------------
