@@ -240,6 +240,62 @@ def _cifar10():
     }
 
 
+def _wavemix(model, dataset, top1, split, batch, train, test, patience=20, args=None, init=None, ev=None):
+    # REFERENCE.md §9 "WaveMix / WaveMix-Lite" (the two-phase optimizer) and §6 (the tags); per dataset the script
+    # named in each entry of TRANSCRIPTIONS below (pranavphoenix/WaveMix at ba3d1b4)
+    return {
+        "model": model, "model_args": {"dropout": 0.5},  # every released model: dropout 0.5 (§6)
+        "data": {"dataset": dataset, "args": args or {}, "train_split": "train",
+                 "select_split": "test",  # every script keeps the best epoch on the split it reports
+                 "report_split": "test", "train": train, "eval": test, "repeated_augmentation": 1},
+        "optimizer": optimizer("adamw", 1e-3, weight_decay=0.01, betas=[0.9, 0.999], eps=1e-8),
+        "schedule": schedule("two_phase", patience=patience, second=optimizer("sgd", 1e-3, momentum=0.9)),
+        "epochs": None, "iterations": None, "global_batch": batch, "devices": 1, "amp": "fp16", "loss_scale": "dynamic",
+        "ema": None, "clip_grad": None, "loss": loss("cross_entropy"), "eval": ev or evaluation("full_image", "top1"),
+        "init": init, "frozen_norm": False, "expected": {"metrics": {"top1": top1}, "split": split},
+    }
+
+
+_FLIP_TRIVIAL = [step("hflip", p=0.5), step("trivial_augment_wide"), step("to_tensor")]
+_C10 = step("normalize", mean=[0.4914, 0.4822, 0.4465], std=[0.2470, 0.2435, 0.2616])  # example_cifar10.py:48
+_C10_TEST = step("normalize", mean=[0.4941, 0.4853, 0.4507], std=[0.2468, 0.2430, 0.2618])  # example_cifar10.py:52
+_TINY = step("normalize", mean=[0.4803, 0.4481, 0.3975], std=[0.2764, 0.2689, 0.2816])  # tinyimagenet.py:63
+_TINY_TEST = step("normalize", mean=[0.4825, 0.4499, 0.3984], std=[0.2764, 0.2691, 0.2825])  # tinyimagenet.py:76
+# ImageNet / Places-365: no training script; the only facts are timm.py:22-23 (224, crop pct 1.0, bicubic) and the
+# models; the pipeline, batch and schedule are the recipe's documented choice (see test_documented_differences...)
+_IN_TRAIN = [step("random_resized_crop", size=224, scale=[0.08, 1.0], ratio=[3 / 4, 4 / 3], interpolation="bicubic"),
+             *_FLIP_TRIVIAL, step("normalize", mean=IMAGENET_MEAN, std=IMAGENET_STD)]
+_IN_EVAL = dict(test=[step("resize_center_crop", size=224, crop_pct=1.0, interpolation="bicubic"),
+                      step("normalize", mean=IMAGENET_MEAN, std=IMAGENET_STD)], args={"crop_pct": 1.0},
+                ev=evaluation("center_crop", "top1", crop_pct=1.0, interpolation="bicubic", size=[224, 224]))
+_L3_IN1K = "wavemix_192_16_l3 ImageNet-1k weights (75.06; classifier replaced)"
+WAVEMIX_TRANSCRIPTIONS = {
+    "wavemix_192_16_l3_in1k": _wavemix("wavemix_192_16_l3", "imagenet", 75.06, "ImageNet-1k val", 512, _IN_TRAIN,
+                                       **_IN_EVAL),
+    "wavemix_256_12_l2_places365": _wavemix("wavemix_256_12_l2", "places365", 54.94, "Places-365 val", 512, _IN_TRAIN,
+                                            **_IN_EVAL),
+    # example_cifar10.py (HEAD) applied to CIFAR-100: batch 512 (41), flip + TrivialAugmentWide (45-46), patience 20
+    "wavemix_lite_256_8_cifar100": _wavemix("wavemix_lite_256_8", "cifar100", 77.82, "CIFAR-100 test", 512,
+                                            [*_FLIP_TRIVIAL, _C10], [step("to_tensor"), _C10_TEST]),
+    "wavemix_lite_256_10_cifar100": _wavemix("wavemix_lite_256_10", "cifar100", 78.81, "CIFAR-100 test", 512,
+                                             [*_FLIP_TRIVIAL, _C10], [step("to_tensor"), _C10_TEST]),
+    # tinyimagenet.py: batch 304 (131), phase-1 pipeline (58-63), 64x64 (the 78.76 tag at 128x128, §6)
+    "wavemix_lite_256_12_tiny_imagenet": _wavemix("wavemix_lite_256_12", "tiny-imagenet", 62.51, "Tiny-ImageNet val",
+                                                  304, [*_FLIP_TRIVIAL, _TINY], [step("to_tensor"), _TINY_TEST],
+                                                  args={"image_size": 64}),
+    "wavemix_192_16_l3_tiny_imagenet": _wavemix("wavemix_192_16_l3", "tiny-imagenet", 71.69, "Tiny-ImageNet val", 304,
+                                                [*_FLIP_TRIVIAL, _TINY], [step("to_tensor"), _TINY_TEST],
+                                                args={"image_size": 64}, init="tiny_71.69.pth"),
+    "wavemix_192_16_l3_tiny_imagenet_128": _wavemix("wavemix_192_16_l3", "tiny-imagenet", 78.76, "Tiny-ImageNet val",
+                                                    304, [*_FLIP_TRIVIAL, _TINY], [step("to_tensor"), _TINY_TEST],
+                                                    args={"image_size": 128}, init="tiny_71.69.pth"),
+    # galaxy10.py: TrivialAugmentWide + ToTensor (75-80), test ToTensor (84), batch 160 (113), patience 10 (155)
+    **{f"wavemix_192_16_l{lv}_galaxy10": _wavemix(f"wavemix_192_16_l{lv}", "galaxy10", top1,
+                                                  "Galaxy10 DECals test (10 %)", 160,
+                                                  [step("trivial_augment_wide"), step("to_tensor")], [step("to_tensor")],
+                                                  patience=10) for lv, top1 in ((1, 90.23), (3, 95.42))},
+}
+
 TRANSCRIPTIONS = {
     **{f"wave_vit_{s}_in1k_tl": _imagenet(s, True) for s in "sbl"},
     **{f"wave_vit_{s}_in1k_deit": _imagenet(s, False) for s in "sb"},
@@ -247,6 +303,7 @@ TRANSCRIPTIONS = {
     **{f"{d}_wave_vit_{s}_coco_1x": _coco(d, s) for d in ("mask_rcnn", "retinanet") for s in "sb"},
     **{f"upernet_wave_vit_{s}_ade20k_160k": _ade20k(s) for s in "sb"},
     "wavemix_lite_144_7_cifar10": _cifar10(),
+    **WAVEMIX_TRANSCRIPTIONS,
 }
 # Fields that describe the record rather than the training: checked elsewhere.
 _NOT_TRAINING = {"name", "description", "reference", "cost", "differences", "dataset_default", "lr"}
@@ -302,6 +359,15 @@ def test_documented_differences_are_the_ones_expected():
         "data.select_split", "data.eval", "optimizer.name"]
     assert "data.repeated_augmentation" in [d.field for d in get_recipe("wave_vit_s_in1k_tl").differences]
     assert "data.repeated_augmentation" not in [d.field for d in get_recipe("wave_vit_s_in1k_deit").differences]
+    for name in ("wavemix_192_16_l3_in1k", "wavemix_256_12_l2_places365"):  # no script: choices, named
+        assert [d.field for d in get_recipe(name).differences] == ["data.train", "global_batch", "schedule",
+                                                                   "data.select_split"]
+    assert [d.field for d in get_recipe("wavemix_lite_256_8_cifar100").differences] == [
+        "data.select_split", "data.train", "data.eval", "optimizer.name"]
+    assert [d.field for d in get_recipe("wavemix_192_16_l3_tiny_imagenet").differences] == [
+        "data.select_split", "data.train", "data.eval", "init"]
+    assert [d.field for d in get_recipe("wavemix_192_16_l1_galaxy10").differences] == [
+        "data.select_split", "schedule.patience", "data.report_split"]
     assert [d.field for d in get_recipe("wave_vit_b_in1k_384_ft").differences] == [
         "optimizer.lr", "optimizer.weight_decay", "schedule.min_lr", "epochs", "global_batch",
         "model_args.drop_path_rate", "data.select_split"]
