@@ -296,6 +296,24 @@ WAVEMIX_TRANSCRIPTIONS = {
                                                   patience=10) for lv, top1 in ((1, 90.23), (3, 95.42))},
 }
 
+def _cityscapes():
+    # REFERENCE.md §6 (83.04 mIoU, the ImageNet classifier with an upsampling head) and §9; the rest is
+    # pranavphoenix/WaveMix Semantic_Segmentation/Cityscapes.py at ba3d1b4
+    norm = step("normalize", mean=IMAGENET_MEAN, std=IMAGENET_STD)  # 113
+    resize = step("resize", size=[1024, 2048])  # 111
+    out = _wavemix("wavemix_seg_192_16_l3", "cityscapes", None, "Cityscapes val", 6,  # batch 6: line 253
+                   [resize, step("hflip", p=0.5), norm, step("to_tensor")],  # 109-116
+                   [resize, step("hflip", p=0.5), norm, step("to_tensor")],  # val uses the same transform (251)
+                   patience=25, args={"image_size": [1024, 2048]},  # 295
+                   init="wavemix_192_16_l3 ImageNet-1k weights (75.06; the pooling head replaced by the upsampling "
+                        "head)",  # 178-200
+                   ev=evaluation("full_image", "miou", size=[1024, 2048]))
+    out["data"]["select_split"] = "test"  # best val mIoU kept (367-371), val reported
+    out["loss"] = loss("focal")  # FocalLoss2d, gamma 2 (211-242)
+    out["expected"] = {"metrics": {"miou": 83.04}, "split": "Cityscapes val"}
+    return out
+
+
 TRANSCRIPTIONS = {
     **{f"wave_vit_{s}_in1k_tl": _imagenet(s, True) for s in "sbl"},
     **{f"wave_vit_{s}_in1k_deit": _imagenet(s, False) for s in "sb"},
@@ -304,6 +322,7 @@ TRANSCRIPTIONS = {
     **{f"upernet_wave_vit_{s}_ade20k_160k": _ade20k(s) for s in "sb"},
     "wavemix_lite_144_7_cifar10": _cifar10(),
     **WAVEMIX_TRANSCRIPTIONS,
+    "wavemix_seg_192_16_l3_cityscapes": _cityscapes(),
 }
 # Fields that describe the record rather than the training: checked elsewhere.
 _NOT_TRAINING = {"name", "description", "reference", "cost", "differences", "dataset_default", "lr"}
@@ -368,6 +387,8 @@ def test_documented_differences_are_the_ones_expected():
         "data.select_split", "data.train", "data.eval", "init"]
     assert [d.field for d in get_recipe("wavemix_192_16_l1_galaxy10").differences] == [
         "data.select_split", "schedule.patience", "data.report_split"]
+    assert [d.field for d in get_recipe("wavemix_seg_192_16_l3_cityscapes").differences] == [
+        "data.select_split", "data.eval", "schedule.patience", "eval.metric"]
     assert [d.field for d in get_recipe("wave_vit_b_in1k_384_ft").differences] == [
         "optimizer.lr", "optimizer.weight_decay", "schedule.min_lr", "epochs", "global_batch",
         "model_args.drop_path_rate", "data.select_split"]
@@ -422,6 +443,9 @@ def test_engine_values_and_missing_pieces():
     assert not any("step schedule" in g for g in coco) and not any("BatchNorm" in g for g in coco)  # frozen_norm
     assert not any("BatchNorm" in g for g in missing_pieces(get_recipe("upernet_wave_vit_s_ade20k_160k")))
     assert not any("hflip" in g or "resize" in g or "pad" in g for g in coco)  # dataset flip, detector resize/pad
+    city = missing_pieces(get_recipe("wavemix_seg_192_16_l3_cityscapes"))
+    assert "the focal loss (the engine trains with the task's own)" in city  # a loss the engine lacks is named
+    assert not any("resize" in g for g in city)  # the dataset's image_size option resizes
     line = missing_line(get_recipe("wavemix_lite_144_7_cifar10"))
     assert "\n" not in line and "two-phase optimizer" in line
     assert engine_values(get_recipe("wavemix_lite_144_7_cifar10"))["augment"] is False

@@ -174,6 +174,9 @@ def _pipeline_gaps(recipe: Recipe) -> list[str]:
                 continue
             if mmseg and step.op in _DONE_BY_MMSEG:
                 continue
+            if step.op == "resize" and "size" in step.args and \
+                    tuple(step.args["size"]) == tuple(recipe.data.args.get("image_size") or ()):
+                continue  # the dataset's image_size option resizes images and labels
             if where == "train" and recipe.loss.token_labels is not None and step.op == "random_resized_crop" and \
                     {k: v for k, v in step.args.items() if k != "size"} == _TOKEN_LABEL_CROP:
                 continue  # wavevision.data.token_labels crops image and labels this way
@@ -186,6 +189,11 @@ def _pipeline_gaps(recipe: Recipe) -> list[str]:
                 continue
             gaps.append(f"{where} {step.op.replace('_', ' ')}")
     return list(dict.fromkeys(gaps))
+
+
+# Losses the engine trains with (each task's own loss; the recipe's name only says which).
+_ENGINE_LOSSES = {"cross_entropy", "soft_target_cross_entropy", "token_label_cross_entropy", "detection",
+                  "segmentation", "l1"}
 
 
 def missing_pieces(recipe: Recipe) -> list[str]:
@@ -210,6 +218,8 @@ def missing_pieces(recipe: Recipe) -> list[str]:
                     f"best weights, patience {sched.patience} epochs; the engine trains the first optimizer for --epochs)")
     if recipe.iterations is not None:
         gaps.append(f"a length in iterations ({recipe.iterations:,}; give --epochs)")
+    if loss.name not in _ENGINE_LOSSES:
+        gaps.append(f"the {loss.name.replace('_', ' ')} loss (the engine trains with the task's own)")
     if loss.token_labels is not None and (loss.token_labels.cls_weight, loss.token_labels.dense_weight) != (1.0, 0.5):
         gaps.append(f"token-label loss weights {loss.token_labels.cls_weight:g}/{loss.token_labels.dense_weight:g} "
                     "(the engine's are 1.0 class / 0.5 dense)")
