@@ -314,6 +314,19 @@ def _cityscapes():
     return out
 
 
+def _sr(model, scale, psnr):
+    # REFERENCE.md §8-9 (Y channel, DIV2K, BSD100 x2 33.08 dB for the DIV2K weights) and pranavphoenix/WaveMixSR
+    # wavemixsr/train_div2k.py at 5cbb91a (the only training script; WaveMixSR-V2 publishes its model only)
+    ycc = [step("to_tensor"), step("rgb_to_ycbcr")]  # 42, 56-63: ToTensor, kornia rgb_to_ycbcr
+    out = _wavemix(model, "div2k", None, None, 1, ycc, ycc, patience=25, args={"scale": scale},  # 211, 240, 313
+                   ev=evaluation("full_image", "psnr_y"))
+    out["model_args"] = {}  # the registered models hold the released widths (depth 4, 144, dropout 0.3)
+    out["data"]["select_split"] = "val"  # phase 1 on DIV2K validation (277-299); phase 2 on test (348-354)
+    out["loss"] = loss("huber")  # 230, on Y (256-257)
+    out["expected"] = None if psnr is None else {"metrics": {"psnr_y": psnr}, "split": "BSD100 x2 (Y)"}
+    return out
+
+
 TRANSCRIPTIONS = {
     **{f"wave_vit_{s}_in1k_tl": _imagenet(s, True) for s in "sbl"},
     **{f"wave_vit_{s}_in1k_deit": _imagenet(s, False) for s in "sb"},
@@ -323,7 +336,11 @@ TRANSCRIPTIONS = {
     "wavemix_lite_144_7_cifar10": _cifar10(),
     **WAVEMIX_TRANSCRIPTIONS,
     "wavemix_seg_192_16_l3_cityscapes": _cityscapes(),
+    "wavemixsr_x2_div2k": _sr("wavemixsr_x2", 2, 33.08),
+    "wavemixsr_v2_x2_div2k": _sr("wavemixsr_v2_x2", 2, None),  # no V2 result published
+    "wavemixsr_v2_x4_div2k": _sr("wavemixsr_v2_x4", 4, None),
 }
+_REPOS = ("YehLi/ImageNetModel", "pranavphoenix/WaveMix", "pranavphoenix/WaveMixSR")
 # Fields that describe the record rather than the training: checked elsewhere.
 _NOT_TRAINING = {"name", "description", "reference", "cost", "differences", "dataset_default", "lr"}
 
@@ -352,7 +369,7 @@ def test_published_recipe_matches_its_reference(name):
     have = recipe.to_dict()
     if have["expected"] is not None:
         source = have["expected"].pop("source")
-        assert source["repo"] in ("YehLi/ImageNetModel", "pranavphoenix/WaveMix") and source["file"]
+        assert source["repo"] in _REPOS and source["file"]
     have = _flat(json.loads(json.dumps({k: v for k, v in have.items() if k not in _NOT_TRAINING})))
     want = _flat(json.loads(json.dumps(TRANSCRIPTIONS[name])))
     documented = [d.field for d in recipe.differences]
@@ -369,7 +386,7 @@ def test_published_recipe_matches_its_reference(name):
             assert same, f"{name}: {key} = {value!r}, reference {ref!r}"
     for d in recipe.differences:  # a documented difference names a reason and a field that exists
         assert len(d.reason) > 40 and any(k == d.field or k.startswith(d.field + ".") for k in have)
-    assert recipe.reference.repo in ("YehLi/ImageNetModel", "pranavphoenix/WaveMix") and recipe.reference.file
+    assert recipe.reference.repo in _REPOS and recipe.reference.file
     assert recipe.cost.accelerator_hours > 0 and "MACs" in recipe.cost.how
 
 
@@ -389,6 +406,9 @@ def test_documented_differences_are_the_ones_expected():
         "data.select_split", "schedule.patience", "data.report_split"]
     assert [d.field for d in get_recipe("wavemix_seg_192_16_l3_cityscapes").differences] == [
         "data.select_split", "data.eval", "schedule.patience", "eval.metric"]
+    assert [d.field for d in get_recipe("wavemixsr_x2_div2k").differences] == [
+        "data.select_split", "data.report_split", "data.args"]
+    assert [d.field for d in get_recipe("wavemixsr_v2_x4_div2k").differences][-1] == "model"
     assert [d.field for d in get_recipe("wave_vit_b_in1k_384_ft").differences] == [
         "optimizer.lr", "optimizer.weight_decay", "schedule.min_lr", "epochs", "global_batch",
         "model_args.drop_path_rate", "data.select_split"]
@@ -446,6 +466,8 @@ def test_engine_values_and_missing_pieces():
     city = missing_pieces(get_recipe("wavemix_seg_192_16_l3_cityscapes"))
     assert "the focal loss (the engine trains with the task's own)" in city  # a loss the engine lacks is named
     assert not any("resize" in g for g in city)  # the dataset's image_size option resizes
+    sr = missing_pieces(get_recipe("wavemixsr_x2_div2k"))
+    assert "the huber loss (the engine trains with the task's own)" in sr and not any("ycbcr" in g for g in sr)
     line = missing_line(get_recipe("wavemix_lite_144_7_cifar10"))
     assert "\n" not in line and "two-phase optimizer" in line
     assert engine_values(get_recipe("wavemix_lite_144_7_cifar10"))["augment"] is False

@@ -23,6 +23,8 @@ class RecipeGapWarning(UserWarning):
 
 # Pipeline operations the engine's dataset builders perform (with augment=True for the random ones).
 _DONE_BY_DATASETS = {"normalize", "to_tensor", "random_crop", "hflip", "random_patch", "reduce_zero_label"}
+# Done inside the model: the WaveMixSR models take RGB and work on full-range YCbCr (models/wavemix_sr.py).
+_DONE_BY_MODELS = {"rgb_to_ycbcr"}
 _RANDOM = {"random_crop", "hflip", "random_patch", "random_resized_crop", "rand_augment", "color_jitter",
            "random_erasing", "photometric_distortion"}
 # Losses whose label smoothing the engine applies (token labels: to the teacher's targets, in the task's loss).
@@ -169,6 +171,8 @@ def _pipeline_gaps(recipe: Recipe) -> list[str]:
     for where, steps in (("train", recipe.data.train), ("eval", recipe.data.eval)):
         for step in steps:
             if step.op in _DONE_BY_DATASETS and "cat_max_ratio" not in step.args:
+                continue
+            if step.op in _DONE_BY_MODELS and recipe.model.startswith("wavemixsr"):
                 continue
             if where == "train" and step.op in by_timm:
                 continue

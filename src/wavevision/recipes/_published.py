@@ -533,3 +533,67 @@ register_recipe(Recipe(
                                   "as wavevision's cityscapes dataset labels it"),
     ),
 ))
+
+
+# -- WaveMixSR and WaveMixSR-V2 on DIV2K (pranavphoenix/WaveMixSR wavemixsr/train_div2k.py at 5cbb91a) ----------
+
+_WAVEMIXSR = "pranavphoenix/WaveMixSR"
+_WAVEMIXSR_HEAD = "5cbb91a"
+DIV2K_TRAIN_IMAGES = 800
+_SR_SCRIPT = ("wavemixsr/train_div2k.py: 29 (-x scale), 35-37 (eugenesiow/Div2k bicubic_x<scale>: train, validation; "
+              "the test set by name), 42 and 56-63 (ToTensor, then kornia rgb_to_ycbcr), 198-204 (WaveMixSR depth 4, "
+              "mult 1, 144, dropout 0.3), 209 (GradScaler), 211 (batch 1: whole images), 230 (HuberLoss), 256-257 "
+              "(the loss on the Y channel only), 238-240 (AdamW lr 1e-3, weight decay 0.01, until 25 epochs without "
+              "a better PSNR), 277-299 (phase 1 keeps the best PSNR on DIV2K validation), 311-313 (SGD lr 1e-3 "
+              "momentum 0.9, patience 25), 348-354 (phase 2 keeps the best PSNR on the TEST set)")
+# DIV2K's HR images average about 2040x1400, so an LR input at scale s holds about (2040 / s) x (1400 / s) pixels.
+_DIV2K_HR_PIXELS = 2040 * 1400
+
+
+def _sr_recipe(name: str, model: str, scale: int, description: str, expected: Expected | None,
+               extra: tuple[Difference, ...] = (), note: str = "") -> Recipe:
+    registered = get_pretrained_cfg(model)["input_size"]
+    return Recipe(
+        name=name, description=description, model=model,
+        data=Data("div2k", args=dict(scale=scale), train=(Step("to_tensor"), Step("rgb_to_ycbcr")),
+                  eval=(Step("to_tensor"), Step("rgb_to_ycbcr"))),
+        optimizer=_PHASE1, schedule=Schedule("two_phase", patience=25, second=_PHASE2),
+        global_batch=1, amp="fp16", loss_scale="dynamic", loss=Loss("huber"),
+        eval=EvalProtocol("full_image", "psnr_y"), expected=expected,
+        reference=Source(_WAVEMIXSR, "wavemixsr/train_div2k.py", 230, _WAVEMIXSR_HEAD, _SR_SCRIPT + note),
+        cost=_cost(model, DIV2K_TRAIN_IMAGES * _WAVEMIX_EPOCHS_ASSUMED,
+                   f"800 whole DIV2K images x an assumed {_WAVEMIX_EPOCHS_ASSUMED} epochs over both phases (patience "
+                   f"decides), LR inputs of about {2040 // scale}x{1400 // scale}",
+                   pixels=_DIV2K_HR_PIXELS / scale ** 2 / (registered[1] * registered[2])),
+        differences=(
+            Difference("data.select_split", "phase 1 keeps the best PSNR on DIV2K validation (as here), but phase 2 "
+                                            "keeps the best PSNR on the test set (train_div2k.py:348-354); this "
+                                            "recipe picks on DIV2K validation in both phases"),
+            Difference("data.report_split", "the figure is measured on BSD100 (train_div2k.py:37, -test BSD100), a "
+                                            "dataset of its own: evaluate the trained model on BSD100 as an "
+                                            "sr-folder dataset, not on a DIV2K split"),
+            Difference("data.args", "the script trains whole DIV2K images at batch 1 (line 211); wavevision's div2k "
+                                    "trains on 96x96 HR patches, 1,000 per epoch, so an epoch, and with it the "
+                                    "patience, covers less data than the script's"),
+        ) + extra,
+    )
+
+
+register_recipe(_sr_recipe(
+    "wavemixsr_x2_div2k", "wavemixsr_x2", 2,
+    "WaveMixSR x2 (Y channel) on DIV2K, the authors' two-phase AdamW-then-SGD training (released BSD100 33.08 dB)",
+    Expected({"psnr_y": 33.08}, "BSD100 x2 (Y)",
+             Source(_WAVEMIXSR, "saved_model_weights/bsd100_2x_y_div2k_33.08.pth", None, _WAVEMIXSR_HEAD,
+                    "the released weights' name (REFERENCE.md §8)"))))
+
+_V2_NOTE = ("; WaveMixSRV2.py publishes the V2 model only: the repository has no V2 training script and no V2 result "
+            "(its README shows only leaderboard badges; REFERENCE.md §8 gives none), so the V2 recipes train the V2 "
+            "model with train_div2k.py's settings")
+_V2_MODEL = Difference("model", "train_div2k.py trains WaveMixSR (its own class, lines 150-205); no V2 training is "
+                                "published, so this recipe trains the registered WaveMixSR-V2 model (PixelShuffle "
+                                "blocks, stacked x2 stages for x4; REFERENCE.md §8) with that script's settings")
+for _scale in (2, 4):
+    register_recipe(_sr_recipe(
+        f"wavemixsr_v2_x{_scale}_div2k", f"wavemixsr_v2_x{_scale}", _scale,
+        f"WaveMixSR-V2 x{_scale} (Y channel) on DIV2K with WaveMixSR's training script (no V2 training or result "
+        "published)", None, (_V2_MODEL,), _V2_NOTE))
