@@ -1,9 +1,12 @@
 """The published recipes: how the papers' numbers were trained (REFERENCE.md §9, with §4 and §6-8).
 
 Read from the authors' repositories: ``YehLi/ImageNetModel`` at commit 0b4302e (Wave-ViT:
-ImageNet-1k, COCO with MMDetection 2.x, ADE20K with MMSegmentation) and
-``pranavphoenix/WaveMix`` (WaveMix-Lite CIFAR-10). Lines are given where they were checked
-against those files. A recipe departs from its reference only where ``differences`` says so.
+ImageNet-1k and its 384 fine-tuning, COCO with MMDetection 2.x, ADE20K with MMSegmentation),
+``pranavphoenix/WaveMix`` (WaveMix-Lite CIFAR-10 at 0c88c1a; the other released tags and
+Cityscapes at ba3d1b4) and ``pranavphoenix/WaveMixSR`` at 5cbb91a (WaveMixSR, WaveMixSR-V2).
+Lines are given where they were checked against those files. A recipe departs from its
+reference only where ``differences`` says so; where the authors published no training
+settings, the recipe says so there and names what it chose.
 
 Costs are analytical (:func:`analytical_hours`: 6 x forward multiply-accumulates x images seen,
 at a sustained 30 % of an A100's 312 TFLOP/s) from the MACs registered with each model, so they
