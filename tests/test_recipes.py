@@ -292,8 +292,8 @@ WAVEMIX_TRANSCRIPTIONS = {
     # galaxy10.py: TrivialAugmentWide + ToTensor (75-80), test ToTensor (84), batch 160 (113), patience 10 (155)
     **{f"wavemix_192_16_l{lv}_galaxy10": _wavemix(f"wavemix_192_16_l{lv}", "galaxy10", top1,
                                                   "Galaxy10 DECals test (10 %)", 160,
-                                                  [step("trivial_augment_wide"), step("to_tensor")], [step("to_tensor")],
-                                                  patience=10) for lv, top1 in ((1, 90.23), (3, 95.42))},
+                                                  [step("trivial_augment_wide"), step("to_tensor")],
+                                                  [step("to_tensor")], patience=10) for lv, top1 in ((1, 90.23), (3, 95.42))},
 }
 
 def _cityscapes():

@@ -336,9 +336,10 @@ def _wm_src(file: str, line: int | None = None, note: str = "") -> Source:
 
 
 def _select_on_test(line: str) -> Difference:
-    return Difference("data.select_split", f"the authors' script keeps the epoch with the best TEST accuracy ({line}) "
-                                           "and reports it; this recipe picks the epoch on a validation split held "
-                                           "out of the training images, so its test figure is not chosen on the test set")
+    return Difference("data.select_split",
+                      f"the authors' script keeps the epoch with the best TEST accuracy ({line}) and reports it; this "
+                      "recipe picks the epoch on a validation split held out of the training images, so its test "
+                      "figure is not chosen on the test set")
 
 
 _LION_FIRST = Difference("optimizer.name", "example_cifar10.py's active first optimizer is Lion (lr 1e-4, weight "
@@ -376,7 +377,7 @@ _IMAGENET_CHOSEN = (
     "bicubic)")
 _CHOSEN_TRAIN = Step("random_resized_crop", {"size": 224, "scale": (0.08, 1.0), "ratio": (0.75, 4 / 3),
                                               "interpolation": "bicubic"})
-_IMAGENET_LIKE = dict(train=(_CHOSEN_TRAIN,) + _TRIVIAL + (Step("normalize", {"mean": IMAGENET_MEAN, "std": IMAGENET_STD}),),
+_IMAGENET_LIKE = dict(train=(_CHOSEN_TRAIN, *_TRIVIAL, Step("normalize", {"mean": IMAGENET_MEAN, "std": IMAGENET_STD})),
                       eval_=_AUTHORS_IMAGENET_EVAL, global_batch=512, data_args=dict(crop_pct=1.0),
                       eval_protocol=EvalProtocol("center_crop", "top1", crop_pct=1.0, interpolation="bicubic",
                                                  size=(224, 224)))
