@@ -317,7 +317,8 @@ def test_engine_values_and_missing_pieces():
     assert v["lr"] == pytest.approx(1e-3) and v["batch_size"] == 128 and v["epochs"] == 310 and v["amp"] == "fp16"
     assert v["min_lr"] == 1e-5 and v["warmup_epochs"] == 5.0 and v["model_args"]["drop_path_rate"] == 0.1
     assert v["label_smoothing"] == 0.1  # applied to the token-label targets by the classification task
-    assert v["dataset_args"] == {"token_labels": "label_top5_train_nfnet"}  # grid: 224 / 32 = 7 by default
+    assert v["dataset_args"] == {"token_labels": "label_top5_train_nfnet", "crop_pct": 0.96,  # grid: 224 / 32 = 7
+                                 "eval_interpolation": "bicubic"}
     gaps = missing_pieces(get_recipe("wave_vit_s_in1k_tl"))
     from wavevision.engine.mixing import have_timm
 

@@ -56,7 +56,7 @@ def test_the_deit_recipe_calls_timm_create_transform_with_the_reference_settings
     # with token labels, the token-label dataset crops (random interpolation) and flips image and labels
     # together; timm's other steps are not applied there yet, and the recipe names them as missing
     tl = resolve_config(overrides=dict(recipe="wave_vit_s_in1k_tl")).dataset_args
-    assert tl == {"token_labels": "label_top5_train_nfnet"}
+    assert tl == {"token_labels": "label_top5_train_nfnet", "crop_pct": 0.96, "eval_interpolation": "bicubic"}
     assert "rand augment" in " ".join(missing_pieces(get_recipe("wave_vit_s_in1k_tl")))
 
 

@@ -13,8 +13,9 @@ Layouts read (class = subfolder name, sorted; images found recursively inside it
   and ``wnids.txt``: ``test`` is the official val (10,000), ``val`` 10,000 held out of train.
 
 Images are decoded with Pillow when read and converted to ``in_chans`` (3 by default).
-Evaluation resizes the shorter side to ``image_size / crop_pct`` and centre-crops
-``image_size``; training augmentation resizes the shorter side to ``image_size``, then takes a
+Evaluation resizes the shorter side to ``floor(image_size / crop_pct)`` (timm's
+``transforms_imagenet_eval`` rounding: 224 / 0.96 -> 233) with ``eval_interpolation``
+(``bilinear`` by default, ``bicubic`` in the ImageNet recipes) and centre-crops ``image_size``; training augmentation resizes the shorter side to ``image_size``, then takes a
 random ``image_size`` crop after padding by 1/8 and flips left-right; timm's augmentation options
 (``scale``, ``ratio``, ``interpolation``, ``hflip``, ``auto_augment``, ``color_jitter``,
 ``re_prob``, ``re_mode``, ``re_count``; :mod:`wavevision.data.timm_augment`) replace that with
@@ -22,6 +23,7 @@ timm's RandomResizedCrop, RandAugment and random erasing (needs the vision extra
 """
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +33,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..utils.io import read_text
-from ..utils.validate import check_bool, check_float
+from ..utils.validate import check_bool, check_choice, check_float
 from ._base import (DatasetInfo, holdout_split, register_dataset, reject_unknown_options, split_source,
                     three_way_split)
 from .datasets import FileClassification
@@ -40,7 +42,7 @@ from .timm_augment import TIMM_OPTIONS, TimmTrainTransform, timm_options
 from .token_labels import RandomResizedCropWithLabels, TokenLabelFolder
 from .transforms import CenterCrop, Compose, Normalize, RandomCrop, RandomHorizontalFlip, ResizeCover, to_size
 
-__all__ = ["ImageLoader", "find_split_folders", "scan_class_folders", "verify_images"]
+__all__ = ["ImageLoader", "eval_resize", "find_split_folders", "scan_class_folders", "verify_images"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -288,12 +290,15 @@ def _normalisation(options: dict[str, Any], in_chans: int) -> tuple[tuple[float,
 def _build(name: str, split: str, root: Path, augment: bool, options: dict[str, Any], *, image_size: int,
            crop_pct: float) -> tuple[Dataset, DatasetInfo]:
     reject_unknown_options(name, options, ["image_size", "crop_pct", "in_chans", "mean", "std", "val_size", "verify",
-                                           "token_labels", "token_label_grid", *TIMM_OPTIONS])
+                                           "token_labels", "token_label_grid", "eval_interpolation",
+                                           *TIMM_OPTIONS])
     timm_aug = timm_options(options)
     if not root.is_dir():
         raise FileNotFoundError(f"{name}: {str(root)!r} is not a folder; point root at the dataset folder")
     size = to_size(options.get("image_size", image_size), "image_size")
     crop_pct = check_float("crop_pct", options.get("crop_pct", crop_pct), gt=0.0, max=1.0)
+    eval_mode = check_choice("dataset option eval_interpolation", options.get("eval_interpolation", "bilinear"),
+                             ("bilinear", "bicubic"))
     in_chans = options.get("in_chans", 3)
     if isinstance(in_chans, bool) or in_chans not in (1, 3):
         raise ValueError(f"in_chans must be 1 or 3, got {in_chans!r}")
@@ -348,9 +353,15 @@ def _build(name: str, split: str, root: Path, augment: bool, options: dict[str, 
     if augment:
         steps: list = [ResizeCover(size), RandomCrop(size, padding=max(1, size[0] // 8)), RandomHorizontalFlip()]
     else:
-        steps = [ResizeCover((round(size[0] / crop_pct), round(size[1] / crop_pct))), CenterCrop(size)]
+        steps = [ResizeCover(eval_resize(size, crop_pct), mode=eval_mode), CenterCrop(size)]
     steps.append(Normalize(mean, std))
     return FileClassification(paths, labels, ImageLoader(in_chans), Compose(steps)), info
+
+
+def eval_resize(size: tuple[int, int], crop_pct: float) -> tuple[int, int]:
+    """The size evaluation resizes to before its centre crop: ``floor(side / crop_pct)``, as timm's
+    ``transforms_imagenet_eval`` (224 at 0.96 -> 233, at 0.875 -> 256)."""
+    return math.floor(size[0] / crop_pct), math.floor(size[1] / crop_pct)
 
 
 def _token_label_dataset(root: Path, paths: list[Path], labels: list[int], info: DatasetInfo,
@@ -375,7 +386,7 @@ def _token_label_dataset(root: Path, paths: list[Path], labels: list[int], info:
 @register_dataset("imagefolder")
 def build_imagefolder(split: str, *, root=None, download=False, augment=False, **options) -> tuple[Dataset, DatasetInfo]:
     """Any class-folder tree (layouts in the module docstring). Options: ``image_size`` (224),
-    ``crop_pct`` (1.0), ``in_chans`` (3 or 1), ``mean``/``std`` (ImageNet's), ``val_size``,
+    ``crop_pct`` (1.0), ``eval_interpolation`` (``bilinear`` or ``bicubic``), ``in_chans`` (3 or 1), ``mean``/``std`` (ImageNet's), ``val_size``,
     ``verify`` (check every image opens at build time; default when at most 20,000 files),
     ``token_labels`` (training only: the folder of LV-ViT per-image label files, relative to
     ``root`` or absolute; targets become :class:`~wavevision.data.token_labels.TokenTargets`),

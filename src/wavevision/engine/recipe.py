@@ -80,8 +80,9 @@ def engine_values(recipe: Recipe) -> dict[str, Any]:
         "batch_size": recipe.batch_per_device, "optimizer": opt.name, "lr": recipe.lr,
         "weight_decay": opt.weight_decay, "augment": any(s.op in _RANDOM for s in recipe.data.train),
     }
-    if recipe.data.args or _timm_augment(recipe) or _mmseg_args(recipe):
-        values["dataset_args"] = {**(_mmseg_args(recipe) or {}), **recipe.data.args, **_timm_augment(recipe)}
+    if recipe.data.args or _timm_augment(recipe) or _mmseg_args(recipe) or _eval_args(recipe):
+        values["dataset_args"] = {**(_mmseg_args(recipe) or {}), **recipe.data.args, **_timm_augment(recipe),
+                                  **_eval_args(recipe)}
     if recipe.epochs is not None:
         values["epochs"] = recipe.epochs
     if opt.momentum is not None:
@@ -156,6 +157,19 @@ def _timm_augment(recipe: Recipe) -> dict[str, Any]:
     return out
 
 
+def _eval_args(recipe: Recipe) -> dict[str, Any]:
+    """The folder-dataset options performing the recipe's resize-and-centre-crop evaluation (timm's
+    ``transforms_imagenet_eval``: shorter side to floor(size / crop pct), then the crop); empty when
+    the dataset or protocol is another."""
+    ev, dataset = recipe.eval, recipe.data.dataset
+    size = recipe.data.args.get("image_size", 64 if dataset == "tiny-imagenet" else 224)
+    if (dataset not in _TIMM_AUGMENT_DATASETS or ev.mode != "center_crop" or ev.crop_pct is None
+            or (ev.interpolation or "bilinear") not in ("bilinear", "bicubic")
+            or ev.size not in (None, (size, size), [size, size])):
+        return {}
+    return {"crop_pct": ev.crop_pct, "eval_interpolation": ev.interpolation or "bilinear"}
+
+
 def _mixes(recipe: Recipe) -> bool:
     """Whether the engine applies the recipe's Mixup/CutMix: timm's soft-target loss, with timm installed."""
     return recipe.loss.mixing is not None and recipe.loss.name == "soft_target_cross_entropy" and have_timm()
@@ -169,6 +183,8 @@ def _pipeline_gaps(recipe: Recipe) -> list[str]:
     for where, steps in (("train", recipe.data.train), ("eval", recipe.data.eval)):
         for step in steps:
             if step.op in _DONE_BY_DATASETS and "cat_max_ratio" not in step.args:
+                continue
+            if where == "eval" and step.op == "resize_center_crop" and _eval_args(recipe):
                 continue
             if where == "train" and step.op in by_timm:
                 continue
@@ -230,7 +246,8 @@ def missing_pieces(recipe: Recipe) -> list[str]:
         detail = {"center_crop": f"resize and centre crop at crop pct {recipe.eval.crop_pct}",
                   "whole": f"whole-image test at scale {recipe.eval.size}", "sliding": "sliding-window test"}[recipe.eval.mode]
         mmseg = _mmseg_args(recipe)
-        if not (recipe.loss.name == "detection" and recipe.eval.size == _DETECTOR_RESIZE[0]) and not (
+        if not (recipe.loss.name == "detection" and recipe.eval.size == _DETECTOR_RESIZE[0]) and not _eval_args(
+                recipe) and not (
                 mmseg and recipe.eval.mode == "whole" and list(recipe.eval.size or ()) == mmseg["scale"]):
             gaps.append(f"the evaluation protocol ({detail})")
     return gaps + _pipeline_gaps(recipe)
