@@ -71,3 +71,86 @@ def test_eval_defaults_are_unchanged(folder):
 def test_a_bad_eval_interpolation_is_one_line(folder):
     with pytest.raises(ValueError, match="eval_interpolation"):
         build_dataset("imagenet", "val", root=folder, eval_interpolation="lanczos")
+
+
+# -- token labels with timm's image-only augmentation -------------------------------------------
+def _label_folder(root, num_classes=2, k=2, side=5):
+    gen = torch.Generator().manual_seed(0)
+    for cls in ("n01", "n02"):
+        (root / "labels" / cls).mkdir(parents=True)
+        for i in range(2):
+            scores = torch.rand(k, side, side, generator=gen) * 5
+            indices = torch.stack([torch.full((side, side), c % num_classes) for c in range(k)]).float()
+            torch.save(torch.stack([scores, indices]).half(), root / "labels" / cls / f"{i}.pt")
+    return root / "labels"
+
+
+def test_the_token_label_recipe_builds_timm_rand_augment_and_erasing_as_tokenlabeling(folder, monkeypatch):
+    require("timm.data")
+    import timm.data.auto_augment as aa
+    import timm.data.random_erasing as re
+
+    seen = {}
+    real_ra, real_re = aa.rand_augment_transform, re.RandomErasing
+
+    def ra(config, params):
+        seen["ra"] = (config, dict(params))
+        return real_ra(config, params)
+
+    def erasing(*args, **kwargs):
+        seen["re"] = (args, kwargs)
+        return real_re(*args, **kwargs)
+
+    monkeypatch.setattr(aa, "rand_augment_transform", ra)
+    monkeypatch.setattr(re, "RandomErasing", erasing)
+    _label_folder(folder)
+    args = resolve_config(overrides=dict(recipe="wave_vit_s_in1k_tl")).dataset_args
+    data, _ = build_dataset("imagenet", "train", root=folder, augment=True, **{**args, "token_labels": "labels"})
+    # TokenLabeling label_transforms_factory.py: rand_augment_transform(auto_augment, dict(translate_const=
+    # int(224 * 0.45), img_mean=round(255 * mean))) (no interpolation with 'random'), RandomErasing(re_prob,
+    # mode=re_mode, max_count=re_count, num_splits=0, device='cpu'); no ColorJitter beside RandAugment
+    assert seen["ra"] == ("rand-m9-mstd0.5-inc1", {"translate_const": 100, "img_mean": (124, 116, 104)})
+    assert seen["re"] == ((0.25,), dict(mode="pixel", max_count=1, num_splits=0, device="cpu"))
+    assert data.transform.interpolation == "random" and data.transform.scale == (0.08, 1.0)
+    image, targets = data[0]
+    assert image.shape == (3, 224, 224) and targets.dense.shape == (49, 2)
+    assert not any(g.startswith("train") for g in missing_pieces(get_recipe("wave_vit_s_in1k_tl")))
+
+
+def test_color_jitter_without_rand_augment_is_torchvisions(folder):
+    require("timm.data")
+    _label_folder(folder)
+    data, _ = build_dataset("imagenet", "train", root=folder, augment=True, token_labels="labels", color_jitter=0.3)
+    jitter = data.transform.image_augment.before
+    assert type(jitter).__name__ == "ColorJitter" and jitter.brightness == (0.7, 1.3) and jitter.hue is None
+    assert data.transform.image_augment.erase is None
+
+
+def test_image_only_steps_leave_the_labels_alone(folder):
+    require("timm.data")
+    import random
+
+    _label_folder(folder)
+    plain, _ = build_dataset("imagenet", "train", root=folder, augment=True, token_labels="labels")
+    strong, _ = build_dataset("imagenet", "train", root=folder, augment=True, token_labels="labels",
+                              auto_augment="rand-m9-mstd0.5-inc1", re_prob=1.0, re_mode="pixel")
+    assert plain.transform.image_augment is None
+    for index in range(len(plain)):
+        outs = []
+        for data in (plain, strong):
+            torch.manual_seed(index)  # the crop box and flip come from torch's generator
+            random.seed(index)
+            np.random.seed(index)
+            outs.append(data[index])
+        (a, ta), (b, tb) = outs
+        assert torch.equal(ta.cls, tb.cls) and torch.equal(ta.dense, tb.dense) and ta.label == tb.label
+        assert not torch.equal(a, b)  # the image was augmented (erasing with p = 1 at least)
+
+
+def test_image_only_options_need_timm(folder, monkeypatch):
+    import sys
+
+    _label_folder(folder)
+    monkeypatch.setitem(sys.modules, "timm.data.auto_augment", None)
+    with pytest.raises(ValueError, match="not installed: install the vision extra"):
+        build_dataset("imagenet", "train", root=folder, augment=True, token_labels="labels", re_prob=0.25)

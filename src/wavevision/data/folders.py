@@ -38,7 +38,7 @@ from ._base import (DatasetInfo, holdout_split, register_dataset, reject_unknown
                     three_way_split)
 from .datasets import FileClassification
 from .image import IMAGE_EXTENSIONS, DataFileError, check_image_file, convert_channels, image_error, load_image
-from .timm_augment import TIMM_OPTIONS, TimmTrainTransform, timm_options
+from .timm_augment import IMAGE_ONLY_OPTIONS, TIMM_OPTIONS, TimmImageAugment, TimmTrainTransform, timm_options
 from .token_labels import RandomResizedCropWithLabels, TokenLabelFolder
 from .transforms import CenterCrop, Compose, Normalize, RandomCrop, RandomHorizontalFlip, ResizeCover, to_size
 
@@ -369,7 +369,9 @@ def _token_label_dataset(root: Path, paths: list[Path], labels: list[int], info:
     """Training images with LV-ViT token labels: the folder ``token_labels`` (relative paths are
     inside ``root``), RandomResizedCrop with the reference's random bilinear/bicubic choice and a
     flip shared by image and labels, dense targets on a ``token_label_grid`` grid (image size / 32,
-    Wave-ViT's last stage, by default)."""
+    Wave-ViT's last stage, by default). timm's options apply as in TokenLabeling: ``scale``,
+    ``ratio``, ``hflip``, ``interpolation`` to the shared crop, RandAugment or colour jitter and
+    random erasing to the image only (:class:`~wavevision.data.timm_augment.TimmImageAugment`)."""
     folder = Path(str(options["token_labels"]))
     if not folder.is_absolute():
         folder = root / folder
@@ -378,8 +380,13 @@ def _token_label_dataset(root: Path, paths: list[Path], labels: list[int], info:
                              f"{str(root)!r}; give an absolute path or one inside it")
     size = info.image_size
     grid = to_size(options.get("token_label_grid", (max(1, size[0] // 32), max(1, size[1] // 32))), "token_label_grid")
-    transform = RandomResizedCropWithLabels(size, grid=grid, num_classes=info.num_classes, interpolation="random",
-                                            label_smoothing=0.0, mean=info.mean, std=info.std)
+    aug, given = timm_options(options), [k for k in TIMM_OPTIONS if k in options]
+    crop = {k: aug[k] for k in ("scale", "ratio", "hflip", "interpolation") if k in given}
+    image_augment = TimmImageAugment(size, info.mean, {**{k: aug[k] for k in IMAGE_ONLY_OPTIONS}, **crop}) \
+        if any(k in given for k in IMAGE_ONLY_OPTIONS) else None
+    transform = RandomResizedCropWithLabels(size, grid=grid, num_classes=info.num_classes,
+                                            **{"interpolation": "random", **crop}, label_smoothing=0.0,
+                                            mean=info.mean, std=info.std, image_augment=image_augment)
     return TokenLabelFolder(paths, labels, folder, transform, channels=info.in_chans)
 
 

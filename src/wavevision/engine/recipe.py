@@ -138,9 +138,10 @@ _TIMM_STEPS = {"random_resized_crop", "hflip", "color_jitter", "rand_augment", "
 def _timm_augment(recipe: Recipe) -> dict[str, Any]:
     """The dataset options that make timm perform the recipe's classification training pipeline
     (empty when timm is absent, the dataset takes no such options or a step is not timm's)."""
-    if recipe.loss.token_labels is not None:  # the token-label dataset crops and flips; timm's other steps wait
-        return {}
     steps = {s.op: s.args for s in recipe.data.train}
+    if recipe.loss.token_labels is not None:  # the token-label dataset crops and flips; timm the image only
+        steps = {op: args for op, args in steps.items() if op not in ("random_resized_crop", "hflip")}
+        steps["random_resized_crop"] = {"interpolation": "random"}
     if (recipe.data.dataset not in _TIMM_AUGMENT_DATASETS or "random_resized_crop" not in steps
             or not set(steps) <= _TIMM_STEPS or not have_timm()):
         return {}
@@ -149,6 +150,8 @@ def _timm_augment(recipe: Recipe) -> dict[str, Any]:
                            "interpolation": crop.get("interpolation", "bilinear"),
                            "hflip": steps["hflip"].get("p", 0.5) if "hflip" in steps else 0.0,
                            "color_jitter": steps["color_jitter"].get("strength", 0.4) if "color_jitter" in steps else 0.0}
+    if recipe.loss.token_labels is not None:  # the crop's settings are the token-label dataset's own
+        out = {"color_jitter": out["color_jitter"]}
     if "rand_augment" in steps:
         out["auto_augment"] = steps["rand_augment"]["config"]
     if "random_erasing" in steps:
@@ -178,7 +181,8 @@ def _mixes(recipe: Recipe) -> bool:
 def _pipeline_gaps(recipe: Recipe) -> list[str]:
     """The pipeline steps that neither the dataset builders nor the model perform."""
     detector, mmseg = recipe.loss.name == "detection", _mmseg_args(recipe) is not None
-    by_timm = _TIMM_STEPS if _timm_augment(recipe) else set()
+    by_timm = (_TIMM_STEPS - ({"random_resized_crop", "hflip"} if recipe.loss.token_labels is not None else set())
+               if _timm_augment(recipe) else set())
     gaps = []
     for where, steps in (("train", recipe.data.train), ("eval", recipe.data.eval)):
         for step in steps:
