@@ -154,3 +154,96 @@ def test_image_only_options_need_timm(folder, monkeypatch):
     monkeypatch.setitem(sys.modules, "timm.data.auto_augment", None)
     with pytest.raises(ValueError, match="not installed: install the vision extra"):
         build_dataset("imagenet", "train", root=folder, augment=True, token_labels="labels", re_prob=0.25)
+
+
+# -- repeated augmentation ----------------------------------------------------------------------
+from collections import Counter  # noqa: E402
+
+from wavevision.engine.distributed import DistContext  # noqa: E402
+from wavevision.engine.sampling import SeededSamples, epoch_indices, repeated_indices, samples_per_rank  # noqa: E402
+
+
+@pytest.mark.parametrize("n, world", [(10, 1), (10, 3), (11, 2), (300, 4)])
+def test_repeated_indices_show_each_image_repeats_times_across_ranks(n, world):
+    # before the epoch is cut to the dataset's length, every index is dealt 3 times (wrapping pads the tail)
+    total = math.ceil(n * 3 / world) * world
+    full = Counter()
+    for rank in range(world):
+        g = torch.Generator().manual_seed(5 + 2)
+        order = torch.randperm(n, generator=g).repeat_interleave(3).tolist()
+        full.update(order[i % len(order)] for i in range(rank, total, world))
+    assert sum(full.values()) == total and all(full[i] >= 3 for i in range(n))
+    if total == 3 * n:
+        assert set(full.values()) == {3}
+    # what each rank reads: the first samples_per_rank of its share, deterministic by seed and epoch
+    shares = [repeated_indices(n, num_replicas=world, rank=r, seed=5, epoch=2, repeats=3) for r in range(world)]
+    kept = n // 256 * 256 // world if n >= 256 else math.ceil(n / world)  # DeiT RASampler's num_selected_samples
+    assert all(len(s) == kept == samples_per_rank(n, world, 3) for s in shares)
+    assert shares == [repeated_indices(n, num_replicas=world, rank=r, seed=5, epoch=2, repeats=3) for r in range(world)]
+    assert shares != [repeated_indices(n, num_replicas=world, rank=r, seed=5, epoch=3, repeats=3) for r in range(world)]
+
+
+def test_repeated_indices_by_hand_and_against_timm():
+    # n = 4, 3 repeats, 2 ranks: the permutation p written p0 p0 p0 p1 p1 p1 ..., rank 0 reads positions 0, 2, 4,
+    # rank 1 positions 1, 3, 5; each keeps ceil(4 / 2) = 2
+    p = torch.randperm(4, generator=torch.Generator().manual_seed(0)).tolist()
+    assert repeated_indices(4, num_replicas=2, rank=0, seed=0, epoch=0, repeats=3) == [p[0], p[0]]
+    assert repeated_indices(4, num_replicas=2, rank=1, seed=0, epoch=0, repeats=3) == [p[0], p[1]]
+    timm_sampler = require("timm.data.distributed_sampler").RepeatAugSampler
+    for n, world, epoch in ((10, 1, 0), (10, 3, 4), (600, 4, 1), (11, 2, 7)):
+        for rank in range(world):
+            ref = timm_sampler(range(n), num_replicas=world, rank=rank, num_repeats=3)
+            ref.set_epoch(epoch)  # timm seeds with the epoch alone: our seed 0
+            assert repeated_indices(n, num_replicas=world, rank=rank, seed=0, epoch=epoch, repeats=3) == list(ref)
+
+
+def test_epoch_indices_without_repeats_are_unchanged():
+    ctx = DistContext(rank=1, world_size=2, local_rank=1, device=torch.device("cpu"))
+    from torch.utils.data import DistributedSampler
+
+    ref = DistributedSampler(range(9), num_replicas=2, rank=1, shuffle=True, seed=3)
+    ref.set_epoch(2)
+    assert epoch_indices(9, ctx, 3, 2) == list(ref) and samples_per_rank(9, 2) == 5
+
+
+def test_copies_on_different_ranks_are_augmented_differently():
+    class Noise(torch.utils.data.Dataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return torch.rand(())
+
+    a, b = SeededSamples(Noise(), seed=1, salt=0), SeededSamples(Noise(), seed=1, salt=1)
+    assert a[2] != b[2] and a[2] == SeededSamples(Noise(), seed=1)[2]  # salt 0: the seeds as before
+
+
+def test_the_deit_recipe_sets_three_repeats_and_trains_with_them():
+    cfg = resolve_config(overrides=dict(recipe="wave_vit_s_in1k_deit"))
+    assert cfg.repeated_augmentation == 3
+    assert not any("repeated" in g for g in missing_pieces(get_recipe("wave_vit_s_in1k_deit")))
+    assert resolve_config(overrides=dict(recipe="wave_vit_s_in1k_tl")).repeated_augmentation == 1
+
+
+def test_a_run_with_repeats_resumes_to_the_same_weights(tmp_path):
+    import signal
+
+    from wavevision.engine import Callback, TrainingInterrupted, train
+    from wavevision.models._builder import load_safetensors
+
+    def cfg(name):
+        return dict(dataset="digits", model_args=dict(final_dim=16, ff_channel=16, depth=1, dropout=0.3), epochs=2,
+                    batch_size=32, max_train_batches=3, max_eval_batches=1, deterministic=True, test=False,
+                    repeated_augmentation=3, output=str(tmp_path / name), threads=1, progress=False, plots=False)
+
+    class StopAtStep(Callback):
+        def on_step_end(self, state):
+            if state.global_step == 4:  # inside epoch 2
+                signal.raise_signal(signal.SIGTERM)
+
+    train(cfg("ref"))
+    with pytest.raises(TrainingInterrupted):
+        train(cfg("stopped"), callbacks=[StopAtStep()])
+    train({**cfg("stopped"), "resume": True})
+    ref, resumed = (load_safetensors(str(tmp_path / n / "last.safetensors"))[0] for n in ("ref", "stopped"))
+    assert ref.keys() == resumed.keys() and all(torch.equal(ref[k], resumed[k]) for k in ref)

@@ -130,6 +130,9 @@ class TrainConfig:
         "probability of CutMix instead of Mixup when both are on", min=0.0, max=1.0))
     mix_mode: str = field(default="batch", metadata=_opt(
         "draw the mixing once per batch, per pair or per sample", choices=("batch", "pair", "elem")))
+    repeated_augmentation: int = field(default=1, metadata=_opt(
+        "repeated augmentation: each training image this many times per epoch, differently augmented, on different "
+        "processes (timm's RepeatAugSampler; DeiT: 3); an epoch keeps the dataset's length", min=1, max=16))
     clip_grad: Optional[float] = field(default=None, metadata=_opt(
         "clip the gradient norm to this value", gt=0.0))
     ema_decay: Optional[float] = field(default=None, metadata=_opt(

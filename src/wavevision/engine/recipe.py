@@ -114,6 +114,8 @@ def engine_values(recipe: Recipe) -> dict[str, Any]:
         mix = recipe.loss.mixing
         values.update(mixup_alpha=mix.mixup_alpha, cutmix_alpha=mix.cutmix_alpha, mix_prob=mix.prob,
                       mix_switch_prob=mix.switch_prob, mix_mode=mix.mode)
+    if recipe.data.repeated_augmentation > 1:
+        values["repeated_augmentation"] = recipe.data.repeated_augmentation
     if recipe.clip_grad is not None:
         values["clip_grad"] = recipe.clip_grad
     if recipe.devices > 1:  # reached on fewer processes by gradient accumulation
@@ -238,8 +240,6 @@ def missing_pieces(recipe: Recipe) -> list[str]:
                                                                         f"not with the {loss.name.replace('_', ' ')})"))
     if loss.label_smoothing and loss.name not in _SMOOTHED_LOSSES and not _mixes(recipe):
         gaps.append(f"label smoothing inside the {loss.name.replace('_', ' ')}")
-    if recipe.data.repeated_augmentation > 1:
-        gaps.append(f"repeated augmentation (x{recipe.data.repeated_augmentation})")
     if recipe.amp == "fp16" and isinstance(recipe.loss_scale, float):
         gaps.append(f"a static fp16 loss scale ({recipe.loss_scale:g}; the engine's is dynamic)")
     if recipe.init is not None:
