@@ -247,3 +247,27 @@ def test_a_run_with_repeats_resumes_to_the_same_weights(tmp_path):
     train({**cfg("stopped"), "resume": True})
     ref, resumed = (load_safetensors(str(tmp_path / n / "last.safetensors"))[0] for n in ("ref", "stopped"))
     assert ref.keys() == resumed.keys() and all(torch.equal(ref[k], resumed[k]) for k in ref)
+
+
+# -- loader settings ----------------------------------------------------------------------------
+from wavevision.engine.sampling import default_workers, loader_settings  # noqa: E402
+
+
+def test_cpu_runs_keep_the_loader_defaults():
+    assert loader_settings(None, torch.device("cpu")) == {"num_workers": 0, "pin_memory": False}
+    assert loader_settings(2, torch.device("cpu")) == {"num_workers": 2, "pin_memory": False, "prefetch_factor": 4}
+    assert resolve_config(overrides={}).num_workers is None
+
+
+@pytest.mark.parametrize("cores, local, expected", [(16, None, 8), (4, None, 3), (1, None, 1), (16, "4", 3),
+                                                    (64, "8", 7), (16, "junk", 8)])
+def test_accelerator_workers_follow_the_usable_cores(monkeypatch, cores, local, expected):
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+    if local is None:
+        monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    else:
+        monkeypatch.setenv("LOCAL_WORLD_SIZE", local)
+    cuda = torch.device("cuda", 0)
+    assert default_workers(cuda) == expected
+    assert loader_settings(None, cuda) == {"num_workers": expected, "pin_memory": True, "prefetch_factor": 4}
+    assert loader_settings(0, cuda) == {"num_workers": 0, "pin_memory": True}

@@ -148,7 +148,9 @@ class TrainConfig:
                                                min=0, max=_MAX_SEED))
     deterministic: bool = field(default=False, metadata=_opt(
         "deterministic algorithms only (bit-identical reruns and resumes on the same machine)"))
-    num_workers: int = field(default=0, metadata=_opt("data-loading worker processes", min=0, max=1024))
+    num_workers: Optional[int] = field(default=None, metadata=_opt(
+        "data-loading worker processes (default: 0 on CPU; with an accelerator, this process's share of the usable "
+        "cores less one, 1 to 8)", min=0, max=1024))
     threads: Optional[int] = field(default=None, metadata=_opt("CPU threads for torch (default: torch's)", min=1,
                                                                max=4096))
     output: Optional[str] = field(default=None, metadata=_opt("run directory (default: runs/DATASET-MODEL)"))

@@ -5,6 +5,7 @@ augmentation, the process, so that an image's copies are augmented differently).
 from __future__ import annotations
 
 import math
+import os
 import random
 from typing import Any, Iterator, Sequence
 
@@ -14,7 +15,8 @@ from torch.utils.data import Dataset, DistributedSampler, Sampler
 
 from .distributed import DistContext
 
-__all__ = ["ListSampler", "SeededSamples", "epoch_indices", "repeated_indices", "samples_per_rank"]
+__all__ = ["ListSampler", "SeededSamples", "default_workers", "epoch_indices", "loader_settings", "repeated_indices",
+           "samples_per_rank"]
 
 # timm's RepeatAugSampler (DeiT's RASampler) keeps an epoch at the dataset's length, rounded down to this many images.
 _SELECTED_ROUND = 256
@@ -94,3 +96,36 @@ def epoch_indices(n: int, ctx: DistContext, seed: int, epoch: int, repeats: int 
     sampler = DistributedSampler(range(n), num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=seed)
     sampler.set_epoch(epoch)
     return list(sampler)
+
+
+# Loader workers chosen for an accelerator: at most this many per process (decoding JPEGs and timm's
+# augmentation scale with cores, but beyond ~8 a process mostly waits on the accelerator or the disk).
+_MAX_AUTO_WORKERS = 8
+_PREFETCH_FACTOR = 4
+
+
+def default_workers(device: torch.device) -> int:
+    """Loader workers when none are asked for: 0 on CPU (the training itself uses the cores, and
+    tests assume it), else this process's share of the usable cores (``os.sched_getaffinity``,
+    divided by torchrun's ``LOCAL_WORLD_SIZE``) less one for the training loop, 1 to 8."""
+    if device.type == "cpu":
+        return 0
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    try:
+        local = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    except ValueError:
+        local = 1
+    return max(1, min(_MAX_AUTO_WORKERS, cores // local - 1))
+
+
+def loader_settings(num_workers: int | None, device: torch.device) -> dict[str, Any]:
+    """DataLoader keywords: ``num_workers`` (None: :func:`default_workers`), pinned memory for CUDA
+    (asynchronous copies with ``non_blocking``), and a deeper prefetch (4 batches a worker) with workers."""
+    workers = default_workers(device) if num_workers is None else num_workers
+    out: dict[str, Any] = {"num_workers": workers, "pin_memory": device.type == "cuda"}
+    if workers > 0:
+        out["prefetch_factor"] = _PREFETCH_FACTOR
+    return out
