@@ -449,12 +449,16 @@ def test_engine_values_and_missing_pieces():
     assert v["lr"] == pytest.approx(1e-3) and v["batch_size"] == 128 and v["epochs"] == 310 and v["amp"] == "fp16"
     assert v["min_lr"] == 1e-5 and v["warmup_epochs"] == 5.0 and v["model_args"]["drop_path_rate"] == 0.1
     assert v["label_smoothing"] == 0.1  # applied to the token-label targets by the classification task
-    assert v["dataset_args"] == {"token_labels": "label_top5_train_nfnet"}  # grid: 224 / 32 = 7 by default
-    gaps = missing_pieces(get_recipe("wave_vit_s_in1k_tl"))
     from wavevision.engine.mixing import have_timm
 
+    timm_image = {"auto_augment": "rand-m9-mstd0.5-inc1", "color_jitter": 0.4, "re_prob": 0.25, "re_mode": "pixel",
+                  "re_count": 1} if have_timm() else {}  # image-only steps beside the token-label crop
+    assert v["dataset_args"] == {"token_labels": "label_top5_train_nfnet", "crop_pct": 0.96,  # grid: 224 / 32 = 7
+                                 "eval_interpolation": "bicubic", **timm_image}
+    gaps = missing_pieces(get_recipe("wave_vit_s_in1k_tl"))
+
     assert not any("token-label" in g or "label smoothing" in g or "resized crop" in g for g in gaps)
-    assert any("rand augment" in g for g in gaps)  # the token-label dataset crops and flips only
+    assert any("rand augment" in g for g in gaps) != have_timm()  # timm's, beside the token-label crop
     deit = missing_pieces(get_recipe("wave_vit_s_in1k_deit"))
     assert ("train random resized crop" in deit) != have_timm()  # timm.data performs it where installed
     assert not any("cool-down" in g for g in gaps) and v["cooldown_epochs"] == 10  # the engine does it now

@@ -54,10 +54,12 @@ def test_the_deit_recipe_calls_timm_create_transform_with_the_reference_settings
     for gone in ("rand augment", "random erasing", "color jitter", "random resized crop"):
         assert gone not in gaps
     # with token labels, the token-label dataset crops (random interpolation) and flips image and labels
-    # together; timm's other steps are not applied there yet, and the recipe names them as missing
+    # together; timm's image-only steps follow there (tests/test_data_pipeline.py)
     tl = resolve_config(overrides=dict(recipe="wave_vit_s_in1k_tl")).dataset_args
-    assert tl == {"token_labels": "label_top5_train_nfnet"}
-    assert "rand augment" in " ".join(missing_pieces(get_recipe("wave_vit_s_in1k_tl")))
+    assert tl == {"token_labels": "label_top5_train_nfnet", "crop_pct": 0.96, "eval_interpolation": "bicubic",
+                  "auto_augment": "rand-m9-mstd0.5-inc1", "color_jitter": 0.4, "re_prob": 0.25, "re_mode": "pixel",
+                  "re_count": 1}
+    assert "rand augment" not in " ".join(missing_pieces(get_recipe("wave_vit_s_in1k_tl")))
 
 
 def test_samples_are_timms_output_and_reproducible_per_batch(folder):

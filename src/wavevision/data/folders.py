@@ -13,8 +13,9 @@ Layouts read (class = subfolder name, sorted; images found recursively inside it
   and ``wnids.txt``: ``test`` is the official val (10,000), ``val`` 10,000 held out of train.
 
 Images are decoded with Pillow when read and converted to ``in_chans`` (3 by default).
-Evaluation resizes the shorter side to ``image_size / crop_pct`` and centre-crops
-``image_size``; training augmentation resizes the shorter side to ``image_size``, then takes a
+Evaluation resizes the shorter side to ``floor(image_size / crop_pct)`` (timm's
+``transforms_imagenet_eval`` rounding: 224 / 0.96 -> 233) with ``eval_interpolation``
+(``bilinear`` by default, ``bicubic`` in the ImageNet recipes) and centre-crops ``image_size``; training augmentation resizes the shorter side to ``image_size``, then takes a
 random ``image_size`` crop after padding by 1/8 and flips left-right; timm's augmentation options
 (``scale``, ``ratio``, ``interpolation``, ``hflip``, ``auto_augment``, ``color_jitter``,
 ``re_prob``, ``re_mode``, ``re_count``; :mod:`wavevision.data.timm_augment`) replace that with
@@ -22,6 +23,7 @@ timm's RandomResizedCrop, RandAugment and random erasing (needs the vision extra
 """
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,16 +33,16 @@ import torch
 from torch.utils.data import Dataset
 
 from ..utils.io import read_text
-from ..utils.validate import check_bool, check_float
+from ..utils.validate import check_bool, check_choice, check_float
 from ._base import (DatasetInfo, holdout_split, register_dataset, reject_unknown_options, split_source,
                     three_way_split)
 from .datasets import FileClassification
 from .image import IMAGE_EXTENSIONS, DataFileError, check_image_file, convert_channels, image_error, load_image
-from .timm_augment import TIMM_OPTIONS, TimmTrainTransform, timm_options
+from .timm_augment import IMAGE_ONLY_OPTIONS, TIMM_OPTIONS, TimmImageAugment, TimmTrainTransform, timm_options
 from .token_labels import RandomResizedCropWithLabels, TokenLabelFolder
 from .transforms import CenterCrop, Compose, Normalize, RandomCrop, RandomHorizontalFlip, ResizeCover, to_size
 
-__all__ = ["ImageLoader", "find_split_folders", "scan_class_folders", "verify_images"]
+__all__ = ["ImageLoader", "eval_resize", "find_split_folders", "scan_class_folders", "verify_images"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -288,12 +290,15 @@ def _normalisation(options: dict[str, Any], in_chans: int) -> tuple[tuple[float,
 def _build(name: str, split: str, root: Path, augment: bool, options: dict[str, Any], *, image_size: int,
            crop_pct: float) -> tuple[Dataset, DatasetInfo]:
     reject_unknown_options(name, options, ["image_size", "crop_pct", "in_chans", "mean", "std", "val_size", "verify",
-                                           "token_labels", "token_label_grid", *TIMM_OPTIONS])
+                                           "token_labels", "token_label_grid", "eval_interpolation",
+                                           *TIMM_OPTIONS])
     timm_aug = timm_options(options)
     if not root.is_dir():
         raise FileNotFoundError(f"{name}: {str(root)!r} is not a folder; point root at the dataset folder")
     size = to_size(options.get("image_size", image_size), "image_size")
     crop_pct = check_float("crop_pct", options.get("crop_pct", crop_pct), gt=0.0, max=1.0)
+    eval_mode = check_choice("dataset option eval_interpolation", options.get("eval_interpolation", "bilinear"),
+                             ("bilinear", "bicubic"))
     in_chans = options.get("in_chans", 3)
     if isinstance(in_chans, bool) or in_chans not in (1, 3):
         raise ValueError(f"in_chans must be 1 or 3, got {in_chans!r}")
@@ -348,9 +353,15 @@ def _build(name: str, split: str, root: Path, augment: bool, options: dict[str, 
     if augment:
         steps: list = [ResizeCover(size), RandomCrop(size, padding=max(1, size[0] // 8)), RandomHorizontalFlip()]
     else:
-        steps = [ResizeCover((round(size[0] / crop_pct), round(size[1] / crop_pct))), CenterCrop(size)]
+        steps = [ResizeCover(eval_resize(size, crop_pct), mode=eval_mode), CenterCrop(size)]
     steps.append(Normalize(mean, std))
     return FileClassification(paths, labels, ImageLoader(in_chans), Compose(steps)), info
+
+
+def eval_resize(size: tuple[int, int], crop_pct: float) -> tuple[int, int]:
+    """The size evaluation resizes to before its centre crop: ``floor(side / crop_pct)``, as timm's
+    ``transforms_imagenet_eval`` (224 at 0.96 -> 233, at 0.875 -> 256)."""
+    return math.floor(size[0] / crop_pct), math.floor(size[1] / crop_pct)
 
 
 def _token_label_dataset(root: Path, paths: list[Path], labels: list[int], info: DatasetInfo,
@@ -358,7 +369,9 @@ def _token_label_dataset(root: Path, paths: list[Path], labels: list[int], info:
     """Training images with LV-ViT token labels: the folder ``token_labels`` (relative paths are
     inside ``root``), RandomResizedCrop with the reference's random bilinear/bicubic choice and a
     flip shared by image and labels, dense targets on a ``token_label_grid`` grid (image size / 32,
-    Wave-ViT's last stage, by default)."""
+    Wave-ViT's last stage, by default). timm's options apply as in TokenLabeling: ``scale``,
+    ``ratio``, ``hflip``, ``interpolation`` to the shared crop, RandAugment or colour jitter and
+    random erasing to the image only (:class:`~wavevision.data.timm_augment.TimmImageAugment`)."""
     folder = Path(str(options["token_labels"]))
     if not folder.is_absolute():
         folder = root / folder
@@ -367,15 +380,20 @@ def _token_label_dataset(root: Path, paths: list[Path], labels: list[int], info:
                              f"{str(root)!r}; give an absolute path or one inside it")
     size = info.image_size
     grid = to_size(options.get("token_label_grid", (max(1, size[0] // 32), max(1, size[1] // 32))), "token_label_grid")
-    transform = RandomResizedCropWithLabels(size, grid=grid, num_classes=info.num_classes, interpolation="random",
-                                            label_smoothing=0.0, mean=info.mean, std=info.std)
+    aug, given = timm_options(options), [k for k in TIMM_OPTIONS if k in options]
+    crop = {k: aug[k] for k in ("scale", "ratio", "hflip", "interpolation") if k in given}
+    image_augment = TimmImageAugment(size, info.mean, {**{k: aug[k] for k in IMAGE_ONLY_OPTIONS}, **crop}) \
+        if any(k in given for k in IMAGE_ONLY_OPTIONS) else None
+    transform = RandomResizedCropWithLabels(size, grid=grid, num_classes=info.num_classes,
+                                            **{"interpolation": "random", **crop}, label_smoothing=0.0,
+                                            mean=info.mean, std=info.std, image_augment=image_augment)
     return TokenLabelFolder(paths, labels, folder, transform, channels=info.in_chans)
 
 
 @register_dataset("imagefolder")
 def build_imagefolder(split: str, *, root=None, download=False, augment=False, **options) -> tuple[Dataset, DatasetInfo]:
     """Any class-folder tree (layouts in the module docstring). Options: ``image_size`` (224),
-    ``crop_pct`` (1.0), ``in_chans`` (3 or 1), ``mean``/``std`` (ImageNet's), ``val_size``,
+    ``crop_pct`` (1.0), ``eval_interpolation`` (``bilinear`` or ``bicubic``), ``in_chans`` (3 or 1), ``mean``/``std`` (ImageNet's), ``val_size``,
     ``verify`` (check every image opens at build time; default when at most 20,000 files),
     ``token_labels`` (training only: the folder of LV-ViT per-image label files, relative to
     ``root`` or absolute; targets become :class:`~wavevision.data.token_labels.TokenTargets`),

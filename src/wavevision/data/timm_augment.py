@@ -18,7 +18,7 @@ import torch
 
 from ..utils.validate import check_choice, check_float, check_int
 
-__all__ = ["TIMM_OPTIONS", "TimmTrainTransform", "timm_options"]
+__all__ = ["IMAGE_ONLY_OPTIONS", "TIMM_OPTIONS", "TimmImageAugment", "TimmTrainTransform", "timm_options"]
 
 TIMM_OPTIONS = ("scale", "ratio", "interpolation", "hflip", "auto_augment", "color_jitter", "re_prob", "re_mode",
                 "re_count")
@@ -92,3 +92,65 @@ class TimmTrainTransform:
         # the loader's floats are bytes / 255: this gives the decoded bytes back exactly
         pixels = (image.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
         return self.transform(Image.fromarray(np.ascontiguousarray(pixels), "RGB"))
+
+
+# The timm options that change only the image, never where its pixels come from: with token labels
+# they are applied beside the shared crop and flip (TokenLabeling's label_transforms_factory.py).
+IMAGE_ONLY_OPTIONS = ("auto_augment", "color_jitter", "re_prob", "re_mode", "re_count")
+
+
+class TimmImageAugment:
+    """timm's image-only training steps around a crop done elsewhere (the token-label crop):
+    :meth:`before_crop` applies RandAugment (``auto_augment``) or, without it, ColorJitter to the
+    whole image, and :meth:`after_normalize` timm's RandomErasing to the normalised crop. This is
+    TokenLabeling's order (flip, RandAugment or colour jitter, RandomResizedCrop, normalisation,
+    erasing), with RandAugment built as timm's ``create_transform`` builds it: ``translate_const``
+    45 % of the shorter output side, the fill the mean in bytes, the crop's interpolation unless
+    it is ``random``. Label maps pass neither step (picklable for workers)."""
+
+    def __init__(self, size: tuple[int, int], mean: tuple[float, ...], options: dict[str, Any]) -> None:
+        try:  # optional: the vision extra
+            from timm.data.auto_augment import rand_augment_transform
+            from timm.data.random_erasing import RandomErasing
+            from timm.data.transforms import str_to_pil_interp
+            from torchvision.transforms import ColorJitter
+        except ImportError:
+            raise ValueError("the dataset options " + ", ".join(sorted(k for k in IMAGE_ONLY_OPTIONS if k in options))
+                             + " use timm's augmentation, which is not installed: install the vision extra: "
+                             "pip install 'wavevision[vision]'") from None
+        self.before: Any = None
+        policy, jitter = options.get("auto_augment"), options.get("color_jitter", 0.0)
+        if policy is not None:
+            if not policy.startswith("rand"):
+                raise ValueError(f"dataset option auto_augment {policy!r}: with token labels only RandAugment "
+                                 "('rand-...') is applied, as in TokenLabeling; e.g. 'rand-m9-mstd0.5-inc1'")
+            params: dict[str, Any] = {"translate_const": int(min(size) * 0.45),
+                                      "img_mean": tuple(min(255, round(255 * m)) for m in mean)}
+            interpolation = options.get("interpolation")
+            if interpolation and interpolation != "random":
+                params["interpolation"] = str_to_pil_interp(interpolation)
+            try:
+                self.before = rand_augment_transform(policy, params)
+            except Exception as e:  # noqa: BLE001 (timm raises assertion errors and others)
+                why = " ".join(str(e).split())
+                raise ValueError(f"dataset option auto_augment {policy!r} is not a policy timm reads"
+                                 f"{' (' + why + ')' if why else ''}; e.g. 'rand-m9-mstd0.5-inc1'") from None
+        elif jitter:  # TokenLabeling (as timm) jitters colour only without RandAugment
+            self.before = ColorJitter(*(float(jitter),) * 3)
+        re_prob = options.get("re_prob", 0.0)
+        self.erase = RandomErasing(re_prob, mode=options.get("re_mode", "const"), max_count=options.get("re_count", 1),
+                                   num_splits=0, device="cpu") if re_prob else None
+
+    def before_crop(self, image: torch.Tensor) -> torch.Tensor:
+        """RandAugment or colour jitter of a float ``(3, H, W)`` image in [0, 1] (same size out)."""
+        if self.before is None:
+            return image
+        from PIL import Image
+
+        pixels = (image.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+        out = self.before(Image.fromarray(np.ascontiguousarray(pixels), "RGB"))
+        return torch.from_numpy(np.asarray(out, dtype=np.uint8).copy()).permute(2, 0, 1).float() / 255
+
+    def after_normalize(self, image: torch.Tensor) -> torch.Tensor:
+        """Random erasing of a normalised ``(C, H, W)`` crop."""
+        return image if self.erase is None else self.erase(image)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import NamedTuple, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -218,11 +218,14 @@ class RandomResizedCropWithLabels:
         label_smoothing: smoothing of the class and dense targets.
         interpolation: ``bilinear``, ``bicubic`` or ``random`` (either, per image, as the reference).
         mean, std: normalisation after cropping (empty: none).
+        image_augment: image-only steps (a :class:`wavevision.data.timm_augment.TimmImageAugment`:
+            RandAugment or colour jitter before the crop, random erasing after normalisation);
+            the label maps never pass them.
     """
 
     def __init__(self, size, *, grid, num_classes: int, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), hflip: float = 0.5,
                  label_smoothing: float = 0.1, interpolation: str = "bilinear",
-                 mean: Sequence[float] = (), std: Sequence[float] = ()) -> None:
+                 mean: Sequence[float] = (), std: Sequence[float] = (), image_augment: Any = None) -> None:
         self.size, self.grid = to_size(size), to_size(grid, "grid")
         self.num_classes = check_int("num_classes", num_classes, min=1)
         if not (0 < scale[0] <= scale[1] <= 1 and 0 < ratio[0] <= ratio[1]):
@@ -233,10 +236,13 @@ class RandomResizedCropWithLabels:
         self.hflip = check_float("hflip", hflip, min=0.0, max=1.0)
         self.label_smoothing = check_float("label_smoothing", label_smoothing, min=0.0, max=1.0)
         self.interpolation, self.mean, self.std = interpolation, tuple(mean), tuple(std)
+        self.image_augment = image_augment
 
     def __call__(self, image: torch.Tensor, scores: torch.Tensor, indices: torch.Tensor
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(C, H, W)`` image and its ``(k, h, w)`` label map -> cropped image, class target, dense target."""
+        if self.image_augment is not None:
+            image = self.image_augment.before_crop(image)
         H, W = image.shape[-2:]
         top, left, h, w = sample_crop_box(H, W, scale=self.scale, ratio=self.ratio)
         flip = float(torch.rand(())) < self.hflip
@@ -249,7 +255,10 @@ class RandomResizedCropWithLabels:
         box = Box(top / H, left / W, h / H, w / W)
         cls, dense = crop_token_targets(scores, indices, box, flip=flip, grid=self.grid,
                                         num_classes=self.num_classes, label_smoothing=self.label_smoothing)
-        return normalize(out, self.mean, self.std), cls, dense
+        out = normalize(out, self.mean, self.std)
+        if self.image_augment is not None:
+            out = self.image_augment.after_normalize(out)
+        return out, cls, dense
 
 
 class TokenLabelFolder(Dataset):

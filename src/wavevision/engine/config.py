@@ -130,6 +130,9 @@ class TrainConfig:
         "probability of CutMix instead of Mixup when both are on", min=0.0, max=1.0))
     mix_mode: str = field(default="batch", metadata=_opt(
         "draw the mixing once per batch, per pair or per sample", choices=("batch", "pair", "elem")))
+    repeated_augmentation: int = field(default=1, metadata=_opt(
+        "repeated augmentation: each training image this many times per epoch, differently augmented, on different "
+        "processes (timm's RepeatAugSampler; DeiT: 3); an epoch keeps the dataset's length", min=1, max=16))
     clip_grad: Optional[float] = field(default=None, metadata=_opt(
         "clip the gradient norm to this value", gt=0.0))
     ema_decay: Optional[float] = field(default=None, metadata=_opt(
@@ -145,7 +148,9 @@ class TrainConfig:
                                                min=0, max=_MAX_SEED))
     deterministic: bool = field(default=False, metadata=_opt(
         "deterministic algorithms only (bit-identical reruns and resumes on the same machine)"))
-    num_workers: int = field(default=0, metadata=_opt("data-loading worker processes", min=0, max=1024))
+    num_workers: Optional[int] = field(default=None, metadata=_opt(
+        "data-loading worker processes (default: 0 on CPU; with an accelerator, this process's share of the usable "
+        "cores less one, 1 to 8)", min=0, max=1024))
     threads: Optional[int] = field(default=None, metadata=_opt("CPU threads for torch (default: torch's)", min=1,
                                                                max=4096))
     output: Optional[str] = field(default=None, metadata=_opt("run directory (default: runs/DATASET-MODEL)"))

@@ -14,6 +14,7 @@ from .._launch import warn_spin_waiting
 from ..utils.validate import check_int
 from .distributed import DistContext, ShardSampler
 from .metrics import Meter
+from .sampling import loader_settings
 from .tasks import Task, get_task
 from .tasks.segmentation import SlidingWindow
 
@@ -34,11 +35,11 @@ def autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManage
     return torch.autocast(device.type, dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
 
 
-def _loader(dataset: Dataset, batch_size: int, ctx: DistContext, num_workers: int, device: torch.device,
+def _loader(dataset: Dataset, batch_size: int, ctx: DistContext, num_workers: int | None, device: torch.device,
             task: Task) -> DataLoader:
     return DataLoader(
         dataset, batch_size=batch_size, sampler=ShardSampler(len(dataset), ctx.rank, ctx.world_size),
-        num_workers=num_workers, pin_memory=device.type != "cpu", collate_fn=task.collate,
+        **loader_settings(num_workers, device), collate_fn=task.collate,
     )
 
 
@@ -71,7 +72,7 @@ def evaluate(
     batch_size: int = 128,
     device: "str | torch.device" = "auto",
     amp: str = "none",
-    num_workers: int = 0,
+    num_workers: int | None = 0,
     max_batches: int | None = None,
     ctx: DistContext | None = None,
     progress: bool = False,

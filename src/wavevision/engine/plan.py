@@ -23,7 +23,7 @@ from .ema import build_ema
 from .mixing import build_mix
 from .rundir import RunDir, default_output
 from .runtime import apply_runtime, seed_all
-from .sampling import SeededSamples
+from .sampling import SeededSamples, samples_per_rank
 from .schedule import OPTIMIZER_SLOTS, build_optimizer, build_scheduler
 from .sizing import check_fits_memory, meta_model
 from .state import fingerprint
@@ -92,7 +92,7 @@ def prepare(cfg: TrainConfig, ctx: DistContext, model: nn.Module | None = None,
         ddp = nn.parallel.DistributedDataParallel(net, device_ids=[ctx.device.index] if ctx.device.type != "cpu" else None)
     torch.manual_seed(cfg.seed + 1 + ctx.rank)  # dropout differs between processes
     accum = accumulation_steps(cfg, ctx.world_size)
-    per_rank = math.ceil(len(train.data) / ctx.world_size)  # DistributedSampler pads every rank to this
+    per_rank = samples_per_rank(len(train.data), ctx.world_size, cfg.repeated_augmentation)
     n_steps = math.ceil(per_rank / (cfg.batch_size * accum))
     steps = min(n_steps, cfg.max_train_batches or n_steps)
     optimizer = build_optimizer(net, cfg)
@@ -102,7 +102,7 @@ def prepare(cfg: TrainConfig, ctx: DistContext, model: nn.Module | None = None,
         ema=None if cfg.ema_decay is None else build_ema(net, cfg.ema_decay), mix=mix,
         optimizer=optimizer, scheduler=build_scheduler(optimizer, cfg, steps),
         scaler=torch.amp.GradScaler(ctx.device.type, enabled=cfg.amp == "fp16"),
-        loss=task.loss(train.info, label_smoothing=smoothing), seeded=SeededSamples(train.data, cfg.seed),
+        loss=task.loss(train.info, label_smoothing=smoothing), seeded=SeededSamples(train.data, cfg.seed, salt=ctx.rank if cfg.repeated_augmentation > 1 else 0),
         steps_per_epoch=steps, accum_steps=accum, params=sum(p.numel() for p in net.parameters()), fingerprint=fingerprint(cfg),
     )
 

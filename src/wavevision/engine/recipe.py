@@ -82,8 +82,9 @@ def engine_values(recipe: Recipe) -> dict[str, Any]:
         "batch_size": recipe.batch_per_device, "optimizer": opt.name, "lr": recipe.lr,
         "weight_decay": opt.weight_decay, "augment": any(s.op in _RANDOM for s in recipe.data.train),
     }
-    if recipe.data.args or _timm_augment(recipe) or _mmseg_args(recipe):
-        values["dataset_args"] = {**(_mmseg_args(recipe) or {}), **recipe.data.args, **_timm_augment(recipe)}
+    if recipe.data.args or _timm_augment(recipe) or _mmseg_args(recipe) or _eval_args(recipe):
+        values["dataset_args"] = {**(_mmseg_args(recipe) or {}), **recipe.data.args, **_timm_augment(recipe),
+                                  **_eval_args(recipe)}
     if recipe.epochs is not None:
         values["epochs"] = recipe.epochs
     if opt.momentum is not None:
@@ -115,6 +116,8 @@ def engine_values(recipe: Recipe) -> dict[str, Any]:
         mix = recipe.loss.mixing
         values.update(mixup_alpha=mix.mixup_alpha, cutmix_alpha=mix.cutmix_alpha, mix_prob=mix.prob,
                       mix_switch_prob=mix.switch_prob, mix_mode=mix.mode)
+    if recipe.data.repeated_augmentation > 1:
+        values["repeated_augmentation"] = recipe.data.repeated_augmentation
     if recipe.clip_grad is not None:
         values["clip_grad"] = recipe.clip_grad
     if recipe.devices > 1:  # reached on fewer processes by gradient accumulation
@@ -139,9 +142,10 @@ _TIMM_STEPS = {"random_resized_crop", "hflip", "color_jitter", "rand_augment", "
 def _timm_augment(recipe: Recipe) -> dict[str, Any]:
     """The dataset options that make timm perform the recipe's classification training pipeline
     (empty when timm is absent, the dataset takes no such options or a step is not timm's)."""
-    if recipe.loss.token_labels is not None:  # the token-label dataset crops and flips; timm's other steps wait
-        return {}
     steps = {s.op: s.args for s in recipe.data.train}
+    if recipe.loss.token_labels is not None:  # the token-label dataset crops and flips; timm the image only
+        steps = {op: args for op, args in steps.items() if op not in ("random_resized_crop", "hflip")}
+        steps["random_resized_crop"] = {"interpolation": "random"}
     if (recipe.data.dataset not in _TIMM_AUGMENT_DATASETS or "random_resized_crop" not in steps
             or not set(steps) <= _TIMM_STEPS or not have_timm()):
         return {}
@@ -150,12 +154,27 @@ def _timm_augment(recipe: Recipe) -> dict[str, Any]:
                            "interpolation": crop.get("interpolation", "bilinear"),
                            "hflip": steps["hflip"].get("p", 0.5) if "hflip" in steps else 0.0,
                            "color_jitter": steps["color_jitter"].get("strength", 0.4) if "color_jitter" in steps else 0.0}
+    if recipe.loss.token_labels is not None:  # the crop's settings are the token-label dataset's own
+        out = {"color_jitter": out["color_jitter"]}
     if "rand_augment" in steps:
         out["auto_augment"] = steps["rand_augment"]["config"]
     if "random_erasing" in steps:
         erase = steps["random_erasing"]
         out.update(re_prob=erase.get("p", 0.25), re_mode=erase.get("mode", "const"), re_count=erase.get("count", 1))
     return out
+
+
+def _eval_args(recipe: Recipe) -> dict[str, Any]:
+    """The folder-dataset options performing the recipe's resize-and-centre-crop evaluation (timm's
+    ``transforms_imagenet_eval``: shorter side to floor(size / crop pct), then the crop); empty when
+    the dataset or protocol is another."""
+    ev, dataset = recipe.eval, recipe.data.dataset
+    size = recipe.data.args.get("image_size", 64 if dataset == "tiny-imagenet" else 224)
+    if (dataset not in _TIMM_AUGMENT_DATASETS or ev.mode != "center_crop" or ev.crop_pct is None
+            or (ev.interpolation or "bilinear") not in ("bilinear", "bicubic")
+            or ev.size not in (None, (size, size), [size, size])):
+        return {}
+    return {"crop_pct": ev.crop_pct, "eval_interpolation": ev.interpolation or "bilinear"}
 
 
 def _mixes(recipe: Recipe) -> bool:
@@ -166,13 +185,16 @@ def _mixes(recipe: Recipe) -> bool:
 def _pipeline_gaps(recipe: Recipe) -> list[str]:
     """The pipeline steps that neither the dataset builders nor the model perform."""
     detector, mmseg = recipe.loss.name == "detection", _mmseg_args(recipe) is not None
-    by_timm = _TIMM_STEPS if _timm_augment(recipe) else set()
+    by_timm = (_TIMM_STEPS - ({"random_resized_crop", "hflip"} if recipe.loss.token_labels is not None else set())
+               if _timm_augment(recipe) else set())
     gaps = []
     for where, steps in (("train", recipe.data.train), ("eval", recipe.data.eval)):
         for step in steps:
             if step.op in _DONE_BY_DATASETS and "cat_max_ratio" not in step.args:
                 continue
             if step.op in _DONE_BY_MODELS and recipe.model.startswith("wavemixsr"):
+                continue
+            if where == "eval" and step.op == "resize_center_crop" and _eval_args(recipe):
                 continue
             if where == "train" and step.op in by_timm:
                 continue
@@ -232,8 +254,6 @@ def missing_pieces(recipe: Recipe) -> list[str]:
                                                                         f"not with the {loss.name.replace('_', ' ')})"))
     if loss.label_smoothing and loss.name not in _SMOOTHED_LOSSES and not _mixes(recipe):
         gaps.append(f"label smoothing inside the {loss.name.replace('_', ' ')}")
-    if recipe.data.repeated_augmentation > 1:
-        gaps.append(f"repeated augmentation (x{recipe.data.repeated_augmentation})")
     if recipe.amp == "fp16" and isinstance(recipe.loss_scale, float):
         gaps.append(f"a static fp16 loss scale ({recipe.loss_scale:g}; the engine's is dynamic)")
     if recipe.init is not None:
@@ -244,7 +264,8 @@ def missing_pieces(recipe: Recipe) -> list[str]:
         detail = {"center_crop": f"resize and centre crop at crop pct {recipe.eval.crop_pct}",
                   "whole": f"whole-image test at scale {recipe.eval.size}", "sliding": "sliding-window test"}[recipe.eval.mode]
         mmseg = _mmseg_args(recipe)
-        if not (recipe.loss.name == "detection" and recipe.eval.size == _DETECTOR_RESIZE[0]) and not (
+        if not (recipe.loss.name == "detection" and recipe.eval.size == _DETECTOR_RESIZE[0]) and not _eval_args(
+                recipe) and not (
                 mmseg and recipe.eval.mode == "whole" and list(recipe.eval.size or ()) == mmseg["scale"]):
             gaps.append(f"the evaluation protocol ({detail})")
     return gaps + _pipeline_gaps(recipe)

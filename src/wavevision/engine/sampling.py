@@ -1,8 +1,11 @@
 """Deterministic data order and augmentation, so that a resumed run sees exactly the batches an
 uninterrupted one would: an epoch's order depends only on the seed and the epoch, a batch's
-augmentation only on the seed, the epoch and the batch's first sample."""
+augmentation only on the seed, the epoch and the batch's first sample (and, with repeated
+augmentation, the process, so that an image's copies are augmented differently)."""
 from __future__ import annotations
 
+import math
+import os
 import random
 from typing import Any, Iterator, Sequence
 
@@ -12,7 +15,11 @@ from torch.utils.data import Dataset, DistributedSampler, Sampler
 
 from .distributed import DistContext
 
-__all__ = ["ListSampler", "SeededSamples", "epoch_indices"]
+__all__ = ["ListSampler", "SeededSamples", "default_workers", "epoch_indices", "loader_settings", "repeated_indices",
+           "samples_per_rank"]
+
+# timm's RepeatAugSampler (DeiT's RASampler) keeps an epoch at the dataset's length, rounded down to this many images.
+_SELECTED_ROUND = 256
 
 
 class SeededSamples(Dataset):
@@ -24,8 +31,8 @@ class SeededSamples(Dataset):
     around each read (Python's and NumPy's too), so dropout's and Mixup's random streams are left alone.
     """
 
-    def __init__(self, dataset: Dataset, seed: int) -> None:
-        self.dataset, self.seed, self.epoch = dataset, seed, 0
+    def __init__(self, dataset: Dataset, seed: int, salt: int = 0) -> None:
+        self.dataset, self.seed, self.epoch, self.salt = dataset, seed, 0, salt
 
     def __len__(self) -> int:
         return len(self.dataset)  # type: ignore[arg-type]
@@ -34,7 +41,8 @@ class SeededSamples(Dataset):
         return self.__getitems__([index])[0]
 
     def __getitems__(self, indices: list[int]) -> list:
-        batch_seed = ((self.seed * 1_000_003 + self.epoch) * 2_147_483_647 + int(indices[0])) % (2**63 - 1)
+        batch_seed = ((self.seed * 1_000_003 + self.epoch) * 2_147_483_647 + int(indices[0])
+                      + self.salt * 1_000_000_007) % (2**63 - 1)
         py_state, np_state = random.getstate(), np.random.get_state()
         try:
             with torch.random.fork_rng(devices=[]):
@@ -61,9 +69,63 @@ class ListSampler(Sampler[int]):
         return len(self.indices)
 
 
-def epoch_indices(n: int, ctx: DistContext, seed: int, epoch: int) -> list[int]:
+def samples_per_rank(n: int, world_size: int, repeats: int = 1) -> int:
+    """How many samples each process reads per epoch from :func:`epoch_indices`."""
+    if repeats == 1:
+        return math.ceil(n / world_size)  # DistributedSampler pads every rank to this
+    selected = n // _SELECTED_ROUND * _SELECTED_ROUND // world_size if n >= _SELECTED_ROUND else math.ceil(n / world_size)
+    return min(selected, math.ceil(n * repeats / world_size))
+
+
+def repeated_indices(n: int, *, num_replicas: int, rank: int, seed: int, epoch: int, repeats: int) -> list[int]:
+    """Repeated augmentation (timm's ``RepeatAugSampler``, DeiT's ``RASampler``): a permutation drawn
+    from seed + epoch, each index written ``repeats`` times in a row and dealt round-robin to the
+    processes (padded by wrapping), so an image's copies go to different processes; each process
+    then keeps :func:`samples_per_rank` of its share, so an epoch stays the dataset's length."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed + epoch)).repeat_interleave(repeats).tolist()
+    total = math.ceil(n * repeats / num_replicas) * num_replicas
+    mine = [order[i % len(order)] for i in range(rank, total, num_replicas)]
+    return mine[: samples_per_rank(n, num_replicas, repeats)]
+
+
+def epoch_indices(n: int, ctx: DistContext, seed: int, epoch: int, repeats: int = 1) -> list[int]:
     """This process's sample order for ``epoch`` (``DistributedSampler``: shuffled from seed + epoch,
-    padded so every process gets as many samples)."""
+    padded so every process gets as many samples; with ``repeats`` > 1 :func:`repeated_indices`)."""
+    if repeats > 1:
+        return repeated_indices(n, num_replicas=ctx.world_size, rank=ctx.rank, seed=seed, epoch=epoch, repeats=repeats)
     sampler = DistributedSampler(range(n), num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=seed)
     sampler.set_epoch(epoch)
     return list(sampler)
+
+
+# Loader workers chosen for an accelerator: at most this many per process (decoding JPEGs and timm's
+# augmentation scale with cores, but beyond ~8 a process mostly waits on the accelerator or the disk).
+_MAX_AUTO_WORKERS = 8
+_PREFETCH_FACTOR = 4
+
+
+def default_workers(device: torch.device) -> int:
+    """Loader workers when none are asked for: 0 on CPU (the training itself uses the cores, and
+    tests assume it), else this process's share of the usable cores (``os.sched_getaffinity``,
+    divided by torchrun's ``LOCAL_WORLD_SIZE``) less one for the training loop, 1 to 8."""
+    if device.type == "cpu":
+        return 0
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    try:
+        local = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    except ValueError:
+        local = 1
+    return max(1, min(_MAX_AUTO_WORKERS, cores // local - 1))
+
+
+def loader_settings(num_workers: int | None, device: torch.device) -> dict[str, Any]:
+    """DataLoader keywords: ``num_workers`` (None: :func:`default_workers`), pinned memory for CUDA
+    (asynchronous copies with ``non_blocking``), and a deeper prefetch (4 batches a worker) with workers."""
+    workers = default_workers(device) if num_workers is None else num_workers
+    out: dict[str, Any] = {"num_workers": workers, "pin_memory": device.type == "cuda"}
+    if workers > 0:
+        out["prefetch_factor"] = _PREFETCH_FACTOR
+    return out

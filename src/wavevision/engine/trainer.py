@@ -42,7 +42,7 @@ from .recipe import missing_pieces, warn_missing
 from .result import TrainResult
 from .rundir import check_regular
 from .runtime import Globals, StopFlag
-from .sampling import ListSampler, epoch_indices
+from .sampling import ListSampler, epoch_indices, loader_settings
 from .schedule import WarmupCosine
 from .state import TrainState
 
@@ -303,10 +303,10 @@ class _Run:
         cfg, state, seeded = self.cfg, self.state, self.plan.seeded
         seeded.epoch = state.epoch
         per_step = cfg.batch_size * self.plan.accum_steps
-        indices = epoch_indices(len(seeded), self.ctx, cfg.seed, state.epoch)[: self.plan.steps_per_epoch * per_step]
+        indices = epoch_indices(len(seeded), self.ctx, cfg.seed, state.epoch, cfg.repeated_augmentation)[: self.plan.steps_per_epoch * per_step]
         return DataLoader(
             seeded, batch_size=cfg.batch_size, sampler=ListSampler(indices[state.step * per_step:]),
-            num_workers=cfg.num_workers, pin_memory=self.device.type != "cpu", collate_fn=self.task.collate,
+            **loader_settings(cfg.num_workers, self.device), collate_fn=self.task.collate,
             generator=torch.Generator().manual_seed(cfg.seed),  # keeps the global generator untouched
         )
 
