@@ -99,6 +99,18 @@ class TrainConfig:
     weight_decay: float = field(default=0.05, metadata=_opt(
         "decoupled weight decay (AdamW) or L2 (SGD); biases and norms are not decayed", min=0.0))
     momentum: float = field(default=0.9, metadata=_opt("SGD momentum (Nesterov when > 0)", min=0.0, max=1.0))
+    nesterov: Optional[bool] = field(default=None, metadata=_opt(
+        "SGD with Nesterov momentum (default: when momentum > 0)"))
+    adam_beta1: float = field(default=0.9, metadata=_opt("AdamW's first-moment decay", min=0.0, lt=1.0))
+    adam_beta2: float = field(default=0.999, metadata=_opt("AdamW's second-moment decay", min=0.0, lt=1.0))
+    adam_eps: float = field(default=1e-8, metadata=_opt("AdamW's epsilon", gt=0.0))
+    no_decay: str = field(default="1d", metadata=_opt(
+        "parameters kept out of weight decay, comma-separated: 1d (every 1-D tensor and the model's no_weight_decay() "
+        "names, timm's rule), norm (normalisation layers' parameters and names with 'norm', MMCV's norm_decay_mult=0), "
+        "bias, pos_embed (position tables and class tokens by name: pos_embed, pos_block, cls_token); none: decay all"))
+    layer_decay: Optional[float] = field(default=None, metadata=_opt(
+        "layer-wise lr decay: each layer's lr x layer_decay^(layers above it), by the model's group_matcher "
+        "(timm's param_groups_layer_decay; needs timm)", gt=0.0, max=1.0))
     scheduler: str = field(default="cosine", metadata=_opt(
         "learning-rate schedule after warm-up: cosine, constant, step (x lr_gamma at the lr_milestones epochs) or "
         "poly (by iteration, to min_lr)", choices=("cosine", "constant", "step", "poly")))
@@ -198,7 +210,20 @@ class TrainConfig:
         for f in dataclasses.fields(self):
             setattr(self, f.name, _check_value(f, getattr(self, f.name), name))
         self._check_schedule(name)
+        self._check_optimizer(name)
         return self
+
+    def _check_optimizer(self, name: Callable[[str], str]) -> None:
+        kinds = [k.strip() for k in self.no_decay.split(",")]
+        if kinds != ["none"] and not set(kinds) <= set(NO_DECAY_KINDS):
+            raise ValueError(f"{name('no_decay')} must be 'none' or a comma-separated list of "
+                             f"{', '.join(NO_DECAY_KINDS)}, got {self.no_decay!r}")
+        if self.layer_decay is not None and "1d" not in kinds:
+            raise ValueError(f"{name('layer_decay')} is set with no_decay {self.no_decay!r}; timm's layer groups exempt "
+                             "every 1-D tensor: add 1d to no_decay")
+        if self.nesterov and (self.optimizer != "sgd" or not self.momentum):
+            raise ValueError(f"{name('nesterov')} needs SGD with momentum > 0 (--optimizer sgd --momentum 0.9), "
+                             f"got {self.optimizer} with momentum {self.momentum:g}")
 
     def _check_schedule(self, name: Callable[[str], str]) -> None:
         """The settings of the schedule that only make sense together."""
@@ -214,6 +239,10 @@ class TrainConfig:
         if list(self.lr_milestones) != sorted(set(self.lr_milestones)):
             raise ValueError(f"{name('lr_milestones')} must be increasing epochs without repeats, got "
                              f"{self.lr_milestones}")
+
+
+# The kinds of parameter the no_decay field may keep out of weight decay.
+NO_DECAY_KINDS = ("1d", "norm", "bias", "pos_embed")
 
 
 def _type_name(f: dataclasses.Field) -> str:

@@ -2,7 +2,7 @@
 
 :func:`engine_values` gives the :class:`TrainConfig` keys a recipe sets (model and its
 arguments, dataset and its options, epochs, batch per process, global batch (by accumulation), the scaled learning rate,
-optimizer, weight decay, momentum, warm-up (epochs or steps, start ratio), schedule (cosine with cool-down,
+optimizer (Adam betas/eps, Nesterov, no-decay kinds, layer decay), weight decay, momentum, warm-up (epochs or steps, start ratio), schedule (cosine with cool-down,
 step, poly), min lr, label smoothing, Mixup/CutMix (with timm), clipping, EMA, AMP,
 augmentation); :func:`missing_pieces` names, in words, every part of the recipe the engine
 cannot do yet, so that training a recipe never drops a setting silently.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from ..recipes import Recipe, Step, get_recipe
+from ..recipes import Optimizer, Recipe, Step, get_recipe
 from .mixing import TIMM_HINT, have_timm
 
 __all__ = ["RecipeGapWarning", "engine_values", "missing_line", "missing_pieces", "warn_missing"]
@@ -86,6 +86,7 @@ def engine_values(recipe: Recipe) -> dict[str, Any]:
         values["epochs"] = recipe.epochs
     if opt.momentum is not None:
         values["momentum"] = opt.momentum
+    values.update(_optimizer_details(opt))
     if sched.kind in ("cosine", "constant", "step", "poly"):
         values["scheduler"] = sched.kind
     if sched.kind in ("cosine", "constant", "poly"):
@@ -126,6 +127,19 @@ def engine_values(recipe: Recipe) -> dict[str, Any]:
     sizes = [t for t in map(_train_sizes, recipe.data.train) if t] if recipe.loss.name == "detection" else []
     if sizes:  # multi-scale training (the 3x schedules): the detector's own resize draws the short side
         values["model_args"]["train_sizes"] = list(sizes[0])
+    return values
+
+
+def _optimizer_details(opt: Optimizer) -> dict[str, Any]:
+    """The TrainConfig keys of the optimizer's Adam moments, Nesterov flag, no-decay kinds and layer decay."""
+    values: dict[str, Any] = {"no_decay": ",".join(opt.no_decay) or "none"}
+    if opt.name == "adamw":
+        beta1, beta2 = opt.betas or (0.9, 0.999)
+        values.update(adam_beta1=beta1, adam_beta2=beta2, adam_eps=1e-8 if opt.eps is None else opt.eps)
+    if opt.name == "sgd":
+        values["nesterov"] = bool(opt.nesterov and opt.momentum)
+    if opt.layer_decay is not None and have_timm():
+        values["layer_decay"] = opt.layer_decay
     return values
 
 
@@ -194,17 +208,8 @@ def missing_pieces(recipe: Recipe) -> list[str]:
     gaps = []
     if opt.name not in ("adamw", "sgd"):
         gaps.append(f"the {opt.name} optimizer")
-    if opt.name == "sgd" and opt.momentum and not opt.nesterov:
-        gaps.append("plain (non-Nesterov) SGD momentum")
-    if opt.betas not in (None, (0.9, 0.999)) or opt.eps not in (None, 1e-8):
-        gaps.append("Adam betas/eps other than (0.9, 0.999)/1e-8")
-    if set(opt.no_decay) - {"1d"}:
-        gaps.append("no-decay groups by name (" + ", ".join(sorted(set(opt.no_decay) - {"1d"})) + "; the engine exempts "
-                    "every 1-D tensor)")
-    if not opt.no_decay and opt.weight_decay:
-        gaps.append("weight decay on biases and norms (the engine exempts every 1-D tensor)")
-    if opt.layer_decay is not None:
-        gaps.append("layer-wise lr decay")
+    if opt.layer_decay is not None and not have_timm():
+        gaps.append(f"layer-wise lr decay ({opt.layer_decay:g}; {TIMM_HINT})")
     if sched.kind == "two_phase":
         gaps.append(f"the two-phase optimizer ({opt.name} then {sched.second.name if sched.second else '?'} from the "
                     f"best weights, patience {sched.patience} epochs; the engine trains the first optimizer for --epochs)")
