@@ -99,3 +99,102 @@ def test_recipes_apply_their_optimizer_details():
         assert "decay" not in gaps and "betas" not in gaps and "Nesterov" not in gaps
     cfg = resolve_config(overrides={"recipe": "upernet_wave_vit_s_ade20k_160k"})
     assert cfg.no_decay == "norm,pos_embed"
+
+
+# -- a length in iterations ------------------------------------------------------------------------------------
+
+def _digits(tmp_path, name, **kw):
+    cfg = dict(dataset="digits", dataset_args={"image_size": 8}, model_args=dict(final_dim=16, ff_channel=16, depth=1),
+               batch_size=32, max_train_batches=3, max_eval_batches=1, output=str(tmp_path / name), threads=1,
+               progress=False, plots=False, test=False)
+    return {**cfg, **kw}
+
+
+def test_iterations_end_the_run_mid_epoch_and_drive_the_schedule(tmp_path):
+    from wavevision.engine import Callback, train
+
+    steps = []
+
+    class Count(Callback):
+        def on_step_end(self, state):
+            steps.append((state.epoch, state.step, state.optimizer.param_groups[0]["lr"]))
+
+    result = train(_digits(tmp_path, "it", iterations=7, scheduler="poly", lr=0.01, epochs=50,
+                                   warmup_epochs=0.0), callbacks=[Count()])
+    # 3 steps per epoch: epochs 3, the last of 1 step; the poly schedule reaches 0 at step 7, not at 50 x 3
+    assert [(e, s) for e, s, _ in steps] == [(0, 1), (0, 2), (0, 3), (1, 1), (1, 2), (1, 3), (2, 1)]
+    assert [lr for *_, lr in steps] == pytest.approx([0.01 * (1 - k / 7) for k in range(1, 8)])
+    assert len(result.history) == 3 and "val_top1" in result.history[-1]  # validated at each epoch's end
+    with pytest.raises(ValueError, match="cooldown_epochs is 3 but iterations 7 make 3 epochs"):
+        train(_digits(tmp_path, "cool", iterations=7, cooldown_epochs=3))
+
+
+def test_iterations_resume_mid_run_equals_uninterrupted(tmp_path):
+    import signal
+
+    from wavevision.engine import Callback, TrainingInterrupted, train
+    from wavevision.models._builder import load_safetensors
+
+    cfg = lambda name: _digits(tmp_path, name, iterations=5, deterministic=True)
+
+    class Stop(Callback):
+        def on_step_end(self, state):
+            if state.global_step == 4:
+                signal.raise_signal(signal.SIGTERM)
+
+    train(cfg("ref"))
+    with pytest.raises(TrainingInterrupted):
+        train(cfg("cut"), callbacks=[Stop()])
+    train({**cfg("cut"), "resume": True})
+    a, b = (load_safetensors(str(tmp_path / n / "last.safetensors"))[0] for n in ("ref", "cut"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_recipe_length_in_iterations():
+    ade = get_recipe("upernet_wave_vit_s_ade20k_160k")
+    assert engine_values(ade)["iterations"] == 160_000
+    assert not any("iterations" in g for g in missing_pieces(ade))
+
+
+# -- initial weights -------------------------------------------------------------------------------------------
+
+def test_init_loads_a_backbone_or_the_whole_model_strictly(tmp_path):
+    from wavevision.engine.init import load_init
+    from wavevision.models import CheckpointMismatchError
+
+    vit = small_overrides("upernet_wave_vit_s")["backbone_kwargs"]
+    torch.manual_seed(1)
+    clf = wavevision.create_model("wave_vit_s", num_classes=4, **vit)
+    path = wavevision.save_checkpoint(clf, tmp_path / "vit.safetensors")
+    seg = wavevision.create_model("upernet_wave_vit_s", num_classes=3, **small_overrides("upernet_wave_vit_s"))
+    assert load_init(seg, str(path)).startswith("backbone from")
+    assert all(torch.equal(v, clf.state_dict()[k]) for k, v in seg.backbone.state_dict().items())
+    same = wavevision.create_model("wave_vit_s", num_classes=4, **vit)
+    assert load_init(same, str(path)).startswith("all weights") and all(
+        torch.equal(v, clf.state_dict()[k]) for k, v in same.state_dict().items())
+    other = wavevision.create_model("wave_vit_s", num_classes=7, **vit)  # another head: strict, named
+    with pytest.raises(CheckpointMismatchError, match=r"^init .*does not fit model.*shape mismatch") as err:
+        load_init(other, str(path))
+    assert "\n" not in str(err.value)
+    wide = wavevision.save_checkpoint(wavevision.create_model("wave_vit_s", num_classes=4, **{**vit, "stem_hidden_dim": 16}),
+                                      tmp_path / "wide.safetensors")
+    with pytest.raises(CheckpointMismatchError, match="first mismatching key"):
+        load_init(seg, str(wide))
+    with pytest.raises(ValueError, match="init 'nowhere.bin' is neither a file, hf-hub:ORG/NAME nor"):
+        load_init(seg, "nowhere.bin")
+
+
+def test_init_before_training_and_recipe_gap(tmp_path):
+    from wavevision.engine import train
+    from wavevision.models._builder import load_safetensors
+
+    first = _digits(tmp_path, "first", epochs=1)
+    train(first)
+    saved = tmp_path / "first" / "last.safetensors"
+    # a step of lr 1e-30 leaves float32 weights as they were: the run starts from the file's parameters
+    train(_digits(tmp_path, "second", epochs=1, max_train_batches=1, init=str(saved), lr=1e-30, warmup_epochs=0.0))
+    a, b = (load_safetensors(str(p))[0] for p in (saved, tmp_path / "second" / "last.safetensors"))
+    params = [k for k in a if "running" not in k and "num_batches" not in k]
+    assert params and all(torch.equal(a[k], b[k]) for k in params)
+    gaps = missing_pieces(get_recipe("upernet_wave_vit_s_ade20k_160k"))
+    assert any("give --init FILE" in g for g in gaps)

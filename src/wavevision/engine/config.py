@@ -81,11 +81,19 @@ class TrainConfig:
     download: bool = field(default=False, metadata=_opt("download the dataset when it has a public URL"))
     dataset_args: Dict[str, Any] = field(default_factory=dict, metadata=_opt("dataset options, e.g. image_size=16"))
     augment: bool = field(default=True, metadata=_opt("training-time augmentation of the dataset"))
+    init: Optional[str] = field(default=None, metadata=_opt(
+        "initial weights loaded before training: a .safetensors/.pth file, hf-hub:ORG/NAME or NAME.TAG; a detector "
+        "or UperNet takes a classification checkpoint into its backbone (every backbone weight, shapes checked), "
+        "other models the whole checkpoint, strictly"))
     recipe: Optional[str] = field(default=None, metadata=_opt(
         "a registered recipe (wavevision list --recipes): its settings replace the dataset recipe's, under the "
         "YAML file and flags"))
     # optimisation
     epochs: int = field(default=10, metadata=_opt("training epochs", min=1, max=_MAX_EPOCHS))
+    iterations: Optional[int] = field(default=None, metadata=_opt(
+        "train for this many optimizer steps instead of --epochs (MMSegmentation's iteration-based runs): the epochs "
+        "become ceil(iterations / steps per epoch), the last one partial, validated at each epoch's end; the "
+        "schedules run over the iterations", min=1, max=_MAX_STEPS))
     batch_size: int = field(default=64, metadata=_opt("training batch size per process", min=1, max=_MAX_BATCH))
     accum_steps: int = field(default=1, metadata=_opt(
         "batches whose gradients are summed into each optimizer step (gradient accumulation)", min=1, max=_MAX_BATCH))
@@ -230,7 +238,7 @@ class TrainConfig:
         if self.warmup_epochs and self.warmup_iters:
             raise ValueError(f"{name('warmup_iters')} is set and so is warmup_epochs; give the warm-up in epochs or in "
                              "steps, not both")
-        if self.scheduler == "cosine" and self.cooldown_epochs >= self.epochs:
+        if self.scheduler == "cosine" and self.iterations is None and self.cooldown_epochs >= self.epochs:
             raise ValueError(f"{name('cooldown_epochs')} is {self.cooldown_epochs} but the run has {self.epochs} "
                              "epochs; the cool-down must leave the cosine at least one epoch: lower it")
         if self.scheduler == "step" and not self.lr_milestones:

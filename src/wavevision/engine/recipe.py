@@ -84,6 +84,8 @@ def engine_values(recipe: Recipe) -> dict[str, Any]:
         values["dataset_args"] = {**(_mmseg_args(recipe) or {}), **recipe.data.args, **_timm_augment(recipe)}
     if recipe.epochs is not None:
         values["epochs"] = recipe.epochs
+    if recipe.iterations is not None:
+        values["iterations"] = recipe.iterations
     if opt.momentum is not None:
         values["momentum"] = opt.momentum
     values.update(_optimizer_details(opt))
@@ -213,8 +215,6 @@ def missing_pieces(recipe: Recipe) -> list[str]:
     if sched.kind == "two_phase":
         gaps.append(f"the two-phase optimizer ({opt.name} then {sched.second.name if sched.second else '?'} from the "
                     f"best weights, patience {sched.patience} epochs; the engine trains the first optimizer for --epochs)")
-    if recipe.iterations is not None:
-        gaps.append(f"a length in iterations ({recipe.iterations:,}; give --epochs)")
     if loss.token_labels is not None and (loss.token_labels.cls_weight, loss.token_labels.dense_weight) != (1.0, 0.5):
         gaps.append(f"token-label loss weights {loss.token_labels.cls_weight:g}/{loss.token_labels.dense_weight:g} "
                     "(the engine's are 1.0 class / 0.5 dense)")
@@ -228,7 +228,7 @@ def missing_pieces(recipe: Recipe) -> list[str]:
     if recipe.amp == "fp16" and isinstance(recipe.loss_scale, float):
         gaps.append(f"a static fp16 loss scale ({recipe.loss_scale:g}; the engine's is dynamic)")
     if recipe.init is not None:
-        gaps.append(f"initial weights ({recipe.init})")
+        gaps.append(f"initial weights ({recipe.init}; not fetched: give --init FILE)")
     if recipe.frozen_norm and not _has_frozen_norm(recipe):
         gaps.append("frozen backbone BatchNorm")
     if recipe.eval.mode != "full_image":

@@ -138,10 +138,11 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
 
 
 def lr_schedule(cfg: TrainConfig, steps_per_epoch: int) -> LRSchedule:
-    """The :class:`LRSchedule` of ``cfg`` over its ``epochs * steps_per_epoch`` optimizer steps."""
+    """The :class:`LRSchedule` of ``cfg`` over its ``epochs * steps_per_epoch`` (or ``iterations``) optimizer steps."""
     min_ratio = check_float("min_lr / lr", cfg.min_lr / cfg.lr, min=0.0)
     warmup = cfg.warmup_iters or round(cfg.warmup_epochs * steps_per_epoch)
-    return LRSchedule(cfg.scheduler, cfg.epochs * steps_per_epoch, steps_per_epoch, warmup_steps=warmup,
+    total = cfg.epochs * steps_per_epoch if cfg.iterations is None else cfg.iterations
+    return LRSchedule(cfg.scheduler, total, steps_per_epoch, warmup_steps=warmup,
                       warmup_ratio=cfg.warmup_ratio, min_ratio=min_ratio,
                       cooldown_steps=cfg.cooldown_epochs * steps_per_epoch, milestones=cfg.lr_milestones,
                       gamma=cfg.lr_gamma, power=cfg.lr_power)

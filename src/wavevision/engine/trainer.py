@@ -182,7 +182,7 @@ class _Run:
                 state.totals["seconds"] += time.perf_counter() - start
                 if bar is not None:
                     bar.update(1)
-                    if state.step % 10 == 0 or state.step == self.plan.steps_per_epoch:
+                    if state.step % 10 == 0 or state.step == self.plan.epoch_steps(state.epoch):
                         bar.set_postfix(loss=f"{float(state.totals['loss'] / state.totals['n']):.4f}", refresh=False)
                 self._after_step(stop)
                 start = time.perf_counter()
@@ -247,7 +247,7 @@ class _Run:
             self._save()
             raise TrainingInterrupted(f"stopped at epoch {state.epoch + 1}, step {state.step}; the state is saved: "
                                       f"continue with wavevision train --resume {self.run_dir}")
-        if cfg.checkpoint_every and state.global_step % cfg.checkpoint_every == 0 and state.step < self.plan.steps_per_epoch:
+        if cfg.checkpoint_every and state.global_step % cfg.checkpoint_every == 0 and state.step < self.plan.epoch_steps(state.epoch):
             self._save()
 
     def _epoch_record(self) -> dict[str, Any]:
@@ -303,7 +303,7 @@ class _Run:
         cfg, state, seeded = self.cfg, self.state, self.plan.seeded
         seeded.epoch = state.epoch
         per_step = cfg.batch_size * self.plan.accum_steps
-        indices = epoch_indices(len(seeded), self.ctx, cfg.seed, state.epoch)[: self.plan.steps_per_epoch * per_step]
+        indices = epoch_indices(len(seeded), self.ctx, cfg.seed, state.epoch)[: self.plan.epoch_steps(state.epoch) * per_step]
         return DataLoader(
             seeded, batch_size=cfg.batch_size, sampler=ListSampler(indices[state.step * per_step:]),
             num_workers=cfg.num_workers, pin_memory=self.device.type != "cpu", collate_fn=self.task.collate,
@@ -315,7 +315,7 @@ class _Run:
             return None
         from tqdm.auto import tqdm
 
-        return tqdm(total=self.plan.steps_per_epoch, initial=self.state.step, unit="batch", leave=False,
+        return tqdm(total=self.plan.epoch_steps(self.state.epoch), initial=self.state.step, unit="batch", leave=False,
                     desc=f"epoch {self.state.epoch + 1}/{self.cfg.epochs}", dynamic_ncols=True, file=sys.stderr)
 
     def _sync_buffers(self) -> None:
