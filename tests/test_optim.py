@@ -198,3 +198,37 @@ def test_init_before_training_and_recipe_gap(tmp_path):
     assert params and all(torch.equal(a[k], b[k]) for k in params)
     gaps = missing_pieces(get_recipe("upernet_wave_vit_s_ade20k_160k"))
     assert any("give --init FILE" in g for g in gaps)
+
+
+# -- a static fp16 loss scale ----------------------------------------------------------------------------------
+
+def test_static_loss_scale_never_grows():
+    from wavevision.engine.plan import build_scaler
+
+    dynamic = build_scaler(TrainConfig(amp="fp16").validate(), torch.device("cpu"))
+    assert dynamic._init_scale == 2.0**16 and dynamic._growth_interval == 2000  # torch's defaults, as before
+    cfg = TrainConfig(amp="fp16", loss_scale=512).validate()
+    assert cfg.loss_scale == 512.0
+    scaler = build_scaler(cfg, torch.device("cpu"))
+    assert scaler._init_scale == 512.0 and scaler._growth_interval == 2**31 - 1
+    with pytest.raises(ValueError, match="loss_scale"):
+        TrainConfig(loss_scale=0).validate()
+    ade = get_recipe("upernet_wave_vit_s_ade20k_160k")
+    assert engine_values(ade)["loss_scale"] == 512.0
+    assert not any("loss scale" in g for g in missing_pieces(ade))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="GradScaler's fp16 scaling runs on CUDA")
+def test_static_loss_scale_on_cuda():
+    from wavevision.engine.plan import build_scaler
+
+    scaler = build_scaler(TrainConfig(amp="fp16", loss_scale=512).validate(), torch.device("cuda"))
+    p = nn.Parameter(torch.ones(2, device="cuda"))
+    opt = torch.optim.SGD([p], lr=0.1)
+    for _ in range(3):
+        opt.zero_grad()
+        scaler.scale(p.sum()).backward()
+        assert torch.equal(p.grad, torch.full_like(p, 512.0))  # the loss times the static scale
+        scaler.step(opt)
+        scaler.update()
+    assert scaler.get_scale() == 512.0

@@ -159,6 +159,10 @@ class TrainConfig:
     amp: str = field(default="none", metadata=_opt(
         "mixed precision autocast: bf16 (accelerators and CPU) or fp16 (accelerators, with loss scaling)",
         choices=("none", "bf16", "fp16")))
+    loss_scale: Optional[float] = field(default=None, metadata=_opt(
+        "a static fp16 loss scale, e.g. 512 (MMCV's loss_scale): the scaler starts there and never grows (a step "
+        "with inf/NaN gradients is still skipped); unset: dynamic scaling; recorded but unused without amp fp16",
+        gt=0.0))
     # runtime
     device: str = field(default="auto", metadata=_opt("auto, cpu or an accelerator such as cuda:0"))
     seed: int = field(default=0, metadata=_opt("random seed (weights, data order, augmentation, dropout)",

@@ -113,10 +113,22 @@ def prepare(cfg: TrainConfig, ctx: DistContext, model: nn.Module | None = None,
         cfg=cfg, ctx=ctx, task=task, train=train, val=val, test=test, run_dir=run_dir, model=net, ddp=ddp,
         ema=None if cfg.ema_decay is None else build_ema(net, cfg.ema_decay), mix=mix,
         optimizer=optimizer, scheduler=build_scheduler(optimizer, cfg, steps),
-        scaler=torch.amp.GradScaler(ctx.device.type, enabled=cfg.amp == "fp16"),
+        scaler=build_scaler(cfg, ctx.device),
         loss=task.loss(train.info, label_smoothing=smoothing), seeded=SeededSamples(train.data, cfg.seed),
         steps_per_epoch=steps, accum_steps=accum, params=sum(p.numel() for p in net.parameters()), fingerprint=fingerprint(cfg),
     )
+
+
+def build_scaler(cfg: TrainConfig, device: torch.device) -> torch.amp.GradScaler:
+    """The fp16 loss scaler: dynamic (torch's defaults), or static at ``loss_scale`` (growth disabled)."""
+    if cfg.loss_scale is None:
+        return torch.amp.GradScaler(device.type, enabled=cfg.amp == "fp16")
+    return torch.amp.GradScaler(device.type, init_scale=cfg.loss_scale, growth_interval=_MAX_INTERVAL,
+                                enabled=cfg.amp == "fp16")
+
+
+# GradScaler's growth interval that a run never reaches (torch keeps it as an int32 counter).
+_MAX_INTERVAL = 2**31 - 1
 
 
 def _with_length(cfg: TrainConfig, steps: int) -> TrainConfig:

@@ -124,6 +124,8 @@ def engine_values(recipe: Recipe) -> dict[str, Any]:
         values["ema_decay"] = recipe.ema.decay
     if recipe.amp != "none":
         values["amp"] = recipe.amp
+    if recipe.amp == "fp16" and isinstance(recipe.loss_scale, float):
+        values["loss_scale"] = recipe.loss_scale
     if recipe.frozen_norm and _has_frozen_norm(recipe):
         values["model_args"]["frozen_norm"] = True
     sizes = [t for t in map(_train_sizes, recipe.data.train) if t] if recipe.loss.name == "detection" else []
@@ -225,8 +227,6 @@ def missing_pieces(recipe: Recipe) -> list[str]:
         gaps.append(f"label smoothing inside the {loss.name.replace('_', ' ')}")
     if recipe.data.repeated_augmentation > 1:
         gaps.append(f"repeated augmentation (x{recipe.data.repeated_augmentation})")
-    if recipe.amp == "fp16" and isinstance(recipe.loss_scale, float):
-        gaps.append(f"a static fp16 loss scale ({recipe.loss_scale:g}; the engine's is dynamic)")
     if recipe.init is not None:
         gaps.append(f"initial weights ({recipe.init}; not fetched: give --init FILE)")
     if recipe.frozen_norm and not _has_frozen_norm(recipe):
