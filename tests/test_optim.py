@@ -98,7 +98,9 @@ def test_recipes_apply_their_optimizer_details():
         gaps = " ".join(missing_pieces(get_recipe(name)))
         assert "decay" not in gaps and "betas" not in gaps and "Nesterov" not in gaps
     cfg = resolve_config(overrides={"recipe": "upernet_wave_vit_s_ade20k_160k"})
-    assert cfg.no_decay == "norm,pos_embed"
+    assert cfg.no_decay == "norm,pos_embed" and cfg.iterations == 160_000
+    # a length given in epochs replaces the recipe's in iterations (as a warm-up in one unit does)
+    assert resolve_config(overrides={"recipe": "upernet_wave_vit_s_ade20k_160k", "epochs": 2}).iterations is None
 
 
 # -- a length in iterations ------------------------------------------------------------------------------------
@@ -232,3 +234,89 @@ def test_static_loss_scale_on_cuda():
         scaler.step(opt)
         scaler.update()
     assert scaler.get_scale() == 512.0
+
+
+# -- the WaveMix authors' two-phase optimizer ------------------------------------------------------------------
+
+# Validation scores by epoch: phase 1 best at epoch 2, patience 2 spent after epoch 4, phase 2 better at epoch 6,
+# its patience spent after epoch 8 (the run stops there, before the epochs bound of 20).
+_SCORES = [10.0, 30.0, 20.0, 25.0, 28.0, 40.0, 35.0, 39.0, 50.0, 60.0]
+
+
+@pytest.fixture
+def scripted_scores(monkeypatch):
+    """Validation returns the scores of _SCORES by epoch (the switch happens where the test says)."""
+    from wavevision.engine import trainer
+
+    seen = []
+
+    def fake_validate(self, record):
+        seen.append({k: v.detach().clone() for k, v in self.plan.model.state_dict().items()})
+        return {"val_loss": 1.0, "val_top1": _SCORES[self.state.epoch]}
+
+    monkeypatch.setattr(trainer._Run, "_validate", fake_validate)
+    return seen
+
+
+def _two_phase(tmp_path, name):
+    return _digits(tmp_path, name, epochs=20, patience=2, scheduler="constant", warmup_epochs=0.0, lr=1e-3,
+                   weight_decay=0.01, max_train_batches=2, deterministic=True)
+
+
+def test_two_phase_switches_from_the_best_weights_and_stops(tmp_path, scripted_scores, monkeypatch):
+    from wavevision.engine import Callback, train, trainer
+
+    optimizers, at_switch = [], []
+
+    class Watch(Callback):
+        def on_step_end(self, state):
+            optimizers.append((state.epoch, type(state.optimizer).__name__, state.optimizer.param_groups[0]["lr"]))
+
+    count = trainer._Run._count_patience
+
+    def watch_switch(self, improved):
+        count(self, improved)
+        if self.state.phase == 2 and not at_switch:
+            at_switch.append({k: v.detach().clone() for k, v in self.plan.model.state_dict().items()})
+
+    monkeypatch.setattr(trainer._Run, "_count_patience", watch_switch)
+    result = train(_two_phase(tmp_path, "tp"), callbacks=[Watch()])
+    assert [r["phase"] for r in result.history] == [1, 1, 1, 1, 2, 2, 2, 2]
+    assert result.epochs == 8 and result.best_epoch == 6
+    assert {e: o for e, o, _ in optimizers} == {0: "AdamW", 1: "AdamW", 2: "AdamW", 3: "AdamW", 4: "SGD", 5: "SGD",
+                                                6: "SGD", 7: "SGD"}
+    assert all(lr == 1e-3 for *_, lr in optimizers)  # each phase at its constant lr
+    # phase 2 starts from the weights validated after epoch 2 (the best of phase 1), not those of epoch 4
+    best, last = scripted_scores[1], scripted_scores[3]
+    assert all(torch.equal(at_switch[0][k], best[k]) for k in best)
+    assert not all(torch.equal(at_switch[0][k], last[k]) for k in last)
+    engine = engine_values(get_recipe("wavemix_lite_144_7_cifar10"))
+    assert (engine["patience"], engine["phase2_optimizer"], engine["phase2_lr"], engine["phase2_momentum"],
+            engine["phase2_nesterov"], engine["scheduler"]) == (20, "sgd", 1e-3, 0.9, False, "constant")
+    assert not any("two-phase" in g for g in missing_pieces(get_recipe("wavemix_lite_144_7_cifar10")))
+    with pytest.raises(ValueError, match="patience .*constant lr"):
+        TrainConfig(patience=2).validate()
+
+
+@pytest.mark.parametrize("stop_at", [5, 11])  # global steps: inside phase 1 (epoch 3) and phase 2 (epoch 6)
+def test_two_phase_resume_mid_phase_equals_uninterrupted(tmp_path, scripted_scores, stop_at):
+    import signal
+
+    from wavevision.engine import Callback, TrainingInterrupted, train
+    from wavevision.models._builder import load_safetensors
+
+    class Stop(Callback):
+        def on_step_end(self, state):
+            if state.global_step == stop_at:
+                signal.raise_signal(signal.SIGTERM)
+
+    ref = train(_two_phase(tmp_path, "ref"))
+    with pytest.raises(TrainingInterrupted):
+        train(_two_phase(tmp_path, "cut"), callbacks=[Stop()])
+    state = torch.load(tmp_path / "cut" / "last.state.pt", weights_only=True)
+    assert state["phase"] == (1 if stop_at < 9 else 2)
+    resumed = train({**_two_phase(tmp_path, "cut"), "resume": True})
+    a, b = (load_safetensors(str(tmp_path / n / "last.safetensors"))[0] for n in ("ref", "cut"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert [r["phase"] for r in resumed.history] == [r["phase"] for r in ref.history]
+    assert resumed.epochs == ref.epochs == 8

@@ -331,8 +331,9 @@ def test_engine_values_and_missing_pieces():
     assert not any("step schedule" in g for g in coco) and not any("BatchNorm" in g for g in coco)  # frozen_norm
     assert not any("BatchNorm" in g for g in missing_pieces(get_recipe("upernet_wave_vit_s_ade20k_160k")))
     assert not any("hflip" in g or "resize" in g or "pad" in g for g in coco)  # dataset flip, detector resize/pad
-    line = missing_line(get_recipe("wavemix_lite_144_7_cifar10"))
-    assert "\n" not in line and "two-phase optimizer" in line
+    assert missing_line(get_recipe("wavemix_lite_144_7_cifar10")) is None  # the two-phase optimizer: done
+    line = missing_line(get_recipe("upernet_wave_vit_s_ade20k_160k"))
+    assert "\n" not in line and "initial weights" in line
     assert engine_values(get_recipe("wavemix_lite_144_7_cifar10"))["augment"] is False
     ade = engine_values(get_recipe("upernet_wave_vit_s_ade20k_160k"))
     assert ade["dataset_args"] == {"pipeline": "mmseg", "scale": [2048, 512], "crop_size": [512, 512]} and ade["augment"]
@@ -404,7 +405,7 @@ def test_cli_train_names_what_the_engine_cannot_do(capsys, tmp_path):
     assert code == 2
     first = next(line for line in err.splitlines() if line.startswith("wavevision train: recipe "))
     assert first.startswith("wavevision train: recipe upernet_wave_vit_s_ade20k_160k: the engine cannot do yet:")
-    assert "a length in iterations (160,000" in first
+    assert "initial weights (wave_vit_s.in1k" in first and "iterations" not in first and "loss scale" not in first
     assert "poly schedule" not in first and "warm-up" not in first  # the engine applies them
     # MMSegmentation's ADE20K pipeline and its whole-image test at (2048, 512) are the dataset's pipeline=mmseg
     assert "photometric" not in first and "cat max ratio" not in first and "evaluation protocol" not in first
@@ -416,6 +417,6 @@ def test_train_warns_about_missing_pieces_from_python(tmp_path):
     from wavevision.engine import train
     from wavevision.engine.recipe import RecipeGapWarning
 
-    with pytest.warns(RecipeGapWarning, match="the two-phase optimizer"), pytest.raises(Exception):
-        train(recipe="wavemix_lite_144_7_cifar10", data_root=str(tmp_path / "nowhere"), amp="none", epochs=1,
+    with pytest.warns(RecipeGapWarning, match="initial weights"), pytest.raises(Exception):
+        train(recipe="upernet_wave_vit_s_ade20k_160k", data_root=str(tmp_path / "nowhere"), amp="none", epochs=1,
               progress=False, output=str(tmp_path / "r"))

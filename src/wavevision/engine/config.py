@@ -119,6 +119,15 @@ class TrainConfig:
     layer_decay: Optional[float] = field(default=None, metadata=_opt(
         "layer-wise lr decay: each layer's lr x layer_decay^(layers above it), by the model's group_matcher "
         "(timm's param_groups_layer_decay; needs timm)", gt=0.0, max=1.0))
+    patience: Optional[int] = field(default=None, metadata=_opt(
+        "two-phase training (the WaveMix authors'): the optimizer until this many epochs pass without a better "
+        "validation score, then the phase2 optimizer from the best weights (constant lr) until as many epochs pass "
+        "without improvement again, which ends the run (epochs stays the upper bound)", min=1, max=_MAX_EPOCHS))
+    phase2_optimizer: str = field(default="sgd", metadata=_opt("the second phase's optimizer", choices=("adamw", "sgd")))
+    phase2_lr: float = field(default=1e-3, metadata=_opt("the second phase's learning rate", gt=0.0))
+    phase2_momentum: float = field(default=0.9, metadata=_opt("the second phase's SGD momentum", min=0.0, max=1.0))
+    phase2_nesterov: bool = field(default=False, metadata=_opt("the second phase's SGD uses Nesterov momentum"))
+    phase2_weight_decay: float = field(default=0.0, metadata=_opt("the second phase's weight decay", min=0.0))
     scheduler: str = field(default="cosine", metadata=_opt(
         "learning-rate schedule after warm-up: cosine, constant, step (x lr_gamma at the lr_milestones epochs) or "
         "poly (by iteration, to min_lr)", choices=("cosine", "constant", "step", "poly")))
@@ -233,6 +242,11 @@ class TrainConfig:
         if self.layer_decay is not None and "1d" not in kinds:
             raise ValueError(f"{name('layer_decay')} is set with no_decay {self.no_decay!r}; timm's layer groups exempt "
                              "every 1-D tensor: add 1d to no_decay")
+        if self.patience is not None and (self.scheduler != "constant" or self.warmup_epochs or self.warmup_iters):
+            raise ValueError(f"{name('patience')} (two-phase training) runs each phase at a constant lr: set "
+                             "--scheduler constant and no warm-up")
+        if self.phase2_nesterov and (self.phase2_optimizer != "sgd" or not self.phase2_momentum):
+            raise ValueError(f"{name('phase2_nesterov')} needs a phase-2 SGD with momentum > 0")
         if self.nesterov and (self.optimizer != "sgd" or not self.momentum):
             raise ValueError(f"{name('nesterov')} needs SGD with momentum > 0 (--optimizer sgd --momentum 0.9), "
                              f"got {self.optimizer} with momentum {self.momentum:g}")
@@ -448,8 +462,8 @@ def resolve_config(file: "str | os.PathLike[str] | None" = None, overrides: Opti
     if not recipe:
         recipe = RECIPES.get(dataset, {}) if isinstance(dataset, str) else {}
     values = {k: v for k, v in recipe.items() if k != "model_args"}
-    for unit, other in (("warmup_epochs", "warmup_iters"), ("warmup_iters", "warmup_epochs")):
-        if unit in user and other not in user:  # a warm-up given in one unit replaces the recipe's in the other
+    for unit, other in (("warmup_epochs", "warmup_iters"), ("warmup_iters", "warmup_epochs"), ("epochs", "iterations")):
+        if unit in user and other not in user:  # a warm-up (a length) given in one unit replaces the recipe's in the other
             values.pop(other, None)
     values.update({k: v for k, v in user.items() if k not in _MERGED})
     model = values.get("model")

@@ -49,6 +49,8 @@ def _mmseg_args(recipe: Recipe) -> dict[str, Any] | None:
             "crop_size": list(steps["random_crop"]["size"])}
 
 
+# The epochs bound of a two-phase run (patience ends it; the authors' loop has no bound).
+_TWO_PHASE_MAX_EPOCHS = 1000
 # Model families with a frozen_norm option (backbone BatchNorm affine not trained): the detectors and UperNet.
 _FROZEN_NORM_MODELS = ("mask_rcnn_", "faster_rcnn_", "retinanet_", "fcos_", "upernet_")
 
@@ -91,6 +93,11 @@ def engine_values(recipe: Recipe) -> dict[str, Any]:
     values.update(_optimizer_details(opt))
     if sched.kind in ("cosine", "constant", "step", "poly"):
         values["scheduler"] = sched.kind
+    if sched.kind == "two_phase" and sched.second is not None:  # each phase at a constant lr, epochs a bound
+        second = sched.second
+        values.update(scheduler="constant", patience=sched.patience, epochs=_TWO_PHASE_MAX_EPOCHS,
+                      phase2_optimizer=second.name, phase2_lr=second.lr, phase2_momentum=second.momentum or 0.0,
+                      phase2_nesterov=bool(second.nesterov and second.momentum), phase2_weight_decay=second.weight_decay)
     if sched.kind in ("cosine", "constant", "poly"):
         values["min_lr"] = sched.min_lr
     if sched.kind == "step":
@@ -214,9 +221,8 @@ def missing_pieces(recipe: Recipe) -> list[str]:
         gaps.append(f"the {opt.name} optimizer")
     if opt.layer_decay is not None and not have_timm():
         gaps.append(f"layer-wise lr decay ({opt.layer_decay:g}; {TIMM_HINT})")
-    if sched.kind == "two_phase":
-        gaps.append(f"the two-phase optimizer ({opt.name} then {sched.second.name if sched.second else '?'} from the "
-                    f"best weights, patience {sched.patience} epochs; the engine trains the first optimizer for --epochs)")
+    if sched.kind == "two_phase" and (sched.second is None or sched.second.name not in ("adamw", "sgd")):
+        gaps.append(f"the two-phase optimizer's second phase ({sched.second.name if sched.second else 'none given'})")
     if loss.token_labels is not None and (loss.token_labels.cls_weight, loss.token_labels.dense_weight) != (1.0, 0.5):
         gaps.append(f"token-label loss weights {loss.token_labels.cls_weight:g}/{loss.token_labels.dense_weight:g} "
                     "(the engine's are 1.0 class / 0.5 dense)")

@@ -24,7 +24,7 @@ from ..utils.validate import check_float
 from .config import TrainConfig
 
 __all__ = ["OPTIMIZER_SLOTS", "LRSchedule", "WarmupCosine", "build_optimizer", "build_scheduler", "lr_schedule",
-           "param_groups"]
+           "param_groups", "phase2_config"]
 
 # Tensors of optimizer state per parameter (for memory estimates): AdamW's two moments, SGD's momentum.
 OPTIMIZER_SLOTS = {"adamw": 2, "sgd": 1}
@@ -135,6 +135,13 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
         nesterov = cfg.momentum > 0 if cfg.nesterov is None else cfg.nesterov
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=nesterov)
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_eps)
+
+
+def phase2_config(cfg: TrainConfig) -> TrainConfig:
+    """The configuration of two-phase training's second optimizer (``phase2_*``, a constant lr)."""
+    return cfg.replace(optimizer=cfg.phase2_optimizer, lr=cfg.phase2_lr, momentum=cfg.phase2_momentum,
+                       nesterov=cfg.phase2_nesterov if cfg.phase2_optimizer == "sgd" else None,
+                       weight_decay=cfg.phase2_weight_decay, layer_decay=None, patience=None)
 
 
 def lr_schedule(cfg: TrainConfig, steps_per_epoch: int) -> LRSchedule:
