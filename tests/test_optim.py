@@ -73,6 +73,14 @@ def test_layer_decay_against_timm():
         TrainConfig(layer_decay=0.75, no_decay="norm").validate()
 
 
+def test_layer_decay_without_timm_says_so(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "timm.optim", None)  # as where timm is not installed
+    with pytest.raises(ValueError, match="layer_decay needs timm's param_groups_layer_decay"):
+        build_optimizer(_Tiny(), TrainConfig(layer_decay=0.75).validate())
+
+
 def test_adamw_betas_eps_and_sgd_nesterov():
     m = _Tiny()
     opt = build_optimizer(m, TrainConfig(adam_beta1=0.8, adam_beta2=0.95, adam_eps=1e-6).validate())
