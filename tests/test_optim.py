@@ -328,3 +328,5 @@ def test_two_phase_resume_mid_phase_equals_uninterrupted(tmp_path, scripted_scor
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert [r["phase"] for r in resumed.history] == [r["phase"] for r in ref.history]
     assert resumed.epochs == ref.epochs == 8
+    again = train({**_two_phase(tmp_path, "cut"), "resume": True})  # complete: patience spent, not the 20 epochs
+    assert "already complete (8/8 epochs)" in again.note and again.history == resumed.history

@@ -409,7 +409,7 @@ class _Run:
 
     def _complete(self) -> TrainResult | None:
         """The saved result of a run that finished all its epochs (None if it died before writing it)."""
-        path, epochs = self.run_dir / "results.json", self.cfg.epochs
+        path, epochs = self.run_dir / "results.json", self.state.epoch
         if not path.exists():
             self.log(f"{self.run_dir} finished its {epochs} epochs but has no results.json: measuring them now")
             return None
