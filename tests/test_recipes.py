@@ -472,8 +472,9 @@ def test_engine_values_and_missing_pieces():
     assert not any("resize" in g for g in city)  # the dataset's image_size option resizes
     sr = missing_pieces(get_recipe("wavemixsr_x2_div2k"))
     assert "the huber loss (the engine trains with the task's own)" in sr and not any("ycbcr" in g for g in sr)
-    line = missing_line(get_recipe("wavemix_lite_144_7_cifar10"))
-    assert "\n" not in line and "two-phase optimizer" in line
+    assert missing_line(get_recipe("wavemix_lite_144_7_cifar10")) is None  # the two-phase optimizer: done
+    line = missing_line(get_recipe("upernet_wave_vit_s_ade20k_160k"))
+    assert "\n" not in line and "initial weights" in line
     assert engine_values(get_recipe("wavemix_lite_144_7_cifar10"))["augment"] is False
     ade = engine_values(get_recipe("upernet_wave_vit_s_ade20k_160k"))
     assert ade["dataset_args"] == {"pipeline": "mmseg", "scale": [2048, 512], "crop_size": [512, 512]} and ade["augment"]
@@ -545,7 +546,7 @@ def test_cli_train_names_what_the_engine_cannot_do(capsys, tmp_path):
     assert code == 2
     first = next(line for line in err.splitlines() if line.startswith("wavevision train: recipe "))
     assert first.startswith("wavevision train: recipe upernet_wave_vit_s_ade20k_160k: the engine cannot do yet:")
-    assert "a length in iterations (160,000" in first
+    assert "initial weights (wave_vit_s.in1k" in first and "iterations" not in first and "loss scale" not in first
     assert "poly schedule" not in first and "warm-up" not in first  # the engine applies them
     # MMSegmentation's ADE20K pipeline and its whole-image test at (2048, 512) are the dataset's pipeline=mmseg
     assert "photometric" not in first and "cat max ratio" not in first and "evaluation protocol" not in first
@@ -557,6 +558,6 @@ def test_train_warns_about_missing_pieces_from_python(tmp_path):
     from wavevision.engine import train
     from wavevision.engine.recipe import RecipeGapWarning
 
-    with pytest.warns(RecipeGapWarning, match="the two-phase optimizer"), pytest.raises(Exception):
-        train(recipe="wavemix_lite_144_7_cifar10", data_root=str(tmp_path / "nowhere"), amp="none", epochs=1,
+    with pytest.warns(RecipeGapWarning, match="initial weights"), pytest.raises(Exception):
+        train(recipe="upernet_wave_vit_s_ade20k_160k", data_root=str(tmp_path / "nowhere"), amp="none", epochs=1,
               progress=False, output=str(tmp_path / "r"))

@@ -81,11 +81,19 @@ class TrainConfig:
     download: bool = field(default=False, metadata=_opt("download the dataset when it has a public URL"))
     dataset_args: Dict[str, Any] = field(default_factory=dict, metadata=_opt("dataset options, e.g. image_size=16"))
     augment: bool = field(default=True, metadata=_opt("training-time augmentation of the dataset"))
+    init: Optional[str] = field(default=None, metadata=_opt(
+        "initial weights loaded before training: a .safetensors/.pth file, hf-hub:ORG/NAME or NAME.TAG; a detector "
+        "or UperNet takes a classification checkpoint into its backbone (every backbone weight, shapes checked), "
+        "other models the whole checkpoint, strictly"))
     recipe: Optional[str] = field(default=None, metadata=_opt(
         "a registered recipe (wavevision list --recipes): its settings replace the dataset recipe's, under the "
         "YAML file and flags"))
     # optimisation
     epochs: int = field(default=10, metadata=_opt("training epochs", min=1, max=_MAX_EPOCHS))
+    iterations: Optional[int] = field(default=None, metadata=_opt(
+        "train for this many optimizer steps instead of --epochs (MMSegmentation's iteration-based runs): the epochs "
+        "become ceil(iterations / steps per epoch), the last one partial, validated at each epoch's end; the "
+        "schedules run over the iterations", min=1, max=_MAX_STEPS))
     batch_size: int = field(default=64, metadata=_opt("training batch size per process", min=1, max=_MAX_BATCH))
     accum_steps: int = field(default=1, metadata=_opt(
         "batches whose gradients are summed into each optimizer step (gradient accumulation)", min=1, max=_MAX_BATCH))
@@ -99,6 +107,27 @@ class TrainConfig:
     weight_decay: float = field(default=0.05, metadata=_opt(
         "decoupled weight decay (AdamW) or L2 (SGD); biases and norms are not decayed", min=0.0))
     momentum: float = field(default=0.9, metadata=_opt("SGD momentum (Nesterov when > 0)", min=0.0, max=1.0))
+    nesterov: Optional[bool] = field(default=None, metadata=_opt(
+        "SGD with Nesterov momentum (default: when momentum > 0)"))
+    adam_beta1: float = field(default=0.9, metadata=_opt("AdamW's first-moment decay", min=0.0, lt=1.0))
+    adam_beta2: float = field(default=0.999, metadata=_opt("AdamW's second-moment decay", min=0.0, lt=1.0))
+    adam_eps: float = field(default=1e-8, metadata=_opt("AdamW's epsilon", gt=0.0))
+    no_decay: str = field(default="1d", metadata=_opt(
+        "parameters kept out of weight decay, comma-separated: 1d (every 1-D tensor and the model's no_weight_decay() "
+        "names, timm's rule), norm (normalisation layers' parameters and names with 'norm', MMCV's norm_decay_mult=0), "
+        "bias, pos_embed (position tables and class tokens by name: pos_embed, pos_block, cls_token); none: decay all"))
+    layer_decay: Optional[float] = field(default=None, metadata=_opt(
+        "layer-wise lr decay: each layer's lr x layer_decay^(layers above it), by the model's group_matcher "
+        "(timm's param_groups_layer_decay; needs timm)", gt=0.0, max=1.0))
+    patience: Optional[int] = field(default=None, metadata=_opt(
+        "two-phase training (the WaveMix authors'): the optimizer until this many epochs pass without a better "
+        "validation score, then the phase2 optimizer from the best weights (constant lr) until as many epochs pass "
+        "without improvement again, which ends the run (epochs stays the upper bound)", min=1, max=_MAX_EPOCHS))
+    phase2_optimizer: str = field(default="sgd", metadata=_opt("the second phase's optimizer", choices=("adamw", "sgd")))
+    phase2_lr: float = field(default=1e-3, metadata=_opt("the second phase's learning rate", gt=0.0))
+    phase2_momentum: float = field(default=0.9, metadata=_opt("the second phase's SGD momentum", min=0.0, max=1.0))
+    phase2_nesterov: bool = field(default=False, metadata=_opt("the second phase's SGD uses Nesterov momentum"))
+    phase2_weight_decay: float = field(default=0.0, metadata=_opt("the second phase's weight decay", min=0.0))
     scheduler: str = field(default="cosine", metadata=_opt(
         "learning-rate schedule after warm-up: cosine, constant, step (x lr_gamma at the lr_milestones epochs) or "
         "poly (by iteration, to min_lr)", choices=("cosine", "constant", "step", "poly")))
@@ -142,6 +171,10 @@ class TrainConfig:
     amp: str = field(default="none", metadata=_opt(
         "mixed precision autocast: bf16 (accelerators and CPU) or fp16 (accelerators, with loss scaling)",
         choices=("none", "bf16", "fp16")))
+    loss_scale: Optional[float] = field(default=None, metadata=_opt(
+        "a static fp16 loss scale, e.g. 512 (MMCV's loss_scale): the scaler starts there and never grows (a step "
+        "with inf/NaN gradients is still skipped); unset: dynamic scaling; recorded but unused without amp fp16",
+        gt=0.0))
     # runtime
     device: str = field(default="auto", metadata=_opt("auto, cpu or an accelerator such as cuda:0"))
     seed: int = field(default=0, metadata=_opt("random seed (weights, data order, augmentation, dropout)",
@@ -203,14 +236,32 @@ class TrainConfig:
         for f in dataclasses.fields(self):
             setattr(self, f.name, _check_value(f, getattr(self, f.name), name))
         self._check_schedule(name)
+        self._check_optimizer(name)
         return self
+
+    def _check_optimizer(self, name: Callable[[str], str]) -> None:
+        kinds = [k.strip() for k in self.no_decay.split(",")]
+        if kinds != ["none"] and not set(kinds) <= set(NO_DECAY_KINDS):
+            raise ValueError(f"{name('no_decay')} must be 'none' or a comma-separated list of "
+                             f"{', '.join(NO_DECAY_KINDS)}, got {self.no_decay!r}")
+        if self.layer_decay is not None and "1d" not in kinds:
+            raise ValueError(f"{name('layer_decay')} is set with no_decay {self.no_decay!r}; timm's layer groups exempt "
+                             "every 1-D tensor: add 1d to no_decay")
+        if self.patience is not None and (self.scheduler != "constant" or self.warmup_epochs or self.warmup_iters):
+            raise ValueError(f"{name('patience')} (two-phase training) runs each phase at a constant lr: set "
+                             "--scheduler constant and no warm-up")
+        if self.phase2_nesterov and (self.phase2_optimizer != "sgd" or not self.phase2_momentum):
+            raise ValueError(f"{name('phase2_nesterov')} needs a phase-2 SGD with momentum > 0")
+        if self.nesterov and (self.optimizer != "sgd" or not self.momentum):
+            raise ValueError(f"{name('nesterov')} needs SGD with momentum > 0 (--optimizer sgd --momentum 0.9), "
+                             f"got {self.optimizer} with momentum {self.momentum:g}")
 
     def _check_schedule(self, name: Callable[[str], str]) -> None:
         """The settings of the schedule that only make sense together."""
         if self.warmup_epochs and self.warmup_iters:
             raise ValueError(f"{name('warmup_iters')} is set and so is warmup_epochs; give the warm-up in epochs or in "
                              "steps, not both")
-        if self.scheduler == "cosine" and self.cooldown_epochs >= self.epochs:
+        if self.scheduler == "cosine" and self.iterations is None and self.cooldown_epochs >= self.epochs:
             raise ValueError(f"{name('cooldown_epochs')} is {self.cooldown_epochs} but the run has {self.epochs} "
                              "epochs; the cool-down must leave the cosine at least one epoch: lower it")
         if self.scheduler == "step" and not self.lr_milestones:
@@ -219,6 +270,10 @@ class TrainConfig:
         if list(self.lr_milestones) != sorted(set(self.lr_milestones)):
             raise ValueError(f"{name('lr_milestones')} must be increasing epochs without repeats, got "
                              f"{self.lr_milestones}")
+
+
+# The kinds of parameter the no_decay field may keep out of weight decay.
+NO_DECAY_KINDS = ("1d", "norm", "bias", "pos_embed")
 
 
 def _type_name(f: dataclasses.Field) -> str:
@@ -412,8 +467,8 @@ def resolve_config(file: "str | os.PathLike[str] | None" = None, overrides: Opti
     if not recipe:
         recipe = RECIPES.get(dataset, {}) if isinstance(dataset, str) else {}
     values = {k: v for k, v in recipe.items() if k != "model_args"}
-    for unit, other in (("warmup_epochs", "warmup_iters"), ("warmup_iters", "warmup_epochs")):
-        if unit in user and other not in user:  # a warm-up given in one unit replaces the recipe's in the other
+    for unit, other in (("warmup_epochs", "warmup_iters"), ("warmup_iters", "warmup_epochs"), ("epochs", "iterations")):
+        if unit in user and other not in user:  # a warm-up (a length) given in one unit replaces the recipe's in the other
             values.pop(other, None)
     values.update({k: v for k, v in user.items() if k not in _MERGED})
     model = values.get("model")

@@ -17,9 +17,11 @@ import torch.nn as nn
 from torch.utils.data import Dataset
 
 from ..models import create_model, get_entry, list_models
-from .config import RECIPES, TrainConfig
+from ..utils.validate import check_int
+from .config import FIELDS, RECIPES, TrainConfig
 from .distributed import DistContext, barrier, on_main
 from .ema import build_ema
+from .init import load_init
 from .mixing import build_mix
 from .rundir import RunDir, default_output
 from .runtime import apply_runtime, seed_all
@@ -69,6 +71,13 @@ class Plan:
         """The weights the run validates, tests and saves: the moving average when there is one."""
         return self.model if self.ema is None else self.ema.module
 
+    def epoch_steps(self, epoch: int) -> int:
+        """The optimizer steps of the 0-based ``epoch``: ``steps_per_epoch``, fewer in the last epoch of a
+        run given in ``iterations``."""
+        if self.cfg.iterations is None:
+            return self.steps_per_epoch
+        return min(self.steps_per_epoch, self.cfg.iterations - epoch * self.steps_per_epoch)
+
     def eval_batch_size(self, info: Any) -> int:
         if info.image_size is None:
             return 1  # sizes vary: batches cannot be stacked
@@ -84,27 +93,56 @@ def prepare(cfg: TrainConfig, ctx: DistContext, model: nn.Module | None = None,
     task = get_task(train.info.task)
     cfg = resolve_model(cfg, train.info, task, model, train.data)
     mix = build_mix(cfg, train.info.task, getattr(train.info, "num_classes", None))
-    run_dir = RunDir(cfg.output if cfg.output else default_output(cfg))
-    on_main(ctx, lambda: run_dir.check(cfg))
-    net = _build_model(cfg, ctx, model, train)
-    ddp = net
-    if ctx.distributed:
-        ddp = nn.parallel.DistributedDataParallel(net, device_ids=[ctx.device.index] if ctx.device.type != "cpu" else None)
-    torch.manual_seed(cfg.seed + 1 + ctx.rank)  # dropout differs between processes
     accum = accumulation_steps(cfg, ctx.world_size)
     per_rank = samples_per_rank(len(train.data), ctx.world_size, cfg.repeated_augmentation)
     n_steps = math.ceil(per_rank / (cfg.batch_size * accum))
     steps = min(n_steps, cfg.max_train_batches or n_steps)
+    cfg = _with_length(cfg, steps)
+    run_dir = RunDir(cfg.output if cfg.output else default_output(cfg))
+    on_main(ctx, lambda: run_dir.check(cfg))
+    net = _build_model(cfg, ctx, model, train)
+    if cfg.init is not None:  # before DDP wraps it and before the optimizer and EMA copy it
+        load_init(net, cfg.init)
+    ddp = net
+    if ctx.distributed:
+        ddp = nn.parallel.DistributedDataParallel(net, device_ids=[ctx.device.index] if ctx.device.type != "cpu" else None)
+    torch.manual_seed(cfg.seed + 1 + ctx.rank)  # dropout differs between processes
     optimizer = build_optimizer(net, cfg)
     smoothing = 0.0 if mix is not None else cfg.label_smoothing  # Mixup smooths its soft targets itself
     return Plan(
         cfg=cfg, ctx=ctx, task=task, train=train, val=val, test=test, run_dir=run_dir, model=net, ddp=ddp,
         ema=None if cfg.ema_decay is None else build_ema(net, cfg.ema_decay), mix=mix,
         optimizer=optimizer, scheduler=build_scheduler(optimizer, cfg, steps),
-        scaler=torch.amp.GradScaler(ctx.device.type, enabled=cfg.amp == "fp16"),
-        loss=task.loss(train.info, label_smoothing=smoothing), seeded=SeededSamples(train.data, cfg.seed, salt=ctx.rank if cfg.repeated_augmentation > 1 else 0),
+        scaler=build_scaler(cfg, ctx.device),
+        loss=task.loss(train.info, label_smoothing=smoothing),
+        seeded=SeededSamples(train.data, cfg.seed, salt=ctx.rank if cfg.repeated_augmentation > 1 else 0),
         steps_per_epoch=steps, accum_steps=accum, params=sum(p.numel() for p in net.parameters()), fingerprint=fingerprint(cfg),
     )
+
+
+def build_scaler(cfg: TrainConfig, device: torch.device) -> torch.amp.GradScaler:
+    """The fp16 loss scaler: dynamic (torch's defaults), or static at ``loss_scale`` (growth disabled)."""
+    if cfg.loss_scale is None:
+        return torch.amp.GradScaler(device.type, enabled=cfg.amp == "fp16")
+    return torch.amp.GradScaler(device.type, init_scale=cfg.loss_scale, growth_interval=_MAX_INTERVAL,
+                                enabled=cfg.amp == "fp16")
+
+
+# GradScaler's growth interval that a run never reaches (torch keeps it as an int32 counter).
+_MAX_INTERVAL = 2**31 - 1
+
+
+def _with_length(cfg: TrainConfig, steps: int) -> TrainConfig:
+    """``cfg`` with the epochs its ``iterations`` take at ``steps`` per epoch (the last one partial);
+    unchanged without ``iterations``. Before the run directory's check, so a resume compares these."""
+    if cfg.iterations is None:
+        return cfg
+    epochs = check_int(f"the epochs of iterations {cfg.iterations} at {steps} steps per epoch",
+                       math.ceil(cfg.iterations / steps), max=FIELDS["epochs"].metadata["max"])
+    if cfg.scheduler == "cosine" and cfg.cooldown_epochs * steps >= cfg.iterations:
+        raise ValueError(f"cooldown_epochs is {cfg.cooldown_epochs} but iterations {cfg.iterations} make {epochs} "
+                         f"epochs of {steps} steps; the cool-down must leave the cosine some steps: lower it")
+    return cfg.replace(epochs=epochs)
 
 
 def accumulation_steps(cfg: TrainConfig, world_size: int) -> int:

@@ -2,7 +2,7 @@
 
 :func:`engine_values` gives the :class:`TrainConfig` keys a recipe sets (model and its
 arguments, dataset and its options, epochs, batch per process, global batch (by accumulation), the scaled learning rate,
-optimizer, weight decay, momentum, warm-up (epochs or steps, start ratio), schedule (cosine with cool-down,
+optimizer (Adam betas/eps, Nesterov, no-decay kinds, layer decay), weight decay, momentum, warm-up (epochs or steps, start ratio), schedule (cosine with cool-down,
 step, poly), min lr, label smoothing, Mixup/CutMix (with timm), clipping, EMA, AMP,
 augmentation); :func:`missing_pieces` names, in words, every part of the recipe the engine
 cannot do yet, so that training a recipe never drops a setting silently.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from ..recipes import Recipe, Step, get_recipe
+from ..recipes import Optimizer, Recipe, Step, get_recipe
 from .mixing import TIMM_HINT, have_timm
 
 __all__ = ["RecipeGapWarning", "engine_values", "missing_line", "missing_pieces", "warn_missing"]
@@ -51,6 +51,8 @@ def _mmseg_args(recipe: Recipe) -> dict[str, Any] | None:
             "crop_size": list(steps["random_crop"]["size"])}
 
 
+# The epochs bound of a two-phase run (patience ends it; the authors' loop has no bound).
+_TWO_PHASE_MAX_EPOCHS = 1000
 # Model families with a frozen_norm option (backbone BatchNorm affine not trained): the detectors and UperNet.
 _FROZEN_NORM_MODELS = ("mask_rcnn_", "faster_rcnn_", "retinanet_", "fcos_", "upernet_")
 
@@ -87,10 +89,18 @@ def engine_values(recipe: Recipe) -> dict[str, Any]:
                                   **_eval_args(recipe)}
     if recipe.epochs is not None:
         values["epochs"] = recipe.epochs
+    if recipe.iterations is not None:
+        values["iterations"] = recipe.iterations
     if opt.momentum is not None:
         values["momentum"] = opt.momentum
+    values.update(_optimizer_details(opt))
     if sched.kind in ("cosine", "constant", "step", "poly"):
         values["scheduler"] = sched.kind
+    if sched.kind == "two_phase" and sched.second is not None:  # each phase at a constant lr, epochs a bound
+        second = sched.second
+        values.update(scheduler="constant", patience=sched.patience, epochs=_TWO_PHASE_MAX_EPOCHS,
+                      phase2_optimizer=second.name, phase2_lr=second.lr, phase2_momentum=second.momentum or 0.0,
+                      phase2_nesterov=bool(second.nesterov and second.momentum), phase2_weight_decay=second.weight_decay)
     if sched.kind in ("cosine", "constant", "poly"):
         values["min_lr"] = sched.min_lr
     if sched.kind == "step":
@@ -126,11 +136,26 @@ def engine_values(recipe: Recipe) -> dict[str, Any]:
         values["ema_decay"] = recipe.ema.decay
     if recipe.amp != "none":
         values["amp"] = recipe.amp
+    if recipe.amp == "fp16" and isinstance(recipe.loss_scale, float):
+        values["loss_scale"] = recipe.loss_scale
     if recipe.frozen_norm and _has_frozen_norm(recipe):
         values["model_args"]["frozen_norm"] = True
     sizes = [t for t in map(_train_sizes, recipe.data.train) if t] if recipe.loss.name == "detection" else []
     if sizes:  # multi-scale training (the 3x schedules): the detector's own resize draws the short side
         values["model_args"]["train_sizes"] = list(sizes[0])
+    return values
+
+
+def _optimizer_details(opt: Optimizer) -> dict[str, Any]:
+    """The TrainConfig keys of the optimizer's Adam moments, Nesterov flag, no-decay kinds and layer decay."""
+    values: dict[str, Any] = {"no_decay": ",".join(opt.no_decay) or "none"}
+    if opt.name == "adamw":
+        beta1, beta2 = opt.betas or (0.9, 0.999)
+        values.update(adam_beta1=beta1, adam_beta2=beta2, adam_eps=1e-8 if opt.eps is None else opt.eps)
+    if opt.name == "sgd":
+        values["nesterov"] = bool(opt.nesterov and opt.momentum)
+    if opt.layer_decay is not None and have_timm():
+        values["layer_decay"] = opt.layer_decay
     return values
 
 
@@ -228,22 +253,10 @@ def missing_pieces(recipe: Recipe) -> list[str]:
     gaps = []
     if opt.name not in ("adamw", "sgd"):
         gaps.append(f"the {opt.name} optimizer")
-    if opt.name == "sgd" and opt.momentum and not opt.nesterov:
-        gaps.append("plain (non-Nesterov) SGD momentum")
-    if opt.betas not in (None, (0.9, 0.999)) or opt.eps not in (None, 1e-8):
-        gaps.append("Adam betas/eps other than (0.9, 0.999)/1e-8")
-    if set(opt.no_decay) - {"1d"}:
-        gaps.append("no-decay groups by name (" + ", ".join(sorted(set(opt.no_decay) - {"1d"})) + "; the engine exempts "
-                    "every 1-D tensor)")
-    if not opt.no_decay and opt.weight_decay:
-        gaps.append("weight decay on biases and norms (the engine exempts every 1-D tensor)")
-    if opt.layer_decay is not None:
-        gaps.append("layer-wise lr decay")
-    if sched.kind == "two_phase":
-        gaps.append(f"the two-phase optimizer ({opt.name} then {sched.second.name if sched.second else '?'} from the "
-                    f"best weights, patience {sched.patience} epochs; the engine trains the first optimizer for --epochs)")
-    if recipe.iterations is not None:
-        gaps.append(f"a length in iterations ({recipe.iterations:,}; give --epochs)")
+    if opt.layer_decay is not None and not have_timm():
+        gaps.append(f"layer-wise lr decay ({opt.layer_decay:g}; {TIMM_HINT})")
+    if sched.kind == "two_phase" and (sched.second is None or sched.second.name not in ("adamw", "sgd")):
+        gaps.append(f"the two-phase optimizer's second phase ({sched.second.name if sched.second else 'none given'})")
     if loss.name not in _ENGINE_LOSSES:
         gaps.append(f"the {loss.name.replace('_', ' ')} loss (the engine trains with the task's own)")
     if loss.token_labels is not None and (loss.token_labels.cls_weight, loss.token_labels.dense_weight) != (1.0, 0.5):
@@ -254,10 +267,8 @@ def missing_pieces(recipe: Recipe) -> list[str]:
                                                                         f"not with the {loss.name.replace('_', ' ')})"))
     if loss.label_smoothing and loss.name not in _SMOOTHED_LOSSES and not _mixes(recipe):
         gaps.append(f"label smoothing inside the {loss.name.replace('_', ' ')}")
-    if recipe.amp == "fp16" and isinstance(recipe.loss_scale, float):
-        gaps.append(f"a static fp16 loss scale ({recipe.loss_scale:g}; the engine's is dynamic)")
     if recipe.init is not None:
-        gaps.append(f"initial weights ({recipe.init})")
+        gaps.append(f"initial weights ({recipe.init}; not fetched: give --init FILE)")
     if recipe.frozen_norm and not _has_frozen_norm(recipe):
         gaps.append("frozen backbone BatchNorm")
     if recipe.eval.mode != "full_image":

@@ -23,7 +23,8 @@ import torch.nn as nn
 from ..utils.validate import check_float
 from .config import TrainConfig
 
-__all__ = ["OPTIMIZER_SLOTS", "LRSchedule", "WarmupCosine", "build_optimizer", "build_scheduler", "lr_schedule"]
+__all__ = ["OPTIMIZER_SLOTS", "LRSchedule", "WarmupCosine", "build_optimizer", "build_scheduler", "lr_schedule",
+           "param_groups", "phase2_config"]
 
 # Tensors of optimizer state per parameter (for memory estimates): AdamW's two moments, SGD's momentum.
 OPTIMIZER_SLOTS = {"adamw": 2, "sgd": 1}
@@ -83,23 +84,72 @@ class WarmupCosine(LRSchedule):
         super().__init__(kind, total_steps, warmup_steps=warmup_steps, min_ratio=min_ratio)
 
 
-def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW or SGD (Nesterov when momentum > 0) with no weight decay on biases and norm scales."""
+# Parameter names the pos_embed kind keeps out of weight decay (MMCV custom_keys, timm's no_weight_decay lists).
+_POSITION_NAMES = ("pos_embed", "pos_block", "cls_token", "absolute_pos", "relative_position_bias_table")
+_NORMS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm)
+
+
+def _exempt(model: nn.Module, kinds: set[str]) -> set[str]:
+    """Names of the trainable parameters of ``model`` that ``kinds`` keep out of weight decay."""
+    skip = set(model.no_weight_decay()) if "1d" in kinds and hasattr(model, "no_weight_decay") else set()
+    norm_params = {f"{m_name}.{p_name}" if m_name else p_name for m_name, m in model.named_modules()
+                   if isinstance(m, _NORMS) for p_name, _ in m.named_parameters(recurse=False)}
+    out = set()
+    for n, p in model.named_parameters():
+        if (("1d" in kinds and (p.ndim <= 1 or n in skip))
+                or ("norm" in kinds and (n in norm_params or "norm" in n))
+                or ("bias" in kinds and n.endswith("bias"))
+                or ("pos_embed" in kinds and any(k in n for k in _POSITION_NAMES))):
+            out.add(n)
+    return out
+
+
+def param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict]:
+    """The optimizer's parameter groups: ``weight_decay`` on all but the ``no_decay`` kinds; with
+    ``layer_decay``, timm's ``param_groups_layer_decay`` (one group per layer, ``lr`` scaled)."""
+    kinds = set() if cfg.no_decay == "none" else {k.strip() for k in cfg.no_decay.split(",")}
+    exempt = _exempt(model, kinds)
+    if cfg.layer_decay is not None:
+        try:  # optional extra: timm's grouping by the model's group_matcher
+            from timm.optim import param_groups_layer_decay
+        except ImportError as e:
+            raise ValueError("layer_decay needs timm's param_groups_layer_decay: pip install 'wavevision[vision]' "
+                             "(or leave layer_decay unset)") from e
+        groups = param_groups_layer_decay(model, cfg.weight_decay, no_weight_decay_list=sorted(exempt),
+                                          layer_decay=cfg.layer_decay)
+        for g in groups:  # the LambdaLR scales each group's initial lr
+            g["lr"] = cfg.lr * g.get("lr_scale", 1.0)
+        return groups
     decay, no_decay = [], []
-    for p in model.parameters():
+    for n, p in model.named_parameters():
         if p.requires_grad:
-            (decay if p.ndim >= 2 else no_decay).append(p)
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+            (no_decay if n in exempt else decay).append(p)
+    return [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW (``adam_beta1``, ``adam_beta2``, ``adam_eps``) or SGD (Nesterov by ``nesterov``, default:
+    when momentum > 0) over :func:`param_groups`."""
+    groups = param_groups(model, cfg)
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0)
-    return torch.optim.AdamW(groups, lr=cfg.lr)
+        nesterov = cfg.momentum > 0 if cfg.nesterov is None else cfg.nesterov
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=nesterov)
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_eps)
+
+
+def phase2_config(cfg: TrainConfig) -> TrainConfig:
+    """The configuration of two-phase training's second optimizer (``phase2_*``, a constant lr)."""
+    return cfg.replace(optimizer=cfg.phase2_optimizer, lr=cfg.phase2_lr, momentum=cfg.phase2_momentum,
+                       nesterov=cfg.phase2_nesterov if cfg.phase2_optimizer == "sgd" else None,
+                       weight_decay=cfg.phase2_weight_decay, layer_decay=None, patience=None)
 
 
 def lr_schedule(cfg: TrainConfig, steps_per_epoch: int) -> LRSchedule:
-    """The :class:`LRSchedule` of ``cfg`` over its ``epochs * steps_per_epoch`` optimizer steps."""
+    """The :class:`LRSchedule` of ``cfg`` over its ``epochs * steps_per_epoch`` (or ``iterations``) optimizer steps."""
     min_ratio = check_float("min_lr / lr", cfg.min_lr / cfg.lr, min=0.0)
     warmup = cfg.warmup_iters or round(cfg.warmup_epochs * steps_per_epoch)
-    return LRSchedule(cfg.scheduler, cfg.epochs * steps_per_epoch, steps_per_epoch, warmup_steps=warmup,
+    total = cfg.epochs * steps_per_epoch if cfg.iterations is None else cfg.iterations
+    return LRSchedule(cfg.scheduler, total, steps_per_epoch, warmup_steps=warmup,
                       warmup_ratio=cfg.warmup_ratio, min_ratio=min_ratio,
                       cooldown_steps=cfg.cooldown_epochs * steps_per_epoch, milestones=cfg.lr_milestones,
                       gamma=cfg.lr_gamma, power=cfg.lr_power)

@@ -57,6 +57,9 @@ class TrainState:
             the moving average's when the run keeps one.
         ema: the weights' moving average (a module like ``model``), or None.
         run_dir: the run directory.
+        phase, stale: two-phase training's phase (1, 2) and epochs since the last better validation score.
+        switch_phase: called with the saved phase before a resumed state's optimizer is loaded (the
+            trainer builds that phase's optimizer), or None.
     """
 
     model: nn.Module | None = None
@@ -72,6 +75,9 @@ class TrainState:
     best_weights: dict[str, torch.Tensor] | None = None
     run_dir: Path | None = None
     ema: nn.Module | None = None
+    phase: int = 1
+    stale: int = 0
+    switch_phase: Any = None
 
     def zero_totals(self, keys: "tuple[str, ...] | list[str]", device: torch.device) -> None:
         """Start the running sums of an epoch at zero (float64 on ``device``)."""
@@ -105,6 +111,7 @@ class TrainState:
             "epoch": self.epoch, "step": self.step, "global_step": self.global_step,
             "history": self.history, "best": self.best,
             "totals": {k: v.detach().cpu() for k, v in self.totals.items()},
+            "phase": self.phase, "stale": self.stale,
         }
         if self.ema is not None:
             out["ema"] = {k: v.detach().cpu() for k, v in self.ema.state_dict().items()}
@@ -134,6 +141,13 @@ class TrainState:
                 raise ValueError(f"{path} holds no moving average of the weights although the run keeps one; the file "
                                  "is damaged: put back this run's own state file or start a new run with --overwrite")
             load_state_dict_strict(self.ema, saved["ema"], source=f"{path} (ema)")
+        phase, stale = saved.get("phase", 1), saved.get("stale", 0)
+        if phase not in (1, 2) or isinstance(stale, bool) or not isinstance(stale, int) or stale < 0:
+            raise ValueError(f"{path}: phase {phase!r} / stale {stale!r} are no two-phase position; the file is damaged: "
+                             "put back this run's own state file or start a new run with --overwrite")
+        if phase != self.phase and self.switch_phase is not None:
+            self.switch_phase(phase)
+        self.phase, self.stale = phase, stale
         self.optimizer.load_state_dict(saved["optimizer"])
         self.scheduler.load_state_dict(saved["scheduler"])
         self.scaler.load_state_dict(saved["scaler"])

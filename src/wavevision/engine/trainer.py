@@ -43,7 +43,7 @@ from .result import TrainResult
 from .rundir import check_regular
 from .runtime import Globals, StopFlag
 from .sampling import ListSampler, epoch_indices, loader_settings
-from .schedule import WarmupCosine
+from .schedule import WarmupCosine, build_optimizer, build_scheduler, phase2_config
 from .state import TrainState
 
 __all__ = ["Callback", "LoopState", "TrainResult", "TrainingInterrupted", "WarmupCosine", "train"]
@@ -132,7 +132,7 @@ class _Run:
         self.run_dir = plan.run_dir.path
         self.state = TrainState(model=plan.model, optimizer=plan.optimizer, scheduler=plan.scheduler,
                                 scaler=plan.scaler, run_dir=self.run_dir,
-                                ema=None if plan.ema is None else plan.ema.module)
+                                ema=None if plan.ema is None else plan.ema.module, switch_phase=self._switch_phase)
         self.state.zero_totals(("loss", "n", "seconds"), self.device)
 
     def log(self, message: str) -> None:
@@ -166,7 +166,7 @@ class _Run:
     def _fit(self) -> None:
         state = self.state
         with StopFlag() as stop:
-            while state.epoch < self.cfg.epochs:
+            while state.epoch < self.cfg.epochs and not self._patience_spent():
                 record = self._train_epoch(stop)
                 self._sync_buffers()
                 record.update(self._validate(record))
@@ -182,7 +182,7 @@ class _Run:
                 state.totals["seconds"] += time.perf_counter() - start
                 if bar is not None:
                     bar.update(1)
-                    if state.step % 10 == 0 or state.step == self.plan.steps_per_epoch:
+                    if state.step % 10 == 0 or state.step == self.plan.epoch_steps(state.epoch):
                         bar.set_postfix(loss=f"{float(state.totals['loss'] / state.totals['n']):.4f}", refresh=False)
                 self._after_step(stop)
                 start = time.perf_counter()
@@ -247,7 +247,7 @@ class _Run:
             self._save()
             raise TrainingInterrupted(f"stopped at epoch {state.epoch + 1}, step {state.step}; the state is saved: "
                                       f"continue with wavevision train --resume {self.run_dir}")
-        if cfg.checkpoint_every and state.global_step % cfg.checkpoint_every == 0 and state.step < self.plan.steps_per_epoch:
+        if cfg.checkpoint_every and state.global_step % cfg.checkpoint_every == 0 and state.step < self.plan.epoch_steps(state.epoch):
             self._save()
 
     def _epoch_record(self) -> dict[str, Any]:
@@ -285,7 +285,10 @@ class _Run:
     def _end_epoch(self, record: dict[str, Any]) -> None:
         """Best epoch, checkpoint, log line, callbacks."""
         state, metric = self.state, self.task.metric
+        if self.cfg.patience is not None:
+            record["phase"] = state.phase
         improved = state.end_epoch(record, metric)
+        self._count_patience(improved)
         extra = self._extra(state.epoch, {metric: record.get(f"val_{metric}", -math.inf)})
         if improved and self.ctx.is_main:
             _save_weights(self.plan.eval_model, self.run_dir / "best.safetensors", extra)
@@ -297,13 +300,44 @@ class _Run:
         for cb in self.callbacks:
             cb.on_epoch_end(state, record)
 
+    # -- two-phase training ------------------------------------------------------------------
+    def _count_patience(self, improved: bool) -> None:
+        """Count the epochs without a better score; phase 1's patience spent: phase 2 from the best weights."""
+        state, patience = self.state, self.cfg.patience
+        if patience is None:
+            return
+        state.stale = 0 if improved else state.stale + 1
+        if state.phase == 1 and state.stale >= patience and state.epoch < self.cfg.epochs:
+            self._switch_phase(2)
+            self.plan.model.load_state_dict(state.best_weights)
+            if self.plan.ema is not None:
+                state.ema.load_state_dict(state.best_weights)
+            state.phase, state.stale = 2, 0
+            self.log(f"epoch {state.epoch}: no better validation {self.task.metric} for {patience} epochs; phase 2 "
+                     f"({self.cfg.phase2_optimizer}, lr {self.cfg.phase2_lr:g}) from the weights of epoch "
+                     f"{state.best['epoch']}")
+
+    def _switch_phase(self, phase: int) -> None:
+        """Build the optimizer and constant schedule of ``phase`` (2: the ``phase2_*`` settings)."""
+        if phase != 2:
+            raise ValueError(f"a saved two-phase state is in phase {phase}, this run starts in phase 1; the file is damaged")
+        cfg = phase2_config(self.cfg)
+        self.plan.optimizer = self.state.optimizer = build_optimizer(self.plan.model, cfg)
+        self.plan.scheduler = self.state.scheduler = build_scheduler(self.plan.optimizer, cfg, self.plan.steps_per_epoch)
+
+    def _patience_spent(self) -> bool:
+        """Whether two-phase training's second patience ran out (the run is complete)."""
+        state = self.state
+        return self.cfg.patience is not None and state.phase == 2 and state.stale >= self.cfg.patience
+
     # -- pieces of the loop ----------------------------------------------------------------
     def _loader(self) -> DataLoader:
         """This process's remaining batches of the epoch (a resumed epoch skips the steps done)."""
         cfg, state, seeded = self.cfg, self.state, self.plan.seeded
         seeded.epoch = state.epoch
         per_step = cfg.batch_size * self.plan.accum_steps
-        indices = epoch_indices(len(seeded), self.ctx, cfg.seed, state.epoch, cfg.repeated_augmentation)[: self.plan.steps_per_epoch * per_step]
+        indices = epoch_indices(len(seeded), self.ctx, cfg.seed, state.epoch,
+                                cfg.repeated_augmentation)[: self.plan.epoch_steps(state.epoch) * per_step]
         return DataLoader(
             seeded, batch_size=cfg.batch_size, sampler=ListSampler(indices[state.step * per_step:]),
             **loader_settings(cfg.num_workers, self.device), collate_fn=self.task.collate,
@@ -315,7 +349,7 @@ class _Run:
             return None
         from tqdm.auto import tqdm
 
-        return tqdm(total=self.plan.steps_per_epoch, initial=self.state.step, unit="batch", leave=False,
+        return tqdm(total=self.plan.epoch_steps(self.state.epoch), initial=self.state.step, unit="batch", leave=False,
                     desc=f"epoch {self.state.epoch + 1}/{self.cfg.epochs}", dynamic_ncols=True, file=sys.stderr)
 
     def _sync_buffers(self) -> None:
@@ -367,7 +401,7 @@ class _Run:
             return None
         if state.best["epoch"] > 0:
             state.best_weights = _read_weights(self.run_dir / "best.safetensors")
-        if state.epoch >= self.cfg.epochs:
+        if state.epoch >= self.cfg.epochs or self._patience_spent():
             return self._complete()
         if ctx.is_main:  # the log follows the state, even if the process died in between
             atomic_write_text(self.run_dir / "log.jsonl", "".join(json.dumps(dict(r)) + "\n" for r in state.history))
@@ -376,7 +410,7 @@ class _Run:
 
     def _complete(self) -> TrainResult | None:
         """The saved result of a run that finished all its epochs (None if it died before writing it)."""
-        path, epochs = self.run_dir / "results.json", self.cfg.epochs
+        path, epochs = self.run_dir / "results.json", self.state.epoch
         if not path.exists():
             self.log(f"{self.run_dir} finished its {epochs} epochs but has no results.json: measuring them now")
             return None
@@ -402,7 +436,7 @@ class _Run:
         seconds = sum(r["train_seconds"] for r in state.history)
         result = TrainResult(
             run_dir=self.run_dir, task=plan.train.info.task, model_name=cfg.model, model_args=dict(cfg.model_args),
-            dataset=cfg.dataset, params=plan.params, epochs=cfg.epochs, best_epoch=state.best["epoch"],
+            dataset=cfg.dataset, params=plan.params, epochs=state.epoch, best_epoch=state.best["epoch"],
             val={k[4:]: v for k, v in state.best["metrics"].items()}, test=test_metrics,
             train_seconds=sum(r["epoch_seconds"] for r in state.history),
             train_images_per_second=sum(r["train_images"] for r in state.history) / seconds if seconds > 0 else math.nan,
