@@ -1,0 +1,121 @@
+"""An adversary's round against the hardened surfaces: cases the other hostile-input tests miss.
+
+Each case is one a fresh adversarial round could try (a mirror redirecting in a loop, a JSON
+integer of 5,000 digits, a pickle where weights belong, ...) and each failed before its fix: the
+error must be one line naming the file or URL, and nothing may hang or be lost.
+"""
+from __future__ import annotations
+
+import hashlib
+import http.server
+import json
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+
+import wavevision
+from _deadline import finishes
+from _optional import require
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+BODY = b'{"architecture": "wavemix_lite"}\n'
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error)
+    assert "\n" not in text, text
+    return text
+
+
+def _small():
+    torch.manual_seed(0)
+    return wavevision.create_model("wavemix_lite", num_classes=3, depth=1, final_dim=8, ff_channel=8).eval()
+
+
+# --------------------------------------------------------------------------------------
+# A mirror that redirects without end
+
+
+class _Looping(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    get_only = False  # HEAD answers normally, GET redirects forever
+
+
+class _LoopHandler(http.server.BaseHTTPRequestHandler):
+    server: _Looping
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def _answer(self) -> None:
+        loop = self.command == "GET" or not self.server.get_only
+        self.send_response(302 if loop else 200)
+        self.send_header("ETag", f'"{hashlib.sha256(BODY).hexdigest()}"')
+        self.send_header("X-Repo-Commit", COMMIT)
+        if loop:  # an absolute URL on the same host: urllib follows it until it sees the loop
+            self.send_header("Location", f"http://127.0.0.1:{self.server.server_port}{self.path}x")
+        self.send_header("Content-Length", "0" if loop else str(len(BODY)))
+        self.end_headers()
+
+    do_HEAD = do_GET = _answer  # noqa: N815 - http.server's names
+
+
+@pytest.fixture
+def looping(tmp_path, monkeypatch):
+    require("huggingface_hub")
+    server = _Looping(("127.0.0.1", 0), _LoopHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    for var in ("HF_HUB_OFFLINE", "HF_HUB_CACHE", "HF_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_ETAG_TIMEOUT", "1")
+    monkeypatch.setenv("WAVEVISION_DOWNLOAD_STALL", "1")
+    monkeypatch.setenv("WAVEVISION_DOWNLOAD_DEADLINE", "3")
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("get_only", [False, True], ids=["head-and-get", "get"])
+def test_a_mirror_redirecting_in_a_loop_is_one_line(looping, get_only):
+    from wavevision.models._hub_download import hub_download
+
+    looping.get_only = get_only
+    with pytest.raises(OSError, match="redirects in a loop") as info:
+        finishes(lambda: hub_download("me/mine", "config.json", max_bytes=1 << 20), 20, "the Hub download")
+    _one_line(info.value)
+
+
+# --------------------------------------------------------------------------------------
+# Hostile JSON sidecars and folders
+
+
+def test_a_folder_config_with_a_5000_digit_integer_names_the_file(tmp_path):
+    wavevision.save_pretrained(_small(), tmp_path)
+    (tmp_path / "config.json").write_text('{"architecture": "wavemix_lite", "num_classes": ' + "9" * 5000 + "}")
+    with pytest.raises(ValueError, match=r"config\.json is not valid JSON") as info:
+        wavevision.create_model(f"local-dir:{tmp_path}")
+    _one_line(info.value)
+
+
+def test_a_checkpoint_config_with_a_5000_digit_integer_names_the_file(tmp_path):
+    path = wavevision.save_checkpoint(_small(), tmp_path / "best.safetensors")
+    path.with_suffix(".json").write_text('{"format": 1, "version": ' + "9" * 5000 + "}")
+    with pytest.raises(ValueError, match=r"best\.json is not valid JSON") as info:
+        wavevision.create_model(checkpoint=path)
+    _one_line(info.value)
+
+
+def test_a_pickle_in_place_of_legacy_weights_is_refused_in_one_line(tmp_path):
+    wavevision.save_pretrained(_small(), tmp_path)
+    (tmp_path / "model.safetensors").unlink()
+    marker = tmp_path / "ran"
+    (tmp_path / "pytorch_model.bin").write_bytes(f"cos\nsystem\n(S'touch {marker}'\ntR.".encode())
+    with pytest.raises(ValueError, match="could not read .*pytorch_model.bin") as info:
+        wavevision.create_model(f"local-dir:{tmp_path}")
+    _one_line(info.value)
+    assert not marker.exists()
