@@ -119,3 +119,43 @@ def test_a_pickle_in_place_of_legacy_weights_is_refused_in_one_line(tmp_path):
         wavevision.create_model(f"local-dir:{tmp_path}")
     _one_line(info.value)
     assert not marker.exists()
+
+
+# --------------------------------------------------------------------------------------
+# Memory: what is alive at once, not only the largest layer
+
+
+class _Residual(torch.nn.Module):
+    """``x + conv1(x) + conv2(conv1(x))``: at the last addition x, a, b, a + b and the sum are alive."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(8, 8, 1)
+        self.conv2 = torch.nn.Conv2d(8, 8, 1)
+
+    def forward(self, x):
+        a = self.conv1(x)
+        b = self.conv2(a)
+        return a + b + x
+
+
+def test_inference_memory_counts_every_tensor_alive_at_once():
+    from wavevision.engine.sizing import activation_bytes, meta_model
+
+    model = meta_model(_Residual).eval()
+    one = 8 * 64 * 64 * 4  # bytes of one (1, 8, 64, 64) float32 tensor
+    # before: the input and twice the largest layer output (3 tensors); five are alive at the end
+    assert activation_bytes(model, (1, 8, 64, 64), train=False) == 5 * one
+
+
+def test_predict_refuses_an_image_size_whose_forward_pass_cannot_fit(tmp_path, monkeypatch):
+    from wavevision.engine import sizing
+    from wavevision.engine.sizing import activation_bytes, meta_model
+
+    model = meta_model(lambda: wavevision.create_model("wavemix_lite_8_10")).eval()
+    need = activation_bytes(model, (1, 1, 256, 256), train=False)
+    old = 256 * 256 * 4 + 2 * 8 * 256 * 256 * 4  # the input and twice the largest layer output
+    assert need > old
+    monkeypatch.setattr(sizing, "device_memory", lambda device: (need + old) // 2)  # between them
+    with pytest.raises(MemoryError, match="would need about"):
+        sizing.check_fits_memory(model, what="predicting", fix="smaller", input_shape=(1, 1, 256, 256))

@@ -16,11 +16,14 @@ describe (more than 2**62 bytes, a width of 10**9) is refused with its size, not
 from __future__ import annotations
 
 import math
+import weakref
 from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn as nn
 from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
 
 from ..utils.memory import available_memory, check_memory, format_bytes
 
@@ -69,6 +72,30 @@ class _SizeGuard(TorchFunctionMode):
             if asked is not None and asked[0] > _IMPOSSIBLE_BYTES:
                 raise ModelTooLargeError(*asked)
         return func(*args, **kwargs)
+
+
+class _LivePeak(TorchDispatchMode):
+    """The most bytes of tensors alive at once while it is active: each new (non-view) output of an
+    operator counts from its creation until Python frees it, as the eager allocator would see it
+    (a residual block holds its input, a norm's input and output, ... at the same time)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.live = self.peak = 0
+
+    def _free(self, nbytes: int) -> None:
+        self.live -= nbytes
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001 - PyTorch's protocol
+        out = func(*args, **(kwargs or {}))
+        returns = getattr(getattr(func, "_schema", None), "returns", ())
+        for i, t in enumerate(tree_flatten(out)[0]):
+            if isinstance(t, torch.Tensor) and not (i < len(returns) and returns[i].alias_info is not None):
+                nbytes = t.numel() * t.element_size()
+                self.live += nbytes
+                self.peak = max(self.peak, self.live)
+                weakref.finalize(t, self._free, nbytes)
+        return out
 
 
 def meta_model(build: Callable[[], nn.Module]) -> nn.Module:
@@ -132,7 +159,8 @@ def activation_bytes(model: nn.Module, input_shape: Sequence[int], *, train: boo
     A lower bound, so that only what could never fit is refused: training keeps at least the
     output of every layer with weights (convolutions, linear layers, norms) for the backward
     pass (their sum); inference needs at least the input and the largest output of any layer
-    with its input (twice the largest). The forward runs on ``meta`` tensors. Returns the
+    with its input (twice the largest); either needs at least the most bytes of tensors alive
+    at once in the forward pass. The forward runs on ``meta`` tensors. Returns the
     input's bytes alone for a model that cannot run on ``meta`` tensors; a model that refuses
     the size raises its own error.
     """
@@ -151,7 +179,7 @@ def activation_bytes(model: nn.Module, input_shape: Sequence[int], *, train: boo
     was = model.training
     try:
         model.train(train)
-        with torch.no_grad(), _SizeGuard():
+        with torch.no_grad(), _SizeGuard(), _LivePeak() as live:
             model(torch.empty(*input_shape, device="meta"))
     except (NotImplementedError, RuntimeError) as e:  # an operator without a meta kernel: the input alone
         if "overflow" in str(e).lower():  # an output too large to describe
@@ -161,7 +189,7 @@ def activation_bytes(model: nn.Module, input_shape: Sequence[int], *, train: boo
         model.train(was)
         for h in handles:
             h.remove()
-    return x_bytes + (sum(kept) if train else 2 * max(sizes, default=0))
+    return max(live.peak, x_bytes + (sum(kept) if train else 2 * max(sizes, default=0)))
 
 
 def device_memory(device: torch.device) -> int | None:
