@@ -159,3 +159,34 @@ def test_predict_refuses_an_image_size_whose_forward_pass_cannot_fit(tmp_path, m
     monkeypatch.setattr(sizing, "device_memory", lambda device: (need + old) // 2)  # between them
     with pytest.raises(MemoryError, match="would need about"):
         sizing.check_fits_memory(model, what="predicting", fix="smaller", input_shape=(1, 1, 256, 256))
+
+
+# --------------------------------------------------------------------------------------
+# predict: hostile names and shapes
+
+
+def test_resizing_a_sliver_to_cover_a_square_is_one_line_naming_the_sizes():
+    from wavevision.data.image import resize_and_crop
+
+    with pytest.raises(ValueError, match=r"1x30000 pixels would be resized to 16x480000 .* crop the image") as info:
+        resize_and_crop(torch.zeros(1, 1, 30000), 16)
+    _one_line(info.value)
+
+
+def test_predict_into_an_output_that_is_a_file_names_it_and_keeps_it(tmp_path):
+    from wavevision.engine.predict import predict
+
+    target = tmp_path / "results.png"
+    target.write_bytes(b"keep me")
+    with pytest.raises(NotADirectoryError, match=r"--output .*results\.png is a file, not a folder") as info:
+        predict(_trained(), [tmp_path / "x.png"], output=target)
+    _one_line(info.value)
+    assert target.read_bytes() == b"keep me"
+
+
+def _trained():
+    """Just enough of a loaded checkpoint for predict's checks of its arguments."""
+    from wavevision.engine.predict import Trained
+
+    info = type("Info", (), {"image_size": 16, "in_chans": 3, "mean": (0.5,) * 3, "std": (0.5,) * 3})()
+    return Trained(model=_small(), path=Path("run/best.safetensors"), task="classification", info=info)
