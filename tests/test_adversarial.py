@@ -190,3 +190,45 @@ def _trained():
 
     info = type("Info", (), {"image_size": 16, "in_chans": 3, "mean": (0.5,) * 3, "std": (0.5,) * 3})()
     return Trained(model=_small(), path=Path("run/best.safetensors"), task="classification", info=info)
+
+
+# --------------------------------------------------------------------------------------
+# Run directories: a finished run's results.json, damaged or copied
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    from wavevision.engine import train
+
+    root = tmp_path_factory.mktemp("finished")
+    train(dict(dataset="digits", model_args=dict(final_dim=16, ff_channel=16, depth=1), epochs=1, batch_size=32,
+               max_train_batches=1, max_eval_batches=1, test=False, output=str(root / "run"), threads=1,
+               progress=False, plots=False))
+    return root / "run"
+
+
+@pytest.mark.parametrize("results", ["[1", "[]", '{"task": "nope"}'], ids=["not-json", "a-list", "missing-fields"])
+def test_resuming_a_finished_run_with_a_damaged_results_file_is_one_line(finished_run, tmp_path, capsys, results):
+    import shutil
+
+    from wavevision.cli import main
+
+    run = tmp_path / "copy"
+    shutil.copytree(finished_run, run)
+    (run / "results.json").write_text(results)
+    assert main(["train", "--resume", str(run), "--no-progress", "--threads", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("\n") == 1, err
+    assert f"{run / 'results.json'} is not a readable run result" in err
+    assert (run / "results.json").read_text() == results  # nothing rewritten
+
+
+def test_resuming_a_copied_finished_run_names_the_copy(finished_run, tmp_path, capsys):
+    import shutil
+
+    from wavevision.cli import main
+
+    run = tmp_path / "copy"
+    shutil.copytree(finished_run, run)
+    assert main(["train", "--resume", str(run), "--no-progress", "--threads", "1"]) == 0
+    assert f"run directory: {run}\n" in capsys.readouterr().out  # not the folder it was copied from
