@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import json
+import os
 import threading
 from pathlib import Path
 
@@ -232,3 +233,62 @@ def test_resuming_a_copied_finished_run_names_the_copy(finished_run, tmp_path, c
     shutil.copytree(finished_run, run)
     assert main(["train", "--resume", str(run), "--no-progress", "--threads", "1"]) == 0
     assert f"run directory: {run}\n" in capsys.readouterr().out  # not the folder it was copied from
+
+
+# --------------------------------------------------------------------------------------
+# A mirror that trickles its headers
+
+
+class _TrickleHandler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_HEAD(self) -> None:  # noqa: N802 - http.server's name
+        try:  # a status line, then a header line that never ends
+            self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+            for _ in range(40):
+                self.wfile.write(b"X")
+                self.wfile.flush()
+                if self.server.stop.wait(0.1):
+                    break
+        except OSError:
+            pass
+
+
+def test_headers_cut_off_by_the_timeout_are_a_timeout_not_a_missing_etag(tmp_path, monkeypatch):
+    require("huggingface_hub")
+    from wavevision.models._hub_download import HubUnavailableError, hub_download
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _TrickleHandler)
+    server.daemon_threads = True
+    server.stop = threading.Event()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    for var in ("HF_HUB_OFFLINE", "HF_HUB_CACHE", "HF_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_ETAG_TIMEOUT", "1")
+    try:
+        with pytest.raises(HubUnavailableError, match=r"did not answer within 1 s") as info:
+            finishes(lambda: hub_download("me/mine", "config.json", max_bytes=1 << 20), 20, "the Hub download")
+        _one_line(info.value)
+    finally:
+        server.stop.set()
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("value", ["0.5"])
+def test_an_etag_timeout_huggingface_hub_cannot_read_is_one_line_before_its_import(tmp_path, monkeypatch, value):
+    require("huggingface_hub")
+    import subprocess
+    import sys
+
+    code = ("from wavevision.models._hub_download import hub_download\n"
+            "try:\n    hub_download('me/mine', 'config.json', max_bytes=1)\n"
+            "except ValueError as e:\n    print(e)\n")
+    src = str(Path(wavevision.__file__).resolve().parents[1])
+    env = {**os.environ, "HF_HUB_ETAG_TIMEOUT": value, "HF_ENDPOINT": "http://127.0.0.1:9",
+           "HF_HOME": str(tmp_path / "hf"), "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert out.stdout.startswith("HF_HUB_ETAG_TIMEOUT must be a whole number of seconds > 0"), out.stdout + out.stderr

@@ -310,6 +310,8 @@ def head(url: str, *, timeout: float, headers: dict[str, str] | None = None,
     with _Watchdog(timeout, lookup=timeout) as watchdog:
         try:
             with watchdog.opener(_NoRedirect).open(request, timeout=timeout) as response:
+                if watchdog.fired:  # the headers were cut off mid-way: what arrived is not the answer
+                    raise TimeoutError(f"no answer within {timeout:g} s")
                 return response.status, response.headers
         except urllib.error.HTTPError as e:
             return e.code, e.headers
