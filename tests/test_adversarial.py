@@ -292,3 +292,27 @@ def test_an_etag_timeout_huggingface_hub_cannot_read_is_one_line_before_its_impo
            "HF_HOME": str(tmp_path / "hf"), "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert out.stdout.startswith("HF_HUB_ETAG_TIMEOUT must be a whole number of seconds > 0"), out.stdout + out.stderr
+
+
+# --------------------------------------------------------------------------------------
+# A depth of a million: refused before an hour of building modules
+
+
+def test_a_checkpoint_config_asking_for_a_million_blocks_is_refused_quickly(tmp_path):
+    path = wavevision.save_checkpoint(_small(), tmp_path / "best.safetensors")
+    config = json.loads(path.with_suffix(".json").read_text())
+    config["kwargs"]["depth"] = 10**6
+    path.with_suffix(".json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r"makes more than 10,000 tensors.*use smaller model arguments") as info:
+        finishes(lambda: wavevision.create_model(checkpoint=path), 15, "loading the checkpoint")
+    _one_line(info.value)
+
+
+def test_the_largest_registered_models_build_well_within_the_tensor_limit():
+    from wavevision.engine.sizing import MAX_BUILD_TENSORS, _SizeGuard
+
+    for name in ("wave_vit_l", "mask_rcnn_wave_vit_b_fpn_1x"):
+        guard = _SizeGuard()
+        with torch.device("meta"), guard:
+            wavevision.create_model(name)
+        assert 0 < guard.made < MAX_BUILD_TENSORS // 10

@@ -27,11 +27,14 @@ from torch.utils._pytree import tree_flatten
 
 from ..utils.memory import available_memory, check_memory, format_bytes
 
-__all__ = ["ModelTooLargeError", "activation_bytes", "check_fits_memory", "check_model_fits", "device_memory",
+__all__ = ["MAX_BUILD_TENSORS", "ModelTooLargeError", "ModelTooManyTensorsError", "activation_bytes", "check_fits_memory", "check_model_fits", "device_memory",
            "meta_model", "parameter_bytes"]
 
 # A tensor of more bytes than this cannot exist anywhere (PyTorch's sizes overflow at 2**63).
 _IMPOSSIBLE_BYTES = 1 << 62
+# More tensors than any model of this package builds by far (the largest: a few thousand); a depth of
+# 10**6 from a config would otherwise spend an hour building Python objects before any memory check.
+MAX_BUILD_TENSORS = 10_000
 _FACTORIES = (torch.empty, torch.zeros, torch.ones, torch.full, torch.rand, torch.randn, torch.randint,
               torch.empty_strided)
 
@@ -44,6 +47,14 @@ class ModelTooLargeError(MemoryError):
         super().__init__(f"building the model would need a tensor of shape {shape} ({format_bytes(nbytes)}), "
                          "more than any machine has; use smaller model arguments")
         self.nbytes, self.shape = nbytes, shape
+
+
+class ModelTooManyTensorsError(ValueError):
+    """A build makes more tensors than any real model (a depth or a count off by orders of magnitude)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"building the model makes more than {limit:,} tensors, far more than any wavevision model "
+                         "has; use smaller model arguments (a depth or a number of blocks)")
 
 
 def _requested(func: Any, args: tuple, kwargs: dict) -> tuple[int, tuple[int, ...]] | None:
@@ -65,9 +76,16 @@ class _SizeGuard(TorchFunctionMode):
     """Refuses (``ModelTooLargeError``) a factory call for an impossible tensor before PyTorch computes
     its size in 64-bit integers."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.made = 0
+
     def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001 - PyTorch's protocol
         kwargs = kwargs or {}
         if func in _FACTORIES:
+            self.made += 1
+            if self.made > MAX_BUILD_TENSORS:
+                raise ModelTooManyTensorsError(MAX_BUILD_TENSORS)
             asked = _requested(func, args, kwargs)
             if asked is not None and asked[0] > _IMPOSSIBLE_BYTES:
                 raise ModelTooLargeError(*asked)
