@@ -316,3 +316,22 @@ def test_the_largest_registered_models_build_well_within_the_tensor_limit():
         with torch.device("meta"), guard:
             wavevision.create_model(name)
         assert 0 < guard.made < MAX_BUILD_TENSORS // 10
+
+
+@pytest.mark.parametrize("key, value", [("checkpoint", "{victim}"), ("pretrained", True),
+                                        ("pretrained_cfg_overlay", {"file": "{victim}"})])
+def test_a_checkpoint_config_cannot_ask_for_loading_other_weights(tmp_path, key, value):
+    from wavevision.engine.predict import load_trained
+
+    victim = tmp_path / "other.pth"
+    torch.save(_small().state_dict(), victim)
+    path = wavevision.save_checkpoint(_small(), tmp_path / "best.safetensors", extra={"task": "classification"})
+    config = json.loads(path.with_suffix(".json").read_text())
+    config["kwargs"][key] = json.loads(json.dumps(value).replace("{victim}", str(victim)))
+    if key == "pretrained_cfg_overlay":
+        config["kwargs"]["pretrained"] = True
+    path.with_suffix(".json").write_text(json.dumps(config))
+    for load in (lambda: wavevision.create_model(checkpoint=path), lambda: load_trained(path)):
+        with pytest.raises(ValueError, match=r"best\.json asks for loading with kwargs\.") as info:
+            load()
+        _one_line(info.value)

@@ -318,6 +318,12 @@ def _read_config(path: Path) -> Dict[str, Any]:
     for key, what in (("kwargs", "a mapping of argument names to values"), ("extra", "a mapping")):
         if not isinstance(cfg.setdefault(key, {}), dict):
             raise ValueError(f"{where}: {key!r} must be {what}, got {type(cfg[key]).__name__}")
+    from ._hub import _LOADING_KEYS  # one list of the arguments that load weights or name where they come from
+
+    loading = sorted(k for k in cfg["kwargs"] if k in _LOADING_KEYS)
+    if loading:  # a config describes the architecture; the weights are the file beside it
+        raise ValueError(f"{where} asks for loading with kwargs.{loading[0]}; a checkpoint's config cannot load weights "
+                         "from elsewhere: remove it (the weights are the .safetensors beside it)")
     for name, value in cfg["kwargs"].items():
         check_nested(f"{where}: kwargs.{name}", value)
     return cfg
