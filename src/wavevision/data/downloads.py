@@ -317,16 +317,18 @@ def head(url: str, *, timeout: float, headers: dict[str, str] | None = None,
     with _Watchdog(timeout, lookup=timeout) as watchdog:
         try:
             with watchdog.opener(_NoRedirect).open(request, timeout=timeout) as response:
+                if watchdog.fired:  # the headers were cut off mid-way: what arrived is not the answer
+                    raise TimeoutError(f"no answer within {timeout:g} s")
                 return response.status, response.headers
         except urllib.error.HTTPError as e:
             return e.code, e.headers
         except urllib.error.URLError as e:
-            reason = e.reason if isinstance(e.reason, OSError) else OSError(str(e.reason))
+            reason = e.reason if isinstance(e.reason, OSError) else OSError(_one_line(e.reason))
             raise (TimeoutError(f"no answer within {timeout:g} s") if watchdog.fired else reason) from None
         except (http.client.HTTPException, OSError) as e:
             if watchdog.fired or isinstance(e, TimeoutError):
                 raise TimeoutError(f"no answer within {timeout:g} s") from None
-            raise OSError(str(e) or type(e).__name__) from None
+            raise OSError(_one_line(e) or type(e).__name__) from None
 
 
 def _seconds(name: str, value: float | None, env: str, default: float) -> float:
@@ -488,10 +490,18 @@ def _open(opener: urllib.request.OpenerDirector, url: str, start: int,
     except urllib.error.HTTPError as e:
         if e.code == 416 and start and limits.size in (None, start):  # nothing left: the partial file is complete
             return None
-        raise DownloadError(f"downloading {url} failed: HTTP {e.code} {e.reason}") from None
+        if 300 <= e.code < 400:  # urllib's own text for this spans lines
+            raise DownloadError(f"downloading {url} failed: the server redirects in a loop or more than "
+                                f"{urllib.request.HTTPRedirectHandler.max_redirections} times; check the mirror") from None
+        raise DownloadError(f"downloading {url} failed: HTTP {e.code} {_one_line(e.reason)}") from None
     except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
         reason = getattr(e, "reason", e)
-        raise DownloadError(f"cannot reach {url} ({reason}); {limits.unreachable_fix}") from None
+        raise DownloadError(f"cannot reach {url} ({_one_line(reason)}); {limits.unreachable_fix}") from None
+
+
+def _one_line(reason: object) -> str:
+    """A server's or library's reason as one short line (a status text can be anything)."""
+    return " ".join(str(reason).split())[:200]
 
 
 def _expected_total(response: http.client.HTTPResponse, url: str, part: Path, start: int,

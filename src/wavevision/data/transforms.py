@@ -168,6 +168,9 @@ class ResizeCover:
         (h, w), (H, W) = self.size, image.shape[-2:]
         ratio = max(h / H, w / W)
         target = (max(h, round(H * ratio)), max(w, round(W * ratio)))
+        if max(target) > MAX_SIDE:  # a sliver (30000x1) covering a square: the intermediate cannot exist
+            raise ValueError(f"an image of {H}x{W} pixels would be resized to {target[0]}x{target[1]} to cover "
+                             f"{h}x{w}, more than {MAX_SIDE} pixels a side; crop the image closer to that shape first")
         image = resize(image, target, mode=self.mode)
         return _out(image, None if mask is None else resize_mask(mask, target))
 

@@ -261,6 +261,8 @@ def predict(
     if topk < 1:
         raise ValueError(f"topk must be >= 1, got {topk}")
     out_dir = None if output is None else Path(output)
+    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(f"--output {out_dir} is a file, not a folder; choose a folder for the results")
     if out_dir is None and task.needs_output:
         raise ValueError(f"{task.name.replace('_', '-')} predictions are images: pass an output folder (--output DIR)")
     if image_size is not None:
@@ -282,7 +284,10 @@ def predict(
     results: List[Dict[str, Any]] = []
     for path, name in zip(paths, names):
         raw = load_image(path)
-        x = prepare_image(raw, info, image_size=image_size).unsqueeze(0).to(dev)
+        try:
+            x = prepare_image(raw, info, image_size=image_size).unsqueeze(0).to(dev)
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from None
         with torch.no_grad():
             out = task.output(model(x))
         if task.nonfinite(out):

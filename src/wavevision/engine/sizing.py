@@ -16,19 +16,25 @@ describe (more than 2**62 bytes, a width of 10**9) is refused with its size, not
 from __future__ import annotations
 
 import math
+import weakref
 from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn as nn
 from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
 
 from ..utils.memory import available_memory, check_memory, format_bytes
 
-__all__ = ["ModelTooLargeError", "activation_bytes", "check_fits_memory", "check_model_fits", "device_memory",
+__all__ = ["MAX_BUILD_TENSORS", "ModelTooLargeError", "ModelTooManyTensorsError", "activation_bytes", "check_fits_memory", "check_model_fits", "device_memory",
            "meta_model", "parameter_bytes"]
 
 # A tensor of more bytes than this cannot exist anywhere (PyTorch's sizes overflow at 2**63).
 _IMPOSSIBLE_BYTES = 1 << 62
+# More tensors than any model of this package builds by far (the largest: a few thousand); a depth of
+# 10**6 from a config would otherwise spend an hour building Python objects before any memory check.
+MAX_BUILD_TENSORS = 10_000
 _FACTORIES = (torch.empty, torch.zeros, torch.ones, torch.full, torch.rand, torch.randn, torch.randint,
               torch.empty_strided)
 
@@ -41,6 +47,14 @@ class ModelTooLargeError(MemoryError):
         super().__init__(f"building the model would need a tensor of shape {shape} ({format_bytes(nbytes)}), "
                          "more than any machine has; use smaller model arguments")
         self.nbytes, self.shape = nbytes, shape
+
+
+class ModelTooManyTensorsError(ValueError):
+    """A build makes more tensors than any real model (a depth or a count off by orders of magnitude)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"building the model makes more than {limit:,} tensors, far more than any wavevision model "
+                         "has; use smaller model arguments (a depth or a number of blocks)")
 
 
 def _requested(func: Any, args: tuple, kwargs: dict) -> tuple[int, tuple[int, ...]] | None:
@@ -62,13 +76,44 @@ class _SizeGuard(TorchFunctionMode):
     """Refuses (``ModelTooLargeError``) a factory call for an impossible tensor before PyTorch computes
     its size in 64-bit integers."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.made = 0
+
     def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001 - PyTorch's protocol
         kwargs = kwargs or {}
         if func in _FACTORIES:
+            self.made += 1
+            if self.made > MAX_BUILD_TENSORS:
+                raise ModelTooManyTensorsError(MAX_BUILD_TENSORS)
             asked = _requested(func, args, kwargs)
             if asked is not None and asked[0] > _IMPOSSIBLE_BYTES:
                 raise ModelTooLargeError(*asked)
         return func(*args, **kwargs)
+
+
+class _LivePeak(TorchDispatchMode):
+    """The most bytes of tensors alive at once while it is active: each new (non-view) output of an
+    operator counts from its creation until Python frees it, as the eager allocator would see it
+    (a residual block holds its input, a norm's input and output, ... at the same time)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.live = self.peak = 0
+
+    def _free(self, nbytes: int) -> None:
+        self.live -= nbytes
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001 - PyTorch's protocol
+        out = func(*args, **(kwargs or {}))
+        returns = getattr(getattr(func, "_schema", None), "returns", ())
+        for i, t in enumerate(tree_flatten(out)[0]):
+            if isinstance(t, torch.Tensor) and not (i < len(returns) and returns[i].alias_info is not None):
+                nbytes = t.numel() * t.element_size()
+                self.live += nbytes
+                self.peak = max(self.peak, self.live)
+                weakref.finalize(t, self._free, nbytes)
+        return out
 
 
 def meta_model(build: Callable[[], nn.Module]) -> nn.Module:
@@ -132,7 +177,8 @@ def activation_bytes(model: nn.Module, input_shape: Sequence[int], *, train: boo
     A lower bound, so that only what could never fit is refused: training keeps at least the
     output of every layer with weights (convolutions, linear layers, norms) for the backward
     pass (their sum); inference needs at least the input and the largest output of any layer
-    with its input (twice the largest). The forward runs on ``meta`` tensors. Returns the
+    with its input (twice the largest); either needs at least the most bytes of tensors alive
+    at once in the forward pass. The forward runs on ``meta`` tensors. Returns the
     input's bytes alone for a model that cannot run on ``meta`` tensors; a model that refuses
     the size raises its own error.
     """
@@ -151,7 +197,7 @@ def activation_bytes(model: nn.Module, input_shape: Sequence[int], *, train: boo
     was = model.training
     try:
         model.train(train)
-        with torch.no_grad(), _SizeGuard():
+        with torch.no_grad(), _SizeGuard(), _LivePeak() as live:
             model(torch.empty(*input_shape, device="meta"))
     except (NotImplementedError, RuntimeError) as e:  # an operator without a meta kernel: the input alone
         if "overflow" in str(e).lower():  # an output too large to describe
@@ -161,7 +207,7 @@ def activation_bytes(model: nn.Module, input_shape: Sequence[int], *, train: boo
         model.train(was)
         for h in handles:
             h.remove()
-    return x_bytes + (sum(kept) if train else 2 * max(sizes, default=0))
+    return max(live.peak, x_bytes + (sum(kept) if train else 2 * max(sizes, default=0)))
 
 
 def device_memory(device: torch.device) -> int | None:

@@ -415,7 +415,15 @@ class _Run:
             self.log(f"{self.run_dir} finished its {epochs} epochs but has no results.json: measuring them now")
             return None
         check_regular(path, "run file")
-        result = TrainResult.from_dict(json.loads(read_text(path, max_bytes=_MAX_RESULTS_BYTES, what="run results")))
+        text = read_text(path, max_bytes=_MAX_RESULTS_BYTES, what="run results")
+        try:
+            result = TrainResult.from_dict(json.loads(text))
+            result.summary()  # every field a summary reads is usable
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as e:
+            why = " ".join(str(e).split())[:200] or type(e).__name__
+            raise ValueError(f"{path} is not a readable run result ({why}); delete it and resume again to measure "
+                             "the finished run anew") from None
+        result.run_dir = self.run_dir  # this folder, also when it was copied or moved from where it was made
         if self.state.best_weights is not None:
             self.plan.model.load_state_dict(self.state.best_weights)
         result.model = self.plan.model

@@ -295,10 +295,11 @@ def _read_config(path: Path) -> Dict[str, Any]:
     text = read_text(cfg_path, max_bytes=_MAX_CONFIG_BYTES, what="checkpoint config")
     try:
         cfg = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{where} is not valid JSON ({e}); save the checkpoint again") from None
     except RecursionError:
         raise ValueError(f"{where} is nested too deeply to be a checkpoint config") from None
+    except ValueError as e:  # JSONDecodeError, and integers of more than 4,300 digits
+        raise ValueError(f"{where} is not valid JSON ({' '.join(str(e).split())[:200]}); save the checkpoint "
+                         "again") from None
     if not isinstance(cfg, dict):
         raise ValueError(f"{where} must hold a JSON object, got {type(cfg).__name__}")
     if cfg.get("format") != CHECKPOINT_FORMAT:
@@ -317,6 +318,12 @@ def _read_config(path: Path) -> Dict[str, Any]:
     for key, what in (("kwargs", "a mapping of argument names to values"), ("extra", "a mapping")):
         if not isinstance(cfg.setdefault(key, {}), dict):
             raise ValueError(f"{where}: {key!r} must be {what}, got {type(cfg[key]).__name__}")
+    from ._hub import _LOADING_KEYS  # one list of the arguments that load weights or name where they come from
+
+    loading = sorted(k for k in cfg["kwargs"] if k in _LOADING_KEYS)
+    if loading:  # a config describes the architecture; the weights are the file beside it
+        raise ValueError(f"{where} asks for loading with kwargs.{loading[0]}; a checkpoint's config cannot load weights "
+                         "from elsewhere: remove it (the weights are the .safetensors beside it)")
     for name, value in cfg["kwargs"].items():
         check_nested(f"{where}: kwargs.{name}", value)
     return cfg
@@ -330,7 +337,8 @@ def _load_official(path: Path) -> Dict[str, torch.Tensor]:
         with safe([argparse.Namespace]) if safe is not None else contextlib.nullcontext():
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for corrupt files
-        raise ValueError(f"could not read {path} as a PyTorch state dict ({type(e).__name__}: {e}); if it was "
+        why = " ".join(str(e).split())[:200]  # torch's refusals span many lines
+        raise ValueError(f"could not read {path} as a PyTorch state dict ({type(e).__name__}: {why}); if it was "
                          "downloaded, the transfer may have been cut short: delete the file and download it again") from None
     try:
         return convert_official_state_dict(obj)

@@ -130,8 +130,9 @@ def read_hub_config(path: Path) -> dict[str, Any]:
     text = read_text(path, max_bytes=_MAX_CONFIG_BYTES, what="Hub config")
     try:
         cfg = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as e:
-        raise ValueError(f"{where} is not valid JSON ({e}); write the folder again with save_pretrained") from None
+    except (ValueError, RecursionError) as e:  # JSONDecodeError, and integers of more than 4,300 digits
+        raise ValueError(f"{where} is not valid JSON ({' '.join(str(e).split())[:200]}); write the folder again with "
+                         "save_pretrained") from None
     if not isinstance(cfg, dict):
         raise ValueError(f"{where} must hold a JSON object, got {type(cfg).__name__}")
     arch = cfg.get("architecture")

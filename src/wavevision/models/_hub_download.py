@@ -156,13 +156,14 @@ def _etag_timeout() -> float:
     text = os.environ.get(ETAG_TIMEOUT_ENV)
     if not text:
         return _DEFAULT_ETAG_TIMEOUT
-    try:
-        seconds = float(text)
+    try:  # huggingface_hub reads the same variable with int() when imported: a fraction would fail there
+        seconds = int(text)
     except ValueError:
-        seconds = float("nan")
-    if not (0 < seconds < float("inf")):
-        raise ValueError(f"{ETAG_TIMEOUT_ENV} must be a number of seconds > 0, got {text!r}")
-    return seconds
+        seconds = 0
+    if seconds <= 0:
+        raise ValueError(f"{ETAG_TIMEOUT_ENV} must be a whole number of seconds > 0 (huggingface_hub reads it too), "
+                         f"got {text[:40]!r}")
+    return float(seconds)
 
 
 def _offline_reason(error: OSError) -> str | None:
@@ -313,6 +314,7 @@ def hub_download(repo_id: str, filename: str, *, max_bytes: int, cache_dir: str 
     """
     repo, _, revision = repo_id.partition("@")
     repo, revision, filename = validate_repo_id(repo), validate_revision(revision or "main"), validate_filename(filename)
+    _etag_timeout()  # checked before huggingface_hub's import reads it
     hub = _hub_module()
     endpoint = (os.environ.get("HF_ENDPOINT") or _DEFAULT_ENDPOINT).rstrip("/")
     url = f"{endpoint}/{repo}/resolve/{urllib.parse.quote(revision, safe='')}/{urllib.parse.quote(filename)}"
