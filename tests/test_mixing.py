@@ -11,6 +11,7 @@ from wavevision.engine import train
 from wavevision.engine.config import TrainConfig, resolve_config
 from wavevision.engine.mixing import build_mix
 from wavevision.engine.recipe import missing_pieces
+from wavevision.engine.tasks import get_task
 from wavevision.recipes import get_recipe
 
 from _optional import require
@@ -28,7 +29,7 @@ def test_the_deit_recipe_calls_timm_mixup_with_the_reference_settings(monkeypatc
 
     monkeypatch.setattr(timm_data, "Mixup", Recorder)
     cfg = resolve_config(overrides=dict(recipe="wave_vit_s_in1k_deit"))
-    assert isinstance(build_mix(cfg, "classification", 1000), Recorder)
+    assert isinstance(build_mix(cfg, get_task("classification"), 1000), Recorder)
     # DeiT main.py: --mixup 0.8 --cutmix 1.0 --mixup-prob 1.0 --mixup-switch-prob 0.5 --mixup-mode batch --smoothing 0.1
     assert seen == dict(mixup_alpha=0.8, cutmix_alpha=1.0, prob=1.0, switch_prob=0.5, mode="batch",
                         label_smoothing=0.1, num_classes=1000)
@@ -41,7 +42,7 @@ def test_the_deit_recipe_calls_timm_mixup_with_the_reference_settings(monkeypatc
 def test_soft_targets_sum_to_one_and_mix_two_labels(mode, alphas):
     require("timm.data")
     cfg = TrainConfig(mixup_alpha=alphas[0], cutmix_alpha=alphas[1], mix_mode=mode, label_smoothing=0.1)
-    mix = build_mix(cfg, "classification", 10)
+    mix = build_mix(cfg, get_task("classification"), 10)
     torch.manual_seed(0)
     x, y = torch.randn(8, 1, 16, 16), torch.arange(8) % 10
     mixed, target = mix(x.clone(), y)
@@ -64,8 +65,8 @@ def test_training_with_mixup_and_cutmix(tmp_path):
 
 
 def test_mixing_errors_are_one_line(tmp_path, monkeypatch):
-    with pytest.raises(ValueError, match="super-resolution dataset: set both to 0") as e:
-        build_mix(TrainConfig(mixup_alpha=0.8), "super-resolution", None)
+    with pytest.raises(ValueError, match="super_resolution dataset: set both to 0") as e:
+        build_mix(TrainConfig(mixup_alpha=0.8), get_task("super_resolution"), None)
     assert "\n" not in str(e.value)
     monkeypatch.setitem(sys.modules, "timm.data", None)  # as in the core install
     with pytest.raises(ValueError, match=r"not installed: install the vision extra: pip install 'wavevision\[vision\]'"):

@@ -16,7 +16,6 @@ from .distributed import DistContext, ShardSampler
 from .metrics import Meter
 from .sampling import loader_settings
 from .tasks import Task, get_task
-from .tasks.segmentation import SlidingWindow
 
 __all__ = [
     "NonFiniteOutputs", "Renormalized", "autocast", "evaluate", "evaluate_checkpoint", "evaluate_pretrained",
@@ -109,10 +108,7 @@ def evaluate(
     model = model.to(dev)
     task = get_task(info.task)
     if sliding_window is not None:
-        if task.name != "segmentation":
-            raise ValueError(f"sliding-window evaluation is for segmentation, not {task.name}; drop sliding_window")
-        crop, stride = sliding_window
-        model = SlidingWindow(model, crop, stride)
+        model = task.windowed(model, *sliding_window)
     loader = _loader(dataset, batch_size, ctx, num_workers, dev, task)
     bar = None
     if progress and ctx.is_main:

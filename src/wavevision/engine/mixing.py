@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # config imports this module (through recipe.py) to name the gap
     from .config import TrainConfig
+    from .tasks import Task
 
 __all__ = ["TIMM_HINT", "build_mix", "have_timm", "mixes"]
 
@@ -30,13 +31,14 @@ def mixes(cfg: TrainConfig) -> bool:
     return cfg.mixup_alpha > 0 or cfg.cutmix_alpha > 0
 
 
-def build_mix(cfg: TrainConfig, task: str, num_classes: int | None) -> Any:
-    """timm's ``Mixup`` for ``cfg`` (None without Mixup/CutMix); a one-line ValueError when the task is
-    not classification or timm is missing."""
+def build_mix(cfg: TrainConfig, task: Task, num_classes: int | None) -> Any:
+    """timm's ``Mixup`` for ``cfg`` (None without Mixup/CutMix); a one-line ValueError when the task's
+    targets are not one class per image or timm is missing."""
     if not mixes(cfg):
         return None
-    if task != "classification" or not num_classes:
-        raise ValueError(f"mixup_alpha / cutmix_alpha mix class labels, but this is a {task} dataset: set both to 0")
+    if not task.mixes_labels or not num_classes:
+        raise ValueError(f"mixup_alpha / cutmix_alpha mix class labels, but this is a {task.name} dataset: "
+                         "set both to 0")
     try:
         from timm.data import Mixup  # optional: the vision extra
     except ImportError:

@@ -13,6 +13,7 @@ import warnings
 from typing import Any
 
 from ..recipes import Optimizer, Recipe, Step, get_recipe
+from ..recipes._recipe import ENGINE_LOSSES
 from .mixing import TIMM_HINT, have_timm
 
 __all__ = ["RecipeGapWarning", "engine_values", "missing_line", "missing_pieces", "warn_missing"]
@@ -242,11 +243,6 @@ def _pipeline_gaps(recipe: Recipe) -> list[str]:
     return list(dict.fromkeys(gaps))
 
 
-# Losses the engine trains with (each task's own loss; the recipe's name only says which).
-_ENGINE_LOSSES = {"cross_entropy", "soft_target_cross_entropy", "token_label_cross_entropy", "detection",
-                  "segmentation", "l1"}
-
-
 def missing_pieces(recipe: Recipe) -> list[str]:
     """The parts of ``recipe`` the engine cannot do yet, each in a few words (empty: it does all)."""
     opt, sched, loss = recipe.optimizer, recipe.schedule, recipe.loss
@@ -257,7 +253,7 @@ def missing_pieces(recipe: Recipe) -> list[str]:
         gaps.append(f"layer-wise lr decay ({opt.layer_decay:g}; {TIMM_HINT})")
     if sched.kind == "two_phase" and (sched.second is None or sched.second.name not in ("adamw", "sgd")):
         gaps.append(f"the two-phase optimizer's second phase ({sched.second.name if sched.second else 'none given'})")
-    if loss.name not in _ENGINE_LOSSES:
+    if loss.name not in ENGINE_LOSSES:
         gaps.append(f"the {loss.name.replace('_', ' ')} loss (the engine trains with the task's own)")
     if loss.token_labels is not None and (loss.token_labels.cls_weight, loss.token_labels.dense_weight) != (1.0, 0.5):
         gaps.append(f"token-label loss weights {loss.token_labels.cls_weight:g}/{loss.token_labels.dense_weight:g} "

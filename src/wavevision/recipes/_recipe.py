@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Cost", "Data", "Difference", "EMA", "EvalProtocol", "Expected", "Loss", "Mixing", "Optimizer", "Recipe",
+__all__ = ["ENGINE_LOSSES", "Cost", "Data", "Difference", "EMA", "EvalProtocol", "Expected", "Loss", "Mixing", "Optimizer", "Recipe",
            "Schedule", "Source", "Step", "TokenLabels", "analytical_hours"]
 
 OPTIMIZERS = ("adamw", "sgd", "lion")
@@ -20,6 +20,10 @@ SCHEDULES = ("cosine", "constant", "step", "poly", "two_phase")
 AMP = ("none", "bf16", "fp16")
 LR_SCALING = ("none", "linear")
 EVAL_MODES = ("whole", "sliding", "center_crop", "full_image")
+# The losses named in the Loss docstring, which the engine trains with (each task's own loss; the
+# name only says which); a recipe may name another (focal, huber), which the engine then reports missing.
+ENGINE_LOSSES = ("cross_entropy", "soft_target_cross_entropy", "token_label_cross_entropy", "detection",
+                 "segmentation", "l1")
 
 
 def _check(ok: bool, where: str, message: str) -> None:

@@ -63,6 +63,7 @@ class Task:
         needs_output: predictions are files, so ``predict`` needs an output folder.
         resizes_inputs: prediction resizes an image to the dataset's size (a dense task keeps
             the image's own size).
+        mixes_labels: its targets are one class per image, which Mixup/CutMix can mix.
     """
 
     name: ClassVar[str] = ""
@@ -72,6 +73,7 @@ class Task:
     input_size: ClassVar[tuple[int, int]] = (224, 224)
     needs_output: ClassVar[bool] = True
     resizes_inputs: ClassVar[bool] = False
+    mixes_labels: ClassVar[bool] = False
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -122,6 +124,11 @@ class Task:
 
     def check_target(self, target: Any, info: DatasetInfo) -> None:
         """Raise a ValueError naming a target the dataset cannot hold (before the loss hides it)."""
+
+    def windowed(self, model: nn.Module, crop: int, stride: int) -> nn.Module:
+        """``model`` evaluated by sliding windows of ``crop`` pixels every ``stride`` (a dense task's
+        option; the others refuse it in one line)."""
+        raise ValueError(f"sliding-window evaluation is for segmentation, not {self.name}; drop sliding_window")
 
     def forward(self, model: nn.Module, inputs: Any, targets: Any) -> Any:
         """Run ``model`` on a batch for training or evaluation: ``model(inputs)`` by default (a

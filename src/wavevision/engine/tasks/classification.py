@@ -55,6 +55,7 @@ class Classification(LabelTask):
     """One class per image."""
 
     name = "classification"
+    mixes_labels = True
     metric = "top1"
     metrics = ("loss", "top1", "top5")
     default_model = "wavemix_lite"

@@ -95,6 +95,9 @@ class Segmentation(LabelTask):
     default_model = "wavemix_seg"
     input_size = (512, 512)
 
+    def windowed(self, model: nn.Module, crop: int, stride: int) -> nn.Module:
+        return SlidingWindow(model, crop, stride)
+
     def loss(self, info: DatasetInfo | None = None, *, label_smoothing: float = 0.0) -> nn.Module:
         ignore = -100 if info is None or info.ignore_index is None else info.ignore_index
         return _SegmentationLoss(ignore)
