@@ -13,7 +13,7 @@ per accumulation in a real run, is timed here on every step, so the projection e
 
 Printed and written to ``benchmarks/results/recipe_smoke.json`` per recipe: steps per second
 (warm-up steps and steps that follow a validation or checkpoint left out), peak memory
-(``torch.cuda.max_memory_allocated`` on CUDA, the process's peak RSS on CPU) and the projected
+(``torch.cuda.max_memory_allocated`` on CUDA, per recipe; the process's peak RSS so far on CPU) and the projected
 hours of the full recipe on this one device (full steps / steps per second). CPU projections
 are meaningless for these recipes; the numbers worth reading come from an accelerator.
 
@@ -130,17 +130,17 @@ def _ade20k_folder(root: Path, *, n: int, size: tuple[int, int]) -> dict[str, An
 
 class _Clock:
     """Times each optimizer step; only steps that directly follow another step in the same epoch count
-    (not the first ``WARMUP_STEPS``, not those after a validation or checkpoint)."""
+    (not the first ``warmup``, not those after a validation or checkpoint)."""
 
-    def __init__(self, device: torch.device) -> None:
-        self.device, self.last, self.gaps, self.steps = device, None, [], 0
+    def __init__(self, device: torch.device, warmup: int) -> None:
+        self.device, self.warmup, self.last, self.gaps, self.steps = device, warmup, None, [], 0
 
     def on_step_end(self, state: Any) -> None:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         now = (time.perf_counter(), state.epoch)
         self.steps += 1
-        if self.last is not None and self.last[1] == now[1] and self.steps > WARMUP_STEPS:
+        if self.last is not None and self.last[1] == now[1] and self.steps > self.warmup:
             self.gaps.append(now[0] - self.last[0])
         self.last = now
 
@@ -178,7 +178,7 @@ def run_recipe(name: str, *, device: str, steps: int, tiny: bool, workdir: Path,
     root = workdir / name
     spec["make"](root)
     dev = torch.device(device)
-    clock = _Clock(dev)
+    clock = _Clock(dev, warmup=min(WARMUP_STEPS, max(steps - 2, 0)))  # short runs: at least one gap timed
     callback = type("SmokeClock", (Callback,), {"on_step_end": lambda s, st: clock.on_step_end(st),
                                                 "on_epoch_end": lambda s, st, r: clock.on_epoch_end(st, r)})()
     batch = batch or (2 if tiny else recipe.batch_per_device)
@@ -215,7 +215,7 @@ def run_recipe(name: str, *, device: str, steps: int, tiny: bool, workdir: Path,
     if dev.type == "cuda":
         peak, what = torch.cuda.max_memory_allocated(dev), "torch.cuda.max_memory_allocated"
     else:
-        peak, what = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "peak RSS of the process"
+        peak, what = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "peak RSS of the process (earlier recipes of the run included)"
     full = spec["full_steps"](recipe, batch)
     return {"recipe": name, "model": recipe.model, "steps": clock.steps, "timed_steps": len(clock.gaps),
             "batch_per_step": batch, "recipe_batch_per_device": recipe.batch_per_device,
@@ -254,9 +254,9 @@ def main(argv: list[str] | None = None) -> int:
               "torch": torch.__version__, "recipes": rows}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     write_json(args.json, report)
-    print(format_table([{"recipe": r["recipe"], "steps/s": round(r["steps_per_second"], 3),
-                         "images/s": round(r["images_per_second"], 1), "peak GiB": round(r["peak_memory_bytes"] / 2**30, 2),
-                         "projected hours (1 device)": round(r["projected_hours"], 1)} for r in rows]))
+    print(format_table([{"recipe": r["recipe"], "batch": r["batch_per_step"], "steps/s": f"{r['steps_per_second']:.3g}",
+                         "images/s": f"{r['images_per_second']:.3g}", "peak GiB": f"{r['peak_memory_bytes'] / 2**30:.2f}",
+                         "projected hours (1 device)": f"{r['projected_hours']:,.1f}"} for r in rows]))
     print(f"device: {args.device} ({device_name}); written to {args.json}")
     return 0
 
