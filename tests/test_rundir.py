@@ -381,7 +381,7 @@ def test_run_files_honour_the_umask(tmp_path, umask, mode):
         train(_cfg(tmp_path, plots=True, test=True))
     finally:
         os.umask(old)
-    files = [p for p in (tmp_path / "run").iterdir()]
+    files = [p for p in (tmp_path / "run").rglob("*") if not p.is_dir()]  # TensorBoard's event files included
     assert {"config.yaml", "best.safetensors", "best.json", "last.safetensors", "last.json", "last.state.pt",
             "log.jsonl", "results.json", "curves.png"} <= {p.name for p in files}
     for p in files:

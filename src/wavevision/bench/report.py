@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, Optional, Sequence, Union
 
 from ..utils import SI, format_table, write_csv, write_json
 from .runner import MACS_UNIT, BenchResult

@@ -33,7 +33,7 @@ __all__ = ["DICT_FLAGS", "RECIPES", "RUNTIME_KEYS", "TrainConfig", "config_diff"
 # not what it computes.
 RUNTIME_KEYS = frozenset({
     "device", "num_workers", "threads", "output", "overwrite", "resume", "checkpoint_every",
-    "progress", "plots", "test", "eval_batch_size", "data_root", "download",
+    "log_every", "progress", "plots", "test", "eval_batch_size", "data_root", "download",
 })
 
 
@@ -192,6 +192,9 @@ class TrainConfig:
     resume: bool = field(default=False, metadata=_opt("continue the run in the output directory"))
     checkpoint_every: int = field(default=0, metadata=_opt(
         "also save the resumable state every N steps (0: at the end of each epoch only)", min=0, max=_MAX_STEPS))
+    log_every: int = field(default=50, metadata=_opt(
+        "write a step record to log.jsonl (and TensorBoard) every N optimizer steps (0: epoch records only)",
+        min=0, max=_MAX_STEPS))
     max_train_batches: Optional[int] = field(default=None, metadata=_opt(
         "stop each training epoch after N optimizer steps (quick checks)", min=1, max=_MAX_STEPS))
     max_eval_batches: Optional[int] = field(default=None, metadata=_opt(

@@ -18,19 +18,30 @@ from .sampling import loader_settings
 from .tasks import Task, get_task
 
 __all__ = [
-    "NonFiniteOutputs", "Renormalized", "autocast", "evaluate", "evaluate_checkpoint", "evaluate_pretrained",
+    "NonFiniteOutputs", "Renormalized", "autocast", "check_amp", "evaluate", "evaluate_checkpoint", "evaluate_pretrained",
     "measure_throughput", "run_batches",
 ]
 
 
+def check_amp(amp: str, device: torch.device) -> None:
+    """Raise a one-line ValueError when ``device`` cannot run ``amp`` (``none``, ``bf16``, ``fp16``).
+
+    fp16 needs an accelerator: CPU autocast has no float16 loss scaling worth using, so it is
+    refused rather than silently run in another precision; bf16 runs on CPU and on accelerators
+    that support it (CUDA from Ampere on)."""
+    if amp not in ("none", "bf16", "fp16"):
+        raise ValueError(f"unknown amp {amp!r}; choose one of none, bf16, fp16")
+    if amp == "fp16" and device.type == "cpu":
+        raise ValueError("amp fp16 needs an accelerator; on CPU use --amp bf16 or --amp none")
+    if amp == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ValueError(f"amp bf16 is not supported by {torch.cuda.get_device_name(device)}; use --amp fp16 or none")
+
+
 def autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManager:
-    """``torch.autocast`` for ``amp`` in ``none``/``bf16``/``fp16`` (fp16 needs an accelerator)."""
+    """``torch.autocast`` for ``amp`` in ``none``/``bf16``/``fp16`` (checked by :func:`check_amp`)."""
+    check_amp(amp, device)
     if amp == "none":
         return contextlib.nullcontext()
-    if amp == "fp16" and device.type == "cpu":
-        raise ValueError("amp fp16 needs an accelerator; on CPU use amp bf16 or none")
-    if amp not in ("bf16", "fp16"):
-        raise ValueError(f"unknown amp {amp!r}; choose one of none, bf16, fp16")
     return torch.autocast(device.type, dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
 
 

@@ -21,6 +21,7 @@ from ..utils.validate import check_int
 from .config import FIELDS, RECIPES, TrainConfig
 from .distributed import DistContext, barrier, on_main
 from .ema import build_ema
+from .evaluate import check_amp
 from .init import load_init
 from .mixing import build_mix
 from .rundir import RunDir, default_output
@@ -89,6 +90,7 @@ def prepare(cfg: TrainConfig, ctx: DistContext, model: nn.Module | None = None,
     """Check and build everything of a run (see the module docstring); the disk is only read."""
     cfg.validate()  # the one check of every setting (train() gives a validated config; a hand-made one is too)
     apply_runtime(cfg, ctx.device)
+    check_amp(cfg.amp, ctx.device)  # before the run directory is touched
     train, val, test = _open_splits(cfg, ctx, datasets)
     task = get_task(train.info.task)
     cfg = resolve_model(cfg, train.info, task, model, train.data)

@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader, Dataset
 from .._launch import warn_spin_waiting
 from ..models import save_checkpoint
 from ..models._builder import load_safetensors, save_safetensors_bytes
-from ..utils.io import append_jsonl, atomic_write_bytes, atomic_write_text, read_text, write_json
+from ..utils.io import atomic_write_bytes, read_text, write_json
 from . import checkpoint as ckpt
 from .config import TrainConfig, recipe_diff, resolve_config
 from .distributed import all_gather_object, barrier, on_main, setup, teardown
@@ -41,6 +41,7 @@ from .plan import Plan, prepare
 from .recipe import missing_pieces, warn_missing
 from .result import TrainResult
 from .rundir import check_regular
+from .runlog import RunLog, format_seconds
 from .runtime import Globals, StopFlag
 from .sampling import ListSampler, epoch_indices, loader_settings
 from .schedule import WarmupCosine, build_optimizer, build_scheduler, phase2_config
@@ -134,6 +135,9 @@ class _Run:
                                 scaler=plan.scaler, run_dir=self.run_dir,
                                 ema=None if plan.ema is None else plan.ema.module, switch_phase=self._switch_phase)
         self.state.zero_totals(("loss", "n", "seconds"), self.device)
+        self.runlog = RunLog(self.run_dir, enabled=self.ctx.is_main)
+        self._window = (0.0, 0.0, 0.0)  # the epoch's loss sum, images and seconds at the last step record
+        self._clock: tuple[float, int] | None = None  # wall time and global step when this process began training
 
     def log(self, message: str) -> None:
         """A line on stderr from the main process: above the bars, or plain without them
@@ -159,12 +163,17 @@ class _Run:
             failed = False
             return result
         finally:
+            self.runlog.close()
             if self.ctx.is_main:
                 self.plan.run_dir.close(failed=failed)
 
     # -- the loop ----------------------------------------------------------------------------
     def _fit(self) -> None:
         state = self.state
+        self.runlog.start(state.global_step)
+        self._clock = (time.perf_counter(), state.global_step)
+        # a resumed epoch's totals hold the steps before the save: the first step record covers this process's steps
+        self._window = tuple(float(state.totals[k]) for k in ("loss", "n", "seconds"))
         with StopFlag() as stop:
             while state.epoch < self.cfg.epochs and not self._patience_spent():
                 record = self._train_epoch(stop)
@@ -183,13 +192,38 @@ class _Run:
                 if bar is not None:
                     bar.update(1)
                     if state.step % 10 == 0 or state.step == self.plan.epoch_steps(state.epoch):
-                        bar.set_postfix(loss=f"{float(state.totals['loss'] / state.totals['n']):.4f}", refresh=False)
+                        bar.set_postfix(loss=f"{float(state.totals['loss'] / state.totals['n']):.4f}",
+                                        run_eta=format_seconds(self._eta()), refresh=False)
+                if self.cfg.log_every and state.global_step % self.cfg.log_every == 0:
+                    self._log_step()
                 self._after_step(stop)
                 start = time.perf_counter()
         finally:
             if bar is not None:
                 bar.close()
         return self._epoch_record()
+
+    def _log_step(self) -> None:
+        """A step record: the mean loss and the images per second since the previous one (this process's)."""
+        if not self.runlog.enabled:
+            return
+        totals, (loss0, n0, s0) = self.state.totals, self._window
+        loss, n, seconds = float(totals["loss"]), float(totals["n"]), float(totals["seconds"])
+        self._window = (loss, n, seconds)
+        if n <= n0:
+            return
+        self.runlog.step(epoch=self.state.epoch + 1, step=self.state.global_step,
+                         lr=self.plan.optimizer.param_groups[0]["lr"], loss=(loss - loss0) / (n - n0),
+                         images_per_second=(n - n0) / (seconds - s0) if seconds > s0 else math.nan)
+
+    def _eta(self) -> float:
+        """Seconds left of the whole run, at this process's pace so far (validation included)."""
+        if self._clock is None or self.state.global_step <= self._clock[1]:
+            return math.nan
+        start, step0 = self._clock
+        per_step = (time.perf_counter() - start) / (self.state.global_step - step0)
+        total = sum(self.plan.epoch_steps(epoch) for epoch in range(self.cfg.epochs))  # a partial last epoch counts
+        return per_step * max(0, total - self.state.global_step)
 
     def _step(self, batches: list[Any]) -> None:
         """One optimizer step on ``batches`` (one, or ``accum_steps`` with gradient accumulation),
@@ -262,7 +296,7 @@ class _Run:
         if not math.isfinite(loss_sum):
             raise ValueError(f"the training loss became {loss_sum} in epoch {self.state.epoch + 1}; lower --lr, "
                              "set --clip-grad, or use --amp none")
-        record: dict[str, Any] = {"epoch": self.state.epoch + 1, "lr": self.plan.optimizer.param_groups[0]["lr"],
+        record: dict[str, Any] = {"kind": "epoch", "epoch": self.state.epoch + 1, "step": self.state.global_step, "lr": self.plan.optimizer.param_groups[0]["lr"],
                                   "train_loss": loss_sum / max(count, 1)}
         record.update(self.task.train_metrics(values, count))
         record.update(train_images=int(count), train_seconds=seconds, epoch_seconds=seconds,
@@ -293,9 +327,9 @@ class _Run:
         if improved and self.ctx.is_main:
             _save_weights(self.plan.eval_model, self.run_dir / "best.safetensors", extra)
         state.zero_totals(("loss", "n", "seconds"), self.device)
+        self._window = (0.0, 0.0, 0.0)
         self._save(extra)
-        if self.ctx.is_main:
-            append_jsonl(self.run_dir / "log.jsonl", record)
+        self.runlog.epoch(record)
         self.log(self._epoch_line(record))
         for cb in self.callbacks:
             cb.on_epoch_end(state, record)
@@ -390,6 +424,8 @@ class _Run:
             if r.get(f"val_{m}") is not None:
                 parts.append(f"val {m} {r[f'val_{m}']:.4g}")
         parts.append(f"{r['epoch_seconds']:.1f} s")
+        if r["epoch"] < self.cfg.epochs:
+            parts.append(f"run ETA {format_seconds(self._eta())}")
         return "  ".join(parts)
 
     # -- resume ------------------------------------------------------------------------------
@@ -403,8 +439,7 @@ class _Run:
             state.best_weights = _read_weights(self.run_dir / "best.safetensors")
         if state.epoch >= self.cfg.epochs or self._patience_spent():
             return self._complete()
-        if ctx.is_main:  # the log follows the state, even if the process died in between
-            atomic_write_text(self.run_dir / "log.jsonl", "".join(json.dumps(dict(r)) + "\n" for r in state.history))
+        self.runlog.restart(state.global_step, state.history)  # the log follows the state, even if the process died in between
         self.log(f"resuming {self.run_dir} at epoch {state.epoch + 1}, step {state.step}")
         return None
 

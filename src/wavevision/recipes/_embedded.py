@@ -6,7 +6,7 @@ reference is the project's own README.
 """
 from __future__ import annotations
 
-from ._recipe import Cost, Data, EvalProtocol, Loss, Optimizer, Recipe, Schedule, Source, Step
+from ._recipe import EMA, Cost, Data, EvalProtocol, Loss, Optimizer, Recipe, Schedule, Source, Step
 from ._registry import register_recipe
 
 _README = Source("wavevision", "README.md", note="Default recipes (measured on the project's 2-core CPU)")
@@ -58,4 +58,20 @@ register_recipe(Recipe(
     schedule=Schedule("cosine", warmup_epochs=1.0), epochs=10, global_batch=16,
     loss=Loss("l1"), eval=EvalProtocol("full_image", "psnr_y"),
     reference=_README, cost=_cpu(209, "10 epochs"), dataset_default=True,
+))
+
+register_recipe(Recipe(
+    name="wave_vit_digits",
+    description="A small Wave-ViT on the embedded digits at 32x32 (the ImageNet recipe's pieces, scaled down; CPU)",
+    model="wave_vit_s",
+    model_args=dict(in_chans=1, stem_hidden_dim=16, embed_dims=(32, 64, 96, 128), depths=(1, 1, 2, 1),
+                    num_heads=(1, 2, 3, 4), mlp_ratios=(4, 4, 4, 4), sr_ratios=(1, 1, 1, 1), drop_path_rate=0.1,
+                    token_label=False, mix_token=False, global_pool="avg"),
+    data=Data("digits", args={"image_size": 32},
+              train=(Step("random_crop", {"padding": "1/8 of the side"}), Step("normalize")),
+              eval=(Step("normalize"),)),
+    optimizer=Optimizer("adamw", lr=2e-3, weight_decay=0.05, no_decay=("1d",)),
+    schedule=Schedule("cosine", warmup_epochs=3.0), epochs=50, global_batch=64,
+    loss=Loss("cross_entropy", label_smoothing=0.1), ema=EMA(0.99), eval=EvalProtocol("full_image", "top1"),
+    reference=_README, cost=_cpu(226, "50 epochs"),
 ))
