@@ -11,6 +11,7 @@ import torch.nn as nn
 from torch.utils.data import DataLoader, Dataset
 
 from .._launch import warn_spin_waiting
+from ..utils.device import is_cuda
 from ..utils.validate import check_int
 from .distributed import DistContext, ShardSampler
 from .metrics import Meter
@@ -33,7 +34,7 @@ def check_amp(amp: str, device: torch.device) -> None:
         raise ValueError(f"unknown amp {amp!r}; choose one of none, bf16, fp16")
     if amp == "fp16" and device.type == "cpu":
         raise ValueError("amp fp16 needs an accelerator; on CPU use --amp bf16 or --amp none")
-    if amp == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+    if amp == "bf16" and is_cuda(device) and not torch.cuda.is_bf16_supported():
         raise ValueError(f"amp bf16 is not supported by {torch.cuda.get_device_name(device)}; use --amp fp16 or none")
 
 

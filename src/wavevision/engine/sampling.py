@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, DistributedSampler, Sampler
 
+from ..utils.device import is_cuda
 from .distributed import DistContext
 
 __all__ = ["ListSampler", "SeededSamples", "default_workers", "epoch_indices", "loader_settings", "repeated_indices",
@@ -125,7 +126,7 @@ def loader_settings(num_workers: int | None, device: torch.device) -> dict[str, 
     """DataLoader keywords: ``num_workers`` (None: :func:`default_workers`), pinned memory for CUDA
     (asynchronous copies with ``non_blocking``), and a deeper prefetch (4 batches a worker) with workers."""
     workers = default_workers(device) if num_workers is None else num_workers
-    out: dict[str, Any] = {"num_workers": workers, "pin_memory": device.type == "cuda"}
+    out: dict[str, Any] = {"num_workers": workers, "pin_memory": is_cuda(device)}
     if workers > 0:
         out["prefetch_factor"] = _PREFETCH_FACTOR
     return out

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["available_devices", "parse_dtype", "resolve_device"]
+__all__ = ["available_devices", "is_cuda", "parse_dtype", "resolve_device"]
 
 _ACCEL = "cuda"  # named here only, so the rest of the package stays device-agnostic
 
@@ -13,6 +13,11 @@ _DTYPES = {
     "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
     "float64": torch.float64, "fp64": torch.float64, "double": torch.float64,
 }
+
+
+def is_cuda(device: torch.device) -> bool:
+    """Whether ``device`` is a CUDA device (pinned host memory and CUDA-only dtypes depend on it)."""
+    return device.type == _ACCEL
 
 
 def available_devices() -> list[str]:
