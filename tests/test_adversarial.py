@@ -63,16 +63,21 @@ class _LoopHandler(http.server.BaseHTTPRequestHandler):
     do_HEAD = do_GET = _answer  # noqa: N815 - http.server's names
 
 
-@pytest.fixture
-def looping(tmp_path, monkeypatch):
-    require("huggingface_hub")
-    server = _Looping(("127.0.0.1", 0), _LoopHandler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+def _hub_at(server, tmp_path, monkeypatch) -> None:
+    """Point the Hub at ``server`` on 127.0.0.1, with an empty cache and a 1 s metadata timeout."""
     for var in ("HF_HUB_OFFLINE", "HF_HUB_CACHE", "HF_TOKEN"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("HF_HUB_ETAG_TIMEOUT", "1")
+
+
+@pytest.fixture
+def looping(tmp_path, monkeypatch):
+    require("huggingface_hub")
+    server = _Looping(("127.0.0.1", 0), _LoopHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _hub_at(server, tmp_path, monkeypatch)
     monkeypatch.setenv("WAVEVISION_DOWNLOAD_STALL", "1")
     monkeypatch.setenv("WAVEVISION_DOWNLOAD_DEADLINE", "3")
     monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -263,11 +268,7 @@ def test_headers_cut_off_by_the_timeout_are_a_timeout_not_a_missing_etag(tmp_pat
     server.daemon_threads = True
     server.stop = threading.Event()
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    for var in ("HF_HUB_OFFLINE", "HF_HUB_CACHE", "HF_TOKEN"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    monkeypatch.setenv("HF_HUB_ETAG_TIMEOUT", "1")
+    _hub_at(server, tmp_path, monkeypatch)
     try:
         with pytest.raises(HubUnavailableError, match=r"did not answer within 1 s") as info:
             finishes(lambda: hub_download("me/mine", "config.json", max_bytes=1 << 20), 20, "the Hub download")

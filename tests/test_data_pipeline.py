@@ -8,7 +8,6 @@ import math
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from wavevision.data import build_dataset
 from wavevision.data.folders import eval_resize
@@ -17,19 +16,14 @@ from wavevision.engine.config import resolve_config
 from wavevision.engine.recipe import missing_pieces
 from wavevision.recipes import get_recipe
 
+from _folders import class_tree
 from _optional import require
 
 
 @pytest.fixture
 def folder(tmp_path):
     """An ImageNet-style tree of 500x375 photographs' shape (landscape), two classes."""
-    rng = np.random.default_rng(0)
-    for split in ("train", "val"):
-        for cls in ("n01", "n02"):
-            (tmp_path / split / cls).mkdir(parents=True)
-            for i in range(2):
-                Image.fromarray(rng.integers(0, 256, (375, 500, 3), dtype=np.uint8)).save(tmp_path / split / cls / f"{i}.png")
-    return tmp_path
+    return class_tree(tmp_path, height=375, width=500, per_class=2)
 
 
 # -- evaluation protocol ------------------------------------------------------------------------

@@ -9,7 +9,6 @@ import sys
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from wavevision.data import build_dataset
 from wavevision.engine.config import resolve_config
@@ -17,6 +16,7 @@ from wavevision.engine.recipe import missing_pieces
 from wavevision.engine.sampling import SeededSamples
 from wavevision.recipes import get_recipe
 
+from _folders import class_tree
 from _optional import require
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -24,13 +24,7 @@ IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 @pytest.fixture
 def folder(tmp_path):
-    rng = np.random.default_rng(0)
-    for split in ("train", "val"):
-        for cls in ("n01", "n02"):
-            (tmp_path / split / cls).mkdir(parents=True)
-            for i in range(3):
-                Image.fromarray(rng.integers(0, 256, (40, 52, 3), dtype=np.uint8)).save(tmp_path / split / cls / f"{i}.png")
-    return tmp_path
+    return class_tree(tmp_path, height=40, width=52, per_class=3)
 
 
 def test_the_deit_recipe_calls_timm_create_transform_with_the_reference_settings(folder, monkeypatch):
