@@ -38,6 +38,7 @@ import torch
 import torch.nn as nn
 
 from .utils import atomic_write_bytes
+from .utils.validate import PathLike
 
 __all__ = [
     "DEFAULT_OPSET",
@@ -58,7 +59,6 @@ EXPORT_FORMATS = ("onnx", "torchscript")
 ONNX_EXPORTERS = ("auto", "torchscript", "dynamo")
 DEFAULT_OPSET = 17
 _ONNX_EXTRA = "pip install 'wavevision[onnx]' (or pip install onnx onnxscript onnxruntime)"
-PathLike = Union[str, Path]
 
 
 class ExportCheckError(RuntimeError):

@@ -27,7 +27,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from ..models import create_model, get_entry, list_models
 from ..utils import format_table, write_csv, write_json
-from .report import PathLike, save_figure
+from ..utils.validate import PathLike
+from .report import save_figure
 
 __all__ = ["DEFAULT_MIXERS", "AblationReport", "AblationRow", "AblationRun", "ablate", "format_ablation",
            "plot_ablation", "write_ablation"]

@@ -22,7 +22,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .report import PathLike, save_figure
+from ..utils.validate import PathLike
+from .report import save_figure
 
 __all__ = ["ERFResult", "compare_erf", "effective_receptive_field", "erf_radii", "plot_erf", "plot_erf_comparison"]
 

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Union
+from typing import Any, Dict, Optional, Sequence
 
 from ..utils import SI, format_table, write_csv, write_json
+from ..utils.validate import PathLike
 from .runner import MACS_UNIT, BenchResult
 
 __all__ = ["format_results", "plot_results", "save_figure", "write_results"]
 
-PathLike = Union[str, "os.PathLike[str]"]
 
 _COLUMNS = {
     "model": "model",

@@ -7,12 +7,12 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import torch
 from torch.utils.data import Dataset
 
-from ..utils.validate import check_int
+from ..utils.validate import PathLike, check_int
 
 __all__ = [
     "SPLITS",
@@ -30,7 +30,6 @@ __all__ = [
     "three_way_split",
 ]
 
-PathLike = Union[str, "os.PathLike[str]"]
 SPLITS = ("train", "val", "test")
 TASKS = ("classification", "segmentation", "super_resolution", "detection")
 

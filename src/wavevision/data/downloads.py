@@ -35,9 +35,8 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
 
-from ..utils.validate import check_float, check_int
+from ..utils.validate import PathLike, check_float, check_int
 
 __all__ = [
     "CACHE_ENV",
@@ -60,7 +59,6 @@ __all__ = [
     "transfer",
 ]
 
-PathLike = Union[str, "os.PathLike[str]"]
 CACHE_ENV = "WAVEVISION_CACHE"
 MIRROR_ENV = "WAVEVISION_DATA_MIRROR"
 STALL_ENV = "WAVEVISION_DOWNLOAD_STALL"

@@ -6,13 +6,13 @@ import os
 import stat
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..utils.validate import short_repr
+from ..utils.validate import PathLike, short_repr
 from .transforms import ResizeCover, Size, center_crop, normalize
 
 if TYPE_CHECKING:
@@ -32,7 +32,6 @@ __all__ = [
     "prepare_image",
 ]
 
-PathLike = Union[str, "os.PathLike[str]"]
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 # ITU-R BT.601 luma, the weights Pillow's "L" conversion uses.
 _LUMA = (0.299, 0.587, 0.114)

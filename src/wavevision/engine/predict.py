@@ -11,21 +11,19 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 import torch.nn as nn
 
 from ..models._builder import _read_config
-from ..utils.validate import check_int
+from ..utils.validate import PathLike, check_int
 from .rundir import check_regular
 from .sizing import check_fits_memory, meta_model
 from .tasks import PredictItem, Task, get_task
 from .tasks._images import palette
 
 __all__ = ["Trained", "check_fits", "load_trained", "output_names", "palette", "predict"]
-
-PathLike = Union[str, "Path"]
 
 
 @dataclass

@@ -18,7 +18,6 @@ import argparse
 import contextlib
 import inspect
 import json
-import os
 import warnings
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Tuple, Union
@@ -27,7 +26,7 @@ import torch
 import torch.nn as nn
 
 from ..utils.io import atomic_write_bytes, read_text
-from ..utils.validate import check_bool, check_nested
+from ..utils.validate import PathLike, check_bool, check_nested
 from ._pretrained import PretrainedCfg, cfg_for_features, resolve_pretrained_cfg, split_model_name_tag
 from ._registry import get_entry
 
@@ -42,7 +41,6 @@ __all__ = [
     "save_safetensors_bytes",
 ]
 
-PathLike = Union[str, os.PathLike]
 CHECKPOINT_FORMAT = "wavevision-checkpoint"
 CHECKPOINT_VERSION = 1
 # Keys official checkpoints carry that are not weights of ours (recomputed filter buffers):

@@ -9,13 +9,13 @@ import stat
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
+
+from .validate import PathLike
 
 __all__ = [
     "append_jsonl", "atomic_write_bytes", "atomic_write_text", "file_kind", "read_bytes", "read_text", "write_csv", "write_json",
 ]
-
-PathLike = Union[str, "os.PathLike[str]"]
 
 
 def _umask() -> int:
