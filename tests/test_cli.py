@@ -131,7 +131,7 @@ def test_train_resume_command_uses_the_saved_configuration(tmp_path, capsys):
     (["--amp", "fp8"], "choose one of none, bf16, fp16"),
     (["--model", "wavemix_litte"], "unknown model 'wavemix_litte'"),
     (["--model-arg", "depth"], "--model-arg 'depth' must look like KEY=VALUE"),
-    (["--dataset", "digitz"], "unknown dataset 'digitz' (did you mean 'digits'"),
+    (["--dataset", "digitz"], "dataset: 'digitz' is not a valid choice (did you mean 'digits'"),
     (["--dataset-arg", "image_sise=16"], "image_sise"),
     (["--device", "tpu:3"], "tpu:3"),
 ])

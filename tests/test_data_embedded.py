@@ -70,9 +70,9 @@ def test_digits_image_size_option_and_errors():
     assert ds[0][0].shape == (1, 8, 8)
     with pytest.raises(ValueError, match="image_sise.*image_size"):
         build_dataset("digits", "train", image_sise=16)
-    with pytest.raises(ValueError, match="split 'valid'.*'val'"):
+    with pytest.raises(ValueError, match="split: 'valid' is not a valid choice.*'val'"):
         build_dataset("digits", "valid")
-    with pytest.raises(ValueError, match="dataset 'digit'.*did you mean 'digits'"):
+    with pytest.raises(ValueError, match=r"dataset: 'digit' is not a valid choice \(did you mean 'digits'"):
         build_dataset("digit", "train")
 
 

@@ -126,7 +126,7 @@ def test_emnist_letters_upright_and_zero_based(tmp_path):
     raw = unnormalize(ds[0][0], info)[0]
     assert raw[2, 20] > 0.99 and raw[20, 2] < 0.01
     assert detect_format(root) == "emnist"
-    with pytest.raises(ValueError, match="EMNIST subset 'leters'.*'letters'"):
+    with pytest.raises(ValueError, match="EMNIST subset: 'leters' is not a valid choice.*'letters'"):
         build_dataset("emnist", "test", root=root, subset="leters")
 
 
@@ -187,7 +187,7 @@ def test_cifar100_fine_and_coarse_and_tampered_pickle(tmp_path):
     assert info.num_classes == 100 and [y for _, y in all_samples(fine)] == list(range(90, 100))
     coarse, info = build_dataset("cifar100", "test", root=tmp_path, label_mode="coarse")
     assert info.num_classes == 20 and info.class_names[3] == "c3" and [y for _, y in all_samples(coarse)] == list(range(10))
-    with pytest.raises(ValueError, match="label_mode 'course'.*'coarse'"):
+    with pytest.raises(ValueError, match="label_mode: 'course' is not a valid choice.*'coarse'"):
         build_dataset("cifar100", "test", root=tmp_path, label_mode="course")
     assert detect_format(tmp_path) == "cifar100"
 

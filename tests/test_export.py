@@ -109,7 +109,7 @@ def test_bad_opset_exporter_and_inputs(tmp_path):
         export_onnx(model, tmp_path / "m.onnx", input_size=(16, 16), opset=hi + 1, exporter="torchscript")
     with pytest.raises(ValueError, match="from 18 to"):
         export_onnx(model, tmp_path / "m.onnx", input_size=(16, 16), opset=17, exporter="dynamo")
-    with pytest.raises(ValueError, match="unknown exporter"):
+    with pytest.raises(ValueError, match="exporter: 'legacy' is not a valid choice; choose one of auto, torchscript, dynamo"):
         export_onnx(model, tmp_path / "m.onnx", input_size=(16, 16), exporter="legacy")
     with pytest.raises(ValueError, match="input_size"):
         export_onnx(model, tmp_path / "m.onnx")

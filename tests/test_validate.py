@@ -48,6 +48,9 @@ def test_check_choice_and_bool():
     assert check_choice("amp", "bf16", ("none", "bf16")) == "bf16"
     with pytest.raises(ValueError, match=r"did you mean 'bf16'\?.*none, bf16"):
         check_choice("amp", "bf61", ("none", "bf16"))
+    with pytest.raises(ValueError, match=r"^split: 'tset' is not a valid choice \(did you mean 'test'\?\); "
+                                         r"choose one of train, val, test \(or a path\)$"):
+        check_choice("split", "tset", ("train", "val", "test"), hint=" (or a path)")
     assert check_bool("augment", "off") is False
     with pytest.raises(ValueError, match="augment must be true or false"):
         check_bool("augment", 2)

@@ -38,7 +38,7 @@ import torch
 import torch.nn as nn
 
 from .utils import atomic_write_bytes
-from .utils.validate import PathLike
+from .utils.validate import PathLike, check_choice
 
 __all__ = [
     "DEFAULT_OPSET",
@@ -101,17 +101,12 @@ class ExportReport:
 
 def onnx_opset_range(exporter: str = "auto") -> Tuple[int, int]:
     """The (lowest, highest) ONNX opset the installed torch can write with ``exporter``."""
-    _check_choice("exporter", exporter, ONNX_EXPORTERS)
+    check_choice("exporter", exporter, ONNX_EXPORTERS)
     from torch.onnx import _constants as c
 
     lo, hi = int(getattr(c, "ONNX_MIN_OPSET", 7)), int(getattr(c, "ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET", 20))
     top = max(hi, int(getattr(c, "ONNX_MAX_OPSET", 23)))
     return {"torchscript": (lo, hi), "dynamo": (18, top), "auto": (lo, top)}[exporter]
-
-
-def _check_choice(what: str, value: Any, choices: Sequence[str]) -> None:
-    if value not in choices:
-        raise ValueError(f"unknown {what} {value!r}; choose one of {tuple(choices)}")
 
 
 def _require(module: str, purpose: str) -> Any:
@@ -241,7 +236,7 @@ def export_onnx(
         ImportError: a needed ONNX package is missing (the message says what to install).
         ExportCheckError: the check failed (a RuntimeError; ``path`` is left as it was).
     """
-    _check_choice("exporter", exporter, ONNX_EXPORTERS)
+    check_choice("exporter", exporter, ONNX_EXPORTERS)
     lo, hi = onnx_opset_range(exporter)
     if isinstance(opset, bool) or not isinstance(opset, int) or not lo <= opset <= hi:
         raise ValueError(
@@ -448,7 +443,7 @@ def export_torchscript(
 
 def export_model(model: nn.Module, path: PathLike, *, format: str = "onnx", **kwargs: Any) -> ExportReport:
     """:func:`export_onnx` or :func:`export_torchscript` by ``format``."""
-    _check_choice("export format", format, EXPORT_FORMATS)
+    check_choice("export format", format, EXPORT_FORMATS)
     if format == "onnx":
         return export_onnx(model, path, **kwargs)
     unknown = sorted(set(kwargs) - {"input_size", "example", "fuse", "check", "rtol", "metadata"})

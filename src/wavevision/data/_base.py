@@ -2,7 +2,6 @@
 :func:`build_dataset`, split names, seeded hold-outs and errors that suggest the right choice."""
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -12,13 +11,12 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from ..utils.validate import PathLike, check_int
+from ..utils.validate import PathLike, check_choice, check_int
 
 __all__ = [
     "SPLITS",
     "DatasetInfo",
     "build_dataset",
-    "check_choice",
     "check_dataset_source",
     "check_split",
     "holdout_split",
@@ -123,17 +121,6 @@ def list_datasets() -> list[str]:
     return sorted(_BUILDERS)
 
 
-def check_choice(kind: str, value: Any, choices: Iterable[Any], hint: str = "") -> None:
-    """Raise ``ValueError`` naming ``value``, the valid ``choices`` and close matches."""
-    choices = list(choices)
-    if value in choices:
-        return
-    close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=3, cutoff=0.5)
-    maybe = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
-    listed = ", ".join(repr(c) for c in choices)
-    raise ValueError(f"unknown {kind} {value!r}{maybe}; choose one of: {listed}{hint}")
-
-
 def check_split(split: str, splits: Sequence[str] = SPLITS) -> str:
     check_choice("split", split, splits)
     return split
@@ -225,7 +212,7 @@ def reject_unknown_options(name: str, options: dict[str, Any], known: Iterable[s
     known = sorted(known)
     for key in options:
         if key not in known:
-            check_choice(f"option for dataset {name!r}:", key, known)
+            check_choice(f"option of dataset {name!r}", key, known)
 
 
 def sr_scale(value: Any, name: str) -> int:

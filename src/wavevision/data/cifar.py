@@ -24,7 +24,8 @@ import torch
 from torch.utils.data import Dataset
 
 from ..utils.io import read_bytes
-from ._base import DatasetInfo, check_choice, holdout_split, register_dataset, reject_unknown_options, split_source
+from ..utils.validate import check_choice
+from ._base import DatasetInfo, holdout_split, register_dataset, reject_unknown_options, split_source
 from .datasets import TensorClassification, check_labels, resize_stack
 from .transforms import to_size, train_transform
 

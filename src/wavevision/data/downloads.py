@@ -36,7 +36,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..utils.validate import PathLike, check_float, check_int
+from ..utils.validate import PathLike, check_choice, check_float, check_int
 
 __all__ = [
     "CACHE_ENV",
@@ -618,8 +618,6 @@ def fetch_dataset(name: str, root: PathLike | None = None, *, base_url: str | No
                   progress: bool = True) -> Path:
     """Download (and unpack) the files of dataset ``name`` into ``root`` (default: the cache's
     folder of that name); files already present and verified are kept. Returns ``root``."""
-    from ._base import check_choice
-
     check_choice("downloadable dataset", name, sorted(DOWNLOADS))
     source = DOWNLOADS[name]
     root = Path(root).expanduser() if root is not None else cache_dir() / name

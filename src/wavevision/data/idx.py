@@ -23,7 +23,8 @@ import torch
 from torch.utils.data import Dataset
 
 from ..utils.memory import check_memory
-from ._base import DatasetInfo, check_choice, holdout_split, register_dataset, reject_unknown_options, split_source
+from ..utils.validate import check_choice
+from ._base import DatasetInfo, holdout_split, register_dataset, reject_unknown_options, split_source
 from .datasets import TensorClassification, channel_stats, check_labels, resize_stack
 from .transforms import to_size, train_transform
 

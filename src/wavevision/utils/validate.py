@@ -64,14 +64,18 @@ def check_float(name: str, value: Any, *, min: float | None = None, max: float |
     return value
 
 
-def check_choice(name: str, value: Any, choices: Iterable[Any]) -> Any:
-    """``value`` if it is one of ``choices``; otherwise a ValueError listing them (and the closest)."""
+def check_choice(name: str, value: Any, choices: Iterable[Any], *, hint: str = "") -> Any:
+    """``value`` if it is one of ``choices``; otherwise a ValueError listing them (and the closest).
+
+    ``hint`` is appended to the message, for what is accepted besides the choices
+    (``" (or a path to a dataset folder or file)"``).
+    """
     options = list(choices)
     if value in options:
         return value
     close = difflib.get_close_matches(str(value), [str(c) for c in options], n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    raise ValueError(f"{name}: {value!r} is not a valid choice{hint}; choose one of {', '.join(map(str, options))}")
+    maybe = f" (did you mean {close[0]!r}?)" if close else ""
+    raise ValueError(f"{name}: {value!r} is not a valid choice{maybe}; choose one of {', '.join(map(str, options))}{hint}")
 
 
 def check_bool(name: str, value: Any) -> bool:
