@@ -58,6 +58,22 @@ def test_list_shows_task_params_and_reference(capsys):
     assert {r["name"] for r in rows} == set(wavevision.list_models(task="super_resolution"))
 
 
+def test_help_texts_name_every_registered_task():
+    from wavevision.cli import build_parser
+    from wavevision.engine import get_task, list_tasks
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    helps = {name: [p.description] + [a.help for a in p._actions] for name, p in sub.choices.items()}
+    words = [t.replace("_", "-") for t in list_tasks()]
+    assert "detection" in words
+    assert all(w in helps["train"][0] for w in words)  # the command's own line
+    assert any(all(w in (h or "") for w in words) for h in helps["list"])  # --task
+    for command in ("info", "export"):  # the default input size of each task
+        sizes = ["x".join(map(str, get_task(t).input_size)) + " for " + w for t, w in zip(list_tasks(), words)]
+        assert any(all(s in (h or "") for s in sizes) for h in helps[command]), command
+    assert "800x1280 for detection" in " ".join(h or "" for h in helps["info"])
+
+
 def test_list_errors(capsys):
     assert "unknown task 'vision'; choose one of classification, segmentation, super-resolution" in _error(
         capsys, ["list", "--task", "vision"])

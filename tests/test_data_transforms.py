@@ -174,7 +174,7 @@ def test_registry_splits_and_info_checks():
     assert [len(p) for p in parts] == [40, 5, 5] and len(set(torch.cat(parts).tolist())) == 50
     with pytest.raises(ValueError, match="too few"):
         three_way_split(2, "train")
-    with pytest.raises(ValueError, match="task must be one of"):
+    with pytest.raises(ValueError, match="DatasetInfo 'x': unknown task 'pose'; choose one of classification"):
         DatasetInfo("x", "pose", 3, 1, None, None, (), ())
     with pytest.raises(ValueError, match="one value per input channel"):
         DatasetInfo("x", "classification", 3, 2, None, None, (0.5,), (0.5,))

@@ -2,8 +2,8 @@
 the registry; and a new task with list-of-dict targets trained by the unchanged loop."""
 from __future__ import annotations
 
-import dataclasses
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,9 @@ from wavevision.data import DatasetInfo
 from wavevision.engine import Task, evaluate, get_task, list_tasks, register_task, train
 from wavevision.engine.metrics import Meter
 from wavevision.engine.tasks import PredictItem, unregister_task
+from wavevision.models import generate_default_cfgs
+from wavevision.models._registry import _REGISTRY, register_model
+from wavevision.utils.task_names import task_names
 
 CLS = DatasetInfo(name="toy", task="classification", in_chans=1, num_classes=4, class_names=("a", "b", "c", "d"),
                   image_size=(8, 8), mean=(0.5,), std=(0.25,))
@@ -26,11 +29,10 @@ SR = DatasetInfo(name="toysr", task="super_resolution", in_chans=3, num_classes=
 
 
 def test_the_registry_covers_every_task_of_the_models_and_datasets():
-    from wavevision.data._base import TASKS as DATA_TASKS
-    from wavevision.models._registry import TASKS as MODEL_TASKS
-
-    assert set(list_tasks()) >= set(MODEL_TASKS) == set(DATA_TASKS)
-    for name in MODEL_TASKS:
+    # one list of names: the engine's task objects, the model records and DatasetInfo agree
+    assert list_tasks() == list(task_names()) == ["classification", "segmentation", "super_resolution", "detection"]
+    assert {wavevision.get_entry(m).task for m in wavevision.list_models()} == set(task_names())
+    for name in task_names():
         task = get_task(name)
         assert task.name == name and get_task(task) is task
         assert task.metric in task.metrics and wavevision.get_entry(task.default_model).task == name
@@ -128,14 +130,9 @@ def test_classification_render_is_the_softmax_top_k():
 # -- a new task, trained by the unchanged loop -------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
-class _CountInfo(DatasetInfo):
-    def __post_init__(self) -> None:  # a task name the built-in datasets do not know
-        pass
-
-
-COUNT = _CountInfo(name="blobs", task="counting", in_chans=1, num_classes=None, class_names=None,
-                   image_size=(8, 8), mean=(), std=())
+def _count_info() -> DatasetInfo:
+    return DatasetInfo(name="blobs", task="counting", in_chans=1, num_classes=None, class_names=None,
+                       image_size=(8, 8), mean=(), std=())
 
 
 class _Blobs(torch.utils.data.Dataset):
@@ -186,13 +183,41 @@ class _Counting(Task):
         return _AbsErrorMeter()
 
 
+def test_a_task_registered_once_is_accepted_by_the_models_and_the_datasets(monkeypatch):
+    with pytest.raises(ValueError, match="DatasetInfo 'blobs': unknown task 'counting'; choose one of classification"):
+        _count_info()
+    module = type(sys)("_counting_models")  # a model family of the new task, registered as a family module would
+    module.default_cfgs = generate_default_cfgs({"blob_counter": {"task": "counting", "input_size": (1, 8, 8)}})
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+
+    def blob_counter(**kwargs):
+        return nn.Linear(1, 1)
+
+    blob_counter.__module__ = module.__name__
+    with pytest.raises(ValueError, match="model 'blob_counter': unknown task 'counting'"):
+        register_model(blob_counter)
+    register_task(_Counting())
+    try:
+        assert _count_info().task == "counting" and "counting" in task_names()
+        register_model(blob_counter)
+        assert wavevision.list_models(task="counting") == ["blob_counter"]
+        assert wavevision.get_entry("blob_counter").task == "counting"
+    finally:
+        _REGISTRY.pop("blob_counter", None)
+        unregister_task("counting")
+    assert "counting" not in task_names()
+    with pytest.raises(ValueError, match="list_models: unknown task 'counting'"):
+        wavevision.list_models(task="counting")
+
+
 def test_a_new_task_with_per_image_dict_targets_trains_without_loop_changes(tmp_path):
     register_task(_Counting())
     try:
+        info = _count_info()
         torch.manual_seed(0)
         model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                               nn.Linear(4, 1))
-        splits = {name: (_Blobs(n, seed), COUNT) for name, n, seed in (("train", 64, 0), ("val", 16, 1), ("test", 16, 2))}
+        splits = {name: (_Blobs(n, seed), info) for name, n, seed in (("train", 64, 0), ("val", 16, 1), ("test", 16, 2))}
         result = train(dict(epochs=3, batch_size=16, lr=0.05, output=str(tmp_path / "run"), threads=1, progress=False,
                             plots=False), model=model, datasets=splits)
         assert result.task == "counting" and result.metric == "neg_mae"
@@ -202,7 +227,7 @@ def test_a_new_task_with_per_image_dict_targets_trains_without_loop_changes(tmp_
         with torch.no_grad():
             mae = (result.model(data.images).squeeze(1) - data.counts.float()).abs().mean()
         assert result.test["neg_mae"] == pytest.approx(-float(mae), rel=1e-5)
-        assert evaluate(result.model, data, COUNT, batch_size=5, device="cpu")["neg_mae"] == pytest.approx(-float(mae), rel=1e-5)
+        assert evaluate(result.model, data, info, batch_size=5, device="cpu")["neg_mae"] == pytest.approx(-float(mae), rel=1e-5)
     finally:
         unregister_task("counting")
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._help import task_sizes
+
 HELP = "export a model to ONNX (dynamic batch, checked with onnxruntime), TorchScript, or a Hugging Face Hub folder"
 
 
@@ -27,8 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "the former cannot translate (default auto)")
     parser.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"), default=None,
                         help="input height and width to trace at (default: the size a run trained on, else the size "
-                             "the model is registered for, else 224 / 512 / 64 for classification / segmentation / "
-                             "super-resolution); the channels are always the model's; the batch dimension stays dynamic")
+                             f"the model is registered for, else {task_sizes()}); the channels are always the model's; "
+                             "the batch dimension stays dynamic")
     parser.add_argument("--no-check", dest="check", action="store_false",
                         help="skip running the exported file and comparing it with PyTorch")
     parser.add_argument("--overwrite", action="store_true",

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._help import task_sizes
+
 HELP = "show a model's layers, parameters and multiply-accumulates at an input size, or a recipe's settings"
 
 
@@ -14,8 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "cannot do yet")
     parser.add_argument("--size", type=int, nargs="+", metavar="N", default=None,
                         help="input height [width] (default: the size the model is registered for, else its "
-                             "reference dataset's, else 224 for classification, 512 for segmentation, 64 for "
-                             "super-resolution inputs)")
+                             f"reference dataset's, else {task_sizes()})")
     parser.add_argument("--model-arg", action="append", metavar="KEY=VALUE", help="hyperparameter override (repeatable)")
     parser.add_argument("--depth", type=int, default=2, help="module nesting depth of the layer table (default 2)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")

@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import argparse
 
+from ..utils.task_names import task_names, task_words
+
 NAME = "list"
 HELP = "list registered models (task, parameters, input size, published results)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("pattern", nargs="?", default="*", help="shell-style name pattern, e.g. 'wavemix_lite*'")
-    parser.add_argument("--task", default=None, help="only models of this task: classification, segmentation, "
-                                                     "super-resolution, detection")
+    parser.add_argument("--task", default=None, help=f"only models of this task: {task_words()}")
     parser.add_argument("--tags", action="store_true", help="one row per pretrained tag (name.tag) instead of per model")
     parser.add_argument("--pretrained", action="store_true",
                         help="only tags with released weights (create_model(NAME, pretrained=True)), with their results")
@@ -41,12 +42,11 @@ def rows(pattern: str = "*", task: "str | None" = None, tags: bool = False, pret
     import fnmatch
 
     from ..models import get_entry, get_pretrained_cfg, list_models, list_pretrained
-    from ..models._registry import TASKS
 
     if task is not None:
         task = task.replace("-", "_")
-        if task not in TASKS:
-            raise ValueError(f"unknown task {task!r}; choose one of {', '.join(t.replace('_', '-') for t in TASKS)}")
+        if task not in task_names():
+            raise ValueError(f"unknown task {task!r}; choose one of {task_words()}")
     out = []
     released = set(list_pretrained()) if pretrained else None
     per_tag = tags or pretrained  # the pattern then matches a tagged name too ('*.cifar10')

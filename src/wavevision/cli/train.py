@@ -5,7 +5,9 @@ import argparse
 import dataclasses
 import sys
 
-HELP = "train a model on a dataset (classification, segmentation, super-resolution)"
+from ..utils.task_names import task_words
+
+HELP = f"train a model on a dataset ({task_words()})"
 
 _SHORT = {"config": "-c", "model": "-m", "dataset": "-d", "output": "-o"}
 

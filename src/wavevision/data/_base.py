@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
+from ..utils.task_names import check_task
 from ..utils.validate import PathLike, check_choice, check_int
 
 __all__ = [
@@ -29,7 +30,6 @@ __all__ = [
 ]
 
 SPLITS = ("train", "val", "test")
-TASKS = ("classification", "segmentation", "super_resolution", "detection")
 
 # A fixed seed for every split this package carves itself: the same samples land in the same
 # split on every machine and in every run, whatever the training seed.
@@ -44,7 +44,8 @@ class DatasetInfo:
 
     Attributes:
         name: registered name (``"digits"``, ``"cifar10"``, ``"imagefolder"`` ...).
-        task: ``"classification"``, ``"segmentation"``, ``"super_resolution"`` or ``"detection"``.
+        task: ``"classification"``, ``"segmentation"``, ``"super_resolution"``, ``"detection"``
+            or a task registered with :func:`wavevision.engine.register_task`.
         in_chans: channels of the input images the dataset yields.
         num_classes: classes (classification, segmentation), else ``None``.
         class_names: one name per class, or ``None``.
@@ -73,8 +74,7 @@ class DatasetInfo:
             value = getattr(self, key)
             if isinstance(value, list):
                 object.__setattr__(self, key, tuple(value))
-        if self.task not in TASKS:
-            raise ValueError(f"DatasetInfo.task must be one of {', '.join(TASKS)}, got {self.task!r}")
+        check_task(self.task, f"DatasetInfo {self.name!r}")
         if len(self.mean) != len(self.std) or (self.mean and len(self.mean) != self.in_chans):
             raise ValueError(
                 f"DatasetInfo of {self.name!r}: mean/std need one value per input channel "

@@ -32,7 +32,7 @@ class PretrainedCfg:
     """One registered configuration: timm's fields, then wavevision's (``task`` ... ``macs``).
 
     Attributes (beyond timm's):
-        task: ``classification``, ``segmentation`` or ``super_resolution``.
+        task: one of :func:`wavevision.utils.task_names.task_names`.
         dataset: what ``metrics`` were measured on (``"ImageNet-1k"``, ``"MNIST"``, ...).
         metrics: published results, e.g. ``{"top1": 75.06}`` (percent), ``{"miou": 82.70}``,
             ``{"psnr": 33.08}``; empty when none is published.

@@ -7,12 +7,10 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from ..utils.task_names import check_task
 from ._pretrained import DefaultCfg, split_model_name_tag
 
 __all__ = ["ModelEntry", "get_entry", "get_pretrained_cfg", "list_models", "register_model", "suggest"]
-
-TASKS = ("classification", "segmentation", "super_resolution", "detection")
-
 
 @dataclass(frozen=True)
 class ModelEntry:
@@ -30,7 +28,7 @@ class ModelEntry:
 
     @property
     def task(self) -> str:
-        """``classification``, ``segmentation``, ``super_resolution`` or ``detection``."""
+        """The model's task, one of :func:`wavevision.utils.task_names.task_names`."""
         return self.cfgs.default.task
 
     @property
@@ -75,8 +73,7 @@ def register_model(fn: Callable[..., Any]) -> Callable[..., Any]:
     cfgs = getattr(sys.modules[fn.__module__], "default_cfgs", {}).get(name)
     if not isinstance(cfgs, DefaultCfg):
         raise ValueError(f"model {name!r} has no pretrained cfg: list it in {fn.__module__}.default_cfgs")
-    if cfgs.default.task not in TASKS:
-        raise ValueError(f"{name}: unknown task {cfgs.default.task!r}; choose one of {TASKS}")
+    check_task(cfgs.default.task, f"model {name!r}")
     _REGISTRY[name] = ModelEntry(name, fn, cfgs)
     return fn
 
@@ -116,7 +113,9 @@ def get_pretrained_cfg(name: str) -> dict[str, Any]:
 
 def list_models(pattern: str = "*", *, task: str | None = None, pretrained: bool = False) -> list[str]:
     """Sorted registered names matching a shell-style ``pattern``, optionally of one ``task`` or
-    only those with released weights (``pretrained=True``)."""
+    only those with released weights (``pretrained=True``). An unknown ``task`` is an error."""
+    if task is not None:
+        check_task(task, "list_models")
     names = [
         n for n, e in _REGISTRY.items()
         if fnmatch.fnmatch(n, pattern) and (task is None or e.task == task) and (not pretrained or e.cfgs.is_pretrained)

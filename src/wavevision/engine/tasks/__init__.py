@@ -7,6 +7,7 @@ to :func:`register_task`.
 """
 from __future__ import annotations
 
+from ...utils.task_names import add_task_name, remove_task_name
 from .base import InFloat32, PredictItem, Task
 from .classification import Classification, class_logits
 from .detection import Detection
@@ -31,7 +32,8 @@ _TASKS: dict[str, Task] = {}
 
 
 def register_task(task: Task, *, replace: bool = False) -> Task:
-    """Make ``task`` the object :func:`get_task` returns for ``task.name``.
+    """Make ``task`` the object :func:`get_task` returns for ``task.name``; from then on the model
+    registry and ``DatasetInfo`` accept the name too.
 
     Raises:
         ValueError: the name is already taken (``replace=True`` swaps it on purpose), or empty.
@@ -41,12 +43,14 @@ def register_task(task: Task, *, replace: bool = False) -> Task:
     if task.name in _TASKS and not replace:
         raise ValueError(f"task {task.name!r} is registered twice; pass replace=True to swap it")
     _TASKS[task.name] = task
+    add_task_name(task.name)
     return task
 
 
 def unregister_task(name: str) -> None:
     """Forget the task ``name`` (tests that register a task of their own clean up with this)."""
     _TASKS.pop(name, None)
+    remove_task_name(name)
 
 
 def get_task(name: "str | Task") -> Task:
