@@ -34,8 +34,9 @@ from torch.utils.data import Dataset
 
 from ..utils.validate import check_bool, check_choice, check_int
 from ._base import DatasetInfo, holdout_split, register_dataset, reject_unknown_options, split_source
+from .constants import IMAGENET_MEAN, IMAGENET_STD
 from .datasets import FileSegmentation
-from .folders import _VERIFY_LIMIT, IMAGENET_MEAN, IMAGENET_STD, ImageLoader
+from .folders import _VERIFY_LIMIT, ImageLoader
 from .image import DataFileError, check_image_file, image_error, list_images, load_label_map
 from .seg_transforms import MMSEG_SCALE, Pad, Rescale, mmseg_test_pipeline, mmseg_train_pipeline, reduce_zero_label
 from .transforms import (IGNORE_INDEX, MAX_SIDE, CenterCrop, Compose, Normalize, RandomCrop, RandomHorizontalFlip,

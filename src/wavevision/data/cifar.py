@@ -26,6 +26,7 @@ from torch.utils.data import Dataset
 from ..utils.io import read_bytes
 from ..utils.validate import check_choice
 from ._base import DatasetInfo, holdout_split, register_dataset, reject_unknown_options, split_source
+from .constants import CIFAR10_MEAN, CIFAR10_STD, CIFAR100_MEAN, CIFAR100_STD
 from .datasets import TensorClassification, check_labels, resize_stack
 from .transforms import to_size, train_transform
 
@@ -35,10 +36,9 @@ _LAYOUT = {
     "cifar10": ("cifar-10-batches-py", tuple(f"data_batch_{i}" for i in range(1, 6)), ("test_batch",), "batches.meta"),
     "cifar100": ("cifar-100-python", ("train",), ("test",), "meta"),
 }
-# Mean and std of the official training images (well-known values).
 _STATS = {
-    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
-    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+    "cifar10": (CIFAR10_MEAN, CIFAR10_STD),
+    "cifar100": (CIFAR100_MEAN, CIFAR100_STD),
 }
 _CLASSES = {"label_names": 10, "fine_label_names": 100, "coarse_label_names": 20}
 # The largest official file (CIFAR-100's train) is 155 MB.

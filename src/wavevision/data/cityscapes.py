@@ -15,8 +15,9 @@ import torch
 from torch.utils.data import Dataset
 
 from ._base import DatasetInfo, holdout_split, register_dataset, reject_unknown_options, split_source
+from .constants import IMAGENET_MEAN, IMAGENET_STD
 from .datasets import FileSegmentation
-from .folders import IMAGENET_MEAN, IMAGENET_STD, ImageLoader, verify_images
+from .folders import ImageLoader, verify_images
 from .image import DataFileError, load_label_map
 from .transforms import (IGNORE_INDEX, Compose, Normalize, RandomCrop, RandomHorizontalFlip, Resize, to_size)
 

@@ -44,7 +44,7 @@ from ..utils.memory import check_memory
 from ..utils.validate import check_choice, check_int, short_repr
 from ._base import DatasetInfo, holdout_split, register_dataset, reject_unknown_options, split_source, three_way_split
 from .boxes import check_objects, empty_target
-from .folders import IMAGENET_MEAN, IMAGENET_STD
+from .constants import IMAGENET_MEAN, IMAGENET_STD
 from .image import MissingDataFile, convert_channels, file_in_folder, load_image
 from .object_transforms import AugmentedObjects, RandomObjectHFlip
 from .transforms import MAX_SIDE, Normalize

@@ -36,6 +36,7 @@ from ..utils.io import read_text
 from ..utils.validate import check_bool, check_choice, check_float
 from ._base import (DatasetInfo, holdout_split, register_dataset, reject_unknown_options, split_source,
                     three_way_split)
+from .constants import IMAGENET_GRAY_MEAN, IMAGENET_GRAY_STD, IMAGENET_MEAN, IMAGENET_STD
 from .datasets import FileClassification
 from .image import IMAGE_EXTENSIONS, DataFileError, check_image_file, convert_channels, image_error, load_image
 from .timm_augment import IMAGE_ONLY_OPTIONS, TIMM_OPTIONS, TimmImageAugment, TimmTrainTransform, timm_options
@@ -44,8 +45,6 @@ from .transforms import CenterCrop, Compose, Normalize, RandomCrop, RandomHorizo
 
 __all__ = ["ImageLoader", "eval_resize", "find_split_folders", "scan_class_folders", "verify_images"]
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 _SPLIT_FOLDERS = {"train": ("train",), "val": ("val", "valid", "validation"), "test": ("test",)}
 # Check that every file opens as an image at build time when there are at most this many.
 _VERIFY_LIMIT = 20_000
@@ -277,8 +276,8 @@ def _layouts_hint(root: Path) -> str:
 
 def _normalisation(options: dict[str, Any], in_chans: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """The ``mean``/``std`` options (default ImageNet's): one finite value per channel, stds > 0."""
-    mean = options.get("mean", IMAGENET_MEAN if in_chans == 3 else (0.449,))
-    std = options.get("std", IMAGENET_STD if in_chans == 3 else (0.226,))
+    mean = options.get("mean", IMAGENET_MEAN if in_chans == 3 else IMAGENET_GRAY_MEAN)
+    std = options.get("std", IMAGENET_STD if in_chans == 3 else IMAGENET_GRAY_STD)
     for key, value in (("mean", mean), ("std", std)):
         if not isinstance(value, (list, tuple)):
             raise ValueError(f"{key} must be a list of {in_chans} numbers, got {value!r}")

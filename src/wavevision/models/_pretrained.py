@@ -18,10 +18,10 @@ from collections import deque
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Deque, Mapping
 
+from ..data.constants import IMAGENET_MEAN, IMAGENET_STD
+
 __all__ = ["DefaultCfg", "PretrainedCfg", "generate_default_cfgs", "resolve_pretrained_cfg", "split_model_name_tag"]
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 # Keys timm keeps in a cfg dict even when None (its filter_pretrained_cfg).
 _KEEP_NONE = {"pool_size", "first_conv", "classifier"}
 _HEAD_KEYS = ("num_classes", "classifier", "global_pool")

@@ -29,6 +29,7 @@ from ..layers.stems import STEM_TYPES
 from ..layers.drop_path import drop_path
 from ..layers.grad_checkpoint import balanced_segments, checkpoint_block
 from ..layers.layout import in_format_of, inference_layout
+from ..data.constants import CIFAR10_MEAN, CIFAR10_STD, CIFAR100_MEAN, CIFAR100_STD
 from ..ops.padding import crop_to, pad_to_multiple
 from ..utils.validate import check_float
 from ._base import ModelBase, check_global_pool, check_image, to_output_fmt
@@ -589,9 +590,9 @@ _PAPER = "WaveMix: A Resource-efficient Neural Network for Image Analysis (arXiv
 _PAPERS = ("arXiv:2203.03689", "arXiv:2205.14375")
 _MNIST = dict(mean=(0.1307,), std=(0.3081,))  # the normalisation wavevision's MNIST loader applies
 _FASHION = dict(mean=(0.2860,), std=(0.3530,))
-_CIFAR10 = dict(mean=(0.4914, 0.4822, 0.4465), std=(0.2470, 0.2435, 0.2616))
+_CIFAR10 = dict(mean=CIFAR10_MEAN, std=CIFAR10_STD)
 _RAW = dict(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))  # super-resolution works on [0, 1] pixels
-_CIFAR100 = dict(mean=(0.5071, 0.4865, 0.4409), std=(0.2673, 0.2564, 0.2762))
+_CIFAR100 = dict(mean=CIFAR100_MEAN, std=CIFAR100_STD)
 # The authors' training script's Tiny-ImageNet statistics (Image_Classification/tinyimagenet.py).
 _TINY = dict(mean=(0.4803, 0.4481, 0.3975), std=(0.2764, 0.2689, 0.2816))
 _HUB = "cloudwalker/wavemix"

@@ -14,6 +14,7 @@ are lower bounds that a measurement should replace.
 """
 from __future__ import annotations
 
+from ..data.constants import CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD
 from ..models import get_pretrained_cfg
 from ._recipe import (Cost, Data, Difference, EvalProtocol, Expected, Loss, Mixing, Optimizer, Recipe, Schedule,
                       Source, Step, TokenLabels, analytical_hours)
@@ -24,8 +25,6 @@ __all__ = ["IMAGENET_TRAIN_IMAGES", "COCO_TRAIN_IMAGES", "CIFAR10_TRAIN_IMAGES"]
 _WAVEVIT = "YehLi/ImageNetModel"
 _WAVEVIT_COMMIT = "0b4302e"
 _WAVEMIX = "pranavphoenix/WaveMix"
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 IMAGENET_TRAIN_IMAGES = 1_281_167
 COCO_TRAIN_IMAGES = 117_266  # train2017 images with at least one object (MMDetection drops the others)
 CIFAR10_TRAIN_IMAGES = 50_000
@@ -277,7 +276,7 @@ for _size in ("s", "b"):
 
 # -- WaveMix-Lite on CIFAR-10 (Image_Classification/example_cifar10.py), the released 94.58 % -----------------
 
-_CIFAR_NORM = Step("normalize", {"mean": (0.4914, 0.4822, 0.4465), "std": (0.2470, 0.2435, 0.2616)})
+_CIFAR_NORM = Step("normalize", {"mean": CIFAR10_MEAN, "std": CIFAR10_STD})
 _CIFAR_EPOCHS_ASSUMED = 100
 
 register_recipe(Recipe(
