@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -14,9 +15,9 @@ from wavevision.engine.metrics import (
     confusion_matrix,
     miou_from_confusion,
     psnr,
-    rgb_to_y,
     ssim,
 )
+from wavevision.ops import rgb_to_y
 
 
 def test_accuracy_is_weighted_by_samples_across_unequal_batches():
@@ -72,12 +73,51 @@ def test_segmentation_meter_accumulates_over_batches_and_rejects_bad_labels():
         m.update(logits, torch.full_like(target, 7))
 
 
-def test_y_channel_matches_bt601():
-    rgb = torch.tensor([1.0, 0.5, 0.25]).view(1, 3, 1, 1)
-    expected = (16 + 65.481 * 1.0 + 128.553 * 0.5 + 24.966 * 0.25) / 255
-    assert float(rgb_to_y(rgb)) == pytest.approx(expected)
-    gray = torch.rand(1, 1, 4, 4)
-    assert torch.equal(rgb_to_y(gray), gray)
+def test_y_channel_is_bt601_studio_range_by_hand():
+    # ITU-R BT.601: Kr = 0.299, Kb = 0.114, Kg = 1 - Kr - Kb = 0.587. Studio range puts Y in 16..235
+    # of 255, so the RGB weights are K * 219 and the offset 16:
+    #   0.299 * 219 = 65.481,  0.587 * 219 = 128.553,  0.114 * 219 = 24.966.
+    # Y(R, G, B) * 255 for a few colours, done by hand:
+    #   black (0, 0, 0):        16
+    #   white (1, 1, 1):        16 + 65.481 + 128.553 + 24.966 = 16 + 219 = 235
+    #   red   (1, 0, 0):        16 + 65.481 = 81.481
+    #   green (0, 1, 0):        16 + 128.553 = 144.553
+    #   blue  (0, 0, 1):        16 + 24.966 = 40.966
+    #   grey  (0.5, 0.5, 0.5):  16 + 219 / 2 = 125.5
+    #   (1, 0.5, 0.25):         16 + 65.481 + 64.2765 + 6.2415 = 151.999
+    colours = torch.tensor([[0, 0, 0], [1, 1, 1], [1, 0, 0], [0, 1, 0], [0, 0, 1], [0.5, 0.5, 0.5], [1, 0.5, 0.25]],
+                           dtype=torch.float64)
+    by_hand = torch.tensor([16, 235, 81.481, 144.553, 40.966, 125.5, 151.999], dtype=torch.float64) / 255
+    y = rgb_to_y(colours.T.reshape(1, 3, 1, 7))
+    assert y.shape == (1, 1, 1, 7)
+    torch.testing.assert_close(y.flatten(), by_hand, atol=1e-12, rtol=0)
+    # full range (JPEG; what WaveMixSR's authors trained on): Y = 0.299 R + 0.587 G + 0.114 B, no offset
+    #   (1, 0.5, 0.25): 0.299 + 0.2935 + 0.0285 = 0.621
+    full = rgb_to_y(torch.tensor([1, 0.5, 0.25], dtype=torch.float64).view(3, 1, 1), full_range=True)
+    assert full.shape == (1, 1, 1) and float(full) == pytest.approx(0.621, abs=1e-12)
+    with pytest.raises(ValueError, match="rgb_to_y needs .*3, H, W.* convert grayscale"):
+        rgb_to_y(torch.rand(1, 1, 4, 4))
+
+
+def test_metrics_take_a_grey_image_as_its_own_y():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.rand(1, 1, 12, 12, generator=g), torch.rand(1, 1, 12, 12, generator=g)
+    mse = ((a.double() - b.double()) ** 2).mean()
+    assert float(psnr(a, b)) == pytest.approx(float(10 * torch.log10(1 / mse)), abs=1e-9)
+    with pytest.raises(ValueError, match=r"expected \(B, 1 or 3, H, W\) images, got shape \(1, 2, 12, 12\)"):
+        psnr(torch.rand(1, 2, 12, 12), torch.rand(1, 2, 12, 12))
+
+
+def test_engine_rgb_to_y_is_the_ops_function_with_a_warning():
+    import wavevision.engine
+    import wavevision.utils.deprecation as deprecation
+
+    deprecation._WARNED.discard("wavevision.engine.rgb_to_y")
+    with pytest.warns(FutureWarning, match="wavevision.engine.rgb_to_y is deprecated.*use wavevision.ops.rgb_to_y"):
+        assert wavevision.engine.rgb_to_y is rgb_to_y
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert wavevision.engine.rgb_to_y is rgb_to_y  # once per process
 
 
 def _y(img: torch.Tensor) -> np.ndarray:

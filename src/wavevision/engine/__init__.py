@@ -20,6 +20,10 @@ Which file owns what:
 * ``metrics.py``, ``plots.py``, ``config.py``, ``schedule.py``, ``sampling.py``, ``sizing.py``,
   ``runtime.py``, ``distributed.py``, ``result.py``: the pieces these use.
 """
+from typing import Any
+
+from ..ops.color import rgb_to_y as _rgb_to_y
+from ..utils.deprecation import warn_deprecated
 from .checkpoint import RUN_FILES, load_state, save_state
 from .config import RECIPES, TrainConfig, load_yaml, resolve_config
 from .distributed import DistContext, ShardSampler
@@ -31,7 +35,6 @@ from .metrics import (
     confusion_matrix,
     miou_from_confusion,
     psnr,
-    rgb_to_y,
     ssim,
 )
 from .plan import Plan, prepare
@@ -81,8 +84,15 @@ __all__ = [
     "psnr",
     "register_task",
     "resolve_config",
-    "rgb_to_y",
     "save_state",
     "ssim",
     "train",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # ``wavevision.engine.rgb_to_y`` was a second luma function beside ``wavevision.ops.rgb_to_y``
+    if name == "rgb_to_y":
+        warn_deprecated("wavevision.engine.rgb_to_y", "wavevision.ops.rgb_to_y (one-channel images are an error there)")
+        return _rgb_to_y
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

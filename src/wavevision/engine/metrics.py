@@ -6,8 +6,9 @@ over processes holding unequal shards, is weighted by samples exactly like one p
 whole set. :meth:`Meter.all_reduce` sums the totals over a ``torch.distributed`` group.
 
 Super-resolution metrics follow the usual benchmark protocol: images clamped to [0, 1],
-converted to the luma channel Y of ITU-R BT.601 (``16 + 65.481 R + 128.553 G + 24.966 B`` on
-a 0-255 scale; a one-channel image is its own Y), ``border`` pixels cropped from every side,
+converted to the luma channel Y of ITU-R BT.601 (:func:`wavevision.ops.rgb_to_y`, studio range:
+``16 + 65.481 R + 128.553 G + 24.966 B`` on a 0-255 scale; a one-channel image is its own Y),
+``border`` pixels cropped from every side,
 then PSNR (data range 1) and SSIM (11x11 Gaussian window, sigma 1.5, K1 0.01, K2 0.03,
 statistics without Bessel's correction) per image, averaged over images.
 """
@@ -18,7 +19,7 @@ from typing import Dict, List, Optional
 import torch
 import torch.nn.functional as F
 
-from ..ops import color
+from ..ops.color import rgb_to_y
 
 __all__ = [
     "ClassificationMeter",
@@ -28,7 +29,6 @@ __all__ = [
     "confusion_matrix",
     "miou_from_confusion",
     "psnr",
-    "rgb_to_y",
     "ssim",
 ]
 
@@ -195,18 +195,14 @@ class SegmentationMeter(Meter):
 SSIM_WINDOW = 11  # the Gaussian window of SSIM (Wang et al. 2004), as every SR paper measures it
 
 
-def rgb_to_y(img: torch.Tensor) -> torch.Tensor:
-    """Luma Y in [0, 1] (ITU-R BT.601, studio range 16-235 scaled by 1/255) of (B, 3, H, W) RGB in
-    [0, 1]; a one-channel input is returned as it is. Output (B, 1, H, W)."""
+def _prepare(img: torch.Tensor, border: int) -> torch.Tensor:
+    """Y (float64, clamped to [0, 1]) of (B, 1 or 3, H, W) images, ``border`` pixels cropped. A
+    one-channel image is compared as it is (the benchmarks' protocol for grey images)."""
     if img.dim() != 4 or img.shape[1] not in (1, 3):
         raise ValueError(f"expected (B, 1 or 3, H, W) images, got shape {tuple(img.shape)}")
-    if img.shape[1] == 1:
-        return img
-    return color.rgb_to_y(img)
-
-
-def _prepare(img: torch.Tensor, border: int) -> torch.Tensor:
-    y = rgb_to_y(img.detach().to(torch.float64).clamp(0, 1))
+    y = img.detach().to(torch.float64).clamp(0, 1)
+    if y.shape[1] == 3:
+        y = rgb_to_y(y)
     if border > 0:
         if min(y.shape[-2:]) <= 2 * border:
             raise ValueError(f"images of size {tuple(y.shape[-2:])} are too small for a border crop of {border}")

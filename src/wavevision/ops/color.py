@@ -79,7 +79,10 @@ def ycbcr_to_rgb(img: torch.Tensor, *, full_range: bool = False) -> torch.Tensor
 
 
 def rgb_to_y(img: torch.Tensor, *, full_range: bool = False) -> torch.Tensor:
-    """The luma Y ``(..., 1, H, W)`` of RGB images (the first row of :func:`rgb_to_ycbcr`)."""
+    """The luma Y ``(..., 1, H, W)`` of ``(..., 3, H, W)`` RGB images in [0, 1] (the first row of
+    :func:`rgb_to_ycbcr`): ``(16 + 65.481 R + 128.553 G + 24.966 B) / 255``, the Y on which the
+    super-resolution literature reports PSNR and SSIM, or ``0.299 R + 0.587 G + 0.114 B`` with
+    ``full_range=True``. The one luma function of the package (the SR metrics use it)."""
     full = check_bool("full_range", full_range)
     _check(img, "rgb_to_y")
     w = torch.tensor(_MATRICES[full][0], dtype=img.dtype, device=img.device)
