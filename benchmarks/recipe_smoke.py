@@ -164,7 +164,7 @@ def _spec(name: str, tiny: bool) -> dict[str, Any]:
                     full_steps=lambda r, b: r.epochs * math.ceil(COCO_TRAIN / b))
     return dict(make=lambda root: _ade20k_folder(root, n=4 if tiny else 128, size=(96, 64) if tiny else (683, 512)),
                 dataset_args={"scale": [128, 32], "crop_size": [32, 32]} if tiny else {},
-                model_args={"backbone_kwargs": _TINY_VIT, "channels": 16} if tiny else {},
+                model_args={"backbone_args": _TINY_VIT, "channels": 16} if tiny else {},
                 full_steps=lambda r, b: r.iterations * math.ceil(r.global_batch / b))
 
 

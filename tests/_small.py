@@ -27,7 +27,7 @@ def small_overrides(name: str) -> dict[str, Any]:
     if name.startswith("wave_vit"):  # one block per stage, narrow; stem, strides, heads' layout, aux head kept
         return vit
     if name.startswith("upernet_"):  # the small Wave-ViT backbone, a 32-channel decoder (PPM + FPN layout kept)
-        return {"backbone_kwargs": vit, "channels": 32}
+        return {"backbone_args": vit, "channels": 32}
     if name.startswith("wavemixsr"):  # blocks run at the output size (x8: 64 times the input's area): narrow them
         return {"depth": 1, "final_dim": 16, "ff_channel": 16}
     return {"depth": 1}

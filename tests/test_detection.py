@@ -165,11 +165,17 @@ def test_backbone_checkpoint_loads_and_the_wrong_one_is_named(tmp_path):
             assert torch.equal(trunk[k], v), k
     assert "backbone_checkpoint" not in det.model_kwargs  # the trained detector's checkpoint holds those weights
     other = save_checkpoint(wavevision.create_model("wave_vit_b", num_classes=5, **TINY_VIT), tmp_path / "b.safetensors")
-    with pytest.raises(CheckpointMismatchError, match="holds a 'wave_vit_b' model, but this detector's backbone is 'wave_vit_s'"):
+    with pytest.raises(CheckpointMismatchError, match="does not fit the wave_vit_s backbone of mask_rcnn_wave_vit_s_fpn_1x: "
+                                                      "it holds a 'wave_vit_b' model"):
         tiny("mask_rcnn_wave_vit_s_fpn_1x", backbone_checkpoint=str(other))
     wide = save_checkpoint(wavevision.create_model("wave_vit_s", num_classes=5), tmp_path / "wide.safetensors")
-    with pytest.raises(CheckpointMismatchError, match="shape mismatch.*this detector's backbone is 'wave_vit_s'"):
+    with pytest.raises(CheckpointMismatchError, match=r"first mismatching key '.*' is \(.*\) in the checkpoint but "
+                                                      r"\(.*\) in the model; pass a classification checkpoint of wave_vit_s"):
         tiny("mask_rcnn_wave_vit_s_fpn_1x", backbone_checkpoint=str(wide))
+    # the loader UperNet shares adapts the first convolution to the detector's channels (timm's rule)
+    gray = tiny("mask_rcnn_wave_vit_s_fpn_1x", backbone_checkpoint=str(path), in_chans=1)
+    first = classifier.pretrained_cfg["first_conv"] + ".weight"
+    torch.testing.assert_close(gray.body.trunk.state_dict()[first], classifier.state_dict()[first].sum(1, keepdim=True))
 
 
 def test_training_mode_needs_targets_and_bad_options_are_named():

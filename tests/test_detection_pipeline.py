@@ -209,7 +209,7 @@ def test_coco_recipes_build_the_pipeline():
 
 
 def test_upernet_frozen_norm():
-    kw = dict(backbone_kwargs=TINY_VIT, channels=16, num_classes=4)
+    kw = dict(backbone_args=TINY_VIT, channels=16, num_classes=4)
     torch.manual_seed(0)
     plain = wavevision.create_model("upernet_wave_vit_s", **kw)
     torch.manual_seed(0)

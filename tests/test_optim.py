@@ -172,7 +172,7 @@ def test_init_loads_a_backbone_or_the_whole_model_strictly(tmp_path):
     from wavevision.engine.init import load_init
     from wavevision.models import CheckpointMismatchError
 
-    vit = small_overrides("upernet_wave_vit_s")["backbone_kwargs"]
+    vit = small_overrides("upernet_wave_vit_s")["backbone_args"]
     torch.manual_seed(1)
     clf = wavevision.create_model("wave_vit_s", num_classes=4, **vit)
     path = wavevision.save_checkpoint(clf, tmp_path / "vit.safetensors")

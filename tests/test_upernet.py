@@ -153,7 +153,7 @@ def _save_classifier(tmp_path, name, **kw):
 
 
 def test_backbone_checkpoint_loads_a_classifier(tmp_path):
-    vit = SMALL["backbone_kwargs"]
+    vit = SMALL["backbone_args"]
     clf, path = _save_classifier(tmp_path, "wave_vit_s", **vit)
     model = wavevision.create_model("upernet_wave_vit_s", backbone_checkpoint=str(path), **SMALL)
     for k, v in model.backbone.state_dict().items():
@@ -171,16 +171,40 @@ def test_backbone_checkpoint_loads_a_classifier(tmp_path):
 
 
 def test_backbone_checkpoint_of_another_architecture_names_the_key_and_shapes(tmp_path):
-    vit = SMALL["backbone_kwargs"]
-    _, wider = _save_classifier(tmp_path, "wave_vit_b", **{**vit, "stem_hidden_dim": 16})
+    vit = SMALL["backbone_args"]
+    _, wider = _save_classifier(tmp_path, "wave_vit_s", **{**vit, "stem_hidden_dim": 16})
     with pytest.raises(CheckpointMismatchError, match=r"first mismatching key 'patch_embed1\.conv\.0\.weight' is "
                                                       r"\(16, 3, 7, 7\) in the checkpoint but \(8, 3, 7, 7\) in the model"):
         wavevision.create_model("upernet_wave_vit_s", backbone_checkpoint=wider, **SMALL)
-    _, wavemix = _save_classifier(tmp_path, "wavemix_lite_8_10")
+    wavemix, wavemix_path = _save_classifier(tmp_path, "wavemix_lite_8_10")
+    with pytest.raises(CheckpointMismatchError, match=r"backbone_checkpoint .* does not fit the wave_vit_s backbone of "
+                                                      r"upernet_wave_vit_s: it holds a 'wavemix_lite_8_10' model; pass a "
+                                                      r"classification checkpoint of wave_vit_s$"):
+        wavevision.create_model("upernet_wave_vit_s", backbone_checkpoint=wavemix_path, **SMALL)
+    torch.save(wavemix.state_dict(), tmp_path / "wavemix.pth")  # no config to name it: the keys tell
     with pytest.raises(CheckpointMismatchError, match=r"lacks .* first 'patch_embed1.*classification checkpoint of wave_vit_s"):
-        wavevision.create_model("upernet_wave_vit_s", backbone_checkpoint=wavemix, **SMALL)
+        wavevision.create_model("upernet_wave_vit_s", backbone_checkpoint=tmp_path / "wavemix.pth", **SMALL)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         wavevision.create_model("upernet_wave_vit_s", backbone_checkpoint=tmp_path / "none.safetensors", **SMALL)
+
+
+def test_backbone_kwargs_is_the_old_name_of_backbone_args():
+    import wavevision.utils.deprecation as deprecation
+
+    deprecation._WARNED.discard("UperNet(backbone_kwargs=...)")
+    torch.manual_seed(0)
+    new = wavevision.create_model("upernet_wave_vit_s", **SMALL)
+    old_args = {**SMALL, "backbone_kwargs": SMALL["backbone_args"]}
+    del old_args["backbone_args"]
+    torch.manual_seed(0)
+    with pytest.warns(FutureWarning, match=r"UperNet\(backbone_kwargs=...\) is deprecated.*use backbone_args"):
+        old = wavevision.create_model("upernet_wave_vit_s", **old_args)
+    assert old.state_dict().keys() == new.state_dict().keys()
+    assert all(torch.equal(v, new.state_dict()[k]) for k, v in old.state_dict().items())
+    with pytest.raises(TypeError, match="backbone_args and backbone_kwargs name the same thing; pass only backbone_args"):
+        wavevision.create_model("upernet_wave_vit_s", backbone_kwargs={}, **SMALL)
+    with pytest.raises(TypeError, match="backbone_args must be a dict"):
+        wavevision.create_model("upernet_wave_vit_s", backbone_args=[1])
 
 
 def test_segmentation_loss_adds_the_auxiliary_logits():

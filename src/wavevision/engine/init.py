@@ -1,8 +1,8 @@
 """Initial weights of a training run (``init``): a checkpoint loaded before the first step.
 
-A detector or UperNet takes a classification checkpoint into its backbone, through the loaders
-of its family (``WaveDetector.load_backbone``, :func:`wavevision.models.upernet.load_backbone_checkpoint`:
-every backbone weight must be there with its shape, the classifier's head is left out); any other
+A detector or UperNet takes a classification checkpoint into its backbone, through its
+``load_backbone`` (both call :func:`wavevision.models._backbone.load_backbone_checkpoint`: every
+backbone weight must be there with its shape, the classifier's head is left out); any other
 model loads the whole checkpoint strictly. The checkpoint is a file (``.safetensors`` or the
 reference's ``.pth``), a Hub repository (``hf-hub:ORG/NAME``, its ``model.safetensors``) or a
 registered model's released weights (``NAME.TAG``).
@@ -16,7 +16,6 @@ import torch.nn as nn
 from ..models import get_entry, list_models
 from ..models._builder import _read_weights, _weights_file, load_state_dict_strict, weights_cap
 from ..models._pretrained import resolve_pretrained_cfg, split_model_name_tag
-from ..models.upernet import UperNet, load_backbone_checkpoint
 
 __all__ = ["init_file", "load_init"]
 
@@ -42,11 +41,8 @@ def load_init(model: nn.Module, spec: str) -> str:
     """Load ``spec``'s weights into ``model`` (its backbone for a detector or UperNet); returns what was
     loaded, in words. Raises :class:`wavevision.CheckpointMismatchError` (one line) on other weights."""
     path = init_file(spec, model)
-    if callable(getattr(model, "load_backbone", None)):  # the detectors
+    if callable(getattr(model, "load_backbone", None)):  # the dense models: detectors, UperNet
         model.load_backbone(path)
-        return f"backbone from {path}"
-    if isinstance(model, UperNet):
-        load_backbone_checkpoint(model, path)
         return f"backbone from {path}"
     load_state_dict_strict(model, _read_weights(path), source=f"init {path}")
     return f"all weights from {path}"

@@ -74,6 +74,8 @@ import torch
 import torch.nn as nn
 
 from ..utils.validate import check_bool, check_choice, check_int
+from ._backbone import backbone_args as _backbone_args
+from ._backbone import load_backbone_checkpoint
 from ._base import freeze_batch_norms
 from ._pretrained import PretrainedCfg, generate_default_cfgs
 from ._registry import register_model
@@ -249,7 +251,7 @@ class WaveDetector(nn.Module):
     Args:
         detector: ``mask_rcnn``, ``faster_rcnn``, ``retinanet`` or ``fcos``.
         backbone: a registered Wave-ViT or WaveMix classifier name (built with ``features_only``).
-        backbone_args: overrides for the backbone (e.g. smaller ``depths``).
+        backbone_args: overrides for the backbone (e.g. smaller ``depths``), the name UperNet uses too.
         num_classes: object classes (labels 1..num_classes; 0 is background).
         in_chans: input channels.
         fpn_channels: channels of every pyramid level.
@@ -307,7 +309,7 @@ class WaveDetector(nn.Module):
                 raise ValueError(f"train_sizes must be a non-empty list of short sides (e.g. 480..800 step 32), "
                                  f"got {train_sizes!r}")
             train_sizes = tuple(check_int("train_sizes[]", t, min=32) for t in train_sizes)
-        body = _make_body(backbone, dict(backbone_args or {}), in_chans, frozen_stages)
+        body = _make_body(backbone, _backbone_args(backbone_args, None, "WaveDetector"), in_chans, frozen_stages)
         retina = detector in ("retinanet", "fcos")  # P3-P7, like torchvision's and MMDetection's builds
         levels = (1, 2, 3) if retina else (0, 1, 2, 3)
         features = _BodyWithFPN(body, levels, fpn_channels, _extra_levels(detector, reference, body, fpn_channels),
@@ -384,28 +386,10 @@ class WaveDetector(nn.Module):
 
     def load_backbone(self, path: str | Path) -> None:
         """Load a wavevision classification checkpoint (``.safetensors`` + its ``.json``) or a
-        public ``.pth`` state dict into the backbone; the classifier's head is dropped.
-
-        Raises:
-            CheckpointMismatchError: the checkpoint is of another backbone (the message names both).
+        public ``.pth`` state dict into the backbone; the classifier's head is dropped
+        (:func:`wavevision.models._backbone.load_backbone_checkpoint`, the loader UperNet uses too).
         """
-        from ._builder import CheckpointMismatchError, _read_config, _read_weights, load_state_dict_strict
-
-        path = Path(path)
-        if path.suffix == ".safetensors" and path.with_suffix(".json").exists():
-            saved = _read_config(path)["model"]
-            if saved != self.backbone_name:
-                raise CheckpointMismatchError(f"backbone_checkpoint {path} holds a {saved!r} model, but this detector's "
-                                              f"backbone is {self.backbone_name!r}; give a {self.backbone_name} "
-                                              "classification checkpoint")
-        state = _read_weights(path)
-        trunk = self.body.trunk
-        own = trunk.state_dict()
-        kept = {k: v for k, v in state.items() if k in own}
-        try:
-            load_state_dict_strict(trunk, kept, source=f"backbone_checkpoint {path}")
-        except CheckpointMismatchError as e:
-            raise CheckpointMismatchError(f"{e} (this detector's backbone is {self.backbone_name!r})") from None
+        load_backbone_checkpoint(self.body.trunk, path, owner=getattr(self, "model_name", type(self).__name__))
 
 
 def checkpoint_filter_fn(state_dict: Mapping[str, torch.Tensor],

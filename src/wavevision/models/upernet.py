@@ -29,7 +29,6 @@ the inference model (no auxiliary head), at 512x512.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
@@ -39,12 +38,14 @@ import torch.nn.functional as F
 from ..ops.padding import crop_to
 from ..utils.validate import PathLike, check_bool, check_float, check_int
 from ._base import ModelBase, check_global_pool, check_image, freeze_batch_norms, to_output_fmt
-from ._builder import CheckpointMismatchError, _read_weights, adapt_input_conv, build_model
+from ._backbone import backbone_args as _backbone_args
+from ._backbone import load_backbone_checkpoint
+from ._builder import build_model
 from ._features import FeatureInfo, feature_take_indices
 from ._pretrained import PretrainedCfg, generate_default_cfgs
 from ._registry import get_entry, register_model
 
-__all__ = ["SegmentationOutput", "UperNet", "load_backbone_checkpoint"]
+__all__ = ["SegmentationOutput", "UperNet"]
 
 DENSE_POOL_TYPES = ("",)
 
@@ -211,7 +212,7 @@ class UperNet(ModelBase):
         in_chans: input channels.
         backbone: a registered model name, built with ``features_only`` (``wave_vit_s``, ``wave_vit_b``:
             four stage maps; any model's maps work, finest first).
-        backbone_kwargs: hyperparameters of the backbone (e.g. ``depths``, ``embed_dims``).
+        backbone_args: hyperparameters of the backbone (e.g. ``depths``, ``embed_dims``).
         channels: width of the decoder (MMSegmentation: 512).
         pool_scales: the pyramid pooling's output cells.
         drop_rate: dropout before the classifiers (MMSegmentation: 0.1).
@@ -225,6 +226,7 @@ class UperNet(ModelBase):
             (``requires_grad=False``, what the Wave-ViT segmentation code does).
         norm_eval: the backbone's BatchNorm layers stay in eval mode in ``train()`` too, so their
             running statistics do not change (MMSegmentation's ``norm_eval=True``).
+        backbone_kwargs: the earlier name of ``backbone_args`` (deprecated: warns once).
     """
 
     def __init__(
@@ -233,7 +235,7 @@ class UperNet(ModelBase):
         num_classes: int = 150,
         in_chans: int = 3,
         backbone: str = "wave_vit_s",
-        backbone_kwargs: Optional[Dict[str, Any]] = None,
+        backbone_args: Optional[Dict[str, Any]] = None,
         channels: int = 512,
         pool_scales: Sequence[int] = (1, 2, 3, 6),
         drop_rate: float = 0.1,
@@ -245,6 +247,7 @@ class UperNet(ModelBase):
         global_pool: str = "",
         frozen_norm: bool = False,
         norm_eval: bool = False,
+        backbone_kwargs: Optional[Dict[str, Any]] = None,
     ) -> None:
         super().__init__()
         self.num_classes = check_int("num_classes", num_classes, min=0)
@@ -254,7 +257,8 @@ class UperNet(ModelBase):
         scales = tuple(check_int("pool_scales", s, min=1) for s in pool_scales)
         self.drop_rate = check_float("drop_rate", drop_rate, min=0.0, lt=1.0)
         self.backbone_name = backbone
-        self.backbone = self._build_backbone(backbone, backbone_kwargs, drop_path_rate)
+        self.backbone = self._build_backbone(backbone, _backbone_args(backbone_args, backbone_kwargs, "UperNet"),
+                                             drop_path_rate)
         info = self.backbone.feature_info
         self.feature_info = FeatureInfo(dict(e, module=f"backbone.{e['module']}") for e in info)
         self.min_input_size = int(getattr(self.backbone, "min_input_size", 1))
@@ -281,13 +285,16 @@ class UperNet(ModelBase):
             return None
         return FCNHead(self.feature_info.channels(self.aux_index), self.aux_channels, num_classes, self.drop_rate)
 
-    def _build_backbone(self, name: Any, kwargs: Optional[Dict[str, Any]], drop_path_rate: float) -> ModelBase:
+    def _build_backbone(self, name: Any, kwargs: Dict[str, Any], drop_path_rate: float) -> ModelBase:
         if not isinstance(name, str):
             raise TypeError(f"backbone must be a registered model name such as 'wave_vit_s', got {name!r}")
-        if kwargs is not None and not isinstance(kwargs, dict):
-            raise TypeError(f"backbone_kwargs must be a dict of the backbone's hyperparameters, got {type(kwargs).__name__}")
-        args = {"num_classes": 0, "in_chans": self.in_chans, "drop_path_rate": drop_path_rate, **(kwargs or {})}
+        args = {"num_classes": 0, "in_chans": self.in_chans, "drop_path_rate": drop_path_rate, **kwargs}
         return get_entry(name).fn(features_only=True, **args)
+
+    def load_backbone(self, path: PathLike) -> None:
+        """Load a classification checkpoint of the backbone (ours ``.safetensors`` or the reference's
+        ``.pth``) into ``self.backbone`` (:func:`wavevision.models._backbone.load_backbone_checkpoint`)."""
+        load_backbone_checkpoint(self.backbone, path, owner=getattr(self, "model_name", type(self).__name__))
 
     # ---- the timm interface ---------------------------------------------------------------
 
@@ -395,47 +402,6 @@ for _leaf in ("check_image", "crop_to", "_resize_to", "_check_pooled_batch", "ad
 
 
 # --------------------------------------------------------------------------------------
-# Loading a classification checkpoint into the backbone
-
-
-def _backbone_state(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    """A classifier's state dict as is; a segmentation checkpoint's ``backbone.*`` entries without the prefix."""
-    if any(k.startswith("backbone.") for k in state):
-        return {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}
-    return state
-
-
-def load_backbone_checkpoint(model: UperNet, path: PathLike) -> None:
-    """Load a classification checkpoint of the backbone (ours ``.safetensors`` or the reference's
-    ``.pth``) into ``model.backbone``; the classifier's head and class block are left out, and the
-    first conv is adapted to ``in_chans`` (timm's rule).
-
-    Raises:
-        CheckpointMismatchError: the file holds another architecture: the message names the first
-            mismatching key with both shapes, or the backbone weights it lacks.
-    """
-    path = Path(path)
-    state = _backbone_state(_read_weights(path))
-    own = model.backbone.state_dict()
-    first_conv = model.backbone.pretrained_cfg.get("first_conv")
-    key = f"{first_conv}.weight"
-    if first_conv and key in state and state[key].dim() == 4 and state[key].shape[1] != own[key].shape[1]:
-        state[key] = adapt_input_conv(own[key].shape[1], state[key])
-    where = f"{path} does not fit the {model.backbone_name} backbone of {getattr(model, 'model_name', 'UperNet')}"
-    fix = f"pass a classification checkpoint of {model.backbone_name} (or pick the UperNet of that checkpoint's backbone)"
-    for k, v in own.items():
-        if k in state and tuple(state[k].shape) != tuple(v.shape):
-            raise CheckpointMismatchError(f"{where}: first mismatching key {k!r} is {tuple(state[k].shape)} in the "
-                                          f"checkpoint but {tuple(v.shape)} in the model; {fix}")
-    missing = [k for k in own if k not in state]
-    if missing:
-        have = next(iter(state), None)
-        raise CheckpointMismatchError(f"{where}: it lacks {len(missing)} of the backbone's {len(own)} weights, first "
-                                      f"{missing[0]!r} (its own first key is {have!r}); {fix}")
-    model.backbone.load_state_dict({k: state[k] for k in own}, strict=True)
-
-
-# --------------------------------------------------------------------------------------
 # Pretrained configurations: the paper's ADE20K mIoU; params and MACs of this build at 512x512
 # without the auxiliary head (tests/test_pretrained_cfg.py recomputes them). No weights are hosted.
 
@@ -467,7 +433,7 @@ def _create_upernet(variant: str, backbone: str, kwargs: Dict[str, Any]) -> Uper
     checkpoint = kwargs.pop("backbone_checkpoint", None)
     model = build_model(variant, UperNet, dict(backbone=backbone), kwargs)
     if checkpoint is not None:
-        load_backbone_checkpoint(model, checkpoint)
+        model.load_backbone(checkpoint)
     return model
 
 
