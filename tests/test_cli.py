@@ -72,6 +72,7 @@ def test_help_texts_name_every_registered_task():
         sizes = ["x".join(map(str, get_task(t).input_size)) + " for " + w for t, w in zip(list_tasks(), words)]
         assert any(all(s in (h or "") for s in sizes) for h in helps[command]), command
     assert "800x1280 for detection" in " ".join(h or "" for h in helps["info"])
+    assert all(f"{get_task(t).metric} ({w})" in helps["eval"][0] for t, w in zip(list_tasks(), words))
 
 
 def test_list_errors(capsys):

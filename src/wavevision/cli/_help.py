@@ -12,3 +12,10 @@ def task_sizes() -> str:
     from ..engine.tasks import get_task
 
     return ", ".join(f"{'x'.join(map(str, get_task(n).input_size))} for {n.replace('_', '-')}" for n in task_names())
+
+
+def task_metrics() -> str:
+    """``top1 (classification), ..., box_ap (detection)``: the metric that selects the best epoch, per registered task."""
+    from ..engine.tasks import get_task  # as task_sizes
+
+    return ", ".join(f"{get_task(n).metric} ({n.replace('_', '-')})" for n in task_names())

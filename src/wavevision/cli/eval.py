@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "evaluate a trained checkpoint or released weights on a dataset split (accuracy, mIoU, PSNR/SSIM)"
+from ..data._base import SPLITS
+from ._help import task_metrics
+
+HELP = f"evaluate a trained checkpoint or released weights on a dataset split (metrics such as {task_metrics()})"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-root", default=None, help="dataset folder or file (default: the checkpoint's)")
     parser.add_argument("--download", action="store_true", help="download the dataset when it has a public URL")
     parser.add_argument("--dataset-arg", action="append", metavar="KEY=VALUE", help="dataset option (repeatable)")
-    parser.add_argument("--split", default="test", choices=("train", "val", "test"), help="split to evaluate (default test)")
+    parser.add_argument("--split", default="test", choices=SPLITS, help="split to evaluate (default test)")
     parser.add_argument("--batch-size", type=int, default=None, help="batch size (default 128; 1 when sizes vary)")
     parser.add_argument("--device", default="auto", help="auto, cpu or an accelerator such as cuda:0")
     parser.add_argument("--amp", default="none", choices=("none", "bf16", "fp16"), help="mixed precision autocast")

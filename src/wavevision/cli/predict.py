@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "predict with a trained checkpoint: top-k classes, a mask overlay, or an upscaled image"
+HELP = "predict with a trained checkpoint: top-k classes, a mask overlay, an upscaled image, or boxes and masks of objects"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ._base import SPLITS
 from .ade20k import ade20k_root
 from .folders import find_split_folders, is_class_tree, is_tiny_imagenet
 from .image import list_images
@@ -81,7 +82,7 @@ def detect_format(path: str | os.PathLike) -> str:
         return "div2k"
     if is_tiny_imagenet(p):
         return "tiny-imagenet"
-    split_dirs = [p / s for s in ("train", "val", "test") if (p / s).is_dir()]
+    split_dirs = [p / s for s in SPLITS if (p / s).is_dir()]
     if split_dirs and all(list_images(d) and not is_class_tree(d) for d in split_dirs):
         return "sr-folder"  # split folders of images, no classes
     if "train" in find_split_folders(p) or is_class_tree(p):

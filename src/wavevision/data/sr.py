@@ -34,8 +34,8 @@ from torch.utils.data import Dataset
 
 from ..utils.memory import check_memory
 from ..utils.validate import check_bool, check_choice, check_int
-from ._base import (MAX_COUNT, DatasetInfo, holdout_split, register_dataset, reject_unknown_options, split_source,
-                    sr_scale, three_way_split)
+from ._base import (MAX_COUNT, SPLITS, DatasetInfo, holdout_split, register_dataset, reject_unknown_options,
+                    split_source, sr_scale, three_way_split)
 from .datasets import SuperResolutionPairs, sr_min_size, to_float
 from .folders import ImageLoader, verify_images
 from .image import DataFileError, as_uint8, image_error, list_images, mod_crop
@@ -66,7 +66,7 @@ def find_sr_images(root: Path, split: str, scale: int, val_size: int | None = No
         if (root / "DIV2K_valid_HR").is_dir():
             folders["val"] = root / "DIV2K_valid_HR"
     else:
-        folders = {s: root / s for s in ("train", "val", "test") if (root / s).is_dir() and list_images(root / s)}
+        folders = {s: root / s for s in SPLITS if (root / s).is_dir() and list_images(root / s)}
     if "train" not in folders:
         if folders:
             raise FileNotFoundError(f"sr-folder: {str(root)!r} has {', '.join(sorted(folders))}/ but no train/ folder of images")
