@@ -23,7 +23,7 @@ from ..utils.validate import check_int
 from ._base import MAX_COUNT, SPLIT_SEED, DatasetInfo, register_dataset, reject_unknown_options, sr_scale
 from .datasets import SuperResolutionPairs, TensorClassification, TensorSegmentation
 from .image import as_uint8, convert_channels, load_image
-from .transforms import MAX_SIDE, to_size, train_transform
+from .transforms import IGNORE_INDEX, MAX_SIDE, to_size, train_transform
 
 __all__ = [
     "DIGITS_MEAN",
@@ -203,7 +203,7 @@ def build_digit_scenes(split: str, *, root=None, download: bool = False, augment
     dataset.layout = [[(int(idx[d]), t, l, s) for d, t, l, s in placed] for placed in scenes.layout]
     info = DatasetInfo(
         name="digit-scenes", task="segmentation", in_chans=1, num_classes=11, class_names=SCENE_CLASSES,
-        image_size=size, mean=SCENES_MEAN, std=SCENES_STD, ignore_index=255,
+        image_size=size, mean=SCENES_MEAN, std=SCENES_STD, ignore_index=IGNORE_INDEX,
     )
     return dataset, info
 
