@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from _optional import require
+from _optional import core_only, in_ci
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -84,10 +84,25 @@ def test_readme_is_a_front_door():
         assert (ROOT / target).exists(), f"README links to {target}, which does not exist"
 
 
+def _require_docs_extra() -> None:
+    """Skip without the docs extra, except under CI=true in the vision environment (there it is a failure)."""
+    missing = [m for m in ("mkdocs", "material", "mkdocstrings_handlers.python") if _absent(m)]
+    if missing:
+        reason = f"{', '.join(missing)} not installed; pip install -e '.[docs]'"
+        if in_ci() and not core_only():
+            pytest.fail(f"under CI the docs extra must be installed: {reason}")
+        pytest.skip(reason)
+
+
+def _absent(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is None
+    except ModuleNotFoundError:
+        return True
+
+
 def test_mkdocs_builds_strict(tmp_path):
-    require("mkdocs")
-    require("mkdocstrings_handlers.python")
-    require("material")
+    _require_docs_extra()
     out = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "--site-dir",
                           str(tmp_path / "site")], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-4000:]
