@@ -11,7 +11,7 @@ machine slow every timing.
 
     python benchmarks/readme_digits.py                 # seed 0, 2 threads
     python benchmarks/readme_digits.py --seeds 0 1 2   # several seeds
-    python benchmarks/readme_digits.py --json out.json
+    python benchmarks/readme_digits.py --json out.json   # default: benchmarks/results/readme_digits.json
     python benchmarks/readme_digits.py --omp-default   # OpenMP's own wait policy (threads spin)
 
 Every run gets ``OMP_WAIT_POLICY=PASSIVE``, as the ``wavevision`` command sets it, unless the
@@ -33,6 +33,7 @@ from pathlib import Path
 
 TARGET_ACCURACY = 99.0
 TARGET_SECONDS = 60.0
+RESULTS = Path(__file__).resolve().parent / "results" / "readme_digits.json"
 
 # One run in a fresh interpreter: the README command's configuration with the seed and threads set.
 _CHILD = """
@@ -46,7 +47,8 @@ print(json.dumps({"seed": seed, "test_top1": r.test["top1"], "val_top1": r.val["
                   "cpu_seconds": time.process_time() - cpu,
                   "params": r.params, "train_images_per_second": r.train_images_per_second,
                   "inference_images_per_second": r.inference_images_per_second, "model": r.model_name,
-                  "model_args": r.model_args}))
+                  "model_args": r.model_args,
+                  "summary": r.summary().replace(out, "runs/digits-wavemix_lite")}))
 """
 
 
@@ -56,7 +58,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (the target is for 2 cores)")
     parser.add_argument("--omp-default", action="store_true",
                         help="leave OMP_WAIT_POLICY unset (OpenMP's spin-waiting) instead of PASSIVE")
-    parser.add_argument("--json", default=None, help="write the records to this file")
+    parser.add_argument("--json", default=str(RESULTS), help=f"write the records to this file (default {RESULTS})")
     args = parser.parse_args()
 
     from wavevision.utils import format_table, write_json
@@ -101,7 +103,12 @@ def main() -> int:
     if max(r["load_before"] for r in rows) > 1.5:
         print("note: the load average was above 1.5, so other processes shared the cores; timings are pessimistic")
     if args.json:
-        write_json(args.json, {"rows": rows, "threads": args.threads, "time": time.strftime("%Y-%m-%d %H:%M:%S")})
+        import torch
+
+        write_json(args.json, {"rows": rows, "threads": args.threads, "omp_wait_policy": policy,
+                               "cpu_count": os.cpu_count(), "torch": torch.__version__,
+                               "target_top1": TARGET_ACCURACY, "target_train_seconds": TARGET_SECONDS,
+                               "time": time.strftime("%Y-%m-%d %H:%M:%S")})
     return 0 if worst_acc >= TARGET_ACCURACY and worst_time <= TARGET_SECONDS else 1
 
 

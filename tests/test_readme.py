@@ -1,4 +1,4 @@
-"""Every ```python block of the README (and of docs/*.md) runs as pasted, the way doctest would.
+"""Every ```python block of the README and of docs/*.md runs as pasted, the way doctest would.
 
 Each block runs on its own, in a fresh namespace, in an empty folder (what it writes, such as
 ``runs/``, lands there), so a block that uses a name it never imports or a file it never makes
@@ -57,8 +57,9 @@ def _cases():
             yield pytest.param(code, id=f"{path.relative_to(ROOT)}:{line}", marks=marks)
 
 
-def test_the_readme_has_python_blocks():
-    assert len(python_blocks(ROOT / "README.md")) >= 10
+def test_the_readme_and_docs_have_python_blocks():
+    assert len(python_blocks(ROOT / "README.md")) >= 1
+    assert sum(len(python_blocks(p)) for p in DOCS) >= 15
 
 
 @pytest.mark.parametrize("code", list(_cases()))

@@ -521,9 +521,9 @@ def test_in_chans_and_reset_classifier():
 
 
 def test_readme_wave_vit_example_runs():
-    text = (Path(__file__).parent.parent / "README.md").read_text()
+    text = (Path(__file__).parent.parent / "docs" / "models.md").read_text()
     block = text.split("## Wave-ViT", 1)[1].split("```python", 1)[1].split("```", 1)[0]
     namespace: dict = {}
-    exec(compile(block, "README Wave-ViT example", "exec"), namespace)
+    exec(compile(block, "docs/models.md Wave-ViT example", "exec"), namespace)
     assert namespace["logits"].shape == (4, 10)
     assert [tuple(m.shape) for m in namespace["maps"]] == [(1, 64, 56, 56), (1, 128, 28, 28), (1, 320, 14, 14), (1, 448, 7, 7)]

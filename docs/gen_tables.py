@@ -1,0 +1,251 @@
+"""Write the generated tables of README.md and docs/*.md from their records.
+
+Every table (and the main command's output) in the documentation that holds a number is
+generated here, from one of two sources:
+
+* the model and recipe records: ``wavevision.list_models`` / ``wavevision.get_entry`` /
+  ``wavevision.get_pretrained_cfg`` (parameters, MACs, input sizes, published results, released
+  weights) and ``wavevision.recipes`` (recipes, expected results, cost estimates, differences);
+* the measurements in ``benchmarks/results/*.json``, written by the scripts in ``benchmarks/``.
+
+A table sits between two markers in the Markdown source::
+
+    <!-- table:NAME ARGS -->
+    ...generated, do not edit...
+    <!-- /table -->
+
+``python docs/gen_tables.py`` rewrites every marked region; ``--check`` only reports the files
+that differ (``tests/test_docs.py`` does the same), so a number in the docs cannot drift from its
+record. Needs the core install only (no torchvision, timm or mkdocs).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+MARKER = re.compile(r"(<!-- table:(?P<name>[\w-]+)(?P<args>[^>]*?) -->\n)(?P<body>.*?)(<!-- /table -->)", re.DOTALL)
+TASK_NAMES = {"classification": "classification", "segmentation": "segmentation",
+              "super_resolution": "super-resolution", "detection": "detection"}
+
+
+def documents() -> list[Path]:
+    """The Markdown files that may hold generated tables: README.md and docs/**/*.md."""
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("**/*.md"))]
+
+
+# ---------------------------------------------------------------- formatting
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _count(n: int | None) -> str:
+    return "-" if n is None else f"{n:,}"
+
+
+def _macs(n: int | None) -> str:
+    if n is None:
+        return "-"
+    for unit, size in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= size:
+            return f"{n / size:.2f} {unit}"
+    return str(n)
+
+
+def _metric(key: str, value: float) -> str:
+    text = {"top1": "top-1 {} %", "top5": "top-5 {} %", "miou": "mIoU {}", "psnr": "PSNR (Y) {} dB",
+            "psnr_y": "PSNR (Y) {} dB", "box_ap": "box AP {}", "mask_ap": "mask AP {}"}.get(key, key + " {}")
+    return text.format(value)
+
+
+def _result(cfg: dict[str, Any]) -> str:
+    metrics = cfg.get("metrics") or {}
+    if not metrics:
+        return "-"
+    return f"{cfg.get('dataset') or ''} " + ", ".join(_metric(k, v) for k, v in metrics.items())
+
+
+def _size(cfg: dict[str, Any]) -> str:
+    return "x".join(map(str, cfg["input_size"]))
+
+
+def _load(name: str) -> dict[str, Any]:
+    path = RESULTS / name
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _source(name: str) -> str:
+    return f"Source: `benchmarks/results/{name}`."
+
+
+# ---------------------------------------------------------------- tables from the records
+
+
+def models(task: str = "") -> str:
+    """Every registered model (of ``task``): each tag's input size, parameters, MACs and published result."""
+    import wavevision
+
+    rows = []
+    for name in wavevision.list_models(task=task or None):
+        entry = wavevision.get_entry(name)
+        for tagged in entry.tags:
+            cfg = wavevision.get_pretrained_cfg(tagged)
+            weights = "yes" if any(cfg.get(k) for k in ("url", "file", "hf_hub_id")) else ""
+            row = [f"`{tagged}`", _size(cfg), _count(cfg.get("params")), _macs(cfg.get("macs")), _result(cfg),
+                   weights]
+            if not task:
+                row.insert(1, TASK_NAMES[cfg["task"]])
+            rows.append(row)
+    headers = ["name (.tag)", "input", "params", "MACs", "published result", "released weights"]
+    if not task:
+        headers.insert(1, "task")
+    return _table(headers, rows)
+
+
+def pretrained() -> str:
+    """Every tag with released weights: result, input, classes and the file it loads."""
+    import wavevision
+
+    rows = []
+    for tagged in wavevision.list_pretrained():
+        cfg = wavevision.get_pretrained_cfg(tagged)
+        where = cfg.get("hf_hub_id") or cfg.get("url") or cfg.get("file") or ""
+        if cfg.get("hf_hub_filename"):
+            where += f": `{cfg['hf_hub_filename']}`"
+        rows.append([f"`{tagged}`", _result(cfg), _size(cfg), cfg.get("num_classes", "-"), where])
+    return _table(["name.tag", "result of the weights", "input", "classes", "weights file"], rows)
+
+
+def recipes() -> str:
+    """Every recipe: model, dataset, length, expected result, estimated cost."""
+    from wavevision.recipes import get_recipe, list_recipes
+
+    rows = []
+    for name in list_recipes():
+        r = get_recipe(name)
+        expected = "-"
+        if r.expected is not None:
+            expected = f"{r.expected.split}: " + ", ".join(_metric(k, v) for k, v in r.expected.metrics.items())
+        length = f"{r.epochs} epochs" if r.epochs else f"{r.iterations:,} iterations" if r.iterations else "patience"
+        default = " (default)" if r.dataset_default else ""
+        rows.append([f"`{name}`", f"`{r.model}`", f"`{r.data.dataset}`{default}", length, r.global_batch, expected,
+                     f"{r.cost.accelerator_hours:g}", r.cost.accelerator])
+    return _table(["recipe", "model", "dataset", "length", "global batch", "expected result", "est. hours", "on"],
+                  rows)
+
+
+def recipe_differences() -> str:
+    """Where each recipe departs from its reference, and why (the records' ``differences``)."""
+    from wavevision.recipes import get_recipe, list_recipes
+
+    rows = []
+    for name in list_recipes():
+        r = get_recipe(name)
+        for d in r.differences:
+            rows.append([f"`{name}`", f"`{d.field}`", d.reason.replace("|", "/").replace("\n", " ")])
+    return _table(["recipe", "field", "departs from the reference because"], rows)
+
+
+# ---------------------------------------------------------------- tables from benchmarks/results
+
+
+def main_output() -> str:
+    """The main command's printed summary, as measured by benchmarks/readme_digits.py (seed 0)."""
+    data = _load("readme_digits.json")
+    r = data["rows"][0]
+    return ("```text\n" + r["summary"] + "\n```\n\n"
+            f"Seed {r['seed']}, {data['threads']} threads on {data.get('cpu_count', '?')} CPUs at a load average of "
+            f"{r['load_before']:.1f} -> {r['load_after']:.1f} (other processes sharing the cores slow the timings), "
+            f"torch {data.get('torch', '?')}, {data['time']}. " + _source("readme_digits.json"))
+
+
+def readme_digits() -> str:
+    data = _load("readme_digits.json")
+    rows = [[r["seed"], f"{r['test_top1']:.2f}", f"{r['best_epoch']}/{r['epochs']}", f"{r['train_seconds']:.1f}",
+             f"{r['cpu_seconds']:.1f}", f"{r['train_images_per_second']:,.0f}",
+             f"{r['inference_images_per_second']:,.0f}", f"{r['load_before']:.1f} -> {r['load_after']:.1f}"]
+            for r in data["rows"]]
+    table = _table(["seed", "test top-1 %", "best epoch", "training s", "process CPU s", "train img/s",
+                    "infer img/s", "load average"], rows)
+    return (table + f"\n\n{data['threads']} threads, `OMP_WAIT_POLICY={data.get('omp_wait_policy', '?')}`, "
+            f"{data.get('cpu_count', '?')} CPUs, torch {data.get('torch', '?')}, {data['time']}; targets: "
+            f"test top-1 >= {data.get('target_top1', 99.0):g} %, training <= "
+            f"{data.get('target_train_seconds', 60.0):g} s. " + _source("readme_digits.json"))
+
+
+def wave_vit_digits() -> str:
+    d = _load("wave_vit_digits.json")
+    table = _table(["recipe", "params", "epochs (best)", "test top-1 %", "target", "training s", "wall s", "threads"],
+                   [[f"`{d['recipe']}`", _count(d["params"]), f"{d['epochs']} ({d['best_epoch']})",
+                     f"{d['test_top1']:.2f}", f">= {d['target_top1']:g}", f"{d['train_seconds']:.0f}",
+                     f"{d['wall_seconds']:.0f}", d["threads"]]])
+    return (table + f"\n\n`OMP_WAIT_POLICY={d['omp_wait_policy']}`, {d['cpu_count']} CPUs ({d['machine']}). "
+            + _source("wave_vit_digits.json"))
+
+
+def imagenet_pipeline() -> str:
+    d = _load("imagenet_pipeline.json")
+    env = d["environment"]
+    table = _table(["loader workers", "images/s", "images/s per worker"],
+                   [[r["workers"], f"{r['images_per_second']:g}", f"{r['images_per_second_per_worker']:g}"]
+                    for r in d["rows"]])
+    return (table + f"\n\n{d['images']} generated {d['image_size'][0]}x{d['image_size'][1]} JPEGs, batch "
+            f"{d['batch']}; {env['cpus_usable']} usable CPUs, {env['torch_threads_per_worker']} torch thread per "
+            f"worker, `OMP_WAIT_POLICY={env['OMP_WAIT_POLICY']}`, torch {env['torch']}, timm {env['timm']}. "
+            + _source("imagenet_pipeline.json"))
+
+
+TABLES: dict[str, Callable[..., str]] = {
+    "models": models, "pretrained": pretrained, "recipes": recipes, "recipe-differences": recipe_differences,
+    "main-output": main_output, "readme-digits": readme_digits, "wave-vit-digits": wave_vit_digits,
+    "imagenet-pipeline": imagenet_pipeline,
+}
+
+
+# ---------------------------------------------------------------- rewriting
+
+
+def render(text: str, where: str = "<text>") -> str:
+    """``text`` with every marked region regenerated. An unknown table name is a ValueError."""
+
+    def one(m: re.Match[str]) -> str:
+        name, args = m["name"], m["args"].split()
+        if name not in TABLES:
+            raise ValueError(f"{where}: unknown table {name!r}; known: {', '.join(sorted(TABLES))}")
+        return m.group(1) + TABLES[name](*args) + "\n" + m.group(5)
+
+    return MARKER.sub(one, text)
+
+
+def stale(paths: list[Path] | None = None) -> list[Path]:
+    """The files whose generated regions differ from what their records give."""
+    return [p for p in (paths or documents())
+            if render(p.read_text(encoding="utf-8"), str(p)) != p.read_text(encoding="utf-8")]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only list the files that are out of date (exit 1)")
+    args = parser.parse_args(argv)
+    out_of_date = stale()
+    for path in out_of_date:
+        if args.check:
+            print(f"{path.relative_to(ROOT)}: generated tables are out of date; run python docs/gen_tables.py")
+        else:
+            path.write_text(render(path.read_text(encoding="utf-8"), str(path)), encoding="utf-8")
+            print(f"rewrote {path.relative_to(ROOT)}")
+    return 1 if args.check and out_of_date else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
