@@ -29,7 +29,7 @@ import torch.nn as nn
 from ..utils.io import atomic_write_bytes, read_text
 from ..utils.validate import check_bool, check_nested
 from ._pretrained import PretrainedCfg, cfg_for_features, resolve_pretrained_cfg, split_model_name_tag
-from ._registry import get_entry
+from ._registry import get_entry, resolve_model_name
 
 __all__ = [
     "CheckpointMismatchError",
@@ -315,6 +315,7 @@ def _read_config(path: Path) -> Dict[str, Any]:
         raise ValueError(f"{where} has no 'model' (the registered model name); save the checkpoint again")
     if not isinstance(cfg["model"], str):
         raise ValueError(f"{where}: 'model' must be a model name (a string), got {cfg['model']!r}")
+    cfg["model"] = resolve_model_name(cfg["model"])  # a checkpoint saved under a renamed model's old name
     for key, what in (("kwargs", "a mapping of argument names to values"), ("extra", "a mapping")):
         if not isinstance(cfg.setdefault(key, {}), dict):
             raise ValueError(f"{where}: {key!r} must be {what}, got {type(cfg[key]).__name__}")
@@ -553,6 +554,7 @@ def create_model(
             raise ValueError(f"{name!r} names its weights already; drop checkpoint=PATH")
         return _from_folder(name, overrides)
     if name is not None:
+        name = resolve_model_name(name)  # a renamed model's old name: a one-time warning, then the new name
         get_entry(name)  # unknown names and tags: a clear error first
         arch, tag = split_model_name_tag(name)
         if tag and overrides.get("pretrained_cfg") is None:
