@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from functools import partial
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -39,6 +39,7 @@ from ..layers.grad_checkpoint import checkpoint_block
 from ..layers.mlp import DWConvMlp, Mlp
 from ..layers.wave_attention import Attention, ClassAttention, WaveAttention
 from ..ops.padding import crop_to, pad_to_multiple
+from ..outputs import Box, TokenLabelOutput, box_area  # the classification task's output type (re-exported)
 from ..utils.validate import check_bool, check_float
 from ._base import ModelBase, check_global_pool, check_image, to_output_fmt
 from ._builder import build_model
@@ -53,28 +54,6 @@ NUM_STAGES = 4
 # stage-4 token (stride 32 / stride 4), so the box can be undone on the final grid.
 POOLING_SCALE = 8
 _LN_EPS = 1e-6  # the reference's norm_layer; its stem/downsample/key-value norms keep 1e-5
-Box = Tuple[int, int, int, int]
-
-
-class TokenLabelOutput(NamedTuple):
-    """What a token-labeling Wave-ViT returns in training mode.
-
-    Attributes:
-        logits: (B, num_classes) class-token logits.
-        aux_logits: (B, N, num_classes) logits of the N = h * w final tokens (row-major),
-            with MixToken undone: entry (i, j) always predicts sample i's own content at
-            token j, so dense targets need no mixing.
-        box: ``(top, left, bottom, right)`` of the MixToken box on the final (h, w) grid:
-            rows ``top:bottom`` and columns ``left:right`` of sample i came from sample
-            ``B-1-i``. Zero area when nothing was mixed. The class target must be mixed
-            with weight ``1 - area / N`` (``TokenLabelLoss`` does it).
-        grid_size: (h, w) of the final token grid.
-    """
-
-    logits: torch.Tensor
-    aux_logits: torch.Tensor
-    box: Box
-    grid_size: Tuple[int, int]
 
 
 def sample_mix_box(grid_size: Tuple[int, int], beta: float = 1.0) -> Box:
@@ -92,11 +71,6 @@ def sample_mix_box(grid_size: Tuple[int, int], beta: float = 1.0) -> Box:
     top, bottom = min(max(cy - ch // 2, 0), h), min(max(cy + ch // 2, 0), h)
     left, right = min(max(cx - cw // 2, 0), w), min(max(cx + cw // 2, 0), w)
     return top, left, bottom, right
-
-
-def box_area(box: Box) -> int:
-    top, left, bottom, right = box
-    return max(bottom - top, 0) * max(right - left, 0)
 
 
 def swap_box(tokens: torch.Tensor, grid_size: Tuple[int, int], box: Box, scale: int = 1) -> torch.Tensor:
