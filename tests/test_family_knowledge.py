@@ -37,3 +37,38 @@ def test_output_types_live_with_the_tasks_and_old_paths_still_import():
     assert SegmentationOutput is outputs.SegmentationOutput is models_seg is upernet_seg
     assert TokenLabelOutput.__module__ == SegmentationOutput.__module__ == "wavevision.outputs"
     assert box_area is outputs.box_area and outputs.box_area((1, 2, 4, 3)) == 3 and outputs.box_area((2, 0, 1, 5)) == 0
+
+
+def test_the_builder_holds_no_family_keys_and_families_register_their_filters():
+    import torch
+
+    from wavevision.models import _builder
+    from wavevision.models.detection import WaveDetector, checkpoint_filter_fn as detector_filter
+    from wavevision.models.wave_vit import WaveViT, checkpoint_filter_fn as vit_filter
+
+    source = Path(_builder.__file__).read_text()
+    assert "attn.dwt" not in source and "idwt" not in source
+    for module in _imported_modules(Path(_builder.__file__)):
+        assert module.lstrip(".").split(".")[-1] not in FAMILY_MODULES, module
+    assert _builder._CHECKPOINT_FILTERS[WaveViT] is vit_filter
+    assert _builder._CHECKPOINT_FILTERS[WaveDetector] is detector_filter
+    try:
+        _builder.register_checkpoint_filter(WaveViT, vit_filter)
+    except ValueError as e:
+        assert "already has a checkpoint filter" in str(e)
+    else:
+        raise AssertionError("a second filter for one class was accepted")
+
+    # The reference's buffers stay without a model (no family is assumed) and go with a Wave-ViT.
+    model = wavevision.create_model("wave_vit_s", depths=(1, 1, 1, 1), embed_dims=(16, 32, 48, 64),
+                                    num_heads=(1, 2, 3, 4), stem_hidden_dim=8)
+    ref = {f"module.{k}": v for k, v in model.state_dict().items()}
+    ref["module.block1.0.attn.dwt.w_ll"] = torch.zeros(1, dtype=torch.float16)
+    assert "block1.0.attn.dwt.w_ll" in wavevision.convert_official_state_dict(ref)
+    assert list(wavevision.convert_official_state_dict(ref, model)) == list(model.state_dict())
+    wavevision.models.load_state_dict_strict(model, wavevision.convert_official_state_dict(ref))  # filtered on load
+
+    class Subclass(WaveViT):  # a subclass without a filter of its own takes its family's
+        pass
+
+    assert _builder._filtered(Subclass.__new__(Subclass), {"a.attn.idwt.filters": torch.zeros(1)}) == {}

@@ -75,6 +75,7 @@ import torch.nn as nn
 
 from ..utils.validate import check_bool, check_choice, check_int
 from ._base import freeze_batch_norms
+from ._builder import register_checkpoint_filter
 from ._pretrained import PretrainedCfg, generate_default_cfgs
 from ._registry import register_model
 from .wave_vit import WaveViT
@@ -378,10 +379,6 @@ class WaveDetector(nn.Module):
         finally:
             self._dense = False
 
-    def filter_checkpoint(self, state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """``state_dict`` with the earlier wrapper's ``net.`` keys renamed to torchvision's (a one-time note)."""
-        return checkpoint_filter_fn(state_dict, self)
-
     def load_backbone(self, path: str | Path) -> None:
         """Load a wavevision classification checkpoint (``.safetensors`` + its ``.json``) or a
         public ``.pth`` state dict into the backbone; the classifier's head is dropped.
@@ -421,6 +418,9 @@ def checkpoint_filter_fn(state_dict: Mapping[str, torch.Tensor],
         warnings.warn("loading a detector checkpoint of wavevision before detectors became torchvision models: its "
                       "'net.' keys are renamed to torchvision's (save it again to drop this note)", stacklevel=3)
     return {k[len(_LEGACY_PREFIX):] if k.startswith(_LEGACY_PREFIX) else k: v for k, v in state_dict.items()}
+
+
+register_checkpoint_filter(WaveDetector, checkpoint_filter_fn)  # the earlier wrapper's ``net.`` keys
 
 
 def _rename_legacy_keys(state_dict: dict, prefix: str, *args: Any) -> None:

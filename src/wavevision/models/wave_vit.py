@@ -19,7 +19,7 @@ plain classifier without the auxiliary head.
 The state dict has the reference's key names, order and shapes, without its float16 Haar
 filter buffers (``*.attn.dwt.w_ll``, ..., ``*.attn.idwt.filters``): the transform here is
 computed (``wavevision.ops.haar``, band-major layout) and those buffers are dropped when a
-reference checkpoint is loaded (:func:`wavevision.convert_official_state_dict`).
+reference checkpoint is loaded (:func:`checkpoint_filter_fn`).
 Differences from the reference code, none visible on the sizes it accepts: float32 works
 (its float16 buffers break it), MixToken draws from torch's RNG (the reference used NumPy's
 global RNG and ``np.int``), and any input of at least 32x32 works through the project's pad
@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from functools import partial
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -42,12 +42,12 @@ from ..ops.padding import crop_to, pad_to_multiple
 from ..outputs import Box, TokenLabelOutput, box_area  # the classification task's output type (re-exported)
 from ..utils.validate import check_bool, check_float
 from ._base import ModelBase, check_global_pool, check_image, to_output_fmt
-from ._builder import build_model
+from ._builder import build_model, register_checkpoint_filter
 from ._features import FeatureInfo, feature_take_indices
 from ._pretrained import PretrainedCfg, generate_default_cfgs
 from ._registry import register_model
 
-__all__ = ["FeatureInfo", "TokenLabelOutput", "WaveViT", "sample_mix_box"]
+__all__ = ["FeatureInfo", "TokenLabelOutput", "WaveViT", "checkpoint_filter_fn", "sample_mix_box"]
 
 NUM_STAGES = 4
 # MixToken's box is drawn in units of POOLING_SCALE x POOLING_SCALE stage-1 tokens: one
@@ -517,8 +517,18 @@ for _leaf in ("check_image", "pad_to_multiple", "crop_to", "_mix_tokens", "swap_
 
 
 # --------------------------------------------------------------------------------------
-# Official checkpoints: module names equal the reference's, and the float16 Haar buffers it
-# stores are dropped by wavevision.models._builder.convert_official_state_dict.
+# Official checkpoints: module names equal the reference's; the float16 Haar filters it stores in
+# every wavelet-attention layer are recomputed here, so its checkpoint filter drops them.
+
+_REFERENCE_BUFFERS = (".attn.dwt.w_ll", ".attn.dwt.w_lh", ".attn.dwt.w_hl", ".attn.dwt.w_hh", ".attn.idwt.filters")
+
+
+def checkpoint_filter_fn(state_dict: Mapping[str, torch.Tensor], model: Optional[nn.Module] = None) -> Dict[str, torch.Tensor]:
+    """A reference Wave-ViT state dict in wavevision's layout: its recomputed Haar filter buffers dropped."""
+    return {k: v for k, v in state_dict.items() if not k.endswith(_REFERENCE_BUFFERS)}
+
+
+register_checkpoint_filter(WaveViT, checkpoint_filter_fn)
 
 _REPO = "https://github.com/YehLi/ImageNetModel"
 _PAPER = "Wave-ViT: Unifying Wavelet and Transformers for Visual Representation Learning (ECCV 2022)"
