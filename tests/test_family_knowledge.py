@@ -72,3 +72,27 @@ def test_the_builder_holds_no_family_keys_and_families_register_their_filters():
         pass
 
     assert _builder._filtered(Subclass.__new__(Subclass), {"a.attn.idwt.filters": torch.zeros(1)}) == {}
+
+
+def test_detection_asks_the_backbone_what_it_provides():
+    import torch.nn as nn
+
+    from wavevision.models import detection
+    from wavevision.models._features import pyramid_taps
+
+    path = Path(detection.__file__)
+    assert "isinstance(trunk" not in path.read_text()
+    for module in _imported_modules(path):
+        assert module.lstrip(".").split(".")[-1] not in ("wave_vit", "wavemix"), module
+    vit = wavevision.create_model("wave_vit_s", depths=(1, 1, 1, 1), embed_dims=(16, 32, 48, 64),
+                                  num_heads=(1, 2, 3, 4), stem_hidden_dim=8)
+    mix = wavevision.create_model("wavemix_192_16_l3", depth=6, final_dim=16, ff_channel=16)
+    assert vit.pyramid_indices() == (0, 1, 2, 3) and mix.pyramid_indices() == pyramid_taps(6) == (1, 2, 3, 5)
+    vit_body = detection.PyramidBody(vit.as_backbone(vit.pyramid_indices()), frozen_stages=1)
+    assert all(isinstance(r, nn.Identity) for r in vit_body.resample)  # a hierarchical backbone is used as it is
+    assert {n.split(".")[0] for n, p in vit.named_parameters() if not p.requires_grad} == {"patch_embed1", "block1", "norm1"}
+    mix_body = detection.PyramidBody(mix.as_backbone(mix.pyramid_indices()), frozen_stages=2)
+    assert [type(r).__name__ for r in mix_body.resample] == ["Identity", "Conv2d", "Conv2d", "Conv2d"]  # stem stride 4
+    frozen = {n.split(".")[0] if n.startswith("conv.") else ".".join(n.split(".")[:2])
+              for n, p in mix.named_parameters() if not p.requires_grad}
+    assert frozen == {"conv", "layers.0", "layers.1", "layers.2"}  # the stem and the blocks up to the second tap

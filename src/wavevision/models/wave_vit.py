@@ -468,6 +468,15 @@ class WaveViT(ModelBase):
             self.head_drop = nn.Identity()
         return take
 
+    # -- what a detection pyramid takes (models.detection asks the backbone, not its type) --
+    def pyramid_indices(self) -> Tuple[int, ...]:
+        """The four stage outputs (strides 4, 8, 16, 32) a detection pyramid takes."""
+        return tuple(range(NUM_STAGES))
+
+    def pyramid_frozen_modules(self, levels: int) -> List[nn.Module]:
+        """The modules of stages 1..``levels`` (stem, blocks, norm): what a detector's ``frozen_stages`` fixes."""
+        return [getattr(self, f"{p}{i + 1}") for i in range(levels) for p in ("patch_embed", "block", "norm")]
+
     def _require_head(self, what: str) -> None:
         if self.features_only or self.post_network is None:
             raise RuntimeError(

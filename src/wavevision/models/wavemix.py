@@ -33,7 +33,7 @@ from ..ops.padding import crop_to, pad_to_multiple
 from ..utils.validate import check_float
 from ._base import ModelBase, check_global_pool, check_image, to_output_fmt
 from ._builder import build_model
-from ._features import FeatureInfo, feature_take_indices
+from ._features import FeatureInfo, feature_take_indices, pyramid_taps
 from ._pretrained import PretrainedCfg, generate_default_cfgs
 from ._deprecated import renamed_attributes
 from ._registry import register_model, register_model_deprecations
@@ -352,6 +352,16 @@ class WaveMix(_WaveMixBase):
             return self._features_forward(x)
         y = self.forward_head(self._features(x))  # pooled: the map's memory format does not matter
         return y if self.global_pool else in_format_of(y, x)
+
+    # -- what a detection pyramid takes (models.detection asks the backbone, not its type) --
+    def pyramid_indices(self) -> Tuple[int, ...]:
+        """The four block outputs a detection pyramid takes (:func:`pyramid_taps`); all at the stem's stride."""
+        return pyramid_taps(len(self.layers))
+
+    def pyramid_frozen_modules(self, levels: int) -> List[nn.Module]:
+        """The stem and the blocks up to the ``levels``-th pyramid map (a backbone built with
+        ``out_indices=pyramid_indices()``): what a detector's ``frozen_stages=levels`` fixes."""
+        return [self.conv, *self.layers[: self.out_indices[levels - 1] + 1]] if levels else []
 
 
 class WaveMixSeg(_WaveMixBase):
