@@ -96,3 +96,14 @@ def test_detection_asks_the_backbone_what_it_provides():
     frozen = {n.split(".")[0] if n.startswith("conv.") else ".".join(n.split(".")[:2])
               for n, p in mix.named_parameters() if not p.requires_grad}
     assert frozen == {"conv", "layers.0", "layers.1", "layers.2"}  # the stem and the blocks up to the second tap
+
+
+def test_small_test_builds_come_from_the_family_the_registry_reports():
+    import _small
+
+    assert "startswith" not in (Path(__file__).parent / "_small.py").read_text()
+    families = {n: wavevision.get_entry(n).family for n in wavevision.list_models()}
+    assert families["wavemix_paper_sr"] == "wavemix" and families["wavemixsr_v2_x4"] == "wavemixsr"
+    assert families["wave_vit_s"] == "wave_vit" and families["mask_rcnn_wave_vit_s_fpn_1x"] == "detection"
+    for name in _small.timm_models():  # every family with the timm interface has its small build
+        assert _small.small_overrides(name) == _small.BY_MODEL.get(name, _small.BY_FAMILY[families[name]])

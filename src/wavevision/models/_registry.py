@@ -31,6 +31,12 @@ class ModelEntry:
     cfgs: DefaultCfg
 
     @property
+    def family(self) -> str:
+        """The model family: the module under ``wavevision.models`` that registers it (``"wavemix"``,
+        ``"wave_vit"``, ``"wavemixsr"``, ...), as timm records each model's module."""
+        return self.fn.__module__.rsplit(".", 1)[-1]
+
+    @property
     def task(self) -> str:
         """``classification``, ``segmentation``, ``super_resolution`` or ``detection``."""
         return self.cfgs.default.task
