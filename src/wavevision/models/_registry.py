@@ -109,7 +109,9 @@ def deprecated_models() -> dict[str, str]:
 
 def resolve_model_name(name: str) -> str:
     """``name`` (or ``name.tag``) with a deprecated model name replaced by its new one (warning once);
-    any other name unchanged."""
+    any other name (or non-string, which :func:`get_entry` refuses) unchanged."""
+    if not isinstance(name, str):
+        return name
     arch, tag = split_model_name_tag(name)
     if arch not in _DEPRECATED:
         return name
