@@ -53,7 +53,7 @@ class _RenamedModule(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     def create_module(self, spec: Any) -> ModuleType:
         new = self.renamed[spec.name]
-        warn_renamed("module", spec.name, new, stacklevel=8)
+        warn_renamed("module", spec.name, new, stacklevel=3)  # the import statement (warnings skips importlib's frames)
         return importlib.import_module(new)
 
     def exec_module(self, module: ModuleType) -> None:
