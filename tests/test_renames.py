@@ -117,3 +117,15 @@ def test_a_checkpoint_saved_under_an_old_name_loads(tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))
     for name in ("wavemix_sr", "wavemix_paper_sr"):  # naming the model either way agrees with the file
         assert wavevision.create_model(name, checkpoint=path).model_name == "wavemix_paper_sr"
+
+
+def test_the_command_line_takes_old_names_and_says_where_they_went(capsys):
+    from wavevision.cli import main
+
+    with pytest.warns(FutureWarning, match="'wavemixsr_x2' is deprecated .* now 'wavemixsr_v1_x2'"):
+        assert main(["info", "wavemixsr_x2"]) == 0
+    assert "1,704,385" in capsys.readouterr().out
+    assert main(["list", "wavemix_sr*"]) != 0  # old names are not listed; the error names the new ones
+    err = capsys.readouterr().err
+    assert "no model matches 'wavemix_sr*' (renamed: wavemix_sr is now wavemix_paper_sr" in err
+    assert len(err.strip().splitlines()) == 1
