@@ -4,7 +4,9 @@ Every backbone-capable model has ``feature_info`` (one entry per map it can retu
 reduction from the input, the module producing it), ``forward_intermediates`` and
 ``prune_intermediate_layers`` with timm's semantics, and builds as a backbone with
 ``features_only=True`` (``out_indices`` choosing the maps). An isotropic model (WaveMix) has
-one entry per block, all at the stem's reduction; Wave-ViT has its four stages.
+one entry per block, all at the stem's reduction; Wave-ViT has its four stages. A backbone that
+feeds a detection pyramid says which four maps (``pyramid_indices()``; :func:`pyramid_taps` for
+an isotropic one) and what ``frozen_stages`` fixes (``pyramid_frozen_modules(k)``).
 """
 from __future__ import annotations
 
