@@ -1,9 +1,10 @@
 """Small, structurally complete builds of every registered model, for fast parametrised tests.
 
 Every test file that loops over the registered models takes them from :func:`timm_models` and
-builds them through :func:`small_model`, so a new model family needs one branch here and nothing
-else. The detectors (torchvision models, not timm-interface ones) have their own parametrised
-tests in ``tests/test_detection.py``.
+builds them through :func:`small_model`. The overrides come from a table keyed by the family the
+registry reports (``get_entry(name).family``, the module registering the model), so a new model
+family needs one entry here and nothing else. The detectors (torchvision models, not
+timm-interface ones) have their own parametrised tests in ``tests/test_detection.py``.
 """
 from __future__ import annotations
 
@@ -13,6 +14,21 @@ import torch
 
 import wavevision
 
+# One block per stage, narrow; stem, strides, heads' layout and aux head kept.
+_VIT = {"depths": (1, 1, 1, 1), "embed_dims": (16, 32, 48, 64), "num_heads": (1, 2, 3, 4), "stem_hidden_dim": 8}
+# Overrides that keep each family's registered structure (stem, level, width, head) with fewer blocks.
+BY_FAMILY: dict[str, dict[str, Any]] = {
+    "wavemix": {"depth": 1},
+    "ablation": {"depth": 1},
+    "wave_vit": _VIT,
+    "upernet": {"backbone_args": _VIT, "channels": 32},  # the small Wave-ViT backbone, a 32-channel decoder
+    "wavemixsr": {"depth": 1, "final_dim": 16, "ff_channel": 16},  # blocks run at the output size (x8: 64x the area)
+}
+# Single models that need more than their family's overrides.
+BY_MODEL: dict[str, dict[str, Any]] = {
+    "mixer_mlp": {"depth": 1, "mixer_kwargs": {"resize": True}},  # a token MLP has a fixed grid: resample odd sizes
+}
+
 
 def timm_models() -> list[str]:
     """Every registered model with the timm interface: all but the detectors (task ``detection``)."""
@@ -21,16 +37,12 @@ def timm_models() -> list[str]:
 
 def small_overrides(name: str) -> dict[str, Any]:
     """Overrides that keep the registered structure (stem, level, width, head) with fewer blocks."""
-    if name == "mixer_mlp":  # a token MLP has a fixed grid: resample the odd sizes the tests use
-        return {"depth": 1, "mixer_kwargs": {"resize": True}}
-    vit = {"depths": (1, 1, 1, 1), "embed_dims": (16, 32, 48, 64), "num_heads": (1, 2, 3, 4), "stem_hidden_dim": 8}
-    if name.startswith("wave_vit"):  # one block per stage, narrow; stem, strides, heads' layout, aux head kept
-        return vit
-    if name.startswith("upernet_"):  # the small Wave-ViT backbone, a 32-channel decoder (PPM + FPN layout kept)
-        return {"backbone_args": vit, "channels": 32}
-    if name.startswith("wavemixsr"):  # blocks run at the output size (x8: 64 times the input's area): narrow them
-        return {"depth": 1, "final_dim": 16, "ff_channel": 16}
-    return {"depth": 1}
+    if name in BY_MODEL:
+        return dict(BY_MODEL[name])
+    family = wavevision.get_entry(name).family
+    if family not in BY_FAMILY:
+        raise KeyError(f"no small test build for family {family!r} (model {name!r}): add it to tests/_small.py BY_FAMILY")
+    return dict(BY_FAMILY[family])
 
 
 def takes_depth(name: str) -> bool:

@@ -455,7 +455,7 @@ def sr_weights(tmp_path_factory):
     import wavevision
 
     path = tmp_path_factory.mktemp("srw") / "sr.pth"
-    torch.save(wavevision.create_model("wavemixsr_x2").state_dict(), path)
+    torch.save(wavevision.create_model("wavemixsr_v1_x2").state_dict(), path)
     return path
 
 
@@ -465,7 +465,7 @@ def sr_weights(tmp_path_factory):
 ])
 def test_sr_eval_names_a_too_small_image_in_one_line(tmp_path, capsys, sr_weights, sides, message):
     root = _sr_images(tmp_path / "set", sides)
-    line = _error_line(capsys, ["eval", "--model", "wavemixsr_x2", "--checkpoint",
+    line = _error_line(capsys, ["eval", "--model", "wavemixsr_v1_x2", "--checkpoint",
                                 str(sr_weights), "--dataset", "sr-folder", "--data-root", str(root), "--no-progress"])
     assert line.startswith("wavevision eval: error: ") and message in line, line
 
@@ -474,7 +474,7 @@ def test_sr_train_names_a_1x1_image_in_one_line(tmp_path, capsys):
     root = tmp_path / "sr"
     _sr_images(root / "train", [16, 1, 16, 16])
     _sr_images(root / "val", [16, 16])
-    argv = ["train", "--model", "wavemixsr_x2", "--model-arg", "final_dim=16", "--dataset", "sr-folder", "--data-root",
+    argv = ["train", "--model", "wavemixsr_v1_x2", "--model-arg", "final_dim=16", "--dataset", "sr-folder", "--data-root",
             str(root), "--dataset-arg", "patch_size=8", "--dataset-arg", "num_patches=4", "--epochs", "1",
             "--batch-size", "2", "-o", str(tmp_path / "run"), *QUICK]
     line = _error_line(capsys, [*argv, "--dataset-arg", "verify=false"])  # found when the sample is read

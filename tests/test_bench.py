@@ -200,8 +200,8 @@ def test_real_timm_model_by_its_bare_name():
 
 def test_dense_tasks_train_with_their_losses():
     small = dict(depth=1, final_dim=16, ff_channel=16)
-    results = benchmark(["wavemix_seg", "wavemix_sr"], input_size=16, batch_size=2, warmup=0, repeats=1, memory=False,
-                        model_kwargs={"wavemix_seg": small, "wavemix_sr": small})
+    results = benchmark(["wavemix_seg", "wavemix_paper_sr"], input_size=16, batch_size=2, warmup=0, repeats=1, memory=False,
+                        model_kwargs={"wavemix_seg": small, "wavemix_paper_sr": small})
     assert [r.task for r in results] == ["segmentation", "super_resolution"]
     assert all(r.status == "ok" and r.train_step_ms > 0 for r in results), [r.note for r in results]
     assert "memory: not measured" in format_results(results)

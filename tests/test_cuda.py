@@ -58,7 +58,7 @@ def test_autocast_forward_backward(name, dtype):
     assert (out - ref).abs().max().item() / scale < 0.1
 
 
-@pytest.mark.parametrize("name", ["wavemix_lite_64_6", "wavemix_seg", "wavemix_sr"])
+@pytest.mark.parametrize("name", ["wavemix_lite_64_6", "wavemix_seg", "wavemix_paper_sr"])
 def test_channels_last_cuda(name):
     model, x = _model(name)
     model = model.cuda()

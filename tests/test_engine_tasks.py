@@ -63,8 +63,8 @@ def test_dataset_fixed_model_arguments():
     assert get_task("classification").model_args(CLS) == {"in_chans": 1, "num_classes": 4}
     assert get_task("segmentation").model_args(SEG) == {"in_chans": 3, "num_classes": 3}
     assert get_task("super_resolution").model_args(SR) == {"in_chans": 3, "scale": 2}
-    with pytest.raises(ValueError, match="'wavemix_sr' is a super-resolution model but dataset 'toy' is for classification"):
-        get_task("classification").check_model("wavemix_sr", "super_resolution", CLS, ["wavemix_lite"])
+    with pytest.raises(ValueError, match="'wavemix_paper_sr' is a super-resolution model but dataset 'toy' is for classification"):
+        get_task("classification").check_model("wavemix_paper_sr", "super_resolution", CLS, ["wavemix_lite"])
 
 
 def test_losses_equal_the_functional_definitions():

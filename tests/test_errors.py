@@ -30,7 +30,7 @@ def test_wrong_number_of_channels():
         _tiny()(torch.rand(1, 1, 32, 32))
 
 
-@pytest.mark.parametrize("name", ["wavemix_lite_8_10", "wavemix_seg", "wavemix_sr"])
+@pytest.mark.parametrize("name", ["wavemix_lite_8_10", "wavemix_seg", "wavemix_paper_sr"])
 def test_wrong_number_of_channels_every_task(name):
     model = wavevision.create_model(name, depth=1)
     wrong = 4 if model.in_chans != 4 else 2
@@ -74,7 +74,7 @@ def test_bad_level(level):
         _tiny(level=level)
 
 
-@pytest.mark.parametrize("name", ["wavemix_lite", "wavemix_seg", "wavemix_sr"])
+@pytest.mark.parametrize("name", ["wavemix_lite", "wavemix_seg", "wavemix_paper_sr"])
 def test_level_zero_every_family(name):
     with pytest.raises(ValueError, match="level must be an integer >= 1, got 0"):
         wavevision.create_model(name, depth=1, level=0)
@@ -85,7 +85,7 @@ def test_level_zero_block():
         WaveMixBlock(dim=16, level=0)
 
 
-@pytest.mark.parametrize("name", ["wavemix", "wavemix_seg", "wavemix_sr"])
+@pytest.mark.parametrize("name", ["wavemix", "wavemix_seg", "wavemix_paper_sr"])
 def test_final_dim_not_divisible_by_4(name):
     with pytest.raises(ValueError, match="final_dim must be a positive multiple of 4.*got 18; try 16 or 20"):
         wavevision.create_model(name, depth=1, final_dim=18, ff_channel=18)
@@ -108,7 +108,7 @@ def test_unknown_override_lists_accepted_names():
         wavevision.create_model("wavemix", levels=2)
     # The message lists what the family takes instead.
     with pytest.raises(TypeError, match=r"unknown argument\(s\) \['classes'\].*'scale'"):
-        wavevision.create_model("wavemix_sr", classes=3)
+        wavevision.create_model("wavemix_paper_sr", classes=3)
 
 
 @pytest.mark.parametrize("kw,match", [
@@ -134,13 +134,13 @@ def test_num_classes_negative_every_task_and_reset():
     with pytest.raises(ValueError, match="num_classes must be an integer >= 0, got -1"):
         _tiny().reset_classifier(-1)
     with pytest.raises(ValueError, match="num_classes must be an integer >= 0, got -1"):
-        wavevision.create_model("wavemix_sr", depth=1).reset_classifier(-1)
+        wavevision.create_model("wavemix_paper_sr", depth=1).reset_classifier(-1)
 
 
 @pytest.mark.parametrize("scale", [3, 1, 8])
 def test_sr_scale(scale):
     with pytest.raises(ValueError, match=rf"scale must be 2 or 4, got {scale}"):
-        wavevision.create_model("wavemix_sr", scale=scale)
+        wavevision.create_model("wavemix_paper_sr", scale=scale)
 
 
 # ------------------------------------------------------------------------------------

@@ -71,7 +71,7 @@ def test_out_indices_pick_and_prune(name):
         assert len(shallow.state_dict()) < len(_deep(name, features_only=True, out_indices=(n - 1,)).state_dict())
 
 
-@pytest.mark.parametrize("name", ["wavemix_192_16_l3", "wave_vit_s", "wavemix_sr"])
+@pytest.mark.parametrize("name", ["wavemix_192_16_l3", "wave_vit_s", "wavemix_paper_sr"])
 def test_forward_intermediates_timm_arguments(name):
     model = _deep(name).eval()
     x = _x(model)
@@ -142,7 +142,7 @@ def test_global_pool_choices_and_per_position_logits():
     ("wavemix_lite_8_10", "token", "'avg', 'max', ''"),
     ("wave_vit_s", "max", "'token', 'avg', ''"),
     ("wavemix_seg", "avg", "''"),
-    ("wavemix_sr", "avg", "''"),
+    ("wavemix_paper_sr", "avg", "''"),
 ])
 def test_unsupported_global_pool_names_the_choices(name, pool, choices):
     with pytest.raises(ValueError, match=rf"does not support global_pool={pool!r}; choose one of {re.escape(choices)}"):

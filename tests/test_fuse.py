@@ -61,7 +61,7 @@ def test_fused_matches_eval_model(name):
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
 
 
-@pytest.mark.parametrize("name", ["wavemix", "wavemix_lite_8_10", "wavemix_seg", "wavemix_sr", "wave_vit_s"])
+@pytest.mark.parametrize("name", ["wavemix", "wavemix_lite_8_10", "wavemix_seg", "wavemix_paper_sr", "wave_vit_s"])
 def test_every_provable_pair_is_folded(name):
     """WaveMix MLPs (convT -> BN, or conv -> parameter-free upsample -> BN) and conv-BN stems lose their BN;
     only a BatchNorm behind a non-linearity (the patchify stem's, after GELU) stays."""

@@ -30,7 +30,7 @@ CONFIGS = {
     "classification_level2_strided": (
         "cls", dict(SMALL, num_classes=10, level=2, initial_conv="strided", stride=2, dropout=0.5), "wavemix"),
     "segmentation_level3": ("seg", dict(SMALL, num_classes=5, level=3, stride=2, dropout=0.0), "wavemix_seg"),
-    "sisr_level1": ("sr", dict(SMALL, level=1, dropout=0.0), "wavemix_sr"),
+    "sisr_level1": ("sr", dict(SMALL, level=1, dropout=0.0), "wavemix_paper_sr"),
 }
 
 
@@ -115,7 +115,7 @@ def test_public_checkpoint_file_loads_through_create_model(public, name, tmp_pat
         ("imagenet_L1_192_16_p4", "cls", dict(level=1), "wavemix_192_16_l1"),
         ("imagenet_L3_192_16_p4", "cls", dict(level=3), "wavemix_192_16_l3"),
         ("seg_L4_256_16_s2_20cls", "seg", dict(), "wavemix_seg_256_16_l4"),
-        ("sisr_L1_144_4", "sr", dict(), "wavemix_sr_144_4_x2"),
+        ("sisr_L1_144_4", "sr", dict(), "wavemix_paper_sr_144_4_x2"),
     ],
 )
 def test_paper_parameter_counts_match_public_code(public, key, kind, kwargs, ours):

@@ -336,7 +336,7 @@ TRANSCRIPTIONS = {
     "wavemix_lite_144_7_cifar10": _cifar10(),
     **WAVEMIX_TRANSCRIPTIONS,
     "wavemix_seg_192_16_l3_cityscapes": _cityscapes(),
-    "wavemixsr_x2_div2k": _sr("wavemixsr_x2", 2, 33.08),
+    "wavemixsr_x2_div2k": _sr("wavemixsr_v1_x2", 2, 33.08),
     "wavemixsr_v2_x2_div2k": _sr("wavemixsr_v2_x2", 2, None),  # no V2 result published
     "wavemixsr_v2_x4_div2k": _sr("wavemixsr_v2_x4", 4, None),
 }
@@ -438,7 +438,7 @@ def test_dataset_recipes_view_is_unchanged():
                              epochs=20, batch_size=16, lr=5e-3, weight_decay=0.01, warmup_epochs=1.0),
         "digit-objects": dict(model="mask_rcnn_wave_vit_digits", model_args={}, epochs=5, batch_size=8, lr=2e-3,
                               warmup_epochs=0.5, clip_grad=10.0),
-        "photos": dict(model="wavemix_sr", model_args=dict(final_dim=48, ff_channel=48, depth=3), batch_size=16,
+        "photos": dict(model="wavemix_paper_sr", model_args=dict(final_dim=48, ff_channel=48, depth=3), batch_size=16,
                        lr=2e-3, weight_decay=0.0, warmup_epochs=1.0),
     }  # (batch 64, weight decay 0.05 and 10 epochs, the defaults, are left out as before)
 

@@ -176,8 +176,8 @@ def test_resume_with_another_configuration_is_refused(tmp_path):
 
 
 def test_task_mismatch_and_dataset_conflicts_are_clear(tmp_path):
-    with pytest.raises(ValueError, match="'wavemix_sr' is a super-resolution model but dataset 'digits'.*wavemix_lite"):
-        train(_digits(tmp_path, "x", model="wavemix_sr", model_args={}))
+    with pytest.raises(ValueError, match="'wavemix_paper_sr' is a super-resolution model but dataset 'digits'.*wavemix_lite"):
+        train(_digits(tmp_path, "x", model="wavemix_paper_sr", model_args={}))
     with pytest.raises(ValueError, match="num_classes=5 does not fit dataset 'digits', which has num_classes=10"):
         train(_digits(tmp_path, "x", model_args={**TINY, "num_classes": 5}))
     with pytest.raises(ValueError, match="fp16 needs an accelerator"):

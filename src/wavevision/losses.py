@@ -25,7 +25,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .models.wave_vit import TokenLabelOutput, box_area
+from .outputs import TokenLabelOutput, box_area
 
 __all__ = ["TokenLabelLoss", "class_probabilities", "dense_token_target", "soft_target_cross_entropy"]
 

@@ -137,7 +137,7 @@ def resolve_model(name: Union[str, ModelSpec], kwargs: Optional[Mapping[str, Any
     for prefix in ("timm:", "timm/"):
         if name.startswith(prefix):
             return ModelSpec(name[len(prefix):], "timm", kwargs)
-    if name in list_models():
+    if name in list_models(include_deprecated=True):  # a renamed model's old name too (it warns once when built)
         return ModelSpec(name, "wavevision", kwargs)
     timm = _import_timm()
     if not isinstance(timm, BaseException) and name in timm.list_models():

@@ -109,6 +109,7 @@ class _Source:
         from ..models import get_entry
         from ..models._builder import _read_config
         from ..models._pretrained import split_model_name_tag
+        from ..models._registry import resolve_model_name
 
         self.name, self.overrides, self.run = args.model, dict(overrides), None
         if _looks_like_path(args.model):
@@ -132,7 +133,7 @@ class _Source:
             raise FileNotFoundError(f"--checkpoint {ckpt} does not exist")
         config = _read_config(ckpt)
         where = ckpt.with_suffix(".json")
-        arch = split_model_name_tag(args.model)[0]
+        arch = split_model_name_tag(resolve_model_name(args.model))[0]
         if arch != config["model"]:
             raise ValueError(f"the command names model {args.model!r}, but --checkpoint {ckpt} holds a {config['model']!r} "
                              f"(from {where}); drop the name: wavevision export {ckpt} -o PATH")

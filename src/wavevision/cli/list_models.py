@@ -112,8 +112,14 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(found, indent=2))
         return 0
     if not found:
+        import fnmatch
+
+        from ..models import deprecated_models
+
+        renamed = [f"{old} is now {new}" for old, new in deprecated_models().items() if fnmatch.fnmatch(old, args.pattern)]
         raise ValueError(f"no {'released weights match' if args.pretrained else 'model matches'} {args.pattern!r}"
-                         + (f" for task {args.task}" if args.task else "") + "; wavevision list shows all")
+                         + (f" for task {args.task}" if args.task else "")
+                         + (f" (renamed: {', '.join(renamed)})" if renamed else "") + "; wavevision list shows all")
     print(format_table(found, ["name", "task", "params", "input", "reference"],
                        headers={"reference": "published result" + (" (of the released weights)" if args.pretrained else "")}))
     if args.pretrained:

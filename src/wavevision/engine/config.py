@@ -72,7 +72,7 @@ class TrainConfig:
     # what to train, on what
     model: Optional[str] = field(default=None, metadata=_opt(
         "registered model name (default: the dataset recipe's model, else wavemix_lite / wavemix_seg / "
-        "wavemix_sr by task)"))
+        "wavemix_paper_sr by task)"))
     model_args: Dict[str, Any] = field(default_factory=dict, metadata=_opt(
         "model hyperparameter overrides, e.g. depth=4 final_dim=64 (in_chans, num_classes and scale "
         "follow the dataset)"))

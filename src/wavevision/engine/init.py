@@ -31,7 +31,7 @@ def init_file(spec: str, model: nn.Module) -> Path:
     if path.is_file():
         return path
     arch, _ = split_model_name_tag(spec)
-    if arch in list_models():
+    if arch in list_models(include_deprecated=True):
         return _weights_file(resolve_pretrained_cfg(spec, get_entry(arch).cfgs), arch, cap)
     raise ValueError(f"init {spec!r} is neither a file, hf-hub:ORG/NAME nor a registered model's NAME.TAG; give the "
                      "path of a .safetensors or .pth checkpoint")

@@ -24,7 +24,7 @@ class RecipeGapWarning(UserWarning):
 
 # Pipeline operations the engine's dataset builders perform (with augment=True for the random ones).
 _DONE_BY_DATASETS = {"normalize", "to_tensor", "random_crop", "hflip", "random_patch", "reduce_zero_label"}
-# Done inside the model: the WaveMixSR models take RGB and work on full-range YCbCr (models/wavemix_sr.py).
+# Done inside the model: the WaveMixSR models take RGB and work on full-range YCbCr (models/wavemixsr.py).
 _DONE_BY_MODELS = {"rgb_to_ycbcr"}
 _RANDOM = {"random_crop", "hflip", "random_patch", "random_resized_crop", "rand_augment", "color_jitter",
            "random_erasing", "photometric_distortion"}

@@ -9,13 +9,22 @@ from ._builder import (
 from ._hub import list_pretrained, save_pretrained
 from ._features import FeatureInfo, feature_take_indices
 from ._pretrained import DefaultCfg, PretrainedCfg, generate_default_cfgs, split_model_name_tag
-from ._registry import ModelEntry, get_entry, get_pretrained_cfg, list_models, register_model
-from .wavemix import WaveMix, WaveMixPatchSeg, WaveMixSeg, WaveMixSR
+from ._registry import (
+    ModelEntry,
+    deprecated_models,
+    get_entry,
+    get_pretrained_cfg,
+    list_models,
+    register_model,
+    register_model_deprecations,
+)
+from ._deprecated import renamed_attributes, renamed_modules
+from .wavemix import WaveMix, WaveMixPaperSR, WaveMixPatchSeg, WaveMixSeg
 from .wave_vit import TokenLabelOutput, WaveViT
 from .ablation import MixerNet
 from .upernet import SegmentationOutput, UperNet
 from .detection import WaveDetector
-from .wavemix_sr import WaveMixSRV2, WaveMixSRY
+from .wavemixsr import WaveMixSRV1, WaveMixSRV2
 
 __all__ = [
     "CheckpointMismatchError",
@@ -29,14 +38,15 @@ __all__ = [
     "UperNet",
     "WaveDetector",
     "WaveMix",
+    "WaveMixPaperSR",
     "WaveMixPatchSeg",
-    "WaveMixSR",
+    "WaveMixSRV1",
     "WaveMixSRV2",
-    "WaveMixSRY",
     "WaveMixSeg",
     "WaveViT",
     "convert_official_state_dict",
     "create_model",
+    "deprecated_models",
     "feature_take_indices",
     "generate_default_cfgs",
     "get_entry",
@@ -45,7 +55,12 @@ __all__ = [
     "list_pretrained",
     "load_state_dict_strict",
     "register_model",
+    "register_model_deprecations",
     "save_checkpoint",
     "save_pretrained",
     "split_model_name_tag",
 ]
+
+# Renamed in issue 21 (the names now say which paper): the old ones warn once, then work.
+__getattr__ = renamed_attributes(__name__, {"WaveMixSR": "WaveMixPaperSR", "WaveMixSRY": "WaveMixSRV1"})
+renamed_modules({f"{__name__}.wavemix_sr": f"{__name__}.wavemixsr"})

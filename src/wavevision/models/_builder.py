@@ -20,7 +20,7 @@ import inspect
 import json
 import warnings
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -28,7 +28,7 @@ import torch.nn as nn
 from ..utils.io import atomic_write_bytes, read_text
 from ..utils.validate import PathLike, check_bool, check_nested
 from ._pretrained import PretrainedCfg, cfg_for_features, resolve_pretrained_cfg, split_model_name_tag
-from ._registry import get_entry
+from ._registry import get_entry, resolve_model_name
 
 __all__ = [
     "CheckpointMismatchError",
@@ -37,17 +37,13 @@ __all__ = [
     "create_model",
     "load_safetensors",
     "load_state_dict_strict",
+    "register_checkpoint_filter",
     "save_checkpoint",
     "save_safetensors_bytes",
 ]
 
 CHECKPOINT_FORMAT = "wavevision-checkpoint"
 CHECKPOINT_VERSION = 1
-# Keys official checkpoints carry that are not weights of ours (recomputed filter buffers):
-# Wave-ViT's float16 Haar filters in every wavelet-attention layer.
-_DROPPED_SUFFIXES: Tuple[str, ...] = (
-    ".attn.dwt.w_ll", ".attn.dwt.w_lh", ".attn.dwt.w_hl", ".attn.dwt.w_hh", ".attn.idwt.filters",
-)
 _WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "net")
 _PREFIXES = ("module.", "_orig_mod.")
 # timm's arguments that only steer the build; they are not recorded for rebuilding from a checkpoint.
@@ -58,6 +54,21 @@ _FOLDER_PREFIXES = ("hf-hub:", "local-dir:")  # timm's prefixes for Hub-style fo
 
 class CheckpointMismatchError(ValueError):
     """A state dict does not fit the model it is loaded into."""
+
+
+CheckpointFilter = Callable[[Mapping[str, torch.Tensor], nn.Module], Dict[str, torch.Tensor]]
+# Each family's checkpoint filter by model class (timm's pretrained_filter_fn), registered by the family's module.
+_CHECKPOINT_FILTERS: Dict[type, CheckpointFilter] = {}
+
+
+def register_checkpoint_filter(cls: type, fn: CheckpointFilter) -> CheckpointFilter:
+    """Make ``fn(state_dict, model)`` map every state dict loaded into a ``cls`` (or a subclass without a
+    filter of its own) to that model's keys first: the family's foreign layouts (its reference
+    code's extra buffers, earlier wavevision layouts). One filter per class; returns ``fn``."""
+    if cls in _CHECKPOINT_FILTERS:
+        raise ValueError(f"{cls.__name__} already has a checkpoint filter ({_CHECKPOINT_FILTERS[cls].__name__})")
+    _CHECKPOINT_FILTERS[cls] = fn
+    return fn
 
 
 def _accepted(cls: type) -> list[str]:
@@ -177,12 +188,13 @@ def _unwrap(obj: Any) -> Dict[str, torch.Tensor]:
     return dict(obj)
 
 
-def convert_official_state_dict(state_dict: Mapping[str, Any]) -> Dict[str, torch.Tensor]:
+def convert_official_state_dict(state_dict: Mapping[str, Any], model: Optional[nn.Module] = None) -> Dict[str, torch.Tensor]:
     """Map a state dict saved by the public implementation to wavevision's layout.
 
     Accepts a plain state dict or one wrapped under ``state_dict``/``model``; strips the
-    ``module.`` prefix of (Distributed)DataParallel and ``_orig_mod.`` of torch.compile, and
-    drops recomputed filter buffers (Wave-ViT's float16 ``*.attn.dwt.*`` / ``*.attn.idwt.filters``).
+    ``module.`` prefix of (Distributed)DataParallel and ``_orig_mod.`` of torch.compile. With
+    ``model``, its family's registered checkpoint filter then maps what is left (e.g. Wave-ViT
+    drops the reference's recomputed float16 Haar buffers); loading into a model applies it anyway.
     WaveMix and Wave-ViT module names already equal the reference ones.
     """
     sd = _unwrap(state_dict)
@@ -191,15 +203,13 @@ def convert_official_state_dict(state_dict: Mapping[str, Any]) -> Dict[str, torc
         for prefix in _PREFIXES:
             while key.startswith(prefix):
                 key = key[len(prefix) :]
-        if key.endswith(_DROPPED_SUFFIXES):
-            continue
         out[key] = value
-    return out
+    return out if model is None else dict(_filtered(model, out))
 
 
 def load_state_dict_strict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], *, source: str = "checkpoint") -> None:
     """Load ``state_dict`` strictly, raising :class:`CheckpointMismatchError` that names what differs
-    (a family's ``filter_checkpoint(state_dict)``, where it has one, maps its earlier layouts first, and
+    (the family's registered checkpoint filter, where it has one, maps its other layouts first, and
     its ``check_checkpoint(state_dict)`` names a foreign layout)."""
     state_dict = _filtered(model, state_dict)
     check = getattr(model, "check_checkpoint", None)
@@ -223,18 +233,20 @@ def load_state_dict_strict(model: nn.Module, state_dict: Mapping[str, torch.Tens
             parts.append(f"{len(missing)} missing key(s), e.g. {missing[:3]}")
         if unexpected:
             parts.append(f"{len(unexpected)} unexpected key(s), e.g. {unexpected[:3]}")
-        parts.append(
-            "build the model with the checkpoint's hyperparameters (WaveMix: depth, final_dim, level, ...; "
-            "Wave-ViT: embed_dims, depths, num_heads, token_label) or pick the matching name"
-        )
+        shape_args = [a for a in _accepted(type(model)) if a not in ("num_classes", "in_chans")][:5]  # the model's own
+        parts.append(f"build the model with the checkpoint's hyperparameters ({type(model).__name__}: "
+                     f"{', '.join(shape_args)}, ...) or pick the matching name")
         raise CheckpointMismatchError("; ".join(parts))
     model.load_state_dict(state_dict, strict=True)
 
 
 def _filtered(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> Mapping[str, torch.Tensor]:
-    """``state_dict`` through the model family's ``filter_checkpoint`` (timm's checkpoint filter), if any."""
-    filt = getattr(model, "filter_checkpoint", None)
-    return filt(state_dict) if callable(filt) else state_dict
+    """``state_dict`` through the checkpoint filter registered for the model's class (the nearest in its
+    method resolution order; :func:`register_checkpoint_filter`), if any."""
+    for cls in type(model).__mro__:
+        if cls in _CHECKPOINT_FILTERS:
+            return _CHECKPOINT_FILTERS[cls](state_dict, model)
+    return state_dict
 
 
 def _config_path(path: Path) -> Path:
@@ -313,6 +325,7 @@ def _read_config(path: Path) -> Dict[str, Any]:
         raise ValueError(f"{where} has no 'model' (the registered model name); save the checkpoint again")
     if not isinstance(cfg["model"], str):
         raise ValueError(f"{where}: 'model' must be a model name (a string), got {cfg['model']!r}")
+    cfg["model"] = resolve_model_name(cfg["model"])  # a checkpoint saved under a renamed model's old name
     for key, what in (("kwargs", "a mapping of argument names to values"), ("extra", "a mapping")):
         if not isinstance(cfg.setdefault(key, {}), dict):
             raise ValueError(f"{where}: {key!r} must be {what}, got {type(cfg[key]).__name__}")
@@ -551,6 +564,7 @@ def create_model(
             raise ValueError(f"{name!r} names its weights already; drop checkpoint=PATH")
         return _from_folder(name, overrides)
     if name is not None:
+        name = resolve_model_name(name)  # a renamed model's old name: a one-time warning, then the new name
         get_entry(name)  # unknown names and tags: a clear error first
         arch, tag = split_model_name_tag(name)
         if tag and overrides.get("pretrained_cfg") is None:

@@ -4,17 +4,24 @@ Every backbone-capable model has ``feature_info`` (one entry per map it can retu
 reduction from the input, the module producing it), ``forward_intermediates`` and
 ``prune_intermediate_layers`` with timm's semantics, and builds as a backbone with
 ``features_only=True`` (``out_indices`` choosing the maps). An isotropic model (WaveMix) has
-one entry per block, all at the stem's reduction; Wave-ViT has its four stages.
+one entry per block, all at the stem's reduction; Wave-ViT has its four stages. A backbone that
+feeds a detection pyramid says which four maps (``pyramid_indices()``; :func:`pyramid_taps` for
+an isotropic one) and what ``frozen_stages`` fixes (``pyramid_frozen_modules(k)``).
 """
 from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
 
-__all__ = ["OUTPUT_FORMATS", "FeatureInfo", "default_out_indices", "feature_take_indices"]
+from ..utils.validate import check_int
+
+__all__ = ["OUTPUT_FORMATS", "PYRAMID_LEVELS", "FeatureInfo", "default_out_indices", "feature_take_indices",
+           "pyramid_taps"]
 
 OUTPUT_FORMATS = ("NCHW", "NHWC")
 # features_only without out_indices returns the last (up to) this many maps, as timm's getter does.
 _DEFAULT_MAPS = 4
+# Maps a detection pyramid takes from a backbone (strides 4, 8, 16, 32 in the detectors).
+PYRAMID_LEVELS = 4
 
 
 class FeatureInfo(list):
@@ -82,3 +89,11 @@ def default_out_indices(num: int) -> tuple[int, ...]:
     """The maps a backbone returns without ``out_indices``: the last (up to) four."""
     n = min(_DEFAULT_MAPS, num)
     return tuple(range(num - n, num))
+
+
+def pyramid_taps(depth: int) -> tuple[int, ...]:
+    """The blocks of an isotropic backbone whose outputs feed a detection pyramid: after blocks
+    ``round(k * depth / 4)`` for k = 1..4 (0-based indices; needs at least four blocks)."""
+    if check_int("depth", depth, min=1) < PYRAMID_LEVELS:
+        raise ValueError(f"an isotropic backbone needs at least 4 blocks (one per pyramid level), got depth {depth}")
+    return tuple(round(k * depth / PYRAMID_LEVELS) - 1 for k in range(1, PYRAMID_LEVELS + 1))

@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..utils.task_names import check_task
+from ._deprecated import warn_renamed
 from ._pretrained import DefaultCfg, split_model_name_tag
 
-__all__ = ["ModelEntry", "get_entry", "get_pretrained_cfg", "list_models", "register_model", "suggest"]
+__all__ = ["ModelEntry", "deprecated_models", "get_entry", "get_pretrained_cfg", "list_models", "register_model",
+           "register_model_deprecations", "resolve_model_name", "suggest"]
 
 @dataclass(frozen=True)
 class ModelEntry:
@@ -25,6 +27,12 @@ class ModelEntry:
     name: str
     fn: Callable[..., Any]
     cfgs: DefaultCfg
+
+    @property
+    def family(self) -> str:
+        """The model family: the module under ``wavevision.models`` that registers it (``"wavemix"``,
+        ``"wave_vit"``, ``"wavemixsr"``, ...), as timm records each model's module."""
+        return self.fn.__module__.rsplit(".", 1)[-1]
 
     @property
     def task(self) -> str:
@@ -62,13 +70,14 @@ class ModelEntry:
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
+_DEPRECATED: dict[str, str] = {}  # old model name -> its registered name (timm's deprecated names)
 
 
 def register_model(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Decorator registering a builder under its function name, with the records listed for that
     name in its module's ``default_cfgs``. A name registered twice, or without a record, is an error."""
     name = fn.__name__
-    if name in _REGISTRY:
+    if name in _REGISTRY or name in _DEPRECATED:
         raise ValueError(f"model {name!r} is registered twice")
     cfgs = getattr(sys.modules[fn.__module__], "default_cfgs", {}).get(name)
     if not isinstance(cfgs, DefaultCfg):
@@ -76,6 +85,36 @@ def register_model(fn: Callable[..., Any]) -> Callable[..., Any]:
     check_task(cfgs.default.task, f"model {name!r}")
     _REGISTRY[name] = ModelEntry(name, fn, cfgs)
     return fn
+
+
+def register_model_deprecations(deprecations: dict[str, str]) -> None:
+    """Keep old model names working after a rename (timm's ``register_model_deprecations``): each
+    old name (and its ``name.tag``) builds the new model, with a FutureWarning naming the new name
+    once per process. Old names are hidden from :func:`list_models` unless ``include_deprecated``."""
+    for old, new in deprecations.items():
+        if old in _REGISTRY or old in _DEPRECATED:
+            raise ValueError(f"deprecated model name {old!r} is registered twice")
+        if new not in _REGISTRY:
+            raise ValueError(f"deprecated model name {old!r} points to {new!r}, which is not registered")
+        _DEPRECATED[old] = new
+
+
+def deprecated_models() -> dict[str, str]:
+    """Old model names and the registered names they now resolve to."""
+    return dict(_DEPRECATED)
+
+
+def resolve_model_name(name: str) -> str:
+    """``name`` (or ``name.tag``) with a deprecated model name replaced by its new one (warning once);
+    any other name (or non-string, which :func:`get_entry` refuses) unchanged."""
+    if not isinstance(name, str):
+        return name
+    arch, tag = split_model_name_tag(name)
+    if arch not in _DEPRECATED:
+        return name
+    new = _DEPRECATED[arch]
+    warn_renamed("model name", arch, new, stacklevel=4)
+    return f"{new}.{tag}" if tag else new
 
 
 def suggest(name: str, n: int = 3) -> list[str]:
@@ -88,6 +127,7 @@ def get_entry(name: str) -> ModelEntry:
     ValueError suggesting close names."""
     if not isinstance(name, str):
         raise TypeError(f"model name must be a string, got {type(name).__name__}")
+    name = resolve_model_name(name)
     arch, tag = split_model_name_tag(name)
     try:
         entry = _REGISTRY[arch]
@@ -111,13 +151,18 @@ def get_pretrained_cfg(name: str) -> dict[str, Any]:
     return entry.cfgs.cfgs[tag].to_dict()
 
 
-def list_models(pattern: str = "*", *, task: str | None = None, pretrained: bool = False) -> list[str]:
+def list_models(pattern: str = "*", *, task: str | None = None, pretrained: bool = False,
+                include_deprecated: bool = False) -> list[str]:
     """Sorted registered names matching a shell-style ``pattern``, optionally of one ``task`` or
-    only those with released weights (``pretrained=True``). An unknown ``task`` is an error."""
+    only those with released weights (``pretrained=True``); ``include_deprecated`` adds the old
+    names that still build a renamed model (:func:`deprecated_models`). An unknown ``task`` is an error."""
     if task is not None:
         check_task(task, "list_models")
+    entries = list(_REGISTRY.items())
+    if include_deprecated:
+        entries += [(old, _REGISTRY[new]) for old, new in _DEPRECATED.items()]
     names = [
-        n for n, e in _REGISTRY.items()
+        n for n, e in entries
         if fnmatch.fnmatch(n, pattern) and (task is None or e.task == task) and (not pretrained or e.cfgs.is_pretrained)
     ]
     return sorted(names)

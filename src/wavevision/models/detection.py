@@ -77,13 +77,13 @@ from ..utils.validate import check_bool, check_choice, check_int
 from ._backbone import backbone_args as _backbone_args
 from ._backbone import load_backbone_checkpoint
 from ._base import freeze_batch_norms
+from ._features import pyramid_taps
+from ._builder import register_checkpoint_filter
 from ._pretrained import PretrainedCfg, generate_default_cfgs
 from ._registry import register_model
-from .wave_vit import WaveViT
-from .wavemix import WaveMix
 
-__all__ = ["WaveDetector", "WaveMixPyramid", "WaveViTBody", "checkpoint_filter_fn", "detector_class", "detector_needs",
-           "mmdet_resized_size", "pyramid_taps"]
+__all__ = ["PyramidBody", "WaveDetector", "WaveMixPyramid", "WaveViTBody", "checkpoint_filter_fn", "detector_class",
+           "detector_needs", "mmdet_resized_size", "pyramid_taps"]
 
 DETECTORS = ("mask_rcnn", "faster_rcnn", "retinanet", "fcos")
 FPN_NORMS = ("none", "batch", "group")
@@ -104,14 +104,6 @@ def detector_needs() -> Any:
     return torchvision
 
 
-def pyramid_taps(depth: int) -> tuple[int, ...]:
-    """The blocks of an isotropic backbone whose outputs feed the pyramid: after blocks
-    ``round(k * depth / 4)`` for k = 1..4 (0-based indices; needs at least four blocks)."""
-    if check_int("depth", depth, min=1) < 4:
-        raise ValueError(f"a WaveMix backbone needs at least 4 blocks (one per pyramid level), got depth {depth}")
-    return tuple(round(k * depth / 4) - 1 for k in range(1, 5))
-
-
 def _freeze(modules: Sequence[nn.Module]) -> None:
     for m in modules:
         for p in m.parameters():
@@ -130,26 +122,6 @@ def mmdet_resized_size(height: int, width: int, short: int, long: int) -> tuple[
     return int(height * scale + 0.5), int(width * scale + 0.5)
 
 
-class WaveViTBody(nn.Module):
-    """A ``features_only`` Wave-ViT as a torchvision backbone body: ``{"0": stride 4, ..., "3": stride 32}``.
-
-    Args:
-        trunk: a Wave-ViT built with ``features_only=True`` (the four stage maps, normalised).
-        frozen_stages: stages whose weights stay fixed (0: none; k: the stem and stages 1..k).
-    """
-
-    def __init__(self, trunk: nn.Module, frozen_stages: int = 0) -> None:
-        super().__init__()
-        self.trunk = trunk
-        self.channels = list(trunk.feature_info.channels())
-        self.strides = list(trunk.feature_info.reduction())
-        self.frozen_stages = check_int("frozen_stages", frozen_stages, min=0, max=len(self.channels))
-        _freeze([getattr(trunk, f"{p}{i + 1}") for i in range(frozen_stages) for p in ("patch_embed", "block", "norm")])
-
-    def forward(self, x: torch.Tensor) -> "OrderedDict[str, torch.Tensor]":
-        return OrderedDict((str(i), m) for i, m in enumerate(self.trunk(x)))
-
-
 def _resampler(channels: int, source: int, target: int) -> nn.Module:
     """``source``-stride maps to ``target`` stride: a strided conv (coarser), a transposed conv (finer)."""
     if target == source:
@@ -161,34 +133,43 @@ def _resampler(channels: int, source: int, target: int) -> nn.Module:
     return nn.ConvTranspose2d(channels, channels, kernel_size=f, stride=f)
 
 
-class WaveMixPyramid(nn.Module):
-    """A ``features_only`` WaveMix (taps at :func:`pyramid_taps`) resampled to strides 4, 8, 16, 32.
+class PyramidBody(nn.Module):
+    """A ``features_only`` backbone's four maps as a torchvision backbone body at strides 4, 8, 16, 32
+    (``{"0": stride 4, ..., "3": stride 32}``). Each map is resampled from its own stride: a
+    hierarchical backbone (Wave-ViT) is used as it is, an isotropic one (WaveMix) gets strided or
+    transposed convs (module docstring). The backbone says what it provides: its
+    ``pyramid_indices()`` chose the maps (``out_indices``), its ``pyramid_frozen_modules(k)`` names
+    what ``frozen_stages=k`` fixes.
 
     Args:
-        trunk: a WaveMix built with ``features_only=True, out_indices=pyramid_taps(depth)``.
-        frozen_stages: pyramid levels whose blocks stay fixed (k: the stem and the blocks up to the k-th tap).
+        trunk: a backbone built with ``features_only=True, out_indices=trunk.pyramid_indices()``.
+        frozen_stages: pyramid levels whose modules stay fixed (0: none; k: the stem and all up to the k-th map).
     """
 
     def __init__(self, trunk: nn.Module, frozen_stages: int = 0) -> None:
         super().__init__()
         self.trunk = trunk
-        source = trunk.feature_info.reduction()[0]
-        for t in PYRAMID_STRIDES:
+        channels, sources = list(trunk.feature_info.channels()), list(trunk.feature_info.reduction())
+        if len(channels) != len(PYRAMID_STRIDES):
+            raise ValueError(f"a detection pyramid takes {len(PYRAMID_STRIDES)} backbone maps, got {len(channels)}; "
+                             "build the backbone with out_indices=pyramid_indices()")
+        for source, t in zip(sources, PYRAMID_STRIDES):
             if max(t, source) % min(t, source):
-                raise ValueError(f"a WaveMix stem of stride {source} cannot be resampled to stride {t}; "
+                raise ValueError(f"a backbone map of stride {source} cannot be resampled to stride {t}; "
                                  "use a stem of stride 1, 2, 4, 8, 16 or 32")
-        width = trunk.feature_info.channels()[0]
-        self.resample = nn.ModuleList(_resampler(width, source, t) for t in PYRAMID_STRIDES)
-        self.channels = [width] * len(PYRAMID_STRIDES)
+        self.resample = nn.ModuleList(_resampler(c, s, t) for c, s, t in zip(channels, sources, PYRAMID_STRIDES))
+        self.channels = channels
         self.strides = list(PYRAMID_STRIDES)
         self.frozen_stages = check_int("frozen_stages", frozen_stages, min=0, max=len(PYRAMID_STRIDES))
-        if frozen_stages:
-            last = trunk.out_indices[frozen_stages - 1]
-            _freeze([trunk.conv, *trunk.layers[: last + 1]])
+        _freeze(trunk.pyramid_frozen_modules(frozen_stages) if frozen_stages else [])
 
     def forward(self, x: torch.Tensor) -> "OrderedDict[str, torch.Tensor]":
         maps = self.trunk(x)
         return OrderedDict((str(i), r(m)) for i, (r, m) in enumerate(zip(self.resample, maps)))
+
+
+# The bodies' earlier names (one class per family, chosen by the backbone's type).
+WaveViTBody = WaveMixPyramid = PyramidBody
 
 
 class _BodyWithFPN(nn.Module):
@@ -355,7 +336,7 @@ class WaveDetector(nn.Module):
 
     @property
     def body(self) -> nn.Module:
-        """The backbone body (a :class:`WaveViTBody` or :class:`WaveMixPyramid`)."""
+        """The backbone body (a :class:`PyramidBody`)."""
         return self.backbone.body
 
     def forward(self, images: Any, targets: list[dict[str, torch.Tensor]] | None = None) -> Any:
@@ -380,10 +361,6 @@ class WaveDetector(nn.Module):
         finally:
             self._dense = False
 
-    def filter_checkpoint(self, state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """``state_dict`` with the earlier wrapper's ``net.`` keys renamed to torchvision's (a one-time note)."""
-        return checkpoint_filter_fn(state_dict, self)
-
     def load_backbone(self, path: str | Path) -> None:
         """Load a wavevision classification checkpoint (``.safetensors`` + its ``.json``) or a
         public ``.pth`` state dict into the backbone; the classifier's head is dropped
@@ -405,6 +382,9 @@ def checkpoint_filter_fn(state_dict: Mapping[str, torch.Tensor],
         warnings.warn("loading a detector checkpoint of wavevision before detectors became torchvision models: its "
                       "'net.' keys are renamed to torchvision's (save it again to drop this note)", stacklevel=3)
     return {k[len(_LEGACY_PREFIX):] if k.startswith(_LEGACY_PREFIX) else k: v for k, v in state_dict.items()}
+
+
+register_checkpoint_filter(WaveDetector, checkpoint_filter_fn)  # the earlier wrapper's ``net.`` keys
 
 
 def _rename_legacy_keys(state_dict: dict, prefix: str, *args: Any) -> None:
@@ -564,12 +544,11 @@ def _make_body(backbone: str, args: dict, in_chans: int, frozen_stages: int) -> 
     from ._builder import create_model
 
     trunk = create_model(backbone, in_chans=in_chans, **args)
-    if isinstance(trunk, WaveViT):
-        return WaveViTBody(trunk.as_backbone(), frozen_stages)
-    if isinstance(trunk, WaveMix):
-        return WaveMixPyramid(trunk.as_backbone(pyramid_taps(len(trunk.layers))), frozen_stages)
-    raise ValueError(f"backbone {backbone!r} is a {type(trunk).__name__}, not a Wave-ViT or WaveMix classifier; "
-                     "choose e.g. wave_vit_s, wave_vit_b or wavemix_192_16_l3")
+    if not callable(getattr(trunk, "pyramid_indices", None)):  # the backbone says which maps it gives a pyramid
+        raise ValueError(f"backbone {backbone!r} is a {type(trunk).__name__}, not a backbone that gives "
+                         "a detection pyramid (it has no pyramid_indices); choose e.g. wave_vit_s, wave_vit_b or "
+                         "wavemix_192_16_l3")
+    return PyramidBody(trunk.as_backbone(trunk.pyramid_indices()), frozen_stages)
 
 
 def _heads(detector: str, channels: int, classes: int, anchor_sizes: Sequence[int] | None, box_dim: int,

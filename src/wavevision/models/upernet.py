@@ -29,13 +29,14 @@ the inference model (no auxiliary head), at 512x512.
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from ..ops.padding import crop_to
+from ..outputs import SegmentationOutput  # the segmentation task's output type (re-exported)
 from ..utils.validate import PathLike, check_bool, check_float, check_int
 from ._base import ModelBase, check_global_pool, check_image, freeze_batch_norms, to_output_fmt
 from ._backbone import backbone_args as _backbone_args
@@ -48,20 +49,6 @@ from ._registry import get_entry, register_model
 __all__ = ["SegmentationOutput", "UperNet"]
 
 DENSE_POOL_TYPES = ("",)
-
-
-class SegmentationOutput(NamedTuple):
-    """What an UperNet with ``aux_head=True`` returns in training mode.
-
-    Attributes:
-        logits: (B, num_classes, H, W) logits of the decode head, at the input's size.
-        aux_logits: (B, num_classes, H, W) logits of the auxiliary FCN head, at the input's size.
-        aux_weight: the auxiliary loss's weight (MMSegmentation's 0.4).
-    """
-
-    logits: torch.Tensor
-    aux_logits: torch.Tensor
-    aux_weight: float
 
 
 def _resize_to(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:

@@ -19,7 +19,7 @@ plain classifier without the auxiliary head.
 The state dict has the reference's key names, order and shapes, without its float16 Haar
 filter buffers (``*.attn.dwt.w_ll``, ..., ``*.attn.idwt.filters``): the transform here is
 computed (``wavevision.ops.haar``, band-major layout) and those buffers are dropped when a
-reference checkpoint is loaded (:func:`wavevision.convert_official_state_dict`).
+reference checkpoint is loaded (:func:`checkpoint_filter_fn`).
 Differences from the reference code, none visible on the sizes it accepts: float32 works
 (its float16 buffers break it), MixToken draws from torch's RNG (the reference used NumPy's
 global RNG and ``np.int``), and any input of at least 32x32 works through the project's pad
@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from functools import partial
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -39,42 +39,21 @@ from ..layers.grad_checkpoint import checkpoint_block
 from ..layers.mlp import DWConvMlp, Mlp
 from ..layers.wave_attention import Attention, ClassAttention, WaveAttention
 from ..ops.padding import crop_to, pad_to_multiple
+from ..outputs import Box, TokenLabelOutput, box_area  # the classification task's output type (re-exported)
 from ..utils.validate import check_bool, check_float
 from ._base import ModelBase, check_global_pool, check_image, to_output_fmt
-from ._builder import build_model
+from ._builder import build_model, register_checkpoint_filter
 from ._features import FeatureInfo, feature_take_indices
 from ._pretrained import PretrainedCfg, generate_default_cfgs
 from ._registry import register_model
 
-__all__ = ["FeatureInfo", "TokenLabelOutput", "WaveViT", "sample_mix_box"]
+__all__ = ["FeatureInfo", "TokenLabelOutput", "WaveViT", "checkpoint_filter_fn", "sample_mix_box"]
 
 NUM_STAGES = 4
 # MixToken's box is drawn in units of POOLING_SCALE x POOLING_SCALE stage-1 tokens: one
 # stage-4 token (stride 32 / stride 4), so the box can be undone on the final grid.
 POOLING_SCALE = 8
 _LN_EPS = 1e-6  # the reference's norm_layer; its stem/downsample/key-value norms keep 1e-5
-Box = Tuple[int, int, int, int]
-
-
-class TokenLabelOutput(NamedTuple):
-    """What a token-labeling Wave-ViT returns in training mode.
-
-    Attributes:
-        logits: (B, num_classes) class-token logits.
-        aux_logits: (B, N, num_classes) logits of the N = h * w final tokens (row-major),
-            with MixToken undone: entry (i, j) always predicts sample i's own content at
-            token j, so dense targets need no mixing.
-        box: ``(top, left, bottom, right)`` of the MixToken box on the final (h, w) grid:
-            rows ``top:bottom`` and columns ``left:right`` of sample i came from sample
-            ``B-1-i``. Zero area when nothing was mixed. The class target must be mixed
-            with weight ``1 - area / N`` (``TokenLabelLoss`` does it).
-        grid_size: (h, w) of the final token grid.
-    """
-
-    logits: torch.Tensor
-    aux_logits: torch.Tensor
-    box: Box
-    grid_size: Tuple[int, int]
 
 
 def sample_mix_box(grid_size: Tuple[int, int], beta: float = 1.0) -> Box:
@@ -92,11 +71,6 @@ def sample_mix_box(grid_size: Tuple[int, int], beta: float = 1.0) -> Box:
     top, bottom = min(max(cy - ch // 2, 0), h), min(max(cy + ch // 2, 0), h)
     left, right = min(max(cx - cw // 2, 0), w), min(max(cx + cw // 2, 0), w)
     return top, left, bottom, right
-
-
-def box_area(box: Box) -> int:
-    top, left, bottom, right = box
-    return max(bottom - top, 0) * max(right - left, 0)
 
 
 def swap_box(tokens: torch.Tensor, grid_size: Tuple[int, int], box: Box, scale: int = 1) -> torch.Tensor:
@@ -494,6 +468,15 @@ class WaveViT(ModelBase):
             self.head_drop = nn.Identity()
         return take
 
+    # -- what a detection pyramid takes (models.detection asks the backbone, not its type) --
+    def pyramid_indices(self) -> Tuple[int, ...]:
+        """The four stage outputs (strides 4, 8, 16, 32) a detection pyramid takes."""
+        return tuple(range(NUM_STAGES))
+
+    def pyramid_frozen_modules(self, levels: int) -> List[nn.Module]:
+        """The modules of stages 1..``levels`` (stem, blocks, norm): what a detector's ``frozen_stages`` fixes."""
+        return [getattr(self, f"{p}{i + 1}") for i in range(levels) for p in ("patch_embed", "block", "norm")]
+
     def _require_head(self, what: str) -> None:
         if self.features_only or self.post_network is None:
             raise RuntimeError(
@@ -543,8 +526,18 @@ for _leaf in ("check_image", "pad_to_multiple", "crop_to", "_mix_tokens", "swap_
 
 
 # --------------------------------------------------------------------------------------
-# Official checkpoints: module names equal the reference's, and the float16 Haar buffers it
-# stores are dropped by wavevision.models._builder.convert_official_state_dict.
+# Official checkpoints: module names equal the reference's; the float16 Haar filters it stores in
+# every wavelet-attention layer are recomputed here, so its checkpoint filter drops them.
+
+_REFERENCE_BUFFERS = (".attn.dwt.w_ll", ".attn.dwt.w_lh", ".attn.dwt.w_hl", ".attn.dwt.w_hh", ".attn.idwt.filters")
+
+
+def checkpoint_filter_fn(state_dict: Mapping[str, torch.Tensor], model: Optional[nn.Module] = None) -> Dict[str, torch.Tensor]:
+    """A reference Wave-ViT state dict in wavevision's layout: its recomputed Haar filter buffers dropped."""
+    return {k: v for k, v in state_dict.items() if not k.endswith(_REFERENCE_BUFFERS)}
+
+
+register_checkpoint_filter(WaveViT, checkpoint_filter_fn)
 
 _REPO = "https://github.com/YehLi/ImageNetModel"
 _PAPER = "Wave-ViT: Unifying Wavelet and Transformers for Visual Representation Learning (ECCV 2022)"

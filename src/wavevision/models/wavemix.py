@@ -34,11 +34,12 @@ from ..ops.padding import crop_to, pad_to_multiple
 from ..utils.validate import check_float
 from ._base import ModelBase, check_global_pool, check_image, to_output_fmt
 from ._builder import build_model
-from ._features import FeatureInfo, feature_take_indices
+from ._features import FeatureInfo, feature_take_indices, pyramid_taps
 from ._pretrained import PretrainedCfg, generate_default_cfgs
-from ._registry import register_model
+from ._deprecated import renamed_attributes
+from ._registry import register_model, register_model_deprecations
 
-__all__ = ["WaveMix", "WaveMixPatchSeg", "WaveMixSeg", "WaveMixSR"]
+__all__ = ["WaveMix", "WaveMixPaperSR", "WaveMixPatchSeg", "WaveMixSeg"]
 
 IntermediatesOut = Union[List[torch.Tensor], Tuple[torch.Tensor, List[torch.Tensor]]]
 POOL_TYPES = ("avg", "max", "")
@@ -353,6 +354,16 @@ class WaveMix(_WaveMixBase):
         y = self.forward_head(self._features(x))  # pooled: the map's memory format does not matter
         return y if self.global_pool else in_format_of(y, x)
 
+    # -- what a detection pyramid takes (models.detection asks the backbone, not its type) --
+    def pyramid_indices(self) -> Tuple[int, ...]:
+        """The four block outputs a detection pyramid takes (:func:`pyramid_taps`); all at the stem's stride."""
+        return pyramid_taps(len(self.layers))
+
+    def pyramid_frozen_modules(self, levels: int) -> List[nn.Module]:
+        """The stem and the blocks up to the ``levels``-th pyramid map (a backbone built with
+        ``out_indices=pyramid_indices()``): what a detector's ``frozen_stages=levels`` fixes."""
+        return [self.conv, *self.layers[: self.out_indices[levels - 1] + 1]] if levels else []
+
 
 class WaveMixSeg(_WaveMixBase):
     """WaveMix for semantic segmentation: logits (B, num_classes, H, W) at the input's size.
@@ -495,8 +506,10 @@ class WaveMixPatchSeg(WaveMixSeg):
                          patch_size=patch_size, decoder_dims=decoder_dims)
 
 
-class WaveMixSR(_WaveMixBase):
-    """WaveMix for single-image super-resolution (x2, or x4 with a second x2 stage).
+class WaveMixPaperSR(_WaveMixBase):
+    """The WaveMix paper's single-image super-resolution model (x2, or x4 with a second x2 stage),
+    registered as ``wavemix_paper_sr*``; the later WaveMixSR papers' models are
+    :mod:`wavevision.models.wavemixsr`.
 
     Stride-1 stem, blocks, then ``expand``: transposed conv(s) x2 and a 1x1 conv to
     ``num_classes`` output channels (default ``in_chans``). Output (B, num_classes, scale*H,
@@ -656,7 +669,7 @@ default_cfgs = generate_default_cfgs({
                          description="WaveMix-Lite family (the repository's Lite-256/7), sized for 32x32 images"),
     "wavemix_seg": _cfg(task="segmentation", input_size=(3, 512, 512), pool_size=(128, 128), num_classes=20,
                         params=63_164_628, macs=135_316_635_648, description="WaveMix segmentation family (public SemSegment defaults)"),
-    "wavemix_sr": _cfg(task="super_resolution", input_size=(3, 64, 64), pool_size=(64, 64), num_classes=3,
+    "wavemix_paper_sr": _cfg(task="super_resolution", input_size=(3, 64, 64), pool_size=(64, 64), num_classes=3,
                        params=1_944_867, macs=2_856_812_544, **_RAW, description="WaveMix x2 super-resolution family (public sisr defaults)"),
     "wavemix_lite_8_10": _cfg(**_digits(28, "MNIST", 99.0, _README), **_MNIST, params=3_566, macs=881_296),
     "wavemix_lite_8_5": _cfg(**_digits(28, "Fashion-MNIST", 90.0, _README), **_FASHION, params=7_156, macs=1_571_216),
@@ -704,9 +717,9 @@ default_cfgs = generate_default_cfgs({
     "wavemix_seg_256_16_l4": _cfg(task="segmentation", input_size=(3, 512, 1024), pool_size=(128, 256), num_classes=20,
                                   dataset="Cityscapes val", metrics={"miou": 82.70}, metrics_source=_PAPER,
                                   params=63_164_628, macs=270_633_271_296),
-    "wavemix_sr_144_4_x2": _cfg(task="super_resolution", input_size=(3, 64, 64), pool_size=(64, 64), num_classes=3,
+    "wavemix_paper_sr_144_4_x2": _cfg(task="super_resolution", input_size=(3, 64, 64), pool_size=(64, 64), num_classes=3,
                                 params=1_944_867, macs=2_856_812_544, **_RAW, notes=("the public wavemix 0.2.4 sisr model",)),
-    "wavemix_sr_144_4_x4": _cfg(task="super_resolution", input_size=(3, 64, 64), pool_size=(64, 64), num_classes=3,
+    "wavemix_paper_sr_144_4_x4": _cfg(task="super_resolution", input_size=(3, 64, 64), pool_size=(64, 64), num_classes=3,
                                 params=1_986_267, macs=3_539_828_736, **_RAW, classifier="expand.2",
                                 notes=("x4 variant of WaveMix-144/4: a second x2 transposed-conv stage (ours)",)),
 })
@@ -759,9 +772,9 @@ def wavemix_seg(**kwargs: Any) -> WaveMixSeg:
 
 
 @register_model
-def wavemix_sr(**kwargs: Any) -> WaveMixSR:
+def wavemix_paper_sr(**kwargs: Any) -> WaveMixPaperSR:
     """WaveMix super-resolution family (public ``sisr`` defaults: level 1, C=144, depth 4, x2)."""
-    return build_model("wavemix_sr", WaveMixSR, _SR_DEFAULTS, kwargs)
+    return build_model("wavemix_paper_sr", WaveMixPaperSR, _SR_DEFAULTS, kwargs)
 
 
 # --------------------------------------------------------------------------------------
@@ -876,12 +889,19 @@ def wavemix_seg_256_16_l4(**kwargs: Any) -> WaveMixSeg:
 
 
 @register_model
-def wavemix_sr_144_4_x2(**kwargs: Any) -> WaveMixSR:
+def wavemix_paper_sr_144_4_x2(**kwargs: Any) -> WaveMixPaperSR:
     """WaveMix-144/4 level-1 x2 super-resolution model (the public package's ``sisr`` model)."""
-    return build_model("wavemix_sr_144_4_x2", WaveMixSR, _SR_DEFAULTS, kwargs)
+    return build_model("wavemix_paper_sr_144_4_x2", WaveMixPaperSR, _SR_DEFAULTS, kwargs)
 
 
 @register_model
-def wavemix_sr_144_4_x4(**kwargs: Any) -> WaveMixSR:
+def wavemix_paper_sr_144_4_x4(**kwargs: Any) -> WaveMixPaperSR:
     """x4 variant of WaveMix-144/4: a second x2 transposed-conv stage before the output conv (ours)."""
-    return build_model("wavemix_sr_144_4_x4", WaveMixSR, {**_SR_DEFAULTS, "scale": 4}, kwargs)
+    return build_model("wavemix_paper_sr_144_4_x4", WaveMixPaperSR, {**_SR_DEFAULTS, "scale": 4}, kwargs)
+
+
+# Names before issue 21: the WaveMix paper's super-resolution head was ``WaveMixSR`` / ``wavemix_sr*``, easily
+# taken for the later WaveMixSR paper's model (wavevision.models.wavemixsr). They warn once, then work.
+register_model_deprecations({"wavemix_sr": "wavemix_paper_sr", "wavemix_sr_144_4_x2": "wavemix_paper_sr_144_4_x2",
+                             "wavemix_sr_144_4_x4": "wavemix_paper_sr_144_4_x4"})
+__getattr__ = renamed_attributes(__name__, {"WaveMixSR": "WaveMixPaperSR"})

@@ -52,7 +52,7 @@ register_recipe(Recipe(
 
 register_recipe(Recipe(
     name="wavemix_sr_photos", description="WaveMixSR x2 on the embedded photos (CPU)",
-    model="wavemix_sr", model_args=dict(final_dim=48, ff_channel=48, depth=3),
+    model="wavemix_paper_sr", model_args=dict(final_dim=48, ff_channel=48, depth=3),
     data=Data("photos", train=(Step("random_patch"), Step("hflip", {"p": 0.5})), eval=()),
     optimizer=Optimizer("adamw", lr=2e-3, weight_decay=0.0, no_decay=("1d",)),
     schedule=Schedule("cosine", warmup_epochs=1.0), epochs=10, global_batch=16,

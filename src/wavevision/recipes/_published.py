@@ -583,7 +583,7 @@ def _sr_recipe(name: str, model: str, scale: int, description: str, expected: Ex
 
 
 register_recipe(_sr_recipe(
-    "wavemixsr_x2_div2k", "wavemixsr_x2", 2,
+    "wavemixsr_x2_div2k", "wavemixsr_v1_x2", 2,
     "WaveMixSR x2 (Y channel) on DIV2K, the authors' two-phase AdamW-then-SGD training (released BSD100 33.08 dB)",
     Expected({"psnr_y": 33.08}, "BSD100 x2 (Y)",
              Source(_WAVEMIXSR, "saved_model_weights/bsd100_2x_y_div2k_33.08.pth", None, _WAVEMIXSR_HEAD,

@@ -8,6 +8,7 @@ to :func:`register_task`.
 from __future__ import annotations
 
 from ...utils.task_names import add_task_name, remove_task_name
+from ...outputs import SegmentationOutput, TokenLabelOutput  # the tasks' output types (models return them)
 from .base import InFloat32, PredictItem, Task
 from .classification import Classification, class_logits
 from .detection import Detection
@@ -20,8 +21,10 @@ __all__ = [
     "InFloat32",
     "PredictItem",
     "Segmentation",
+    "SegmentationOutput",
     "SuperResolution",
     "Task",
+    "TokenLabelOutput",
     "class_logits",
     "get_task",
     "list_tasks",

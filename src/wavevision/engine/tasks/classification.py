@@ -10,7 +10,7 @@ import torch.nn as nn
 from ...data import DatasetInfo
 from ...data.token_labels import TokenTargets, smooth
 from ...losses import TokenLabelLoss, soft_target_cross_entropy
-from ...models.wave_vit import TokenLabelOutput
+from ...outputs import TokenLabelOutput
 from ...utils.io import write_json
 from ...utils.table import format_table
 from ..metrics import ClassificationMeter

@@ -9,7 +9,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ...data import DatasetInfo
-from ...models.upernet import SegmentationOutput
+from ...outputs import SegmentationOutput
 from ...utils.io import atomic_write_bytes
 from ...utils.validate import check_int
 from ..metrics import SegmentationMeter

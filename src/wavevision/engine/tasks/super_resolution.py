@@ -22,7 +22,7 @@ class SuperResolution(Task):
     name = "super_resolution"
     metric = "psnr"
     metrics = ("loss", "psnr", "ssim", "bicubic_psnr", "bicubic_ssim")
-    default_model = "wavemix_sr"
+    default_model = "wavemix_paper_sr"
     input_size = (64, 64)
 
     def model_args(self, info: DatasetInfo) -> dict[str, Any]:

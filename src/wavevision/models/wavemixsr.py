@@ -3,6 +3,9 @@
 Papers: "WaveMixSR: Resource-efficient Neural Network for Image Super-resolution" (WACV 2024,
 arXiv 2307.00430) and "WaveMixSR-V2: Enhancing Super-resolution with Higher Efficiency"
 (arXiv 2409.10582); code: github.com/pranavphoenix/WaveMixSR.
+Registered as ``wavemixsr_v1_x2`` (:class:`WaveMixSRV1`) and ``wavemixsr_v2_x2/x4/x8``
+(:class:`WaveMixSRV2`); the WaveMix paper's own super-resolution head is another model
+(``wavemix_paper_sr*``, :class:`~wavevision.models.wavemix.WaveMixPaperSR`).
 
 Both work in YCbCr: the luma Y goes through the network, the chroma Cb/Cr is only
 bicubic-upsampled. An x2 *stage* is ``path1`` (bicubic x2, 3x3 conv to C/2, 3x3 conv to C),
@@ -51,11 +54,12 @@ from ..ops.padding import crop_to, pad_to_multiple
 from ..utils.validate import check_choice, check_float, check_int
 from ._base import ModelBase, check_global_pool, check_image, to_output_fmt
 from ._builder import CheckpointMismatchError, build_model
+from ._deprecated import renamed_attributes
 from ._features import FeatureInfo, feature_take_indices
 from ._pretrained import PretrainedCfg, generate_default_cfgs
-from ._registry import register_model
+from ._registry import register_model, register_model_deprecations
 
-__all__ = ["SRStage", "WaveMixSRV2", "WaveMixSRV2Block", "WaveMixSRY", "check_sr_checkpoint"]
+__all__ = ["SRStage", "WaveMixSRV1", "WaveMixSRV2", "WaveMixSRV2Block", "check_sr_checkpoint"]
 
 COLORS = ("rgb", "ycbcr")
 V2_SCALES = (2, 4, 8)
@@ -297,7 +301,7 @@ class _LumaSR(ModelBase):
         check_sr_checkpoint(self, state_dict)
 
 
-class WaveMixSRY(_LumaSR):
+class WaveMixSRV1(_LumaSR):
     """WaveMixSR (WACV 2024): one x2 stage of level-1 WaveMix blocks on Y (public layout:
     ``path1``, ``layers``, ``final``). The released configuration is depth 4, mult 1,
     ff_channel 144, final_dim 144, dropout 0.3 (1,704,385 parameters).
@@ -354,7 +358,7 @@ class WaveMixSRV2(_LumaSR):
         ff_channel: channels before each block's PixelShuffle (``None``: 4 * final_dim, the paper).
         final_dim: block width C (a multiple of 4).
         dropout: dropout inside the blocks' MLPs.
-        in_chans, color, num_classes, global_pool, drop_path_rate: as :class:`WaveMixSRY` (over all stages' blocks).
+        in_chans, color, num_classes, global_pool, drop_path_rate: as :class:`WaveMixSRV1` (over all stages' blocks).
     """
 
     def __init__(self, *, scale: int = 2, depth: int = 2, mult: int = 1, ff_channel: Optional[int] = None,
@@ -409,9 +413,9 @@ def _layout_of(keys: Sequence[str]) -> Optional[str]:
             return f"the public WaveMixSRV2.py layout with V1 blocks ({stages} stage(s)), which the V2 paper does not describe"
         return f"a WaveMixSR-V2 x{2 ** stages} checkpoint; build wavemixsr_v2_x{2 ** stages}"
     if any(k.startswith("path1.") for k in keys) and any(k.startswith("final.") for k in keys):
-        return "a WaveMixSR (WACV 2024) x2 checkpoint; build wavemixsr_x2"
+        return "a WaveMixSR (WACV 2024) x2 checkpoint; build wavemixsr_v1_x2"
     if any(k.startswith("expand.") for k in keys) and any(k.startswith("conv.") for k in keys):
-        return "a wavemix.sisr checkpoint (conv/layers/expand); build wavemix_sr or wavemix_sr_144_4_x2"
+        return "a wavemix.sisr checkpoint (conv/layers/expand); build wavemix_paper_sr or wavemix_paper_sr_144_4_x2"
     return None
 
 
@@ -448,7 +452,7 @@ def _v1(weights: str, psnr: float, trained: str) -> PretrainedCfg:
                    dataset="BSD100 x2", metrics={"psnr": psnr}, metrics_source=f"{_REPO} (saved_model_weights/{weights})",
                    description=f"WaveMixSR x2 (RGB in/out, Y through the network), trained on {trained}",
                    notes=(f"weights: {_REPO}/blob/main/saved_model_weights/{weights}; not hosted by wavevision: "
-                          "create_model('wavemixsr_x2', checkpoint=PATH)", _PROTOCOL))
+                          "create_model('wavemixsr_v1_x2', checkpoint=PATH)", _PROTOCOL))
 
 
 def _v2(scale: int, params: int, macs: int) -> PretrainedCfg:
@@ -457,12 +461,12 @@ def _v2(scale: int, params: int, macs: int) -> PretrainedCfg:
                    paper_ids=("arXiv:2409.10582",),
                    description=f"WaveMixSR-V2 x{scale}: {last + 1} x2 stage(s) of 2 PixelShuffle WaveMix blocks (C=144)",
                    notes=("no released weights", "follows the paper where the public WaveMixSRV2.py differs "
-                          "(module docstring of wavevision.models.wavemix_sr)"))
+                          "(module docstring of wavevision.models.wavemixsr)"))
 
 
 default_cfgs = generate_default_cfgs({
-    "wavemixsr_x2.div2k": _v1("bsd100_2x_y_div2k_33.08.pth", 33.08, "DIV2K"),
-    "wavemixsr_x2.df2k": _v1("bsd100_2x_y_df2k_33.2.pth", 33.2, "DF2K"),
+    "wavemixsr_v1_x2.div2k": _v1("bsd100_2x_y_div2k_33.08.pth", 33.08, "DIV2K"),
+    "wavemixsr_v1_x2.df2k": _v1("bsd100_2x_y_df2k_33.2.pth", 33.2, "DF2K"),
     "wavemixsr_v2_x2": _v2(2, 780_985, 10_204_139_520),
     "wavemixsr_v2_x4": _v2(4, 1_561_970, 51_020_402_688),
     "wavemixsr_v2_x8": _v2(8, 2_342_955, 214_285_455_360),
@@ -484,9 +488,9 @@ def _v2_model(name: str, scale: int, kwargs: Dict[str, Any]) -> WaveMixSRV2:
 
 
 @register_model
-def wavemixsr_x2(**kwargs: Any) -> WaveMixSRY:
+def wavemixsr_v1_x2(**kwargs: Any) -> WaveMixSRV1:
     """WaveMixSR x2 (WACV 2024): 4 level-1 WaveMix blocks of width 144 on Y, the released configuration."""
-    return build_model("wavemixsr_x2", WaveMixSRY, _V1_DEFAULTS, kwargs)
+    return build_model("wavemixsr_v1_x2", WaveMixSRV1, _V1_DEFAULTS, kwargs)
 
 
 @register_model
@@ -505,3 +509,8 @@ def wavemixsr_v2_x4(**kwargs: Any) -> WaveMixSRV2:
 def wavemixsr_v2_x8(**kwargs: Any) -> WaveMixSRV2:
     """WaveMixSR-V2 x8: three stacked x2 stages (the public file would stack four)."""
     return _v2_model("wavemixsr_v2_x8", 8, kwargs)
+
+
+# Names before issue 21 (the WaveMixSR paper's model was ``WaveMixSRY`` / ``wavemixsr_x2``): warn once, then work.
+register_model_deprecations({"wavemixsr_x2": "wavemixsr_v1_x2"})
+__getattr__ = renamed_attributes(__name__, {"WaveMixSRY": "WaveMixSRV1"})

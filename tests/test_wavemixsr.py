@@ -69,16 +69,16 @@ def _randomise_norms(model: nn.Module) -> None:
 def test_released_config_loads_strictly_and_matches_the_public_model(public, tmp_path):
     _, ref = public
     _randomise_norms(ref)
-    assert _n(ref) == 1_704_385 == wavevision.get_entry("wavemixsr_x2").params
+    assert _n(ref) == 1_704_385 == wavevision.get_entry("wavemixsr_v1_x2").params
     path = tmp_path / "bsd100_2x_y_div2k_33.08.pth"
     torch.save(ref.state_dict(), path)  # the released files are plain state dicts of this layout
-    ours = wavevision.create_model("wavemixsr_x2", checkpoint=path, color="ycbcr").eval()
+    ours = wavevision.create_model("wavemixsr_v1_x2", checkpoint=path, color="ycbcr").eval()
     assert list(ours.state_dict()) == list(ref.state_dict())
     x = torch.rand(2, 3, 18, 22, generator=torch.Generator().manual_seed(1))  # YCbCr, the public interface
     with torch.no_grad():
         torch.testing.assert_close(ours(x), ref(x), atol=1e-5, rtol=1e-5)
         # RGB for the user: the same network between the full-range conversions
-        rgb = wavevision.create_model("wavemixsr_x2", checkpoint=path).eval()
+        rgb = wavevision.create_model("wavemixsr_v1_x2", checkpoint=path).eval()
         expect = ycbcr_to_rgb(ref(rgb_to_ycbcr(x, full_range=True)), full_range=True)
         torch.testing.assert_close(rgb(x), expect, atol=1e-5, rtol=1e-5)
 
@@ -129,19 +129,19 @@ def test_v2_record_and_params_follow_the_paper_not_the_public_file():
     model = wavevision.create_model("wavemixsr_v2_x8")
     assert _n(model) == 3 * _n(wavevision.create_model("wavemixsr_v2_x2")) == model.pretrained_cfg["params"]
     assert model.pretrained_cfg["classifier"] == "SR_blocks.2.final.1"
-    assert wavevision.get_pretrained_cfg("wavemixsr_x2.df2k")["metrics"] == {"psnr": 33.2}
+    assert wavevision.get_pretrained_cfg("wavemixsr_v1_x2.df2k")["metrics"] == {"psnr": 33.2}
     assert not any(".feedforward.4.weight" in k for k in model.state_dict())  # no transposed conv
 
 
 def test_luma_model_and_the_timm_head_contract():
     torch.manual_seed(0)
-    model = wavevision.create_model("wavemixsr_x2", final_dim=16, ff_channel=16, depth=1).eval()
+    model = wavevision.create_model("wavemixsr_v1_x2", final_dim=16, ff_channel=16, depth=1).eval()
     x = torch.rand(1, 3, 8, 10)
     with torch.no_grad():
         feats = model.forward_features(x)
         assert feats.shape == (1, 18, 16, 20)  # C block channels + the upsampled Cb, Cr
         torch.testing.assert_close(model.forward_head(feats), model(x))
-    luma = wavevision.create_model("wavemixsr_x2", final_dim=16, ff_channel=16, depth=1, in_chans=1).eval()
+    luma = wavevision.create_model("wavemixsr_v1_x2", final_dim=16, ff_channel=16, depth=1, in_chans=1).eval()
     with torch.no_grad():
         assert luma(x[:, :1]).shape == (1, 1, 16, 20) and luma.num_features == 16
 
@@ -219,12 +219,12 @@ def test_eval_command_on_a_public_state_dict(tmp_path, capsys):
         _save(root / f"img{i}.png", (20, 16), i)
     torch.manual_seed(0)
     pth = tmp_path / "weights.pth"
-    torch.save(wavevision.create_model("wavemixsr_x2").state_dict(), pth)
-    args = ["eval", "--model", "wavemixsr_x2", "--checkpoint", str(pth), "--dataset", "sr-folder", "--data-root",
+    torch.save(wavevision.create_model("wavemixsr_v1_x2").state_dict(), pth)
+    args = ["eval", "--model", "wavemixsr_v1_x2", "--checkpoint", str(pth), "--dataset", "sr-folder", "--data-root",
             str(root), "--no-progress"]
     assert main([*args, "--scale", "2", "--json", str(tmp_path / "m.json")]) == 0
     result = __import__("json").loads((tmp_path / "m.json").read_text())
-    assert result["images"] == 2 and result["model"] == "wavemixsr_x2" and result["bicubic_psnr"] > 5
+    assert result["images"] == 2 and result["model"] == "wavemixsr_v1_x2" and result["bicubic_psnr"] > 5
     assert main([*args, "--scale", "4"]) != 0
     assert "for x2, but dataset 'sr-folder' is x4" in capsys.readouterr().err
 
@@ -234,23 +234,23 @@ def test_eval_command_on_a_public_state_dict(tmp_path, capsys):
 
 
 def test_bad_images_scales_and_checkpoints(tmp_path):
-    model = wavevision.create_model("wavemixsr_x2", final_dim=16, ff_channel=16, depth=1)
+    model = wavevision.create_model("wavemixsr_v1_x2", final_dim=16, ff_channel=16, depth=1)
     with pytest.raises(ValueError, match=r"3 input channel\(s\) but the input has 4.*drop the alpha channel"):
         model(torch.rand(1, 4, 8, 8))
     with pytest.raises(ValueError, match=r"has 1 .*repeat the grey channel to RGB"):
         model(torch.rand(1, 1, 8, 8))
     with pytest.raises(ValueError, match="WaveMixSR is an x2 model.*wavemixsr_v2_x4"):
-        wavevision.create_model("wavemixsr_x2", scale=4)
+        wavevision.create_model("wavemixsr_v1_x2", scale=4)
     with pytest.raises(ValueError, match="wavemixsr_v2_x2 is built for x2, got scale=4; use wavemixsr_v2_x4"):
         wavevision.create_model("wavemixsr_v2_x2", scale=4)
     with pytest.raises(ValueError, match="scale must be one of"):
         wavevision.create_model("wavemixsr_v2_x2").__class__(scale=3)
     small = dict(final_dim=16, depth=1)
-    cases = [(wavevision.create_model("wavemixsr_x2", ff_channel=16, **small), "wavemixsr_v2_x2",
-              "WaveMixSR \\(WACV 2024\\) x2 checkpoint; build wavemixsr_x2"),
+    cases = [(wavevision.create_model("wavemixsr_v1_x2", ff_channel=16, **small), "wavemixsr_v2_x2",
+              "WaveMixSR \\(WACV 2024\\) x2 checkpoint; build wavemixsr_v1_x2"),
              (wavevision.create_model("wavemixsr_v2_x4", **small), "wavemixsr_v2_x2",
               "WaveMixSR-V2 x4 checkpoint; build wavemixsr_v2_x4"),
-             (wavevision.create_model("wavemix_sr", ff_channel=16, **small), "wavemixsr_x2", "wavemix.sisr checkpoint")]
+             (wavevision.create_model("wavemix_paper_sr", ff_channel=16, **small), "wavemixsr_v1_x2", "wavemix.sisr checkpoint")]
     for source, target, message in cases:
         path = tmp_path / f"{target}.pth"
         torch.save(source.state_dict(), path)
@@ -267,5 +267,5 @@ def test_photos_recipe_trains_wavemixsr_v2_at_x4(tmp_path):
     assert result.task == "super_resolution" and result.test["images"] == 2
     assert math.isfinite(result.test["psnr"]) and result.test["bicubic_psnr"] > 15
     with pytest.raises(ValueError, match="WaveMixSR is an x2 model, got scale=4"):
-        train(dict(dataset="photos", model="wavemixsr_x2", dataset_args=dict(scale=4), epochs=1,
+        train(dict(dataset="photos", model="wavemixsr_v1_x2", dataset_args=dict(scale=4), epochs=1,
                    output=str(tmp_path / "x4"), threads=1, progress=False, plots=False))
