@@ -297,9 +297,10 @@ def test_bad_wavelet_and_mode_give_one_line_errors_with_the_fix():
 # The ablation compares wavelets
 
 
-def test_ablation_compares_wavelets(tmp_path):
+def test_ablation_compares_wavelets(tmp_path, capsys):
     require("pywt")
     from wavevision.bench.ablation import _variants, ablate, format_ablation
+    from wavevision.cli import main
 
     assert _variants(["dwt", "pool", "dwt_l2:sym4"], ["haar", "db2"]) == [
         ("dwt", "mixer_dwt", {}), ("dwt:db2", "mixer_dwt", {"wavelet": "db2"}), ("pool", "mixer_pool", {}),
@@ -308,13 +309,17 @@ def test_ablation_compares_wavelets(tmp_path):
         _variants(["pool:db2"], ["haar"])
     with pytest.raises(ValueError, match="did you mean 'db2'"):
         _variants(["dwt"], ["haar", "db2x"])
+    # The command line passes --wavelets on (its error is ablate's, before anything is written).
+    assert main(["ablate", "--mixers", "dwt", "--wavelets", "haar", "db22x", "--out", str(tmp_path / "no")]) == 2
+    assert "did you mean 'db22'" in capsys.readouterr().err and not (tmp_path / "no").exists()
+
     report = ablate(["dwt"], wavelets=["haar", "bior2.2"], out_dir=tmp_path, epochs=1, seeds=1, jobs=1,
                     train_args={"max_train_batches": 1, "max_eval_batches": 1}, memory=False)
-    assert sorted(r.mixer for r in report.rows) == ["dwt", "dwt:bior2.2"]
     rows = {r.mixer: r for r in report.rows}
+    assert sorted(rows) == ["dwt", "dwt:bior2.2"] and "dwt:bior2.2" in format_ablation(report)
     assert rows["dwt"].params == rows["dwt:bior2.2"].params
     assert rows["dwt:bior2.2"].macs > rows["dwt"].macs  # the 6-tap filter bank's convolutions are counted
-    assert (tmp_path / "runs" / "dwt-bior2.2-seed0" / "results.json").is_file()
     saved = json.loads((tmp_path / "runs" / "dwt-bior2.2-seed0" / "ablation_run.json").read_text())
     assert saved["request"]["model_args"]["wavelet"] == "bior2.2"
-    assert "dwt:bior2.2" in format_ablation(report)
+    results = json.loads((tmp_path / "runs" / "dwt-bior2.2-seed0" / "results.json").read_text())
+    assert results["model_name"] == "mixer_dwt"
