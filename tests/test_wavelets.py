@@ -180,17 +180,23 @@ def test_wave_attention_transform_equals_pywt_and_inverts(wave, monkeypatch):
                                atol=1e-12)
 
 
+@pytest.mark.parametrize("size", [(32, 28), (136, 41)])  # one matrix product per axis; extend-and-convolve (> 128)
 @pytest.mark.parametrize("mode", ["periodization", "zero", "symmetric"])
 @pytest.mark.parametrize("layout", ["wavemix", "band"])
-def test_dwt_idwt_round_trip(mode, layout):
-    """Periodization inverts exactly; cropping modes exactly away from the borders."""
-    require("pywt")
+def test_dwt_equals_pywt_and_inverts(size, mode, layout):
+    """Both code paths give pywt.dwt2's (centred) coefficients; periodization inverts exactly,
+    the cropping modes exactly away from the borders."""
+    pywt = require("pywt")
     with float64_default():
         bank = wavelet_bank("sym4", mode)
-    x = torch.randn(2, 3, 32, 28, dtype=torch.float64)
+    x = torch.randn(2, 3, *size, dtype=torch.float64)
     y = wavelet_dwt2(x, bank, mode, layout)
-    assert y.shape == (2, 12, 16, 14)
-    back = wavelet_idwt2(y, bank, mode, layout, size=(32, 28))
+    h, w = (size[0] + 1) // 2, (size[1] + 1) // 2
+    assert y.shape == (2, 12, h, w)
+    ca, dets = pywt.dwt2(x.numpy(), "sym4", mode=mode, axes=(-2, -1))
+    np.testing.assert_allclose(y[:, :3].numpy(), _centre(ca, h, w), atol=1e-12)
+    np.testing.assert_allclose(_details(y, 3, layout), _centre(np.stack(dets, 2), h, w), atol=1e-12)
+    back = wavelet_idwt2(y, bank, mode, layout, size=size)
     assert back.shape == x.shape
     inner = (back - x)[..., 8:-8, 8:-8] if mode != "periodization" else back - x
     assert inner.abs().max() < 1e-10

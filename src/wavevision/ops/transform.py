@@ -52,6 +52,9 @@ __all__ = ["DEFAULT_MODE", "HAAR_NAMES", "check_wavelet", "wavelet_bank", "wavel
 DEFAULT_MODE = "periodization"
 #: Names that take the fast Haar path (no PyWavelets).
 HAAR_NAMES = ("haar", "db1")
+#: Maps up to this many samples a side are transformed by one matrix product per axis (the
+#: analysis matrix, built from the filter bank); longer sides by extension and strided convolution.
+MATRIX_MAX_SIDE = 128
 
 
 def _close(word: str, choices: list[str]) -> str:
@@ -108,23 +111,66 @@ def _half(n: int) -> int:
     return (n + 1) // 2
 
 
+def _analysis_matrix(n: int, bank: torch.Tensor, mode: str) -> torch.Tensor:
+    """(n, 2 * ceil(n/2)) matrix of one axis' analysis: ``x @ A`` gives [low band, high band].
+
+    Built by running the filter bank's 1D analysis (:mod:`wavevision.ops.filterbank`, pywt's
+    convention) on the n unit vectors, so it holds exactly pywt's coefficients, cropped to the
+    centred ceil(n/2) of each band outside periodization. Up to :data:`MATRIX_MAX_SIDE` samples
+    one matrix product per axis is faster on CPU than extending and convolving.
+    """
+    eye = torch.eye(n, dtype=bank.dtype, device=bank.device).reshape(n, 1, 1, n)
+    bands = fb._analysis(eye, bank[:2], 3, mode)  # (n, 2, 1, m)
+    t = _half(n)
+    if bands.shape[-1] != t:
+        start = (bands.shape[-1] - t) // 2
+        bands = bands[..., start : start + t]
+    return bands.reshape(n, 2 * t)
+
+
+def _synthesis_matrix(n: int, bank: torch.Tensor, mode: str) -> torch.Tensor:
+    """(2n, 2n) matrix of one axis' synthesis: ``[low, high] @ S`` inverts :func:`_analysis_matrix`
+    of 2n samples (outside periodization, with zeros for the cropped border coefficients)."""
+    eye = torch.eye(2 * n, dtype=bank.dtype, device=bank.device).reshape(2 * n, 2, 1, n)
+    if mode != "periodization":
+        full = _full_len(2 * n, bank.shape[-1])
+        left = (full - n) // 2
+        eye = torch.nn.functional.pad(eye, (left, full - n - left))
+    return fb._synthesis(eye, bank[2:], 3, mode).reshape(2 * n, 2 * n)
+
+
+def _full_len(n: int, taps: int) -> int:
+    """PyWavelets' coefficient count for n samples in a non-periodization mode."""
+    return (n + taps - 1) // 2
+
+
 def _centre(t: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """The centred ``size`` window of the last two axes (the extra boundary coefficients cut off)."""
+    """The centred ``size`` window of the last two axes (the extra border coefficients cut off)."""
     h, w = t.shape[-2:]
     top, left = (h - size[0]) // 2, (w - size[1]) // 2
     return t[..., top : top + size[0], left : left + size[1]]
 
 
 def _uncentre(t: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Inverse of :func:`_centre`: zeros where the cropped coefficients were (last two axes of a 5D tensor)."""
+    """Inverse of :func:`_centre`: zeros where the cropped coefficients were."""
     h, w = t.shape[-2:]
     top, left = (size[0] - h) // 2, (size[1] - w) // 2
     return torch.nn.functional.pad(t, (left, size[1] - w - left, top, size[0] - h - top))
 
 
-def _full_len(n: int, taps: int) -> int:
-    """PyWavelets' coefficient count for n samples in a non-periodization mode."""
-    return (n + taps - 1) // 2
+def _dwt2_parts(x: torch.Tensor, bank: torch.Tensor, mode: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(approximation (B, C, h, w), details (B, C, 3, h, w) = pywt's cH, cV, cD) at h = ceil(H / 2), w = ceil(W / 2)."""
+    fb._check_tensor(x, "wavelet transform input")
+    h, w = x.shape[-2:]
+    th, tw = _half(h), _half(w)
+    if max(h, w) > MATRIX_MAX_SIDE:  # long axes: extend and convolve (cost per sample ~ taps, not n)
+        ll, highs = fb.dwt2(x, bank, mode)
+        return _centre(ll, (th, tw)), _centre(highs, (th, tw))
+    bank = bank.to(device=x.device, dtype=x.dtype)
+    z = torch.matmul(_analysis_matrix(h, bank, mode).t(), torch.matmul(x, _analysis_matrix(w, bank, mode)))
+    # Rows of z are the height bands, columns the width bands: cH is high along the height.
+    highs = torch.stack([z[..., th:, :tw], z[..., :th, tw:], z[..., th:, tw:]], dim=2)
+    return z[..., :th, :tw], highs
 
 
 def wavelet_dwt2(x: torch.Tensor, bank: torch.Tensor | None, mode: str = DEFAULT_MODE,
@@ -138,15 +184,6 @@ def wavelet_dwt2(x: torch.Tensor, bank: torch.Tensor | None, mode: str = DEFAULT
     return pack_bands(*_dwt2_parts(x, bank, mode), layout)
 
 
-def _dwt2_parts(x: torch.Tensor, bank: torch.Tensor, mode: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """(approximation (B, C, h, w), details (B, C, 3, h, w)) at h = ceil(H / 2), w = ceil(W / 2)."""
-    ll, highs = fb.dwt2(x, bank, mode)
-    if mode != "periodization":
-        size = (_half(x.shape[-2]), _half(x.shape[-1]))
-        ll, highs = _centre(ll, size), _centre(highs, size)
-    return ll, highs
-
-
 def wavelet_idwt2(y: torch.Tensor, bank: torch.Tensor | None, mode: str = DEFAULT_MODE, layout: str = "wavemix",
                   size: tuple[int, int] | None = None) -> torch.Tensor:
     """Inverse of :func:`wavelet_dwt2`: (B, 4C, h, w) -> (B, C, 2h, 2w), cropped to ``size`` when given."""
@@ -154,11 +191,17 @@ def wavelet_idwt2(y: torch.Tensor, bank: torch.Tensor | None, mode: str = DEFAUL
         return haar_idwt2(y, layout, size)
     _check_layout(layout)
     ll, highs = unpack_bands(y, layout)
-    if mode != "periodization":
-        taps = bank.shape[-1] + bank.shape[-1] % 2
-        full = (_full_len(2 * y.shape[-2], taps), _full_len(2 * y.shape[-1], taps))
-        ll, highs = _uncentre(ll, full), _uncentre(highs, full)
-    out = fb.idwt2(ll, highs, bank, mode)
+    h, w = y.shape[-2:]
+    if 2 * max(h, w) > MATRIX_MAX_SIDE:
+        if mode != "periodization":
+            taps = bank.shape[-1] + bank.shape[-1] % 2
+            full = (_full_len(2 * h, taps), _full_len(2 * w, taps))
+            ll, highs = _uncentre(ll, full), _uncentre(highs, full)
+        out = fb.idwt2(ll, highs, bank, mode)
+        return out if size is None else out[..., : size[0], : size[1]]
+    bank = bank.to(device=y.device, dtype=y.dtype)
+    z = torch.cat([torch.cat([ll, highs[:, :, 1]], -1), torch.cat([highs[:, :, 0], highs[:, :, 2]], -1)], -2)
+    out = torch.matmul(torch.matmul(_synthesis_matrix(h, bank, mode).t(), z), _synthesis_matrix(w, bank, mode))
     if size is not None:
         out = out[..., : size[0], : size[1]]
     return out
