@@ -119,13 +119,16 @@ def _analysis_matrix(n: int, bank: torch.Tensor, mode: str) -> torch.Tensor:
     centred ceil(n/2) of each band outside periodization. Up to :data:`MATRIX_MAX_SIDE` samples
     one matrix product per axis is faster on CPU than extending and convolving.
     """
+    taps = bank.shape[-1]
+    m = fb._dwt_len(n, taps, mode)
+    lo = taps // 2 - taps + 1 if mode == "periodization" else 2 - taps  # as filterbank._analysis
     eye = torch.eye(n, dtype=bank.dtype, device=bank.device).reshape(n, 1, 1, n)
-    bands = fb._analysis(eye, bank[:2], 3, mode)  # (n, 2, 1, m)
+    ext = fb._extend(eye, 3, lo, lo + 2 * m + taps - 2, mode).reshape(n, -1)
+    # Column k of each band: the stride-2 correlation of the extended unit vectors with the filter.
+    bands = torch.matmul(ext.unfold(1, taps, 2), bank[:2].flip(-1).t())  # (n, m, 2)
     t = _half(n)
-    if bands.shape[-1] != t:
-        start = (bands.shape[-1] - t) // 2
-        bands = bands[..., start : start + t]
-    return bands.reshape(n, 2 * t)
+    start = (m - t) // 2
+    return bands[:, start : start + t].permute(0, 2, 1).reshape(n, 2 * t)
 
 
 def _synthesis_matrix(n: int, bank: torch.Tensor, mode: str) -> torch.Tensor:
@@ -173,6 +176,14 @@ def _dwt2_parts(x: torch.Tensor, bank: torch.Tensor, mode: str) -> tuple[torch.T
     return z[..., :th, :tw], highs
 
 
+def _format_of(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``y`` in ``x``'s memory format (channels_last kept, as the Haar path's outputs do): the
+    layers' convolutions and residual sums then need no layout conversions."""
+    if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+        return y.contiguous(memory_format=torch.channels_last)
+    return y
+
+
 def wavelet_dwt2(x: torch.Tensor, bank: torch.Tensor | None, mode: str = DEFAULT_MODE,
                  layout: str = "wavemix") -> torch.Tensor:
     """One level: (B, C, H, W) -> (B, 4C, ceil(H/2), ceil(W/2)), bands in ``layout`` order.
@@ -181,7 +192,7 @@ def wavelet_dwt2(x: torch.Tensor, bank: torch.Tensor | None, mode: str = DEFAULT
     """
     if bank is None:
         return haar_dwt2(x, layout)
-    return pack_bands(*_dwt2_parts(x, bank, mode), layout)
+    return _format_of(pack_bands(*_dwt2_parts(x, bank, mode), layout), x)
 
 
 def wavelet_idwt2(y: torch.Tensor, bank: torch.Tensor | None, mode: str = DEFAULT_MODE, layout: str = "wavemix",
@@ -198,13 +209,13 @@ def wavelet_idwt2(y: torch.Tensor, bank: torch.Tensor | None, mode: str = DEFAUL
             full = (_full_len(2 * h, taps), _full_len(2 * w, taps))
             ll, highs = _uncentre(ll, full), _uncentre(highs, full)
         out = fb.idwt2(ll, highs, bank, mode)
-        return out if size is None else out[..., : size[0], : size[1]]
+        return _format_of(out if size is None else out[..., : size[0], : size[1]], y)
     bank = bank.to(device=y.device, dtype=y.dtype)
     z = torch.cat([torch.cat([ll, highs[:, :, 1]], -1), torch.cat([highs[:, :, 0], highs[:, :, 2]], -1)], -2)
     out = torch.matmul(torch.matmul(_synthesis_matrix(h, bank, mode).t(), z), _synthesis_matrix(w, bank, mode))
     if size is not None:
         out = out[..., : size[0], : size[1]]
-    return out
+    return _format_of(out, y)
 
 
 def wavelet_pyramid(x: torch.Tensor, levels: int, bank: torch.Tensor | None, mode: str = DEFAULT_MODE,
@@ -224,5 +235,5 @@ def wavelet_pyramid(x: torch.Tensor, levels: int, bank: torch.Tensor | None, mod
     cur = x
     for _ in range(levels):
         cur, highs = _dwt2_parts(cur, bank, mode)
-        out.append(pack_bands(cur, highs, layout))
+        out.append(_format_of(pack_bands(cur, highs, layout), x))
     return out
