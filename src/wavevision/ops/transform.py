@@ -11,8 +11,11 @@ and DDP move it and state dicts never hold it); their forward passes that buffer
   layers feed it, a 2-tap filter never reads past the border, so all modes give the same
   coefficients. PyWavelets is not needed.
 * any other discrete PyWavelets name (``"db2"``, ``"sym4"``, ``"coif1"``, ``"bior2.2"``, ...):
-  the bank holds its four filters and the general filter bank of
-  :mod:`wavevision.ops.filterbank` computes the transform (``pip install 'wavevision[wavelets]'``).
+  the bank holds its four filters (``pip install 'wavevision[wavelets]'``). Sides up to
+  :data:`MATRIX_MAX_SIDE` samples are transformed by one matrix product per axis (the axis'
+  analysis matrix, built from the filters with :mod:`wavevision.ops.filterbank`'s signal
+  extension), longer sides by that module's extend-and-convolve path; both give PyWavelets'
+  coefficients, and autograd differentiates either.
 
 Sizes. The layers need every level to halve the map exactly (``ceil(n / 2)``), as Haar
 does, so that a WaveMix MLP's x2 upsample lands on the next finer level and a sub-band
@@ -45,7 +48,7 @@ from . import filterbank as fb
 from .haar import _check_layout, haar_dwt2, haar_idwt2, haar_wavedec2
 from .modules import pack_bands, unpack_bands
 
-__all__ = ["DEFAULT_MODE", "HAAR_NAMES", "check_wavelet", "wavelet_bank", "wavelet_dwt2", "wavelet_idwt2",
+__all__ = ["DEFAULT_MODE", "HAAR_NAMES", "MATRIX_MAX_SIDE", "check_wavelet", "wavelet_bank", "wavelet_dwt2", "wavelet_idwt2",
            "wavelet_pyramid"]
 
 #: The padding mode of the layers: the only one whose levels halve exactly with no crop.
