@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from _optional import require
 
 import wavevision
 from wavevision.layers import WaveMixBlock
@@ -16,9 +17,14 @@ from wavevision.layers import wave_attention as attn_mod
 from wavevision.layers import wavemix_block as block_mod
 from wavevision.layers.wave_attention import WaveAttention
 from wavevision.ops.haar import haar_dwt2, haar_idwt2, haar_wavedec2
-from wavevision.ops.transform import DEFAULT_MODE, check_wavelet, wavelet_bank, wavelet_dwt2, wavelet_idwt2, wavelet_pyramid
-
-from _optional import require
+from wavevision.ops.transform import (
+    DEFAULT_MODE,
+    check_wavelet,
+    wavelet_bank,
+    wavelet_dwt2,
+    wavelet_idwt2,
+    wavelet_pyramid,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -228,9 +234,9 @@ def test_block_gradcheck_float64(wave, mode):
 def test_models_with_any_wavelet_same_parameters_and_state_dict(wave):
     require("pywt")
     for name, kwargs, shape in [("wavemix_lite_8_10", {}, (2, 1, 28, 28)),
-                                ("wavemix", dict(depth=1, final_dim=16, ff_channel=16, num_classes=3), (2, 3, 50, 70)),
-                                ("wavemix_seg_256_16_l4", dict(depth=1, final_dim=16, ff_channel=16), (1, 3, 40, 36)),
-                                ("wave_vit_s", dict(depths=(1, 1, 1, 1), num_classes=5), (1, 3, 64, 64))]:
+                                ("wavemix", {"depth": 1, "final_dim": 16, "ff_channel": 16, "num_classes": 3}, (2, 3, 50, 70)),
+                                ("wavemix_seg_256_16_l4", {"depth": 1, "final_dim": 16, "ff_channel": 16}, (1, 3, 40, 36)),
+                                ("wave_vit_s", {"depths": (1, 1, 1, 1), "num_classes": 5}, (1, 3, 64, 64))]:
         torch.manual_seed(0)
         haar = wavevision.create_model(name, **kwargs)
         other = wavevision.create_model(name, wavelet=wave, **kwargs)
@@ -280,13 +286,13 @@ def test_filters_follow_the_module_and_fx_traces():
 def test_bad_wavelet_and_mode_give_one_line_errors_with_the_fix():
     require("pywt")
     cases = [
-        (dict(wavelet="db2x"), ValueError, "did you mean 'db2'"),
-        (dict(wavelet="sym44"), ValueError, "'sym4'"),
-        (dict(wavelet="morl"), ValueError, "continuous wavelet"),
-        (dict(mode="periodisation"), ValueError, "did you mean 'periodization'"),
-        (dict(mode="wrap"), ValueError, "choose one of zero, symmetric"),
-        (dict(wavelet=2), TypeError, "such as 'haar' or 'db2'"),
-        (dict(mode=None), TypeError, "mode must be a string"),
+        ({"wavelet": "db2x"}, ValueError, "did you mean 'db2'"),
+        ({"wavelet": "sym44"}, ValueError, "'sym4'"),
+        ({"wavelet": "morl"}, ValueError, "continuous wavelet"),
+        ({"mode": "periodisation"}, ValueError, "did you mean 'periodization'"),
+        ({"mode": "wrap"}, ValueError, "choose one of zero, symmetric"),
+        ({"wavelet": 2}, TypeError, "such as 'haar' or 'db2'"),
+        ({"mode": None}, TypeError, "mode must be a string"),
     ]
     for kwargs, err, text in cases:
         with pytest.raises(err, match=text) as info:

@@ -28,7 +28,7 @@ import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from ..models import create_model, get_entry, list_models
 from ..utils import format_table, write_csv, write_json
@@ -107,7 +107,7 @@ def _model_name(mixer: str) -> str:
     raise ValueError(f"{mixer!r} {what}.{hint} Choose from: {', '.join(short)}")
 
 
-def _variants(mixers: Sequence[str], wavelets: Sequence[str]) -> List[Tuple[str, str, Dict[str, Any]]]:
+def _variants(mixers: Sequence[str], wavelets: Sequence[str]) -> list[tuple[str, str, dict[str, Any]]]:
     """(row label, model name, its extra model arguments) per trained variant.
 
     A ``dwt`` mixer (``mixer_dwt*``) gives one variant per wavelet (label ``dwt:db2``; Haar

@@ -21,7 +21,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..ops.transform import DEFAULT_MODE, check_wavelet, wavelet_bank, wavelet_dwt2, wavelet_idwt2
+from ..ops.transform import (
+    DEFAULT_MODE,
+    check_wavelet,
+    wavelet_bank,
+    wavelet_dwt2,
+    wavelet_idwt2,
+)
 
 __all__ = ["Attention", "ClassAttention", "WaveAttention", "attention"]
 
