@@ -261,10 +261,14 @@ def test_create_model_records_and_rebuilds_the_wavelet(tmp_path):
     config = json.loads(path.with_suffix(".json").read_text())
     assert json.dumps(config).count('"db2"') == 1
     again = wavevision.create_model(checkpoint=path).eval()
-    assert again.layers[0].wavelet == "db2" and again.layers[0].mode == "symmetric"
+    folder = wavevision.save_pretrained(model, tmp_path / "hub")  # timm-style folder: config.json model_args
+    assert json.loads((folder / "config.json").read_text())["model_args"]["wavelet"] == "db2"
+    from_folder = wavevision.create_model(f"local-dir:{folder}").eval()
     x = torch.rand(1, 1, 28, 28)
-    with torch.no_grad():
-        torch.testing.assert_close(again(x), model(x))
+    for rebuilt in (again, from_folder):
+        assert rebuilt.layers[0].wavelet == "db2" and rebuilt.layers[0].mode == "symmetric"
+        with torch.no_grad():
+            torch.testing.assert_close(rebuilt(x), model(x))
 
 
 def test_filters_follow_the_module_and_fx_traces():
