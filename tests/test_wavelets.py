@@ -208,6 +208,19 @@ def test_dwt_equals_pywt_and_inverts(size, mode, layout):
     assert inner.abs().max() < 1e-10
 
 
+def test_outputs_keep_the_input_memory_format():
+    """channels_last in, channels_last out (as the Haar path): CPU inference runs the blocks channels-last,
+    and an NCHW pyramid there made every MLP and residual sum convert layouts."""
+    require("pywt")
+    bank = wavelet_bank("db2")
+    x = torch.randn(2, 4, 16, 16).contiguous(memory_format=torch.channels_last)
+    outs = [*wavelet_pyramid(x, 2, bank), wavelet_dwt2(x, bank), wavelet_idwt2(wavelet_dwt2(x, bank), bank)]
+    outs += [wavelet_idwt2(torch.randn(1, 8, 80, 80).contiguous(memory_format=torch.channels_last), bank)]  # > 128
+    for y, ref in zip(outs, [*haar_wavedec2(x, 2), haar_dwt2(x), x, torch.empty(1, 2, 160, 160)]):
+        assert y.shape == ref.shape and y.is_contiguous(memory_format=torch.channels_last)
+    assert wavelet_dwt2(x.contiguous(), bank).is_contiguous()
+
+
 def test_haar_filter_bank_equals_the_fast_path():
     """The general path with Haar's filters gives the fast path's sub-bands, in both layouts."""
     pywt = require("pywt")
