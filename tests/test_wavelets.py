@@ -352,3 +352,22 @@ def test_ablation_compares_wavelets(tmp_path, capsys):
     assert saved["request"]["model_args"]["wavelet"] == "bior2.2"
     results = json.loads((tmp_path / "runs" / "dwt-bior2.2-seed0" / "results.json").read_text())
     assert results["model_name"] == "mixer_dwt"
+
+
+def test_non_haar_models_compile_to_one_graph(wave="sym4", mode="symmetric"):
+    """torch.compile(fullgraph=True) through the matrix path (a recording backend: no Inductor compile)."""
+    require("pywt")
+    graphs = []
+
+    def record(gm, example_inputs):
+        graphs.append(gm)
+        return gm.forward
+
+    torch._dynamo.reset()
+    model = wavevision.create_model("wavemix", depth=1, final_dim=16, ff_channel=16, num_classes=3, level=2,
+                                    wavelet=wave, mode=mode).eval()
+    x = torch.rand(2, 3, 40, 48)
+    with torch.no_grad():
+        out, ref = torch.compile(model, backend=record, fullgraph=True, dynamic=False)(x), model(x)
+    assert len(graphs) == 1
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-4)
