@@ -7,6 +7,11 @@ once per run with the weights that did best on validation. Per mixer the report 
 accuracy (mean, sample standard deviation, min, max over seeds), parameters, MACs, training
 time per run and the peak memory of one training step (:mod:`wavevision.bench.memory`).
 
+The ``dwt`` mixers can also be compared across wavelets: ``wavelets=("haar", "db2", "sym4",
+"bior2.2")`` trains each ``dwt`` mixer once per wavelet (rows ``dwt``, ``dwt:db2``, ...; same
+parameters, the transform of :mod:`wavevision.ops.transform`), and a mixer may name its wavelet
+directly (``"dwt:sym4"``).
+
 Runs are independent, so ``jobs`` worker processes (one torch thread each) train them side by
 side. A finished run is reused when ``ablate`` is called again with the same settings and
 output folder (its ``ablation_run.json`` records them); ``overwrite=True`` retrains.
@@ -30,10 +35,13 @@ from ..utils import format_table, write_csv, write_json
 from ..utils.validate import PathLike
 from .report import save_figure
 
-__all__ = ["DEFAULT_MIXERS", "AblationReport", "AblationRow", "AblationRun", "ablate", "format_ablation",
+__all__ = ["DEFAULT_MIXERS", "DEFAULT_WAVELETS", "WAVELET_CHOICES", "AblationReport", "AblationRow", "AblationRun", "ablate", "format_ablation",
            "plot_ablation", "write_ablation"]
 
 DEFAULT_MIXERS = ("dwt", "dwt_l2", "pool", "fourier", "random", "dwconv", "mlp", "identity")
+DEFAULT_WAVELETS = ("haar",)
+#: Suggested wavelets to compare (any discrete PyWavelets name works): 2, 4, 8 and 6 taps.
+WAVELET_CHOICES = ("haar", "db2", "sym4", "bior2.2")
 _RUN_KEY = "ablation_run.json"
 
 
@@ -100,6 +108,35 @@ def _model_name(mixer: str) -> str:
     raise ValueError(f"{mixer!r} {what}.{hint} Choose from: {', '.join(short)}")
 
 
+def _variants(mixers: Sequence[str], wavelets: Sequence[str]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(row label, model name, its extra model arguments) per trained variant.
+
+    A ``dwt`` mixer (``mixer_dwt*``) gives one variant per wavelet (label ``dwt:db2``; Haar
+    keeps the plain label); ``"dwt:sym4"`` names one wavelet; the other mixers have no wavelet.
+    """
+    from ..ops.transform import check_wavelet
+
+    if isinstance(wavelets, str) or not wavelets:
+        raise ValueError(f"wavelets must be a non-empty list of names such as {list(WAVELET_CHOICES)}, got {wavelets!r}")
+    for w in wavelets:
+        check_wavelet(w)
+    out = []
+    for spec in mixers:
+        mixer, _, wave = str(spec).partition(":")
+        name = _model_name(mixer)
+        is_dwt = name.startswith("mixer_dwt")
+        if wave and not is_dwt:
+            raise ValueError(f"{spec!r}: only the dwt mixers take a wavelet (e.g. 'dwt:db2'); write {mixer!r}")
+        if wave:
+            check_wavelet(wave)
+        for w in ([wave] if wave else list(wavelets) if is_dwt else ["haar"]):
+            w = w.strip().lower()
+            short = name[len("mixer_"):]
+            label = short if w == "haar" else f"{short}:{w}"
+            out.append((label, name, {} if w == "haar" else {"wavelet": w}))
+    return out
+
+
 def _refuse_other_runs(requests: List[Dict[str, Any]], out: Path) -> None:
     """Fail before training when a run folder holds another configuration's run (or anything else)."""
     clashes = []
@@ -156,6 +193,7 @@ def _summary(mixer: str, model: str, runs: List[AblationRun], macs: int, memory:
 def ablate(
     mixers: Sequence[str] = DEFAULT_MIXERS,
     *,
+    wavelets: Sequence[str] = DEFAULT_WAVELETS,
     dataset: str = "digits",
     epochs: int = 10,
     seeds: Union[int, Sequence[int]] = 3,
@@ -170,7 +208,10 @@ def ablate(
     """Train every mixer with the same budget over seeds and summarise.
 
     Args:
-        mixers: ``dwt, dwt_l2, pool, fourier, random, dwconv, mlp, identity`` (or ``mixer_*`` names).
+        mixers: ``dwt, dwt_l2, pool, fourier, random, dwconv, mlp, identity`` (or ``mixer_*`` names);
+            a dwt mixer may name its wavelet, ``"dwt:db2"``.
+        wavelets: each dwt mixer (without its own ``:wavelet``) is trained once per wavelet,
+            e.g. ``WAVELET_CHOICES`` (``haar, db2, sym4, bior2.2``); names other than haar need PyWavelets.
         dataset: a classification dataset (registered name or path); default the embedded digits.
         epochs: training epochs of every run.
         seeds: a count n (seeds 0..n-1) or the seeds themselves.
@@ -188,9 +229,10 @@ def ablate(
 
     if not mixers:
         raise ValueError("ablate needs at least one mixer")
-    names = [_model_name(m) for m in mixers]
-    if len(set(names)) != len(names):
-        raise ValueError(f"mixers repeat: {list(mixers)}")
+    variants = _variants(mixers, wavelets)
+    labels = [label for label, _, _ in variants]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"mixers repeat: {labels}")
     seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
     if not seed_list or len(set(seed_list)) != len(seed_list):
         raise ValueError(f"seeds must be a count >= 1 or distinct integers, got {seeds!r}")
@@ -206,20 +248,21 @@ def ablate(
     _, info = build_dataset(dataset, "val", root=train_args.get("data_root"), download=bool(train_args.get("download")),
                             **dict(train_args.get("dataset_args", {})))
     task = get_task(info.task)
-    for name in names:  # the mixers are classifiers: a dataset of another task is refused by its task
+    for name in {name for _, name, _ in variants}:  # classifiers: a dataset of another task is refused by its task
         task.check_model(name, get_entry(name).task, info, list_models(task=info.task))
     margs = dict(model_args or {})
     if info.image_size is not None:
         margs.setdefault("img_size", list(info.image_size))
     out = Path(out_dir)
     requests = []
-    for name in names:
+    for label, name, extra in variants:
         for seed in seed_list:
-            config = {**train_args, "dataset": dataset, "model": name, "model_args": margs, "epochs": epochs,
-                      "seed": seed, "output": str(out / "runs" / f"{name[6:]}-seed{seed}"), "threads": 1,
+            folder = label.replace(":", "-")
+            config = {**train_args, "dataset": dataset, "model": name, "model_args": {**margs, **extra}, "epochs": epochs,
+                      "seed": seed, "output": str(out / "runs" / f"{folder}-seed{seed}"), "threads": 1,
                       "progress": False, "plots": False}
             resolve_config(overrides=config)  # bad keys or values fail now, not in a worker
-            requests.append({"mixer": name[6:], "config": config, "threads": 1, "overwrite": overwrite})
+            requests.append({"mixer": label, "config": config, "threads": 1, "overwrite": overwrite})
     if not overwrite:
         _refuse_other_runs(requests, out)
     budget_cfg = resolve_config(overrides=requests[0]["config"]).to_dict()
@@ -248,17 +291,16 @@ def ablate(
     finally:
         if bar is not None:
             bar.close()
-    runs = sorted((AblationRun(**d) for d in done), key=lambda r: (names.index(f"mixer_{r.mixer}"), r.seed))
+    runs = sorted((AblationRun(**d) for d in done), key=lambda r: (labels.index(r.mixer), r.seed))
 
     from .complexity import count_macs
 
     shape = (info.in_chans, *(info.image_size or (16, 16)))
     rows = []
-    for name in names:
-        mixer = name[6:]
-        model = create_model(name, **{**margs, "in_chans": info.in_chans, "num_classes": info.num_classes})
-        mem = _train_memory(name, {**margs, "in_chans": info.in_chans, "num_classes": info.num_classes}, shape,
-                            budget_cfg["batch_size"]) if memory else None
+    for mixer, name, extra in variants:
+        kwargs = {**margs, **extra, "in_chans": info.in_chans, "num_classes": info.num_classes}
+        model = create_model(name, **kwargs)
+        mem = _train_memory(name, kwargs, shape, budget_cfg["batch_size"]) if memory else None
         rows.append(_summary(mixer, name, [r for r in runs if r.mixer == mixer], count_macs(model, (1, *shape)), mem))
     rows.sort(key=lambda r: -r.test_acc_mean)
     for i, row in enumerate(rows, 1):

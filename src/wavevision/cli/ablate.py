@@ -7,10 +7,14 @@ HELP = "train the WaveMix skeleton with each token mixer (same budget, several s
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..bench.ablation import DEFAULT_MIXERS
+    from ..bench.ablation import DEFAULT_MIXERS, DEFAULT_WAVELETS, WAVELET_CHOICES
 
     parser.add_argument("--mixers", nargs="+", default=list(DEFAULT_MIXERS), metavar="MIXER",
                         help=f"mixers to train (default: all: {' '.join(DEFAULT_MIXERS)})")
+    parser.add_argument("--wavelets", nargs="+", default=list(DEFAULT_WAVELETS), metavar="WAVELET",
+                        help=f"train each dwt mixer once per wavelet, e.g. {' '.join(WAVELET_CHOICES)} (any discrete "
+                             f"PyWavelets name; non-Haar need pip install 'wavevision[wavelets]'); default "
+                             f"{' '.join(DEFAULT_WAVELETS)}. A mixer may also name one: dwt:db2")
     parser.add_argument("--dataset", default="digits", help="classification dataset, name or path (default digits)")
     parser.add_argument("--epochs", type=int, default=10, help="training epochs of every run (default 10)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per mixer, 0..N-1 (default 3)")
@@ -29,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from ..engine.config import parse_assignments
 
     report = ablate(
-        args.mixers, dataset=args.dataset, epochs=args.epochs, seeds=args.seeds, out_dir=args.out, jobs=args.jobs,
+        args.mixers, wavelets=args.wavelets, dataset=args.dataset, epochs=args.epochs, seeds=args.seeds, out_dir=args.out, jobs=args.jobs,
         train_args=parse_assignments(args.train_arg, "--train-arg"),
         model_args=parse_assignments(args.model_arg, "--model-arg"),
         memory=not args.no_memory, overwrite=args.overwrite, progress=True,

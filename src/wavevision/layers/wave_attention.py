@@ -8,6 +8,10 @@ the inverse Haar transform (C/4 channels at full size) and join the attention ou
 projection. Submodule names follow the reference so its checkpoints load; the reference's
 float16 filter buffers (``dwt.*``, ``idwt.filters``) are not kept: the Haar transform is
 computed (``wavevision.ops.haar``), so it follows the input's dtype and device.
+
+``wavelet=`` swaps the Haar transform for any discrete PyWavelets wavelet (same parameters;
+``mode`` pads the longer filters, default ``"periodization"`` so the bands keep half the
+size): :mod:`wavevision.ops.transform` picks the transform.
 """
 from __future__ import annotations
 
@@ -17,7 +21,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..ops.haar import haar_dwt2, haar_idwt2
+from ..ops.transform import (
+    DEFAULT_MODE,
+    check_wavelet,
+    wavelet_bank,
+    wavelet_dwt2,
+    wavelet_idwt2,
+)
 
 __all__ = ["Attention", "ClassAttention", "WaveAttention", "attention"]
 
@@ -70,9 +80,13 @@ class WaveAttention(nn.Module):
         num_heads: attention heads.
         sr_ratio: kernel = stride of the key/value conv on the half-size Haar map
             (1: no conv, keys/values at half resolution).
+        wavelet: ``"haar"`` (the reference, fast path) or a discrete PyWavelets name
+            (``"db2"``, ``"sym4"``, ``"bior2.2"``, ...).
+        mode: padding mode of filters longer than Haar (:mod:`wavevision.ops.transform`).
     """
 
-    def __init__(self, dim: int, num_heads: int, sr_ratio: int = 1) -> None:
+    def __init__(self, dim: int, num_heads: int, sr_ratio: int = 1, *, wavelet: str = "haar",
+                 mode: str = DEFAULT_MODE) -> None:
         super().__init__()
         _check_heads(dim, num_heads)
         if dim % 4:
@@ -82,6 +96,9 @@ class WaveAttention(nn.Module):
         self.num_heads = num_heads
         self.scale = (dim // num_heads) ** -0.5
         self.sr_ratio = sr_ratio
+        self.wavelet, self.mode = check_wavelet(wavelet, mode)
+        # None for Haar (the fast path); else the filters, moved with the layer, in no state dict.
+        self.register_buffer("wavelet_bank", wavelet_bank(self.wavelet, self.mode), persistent=False)
         self.reduce = nn.Sequential(nn.Conv2d(dim, dim // 4, 1), nn.BatchNorm2d(dim // 4), nn.ReLU(inplace=True))
         self.filter = nn.Sequential(nn.Conv2d(dim, dim, 3, 1, 1), nn.BatchNorm2d(dim), nn.ReLU(inplace=True))
         self.kv_embed = nn.Conv2d(dim, dim, sr_ratio, sr_ratio) if sr_ratio > 1 else nn.Identity()
@@ -95,8 +112,8 @@ class WaveAttention(nn.Module):
         h, w = size
         q = _split_heads(self.q(x), self.num_heads)
         grid = x.transpose(1, 2).reshape(b, c, h, w)
-        bands = self.filter(haar_dwt2(self.reduce(grid), layout="band"))  # (B, C, H/2, W/2)
-        local = haar_idwt2(bands, layout="band", size=(h, w)).flatten(2).transpose(1, 2)  # (B, N, C/4)
+        bands = self.filter(wavelet_dwt2(self.reduce(grid), self.wavelet_bank, self.mode, "band"))  # (B, C, H/2, W/2)
+        local = wavelet_idwt2(bands, self.wavelet_bank, self.mode, "band", (h, w)).flatten(2).transpose(1, 2)  # (B, N, C/4)
         kv = self.kv(self.kv_embed(bands).flatten(2).transpose(1, 2))  # (B, M, 2C)
         k, v = _split_heads(kv, 2 * self.num_heads).chunk(2, dim=1)
         out = _merge_heads(attention(q, k, v, self.scale))
@@ -140,5 +157,5 @@ class ClassAttention(nn.Module):
         return self.proj(_merge_heads(attention(q, k, v, self.scale)))
 
 
-for _leaf in ("attention", "haar_dwt2", "haar_idwt2"):  # torch.fx: run-time checks and device choice as one node
+for _leaf in ("attention", "wavelet_dwt2", "wavelet_idwt2"):  # torch.fx: run-time checks and device choice as one node
     torch.fx.wrap(_leaf)

@@ -26,8 +26,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..ops.haar import haar_wavedec2
 from ..ops.padding import check_pad, crop_to, pad_to_multiple
+from ..ops.transform import DEFAULT_MODE, check_wavelet, wavelet_bank, wavelet_pyramid
 from .layout import add_residual, in_format_of, inference_layout
 from .lean import _keep_mask, _pointwise, lean_enabled, lean_mlp
 
@@ -209,6 +209,10 @@ class WaveMixBlock(nn.Module):
         dropout: dropout inside the MLPs.
         upsample: ``"convtranspose"`` (reference) or ``"bilinear"`` / ``"nearest"``
             (parameter-free, WaveMix-Lite); parameter-free needs ``ff_channel == dim``.
+        wavelet: ``"haar"`` (the reference, fast path, no PyWavelets) or any discrete
+            PyWavelets name (``"db2"``, ``"sym4"``, ``"bior2.2"``, ...); no parameters change.
+        mode: padding mode of longer filters (:mod:`wavevision.ops.transform`; default
+            ``"periodization"``, whose levels halve exactly as the MLPs' x2 upsample needs).
 
     Inputs of any size work: the reduced map is zero-padded at the bottom/right to a
     multiple of 2^level and the output is cropped back (``wavevision.ops.padding``).
@@ -223,6 +227,8 @@ class WaveMixBlock(nn.Module):
         ff_channel: int | None = None,
         dropout: float = 0.0,
         upsample: str = "convtranspose",
+        wavelet: str = "haar",
+        mode: str = DEFAULT_MODE,
     ) -> None:
         super().__init__()
         if not isinstance(level, int) or isinstance(level, bool) or level < 1:
@@ -247,6 +253,9 @@ class WaveMixBlock(nn.Module):
             )
         self.dim = dim
         self.level = level
+        self.wavelet, self.mode = check_wavelet(wavelet, mode)
+        # None for Haar (the fast path); else the filters, moved with the block, in no state dict.
+        self.register_buffer("wavelet_bank", wavelet_bank(self.wavelet, self.mode), persistent=False)
         for j in range(1, level + 1):
             in_ch = dim if j == level else dim + dim // 2
             out_ch = dim if j == 1 else dim // 2
@@ -298,7 +307,7 @@ class WaveMixBlock(nn.Module):
         check_pad(r, self.level, expansion=_PYRAMID_EXPANSION)
         padded = pad_to_multiple(r, 2**self.level)
         r, size = padded[0], padded[1]
-        coeffs = haar_wavedec2(r, self.level, layout="wavemix")
+        coeffs = wavelet_pyramid(r, self.level, self.wavelet_bank, self.mode, layout="wavemix")
         mlps = self.mlps()
         fused_sum = residual is not None and lean and tuple(r.shape[-2:]) == tuple(size)
         y = coeffs[-1]
@@ -314,7 +323,8 @@ class WaveMixBlock(nn.Module):
         return add_residual(y, residual)
 
     def extra_repr(self) -> str:
-        return f"dim={self.dim}, level={self.level}"
+        wave = "" if self.wavelet_bank is None else f", wavelet={self.wavelet!r}, mode={self.mode!r}"
+        return f"dim={self.dim}, level={self.level}{wave}"
 
 
 def _check_residual(x: torch.Tensor, residual: torch.Tensor) -> None:
@@ -327,5 +337,5 @@ def _check_residual(x: torch.Tensor, residual: torch.Tensor) -> None:
 
 # torch.fx: run-time choices and size checks are single graph nodes (wavevision.ops._fx).
 for _leaf in ("_pointwise_conv2d", "_fast_dropout", "_conv_transpose2d", "_check_residual", "check_pad",
-              "pad_to_multiple", "crop_to", "haar_wavedec2", "in_format_of", "add_residual"):
+              "pad_to_multiple", "crop_to", "wavelet_pyramid", "in_format_of", "add_residual"):
     torch.fx.wrap(_leaf)

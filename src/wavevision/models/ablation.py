@@ -22,6 +22,7 @@ import torch.nn as nn
 
 from ..data.embedded import DIGITS_MEAN, DIGITS_STD
 from ..layers.mixers import MIXERS, _pair, mixer_block
+from ..ops.transform import DEFAULT_MODE
 from ._builder import build_model
 from ._pretrained import PretrainedCfg, generate_default_cfgs
 from ._registry import register_model
@@ -40,6 +41,9 @@ class MixerNet(WaveMix):
         mixer_kwargs: options of the mixer (``kernel_size`` for pool/random/dwconv, ``seed``
             for random (block i gets seed + i), ``expansion`` and ``resize`` for mlp).
         level: Haar levels of the ``dwt`` mixer; the other mixers need 1.
+        wavelet: the ``dwt`` mixer's wavelet (``"haar"``, or a PyWavelets name such as ``"db2"``,
+            ``"sym4"``, ``"bior2.2"``: same parameters); ``mode`` its padding mode
+            (:mod:`wavevision.ops.transform`). The other mixers take the default ``"haar"``.
         The other arguments are :class:`~wavevision.models.WaveMix`'s.
     """
 
@@ -63,17 +67,23 @@ class MixerNet(WaveMix):
         mixer_kwargs: Optional[Mapping[str, Any]] = None,
         global_pool: str = "avg",
         drop_path_rate: float = 0.0,
+        wavelet: str = "haar",
+        mode: str = DEFAULT_MODE,
     ) -> None:
         if mixer not in MIXERS:
             mixer_block(mixer, dim=final_dim)  # raises the error that names the choices
         if mixer != "dwt" and level != 1:
             raise ValueError(f"level={level!r} applies to the dwt mixer only; the {mixer} mixer replaces a level-1 DWT")
+        if mixer != "dwt" and (wavelet, mode) != ("haar", DEFAULT_MODE):
+            raise ValueError(f"wavelet={wavelet!r} / mode={mode!r} apply to the dwt mixer only; the {mixer} mixer has no "
+                             "wavelet transform (drop them, or use mixer='dwt')")
         # WaveMix builds its own (dwt) blocks; for another mixer they are replaced below, so
         # for one seed every mixer gets the same stem and head weights.
         super().__init__(
             num_classes=num_classes, depth=depth, mult=mult, ff_channel=ff_channel, final_dim=final_dim,
             dropout=dropout, level=level, initial_conv=initial_conv, patch_size=patch_size, stride=stride,
             in_chans=in_chans, upsample=upsample, global_pool=global_pool, drop_path_rate=drop_path_rate,
+            wavelet=wavelet, mode=mode,
         )
         self.mixer_type = mixer
         self.img_size = _pair(img_size, "img_size")

@@ -39,6 +39,7 @@ from ..layers.grad_checkpoint import checkpoint_block
 from ..layers.mlp import DWConvMlp, Mlp
 from ..layers.wave_attention import Attention, ClassAttention, WaveAttention
 from ..ops.padding import crop_to, pad_to_multiple
+from ..ops.transform import DEFAULT_MODE
 from ..outputs import Box, TokenLabelOutput, box_area  # the classification task's output type (re-exported)
 from ..utils.validate import check_bool, check_float
 from ._base import ModelBase, check_global_pool, check_image, to_output_fmt
@@ -147,11 +148,14 @@ class Downsample(nn.Module):
 class Block(nn.Module):
     """Pre-norm transformer block: wavelet or standard attention, then the depthwise-conv MLP."""
 
-    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, sr_ratio: int, wavelet: bool, drop_path: float) -> None:
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, sr_ratio: int, wavelet: str | None, drop_path: float,
+                 mode: str = DEFAULT_MODE) -> None:
+        """``wavelet``: the wavelet attention's wavelet; ``None`` gives standard attention."""
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=_LN_EPS)
         self.norm2 = nn.LayerNorm(dim, eps=_LN_EPS)
-        self.attn = WaveAttention(dim, num_heads, sr_ratio) if wavelet else Attention(dim, num_heads)
+        self.attn = (WaveAttention(dim, num_heads, sr_ratio, wavelet=wavelet, mode=mode) if wavelet is not None
+                     else Attention(dim, num_heads))
         self.mlp = DWConvMlp(dim, int(dim * mlp_ratio))
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
@@ -240,6 +244,11 @@ class WaveViT(ModelBase):
         token_label: build the auxiliary per-token head (token labeling); in training the
             forward returns a :class:`TokenLabelOutput`, in eval the combined logits.
         mix_token: apply MixToken in training (only with ``token_label``).
+        wavelet: the wavelet attention's transform (stages 1-2): ``"haar"`` (the reference, fast
+            path) or a discrete PyWavelets name such as ``"db2"``, ``"sym4"``, ``"bior2.2"``
+            (same parameters).
+        mode: padding mode of wavelets longer than Haar (default ``"periodization"``; see
+            :mod:`wavevision.ops.transform`).
 
     Inputs of at least ``min_input_size`` (32) pixels a side; sizes that are not multiples of
     ``size_multiple`` (32) are zero-padded at the bottom/right (dense outputs cropped back).
@@ -261,6 +270,8 @@ class WaveViT(ModelBase):
         global_pool: str = "token",
         token_label: bool = True,
         mix_token: bool = True,
+        wavelet: str = "haar",
+        mode: str = DEFAULT_MODE,
     ) -> None:
         super().__init__()
         _check_int("num_classes", num_classes, 0)
@@ -293,7 +304,8 @@ class WaveViT(ModelBase):
         for i in range(NUM_STAGES):
             embed = Stem(in_chans, stem_hidden_dim, dims[0]) if i == 0 else Downsample(dims[i - 1], dims[i])
             blocks = nn.ModuleList(
-                Block(dims[i], heads[i], ratios[i], srs[i], wavelet=i < 2, drop_path=rates[start + j]) for j in range(depths[i])
+                Block(dims[i], heads[i], ratios[i], srs[i], wavelet=wavelet if i < 2 else None, drop_path=rates[start + j],
+                      mode=mode) for j in range(depths[i])
             )
             start += depths[i]
             setattr(self, f"patch_embed{i + 1}", embed)

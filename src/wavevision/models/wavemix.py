@@ -31,6 +31,7 @@ from ..layers.grad_checkpoint import balanced_segments, checkpoint_block
 from ..layers.layout import in_format_of, inference_layout
 from ..data.constants import CIFAR10_MEAN, CIFAR10_STD, CIFAR100_MEAN, CIFAR100_STD
 from ..ops.padding import crop_to, pad_to_multiple
+from ..ops.transform import DEFAULT_MODE
 from ..utils.validate import check_float
 from ._base import ModelBase, check_global_pool, check_image, to_output_fmt
 from ._builder import build_model
@@ -114,14 +115,15 @@ class _WaveMixBase(ModelBase):
 
     def _build_blocks(
         self, *, depth: int, dim: int, level: int, mult: int, ff_channel: int, dropout: float, upsample: str,
-        drop_path_rate: float = 0.0,
+        drop_path_rate: float = 0.0, wavelet: str = "haar", mode: str = DEFAULT_MODE,
     ) -> nn.ModuleList:
         _check_positive_int("depth", depth)
         _check_positive_int("in_chans", self.in_chans)
         rate = check_float("drop_path_rate", drop_path_rate, min=0.0, lt=1.0)
         self.drop_path_rates = tuple(rate * i / max(depth - 1, 1) for i in range(depth))
         return nn.ModuleList(
-            WaveMixBlock(dim=dim, level=level, mult=mult, ff_channel=ff_channel, dropout=dropout, upsample=upsample)
+            WaveMixBlock(dim=dim, level=level, mult=mult, ff_channel=ff_channel, dropout=dropout, upsample=upsample,
+                         wavelet=wavelet, mode=mode)
             for _ in range(depth)
         )
 
@@ -268,6 +270,10 @@ class WaveMix(_WaveMixBase):
             logits (B, num_classes, h, w), or the unpooled map with ``num_classes=0``).
         drop_path_rate: stochastic depth of the blocks' residual branches, rising linearly to
             this over the blocks (0: none, the reference).
+        wavelet: the blocks' wavelet: ``"haar"`` (the reference, fast path) or any discrete
+            PyWavelets name such as ``"db2"``, ``"sym4"``, ``"bior2.2"`` (same parameters).
+        mode: padding mode of wavelets longer than Haar (default ``"periodization"``; see
+            :mod:`wavevision.ops.transform`).
     """
 
     def __init__(
@@ -287,6 +293,8 @@ class WaveMix(_WaveMixBase):
         upsample: str = "convtranspose",
         global_pool: str = "avg",
         drop_path_rate: float = 0.0,
+        wavelet: str = "haar",
+        mode: str = DEFAULT_MODE,
     ) -> None:
         super().__init__()
         _check_positive_int("num_classes", num_classes, 0)
@@ -298,7 +306,7 @@ class WaveMix(_WaveMixBase):
         self.global_pool = check_global_pool(type(self).__name__, global_pool, POOL_TYPES)
         self.layers = self._build_blocks(
             depth=depth, dim=final_dim, level=level, mult=mult, ff_channel=ff_channel, dropout=dropout, upsample=upsample,
-            drop_path_rate=drop_path_rate,
+            drop_path_rate=drop_path_rate, wavelet=wavelet, mode=mode,
         )
         self.pool = nn.Sequential(*self._pool_layers(global_pool), self._classifier(num_classes))
         if self.stem_type == "strided":
@@ -375,7 +383,8 @@ class WaveMixSeg(_WaveMixBase):
     the stem's reduction (stride^2 or the patch) and the logits cropped back; where the
     decoder's x4 does not undo the stem, its output is resized (bilinear) first.
     ``global_pool`` takes only ``""`` (a dense model pools nothing); ``drop_rate`` maps to
-    ``dropout`` and ``drop_path_rate`` is the blocks' stochastic depth, as for :class:`WaveMix`.
+    ``dropout`` and ``drop_path_rate`` is the blocks' stochastic depth, and ``wavelet`` / ``mode``
+    the blocks' transform, as for :class:`WaveMix`.
     """
 
     # The decoder's attribute, hence its state-dict prefix.
@@ -399,6 +408,8 @@ class WaveMixSeg(_WaveMixBase):
         initial_conv: str = "strided",
         patch_size: int = 4,
         decoder_dims: Optional[Sequence[int]] = None,
+        wavelet: str = "haar",
+        mode: str = DEFAULT_MODE,
     ) -> None:
         super().__init__()
         _check_positive_int("num_classes", num_classes, 0)
@@ -419,7 +430,7 @@ class WaveMixSeg(_WaveMixBase):
         self.reduction = patch_size if self.stem_type == "patchify" else stride**2
         self.layers = self._build_blocks(
             depth=depth, dim=final_dim, level=level, mult=mult, ff_channel=ff_channel, dropout=dropout, upsample=upsample,
-            drop_path_rate=drop_path_rate,
+            drop_path_rate=drop_path_rate, wavelet=wavelet, mode=mode,
         )
         setattr(self, self._decoder_name, nn.Sequential(
             nn.ConvTranspose2d(final_dim, dims[0], 4, stride=2, padding=1),
@@ -499,11 +510,13 @@ class WaveMixPatchSeg(WaveMixSeg):
         upsample: str = "convtranspose",
         global_pool: str = "",
         drop_path_rate: float = 0.0,
+        wavelet: str = "haar",
+        mode: str = DEFAULT_MODE,
     ) -> None:
         super().__init__(num_classes=num_classes, depth=depth, mult=mult, ff_channel=ff_channel, final_dim=final_dim,
                          dropout=dropout, level=level, stride=stride, in_chans=in_chans, upsample=upsample,
                          global_pool=global_pool, drop_path_rate=drop_path_rate, initial_conv=initial_conv,
-                         patch_size=patch_size, decoder_dims=decoder_dims)
+                         patch_size=patch_size, decoder_dims=decoder_dims, wavelet=wavelet, mode=mode)
 
 
 class WaveMixPaperSR(_WaveMixBase):
@@ -513,7 +526,7 @@ class WaveMixPaperSR(_WaveMixBase):
 
     Stride-1 stem, blocks, then ``expand``: transposed conv(s) x2 and a 1x1 conv to
     ``num_classes`` output channels (default ``in_chans``). Output (B, num_classes, scale*H,
-    scale*W) for any H, W. ``global_pool`` takes only ``""``.
+    scale*W) for any H, W. ``global_pool`` takes only ``""``; ``wavelet`` / ``mode`` as for :class:`WaveMix`.
     """
 
     def __init__(
@@ -531,6 +544,8 @@ class WaveMixPaperSR(_WaveMixBase):
         num_classes: Optional[int] = None,
         global_pool: str = "",
         drop_path_rate: float = 0.0,
+        wavelet: str = "haar",
+        mode: str = DEFAULT_MODE,
     ) -> None:
         super().__init__()
         if scale not in (2, 4):
@@ -545,7 +560,7 @@ class WaveMixPaperSR(_WaveMixBase):
         self.head_hidden_size = self._head_dim = final_dim // scale
         self.layers = self._build_blocks(
             depth=depth, dim=final_dim, level=level, mult=mult, ff_channel=ff_channel, dropout=dropout, upsample=upsample,
-            drop_path_rate=drop_path_rate,
+            drop_path_rate=drop_path_rate, wavelet=wavelet, mode=mode,
         )
         ups: List[nn.Module] = [nn.ConvTranspose2d(final_dim, final_dim // 2, 4, stride=2, padding=1)]
         if scale == 4:
