@@ -25,13 +25,18 @@ def core_only() -> bool:
     return os.environ.get("WAVEVISION_TEST_STACK", "").lower() == "core"
 
 
+# The extra that installs a module, where it is not the vision stack.
+_EXTRA = {"pywt": "wavelets", "sklearn": "data", "skimage": "data", "matplotlib": "plot", "mkdocs": "docs",
+          "onnx": "onnx", "onnxscript": "onnx", "onnxruntime": "onnx", "huggingface_hub": "hub"}
+
+
 def require(module: str) -> ModuleType:
     """Import ``module`` for a test; skip without it (fail under CI=true)."""
     try:
         return importlib.import_module(module)
     except Exception as e:  # torchvision beside the wrong torch raises RuntimeError, not ImportError
         reason = f"{module} is not usable here ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); " \
-                 "install the vision stack: pip install -e '.[vision]'"
+                 f"install it: pip install -e '.[{_EXTRA.get(module.split('.')[0], 'vision')}]'"
         if in_ci() and not core_only():
             pytest.fail(f"under CI the vision stack must be installed: {reason}")
         pytest.skip(reason)

@@ -27,6 +27,7 @@ NEEDS = {
     "sklearn": ("sklearn",),
     'build_dataset("digits"': ("sklearn",),
     'build_dataset("photos"': ("skimage",),
+    'wavelet="db2"': ("pywt",),
 }
 # Blocks that take more than a few seconds on a 2-core CPU (why, in the test id's mark).
 SLOW = {
