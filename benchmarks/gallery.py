@@ -106,7 +106,7 @@ def make(work: Path, out: Path, det_epochs: int) -> list[tuple[Entry, Path]]:
           "wavevision train --dataset photos --epochs 3 --dataset-arg num_patches=400"),
          work / "photos" / "curves.png"),
         (("sr_compare.png", "A super-resolution prediction (x2) beside bicubic upsampling of the same 128x128 crop.",
-          "wavevision predict runs/photos-wavemix_sr cat.png -o out/"), work / "sr-pred" / "cat_compare.png"),
+          "wavevision predict runs/photos-wavemix_paper_sr cat.png -o out/"), work / "sr-pred" / "cat_compare.png"),
     ]
 
     if all(importlib.util.find_spec(m) for m in ("torchvision", "pycocotools")):

@@ -8,7 +8,7 @@ Issue 15 (WaveMixSR, WaveMixSR-V2): checks the V2 efficiency claim on this machi
    each figure's ratio to WaveMixSR x2 measured in the same run.
 2. A short, identical training on the embedded ``photos`` (x2, plus V2 at x4 beside bicubic x4):
    every model at the same width (``--width``, default 48 as the photos recipe) and its family's
-   depth (wavemix_sr 3 as the recipe, WaveMixSR 4, V2 2 per stage), ``--epochs`` epochs of
+   depth (wavemix_paper_sr 3 as the recipe, WaveMixSR 4, V2 2 per stage), ``--epochs`` epochs of
    ``--patches`` 64x64 patches, Adam-W as the recipe; held-out test PSNR/SSIM on studio-range Y
    with a ``scale``-pixel border, beside bicubic.
 
@@ -28,10 +28,10 @@ import time
 
 import torch
 
-MODELS = ["wavemix_sr", "wavemix_sr_144_4_x4", "wavemixsr_x2", "wavemixsr_v2_x2", "wavemixsr_v2_x4", "wavemixsr_v2_x8"]
-REFERENCE = "wavemixsr_x2"
+MODELS = ["wavemix_paper_sr", "wavemix_paper_sr_144_4_x4", "wavemixsr_v1_x2", "wavemixsr_v2_x2", "wavemixsr_v2_x4", "wavemixsr_v2_x8"]
+REFERENCE = "wavemixsr_v1_x2"
 # (name, scale, width-independent overrides): the training comparison
-TRAINED = [("wavemix_sr", 2, dict(depth=3)), ("wavemixsr_x2", 2, dict(depth=4)), ("wavemixsr_v2_x2", 2, dict(depth=2)),
+TRAINED = [("wavemix_paper_sr", 2, dict(depth=3)), ("wavemixsr_v1_x2", 2, dict(depth=4)), ("wavemixsr_v2_x2", 2, dict(depth=2)),
            ("wavemixsr_v2_x4", 4, dict(depth=2))]
 
 
