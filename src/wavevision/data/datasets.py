@@ -11,7 +11,8 @@ from torch.utils.data import Dataset
 
 from ..utils.memory import check_memory
 from ._base import SPLIT_SEED
-from .image import DataFileError, bicubic_downsample, mod_crop
+from .image import DataFileError, as_uint8, bicubic_downsample, mod_crop
+from .transforms import resize
 
 __all__ = [
     "FileClassification",
@@ -51,9 +52,6 @@ def channel_stats(images: torch.Tensor, chunk: int = 4096) -> tuple[tuple[float,
 
 def resize_stack(images: torch.Tensor, size: tuple[int, int], chunk: int = 4096) -> torch.Tensor:
     """Resize a uint8 ``(N, C, H, W)`` stack (bilinear, antialiased when shrinking), kept uint8."""
-    from .image import as_uint8
-    from .transforms import resize
-
     if tuple(images.shape[-2:]) == tuple(size):
         return images
     n, c, (h, w) = len(images), images.shape[1], size

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Union
 
 from ..utils.validate import check_float, check_int
+from ._base import check_choice
 
 __all__ = [
     "CACHE_ENV",
@@ -620,8 +621,6 @@ def fetch_dataset(name: str, root: PathLike | None = None, *, base_url: str | No
                   progress: bool = True) -> Path:
     """Download (and unpack) the files of dataset ``name`` into ``root`` (default: the cache's
     folder of that name); files already present and verified are kept. Returns ``root``."""
-    from ._base import check_choice
-
     check_choice("downloadable dataset", name, sorted(DOWNLOADS))
     source = DOWNLOADS[name]
     root = Path(root).expanduser() if root is not None else cache_dir() / name

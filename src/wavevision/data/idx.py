@@ -26,6 +26,7 @@ from ..utils.memory import check_memory
 from ._base import DatasetInfo, check_choice, holdout_split, register_dataset, reject_unknown_options, split_source
 from .datasets import TensorClassification, channel_stats, check_labels, resize_stack
 from .transforms import to_size, train_transform
+from .downloads import fetch_dataset
 
 __all__ = ["EMNIST_SUBSETS", "find_idx_file", "read_idx"]
 
@@ -175,8 +176,6 @@ def _build(name: str, split: str, root: Path | None, download: bool, augment: bo
     known = ["image_size", "val_size", "base_url"] + (["subset"] if name == "emnist" else [])
     reject_unknown_options(name, options, known)
     if download:
-        from .downloads import fetch_dataset
-
         root = fetch_dataset(name, root, base_url=options.get("base_url"))
     assert root is not None
     subset = None

@@ -301,7 +301,7 @@ def evaluate_pretrained(
     from dataclasses import replace
 
     from ..data import build_dataset
-    from ..data._base import check_dataset_source
+    from ..data._build import check_dataset_source
     from ..models import create_model, get_entry
     from .distributed import barrier, setup, teardown
     from .predict import Trained, load_trained
