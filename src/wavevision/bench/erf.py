@@ -23,6 +23,7 @@ import torch
 import torch.nn as nn
 
 from .report import PathLike, save_figure
+from ..models import create_model
 
 __all__ = ["ERFResult", "compare_erf", "effective_receptive_field", "erf_radii", "plot_erf", "plot_erf_comparison"]
 
@@ -178,8 +179,6 @@ def compare_erf(
         models: ``(label, registered name, overrides)`` triples.
         input_shape: (C, H, W) of the random inputs.
     """
-    from ..models import create_model
-
     out = []
     for label, name, kwargs in models:
         acc = None

@@ -30,6 +30,8 @@ from ..utils.io import atomic_write_bytes, read_text
 from ..utils.validate import check_bool, check_nested
 from ._pretrained import PretrainedCfg, cfg_for_features, resolve_pretrained_cfg, split_model_name_tag
 from ._registry import get_entry
+from ._hub import (_LOADING_KEYS, folder_config, folder_weights, hub_download, hub_model_args, read_hub_config,
+                   save_safetensors_bytes)
 
 __all__ = [
     "CheckpointMismatchError",
@@ -39,7 +41,7 @@ __all__ = [
     "load_safetensors",
     "load_state_dict_strict",
     "save_checkpoint",
-    "save_safetensors_bytes",
+    "save_safetensors_bytes",  # defined in _hub (which this module imports), named here too
 ]
 
 PathLike = Union[str, os.PathLike]
@@ -318,8 +320,6 @@ def _read_config(path: Path) -> Dict[str, Any]:
     for key, what in (("kwargs", "a mapping of argument names to values"), ("extra", "a mapping")):
         if not isinstance(cfg.setdefault(key, {}), dict):
             raise ValueError(f"{where}: {key!r} must be {what}, got {type(cfg[key]).__name__}")
-    from ._hub import _LOADING_KEYS  # one list of the arguments that load weights or name where they come from
-
     loading = sorted(k for k in cfg["kwargs"] if k in _LOADING_KEYS)
     if loading:  # a config describes the architecture; the weights are the file beside it
         raise ValueError(f"{where} asks for loading with kwargs.{loading[0]}; a checkpoint's config cannot load weights "
@@ -356,14 +356,6 @@ def _check_regular_file(path: Path) -> None:
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     if not path.is_file():
         raise ValueError(f"{path} is not a regular file; point to a weights file")
-
-
-def save_safetensors_bytes(tensors: Mapping[str, torch.Tensor], metadata: Optional[Mapping[str, str]] = None) -> bytes:
-    """``tensors`` (moved to CPU, made contiguous) as safetensors bytes, with string ``metadata``."""
-    from safetensors.torch import save
-
-    flat = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
-    return save(flat, metadata={str(k): str(v) for k, v in (metadata or {}).items()} or None)
 
 
 def load_safetensors(path: PathLike) -> Tuple[Dict[str, torch.Tensor], Dict[str, str]]:
@@ -419,8 +411,6 @@ def _weights_file(cfg: PretrainedCfg, name: str, max_bytes: int, cache_dir: Opti
     if cfg.file:
         return Path(cfg.file)
     if cfg.hf_hub_id:
-        from ._hub import hub_download
-
         return hub_download(cfg.hf_hub_id, cfg.hf_hub_filename or "model.safetensors", cache_dir=cache_dir,
                             max_bytes=max_bytes, size=cfg.file_size, sha256=cfg.file_sha256)
     if cfg.url:
@@ -484,8 +474,6 @@ def _from_folder(spec: str, overrides: Dict[str, Any]) -> nn.Module:
     """The model of a Hub-style folder (``hf-hub:org/name`` or ``local-dir:PATH``) with its weights:
     its config read and checked, the model sized on the ``meta`` device, then the weights fetched."""
     from dataclasses import replace
-
-    from ._hub import folder_config, folder_weights, hub_model_args, read_hub_config
 
     cache_dir = overrides.pop("cache_dir", None)
     config_path = folder_config(spec, cache_dir=cache_dir)

@@ -79,6 +79,9 @@ from ._pretrained import PretrainedCfg, generate_default_cfgs
 from ._registry import register_model
 from .wave_vit import WaveViT
 from .wavemix import WaveMix
+from ._builder import (
+    CheckpointMismatchError, _read_config, _read_weights, build_model, create_model, load_state_dict_strict,
+)
 
 __all__ = ["WaveDetector", "WaveMixPyramid", "WaveViTBody", "checkpoint_filter_fn", "detector_class", "detector_needs",
            "mmdet_resized_size", "pyramid_taps"]
@@ -389,8 +392,6 @@ class WaveDetector(nn.Module):
         Raises:
             CheckpointMismatchError: the checkpoint is of another backbone (the message names both).
         """
-        from ._builder import CheckpointMismatchError, _read_config, _read_weights, load_state_dict_strict
-
         path = Path(path)
         if path.suffix == ".safetensors" and path.with_suffix(".json").exists():
             saved = _read_config(path)["model"]
@@ -577,8 +578,6 @@ def _extra_levels(detector: str, reference: str, body: nn.Module, channels: int)
 
 def _make_body(backbone: str, args: dict, in_chans: int, frozen_stages: int) -> nn.Module:
     """The registered classifier ``backbone`` turned into a pyramid body (its head removed)."""
-    from ._builder import create_model
-
     trunk = create_model(backbone, in_chans=in_chans, **args)
     if isinstance(trunk, WaveViT):
         return WaveViTBody(trunk.as_backbone(), frozen_stages)
@@ -664,8 +663,6 @@ default_cfgs = generate_default_cfgs({
 def _create_detector(variant: str, cfg: dict[str, Any], kwargs: dict[str, Any]) -> WaveDetector:
     """Build ``variant``; ``backbone_checkpoint=PATH`` loads a classification checkpoint into the
     backbone (not recorded in ``model_kwargs``: a trained detector's checkpoint holds those weights)."""
-    from ._builder import build_model
-
     kwargs = dict(kwargs)
     checkpoint = kwargs.pop("backbone_checkpoint", None)
     model = build_model(variant, WaveDetector, cfg, kwargs)
