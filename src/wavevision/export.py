@@ -38,6 +38,8 @@ import torch
 import torch.nn as nn
 
 from .utils import atomic_write_bytes
+from .engine.predict import load_trained
+from .fuse import fuse
 
 __all__ = [
     "DEFAULT_OPSET",
@@ -166,8 +168,6 @@ class _EvalCopy:
     def __enter__(self) -> nn.Module:
         self.model.eval()
         if self.fuse:
-            from .fuse import fuse
-
             return fuse(self.model)
         return self.model
 
@@ -285,8 +285,6 @@ def load_run(run: PathLike) -> Tuple[nn.Module, Optional[Tuple[int, int, int]]]:
     normalisation) goes into the model's ``pretrained_cfg``, which :func:`export_metadata` and
     :func:`wavevision.save_pretrained` read.
     """
-    from .engine.predict import load_trained  # the engine is only needed for runs
-
     trained = load_trained(run)
     model, info = trained.model, trained.info
     if info is None:

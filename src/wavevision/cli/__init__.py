@@ -4,7 +4,7 @@ Each subcommand is one module of this package (``wavevision/cli/<command>.py``, 
 name, modules starting with ``_`` excluded) defining:
 
 * ``HELP``: a one-line description;
-* ``add_arguments(parser)``: its flags (only argparse here: heavy imports belong in ``run``);
+* ``add_arguments(parser)``: its flags (optional packages such as onnx or timm are imported in ``run``);
 * ``run(args) -> int | None``: the work, calling the library; ``None`` means exit code 0;
 * optionally ``NAME`` when the command differs from the module name (``list`` lives in
   ``list_models.py``).
@@ -22,6 +22,8 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 from types import ModuleType
+
+from .. import __version__
 
 __all__ = ["CLIError", "build_parser", "main"]
 
@@ -57,8 +59,6 @@ def _one_line(message: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (all subcommands)."""
-    from .. import __version__
-
     parser = argparse.ArgumentParser(
         prog="wavevision",
         description="Resource-efficient wavelet vision networks: train, evaluate, benchmark and export.",

@@ -3,6 +3,14 @@ from __future__ import annotations
 
 import argparse
 
+from ..bench.erf import compare_erf, effective_receptive_field, plot_erf, plot_erf_comparison
+from ..bench.runner import ModelSpec, default_input_shape
+from ..data import build_dataset
+from ..engine.config import parse_assignments
+from ..models import create_model, get_entry
+from ..utils import write_csv, write_json
+from . import CLIError
+
 HELP = "effective receptive field of a model or one block (PNG heat map, r50/r90), or --compare mixers and levels"
 
 _COMPARE_MIXERS = ("dwconv", "pool")
@@ -36,7 +44,6 @@ def _inputs(args: argparse.Namespace, in_chans: int, size):
         return None
     import torch
 
-    from ..data import build_dataset
 
     options = {} if size is None else {"image_size": tuple(size[-2:])}
     dataset, info = build_dataset(args.data, "test", **options)
@@ -57,13 +64,6 @@ def _refuse_existing(paths: list, overwrite: bool) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import torch
-
-    from ..bench.erf import compare_erf, effective_receptive_field, plot_erf, plot_erf_comparison
-    from ..bench.runner import ModelSpec, default_input_shape
-    from ..engine.config import parse_assignments
-    from ..models import create_model, get_entry
-    from ..utils import write_csv, write_json
-    from . import CLIError
 
     if args.threads is not None:
         if args.threads < 1:

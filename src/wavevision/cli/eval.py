@@ -3,6 +3,13 @@ from __future__ import annotations
 
 import argparse
 
+from ..engine import evaluate_checkpoint, evaluate_pretrained
+from ..engine.config import parse_assignments
+from ..engine.tasks import get_task
+from ..models._hub_download import CLI_FIX, HubUnavailableError
+from ..utils import format_table, write_json
+from ..utils.validate import check_int
+
 HELP = "evaluate a trained checkpoint or released weights on a dataset split (accuracy, mIoU, PSNR/SSIM)"
 
 
@@ -39,13 +46,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import os
     from pathlib import Path
-
-    from ..engine import evaluate_checkpoint, evaluate_pretrained
-    from ..engine.config import parse_assignments
-    from ..engine.tasks import get_task
-    from ..models._hub_download import CLI_FIX, HubUnavailableError
-    from ..utils import format_table, write_json
-    from ..utils.validate import check_int
 
     if args.json and Path(args.json).exists() and not args.overwrite:
         raise FileExistsError(f"{args.json} already exists; pass --overwrite or choose another --json file")

@@ -4,6 +4,15 @@ from __future__ import annotations
 
 import argparse
 
+from ..bench import ModelSpec, default_input_shape
+from ..engine.config import parse_assignments
+from ..engine.sizing import check_fits_memory, meta_model
+from ..export import DEFAULT_OPSET, ExportCheckError, export_metadata, export_onnx, export_torchscript, load_run
+from ..models import create_model, get_entry, save_pretrained
+from ..models._builder import _read_config
+from ..models._pretrained import split_model_name_tag
+from . import CLIError
+
 HELP = "export a model to ONNX (dynamic batch, checked with onnxruntime), TorchScript, or a Hugging Face Hub folder"
 
 
@@ -39,10 +48,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
-
-    from ..engine.config import parse_assignments
-    from ..export import DEFAULT_OPSET, ExportCheckError, export_metadata, export_onnx, export_torchscript
-    from . import CLIError
 
     if args.format == "hub":
         return _export_hub(args)
@@ -104,10 +109,6 @@ class _Source:
     def __init__(self, args: argparse.Namespace, overrides: dict) -> None:
         from pathlib import Path
 
-        from ..models import get_entry
-        from ..models._builder import _read_config
-        from ..models._pretrained import split_model_name_tag
-
         self.name, self.overrides, self.run = args.model, dict(overrides), None
         if _looks_like_path(args.model):
             run = Path(args.model)
@@ -145,11 +146,6 @@ class _Source:
     def load_sized(self, input_size: "tuple[int, int] | None"):
         """The model in eval mode (a run's dataset in its ``pretrained_cfg``), the (C, H, W) to trace
         at, and where that size comes from; the memory the trace needs is checked first."""
-        from ..bench import ModelSpec, default_input_shape
-        from ..engine.sizing import check_fits_memory, meta_model
-        from ..export import load_run
-        from ..models import create_model
-
         fix = "give a smaller --input-size" + ("" if self.run else ", or smaller --model-arg values (final_dim, ff_channel, depth)")
         if self.run is None:  # a name (and perhaps a plain state dict): nothing is allocated before the check
             meta = meta_model(lambda: create_model(self.name, **self.overrides)).eval()
@@ -174,11 +170,6 @@ class _Source:
 def _export_hub(args: argparse.Namespace) -> int:
     """``--format hub``: a Hub-style folder (wavevision.save_pretrained) from a run, a checkpoint or a name."""
     from pathlib import Path
-
-    from ..engine.config import parse_assignments
-    from ..engine.sizing import check_fits_memory, meta_model
-    from ..export import load_run
-    from ..models import create_model, save_pretrained
 
     if args.fuse or args.opset is not None or args.exporter != "auto" or args.input_size is not None:
         raise ValueError("--fuse, --opset, --exporter and --input-size apply to onnx and torchscript, not --format hub")

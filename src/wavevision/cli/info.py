@@ -3,6 +3,15 @@ from __future__ import annotations
 
 import argparse
 
+from ..bench import ModelSpec, count_macs, count_parameters, default_input_shape
+from ..bench.complexity import counted_part
+from ..engine.config import parse_assignments
+from ..engine.recipe import engine_values, missing_pieces
+from ..engine.sizing import check_fits_memory, meta_model
+from ..models import create_model, get_entry
+from ..recipes import get_recipe
+from ..utils import SI, format_table
+
 HELP = "show a model's layers, parameters and multiply-accumulates at an input size, or a recipe's settings"
 
 
@@ -22,8 +31,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _input_shape(name: str, model, size) -> tuple:
-    from ..bench import ModelSpec, default_input_shape
-
     if size and (len(size) > 2 or min(size) < 1):
         raise ValueError(f"--size takes a positive height and optionally a width, got {size}")
     return default_input_shape(ModelSpec(name), model, (size[0], size[-1]) if size else None)
@@ -35,7 +42,6 @@ def layer_rows(model, x, max_depth: int) -> list:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from ..bench.complexity import counted_part
 
     modules = [(n, m) for n, m in model.named_modules() if n and n.count(".") < max_depth]
     shapes, order = {}, {}  # output shape and first-call position of each module
@@ -85,9 +91,6 @@ def layer_rows(model, x, max_depth: int) -> list:
 def recipe_summary(name: str) -> dict:
     """The recipe ``name`` fully resolved: every field, the scaled lr, the training settings the engine
     applies, and what it cannot do yet."""
-    from ..engine.recipe import engine_values, missing_pieces
-    from ..recipes import get_recipe
-
     recipe = get_recipe(name)
     return {**recipe.to_dict(), "reference": str(recipe.reference), "reference_note": recipe.reference.note,
             "expected": None if recipe.expected is None else {**recipe.to_dict()["expected"],
@@ -137,12 +140,6 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     import torch
-
-    from ..bench import count_macs, count_parameters
-    from ..engine.config import parse_assignments
-    from ..engine.sizing import check_fits_memory, meta_model
-    from ..models import create_model, get_entry
-    from ..utils import SI, format_table
 
     if args.recipe is not None:
         return _run_recipe(args)

@@ -5,14 +5,18 @@ import argparse
 import dataclasses
 import sys
 
+from ..engine import TrainingInterrupted, train
+from ..engine.config import DICT_FLAGS, FIELDS, RECIPES, parse_assignments, recipe_diff
+from ..engine.recipe import RecipeGapWarning, missing_line
+from ..engine.rundir import command_config
+from ..recipes import get_recipe
+
 HELP = "train a model on a dataset (classification, segmentation, super-resolution)"
 
 _SHORT = {"config": "-c", "model": "-m", "dataset": "-d", "output": "-o"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..engine.config import DICT_FLAGS, FIELDS, RECIPES
-
     parser.epilog = (
         "Precedence: defaults < the dataset's recipe (" + ", ".join(RECIPES) + ") or the --recipe named "
         "(wavevision list --recipes) < the YAML file (-c) < flags; flags that override a --recipe are printed and "
@@ -50,8 +54,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _overrides(args: argparse.Namespace) -> dict:
-    from ..engine.config import DICT_FLAGS, FIELDS, parse_assignments
-
     out = {}
     for name in FIELDS:
         if hasattr(args, name):
@@ -64,17 +66,12 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 def build_config(args: argparse.Namespace):
     """The TrainConfig the command line asks for (a resumed run starts from its saved configuration)."""
-    from ..engine.rundir import command_config
-
     return command_config(args.config, _overrides(args))
 
 
 def run(args: argparse.Namespace) -> int:
     import json
     import warnings
-
-    from ..engine import TrainingInterrupted, train
-    from ..engine.recipe import RecipeGapWarning
 
     config = build_config(args)
     _report_recipe(config)
@@ -95,10 +92,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _report_recipe(config) -> None:
     """Print (stderr, first process) the settings that override the recipe and what the engine leaves out."""
-    from ..engine.config import recipe_diff
-    from ..engine.recipe import missing_line
-    from ..recipes import get_recipe
-
     if config.recipe is None or not _is_main():
         return
     diff = {k: v for k, v in recipe_diff(config).items() if k != "output"}

@@ -24,6 +24,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from ..utils.io import read_text
 from .recipe import engine_values
 from ..utils.validate import check_bool, check_choice, check_float, check_int, check_nested
+from ..recipes import dataset_recipe, get_recipe, list_recipes
 
 __all__ = ["DICT_FLAGS", "RECIPES", "RUNTIME_KEYS", "TrainConfig", "config_diff", "load_yaml", "parse_assignments",
            "recipe_diff", "recipe_values", "resolve_config"]
@@ -40,8 +41,6 @@ RUNTIME_KEYS = frozenset({
 
 def _dataset_recipes() -> Dict[str, Dict[str, Any]]:
     """The embedded datasets' default recipes as TrainConfig values (a view of the recipe registry)."""
-    from ..recipes import dataset_recipe, get_recipe, list_recipes
-
     out = {}
     for name in list_recipes():
         recipe = get_recipe(name)
@@ -502,7 +501,6 @@ def recipe_values(name: Any, where: str = "recipe") -> Dict[str, Any]:
         return {}
     if not isinstance(name, str):
         raise ValueError(f"{where} must be a recipe name, got {name!r}")
-    from ..recipes import get_recipe
 
     values = dict(engine_values(get_recipe(name)))
     values["recipe"] = name

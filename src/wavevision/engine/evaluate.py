@@ -11,12 +11,17 @@ import torch.nn as nn
 from torch.utils.data import DataLoader, Dataset
 
 from .._launch import warn_spin_waiting
-from ..utils.device import is_cuda
+from ..utils.device import is_cuda, resolve_device
 from ..utils.validate import check_int
-from .distributed import DistContext, ShardSampler
+from .distributed import DistContext, ShardSampler, barrier, setup, teardown
 from .metrics import Meter
 from .sampling import loader_settings
 from .tasks import Task, get_task
+from ..data import build_dataset
+from ..data._build import check_dataset_source
+from ..models import create_model, get_entry
+from .predict import Trained, check_fits, load_trained
+from .sizing import check_model_fits
 
 __all__ = [
     "NonFiniteOutputs", "Renormalized", "autocast", "check_amp", "evaluate", "evaluate_checkpoint", "evaluate_pretrained",
@@ -107,8 +112,6 @@ def evaluate(
         ValueError: ``max_batches`` below 1, or model outputs that are NaN or infinite (the
             metrics would mean nothing).
     """
-    from ..utils.device import resolve_device
-
     check_int("batch_size", batch_size, min=1)
     if max_batches is not None:
         check_int("max_batches", max_batches, min=1)
@@ -205,10 +208,6 @@ def evaluate_checkpoint(
     Runs under torchrun too (each process evaluates a shard). Returns the metrics of
     :func:`evaluate` plus ``model``, ``dataset``, ``split`` and ``checkpoint``.
     """
-    from ..data import build_dataset
-    from .distributed import barrier, setup, teardown
-    from .predict import load_trained
-
     if max_batches is not None:
         check_int("max_batches", max_batches, min=1)
     ctx = setup(device)
@@ -237,8 +236,6 @@ def _evaluate_split(trained: Any, data: Dataset, info: Any, desc: str, *, batch_
                     num_workers: int, max_batches: Optional[int], ctx: DistContext, progress: bool,
                     sliding_window: Optional[tuple[int, int]] = None) -> tuple[Dict[str, Any], Any]:
     """:func:`evaluate` of a loaded model on a built split, after checking they fit; returns (metrics, info)."""
-    from .predict import check_fits
-
     if len(data) == 0:
         raise ValueError(f"the {desc} split is empty; check the dataset path")
     check_fits(trained, info)
@@ -299,13 +296,6 @@ def evaluate_pretrained(
     ``model``, ``dataset``, ``split``, ``weights`` and the record's ``published`` metrics.
     """
     from dataclasses import replace
-
-    from ..data import build_dataset
-    from ..data._build import check_dataset_source
-    from ..models import create_model, get_entry
-    from .distributed import barrier, setup, teardown
-    from .predict import Trained, load_trained
-    from .sizing import check_model_fits
 
     if max_batches is not None:
         check_int("max_batches", max_batches, min=1)

@@ -17,6 +17,7 @@ from ..models import get_entry, list_models
 from ..models._builder import _read_weights, _weights_file, load_state_dict_strict, weights_cap
 from ..models._pretrained import resolve_pretrained_cfg, split_model_name_tag
 from ..models.upernet import UperNet, load_backbone_checkpoint
+from ..models._hub_download import hub_download
 
 __all__ = ["init_file", "load_init"]
 
@@ -25,8 +26,6 @@ def init_file(spec: str, model: nn.Module) -> Path:
     """The local weights file ``spec`` names (downloaded into the Hub cache for ``hf-hub:`` and ``NAME.TAG``)."""
     cap = weights_cap(model)
     if spec.startswith("hf-hub:"):
-        from ..models._hub_download import hub_download  # the Hub client only when asked for
-
         return hub_download(spec[len("hf-hub:"):], "model.safetensors", max_bytes=cap)
     path = Path(spec).expanduser()
     if path.is_file():

@@ -31,6 +31,7 @@ from .schedule import OPTIMIZER_SLOTS, build_optimizer, build_scheduler
 from .sizing import check_fits_memory, meta_model
 from .state import fingerprint
 from .tasks import Task, get_task
+from ..data import build_dataset
 
 __all__ = ["Plan", "Split", "accumulation_steps", "prepare", "resolve_model"]
 
@@ -181,8 +182,6 @@ def _open_splits(cfg: TrainConfig, ctx: DistContext, given: Mapping[str, tuple[D
 
 
 def _build_split(cfg: TrainConfig, split: str, ctx: DistContext, augment: bool):
-    from ..data import build_dataset
-
     def build(download: bool):
         return build_dataset(cfg.dataset, split, root=cfg.data_root, download=download, augment=augment,
                              **cfg.dataset_args)

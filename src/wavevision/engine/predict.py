@@ -22,6 +22,10 @@ from .rundir import check_regular
 from .sizing import check_fits_memory, meta_model
 from .tasks import PredictItem, Task, get_task
 from .tasks._images import palette
+from ..data import DatasetInfo, load_image, prepare_image
+from ..data.image import check_image_file, image_error
+from ..models import create_model, get_entry
+from ..utils.device import resolve_device
 
 __all__ = ["Trained", "check_fits", "load_trained", "output_names", "palette", "predict"]
 
@@ -74,7 +78,6 @@ def _weights_path(checkpoint: PathLike) -> Path:
 def _dataset_info(d: Any, path: Path):
     if not d:
         return None
-    from ..data import DatasetInfo
 
     try:
         return DatasetInfo(**d)
@@ -108,9 +111,6 @@ def load_trained(checkpoint: PathLike, *, device: "str | torch.device" = "cpu", 
         ValueError: a checkpoint file that is not a regular file, a config that is not a
             checkpoint's, or weights holding NaN or infinity.
     """
-    from ..models import create_model, get_entry
-    from ..utils.device import resolve_device
-
     if model is not None and Path(checkpoint).suffix != ".safetensors":
         return _load_named(model, Path(checkpoint), device)
     path = _weights_path(checkpoint)
@@ -133,9 +133,6 @@ def load_trained(checkpoint: PathLike, *, device: "str | torch.device" = "cpu", 
 
 def _load_named(name: str, path: Path, device: "str | torch.device") -> Trained:
     """``create_model(name, checkpoint=path)`` for a plain state dict, in eval mode on ``device``."""
-    from ..models import create_model, get_entry
-    from ..utils.device import resolve_device
-
     task = get_entry(name).task  # an unknown name fails before the file is read
     check_regular(path, "checkpoint file")
     dev = device if isinstance(device, torch.device) else resolve_device(device)
@@ -189,9 +186,6 @@ def _check_input_memory(trained: Trained, paths: List[Path], image_size: Any, de
     Sizes come from the image headers; a dense task predicts at the image's own size unless
     ``image_size`` is given.
     """
-    from ..data.image import check_image_file, image_error
-    from ..models import create_model
-
     name, kwargs = getattr(trained.model, "model_name", None), getattr(trained.model, "model_kwargs", {})
     if name is None:
         return
@@ -249,8 +243,6 @@ def predict(
         One dict per image: ``image`` and ``top`` (classification), ``mask``/``overlay``/
         ``classes`` (segmentation), ``upscaled``/``comparison``/``size`` (super-resolution).
     """
-    from ..data import load_image, prepare_image
-
     trained = checkpoint if isinstance(checkpoint, Trained) else load_trained(checkpoint, device=device)
     if not images:
         raise ValueError("give at least one image file")

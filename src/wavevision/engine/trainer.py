@@ -46,6 +46,8 @@ from .runtime import Globals, StopFlag
 from .sampling import ListSampler, epoch_indices, loader_settings
 from .schedule import WarmupCosine, build_optimizer, build_scheduler, phase2_config
 from .state import TrainState
+from ..recipes import get_recipe
+from .plots import plot_history
 
 __all__ = ["Callback", "LoopState", "TrainResult", "TrainingInterrupted", "WarmupCosine", "train"]
 
@@ -118,7 +120,6 @@ def recipe_record(cfg: TrainConfig) -> dict[str, Any] | None:
     """What a run records of its recipe: the name, the settings that override it, what the engine left out."""
     if cfg.recipe is None:
         return None
-    from ..recipes import get_recipe
 
     overrides = {k: list(v) for k, v in recipe_diff(cfg).items() if k not in ("output",)}
     return {"name": cfg.recipe, "overrides": overrides, "missing": missing_pieces(get_recipe(cfg.recipe))}
@@ -490,8 +491,6 @@ class _Run:
             if len(set(digests)) > 1:
                 print(f"warning: the {ctx.world_size} processes ended with different weights", file=sys.stderr)
             if cfg.plots:
-                from .plots import plot_history
-
                 path = plot_history(state.history, self.run_dir / "curves.png", title=f"{cfg.model} on {cfg.dataset}",
                                     metrics=[m for m in self.task.metrics if m != "loss"])
                 result.plots = None if path is None else str(path)
