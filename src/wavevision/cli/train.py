@@ -6,7 +6,7 @@ import dataclasses
 import sys
 
 from ..engine import TrainingInterrupted, train
-from ..engine.config import DICT_FLAGS, FIELDS, RECIPES, parse_assignments, recipe_diff
+from ..engine.config import DICT_FLAGS, FIELDS, RECIPES, field_kind, parse_assignments, recipe_diff
 from ..engine.recipe import RecipeGapWarning, missing_line
 from ..engine.rundir import command_config
 from ..recipes import get_recipe
@@ -40,9 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             parser.add_argument("--resume", nargs="?", const=True, metavar="RUN_DIR", **{
                 **common, "help": "continue the run in RUN_DIR (default: --output) from its last saved state, "
                                   "with its saved configuration"})
-        elif "List" in str(f.type):
+        elif field_kind(f).startswith("list["):
             parser.add_argument(flag, nargs="+", metavar="N", **common)
-        elif "bool" in str(f.type):
+        elif "bool" in field_kind(f):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, **common)
         else:
             names = [flag] + ([_SHORT[name]] if name in _SHORT else [])
