@@ -143,7 +143,7 @@ def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 def local_imports() -> list[tuple[str, int, bool]]:
     """(file, line, has a reason comment) for every function-local import of wavevision itself."""
     found = []
-    for name, path in _modules().items():
+    for path in _modules().values():
         lines = path.read_text().splitlines()
         tree = ast.parse("\n".join(lines), str(path))
         for node in _function_imports(tree):

@@ -60,7 +60,7 @@ EXPORT_FORMATS = ("onnx", "torchscript")
 ONNX_EXPORTERS = ("auto", "torchscript", "dynamo")
 DEFAULT_OPSET = 17
 _ONNX_EXTRA = "pip install 'wavevision[onnx]' (or pip install onnx onnxscript onnxruntime)"
-PathLike = Union[str, Path]
+PathLike = str | Path
 
 
 class ExportCheckError(RuntimeError):

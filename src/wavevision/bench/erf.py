@@ -143,7 +143,7 @@ def effective_receptive_field(
                 grad = x.grad
             else:
                 captured: List[torch.Tensor] = []
-                hook = layers[block].register_forward_pre_hook(lambda mod, args: captured.append(args[0].detach()))
+                hook = layers[block].register_forward_pre_hook(lambda mod, args, captured=captured: captured.append(args[0].detach()))
                 try:
                     with torch.no_grad():
                         forward(x)

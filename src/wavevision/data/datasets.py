@@ -163,7 +163,7 @@ class FileSegmentation(Dataset):
         return image, mask
 
 
-HighRes = Union[torch.Tensor, str, Path]
+HighRes = torch.Tensor | str | Path
 
 
 def sr_min_size(scale: int, window: int | None = None) -> tuple[int, str, str]:

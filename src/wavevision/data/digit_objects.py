@@ -81,13 +81,13 @@ def compose_objects(digits: torch.Tensor, labels: torch.Tensor, count: int, *, s
             box = _place(side, size, placed, max_iou, g)
             if box is None:
                 continue
-            t, l, b, r = box
+            t, lft, b, r = box
             if (d, side) not in ups:
                 ups[d, side] = upsample_digits(digits[d:d + 1], (side, side))[0, 0]
             up = ups[d, side]
-            images[i, 0, t:b, l:r] = torch.maximum(images[i, 0, t:b, l:r], up)
+            images[i, 0, t:b, lft:r] = torch.maximum(images[i, 0, t:b, lft:r], up)
             mask = torch.zeros(H, W, dtype=torch.uint8)
-            mask[t:b, l:r] = up >= INK_THRESHOLD
+            mask[t:b, lft:r] = up >= INK_THRESHOLD
             if not mask.any():
                 continue
             placed.append(box)

@@ -37,7 +37,7 @@ __all__ = [
     "train_transform",
 ]
 
-Size = Union[int, Sequence[int]]
+Size = int | Sequence[int]
 IGNORE_INDEX = 255
 # The largest image side this package resizes to: 16384 x 16384 RGB is 3 GiB as float32.
 MAX_SIDE = 16384

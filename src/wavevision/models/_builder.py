@@ -44,7 +44,7 @@ __all__ = [
     "save_safetensors_bytes",  # defined in _hub (which this module imports), named here too
 ]
 
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike
 CHECKPOINT_FORMAT = "wavevision-checkpoint"
 CHECKPOINT_VERSION = 1
 # Keys official checkpoints carry that are not weights of ours (recomputed filter buffers):

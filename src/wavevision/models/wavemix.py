@@ -39,7 +39,7 @@ from ._registry import register_model
 
 __all__ = ["WaveMix", "WaveMixPatchSeg", "WaveMixSeg", "WaveMixSR"]
 
-IntermediatesOut = Union[List[torch.Tensor], Tuple[torch.Tensor, List[torch.Tensor]]]
+IntermediatesOut = list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]
 POOL_TYPES = ("avg", "max", "")
 DENSE_POOL_TYPES = ("",)
 

@@ -72,7 +72,10 @@ class SlidingWindow(nn.Module):
 
     def __init__(self, model: nn.Module, crop: int | tuple[int, int] = 512, stride: int | tuple[int, int] = 341) -> None:
         super().__init__()
-        pair = (lambda v: (v, v) if isinstance(v, int) else tuple(v))
+
+        def pair(v: int | tuple[int, int]) -> tuple[int, ...]:
+            return (v, v) if isinstance(v, int) else tuple(v)
+
         self.model, self.crop, self.stride = model, pair(crop), pair(stride)
         for name, value in (("crop", self.crop), ("stride", self.stride)):
             if len(value) != 2:
