@@ -36,6 +36,9 @@ class CLIError(Exception):
     """A problem with the command line or its inputs, reported as one line without a traceback."""
 
 
+_REPORTED: tuple[type[BaseException], ...] = (CLIError, *_USER_ERRORS)
+
+
 def _commands() -> dict[str, ModuleType]:
     found: dict[str, ModuleType] = {}
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
@@ -90,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"wavevision {args.command}: interrupted", file=sys.stderr)
         return 130
-    except (CLIError, *_USER_ERRORS) as e:
+    except _REPORTED as e:
         if show_tb:
             raise
         message = _one_line(str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e))

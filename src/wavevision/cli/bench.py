@@ -62,7 +62,6 @@ def _accuracies(items: List[str]) -> Dict[str, float]:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-
     if args.threads is not None:
         if args.threads < 1:
             raise ValueError(f"--threads must be >= 1, got {args.threads}")

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sized
+from typing import Any, cast
 
 from ..bench.erf import compare_erf, effective_receptive_field, plot_erf, plot_erf_comparison
 from ..bench.runner import ModelSpec, default_input_shape
@@ -44,12 +46,11 @@ def _inputs(args: argparse.Namespace, in_chans: int, size):
         return None
     import torch
 
-
-    options = {} if size is None else {"image_size": tuple(size[-2:])}
+    options: dict[str, Any] = {} if size is None else {"image_size": tuple(size[-2:])}
     dataset, info = build_dataset(args.data, "test", **options)
     if info.in_chans != in_chans:
         raise ValueError(f"--data {args.data} has {info.in_chans}-channel images but the model takes {in_chans}")
-    n = min(args.samples, len(dataset))
+    n = min(args.samples, len(cast(Sized, dataset)))
     return torch.stack([dataset[i][0] for i in range(n)])
 
 

@@ -3,6 +3,7 @@ Hub-style folder, from a training run (its model, input size, normalisation and 
 from __future__ import annotations
 
 import argparse
+from typing import Any, Dict, cast
 
 from ..bench import ModelSpec, default_input_shape
 from ..engine.config import parse_assignments
@@ -154,15 +155,16 @@ class _Source:
             check_fits_memory(meta, input_shape=(2, *size), what=f"exporting {self.name} at {size[1]}x{size[2]}", fix=fix)
             return create_model(self.name, checkpoint=self.checkpoint, **self.overrides).eval(), size, origin
         model, run_size = load_run(self.run)
+        name, kwargs = cast(str, model.model_name), cast(Dict[str, Any], model.model_kwargs)
         chans = int(getattr(model, "in_chans", run_size[0] if run_size else 3))
         if input_size:
             size, origin = (chans, *input_size), "--input-size"
         elif run_size:
             size, origin = run_size, f"the size {self.run} trained on"
         else:
-            size = default_input_shape(ModelSpec(model.model_name), model, None)
-            origin = f"{self.run} records no input size: the size {model.model_name} is registered for"
-        meta = meta_model(lambda: create_model(model.model_name, **model.model_kwargs)).eval()
+            size = default_input_shape(ModelSpec(name), model, None)
+            origin = f"{self.run} records no input size: the size {name} is registered for"
+        meta = meta_model(lambda: create_model(name, **kwargs)).eval()
         check_fits_memory(meta, input_shape=(2, *size), what=f"exporting {self.run} at {size[1]}x{size[2]}", fix=fix)
         return model, size, origin
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from ..bench import ModelSpec, count_macs, count_parameters, default_input_shape
 from ..bench.complexity import counted_part
@@ -42,9 +43,9 @@ def layer_rows(model, x, max_depth: int) -> list:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-
     modules = [(n, m) for n, m in model.named_modules() if n and n.count(".") < max_depth]
-    shapes, order = {}, {}  # output shape and first-call position of each module
+    shapes: dict[str, Any] = {}  # output shape and first-call position of each module
+    order: dict[str, float] = {}  # containers never called sit half a step before their first child
 
     def hook(name):
         def fn(module, inputs, output):
@@ -178,10 +179,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"multiply-accumulates: {macs:,} ({SI(macs)}) per image at {h}x{w} "
           "(torch.utils.flop_counter FLOPs / 2)")
     if reference:
-        shown = dict(reference)
-        if isinstance(shown.get("params"), int):
-            shown["params"] = f"{shown['params']:,}"
-        if isinstance(shown.get("macs"), int):
-            shown["macs"] = SI(shown["macs"])
-        print("reference: " + ", ".join(f"{k} {v}" for k, v in shown.items()))
+        ref = dict(reference)
+        if isinstance(ref.get("params"), int):
+            ref["params"] = f"{ref['params']:,}"
+        if isinstance(ref.get("macs"), int):
+            ref["macs"] = SI(ref["macs"])
+        print("reference: " + ", ".join(f"{k} {v}" for k, v in ref.items()))
     return 0

@@ -83,7 +83,6 @@ def recipe_rows(pattern: str = "*") -> list:
 def _run_recipes(args: argparse.Namespace) -> int:
     import json
 
-
     if args.task or args.tags or args.pretrained:
         raise ValueError("--recipes lists recipes; drop --task, --tags and --pretrained")
     found = recipe_rows(args.pattern)
@@ -101,7 +100,6 @@ def _run_recipes(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     import json
-
 
     if args.recipes:
         return _run_recipes(args)

@@ -127,6 +127,8 @@ class TensorSegmentation(Dataset):
         if images.dim() != 4 or masks.dim() != 3 or len(images) != len(masks) or images.shape[-2:] != masks.shape[-2:]:
             raise ValueError(f"need images (N, C, H, W) and masks (N, H, W), got {tuple(images.shape)} and {tuple(masks.shape)}")
         self.images, self.masks, self.transform = images, masks, transform
+        #: digit-scenes only: where each scene's digits came from (index into the digits, top, left, side)
+        self.layout: list[list[tuple[int, int, int, int]]] = []
 
     def __len__(self) -> int:
         return len(self.images)
@@ -226,7 +228,10 @@ class SuperResolutionPairs(Dataset):
         """LR (float) and HR (as stored: uint8 or float, converted after cropping) of image k."""
         im = self.images[k]
         if isinstance(im, torch.Tensor):
-            return self._lr[k], mod_crop(im, self.scale)
+            lr = self._lr[k]
+            assert lr is not None  # made in __init__ for every image held in memory
+            return lr, mod_crop(im, self.scale)
+        assert self.loader is not None  # __init__ refuses paths without a loader
         hr = self._checked(self.loader(im), repr(str(im)))
         return bicubic_downsample(hr, self.scale), hr
 

@@ -74,7 +74,9 @@ def compose_objects(digits: torch.Tensor, labels: torch.Tensor, count: int, *, s
     targets = []
     for i in range(count):
         n = 0 if float(torch.rand((), generator=g)) < _EMPTY_FRACTION else int(torch.randint(lo, hi + 1, (), generator=g))
-        placed, masks, classes = [], [], []
+        placed: list[tuple[int, int, int, int]] = []
+        masks: list[torch.Tensor] = []
+        classes: list[int] = []
         for _ in range(n):
             d = int(torch.randint(0, len(digits), (), generator=g))
             side = int(torch.randint(digit_sizes[0], digit_sizes[1] + 1, (), generator=g))

@@ -4,7 +4,8 @@ from __future__ import annotations
 import contextlib
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterable, Optional
+from collections.abc import Sized
+from typing import Any, Dict, Iterable, Optional, cast
 
 import torch
 import torch.nn as nn
@@ -54,7 +55,7 @@ def autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManage
 def _loader(dataset: Dataset, batch_size: int, ctx: DistContext, num_workers: int | None, device: torch.device,
             task: Task) -> DataLoader:
     return DataLoader(
-        dataset, batch_size=batch_size, sampler=ShardSampler(len(dataset), ctx.rank, ctx.world_size),
+        dataset, batch_size=batch_size, sampler=ShardSampler(len(cast(Sized, dataset)), ctx.rank, ctx.world_size),
         **loader_settings(num_workers, device), collate_fn=task.collate,
     )
 
@@ -159,7 +160,7 @@ class NonFiniteOutputs(ValueError):
 
 def _synchronize(device: torch.device) -> None:
     backend = getattr(torch, device.type, None)
-    if device.type != "cpu" and hasattr(backend, "synchronize"):
+    if device.type != "cpu" and backend is not None and hasattr(backend, "synchronize"):
         backend.synchronize()
 
 
@@ -236,7 +237,7 @@ def _evaluate_split(trained: Any, data: Dataset, info: Any, desc: str, *, batch_
                     num_workers: int, max_batches: Optional[int], ctx: DistContext, progress: bool,
                     sliding_window: Optional[tuple[int, int]] = None) -> tuple[Dict[str, Any], Any]:
     """:func:`evaluate` of a loaded model on a built split, after checking they fit; returns (metrics, info)."""
-    if len(data) == 0:
+    if len(cast(Sized, data)) == 0:
         raise ValueError(f"the {desc} split is empty; check the dataset path")
     check_fits(trained, info)
     size = batch_size or (1 if info.image_size is None else 128)
@@ -312,8 +313,8 @@ def evaluate_pretrained(
                 check_model_fits(lambda: create_model(model), device=ctx.device, what=f"the model {model}",
                                  fix="pick a smaller model")
             net = create_model(model, pretrained=True).to(ctx.device).eval()
-        cfg = net.pretrained_cfg
-        task = get_entry(net.model_name).task
+        cfg = cast(Dict[str, Any], net.pretrained_cfg)
+        task = get_entry(cast(str, net.model_name)).task
         trained = Trained(net, Path(model), task, None, {})
         options = dict(dataset_args or {})
         if trained.task_def.resizes_inputs and "image_size" not in options:

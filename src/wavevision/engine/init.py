@@ -10,6 +10,7 @@ registered model's released weights (``NAME.TAG``).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, cast
 
 import torch.nn as nn
 
@@ -42,7 +43,7 @@ def load_init(model: nn.Module, spec: str) -> str:
     loaded, in words. Raises :class:`wavevision.CheckpointMismatchError` (one line) on other weights."""
     path = init_file(spec, model)
     if callable(getattr(model, "load_backbone", None)):  # the detectors
-        model.load_backbone(path)
+        cast(Any, model).load_backbone(path)
         return f"backbone from {path}"
     if isinstance(model, UperNet):
         load_backbone_checkpoint(model, path)

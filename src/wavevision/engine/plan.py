@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping, NamedTuple
+from collections.abc import Sized
+from typing import Any, Mapping, NamedTuple, cast
 
 import torch
 import torch.nn as nn
@@ -176,7 +177,7 @@ def _open_splits(cfg: TrainConfig, ctx: DistContext, given: Mapping[str, tuple[D
     train, val = split("train", augment=cfg.augment), split("val")
     test = split("test") if cfg.test else None  # a missing test split fails now, not at the end
     for name, s in (("train", train), ("val", val)):
-        if len(s.data) == 0:
+        if len(cast(Sized, s.data)) == 0:
             raise ValueError(f"dataset {cfg.dataset!r} has an empty {name} split; check the dataset path")
     return train, val, test
 

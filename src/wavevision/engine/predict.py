@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Union, cast
 
 import torch
 import torch.nn as nn
@@ -118,17 +118,18 @@ def load_trained(checkpoint: PathLike, *, device: "str | torch.device" = "cpu", 
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     sized = meta_model(lambda: create_model(config["model"], **(config.get("kwargs") or {})))
     check_fits_memory(sized, device=dev, what=f"the model of {path}", fix="is the JSON beside it the right one?")
-    model = create_model(checkpoint=path)
-    _check_finite(model, path)
+    net = create_model(checkpoint=path)
+    _check_finite(net, path)
     meta = config.get("extra") or {}
     if not isinstance(meta, dict):
         raise ValueError(f"{path.with_suffix('.json')}: 'extra' must be a mapping, got {type(meta).__name__}")
-    model_task = get_entry(model.model_name).task
+    name = cast(str, net.model_name)
+    model_task = get_entry(name).task
     info = _dataset_info(meta.get("dataset"), path)
-    _check_declared(path, "extra.task", meta.get("task"), model_task, model.model_name)
-    _check_declared(path, "extra.dataset.task", info.task if info else None, model_task, model.model_name)
+    _check_declared(path, "extra.task", meta.get("task"), model_task, name)
+    _check_declared(path, "extra.dataset.task", info.task if info else None, model_task, name)
     task = get_task(model_task).name
-    return Trained(model.to(dev).eval(), path, task, info, meta)
+    return Trained(net.to(dev).eval(), path, task, info, meta)
 
 
 def _load_named(name: str, path: Path, device: "str | torch.device") -> Trained:
@@ -203,8 +204,9 @@ def _check_input_memory(trained: Trained, paths: List[Path], image_size: Any, de
                     sizes.append((img.size[1], img.size[0], path))
             except Exception as e:  # Pillow raises many types for damaged files
                 raise image_error(path, e) from None
-        *size, biggest = max(sizes, key=lambda s: s[0] * s[1])
-        what = f"for {biggest} ({size[1]}x{size[0]} pixels)"
+        height, width, biggest = max(sizes, key=lambda s: s[0] * s[1])
+        size = (height, width)
+        what = f"for {biggest} ({width}x{height} pixels)"
         fix = "shrink the image, or give --image-size (predictions are made at the image's own size)"
     chans = int(getattr(trained.model, "in_chans", 3))
     meta = meta_model(lambda: create_model(name, **kwargs)).eval()

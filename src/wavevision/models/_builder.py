@@ -21,7 +21,7 @@ import json
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Mapping, Optional, Tuple, Union, cast
 
 import torch
 import torch.nn as nn
@@ -65,7 +65,7 @@ class CheckpointMismatchError(ValueError):
 
 
 def _accepted(cls: type) -> list[str]:
-    return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    return [p for p in inspect.signature(cast(Any, cls).__init__).parameters if p != "self"]
 
 
 def _drop_rate_alias(name: str, kwargs: dict[str, Any], accepted: list[str]) -> None:
@@ -99,7 +99,7 @@ def _check_argument_types(name: str, cls: type, defaults: Mapping[str, Any], kwa
     """Name an argument of another kind than its default (``final_dim='eight'``, ``final_dim=16.0``):
     called when the class failed with a TypeError, whose own message (``not all arguments
     converted during string formatting``) says nothing of the argument."""
-    params = inspect.signature(cls.__init__).parameters
+    params = inspect.signature(cast(Any, cls).__init__).parameters
     for key, value in kwargs.items():
         default = defaults[key] if key in defaults else getattr(params.get(key), "default", None)
         if isinstance(default, bool) or not isinstance(default, (int, float)) or value is None:
