@@ -139,7 +139,7 @@ def worker(args) -> dict:
         xb = x[:batch].clone(memory_format=fmt)
 
         @torch.no_grad()
-        def infer():
+        def infer(xb=xb):
             with torch.autocast(dev.type, dtype=amp, enabled=amp is not None):
                 infer_model(xb)
 
@@ -233,7 +233,7 @@ def main(argv=None):
             if proc.returncode != 0:
                 # The public package fails some settings (e.g. autocast: its float32 filters meet
                 # bf16 activations); report that side as failed rather than stopping.
-                failed[side] = (proc.stderr.strip().splitlines() or ["exit status %d" % proc.returncode])[-1]
+                failed[side] = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
                 print(f"{side}: failed: {failed[side]}")
                 continue
             raw[side].append(json.loads(proc.stdout.strip().splitlines()[-1]))

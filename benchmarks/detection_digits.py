@@ -34,14 +34,14 @@ extra = {} if epochs == "recipe" else {"epochs": int(epochs)}
 extra["model_args"] = json.loads(model_args)
 start, cpu = time.perf_counter(), time.process_time()
 r = train(dataset="digit-objects", seed=seed, threads=threads, output=out, progress=False, plots=False, **extra)
-reached = next((h["epoch"] for h in r.history if h.get("val_box_ap50", 0) >= %r), None)
+reached = next((h["epoch"] for h in r.history if h.get("val_box_ap50", 0) >= TARGET_AP50), None)
 print(json.dumps({"seed": seed, "test": r.test, "val": r.val, "best_epoch": r.best_epoch, "epochs": r.epochs,
                   "train_seconds": r.train_seconds, "wall_seconds": time.perf_counter() - start,
                   "cpu_seconds": time.process_time() - cpu, "params": r.params, "model": r.model_name,
                   "val_ap50_target_epoch": reached,
                   "seconds_to_target": sum(h["epoch_seconds"] for h in r.history[:reached]) if reached else None,
                   "train_images_per_second": r.train_images_per_second}))
-""" % TARGET_AP50
+""".replace("TARGET_AP50", repr(TARGET_AP50))
 
 
 def _run(seed: int, threads: int, epochs: str, model_args: dict, env: dict[str, str]) -> dict:

@@ -89,7 +89,7 @@ def _coco_folder(root: Path, *, n: int, size: tuple[int, int], classes: int) -> 
         images, anns = [], []
         for i in range(n if split == "train2017" else max(2, n // 8)):
             img = rng.integers(0, 64, (h, w, 3), dtype=np.uint8)
-            for j in range(3):
+            for _ in range(3):
                 bw, bh = int(rng.integers(w // 8, w // 3)), int(rng.integers(h // 8, h // 3))
                 x, y = int(rng.integers(0, w - bw)), int(rng.integers(0, h - bh))
                 cat = int(rng.integers(1, classes + 1))

@@ -1,6 +1,7 @@
 """The train, eval, predict, list and info commands, in process: happy paths and clear errors."""
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
@@ -295,7 +296,8 @@ def test_predict_refuses_sizes_that_cannot_fit_before_decoding(digits_run, scene
     trained = load_trained(scene_run)  # a dense task predicts at the image's own size: the header's size is checked
     big = _save_png(torch.zeros(1, 1000, 1000), tmp_path / "big.png")
     monkeypatch.setattr(sizing, "device_memory", lambda device: 32 << 20)
-    monkeypatch.setattr("wavevision.data.load_image", lambda path: pytest.fail("decoded before the check"))
+    predict_module = importlib.import_module("wavevision.engine.predict")  # the package exports a function of that name
+    monkeypatch.setattr(predict_module, "load_image", lambda path: pytest.fail("decoded before the check"))
     with pytest.raises(MemoryError, match=r"big.png \(1000x1000 pixels\) would need about .*shrink the image"):
         predict(trained, [big], output=tmp_path / "out")
     assert not (tmp_path / "out").exists()

@@ -168,8 +168,8 @@ def test_photos_pairs_come_from_the_held_out_photographs():
             # the LR is the image shrunk by bicubic: Pillow's bicubic reduction agrees
             pil = Image.open(folder / name).convert("RGB").crop((0, 0, W, H)).resize((W // scale, H // scale), Image.BICUBIC)
             pil = torch.tensor(np.asarray(pil), dtype=torch.float32).permute(2, 0, 1) / 255
-            t, l = top // scale, left // scale
-            assert _psnr(lr, pil[:, t:t + lr.shape[1], l:l + lr.shape[2]]) > 40
+            t, lft = top // scale, left // scale
+            assert _psnr(lr, pil[:, t:t + lr.shape[1], lft:lft + lr.shape[2]]) > 40
             base = _psnr(bicubic_upsample(lr, scale), hr)
             assert 18 < base < 40
     train, info = build_dataset("photos", "train", scale=2, patch_size=32, num_patches=40)

@@ -28,8 +28,8 @@ def test_random_crop_is_a_window_of_the_padded_image_and_mask():
     for _ in range(30):
         out_img, out_mask = crop(image, mask)
         assert out_img.shape == (2, 6, 7) and out_mask.shape == (6, 7) and out_mask.dtype == mask.dtype
-        hits = [(t, l) for t in range(5) for l in range(5)
-                if torch.equal(padded_img[:, t:t + 6, l:l + 7], out_img) and torch.equal(padded_mask[t:t + 6, l:l + 7], out_mask)]
+        hits = [(t, lft) for t in range(5) for lft in range(5)
+                if torch.equal(padded_img[:, t:t + 6, lft:lft + 7], out_img) and torch.equal(padded_mask[t:t + 6, lft:lft + 7], out_mask)]
         assert hits
         offsets.add(hits[0])
     assert len(offsets) > 5

@@ -166,7 +166,7 @@ def _voc(root, objects, *, size=(30, 40), image=True):
 
 
 def test_voc_boxes_and_difficult_objects(tmp_path):
-    root = _voc(tmp_path / "VOCdevkit" / "VOC2007", [("dog", (1, 1, 10, 20), 0), ("person", (5, 6, 40, 30), 1)])
+    _voc(tmp_path / "VOCdevkit" / "VOC2007", [("dog", (1, 1, 10, 20), 0), ("person", (5, 6, 40, 30), 1)])
     assert detect_format(tmp_path) == "voc"
     data, info = build_dataset("voc", "test", root=tmp_path)  # no image lists: a seeded 80/10/10 split
     assert info.num_classes == 20 and len(data) == 1

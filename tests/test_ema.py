@@ -44,7 +44,7 @@ def _check_ema(make, decay=0.75, k=5):
     net = _Net()
     states = [{k_: v.clone() for k_, v in net.state_dict().items()}]
     ema = make(net, decay)
-    for step in range(k):
+    for _ in range(k):
         with torch.no_grad():
             for t in net.state_dict().values():
                 if t.is_floating_point():

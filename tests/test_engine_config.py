@@ -250,3 +250,36 @@ def test_yaml_nested_too_deeply_is_a_one_line_error(tmp_path):
     path.write_text("model_args: {a: " + "[" * 30 + "]" * 30 + "}\n")
     with pytest.raises(ValueError, match=r"model_args.a is nested more than 16 levels deep"):
         resolve_config(path)
+
+
+def test_field_kinds_read_the_same_in_both_annotation_spellings():
+    """The PEP 604/585 rewrite of annotations (ruff UP006/UP045) must not change what a field accepts."""
+    import dataclasses
+    from typing import Any, Dict, List, Optional  # noqa: UP035 - the old spelling on purpose
+
+    from wavevision.engine.config import _check_value, field_kind
+
+    @dataclasses.dataclass
+    class Old:  # the old spelling on purpose
+        a: Optional[int] = None  # noqa: UP045
+        b: List[int] = dataclasses.field(default_factory=list)  # noqa: UP006
+        c: Dict[str, Any] = dataclasses.field(default_factory=dict)  # noqa: UP006
+
+    @dataclasses.dataclass
+    class New:
+        a: int | None = None
+        b: list[int] = dataclasses.field(default_factory=list)
+        c: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    old, new = dataclasses.fields(Old), dataclasses.fields(New)
+    assert [field_kind(f) for f in old] == [field_kind(f) for f in new] == ["int|None", "list[int]", "dict[str,Any]"]
+    for o, n in zip(old, new, strict=True):
+        for value in (None, ["3"], {"k": 1}, "7"):
+            outcome = []
+            for f in (o, n):
+                try:
+                    outcome.append(_check_value(f, value, str))
+                except ValueError as e:
+                    outcome.append(str(e))
+            assert outcome[0] == outcome[1], (f.name, value, outcome)
+    assert _check_value(new[0], "7", str) == 7 and _check_value(new[1], ["3"], str) == [3]

@@ -181,7 +181,10 @@ def test_balanced_segments_minimise_the_estimated_peak(ratio, head):
     for n in range(1, 10):
         got = balanced_segments(n, ratio, head)
         assert sum(got) == n and min(got) >= 1
-        key = lambda c: (round(_estimate(c, ratio, head)[0], 9), round(_estimate(c, ratio, head)[1], 9), len(c))
+
+        def key(c):
+            return round(_estimate(c, ratio, head)[0], 9), round(_estimate(c, ratio, head)[1], 9), len(c)
+
         best = min(_compositions(n), key=key)
         assert key(got) == key(best), (n, got, best)
 

@@ -81,12 +81,16 @@ def _feature_size(name, model, h, w, index=-1):
         return round(h / r), round(w / r)
     if task == "segmentation":
         s = model.stride
-        return -(-(-(-h // s)) // s), -(-(-(-w // s)) // s)
+        return _ceil(_ceil(h, s), s), _ceil(_ceil(w, s), s)
     if model.stem_type == "patchify":
         p = model.patch_size
         return -(-h // p), -(-w // p)
     s = model.conv[0].stride[0]
-    return -(-(-(-h // s)) // s), -(-(-(-w // s)) // s)
+    return _ceil(_ceil(h, s), s), _ceil(_ceil(w, s), s)
+
+
+def _ceil(a, b):
+    return -(-a // b)
 
 
 def _n_params(model):

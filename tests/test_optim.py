@@ -63,7 +63,10 @@ def test_layer_decay_against_timm():
     cfg = TrainConfig(layer_decay=0.75, lr=0.01, weight_decay=0.05).validate()
     opt = build_optimizer(model, cfg)
     ref = optim.param_groups_layer_decay(model, 0.05, no_weight_decay_list=(), layer_decay=0.75)
-    key = lambda groups: sorted((round(g.get("lr_scale", 1.0), 12), g["weight_decay"], len(g["params"])) for g in groups)
+
+    def key(groups):
+        return sorted((round(g.get("lr_scale", 1.0), 12), g["weight_decay"], len(g["params"])) for g in groups)
+
     assert key(opt.param_groups) == key(ref) and len(ref) > 4
     scales = {g["lr_scale"] for g in ref}
     assert min(scales) < 0.75 ** 3 and max(scales) == 1.0  # the head full, the stem decayed most
@@ -86,7 +89,10 @@ def test_adamw_betas_eps_and_sgd_nesterov():
     opt = build_optimizer(m, TrainConfig(adam_beta1=0.8, adam_beta2=0.95, adam_eps=1e-6).validate())
     assert opt.defaults["betas"] == (0.8, 0.95) and opt.defaults["eps"] == 1e-6
     assert build_optimizer(m, TrainConfig().validate()).defaults["betas"] == (0.9, 0.999)
-    sgd = lambda **kw: build_optimizer(m, TrainConfig(optimizer="sgd", **kw).validate()).defaults["nesterov"]
+
+    def sgd(**kw):
+        return build_optimizer(m, TrainConfig(optimizer="sgd", **kw).validate()).defaults["nesterov"]
+
     assert sgd() is True and sgd(momentum=0.0) is False  # the old default: Nesterov when momentum > 0
     assert sgd(nesterov=False) is False and sgd(nesterov=True) is True
     with pytest.raises(ValueError, match="nesterov needs SGD with momentum > 0"):
@@ -145,7 +151,9 @@ def test_iterations_resume_mid_run_equals_uninterrupted(tmp_path):
     from wavevision.engine import Callback, TrainingInterrupted, train
     from wavevision.models._builder import load_safetensors
 
-    cfg = lambda name: _digits(tmp_path, name, iterations=5, deterministic=True)
+    def cfg(name):
+        return _digits(tmp_path, name, iterations=5, deterministic=True)
+
 
     class Stop(Callback):
         def on_step_end(self, state):

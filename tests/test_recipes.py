@@ -559,7 +559,7 @@ def test_train_warns_about_missing_pieces_from_python(tmp_path):
     from wavevision.engine import train
     from wavevision.engine.recipe import RecipeGapWarning
 
-    with pytest.warns(RecipeGapWarning, match="initial weights"), pytest.raises(Exception):
+    with pytest.warns(RecipeGapWarning, match="initial weights"), pytest.raises(FileNotFoundError, match="nowhere"):
         train(recipe="upernet_wave_vit_s_ade20k_160k", data_root=str(tmp_path / "nowhere"), amp="none", epochs=1,
               progress=False, output=str(tmp_path / "r"))
 

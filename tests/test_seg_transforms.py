@@ -178,8 +178,11 @@ def test_reduce_zero_label():
 
 def test_train_pipeline_is_seeded_and_stacks(vision):
     image, label = torch.rand(3, 40, 60), torch.randint(0, 4, (40, 60))
-    make = lambda seed: mmseg_train_pipeline(scale=(64, 16), crop_size=(24, 24), mean=(0.5,) * 3, std=(0.25,) * 3,
-                                             generator=_gen(seed))
+
+    def make(seed):
+        return mmseg_train_pipeline(scale=(64, 16), crop_size=(24, 24), mean=(0.5,) * 3, std=(0.25,) * 3,
+                                    generator=_gen(seed))
+
     a, b, c = make(0)(image, label), make(0)(image, label), make(1)(image, label)
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) and not torch.equal(a[0], c[0])
     for seed in range(10):  # rescaled short sides 8 .. 32: small ones are padded to the crop
@@ -197,7 +200,10 @@ def test_sliding_window_equals_whole_image_for_a_pointwise_model():
     with torch.no_grad():
         assert torch.allclose(slide_inference(conv, x, (32, 32), (21, 21)), conv(x), atol=1e-5)
         assert torch.allclose(SlidingWindow(conv, 16, 5)(x), conv(x), atol=1e-5)
-    ones = lambda t: torch.ones(t.shape[0], 1, *t.shape[-2:])  # the count map: every pixel covered, averaged
+
+    def ones(t):  # the count map: every pixel covered, averaged
+        return torch.ones(t.shape[0], 1, *t.shape[-2:])
+
     assert torch.equal(slide_inference(ones, x, (32, 32), (21, 21)), torch.ones(2, 1, 50, 70))
     with pytest.raises(ValueError, match="stride .* larger than its crop"):
         SlidingWindow(conv, 16, 20)

@@ -78,13 +78,13 @@ def test_roi_align_matches_torchvision_on_the_references_box_convention():
     for hh, ww in ((18, 18), (14, 9)):
         maps = torch.randn(3, hh, ww, generator=g)
         for _ in range(10):
-            t, l = (0.9 * torch.rand(2, generator=g)).tolist()
-            h, w = ((1 - t) * float(torch.rand((), generator=g)) + 1e-3, (1 - l) * float(torch.rand((), generator=g)) + 1e-3)
-            h, w = min(h, 1 - t), min(w, 1 - l)
+            t, lft = (0.9 * torch.rand(2, generator=g)).tolist()
+            h, w = ((1 - t) * float(torch.rand((), generator=g)) + 1e-3, (1 - lft) * float(torch.rand((), generator=g)) + 1e-3)
+            h, w = min(h, 1 - t), min(w, 1 - lft)
             for size in ((7, 7), (1, 1), (2, 3)):
-                boxes = torch.tensor([[0, l * ww - 0.5, t * hh - 0.5, (l + w) * ww - 0.5, (t + h) * hh - 0.5]])
+                boxes = torch.tensor([[0, lft * ww - 0.5, t * hh - 0.5, (lft + w) * ww - 0.5, (t + h) * hh - 0.5]])
                 ref = ops.roi_align(maps[None], boxes, output_size=size)[0]
-                torch.testing.assert_close(roi_align_map(maps, Box(t, l, h, w), size), ref, atol=1e-5, rtol=0)
+                torch.testing.assert_close(roi_align_map(maps, Box(t, lft, h, w), size), ref, atol=1e-5, rtol=0)
 
 
 def test_transform_crops_and_flips_labels_with_the_image():

@@ -44,6 +44,7 @@ def register_timm() -> list[str]:
     except ImportError as e:
         raise ImportError(f"register_timm needs timm ({e}); pip install timm, or pip install -e '.[vision]'") from None
     first = "wavevision.integrations.timm" not in sys.modules
+    # here, not at module level: the bridge imports timm (optional) and registers on import
     from .integrations import timm as _timm
 
     return list(_timm.REGISTERED) if first else _timm.register_timm()

@@ -32,12 +32,14 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union, cast
 
 import torch
 import torch.nn as nn
 
 from .utils import atomic_write_bytes
+from .engine.predict import load_trained
+from .fuse import fuse
 from .utils.validate import PathLike, check_choice
 
 __all__ = [
@@ -161,8 +163,6 @@ class _EvalCopy:
     def __enter__(self) -> nn.Module:
         self.model.eval()
         if self.fuse:
-            from .fuse import fuse
-
             return fuse(self.model)
         return self.model
 
@@ -280,24 +280,23 @@ def load_run(run: PathLike) -> Tuple[nn.Module, Optional[Tuple[int, int, int]]]:
     normalisation) goes into the model's ``pretrained_cfg``, which :func:`export_metadata` and
     :func:`wavevision.save_pretrained` read.
     """
-    from .engine.predict import load_trained  # the engine is only needed for runs
-
     trained = load_trained(run)
     model, info = trained.model, trained.info
     if info is None:
         return model, None
-    cfg = dict(model.pretrained_cfg, dataset=info.name, num_classes=info.num_classes)
+    cfg = dict(cast(Dict[str, Any], model.pretrained_cfg), dataset=info.name, num_classes=info.num_classes)
     if info.class_names:
         cfg["label_names"] = tuple(info.class_names)
     if info.image_size:
         cfg["input_size"] = (info.in_chans, *info.image_size)
     if info.mean:
         cfg["mean"], cfg["std"] = tuple(info.mean), tuple(info.std)
-    model.pretrained_cfg = cfg
+    setattr(model, "pretrained_cfg", cfg)  # noqa: B010 - nn.Module's typing takes only tensors and modules here
     if not info.image_size:
         return model, None
     scale = info.scale or 1  # super-resolution records the target's size: the model takes 1/scale of it
-    return model, (int(getattr(model, "in_chans", info.in_chans)), *(int(s) // scale for s in info.image_size))
+    height, width = (int(s) // scale for s in info.image_size)
+    return model, (int(getattr(model, "in_chans", info.in_chans)), height, width)
 
 
 def export_metadata(model: nn.Module, input_shape: Sequence[int]) -> Dict[str, Any]:
@@ -357,7 +356,7 @@ def _onnx_bytes(model: nn.Module, x: torch.Tensor, opset: int, dynamic_batch: bo
             axes = {"input": {0: "batch"}, "output": {0: "batch"}} if dynamic_batch else None
             try:
                 with _quiet_stdout():  # the TorchScript exporter dumps its whole graph on failure
-                    torch.onnx.export(model, (x,), buffer, dynamo=False, opset_version=opset, input_names=["input"],
+                    torch.onnx.export(model, (x,), cast(Any, buffer), dynamo=False, opset_version=opset, input_names=["input"],
                                       output_names=["output"], dynamic_axes=axes, do_constant_folding=True)
                 return buffer.getvalue(), "torchscript", opset
             except torch.onnx.errors.UnsupportedOperatorError as e:
@@ -371,6 +370,7 @@ def _onnx_bytes(model: nn.Module, x: torch.Tensor, opset: int, dynamic_batch: bo
         shapes = ({0: torch.export.Dim("batch", min=1)},) if dynamic_batch else None
         program = torch.onnx.export(model, (x,), None, dynamo=True, opset_version=opset, dynamic_shapes=shapes,
                                     input_names=["input"], output_names=["output"], verbose=False)
+        assert program is not None  # the dynamo exporter returns its program
         return program.model_proto.SerializeToString(), "dynamo", opset
 
 
@@ -432,6 +432,7 @@ def export_torchscript(
         if check:
 
             def run(t: torch.Tensor):
+                assert loaded is not None
                 with torch.no_grad():
                     return loaded(t).cpu()
 

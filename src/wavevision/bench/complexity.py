@@ -16,7 +16,7 @@ import torch.nn as nn
 
 __all__ = ["count_macs", "count_parameters", "counted_part"]
 
-InputLike = Union[torch.Tensor, Sequence[int]]
+InputLike = torch.Tensor | Sequence[int]
 
 
 def count_parameters(model: nn.Module, *, trainable_only: bool = False) -> int:

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ..models import create_model
 from ..utils.validate import PathLike
 from .report import save_figure
 
@@ -143,7 +144,8 @@ def effective_receptive_field(
                 grad = x.grad
             else:
                 captured: List[torch.Tensor] = []
-                hook = layers[block].register_forward_pre_hook(lambda mod, args: captured.append(args[0].detach()))
+                assert layers is not None  # checked above
+                hook = layers[block].register_forward_pre_hook(lambda mod, args, captured=captured: captured.append(args[0].detach()))
                 try:
                     with torch.no_grad():
                         forward(x)
@@ -152,6 +154,7 @@ def effective_receptive_field(
                 z = captured[0].clone().requires_grad_(True)
                 _central_sum(_as_map(layers[block](z), f"block {block}")).backward()
                 grad = z.grad
+            assert grad is not None  # the input's gradient of the backward just run
             part = grad.detach().abs().float().sum(1).sum(0).cpu()
             total = part if total is None else total + part
             model.zero_grad(set_to_none=True)
@@ -159,10 +162,10 @@ def effective_receptive_field(
         model.train(was_training)
     assert total is not None
     mass = (total / total.sum().clamp_min(1e-30)).numpy().astype(np.float64)
-    center, radii = erf_radii(mass, (0.5, 0.9, 0.99))
-    name = label or getattr(model, "model_name", type(model).__name__)
-    return ERFResult(name, "model" if block is None else f"block {block % len(layers)}", mass, center, *radii,
-                     tuple(inputs.shape[1:]), int(inputs.shape[0]))
+    center, (r50, r90, r99) = erf_radii(mass, (0.5, 0.9, 0.99))
+    name = str(label or getattr(model, "model_name", type(model).__name__))
+    target = "model" if block is None or layers is None else f"block {block % len(layers)}"
+    return ERFResult(name, target, mass, center, r50, r90, r99, tuple(inputs.shape[1:]), int(inputs.shape[0]))
 
 
 def compare_erf(
@@ -179,8 +182,6 @@ def compare_erf(
         models: ``(label, registered name, overrides)`` triples.
         input_shape: (C, H, W) of the random inputs.
     """
-    from ..models import create_model
-
     out = []
     for label, name, kwargs in models:
         acc = None
@@ -189,9 +190,10 @@ def compare_erf(
             model = create_model(name, **kwargs)
             res = effective_receptive_field(model, input_shape=input_shape, samples=samples, block=block, seed=s)
             acc = res.mass if acc is None else acc + res.mass
+        assert acc is not None  # seeds >= 1
         mass = acc / acc.sum()
-        center, radii = erf_radii(mass, (0.5, 0.9, 0.99))
-        out.append(ERFResult(label, res.target, mass, center, *radii, tuple(input_shape), samples * seeds,
+        center, (r50, r90, r99) = erf_radii(mass, (0.5, 0.9, 0.99))
+        out.append(ERFResult(label, res.target, mass, center, r50, r90, r99, tuple(input_shape), samples * seeds,
                              {"model": name, "overrides": dict(kwargs), "seeds": seeds}))
     return out
 

@@ -126,14 +126,14 @@ def bench_figure(results: Sequence[BenchResult]) -> Any:
     cols = 2 if len(panels) > 1 else 1
     rows_n = max(1, (len(panels) + 1) // 2)
     fig, axes = plt.subplots(rows_n, cols, figsize=(6.5 * cols, 4.6 * rows_n + 0.3), squeeze=False)
-    for ax, ((xk, yk, xl, yl), pts) in zip(axes.flat, panels):
-        for x, y, name in pts:
+    for ax, ((xk, yk, xl, yl), points) in zip(axes.flat, panels):
+        for x, y, name in points:
             ax.scatter([x], [y], s=36)
             ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
-        if xk == "params" and min(p[0] for p in pts) > 0:
+        if xk == "params" and min(p[0] for p in points) > 0:
             ax.set_xscale("log")
         if yk == "accuracy":
-            ax.set_ylim(*_accuracy_limits([p[1] for p in pts]))
+            ax.set_ylim(*_accuracy_limits([p[1] for p in points]))
         ax.set_xlabel(xl, fontsize=8)
         ax.set_ylabel(yl, fontsize=8)
         ax.grid(alpha=0.3)

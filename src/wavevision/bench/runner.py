@@ -37,7 +37,7 @@ from .memory import MemoryResult, MemorySpec, accelerator_peak_memory, cpu_peak_
 
 __all__ = ["BenchResult", "ModelSpec", "benchmark", "build_case", "default_input_shape", "resolve_model"]
 
-SizeLike = Union[int, Sequence[int], None]
+SizeLike = int | Sequence[int] | None
 MACS_UNIT = "multiply-accumulates per image (FlopCounterMode FLOPs / 2: convolutions and matrix products)"
 
 

@@ -164,7 +164,7 @@ def _pretrained_cfg(name: str) -> Mapping[str, Any]:
                 cfg = getattr(create_model(name), "pretrained_cfg", None)
         except Exception:  # noqa: BLE001 - no config is a missing accuracy, not a failed suite
             return {}
-    if hasattr(cfg, "to_dict"):
+    if cfg is not None and hasattr(cfg, "to_dict"):
         cfg = cfg.to_dict()
     return cfg if isinstance(cfg, Mapping) else {}
 
@@ -397,12 +397,13 @@ def similar_accuracy_comparison(run: SuiteRun, *, within: float = 2.0) -> list[s
     for m, r, mem in ours:
         near, better = [], []
         for b, rb, memb in theirs:
+            assert r.accuracy is not None and rb.accuracy is not None  # measured: accuracy is not None
             if abs(rb.accuracy - r.accuracy) <= within:
                 ratios = (("params", r.params, rb.params), ("MACs", r.macs, rb.macs), ("latency", r.latency_ms, rb.latency_ms),
                           ("train step", r.train_step_ms, rb.train_step_ms), ("train memory", mem, memb))
                 near.append(f"{b.label} ({rb.accuracy:.2f} %): " + ", ".join(f"{k} {_ratio(a, c)}" for k, a, c in ratios))
-            if (rb.accuracy >= r.accuracy and None not in (mem, memb, r.latency_ms, rb.latency_ms)
-                    and memb < mem and rb.latency_ms < r.latency_ms):
+            if (rb.accuracy >= r.accuracy and mem is not None and memb is not None and r.latency_ms is not None
+                    and rb.latency_ms is not None and memb < mem and rb.latency_ms < r.latency_ms):
                 better.append(b.label)
         lines.append(f"{m.label} ({r.accuracy:.2f} %) vs " + ("; ".join(near) if near else "no baseline this close"))
         lines.append(f"{m.label}: baselines at least as accurate with lower training memory and latency: "

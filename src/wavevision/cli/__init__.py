@@ -4,7 +4,7 @@ Each subcommand is one module of this package (``wavevision/cli/<command>.py``, 
 name, modules starting with ``_`` excluded) defining:
 
 * ``HELP``: a one-line description;
-* ``add_arguments(parser)``: its flags (only argparse here: heavy imports belong in ``run``);
+* ``add_arguments(parser)``: its flags (optional packages such as onnx or timm are imported in ``run``);
 * ``run(args) -> int | None``: the work, calling the library; ``None`` means exit code 0;
 * optionally ``NAME`` when the command differs from the module name (``list`` lives in
   ``list_models.py``).
@@ -23,6 +23,8 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
+from .. import __version__
+
 __all__ = ["CLIError", "build_parser", "main"]
 
 # Exceptions whose message is the whole story for a user (the library raises these with the fix).
@@ -32,6 +34,9 @@ _USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, TypeError, OSError,
 
 class CLIError(Exception):
     """A problem with the command line or its inputs, reported as one line without a traceback."""
+
+
+_REPORTED: tuple[type[BaseException], ...] = (CLIError, *_USER_ERRORS)
 
 
 def _commands() -> dict[str, ModuleType]:
@@ -57,8 +62,6 @@ def _one_line(message: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (all subcommands)."""
-    from .. import __version__
-
     parser = argparse.ArgumentParser(
         prog="wavevision",
         description="Resource-efficient wavelet vision networks: train, evaluate, benchmark and export.",
@@ -90,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"wavevision {args.command}: interrupted", file=sys.stderr)
         return 130
-    except (CLIError, *_USER_ERRORS) as e:
+    except _REPORTED as e:
         if show_tb:
             raise
         message = _one_line(str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e))

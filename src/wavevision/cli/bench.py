@@ -5,6 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Dict, List
 
+from ..bench import benchmark, format_results, write_results
+from ..bench.suites import format_suite, run_suite, write_suite
+from ..engine.config import parse_assignments
+from . import CLIError
+
 HELP = "measure models: parameters, MACs, latency, throughput, training step, peak memory (table, CSV/JSON, PNG)"
 
 
@@ -40,8 +45,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _accuracies(items: List[str]) -> Dict[str, float]:
-    from . import CLIError
-
     out: Dict[str, float] = {}
     for item in items:
         name, sep, value = item.partition("=")
@@ -59,8 +62,6 @@ def _accuracies(items: List[str]) -> Dict[str, float]:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..bench import benchmark, format_results, write_results
-
     if args.threads is not None:
         if args.threads < 1:
             raise ValueError(f"--threads must be >= 1, got {args.threads}")
@@ -77,7 +78,6 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("give model names to measure (wavevision list shows them) or --suite imagenet / --suite cifar")
     if args.only:
         raise ValueError("--only selects models of a --suite; without --suite name the models directly")
-    from ..engine.config import parse_assignments
 
     overrides = parse_assignments(args.model_arg, "--model-arg")
     results = benchmark(
@@ -96,8 +96,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_suite(args: argparse.Namespace, size: int | tuple[int, ...] | None) -> int:
     """``--suite NAME``: every model of the suite in one run; its own table, files and plot."""
-    from ..bench.suites import format_suite, run_suite, write_suite
-
     for flag, given in (("MODEL names", args.models), ("--model-arg", args.model_arg), ("--accuracy", args.accuracy)):
         if given:
             raise ValueError(f"{flag} cannot be combined with --suite (a suite fixes its models and reported "

@@ -2,6 +2,16 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sized
+from typing import Any, cast
+
+from ..bench.erf import compare_erf, effective_receptive_field, plot_erf, plot_erf_comparison
+from ..bench.runner import ModelSpec, default_input_shape
+from ..data import build_dataset
+from ..engine.config import parse_assignments
+from ..models import create_model, get_entry
+from ..utils import write_csv, write_json
+from . import CLIError
 
 HELP = "effective receptive field of a model or one block (PNG heat map, r50/r90), or --compare mixers and levels"
 
@@ -36,13 +46,11 @@ def _inputs(args: argparse.Namespace, in_chans: int, size):
         return None
     import torch
 
-    from ..data import build_dataset
-
-    options = {} if size is None else {"image_size": tuple(size[-2:])}
+    options: dict[str, Any] = {} if size is None else {"image_size": tuple(size[-2:])}
     dataset, info = build_dataset(args.data, "test", **options)
     if info.in_chans != in_chans:
         raise ValueError(f"--data {args.data} has {info.in_chans}-channel images but the model takes {in_chans}")
-    n = min(args.samples, len(dataset))
+    n = min(args.samples, len(cast(Sized, dataset)))
     return torch.stack([dataset[i][0] for i in range(n)])
 
 
@@ -57,13 +65,6 @@ def _refuse_existing(paths: list, overwrite: bool) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import torch
-
-    from ..bench.erf import compare_erf, effective_receptive_field, plot_erf, plot_erf_comparison
-    from ..bench.runner import ModelSpec, default_input_shape
-    from ..engine.config import parse_assignments
-    from ..models import create_model, get_entry
-    from ..utils import write_csv, write_json
-    from . import CLIError
 
     if args.threads is not None:
         if args.threads < 1:

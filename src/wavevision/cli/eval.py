@@ -4,9 +4,16 @@ from __future__ import annotations
 import argparse
 
 from ..data._base import SPLITS
+from ..engine import evaluate_checkpoint, evaluate_pretrained
+from ..engine.config import parse_assignments
+from ..engine.tasks import get_task
+from ..models._hub_download import CLI_FIX, HubUnavailableError
+from ..utils import format_table, write_json
+from ..utils.validate import check_int
 from ._help import task_metrics
 
 HELP = f"evaluate a trained checkpoint or released weights on a dataset split (metrics such as {task_metrics()})"
+
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,13 +49,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import os
     from pathlib import Path
-
-    from ..engine import evaluate_checkpoint, evaluate_pretrained
-    from ..engine.config import parse_assignments
-    from ..engine.tasks import get_task
-    from ..models._hub_download import CLI_FIX, HubUnavailableError
-    from ..utils import format_table, write_json
-    from ..utils.validate import check_int
 
     if args.json and Path(args.json).exists() and not args.overwrite:
         raise FileExistsError(f"{args.json} already exists; pass --overwrite or choose another --json file")

@@ -3,6 +3,17 @@ Hub-style folder, from a training run (its model, input size, normalisation and 
 from __future__ import annotations
 
 import argparse
+from typing import Any, Dict, cast
+
+from ..bench import ModelSpec, default_input_shape
+from ..engine.config import parse_assignments
+from ..engine.sizing import check_fits_memory, meta_model
+from ..export import DEFAULT_OPSET, ExportCheckError, export_metadata, export_onnx, export_torchscript, load_run
+from ..models import create_model, get_entry, save_pretrained
+from ..models._builder import _read_config
+from ..models._pretrained import split_model_name_tag
+from ..models._registry import resolve_model_name
+from . import CLIError
 
 from ._help import task_sizes
 
@@ -41,10 +52,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
-
-    from ..engine.config import parse_assignments
-    from ..export import DEFAULT_OPSET, ExportCheckError, export_metadata, export_onnx, export_torchscript
-    from . import CLIError
 
     if args.format == "hub":
         return _export_hub(args)
@@ -106,11 +113,6 @@ class _Source:
     def __init__(self, args: argparse.Namespace, overrides: dict) -> None:
         from pathlib import Path
 
-        from ..models import get_entry
-        from ..models._builder import _read_config
-        from ..models._pretrained import split_model_name_tag
-        from ..models._registry import resolve_model_name
-
         self.name, self.overrides, self.run = args.model, dict(overrides), None
         if _looks_like_path(args.model):
             run = Path(args.model)
@@ -148,11 +150,6 @@ class _Source:
     def load_sized(self, input_size: "tuple[int, int] | None"):
         """The model in eval mode (a run's dataset in its ``pretrained_cfg``), the (C, H, W) to trace
         at, and where that size comes from; the memory the trace needs is checked first."""
-        from ..bench import ModelSpec, default_input_shape
-        from ..engine.sizing import check_fits_memory, meta_model
-        from ..export import load_run
-        from ..models import create_model
-
         fix = "give a smaller --input-size" + ("" if self.run else ", or smaller --model-arg values (final_dim, ff_channel, depth)")
         if self.run is None:  # a name (and perhaps a plain state dict): nothing is allocated before the check
             meta = meta_model(lambda: create_model(self.name, **self.overrides)).eval()
@@ -161,15 +158,16 @@ class _Source:
             check_fits_memory(meta, input_shape=(2, *size), what=f"exporting {self.name} at {size[1]}x{size[2]}", fix=fix)
             return create_model(self.name, checkpoint=self.checkpoint, **self.overrides).eval(), size, origin
         model, run_size = load_run(self.run)
+        name, kwargs = cast(str, model.model_name), cast(Dict[str, Any], model.model_kwargs)
         chans = int(getattr(model, "in_chans", run_size[0] if run_size else 3))
         if input_size:
             size, origin = (chans, *input_size), "--input-size"
         elif run_size:
             size, origin = run_size, f"the size {self.run} trained on"
         else:
-            size = default_input_shape(ModelSpec(model.model_name), model, None)
-            origin = f"{self.run} records no input size: the size {model.model_name} is registered for"
-        meta = meta_model(lambda: create_model(model.model_name, **model.model_kwargs)).eval()
+            size = default_input_shape(ModelSpec(name), model, None)
+            origin = f"{self.run} records no input size: the size {name} is registered for"
+        meta = meta_model(lambda: create_model(name, **kwargs)).eval()
         check_fits_memory(meta, input_shape=(2, *size), what=f"exporting {self.run} at {size[1]}x{size[2]}", fix=fix)
         return model, size, origin
 
@@ -177,11 +175,6 @@ class _Source:
 def _export_hub(args: argparse.Namespace) -> int:
     """``--format hub``: a Hub-style folder (wavevision.save_pretrained) from a run, a checkpoint or a name."""
     from pathlib import Path
-
-    from ..engine.config import parse_assignments
-    from ..engine.sizing import check_fits_memory, meta_model
-    from ..export import load_run
-    from ..models import create_model, save_pretrained
 
     if args.fuse or args.opset is not None or args.exporter != "auto" or args.input_size is not None:
         raise ValueError("--fuse, --opset, --exporter and --input-size apply to onnx and torchscript, not --format hub")

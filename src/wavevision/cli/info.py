@@ -2,6 +2,16 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
+
+from ..bench import ModelSpec, count_macs, count_parameters, default_input_shape
+from ..bench.complexity import counted_part
+from ..engine.config import parse_assignments
+from ..engine.recipe import engine_values, missing_pieces
+from ..engine.sizing import check_fits_memory, meta_model
+from ..models import create_model, get_entry
+from ..recipes import get_recipe
+from ..utils import SI, format_table
 
 from ._help import task_sizes
 
@@ -23,8 +33,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _input_shape(name: str, model, size) -> tuple:
-    from ..bench import ModelSpec, default_input_shape
-
     if size and (len(size) > 2 or min(size) < 1):
         raise ValueError(f"--size takes a positive height and optionally a width, got {size}")
     return default_input_shape(ModelSpec(name), model, (size[0], size[-1]) if size else None)
@@ -36,10 +44,9 @@ def layer_rows(model, x, max_depth: int) -> list:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from ..bench.complexity import counted_part
-
     modules = [(n, m) for n, m in model.named_modules() if n and n.count(".") < max_depth]
-    shapes, order = {}, {}  # output shape and first-call position of each module
+    shapes: dict[str, Any] = {}  # output shape and first-call position of each module
+    order: dict[str, float] = {}  # containers never called sit half a step before their first child
 
     def hook(name):
         def fn(module, inputs, output):
@@ -86,9 +93,6 @@ def layer_rows(model, x, max_depth: int) -> list:
 def recipe_summary(name: str) -> dict:
     """The recipe ``name`` fully resolved: every field, the scaled lr, the training settings the engine
     applies, and what it cannot do yet."""
-    from ..engine.recipe import engine_values, missing_pieces
-    from ..recipes import get_recipe
-
     recipe = get_recipe(name)
     return {**recipe.to_dict(), "reference": str(recipe.reference), "reference_note": recipe.reference.note,
             "expected": None if recipe.expected is None else {**recipe.to_dict()["expected"],
@@ -139,12 +143,6 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from ..bench import count_macs, count_parameters
-    from ..engine.config import parse_assignments
-    from ..engine.sizing import check_fits_memory, meta_model
-    from ..models import create_model, get_entry
-    from ..utils import SI, format_table
-
     if args.recipe is not None:
         return _run_recipe(args)
     if args.model is None:
@@ -182,10 +180,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"multiply-accumulates: {macs:,} ({SI(macs)}) per image at {h}x{w} "
           "(torch.utils.flop_counter FLOPs / 2)")
     if reference:
-        shown = dict(reference)
-        if isinstance(shown.get("params"), int):
-            shown["params"] = f"{shown['params']:,}"
-        if isinstance(shown.get("macs"), int):
-            shown["macs"] = SI(shown["macs"])
-        print("reference: " + ", ".join(f"{k} {v}" for k, v in shown.items()))
+        ref = dict(reference)
+        if isinstance(ref.get("params"), int):
+            ref["params"] = f"{ref['params']:,}"
+        if isinstance(ref.get("macs"), int):
+            ref["macs"] = SI(ref["macs"])
+        print("reference: " + ", ".join(f"{k} {v}" for k, v in ref.items()))
     return 0

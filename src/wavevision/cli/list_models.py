@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import argparse
 
+from ..models import get_entry, get_pretrained_cfg, list_models, list_pretrained
+from ..recipes import get_recipe, list_recipes
+from ..utils import format_table
 from ..utils.task_names import task_names, task_words
 
 NAME = "list"
@@ -41,8 +44,6 @@ def rows(pattern: str = "*", task: "str | None" = None, tags: bool = False, pret
     its source, and where the weights are, all from the pretrained cfg."""
     import fnmatch
 
-    from ..models import get_entry, get_pretrained_cfg, list_models, list_pretrained
-
     if task is not None:
         task = task.replace("-", "_")
         if task not in task_names():
@@ -66,8 +67,6 @@ def rows(pattern: str = "*", task: "str | None" = None, tags: bool = False, pret
 
 def recipe_rows(pattern: str = "*") -> list:
     """One dict per matching recipe: name, model, dataset, expected result and its source, estimated hours."""
-    from ..recipes import get_recipe, list_recipes
-
     out = []
     for name in list_recipes(pattern):
         r = get_recipe(name)
@@ -82,8 +81,6 @@ def recipe_rows(pattern: str = "*") -> list:
 
 def _run_recipes(args: argparse.Namespace) -> int:
     import json
-
-    from ..utils import format_table
 
     if args.task or args.tags or args.pretrained:
         raise ValueError("--recipes lists recipes; drop --task, --tags and --pretrained")
@@ -102,8 +99,6 @@ def _run_recipes(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     import json
-
-    from ..utils import format_table
 
     if args.recipes:
         return _run_recipes(args)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..engine import load_trained, predict
+
 HELP = "predict with a trained checkpoint: top-k classes, a mask overlay, an upscaled image, or boxes and masks of objects"
 
 
@@ -23,8 +25,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..engine import load_trained, predict
-
     if args.image_size is not None and args.image_size < 1:
         raise ValueError(f"--image-size must be >= 1, got {args.image_size}")
     trained = load_trained(args.checkpoint, device=args.device)

@@ -5,6 +5,12 @@ import argparse
 import dataclasses
 import sys
 
+from ..engine import TrainingInterrupted, train
+from ..engine.config import DICT_FLAGS, FIELDS, RECIPES, field_kind, parse_assignments, recipe_diff
+from ..engine.recipe import RecipeGapWarning, missing_line
+from ..engine.rundir import command_config
+from ..recipes import get_recipe
+
 from ..utils.task_names import task_words
 
 HELP = f"train a model on a dataset ({task_words()})"
@@ -13,8 +19,6 @@ _SHORT = {"config": "-c", "model": "-m", "dataset": "-d", "output": "-o"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..engine.config import DICT_FLAGS, FIELDS, RECIPES
-
     parser.epilog = (
         "Precedence: defaults < the dataset's recipe (" + ", ".join(RECIPES) + ") or the --recipe named "
         "(wavevision list --recipes) < the YAML file (-c) < flags; flags that override a --recipe are printed and "
@@ -38,9 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             parser.add_argument("--resume", nargs="?", const=True, metavar="RUN_DIR", **{
                 **common, "help": "continue the run in RUN_DIR (default: --output) from its last saved state, "
                                   "with its saved configuration"})
-        elif "List" in str(f.type):
+        elif field_kind(f).startswith("list["):
             parser.add_argument(flag, nargs="+", metavar="N", **common)
-        elif "bool" in str(f.type):
+        elif "bool" in field_kind(f):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, **common)
         else:
             names = [flag] + ([_SHORT[name]] if name in _SHORT else [])
@@ -52,8 +56,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _overrides(args: argparse.Namespace) -> dict:
-    from ..engine.config import DICT_FLAGS, FIELDS, parse_assignments
-
     out = {}
     for name in FIELDS:
         if hasattr(args, name):
@@ -66,17 +68,12 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 def build_config(args: argparse.Namespace):
     """The TrainConfig the command line asks for (a resumed run starts from its saved configuration)."""
-    from ..engine.rundir import command_config
-
     return command_config(args.config, _overrides(args))
 
 
 def run(args: argparse.Namespace) -> int:
     import json
     import warnings
-
-    from ..engine import TrainingInterrupted, train
-    from ..engine.recipe import RecipeGapWarning
 
     config = build_config(args)
     _report_recipe(config)
@@ -97,10 +94,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _report_recipe(config) -> None:
     """Print (stderr, first process) the settings that override the recipe and what the engine leaves out."""
-    from ..engine.config import recipe_diff
-    from ..engine.recipe import missing_line
-    from ..recipes import get_recipe
-
     if config.recipe is None or not _is_main():
         return
     diff = {k: v for k, v in recipe_diff(config).items() if k != "output"}

@@ -1,12 +1,11 @@
 """What every dataset shares: its description (:class:`DatasetInfo`), the registry behind
-:func:`build_dataset`, split names, seeded hold-outs and errors that suggest the right choice."""
+:func:`build_dataset` (in :mod:`._build`), split names, seeded hold-outs and errors that suggest the right choice."""
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 import torch
 from torch.utils.data import Dataset
@@ -17,11 +16,8 @@ from ..utils.validate import PathLike, check_choice, check_int
 __all__ = [
     "SPLITS",
     "DatasetInfo",
-    "build_dataset",
-    "check_dataset_source",
     "check_split",
     "holdout_split",
-    "list_datasets",
     "register_dataset",
     "reject_unknown_options",
     "split_source",
@@ -109,102 +105,11 @@ def register_dataset(name: str, *, needs_root: bool = True) -> Callable[[Builder
     return wrap
 
 
-def _ensure_registered() -> None:
-    # The dataset modules register themselves on import; importing them here keeps
-    # ``import wavevision.data`` light while every entry point sees the full registry.
-    from . import ade20k, cifar, cityscapes, coco, digit_objects, embedded, folders, galaxy10, idx, sr, voc  # noqa: F401
-
-
-def list_datasets() -> list[str]:
-    """Names :func:`build_dataset` accepts (a path is accepted too: its format is detected)."""
-    _ensure_registered()
-    return sorted(_BUILDERS)
 
 
 def check_split(split: str, splits: Sequence[str] = SPLITS) -> str:
     check_choice("split", split, splits)
     return split
-
-
-def _looks_like_path(name: str) -> bool:
-    return os.sep in name or (os.altsep is not None and os.altsep in name) or os.path.exists(name)
-
-
-def build_dataset(
-    name: str,
-    split: str,
-    *,
-    root: PathLike | None = None,
-    download: bool = False,
-    augment: bool = False,
-    **options: Any,
-) -> tuple[Dataset, DatasetInfo]:
-    """Build one split of a dataset and describe it.
-
-    Args:
-        name: a registered name (see :func:`list_datasets`) or a path, whose format is then
-            detected (``root`` must be ``None`` then).
-        split: ``"train"``, ``"val"`` or ``"test"``. Model selection uses ``"val"`` only;
-            datasets without a labelled validation split get a fixed seeded hold-out from train.
-        root: the dataset folder or file for local formats (not needed by ``digits``,
-            ``digit-scenes``, ``photos``; with ``download=True`` defaults to the cache).
-        download: fetch the files first when the dataset has a public URL (MNIST,
-            Fashion-MNIST, CIFAR-10/100); files are verified against their checksums.
-        augment: apply the training augmentations.
-        **options: dataset options (``image_size``, ``scale``, ``patch_size`` ...); unknown
-            options raise ``ValueError``.
-
-    Returns:
-        ``(dataset, info)``. Samples are ``(image, label)`` for classification,
-        ``(image, mask)`` for segmentation and ``(lr, hr)`` for super-resolution.
-    """
-    name, root = check_dataset_source(name, split, root=root, download=download)
-    return _BUILDERS[name](split, root=root, download=download, augment=augment, **options)
-
-
-def check_dataset_source(name: str, split: str, *, root: PathLike | None = None,
-                         download: bool = False) -> tuple[str, Path | None]:
-    """The checks :func:`build_dataset` makes before reading anything: a known name (or a path whose
-    format is detected), a split, and a ``root`` that exists (unless it will be downloaded).
-
-    Callers that fetch something slow first (released weights) call it before, so a wrong path is
-    named at once. Returns ``(name, root)`` as :func:`build_dataset` uses them.
-    """
-    _ensure_registered()
-    if not isinstance(name, str):
-        name = os.fspath(name)
-    if name not in _BUILDERS and _looks_like_path(name):
-        if root is not None:
-            raise ValueError(f"dataset name {name!r} is a path and root={root!r} is given too: pass one")
-        from .detect import detect_format
-
-        root, name = name, detect_format(name)
-    check_choice("dataset", name, sorted(_BUILDERS), hint=" (or a path to a dataset folder or file)")
-    check_split(split)
-    downloadable = _downloadable()
-    if name in _NEEDS_ROOT:
-        if download and name not in downloadable:
-            raise ValueError(f"dataset {name!r} has no download: pass root=PATH to its files (downloadable: "
-                             f"{', '.join(sorted(downloadable))})")
-        if root is None and not download:
-            from .downloads import cache_dir
-
-            if name in downloadable and (cache_dir() / name).is_dir():
-                root = cache_dir() / name  # downloaded by an earlier run
-            else:
-                raise ValueError(f"dataset {name!r} reads local files: pass root=PATH (the dataset folder)"
-                                 + (", or download=True" if name in downloadable else ""))
-    if root is not None:
-        root = Path(root).expanduser()
-        if not download and not root.exists():
-            raise FileNotFoundError(f"dataset path {str(root)!r} does not exist; check the path")
-    return name, root
-
-
-def _downloadable() -> set[str]:
-    from .downloads import DOWNLOADS
-
-    return set(DOWNLOADS)
 
 
 def reject_unknown_options(name: str, options: dict[str, Any], known: Iterable[str]) -> None:

@@ -29,6 +29,7 @@ from ._base import DatasetInfo, holdout_split, register_dataset, reject_unknown_
 from .constants import CIFAR10_MEAN, CIFAR10_STD, CIFAR100_MEAN, CIFAR100_STD
 from .datasets import TensorClassification, check_labels, resize_stack
 from .transforms import to_size, train_transform
+from .downloads import fetch_dataset
 
 __all__ = ["find_cifar_folder", "read_cifar_pickle"]
 
@@ -134,8 +135,6 @@ def _load_files(folder: Path, name: str, files: tuple[str, ...], label_key: str,
 def _build(name: str, split: str, root: Path | None, download: bool, augment: bool, options: dict[str, Any]):
     reject_unknown_options(name, options, ["image_size", "val_size", "base_url"] + (["label_mode"] if name == "cifar100" else []))
     if download:
-        from .downloads import fetch_dataset
-
         root = fetch_dataset(name, root, base_url=options.get("base_url"))
     assert root is not None
     folder = find_cifar_folder(root, name)

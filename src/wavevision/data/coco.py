@@ -394,7 +394,7 @@ def build_coco(split: str, *, root=None, download: bool = False, augment: bool =
     loaded = {kind: (_load_coco(ann_file), found[kind][1])}
     val_size = options.get("val_size")
     coco, images, ids = _split_ids(loaded, split, None if val_size is None else check_int("val_size", val_size, min=1))
-    data = CocoDetection(coco, images, ids, masks=bool(options.get("masks", True)), invalid=options.get("invalid", "error"),
+    data: Dataset = CocoDetection(coco, images, ids, masks=bool(options.get("masks", True)), invalid=options.get("invalid", "error"),
                          transform=Normalize(IMAGENET_MEAN, IMAGENET_STD), where=str(ann_file))
     if augment:  # MMDetection's RandomFlip(flip_ratio=0.5): boxes and masks move with the image
         data = AugmentedObjects(data, RandomObjectHFlip(0.5))

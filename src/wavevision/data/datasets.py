@@ -11,7 +11,8 @@ from torch.utils.data import Dataset
 
 from ..utils.memory import check_memory
 from ._base import SPLIT_SEED
-from .image import DataFileError, bicubic_downsample, mod_crop
+from .image import DataFileError, as_uint8, bicubic_downsample, mod_crop
+from .transforms import resize
 
 __all__ = [
     "FileClassification",
@@ -51,9 +52,6 @@ def channel_stats(images: torch.Tensor, chunk: int = 4096) -> tuple[tuple[float,
 
 def resize_stack(images: torch.Tensor, size: tuple[int, int], chunk: int = 4096) -> torch.Tensor:
     """Resize a uint8 ``(N, C, H, W)`` stack (bilinear, antialiased when shrinking), kept uint8."""
-    from .image import as_uint8
-    from .transforms import resize
-
     if tuple(images.shape[-2:]) == tuple(size):
         return images
     n, c, (h, w) = len(images), images.shape[1], size
@@ -129,6 +127,8 @@ class TensorSegmentation(Dataset):
         if images.dim() != 4 or masks.dim() != 3 or len(images) != len(masks) or images.shape[-2:] != masks.shape[-2:]:
             raise ValueError(f"need images (N, C, H, W) and masks (N, H, W), got {tuple(images.shape)} and {tuple(masks.shape)}")
         self.images, self.masks, self.transform = images, masks, transform
+        #: digit-scenes only: where each scene's digits came from (index into the digits, top, left, side)
+        self.layout: list[list[tuple[int, int, int, int]]] = []
 
     def __len__(self) -> int:
         return len(self.images)
@@ -165,7 +165,7 @@ class FileSegmentation(Dataset):
         return image, mask
 
 
-HighRes = Union[torch.Tensor, str, Path]
+HighRes = torch.Tensor | str | Path
 
 
 def sr_min_size(scale: int, window: int | None = None) -> tuple[int, str, str]:
@@ -228,7 +228,10 @@ class SuperResolutionPairs(Dataset):
         """LR (float) and HR (as stored: uint8 or float, converted after cropping) of image k."""
         im = self.images[k]
         if isinstance(im, torch.Tensor):
-            return self._lr[k], mod_crop(im, self.scale)
+            lr = self._lr[k]
+            assert lr is not None  # made in __init__ for every image held in memory
+            return lr, mod_crop(im, self.scale)
+        assert self.loader is not None  # __init__ refuses paths without a loader
         hr = self._checked(self.loader(im), repr(str(im)))
         return bicubic_downsample(hr, self.scale), hr
 

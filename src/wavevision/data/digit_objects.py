@@ -74,20 +74,22 @@ def compose_objects(digits: torch.Tensor, labels: torch.Tensor, count: int, *, s
     targets = []
     for i in range(count):
         n = 0 if float(torch.rand((), generator=g)) < _EMPTY_FRACTION else int(torch.randint(lo, hi + 1, (), generator=g))
-        placed, masks, classes = [], [], []
+        placed: list[tuple[int, int, int, int]] = []
+        masks: list[torch.Tensor] = []
+        classes: list[int] = []
         for _ in range(n):
             d = int(torch.randint(0, len(digits), (), generator=g))
             side = int(torch.randint(digit_sizes[0], digit_sizes[1] + 1, (), generator=g))
             box = _place(side, size, placed, max_iou, g)
             if box is None:
                 continue
-            t, l, b, r = box
+            t, lft, b, r = box
             if (d, side) not in ups:
                 ups[d, side] = upsample_digits(digits[d:d + 1], (side, side))[0, 0]
             up = ups[d, side]
-            images[i, 0, t:b, l:r] = torch.maximum(images[i, 0, t:b, l:r], up)
+            images[i, 0, t:b, lft:r] = torch.maximum(images[i, 0, t:b, lft:r], up)
             mask = torch.zeros(H, W, dtype=torch.uint8)
-            mask[t:b, l:r] = up >= INK_THRESHOLD
+            mask[t:b, lft:r] = up >= INK_THRESHOLD
             if not mask.any():
                 continue
             placed.append(box)

@@ -20,6 +20,7 @@ callers that keep their own cache layout (the Hugging Face Hub's, ``models._hub_
 from __future__ import annotations
 
 import contextlib
+import email.message
 import hashlib
 import http.client
 import os
@@ -35,6 +36,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Union
 
 from ..utils.validate import PathLike, check_choice, check_float, check_int
 
@@ -290,14 +292,15 @@ class _HttpOnlyRedirect(urllib.request.HTTPRedirectHandler):
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     """Follows nothing: a 3xx becomes the HTTPError whose status and headers :func:`head` returns."""
 
-    def http_error_302(self, *args: object) -> None:
+    def http_error_302(self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str,
+                       headers: http.client.HTTPMessage) -> None:
         return None
 
     http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
 
 
 def head(url: str, *, timeout: float, headers: dict[str, str] | None = None,
-         private_headers: dict[str, str] | None = None) -> tuple[int, "http.client.HTTPMessage"]:
+         private_headers: dict[str, str] | None = None) -> tuple[int, email.message.Message]:
     """``(status, headers)`` of a HEAD request to ``url``, redirects not followed (a 3xx is returned).
 
     The whole request (name lookup, connection and headers) must finish within ``timeout``
@@ -383,7 +386,7 @@ class _Watchdog:
         watchdog = self
 
         def tracked(cls: type) -> type:
-            class Tracked(cls):  # type: ignore[misc, valid-type]
+            class Tracked(cls):
                 def connect(self) -> None:
                     self._create_connection = _connector(watchdog.lookup)
                     super().connect()
@@ -392,11 +395,11 @@ class _Watchdog:
             return Tracked
 
         class HTTP(urllib.request.HTTPHandler):
-            def do_open(self, http_class, req, **kwargs):  # type: ignore[override]
+            def do_open(self, http_class, req, **kwargs):
                 return super().do_open(tracked(http_class), req, **kwargs)
 
         class HTTPS(urllib.request.HTTPSHandler):
-            def do_open(self, http_class, req, **kwargs):  # type: ignore[override]
+            def do_open(self, http_class, req, **kwargs):
                 return super().do_open(tracked(http_class), req, **kwargs)
 
         return urllib.request.build_opener(HTTP, HTTPS, *(handlers or (_HttpOnlyRedirect,)))
@@ -594,10 +597,10 @@ def extract_archive(archive: PathLike, dest: PathLike) -> Path:
                 z.extractall(tmp)
         elif tarfile.is_tarfile(archive):
             with tarfile.open(archive) as t:
-                for member in t.getmembers():
-                    _safe_target(tmp, member.name)
-                    if not (member.isfile() or member.isdir()):
-                        raise DownloadError(f"archive {archive} holds a link or device {member.name!r}; refusing to extract")
+                for info in t.getmembers():
+                    _safe_target(tmp, info.name)
+                    if not (info.isfile() or info.isdir()):
+                        raise DownloadError(f"archive {archive} holds a link or device {info.name!r}; refusing to extract")
                 if hasattr(tarfile, "data_filter"):
                     t.extractall(tmp, filter="data")
                 else:

@@ -164,7 +164,7 @@ def compose_scenes(
             for _attempt in range(50):
                 top = int(torch.randint(0, H - side + 1, (), generator=g))
                 left = int(torch.randint(0, W - side + 1, (), generator=g))
-                if all(top + side <= t or t + s <= top or left + side <= l or l + s <= left for _, t, l, s in placed):
+                if all(top + side <= t or t + s <= top or left + side <= lft or lft + s <= left for _, t, lft, s in placed):
                     break
             else:
                 continue  # no free room for this digit: the scene keeps fewer
@@ -200,7 +200,7 @@ def build_digit_scenes(split: str, *, root=None, download: bool = False, augment
     transform = train_transform(size, SCENES_MEAN, SCENES_STD, augment=augment, hflip=False, mask_fill=0)
     dataset = TensorSegmentation(scenes.images, scenes.masks, transform)
     # where each scene's digits came from: (index into scikit-learn's digits, top, left, side)
-    dataset.layout = [[(int(idx[d]), t, l, s) for d, t, l, s in placed] for placed in scenes.layout]
+    dataset.layout = [[(int(idx[d]), t, lft, s) for d, t, lft, s in placed] for placed in scenes.layout]
     info = DatasetInfo(
         name="digit-scenes", task="segmentation", in_chans=1, num_classes=11, class_names=SCENE_CLASSES,
         image_size=size, mean=SCENES_MEAN, std=SCENES_STD, ignore_index=IGNORE_INDEX,

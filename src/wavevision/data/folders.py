@@ -318,8 +318,8 @@ def _build(name: str, split: str, root: Path, augment: bool, options: dict[str, 
         part = None
         if "train" in folders and len(folders) > 1:
             source, part = split_source(split, has_val="val" in folders, has_test="test" in folders)
-            classes = None if source == "train" else class_names(folders["train"])  # train: scanned once below
-            paths, labels, classes = scan_class_folders(folders[source], classes)
+            known = None if source == "train" else class_names(folders["train"])  # train: scanned once below
+            paths, labels, classes = scan_class_folders(folders[source], known)
         elif "train" in folders:  # train/ only: split it three ways
             paths, labels, classes = scan_class_folders(folders["train"])
             paths, labels = _select(paths, labels, three_way_split(len(paths), split))
@@ -377,13 +377,14 @@ def _token_label_dataset(root: Path, paths: list[Path], labels: list[int], info:
         if not _inside(os.path.realpath(folder), os.path.realpath(root)):
             raise ValueError(f"token_labels {str(options['token_labels'])!r} leads out of the dataset folder "
                              f"{str(root)!r}; give an absolute path or one inside it")
-    size = info.image_size
+    size, num_classes = info.image_size, info.num_classes
+    assert size is not None and num_classes is not None  # a class tree's info has both
     grid = to_size(options.get("token_label_grid", (max(1, size[0] // 32), max(1, size[1] // 32))), "token_label_grid")
     aug, given = timm_options(options), [k for k in TIMM_OPTIONS if k in options]
-    crop = {k: aug[k] for k in ("scale", "ratio", "hflip", "interpolation") if k in given}
+    crop: dict[str, Any] = {k: aug[k] for k in ("scale", "ratio", "hflip", "interpolation") if k in given}
     image_augment = TimmImageAugment(size, info.mean, {**{k: aug[k] for k in IMAGE_ONLY_OPTIONS}, **crop}) \
         if any(k in given for k in IMAGE_ONLY_OPTIONS) else None
-    transform = RandomResizedCropWithLabels(size, grid=grid, num_classes=info.num_classes,
+    transform = RandomResizedCropWithLabels(size, grid=grid, num_classes=num_classes,
                                             **{"interpolation": "random", **crop}, label_smoothing=0.0,
                                             mean=info.mean, std=info.std, image_augment=image_augment)
     return TokenLabelFolder(paths, labels, folder, transform, channels=info.in_chans)

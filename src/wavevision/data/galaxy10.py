@@ -83,7 +83,7 @@ class H5Images(Dataset):
                  image_size: tuple[int, int] | None = None) -> None:
         self.path, self.indices, self.labels = str(path), indices.tolist(), labels.tolist()
         self.transform, self.image_size = transform, image_size
-        self._file = None
+        self._file: Any = None  # an h5py.File, opened on first read in each process
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)

@@ -16,7 +16,7 @@ import stat
 import struct
 import zlib
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import numpy as np
 import torch
@@ -27,6 +27,7 @@ from ..utils.validate import check_choice
 from ._base import DatasetInfo, holdout_split, register_dataset, reject_unknown_options, split_source
 from .datasets import TensorClassification, channel_stats, check_labels, resize_stack
 from .transforms import to_size, train_transform
+from .downloads import fetch_dataset
 
 __all__ = ["EMNIST_SUBSETS", "find_idx_file", "read_idx"]
 
@@ -52,7 +53,7 @@ EMNIST_SUBSETS: dict[str, tuple[str, ...]] = {
     "mnist": _DIGITS,
 }
 # Normalisation of the official training images (well-known values); EMNIST's are computed.
-_STATS = {"mnist": ((0.1307,), (0.3081,)), "fashion-mnist": ((0.2860,), (0.3530,))}
+_STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {"mnist": ((0.1307,), (0.3081,)), "fashion-mnist": ((0.2860,), (0.3530,))}
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -73,7 +74,7 @@ def read_idx(path: Path) -> np.ndarray:
             compressed = raw.read(2) == b"\x1f\x8b"
             raw.seek(0)
             with (gzip.GzipFile(fileobj=raw) if compressed else raw) as stream:
-                dtype, dims = _read_idx_header(stream, where)
+                dtype, dims = _read_idx_header(cast(BinaryIO, stream), where)
                 header = 4 + 4 * len(dims)
                 need = math.prod(dims) * dtype.itemsize
                 if compressed and need > size * _MAX_GZIP_RATIO:
@@ -176,8 +177,6 @@ def _build(name: str, split: str, root: Path | None, download: bool, augment: bo
     known = ["image_size", "val_size", "base_url"] + (["subset"] if name == "emnist" else [])
     reject_unknown_options(name, options, known)
     if download:
-        from .downloads import fetch_dataset
-
         root = fetch_dataset(name, root, base_url=options.get("base_url"))
     assert root is not None
     subset = None

@@ -91,7 +91,7 @@ def file_in_folder(folder: Path, name: object, where: str) -> Path:
         parts = [os.fsencode(p) for p in name.replace("\\", "/").split("/")] if isinstance(name, str) else None
     except UnicodeEncodeError:
         parts = None
-    if parts is None or not name.strip() or "\x00" in name:
+    if parts is None or not isinstance(name, str) or not name.strip() or "\x00" in name:
         raise ValueError(f"{where}: the file name {short_repr(name)} is not a usable relative path; {fix}")
     if any(len(part) > 255 for part in parts):  # the usual file system limit (ENAMETOOLONG)
         raise ValueError(f"{where}: the file name {short_repr(name)} has a part longer than 255 bytes; {fix}")

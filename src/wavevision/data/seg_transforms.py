@@ -84,12 +84,13 @@ class Rescale:
         """The ``(long, short)`` bounds of one call: the scale times a random ratio (MMSeg's ``int(s * r)``)."""
         if self.ratio_range is None:
             return self.scale
-        ratio = _uniform(*self.ratio_range, self.generator)
+        low, high = self.ratio_range
+        ratio = _uniform(low, high, self.generator)
         return max(1, int(self.scale[0] * ratio)), max(1, int(self.scale[1] * ratio))
 
     def __call__(self, image: torch.Tensor, label: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         F = _v2()
-        size = list(rescale_size(*image.shape[-2:], self.target_scale()))
+        size = list(rescale_size(image.shape[-2], image.shape[-1], self.target_scale()))
         image = F.resize(image, size, interpolation=F.InterpolationMode.BILINEAR, antialias=False)
         label = F.resize(label[None], size, interpolation=F.InterpolationMode.NEAREST)[0]
         return image, label
@@ -198,7 +199,8 @@ class PhotoMetricDistortion:
 
     def _contrast(self, image: torch.Tensor) -> torch.Tensor:
         if _coin(0.5, self.generator):
-            image = (image * _uniform(*self.contrast_range, self.generator)).clamp_(0.0, 1.0)
+            low, high = self.contrast_range
+            image = (image * _uniform(low, high, self.generator)).clamp_(0.0, 1.0)
         return image
 
     def __call__(self, image: torch.Tensor, label: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -210,7 +212,7 @@ class PhotoMetricDistortion:
         if contrast_first:
             image = self._contrast(image)
         saturate = _coin(0.5, g)
-        factor = _uniform(*self.saturation_range, g) if saturate else 1.0
+        factor = _uniform(self.saturation_range[0], self.saturation_range[1], g) if saturate else 1.0
         shift_hue = _coin(0.5, g) and self.hue_delta > 0
         # as numpy's randint(-d, d), d excluded: shifts of -d .. d - 1 half-degrees (OpenCV's hue is 0..179)
         shift = int(torch.randint(-self.hue_delta, self.hue_delta, (), generator=g)) if shift_hue else 0

@@ -81,7 +81,7 @@ class TimmTrainTransform:
                 raise ValueError(f"dataset option auto_augment {options['auto_augment']!r} is not a policy timm "
                                  f"reads{' (' + why + ')' if why else ''}; e.g. 'rand-m9-mstd0.5-inc1'") from None
         self.transform = create_transform(
-            input_size=tuple(size), is_training=True, scale=options["scale"], ratio=options["ratio"],
+            input_size=(int(size[0]), int(size[1])), is_training=True, scale=options["scale"], ratio=options["ratio"],
             hflip=options["hflip"], color_jitter=options["color_jitter"], auto_augment=options["auto_augment"],
             interpolation=options["interpolation"], mean=tuple(mean), std=tuple(std), re_prob=options["re_prob"],
             re_mode=options["re_mode"], re_count=options["re_count"])

@@ -154,9 +154,9 @@ def roi_align_map(maps: torch.Tensor, box: Box, size: tuple[int, int]) -> torch.
 
 
 def _check_box(box: Box) -> None:
-    t, l, h, w = (float(v) for v in box)
+    t, lft, h, w = (float(v) for v in box)
     eps = 1e-6
-    if not (0 <= t and 0 <= l and h > 0 and w > 0 and t + h <= 1 + eps and l + w <= 1 + eps):
+    if not (0 <= t and 0 <= lft and h > 0 and w > 0 and t + h <= 1 + eps and lft + w <= 1 + eps):
         raise ValueError(f"crop box {tuple(box)} must lie inside the image (top, left >= 0, height, width > 0, "
                          "top + height <= 1, left + width <= 1)")
 

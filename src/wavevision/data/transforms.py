@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
-from typing import Union
+from typing import Any, Union
 
 import torch
 import torch.nn.functional as F
@@ -37,7 +37,7 @@ __all__ = [
     "train_transform",
 ]
 
-Size = Union[int, Sequence[int]]
+Size = int | Sequence[int]
 IGNORE_INDEX = 255
 # The largest image side this package resizes to: 16384 x 16384 RGB is 3 GiB as float32.
 MAX_SIDE = 16384
@@ -45,10 +45,9 @@ MAX_SIDE = 16384
 
 def to_size(size: Size, what: str = "size") -> tuple[int, int]:
     """``int`` or ``(H, W)`` -> ``(H, W)`` of ints in ``1 .. MAX_SIDE`` (``ValueError`` otherwise)."""
-    if isinstance(size, numbers.Real):
-        size = (size, size)
+    pair: Any = (size, size) if isinstance(size, numbers.Real) else size
     try:
-        h, w = size  # type: ignore[misc]
+        h, w = pair
     except (TypeError, ValueError):
         raise ValueError(f"{what} must be an int or (height, width), got {size!r}") from None
     return (check_int(what, h, min=1, max=MAX_SIDE), check_int(what, w, min=1, max=MAX_SIDE))

@@ -58,7 +58,7 @@ def parse_voc_xml(path: Path, classes: tuple[str, ...]) -> dict[str, Any]:
         raise ValueError(f"{path} is not valid XML ({e}); fix or remove the annotation file") from None
     size = tree.find("size")
     try:
-        hw = (int(size.findtext("height")), int(size.findtext("width")))  # type: ignore[union-attr]
+        hw = (int(size.findtext("height")), int(size.findtext("width")))  # type: ignore[union-attr, arg-type]  # missing: caught below
     except (AttributeError, TypeError, ValueError):
         raise ValueError(f"{path}: no <size> with <width> and <height>; fix the annotation file") from None
     if not all(1 <= v <= MAX_SIDE for v in hw):
@@ -172,7 +172,7 @@ def build_voc(split: str, *, root=None, download: bool = False, augment: bool = 
     classes = tuple(str(c) for c in options.get("classes", VOC_CLASSES))
     if not classes or len(set(classes)) != len(classes):
         raise ValueError(f"classes must be distinct names, got {list(classes)}")
-    data = VocDetection(voc, _split_ids(voc, split), classes, Normalize(IMAGENET_MEAN, IMAGENET_STD))
+    data: Dataset = VocDetection(voc, _split_ids(voc, split), classes, Normalize(IMAGENET_MEAN, IMAGENET_STD))
     if augment:  # MMDetection's RandomFlip(flip_ratio=0.5): boxes and masks move with the image
         data = AugmentedObjects(data, RandomObjectHFlip(0.5))
     info = DatasetInfo(name="voc", task="detection", in_chans=3, num_classes=len(classes), class_names=classes,

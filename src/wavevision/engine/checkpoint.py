@@ -22,7 +22,7 @@ from __future__ import annotations
 import io
 import random
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, cast
 
 import numpy as np
 import torch
@@ -51,7 +51,7 @@ RUN_FILES = (
 
 def capture_rng() -> Dict[str, Any]:
     """The state of torch's, NumPy's and Python's generators (and the accelerator's), as tensors and ints."""
-    np_state = np.random.get_state()
+    np_state = cast(tuple, np.random.get_state(legacy=True))  # the legacy tuple (name, keys, pos, ...)
     state: Dict[str, Any] = {
         "torch": torch.get_rng_state(),
         "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *[float(v) for v in np_state[2:]]],

@@ -24,6 +24,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from ..utils.io import read_text
 from .recipe import engine_values
 from ..utils.validate import check_bool, check_choice, check_float, check_int, check_nested
+from ..recipes import dataset_recipe, get_recipe, list_recipes
 
 __all__ = ["DICT_FLAGS", "RECIPES", "RUNTIME_KEYS", "TrainConfig", "config_diff", "load_yaml", "parse_assignments",
            "recipe_diff", "recipe_values", "resolve_config"]
@@ -40,8 +41,6 @@ RUNTIME_KEYS = frozenset({
 
 def _dataset_recipes() -> Dict[str, Dict[str, Any]]:
     """The embedded datasets' default recipes as TrainConfig values (a view of the recipe registry)."""
-    from ..recipes import dataset_recipe, get_recipe, list_recipes
-
     out = {}
     for name in list_recipes():
         recipe = get_recipe(name)
@@ -279,8 +278,18 @@ class TrainConfig:
 NO_DECAY_KINDS = ("1d", "norm", "bias", "pos_embed")
 
 
+def field_kind(f: dataclasses.Field) -> str:
+    """A field's annotation in one spelling whichever way it is written (``Optional[int]`` and
+    ``int | None`` both read ``int | None``; ``List[int]`` reads ``list[int]``), so rewriting
+    annotations in the PEP 604/585 style cannot change what a field accepts."""
+    kind = str(f.type).replace(" ", "")
+    if kind.startswith("Optional[") and kind.endswith("]"):
+        kind = kind[len("Optional["):-1] + "|None"
+    return kind.replace("List[", "list[").replace("Dict[", "dict[")
+
+
 def _type_name(f: dataclasses.Field) -> str:
-    return str(f.type).replace("Optional[", "").replace("]", "").replace("Dict[str, Any", "mapping")
+    return field_kind(f).removesuffix("|None").replace("]", "").replace("dict[str,Any", "mapping")
 
 
 def _parse_number(value: Any, number: type) -> Any:
@@ -296,18 +305,18 @@ def _parse_number(value: Any, number: type) -> Any:
 def _check_value(f: dataclasses.Field, value: Any, name: Callable[[str], str]) -> Any:
     """``value`` of field ``f``, converted and checked; ``name(key)`` is how errors call a key."""
     meta = f.metadata
-    kind = str(f.type)
+    kind = field_kind(f)
     where = name(f.name)
     if value is None:
-        if kind.startswith("Optional"):
+        if kind.endswith("|None"):
             return None
         raise ValueError(f"{where} must be set (a {_type_name(f)}), got nothing")
-    if "List" in kind:
+    if kind.startswith("list["):
         if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
             raise ValueError(f"{where} must be a list of integers, got {value!r}")
         bounds = {k: meta[k] for k in ("min", "max") if k in meta}
         return [check_int(f"{where}[{i}]", _parse_number(v, int), **bounds) for i, v in enumerate(value)]
-    if "Dict" in kind:
+    if kind.startswith("dict["):
         if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
             raise ValueError(f"{where} must be a mapping of names to values, got {value!r}")
         for key, item in value.items():
@@ -502,7 +511,6 @@ def recipe_values(name: Any, where: str = "recipe") -> Dict[str, Any]:
         return {}
     if not isinstance(name, str):
         raise ValueError(f"{where} must be a recipe name, got {name!r}")
-    from ..recipes import get_recipe
 
     values = dict(engine_values(get_recipe(name)))
     values["recipe"] = name

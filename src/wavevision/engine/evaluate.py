@@ -4,19 +4,25 @@ from __future__ import annotations
 import contextlib
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterable, Optional
+from collections.abc import Sized
+from typing import Any, Dict, Iterable, Optional, cast
 
 import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader, Dataset
 
 from .._launch import warn_spin_waiting
-from ..utils.device import is_cuda
+from ..utils.device import is_cuda, resolve_device
 from ..utils.validate import check_int
-from .distributed import DistContext, ShardSampler
+from .distributed import DistContext, ShardSampler, barrier, setup, teardown
 from .metrics import Meter
 from .sampling import loader_settings
 from .tasks import Task, get_task
+from ..data import build_dataset
+from ..data._build import check_dataset_source
+from ..models import create_model, get_entry
+from .predict import Trained, check_fits, load_trained
+from .sizing import check_model_fits
 
 __all__ = [
     "NonFiniteOutputs", "Renormalized", "autocast", "check_amp", "evaluate", "evaluate_checkpoint", "evaluate_pretrained",
@@ -49,7 +55,7 @@ def autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManage
 def _loader(dataset: Dataset, batch_size: int, ctx: DistContext, num_workers: int | None, device: torch.device,
             task: Task) -> DataLoader:
     return DataLoader(
-        dataset, batch_size=batch_size, sampler=ShardSampler(len(dataset), ctx.rank, ctx.world_size),
+        dataset, batch_size=batch_size, sampler=ShardSampler(len(cast(Sized, dataset)), ctx.rank, ctx.world_size),
         **loader_settings(num_workers, device), collate_fn=task.collate,
     )
 
@@ -107,8 +113,6 @@ def evaluate(
         ValueError: ``max_batches`` below 1, or model outputs that are NaN or infinite (the
             metrics would mean nothing).
     """
-    from ..utils.device import resolve_device
-
     check_int("batch_size", batch_size, min=1)
     if max_batches is not None:
         check_int("max_batches", max_batches, min=1)
@@ -156,7 +160,7 @@ class NonFiniteOutputs(ValueError):
 
 def _synchronize(device: torch.device) -> None:
     backend = getattr(torch, device.type, None)
-    if device.type != "cpu" and hasattr(backend, "synchronize"):
+    if device.type != "cpu" and backend is not None and hasattr(backend, "synchronize"):
         backend.synchronize()
 
 
@@ -205,10 +209,6 @@ def evaluate_checkpoint(
     Runs under torchrun too (each process evaluates a shard). Returns the metrics of
     :func:`evaluate` plus ``model``, ``dataset``, ``split`` and ``checkpoint``.
     """
-    from ..data import build_dataset
-    from .distributed import barrier, setup, teardown
-    from .predict import load_trained
-
     if max_batches is not None:
         check_int("max_batches", max_batches, min=1)
     ctx = setup(device)
@@ -237,9 +237,7 @@ def _evaluate_split(trained: Any, data: Dataset, info: Any, desc: str, *, batch_
                     num_workers: int, max_batches: Optional[int], ctx: DistContext, progress: bool,
                     sliding_window: Optional[tuple[int, int]] = None) -> tuple[Dict[str, Any], Any]:
     """:func:`evaluate` of a loaded model on a built split, after checking they fit; returns (metrics, info)."""
-    from .predict import check_fits
-
-    if len(data) == 0:
+    if len(cast(Sized, data)) == 0:
         raise ValueError(f"the {desc} split is empty; check the dataset path")
     check_fits(trained, info)
     size = batch_size or (1 if info.image_size is None else 128)
@@ -300,13 +298,6 @@ def evaluate_pretrained(
     """
     from dataclasses import replace
 
-    from ..data import build_dataset
-    from ..data._base import check_dataset_source
-    from ..models import create_model, get_entry
-    from .distributed import barrier, setup, teardown
-    from .predict import Trained, load_trained
-    from .sizing import check_model_fits
-
     if max_batches is not None:
         check_int("max_batches", max_batches, min=1)
     registered = ":" not in model  # not an hf-hub: / local-dir: folder
@@ -322,8 +313,8 @@ def evaluate_pretrained(
                 check_model_fits(lambda: create_model(model), device=ctx.device, what=f"the model {model}",
                                  fix="pick a smaller model")
             net = create_model(model, pretrained=True).to(ctx.device).eval()
-        cfg = net.pretrained_cfg
-        task = get_entry(net.model_name).task
+        cfg = cast(Dict[str, Any], net.pretrained_cfg)
+        task = get_entry(cast(str, net.model_name)).task
         trained = Trained(net, Path(model), task, None, {})
         options = dict(dataset_args or {})
         if trained.task_def.resizes_inputs and "image_size" not in options:

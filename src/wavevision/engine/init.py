@@ -10,12 +10,14 @@ registered model's released weights (``NAME.TAG``).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, cast
 
 import torch.nn as nn
 
 from ..models import get_entry, list_models
 from ..models._builder import _read_weights, _weights_file, load_state_dict_strict, weights_cap
 from ..models._pretrained import resolve_pretrained_cfg, split_model_name_tag
+from ..models._hub_download import hub_download
 
 __all__ = ["init_file", "load_init"]
 
@@ -24,8 +26,6 @@ def init_file(spec: str, model: nn.Module) -> Path:
     """The local weights file ``spec`` names (downloaded into the Hub cache for ``hf-hub:`` and ``NAME.TAG``)."""
     cap = weights_cap(model)
     if spec.startswith("hf-hub:"):
-        from ..models._hub_download import hub_download  # the Hub client only when asked for
-
         return hub_download(spec[len("hf-hub:"):], "model.safetensors", max_bytes=cap)
     path = Path(spec).expanduser()
     if path.is_file():
@@ -42,7 +42,7 @@ def load_init(model: nn.Module, spec: str) -> str:
     loaded, in words. Raises :class:`wavevision.CheckpointMismatchError` (one line) on other weights."""
     path = init_file(spec, model)
     if callable(getattr(model, "load_backbone", None)):  # the dense models: detectors, UperNet
-        model.load_backbone(path)
+        cast(Any, model).load_backbone(path)
         return f"backbone from {path}"
     load_state_dict_strict(model, _read_weights(path), source=f"init {path}")
     return f"all weights from {path}"

@@ -14,7 +14,7 @@ statistics without Bessel's correction) per image, averaged over images.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import torch
 import torch.nn.functional as F
@@ -150,7 +150,7 @@ def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
     return torch.bincount(idx, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 
 
-def miou_from_confusion(cm: torch.Tensor) -> Dict[str, float]:
+def miou_from_confusion(cm: torch.Tensor) -> Dict[str, Any]:
     """mIoU (percent, over classes that occur in the target or the prediction), pixel accuracy
     and per-class IoU (NaN where a class never occurs) from a confusion matrix."""
     cm = cm.to(torch.float64)

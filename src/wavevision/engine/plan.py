@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping, NamedTuple
+from collections.abc import Sized
+from typing import Any, Mapping, NamedTuple, cast
 
 import torch
 import torch.nn as nn
@@ -31,6 +32,7 @@ from .schedule import OPTIMIZER_SLOTS, build_optimizer, build_scheduler
 from .sizing import check_fits_memory, meta_model
 from .state import fingerprint
 from .tasks import Task, get_task
+from ..data import build_dataset
 
 __all__ = ["Plan", "Split", "accumulation_steps", "prepare", "resolve_model"]
 
@@ -175,14 +177,12 @@ def _open_splits(cfg: TrainConfig, ctx: DistContext, given: Mapping[str, tuple[D
     train, val = split("train", augment=cfg.augment), split("val")
     test = split("test") if cfg.test else None  # a missing test split fails now, not at the end
     for name, s in (("train", train), ("val", val)):
-        if len(s.data) == 0:
+        if len(cast(Sized, s.data)) == 0:
             raise ValueError(f"dataset {cfg.dataset!r} has an empty {name} split; check the dataset path")
     return train, val, test
 
 
 def _build_split(cfg: TrainConfig, split: str, ctx: DistContext, augment: bool):
-    from ..data import build_dataset
-
     def build(download: bool):
         return build_dataset(cfg.dataset, split, root=cfg.data_root, download=download, augment=augment,
                              **cfg.dataset_args)

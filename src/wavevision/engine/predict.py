@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Union, cast
 
 import torch
 import torch.nn as nn
@@ -22,6 +22,10 @@ from .rundir import check_regular
 from .sizing import check_fits_memory, meta_model
 from .tasks import PredictItem, Task, get_task
 from .tasks._images import palette
+from ..data import DatasetInfo, load_image, prepare_image
+from ..data.image import check_image_file, image_error
+from ..models import create_model, get_entry
+from ..utils.device import resolve_device
 
 __all__ = ["Trained", "check_fits", "load_trained", "output_names", "palette", "predict"]
 
@@ -72,7 +76,6 @@ def _weights_path(checkpoint: PathLike) -> Path:
 def _dataset_info(d: Any, path: Path):
     if not d:
         return None
-    from ..data import DatasetInfo
 
     try:
         return DatasetInfo(**d)
@@ -106,9 +109,6 @@ def load_trained(checkpoint: PathLike, *, device: "str | torch.device" = "cpu", 
         ValueError: a checkpoint file that is not a regular file, a config that is not a
             checkpoint's, or weights holding NaN or infinity.
     """
-    from ..models import create_model, get_entry
-    from ..utils.device import resolve_device
-
     if model is not None and Path(checkpoint).suffix != ".safetensors":
         return _load_named(model, Path(checkpoint), device)
     path = _weights_path(checkpoint)
@@ -116,24 +116,22 @@ def load_trained(checkpoint: PathLike, *, device: "str | torch.device" = "cpu", 
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     sized = meta_model(lambda: create_model(config["model"], **(config.get("kwargs") or {})))
     check_fits_memory(sized, device=dev, what=f"the model of {path}", fix="is the JSON beside it the right one?")
-    model = create_model(checkpoint=path)
-    _check_finite(model, path)
+    net = create_model(checkpoint=path)
+    _check_finite(net, path)
     meta = config.get("extra") or {}
     if not isinstance(meta, dict):
         raise ValueError(f"{path.with_suffix('.json')}: 'extra' must be a mapping, got {type(meta).__name__}")
-    model_task = get_entry(model.model_name).task
+    name = cast(str, net.model_name)
+    model_task = get_entry(name).task
     info = _dataset_info(meta.get("dataset"), path)
-    _check_declared(path, "extra.task", meta.get("task"), model_task, model.model_name)
-    _check_declared(path, "extra.dataset.task", info.task if info else None, model_task, model.model_name)
+    _check_declared(path, "extra.task", meta.get("task"), model_task, name)
+    _check_declared(path, "extra.dataset.task", info.task if info else None, model_task, name)
     task = get_task(model_task).name
-    return Trained(model.to(dev).eval(), path, task, info, meta)
+    return Trained(net.to(dev).eval(), path, task, info, meta)
 
 
 def _load_named(name: str, path: Path, device: "str | torch.device") -> Trained:
     """``create_model(name, checkpoint=path)`` for a plain state dict, in eval mode on ``device``."""
-    from ..models import create_model, get_entry
-    from ..utils.device import resolve_device
-
     task = get_entry(name).task  # an unknown name fails before the file is read
     check_regular(path, "checkpoint file")
     dev = device if isinstance(device, torch.device) else resolve_device(device)
@@ -187,9 +185,6 @@ def _check_input_memory(trained: Trained, paths: List[Path], image_size: Any, de
     Sizes come from the image headers; a dense task predicts at the image's own size unless
     ``image_size`` is given.
     """
-    from ..data.image import check_image_file, image_error
-    from ..models import create_model
-
     name, kwargs = getattr(trained.model, "model_name", None), getattr(trained.model, "model_kwargs", {})
     if name is None:
         return
@@ -207,8 +202,9 @@ def _check_input_memory(trained: Trained, paths: List[Path], image_size: Any, de
                     sizes.append((img.size[1], img.size[0], path))
             except Exception as e:  # Pillow raises many types for damaged files
                 raise image_error(path, e) from None
-        *size, biggest = max(sizes, key=lambda s: s[0] * s[1])
-        what = f"for {biggest} ({size[1]}x{size[0]} pixels)"
+        height, width, biggest = max(sizes, key=lambda s: s[0] * s[1])
+        size = (height, width)
+        what = f"for {biggest} ({width}x{height} pixels)"
         fix = "shrink the image, or give --image-size (predictions are made at the image's own size)"
     chans = int(getattr(trained.model, "in_chans", 3))
     meta = meta_model(lambda: create_model(name, **kwargs)).eval()
@@ -247,8 +243,6 @@ def predict(
         One dict per image: ``image`` and ``top`` (classification), ``mask``/``overlay``/
         ``classes`` (segmentation), ``upscaled``/``comparison``/``size`` (super-resolution).
     """
-    from ..data import load_image, prepare_image
-
     trained = checkpoint if isinstance(checkpoint, Trained) else load_trained(checkpoint, device=device)
     if not images:
         raise ValueError("give at least one image file")

@@ -125,6 +125,7 @@ def engine_values(recipe: Recipe) -> dict[str, Any]:
         values["dataset_args"] = {**values.get("dataset_args", {}), "token_labels": recipe.loss.token_labels.files}
     if _mixes(recipe):
         mix = recipe.loss.mixing
+        assert mix is not None  # _mixes says so
         values.update(mixup_alpha=mix.mixup_alpha, cutmix_alpha=mix.cutmix_alpha, mix_prob=mix.prob,
                       mix_switch_prob=mix.switch_prob, mix_mode=mix.mode)
     if recipe.data.repeated_augmentation > 1:

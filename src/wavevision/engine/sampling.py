@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import os
 import random
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Sequence, cast
 
 import numpy as np
 import torch
@@ -94,7 +94,7 @@ def epoch_indices(n: int, ctx: DistContext, seed: int, epoch: int, repeats: int 
     padded so every process gets as many samples; with ``repeats`` > 1 :func:`repeated_indices`)."""
     if repeats > 1:
         return repeated_indices(n, num_replicas=ctx.world_size, rank=ctx.rank, seed=seed, epoch=epoch, repeats=repeats)
-    sampler = DistributedSampler(range(n), num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=seed)
+    sampler: DistributedSampler = DistributedSampler(cast(Any, range(n)), num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=seed)
     sampler.set_epoch(epoch)
     return list(sampler)
 

@@ -15,6 +15,7 @@ moves every epoch, and equals timm's at each epoch's first step.
 from __future__ import annotations
 
 import math
+from typing import Any, cast
 from collections.abc import Sequence
 
 import torch
@@ -91,7 +92,7 @@ _NORMS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm, nn.LocalRe
 
 def _exempt(model: nn.Module, kinds: set[str]) -> set[str]:
     """Names of the trainable parameters of ``model`` that ``kinds`` keep out of weight decay."""
-    skip = set(model.no_weight_decay()) if "1d" in kinds and hasattr(model, "no_weight_decay") else set()
+    skip = set(cast(Any, model).no_weight_decay()) if "1d" in kinds and hasattr(model, "no_weight_decay") else set()
     norm_params = {f"{m_name}.{p_name}" if m_name else p_name for m_name, m in model.named_modules()
                    if isinstance(m, _NORMS) for p_name, _ in m.named_parameters(recurse=False)}
     out = set()
@@ -120,7 +121,8 @@ def param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict]:
         for g in groups:  # the LambdaLR scales each group's initial lr
             g["lr"] = cfg.lr * g.get("lr_scale", 1.0)
         return groups
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for n, p in model.named_parameters():
         if p.requires_grad:
             (no_decay if n in exempt else decay).append(p)

@@ -93,7 +93,9 @@ class TrainState:
         if improved:
             self.best = {"value": value, "epoch": record["epoch"],
                          "metrics": {k: v for k, v in record.items() if k.startswith("val_")}}
-            weights = (self.model if self.ema is None else self.ema).state_dict()
+            source = self.model if self.ema is None else self.ema
+            assert source is not None, "TrainState.end_epoch needs the model"
+            weights = source.state_dict()
             self.best_weights = {k: v.detach().cpu().clone() for k, v in weights.items()}
         self.history.append(record)
         self.epoch, self.step = record["epoch"], 0
@@ -101,6 +103,7 @@ class TrainState:
 
     def state_dict(self, rngs: list[Any], fingerprint: Mapping[str, Any]) -> dict[str, Any]:
         """What :meth:`save` writes: ``rngs`` are every process's generators (``checkpoint.capture_rng``)."""
+        assert self.model is not None and self.optimizer is not None, "TrainState.state_dict needs the model and optimizer"
         out = {
             "fingerprint": dict(fingerprint),
             "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
@@ -128,6 +131,7 @@ class TrainState:
             ValueError: the file is not a regular file, too large, not a training state, or
                 from another run or configuration (the message names the settings that differ).
         """
+        assert self.model is not None and self.optimizer is not None, "TrainState.load needs the model and optimizer"
         path = Path(run_dir) / ckpt.STATE_FILE
         saved = ckpt.load_state(run_dir, max_bytes=_STATE_SIZE_FACTOR * parameter_bytes(self.model) + _STATE_SLACK)
         if saved is None:

@@ -23,7 +23,7 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence, cast
 
 import torch
 import torch.nn as nn
@@ -46,6 +46,8 @@ from .runtime import Globals, StopFlag
 from .sampling import ListSampler, epoch_indices, loader_settings
 from .schedule import WarmupCosine, build_optimizer, build_scheduler, phase2_config
 from .state import TrainState
+from ..recipes import get_recipe
+from .plots import plot_history
 
 __all__ = ["Callback", "LoopState", "TrainResult", "TrainingInterrupted", "WarmupCosine", "train"]
 
@@ -118,7 +120,6 @@ def recipe_record(cfg: TrainConfig) -> dict[str, Any] | None:
     """What a run records of its recipe: the name, the settings that override it, what the engine left out."""
     if cfg.recipe is None:
         return None
-    from ..recipes import get_recipe
 
     overrides = {k: list(v) for k, v in recipe_diff(cfg).items() if k not in ("output",)}
     return {"name": cfg.recipe, "overrides": overrides, "missing": missing_pieces(get_recipe(cfg.recipe))}
@@ -173,7 +174,7 @@ class _Run:
         self.runlog.start(state.global_step)
         self._clock = (time.perf_counter(), state.global_step)
         # a resumed epoch's totals hold the steps before the save: the first step record covers this process's steps
-        self._window = tuple(float(state.totals[k]) for k in ("loss", "n", "seconds"))
+        self._window = (float(state.totals["loss"]), float(state.totals["n"]), float(state.totals["seconds"]))
         with StopFlag() as stop:
             while state.epoch < self.cfg.epochs and not self._patience_spent():
                 record = self._train_epoch(stop)
@@ -237,7 +238,8 @@ class _Run:
         for i, batch in enumerate(batches):
             last = i == len(batches) - 1
             # DistributedDataParallel averages gradients over processes on the last batch only
-            with contextlib.nullcontext() if last or not self.ctx.distributed else plan.ddp.no_sync():
+            ddp = cast(nn.parallel.DistributedDataParallel, plan.ddp)  # a DistributedDataParallel when distributed
+            with contextlib.nullcontext() if last or not self.ctx.distributed else ddp.no_sync():
                 self._accumulate(batch, 1.0 if len(batches) == 1 else _batch_len(batch) / total)
         if cfg.clip_grad:
             plan.scaler.unscale_(plan.optimizer)
@@ -343,8 +345,10 @@ class _Run:
         state.stale = 0 if improved else state.stale + 1
         if state.phase == 1 and state.stale >= patience and state.epoch < self.cfg.epochs:
             self._switch_phase(2)
+            assert state.best_weights is not None  # the first epoch always counts as best
             self.plan.model.load_state_dict(state.best_weights)
             if self.plan.ema is not None:
+                assert state.ema is not None
                 state.ema.load_state_dict(state.best_weights)
             state.phase, state.stale = 2, 0
             self.log(f"epoch {state.epoch}: no better validation {self.task.metric} for {patience} epochs; phase 2 "
@@ -478,7 +482,7 @@ class _Run:
         test_metrics, throughput = self._test_and_throughput()
         seconds = sum(r["train_seconds"] for r in state.history)
         result = TrainResult(
-            run_dir=self.run_dir, task=plan.train.info.task, model_name=cfg.model, model_args=dict(cfg.model_args),
+            run_dir=self.run_dir, task=plan.train.info.task, model_name=cast(str, cfg.model), model_args=dict(cfg.model_args),
             dataset=cfg.dataset, params=plan.params, epochs=state.epoch, best_epoch=state.best["epoch"],
             val={k[4:]: v for k, v in state.best["metrics"].items()}, test=test_metrics,
             train_seconds=sum(r["epoch_seconds"] for r in state.history),
@@ -490,8 +494,6 @@ class _Run:
             if len(set(digests)) > 1:
                 print(f"warning: the {ctx.world_size} processes ended with different weights", file=sys.stderr)
             if cfg.plots:
-                from .plots import plot_history
-
                 path = plot_history(state.history, self.run_dir / "curves.png", title=f"{cfg.model} on {cfg.dataset}",
                                     metrics=[m for m in self.task.metrics if m != "loss"])
                 result.plots = None if path is None else str(path)

@@ -90,7 +90,7 @@ def register_timm() -> list[str]:
                               stacklevel=2)
             continue
         entry = get_entry(name)
-        records = {f"{name}.{tag}" if tag else name: _timm_record(entry.cfgs.cfgs[tag]) for tag in entry.cfgs.tags}
+        records: dict[str, Any] = {f"{name}.{tag}" if tag else name: _timm_record(entry.cfgs.cfgs[tag]) for tag in entry.cfgs.tags}
         default_cfgs.update(generate_default_cfgs(records))
         register_model(_entrypoint(name))
         done.append(name)

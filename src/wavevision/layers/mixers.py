@@ -103,6 +103,8 @@ class RandomFilterMixer(nn.Module):
     an int draws from a private generator, the same filters whatever the global state.
     """
 
+    weight: torch.Tensor  # a buffer
+
     def __init__(self, channels: int, *, kernel_size: int = 3, seed: Optional[int] = None) -> None:
         super().__init__()
         k = _check_kernel(kernel_size)

@@ -16,7 +16,7 @@ composing dominates) the three convolutions run as written.
 """
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Optional, Tuple, cast
 
 import torch
 import torch.nn as nn
@@ -74,16 +74,20 @@ class PatchifyStem(nn.Sequential):
     def _per_pixel(self) -> Tuple[float, float]:
         """Multiply-accumulates per input pixel: (composed, the three convolutions). From the
         modules' sizes, not their weights (plain ints while ``torch.fx`` traces)."""
-        c1, c2, c3 = self[0], self[1], self[2]
+        c1, c2, c3 = self._convs()
         return _macs_per_pixel(c1.in_channels, c1.out_channels, c2.out_channels, c3.out_channels, c3.kernel_size[0])
 
+    def _convs(self) -> tuple[nn.Conv2d, nn.Conv2d, nn.Conv2d]:
+        return cast(nn.Conv2d, self[0]), cast(nn.Conv2d, self[1]), cast(nn.Conv2d, self[2])
+
     def _saving(self, x: torch.Tensor) -> float:
-        return _saving(x, self[0].weight, self[1].weight, self[2].weight)
+        c1, c2, c3 = self._convs()
+        return _saving(x, c1.weight, c2.weight, c3.weight)
 
     def _static_composable(self) -> bool:
         """The module structure allows composing: plain 3x3/pad-1 convs, then kernel = stride = patch, no hooks,
         and the composed kernel costs less."""
-        c1, c2, c3 = self[0], self[1], self[2]
+        c1, c2, c3 = self._convs()
         if not (self.compose and _plain(c1) and _plain(c2) and _plain(c3)):
             return False
         if any(c.groups != 1 or c.dilation != (1, 1) or c.padding_mode != "zeros" for c in (c1, c2, c3)):
@@ -102,7 +106,7 @@ class PatchifyStem(nn.Sequential):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self._static_composable():
-            c1, c2, c3 = self[0], self[1], self[2]
+            c1, c2, c3 = self._convs()
             y = _patchify_convs(x, c1.weight, c1.bias, c2.weight, c2.bias, c3.weight, c3.bias)
         else:
             y = self[2](self[1](self[0](x)))
@@ -197,12 +201,12 @@ class _SubtractBorder(torch.autograd.Function):
     (autograd's in-place slice updates would copy the whole gradient once per slice)."""
 
     @staticmethod
-    def forward(ctx, y, top, bot, left, right):  # type: ignore[override]
+    def forward(ctx, y, top, bot, left, right):
         ctx.mark_dirty(y)
         return _subtract_border(y, top, bot, left, right)
 
     @staticmethod
-    def backward(ctx, g):  # type: ignore[override]
+    def backward(ctx, g):
         return g, -g[:, :, :1], -g[:, :, -1:], -g[:, :, :, :1], -g[:, :, :, -1:]
 
 

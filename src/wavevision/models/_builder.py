@@ -20,7 +20,7 @@ import inspect
 import json
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union, cast
 
 import torch
 import torch.nn as nn
@@ -28,6 +28,8 @@ import torch.nn as nn
 from ..utils.io import atomic_write_bytes, read_text
 from ..utils.validate import PathLike, check_bool, check_nested
 from ._pretrained import PretrainedCfg, cfg_for_features, resolve_pretrained_cfg, split_model_name_tag
+from ._hub import (_LOADING_KEYS, folder_config, folder_weights, hub_download, hub_model_args, read_hub_config,
+                   save_safetensors_bytes)
 from ._registry import get_entry, resolve_model_name
 
 __all__ = [
@@ -39,7 +41,7 @@ __all__ = [
     "load_state_dict_strict",
     "register_checkpoint_filter",
     "save_checkpoint",
-    "save_safetensors_bytes",
+    "save_safetensors_bytes",  # defined in _hub (which this module imports), named here too
 ]
 
 CHECKPOINT_FORMAT = "wavevision-checkpoint"
@@ -72,7 +74,7 @@ def register_checkpoint_filter(cls: type, fn: CheckpointFilter) -> CheckpointFil
 
 
 def _accepted(cls: type) -> list[str]:
-    return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    return [p for p in inspect.signature(cast(Any, cls).__init__).parameters if p != "self"]
 
 
 def _drop_rate_alias(name: str, kwargs: dict[str, Any], accepted: list[str]) -> None:
@@ -106,7 +108,7 @@ def _check_argument_types(name: str, cls: type, defaults: Mapping[str, Any], kwa
     """Name an argument of another kind than its default (``final_dim='eight'``, ``final_dim=16.0``):
     called when the class failed with a TypeError, whose own message (``not all arguments
     converted during string formatting``) says nothing of the argument."""
-    params = inspect.signature(cls.__init__).parameters
+    params = inspect.signature(cast(Any, cls).__init__).parameters
     for key, value in kwargs.items():
         default = defaults[key] if key in defaults else getattr(params.get(key), "default", None)
         if isinstance(default, bool) or not isinstance(default, (int, float)) or value is None:
@@ -329,8 +331,6 @@ def _read_config(path: Path) -> Dict[str, Any]:
     for key, what in (("kwargs", "a mapping of argument names to values"), ("extra", "a mapping")):
         if not isinstance(cfg.setdefault(key, {}), dict):
             raise ValueError(f"{where}: {key!r} must be {what}, got {type(cfg[key]).__name__}")
-    from ._hub import _LOADING_KEYS  # one list of the arguments that load weights or name where they come from
-
     loading = sorted(k for k in cfg["kwargs"] if k in _LOADING_KEYS)
     if loading:  # a config describes the architecture; the weights are the file beside it
         raise ValueError(f"{where} asks for loading with kwargs.{loading[0]}; a checkpoint's config cannot load weights "
@@ -367,14 +367,6 @@ def _check_regular_file(path: Path) -> None:
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     if not path.is_file():
         raise ValueError(f"{path} is not a regular file; point to a weights file")
-
-
-def save_safetensors_bytes(tensors: Mapping[str, torch.Tensor], metadata: Optional[Mapping[str, str]] = None) -> bytes:
-    """``tensors`` (moved to CPU, made contiguous) as safetensors bytes, with string ``metadata``."""
-    from safetensors.torch import save
-
-    flat = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
-    return save(flat, metadata={str(k): str(v) for k, v in (metadata or {}).items()} or None)
 
 
 def load_safetensors(path: PathLike) -> Tuple[Dict[str, torch.Tensor], Dict[str, str]]:
@@ -430,8 +422,6 @@ def _weights_file(cfg: PretrainedCfg, name: str, max_bytes: int, cache_dir: Opti
     if cfg.file:
         return Path(cfg.file)
     if cfg.hf_hub_id:
-        from ._hub import hub_download
-
         return hub_download(cfg.hf_hub_id, cfg.hf_hub_filename or "model.safetensors", cache_dir=cache_dir,
                             max_bytes=max_bytes, size=cfg.file_size, sha256=cfg.file_sha256)
     if cfg.url:
@@ -495,8 +485,6 @@ def _from_folder(spec: str, overrides: Dict[str, Any]) -> nn.Module:
     """The model of a Hub-style folder (``hf-hub:org/name`` or ``local-dir:PATH``) with its weights:
     its config read and checked, the model sized on the ``meta`` device, then the weights fetched."""
     from dataclasses import replace
-
-    from ._hub import folder_config, folder_weights, hub_model_args, read_hub_config
 
     cache_dir = overrides.pop("cache_dir", None)
     config_path = folder_config(spec, cache_dir=cache_dir)

@@ -21,11 +21,13 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
+import torch
 import torch.nn as nn
 
 from ..utils.io import atomic_write_bytes, read_text
 from ..utils.validate import check_bool, check_nested
 from ._hub_download import HubUnavailableError, hub_download
+from ._registry import get_entry, list_models
 
 __all__ = [
     "CONFIG_NAME",
@@ -56,8 +58,6 @@ _SOURCE_KEYS = ("url", "file", "hf_hub_id", "hf_hub_filename", "source", "file_s
 def list_pretrained(pattern: str = "*") -> list[str]:
     """The ``name.tag`` of every record with released weights whose tagged name (or model name)
     matches the shell-style ``pattern``; the default tag of each model first, as in timm."""
-    from ._registry import get_entry, list_models
-
     out = []
     for name in list_models():
         entry = get_entry(name)
@@ -66,6 +66,14 @@ def list_pretrained(pattern: str = "*") -> list[str]:
             if entry.cfgs.cfgs[tag].has_weights and (fnmatch.fnmatch(tagged, pattern) or fnmatch.fnmatch(name, pattern)):
                 out.append(tagged)
     return out
+
+
+def save_safetensors_bytes(tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str] | None = None) -> bytes:
+    """``tensors`` (moved to CPU, made contiguous) as safetensors bytes, with string ``metadata``."""
+    from safetensors.torch import save
+
+    flat = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    return save(flat, metadata={str(k): str(v) for k, v in (metadata or {}).items()} or None)
 
 
 # --------------------------------------------------------------------------------------
@@ -86,8 +94,6 @@ def save_pretrained(model: nn.Module, folder: str | os.PathLike, *, overwrite: b
     Returns:
         The folder.
     """
-    from ._builder import save_safetensors_bytes
-
     name = getattr(model, "model_name", None)
     if name is None:
         raise ValueError("save_pretrained needs a model made by wavevision.create_model (it records the model name)")

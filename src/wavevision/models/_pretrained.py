@@ -194,10 +194,10 @@ def resolve_pretrained_cfg(
             raise ValueError(f"{arch} has no pretrained tag {tag!r}; known: {known}")
         cfg = default.cfgs[tag]
     if overlay:
-        known = {f.name for f in fields(PretrainedCfg)}
-        unknown = sorted(set(overlay) - known)
+        keys = {f.name for f in fields(PretrainedCfg)}
+        unknown = sorted(set(overlay) - keys)
         if unknown:
-            raise ValueError(f"unknown pretrained_cfg_overlay key(s) {unknown}; known keys: {sorted(known)}")
+            raise ValueError(f"unknown pretrained_cfg_overlay key(s) {unknown}; known keys: {sorted(keys)}")
         cfg = replace(cfg, **dict(overlay))
     return cfg
 

@@ -110,7 +110,8 @@ class MixerNet(WaveMix):
         def stem(n: int) -> int:
             if self.stem_type == "patchify":
                 return -(-n // self.patch_size)
-            return -(-(-(-n // stride)) // stride)
+            half = -(-n // stride)  # two stride-s convolutions, each rounding up
+            return -(-half // stride)
 
         return tuple(-(-stem(n) // 2) * 2 for n in img_size)  # type: ignore[return-value]
 

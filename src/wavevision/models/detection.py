@@ -81,6 +81,7 @@ from ._features import pyramid_taps
 from ._builder import register_checkpoint_filter
 from ._pretrained import PretrainedCfg, generate_default_cfgs
 from ._registry import register_model
+from ._builder import build_model, create_model
 
 __all__ = ["PyramidBody", "WaveDetector", "WaveMixPyramid", "WaveViTBody", "checkpoint_filter_fn", "detector_class",
            "detector_needs", "mmdet_resized_size", "pyramid_taps"]
@@ -541,8 +542,6 @@ def _extra_levels(detector: str, reference: str, body: nn.Module, channels: int)
 
 def _make_body(backbone: str, args: dict, in_chans: int, frozen_stages: int) -> nn.Module:
     """The registered classifier ``backbone`` turned into a pyramid body (its head removed)."""
-    from ._builder import create_model
-
     trunk = create_model(backbone, in_chans=in_chans, **args)
     if not callable(getattr(trunk, "pyramid_indices", None)):  # the backbone says which maps it gives a pyramid
         raise ValueError(f"backbone {backbone!r} is a {type(trunk).__name__}, not a backbone that gives "
@@ -627,8 +626,6 @@ default_cfgs = generate_default_cfgs({
 def _create_detector(variant: str, cfg: dict[str, Any], kwargs: dict[str, Any]) -> WaveDetector:
     """Build ``variant``; ``backbone_checkpoint=PATH`` loads a classification checkpoint into the
     backbone (not recorded in ``model_kwargs``: a trained detector's checkpoint holds those weights)."""
-    from ._builder import build_model
-
     kwargs = dict(kwargs)
     checkpoint = kwargs.pop("backbone_checkpoint", None)
     model = build_model(variant, WaveDetector, cfg, kwargs)

@@ -42,7 +42,7 @@ from ._registry import register_model, register_model_deprecations
 
 __all__ = ["WaveMix", "WaveMixPaperSR", "WaveMixPatchSeg", "WaveMixSeg"]
 
-IntermediatesOut = Union[List[torch.Tensor], Tuple[torch.Tensor, List[torch.Tensor]]]
+IntermediatesOut = list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]
 POOL_TYPES = ("avg", "max", "")
 DENSE_POOL_TYPES = ("",)
 

@@ -63,7 +63,7 @@ __all__ = ["SRStage", "WaveMixSRV1", "WaveMixSRV2", "WaveMixSRV2Block", "check_s
 
 COLORS = ("rgb", "ycbcr")
 V2_SCALES = (2, 4, 8)
-IntermediatesOut = Union[List[torch.Tensor], Tuple[torch.Tensor, List[torch.Tensor]]]
+IntermediatesOut = list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]
 
 
 class WaveMixSRV2Block(nn.Module):

@@ -14,6 +14,8 @@ are lower bounds that a measurement should replace.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from ..data.constants import CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD
 from ..models import get_pretrained_cfg
 from ._recipe import (Cost, Data, Difference, EvalProtocol, Expected, Loss, Mixing, Optimizer, Recipe, Schedule,
@@ -77,7 +79,7 @@ _NO_REPEATS = Difference(
                                   "default), but with --token-label main.py:356 builds the loader with tlt's "
                                   "create_token_label_loader, whose sampler is a plain DistributedSampler "
                                   "(zihangJiang/TokenLabeling tlt/data/loader.py:196 at 9dbfd59): no image repeats")
-_IMAGENET_COMMON = dict(devices=8, global_batch=1024, epochs=310, amp="fp16", loss_scale="dynamic",
+_IMAGENET_COMMON: dict[str, Any] = dict(devices=8, global_batch=1024, epochs=310, amp="fp16", loss_scale="dynamic",
                         eval=EvalProtocol("center_crop", "top1", crop_pct=0.96, interpolation="bicubic", size=(224, 224),
                                           batch=1.5),
                         optimizer=_IMAGENET_OPT, schedule=_IMAGENET_SCHEDULE)
@@ -376,7 +378,7 @@ _IMAGENET_CHOSEN = (
     "bicubic)")
 _CHOSEN_TRAIN = Step("random_resized_crop", {"size": 224, "scale": (0.08, 1.0), "ratio": (0.75, 4 / 3),
                                               "interpolation": "bicubic"})
-_IMAGENET_LIKE = dict(train=(_CHOSEN_TRAIN, *_TRIVIAL, Step("normalize", {"mean": IMAGENET_MEAN, "std": IMAGENET_STD})),
+_IMAGENET_LIKE: dict[str, Any] = dict(train=(_CHOSEN_TRAIN, *_TRIVIAL, Step("normalize", {"mean": IMAGENET_MEAN, "std": IMAGENET_STD})),
                       eval_=_AUTHORS_IMAGENET_EVAL, global_batch=512, data_args=dict(crop_pct=1.0),
                       eval_protocol=EvalProtocol("center_crop", "top1", crop_pct=1.0, interpolation="bicubic",
                                                  size=(224, 224)))
@@ -451,18 +453,18 @@ _IMAGENET_INIT = Difference("init", "tinyimagenet.py:39-41 loads the released ti
                                     "from the result) while line 52 says ImageNet weights; a reproduction cannot start "
                                     "from its own result, so it starts from the ImageNet 75.06 weights of the same "
                                     "model (the classifier replaced for 200 classes)")
-for _name, _model, _top1, _file, _line, _size in (
+for _name, _model, _top1, _file, _wline, _px in (
         ("wavemix_lite_256_12_tiny_imagenet", "wavemix_lite_256_12", 62.51, "tinyimagenet_62.51.py", 18, 64),
         ("wavemix_192_16_l3_tiny_imagenet", "wavemix_192_16_l3", 71.69, "wavemix_28M_72.py", 17, 64),
         ("wavemix_192_16_l3_tiny_imagenet_128", "wavemix_192_16_l3", 78.76, "wavemix_28M_79.py", 17, 128)):
     _lite = _model.startswith("wavemix_lite")
     register_recipe(_wavemix_cls(
-        _name, f"{_model} Tiny-ImageNet at {_size}x{_size}, the authors' two-phase training (released {_top1} %)",
+        _name, f"{_model} Tiny-ImageNet at {_px}x{_px}, the authors' two-phase training (released {_top1} %)",
         _model, "tiny-imagenet", top1=_top1, split="Tiny-ImageNet val", weights=f"Saved_weights/tinyimagenet/{_file}",
-        weights_line=_line, reference=_wm_src("Image_Classification/tinyimagenet.py", 131, _TINY_SCRIPT),
+        weights_line=_wline, reference=_wm_src("Image_Classification/tinyimagenet.py", 131, _TINY_SCRIPT),
         train=_TRIVIAL + (_TINY_NORM,), eval_=(Step("to_tensor"), _TINY_NORM), global_batch=304,
-        data_args=dict(image_size=_size), train_images=100_000,
-        pixels=(_size / 64) ** 2 if _lite else (_size / 224) ** 2,
+        data_args=dict(image_size=_px), train_images=100_000,
+        pixels=(_px / 64) ** 2 if _lite else (_px / 224) ** 2,
         init=None if _lite else "wavemix_192_16_l3 ImageNet-1k weights (75.06; classifier replaced)",
         differences=_TINY_DIFFS + (() if _lite else (_IMAGENET_INIT,))))
 

@@ -18,9 +18,10 @@ def register_recipe(recipe: Recipe) -> Recipe:
         raise TypeError(f"register_recipe takes a Recipe, got {type(recipe).__name__}")
     if recipe.name in _REGISTRY:
         raise ValueError(f"recipe {recipe.name!r} is registered twice")
-    if recipe.dataset_default and dataset_recipe(recipe.data.dataset) is not None:
+    existing = dataset_recipe(recipe.data.dataset) if recipe.dataset_default else None
+    if existing is not None:
         raise ValueError(f"dataset {recipe.data.dataset!r} already has a default recipe "
-                         f"({dataset_recipe(recipe.data.dataset).name!r}); register {recipe.name!r} without dataset_default")
+                         f"({existing.name!r}); register {recipe.name!r} without dataset_default")
     _REGISTRY[recipe.name] = recipe
     return recipe
 

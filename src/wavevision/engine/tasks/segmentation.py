@@ -15,6 +15,7 @@ from ...utils.validate import check_int
 from ..metrics import SegmentationMeter
 from ._images import palette, png_bytes, readable_scale, to_pil, upscale, with_legend
 from .base import LabelTask, PredictItem
+from ...data.transforms import resize
 
 __all__ = ["Segmentation", "SlidingWindow", "slide_inference", "window_starts"]
 
@@ -71,7 +72,10 @@ class SlidingWindow(nn.Module):
 
     def __init__(self, model: nn.Module, crop: int | tuple[int, int] = 512, stride: int | tuple[int, int] = 341) -> None:
         super().__init__()
-        pair = (lambda v: (v, v) if isinstance(v, int) else tuple(v))
+
+        def pair(v: int | tuple[int, int]) -> tuple[int, ...]:
+            return (v, v) if isinstance(v, int) else tuple(v)
+
         self.model, self.crop, self.stride = model, pair(crop), pair(stride)
         for name, value in (("crop", self.crop), ("stride", self.stride)):
             if len(value) != 2:
@@ -121,8 +125,6 @@ class Segmentation(LabelTask):
         colours = torch.tensor(rgb, dtype=torch.float32) / 255.0
         image = item.raw if item.raw.shape[0] == 3 else item.raw[:1].expand(3, -1, -1)
         if tuple(image.shape[-2:]) != tuple(labels.shape):
-            from ...data.transforms import resize
-
             image = resize(image, tuple(labels.shape))
         painted = colours[labels].permute(2, 0, 1)
         paint = torch.tensor([name.lower() != "background" for name in names])[labels].float()
