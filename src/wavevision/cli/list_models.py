@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..models import get_entry, get_pretrained_cfg, list_models, list_pretrained
+from ..models import deprecated_models, get_entry, get_pretrained_cfg, list_models, list_pretrained
 from ..recipes import get_recipe, list_recipes
 from ..utils import format_table
 from ..utils.task_names import task_names, task_words
@@ -108,8 +108,6 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not found:
         import fnmatch
-
-        from ..models import deprecated_models
 
         renamed = [f"{old} is now {new}" for old, new in deprecated_models().items() if fnmatch.fnmatch(old, args.pattern)]
         raise ValueError(f"no {'released weights match' if args.pretrained else 'model matches'} {args.pattern!r}"
