@@ -540,11 +540,21 @@ def _default(key: str) -> Any:
     return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
 
 
+def _as_lists(value: Any) -> Any:
+    """``value`` with every tuple, nested ones too, turned into a list."""
+    if isinstance(value, (list, tuple)):
+        return [_as_lists(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _as_lists(v) for k, v in value.items()}
+    return value
+
+
 def config_diff(saved: Mapping[str, Any], current: Mapping[str, Any], *, ignore=RUNTIME_KEYS) -> Dict[str, Tuple[Any, Any]]:
     """Keys whose values differ between two configurations: ``{key: (saved, current)}``; a field one of
     them lacks (a run saved before the field existed) counts at its default."""
     keys = (set(saved) | set(current)) - set(ignore)
-    values = [{k: c[k] if k in c else _default(k) for k in keys} for c in (saved, current)]
+    # tuples compare as the lists a saved (JSON) configuration holds: model_args=(1, 2) from Python is [1, 2] on disk
+    values = [{k: _as_lists(c[k] if k in c else _default(k)) for k in keys} for c in (saved, current)]
     return {k: (values[0][k], values[1][k]) for k in sorted(keys) if values[0][k] != values[1][k]}
 
 

@@ -1,0 +1,186 @@
+"""Every registered recipe trains two steps end to end on CPU and resumes, on a tiny dataset written
+in the real on-disk format of the recipe's dataset (tests/_recipe_data.py).
+
+Each recipe runs through ``wavevision.engine.train(recipe=NAME, ...)`` with the override layer the
+command line uses (the run records the overrides as a diff from the recipe). The overridden fields,
+the same for every recipe (:func:`overrides`):
+
+- the run's length: two optimizer steps (``epochs=1, max_train_batches=2``, or ``iterations=2`` for
+  the iteration-based recipes), one validation batch, no test pass, no cool-down;
+- ``batch_size=2, global_batch=2`` (no accumulation), ``amp=none`` (fp16 needs an accelerator);
+- the model: the smallest build of the same family (tests/_small.py: one block per stage, narrow);
+- the dataset's sizes (``image_size``, crops, patches) so that each step takes milliseconds;
+- ``deterministic=True``, ``threads=1``, no plots or progress bars.
+
+Each recipe trains two steps uninterrupted, saving its state after every step
+(``checkpoint_every=1``); the run directory as it stood during step 2 (the state of step 1 saved:
+what a process killed then leaves) is copied aside and resumed, and must end with the uninterrupted
+run's weights, optimizer state and log, bit for bit (the engine's promise in deterministic mode:
+engine/trainer.py).
+"""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from _recipe_data import WRITERS
+from _small import small_overrides
+from wavevision.engine import Callback, TrainingInterrupted, train
+from wavevision.engine.config import config_diff, recipe_diff, resolve_config
+from wavevision.engine.rundir import LOCK_FILE
+from wavevision.recipes import get_recipe, list_recipes
+
+pytest.importorskip("torchvision")  # the detection recipes and timm's pipeline need the vision extra
+
+# The recipes whose two steps take seconds on a 2-core CPU even with the smallest models
+# (detectors at 64-96 pixels, UperNet's pyramid pooling and decoder); the rest take well under a second.
+SLOW = {"mask_rcnn_digit_objects", "mask_rcnn_wave_vit_b_coco_1x", "mask_rcnn_wave_vit_s_coco_1x",
+        "retinanet_wave_vit_b_coco_1x", "upernet_wave_vit_b_ade20k_160k", "wave_vit_l_in1k_384_ft"}
+
+# The dataset sizes of the tiny runs (fields of the recipe's dataset that decide the input size).
+DATASET_ARGS = {
+    "imagenet": {"image_size": 64},  # token grid 64 / 32 = 2
+    "places365": {"image_size": 64},
+    "tiny-imagenet": {"image_size": 64},
+    "cifar10": {"val_size": 4},  # the default hold-out, 5,000 images, is more than the tiny set holds
+    "cifar100": {"val_size": 4},
+    "galaxy10": {"image_size": 32},
+    "cityscapes": {"image_size": [32, 64]},
+    "ade20k": {"scale": [128, 32], "crop_size": [32, 32]},
+    "div2k": {"patch_size": 16, "num_patches": 4},
+}
+_VIT = small_overrides("wave_vit_s")
+
+
+def small_model_args(recipe) -> dict:
+    """The recipe's model arguments with the smallest structure of its family laid over them."""
+    args = {k: v for k, v in recipe.model_args.items()}
+    if recipe.name in ("wave_vit_digits", "mask_rcnn_digit_objects"):
+        return {}  # already small
+    if recipe.loss.name == "detection":
+        return {"backbone_args": {**args.get("backbone_args", {}), **_VIT}, "min_size": 64, "max_size": 96}
+    small = small_overrides(recipe.model)
+    if "backbone_kwargs" in small:
+        return {"backbone_kwargs": {**args.get("backbone_kwargs", {}), **small["backbone_kwargs"]},
+                **{k: v for k, v in small.items() if k != "backbone_kwargs"}}
+    return small
+
+
+def overrides(name: str, root: Path | None, out: Path) -> dict:
+    """The fields a tiny run sets on top of recipe ``name`` (see the module docstring)."""
+    recipe = get_recipe(name)
+    length = {"iterations": 2} if recipe.iterations is not None else {"epochs": 1, "max_train_batches": 2}
+    values = dict(recipe=name, **length, batch_size=2, global_batch=2, eval_batch_size=2, max_eval_batches=1,
+                  test=False, amp="none", cooldown_epochs=0, deterministic=True, threads=1, progress=False,
+                  plots=False, log_every=1, output=str(out))
+    if root is not None:
+        values["data_root"] = str(root)
+    if recipe.data.dataset in DATASET_ARGS:
+        values["dataset_args"] = DATASET_ARGS[recipe.data.dataset]
+    model_args = small_model_args(recipe)
+    if model_args:
+        values["model_args"] = model_args
+    return values
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    """``data_root(dataset)``: the dataset's tiny copy, written once per module (None: embedded)."""
+    made: dict[str, Path] = {}
+
+    def get(dataset: str) -> Path | None:
+        if dataset not in WRITERS:
+            return None
+        if dataset not in made:
+            made[dataset] = WRITERS[dataset](tmp_path_factory.mktemp(dataset.replace("-", "_")) / "data")
+        return made[dataset]
+
+    return get
+
+
+def test_every_dataset_a_recipe_reads_has_a_writer():
+    datasets = {get_recipe(n).data.dataset for n in list_recipes()}
+    assert datasets - set(WRITERS) == {"digits", "digit-scenes", "digit-objects", "photos"}
+
+
+class _CopyAtStep(Callback):
+    """At ``step``, copies the run directory as it is then (its state saved at the step before by
+    ``checkpoint_every=1``): what a process killed there leaves behind."""
+
+    def __init__(self, step: int, run: Path, copy: Path) -> None:
+        self.step, self.run, self.copy = step, run, copy
+
+    def on_step_end(self, state) -> None:
+        if state.global_step == self.step:
+            shutil.copytree(self.run, self.copy, ignore=shutil.ignore_patterns(LOCK_FILE))
+
+
+def _weights(run: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(run / "last.safetensors"))
+
+
+def _state(run: Path) -> dict:
+    return torch.load(run / "last.state.pt", weights_only=True)
+
+
+def _optimizer_steps(state: dict) -> set[int]:
+    return {int(s["step"]) for s in state["optimizer"]["state"].values() if "step" in s}
+
+
+def _log(run: Path) -> list[dict]:
+    drop = {"train_seconds", "epoch_seconds", "train_images_per_second", "images_per_second", "time", "seconds"}
+    lines = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in r.items() if k not in drop} for r in lines]
+
+
+def _without_times(records: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if "second" not in k} for r in records]
+
+
+def _assert_same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], what: str) -> None:
+    assert a.keys() == b.keys(), what
+    for k in a:
+        assert torch.equal(a[k], b[k]), f"{what}: {k} differs"
+
+
+@pytest.mark.filterwarnings("ignore::wavevision.engine.recipe.RecipeGapWarning")
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n
+                                  for n in list_recipes()])
+def test_recipe_trains_two_steps_and_resumes_bit_exactly(name, data_root, tmp_path):
+    recipe = get_recipe(name)
+    root = data_root(recipe.data.dataset)
+    ref_cfg = {**overrides(name, root, tmp_path / "ref"), "checkpoint_every": 1}
+    ref = train(ref_cfg, callbacks=[_CopyAtStep(2, tmp_path / "ref", tmp_path / "killed")])
+    diff = {k: list(v) for k, v in recipe_diff(resolve_config(overrides=ref_cfg)).items() if k != "output"}
+    assert ref.recipe["name"] == name and ref.recipe["overrides"] == diff and diff
+    assert all(math.isfinite(r["train_loss"]) for r in ref.history)
+    ref_state = _state(tmp_path / "ref")
+    assert (ref_state["epoch"], ref_state["global_step"]) == (1, 2) and _optimizer_steps(ref_state) <= {2}
+
+    killed = _state(tmp_path / "killed")  # what the run had saved when it was "killed" during step 2
+    assert (killed["epoch"], killed["step"], killed["global_step"]) == (0, 1, 1)
+    assert _optimizer_steps(killed) <= {1}  # one optimizer step taken (empty: a momentum-free SGD keeps none)
+    assert not (tmp_path / "killed" / "log.jsonl").read_text().count('"kind": "epoch"')
+
+    resumed = train({**ref_cfg, "output": str(tmp_path / "killed"), "resume": True})
+    state = _state(tmp_path / "killed")
+    assert (state["epoch"], state["global_step"]) == (1, 2) and _optimizer_steps(state) == _optimizer_steps(ref_state)
+    _assert_same(_weights(tmp_path / "killed"), _weights(tmp_path / "ref"), f"{name}: resumed weights")
+    for (k, a), b in zip(state["optimizer"]["state"].items(), ref_state["optimizer"]["state"].values()):
+        _assert_same({n: t for n, t in a.items() if torch.is_tensor(t)},
+                     {n: t for n, t in b.items() if torch.is_tensor(t)}, f"{name}: optimizer state of {k}")
+    assert _log(tmp_path / "killed") == _log(tmp_path / "ref")
+    assert resumed.recipe == ref.recipe and _without_times(resumed.history) == _without_times(ref.history)
+
+
+def test_a_python_run_with_tuples_resumes():
+    """model_args=(1, 2) from Python is saved as [1, 2]: the same configuration, not another."""
+    assert config_diff({"model_args": {"depths": [1, 1]}}, {"model_args": {"depths": (1, 1)}}) == {}
+    assert config_diff({"model_args": {"depths": [1, 1]}}, {"model_args": {"depths": (1, 2)}}) != {}
