@@ -184,3 +184,63 @@ def test_a_python_run_with_tuples_resumes():
     """model_args=(1, 2) from Python is saved as [1, 2]: the same configuration, not another."""
     assert config_diff({"model_args": {"depths": [1, 1]}}, {"model_args": {"depths": (1, 1)}}) == {}
     assert config_diff({"model_args": {"depths": [1, 1]}}, {"model_args": {"depths": (1, 2)}}) != {}
+
+
+# -- data loading that keeps an accelerator busy ---------------------------------------------------------------
+
+
+class _PidLog(torch.utils.data.Dataset):
+    """A dataset that appends the reading process's id to ``log`` for every sample."""
+
+    def __init__(self, data, log: Path) -> None:
+        self.data, self.log = data, log
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index):
+        import os
+
+        with open(self.log, "a") as f:
+            f.write(f"{os.getpid()}\n")
+        return self.data[index]
+
+
+def test_loader_settings_persistent_workers_pinned_memory_and_worker_count(monkeypatch):
+    from wavevision.engine.sampling import default_workers, loader_settings
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda", 0)
+    assert loader_settings(2, cpu, persistent=True) == {"num_workers": 2, "pin_memory": False, "prefetch_factor": 4,
+                                                        "persistent_workers": True}
+    assert loader_settings(0, cpu, persistent=True) == {"num_workers": 0, "pin_memory": False}  # nothing to keep
+    assert loader_settings(0, cuda)["pin_memory"] is True
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(16)))
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    assert default_workers(cuda) == 3 and default_workers(cpu) == 0  # 16 cores / 4 processes, less the loop's own
+
+
+def test_training_workers_persist_across_epochs_and_change_nothing(tmp_path):
+    from wavevision.data import build_dataset
+
+    def run(workers: int, name: str) -> tuple[dict, list[str]]:
+        log = tmp_path / f"{name}.pids"
+        log.touch()
+        splits = {s: build_dataset("digits", s, augment=s == "train") for s in ("train", "val")}
+        train_ds, info = splits["train"]
+        result = train(dict(model="wavemix_lite", model_args={"depth": 1, "final_dim": 16, "ff_channel": 16},
+                            epochs=3, max_train_batches=2, batch_size=8, max_eval_batches=1, test=False,
+                            num_workers=workers, deterministic=True, threads=1, progress=False, plots=False,
+                            output=str(tmp_path / name)),
+                       datasets={"train": (_PidLog(train_ds, log), info), "val": splits["val"]})
+        assert len(result.history) == 3
+        return _weights(tmp_path / name), log.read_text().split()
+
+    import os
+
+    me = str(os.getpid())
+    alone, pids = run(0, "alone")
+    assert set(pids) == {me}
+    with_workers, pids = run(2, "workers")
+    in_workers = [p for p in pids if p != me]  # the plan reads a sample itself (its shapes)
+    assert len(in_workers) == 3 * 2 * 8 and len(set(in_workers)) == 2  # the same 2 workers served all 3 epochs
+    _assert_same(with_workers, alone, "weights trained with persistent workers")

@@ -41,8 +41,15 @@ class SeededSamples(Dataset):
     def __getitem__(self, index: int) -> Any:
         return self.__getitems__([index])[0]
 
-    def __getitems__(self, indices: list[int]) -> list:
-        batch_seed = ((self.seed * 1_000_003 + self.epoch) * 2_147_483_647 + int(indices[0])
+    def __getitems__(self, indices: list[int] | list[tuple[int, int]]) -> list:
+        """The samples of ``indices``: dataset indices, or ``(epoch, index)`` pairs (what
+        :class:`ListSampler` gives a loader that lives across epochs, whose worker processes keep
+        the copy of this object they started with, ``epoch`` included)."""
+        epoch = self.epoch
+        if indices and isinstance(indices[0], tuple):
+            epoch = int(indices[0][0])
+            indices = [int(i) for _, i in indices]  # type: ignore[misc]
+        batch_seed = ((self.seed * 1_000_003 + epoch) * 2_147_483_647 + int(indices[0])
                       + self.salt * 1_000_000_007) % (2**63 - 1)
         py_state, np_state = random.getstate(), np.random.get_state()
         try:
@@ -57,14 +64,15 @@ class SeededSamples(Dataset):
             np.random.set_state(np_state)
 
 
-class ListSampler(Sampler[int]):
-    """Exactly these indices, in this order."""
+class ListSampler(Sampler[Any]):
+    """Exactly these indices, in this order; :attr:`indices` may be replaced between epochs (a loader
+    with persistent workers keeps its sampler and reads it anew at each ``iter``)."""
 
-    def __init__(self, indices: Sequence[int]) -> None:
+    def __init__(self, indices: Sequence[Any]) -> None:
         self.indices = list(indices)
 
-    def __iter__(self) -> Iterator[int]:
-        return iter(self.indices)
+    def __iter__(self) -> Iterator[Any]:
+        return iter(list(self.indices))
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -122,11 +130,15 @@ def default_workers(device: torch.device) -> int:
     return max(1, min(_MAX_AUTO_WORKERS, cores // local - 1))
 
 
-def loader_settings(num_workers: int | None, device: torch.device) -> dict[str, Any]:
+def loader_settings(num_workers: int | None, device: torch.device, *, persistent: bool = False) -> dict[str, Any]:
     """DataLoader keywords: ``num_workers`` (None: :func:`default_workers`), pinned memory for CUDA
-    (asynchronous copies with ``non_blocking``), and a deeper prefetch (4 batches a worker) with workers."""
+    (asynchronous copies with ``non_blocking``), and a deeper prefetch (4 batches a worker) with workers;
+    ``persistent``: the workers outlive an epoch (``persistent_workers``, for a loader used every epoch,
+    so no epoch starts by forking workers and re-opening files)."""
     workers = default_workers(device) if num_workers is None else num_workers
     out: dict[str, Any] = {"num_workers": workers, "pin_memory": is_cuda(device)}
     if workers > 0:
         out["prefetch_factor"] = _PREFETCH_FACTOR
+        if persistent:
+            out["persistent_workers"] = True
     return out

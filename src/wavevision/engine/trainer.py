@@ -138,6 +138,7 @@ class _Run:
         self.runlog = RunLog(self.run_dir, enabled=self.ctx.is_main)
         self._window = (0.0, 0.0, 0.0)  # the epoch's loss sum, images and seconds at the last step record
         self._clock: tuple[float, int] | None = None  # wall time and global step when this process began training
+        self._train_loader: DataLoader | None = None  # made at the first epoch, its workers kept to the end
 
     def log(self, message: str) -> None:
         """A line on stderr from the main process: above the bars, or plain without them
@@ -163,6 +164,7 @@ class _Run:
             failed = False
             return result
         finally:
+            self._train_loader = None  # its persistent workers end with it
             self.runlog.close()
             if self.ctx.is_main:
                 self.plan.run_dir.close(failed=failed)
@@ -366,17 +368,22 @@ class _Run:
 
     # -- pieces of the loop ----------------------------------------------------------------
     def _loader(self) -> DataLoader:
-        """This process's remaining batches of the epoch (a resumed epoch skips the steps done)."""
+        """This process's remaining batches of the epoch (a resumed epoch skips the steps done).
+
+        One loader serves every epoch, its workers persistent: its sampler is given the epoch's
+        ``(epoch, index)`` pairs, so the workers' copies of the samples need no update."""
         cfg, state, seeded = self.cfg, self.state, self.plan.seeded
-        seeded.epoch = state.epoch
         per_step = cfg.batch_size * self.plan.accum_steps
         indices = epoch_indices(len(seeded), self.ctx, cfg.seed, state.epoch,
                                 cfg.repeated_augmentation)[: self.plan.epoch_steps(state.epoch) * per_step]
-        return DataLoader(
-            seeded, batch_size=cfg.batch_size, sampler=ListSampler(indices[state.step * per_step:]),
-            **loader_settings(cfg.num_workers, self.device), collate_fn=self.task.collate,
-            generator=torch.Generator().manual_seed(cfg.seed),  # keeps the global generator untouched
-        )
+        if self._train_loader is None:
+            self._train_loader = DataLoader(
+                seeded, batch_size=cfg.batch_size, sampler=ListSampler([]),
+                **loader_settings(cfg.num_workers, self.device, persistent=True), collate_fn=self.task.collate,
+                generator=torch.Generator().manual_seed(cfg.seed),  # keeps the global generator untouched
+            )
+        self._train_loader.sampler.indices = [(state.epoch, i) for i in indices[state.step * per_step:]]
+        return self._train_loader
 
     def _bar(self) -> Any:
         if not (self.ctx.is_main and self.cfg.progress):
