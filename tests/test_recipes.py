@@ -107,7 +107,7 @@ def optimizer(name, lr, **kw):
 
 def evaluation(mode, metric, **kw):
     return {"mode": mode, "metric": metric, "crop_pct": None, "interpolation": None, "size": None, "window": None,
-            "stride": None, "batch": 1.0, **kw}
+            "stride": None, "batch": 1.0, "interval": None, **kw}
 
 
 def loss(name, **kw):
@@ -215,7 +215,8 @@ def _ade20k(size):
         "schedule": schedule("poly", warmup_iters=1500, warmup_ratio=1e-6, power=1.0, min_lr=0.0),
         "epochs": None, "iterations": 160_000, "global_batch": 16, "devices": 8, "amp": "fp16", "loss_scale": 512.0,
         "ema": None, "clip_grad": None, "loss": loss("segmentation", aux_weight=0.4),
-        "eval": evaluation("whole", "miou", size=[2048, 512]),
+        # MMSegmentation's schedule_160k.py: evaluation = dict(interval=16000, metric='mIoU')
+        "eval": evaluation("whole", "miou", size=[2048, 512], interval=16_000),
         "init": f"wave_vit_{size}.in1k (backbone)",
         "frozen_norm": True,  # mmseg/models/backbones/wavevit.py:179-185,353-361 BN requires_grad=False
         "expected": {"metrics": {"miou": {"s": 49.6, "b": 51.5}[size]}, "split": "ADE20K val"},

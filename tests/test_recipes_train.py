@@ -244,3 +244,55 @@ def test_training_workers_persist_across_epochs_and_change_nothing(tmp_path):
     in_workers = [p for p in pids if p != me]  # the plan reads a sample itself (its shapes)
     assert len(in_workers) == 3 * 2 * 8 and len(set(in_workers)) == 2  # the same 2 workers served all 3 epochs
     _assert_same(with_workers, alone, "weights trained with persistent workers")
+
+
+# -- validation every N iterations (iteration-based recipes) --------------------------------------------------
+
+
+def test_stream_indices_run_pass_after_pass():
+    from wavevision.engine.distributed import DistContext
+    from wavevision.engine.sampling import epoch_indices, stream_indices
+
+    ctx = DistContext()
+    first, second = epoch_indices(5, ctx, 3, 0), epoch_indices(5, ctx, 3, 1)
+    assert stream_indices(5, ctx, 3, start=3, count=6) == [(0, i) for i in first[3:]] + [(1, i) for i in second[:4]]
+    assert stream_indices(5, ctx, 3, start=10, count=2) == [(2, i) for i in epoch_indices(5, ctx, 3, 2)[:2]]
+
+
+def test_eval_every_validates_at_each_interval_and_resumes(tmp_path):
+    from wavevision.data import build_dataset
+
+    train_ds, info = build_dataset("digits", "train", augment=True)
+    data = {"train": (torch.utils.data.Subset(train_ds, range(12)), info), "val": build_dataset("digits", "val")}
+    cfg = dict(model="wavemix_lite", model_args={"depth": 1, "final_dim": 16, "ff_channel": 16}, iterations=7,
+               eval_every=3, batch_size=4, scheduler="poly", warmup_iters=2, max_eval_batches=1, test=False,
+               deterministic=True, threads=1, progress=False, plots=False, checkpoint_every=1,
+               output=str(tmp_path / "ref"))
+    ref = train(cfg, datasets=data, callbacks=[_CopyAtStep(5, tmp_path / "ref", tmp_path / "killed")])
+    # 12 images make 3 steps a pass: the intervals (3, 3, 1 steps) cross the passes
+    assert [r["step"] for r in ref.history] == [3, 6, 7] and all("val_top1" in r for r in ref.history)
+    assert ref.config["eval_every"] == 3 and ref.epochs == 3
+    assert (_state(tmp_path / "killed")["epoch"], _state(tmp_path / "killed")["step"]) == (1, 1)
+    train({**cfg, "output": str(tmp_path / "killed"), "resume": True}, datasets=data)
+    _assert_same(_weights(tmp_path / "killed"), _weights(tmp_path / "ref"), "resumed inside an interval")
+    assert _log(tmp_path / "killed") == _log(tmp_path / "ref")
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(epochs=2), "eval_every needs a run given in iterations"),
+    (dict(iterations=10, warmup_epochs=1.0), "give the warm-up in warmup_iters"),
+    (dict(iterations=10, scheduler="step", lr_milestones=[1]), "a schedule by iteration"),
+])
+def test_eval_every_refuses_settings_in_epochs(changes, message):
+    with pytest.raises(ValueError, match=message):
+        resolve_config(overrides=dict(eval_every=5, **changes))
+
+
+def test_upernet_recipes_validate_every_16k_iterations():
+    from wavevision.engine.recipe import engine_values
+
+    for size in "sb":
+        recipe = get_recipe(f"upernet_wave_vit_{size}_ade20k_160k")
+        assert recipe.eval.interval == 16_000 and engine_values(recipe)["eval_every"] == 16_000
+        assert resolve_config(overrides=dict(recipe=recipe.name)).eval_every == 16_000
+    assert all("eval_every" not in engine_values(get_recipe(n)) for n in list_recipes() if "upernet" not in n)

@@ -94,6 +94,10 @@ class TrainConfig:
         "train for this many optimizer steps instead of --epochs (MMSegmentation's iteration-based runs): the epochs "
         "become ceil(iterations / steps per epoch), the last one partial, validated at each epoch's end; the "
         "schedules run over the iterations", min=1, max=_MAX_STEPS))
+    eval_every: Optional[int] = field(default=None, metadata=_opt(
+        "with iterations: validate (and keep the best weights) every N optimizer steps instead of once per pass over "
+        "the data (MMSegmentation's evaluation interval, 16,000 in its 160k schedule); the data then streams pass "
+        "after pass, and each record of the log covers one such interval", min=1, max=_MAX_STEPS))
     batch_size: int = field(default=64, metadata=_opt("training batch size per process", min=1, max=_MAX_BATCH))
     accum_steps: int = field(default=1, metadata=_opt(
         "batches whose gradients are summed into each optimizer step (gradient accumulation)", min=1, max=_MAX_BATCH))
@@ -264,6 +268,13 @@ class TrainConfig:
         if self.warmup_epochs and self.warmup_iters:
             raise ValueError(f"{name('warmup_iters')} is set and so is warmup_epochs; give the warm-up in epochs or in "
                              "steps, not both")
+        if self.eval_every is not None and self.iterations is None:
+            raise ValueError(f"{name('eval_every')} needs a run given in iterations (--iterations N); an epoch-based run "
+                             "validates at each epoch's end")
+        if self.eval_every is not None and (self.warmup_epochs or self.cooldown_epochs or self.scheduler == "step"):
+            raise ValueError(f"{name('eval_every')} makes an interval of {self.eval_every} steps the run's epoch: give the "
+                             "warm-up in warmup_iters, no cooldown_epochs and a schedule by iteration (poly, cosine, "
+                             "constant), not one in epochs")
         if self.scheduler == "cosine" and self.iterations is None and self.cooldown_epochs >= self.epochs:
             raise ValueError(f"{name('cooldown_epochs')} is {self.cooldown_epochs} but the run has {self.epochs} "
                              "epochs; the cool-down must leave the cosine at least one epoch: lower it")
@@ -473,6 +484,8 @@ def resolve_config(file: "str | os.PathLike[str] | None" = None, overrides: Opti
     for unit, other in (("warmup_epochs", "warmup_iters"), ("warmup_iters", "warmup_epochs"), ("epochs", "iterations")):
         if unit in user and other not in user:  # a warm-up (a length) given in one unit replaces the recipe's in the other
             values.pop(other, None)
+    if "epochs" in user and "iterations" not in user and "eval_every" not in user:
+        values.pop("eval_every", None)  # an epoch-based run validates at each epoch's end
     values.update({k: v for k, v in user.items() if k not in _MERGED})
     model = values.get("model")
     model_args = dict(recipe.get("model_args", {})) if recipe and model == recipe.get("model") else {}

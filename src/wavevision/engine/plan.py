@@ -102,6 +102,8 @@ def prepare(cfg: TrainConfig, ctx: DistContext, model: nn.Module | None = None,
     accum = accumulation_steps(cfg, ctx.world_size)
     per_rank = samples_per_rank(len(train.data), ctx.world_size, cfg.repeated_augmentation)
     n_steps = math.ceil(per_rank / (cfg.batch_size * accum))
+    if cfg.eval_every is not None:  # the data streams pass after pass; an "epoch" is one validation interval
+        n_steps = cfg.eval_every
     steps = min(n_steps, cfg.max_train_batches or n_steps)
     cfg = _with_length(cfg, steps)
     run_dir = RunDir(cfg.output if cfg.output else default_output(cfg))

@@ -92,6 +92,8 @@ def engine_values(recipe: Recipe) -> dict[str, Any]:
         values["epochs"] = recipe.epochs
     if recipe.iterations is not None:
         values["iterations"] = recipe.iterations
+        if recipe.eval.interval is not None:
+            values["eval_every"] = recipe.eval.interval
     if opt.momentum is not None:
         values["momentum"] = opt.momentum
     values.update(_optimizer_details(opt))

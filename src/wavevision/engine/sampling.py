@@ -17,7 +17,7 @@ from ..utils.device import is_cuda
 from .distributed import DistContext
 
 __all__ = ["ListSampler", "SeededSamples", "default_workers", "epoch_indices", "loader_settings", "repeated_indices",
-           "samples_per_rank"]
+           "samples_per_rank", "stream_indices"]
 
 # timm's RepeatAugSampler (DeiT's RASampler) keeps an epoch at the dataset's length, rounded down to this many images.
 _SELECTED_ROUND = 256
@@ -105,6 +105,19 @@ def epoch_indices(n: int, ctx: DistContext, seed: int, epoch: int, repeats: int 
     sampler = DistributedSampler(range(n), num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=seed)
     sampler.set_epoch(epoch)
     return list(sampler)
+
+
+def stream_indices(n: int, ctx: DistContext, seed: int, start: int, count: int, repeats: int = 1) -> list[tuple[int, int]]:
+    """``count`` ``(pass, index)`` pairs of this process's endless stream of samples from position ``start``:
+    pass after pass over the data, pass ``k`` in the order :func:`epoch_indices` gives epoch ``k`` (an
+    iteration-based run, MMSegmentation's infinite sampler, cut into validation intervals)."""
+    per_pass = samples_per_rank(n, ctx.world_size, repeats)
+    out: list[tuple[int, int]] = []
+    while len(out) < count:
+        pass_no, offset = divmod(start + len(out), per_pass)
+        order = epoch_indices(n, ctx, seed, pass_no, repeats)[:per_pass]
+        out.extend((pass_no, i) for i in order[offset: offset + count - len(out)])
+    return out
 
 
 # Loader workers chosen for an accelerator: at most this many per process (decoding JPEGs and timm's

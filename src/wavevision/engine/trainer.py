@@ -43,7 +43,7 @@ from .result import TrainResult
 from .rundir import check_regular
 from .runlog import RunLog, format_seconds
 from .runtime import Globals, StopFlag
-from .sampling import ListSampler, epoch_indices, loader_settings
+from .sampling import ListSampler, epoch_indices, loader_settings, stream_indices
 from .schedule import WarmupCosine, build_optimizer, build_scheduler, phase2_config
 from .state import TrainState
 
@@ -374,15 +374,21 @@ class _Run:
         ``(epoch, index)`` pairs, so the workers' copies of the samples need no update."""
         cfg, state, seeded = self.cfg, self.state, self.plan.seeded
         per_step = cfg.batch_size * self.plan.accum_steps
-        indices = epoch_indices(len(seeded), self.ctx, cfg.seed, state.epoch,
-                                cfg.repeated_augmentation)[: self.plan.epoch_steps(state.epoch) * per_step]
+        if cfg.eval_every is None:
+            indices = [(state.epoch, i) for i in epoch_indices(len(seeded), self.ctx, cfg.seed, state.epoch,
+                                                               cfg.repeated_augmentation)]
+        else:  # a validation interval: its stretch of the passes over the data, each shuffled as an epoch is
+            start = state.epoch * self.plan.steps_per_epoch * per_step
+            indices = stream_indices(len(seeded), self.ctx, cfg.seed, start, self.plan.epoch_steps(state.epoch) * per_step,
+                                     cfg.repeated_augmentation)
+        indices = indices[: self.plan.epoch_steps(state.epoch) * per_step]
         if self._train_loader is None:
             self._train_loader = DataLoader(
                 seeded, batch_size=cfg.batch_size, sampler=ListSampler([]),
                 **loader_settings(cfg.num_workers, self.device, persistent=True), collate_fn=self.task.collate,
                 generator=torch.Generator().manual_seed(cfg.seed),  # keeps the global generator untouched
             )
-        self._train_loader.sampler.indices = [(state.epoch, i) for i in indices[state.step * per_step:]]
+        self._train_loader.sampler.indices = indices[state.step * per_step:]
         return self._train_loader
 
     def _bar(self) -> Any:
