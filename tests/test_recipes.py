@@ -578,3 +578,23 @@ def test_wave_vit_digits_recipe_is_complete_and_trains(tmp_path):
                    output=str(tmp_path / "run"), threads=1, progress=False, plots=False)
     assert result.config["ema_decay"] == 0.99 and result.config["dataset_args"] == {"image_size": 32}
     assert result.model_args["drop_path_rate"] == 0.1 and math.isfinite(result.history[0]["train_loss"])
+
+
+def test_recipes_table_has_a_row_per_recipe_with_its_differences():
+    """benchmarks/recipes_table.py (the closing note's table) reads everything from the registry."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "recipes_table.py"
+    spec = importlib.util.spec_from_file_location("recipes_table", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rows = module.rows()
+    assert [r["name"] for r in rows] == list_recipes()
+    cifar = next(r for r in rows if r["name"] == "wavemix_lite_144_7_cifar10")
+    assert [d["field"] for d in cifar["differences"]] == ["data.select_split", "data.eval", "optimizer.name"]
+    assert cifar["expected"]["metrics"] == {"top1": 94.58} and cifar["hours"] > 0 and "assumed 100 epochs" in cifar["how"]
+    table = module.markdown(rows).splitlines()
+    assert len(table) == len(rows) + 2 and all(line.count(" | ") == 4 for line in table[2:])
+    assert "| `wavemix_lite_144_7_cifar10` | pranavphoenix/WaveMix/Image_Classification/example_cifar10.py@0c88c1a |" in \
+        "\n".join(table)

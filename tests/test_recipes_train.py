@@ -10,6 +10,7 @@ the same for every recipe (:func:`overrides`):
 - ``batch_size=2, global_batch=2`` (no accumulation), ``amp=none`` (fp16 needs an accelerator);
 - the model: the smallest build of the same family (tests/_small.py: one block per stage, narrow);
 - the dataset's sizes (``image_size``, crops, patches) so that each step takes milliseconds;
+- ``init=None`` where the recipe starts from released weights (they fit the full-size model only);
 - ``deterministic=True``, ``threads=1``, no plots or progress bars.
 
 Each recipe trains two steps uninterrupted, saving its state after every step
@@ -20,9 +21,12 @@ engine/trainer.py).
 """
 from __future__ import annotations
 
+import hashlib
+import http.server
 import json
 import math
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -31,7 +35,7 @@ import torch
 from _recipe_data import WRITERS
 from _small import small_overrides
 from wavevision.engine import Callback, TrainingInterrupted, train
-from wavevision.engine.config import config_diff, recipe_diff, resolve_config
+from wavevision.engine.config import config_diff, recipe_diff, recipe_values, resolve_config
 from wavevision.engine.rundir import LOCK_FILE
 from wavevision.recipes import get_recipe, list_recipes
 
@@ -82,6 +86,8 @@ def overrides(name: str, root: Path | None, out: Path) -> dict:
         values["data_root"] = str(root)
     if recipe.data.dataset in DATASET_ARGS:
         values["dataset_args"] = DATASET_ARGS[recipe.data.dataset]
+    if "init" in recipe_values(name):  # released weights of the full-size model: none for the small one
+        values["init"] = None
     model_args = small_model_args(recipe)
     if model_args:
         values["model_args"] = model_args
@@ -296,3 +302,101 @@ def test_upernet_recipes_validate_every_16k_iterations():
         assert recipe.eval.interval == 16_000 and engine_values(recipe)["eval_every"] == 16_000
         assert resolve_config(overrides=dict(recipe=recipe.name)).eval_every == 16_000
     assert all("eval_every" not in engine_values(get_recipe(n)) for n in list_recipes() if "upernet" not in n)
+
+
+# -- a recipe's initial weights, downloaded -------------------------------------------------------------------
+
+
+class _Hub(http.server.ThreadingHTTPServer):
+    """A local Hub: HEAD with ETag, X-Repo-Commit and Content-Length, GET with the body (enough for
+    hf_hub_download); ``files`` maps ``org/name/path`` to bytes, ``gets`` lists what was downloaded."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _HubHandler)
+        self.files: dict[str, bytes] = {}
+        self.gets: list[str] = []
+
+
+class _HubHandler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+    def _answer(self) -> bytes | None:
+        parts = self.path.split("?")[0].strip("/").split("/")  # org/name/resolve/revision/path
+        key = "/".join(parts[:2] + parts[4:]) if len(parts) >= 5 and parts[2] == "resolve" else ""
+        body = self.server.files.get(key)
+        self.send_response(200 if body is not None else 404)
+        if body is None:
+            self.send_header("X-Error-Code", "EntryNotFound")
+        else:
+            self.send_header("ETag", f'"{hashlib.sha256(body).hexdigest()}"')
+            self.send_header("X-Repo-Commit", "0" * 40)
+        self.send_header("Content-Length", "0" if body is None else str(len(body)))
+        self.end_headers()
+        if self.command == "GET" and body is not None:
+            self.server.gets.append(key)
+        return body
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._answer()
+
+    def do_GET(self) -> None:  # noqa: N802
+        body = self._answer()
+        if body is not None:
+            self.wfile.write(body)
+
+
+@pytest.fixture
+def local_hub(tmp_path, monkeypatch):
+    pytest.importorskip("huggingface_hub")
+    server = _Hub()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    for var in ("HF_HUB_OFFLINE", "HF_HUB_CACHE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.filterwarnings("ignore::wavevision.engine.recipe.RecipeGapWarning")
+def test_a_recipe_downloads_its_tagged_init_weights(local_hub, data_root, tmp_path, monkeypatch):
+    import dataclasses
+
+    from safetensors.torch import save, save_file
+
+    import wavevision
+    from wavevision.engine.recipe import init_spec, missing_pieces
+
+    name = "upernet_wave_vit_s_ade20k_160k"
+    recipe, root = get_recipe(name), data_root("ade20k")
+    # the registry names no Hub file for Wave-ViT's ImageNet weights (the authors publish them outside the Hub):
+    # the engine cannot fetch them and says so, and the run refuses the tag in one line
+    assert init_spec(recipe) is None and any("initial weights" in g for g in missing_pieces(recipe))
+    with pytest.raises(ValueError, match=r"^init 'wave_vit_s.in1k': wave_vit_s.in1k has no released file wavevision "
+                                         r"can download \(the authors publish them at https://github.com/YehLi/"
+                                         r"ImageNetModel\); download the weights and give --init FILE"):
+        train({**overrides(name, root, tmp_path / "refused"), "init": "wave_vit_s.in1k"})
+    # once the tag names a Hub file, the recipe fetches it into the Hub cache and loads it into the backbone
+    entry = wavevision.get_entry("wave_vit_s")
+    monkeypatch.setitem(entry.cfgs.cfgs, "in1k", dataclasses.replace(
+        entry.cfgs.cfgs["in1k"], hf_hub_id="wavevision-test/wave_vit_s", hf_hub_filename="model.safetensors"))
+    assert init_spec(recipe) == "wave_vit_s.in1k" and not any("initial weights" in g for g in missing_pieces(recipe))
+    torch.manual_seed(5)
+    weights = {k: v.contiguous() for k, v in wavevision.create_model("wave_vit_s", **_VIT).state_dict().items()}
+    local_hub.files["wavevision-test/wave_vit_s/model.safetensors"] = save(weights)
+    cfg = overrides(name, root, tmp_path / "auto")
+    del cfg["init"]  # the recipe's own
+    auto = train(cfg)
+    assert local_hub.gets == ["wavevision-test/wave_vit_s/model.safetensors"]
+    assert auto.config["init"] == "wave_vit_s.in1k" and "init" not in auto.recipe["overrides"]
+    save_file(weights, str(tmp_path / "vit.safetensors"))
+    given = train({**cfg, "output": str(tmp_path / "given"), "init": str(tmp_path / "vit.safetensors")})
+    assert given.recipe["overrides"]["init"] == ["wave_vit_s.in1k", str(tmp_path / "vit.safetensors")]
+    _assert_same(_weights(tmp_path / "auto"), _weights(tmp_path / "given"), "downloaded and given init")
+    fresh = train({**cfg, "output": str(tmp_path / "fresh"), "init": None})
+    assert not torch.equal(_weights(tmp_path / "fresh")["backbone.patch_embed1.conv.0.weight"],
+                           _weights(tmp_path / "auto")["backbone.patch_embed1.conv.0.weight"])
