@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 
+from _optional import require
 from _recipe_data import TOKEN_LABELS, WRITERS
 from wavevision.data.layout import LAYOUTS, check_layout
 from wavevision.recipes import get_recipe, list_recipes
@@ -44,11 +45,15 @@ def test_every_dataset_a_recipe_reads_from_disk_has_a_layout():
 
 @pytest.mark.parametrize("dataset", sorted(LAYOUTS))
 def test_the_real_layout_passes(dataset, tmp_path):
+    if dataset == "galaxy10":
+        require("h5py")
     check_layout(dataset, WRITERS[dataset](tmp_path / "data"))
 
 
 @pytest.mark.parametrize("dataset, part, named, shape", MISSING)
 def test_a_missing_folder_or_file_is_named_with_the_layout(dataset, part, named, shape, tmp_path):
+    if dataset == "galaxy10":
+        require("h5py")
     root = WRITERS[dataset](tmp_path / "data")
     _remove(root, part)
     with pytest.raises(FileNotFoundError) as e:
@@ -61,6 +66,7 @@ def test_a_missing_folder_or_file_is_named_with_the_layout(dataset, part, named,
 def test_nested_and_single_file_roots(tmp_path):
     ade = WRITERS["ade20k"](tmp_path / "ade" / "ADEChallengeData2016")
     check_layout("ade20k", ade.parent)  # the folder holding ADEChallengeData2016, as the dataset accepts
+    require("h5py")
     galaxy = WRITERS["galaxy10"](tmp_path / "galaxy")
     check_layout("galaxy10", galaxy / "Galaxy10_DECals.h5")
     with pytest.raises(FileNotFoundError, match=r"^imagenet data root '.*nowhere' is not a folder; expected ILSVRC2012"):

@@ -32,6 +32,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from _optional import require
 from _recipe_data import WRITERS
 from _small import small_overrides
 from wavevision.engine import Callback, TrainingInterrupted, train
@@ -39,7 +40,6 @@ from wavevision.engine.config import config_diff, recipe_diff, recipe_values, re
 from wavevision.engine.rundir import LOCK_FILE
 from wavevision.recipes import get_recipe, list_recipes
 
-pytest.importorskip("torchvision")  # the detection recipes and timm's pipeline need the vision extra
 
 # The recipes whose two steps take seconds on a 2-core CPU even with the smallest models
 # (detectors at 64-96 pixels, UperNet's pyramid pooling and decoder); the rest take well under a second.
@@ -161,6 +161,12 @@ def _assert_same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], what: s
                                   for n in list_recipes()])
 def test_recipe_trains_two_steps_and_resumes_bit_exactly(name, data_root, tmp_path):
     recipe = get_recipe(name)
+    if recipe.data.dataset in ("coco", "ade20k"):
+        require("torchvision")  # the detectors and MMSegmentation's pipeline are torchvision's
+    if recipe.data.dataset == "coco":
+        require("pycocotools")
+    if recipe.data.dataset == "galaxy10":
+        require("h5py")
     root = data_root(recipe.data.dataset)
     ref_cfg = {**overrides(name, root, tmp_path / "ref"), "checkpoint_every": 1}
     ref = train(ref_cfg, callbacks=[_CopyAtStep(2, tmp_path / "ref", tmp_path / "killed")])
@@ -350,7 +356,7 @@ class _HubHandler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def local_hub(tmp_path, monkeypatch):
-    pytest.importorskip("huggingface_hub")
+    require("huggingface_hub")
     server = _Hub()
     threading.Thread(target=server.serve_forever, daemon=True).start()
     for var in ("HF_HUB_OFFLINE", "HF_HUB_CACHE"):
