@@ -161,7 +161,7 @@ def _assert_same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], what: s
                                   for n in list_recipes()])
 def test_recipe_trains_two_steps_and_resumes_bit_exactly(name, data_root, tmp_path):
     recipe = get_recipe(name)
-    if recipe.data.dataset in ("coco", "ade20k"):
+    if recipe.loss.name == "detection" or recipe.data.dataset in ("coco", "ade20k"):
         require("torchvision")  # the detectors and MMSegmentation's pipeline are torchvision's
     if recipe.data.dataset == "coco":
         require("pycocotools")
