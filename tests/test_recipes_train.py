@@ -35,14 +35,15 @@ import torch
 from _optional import require
 from _recipe_data import WRITERS
 from _small import small_overrides
-from wavevision.engine import Callback, TrainingInterrupted, train
+from wavevision.engine import Callback, train
 from wavevision.engine.config import config_diff, recipe_diff, recipe_values, resolve_config
 from wavevision.engine.rundir import LOCK_FILE
 from wavevision.recipes import get_recipe, list_recipes
 
 
-# The recipes whose two steps take seconds on a 2-core CPU even with the smallest models
-# (detectors at 64-96 pixels, UperNet's pyramid pooling and decoder); the rest take well under a second.
+# The heaviest cases on a 2-core CPU even with the smallest models (Mask R-CNN took 90-140 s on the shared machine,
+# the other detectors and UperNet-B 7-16 s); one detector (RetinaNet-S) and UperNet-S stay in the fast set, and
+# the other recipes take a few seconds each.
 SLOW = {"mask_rcnn_digit_objects", "mask_rcnn_wave_vit_b_coco_1x", "mask_rcnn_wave_vit_s_coco_1x",
         "retinanet_wave_vit_b_coco_1x", "upernet_wave_vit_b_ade20k_160k", "wave_vit_l_in1k_384_ft"}
 
@@ -63,7 +64,7 @@ _VIT = small_overrides("wave_vit_s")
 
 def small_model_args(recipe) -> dict:
     """The recipe's model arguments with the smallest structure of its family laid over them."""
-    args = {k: v for k, v in recipe.model_args.items()}
+    args = dict(recipe.model_args)
     if recipe.name in ("wave_vit_digits", "mask_rcnn_digit_objects"):
         return {}  # already small
     if recipe.loss.name == "detection":
@@ -403,6 +404,6 @@ def test_a_recipe_downloads_its_tagged_init_weights(local_hub, data_root, tmp_pa
     given = train({**cfg, "output": str(tmp_path / "given"), "init": str(tmp_path / "vit.safetensors")})
     assert given.recipe["overrides"]["init"] == ["wave_vit_s.in1k", str(tmp_path / "vit.safetensors")]
     _assert_same(_weights(tmp_path / "auto"), _weights(tmp_path / "given"), "downloaded and given init")
-    fresh = train({**cfg, "output": str(tmp_path / "fresh"), "init": None})
+    train({**cfg, "output": str(tmp_path / "fresh"), "init": None})
     assert not torch.equal(_weights(tmp_path / "fresh")["backbone.patch_embed1.conv.0.weight"],
                            _weights(tmp_path / "auto")["backbone.patch_embed1.conv.0.weight"])

@@ -92,7 +92,8 @@ class TrainConfig:
     epochs: int = field(default=10, metadata=_opt("training epochs", min=1, max=_MAX_EPOCHS))
     iterations: Optional[int] = field(default=None, metadata=_opt(
         "train for this many optimizer steps instead of --epochs (MMSegmentation's iteration-based runs): the epochs "
-        "become ceil(iterations / steps per epoch), the last one partial, validated at each epoch's end; the "
+        "become ceil(iterations / steps per epoch), the last one partial, validated at each epoch's end (or every "
+        "eval_every steps); the "
         "schedules run over the iterations", min=1, max=_MAX_STEPS))
     eval_every: Optional[int] = field(default=None, metadata=_opt(
         "with iterations: validate (and keep the best weights) every N optimizer steps instead of once per pass over "
