@@ -407,3 +407,30 @@ def test_a_recipe_downloads_its_tagged_init_weights(local_hub, data_root, tmp_pa
     train({**cfg, "output": str(tmp_path / "fresh"), "init": None})
     assert not torch.equal(_weights(tmp_path / "fresh")["backbone.patch_embed1.conv.0.weight"],
                            _weights(tmp_path / "auto")["backbone.patch_embed1.conv.0.weight"])
+
+
+def test_a_tag_of_the_model_s_own_architecture_loads_with_a_fresh_head(local_hub, tmp_path):
+    """The Tiny-ImageNet recipes start from WaveMix-192/16's ImageNet weights, the classifier replaced: the run
+    fetches the tag's Hub file and loads it as pretrained=True does."""
+    import io
+
+    import wavevision
+    from wavevision.engine.init import load_init
+    from wavevision.engine.recipe import engine_values, missing_pieces
+
+    recipe = get_recipe("wavemix_192_16_l3_tiny_imagenet")
+    assert engine_values(recipe)["init"] == "wavemix_192_16_l3" and not any("initial" in g for g in missing_pieces(recipe))
+    torch.manual_seed(2)
+    imagenet = wavevision.create_model("wavemix_192_16_l3", depth=1)  # 1000 classes, as the released file
+    buf = io.BytesIO()
+    torch.save(imagenet.state_dict(), buf)
+    cfg = wavevision.get_pretrained_cfg("wavemix_192_16_l3")
+    local_hub.files[f"{cfg['hf_hub_id']}/{cfg['hf_hub_filename']}"] = buf.getvalue()
+    torch.manual_seed(3)
+    tiny = wavevision.create_model("wavemix_192_16_l3", depth=1, num_classes=200)
+    fresh_head = {k: v.clone() for k, v in tiny.state_dict().items() if k.startswith("pool.2.")}
+    with pytest.warns(UserWarning, match="1000-class head and the model 200 classes"):
+        assert load_init(tiny, "wavemix_192_16_l3").startswith("all weights from")
+    state, source = tiny.state_dict(), imagenet.state_dict()
+    assert all(torch.equal(state[k], fresh_head[k]) for k in fresh_head)
+    assert all(torch.equal(state[k], v) for k, v in source.items() if not k.startswith("pool.2."))
