@@ -44,7 +44,8 @@ from wavevision.recipes import get_recipe, list_recipes
 # The heaviest cases, and the second size of a family whose first size runs in the fast set (each takes 5-16 s on
 # the shared 2-core machine; most others 2-8 s).
 SLOW = {"mask_rcnn_digit_objects", "mask_rcnn_wave_vit_b_coco_1x", "retinanet_wave_vit_b_coco_1x",
-        "upernet_wave_vit_b_ade20k_160k", "wave_vit_l_in1k_384_ft", "wave_vit_l_in1k_tl"}
+        "upernet_wave_vit_b_ade20k_160k", "wave_vit_b_in1k_384_ft", "wave_vit_b_in1k_deit", "wave_vit_b_in1k_tl",
+        "wave_vit_l_in1k_384_ft", "wave_vit_l_in1k_tl"}
 
 # The dataset sizes of the tiny runs (fields of the recipe's dataset that decide the input size).
 DATASET_ARGS = {
