@@ -107,7 +107,7 @@ def optimizer(name, lr, **kw):
 
 def evaluation(mode, metric, **kw):
     return {"mode": mode, "metric": metric, "crop_pct": None, "interpolation": None, "size": None, "window": None,
-            "stride": None, "batch": 1.0, **kw}
+            "stride": None, "batch": 1.0, "interval": None, **kw}
 
 
 def loss(name, **kw):
@@ -215,7 +215,8 @@ def _ade20k(size):
         "schedule": schedule("poly", warmup_iters=1500, warmup_ratio=1e-6, power=1.0, min_lr=0.0),
         "epochs": None, "iterations": 160_000, "global_batch": 16, "devices": 8, "amp": "fp16", "loss_scale": 512.0,
         "ema": None, "clip_grad": None, "loss": loss("segmentation", aux_weight=0.4),
-        "eval": evaluation("whole", "miou", size=[2048, 512]),
+        # MMSegmentation's schedule_160k.py: evaluation = dict(interval=16000, metric='mIoU')
+        "eval": evaluation("whole", "miou", size=[2048, 512], interval=16_000),
         "init": f"wave_vit_{size}.in1k (backbone)",
         "frozen_norm": True,  # mmseg/models/backbones/wavevit.py:179-185,353-361 BN requires_grad=False
         "expected": {"metrics": {"miou": {"s": 49.6, "b": 51.5}[size]}, "split": "ADE20K val"},
@@ -577,3 +578,23 @@ def test_wave_vit_digits_recipe_is_complete_and_trains(tmp_path):
                    output=str(tmp_path / "run"), threads=1, progress=False, plots=False)
     assert result.config["ema_decay"] == 0.99 and result.config["dataset_args"] == {"image_size": 32}
     assert result.model_args["drop_path_rate"] == 0.1 and math.isfinite(result.history[0]["train_loss"])
+
+
+def test_recipes_table_has_a_row_per_recipe_with_its_differences():
+    """benchmarks/recipes_table.py (the closing note's table) reads everything from the registry."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "recipes_table.py"
+    spec = importlib.util.spec_from_file_location("recipes_table", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rows = module.rows()
+    assert [r["name"] for r in rows] == list_recipes()
+    cifar = next(r for r in rows if r["name"] == "wavemix_lite_144_7_cifar10")
+    assert [d["field"] for d in cifar["differences"]] == ["data.select_split", "data.eval", "optimizer.name"]
+    assert cifar["expected"]["metrics"] == {"top1": 94.58} and cifar["hours"] > 0 and "assumed 100 epochs" in cifar["how"]
+    table = module.markdown(rows).splitlines()
+    assert len(table) == len(rows) + 2 and all(line.count(" | ") == 4 for line in table[2:])
+    assert "| `wavemix_lite_144_7_cifar10` | pranavphoenix/WaveMix/Image_Classification/example_cifar10.py@0c88c1a |" in \
+        "\n".join(table)

@@ -91,8 +91,13 @@ class TrainConfig:
     epochs: int = field(default=10, metadata=_opt("training epochs", min=1, max=_MAX_EPOCHS))
     iterations: Optional[int] = field(default=None, metadata=_opt(
         "train for this many optimizer steps instead of --epochs (MMSegmentation's iteration-based runs): the epochs "
-        "become ceil(iterations / steps per epoch), the last one partial, validated at each epoch's end; the "
+        "become ceil(iterations / steps per epoch), the last one partial, validated at each epoch's end (or every "
+        "eval_every steps); the "
         "schedules run over the iterations", min=1, max=_MAX_STEPS))
+    eval_every: Optional[int] = field(default=None, metadata=_opt(
+        "with iterations: validate (and keep the best weights) every N optimizer steps instead of once per pass over "
+        "the data (MMSegmentation's evaluation interval, 16,000 in its 160k schedule); the data then streams pass "
+        "after pass, and each record of the log covers one such interval", min=1, max=_MAX_STEPS))
     batch_size: int = field(default=64, metadata=_opt("training batch size per process", min=1, max=_MAX_BATCH))
     accum_steps: int = field(default=1, metadata=_opt(
         "batches whose gradients are summed into each optimizer step (gradient accumulation)", min=1, max=_MAX_BATCH))
@@ -263,6 +268,13 @@ class TrainConfig:
         if self.warmup_epochs and self.warmup_iters:
             raise ValueError(f"{name('warmup_iters')} is set and so is warmup_epochs; give the warm-up in epochs or in "
                              "steps, not both")
+        if self.eval_every is not None and self.iterations is None:
+            raise ValueError(f"{name('eval_every')} needs a run given in iterations (--iterations N); an epoch-based run "
+                             "validates at each epoch's end")
+        if self.eval_every is not None and (self.warmup_epochs or self.cooldown_epochs or self.scheduler == "step"):
+            raise ValueError(f"{name('eval_every')} makes an interval of {self.eval_every} steps the run's epoch: give the "
+                             "warm-up in warmup_iters, no cooldown_epochs and a schedule by iteration (poly, cosine, "
+                             "constant), not one in epochs")
         if self.scheduler == "cosine" and self.iterations is None and self.cooldown_epochs >= self.epochs:
             raise ValueError(f"{name('cooldown_epochs')} is {self.cooldown_epochs} but the run has {self.epochs} "
                              "epochs; the cool-down must leave the cosine at least one epoch: lower it")
@@ -482,6 +494,8 @@ def resolve_config(file: "str | os.PathLike[str] | None" = None, overrides: Opti
     for unit, other in (("warmup_epochs", "warmup_iters"), ("warmup_iters", "warmup_epochs"), ("epochs", "iterations")):
         if unit in user and other not in user:  # a warm-up (a length) given in one unit replaces the recipe's in the other
             values.pop(other, None)
+    if "epochs" in user and "iterations" not in user and "eval_every" not in user:
+        values.pop("eval_every", None)  # an epoch-based run validates at each epoch's end
     values.update({k: v for k, v in user.items() if k not in _MERGED})
     model = values.get("model")
     model_args = dict(recipe.get("model_args", {})) if recipe and model == recipe.get("model") else {}
@@ -548,11 +562,21 @@ def _default(key: str) -> Any:
     return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
 
 
+def _as_lists(value: Any) -> Any:
+    """``value`` with every tuple, nested ones too, turned into a list."""
+    if isinstance(value, (list, tuple)):
+        return [_as_lists(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _as_lists(v) for k, v in value.items()}
+    return value
+
+
 def config_diff(saved: Mapping[str, Any], current: Mapping[str, Any], *, ignore=RUNTIME_KEYS) -> Dict[str, Tuple[Any, Any]]:
     """Keys whose values differ between two configurations: ``{key: (saved, current)}``; a field one of
     them lacks (a run saved before the field existed) counts at its default."""
     keys = (set(saved) | set(current)) - set(ignore)
-    values = [{k: c[k] if k in c else _default(k) for k in keys} for c in (saved, current)]
+    # tuples compare as the lists a saved (JSON) configuration holds: model_args=(1, 2) from Python is [1, 2] on disk
+    values = [{k: _as_lists(c[k] if k in c else _default(k)) for k in keys} for c in (saved, current)]
     return {k: (values[0][k], values[1][k]) for k in sorted(keys) if values[0][k] != values[1][k]}
 
 

@@ -17,7 +17,9 @@ import torch
 import torch.nn as nn
 from torch.utils.data import Dataset
 
+from ..data.layout import check_layout
 from ..models import create_model, get_entry, list_models
+from ..recipes import get_recipe
 from ..utils.validate import check_int
 from .config import FIELDS, RECIPES, TrainConfig
 from .distributed import DistContext, barrier, on_main
@@ -93,6 +95,8 @@ def prepare(cfg: TrainConfig, ctx: DistContext, model: nn.Module | None = None,
     cfg.validate()  # the one check of every setting (train() gives a validated config; a hand-made one is too)
     apply_runtime(cfg, ctx.device)
     check_amp(cfg.amp, ctx.device)  # before the run directory is touched
+    if cfg.recipe is not None and cfg.data_root is not None and datasets is None:
+        _check_recipe_layout(cfg)
     train, val, test = _open_splits(cfg, ctx, datasets)
     task = get_task(train.info.task)
     cfg = resolve_model(cfg, train.info, task, model, train.data)
@@ -100,6 +104,8 @@ def prepare(cfg: TrainConfig, ctx: DistContext, model: nn.Module | None = None,
     accum = accumulation_steps(cfg, ctx.world_size)
     per_rank = samples_per_rank(len(train.data), ctx.world_size, cfg.repeated_augmentation)
     n_steps = math.ceil(per_rank / (cfg.batch_size * accum))
+    if cfg.eval_every is not None:  # the data streams pass after pass; an "epoch" is one validation interval
+        n_steps = cfg.eval_every
     steps = min(n_steps, cfg.max_train_batches or n_steps)
     cfg = _with_length(cfg, steps)
     run_dir = RunDir(cfg.output if cfg.output else default_output(cfg))
@@ -122,6 +128,12 @@ def prepare(cfg: TrainConfig, ctx: DistContext, model: nn.Module | None = None,
         seeded=SeededSamples(train.data, cfg.seed, salt=ctx.rank if cfg.repeated_augmentation > 1 else 0),
         steps_per_epoch=steps, accum_steps=accum, params=sum(p.numel() for p in net.parameters()), fingerprint=fingerprint(cfg),
     )
+
+
+def _check_recipe_layout(cfg: TrainConfig) -> None:
+    """A recipe's dataset must be laid out as the real one (every split it trains, selects and reports on)."""
+    if cfg.dataset == get_recipe(cfg.recipe).data.dataset:
+        check_layout(cfg.dataset, cfg.data_root, what=f"recipe {cfg.recipe}: ")
 
 
 def build_scaler(cfg: TrainConfig, device: torch.device) -> torch.amp.GradScaler:

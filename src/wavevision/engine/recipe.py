@@ -12,6 +12,8 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+from ..models import get_entry, list_models
+from ..models._pretrained import resolve_pretrained_cfg, split_model_name_tag
 from ..recipes import Optimizer, Recipe, Step, get_recipe
 from ..recipes._recipe import ENGINE_LOSSES
 from .mixing import TIMM_HINT, have_timm
@@ -77,6 +79,23 @@ def _train_sizes(step: Step) -> tuple[int, ...] | None:
     return tuple(shorts) if mode == "value" else None
 
 
+def init_spec(recipe: Recipe) -> str | None:
+    """The registered ``NAME.TAG`` that ``recipe.init`` starts with, when the engine can load it by itself
+    (``wavevision.engine.init``: a detector or UperNet takes it into its backbone, a model of the tag's own
+    architecture takes all of it) and the tag names a released file to download; None otherwise."""
+    if recipe.init is None:
+        return None
+    spec = recipe.init.split()[0]
+    arch, _ = split_model_name_tag(spec)
+    if arch not in list_models() or not (_has_frozen_norm(recipe) or arch == recipe.model):
+        return None
+    try:
+        cfg = resolve_pretrained_cfg(spec, get_entry(arch).cfgs)
+    except ValueError:  # an unknown tag
+        return None
+    return spec if cfg.has_weights else None
+
+
 def engine_values(recipe: Recipe) -> dict[str, Any]:
     """The :class:`TrainConfig` values of ``recipe`` (only keys the engine has)."""
     opt, sched = recipe.optimizer, recipe.schedule
@@ -92,6 +111,8 @@ def engine_values(recipe: Recipe) -> dict[str, Any]:
         values["epochs"] = recipe.epochs
     if recipe.iterations is not None:
         values["iterations"] = recipe.iterations
+        if recipe.eval.interval is not None:
+            values["eval_every"] = recipe.eval.interval
     if opt.momentum is not None:
         values["momentum"] = opt.momentum
     values.update(_optimizer_details(opt))
@@ -142,6 +163,8 @@ def engine_values(recipe: Recipe) -> dict[str, Any]:
         values["loss_scale"] = recipe.loss_scale
     if recipe.frozen_norm and _has_frozen_norm(recipe):
         values["model_args"]["frozen_norm"] = True
+    if init_spec(recipe) is not None:  # downloaded into the Hub cache by the run, unless --init names other weights
+        values["init"] = init_spec(recipe)
     sizes = [t for t in map(_train_sizes, recipe.data.train) if t] if recipe.loss.name == "detection" else []
     if sizes:  # multi-scale training (the 3x schedules): the detector's own resize draws the short side
         values["model_args"]["train_sizes"] = list(sizes[0])
@@ -264,8 +287,8 @@ def missing_pieces(recipe: Recipe) -> list[str]:
                                                                         f"not with the {loss.name.replace('_', ' ')})"))
     if loss.label_smoothing and loss.name not in _SMOOTHED_LOSSES and not _mixes(recipe):
         gaps.append(f"label smoothing inside the {loss.name.replace('_', ' ')}")
-    if recipe.init is not None:
-        gaps.append(f"initial weights ({recipe.init}; not fetched: give --init FILE)")
+    if recipe.init is not None and init_spec(recipe) is None:
+        gaps.append(f"initial weights ({recipe.init}; no released file wavevision can fetch and load: give --init FILE)")
     if recipe.frozen_norm and not _has_frozen_norm(recipe):
         gaps.append("frozen backbone BatchNorm")
     if recipe.eval.mode != "full_image":

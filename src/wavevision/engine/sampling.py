@@ -17,7 +17,7 @@ from ..utils.device import is_cuda
 from .distributed import DistContext
 
 __all__ = ["ListSampler", "SeededSamples", "default_workers", "epoch_indices", "loader_settings", "repeated_indices",
-           "samples_per_rank"]
+           "samples_per_rank", "stream_indices"]
 
 # timm's RepeatAugSampler (DeiT's RASampler) keeps an epoch at the dataset's length, rounded down to this many images.
 _SELECTED_ROUND = 256
@@ -41,8 +41,15 @@ class SeededSamples(Dataset):
     def __getitem__(self, index: int) -> Any:
         return self.__getitems__([index])[0]
 
-    def __getitems__(self, indices: list[int]) -> list:
-        batch_seed = ((self.seed * 1_000_003 + self.epoch) * 2_147_483_647 + int(indices[0])
+    def __getitems__(self, indices: list[int] | list[tuple[int, int]]) -> list:
+        """The samples of ``indices``: dataset indices, or ``(epoch, index)`` pairs (what
+        :class:`ListSampler` gives a loader that lives across epochs, whose worker processes keep
+        the copy of this object they started with, ``epoch`` included)."""
+        epoch = self.epoch
+        if indices and isinstance(indices[0], tuple):
+            epoch = int(indices[0][0])
+            indices = [int(i) for _, i in indices]  # type: ignore[misc]
+        batch_seed = ((self.seed * 1_000_003 + epoch) * 2_147_483_647 + int(indices[0])
                       + self.salt * 1_000_000_007) % (2**63 - 1)
         py_state, np_state = random.getstate(), np.random.get_state()
         try:
@@ -57,14 +64,15 @@ class SeededSamples(Dataset):
             np.random.set_state(np_state)
 
 
-class ListSampler(Sampler[int]):
-    """Exactly these indices, in this order."""
+class ListSampler(Sampler[Any]):
+    """Exactly these indices, in this order; :attr:`indices` may be replaced between epochs (a loader
+    with persistent workers keeps its sampler and reads it anew at each ``iter``)."""
 
-    def __init__(self, indices: Sequence[int]) -> None:
+    def __init__(self, indices: Sequence[Any]) -> None:
         self.indices = list(indices)
 
-    def __iter__(self) -> Iterator[int]:
-        return iter(self.indices)
+    def __iter__(self) -> Iterator[Any]:
+        return iter(list(self.indices))
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -99,6 +107,19 @@ def epoch_indices(n: int, ctx: DistContext, seed: int, epoch: int, repeats: int 
     return list(sampler)
 
 
+def stream_indices(n: int, ctx: DistContext, seed: int, start: int, count: int, repeats: int = 1) -> list[tuple[int, int]]:
+    """``count`` ``(pass, index)`` pairs of this process's endless stream of samples from position ``start``:
+    pass after pass over the data, pass ``k`` in the order :func:`epoch_indices` gives epoch ``k`` (an
+    iteration-based run, MMSegmentation's infinite sampler, cut into validation intervals)."""
+    per_pass = samples_per_rank(n, ctx.world_size, repeats)
+    out: list[tuple[int, int]] = []
+    while len(out) < count:
+        pass_no, offset = divmod(start + len(out), per_pass)
+        order = epoch_indices(n, ctx, seed, pass_no, repeats)[:per_pass]
+        out.extend((pass_no, i) for i in order[offset: offset + count - len(out)])
+    return out
+
+
 # Loader workers chosen for an accelerator: at most this many per process (decoding JPEGs and timm's
 # augmentation scale with cores, but beyond ~8 a process mostly waits on the accelerator or the disk).
 _MAX_AUTO_WORKERS = 8
@@ -122,11 +143,15 @@ def default_workers(device: torch.device) -> int:
     return max(1, min(_MAX_AUTO_WORKERS, cores // local - 1))
 
 
-def loader_settings(num_workers: int | None, device: torch.device) -> dict[str, Any]:
+def loader_settings(num_workers: int | None, device: torch.device, *, persistent: bool = False) -> dict[str, Any]:
     """DataLoader keywords: ``num_workers`` (None: :func:`default_workers`), pinned memory for CUDA
-    (asynchronous copies with ``non_blocking``), and a deeper prefetch (4 batches a worker) with workers."""
+    (asynchronous copies with ``non_blocking``), and a deeper prefetch (4 batches a worker) with workers;
+    ``persistent``: the workers outlive an epoch (``persistent_workers``, for a loader used every epoch,
+    so no epoch starts by forking workers and re-opening files)."""
     workers = default_workers(device) if num_workers is None else num_workers
     out: dict[str, Any] = {"num_workers": workers, "pin_memory": is_cuda(device)}
     if workers > 0:
         out["prefetch_factor"] = _PREFETCH_FACTOR
+        if persistent:
+            out["persistent_workers"] = True
     return out

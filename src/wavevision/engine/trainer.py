@@ -43,7 +43,7 @@ from .result import TrainResult
 from .rundir import check_regular
 from .runlog import RunLog, format_seconds
 from .runtime import Globals, StopFlag
-from .sampling import ListSampler, epoch_indices, loader_settings
+from .sampling import ListSampler, epoch_indices, loader_settings, stream_indices
 from .schedule import WarmupCosine, build_optimizer, build_scheduler, phase2_config
 from .state import TrainState
 from ..recipes import get_recipe
@@ -139,6 +139,7 @@ class _Run:
         self.runlog = RunLog(self.run_dir, enabled=self.ctx.is_main)
         self._window = (0.0, 0.0, 0.0)  # the epoch's loss sum, images and seconds at the last step record
         self._clock: tuple[float, int] | None = None  # wall time and global step when this process began training
+        self._train_loader: DataLoader | None = None  # made at the first epoch, its workers kept to the end
 
     def log(self, message: str) -> None:
         """A line on stderr from the main process: above the bars, or plain without them
@@ -164,6 +165,7 @@ class _Run:
             failed = False
             return result
         finally:
+            self._train_loader = None  # its persistent workers end with it
             self.runlog.close()
             if self.ctx.is_main:
                 self.plan.run_dir.close(failed=failed)
@@ -370,17 +372,28 @@ class _Run:
 
     # -- pieces of the loop ----------------------------------------------------------------
     def _loader(self) -> DataLoader:
-        """This process's remaining batches of the epoch (a resumed epoch skips the steps done)."""
+        """This process's remaining batches of the epoch (a resumed epoch skips the steps done).
+
+        One loader serves every epoch, its workers persistent: its sampler is given the epoch's
+        ``(epoch, index)`` pairs, so the workers' copies of the samples need no update."""
         cfg, state, seeded = self.cfg, self.state, self.plan.seeded
-        seeded.epoch = state.epoch
         per_step = cfg.batch_size * self.plan.accum_steps
-        indices = epoch_indices(len(seeded), self.ctx, cfg.seed, state.epoch,
-                                cfg.repeated_augmentation)[: self.plan.epoch_steps(state.epoch) * per_step]
-        return DataLoader(
-            seeded, batch_size=cfg.batch_size, sampler=ListSampler(indices[state.step * per_step:]),
-            **loader_settings(cfg.num_workers, self.device), collate_fn=self.task.collate,
-            generator=torch.Generator().manual_seed(cfg.seed),  # keeps the global generator untouched
-        )
+        if cfg.eval_every is None:
+            indices = [(state.epoch, i) for i in epoch_indices(len(seeded), self.ctx, cfg.seed, state.epoch,
+                                                               cfg.repeated_augmentation)]
+        else:  # a validation interval: its stretch of the passes over the data, each shuffled as an epoch is
+            start = state.epoch * self.plan.steps_per_epoch * per_step
+            indices = stream_indices(len(seeded), self.ctx, cfg.seed, start, self.plan.epoch_steps(state.epoch) * per_step,
+                                     cfg.repeated_augmentation)
+        indices = indices[: self.plan.epoch_steps(state.epoch) * per_step]
+        if self._train_loader is None:
+            self._train_loader = DataLoader(
+                seeded, batch_size=cfg.batch_size, sampler=ListSampler([]),
+                **loader_settings(cfg.num_workers, self.device, persistent=True), collate_fn=self.task.collate,
+                generator=torch.Generator().manual_seed(cfg.seed),  # keeps the global generator untouched
+            )
+        self._train_loader.sampler.indices = indices[state.step * per_step:]
+        return self._train_loader
 
     def _bar(self) -> Any:
         if not (self.ctx.is_main and self.cfg.progress):

@@ -257,7 +257,7 @@ def _ade20k(size: str) -> Recipe:
                             no_decay=("norm", "pos_embed")),
         schedule=Schedule("poly", warmup_iters=1500, warmup_ratio=1e-6, power=1.0, min_lr=0.0),
         iterations=160_000, devices=8, global_batch=16, amp="fp16", loss_scale=512.0,
-        loss=Loss("segmentation", aux_weight=0.4), eval=EvalProtocol("whole", "miou", size=(2048, 512)),
+        loss=Loss("segmentation", aux_weight=0.4), eval=EvalProtocol("whole", "miou", size=(2048, 512), interval=16_000),
         init=f"wave_vit_{size}.in1k (backbone)", frozen_norm=True,
         expected=Expected(dict(get_pretrained_cfg(model)["metrics"]), "ADE20K val",
                           Source(_WAVEVIT, "semantic_segmentation/README.md", {"s": 34, "b": 35}[size], _WAVEVIT_COMMIT)),
@@ -265,7 +265,8 @@ def _ade20k(size: str) -> Recipe:
                                     "29-33 (poly, 1500 warm-up iterations from 1e-6), 36 (2 images per GPU), 39 (fp16 "
                                     "loss scale 512); _base_/models/upernet_wavevit.py:28-40 (FCN auxiliary head, loss "
                                     "weight 0.4); _base_/datasets/cade20k.py:7-32 (pipeline); "
-                                    "_base_/schedules/schedule_160k.py:7 (160,000 iterations); "
+                                    "_base_/schedules/schedule_160k.py:7 (160,000 iterations; its evaluation dict validates every 16,000, "
+                                    "MMSegmentation's 160k default, line not checked); "
                                     "mmseg/models/backbones/wavevit.py:179-185,353-361 (BatchNorm requires_grad=False)"),
         cost=_cost(model, 160_000 * 16, "160,000 iterations x 16 crops of 512x512 (auxiliary head not in the MACs)"),
         differences=(_LAST_CHECKPOINT,),

@@ -230,6 +230,8 @@ class EvalProtocol:
         window, stride: the sliding window.
         metric: what is reported (``top1``, ``box_ap``, ``mask_ap``, ``miou``, ``psnr_y``).
         batch: the evaluation batch as a multiple of the training batch per device.
+        interval: an iteration-based run validates every this many iterations (None: at each
+            epoch's end, or once per pass over the data).
     """
 
     mode: str
@@ -240,6 +242,7 @@ class EvalProtocol:
     window: tuple[int, int] | None = None
     stride: tuple[int, int] | None = None
     batch: float = 1.0
+    interval: int | None = None
 
 
 @dataclass(frozen=True)
@@ -344,6 +347,8 @@ class Recipe:
                else "give exactly one of epochs and iterations")
         _check(not two_phase or (self.schedule.patience is not None and self.schedule.second is not None), where,
                "a two_phase schedule needs patience and a second optimizer")
+        _check(self.eval.interval is None or (self.iterations is not None and self.eval.interval >= 1), where,
+               "an evaluation interval (in iterations) needs a run given in iterations")
         _check(not (self.schedule.warmup_epochs and self.schedule.warmup_iters), where,
                "give warm-up in epochs or in iterations, not both")
         _check(self.global_batch >= 1 and self.devices >= 1 and self.global_batch % self.devices == 0, where,
