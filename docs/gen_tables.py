@@ -193,6 +193,16 @@ def wave_vit_digits() -> str:
             + _source("wave_vit_digits.json"))
 
 
+def recipe_costs() -> str:
+    """How each recipe's accelerator-hours were estimated, and what the engine still lacks for it
+    (benchmarks/recipes_table.py)."""
+    d = _load("recipes.json")
+    rows = [[f"`{r['name']}`", f"{r['hours']:g}", r["accelerator"], r["how"].replace("|", "/"),
+             "; ".join(m.replace("|", "/") for m in r["engine_missing"]) or "-"] for r in d["recipes"]]
+    return (_table(["recipe", "est. hours", "on", "how estimated", "the engine still lacks"], rows)
+            + "\n\n" + _source("recipes.json"))
+
+
 def imagenet_pipeline() -> str:
     d = _load("imagenet_pipeline.json")
     env = d["environment"]
@@ -208,7 +218,7 @@ def imagenet_pipeline() -> str:
 TABLES: dict[str, Callable[..., str]] = {
     "models": models, "pretrained": pretrained, "recipes": recipes, "recipe-differences": recipe_differences,
     "main-output": main_output, "readme-digits": readme_digits, "wave-vit-digits": wave_vit_digits,
-    "imagenet-pipeline": imagenet_pipeline,
+    "imagenet-pipeline": imagenet_pipeline, "recipe-costs": recipe_costs,
 }
 
 
