@@ -22,8 +22,9 @@ Module map:
 
 What is swapped: inside every WaveMix-style block (a module with a 1x1 ``reduction`` conv and
 ``feedforward`` MLPs: WaveMix, WaveMix-Lite, WaveMixSeg, the super-resolution models, the
-token-mixer ablations) its plain 1x1 convs, dropouts and transposed convs; ``WaveMixBlock``
-itself and its MLPs; the patchify stem; and a model whose ``layers`` hold WaveMix blocks gets
+token-mixer ablations) and every WaveMix MLP (``wavemix_mlp``'s six modules) its plain 1x1
+convs, dropouts and transposed convs; the MLPs themselves (:class:`LeanMlp`); ``WaveMixBlock``;
+the patchify stem; and a model whose ``layers`` hold WaveMix blocks gets
 balanced checkpoint segments (:class:`~.memory.BalancedSegments`). Every fast path falls back
 to the plain computation where it does not apply (CUDA, autocast, tracing, hooks, ...).
 Wave-ViT has nothing to swap.
@@ -83,6 +84,7 @@ def _is_wavemix_mlp(m: nn.Module) -> bool:
     return (
         type(m) is nn.Sequential
         and len(m) == 6
+        and all(is_pointwise(m[i]) or type(m[i]) is PointwiseConv2d for i in (0, 3))
         and isinstance(m[1], nn.GELU)
         and isinstance(m[2], nn.Dropout)
         and isinstance(m[5], nn.BatchNorm2d)
@@ -118,16 +120,15 @@ def accelerate(model: nn.Module, enable: bool = True) -> nn.Module:
             del model.segment_planner
         return model
     for m in list(model.modules()):
-        if not _is_wavemix_style(m):
+        if not (_is_wavemix_style(m) or _is_wavemix_mlp(m)):
             continue
         for sub in m.modules():
             fast = _fast_class(sub)
             if fast is not None:
                 sub.__class__ = fast
+        if _is_wavemix_mlp(m):
+            m.__class__ = LeanMlp
         if type(m) is WaveMixBlock:
-            for mlp in m.mlps():
-                if _is_wavemix_mlp(mlp):
-                    mlp.__class__ = LeanMlp
             m.__class__ = FastWaveMixBlock
     for m in model.modules():
         if type(m) is PatchifyStem:

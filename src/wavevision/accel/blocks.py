@@ -29,14 +29,19 @@ __all__ = ["FastWaveMixBlock", "LeanMlp", "LeanPatchifyStem"]
 class LeanMlp(nn.Sequential):
     """A WaveMix MLP (six modules) whose training forward keeps fewer activations (:func:`~.lean.lean_mlp`)."""
 
+    #: Set ``False`` on an instance to run the modules as written.
+    lean: bool = True
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.lean:
+            return super().forward(x)
         return self[5](lean_mlp(x, self))
 
 
 def _run_mlp(mlp: nn.Module, x: torch.Tensor, lean: bool, residual: torch.Tensor | None = None) -> torch.Tensor:
     """``mlp(x)`` (plus ``residual``); on the lean path the MLP and its final BatchNorm with
     the residual save fewer activations."""
-    if not (lean and isinstance(mlp, LeanMlp) and not (mlp._forward_hooks or mlp._forward_pre_hooks)):
+    if not (lean and isinstance(mlp, LeanMlp) and mlp.lean and not (mlp._forward_hooks or mlp._forward_pre_hooks)):
         y = mlp(x)
         return y if residual is None else residual + y  # the residual's memory format (the upsample's may differ)
     if residual is not None:  # the MLP, its BatchNorm and the sum in one lean step

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from ..fuse import fuse as _fuse
 from ..layers import WaveMixBlock, normalize_stem, patchify_stem, strided_stem
-from ..layers.grad_checkpoint import checkpoint_block, checkpoint_seq
+from ..layers.grad_checkpoint import checkpoint_seq
 from ..layers.layout import in_format_of, inference_layout
 from ..layers.stems import STEM_TYPES
 from ..layers.wavemix_block import residual_step
@@ -133,7 +133,7 @@ class _WaveMixBase(ModelBase):
     def _embed(self, x: torch.Tensor) -> torch.Tensor:
         """The stem, checkpointed too when checkpointing applies (its maps are at the input's resolution)."""
         if self._checkpointing():
-            return checkpoint_block(self._stem, self.conv, x)
+            return checkpoint_seq([self._stem], x, modules=[self.conv])
         return self._stem(x)
 
     def fuse(self) -> nn.Module:
