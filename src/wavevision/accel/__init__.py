@@ -31,6 +31,8 @@ Wave-ViT has nothing to swap.
 """
 from __future__ import annotations
 
+from typing import Any, cast
+
 import torch.nn as nn
 
 from ..layers.stems import PatchifyStem
@@ -137,7 +139,7 @@ def accelerate(model: nn.Module, enable: bool = True) -> nn.Module:
     if hasattr(model, "segment_planner") and isinstance(layers, nn.ModuleList) and any(
         _is_wavemix_style(b) for b in layers
     ):
-        model.segment_planner = BalancedSegments()
+        cast(Any, model).segment_planner = BalancedSegments()
     return model
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
-from typing import Optional, Sequence
+from typing import Any, Optional
 
 import torch.nn as nn
 
@@ -47,6 +47,7 @@ def kept_ratio(block: nn.Module) -> float:
     if not isinstance(block, WaveMixBlock):
         return _OTHER_BLOCK
     ratio = 1.0
+    mlp: Any
     for j, mlp in enumerate(block.mlps(), 1):
         mask = mlp[0].out_channels / 4 if mlp[2].p > 0 else 0.0
         ratio += (mlp[0].in_channels + mask) / (block.dim * 4**j)
@@ -67,7 +68,7 @@ def _decoder_cost(decoder: nn.Module, width: int) -> float:
     return _DENSE_HEAD * maps
 
 
-def head_cost(model: nn.Module) -> float:
+def head_cost(model: Any) -> float:
     """What the head's backward needs beyond a block's, in block inputs: nothing for a pooled
     classifier; a dense head (a decoder ``decoder``/``expand``, or per-position logits without
     pooling) keeps each map it makes for the next layer's backward and holds its gradient:
@@ -85,7 +86,7 @@ class BalancedSegments:
     """A model's segment lengths from its blocks and head (:func:`balanced_segments`); what
     :func:`~wavevision.accel.accelerate` gives a WaveMix model for ``set_grad_checkpointing(every=None)``."""
 
-    def __call__(self, model: nn.Module, n: int) -> tuple[int, ...]:
+    def __call__(self, model: Any, n: int) -> tuple[int, ...]:
         ratios = [kept_ratio(b) for b in model.layers[:n]]
         return balanced_segments(n, sum(ratios) / max(len(ratios), 1), head_cost(model))
 

@@ -136,7 +136,7 @@ def checkpoint_seq(
         modules: the module each step runs, where ``steps`` are not modules themselves (their
             BatchNorm statistics are kept from double updates during the recomputation).
     """
-    owners = list(steps) if modules is None else list(modules)
+    owners: list[Any] = list(steps) if modules is None else list(modules)
     for start, stop in segment_bounds(len(steps), every):
         x = checkpoint_block(partial(_run, steps[start:stop]), nn.ModuleList(owners[start:stop]), x)
     return x

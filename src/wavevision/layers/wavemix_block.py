@@ -139,9 +139,8 @@ class WaveMixBlock(nn.Module):
 
     def mlps(self) -> List[nn.Module]:
         """The per-level MLPs, finest (level 1) first."""
-        if self.level == 1:
-            return [self.feedforward]
-        return [getattr(self, f"feedforward{j}") for j in range(1, self.level + 1)]
+        names = ["feedforward"] if self.level == 1 else [f"feedforward{j}" for j in range(1, self.level + 1)]
+        return [self.get_submodule(name) for name in names]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The mixed map (B, C, H, W); the model adds the residual."""
@@ -166,8 +165,9 @@ def residual_step(block: nn.Module, x: torch.Tensor, drop_prob: float = 0.0) -> 
     ``add_residual`` method (:mod:`wavevision.accel`'s) makes the sum itself where nothing is dropped."""
     if drop_prob > 0.0:
         return x + drop_path(block(x), drop_prob, True)
-    if hasattr(block, "add_residual"):
-        return block.add_residual(x)
+    add_residual = getattr(block, "add_residual", None)
+    if add_residual is not None:
+        return add_residual(x)
     return x + block(x)  # x first: the sum takes the input's memory format
 
 
