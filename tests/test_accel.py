@@ -167,3 +167,12 @@ def test_accel_keeps_the_timm_interface(tmp_path):
         torch.testing.assert_close(feats(x)[0], plain.forward_features(x), rtol=1e-4, atol=1e-5)
     with pytest.raises(ValueError, match="accel must be true or false"):
         wavevision.create_model("wavemix", accel="sometimes")
+
+
+def test_moved_fast_modules_keep_their_old_import_paths():
+    from wavevision.accel import FastConvTranspose2d, FastDropout
+    from wavevision.layers import PointwiseConv2d as from_layers
+    from wavevision.layers.wavemix_block import FastConvTranspose2d as up
+    from wavevision.layers.wavemix_block import FastDropout as drop
+
+    assert from_layers is PointwiseConv2d and drop is FastDropout and up is FastConvTranspose2d
