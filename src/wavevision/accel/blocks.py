@@ -33,7 +33,7 @@ class LeanMlp(nn.Sequential):
     lean: bool = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.lean:
+        if not (self.lean and torch.is_grad_enabled()):  # inference: nothing is kept anyway
             return super().forward(x)
         return self[5](lean_mlp(x, self))
 
