@@ -118,8 +118,8 @@ def accelerate(model: nn.Module, enable: bool = True) -> nn.Module:
             plain = _PLAIN.get(type(m))
             if plain is not None:
                 m.__class__ = plain
-        if "segment_planner" in vars(model):
-            del model.segment_planner
+            if "segment_planner" in vars(m):
+                del m.segment_planner
         return model
     for m in list(model.modules()):
         if not (_is_wavemix_style(m) or _is_wavemix_mlp(m)):
@@ -135,11 +135,9 @@ def accelerate(model: nn.Module, enable: bool = True) -> nn.Module:
     for m in model.modules():
         if type(m) is PatchifyStem:
             m.__class__ = LeanPatchifyStem
-    layers = getattr(model, "layers", None)
-    if hasattr(model, "segment_planner") and isinstance(layers, nn.ModuleList) and any(
-        _is_wavemix_style(b) for b in layers
-    ):
-        cast(Any, model).segment_planner = BalancedSegments()
+        layers = getattr(m, "layers", None)
+        if hasattr(m, "segment_planner") and isinstance(layers, nn.ModuleList) and any(map(_is_wavemix_style, layers)):
+            cast(Any, m).segment_planner = BalancedSegments()  # a WaveMix model (a detector's trunk too)
     return model
 
 
