@@ -20,6 +20,7 @@ import torch
 import torch.nn as nn
 
 import wavevision
+from _optional import require
 from _small import small_model
 from wavevision.accel import FastWaveMixBlock, PointwiseConv2d, accelerate, is_accelerated
 from wavevision.layers import WaveMixBlock
@@ -40,7 +41,7 @@ def _detector(name: str) -> bool:
 def _build(name: str, accel: bool) -> nn.Module:
     if not _detector(name):
         return small_model(name, accel=accel)
-    pytest.importorskip("torchvision")
+    require("torchvision")
     torch.manual_seed(0)
     backbone = wavevision.get_entry(name).fn.__name__
     args = TINY_MIX if "wavemix" in backbone else TINY_VIT

@@ -25,8 +25,8 @@ where the transposed convolution below keeps the NCHW layout):
 Both run on CPU, float32/float64, eager autograd without autocast (:func:`lean_enabled`);
 elsewhere (CUDA, ``torch.compile``, tracing, autocast) the callers use the plain modules.
 
-Inside a checkpointed block (:func:`~wavevision.layers.grad_checkpoint.inside_checkpoint`) the lean MLP keeps only its input and the mask and
-recomputes the GELU input too, twice (two more 1x1 convs in backward): once to start, and again
+Inside a checkpointed block (:func:`~wavevision.layers.grad_checkpoint.inside_checkpoint`) the
+lean MLP keeps only its input and the mask and recomputes the GELU input too, twice (two more 1x1 convs in backward): once to start, and again
 after the transposed convolution's backward, its peak, which then runs without the hidden
 maps. With checkpointing the user has already chosen recomputation over memory, and the
 blocks of a recomputed segment wait for their backward with fewer activations. What a

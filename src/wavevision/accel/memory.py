@@ -143,5 +143,3 @@ def _balanced_segments(n: int, ratio: float, head: float) -> tuple[int, ...]:
         phase = block_phase(lengths)
         best.append((max(phase, len(lengths) + head), phase, len(lengths), lengths))
     return min(best)[3]
-
-
