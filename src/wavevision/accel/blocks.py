@@ -18,9 +18,8 @@ import torch.nn as nn
 
 from ..layers.layout import add_residual, in_format_of
 from ..layers.stems import PatchifyStem
-from ..layers.wavemix_block import _PYRAMID_EXPANSION, WaveMixBlock
-from ..ops.haar import haar_wavedec2
-from ..ops.padding import check_pad, crop_to, pad_to_multiple
+from ..layers.wavemix_block import WaveMixBlock
+from ..ops.padding import crop_to
 from .lean import lean_batch_norm, lean_enabled, lean_mlp
 
 __all__ = ["FastWaveMixBlock", "LeanMlp", "LeanPatchifyStem"]
@@ -67,13 +66,9 @@ class FastWaveMixBlock(WaveMixBlock):
 
     def _mix(self, x: torch.Tensor, residual: torch.Tensor | None) -> torch.Tensor:
         lean = self.lean and lean_enabled(x)
-        r = self.reduction(x)
-        check_pad(r, self.level, expansion=_PYRAMID_EXPANSION)
-        padded = pad_to_multiple(r, 2**self.level)
-        r, size = padded[0], padded[1]
-        coeffs = haar_wavedec2(r, self.level, layout="wavemix")
-        mlps = self.mlps()
-        fused_sum = residual is not None and lean and tuple(r.shape[-2:]) == tuple(size)
+        coeffs, mlps, size = self.pyramid(x)
+        # the sum in the level-1 MLP where its output needs no crop
+        fused_sum = residual is not None and lean and tuple(2 * n for n in coeffs[0].shape[-2:]) == tuple(size)
         y = coeffs[-1]
         for j in range(self.level - 1, -1, -1):
             if j < self.level - 1:
@@ -100,5 +95,5 @@ class LeanPatchifyStem(PatchifyStem):
 
 
 # torch.fx: run-time choices and size checks are single graph nodes (wavevision.ops._fx).
-for _leaf in ("check_pad", "pad_to_multiple", "crop_to", "haar_wavedec2", "in_format_of", "add_residual"):
+for _leaf in ("crop_to", "in_format_of", "add_residual"):
     torch.fx.wrap(_leaf)

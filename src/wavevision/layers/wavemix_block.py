@@ -144,16 +144,22 @@ class WaveMixBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The mixed map (B, C, H, W); the model adds the residual."""
+        coeffs, mlps, size = self.pyramid(x)
+        y = mlps[-1](coeffs[-1])  # the coarsest level, then coarse to fine
+        for j in range(self.level - 2, -1, -1):
+            y = mlps[j](torch.cat([coeffs[j], y], dim=1))
+        return crop_to(y, size)
+
+    def pyramid(self, x: torch.Tensor) -> tuple[list[torch.Tensor], List[nn.Module], Any]:
+        """The reduced map's wavelet pyramid (level 1 first: each level's bands as channels, the
+        coarsest with its LL band), the level MLPs (level 1 first) and the size before padding."""
         r = self.reduction(x)
         check_pad(r, self.level, expansion=_PYRAMID_EXPANSION)
         padded = pad_to_multiple(r, 2**self.level)  # indexed, not unpacked: one torch.fx node
         r, size = padded[0], padded[1]
         coeffs = haar_wavedec2(r, self.level, layout="wavemix")
         mlps = self.mlps()
-        y = mlps[-1](coeffs[-1])  # the coarsest level, then coarse to fine
-        for j in range(self.level - 2, -1, -1):
-            y = mlps[j](torch.cat([coeffs[j], y], dim=1))
-        return crop_to(y, size)
+        return coeffs, mlps, size
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, level={self.level}"
