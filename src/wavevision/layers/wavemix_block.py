@@ -155,7 +155,7 @@ class WaveMixBlock(nn.Module):
         coarsest with its LL band), the level MLPs (level 1 first) and the size before padding."""
         r = self.reduction(x)
         check_pad(r, self.level, expansion=_PYRAMID_EXPANSION)
-        padded = pad_to_multiple(r, 2**self.level)  # indexed, not unpacked: one torch.fx node
+        padded = pad_to_multiple(r, 2**self.level)
         r, size = padded[0], padded[1]
         coeffs = haar_wavedec2(r, self.level, layout="wavemix")
         mlps = self.mlps()
