@@ -56,6 +56,7 @@ def _case(model_name: str, size: int, batch: int, steps: int, every: int) -> dic
     import torch
 
     import wavevision
+    from wavevision.layers.grad_checkpoint import segment_bounds
 
     torch.manual_seed(0)
     model = wavevision.create_model(model_name).train()
@@ -83,7 +84,8 @@ def _case(model_name: str, size: int, batch: int, steps: int, every: int) -> dic
         seconds.append(time.perf_counter() - start)
     peak = _status("VmHWM")
     blocks = getattr(model, "layers", None)  # WaveMix; Wave-ViT segments each stage
-    segments = [stop - start for start, stop in model._segments(len(blocks))] if every and blocks is not None else []
+    lengths = model._segment_lengths(len(blocks)) if every and blocks is not None else ()
+    segments = [stop - start for start, stop in segment_bounds(len(blocks), lengths)] if lengths else []
     return dict(every=every, segments=segments, baseline_mb=baseline / 2**20, peak_mb=peak / 2**20,
                 activation_mb=(peak - baseline) / 2**20, step_s=min(seconds[1:] or seconds))
 

@@ -12,7 +12,7 @@ import wavevision
 from wavevision.bench import count_macs
 from wavevision.layers import stems
 from wavevision.layers.stems import PatchifyStem, patchify_stem
-from wavevision.layers.wavemix_block import FastDropout, PointwiseConv2d
+from wavevision.accel import FastDropout, PointwiseConv2d
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # two OpenMP threads per op wait on each other here

@@ -7,9 +7,12 @@ import pytest
 import torch
 
 import wavevision
-from wavevision.layers import WaveMixBlock, lean
-from wavevision.layers.grad_checkpoint import balanced_segments, segment_bounds
-from wavevision.layers.lean import lean_enabled
+import wavevision.accel.blocks as fast_blocks
+import wavevision.layers.grad_checkpoint as gc
+from wavevision.accel import FastWaveMixBlock, accelerate, balanced_segments, head_cost, kept_ratio
+from wavevision.accel.lean import lean_enabled
+from wavevision.layers import WaveMixBlock
+from wavevision.layers.grad_checkpoint import in_checkpoint, inside_checkpoint, segment_bounds
 
 from _small import small_model, takes_depth, timm_models
 
@@ -62,13 +65,12 @@ def test_checkpointing_composes_with_the_lean_path(monkeypatch):
     """Inside a checkpointed block the memory-lean MLP and BatchNorm still run (in forward and in
     the recomputation), and the gradients equal those of the plain modules without either."""
     calls = []
-    import wavevision.layers.wavemix_block as wb
-
-    real = wb.lean_mlp
-    monkeypatch.setattr(wb, "lean_mlp", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = fast_blocks.lean_mlp
+    monkeypatch.setattr(fast_blocks, "lean_mlp", lambda *a, **k: calls.append(1) or real(*a, **k))
     plain, ckpt = _pair("wavemix", depth=2, final_dim=16, ff_channel=16, level=2, dropout=0.2)
-    for block in plain.layers:
-        block.lean = False  # the reference: modules as written, no checkpointing
+    for m in plain.modules():
+        if hasattr(m, "lean"):
+            m.lean = False  # the reference: modules as written (the same dropout), no checkpointing
     x = torch.rand(2, 3, 16, 16, dtype=torch.float64)
     assert lean_enabled(x.requires_grad_(False))
     _, grads_a, _ = _step(plain, x)
@@ -112,10 +114,8 @@ def test_checkpointing_applies_only_with_gradients_and_can_be_turned_off():
     model.set_grad_checkpointing()
     assert model.grad_checkpointing is True
     calls = []
-    import wavevision.models.wavemix as wm
-
-    real = wm.checkpoint_block
-    wm.checkpoint_block = lambda *a: calls.append(1) or real(*a)
+    real = gc.checkpoint_block
+    gc.checkpoint_block = lambda *a: calls.append(1) or real(*a)
     try:
         x = torch.rand(2, 1, 8, 8)
         model(x).sum().backward()
@@ -127,7 +127,7 @@ def test_checkpointing_applies_only_with_gradients_and_can_be_turned_off():
         model(x).sum().backward()
         assert calls == [1, 1]
     finally:
-        wm.checkpoint_block = real
+        gc.checkpoint_block = real
     with pytest.raises(ValueError, match="enable must be true or false"):
         model.set_grad_checkpointing("sometimes")
     with pytest.raises(ValueError, match="every must be >= 1"):
@@ -153,7 +153,7 @@ def test_block_hooks_still_see_the_block_output_under_checkpointing():
     seen = []
     model.layers[0].register_forward_hook(lambda m, i, o: seen.append(o.shape))
     model(torch.rand(1, 3, 16, 16)).sum().backward()
-    assert seen and all(isinstance(b, WaveMixBlock) for b in model.layers)
+    assert seen and all(isinstance(b, FastWaveMixBlock) for b in model.layers)
 
 
 def _estimate(lengths, ratio, head=0.0):
@@ -218,52 +218,54 @@ def _kept_per_input(block, x):
             seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
         return t
 
-    with lean.in_checkpoint(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        block(x, residual=x)
+    with in_checkpoint(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        block.add_residual(x)
     return sum(seen.values()) / (x.numel() * x.element_size())
 
 
 @pytest.mark.parametrize("level,dropout,mult", [(1, 0.0, 2), (1, 0.5, 2), (3, 0.5, 2), (2, 0.3, 4), (4, 0.0, 2)])
 def test_kept_ratio_is_what_a_block_keeps_inside_a_checkpoint(level, dropout, mult):
     torch.manual_seed(0)
-    block = WaveMixBlock(dim=32, level=level, mult=mult, dropout=dropout).train()
+    block = accelerate(WaveMixBlock(dim=32, level=level, mult=mult, dropout=dropout)).train()
     measured = _kept_per_input(block, torch.randn(2, 32, 32, 32))
-    assert block.kept_ratio() == pytest.approx(measured, rel=0.01)  # the per-channel statistics aside
+    assert kept_ratio(block) == pytest.approx(measured, rel=0.01)  # the per-channel statistics aside  # the per-channel statistics aside
 
 
 def test_default_segments_follow_the_blocks_and_the_head():
-    """``set_grad_checkpointing()`` sizes WaveMix segments from the blocks (width does not matter,
-    level and dropout do) and the head; Wave-ViT keeps two blocks per segment."""
+    """``set_grad_checkpointing()`` sizes accelerated WaveMix segments from the blocks (width does
+    not matter, level and dropout do) and the head; Wave-ViT and the plain models keep two blocks
+    per segment."""
     model = wavevision.create_model("wavemix", depth=16, final_dim=16, ff_channel=16, level=3, dropout=0.5)
     model.set_grad_checkpointing()
-    assert model.layers[0].kept_ratio() == pytest.approx(1.8047, abs=1e-4)
-    assert model._head_cost() == 0.0  # pooled
-    assert model._segments(16) == segment_bounds(16, (4, 3, 3, 2, 2, 1, 1))
+    assert kept_ratio(model.layers[0]) == pytest.approx(1.8047, abs=1e-4)
+    assert head_cost(model) == 0.0  # pooled
+    assert model._segment_lengths(16) == (4, 3, 3, 2, 2, 1, 1)
     model.set_grad_checkpointing(True, every=2)
-    assert model._segments(16) == segment_bounds(16, 2)
+    assert model._segment_lengths(16) == 2
+    plain = wavevision.create_model("wavemix", depth=16, final_dim=16, ff_channel=16, level=3, accel=False)
+    plain.set_grad_checkpointing()
+    assert plain._segment_lengths(16) == 2
     # dense heads, by hand: x2 transposed conv to C/2 (2 units at 4x the area) and a 1x1 conv to 3
     # channels (3 * 4 / C), 1.9 times their sum; Seg: C/2 at 4x, C/4 at 16x, the classes at 16x.
     sr = wavevision.create_model("wavemix_sr", final_dim=16, ff_channel=16)
-    assert sr._head_cost() == pytest.approx(1.9 * (2 + 12 / 16))
+    assert head_cost(sr) == pytest.approx(1.9 * (2 + 12 / 16))
     seg = wavevision.create_model("wavemix_seg", final_dim=32, ff_channel=32, num_classes=2)
-    assert seg._head_cost() == pytest.approx(1.9 * (2 + 4 + 2 * 16 / 32))
+    assert head_cost(seg) == pytest.approx(1.9 * (2 + 4 + 2 * 16 / 32))
     seg.set_grad_checkpointing()
-    assert [b - a for a, b in seg._segments(16)] == [8, 8]
+    assert seg._segment_lengths(16) == (8, 8)
     unpooled = wavevision.create_model("wavemix", depth=4, final_dim=16, ff_channel=16, num_classes=8, global_pool="")
-    assert unpooled._head_cost() == pytest.approx(1.9 * 8 / 16)  # per-position logits
+    assert head_cost(unpooled) == pytest.approx(1.9 * 8 / 16)  # per-position logits
     vit = small_model("wave_vit_s")
     vit.set_grad_checkpointing()
-    assert vit._segments(5) == [(0, 2), (2, 4), (4, 5)]
+    assert vit._segment_lengths(5) == 2
 
 
 def test_inside_a_checkpoint_the_lean_mlp_recomputes_its_hidden_map(monkeypatch):
     """In forward and in the recomputation the lean MLP runs under in_checkpoint (the two must
     keep the same tensors); outside a checkpoint, and after one, it keeps its GELU input again."""
     seen = []
-    import wavevision.layers.wavemix_block as wb
-
-    real = wb.lean_mlp
-    monkeypatch.setattr(wb, "lean_mlp", lambda *a, **k: seen.append(getattr(lean._state, "in_checkpoint", False)) or real(*a, **k))
+    real = fast_blocks.lean_mlp
+    monkeypatch.setattr(fast_blocks, "lean_mlp", lambda *a, **k: seen.append(inside_checkpoint()) or real(*a, **k))
     plain, ckpt = _pair("wavemix", depth=3, final_dim=16, ff_channel=16, level=1, dropout=0.2)
     x = torch.rand(2, 3, 16, 16, dtype=torch.float64)
     _step(plain, x)
@@ -271,4 +273,4 @@ def test_inside_a_checkpoint_the_lean_mlp_recomputes_its_hidden_map(monkeypatch)
     seen.clear()
     _step(ckpt, x)
     assert seen == [True] * 6
-    assert getattr(lean._state, "in_checkpoint", False) is False
+    assert inside_checkpoint() is False

@@ -1,4 +1,4 @@
-"""The memory-lean training paths (wavevision.layers.lean) give the plain modules' results
+"""The memory-lean training paths (wavevision.accel.lean) give the plain modules' results
 while keeping fewer activations for backward."""
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ import torch
 import torch.nn as nn
 
 import wavevision
-from wavevision.layers import lean
-from wavevision.layers.lean import lean_batch_norm, lean_mlp
+from wavevision.accel import FastConvTranspose2d, FastWaveMixBlock, accelerate
+from wavevision.accel import lean
+from wavevision.accel.lean import lean_batch_norm, lean_mlp
+from wavevision.layers.grad_checkpoint import in_checkpoint, inside_checkpoint
+from wavevision.layers.wavemix_block import WaveMixBlock as wavemix_block
 from wavevision.layers.wavemix_block import wavemix_mlp
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -46,7 +49,7 @@ def test_lean_mlp_equals_the_modules(upsample, dropout):
     """Same seed: bit-identical output (same dropout mask); float64 gradients agree to rounding."""
     torch.manual_seed(0)
     ff = 6 if upsample == "convtranspose" else 4
-    mlp = wavemix_mlp(6, 8, ff, 4, dropout=dropout, upsample=upsample).double().train()
+    mlp = accelerate(wavemix_mlp(6, 8, ff, 4, dropout=dropout, upsample=upsample).double()).train()
     x = torch.randn(3, 6, 5, 7, dtype=torch.float64, requires_grad=True)
     params = [x, *[p for m in list(mlp)[:5] for p in m.parameters()]]
     torch.manual_seed(1)
@@ -65,15 +68,16 @@ def test_lean_mlp_with_a_residual_is_the_whole_mlp_plus_the_residual(upsample, h
     hidden map, as in a checkpoint, with the transposed conv; otherwise the MLP, then lean_batch_norm):
     bit-identical output, the same running statistics, gradients to rounding."""
     torch.manual_seed(0)
-    mlp = wavemix_mlp(6, 8, 6 if upsample == "convtranspose" else 4, 4, dropout=0.4, upsample=upsample).double().train()
+    mlp = accelerate(wavemix_mlp(6, 8, 6 if upsample == "convtranspose" else 4, 4, dropout=0.4, upsample=upsample).double()).train()
     with torch.no_grad():
         mlp[5].weight.uniform_(0.5, 2.0)
         mlp[5].bias.uniform_(-1.0, 1.0)
     ref_mlp = copy.deepcopy(mlp)
+    ref_mlp.lean = False  # the modules as written
     x = torch.randn(3, 6, 5, 7, dtype=torch.float64, requires_grad=True)
     r = torch.randn(3, 4, 10, 14, dtype=torch.float64, requires_grad=True)
     torch.manual_seed(1)
-    with lean.in_checkpoint() if hidden else contextlib.nullcontext():
+    with in_checkpoint() if hidden else contextlib.nullcontext():
         out = lean_mlp(x, mlp, residual=r)
     torch.manual_seed(1)
     ref = ref_mlp(x) + r
@@ -90,7 +94,7 @@ def test_lean_mlp_with_a_residual_is_the_whole_mlp_plus_the_residual(upsample, h
 
 def test_lean_mlp_keeps_neither_the_dropout_output_nor_the_upsample_input():
     torch.manual_seed(0)
-    mlp = wavemix_mlp(96, 128, 64, 64, dropout=0.5).train()
+    mlp = accelerate(wavemix_mlp(96, 128, 64, 64, dropout=0.5)).train()
     x = torch.randn(4, 96, 16, 16)
     plain, _ = _saved_bytes(lambda: mlp[4](mlp[3](mlp[2](mlp[1](mlp[0](x))))))
     kept, _ = _saved_bytes(lambda: lean_mlp(x, mlp))
@@ -104,17 +108,17 @@ def test_lean_mlp_recomputing_its_hidden_map_keeps_less_and_gives_the_same_gradi
     """Under in_checkpoint (checkpointed blocks) the GELU input is not kept; backward rebuilds
     it with the same operation, so outputs and gradients are bit-identical."""
     torch.manual_seed(0)
-    mlp = wavemix_mlp(24, 32, 16, 16, dropout=0.5).double().train()
+    mlp = accelerate(wavemix_mlp(24, 32, 16, 16, dropout=0.5).double()).train()
     x = torch.randn(2, 24, 8, 8, dtype=torch.float64, requires_grad=True)
     params = [x, *mlp[:5].parameters()]  # the BatchNorm is the caller's
     torch.manual_seed(1)
     kept, out = _saved_bytes(lambda: lean_mlp(x, mlp))
-    with lean.in_checkpoint():
-        with lean.in_checkpoint():
+    with in_checkpoint():
+        with in_checkpoint():
             pass  # nesting restores the outer state
         torch.manual_seed(1)
         kept_less, out2 = _saved_bytes(lambda: lean_mlp(x, mlp))
-    assert not lean._state.in_checkpoint
+    assert not inside_checkpoint()
     assert kept - kept_less == (2 * 32 * 8 * 8 - 32) * 8  # the hidden map, less the first bias now kept
     assert torch.equal(out, out2)
     g = torch.randn_like(out)
@@ -252,8 +256,6 @@ def test_lean_float32_matches_the_plain_modules():
 
 
 def test_fast_conv_transpose_inference_is_channels_last_and_blocks_keep_nchw():
-    from wavevision.layers.wavemix_block import FastConvTranspose2d
-
     torch.manual_seed(0)
     up = FastConvTranspose2d(8, 6, 4, stride=2, padding=1).eval()
     plain = nn.ConvTranspose2d(8, 6, 4, stride=2, padding=1).eval()
@@ -296,11 +298,15 @@ def test_cpu_inference_runs_channels_last_and_returns_the_input_format(name, kwa
         assert out_cl.is_contiguous(memory_format=torch.channels_last)
 
 
-def test_block_residual_of_another_shape_is_refused():
-    from wavevision.layers import WaveMixBlock
-
-    block = WaveMixBlock(dim=8, level=1)
-    x = torch.randn(2, 8, 8, 8)
-    with pytest.raises(ValueError, match=r"residual must have the block input's shape \(2, 8, 8, 8\)"):
-        block(x, residual=torch.randn(2, 8, 4, 4))
-    torch.testing.assert_close(block(x, residual=x), x + block(x))
+def test_block_adds_the_residual_itself_as_the_model_would():
+    """FastWaveMixBlock.add_residual(x) (the fused residual of a training step) is x + block(x)."""
+    torch.manual_seed(0)
+    block = accelerate(wavemix_block(dim=8, level=2)).double().train()
+    assert type(block) is FastWaveMixBlock
+    x = torch.randn(2, 8, 8, 8, dtype=torch.float64, requires_grad=True)
+    fused = block.add_residual(x)
+    plain = x + block(x)
+    torch.testing.assert_close(fused, plain, rtol=1e-12, atol=1e-12)
+    g = torch.randn_like(plain)
+    for a, b in zip(_grads(fused, [x, *block.parameters()], g), _grads(plain, [x, *block.parameters()], g)):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)

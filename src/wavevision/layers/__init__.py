@@ -1,10 +1,12 @@
-"""Building blocks shared by the models."""
+"""Building blocks shared by the models (the plain reference modules; CPU fast paths: wavevision.accel)."""
+from typing import Any
+
 from .drop_path import DropPath, drop_path
 from .mixers import MIXERS, TokenMixerBlock, build_token_mixer, mixer_block
 from .mlp import DWConvMlp, Mlp, TokenDWConv
 from .stems import STEM_TYPES, normalize_stem, patchify_stem, strided_stem
 from .wave_attention import Attention, ClassAttention, WaveAttention, attention
-from .wavemix_block import UPSAMPLE_MODES, WaveMixBlock, wavemix_mlp
+from .wavemix_block import _MOVED, UPSAMPLE_MODES, WaveMixBlock, wavemix_mlp
 
 __all__ = [
     "Attention",
@@ -28,3 +30,12 @@ __all__ = [
     "strided_stem",
     "wavemix_mlp",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The CPU fast modules moved to :mod:`wavevision.accel`; ``wavevision.layers.PointwiseConv2d`` keeps working."""
+    if name in _MOVED:
+        from .. import accel  # accel imports this package: imported when asked for
+
+        return getattr(accel, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

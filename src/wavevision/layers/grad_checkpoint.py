@@ -7,26 +7,20 @@ The recomputation draws the same random numbers (dropout masks, drop path) becau
 state is restored, so gradients equal the plain model's. BatchNorm layers in training mode
 would update their running statistics a second time during the recomputation; their
 buffers are restored afterwards, so they are updated once per step, as without checkpointing.
-The memory-lean paths (:mod:`wavevision.layers.lean`) run inside the checkpointed block, where
-the lean MLP keeps even less (:func:`~wavevision.layers.lean.in_checkpoint`).
 
-Blocks are checkpointed in segments (a segment keeps only its input). In backward the
-segments are recomputed last to first, and while segment k (counted from the first) is
-recomputed, the inputs of segments 0..k are still kept: that phase peaks at about
-``k + 1 + kept_ratio * length_k`` block inputs (plus what any block's backward needs), where
-``kept_ratio`` is what one block keeps for backward in units of its input. Before it, the
-head's backward runs while all m segment inputs are kept: about ``m + head`` (``head``: what
-the head needs beyond a block's backward; a classifier's pooled head needs less, a dense
-decoder at 2-4x the resolution more). :func:`balanced_segments` minimises the larger of the
-two: long segments first, single blocks last (16 WaveMix-192 level-3 blocks: 4 3 3 2 2 1 1),
-and few long segments behind a large decoder (16 WaveMix-Seg blocks: 8 8).
+Blocks are checkpointed in segments (a segment keeps only its input): :func:`checkpoint_seq`
+runs a sequence of steps ``x = step(x)`` so, timm's helper of the same name without the
+dependency. The plain models use segments of a fixed length; :func:`wavevision.accel.accelerate`
+sizes them from a memory model of the blocks and the head (:mod:`wavevision.accel.memory`).
+Code that keeps less inside a checkpointed segment asks :func:`inside_checkpoint`.
 """
 from __future__ import annotations
 
 import contextlib
 import math
-from functools import lru_cache, partial
-from typing import Any, Callable, Optional, Sequence
+import threading
+from functools import partial
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 import torch.nn as nn
@@ -34,10 +28,28 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.checkpoint import checkpoint
 
 from ..ops._fx import is_tracing
-from ..utils.validate import check_float, check_int
-from .lean import in_checkpoint
 
-__all__ = ["balanced_segments", "checkpoint_block", "checkpointing_applies", "segment_bounds"]
+__all__ = ["checkpoint_block", "checkpoint_seq", "checkpointing_applies", "in_checkpoint", "inside_checkpoint",
+           "segment_bounds"]
+
+_state = threading.local()  # per thread, like autograd's grad mode
+
+
+@contextlib.contextmanager
+def in_checkpoint() -> Iterator[None]:
+    """Marks a checkpointed segment's forward and its recomputation (``torch.utils.checkpoint``
+    needs both to keep the same tensors), for code that keeps less there (:func:`inside_checkpoint`)."""
+    previous = getattr(_state, "in_checkpoint", False)
+    _state.in_checkpoint = True
+    try:
+        yield
+    finally:
+        _state.in_checkpoint = previous
+
+
+def inside_checkpoint() -> bool:
+    """Whether this thread runs inside a checkpointed segment (forward or recomputation)."""
+    return getattr(_state, "in_checkpoint", False)
 
 
 def checkpointing_applies(enabled: bool) -> bool:
@@ -72,7 +84,7 @@ def _recomputation(module: nn.Module):
 
 
 def _contexts(module: nn.Module):
-    # forward and recomputation must keep the same tensors: the lean MLP keeps less in both
+    # forward and recomputation must keep the same tensors: both run under in_checkpoint
     return in_checkpoint(), _recomputation(module)
 
 
@@ -80,59 +92,11 @@ def checkpoint_block(fn: Callable[..., torch.Tensor], module: nn.Module, *args: 
     """``fn(*args)`` (which runs ``module``) keeping only its inputs for backward.
 
     Args:
-        fn: the block's computation, e.g. ``lambda x: block(x, residual=x)``.
+        fn: the block's computation, e.g. ``lambda x: x + block(x)``.
         module: the module ``fn`` runs (its BatchNorm statistics are kept from double updates).
         *args: the inputs (tensors and constants).
     """
     return checkpoint(fn, *args, use_reentrant=False, context_fn=partial(_contexts, module))
-
-
-def balanced_segments(n: int, kept_ratio: float, head: float = 0.0) -> tuple[int, ...]:
-    """Lengths, first to last, of checkpointed segments of ``n`` blocks with the lowest estimated peak.
-
-    The estimate (module docstring) is ``max(max_k (k + 1 + kept_ratio * length_k), m + head)``
-    block inputs for m segments; among the arrangements that reach the lowest, the one with the
-    lowest block phase, then the fewest segments (longest first), is returned.
-
-    Args:
-        n: number of blocks, >= 1.
-        kept_ratio: activations one block keeps for backward, in units of its input (> 0).
-        head: what the head's backward needs beyond a block's backward, in block inputs.
-    """
-    n = check_int("n", n, min=1)
-    ratio = round(check_float("kept_ratio", kept_ratio, gt=0.0), 3)
-    return _balanced_segments(n, ratio, round(check_float("head", head), 3))
-
-
-@lru_cache(maxsize=64)
-def _balanced_segments(n: int, ratio: float, head: float) -> tuple[int, ...]:
-    def fill(peak: float) -> Optional[tuple[int, ...]]:
-        """The fewest segments (longest first) whose block phase stays under ``peak``; None if none do."""
-        lengths: list[int] = []
-        while sum(lengths) < n:
-            longest = math.floor((peak - len(lengths) - 1) / ratio + 1e-9)
-            if longest < 1:
-                return None
-            lengths.append(min(longest, n - sum(lengths)))
-        return tuple(lengths)
-
-    def block_phase(lengths: tuple[int, ...]) -> float:
-        return max(k + 1 + ratio * length for k, length in enumerate(lengths))
-
-    # the block phase's possible values; one segment of n blocks fits under the largest
-    peaks = sorted({k + 1 + ratio * length for k in range(n) for length in range(1, n + 1)})
-    best: list[tuple[float, float, int, tuple[int, ...]]] = []
-    for m in range(1, n + 1):  # the lowest block phase with at most m segments (monotonic in the peak)
-        lo, hi = 0, len(peaks) - 1
-        while lo < hi:
-            mid = (lo + hi) // 2
-            fit = fill(peaks[mid])
-            lo, hi = (lo, mid) if fit is not None and len(fit) <= m else (mid + 1, hi)
-        lengths = fill(peaks[lo])
-        assert lengths is not None
-        phase = block_phase(lengths)
-        best.append((max(phase, len(lengths) + head), phase, len(lengths), lengths))
-    return min(best)[3]
 
 
 def segment_bounds(n: int, lengths: Sequence[int] | int) -> list[tuple[int, int]]:
@@ -149,3 +113,30 @@ def segment_bounds(n: int, lengths: Sequence[int] | int) -> list[tuple[int, int]
     if start < n:
         raise ValueError(f"segments of lengths {list(lengths)} do not cover {n} blocks")
     return bounds
+
+
+def _run(steps: Sequence[Callable[[torch.Tensor], torch.Tensor]], x: torch.Tensor) -> torch.Tensor:
+    for step in steps:
+        x = step(x)
+    return x
+
+
+def checkpoint_seq(
+    steps: Sequence[Callable[[torch.Tensor], torch.Tensor]],
+    x: torch.Tensor,
+    every: Sequence[int] | int = 1,
+    modules: Sequence[nn.Module] | None = None,
+) -> torch.Tensor:
+    """``x = step(x)`` for each step, checkpointed in consecutive segments (timm's ``checkpoint_seq``).
+
+    Args:
+        steps: the blocks (modules) or per-block callables, in order.
+        x: the first step's input.
+        every: steps per segment, or the segments' lengths first to last (:func:`segment_bounds`).
+        modules: the module each step runs, where ``steps`` are not modules themselves (their
+            BatchNorm statistics are kept from double updates during the recomputation).
+    """
+    owners: list[Any] = list(steps) if modules is None else list(modules)
+    for start, stop in segment_bounds(len(steps), every):
+        x = checkpoint_block(partial(_run, steps[start:stop]), nn.ModuleList(owners[start:stop]), x)
+    return x

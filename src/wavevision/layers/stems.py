@@ -22,7 +22,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .lean import lean_batch_norm
 
 __all__ = ["STEM_TYPES", "PatchifyStem", "normalize_stem", "patchify_stem", "strided_stem"]
 
@@ -68,8 +67,6 @@ class PatchifyStem(nn.Sequential):
     """
 
     compose: bool = True
-    #: Train the final BatchNorm on the memory-lean path (:func:`wavevision.layers.lean.lean_batch_norm`).
-    lean: bool = True
 
     def _per_pixel(self) -> Tuple[float, float]:
         """Multiply-accumulates per input pixel: (composed, the three convolutions). From the
@@ -110,10 +107,11 @@ class PatchifyStem(nn.Sequential):
             y = _patchify_convs(x, c1.weight, c1.bias, c2.weight, c2.bias, c3.weight, c3.bias)
         else:
             y = self[2](self[1](self[0](x)))
-        rest = list(self)[3:]
-        if self.lean and len(rest) == 2:  # GELU, BatchNorm: the first block keeps the BatchNorm's output
-            return lean_batch_norm(rest[0](y), rest[1])
-        for m in rest:
+        return self._tail(y)
+
+    def _tail(self, y: torch.Tensor) -> torch.Tensor:
+        """The modules after the three convolutions (GELU, BatchNorm)."""
+        for m in list(self)[3:]:
             y = m(y)
         return y
 

@@ -7,12 +7,12 @@ as one ``torch.fx`` graph node so symbolic tracing works on every model.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn as nn
 
-from ..layers.grad_checkpoint import checkpointing_applies, segment_bounds
+from ..layers.grad_checkpoint import checkpointing_applies
 from ..utils.validate import check_bool, check_choice, check_int
 from ._features import OUTPUT_FORMATS, FeatureInfo, default_out_indices
 
@@ -88,6 +88,9 @@ class ModelBase(nn.Module):
     features_only: bool = False
     out_indices: tuple[int, ...] = ()
     feature_info: FeatureInfo
+    #: Sizes the segments of ``set_grad_checkpointing(every=None)``: ``(model, n) -> lengths``;
+    #: ``None``: two blocks each. :func:`wavevision.accel.accelerate` sets a memory model for WaveMix.
+    segment_planner: Callable[[nn.Module, int], Sequence[int] | int] | None = None
 
     @property
     def default_cfg(self) -> dict[str, Any]:
@@ -106,11 +109,11 @@ class ModelBase(nn.Module):
         Args:
             enable: turn checkpointing on or off.
             every: blocks per checkpointed segment. ``None`` (default) lets the family choose:
-                WaveMix models size their segments from what a block and the head keep
-                (:func:`~wavevision.layers.grad_checkpoint.balanced_segments`: long segments
-                first and single blocks last, or a few long ones behind a dense decoder; the
-                lowest peak in ``benchmarks/grad_checkpointing.py``), Wave-ViT uses two blocks
-                per segment. ``forward_intermediates`` always checkpoints single blocks.
+                accelerated WaveMix models (the default of ``create_model``) size their segments
+                from what a block and the head keep (:func:`wavevision.accel.balanced_segments`:
+                long segments first and single blocks last, or a few long ones behind a dense
+                decoder; the lowest peak in ``benchmarks/grad_checkpointing.py``); others use
+                two blocks per segment. ``forward_intermediates`` always checkpoints single blocks.
         """
         self.grad_checkpointing = check_bool("enable", enable)
         self.grad_checkpointing_every = None if every is None else check_int("every", every, min=1)
@@ -118,14 +121,15 @@ class ModelBase(nn.Module):
     def _checkpointing(self) -> bool:
         return checkpointing_applies(self.grad_checkpointing)
 
-    def _segments(self, n: int) -> list[tuple[int, int]]:
-        """``(start, stop)`` of the checkpointed segments of ``n`` consecutive blocks."""
+    def _segment_lengths(self, n: int) -> Sequence[int] | int:
+        """Lengths of the checkpointed segments of ``n`` consecutive blocks (or one length for all)."""
         every = self.grad_checkpointing_every
-        return segment_bounds(n, self._default_segments(n) if every is None else every)
+        return self._default_segments(n) if every is None else every
 
     def _default_segments(self, n: int) -> Sequence[int] | int:
-        """Segment lengths of ``set_grad_checkpointing(every=None)``: two blocks each, unless a family knows better."""
-        return 2
+        """Segment lengths of ``set_grad_checkpointing(every=None)``: the planner's, or two blocks each."""
+        planner = self.segment_planner
+        return 2 if planner is None else planner(self, n)
 
     def no_weight_decay(self) -> set[str]:
         """Parameter names to exclude from weight decay beyond biases and norms (none here: no

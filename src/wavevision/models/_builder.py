@@ -25,6 +25,7 @@ from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union, cast
 import torch
 import torch.nn as nn
 
+from ..accel import accelerate
 from ..utils.io import atomic_write_bytes, read_text
 from ..utils.validate import PathLike, check_bool, check_nested
 from ._pretrained import PretrainedCfg, cfg_for_features, resolve_pretrained_cfg, split_model_name_tag
@@ -49,7 +50,7 @@ CHECKPOINT_VERSION = 1
 _WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "net")
 _PREFIXES = ("module.", "_orig_mod.")
 # timm's arguments that only steer the build; they are not recorded for rebuilding from a checkpoint.
-_BUILD_ONLY = ("pretrained", "pretrained_cfg", "pretrained_cfg_overlay", "cache_dir")
+_BUILD_ONLY = ("pretrained", "pretrained_cfg", "pretrained_cfg_overlay", "cache_dir", "accel")
 FEATURE_CLASSES = ("getter",)
 _FOLDER_PREFIXES = ("hf-hub:", "local-dir:")  # timm's prefixes for Hub-style folders (models._hub)
 
@@ -137,12 +138,14 @@ def build_model(name: str, cls: type, defaults: Mapping[str, Any], overrides: Ma
     (load the weights the record names), ``pretrained_cfg`` (a tag, a dict or a record),
     ``pretrained_cfg_overlay`` (fields replaced), ``drop_rate`` (the family's ``dropout`` where it
     has no ``drop_rate``), and ``features_only`` / ``out_indices`` / ``feature_cls`` (a backbone
-    returning feature maps). Unknown names raise a TypeError listing the accepted ones. The model
-    gets ``model_name``, ``model_kwargs`` (the overrides, to rebuild it from a checkpoint) and
-    ``pretrained_cfg``.
+    returning feature maps), and ``accel`` (default True: :func:`wavevision.accel.accelerate`
+    swaps in the CPU fast modules, same state dict; False: the plain reference modules).
+    Unknown names raise a TypeError listing the accepted ones. The model gets ``model_name``,
+    ``model_kwargs`` (the overrides, to rebuild it from a checkpoint) and ``pretrained_cfg``.
     """
     kwargs = dict(overrides)
     pretrained = check_bool("pretrained", kwargs.pop("pretrained", False))
+    accel = check_bool("accel", kwargs.pop("accel", True))
     cfg = resolve_pretrained_cfg(name, get_entry(name).cfgs, kwargs.pop("pretrained_cfg", None),
                                  kwargs.pop("pretrained_cfg_overlay", None))
     cache_dir = kwargs.pop("cache_dir", None)
@@ -156,7 +159,7 @@ def build_model(name: str, cls: type, defaults: Mapping[str, Any], overrides: Ma
     unknown = sorted(set(kwargs) - set(accepted))
     if unknown:
         raise TypeError(f"{name}: unknown argument(s) {unknown}; accepted: {accepted} and timm's pretrained, "
-                        "pretrained_cfg, pretrained_cfg_overlay, drop_rate, features_only, out_indices, feature_cls")
+                        "pretrained_cfg, pretrained_cfg_overlay, drop_rate, features_only, out_indices, feature_cls, accel")
     _check_used(name, cls, defaults, kwargs)
     try:
         model = cls(**{**defaults, **kwargs})
@@ -171,7 +174,7 @@ def build_model(name: str, cls: type, defaults: Mapping[str, Any], overrides: Ma
     if features_only:
         model.as_backbone(out_indices)
         model.pretrained_cfg = cfg_for_features(model.pretrained_cfg)
-    return model
+    return accelerate(model, accel)
 
 
 def _unwrap(obj: Any) -> Dict[str, torch.Tensor]:
@@ -545,7 +548,9 @@ def create_model(
         **overrides: hyperparameters replacing the registered defaults (e.g. ``num_classes``)
             and timm's standard arguments (``pretrained_cfg``, ``pretrained_cfg_overlay``,
             ``drop_rate``, ``drop_path_rate``, ``global_pool``, ``features_only``,
-            ``out_indices``, ``feature_cls``).
+            ``out_indices``, ``feature_cls``), and ``accel``: True (default) applies
+            :func:`wavevision.accel.accelerate` (CPU fast modules, same state dict), False
+            builds the plain reference modules.
     """
     if isinstance(name, str) and name.startswith(_FOLDER_PREFIXES):
         if checkpoint is not None:

@@ -35,7 +35,7 @@ import torch
 import torch.nn as nn
 
 from ..layers.drop_path import DropPath
-from ..layers.grad_checkpoint import checkpoint_block
+from ..layers.grad_checkpoint import checkpoint_seq
 from ..layers.mlp import DWConvMlp, Mlp
 from ..layers.wave_attention import Attention, ClassAttention, WaveAttention
 from ..ops.padding import crop_to, pad_to_multiple
@@ -95,12 +95,6 @@ def _mix_tokens(tokens: torch.Tensor, size: Tuple[int, int], beta: float) -> Tup
     mirrored sample; returns the tokens and the box on the final grid."""
     box = sample_mix_box((size[0] // POOLING_SCALE, size[1] // POOLING_SCALE), beta)
     return swap_box(tokens, size, box, POOLING_SCALE), box
-
-
-def _run_seq(blocks: nn.ModuleList, tokens: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
-    for blk in blocks:
-        tokens = blk(tokens, size)
-    return tokens
 
 
 def _tokens_to_map(x: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
@@ -335,11 +329,11 @@ class WaveViT(ModelBase):
 
     def _run_blocks(self, blocks: nn.ModuleList, tokens: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
         """A stage's blocks; with checkpointing, in segments (:meth:`set_grad_checkpointing`)."""
-        if not self._checkpointing():
-            return _run_seq(blocks, tokens, size)
-        for start, stop in self._segments(len(blocks)):
-            segment = blocks[start:stop]
-            tokens = checkpoint_block(partial(_run_seq, segment, size=size), segment, tokens)
+        steps = [partial(blk, size=size) for blk in blocks]
+        if self._checkpointing():
+            return checkpoint_seq(steps, tokens, self._segment_lengths(len(steps)), modules=blocks)
+        for step in steps:
+            tokens = step(tokens)
         return tokens
 
     def _encode(

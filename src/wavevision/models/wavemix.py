@@ -24,12 +24,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..fuse import fuse as _fuse
 from ..layers import WaveMixBlock, normalize_stem, patchify_stem, strided_stem
-from ..layers.stems import STEM_TYPES
-from ..layers.drop_path import drop_path
-from ..layers.grad_checkpoint import balanced_segments, checkpoint_block
+from ..layers.grad_checkpoint import checkpoint_seq
 from ..layers.layout import in_format_of, inference_layout
 from ..data.constants import CIFAR10_MEAN, CIFAR10_STD, CIFAR100_MEAN, CIFAR100_STD
+from ..layers.stems import STEM_TYPES
+from ..layers.wavemix_block import residual_step
 from ..ops.padding import crop_to, pad_to_multiple
 from ..ops.transform import DEFAULT_MODE
 from ..utils.validate import check_float
@@ -50,31 +51,6 @@ DENSE_POOL_TYPES = ("",)
 def _check_positive_int(name: str, value: Any, minimum: int = 1) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
-def _residual(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``block(x) + x``; WaveMix blocks add the residual themselves (a leaner training step,
-    :meth:`WaveMixBlock.forward`) unless forward hooks on the block expect its own output."""
-    if isinstance(block, WaveMixBlock) and not block._forward_hooks:
-        return block(x, residual=x)
-    return x + block(x)  # x first: the sum takes the input's memory format
-
-
-# The backward of a dense head needs about this many times the size of the maps it makes more
-# than a block's backward (kept maps and their gradients; _WaveMixBase._head_cost).
-_DENSE_HEAD = 1.9
-
-
-def _decoder_cost(expand: nn.Module, width: int) -> float:
-    """``_head_cost`` of a decoder of transposed convs and a 1x1 classifier, from its maps' size
-    in units of the blocks' map (``width`` channels)."""
-    maps, area = 0.0, 1.0
-    for m in expand.modules():
-        if isinstance(m, nn.ConvTranspose2d):
-            area *= m.stride[0] * m.stride[1]
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-            maps += m.out_channels * area / width
-    return _DENSE_HEAD * maps
 
 
 def _resize_like(y: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
@@ -135,46 +111,25 @@ class _WaveMixBase(ModelBase):
     def _check_input(self, x: torch.Tensor) -> None:
         check_image(x, type(self).__name__, self.in_chans)
 
-    def _apply_block(self, i: int, x: torch.Tensor) -> torch.Tensor:
-        """Block ``i`` with its residual (and stochastic depth in training)."""
-        block = self.layers[i]
+    def _step(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        """Block ``i`` with the residual around it (stochastic depth on its branch in training)."""
         p = self.drop_path_rates[i] if self.training and i < len(self.drop_path_rates) else 0.0
-        if p > 0.0:
-            return x + drop_path(block(x), p, True)
-        return _residual(block, x)
-
-    def _run(self, x: torch.Tensor, start: int, stop: int) -> torch.Tensor:
-        for i in range(start, stop):
-            x = self._apply_block(i, x)
-        return x
+        return residual_step(self.layers[i], x, p)
 
     def _block(self, i: int, x: torch.Tensor) -> torch.Tensor:
         """Block ``i``, checkpointed on its own when checkpointing applies (intermediates need each output)."""
         if self._checkpointing():
-            return checkpoint_block(partial(self._run, start=i, stop=i + 1), self.layers[i], x)
-        return self._apply_block(i, x)
+            return checkpoint_seq([partial(self._step, i)], x, modules=[self.layers[i]])
+        return self._step(i, x)
 
     def _blocks(self, x: torch.Tensor) -> torch.Tensor:
-        """All blocks; with checkpointing, in segments (:meth:`set_grad_checkpointing`)."""
-        n = len(self.layers)
-        if not self._checkpointing():
-            return self._run(x, 0, n)
-        for start, stop in self._segments(n):
-            x = checkpoint_block(partial(self._run, start=start, stop=stop), self.layers[start:stop], x)
+        """All blocks, ``x = x + block(x)``; with checkpointing, in segments (:meth:`set_grad_checkpointing`)."""
+        steps = [partial(self._step, i) for i in range(len(self.layers))]
+        if self._checkpointing():
+            return checkpoint_seq(steps, x, self._segment_lengths(len(steps)), modules=self.layers)
+        for step in steps:
+            x = step(x)
         return x
-
-    def _default_segments(self, n: int) -> Tuple[int, ...]:
-        """Balanced segments (:func:`~wavevision.layers.grad_checkpoint.balanced_segments`) from the
-        blocks' kept activations and the head; other token mixers count as keeping two inputs' worth."""
-        ratios = [b.kept_ratio() if isinstance(b, WaveMixBlock) else 2.0 for b in self.layers[:n]]
-        return balanced_segments(n, sum(ratios) / max(len(ratios), 1), self._head_cost())
-
-    def _head_cost(self) -> float:
-        """What the head's backward needs beyond a block's, in block inputs: nothing for a pooled
-        classifier; a dense head keeps each map it makes for the next layer's backward and holds
-        its gradient: about 1.9 times the maps' size (measured on WaveMixSR x2 and WaveMix-Seg,
-        ``benchmarks/grad_checkpointing.py``)."""
-        return 0.0
 
     def _stem(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(x)
@@ -182,15 +137,13 @@ class _WaveMixBase(ModelBase):
     def _embed(self, x: torch.Tensor) -> torch.Tensor:
         """The stem, checkpointed too when checkpointing applies (its maps are at the input's resolution)."""
         if self._checkpointing():
-            return checkpoint_block(self._stem, self.conv, x)
+            return checkpoint_seq([self._stem], x, modules=[self.conv])
         return self._stem(x)
 
     def fuse(self) -> nn.Module:
         """An eval-only copy with BatchNorm folded into the transposed convs and dropout removed
         (:func:`wavevision.fuse`); call ``model.eval()`` first."""
-        from ..fuse import fuse
-
-        return fuse(self)
+        return _fuse(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Stem and blocks: the unpooled (B, final_dim, h, w) map, in the input's memory format."""
@@ -334,9 +287,6 @@ class WaveMix(_WaveMixBase):
     def get_classifier(self) -> nn.Module:
         return self.pool[2]
 
-    def _head_cost(self) -> float:
-        return 0.0 if self.global_pool else _DENSE_HEAD * self.num_classes / self.num_features  # per-position logits
-
     def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
         """Replace the classifier (and the pooling, when ``global_pool`` is given); ``num_classes=0``
         makes the model return pooled features (with ``global_pool=""``, the unpooled map)."""
@@ -450,9 +400,6 @@ class WaveMixSeg(_WaveMixBase):
 
     def _classifier(self, num_classes: int) -> nn.Module:
         return nn.Conv2d(self.head_hidden_size, num_classes, 1) if num_classes > 0 else nn.Identity()
-
-    def _head_cost(self) -> float:
-        return _decoder_cost(self.decoder, self.num_features)
 
     def get_classifier(self) -> nn.Module:
         return self.decoder[2]
@@ -571,9 +518,6 @@ class WaveMixPaperSR(_WaveMixBase):
 
     def _classifier(self, num_classes: int) -> nn.Module:
         return nn.Conv2d(self._head_dim, num_classes, 1) if num_classes > 0 else nn.Identity()
-
-    def _head_cost(self) -> float:
-        return _decoder_cost(self.expand, self.num_features)
 
     def get_classifier(self) -> nn.Module:
         return self.expand[-1]

@@ -45,9 +45,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..layers import WaveMixBlock
-from ..layers.drop_path import drop_path
-from ..layers.grad_checkpoint import checkpoint_block
-from ..layers.wavemix_block import FastDropout, PointwiseConv2d
+from ..layers.grad_checkpoint import checkpoint_seq
+from ..layers.wavemix_block import residual_step
 from ..ops.color import rgb_to_ycbcr, ycbcr_to_rgb
 from ..ops.haar import haar_dwt2
 from ..ops.padding import crop_to, pad_to_multiple
@@ -94,10 +93,10 @@ class WaveMixSRV2Block(nn.Module):
             raise ValueError(f"ff_channel must be a multiple of 4 (PixelShuffle(2) folds 4 channels into one), got {ff}")
         self.dim = dim
         self.feedforward = nn.Sequential(
-            PointwiseConv2d(dim, dim * mult), nn.GELU(), FastDropout(dropout), PointwiseConv2d(dim * mult, ff),
+            nn.Conv2d(dim, dim * mult, 1), nn.GELU(), nn.Dropout(dropout), nn.Conv2d(dim * mult, ff, 1),
             nn.PixelShuffle(2), nn.Conv2d(ff // 4, dim, 3, padding=1), nn.BatchNorm2d(dim),
         )
-        self.reduction = PointwiseConv2d(dim, dim // 4)
+        self.reduction = nn.Conv2d(dim, dim // 4, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         r, size = pad_to_multiple(self.reduction(x), 2)
@@ -127,16 +126,6 @@ class SRStage(nn.Module):
         self.layers = nn.ModuleList(blocks)
         self.final = _final(dim, out_chans)
         self.path1 = _path1(dim)
-
-
-def _residual(block: nn.Module, x: torch.Tensor, p: float = 0.0) -> torch.Tensor:
-    """``block(x) + x`` (the branch dropped per sample with probability ``p``, stochastic depth);
-    a WaveMix block adds the residual itself on its lean training path."""
-    if p > 0.0:
-        return x + drop_path(block(x), p, True)
-    if isinstance(block, WaveMixBlock) and not block._forward_hooks:
-        return block(x, residual=x)
-    return x + block(x)
 
 
 def _upsample2(c: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
@@ -200,8 +189,8 @@ class _LumaSR(ModelBase):
         """Block ``k`` (running index) with its residual; checkpointed when checkpointing applies."""
         p = self.drop_path_rates[k] if self.training and k < len(self.drop_path_rates) else 0.0
         if self._checkpointing():
-            return checkpoint_block(partial(_residual, block, p=p), block, f)
-        return _residual(block, f, p)
+            return checkpoint_seq([partial(residual_step, block, drop_prob=p)], f, modules=[block])
+        return residual_step(block, f, p)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """All stages but the last one's head: the last block's (B, C, sH, sW) map, with the

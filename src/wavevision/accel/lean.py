@@ -10,7 +10,7 @@ where the transposed convolution below keeps the NCHW layout):
   dropout mask, the dropout output and the upsample's input; this keeps the first three and
   recomputes the other two in backward (a GELU, a multiply and the second 1x1 conv). Its
   transposed convolution runs from a channels-last input, which oneDNN computes about twice
-  as fast (:class:`~wavevision.layers.wavemix_block.FastConvTranspose2d`).
+  as fast (:class:`~wavevision.accel.modules.FastConvTranspose2d`).
 * :func:`lean_batch_norm`, training-mode BatchNorm whose backward works from its output
   (``out = gamma * (u - mean) * invstd + beta``), optionally with a residual added
   to the output (``out + residual``, the block's residual sum). Layers after it keep that
@@ -25,9 +25,8 @@ where the transposed convolution below keeps the NCHW layout):
 Both run on CPU, float32/float64, eager autograd without autocast (:func:`lean_enabled`);
 elsewhere (CUDA, ``torch.compile``, tracing, autocast) the callers use the plain modules.
 
-Inside a checkpointed block (:func:`in_checkpoint`, entered by
-:mod:`wavevision.layers.grad_checkpoint`) the lean MLP keeps only its input and the mask and
-recomputes the GELU input too, twice (two more 1x1 convs in backward): once to start, and again
+Inside a checkpointed block (:func:`~wavevision.layers.grad_checkpoint.inside_checkpoint`) the
+lean MLP keeps only its input and the mask and recomputes the GELU input too, twice (two more 1x1 convs in backward): once to start, and again
 after the transposed convolution's backward, its peak, which then runs without the hidden
 maps. With checkpointing the user has already chosen recomputation over memory, and the
 blocks of a recomputed segment wait for their backward with fewer activations. What a
@@ -37,35 +36,23 @@ function's backward ends).
 """
 from __future__ import annotations
 
-import contextlib
-import threading
-from typing import Iterator, Optional
+from typing import Optional
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..layers.grad_checkpoint import inside_checkpoint
 from ..ops._fx import is_fx_tracing
+from .kernels import keep_mask as _keep_mask
+from .kernels import pointwise as _pointwise
+from .kernels import pointwise_grads as _pointwise_grads
+from .modules import FastConvTranspose2d, FastDropout, PointwiseConv2d
 
-__all__ = ["in_checkpoint", "lean_batch_norm", "lean_enabled", "lean_mlp"]
+__all__ = ["lean_batch_norm", "lean_enabled", "lean_mlp"]
 
 # Rebuilding the BatchNorm input divides by gamma; below this the rounding would be amplified.
 _MIN_GAMMA = 1e-3
-
-
-_state = threading.local()  # per thread, like autograd's grad mode
-
-
-@contextlib.contextmanager
-def in_checkpoint() -> Iterator[None]:
-    """Marks a checkpointed block's forward and recomputation (``torch.utils.checkpoint`` needs
-    both to keep the same tensors): there :func:`lean_mlp` keeps less (module docstring)."""
-    previous = getattr(_state, "in_checkpoint", False)
-    _state.in_checkpoint = True
-    try:
-        yield
-    finally:
-        _state.in_checkpoint = previous
 
 
 def _autocast_on(device_type: str) -> bool:
@@ -93,41 +80,6 @@ def lean_enabled(x: torch.Tensor) -> bool:
 
 def _no_hooks(*modules: nn.Module) -> bool:
     return not any(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks for m in modules)
-
-
-def _pointwise(d: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor]) -> torch.Tensor:
-    """1x1 convolution of a contiguous NCHW tensor as one batched matrix product (PointwiseConv2d, the lean MLP)."""
-    n, c, h, w = d.shape
-    o = weight.shape[0]
-    w2 = weight.view(o, c).expand(n, -1, -1)
-    d3 = d.view(n, c, h * w)
-    if bias is None:
-        return torch.bmm(w2, d3).view(n, o, h, w)
-    return torch.baddbmm(bias.view(1, -1, 1).expand(n, -1, h * w), w2, d3).view(n, o, h, w)
-
-
-def _keep_mask(x: torch.Tensor, levels: int) -> torch.Tensor:
-    """0/1 uint8 mask shaped and strided like ``x``: 1 where 16 fresh random bits clear ``levels``/65536.
-
-    uint8 rather than bool: multiplying a float tensor by it is about twice as fast on CPU
-    (and ``masked_fill`` / ``where`` with a random mask are slower still)."""
-    n = x.numel()
-    words = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device).random_(-(2**63), 2**63 - 1)
-    bits = words.view(torch.int16)[:n]
-    dense = x.is_contiguous() or (x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last))
-    bits = bits.as_strided(x.shape, x.stride()) if dense else bits.view(x.shape)
-    return (bits >= levels - 32768).view(torch.uint8)
-
-
-def _pointwise_grads(g: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, need_x: bool, need_w: bool, need_b: bool):
-    """Gradients of :func:`_pointwise` (input, weight, bias) from the output gradient ``g``."""
-    n, c, hh, ww = x.shape
-    o = weight.shape[0]
-    g3 = g.reshape(n, o, hh * ww)
-    grad_w = torch.bmm(g3, x.view(n, c, hh * ww).transpose(1, 2)).sum(0).view_as(weight) if need_w else None
-    grad_b = g3.sum((0, 2)) if need_b else None
-    grad_x = torch.bmm(weight.view(o, c).t().expand(n, -1, -1), g3).view(n, c, hh, ww) if need_x else None
-    return grad_x, grad_w, grad_b
 
 
 def _dropped(h: torch.Tensor, keep: Optional[torch.Tensor], scale: float) -> torch.Tensor:
@@ -225,7 +177,7 @@ def lean_mlp(x: torch.Tensor, mlp: nn.Sequential, channels_last_ok: bool = False
     keeping only ``x`` (which the first conv keeps anyway), the GELU input (not inside a
     checkpoint) and the dropout's 1-byte mask; with ``residual``, the sixth (BatchNorm) too, plus the residual:
     ``mlp(x) + residual`` as :func:`lean_batch_norm` computes it. Inside a checkpointed block
-    (:func:`in_checkpoint`) that is one autograd function, which frees the transposed
+    (:func:`~wavevision.layers.grad_checkpoint.inside_checkpoint`) that is one autograd function, which frees the transposed
     convolution's output before making the sum.
 
     Backward recomputes the dropout output and the second 1x1 convolution. Other module types, hooks,
@@ -233,8 +185,6 @@ def lean_mlp(x: torch.Tensor, mlp: nn.Sequential, channels_last_ok: bool = False
     modules as written. Without ``residual`` the BatchNorm is left to the caller; with
     ``channels_last_ok`` the transposed convolution's output may then come back channels-last.
     """
-    from .wavemix_block import FastConvTranspose2d, FastDropout, PointwiseConv2d
-
     conv1, gelu, dropout, conv2, up = (mlp[i] for i in range(5))
     transposed = (
         isinstance(up, nn.ConvTranspose2d)
@@ -262,7 +212,7 @@ def lean_mlp(x: torch.Tensor, mlp: nn.Sequential, channels_last_ok: bool = False
     )
     levels = round(dropout.p * 65536) if ok and dropout.training else 0
     ok = ok and levels < 65536
-    keep_hidden = not getattr(_state, "in_checkpoint", False)  # a checkpoint rebuilds the hidden map
+    keep_hidden = not inside_checkpoint()  # a checkpoint rebuilds the hidden map
     args = (x, conv1.weight, conv1.bias, conv2.weight, conv2.bias)
     if residual is not None:
         bn = mlp[5]
