@@ -53,9 +53,9 @@ def _kwargs(args) -> dict:
 
 
 def _build(args, side: str):
-    from _public_wavemix import import_public_wavemix
-
     import wavevision
+
+    from _public_wavemix import import_public_wavemix
 
     _, cls, _, _ = import_public_wavemix()
     torch.manual_seed(0)

@@ -65,7 +65,6 @@ Entry = tuple[str, str, str]
 
 def make(work: Path, out: Path, det_epochs: int) -> list[tuple[Entry, Path]]:
     """Run the commands in ``work`` and return (entry, the PNG it wrote)."""
-    import numpy as np
 
     from wavevision.data import build_dataset
 

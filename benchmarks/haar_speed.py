@@ -27,8 +27,8 @@ import statistics
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Dict, List
 
 import torch
 
@@ -45,7 +45,7 @@ def _pytorch_wavelets():
     return DWTForward, DWTInverse
 
 
-def _cases(shape, device, compile_: bool) -> Dict[str, Dict[str, Callable[[], None]]]:
+def _cases(shape, device, compile_: bool) -> dict[str, dict[str, Callable[[], None]]]:
     """case -> side -> a function running forward + backward once."""
     DWTForward, DWTInverse = _pytorch_wavelets()
     n, c, h, w = shape
@@ -55,7 +55,7 @@ def _cases(shape, device, compile_: bool) -> Dict[str, Dict[str, Callable[[], No
         return torch.randn(*s, generator=g).to(device)
 
     x = rand(n, c, h, w).requires_grad_()
-    cases: Dict[str, Dict[str, Callable[[], None]]] = {}
+    cases: dict[str, dict[str, Callable[[], None]]] = {}
 
     def fwd_bwd(fn, inputs, grads):
         def run():
@@ -121,12 +121,12 @@ def _cases(shape, device, compile_: bool) -> Dict[str, Dict[str, Callable[[], No
     return cases
 
 
-def _time(cases, device, warmup: int, repeats: int) -> Dict[str, Dict[str, List[float]]]:
+def _time(cases, device, warmup: int, repeats: int) -> dict[str, dict[str, list[float]]]:
     def sync():
         if device.type == "cuda":
             torch.cuda.synchronize()
 
-    times: Dict[str, Dict[str, List[float]]] = {case: {side: [] for side in sides} for case, sides in cases.items()}
+    times: dict[str, dict[str, list[float]]] = {case: {side: [] for side in sides} for case, sides in cases.items()}
     for case, sides in cases.items():
         names = list(sides)
         for name in names:  # warm-up (and, for compiled sides, the compile itself)

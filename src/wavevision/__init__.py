@@ -10,12 +10,15 @@ Quick start::
 ``wavevision.register_timm()`` makes every model available to ``timm.create_model`` (timm is
 imported only then).
 """
+from __future__ import annotations
+
 import sys
 
 from ._launch import prefer_passive_openmp
 
 prefer_passive_openmp()  # the `wavevision` command only, before torch loads (see wavevision._launch)
 
+from .fuse import fuse
 from .models import (
     CheckpointMismatchError,
     ModelEntry,
@@ -29,7 +32,6 @@ from .models import (
     save_checkpoint,
     save_pretrained,
 )
-from .fuse import fuse
 
 
 def register_timm() -> list[str]:

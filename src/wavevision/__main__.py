@@ -1,4 +1,6 @@
 """``python -m wavevision`` (also ``torchrun -m wavevision train ...``)."""
+from __future__ import annotations
+
 import sys
 
 from .cli import main

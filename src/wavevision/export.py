@@ -30,16 +30,17 @@ import json
 import shutil
 import time
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union, cast
+from typing import Any, cast
 
 import torch
 import torch.nn as nn
 
-from .utils import atomic_write_bytes
 from .engine.predict import load_trained
 from .fuse import fuse
+from .utils import atomic_write_bytes
 from .utils.validate import PathLike, check_choice
 
 __all__ = [
@@ -87,21 +88,21 @@ class ExportReport:
 
     path: Path
     format: str
-    input_shape: Tuple[int, ...]
-    output_shape: Tuple[int, ...]
-    opset: Optional[int] = None
-    exporter: Optional[str] = None
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    opset: int | None = None
+    exporter: str | None = None
     fused: bool = False
-    checks: Dict[int, float] = field(default_factory=dict)
+    checks: dict[int, float] = field(default_factory=dict)
     seconds: float = 0.0
-    metadata: Dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
 
     @property
     def max_rel_error(self) -> float:
         return max(self.checks.values(), default=0.0)
 
 
-def onnx_opset_range(exporter: str = "auto") -> Tuple[int, int]:
+def onnx_opset_range(exporter: str = "auto") -> tuple[int, int]:
     """The (lowest, highest) ONNX opset the installed torch can write with ``exporter``."""
     check_choice("exporter", exporter, ONNX_EXPORTERS)
     from torch.onnx import _constants as c
@@ -120,7 +121,7 @@ def _require(module: str, purpose: str) -> Any:
         raise ImportError(f"{purpose} needs the {module!r} package, which is not installed ({e}); {_ONNX_EXTRA}") from None
 
 
-def _example_input(model: nn.Module, input_size: Optional[Sequence[int]], example: Optional[torch.Tensor], batch: int) -> torch.Tensor:
+def _example_input(model: nn.Module, input_size: Sequence[int] | None, example: torch.Tensor | None, batch: int) -> torch.Tensor:
     if example is not None:
         if not isinstance(example, torch.Tensor) or example.dim() != 4:
             raise ValueError(f"example must be a 4D tensor (batch, channels, height, width), got {getattr(example, 'shape', example)!r}")
@@ -180,9 +181,9 @@ def _relative_error(ours: Any, ref: torch.Tensor) -> float:
     return float((ours - ref).abs().max() / ref.abs().max().clamp_min(1e-12))
 
 
-def _check_batches(run, model: nn.Module, example: torch.Tensor, rtol: float, what: str, dynamic: bool = True) -> Dict[int, float]:
+def _check_batches(run, model: nn.Module, example: torch.Tensor, rtol: float, what: str, dynamic: bool = True) -> dict[int, float]:
     """Compare ``run(x)`` with ``model(x)`` for the traced batch size and (``dynamic``) a different one."""
-    checks: Dict[int, float] = {}
+    checks: dict[int, float] = {}
     n = example.shape[0]
     for batch in (n, n + 1) if dynamic else (n,):
         g = torch.Generator().manual_seed(batch)
@@ -203,15 +204,15 @@ def export_onnx(
     model: nn.Module,
     path: PathLike,
     *,
-    input_size: Optional[Sequence[int]] = None,
-    example: Optional[torch.Tensor] = None,
+    input_size: Sequence[int] | None = None,
+    example: torch.Tensor | None = None,
     opset: int = DEFAULT_OPSET,
     dynamic_batch: bool = True,
     fuse: bool = False,
     exporter: str = "auto",
     check: bool = True,
     rtol: float = 1e-4,
-    metadata: Optional[Mapping[str, Any]] = None,
+    metadata: Mapping[str, Any] | None = None,
 ) -> ExportReport:
     """Write ``model`` as an ONNX file.
 
@@ -257,7 +258,7 @@ def export_onnx(
         data, exporter, opset = _onnx_bytes(m, x, opset, dynamic_batch, exporter)
         meta = export_metadata(model, tuple(x.shape[1:])) if metadata is None else dict(metadata)
         data += _onnx_metadata_props(_strings(meta))
-        checks: Dict[int, float] = {}
+        checks: dict[int, float] = {}
         if check:
             options = ort.SessionOptions()
             options.intra_op_num_threads = max(1, torch.get_num_threads())
@@ -273,7 +274,7 @@ def export_onnx(
                         time.perf_counter() - start, meta)
 
 
-def load_run(run: PathLike) -> Tuple[nn.Module, Optional[Tuple[int, int, int]]]:
+def load_run(run: PathLike) -> tuple[nn.Module, tuple[int, int, int] | None]:
     """The model of a training run (its directory or a ``.safetensors`` checkpoint of
     ``wavevision train``) in eval mode, and the (C, H, W) input it trained on (None where the run
     does not record one). The run's dataset (name, classes, class names, input size,
@@ -284,7 +285,7 @@ def load_run(run: PathLike) -> Tuple[nn.Module, Optional[Tuple[int, int, int]]]:
     model, info = trained.model, trained.info
     if info is None:
         return model, None
-    cfg = dict(cast(Dict[str, Any], model.pretrained_cfg), dataset=info.name, num_classes=info.num_classes)
+    cfg = dict(cast(dict[str, Any], model.pretrained_cfg), dataset=info.name, num_classes=info.num_classes)
     if info.class_names:
         cfg["label_names"] = tuple(info.class_names)
     if info.image_size:
@@ -299,7 +300,7 @@ def load_run(run: PathLike) -> Tuple[nn.Module, Optional[Tuple[int, int, int]]]:
     return model, (int(getattr(model, "in_chans", info.in_chans)), height, width)
 
 
-def export_metadata(model: nn.Module, input_shape: Sequence[int]) -> Dict[str, Any]:
+def export_metadata(model: nn.Module, input_shape: Sequence[int]) -> dict[str, Any]:
     """What a user of the exported file needs to feed it, from ``model.pretrained_cfg``.
 
     ``model`` (the registered name), ``task``, ``input_size`` (C, H, W of the traced input),
@@ -309,7 +310,7 @@ def export_metadata(model: nn.Module, input_shape: Sequence[int]) -> Dict[str, A
     entry in ``metadata_props`` (strings as they are, other values as JSON).
     """
     cfg = dict(getattr(model, "pretrained_cfg", None) or {})
-    meta: Dict[str, Any] = {"model": getattr(model, "model_name", type(model).__name__),
+    meta: dict[str, Any] = {"model": getattr(model, "model_name", type(model).__name__),
                             "input_size": [int(s) for s in input_shape]}
     for key, name in (("task", "task"), ("mean", "mean"), ("std", "std"), ("label_names", "class_names"),
                       ("dataset", "dataset"), ("num_classes", "num_classes")):
@@ -318,7 +319,7 @@ def export_metadata(model: nn.Module, input_shape: Sequence[int]) -> Dict[str, A
     return meta
 
 
-def _strings(metadata: Mapping[str, Any]) -> Dict[str, str]:
+def _strings(metadata: Mapping[str, Any]) -> dict[str, str]:
     return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in metadata.items()}
 
 
@@ -344,7 +345,7 @@ def _onnx_metadata_props(metadata: Mapping[str, str]) -> bytes:
     return bytes(out)
 
 
-def _onnx_bytes(model: nn.Module, x: torch.Tensor, opset: int, dynamic_batch: bool, exporter: str) -> Tuple[bytes, str, int]:
+def _onnx_bytes(model: nn.Module, x: torch.Tensor, opset: int, dynamic_batch: bool, exporter: str) -> tuple[bytes, str, int]:
     """The ONNX file's bytes, the exporter that wrote them and its opset."""
     with warnings.catch_warnings():
         # The tracer warns about Python-level shape arithmetic (spatial sizes are static by design).
@@ -401,12 +402,12 @@ def export_torchscript(
     model: nn.Module,
     path: PathLike,
     *,
-    input_size: Optional[Sequence[int]] = None,
-    example: Optional[torch.Tensor] = None,
+    input_size: Sequence[int] | None = None,
+    example: torch.Tensor | None = None,
     fuse: bool = False,
     check: bool = True,
     rtol: float = 1e-4,
-    metadata: Optional[Mapping[str, Any]] = None,
+    metadata: Mapping[str, Any] | None = None,
 ) -> ExportReport:
     """Write ``model`` as a traced TorchScript module (``torch.jit.load`` reads it back).
 
@@ -428,7 +429,7 @@ def export_torchscript(
             traced = torch.jit.trace(m, (x,), check_trace=False)
             torch.jit.save(traced, buffer, _extra_files={"wavevision.json": json.dumps(meta)})
             loaded = torch.jit.load(io.BytesIO(buffer.getvalue()), map_location=x.device) if check else None
-        checks: Dict[int, float] = {}
+        checks: dict[int, float] = {}
         if check:
 
             def run(t: torch.Tensor):
@@ -453,7 +454,7 @@ def export_model(model: nn.Module, path: PathLike, *, format: str = "onnx", **kw
     return export_torchscript(model, path, **kwargs)
 
 
-def _cxx_candidates() -> List[str]:
+def _cxx_candidates() -> list[str]:
     import os
 
     names = [os.environ.get("CXX", "")]
@@ -466,7 +467,7 @@ def _cxx_candidates() -> List[str]:
     return [n for n in dict.fromkeys(names + ["g++", "clang++", "c++"]) if n]
 
 
-def find_cxx_compiler() -> Optional[str]:
+def find_cxx_compiler() -> str | None:
     """The C++ compiler Inductor would find on this machine, or None."""
     for name in _cxx_candidates():
         found = shutil.which(name)
@@ -475,7 +476,7 @@ def find_cxx_compiler() -> Optional[str]:
     return None
 
 
-def compile_model(model: Any, *, backend: str = "inductor", device: Union[str, torch.device, None] = None, **kwargs: Any) -> Any:
+def compile_model(model: Any, *, backend: str = "inductor", device: str | torch.device | None = None, **kwargs: Any) -> Any:
     """``torch.compile(model, backend=backend, **kwargs)`` after checking the toolchain.
 
     Inductor generates C++ for CPU code, so on CPU it needs a C++ compiler; without one

@@ -24,7 +24,7 @@ parameters are computed in float64).
 from __future__ import annotations
 
 import copy
-from typing import Iterable, Iterator, List, Tuple
+from collections.abc import Iterable, Iterator
 
 import torch
 import torch.nn as nn
@@ -91,7 +91,7 @@ def fuse_conv_bn(conv: nn.Module, bn: nn.Module) -> None:
         conv.bias.copy_(new_b.to(conv.bias.dtype))
 
 
-def _sequential_pairs(seq: nn.Sequential) -> Iterator[Tuple[str, str]]:
+def _sequential_pairs(seq: nn.Sequential) -> Iterator[tuple[str, str]]:
     names = list(seq._modules)
     for i, name in enumerate(names):
         conv = seq._modules[name]
@@ -106,11 +106,11 @@ def _sequential_pairs(seq: nn.Sequential) -> Iterator[Tuple[str, str]]:
                 break
 
 
-def _pairs(model: nn.Module) -> List[Tuple[nn.Module, str, nn.Module, nn.Module]]:
+def _pairs(model: nn.Module) -> list[tuple[nn.Module, str, nn.Module, nn.Module]]:
     """(parent of bn, bn's attribute name, conv, bn) for every provable pair."""
     found = []
     for prefix, module in model.named_modules():
-        pairs: Iterable[Tuple[str, str]] = ()
+        pairs: Iterable[tuple[str, str]] = ()
         hook = getattr(module, "fuse_pairs", None)
         if callable(hook):
             pairs = hook()

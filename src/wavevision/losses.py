@@ -19,7 +19,7 @@ gets the soft-target cross entropy alone, so one criterion serves both.
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence, Tuple, Union
+from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
@@ -63,7 +63,7 @@ def class_probabilities(target: torch.Tensor, num_classes: int, label_smoothing:
 
 def dense_token_target(
     token_target: torch.Tensor,
-    grid_size: Tuple[int, int],
+    grid_size: tuple[int, int],
     num_classes: int,
     label_smoothing: float = 0.0,
 ) -> torch.Tensor:
@@ -96,7 +96,7 @@ def dense_token_target(
     return maps.flatten(2).transpose(1, 2)
 
 
-def _grid_of(n: int) -> Tuple[int, int]:
+def _grid_of(n: int) -> tuple[int, int]:
     side = math.isqrt(n)
     if side * side != n:
         raise ValueError(f"cannot tell the token grid of {n} tokens; pass a TokenLabelOutput (it carries grid_size)")
@@ -131,9 +131,9 @@ class TokenLabelLoss(nn.Module):
 
     def forward(
         self,
-        output: Union[torch.Tensor, TokenLabelOutput, Sequence],
+        output: torch.Tensor | TokenLabelOutput | Sequence,
         target: torch.Tensor,
-        token_target: Optional[torch.Tensor] = None,
+        token_target: torch.Tensor | None = None,
     ) -> torch.Tensor:
         if isinstance(output, torch.Tensor):
             return soft_target_cross_entropy(output, class_probabilities(target, output.shape[-1], self.label_smoothing))

@@ -11,13 +11,13 @@ loads the trainer) so that models, tasks and losses all import them without depe
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Tuple
+from typing import NamedTuple
 
 import torch
 
 __all__ = ["Box", "SegmentationOutput", "TokenLabelOutput", "box_area"]
 
-Box = Tuple[int, int, int, int]
+Box = tuple[int, int, int, int]
 """``(top, left, bottom, right)`` on a token grid; rows ``top:bottom``, columns ``left:right``."""
 
 
@@ -46,7 +46,7 @@ class TokenLabelOutput(NamedTuple):
     logits: torch.Tensor
     aux_logits: torch.Tensor
     box: Box
-    grid_size: Tuple[int, int]
+    grid_size: tuple[int, int]
 
 
 class SegmentationOutput(NamedTuple):

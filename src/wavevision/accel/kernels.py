@@ -2,14 +2,12 @@
 (and its gradients) and the 16-bit dropout mask."""
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 
 __all__ = ["keep_mask", "pointwise", "pointwise_grads"]
 
 
-def pointwise(d: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor]) -> torch.Tensor:
+def pointwise(d: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     """1x1 convolution of a contiguous NCHW tensor as one batched matrix product."""
     n, c, h, w = d.shape
     o = weight.shape[0]

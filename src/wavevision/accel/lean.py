@@ -36,8 +36,6 @@ function's backward ends).
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -82,7 +80,7 @@ def _no_hooks(*modules: nn.Module) -> bool:
     return not any(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks for m in modules)
 
 
-def _dropped(h: torch.Tensor, keep: Optional[torch.Tensor], scale: float) -> torch.Tensor:
+def _dropped(h: torch.Tensor, keep: torch.Tensor | None, scale: float) -> torch.Tensor:
     """The dropout output from the GELU input and the mask, as the lean MLP's forward computed it."""
     d = F.gelu(h)
     return d if keep is None else d.mul_(keep).mul_(scale)
@@ -172,7 +170,7 @@ class _LeanMlp(torch.autograd.Function):
 
 
 def lean_mlp(x: torch.Tensor, mlp: nn.Sequential, channels_last_ok: bool = False,
-             residual: Optional[torch.Tensor] = None) -> torch.Tensor:
+             residual: torch.Tensor | None = None) -> torch.Tensor:
     """The first five modules of a WaveMix MLP (1x1 conv, GELU, dropout, 1x1 conv, upsample)
     keeping only ``x`` (which the first conv keeps anyway), the GELU input (not inside a
     checkpoint) and the dropout's 1-byte mask; with ``residual``, the sixth (BatchNorm) too, plus the residual:
@@ -262,7 +260,7 @@ def _norm_grads(g: torch.Tensor, z: torch.Tensor, weight: torch.Tensor, bias: to
     )
 
 
-def _norm_applies(bn: nn.Module, shape: tuple, dtype: torch.dtype, residual: Optional[torch.Tensor]) -> bool:
+def _norm_applies(bn: nn.Module, shape: tuple, dtype: torch.dtype, residual: torch.Tensor | None) -> bool:
     """Whether the lean BatchNorm takes ``bn`` on an input of ``shape`` and ``dtype`` (:func:`lean_batch_norm`)."""
     return (
         type(bn) is nn.BatchNorm2d
@@ -285,7 +283,7 @@ def _count_batch(bn: nn.Module) -> float:
     return 1.0 / float(bn.num_batches_tracked) if bn.momentum is None else bn.momentum
 
 
-def lean_batch_norm(u: torch.Tensor, bn: nn.Module, residual: Optional[torch.Tensor] = None) -> torch.Tensor:
+def lean_batch_norm(u: torch.Tensor, bn: nn.Module, residual: torch.Tensor | None = None) -> torch.Tensor:
     """``bn(u)`` (plus ``residual`` when given) without keeping ``u`` for backward.
 
     Use it where the result is kept by later layers anyway; otherwise it saves nothing.

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
-from typing import Any, Optional
+from typing import Any
 
 import torch.nn as nn
 
@@ -116,7 +116,7 @@ def balanced_segments(n: int, kept_ratio: float, head: float = 0.0) -> tuple[int
 
 @lru_cache(maxsize=64)
 def _balanced_segments(n: int, ratio: float, head: float) -> tuple[int, ...]:
-    def fill(peak: float) -> Optional[tuple[int, ...]]:
+    def fill(peak: float) -> tuple[int, ...] | None:
         """The fewest segments (longest first) whose block phase stays under ``peak``; None if none do."""
         lengths: list[int] = []
         while sum(lengths) < n:

@@ -14,8 +14,6 @@ Each falls back to the plain computation on other devices, dtypes and in traced 
 """
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -53,7 +51,7 @@ class PointwiseConv2d(nn.Conv2d):
         return _pointwise_conv2d(x, self.weight, self.bias)
 
 
-def _pointwise_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor]) -> torch.Tensor:
+def _pointwise_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     """PointwiseConv2d's forward: the matrix product on contiguous CPU NCHW inputs, else the conv."""
     if x.dim() != 4 or x.device.type != "cpu" or not x.is_contiguous() or torch.jit.is_tracing():
         return F.conv2d(x, weight, bias)
@@ -83,19 +81,19 @@ def _mask_dropout(x: torch.Tensor, p: float) -> torch.Tensor:
 if hasattr(torch.library, "custom_op"):
 
     @torch.library.custom_op("wavevision::mask_dropout", mutates_args=(), tags=(torch.Tag.nondeterministic_seeded,))
-    def _dropout_op(x: torch.Tensor, levels: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    def _dropout_op(x: torch.Tensor, levels: int) -> tuple[torch.Tensor, torch.Tensor]:
         keep = keep_mask(x, levels)
         return (x * keep).mul_(65536.0 / (65536 - levels)), keep
 
     @_dropout_op.register_fake
-    def _(x: torch.Tensor, levels: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    def _(x: torch.Tensor, levels: int) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.empty_like(x), torch.empty_like(x, dtype=torch.uint8)
 
     def _dropout_setup(ctx, inputs, output) -> None:
         ctx.scale = 65536.0 / (65536 - inputs[1])
         ctx.save_for_backward(output[1])
 
-    def _dropout_backward(ctx, grad: torch.Tensor, _grad_keep: Optional[torch.Tensor]):
+    def _dropout_backward(ctx, grad: torch.Tensor, _grad_keep: torch.Tensor | None):
         (keep,) = ctx.saved_tensors
         return (grad * keep).mul_(ctx.scale), None
 
@@ -135,7 +133,7 @@ class FastConvTranspose2d(nn.ConvTranspose2d):
     dtypes, or when traced or compiled, it is the plain module.
     """
 
-    def forward(self, x: torch.Tensor, output_size: Optional[List[int]] = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
         if output_size is not None or self.padding_mode != "zeros":
             return super().forward(x, output_size)
         return _conv_transpose2d(
@@ -143,9 +141,9 @@ class FastConvTranspose2d(nn.ConvTranspose2d):
         )
 
 
-def _conv_transpose2d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], stride: Tuple[int, ...],
-                      padding: Tuple[int, ...], output_padding: Tuple[int, ...], groups: int,
-                      dilation: Tuple[int, ...]) -> torch.Tensor:
+def _conv_transpose2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: tuple[int, ...],
+                      padding: tuple[int, ...], output_padding: tuple[int, ...], groups: int,
+                      dilation: tuple[int, ...]) -> torch.Tensor:
     """FastConvTranspose2d's forward: from a channels-last copy in CPU float32 inference."""
     return F.conv_transpose2d(inference_layout(x), weight, bias, stride, padding, output_padding, groups, dilation)
 

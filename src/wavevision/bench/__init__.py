@@ -4,6 +4,8 @@
 ``write_results`` turn them into a table, JSON/CSV records and a PNG scatter. ``run_suite``
 measures a named suite (wavevision models beside timm baselines) and ``write_suite`` reports it.
 """
+from __future__ import annotations
+
 from .complexity import count_macs, count_parameters
 from .memory import MemoryResult, MemorySpec, accelerator_peak_memory, cpu_peak_memory
 from .report import format_results, plot_results, write_results

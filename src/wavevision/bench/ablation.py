@@ -25,10 +25,11 @@ import math
 import os
 import statistics
 import sys
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any
 
 from ..models import create_model, get_entry, list_models
 from ..utils import format_table, write_csv, write_json
@@ -77,7 +78,7 @@ class AblationRow:
     test_acc_max: float
     val_acc_mean: float
     train_seconds_mean: float
-    train_memory_mb: Optional[float] = None
+    train_memory_mb: float | None = None
     rank: int = 0
 
 
@@ -85,11 +86,11 @@ class AblationRow:
 class AblationReport:
     """Everything an ablation produced; ``rows`` sorted best first."""
 
-    rows: List[AblationRow]
-    runs: List[AblationRun]
-    budget: Dict[str, Any] = field(default_factory=dict)
+    rows: list[AblationRow]
+    runs: list[AblationRun]
+    budget: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {"budget": self.budget, "rows": [asdict(r) for r in self.rows], "runs": [asdict(r) for r in self.runs]}
 
 
@@ -137,7 +138,7 @@ def _variants(mixers: Sequence[str], wavelets: Sequence[str]) -> list[tuple[str,
     return out
 
 
-def _refuse_other_runs(requests: List[Dict[str, Any]], out: Path) -> None:
+def _refuse_other_runs(requests: list[dict[str, Any]], out: Path) -> None:
     """Fail before training when a run folder holds another configuration's run (or anything else)."""
     clashes = []
     for req in requests:
@@ -155,7 +156,7 @@ def _refuse_other_runs(requests: List[Dict[str, Any]], out: Path) -> None:
         )
 
 
-def _train_run(request: Dict[str, Any]) -> Dict[str, Any]:
+def _train_run(request: dict[str, Any]) -> dict[str, Any]:
     """Train one (mixer, seed) with the engine; runs in a worker process when jobs > 1."""
     import torch
 
@@ -180,7 +181,7 @@ def _train_run(request: Dict[str, Any]) -> Dict[str, Any]:
     return {**run, "reused": False}
 
 
-def _summary(mixer: str, model: str, runs: List[AblationRun], macs: int, memory: Optional[float]) -> AblationRow:
+def _summary(mixer: str, model: str, runs: list[AblationRun], macs: int, memory: float | None) -> AblationRow:
     accs = [r.test_acc for r in runs]
     return AblationRow(
         mixer=mixer, model=model, params=runs[0].params, macs=macs, seeds=len(runs),
@@ -196,11 +197,11 @@ def ablate(
     wavelets: Sequence[str] = DEFAULT_WAVELETS,
     dataset: str = "digits",
     epochs: int = 10,
-    seeds: Union[int, Sequence[int]] = 3,
+    seeds: int | Sequence[int] = 3,
     out_dir: PathLike = "ablation-results",
-    jobs: Optional[int] = None,
-    train_args: Optional[Mapping[str, Any]] = None,
-    model_args: Optional[Mapping[str, Any]] = None,
+    jobs: int | None = None,
+    train_args: Mapping[str, Any] | None = None,
+    model_args: Mapping[str, Any] | None = None,
     memory: bool = True,
     overwrite: bool = False,
     progress: bool = False,
@@ -272,7 +273,7 @@ def ablate(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(requests), desc="ablate", unit="run", file=sys.stderr)
-    done: List[Dict[str, Any]] = []
+    done: list[dict[str, Any]] = []
     try:
         if jobs == 1:
             for req in requests:
@@ -318,7 +319,7 @@ def ablate(
     return AblationReport(rows, runs, budget)
 
 
-def _train_memory(name: str, kwargs: Dict[str, Any], shape: Sequence[int], batch_size: int) -> Optional[float]:
+def _train_memory(name: str, kwargs: dict[str, Any], shape: Sequence[int], batch_size: int) -> float | None:
     """Peak memory of one training step at the ablation's batch size (MiB over the baseline on CPU)."""
     from .memory import MemorySpec, cpu_peak_memory
 
@@ -385,7 +386,7 @@ def plot_ablation(report: AblationReport, path: PathLike) -> Path:
     return save_figure(fig, path)
 
 
-def write_ablation(report: AblationReport, out_dir: PathLike, *, plot: bool = True) -> Dict[str, Path]:
+def write_ablation(report: AblationReport, out_dir: PathLike, *, plot: bool = True) -> dict[str, Path]:
     """``ablation.json`` (budget, rows, runs), ``ablation.csv`` (rows), ``ablation_runs.csv``, ``ablation.png``."""
     out = Path(out_dir)
     paths = {

@@ -14,9 +14,10 @@ mass lies (r99 shows the faint far tails that multi-level wavelets add).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,15 +37,15 @@ class ERFResult:
     label: str
     target: str
     mass: np.ndarray
-    center: Tuple[float, float]
+    center: tuple[float, float]
     r50: float
     r90: float
     r99: float
-    input_shape: Tuple[int, ...]
+    input_shape: tuple[int, ...]
     samples: int
-    meta: Dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self, *, with_map: bool = False) -> Dict[str, Any]:
+    def to_dict(self, *, with_map: bool = False) -> dict[str, Any]:
         d = {
             "label": self.label, "target": self.target, "center": list(self.center), "r50": self.r50, "r90": self.r90, "r99": self.r99,
             "map_size": list(self.mass.shape), "input_shape": list(self.input_shape), "samples": self.samples, **self.meta,
@@ -54,7 +55,7 @@ class ERFResult:
         return d
 
 
-def erf_radii(mass: Union[np.ndarray, torch.Tensor], fractions: Sequence[float] = (0.5, 0.9)) -> Tuple[Tuple[float, float], List[float]]:
+def erf_radii(mass: np.ndarray | torch.Tensor, fractions: Sequence[float] = (0.5, 0.9)) -> tuple[tuple[float, float], list[float]]:
     """Centroid of a non-negative (H, W) map and the radii holding ``fractions`` of its mass.
 
     The radius for fraction q is the smallest pixel distance d from the centroid such that
@@ -95,13 +96,13 @@ def _central_sum(y: torch.Tensor) -> torch.Tensor:
 def effective_receptive_field(
     model: nn.Module,
     *,
-    inputs: Optional[torch.Tensor] = None,
-    input_shape: Optional[Sequence[int]] = None,
+    inputs: torch.Tensor | None = None,
+    input_shape: Sequence[int] | None = None,
     samples: int = 32,
     batch_size: int = 16,
-    block: Optional[int] = None,
+    block: int | None = None,
     seed: int = 0,
-    label: Optional[str] = None,
+    label: str | None = None,
 ) -> ERFResult:
     """The ERF of ``model`` (whole stack) or of its ``block``-th block (``model.layers[block]``).
 
@@ -134,7 +135,7 @@ def effective_receptive_field(
             raise ValueError(f"block={block} is not a block of this model ({n} blocks in model.layers)")
     was_training = model.training
     model.eval()
-    total: Optional[torch.Tensor] = None
+    total: torch.Tensor | None = None
     try:
         for start in range(0, inputs.shape[0], batch_size):
             x = inputs[start:start + batch_size].to(device=device, dtype=dtype)
@@ -143,7 +144,7 @@ def effective_receptive_field(
                 _central_sum(_as_map(forward(x), "the model")).backward()
                 grad = x.grad
             else:
-                captured: List[torch.Tensor] = []
+                captured: list[torch.Tensor] = []
                 assert layers is not None  # checked above
                 hook = layers[block].register_forward_pre_hook(lambda mod, args, captured=captured: captured.append(args[0].detach()))
                 try:
@@ -169,13 +170,13 @@ def effective_receptive_field(
 
 
 def compare_erf(
-    models: Sequence[Tuple[str, str, Dict[str, Any]]],
+    models: Sequence[tuple[str, str, dict[str, Any]]],
     *,
     input_shape: Sequence[int],
     samples: int = 16,
     seeds: int = 3,
-    block: Optional[int] = None,
-) -> List[ERFResult]:
+    block: int | None = None,
+) -> list[ERFResult]:
     """ERFs of freshly initialised models, each averaged over ``seeds`` initialisations.
 
     Args:
@@ -228,7 +229,7 @@ def plot_erf(res: ERFResult, path: PathLike) -> Path:
     return save_figure(fig, path)
 
 
-def plot_erf_comparison(results: Union[Sequence[ERFResult], Mapping[str, Sequence[ERFResult]]], path: PathLike, *,
+def plot_erf_comparison(results: Sequence[ERFResult] | Mapping[str, Sequence[ERFResult]], path: PathLike, *,
                         title: str = "") -> Path:
     """Heat maps side by side plus a bar chart of r50 and r90; one row per entry of a mapping
     ``{row title: results}`` (a plain sequence is one row)."""

@@ -25,8 +25,9 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any
 
 import torch
 
@@ -73,13 +74,13 @@ class MemoryResult:
     """Peak memory of one case in MiB: ``peak_mb`` in total, ``baseline_mb`` before it ran."""
 
     status: str  # "ok", "oom" or "error"
-    peak_mb: Optional[float] = None
-    baseline_mb: Optional[float] = None
+    peak_mb: float | None = None
+    baseline_mb: float | None = None
     method: str = ""
     message: str = ""
 
     @property
-    def case_mb(self) -> Optional[float]:
+    def case_mb(self) -> float | None:
         """Peak minus baseline: what the case itself added."""
         if self.peak_mb is None or self.baseline_mb is None:
             return None
@@ -127,7 +128,7 @@ def _peak_rss_mb() -> float:
     return rss / MB if sys.platform == "darwin" else rss / 1024
 
 
-def cpu_peak_memory(spec: MemorySpec, *, limit_mb: Optional[float] = None, timeout: float = 600.0) -> MemoryResult:
+def cpu_peak_memory(spec: MemorySpec, *, limit_mb: float | None = None, timeout: float = 600.0) -> MemoryResult:
     """Run one case in a fresh process and return its peak resident memory (see the module doc).
 
     Args:

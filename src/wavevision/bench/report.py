@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence
+from typing import Any
 
 from ..utils import SI, format_table, write_csv, write_json
 from ..utils.validate import PathLike
@@ -27,7 +28,7 @@ _COLUMNS = {
 }
 
 
-def _memory_view(row: BenchResult) -> Dict[str, Optional[float]]:
+def _memory_view(row: BenchResult) -> dict[str, float | None]:
     """On CPU the case's own memory (peak RSS minus the baseline); on accelerators the allocator peak."""
     if row.device == "cpu":
         return {"infer_mb": row.infer_case_mb, "train_mb": row.train_case_mb}
@@ -55,7 +56,7 @@ def format_results(results: Sequence[BenchResult]) -> str:
     env = first.environment
     rows = []
     for r in results:
-        row: Dict[str, Any] = {k: getattr(r, k, None) for k in _COLUMNS if hasattr(r, k)}
+        row: dict[str, Any] = {k: getattr(r, k, None) for k in _COLUMNS if hasattr(r, k)}
         row["macs"] = None if r.macs is None else SI(r.macs)
         row.update(_memory_view(r))
         rows.append({k: _readable(v) for k, v in row.items()})
@@ -73,7 +74,7 @@ def format_results(results: Sequence[BenchResult]) -> str:
     return "\n".join(head) + table + ("\n\nnotes:\n" + "\n".join(notes) if notes else "")
 
 
-def _flat(result: BenchResult) -> Dict[str, Any]:
+def _flat(result: BenchResult) -> dict[str, Any]:
     d = result.to_dict()
     env = d.pop("environment")
     d["input_shape"] = "x".join(map(str, result.input_shape))
@@ -110,7 +111,7 @@ def bench_figure(results: Sequence[BenchResult]) -> Any:
     candidates = [("params", "latency_ms", "parameters", lat_label), ("params", "train_mb", "parameters", mem_label),
                   ("latency_ms", "accuracy", lat_label, "accuracy (%)"), ("train_mb", "accuracy", mem_label, "accuracy (%)")]
 
-    def value(r: BenchResult, key: str) -> Optional[float]:
+    def value(r: BenchResult, key: str) -> float | None:
         if key in ("train_mb", "infer_mb"):
             return _memory_view(r)[key]
         return getattr(r, key)
@@ -176,7 +177,7 @@ def save_figure(fig: Any, path: PathLike, *, dpi: int = 110) -> Path:
 
 
 def write_results(results: Sequence[BenchResult], out_dir: PathLike, *, prefix: str = "bench",
-                  plot: bool = True) -> Dict[str, Path]:
+                  plot: bool = True) -> dict[str, Path]:
     """Write ``PREFIX.json`` (records with the environment), ``PREFIX.csv`` and ``PREFIX.png``."""
     out = Path(out_dir)
     paths = {

@@ -20,8 +20,9 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -71,39 +72,39 @@ class BenchResult:
     note: str = ""
     source: str = "wavevision"
     task: str = Classification.name
-    input_shape: Tuple[int, ...] = ()
+    input_shape: tuple[int, ...] = ()
     batch_size: int = 1
     device: str = "cpu"
     dtype: str = "float32"
-    params: Optional[int] = None
-    macs: Optional[int] = None
+    params: int | None = None
+    macs: int | None = None
     macs_unit: str = MACS_UNIT
-    latency_ms: Optional[float] = None
-    latency_ms_iqr: Optional[float] = None
-    throughput: Optional[float] = None
-    throughput_iqr: Optional[float] = None
-    train_step_ms: Optional[float] = None
-    train_step_ms_iqr: Optional[float] = None
-    infer_peak_mb: Optional[float] = None
-    infer_baseline_mb: Optional[float] = None
-    train_peak_mb: Optional[float] = None
-    train_baseline_mb: Optional[float] = None
+    latency_ms: float | None = None
+    latency_ms_iqr: float | None = None
+    throughput: float | None = None
+    throughput_iqr: float | None = None
+    train_step_ms: float | None = None
+    train_step_ms_iqr: float | None = None
+    infer_peak_mb: float | None = None
+    infer_baseline_mb: float | None = None
+    train_peak_mb: float | None = None
+    train_baseline_mb: float | None = None
     memory_method: str = ""
-    accuracy: Optional[float] = None
+    accuracy: float | None = None
     accuracy_source: str = ""
     warmup: int = 0
     repeats: int = 0
-    environment: Dict[str, Any] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def infer_case_mb(self) -> Optional[float]:
+    def infer_case_mb(self) -> float | None:
         return None if self.infer_peak_mb is None or self.infer_baseline_mb is None else self.infer_peak_mb - self.infer_baseline_mb
 
     @property
-    def train_case_mb(self) -> Optional[float]:
+    def train_case_mb(self) -> float | None:
         return None if self.train_peak_mb is None or self.train_baseline_mb is None else self.train_peak_mb - self.train_baseline_mb
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """A flat JSON-ready record (environment included, derived case memory added)."""
         d = asdict(self)
         d["input_shape"] = list(self.input_shape)
@@ -123,7 +124,7 @@ def _import_timm():
         return e
 
 
-def resolve_model(name: Union[str, ModelSpec], kwargs: Optional[Mapping[str, Any]] = None) -> ModelSpec:
+def resolve_model(name: str | ModelSpec, kwargs: Mapping[str, Any] | None = None) -> ModelSpec:
     """A registered name, ``timm:NAME`` (or ``timm/NAME``), or a timm name when timm imports.
 
     Raises:
@@ -164,7 +165,7 @@ def _task(spec: ModelSpec) -> Task:
     return get_task(get_entry(spec.name).task if spec.source == "wavevision" else Classification.name)
 
 
-def default_input_shape(spec: ModelSpec, model: nn.Module, size: SizeLike = None) -> Tuple[int, int, int]:
+def default_input_shape(spec: ModelSpec, model: nn.Module, size: SizeLike = None) -> tuple[int, int, int]:
     """(C, H, W) of one input: ``size`` (int, (H, W) or (C, H, W)) or the model's usual size.
 
     Without ``size``: the model's ``pretrained_cfg["input_size"]`` (wavevision's and timm's
@@ -179,7 +180,7 @@ def default_input_shape(spec: ModelSpec, model: nn.Module, size: SizeLike = None
     return (chans, *dims) if len(dims) == 2 else dims  # type: ignore[return-value]
 
 
-def _size_tuple(size: Union[int, Sequence[int]]) -> Tuple[int, ...]:
+def _size_tuple(size: int | Sequence[int]) -> tuple[int, ...]:
     dims = (size, size) if isinstance(size, int) else tuple(size)
     if len(dims) not in (2, 3) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in dims):
         raise ValueError(f"input size must be S, (H, W) or (C, H, W) of positive ints, got {size!r}")
@@ -212,8 +213,8 @@ def _target(task: Task, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return task.synthetic_target(out, x.shape[0], g).to(x.device)
 
 
-def build_case(name: str, source: str, kwargs: Mapping[str, Any], input_shape: Tuple[int, ...], batch_size: int,
-               device: torch.device, dtype: torch.dtype, mode: str) -> Tuple[nn.Module, torch.Tensor, Callable[[], None]]:
+def build_case(name: str, source: str, kwargs: Mapping[str, Any], input_shape: tuple[int, ...], batch_size: int,
+               device: torch.device, dtype: torch.dtype, mode: str) -> tuple[nn.Module, torch.Tensor, Callable[[], None]]:
     """Build ``(model, inputs, step)``: ``step()`` runs one inference (``mode="infer"``) or one
     training step (``"train"``: forward, loss, backward, AdamW step) at ``batch_size``."""
     spec = ModelSpec(name, source, kwargs)
@@ -256,7 +257,7 @@ def _sync(device: torch.device) -> None:
         torch.get_device_module(device).synchronize(device)
 
 
-def _time_runs(step: Callable[[], None], device: torch.device, warmup: int, repeats: int) -> List[float]:
+def _time_runs(step: Callable[[], None], device: torch.device, warmup: int, repeats: int) -> list[float]:
     """Seconds of each of ``repeats`` runs after ``warmup`` runs, synchronised around each."""
     for _ in range(warmup):
         step()
@@ -271,14 +272,14 @@ def _time_runs(step: Callable[[], None], device: torch.device, warmup: int, repe
     return times
 
 
-def _median_iqr(values: Sequence[float]) -> Tuple[float, float]:
+def _median_iqr(values: Sequence[float]) -> tuple[float, float]:
     if len(values) < 2:
         return float(values[0]), 0.0
     q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
     return float(statistics.median(values)), float(q3 - q1)
 
 
-def _environment(device: torch.device) -> Dict[str, Any]:
+def _environment(device: torch.device) -> dict[str, Any]:
     env = {
         "torch": torch.__version__,
         "python": platform.python_version(),
@@ -295,7 +296,7 @@ def _environment(device: torch.device) -> Dict[str, Any]:
     return env
 
 
-def _accuracy(spec: ModelSpec, accuracies: Mapping[str, float]) -> Tuple[Optional[float], str]:
+def _accuracy(spec: ModelSpec, accuracies: Mapping[str, float]) -> tuple[float | None, str]:
     for key in (spec.label, spec.name):
         if key in accuracies:
             return float(accuracies[key]), "given"
@@ -308,7 +309,7 @@ def _accuracy(spec: ModelSpec, accuracies: Mapping[str, float]) -> Tuple[Optiona
 
 
 def _measure_memory(spec: ModelSpec, row: BenchResult, mode: str, device: torch.device, dtype: torch.dtype,
-                    step: Callable[[], None], limit_mb: Optional[float]) -> MemoryResult:
+                    step: Callable[[], None], limit_mb: float | None) -> MemoryResult:
     if device.type == "cpu":
         mspec = MemorySpec(spec.name, spec.source, dict(spec.kwargs), row.input_shape, row.batch_size, row.dtype, mode,
                            torch.get_num_threads())
@@ -333,7 +334,7 @@ def _memory_check(spec: ModelSpec, size: SizeLike, device: torch.device) -> Call
 
 
 def _bench_one(spec: ModelSpec, row: BenchResult, size: SizeLike, device: torch.device, dtype: torch.dtype,
-               warmup: int, repeats: int, memory: bool, train: bool, limit_mb: Optional[float]) -> None:
+               warmup: int, repeats: int, memory: bool, train: bool, limit_mb: float | None) -> None:
     """Fill ``row`` in place; raises only for errors that are not out-of-memory."""
     fits = _memory_check(spec, size, device)
     fits(1, False)  # an absurd size is refused before anything is allocated: the whole row is out of memory
@@ -346,7 +347,7 @@ def _bench_one(spec: ModelSpec, row: BenchResult, size: SizeLike, device: torch.
     row.macs = count_macs(model, (1, *row.input_shape))
     row.note = _task(spec).bench_note(model, row.input_shape)
     del model
-    ooms: List[str] = []
+    ooms: list[str] = []
 
     def case(label: str, fn: Callable[[], None]) -> None:
         try:
@@ -405,21 +406,21 @@ def _bench_one(spec: ModelSpec, row: BenchResult, size: SizeLike, device: torch.
 
 
 def benchmark(
-    models: Sequence[Union[str, ModelSpec]],
+    models: Sequence[str | ModelSpec],
     *,
     input_size: SizeLike = None,
     batch_size: int = 32,
-    device: Union[str, torch.device, None] = "auto",
-    dtype: Union[str, torch.dtype] = "float32",
+    device: str | torch.device | None = "auto",
+    dtype: str | torch.dtype = "float32",
     warmup: int = 3,
     repeats: int = 10,
     memory: bool = True,
     train: bool = True,
-    accuracies: Optional[Mapping[str, float]] = None,
-    model_kwargs: Optional[Mapping[str, Mapping[str, Any]]] = None,
-    memory_limit_mb: Optional[float] = None,
+    accuracies: Mapping[str, float] | None = None,
+    model_kwargs: Mapping[str, Mapping[str, Any]] | None = None,
+    memory_limit_mb: float | None = None,
     progress: bool = False,
-) -> List[BenchResult]:
+) -> list[BenchResult]:
     """Measure each model; one :class:`BenchResult` per model, in order.
 
     Args:
@@ -466,7 +467,7 @@ def benchmark(
     specs = [resolve_model(m, kwargs_for.get(m) if isinstance(m, str) else None) for m in models]  # fail fast
     env = _environment(dev)
     accuracies = dict(accuracies or {})
-    results: List[BenchResult] = []
+    results: list[BenchResult] = []
     bar = None
     if progress:
         from tqdm.auto import tqdm

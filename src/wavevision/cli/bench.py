@@ -3,7 +3,6 @@ of the models named or of a suite (``--suite imagenet``/``cifar``: wavevision be
 from __future__ import annotations
 
 import argparse
-from typing import Dict, List
 
 from ..bench import benchmark, format_results, write_results
 from ..bench.suites import format_suite, run_suite, write_suite
@@ -44,8 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-plot", action="store_true", help="write no PNG")
 
 
-def _accuracies(items: List[str]) -> Dict[str, float]:
-    out: Dict[str, float] = {}
+def _accuracies(items: list[str]) -> dict[str, float]:
+    out: dict[str, float] = {}
     for item in items:
         name, sep, value = item.partition("=")
         try:

@@ -3,7 +3,7 @@ Hub-style folder, from a training run (its model, input size, normalisation and 
 from __future__ import annotations
 
 import argparse
-from typing import Any, Dict, cast
+from typing import Any, cast
 
 from ..bench import ModelSpec, default_input_shape
 from ..engine.config import parse_assignments
@@ -14,7 +14,6 @@ from ..models._builder import _read_config
 from ..models._pretrained import split_model_name_tag
 from ..models._registry import resolve_model_name
 from . import CLIError
-
 from ._help import task_sizes
 
 HELP = "export a model to ONNX (dynamic batch, checked with onnxruntime), TorchScript, or a Hugging Face Hub folder"
@@ -147,7 +146,7 @@ class _Source:
                                  f"in {where}; drop --model-arg {key}: the checkpoint's weights fix it")
         self.run = ckpt
 
-    def load_sized(self, input_size: "tuple[int, int] | None"):
+    def load_sized(self, input_size: tuple[int, int] | None):
         """The model in eval mode (a run's dataset in its ``pretrained_cfg``), the (C, H, W) to trace
         at, and where that size comes from; the memory the trace needs is checked first."""
         fix = "give a smaller --input-size" + ("" if self.run else ", or smaller --model-arg values (final_dim, ff_channel, depth)")
@@ -158,7 +157,7 @@ class _Source:
             check_fits_memory(meta, input_shape=(2, *size), what=f"exporting {self.name} at {size[1]}x{size[2]}", fix=fix)
             return create_model(self.name, checkpoint=self.checkpoint, **self.overrides).eval(), size, origin
         model, run_size = load_run(self.run)
-        name, kwargs = cast(str, model.model_name), cast(Dict[str, Any], model.model_kwargs)
+        name, kwargs = cast(str, model.model_name), cast(dict[str, Any], model.model_kwargs)
         chans = int(getattr(model, "in_chans", run_size[0] if run_size else 3))
         if input_size:
             size, origin = (chans, *input_size), "--input-size"

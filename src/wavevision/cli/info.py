@@ -12,7 +12,6 @@ from ..engine.sizing import check_fits_memory, meta_model
 from ..models import create_model, get_entry
 from ..recipes import get_recipe
 from ..utils import SI, format_table
-
 from ._help import task_sizes
 
 HELP = "show a model's layers, parameters and multiply-accumulates at an input size, or a recipe's settings"

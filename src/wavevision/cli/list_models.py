@@ -31,14 +31,14 @@ def _result(cfg: dict) -> str | None:
     return text or None
 
 
-def _weights(cfg: dict) -> "str | None":
+def _weights(cfg: dict) -> str | None:
     """Where a record's weights are: ``hf-hub:repo/file``, a URL or a file (None: no weights)."""
     if cfg.get("hf_hub_id"):
         return f"hf-hub:{cfg['hf_hub_id']}/{cfg.get('hf_hub_filename') or 'model.safetensors'}"
     return cfg.get("url") or cfg.get("file")
 
 
-def rows(pattern: str = "*", task: "str | None" = None, tags: bool = False, pretrained: bool = False) -> list:
+def rows(pattern: str = "*", task: str | None = None, tags: bool = False, pretrained: bool = False) -> list:
     """One dict per matching model (or per ``name.tag`` with ``tags``; only tags with released
     weights with ``pretrained``): name, task, params, MACs, input size, the published result and
     its source, and where the weights are, all from the pretrained cfg."""

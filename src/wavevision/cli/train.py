@@ -10,7 +10,6 @@ from ..engine.config import DICT_FLAGS, FIELDS, RECIPES, field_kind, parse_assig
 from ..engine.recipe import RecipeGapWarning, missing_line
 from ..engine.rundir import command_config
 from ..recipes import get_recipe
-
 from ..utils.task_names import task_words
 
 HELP = f"train a model on a dataset ({task_words()})"

@@ -5,11 +5,21 @@
 local standard formats (ImageFolder trees, CIFAR, MNIST-family IDX, Galaxy10 DECals HDF5,
 Cityscapes, ADE20K, super-resolution folders) and a path whose format is detected.
 """
+from __future__ import annotations
+
 from ._base import DatasetInfo
 from ._build import build_dataset, list_datasets
 from .detect import detect_format
 from .downloads import DownloadError, cache_dir, download, extract_archive, fetch_dataset
-from .image import DataFileError, MissingDataFile, bicubic_downsample, bicubic_upsample, convert_channels, load_image, prepare_image
+from .image import (
+    DataFileError,
+    MissingDataFile,
+    bicubic_downsample,
+    bicubic_upsample,
+    convert_channels,
+    load_image,
+    prepare_image,
+)
 
 __all__ = [
     "DataFileError",

@@ -2,16 +2,15 @@
 :func:`build_dataset` (in :mod:`._build`), split names, seeded hold-outs and errors that suggest the right choice."""
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import torch
 from torch.utils.data import Dataset
 
 from ..utils.task_names import check_task
-from ..utils.validate import PathLike, check_choice, check_int
+from ..utils.validate import check_choice, check_int
 
 __all__ = [
     "SPLITS",

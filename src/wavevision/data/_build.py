@@ -9,9 +9,10 @@ from typing import Any
 
 from torch.utils.data import Dataset
 
+from ..utils.validate import PathLike, check_choice
+
 # The dataset modules register themselves on import.
 from . import ade20k, cifar, cityscapes, coco, digit_objects, embedded, folders, galaxy10, idx, sr, voc  # noqa: F401
-from ..utils.validate import PathLike, check_choice
 from ._base import _BUILDERS, _NEEDS_ROOT, DatasetInfo, check_split
 from .detect import detect_format
 from .downloads import DOWNLOADS, cache_dir

@@ -39,8 +39,17 @@ from .datasets import FileSegmentation
 from .folders import _VERIFY_LIMIT, ImageLoader
 from .image import DataFileError, check_image_file, image_error, list_images, load_label_map
 from .seg_transforms import MMSEG_SCALE, Pad, Rescale, mmseg_test_pipeline, mmseg_train_pipeline, reduce_zero_label
-from .transforms import (IGNORE_INDEX, MAX_SIDE, CenterCrop, Compose, Normalize, RandomCrop, RandomHorizontalFlip,
-                         Resize, to_size)
+from .transforms import (
+    IGNORE_INDEX,
+    MAX_SIDE,
+    CenterCrop,
+    Compose,
+    Normalize,
+    RandomCrop,
+    RandomHorizontalFlip,
+    Resize,
+    to_size,
+)
 
 __all__ = ["ADE20K_CLASSES", "ADE20KLabelLoader", "ade20k_pairs", "ade20k_root"]
 

@@ -28,8 +28,8 @@ from ..utils.validate import check_choice
 from ._base import DatasetInfo, holdout_split, register_dataset, reject_unknown_options, split_source
 from .constants import CIFAR10_MEAN, CIFAR10_STD, CIFAR100_MEAN, CIFAR100_STD
 from .datasets import TensorClassification, check_labels, resize_stack
-from .transforms import to_size, train_transform
 from .downloads import fetch_dataset
+from .transforms import to_size, train_transform
 
 __all__ = ["find_cifar_folder", "read_cifar_pickle"]
 

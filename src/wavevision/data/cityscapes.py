@@ -19,7 +19,7 @@ from .constants import IMAGENET_MEAN, IMAGENET_STD
 from .datasets import FileSegmentation
 from .folders import ImageLoader, verify_images
 from .image import DataFileError, load_label_map
-from .transforms import (IGNORE_INDEX, Compose, Normalize, RandomCrop, RandomHorizontalFlip, Resize, to_size)
+from .transforms import IGNORE_INDEX, Compose, Normalize, RandomCrop, RandomHorizontalFlip, Resize, to_size
 
 __all__ = ["CITYSCAPES_CLASSES", "LABEL_TO_TRAIN_ID", "LabelIdsLoader", "cityscapes_pairs"]
 

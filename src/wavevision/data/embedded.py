@@ -221,7 +221,7 @@ PHOTOS = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _photo(name: str) -> torch.Tensor:
     from pathlib import Path
 

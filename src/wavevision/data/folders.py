@@ -34,8 +34,7 @@ from torch.utils.data import Dataset
 
 from ..utils.io import read_text
 from ..utils.validate import check_bool, check_choice, check_float
-from ._base import (DatasetInfo, holdout_split, register_dataset, reject_unknown_options, split_source,
-                    three_way_split)
+from ._base import DatasetInfo, holdout_split, register_dataset, reject_unknown_options, split_source, three_way_split
 from .constants import IMAGENET_GRAY_MEAN, IMAGENET_GRAY_STD, IMAGENET_MEAN, IMAGENET_STD
 from .datasets import FileClassification
 from .image import IMAGE_EXTENSIONS, DataFileError, check_image_file, convert_channels, image_error, load_image

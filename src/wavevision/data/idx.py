@@ -26,8 +26,8 @@ from ..utils.memory import check_memory
 from ..utils.validate import check_choice
 from ._base import DatasetInfo, holdout_split, register_dataset, reject_unknown_options, split_source
 from .datasets import TensorClassification, channel_stats, check_labels, resize_stack
-from .transforms import to_size, train_transform
 from .downloads import fetch_dataset
+from .transforms import to_size, train_transform
 
 __all__ = ["EMNIST_SUBSETS", "find_idx_file", "read_idx"]
 

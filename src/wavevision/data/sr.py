@@ -34,8 +34,17 @@ from torch.utils.data import Dataset
 
 from ..utils.memory import check_memory
 from ..utils.validate import check_bool, check_choice, check_int
-from ._base import (MAX_COUNT, SPLITS, DatasetInfo, holdout_split, register_dataset, reject_unknown_options,
-                    split_source, sr_scale, three_way_split)
+from ._base import (
+    MAX_COUNT,
+    SPLITS,
+    DatasetInfo,
+    holdout_split,
+    register_dataset,
+    reject_unknown_options,
+    split_source,
+    sr_scale,
+    three_way_split,
+)
 from .datasets import SuperResolutionPairs, sr_min_size, to_float
 from .folders import ImageLoader, verify_images
 from .image import DataFileError, as_uint8, image_error, list_images, mod_crop

@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -62,7 +63,7 @@ class TokenTargets(NamedTuple):
     cls: torch.Tensor
     dense: torch.Tensor
 
-    def to(self, device, non_blocking: bool = False) -> "TokenTargets":
+    def to(self, device, non_blocking: bool = False) -> TokenTargets:
         """The targets of a collated batch on ``device``."""
         return TokenTargets(*(torch.as_tensor(v).to(device, non_blocking=non_blocking) for v in self))
 

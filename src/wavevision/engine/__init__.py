@@ -20,6 +20,8 @@ Which file owns what:
 * ``metrics.py``, ``plots.py``, ``config.py``, ``schedule.py``, ``sampling.py``, ``sizing.py``,
   ``runtime.py``, ``distributed.py``, ``result.py``: the pieces these use.
 """
+from __future__ import annotations
+
 from typing import Any
 
 from ..ops.color import rgb_to_y as _rgb_to_y

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import io
 import random
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, cast
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -49,10 +50,10 @@ RUN_FILES = (
 )
 
 
-def capture_rng() -> Dict[str, Any]:
+def capture_rng() -> dict[str, Any]:
     """The state of torch's, NumPy's and Python's generators (and the accelerator's), as tensors and ints."""
     np_state = cast(tuple, np.random.get_state(legacy=True))  # the legacy tuple (name, keys, pos, ...)
-    state: Dict[str, Any] = {
+    state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
         "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *[float(v) for v in np_state[2:]]],
         "python": _python_state_to_list(random.getstate()),
@@ -62,7 +63,7 @@ def capture_rng() -> Dict[str, Any]:
     return state
 
 
-def _python_state_to_list(state: Any) -> List[Any]:
+def _python_state_to_list(state: Any) -> list[Any]:
     version, internal, gauss = state
     return [version, list(internal), gauss]
 
@@ -70,7 +71,7 @@ def _python_state_to_list(state: Any) -> List[Any]:
 _MT_WORDS = 624  # the Mersenne Twister state of NumPy's and Python's generators (Python adds the position)
 
 
-def check_rng(states: Any, path: "Path | str") -> None:
+def check_rng(states: Any, path: Path | str) -> None:
     """Raise a ValueError naming ``path`` and the entry unless ``states`` is a list of what
     :func:`capture_rng` returns, each of the sizes this torch, NumPy and Python use (checked
     before :func:`restore_rng` hands them to generators that fail with a traceback)."""
@@ -115,7 +116,7 @@ def save_state(run_dir: Path, state: Mapping[str, Any]) -> Path:
     return atomic_write_bytes(Path(run_dir) / STATE_FILE, buf.getvalue())
 
 
-def parse_state(data: bytes, path: "Path | str") -> Dict[str, Any]:
+def parse_state(data: bytes, path: Path | str) -> dict[str, Any]:
     """The training state in ``data`` (the bytes of ``path``), or a ValueError naming the file."""
     try:
         state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
@@ -127,7 +128,7 @@ def parse_state(data: bytes, path: "Path | str") -> Dict[str, Any]:
     return state
 
 
-def load_state(run_dir: Path, *, max_bytes: int = 1 << 40) -> Optional[Dict[str, Any]]:
+def load_state(run_dir: Path, *, max_bytes: int = 1 << 40) -> dict[str, Any] | None:
     """The saved state of ``run_dir`` (``None`` when the run saved none yet).
 
     A state file that is not a regular file (a FIFO, a device) or larger than ``max_bytes``

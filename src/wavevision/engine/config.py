@@ -16,15 +16,15 @@ import dataclasses
 import difflib
 import functools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any
 
-from ..utils.io import read_text
-from .recipe import engine_values
-from ..utils.validate import check_bool, check_choice, check_float, check_int, check_nested
 from ..recipes import dataset_recipe, get_recipe, list_recipes
+from ..utils.io import read_text
+from ..utils.validate import check_bool, check_choice, check_float, check_int, check_nested
+from .recipe import engine_values
 
 __all__ = ["DICT_FLAGS", "RECIPES", "RUNTIME_KEYS", "TrainConfig", "config_diff", "load_yaml", "parse_assignments",
            "recipe_diff", "recipe_values", "resolve_config"]
@@ -39,7 +39,7 @@ RUNTIME_KEYS = frozenset({
 
 
 
-def _dataset_recipes() -> Dict[str, Dict[str, Any]]:
+def _dataset_recipes() -> dict[str, dict[str, Any]]:
     """The embedded datasets' default recipes as TrainConfig values (a view of the recipe registry)."""
     out = {}
     for name in list_recipes():
@@ -60,7 +60,7 @@ _MAX_BATCH = 1 << 20
 _MAX_STEPS = 2**31 - 1
 
 
-def _opt(help: str, **meta: Any) -> Dict[str, Any]:
+def _opt(help: str, **meta: Any) -> dict[str, Any]:
     return {"help": help, **meta}
 
 
@@ -69,49 +69,49 @@ class TrainConfig:
     """Everything a training run needs; see ``wavevision train --help`` for each field."""
 
     # what to train, on what
-    model: Optional[str] = field(default=None, metadata=_opt(
+    model: str | None = field(default=None, metadata=_opt(
         "registered model name (default: the dataset recipe's model, else wavemix_lite / wavemix_seg / "
         "wavemix_paper_sr by task)"))
-    model_args: Dict[str, Any] = field(default_factory=dict, metadata=_opt(
+    model_args: dict[str, Any] = field(default_factory=dict, metadata=_opt(
         "model hyperparameter overrides, e.g. depth=4 final_dim=64 (in_chans, num_classes and scale "
         "follow the dataset)"))
     dataset: str = field(default="digits", metadata=_opt("a registered dataset name (wavevision.data.list_datasets()) or a dataset path"))
-    data_root: Optional[str] = field(default=None, metadata=_opt("folder or file holding the dataset"))
+    data_root: str | None = field(default=None, metadata=_opt("folder or file holding the dataset"))
     download: bool = field(default=False, metadata=_opt("download the dataset when it has a public URL"))
-    dataset_args: Dict[str, Any] = field(default_factory=dict, metadata=_opt("dataset options, e.g. image_size=16"))
+    dataset_args: dict[str, Any] = field(default_factory=dict, metadata=_opt("dataset options, e.g. image_size=16"))
     augment: bool = field(default=True, metadata=_opt("training-time augmentation of the dataset"))
-    init: Optional[str] = field(default=None, metadata=_opt(
+    init: str | None = field(default=None, metadata=_opt(
         "initial weights loaded before training: a .safetensors/.pth file, hf-hub:ORG/NAME or NAME.TAG; a detector "
         "or UperNet takes a classification checkpoint into its backbone (every backbone weight, shapes checked), "
         "other models the whole checkpoint, strictly"))
-    recipe: Optional[str] = field(default=None, metadata=_opt(
+    recipe: str | None = field(default=None, metadata=_opt(
         "a registered recipe (wavevision list --recipes): its settings replace the dataset recipe's, under the "
         "YAML file and flags"))
     # optimisation
     epochs: int = field(default=10, metadata=_opt("training epochs", min=1, max=_MAX_EPOCHS))
-    iterations: Optional[int] = field(default=None, metadata=_opt(
+    iterations: int | None = field(default=None, metadata=_opt(
         "train for this many optimizer steps instead of --epochs (MMSegmentation's iteration-based runs): the epochs "
         "become ceil(iterations / steps per epoch), the last one partial, validated at each epoch's end (or every "
         "eval_every steps); the "
         "schedules run over the iterations", min=1, max=_MAX_STEPS))
-    eval_every: Optional[int] = field(default=None, metadata=_opt(
+    eval_every: int | None = field(default=None, metadata=_opt(
         "with iterations: validate (and keep the best weights) every N optimizer steps instead of once per pass over "
         "the data (MMSegmentation's evaluation interval, 16,000 in its 160k schedule); the data then streams pass "
         "after pass, and each record of the log covers one such interval", min=1, max=_MAX_STEPS))
     batch_size: int = field(default=64, metadata=_opt("training batch size per process", min=1, max=_MAX_BATCH))
     accum_steps: int = field(default=1, metadata=_opt(
         "batches whose gradients are summed into each optimizer step (gradient accumulation)", min=1, max=_MAX_BATCH))
-    global_batch: Optional[int] = field(default=None, metadata=_opt(
+    global_batch: int | None = field(default=None, metadata=_opt(
         "images per optimizer step over all processes: accum_steps becomes global_batch / (batch_size x processes), "
         "which must be a whole number", min=1, max=_MAX_BATCH))
-    eval_batch_size: Optional[int] = field(default=None, metadata=_opt(
+    eval_batch_size: int | None = field(default=None, metadata=_opt(
         "evaluation batch size (default: 2 x batch size)", min=1, max=_MAX_BATCH))
     optimizer: str = field(default="adamw", metadata=_opt("optimizer", choices=("adamw", "sgd")))
     lr: float = field(default=1e-3, metadata=_opt("peak learning rate", gt=0.0))
     weight_decay: float = field(default=0.05, metadata=_opt(
         "decoupled weight decay (AdamW) or L2 (SGD); biases and norms are not decayed", min=0.0))
     momentum: float = field(default=0.9, metadata=_opt("SGD momentum (Nesterov when > 0)", min=0.0, max=1.0))
-    nesterov: Optional[bool] = field(default=None, metadata=_opt(
+    nesterov: bool | None = field(default=None, metadata=_opt(
         "SGD with Nesterov momentum (default: when momentum > 0)"))
     adam_beta1: float = field(default=0.9, metadata=_opt("AdamW's first-moment decay", min=0.0, lt=1.0))
     adam_beta2: float = field(default=0.999, metadata=_opt("AdamW's second-moment decay", min=0.0, lt=1.0))
@@ -120,10 +120,10 @@ class TrainConfig:
         "parameters kept out of weight decay, comma-separated: 1d (every 1-D tensor and the model's no_weight_decay() "
         "names, timm's rule), norm (normalisation layers' parameters and names with 'norm', MMCV's norm_decay_mult=0), "
         "bias, pos_embed (position tables and class tokens by name: pos_embed, pos_block, cls_token); none: decay all"))
-    layer_decay: Optional[float] = field(default=None, metadata=_opt(
+    layer_decay: float | None = field(default=None, metadata=_opt(
         "layer-wise lr decay: each layer's lr x layer_decay^(layers above it), by the model's group_matcher "
         "(timm's param_groups_layer_decay; needs timm)", gt=0.0, max=1.0))
-    patience: Optional[int] = field(default=None, metadata=_opt(
+    patience: int | None = field(default=None, metadata=_opt(
         "two-phase training (the WaveMix authors'): the optimizer until this many epochs pass without a better "
         "validation score, then the phase2 optimizer from the best weights (constant lr) until as many epochs pass "
         "without improvement again, which ends the run (epochs stays the upper bound)", min=1, max=_MAX_EPOCHS))
@@ -139,14 +139,14 @@ class TrainConfig:
                                                             max=_MAX_EPOCHS))
     warmup_iters: int = field(default=0, metadata=_opt(
         "linear warm-up length in optimizer steps (instead of warmup_epochs)", min=0, max=_MAX_STEPS))
-    warmup_ratio: Optional[float] = field(default=None, metadata=_opt(
+    warmup_ratio: float | None = field(default=None, metadata=_opt(
         "warm up from this fraction of lr, the schedule's clock running from step 0 (MMDetection's warmup_ratio; "
         "timm's warmup_lr / lr); unset: from lr / (warm-up steps + 1), the schedule starting after warm-up",
         min=0.0, lt=1.0))
     min_lr: float = field(default=0.0, metadata=_opt("final learning rate of the cosine and poly schedules", min=0.0))
     cooldown_epochs: int = field(default=0, metadata=_opt(
         "epochs at min_lr after the cosine, counted in epochs (timm's cooldown_epochs)", min=0, max=_MAX_EPOCHS))
-    lr_milestones: List[int] = field(default_factory=list, metadata=_opt(
+    lr_milestones: list[int] = field(default_factory=list, metadata=_opt(
         "epochs at which the step schedule multiplies the learning rate by lr_gamma, e.g. 8 11", min=1,
         max=_MAX_EPOCHS))
     lr_gamma: float = field(default=0.1, metadata=_opt("the step schedule's factor", gt=0.0, max=1.0))
@@ -166,16 +166,16 @@ class TrainConfig:
     repeated_augmentation: int = field(default=1, metadata=_opt(
         "repeated augmentation: each training image this many times per epoch, differently augmented, on different "
         "processes (timm's RepeatAugSampler; DeiT: 3); an epoch keeps the dataset's length", min=1, max=16))
-    clip_grad: Optional[float] = field(default=None, metadata=_opt(
+    clip_grad: float | None = field(default=None, metadata=_opt(
         "clip the gradient norm to this value", gt=0.0))
-    ema_decay: Optional[float] = field(default=None, metadata=_opt(
+    ema_decay: float | None = field(default=None, metadata=_opt(
         "keep an exponential moving average of the weights with this decay per step, e.g. 0.99996 (timm's "
         "ModelEmaV3 when timm is installed); validation, the test and the saved weights then use the average",
         gt=0.0, lt=1.0))
     amp: str = field(default="none", metadata=_opt(
         "mixed precision autocast: bf16 (accelerators and CPU) or fp16 (accelerators, with loss scaling)",
         choices=("none", "bf16", "fp16")))
-    loss_scale: Optional[float] = field(default=None, metadata=_opt(
+    loss_scale: float | None = field(default=None, metadata=_opt(
         "a static fp16 loss scale, e.g. 512 (MMCV's loss_scale): the scaler starts there and never grows (a step "
         "with inf/NaN gradients is still skipped); unset: dynamic scaling; recorded but unused without amp fp16",
         gt=0.0))
@@ -185,12 +185,12 @@ class TrainConfig:
                                                min=0, max=_MAX_SEED))
     deterministic: bool = field(default=False, metadata=_opt(
         "deterministic algorithms only (bit-identical reruns and resumes on the same machine)"))
-    num_workers: Optional[int] = field(default=None, metadata=_opt(
+    num_workers: int | None = field(default=None, metadata=_opt(
         "data-loading worker processes (default: 0 on CPU; with an accelerator, this process's share of the usable "
         "cores less one, 1 to 8)", min=0, max=1024))
-    threads: Optional[int] = field(default=None, metadata=_opt("CPU threads for torch (default: torch's)", min=1,
+    threads: int | None = field(default=None, metadata=_opt("CPU threads for torch (default: torch's)", min=1,
                                                                max=4096))
-    output: Optional[str] = field(default=None, metadata=_opt("run directory (default: runs/DATASET-MODEL)"))
+    output: str | None = field(default=None, metadata=_opt("run directory (default: runs/DATASET-MODEL)"))
     overwrite: bool = field(default=False, metadata=_opt("replace the files of an existing run directory (kept aside "
                                                          "until the new run saves its first state, put back if it fails)"))
     resume: bool = field(default=False, metadata=_opt("continue the run in the output directory"))
@@ -199,24 +199,24 @@ class TrainConfig:
     log_every: int = field(default=50, metadata=_opt(
         "write a step record to log.jsonl (and TensorBoard) every N optimizer steps (0: epoch records only)",
         min=0, max=_MAX_STEPS))
-    max_train_batches: Optional[int] = field(default=None, metadata=_opt(
+    max_train_batches: int | None = field(default=None, metadata=_opt(
         "stop each training epoch after N optimizer steps (quick checks)", min=1, max=_MAX_STEPS))
-    max_eval_batches: Optional[int] = field(default=None, metadata=_opt(
+    max_eval_batches: int | None = field(default=None, metadata=_opt(
         "evaluate on the first N batches only (quick checks)", min=1, max=_MAX_STEPS))
     test: bool = field(default=True, metadata=_opt(
         "evaluate the test split once at the end, with the best weights on the validation split"))
     progress: bool = field(default=True, metadata=_opt("progress bars (without them, one plain line per epoch)"))
     plots: bool = field(default=True, metadata=_opt("write PNG plots of the curves (needs matplotlib)"))
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def replace(self, **changes: Any) -> "TrainConfig":
+    def replace(self, **changes: Any) -> TrainConfig:
         return TrainConfig.from_dict({**self.to_dict(), **changes})
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any], *, source: str = "configuration",
-                  names: Optional[Mapping[str, str]] = None) -> "TrainConfig":
+                  names: Mapping[str, str] | None = None) -> TrainConfig:
         """Build and validate; unknown keys and bad values raise a ValueError naming them.
 
         Args:
@@ -230,7 +230,7 @@ class TrainConfig:
         cfg.validate(source, names)
         return cfg
 
-    def validate(self, source: str = "configuration", names: Optional[Mapping[str, str]] = None) -> "TrainConfig":
+    def validate(self, source: str = "configuration", names: Mapping[str, str] | None = None) -> TrainConfig:
         """Check every field's type, choices and range (ValueError naming the field and the fix).
 
         NaN and infinity are refused for every float, also inside ``model_args``/``dataset_args``.
@@ -351,7 +351,7 @@ def _check_value(f: dataclasses.Field, value: Any, name: Callable[[str], str]) -
 
 FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 # The embedded datasets' recipes, keyed by dataset (tuned on this project's 2-core CPU; see README).
-RECIPES: Dict[str, Dict[str, Any]] = _dataset_recipes()
+RECIPES: dict[str, dict[str, Any]] = _dataset_recipes()
 
 
 def check_keys(values: Mapping[str, Any], source: str = "configuration") -> None:
@@ -401,7 +401,7 @@ def _parse_yaml(text: str) -> Any:
         raise _Refused("is nested too deeply to be a configuration") from None
 
 
-def load_yaml(path: "str | os.PathLike[str]") -> Dict[str, Any]:
+def load_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
     """A YAML mapping from ``path``, with errors naming the file.
 
     Files over 1 MiB, FIFOs and devices are refused before reading; so are aliases
@@ -444,10 +444,10 @@ def _namer(source: str, flags: bool) -> Callable[[str], str]:
     return name
 
 
-def _merge_layers(layers: list) -> tuple[Dict[str, Any], Dict[str, str]]:
+def _merge_layers(layers: list) -> tuple[dict[str, Any], dict[str, str]]:
     """The layers' values, later ones winning (the mappings merged key by key), and each key's name."""
-    user: Dict[str, Any] = {}
-    names: Dict[str, str] = {}
+    user: dict[str, Any] = {}
+    names: dict[str, str] = {}
     for layer, name in layers:
         for k, v in layer.items():
             if k in _MERGED and isinstance(v, Mapping) and isinstance(user.get(k), Mapping):
@@ -461,8 +461,8 @@ def _merge_layers(layers: list) -> tuple[Dict[str, Any], Dict[str, str]]:
     return user, names
 
 
-def resolve_config(file: "str | os.PathLike[str] | None" = None, overrides: Optional[Mapping[str, Any]] = None,
-                   *, base: Optional[Mapping[str, Any]] = None, from_flags: bool = False) -> TrainConfig:
+def resolve_config(file: str | os.PathLike[str] | None = None, overrides: Mapping[str, Any] | None = None,
+                   *, base: Mapping[str, Any] | None = None, from_flags: bool = False) -> TrainConfig:
     """The configuration from defaults, the dataset recipe, a YAML ``file`` and ``overrides``.
 
     Args:
@@ -518,7 +518,7 @@ def resolve_config(file: "str | os.PathLike[str] | None" = None, overrides: Opti
 _DATASET_FIXED = frozenset({"in_chans", "num_classes", "scale"})
 
 
-def recipe_values(name: Any, where: str = "recipe") -> Dict[str, Any]:
+def recipe_values(name: Any, where: str = "recipe") -> dict[str, Any]:
     """The TrainConfig values of the registered recipe ``name`` (empty for None); an unknown name
     raises a one-line ValueError with close names."""
     if name is None:
@@ -531,7 +531,7 @@ def recipe_values(name: Any, where: str = "recipe") -> Dict[str, Any]:
     return values
 
 
-def recipe_diff(cfg: "TrainConfig | Mapping[str, Any]") -> Dict[str, Tuple[Any, Any]]:
+def recipe_diff(cfg: TrainConfig | Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
     """The settings of a configuration that differ from its named recipe's: ``{key: (recipe, config)}``
     (empty without a recipe). ``model_args`` and ``dataset_args`` compare key by key
     (``"model_args.depth"``); the model arguments the dataset fixes (``in_chans``, ``num_classes``,
@@ -540,7 +540,7 @@ def recipe_diff(cfg: "TrainConfig | Mapping[str, Any]") -> Dict[str, Tuple[Any, 
     recipe = recipe_values(values.get("recipe"))
     if not recipe:
         return {}
-    out: Dict[str, Tuple[Any, Any]] = {}
+    out: dict[str, tuple[Any, Any]] = {}
     for key, value in recipe.items():
         if key in _MERGED:
             current = values.get(key) or {}
@@ -571,7 +571,7 @@ def _as_lists(value: Any) -> Any:
     return value
 
 
-def config_diff(saved: Mapping[str, Any], current: Mapping[str, Any], *, ignore=RUNTIME_KEYS) -> Dict[str, Tuple[Any, Any]]:
+def config_diff(saved: Mapping[str, Any], current: Mapping[str, Any], *, ignore=RUNTIME_KEYS) -> dict[str, tuple[Any, Any]]:
     """Keys whose values differ between two configurations: ``{key: (saved, current)}``; a field one of
     them lacks (a run saved before the field existed) counts at its default."""
     keys = (set(saved) | set(current)) - set(ignore)
@@ -580,12 +580,12 @@ def config_diff(saved: Mapping[str, Any], current: Mapping[str, Any], *, ignore=
     return {k: (values[0][k], values[1][k]) for k in sorted(keys) if values[0][k] != values[1][k]}
 
 
-def parse_assignments(items: Optional[Any], what: str = "argument") -> Dict[str, Any]:
+def parse_assignments(items: Any | None, what: str = "argument") -> dict[str, Any]:
     """``["depth=4", "name=x", "sizes=[2, 4]"]`` -> ``{"depth": 4, "name": "x", "sizes": [2, 4]}``
     (values read as YAML scalars or lists); a malformed item raises a ValueError naming it."""
     import yaml
 
-    out: Dict[str, Any] = {}
+    out: dict[str, Any] = {}
     for item in items or ():
         key, sep, text = str(item).partition("=")
         if not sep or not key.strip():

@@ -8,8 +8,9 @@ process's device. A plain ``python`` run is a world of one and touches no proces
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, List, Optional, TypeVar
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -50,7 +51,7 @@ def _env_int(name: str, default: int) -> int:
         raise ValueError(f"environment variable {name}={value!r} is not an integer (set by torchrun?)") from None
 
 
-def setup(device: str = "auto", backend: Optional[str] = None) -> DistContext:
+def setup(device: str = "auto", backend: str | None = None) -> DistContext:
     """Join the process group described by torchrun's environment variables, if any.
 
     Args:
@@ -95,11 +96,11 @@ def broadcast_object(ctx: DistContext, obj: Any) -> Any:
     return box[0]
 
 
-def all_gather_object(ctx: DistContext, obj: Any) -> List[Any]:
+def all_gather_object(ctx: DistContext, obj: Any) -> list[Any]:
     """One ``obj`` per process, in rank order."""
     if not ctx.distributed:
         return [obj]
-    out: List[Any] = [None] * ctx.world_size
+    out: list[Any] = [None] * ctx.world_size
     dist.all_gather_object(out, obj)
     return out
 

@@ -3,26 +3,26 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Iterable, Sized
 from pathlib import Path
-from collections.abc import Sized
-from typing import Any, Dict, Iterable, Optional, cast
+from typing import Any, cast
 
 import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader, Dataset
 
 from .._launch import warn_spin_waiting
+from ..data import build_dataset
+from ..data._build import check_dataset_source
+from ..models import create_model, get_entry
 from ..utils.device import is_cuda, resolve_device
 from ..utils.validate import check_int
 from .distributed import DistContext, ShardSampler, barrier, setup, teardown
 from .metrics import Meter
-from .sampling import loader_settings
-from .tasks import Task, get_task
-from ..data import build_dataset
-from ..data._build import check_dataset_source
-from ..models import create_model, get_entry
 from .predict import Trained, check_fits, load_trained
+from .sampling import loader_settings
 from .sizing import check_model_fits
+from .tasks import Task, get_task
 
 __all__ = [
     "NonFiniteOutputs", "Renormalized", "autocast", "check_amp", "evaluate", "evaluate_checkpoint", "evaluate_pretrained",
@@ -60,7 +60,7 @@ def _loader(dataset: Dataset, batch_size: int, ctx: DistContext, num_workers: in
     )
 
 
-def run_batches(model: nn.Module, loader: Iterable[Any], task: "str | Task", info: Any, device: torch.device, *,
+def run_batches(model: nn.Module, loader: Iterable[Any], task: str | Task, info: Any, device: torch.device, *,
                 amp: str = "none", max_batches: int | None = None, progress: Any = None) -> Meter:
     """Evaluate ``model`` over ``loader``'s batches into the task's meter (not yet reduced over processes)."""
     task = get_task(task)
@@ -87,14 +87,14 @@ def evaluate(
     info: Any,
     *,
     batch_size: int = 128,
-    device: "str | torch.device" = "auto",
+    device: str | torch.device = "auto",
     amp: str = "none",
     num_workers: int | None = 0,
     max_batches: int | None = None,
     ctx: DistContext | None = None,
     progress: bool = False,
     desc: str = "eval",
-    sliding_window: "tuple[int, int] | None" = None,
+    sliding_window: tuple[int, int] | None = None,
 ) -> dict[str, float]:
     """Metrics of ``model`` on ``dataset`` for ``info.task``.
 
@@ -188,19 +188,19 @@ def measure_throughput(model: nn.Module, example: torch.Tensor, *, device: torch
 def evaluate_checkpoint(
     checkpoint: Any,
     *,
-    dataset: Optional[str] = None,
+    dataset: str | None = None,
     split: str = "test",
-    data_root: Optional[str] = None,
+    data_root: str | None = None,
     download: bool = False,
-    dataset_args: Optional[Dict[str, Any]] = None,
-    batch_size: Optional[int] = None,
+    dataset_args: dict[str, Any] | None = None,
+    batch_size: int | None = None,
     device: str = "auto",
     amp: str = "none",
     num_workers: int = 0,
-    max_batches: Optional[int] = None,
+    max_batches: int | None = None,
     progress: bool = False,
-    sliding_window: Optional[tuple[int, int]] = None,
-) -> Dict[str, Any]:
+    sliding_window: tuple[int, int] | None = None,
+) -> dict[str, Any]:
     """Evaluate a trained checkpoint (a run directory or a ``.safetensors`` file) on a dataset split.
     (A plain state dict of a registered model: :func:`evaluate_pretrained` with ``checkpoint``.)
 
@@ -233,9 +233,9 @@ def evaluate_checkpoint(
             "task": info.task, **metrics}
 
 
-def _evaluate_split(trained: Any, data: Dataset, info: Any, desc: str, *, batch_size: Optional[int], amp: str,
-                    num_workers: int, max_batches: Optional[int], ctx: DistContext, progress: bool,
-                    sliding_window: Optional[tuple[int, int]] = None) -> tuple[Dict[str, Any], Any]:
+def _evaluate_split(trained: Any, data: Dataset, info: Any, desc: str, *, batch_size: int | None, amp: str,
+                    num_workers: int, max_batches: int | None, ctx: DistContext, progress: bool,
+                    sliding_window: tuple[int, int] | None = None) -> tuple[dict[str, Any], Any]:
     """:func:`evaluate` of a loaded model on a built split, after checking they fit; returns (metrics, info)."""
     if len(cast(Sized, data)) == 0:
         raise ValueError(f"the {desc} split is empty; check the dataset path")
@@ -275,19 +275,19 @@ def evaluate_pretrained(
     model: str,
     *,
     dataset: str,
-    checkpoint: Optional[str] = None,
+    checkpoint: str | None = None,
     split: str = "test",
-    data_root: Optional[str] = None,
+    data_root: str | None = None,
     download: bool = False,
-    dataset_args: Optional[Dict[str, Any]] = None,
-    batch_size: Optional[int] = None,
+    dataset_args: dict[str, Any] | None = None,
+    batch_size: int | None = None,
     device: str = "auto",
     amp: str = "none",
     num_workers: int = 0,
-    max_batches: Optional[int] = None,
+    max_batches: int | None = None,
     progress: bool = False,
-    sliding_window: Optional[tuple[int, int]] = None,
-) -> Dict[str, Any]:
+    sliding_window: tuple[int, int] | None = None,
+) -> dict[str, Any]:
     """Evaluate released weights (``create_model(model, pretrained=True)``: a registered
     ``name`` or ``name.tag``, or ``hf-hub:org/name`` / ``local-dir:PATH``) on a dataset split,
     prepared as the weights expect: classification images at the ``pretrained_cfg`` input size
@@ -313,7 +313,7 @@ def evaluate_pretrained(
                 check_model_fits(lambda: create_model(model), device=ctx.device, what=f"the model {model}",
                                  fix="pick a smaller model")
             net = create_model(model, pretrained=True).to(ctx.device).eval()
-        cfg = cast(Dict[str, Any], net.pretrained_cfg)
+        cfg = cast(dict[str, Any], net.pretrained_cfg)
         task = get_entry(cast(str, net.model_name)).task
         trained = Trained(net, Path(model), task, None, {})
         options = dict(dataset_args or {})

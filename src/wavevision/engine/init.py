@@ -18,8 +18,8 @@ import torch.nn as nn
 
 from ..models import get_entry, list_models
 from ..models._builder import _read_weights, _weights_file, load_adapted, load_state_dict_strict, weights_cap
-from ..models._pretrained import resolve_pretrained_cfg, split_model_name_tag
 from ..models._hub_download import hub_download
+from ..models._pretrained import resolve_pretrained_cfg, split_model_name_tag
 
 __all__ = ["init_file", "load_init"]
 

@@ -14,7 +14,7 @@ statistics without Bessel's correction) per image, averaged over images.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -37,7 +37,7 @@ class Meter:
     """Sums of named quantities; subclasses say how the sums become metrics."""
 
     def __init__(self) -> None:
-        self.totals: Dict[str, torch.Tensor] = {}
+        self.totals: dict[str, torch.Tensor] = {}
         self._zero("nonfinite")
 
     def _zero(self, *names: str) -> None:
@@ -64,7 +64,7 @@ class Meter:
         """Samples seen with NaN or infinite outputs."""
         return int(self.totals["nonfinite"])
 
-    def all_reduce(self, device: Optional[torch.device] = None) -> None:
+    def all_reduce(self, device: torch.device | None = None) -> None:
         """Sum the totals over the default process group (no-op without one).
 
         Args:
@@ -80,14 +80,14 @@ class Meter:
             dist.all_reduce(t)
             self.totals[name] = t.cpu()
 
-    def state_dict(self) -> Dict[str, torch.Tensor]:
+    def state_dict(self) -> dict[str, torch.Tensor]:
         return {k: v.clone() for k, v in self.totals.items()}
 
-    def load_state_dict(self, state: Dict[str, torch.Tensor]) -> None:
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         self.totals = {k: v.clone().to(torch.float64) for k, v in state.items()}
 
-    def compute(self) -> Dict[str, float]:
-        out: Dict[str, float] = {}
+    def compute(self) -> dict[str, float]:
+        out: dict[str, float] = {}
         n = float(self.totals.get("loss_n", 0.0))
         if n > 0:
             out["loss"] = float(self.totals["loss_sum"]) / n
@@ -116,7 +116,7 @@ class ClassificationMeter(Meter):
         self._add(f"correct{self.topk}", hits.sum())
         self._add("n", torch.tensor(float(target.numel())))
 
-    def compute(self) -> Dict[str, float]:
+    def compute(self) -> dict[str, float]:
         out = super().compute()
         n = float(self.totals["n"])
         if n > 0:
@@ -127,7 +127,7 @@ class ClassificationMeter(Meter):
 
 
 def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
-                     ignore_index: Optional[int] = None) -> torch.Tensor:
+                     ignore_index: int | None = None) -> torch.Tensor:
     """``(num_classes, num_classes)`` int64 counts, rows = true class, columns = predicted.
 
     Pixels whose target is ``ignore_index`` are skipped. Targets outside ``[0, num_classes)``
@@ -150,7 +150,7 @@ def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
     return torch.bincount(idx, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 
 
-def miou_from_confusion(cm: torch.Tensor) -> Dict[str, Any]:
+def miou_from_confusion(cm: torch.Tensor) -> dict[str, Any]:
     """mIoU (percent, over classes that occur in the target or the prediction), pixel accuracy
     and per-class IoU (NaN where a class never occurs) from a confusion matrix."""
     cm = cm.to(torch.float64)
@@ -169,7 +169,7 @@ def miou_from_confusion(cm: torch.Tensor) -> Dict[str, Any]:
 class SegmentationMeter(Meter):
     """mIoU and pixel accuracy from an accumulated confusion matrix (ignore index skipped)."""
 
-    def __init__(self, num_classes: int, ignore_index: Optional[int] = 255) -> None:
+    def __init__(self, num_classes: int, ignore_index: int | None = 255) -> None:
         super().__init__()
         self.num_classes = num_classes
         self.ignore_index = ignore_index
@@ -180,14 +180,14 @@ class SegmentationMeter(Meter):
         pred = logits.detach().argmax(1)
         self._add("confusion", confusion_matrix(pred.cpu(), target.cpu(), self.num_classes, self.ignore_index))
 
-    def compute(self) -> Dict[str, float]:
+    def compute(self) -> dict[str, float]:
         out = super().compute()
         if float(self.totals["confusion"].sum()) > 0:
             res = miou_from_confusion(self.totals["confusion"])
             out["miou"], out["pixel_acc"] = res["miou"], res["pixel_acc"]
         return out
 
-    def per_class_iou(self) -> List[float]:
+    def per_class_iou(self) -> list[float]:
         """IoU of each class in percent (NaN for classes absent from targets and predictions)."""
         return miou_from_confusion(self.totals["confusion"])["iou"]
 
@@ -278,7 +278,7 @@ class SuperResolutionMeter(Meter):
         self._add(f"{prefix}ssim_sum", ssim(pred, target, border=self.border).sum())
         self._add(f"{prefix}n", torch.tensor(float(pred.shape[0])))
 
-    def compute(self) -> Dict[str, float]:
+    def compute(self) -> dict[str, float]:
         out = super().compute()
         for prefix in ("", "bicubic_"):
             n = float(self.totals[f"{prefix}n"])

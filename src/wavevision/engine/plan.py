@@ -9,14 +9,15 @@ never costs the run already there.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sized
 from dataclasses import dataclass
-from collections.abc import Sized
-from typing import Any, Mapping, NamedTuple, cast
+from typing import Any, NamedTuple, cast
 
 import torch
 import torch.nn as nn
 from torch.utils.data import Dataset
 
+from ..data import build_dataset
 from ..data.layout import check_layout
 from ..models import create_model, get_entry, list_models
 from ..recipes import get_recipe
@@ -34,7 +35,6 @@ from .schedule import OPTIMIZER_SLOTS, build_optimizer, build_scheduler
 from .sizing import check_fits_memory, meta_model
 from .state import fingerprint
 from .tasks import Task, get_task
-from ..data import build_dataset
 
 __all__ = ["Plan", "Split", "accumulation_steps", "prepare", "resolve_model"]
 

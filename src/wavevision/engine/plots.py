@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import io
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any
 
 from ..utils.io import atomic_write_bytes
 
@@ -24,13 +25,13 @@ def _pyplot():
     return plt
 
 
-def history_panels(history: Sequence[Dict[str, Any]], metrics: Sequence[str] = ()) -> List[Tuple[str, List[str]]]:
+def history_panels(history: Sequence[dict[str, Any]], metrics: Sequence[str] = ()) -> list[tuple[str, list[str]]]:
     """The panels of :func:`plot_history`: ``(title, history keys)``, loss first and learning rate last.
 
     A metric's panel holds its train and val curves and, for super-resolution, bicubic's beside
     them; the ``bicubic_*`` metrics therefore get no panel of their own.
     """
-    panels: List[Tuple[str, List[str]]] = [("loss", [k for k in ("train_loss", "val_loss") if any(k in r for r in history)])]
+    panels: list[tuple[str, list[str]]] = [("loss", [k for k in ("train_loss", "val_loss") if any(k in r for r in history)])]
     for m in metrics:
         if m.startswith("bicubic_") and m[len("bicubic_"):] in metrics:
             continue
@@ -41,13 +42,13 @@ def history_panels(history: Sequence[Dict[str, Any]], metrics: Sequence[str] = (
     return panels
 
 
-def panel_grid(n: int) -> Tuple[int, int]:
+def panel_grid(n: int) -> tuple[int, int]:
     """Rows and columns for ``n`` panels: at most 3 a row, 4 as 2x2 (no long strips)."""
     cols = 2 if n in (2, 4) else min(3, n)
     return -(-n // cols), cols
 
 
-def history_figure(plt: Any, history: Sequence[Dict[str, Any]], *, metrics: Sequence[str] = (), title: str = "") -> Any:
+def history_figure(plt: Any, history: Sequence[dict[str, Any]], *, metrics: Sequence[str] = (), title: str = "") -> Any:
     """The matplotlib figure :func:`plot_history` saves: one panel per :func:`history_panels`
     entry on a :func:`panel_grid`, every panel with a legend naming its curves."""
     from matplotlib.ticker import MaxNLocator
@@ -74,8 +75,8 @@ def history_figure(plt: Any, history: Sequence[Dict[str, Any]], *, metrics: Sequ
     return fig
 
 
-def plot_history(history: Sequence[Dict[str, Any]], path: "str | Path", *, metrics: Sequence[str] = (),
-                 title: str = "") -> Optional[Path]:
+def plot_history(history: Sequence[dict[str, Any]], path: str | Path, *, metrics: Sequence[str] = (),
+                 title: str = "") -> Path | None:
     """Write loss, metric and learning-rate curves per epoch to ``path`` (PNG).
 
     Args:

@@ -9,23 +9,24 @@ task's :meth:`~wavevision.engine.Task.render`.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union, cast
+from typing import Any, cast
 
 import torch
 import torch.nn as nn
 
+from ..data import DatasetInfo, load_image, prepare_image
+from ..data.image import check_image_file, image_error
+from ..models import create_model, get_entry
 from ..models._builder import _read_config
+from ..utils.device import resolve_device
 from ..utils.validate import PathLike, check_int
 from .rundir import check_regular
 from .sizing import check_fits_memory, meta_model
 from .tasks import PredictItem, Task, get_task
 from .tasks._images import palette
-from ..data import DatasetInfo, load_image, prepare_image
-from ..data.image import check_image_file, image_error
-from ..models import create_model, get_entry
-from ..utils.device import resolve_device
 
 __all__ = ["Trained", "check_fits", "load_trained", "output_names", "palette", "predict"]
 
@@ -37,15 +38,15 @@ class Trained:
     model: nn.Module
     path: Path
     task: str
-    info: Optional[Any]  # wavevision.data.DatasetInfo of the training data, when recorded
-    meta: Dict[str, Any] = field(default_factory=dict)
+    info: Any | None  # wavevision.data.DatasetInfo of the training data, when recorded
+    meta: dict[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
         return getattr(self.model, "model_name", type(self.model).__name__)
 
     @property
-    def config(self) -> Dict[str, Any]:
+    def config(self) -> dict[str, Any]:
         return dict(self.meta.get("config") or {})
 
     @property
@@ -99,7 +100,7 @@ def _check_finite(model: nn.Module, path: Path) -> None:
                          f"{', ...' if len(bad) > 3 else ''}): the training diverged; use an earlier checkpoint")
 
 
-def load_trained(checkpoint: PathLike, *, device: "str | torch.device" = "cpu", model: Optional[str] = None) -> Trained:
+def load_trained(checkpoint: PathLike, *, device: str | torch.device = "cpu", model: str | None = None) -> Trained:
     """Rebuild the model of ``checkpoint`` (a run directory or a ``.safetensors`` file) in eval mode.
 
     With ``model`` (a registered name), ``checkpoint`` may also be a plain state dict of that
@@ -130,7 +131,7 @@ def load_trained(checkpoint: PathLike, *, device: "str | torch.device" = "cpu", 
     return Trained(net.to(dev).eval(), path, task, info, meta)
 
 
-def _load_named(name: str, path: Path, device: "str | torch.device") -> Trained:
+def _load_named(name: str, path: Path, device: str | torch.device) -> Trained:
     """``create_model(name, checkpoint=path)`` for a plain state dict, in eval mode on ``device``."""
     task = get_entry(name).task  # an unknown name fails before the file is read
     check_regular(path, "checkpoint file")
@@ -141,7 +142,7 @@ def _load_named(name: str, path: Path, device: "str | torch.device") -> Trained:
     return Trained(model.to(dev).eval(), path, task, None, {})
 
 
-def output_names(paths: Sequence[Path]) -> List[str]:
+def output_names(paths: Sequence[Path]) -> list[str]:
     """The stem of each image's result files: its own stem, unique unless the same file is given twice.
 
     Images sharing a stem (``a/x.png``, ``b/x.png``) are named by their path below the folder
@@ -164,13 +165,13 @@ def output_names(paths: Sequence[Path]) -> List[str]:
     return names
 
 
-def _refuse_collisions(paths: List[Path], names: List[str], task: Task, out_dir: Optional[Path], model: nn.Module) -> None:
+def _refuse_collisions(paths: list[Path], names: list[str], task: Task, out_dir: Path | None, model: nn.Module) -> None:
     """Two images whose results would land in the same file (the same file given twice, or a
     derived name that another image has as its own): a ValueError naming both."""
     if out_dir is None:
         return
     shared = set(task.planned_files([], out_dir, model))  # files about all images (detections.json)
-    owner: Dict[Path, Path] = {}
+    owner: dict[Path, Path] = {}
     for path, name in zip(paths, names):
         for file in task.planned_files([name], out_dir, model):
             if file in owner and file not in shared:
@@ -179,7 +180,7 @@ def _refuse_collisions(paths: List[Path], names: List[str], task: Task, out_dir:
             owner[file] = path
 
 
-def _check_input_memory(trained: Trained, paths: List[Path], image_size: Any, device: torch.device) -> None:
+def _check_input_memory(trained: Trained, paths: list[Path], image_size: Any, device: torch.device) -> None:
     """Refuse, before any image is decoded, a prediction whose largest input could not fit in memory.
 
     Sizes come from the image headers; a dense task predicts at the image's own size unless
@@ -219,15 +220,15 @@ def check_fits(trained: Trained, info: Any) -> None:
 
 
 def predict(
-    checkpoint: "PathLike | Trained",
+    checkpoint: PathLike | Trained,
     images: Sequence[PathLike],
     *,
-    output: Optional[PathLike] = None,
+    output: PathLike | None = None,
     topk: int = 5,
-    image_size: Optional[int] = None,
-    device: "str | torch.device" = "cpu",
+    image_size: int | None = None,
+    device: str | torch.device = "cpu",
     overwrite: bool = False,
-) -> List[Dict[str, Any]]:
+) -> list[dict[str, Any]]:
     """Run a trained model on image files.
 
     Classification: the top-``k`` classes with probabilities (``predictions.json`` in ``output``
@@ -273,7 +274,7 @@ def predict(
     if image_size is None and task.resizes_inputs:
         image_size = info.image_size
     _check_input_memory(trained, paths, image_size, dev)
-    results: List[Dict[str, Any]] = []
+    results: list[dict[str, Any]] = []
     for path, name in zip(paths, names):
         raw = load_image(path)
         try:

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch.nn as nn
 
@@ -54,7 +55,7 @@ class TrainResult:
         return out
 
     @classmethod
-    def from_dict(cls, record: Mapping[str, Any]) -> "TrainResult":
+    def from_dict(cls, record: Mapping[str, Any]) -> TrainResult:
         """The result of a ``results.json`` record (``model`` is not part of it)."""
         names = {f.name for f in dataclasses.fields(cls)} - set(_NOT_SAVED)
         missing = sorted(n for n in names if n not in record and cls.__dataclass_fields__[n].default is dataclasses.MISSING)

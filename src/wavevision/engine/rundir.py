@@ -23,8 +23,9 @@ import shutil
 import socket
 import stat
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ..utils.io import atomic_write_text, file_kind, read_text
 from . import checkpoint as ckpt
@@ -75,7 +76,7 @@ class RunDir:
 
     files = ckpt.RUN_FILES
 
-    def __init__(self, path: "str | os.PathLike[str]") -> None:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._fd: int | None = None
         self._created = False
@@ -275,7 +276,7 @@ class RunDir:
         self._fd = None
 
 
-def command_config(file: "str | os.PathLike[str] | None", overrides: Mapping[str, Any]) -> TrainConfig:
+def command_config(file: str | os.PathLike[str] | None, overrides: Mapping[str, Any]) -> TrainConfig:
     """The configuration the command line asks for (errors name the flags as spelled there).
 
     Without ``resume``: defaults < recipe < ``file`` < ``overrides``. With ``resume`` (True or a

@@ -14,8 +14,9 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..utils.io import append_jsonl, atomic_write_text
 

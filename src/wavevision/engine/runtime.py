@@ -25,7 +25,7 @@ class Globals:
     cudnn_benchmark: bool
 
     @classmethod
-    def capture(cls) -> "Globals":
+    def capture(cls) -> Globals:
         return cls(torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(),
                    torch.backends.cudnn.benchmark)
 
@@ -61,7 +61,7 @@ class StopFlag:
         self.requested = False
         self._old: dict[int, Any] = {}
 
-    def __enter__(self) -> "StopFlag":
+    def __enter__(self) -> StopFlag:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._old[sig] = signal.signal(sig, self._handle)

@@ -7,7 +7,8 @@ from __future__ import annotations
 import math
 import os
 import random
-from typing import Any, Iterator, Sequence, cast
+from collections.abc import Iterator, Sequence
+from typing import Any, cast
 
 import numpy as np
 import torch

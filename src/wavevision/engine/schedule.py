@@ -15,8 +15,8 @@ moves every epoch, and equals timm's at each epoch's first step.
 from __future__ import annotations
 
 import math
-from typing import Any, cast
 from collections.abc import Sequence
+from typing import Any, cast
 
 import torch
 import torch.nn as nn

@@ -11,9 +11,10 @@ another run or configuration, naming what differs.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -79,7 +80,7 @@ class TrainState:
     stale: int = 0
     switch_phase: Any = None
 
-    def zero_totals(self, keys: "tuple[str, ...] | list[str]", device: torch.device) -> None:
+    def zero_totals(self, keys: tuple[str, ...] | list[str], device: torch.device) -> None:
         """Start the running sums of an epoch at zero (float64 on ``device``)."""
         self.totals = {k: torch.zeros((), dtype=torch.float64, device=device) for k in keys}
 

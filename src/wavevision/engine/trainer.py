@@ -22,8 +22,9 @@ import json
 import math
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence, cast
+from typing import Any, cast
 
 import torch
 import torch.nn as nn
@@ -32,12 +33,14 @@ from torch.utils.data import DataLoader, Dataset
 from .._launch import warn_spin_waiting
 from ..models import save_checkpoint
 from ..models._builder import load_safetensors, save_safetensors_bytes
+from ..recipes import get_recipe
 from ..utils.io import atomic_write_bytes, read_text, write_json
 from . import checkpoint as ckpt
 from .config import TrainConfig, recipe_diff, resolve_config
 from .distributed import all_gather_object, barrier, on_main, setup, teardown
 from .evaluate import NonFiniteOutputs, autocast, evaluate, measure_throughput
 from .plan import Plan, prepare
+from .plots import plot_history
 from .recipe import missing_pieces, warn_missing
 from .result import TrainResult
 from .rundir import check_regular
@@ -46,8 +49,6 @@ from .runtime import Globals, StopFlag
 from .sampling import ListSampler, epoch_indices, loader_settings, stream_indices
 from .schedule import WarmupCosine, build_optimizer, build_scheduler, phase2_config
 from .state import TrainState
-from ..recipes import get_recipe
-from .plots import plot_history
 
 __all__ = ["Callback", "LoopState", "TrainResult", "TrainingInterrupted", "WarmupCosine", "train"]
 
@@ -72,7 +73,7 @@ LoopState = TrainState  # the name callbacks saw before the state grew save/load
 
 
 def train(
-    config: "TrainConfig | Mapping[str, Any] | None" = None,
+    config: TrainConfig | Mapping[str, Any] | None = None,
     *,
     model: nn.Module | None = None,
     datasets: Mapping[str, tuple[Dataset, Any]] | None = None,

@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import timm  # noqa: F401 - this module exists to use it
-from timm.models import generate_default_cfgs, is_model, model_entrypoint, register_model
 from timm.models import PretrainedCfg as TimmPretrainedCfg
+from timm.models import generate_default_cfgs, is_model, model_entrypoint, register_model
 
 from ..models import WaveViT, create_model, get_entry, list_models
 from ..models._pretrained import PretrainedCfg

@@ -1,4 +1,6 @@
 """Building blocks shared by the models (the plain reference modules; CPU fast paths: wavevision.accel)."""
+from __future__ import annotations
+
 from typing import Any
 
 from .drop_path import DropPath, drop_path

@@ -19,8 +19,9 @@ from __future__ import annotations
 import contextlib
 import math
 import threading
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -64,7 +65,7 @@ class _KeepBatchNormStats:
         self.norms = [m for m in module.modules() if isinstance(m, _BatchNorm) and m.training and m.track_running_stats]
         self.saved: list[list[torch.Tensor | None]] = []
 
-    def __enter__(self) -> "_KeepBatchNormStats":
+    def __enter__(self) -> _KeepBatchNormStats:
         self.saved = [[None if b is None else b.detach().clone() for b in (m.running_mean, m.running_var, m.num_batches_tracked)]
                       for m in self.norms]
         return self

@@ -35,7 +35,8 @@ from __future__ import annotations
 
 import difflib
 import inspect
-from typing import Any, Optional, Sequence, Tuple, Union
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -105,7 +106,7 @@ class RandomFilterMixer(nn.Module):
 
     weight: torch.Tensor  # a buffer
 
-    def __init__(self, channels: int, *, kernel_size: int = 3, seed: Optional[int] = None) -> None:
+    def __init__(self, channels: int, *, kernel_size: int = 3, seed: int | None = None) -> None:
         super().__init__()
         k = _check_kernel(kernel_size)
         gen = None if seed is None else torch.Generator().manual_seed(int(seed))
@@ -133,7 +134,7 @@ class DepthwiseConvMixer(nn.Module):
         return self.conv(x)
 
 
-def _pair(value: Union[int, Sequence[int]], what: str) -> Tuple[int, int]:
+def _pair(value: int | Sequence[int], what: str) -> tuple[int, int]:
     pair = (value, value) if isinstance(value, int) else tuple(value)
     if len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in pair):
         raise ValueError(f"{what} must be a positive int or an (H, W) pair of positive ints, got {value!r}")
@@ -153,7 +154,7 @@ class TokenMLPMixer(nn.Module):
             when shrinking), mix, and resample back; an approximation, documented as such.
     """
 
-    def __init__(self, channels: int, *, tokens: Union[int, Sequence[int], None] = None, expansion: float = 1.0,
+    def __init__(self, channels: int, *, tokens: int | Sequence[int] | None = None, expansion: float = 1.0,
                  resize: bool = False) -> None:
         super().__init__()
         if tokens is None:
@@ -178,12 +179,12 @@ class TokenMLPMixer(nn.Module):
         return f"tokens={self.tokens}, resize={self.resize}"
 
 
-def _resample(x: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
+def _resample(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     shrink = size[0] < x.shape[-2] or size[1] < x.shape[-1]
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=shrink)
 
 
-def _to_grid(x: torch.Tensor, tokens: Tuple[int, int], resize: bool) -> torch.Tensor:
+def _to_grid(x: torch.Tensor, tokens: tuple[int, int], resize: bool) -> torch.Tensor:
     """``x`` on the mixer's token grid: as is, resampled (``resize``), or a clear error."""
     size = (x.shape[-2], x.shape[-1])
     if size == tokens:
@@ -257,7 +258,7 @@ class TokenMixerBlock(nn.Module):
         dim: int,
         mixer: str,
         mult: int = 2,
-        ff_channel: Optional[int] = None,
+        ff_channel: int | None = None,
         dropout: float = 0.0,
         upsample: str = "convtranspose",
         **mixer_kwargs: Any,
@@ -292,7 +293,7 @@ def mixer_block(
     dim: int,
     level: int = 1,
     mult: int = 2,
-    ff_channel: Optional[int] = None,
+    ff_channel: int | None = None,
     dropout: float = 0.0,
     upsample: str = "convtranspose",
     **mixer_kwargs: Any,

@@ -5,8 +5,6 @@ Tokens are (B, N, C) in row-major order of an (H, W) grid. Submodule names (``fc
 """
 from __future__ import annotations
 
-from typing import Tuple
-
 import torch
 import torch.nn as nn
 
@@ -33,7 +31,7 @@ class TokenDWConv(nn.Module):
         super().__init__()
         self.dwconv = nn.Conv2d(dim, dim, 3, 1, 1, groups=dim)
 
-    def forward(self, x: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         b, n, c = x.shape
         x = x.transpose(1, 2).reshape(b, c, size[0], size[1])
         return self.dwconv(x).flatten(2).transpose(1, 2)
@@ -54,6 +52,6 @@ class DWConvMlp(nn.Module):
         self.act = nn.GELU()
         self.fc2 = nn.Linear(hidden_dim, dim)
 
-    def forward(self, x: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         """``x``: (B, H*W, C) tokens; ``size``: (H, W)."""
         return self.fc2(self.act(self.dwconv(self.fc1(x), size)))

@@ -16,12 +16,11 @@ composing dominates) the three convolutions run as written.
 """
 from __future__ import annotations
 
-from typing import Optional, Tuple, cast
+from typing import cast
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
 
 __all__ = ["STEM_TYPES", "PatchifyStem", "normalize_stem", "patchify_stem", "strided_stem"]
 
@@ -68,7 +67,7 @@ class PatchifyStem(nn.Sequential):
 
     compose: bool = True
 
-    def _per_pixel(self) -> Tuple[float, float]:
+    def _per_pixel(self) -> tuple[float, float]:
         """Multiply-accumulates per input pixel: (composed, the three convolutions). From the
         modules' sizes, not their weights (plain ints while ``torch.fx`` traces)."""
         c1, c2, c3 = self._convs()
@@ -116,7 +115,7 @@ class PatchifyStem(nn.Sequential):
         return y
 
 
-def _macs_per_pixel(cin: int, c1: int, c2: int, c3: int, p: int) -> Tuple[float, float]:
+def _macs_per_pixel(cin: int, c1: int, c2: int, c3: int, p: int) -> tuple[float, float]:
     """Multiply-accumulates per input pixel of a cin -> c1 -> c2 -> c3 stem of patch p: (composed, three convolutions)."""
     composed = c3 * cin * (p + 4) ** 2 / p**2
     separate = 9 * c1 * (cin + c2) + c3 * c2
@@ -134,8 +133,8 @@ def _runtime_composable() -> bool:
     return torch.compiler.is_compiling() or not _dispatch_mode_active()
 
 
-def _patchify_convs(x: torch.Tensor, w1: torch.Tensor, b1: Optional[torch.Tensor], w2: torch.Tensor,
-                    b2: Optional[torch.Tensor], w3: torch.Tensor, b3: Optional[torch.Tensor]) -> torch.Tensor:
+def _patchify_convs(x: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor | None, w2: torch.Tensor,
+                    b2: torch.Tensor | None, w3: torch.Tensor, b3: torch.Tensor | None) -> torch.Tensor:
     """The stem's three convolutions, composed when that saves enough work on this input (decided at run
     time: a ``torch.fx`` leaf, so traced graphs choose like the module)."""
     p = w3.shape[-1]
@@ -144,8 +143,8 @@ def _patchify_convs(x: torch.Tensor, w1: torch.Tensor, b1: Optional[torch.Tensor
     return F.conv2d(F.conv2d(F.conv2d(x, w1, b1, padding=1), w2, b2, padding=1), w3, b3, stride=p)
 
 
-def _composed_stem(x: torch.Tensor, w1: torch.Tensor, b1: Optional[torch.Tensor], w2: torch.Tensor,
-                   b2: Optional[torch.Tensor], w3: torch.Tensor, b3: Optional[torch.Tensor]) -> torch.Tensor:
+def _composed_stem(x: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor | None, w2: torch.Tensor,
+                   b2: torch.Tensor | None, w3: torch.Tensor, b3: torch.Tensor | None) -> torch.Tensor:
     """``c3(c2(c1(x)))`` for 3x3/pad-1, 3x3/pad-1, then kernel = stride = p convolutions.
 
     With U = c1 over x zero-padded by 2 (c1's map extended by one pixel on every side), the

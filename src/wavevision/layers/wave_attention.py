@@ -15,8 +15,6 @@ size): :mod:`wavevision.ops.transform` picks the transform.
 """
 from __future__ import annotations
 
-from typing import Tuple
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -106,7 +104,7 @@ class WaveAttention(nn.Module):
         self.kv = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, 2 * dim))
         self.proj = nn.Linear(dim + dim // 4, dim)
 
-    def forward(self, x: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         """``x``: (B, H*W, C) tokens of an (H, W) grid; returns (B, H*W, C)."""
         b, n, c = x.shape
         h, w = size
@@ -132,7 +130,7 @@ class Attention(nn.Module):
         self.kv = nn.Linear(dim, 2 * dim)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x: torch.Tensor, size: Tuple[int, int] = (0, 0)) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, size: tuple[int, int] = (0, 0)) -> torch.Tensor:
         """``x``: (B, N, C); ``size`` is accepted for a uniform block interface and unused."""
         q = _split_heads(self.q(x), self.num_heads)
         k, v = _split_heads(self.kv(x), 2 * self.num_heads).chunk(2, dim=1)

@@ -16,7 +16,7 @@ state dict.
 """
 from __future__ import annotations
 
-from typing import Any, List
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -146,7 +146,7 @@ class WaveMixBlock(nn.Module):
         # Registered after the MLPs so state-dict key order equals the public package's.
         self.reduction = nn.Conv2d(dim, dim // 4, 1)
 
-    def mlps(self) -> List[nn.Module]:
+    def mlps(self) -> list[nn.Module]:
         """The per-level MLPs, finest (level 1) first."""
         names = ["feedforward"] if self.level == 1 else [f"feedforward{j}" for j in range(1, self.level + 1)]
         return [self.get_submodule(name) for name in names]
@@ -159,7 +159,7 @@ class WaveMixBlock(nn.Module):
             y = mlps[j](torch.cat([coeffs[j], y], dim=1))
         return crop_to(y, size)
 
-    def pyramid(self, x: torch.Tensor) -> tuple[list[torch.Tensor], List[nn.Module], Any]:
+    def pyramid(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[nn.Module], Any]:
         """The reduced map's wavelet pyramid (level 1 first: each level's bands as channels, the
         coarsest with its LL band), the level MLPs (level 1 first) and the size before padding."""
         r = self.reduction(x)

@@ -1,4 +1,6 @@
 """Model families, the registry and the builder."""
+from __future__ import annotations
+
 from ._builder import (
     CheckpointMismatchError,
     convert_official_state_dict,
@@ -6,8 +8,9 @@ from ._builder import (
     load_state_dict_strict,
     save_checkpoint,
 )
-from ._hub import list_pretrained, save_pretrained
+from ._deprecated import renamed_attributes, renamed_modules
 from ._features import FeatureInfo, feature_take_indices
+from ._hub import list_pretrained, save_pretrained
 from ._pretrained import DefaultCfg, PretrainedCfg, generate_default_cfgs, split_model_name_tag
 from ._registry import (
     ModelEntry,
@@ -18,12 +21,11 @@ from ._registry import (
     register_model,
     register_model_deprecations,
 )
-from ._deprecated import renamed_attributes, renamed_modules
-from .wavemix import WaveMix, WaveMixPaperSR, WaveMixPatchSeg, WaveMixSeg
-from .wave_vit import TokenLabelOutput, WaveViT
 from .ablation import MixerNet
-from .upernet import SegmentationOutput, UperNet
 from .detection import WaveDetector
+from .upernet import SegmentationOutput, UperNet
+from .wave_vit import TokenLabelOutput, WaveViT
+from .wavemix import WaveMix, WaveMixPaperSR, WaveMixPatchSeg, WaveMixSeg
 from .wavemixsr import WaveMixSRV1, WaveMixSRV2
 
 __all__ = [

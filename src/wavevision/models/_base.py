@@ -7,7 +7,8 @@ as one ``torch.fx`` graph node so symbolic tracing works on every model.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -147,7 +148,7 @@ class ModelBase(nn.Module):
                 "call model(x) for its feature maps, or build it without features_only"
             )
 
-    def as_backbone(self, out_indices: int | Sequence[int] | None = None) -> "ModelBase":
+    def as_backbone(self, out_indices: int | Sequence[int] | None = None) -> ModelBase:
         """Turn this model into a ``features_only`` backbone in place: the head and the blocks after
         the last map taken are removed, and ``model(x)`` returns the maps ``out_indices`` picks
         (default: the last four) as a list; ``feature_info`` describes them. Returns the model."""

@@ -19,8 +19,9 @@ import contextlib
 import inspect
 import json
 import warnings
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union, cast
+from typing import Any, cast
 
 import torch
 import torch.nn as nn
@@ -28,9 +29,16 @@ import torch.nn as nn
 from ..accel import accelerate
 from ..utils.io import atomic_write_bytes, read_text
 from ..utils.validate import PathLike, check_bool, check_nested
+from ._hub import (
+    _LOADING_KEYS,
+    folder_config,
+    folder_weights,
+    hub_download,
+    hub_model_args,
+    read_hub_config,
+    save_safetensors_bytes,
+)
 from ._pretrained import PretrainedCfg, cfg_for_features, resolve_pretrained_cfg, split_model_name_tag
-from ._hub import (_LOADING_KEYS, folder_config, folder_weights, hub_download, hub_model_args, read_hub_config,
-                   save_safetensors_bytes)
 from ._registry import get_entry, resolve_model_name
 
 __all__ = [
@@ -59,9 +67,9 @@ class CheckpointMismatchError(ValueError):
     """A state dict does not fit the model it is loaded into."""
 
 
-CheckpointFilter = Callable[[Mapping[str, torch.Tensor], nn.Module], Dict[str, torch.Tensor]]
+CheckpointFilter = Callable[[Mapping[str, torch.Tensor], nn.Module], dict[str, torch.Tensor]]
 # Each family's checkpoint filter by model class (timm's pretrained_filter_fn), registered by the family's module.
-_CHECKPOINT_FILTERS: Dict[type, CheckpointFilter] = {}
+_CHECKPOINT_FILTERS: dict[type, CheckpointFilter] = {}
 
 
 def register_checkpoint_filter(cls: type, fn: CheckpointFilter) -> CheckpointFilter:
@@ -177,7 +185,7 @@ def build_model(name: str, cls: type, defaults: Mapping[str, Any], overrides: Ma
     return accelerate(model, accel)
 
 
-def _unwrap(obj: Any) -> Dict[str, torch.Tensor]:
+def _unwrap(obj: Any) -> dict[str, torch.Tensor]:
     if isinstance(obj, nn.Module):
         obj = obj.state_dict()
     if not isinstance(obj, Mapping):
@@ -193,7 +201,7 @@ def _unwrap(obj: Any) -> Dict[str, torch.Tensor]:
     return dict(obj)
 
 
-def convert_official_state_dict(state_dict: Mapping[str, Any], model: Optional[nn.Module] = None) -> Dict[str, torch.Tensor]:
+def convert_official_state_dict(state_dict: Mapping[str, Any], model: nn.Module | None = None) -> dict[str, torch.Tensor]:
     """Map a state dict saved by the public implementation to wavevision's layout.
 
     Accepts a plain state dict or one wrapped under ``state_dict``/``model``; strips the
@@ -203,7 +211,7 @@ def convert_official_state_dict(state_dict: Mapping[str, Any], model: Optional[n
     WaveMix and Wave-ViT module names already equal the reference ones.
     """
     sd = _unwrap(state_dict)
-    out: Dict[str, torch.Tensor] = {}
+    out: dict[str, torch.Tensor] = {}
     for key, value in sd.items():
         for prefix in _PREFIXES:
             while key.startswith(prefix):
@@ -258,7 +266,7 @@ def _config_path(path: Path) -> Path:
     return path.with_suffix(".json")
 
 
-def save_checkpoint(model: nn.Module, path: PathLike, *, extra: Optional[Mapping[str, Any]] = None) -> Path:
+def save_checkpoint(model: nn.Module, path: PathLike, *, extra: Mapping[str, Any] | None = None) -> Path:
     """Save ``model`` as ``path`` (safetensors) plus ``path`` with suffix ``.json`` (its config).
 
     Both files are written atomically. ``extra`` (JSON-serialisable) is stored in the config.
@@ -297,7 +305,7 @@ def _for_model(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> Mapp
 _MAX_CONFIG_BYTES = 1 << 20
 
 
-def _read_config(path: Path) -> Dict[str, Any]:
+def _read_config(path: Path) -> dict[str, Any]:
     """The config beside checkpoint ``path``, checked before use: read with a size limit (no
     FIFOs or devices), ``format`` and ``version`` ours, ``model`` a name, ``kwargs`` a mapping of
     plain JSON values without NaN/infinity, ``extra`` a mapping. Errors name the file and the key."""
@@ -343,7 +351,7 @@ def _read_config(path: Path) -> Dict[str, Any]:
     return cfg
 
 
-def _load_official(path: Path) -> Dict[str, torch.Tensor]:
+def _load_official(path: Path) -> dict[str, torch.Tensor]:
     _check_regular_file(path)
     try:
         # timm's train.py checkpoints also hold its argparse.Namespace: allowed, nothing else is
@@ -372,7 +380,7 @@ def _check_regular_file(path: Path) -> None:
         raise ValueError(f"{path} is not a regular file; point to a weights file")
 
 
-def load_safetensors(path: PathLike) -> Tuple[Dict[str, torch.Tensor], Dict[str, str]]:
+def load_safetensors(path: PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Read a safetensors file into CPU tensors; returns (tensors, metadata).
 
     Raises:
@@ -392,7 +400,7 @@ def load_safetensors(path: PathLike) -> Tuple[Dict[str, torch.Tensor], Dict[str,
         raise ValueError(f"{path} is not a valid safetensors file ({e}); was it written completely?") from None
 
 
-def _read_weights(path: Path) -> Dict[str, torch.Tensor]:
+def _read_weights(path: Path) -> dict[str, torch.Tensor]:
     """A state dict from a ``.safetensors`` file or a ``.pth``/``.pt`` one (the public package's layout)."""
     if path.suffix == ".safetensors":
         return convert_official_state_dict(load_safetensors(path)[0])
@@ -415,11 +423,11 @@ def adapt_input_conv(in_chans: int, weight: torch.Tensor) -> torch.Tensor:
     return weight.repeat(1, reps, 1, 1)[:, :in_chans] * (have / in_chans)
 
 
-def _names(value: Union[str, Tuple[str, ...], None]) -> Tuple[str, ...]:
+def _names(value: str | tuple[str, ...] | None) -> tuple[str, ...]:
     return () if value is None else (value,) if isinstance(value, str) else tuple(value)
 
 
-def _weights_file(cfg: PretrainedCfg, name: str, max_bytes: int, cache_dir: Optional[PathLike] = None) -> Path:
+def _weights_file(cfg: PretrainedCfg, name: str, max_bytes: int, cache_dir: PathLike | None = None) -> Path:
     """The local file of ``cfg``'s weights: its ``file``, or its Hub file downloaded into the Hub cache
     (at most ``max_bytes``, or exactly the record's ``file_size``; matching its ``file_sha256``)."""
     if cfg.file:
@@ -446,7 +454,7 @@ def _tags_with_weights(name: str) -> list[str]:
     return [f"{name}.{t}" if t else name for t in cfgs.tags if cfgs.cfgs[t].has_weights]
 
 
-def load_pretrained(model: nn.Module, cfg: PretrainedCfg, *, cache_dir: Optional[PathLike] = None) -> None:
+def load_pretrained(model: nn.Module, cfg: PretrainedCfg, *, cache_dir: PathLike | None = None) -> None:
     """Load the weights ``cfg`` names into ``model`` (downloading a Hub file into the Hub cache),
     adapted as :func:`load_adapted` does."""
     name = getattr(model, "model_name", type(model).__name__)
@@ -461,7 +469,7 @@ def weights_cap(model: nn.Module) -> int:
     return 2 * sum(t.numel() * t.element_size() for t in tensors) + (1 << 20) + 4096 * len(tensors)
 
 
-def load_adapted(model: nn.Module, state: Dict[str, torch.Tensor], cfg: PretrainedCfg, *, source: str) -> None:
+def load_adapted(model: nn.Module, state: dict[str, torch.Tensor], cfg: PretrainedCfg, *, source: str) -> None:
     """Load ``state`` (trained for ``cfg``) into ``model`` like timm: a classifier for another
     ``num_classes`` is dropped (the model keeps its fresh one, with a warning saying so), and the
     first conv is adapted to the model's ``in_chans``. Everything else must fit exactly
@@ -484,7 +492,7 @@ def load_adapted(model: nn.Module, state: Dict[str, torch.Tensor], cfg: Pretrain
     load_state_dict_strict(model, _for_model(model, state), source=source)
 
 
-def _from_folder(spec: str, overrides: Dict[str, Any]) -> nn.Module:
+def _from_folder(spec: str, overrides: dict[str, Any]) -> nn.Module:
     """The model of a Hub-style folder (``hf-hub:org/name`` or ``local-dir:PATH``) with its weights:
     its config read and checked, the model sized on the ``meta`` device, then the weights fetched."""
     from dataclasses import replace
@@ -525,10 +533,10 @@ def _check_fits(build: Any, what: str, fix: str) -> nn.Module:
 
 
 def create_model(
-    name: Optional[str] = None,
+    name: str | None = None,
     *,
     pretrained: bool = False,
-    checkpoint: Optional[PathLike] = None,
+    checkpoint: PathLike | None = None,
     **overrides: Any,
 ) -> nn.Module:
     """Build a registered model, optionally loading weights.

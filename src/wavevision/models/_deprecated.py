@@ -11,8 +11,9 @@ import importlib.abc
 import importlib.util
 import sys
 import warnings
+from collections.abc import Callable, Mapping
 from types import ModuleType
-from typing import Any, Callable, Mapping
+from typing import Any
 
 __all__ = ["renamed_attributes", "renamed_modules", "warn_renamed"]
 

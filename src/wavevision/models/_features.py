@@ -10,7 +10,8 @@ an isotropic one) and what ``frozen_stages`` fixes (``pyramid_frozen_modules(k)`
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from ..utils.validate import check_int
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import copy
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, Deque, Mapping
+from typing import Any
 
 from ..data.constants import IMAGENET_MEAN, IMAGENET_STD
 
@@ -112,7 +113,7 @@ class PretrainedCfg:
         return out
 
     @classmethod
-    def from_dict(cls, cfg: Mapping[str, Any]) -> "PretrainedCfg":
+    def from_dict(cls, cfg: Mapping[str, Any]) -> PretrainedCfg:
         """Build from a dict, refusing unknown keys (a typo would otherwise be silently ignored)."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(cfg) - known)
@@ -125,7 +126,7 @@ class PretrainedCfg:
 class DefaultCfg:
     """The tagged records of one model name; ``tags[0]`` is the default."""
 
-    tags: Deque[str] = field(default_factory=deque)
+    tags: deque[str] = field(default_factory=deque)
     cfgs: dict[str, PretrainedCfg] = field(default_factory=dict)
 
     @property

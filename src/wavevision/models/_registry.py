@@ -4,8 +4,9 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from ..utils.task_names import check_task
 from ._deprecated import warn_renamed

@@ -16,7 +16,8 @@ second level adds an MLP) use ff_channel 16, which brings them back to the same 
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch.nn as nn
 
@@ -63,8 +64,8 @@ class MixerNet(WaveMix):
         stride: int = 1,
         in_chans: int = 1,
         upsample: str = "convtranspose",
-        img_size: Union[int, Sequence[int]] = 16,
-        mixer_kwargs: Optional[Mapping[str, Any]] = None,
+        img_size: int | Sequence[int] = 16,
+        mixer_kwargs: Mapping[str, Any] | None = None,
         global_pool: str = "avg",
         drop_path_rate: float = 0.0,
         wavelet: str = "haar",
@@ -97,14 +98,14 @@ class MixerNet(WaveMix):
             for i in range(depth)
         )
 
-    def _mixer_options(self, mixer: str, options: Dict[str, Any], index: int, stride: int) -> Dict[str, Any]:
+    def _mixer_options(self, mixer: str, options: dict[str, Any], index: int, stride: int) -> dict[str, Any]:
         if mixer == "random" and options.get("seed") is not None:
             options["seed"] = int(options["seed"]) + index
         if mixer == "mlp" and "tokens" not in options:
             options["tokens"] = self.feature_grid(self.img_size, stride)
         return options
 
-    def feature_grid(self, img_size: Tuple[int, int], stride: int = 1) -> Tuple[int, int]:
+    def feature_grid(self, img_size: tuple[int, int], stride: int = 1) -> tuple[int, int]:
         """The map size a block's mixer sees for an ``img_size`` input (stem output, padded to even)."""
 
         def stem(n: int) -> int:
@@ -119,7 +120,7 @@ class MixerNet(WaveMix):
 # --------------------------------------------------------------------------------------
 # Registered ablation configurations (digits: 1 x 16 x 16, 10 classes).
 
-_DEFAULTS: Dict[str, Any] = dict(
+_DEFAULTS: dict[str, Any] = dict(
     num_classes=10, depth=4, mult=2, ff_channel=32, final_dim=32, dropout=0.0, level=1,
     initial_conv="pachify", patch_size=2, stride=1, in_chans=1, upsample="convtranspose", img_size=16,
 )
@@ -147,7 +148,7 @@ default_cfgs = generate_default_cfgs({
 })
 
 
-def _mixer(name: str, mixer: str, kwargs: Dict[str, Any], **cfg: Any) -> MixerNet:
+def _mixer(name: str, mixer: str, kwargs: dict[str, Any], **cfg: Any) -> MixerNet:
     return build_model(name, MixerNet, {**_DEFAULTS, "mixer": mixer, **cfg}, kwargs)
 
 

@@ -66,9 +66,10 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections import OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -77,11 +78,10 @@ from ..utils.validate import check_bool, check_choice, check_int
 from ._backbone import backbone_args as _backbone_args
 from ._backbone import load_backbone_checkpoint
 from ._base import freeze_batch_norms
+from ._builder import build_model, create_model, register_checkpoint_filter
 from ._features import pyramid_taps
-from ._builder import register_checkpoint_filter
 from ._pretrained import PretrainedCfg, generate_default_cfgs
 from ._registry import register_model
-from ._builder import build_model, create_model
 
 __all__ = ["PyramidBody", "WaveDetector", "WaveMixPyramid", "WaveViTBody", "checkpoint_filter_fn", "detector_class",
            "detector_needs", "mmdet_resized_size", "pyramid_taps"]
@@ -164,7 +164,7 @@ class PyramidBody(nn.Module):
         self.frozen_stages = check_int("frozen_stages", frozen_stages, min=0, max=len(PYRAMID_STRIDES))
         _freeze(trunk.pyramid_frozen_modules(frozen_stages) if frozen_stages else [])
 
-    def forward(self, x: torch.Tensor) -> "OrderedDict[str, torch.Tensor]":
+    def forward(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
         maps = self.trunk(x)
         return OrderedDict((str(i), r(m)) for i, (r, m) in enumerate(zip(self.resample, maps)))
 
@@ -187,7 +187,7 @@ class _BodyWithFPN(nn.Module):
                                          norm_layer=norm_layer)
         self.out_channels = out_channels
 
-    def forward(self, x: torch.Tensor) -> "OrderedDict[str, torch.Tensor]":
+    def forward(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
         maps = self.body(x)
         return self.fpn(OrderedDict((k, maps[k]) for k in self.levels))
 
@@ -260,7 +260,7 @@ class WaveDetector(nn.Module):
             ``rpn_batch_size_per_image``, ``detections_per_img`` ...).
     """
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> "WaveDetector":
+    def __new__(cls, *args: Any, **kwargs: Any) -> WaveDetector:
         # WaveDetector(...) builds the subclass of the torchvision detector it names
         if cls is WaveDetector:
             cls = detector_class(kwargs.get("detector", "mask_rcnn"))
@@ -328,7 +328,7 @@ class WaveDetector(nn.Module):
             return self.roi_heads.box_predictor.cls_score.out_features - 1
         return self.head.classification_head.num_classes - 1
 
-    def train(self, mode: bool = True) -> "WaveDetector":
+    def train(self, mode: bool = True) -> WaveDetector:
         """``nn.Module.train``; with ``norm_eval`` the backbone's BatchNorm layers stay in eval mode."""
         super().train(mode)
         if mode and self.norm_eval:
@@ -353,7 +353,7 @@ class WaveDetector(nn.Module):
         return (self.rpn.head if hasattr(self, "rpn") else self.head)(feats)
 
     @contextlib.contextmanager
-    def dense_only(self) -> Iterator["WaveDetector"]:
+    def dense_only(self) -> Iterator[WaveDetector]:
         """Within it, ``model(x)`` on a (B, C, H, W) batch runs only the part whose cost the image
         size fixes (backbone, FPN, dense head): what ``macs`` counts (see the module docstring)."""
         self._dense = True

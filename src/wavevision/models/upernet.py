@@ -29,7 +29,8 @@ the inference model (no auxiliary head), at 512x512.
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -38,9 +39,9 @@ import torch.nn.functional as F
 from ..ops.padding import crop_to
 from ..outputs import SegmentationOutput  # the segmentation task's output type (re-exported)
 from ..utils.validate import PathLike, check_bool, check_float, check_int
-from ._base import ModelBase, check_global_pool, check_image, freeze_batch_norms, to_output_fmt
 from ._backbone import backbone_args as _backbone_args
 from ._backbone import load_backbone_checkpoint
+from ._base import ModelBase, check_global_pool, check_image, freeze_batch_norms, to_output_fmt
 from ._builder import build_model
 from ._features import FeatureInfo, feature_take_indices
 from ._pretrained import PretrainedCfg, generate_default_cfgs
@@ -110,7 +111,7 @@ class ConvModule(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.activate(self.bn(self.conv(x)))
 
-    def fuse_pairs(self) -> List[Tuple[str, str]]:
+    def fuse_pairs(self) -> list[tuple[str, str]]:
         """The conv-BN pair :func:`wavevision.fuse` folds."""
         return [("conv", "bn")]
 
@@ -222,7 +223,7 @@ class UperNet(ModelBase):
         num_classes: int = 150,
         in_chans: int = 3,
         backbone: str = "wave_vit_s",
-        backbone_args: Optional[Dict[str, Any]] = None,
+        backbone_args: dict[str, Any] | None = None,
         channels: int = 512,
         pool_scales: Sequence[int] = (1, 2, 3, 6),
         drop_rate: float = 0.1,
@@ -234,7 +235,7 @@ class UperNet(ModelBase):
         global_pool: str = "",
         frozen_norm: bool = False,
         norm_eval: bool = False,
-        backbone_kwargs: Optional[Dict[str, Any]] = None,
+        backbone_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.num_classes = check_int("num_classes", num_classes, min=0)
@@ -249,30 +250,30 @@ class UperNet(ModelBase):
         info = self.backbone.feature_info
         self.feature_info = FeatureInfo(dict(e, module=f"backbone.{e['module']}") for e in info)
         self.min_input_size = int(getattr(self.backbone, "min_input_size", 1))
-        self.decode_head: Optional[UPerHead] = UPerHead(info.channels(), channels, scales, num_classes, self.drop_rate)
+        self.decode_head: UPerHead | None = UPerHead(info.channels(), channels, scales, num_classes, self.drop_rate)
         self.aux_index = check_int("aux_index", aux_index, min=-len(info), max=len(info) - 1) % len(info)
         self.aux_weight = check_float("aux_weight", aux_weight, min=0.0)
         self.aux_channels = check_int("aux_channels", aux_channels, min=1)
         self.aux_head = check_bool("aux_head", aux_head)
-        self.auxiliary_head: Optional[FCNHead] = self._aux_head(num_classes)
+        self.auxiliary_head: FCNHead | None = self._aux_head(num_classes)
         self.frozen_norm, self.norm_eval = check_bool("frozen_norm", frozen_norm), check_bool("norm_eval", norm_eval)
         if self.frozen_norm:
             freeze_batch_norms(self.backbone)
         self.train(self.training)
 
-    def train(self, mode: bool = True) -> "UperNet":
+    def train(self, mode: bool = True) -> UperNet:
         """``nn.Module.train``; with ``norm_eval`` the backbone's BatchNorm layers stay in eval mode."""
         super().train(mode)
         if mode and self.norm_eval:
             freeze_batch_norms(self.backbone, affine=False, stats=True)
         return self
 
-    def _aux_head(self, num_classes: int) -> Optional[FCNHead]:
+    def _aux_head(self, num_classes: int) -> FCNHead | None:
         if not (self.aux_head and num_classes > 0):
             return None
         return FCNHead(self.feature_info.channels(self.aux_index), self.aux_channels, num_classes, self.drop_rate)
 
-    def _build_backbone(self, name: Any, kwargs: Dict[str, Any], drop_path_rate: float) -> ModelBase:
+    def _build_backbone(self, name: Any, kwargs: dict[str, Any], drop_path_rate: float) -> ModelBase:
         if not isinstance(name, str):
             raise TypeError(f"backbone must be a registered model name such as 'wave_vit_s', got {name!r}")
         args = {"num_classes": 0, "in_chans": self.in_chans, "drop_path_rate": drop_path_rate, **kwargs}
@@ -288,7 +289,7 @@ class UperNet(ModelBase):
     def _check_input(self, x: torch.Tensor) -> None:
         check_image(x, "UperNet", self.in_chans, self.min_input_size, "one stride-32 cell of the backbone")
 
-    def _maps(self, x: torch.Tensor) -> List[torch.Tensor]:
+    def _maps(self, x: torch.Tensor) -> list[torch.Tensor]:
         self._check_input(x)
         return self.backbone.forward_intermediates(x, intermediates_only=True)
 
@@ -308,7 +309,7 @@ class UperNet(ModelBase):
     def _upsample(self, x: torch.Tensor) -> torch.Tensor:
         return F.interpolate(x, scale_factor=float(self.feature_info[0]["reduction"]), mode="bilinear", align_corners=False)
 
-    def forward(self, x: torch.Tensor) -> Union[torch.Tensor, SegmentationOutput, List[torch.Tensor]]:
+    def forward(self, x: torch.Tensor) -> torch.Tensor | SegmentationOutput | list[torch.Tensor]:
         """Logits (B, num_classes, H, W); in training with ``aux_head``, a :class:`SegmentationOutput`."""
         if self.features_only:
             return self._features_forward(x)
@@ -325,7 +326,7 @@ class UperNet(ModelBase):
         self._require_head("get_classifier")
         return self.decode_head.conv_seg
 
-    def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """Replace the classifier (and the auxiliary head's); 0 returns the decoder's features at the input size."""
         self._require_head("reset_classifier")
         check_int("num_classes", num_classes, min=0)
@@ -340,24 +341,24 @@ class UperNet(ModelBase):
             raise RuntimeError(f"{what} needs the decoder, but this UperNet has none (built with features_only=True or "
                                "pruned); call forward_intermediates for the backbone maps, or build it without features_only")
 
-    def set_grad_checkpointing(self, enable: bool = True, every: Optional[int] = None) -> None:
+    def set_grad_checkpointing(self, enable: bool = True, every: int | None = None) -> None:
         """Checkpoint the backbone's blocks in training (the decoder's maps are kept)."""
         super().set_grad_checkpointing(enable, every)
         self.backbone.set_grad_checkpointing(enable, every)
 
-    def group_matcher(self, coarse: bool = False) -> Dict[str, Any]:
+    def group_matcher(self, coarse: bool = False) -> dict[str, Any]:
         """The backbone's groups (timm's format, under ``backbone.``); the decoder is the head."""
         return {k: _prefixed(v, "backbone.") for k, v in self.backbone.group_matcher(coarse).items()}
 
     def forward_intermediates(
         self,
         x: torch.Tensor,
-        indices: Optional[Union[int, Sequence[int]]] = None,
+        indices: int | Sequence[int] | None = None,
         norm: bool = False,
         stop_early: bool = False,
         output_fmt: str = "NCHW",
         intermediates_only: bool = False,
-    ) -> Union[List[torch.Tensor], Tuple[torch.Tensor, List[torch.Tensor]]]:
+    ) -> list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]:
         """The backbone's stage maps (timm's semantics; see the backbone's ``forward_intermediates``);
         without ``intermediates_only`` also the decoder's fused map (:meth:`forward_features`)."""
         take, _ = feature_take_indices(len(self.feature_info), indices, what="stage")
@@ -373,8 +374,8 @@ class UperNet(ModelBase):
         return self.decode_head(maps), [to_output_fmt(maps[i], output_fmt) for i in take]
 
     def prune_intermediate_layers(
-        self, indices: Union[int, Sequence[int]] = 1, prune_norm: bool = False, prune_head: bool = True
-    ) -> List[int]:
+        self, indices: int | Sequence[int] = 1, prune_norm: bool = False, prune_head: bool = True
+    ) -> list[int]:
         """Drop the backbone stages after the last one taken and (``prune_head``) the decoder; returns the indices taken."""
         take = self.backbone.prune_intermediate_layers(indices, prune_norm=prune_norm, prune_head=True)
         self.feature_info = FeatureInfo(self.feature_info[: max(take) + 1])
@@ -414,7 +415,7 @@ default_cfgs = generate_default_cfgs({
 })
 
 
-def _create_upernet(variant: str, backbone: str, kwargs: Dict[str, Any]) -> UperNet:
+def _create_upernet(variant: str, backbone: str, kwargs: dict[str, Any]) -> UperNet:
     """Build ``variant``; ``backbone_checkpoint=PATH`` loads a classification checkpoint into the backbone
     (not recorded in ``model_kwargs``: a saved UperNet holds those weights itself)."""
     checkpoint = kwargs.pop("backbone_checkpoint", None)

@@ -28,8 +28,9 @@ policy (zero-pad at the bottom/right to a multiple of 32, crop dense outputs bac
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from functools import partial
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -57,7 +58,7 @@ POOLING_SCALE = 8
 _LN_EPS = 1e-6  # the reference's norm_layer; its stem/downsample/key-value norms keep 1e-5
 
 
-def sample_mix_box(grid_size: Tuple[int, int], beta: float = 1.0) -> Box:
+def sample_mix_box(grid_size: tuple[int, int], beta: float = 1.0) -> Box:
     """A MixToken/CutMix box on an (h, w) grid, drawn with torch's global RNG.
 
     The kept fraction ``lam`` ~ Beta(beta, beta); the box has sides ``int(side * sqrt(1 - lam))``
@@ -74,7 +75,7 @@ def sample_mix_box(grid_size: Tuple[int, int], beta: float = 1.0) -> Box:
     return top, left, bottom, right
 
 
-def swap_box(tokens: torch.Tensor, grid_size: Tuple[int, int], box: Box, scale: int = 1) -> torch.Tensor:
+def swap_box(tokens: torch.Tensor, grid_size: tuple[int, int], box: Box, scale: int = 1) -> torch.Tensor:
     """Replace the box (in units of ``scale`` tokens) of sample i by that of sample B-1-i.
 
     ``tokens``: (B, h * w, C) on a row-major (h, w) grid. Applying it twice is the identity,
@@ -90,14 +91,14 @@ def swap_box(tokens: torch.Tensor, grid_size: Tuple[int, int], box: Box, scale: 
     return out.reshape(b, n, c)
 
 
-def _mix_tokens(tokens: torch.Tensor, size: Tuple[int, int], beta: float) -> Tuple[torch.Tensor, Box]:
+def _mix_tokens(tokens: torch.Tensor, size: tuple[int, int], beta: float) -> tuple[torch.Tensor, Box]:
     """MixToken on stage-1 tokens: a random box (in units of POOLING_SCALE tokens) swapped with the
     mirrored sample; returns the tokens and the box on the final grid."""
     box = sample_mix_box((size[0] // POOLING_SCALE, size[1] // POOLING_SCALE), beta)
     return swap_box(tokens, size, box, POOLING_SCALE), box
 
 
-def _tokens_to_map(x: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
+def _tokens_to_map(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     b, n, c = x.shape
     return x.transpose(1, 2).reshape(b, c, size[0], size[1])
 
@@ -119,7 +120,7 @@ class Stem(nn.Module):
         self.proj = nn.Conv2d(hidden_dim, dim, 3, 2, 1)
         self.norm = nn.LayerNorm(dim)
 
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
         x = self.proj(self.conv(x))
         size = (x.shape[-2], x.shape[-1])
         return self.norm(x.flatten(2).transpose(1, 2)), size
@@ -133,7 +134,7 @@ class Downsample(nn.Module):
         self.proj = nn.Conv2d(in_dim, dim, 3, 2, 1)
         self.norm = nn.LayerNorm(dim)
 
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
         x = self.proj(x)
         size = (x.shape[-2], x.shape[-1])
         return self.norm(x.flatten(2).transpose(1, 2)), size
@@ -153,7 +154,7 @@ class Block(nn.Module):
         self.mlp = DWConvMlp(dim, int(dim * mlp_ratio))
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
-    def forward(self, x: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         x = x + self.drop_path(self.attn(self.norm1(x), size))
         return x + self.drop_path(self.mlp(self.norm2(x), size))
 
@@ -194,7 +195,7 @@ def _init_weights(m: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-def _stage_tuple(name: str, value: Any, kind: type = int) -> Tuple[Any, ...]:
+def _stage_tuple(name: str, value: Any, kind: type = int) -> tuple[Any, ...]:
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != NUM_STAGES:
         raise ValueError(f"{name} must list one value per stage ({NUM_STAGES}), got {value!r}")
     out = []
@@ -305,10 +306,10 @@ class WaveViT(ModelBase):
             setattr(self, f"patch_embed{i + 1}", embed)
             setattr(self, f"block{i + 1}", blocks)
             setattr(self, f"norm{i + 1}", nn.LayerNorm(dims[i], eps=_LN_EPS))
-        self.post_network: Optional[nn.ModuleList] = nn.ModuleList([ClassBlock(dims[-1], heads[-1], ratios[-1])])
+        self.post_network: nn.ModuleList | None = nn.ModuleList([ClassBlock(dims[-1], heads[-1], ratios[-1])])
         self.head_drop = nn.Dropout(check_float("drop_rate", drop_rate, min=0.0, lt=1.0))
-        self.head: Optional[nn.Module] = None
-        self.aux_head: Optional[nn.Module] = None
+        self.head: nn.Module | None = None
+        self.aux_head: nn.Module | None = None
         self._set_heads(num_classes)
         self.apply(_init_weights)
 
@@ -322,12 +323,12 @@ class WaveViT(ModelBase):
         check_image(x, "WaveViT", self.in_chans, self.min_input_size,
                     "one token at stride 32 and one stage-1 key/value token")
 
-    def _prepare(self, x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
+    def _prepare(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
         self._check_input(x)
         size = (x.shape[-2], x.shape[-1])
         return pad_to_multiple(x, self.size_multiple)[0], size
 
-    def _run_blocks(self, blocks: nn.ModuleList, tokens: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
+    def _run_blocks(self, blocks: nn.ModuleList, tokens: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         """A stage's blocks; with checkpointing, in segments (:meth:`set_grad_checkpointing`)."""
         steps = [partial(blk, size=size) for blk in blocks]
         if self._checkpointing():
@@ -338,13 +339,13 @@ class WaveViT(ModelBase):
 
     def _encode(
         self, x: torch.Tensor, *, take: Sequence[int] = (), last: int = NUM_STAGES - 1, mix: bool = False
-    ) -> Tuple[torch.Tensor, Tuple[int, int], List[torch.Tensor], Box]:
+    ) -> tuple[torch.Tensor, tuple[int, int], list[torch.Tensor], Box]:
         """Stages 1..last+1 on a padded image.
 
         Returns the last stage's tokens (before its norm), their grid size, the normalised
         (B, C, h, w) maps of the stages in ``take``, and the MixToken box (zero area if none).
         """
-        maps: List[torch.Tensor] = []
+        maps: list[torch.Tensor] = []
         box: Box = (0, 0, 0, 0)
         feat = x
         for i in range(last + 1):
@@ -398,7 +399,7 @@ class WaveViT(ModelBase):
         self._require_head("get_classifier")
         return self.head
 
-    def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """Replace the head (and the aux head with token labeling); 0 returns the pooled features
         (with ``global_pool=""``, every normalised token)."""
         self._require_head("reset_classifier")
@@ -418,7 +419,7 @@ class WaveViT(ModelBase):
         no MixToken then)."""
         self.token_label_training = check_bool("enable", enable)
 
-    def group_matcher(self, coarse: bool = False) -> Dict[str, Any]:
+    def group_matcher(self, coarse: bool = False) -> dict[str, Any]:
         """Parameter groups for layer-wise learning-rate decay (timm's format): the stem, then stages or blocks."""
         if coarse:
             return dict(stem=r"^patch_embed1\.", blocks=r"^(?:patch_embed|block|norm)(\d+)")
@@ -427,12 +428,12 @@ class WaveViT(ModelBase):
     def forward_intermediates(
         self,
         x: torch.Tensor,
-        indices: Optional[Union[int, Sequence[int]]] = None,
+        indices: int | Sequence[int] | None = None,
         norm: bool = False,
         stop_early: bool = False,
         output_fmt: str = "NCHW",
         intermediates_only: bool = False,
-    ) -> Union[List[torch.Tensor], Tuple[torch.Tensor, List[torch.Tensor]]]:
+    ) -> list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]:
         """Normalised stage maps (B, C_i, ceil(H / s_i), ceil(W / s_i)), s_i = 4, 8, 16, 32, for dense tasks.
 
         Args:
@@ -458,8 +459,8 @@ class WaveViT(ModelBase):
         return maps if intermediates_only else (self._post(tokens), maps)
 
     def prune_intermediate_layers(
-        self, indices: Union[int, Sequence[int]] = 1, prune_norm: bool = False, prune_head: bool = True
-    ) -> List[int]:
+        self, indices: int | Sequence[int] = 1, prune_norm: bool = False, prune_head: bool = True
+    ) -> list[int]:
         """Drop the stages after the last one ``indices`` takes (and, with ``prune_head``, the class
         block and heads); returns the absolute stage indices taken. ``prune_norm`` changes nothing:
         each kept stage's norm makes its map."""
@@ -475,11 +476,11 @@ class WaveViT(ModelBase):
         return take
 
     # -- what a detection pyramid takes (models.detection asks the backbone, not its type) --
-    def pyramid_indices(self) -> Tuple[int, ...]:
+    def pyramid_indices(self) -> tuple[int, ...]:
         """The four stage outputs (strides 4, 8, 16, 32) a detection pyramid takes."""
         return tuple(range(NUM_STAGES))
 
-    def pyramid_frozen_modules(self, levels: int) -> List[nn.Module]:
+    def pyramid_frozen_modules(self, levels: int) -> list[nn.Module]:
         """The modules of stages 1..``levels`` (stem, blocks, norm): what a detector's ``frozen_stages`` fixes."""
         return [getattr(self, f"{p}{i + 1}") for i in range(levels) for p in ("patch_embed", "block", "norm")]
 
@@ -491,7 +492,7 @@ class WaveViT(ModelBase):
                 "it without features_only"
             )
 
-    def forward(self, x: torch.Tensor) -> Union[torch.Tensor, TokenLabelOutput, List[torch.Tensor]]:
+    def forward(self, x: torch.Tensor) -> torch.Tensor | TokenLabelOutput | list[torch.Tensor]:
         """Logits (B, num_classes); see the class docstring for training with token labeling and features_only."""
         if self.features_only:
             return self._features_forward(x)
@@ -507,7 +508,7 @@ class WaveViT(ModelBase):
 POOL_TYPES = ("token", "avg", "")
 
 
-def _check_stages(embed_dims: Any, depths: Any, num_heads: Any, mlp_ratios: Any, sr_ratios: Any) -> Tuple[Tuple[Any, ...], ...]:
+def _check_stages(embed_dims: Any, depths: Any, num_heads: Any, mlp_ratios: Any, sr_ratios: Any) -> tuple[tuple[Any, ...], ...]:
     """The per-stage settings as tuples, each value checked (divisibility by heads, multiples of 4, ...)."""
     dims = _stage_tuple("embed_dims", embed_dims)
     depths = _stage_tuple("depths", depths)
@@ -538,7 +539,7 @@ for _leaf in ("check_image", "pad_to_multiple", "crop_to", "_mix_tokens", "swap_
 _REFERENCE_BUFFERS = (".attn.dwt.w_ll", ".attn.dwt.w_lh", ".attn.dwt.w_hl", ".attn.dwt.w_hh", ".attn.idwt.filters")
 
 
-def checkpoint_filter_fn(state_dict: Mapping[str, torch.Tensor], model: Optional[nn.Module] = None) -> Dict[str, torch.Tensor]:
+def checkpoint_filter_fn(state_dict: Mapping[str, torch.Tensor], model: nn.Module | None = None) -> dict[str, torch.Tensor]:
     """A reference Wave-ViT state dict in wavevision's layout: its recomputed Haar filter buffers dropped."""
     return {k: v for k, v in state_dict.items() if not k.endswith(_REFERENCE_BUFFERS)}
 
@@ -547,15 +548,15 @@ register_checkpoint_filter(WaveViT, checkpoint_filter_fn)
 
 _REPO = "https://github.com/YehLi/ImageNetModel"
 _PAPER = "Wave-ViT: Unifying Wavelet and Transformers for Visual Representation Learning (ECCV 2022)"
-_COMMON: Dict[str, Any] = dict(mlp_ratios=(8, 8, 4, 4), sr_ratios=(4, 2, 1, 1))
+_COMMON: dict[str, Any] = dict(mlp_ratios=(8, 8, 4, 4), sr_ratios=(4, 2, 1, 1))
 
 
-def _cfg(params: int, top1: float, macs: Optional[int] = None, size: int = 224, **kwargs: Any) -> PretrainedCfg:
+def _cfg(params: int, top1: float, macs: int | None = None, size: int = 224, **kwargs: Any) -> PretrainedCfg:
     """A Wave-ViT record: the reference's data settings (timm's ViT defaults: bicubic, crop 0.9,
     ImageNet mean/std), its first conv and both heads, the paper's top-1, and the exact
     parameters and multiply-accumulates of this implementation at ``size`` (within 0.05 % of the
     reference code's; the paper's "FLOPs" are multiply-accumulates)."""
-    fields: Dict[str, Any] = dict(
+    fields: dict[str, Any] = dict(
         input_size=(3, size, size), min_input_size=(3, 32, 32), pool_size=(size // 32, size // 32), crop_pct=0.9,
         first_conv="patch_embed1.conv.0", classifier=("head", "aux_head"), origin_url=_REPO, paper_ids="arXiv:2207.04978",
         paper_name=_PAPER, dataset="ImageNet-1k", metrics={"top1": top1}, metrics_source=_PAPER, params=params, macs=macs,
@@ -578,7 +579,7 @@ default_cfgs = generate_default_cfgs({
 })
 
 
-def _create_wave_vit(variant: str, cfg: Dict[str, Any], kwargs: Dict[str, Any]) -> WaveViT:
+def _create_wave_vit(variant: str, cfg: dict[str, Any], kwargs: dict[str, Any]) -> WaveViT:
     return build_model(variant, WaveViT, {**_COMMON, **cfg}, kwargs)
 
 

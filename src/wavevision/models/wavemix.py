@@ -17,18 +17,19 @@ checkpointing, and ``torch.fx`` tracing.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Sequence
 from functools import partial
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..data.constants import CIFAR10_MEAN, CIFAR10_STD, CIFAR100_MEAN, CIFAR100_STD
 from ..fuse import fuse as _fuse
 from ..layers import WaveMixBlock, normalize_stem, patchify_stem, strided_stem
 from ..layers.grad_checkpoint import checkpoint_seq
 from ..layers.layout import in_format_of, inference_layout
-from ..data.constants import CIFAR10_MEAN, CIFAR10_STD, CIFAR100_MEAN, CIFAR100_STD
 from ..layers.stems import STEM_TYPES
 from ..layers.wavemix_block import residual_step
 from ..ops.padding import crop_to, pad_to_multiple
@@ -36,9 +37,9 @@ from ..ops.transform import DEFAULT_MODE
 from ..utils.validate import check_float
 from ._base import ModelBase, check_global_pool, check_image, to_output_fmt
 from ._builder import build_model
+from ._deprecated import renamed_attributes
 from ._features import FeatureInfo, feature_take_indices, pyramid_taps
 from ._pretrained import PretrainedCfg, generate_default_cfgs
-from ._deprecated import renamed_attributes
 from ._registry import register_model, register_model_deprecations
 
 __all__ = ["WaveMix", "WaveMixPaperSR", "WaveMixPatchSeg", "WaveMixSeg"]
@@ -74,7 +75,7 @@ class _WaveMixBase(ModelBase):
     layers: nn.ModuleList
 
     @classmethod
-    def ignored_arguments(cls, args: Dict[str, Any]) -> Dict[str, str]:
+    def ignored_arguments(cls, args: dict[str, Any]) -> dict[str, str]:
         """The stem arguments ``args`` make the model ignore, with why (``create_model`` refuses
         them when given): ``patch_size`` with the strided stem, ``stride`` with the patchify one."""
         params = inspect.signature(cls.__init__).parameters
@@ -156,7 +157,7 @@ class _WaveMixBase(ModelBase):
     def forward_intermediates(
         self,
         x: torch.Tensor,
-        indices: Optional[Union[int, Sequence[int]]] = None,
+        indices: int | Sequence[int] | None = None,
         norm: bool = False,
         stop_early: bool = False,
         output_fmt: str = "NCHW",
@@ -184,8 +185,8 @@ class _WaveMixBase(ModelBase):
         return maps if intermediates_only else (in_format_of(x, inp), maps)
 
     def prune_intermediate_layers(
-        self, indices: Union[int, Sequence[int]] = 1, prune_norm: bool = False, prune_head: bool = True
-    ) -> List[int]:
+        self, indices: int | Sequence[int] = 1, prune_norm: bool = False, prune_head: bool = True
+    ) -> list[int]:
         """Drop the blocks after the last one ``indices`` takes (and the head with ``prune_head``);
         returns the absolute indices taken. ``prune_norm`` changes nothing (no final norm)."""
         take, last = feature_take_indices(len(self.layers), indices)
@@ -198,7 +199,7 @@ class _WaveMixBase(ModelBase):
     def _prune_head(self) -> None:
         self.reset_classifier(0, "")
 
-    def group_matcher(self, coarse: bool = False) -> Dict[str, Any]:
+    def group_matcher(self, coarse: bool = False) -> dict[str, Any]:
         """Parameter groups for layer-wise learning-rate decay (timm's format): the stem, then one group per block."""
         return dict(stem=r"^conv", blocks=r"^layers\.(\d+)" if coarse else [(r"^layers\.(\d+)", None)])
 
@@ -269,7 +270,7 @@ class WaveMix(_WaveMixBase):
         self._set_feature_info(patch_size if self.stem_type == "patchify" else stride**2)
 
     @staticmethod
-    def _pool_layers(global_pool: str) -> List[nn.Module]:
+    def _pool_layers(global_pool: str) -> list[nn.Module]:
         if not global_pool:
             return [nn.Identity(), nn.Identity()]
         pool = nn.AdaptiveAvgPool2d(1) if global_pool == "avg" else nn.AdaptiveMaxPool2d(1)
@@ -287,7 +288,7 @@ class WaveMix(_WaveMixBase):
     def get_classifier(self) -> nn.Module:
         return self.pool[2]
 
-    def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """Replace the classifier (and the pooling, when ``global_pool`` is given); ``num_classes=0``
         makes the model return pooled features (with ``global_pool=""``, the unpooled map)."""
         _check_positive_int("num_classes", num_classes, 0)
@@ -306,18 +307,18 @@ class WaveMix(_WaveMixBase):
             return F.linear(x.movedim(1, -1), self.pool[2].weight, self.pool[2].bias).movedim(-1, 1)
         return self.pool[2](x)
 
-    def forward(self, x: torch.Tensor) -> Union[torch.Tensor, List[torch.Tensor]]:
+    def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
         if self.features_only:
             return self._features_forward(x)
         y = self.forward_head(self._features(x))  # pooled: the map's memory format does not matter
         return y if self.global_pool else in_format_of(y, x)
 
     # -- what a detection pyramid takes (models.detection asks the backbone, not its type) --
-    def pyramid_indices(self) -> Tuple[int, ...]:
+    def pyramid_indices(self) -> tuple[int, ...]:
         """The four block outputs a detection pyramid takes (:func:`pyramid_taps`); all at the stem's stride."""
         return pyramid_taps(len(self.layers))
 
-    def pyramid_frozen_modules(self, levels: int) -> List[nn.Module]:
+    def pyramid_frozen_modules(self, levels: int) -> list[nn.Module]:
         """The stem and the blocks up to the ``levels``-th pyramid map (a backbone built with
         ``out_indices=pyramid_indices()``): what a detector's ``frozen_stages=levels`` fixes."""
         return [self.conv, *self.layers[: self.out_indices[levels - 1] + 1]] if levels else []
@@ -357,7 +358,7 @@ class WaveMixSeg(_WaveMixBase):
         drop_path_rate: float = 0.0,
         initial_conv: str = "strided",
         patch_size: int = 4,
-        decoder_dims: Optional[Sequence[int]] = None,
+        decoder_dims: Sequence[int] | None = None,
         wavelet: str = "haar",
         mode: str = DEFAULT_MODE,
     ) -> None:
@@ -404,7 +405,7 @@ class WaveMixSeg(_WaveMixBase):
     def get_classifier(self) -> nn.Module:
         return self.decoder[2]
 
-    def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """Replace the per-pixel classifier; 0 returns the decoder's last feature maps."""
         _check_positive_int("num_classes", num_classes, 0)
         if global_pool is not None:
@@ -420,7 +421,7 @@ class WaveMixSeg(_WaveMixBase):
         x = self.decoder[1](self.decoder[0](x))
         return x if pre_logits else self.decoder[2](x)
 
-    def forward(self, x: torch.Tensor) -> Union[torch.Tensor, List[torch.Tensor]]:
+    def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
         if self.features_only:
             return self._features_forward(x)
         self._check_input(x)
@@ -451,7 +452,7 @@ class WaveMixPatchSeg(WaveMixSeg):
         level: int = 3,
         initial_conv: str = "patchify",
         patch_size: int = 4,
-        decoder_dims: Optional[Sequence[int]] = (128, 64),
+        decoder_dims: Sequence[int] | None = (128, 64),
         stride: int = 2,
         in_chans: int = 3,
         upsample: str = "convtranspose",
@@ -488,7 +489,7 @@ class WaveMixPaperSR(_WaveMixBase):
         scale: int = 2,
         in_chans: int = 3,
         upsample: str = "convtranspose",
-        num_classes: Optional[int] = None,
+        num_classes: int | None = None,
         global_pool: str = "",
         drop_path_rate: float = 0.0,
         wavelet: str = "haar",
@@ -509,7 +510,7 @@ class WaveMixPaperSR(_WaveMixBase):
             depth=depth, dim=final_dim, level=level, mult=mult, ff_channel=ff_channel, dropout=dropout, upsample=upsample,
             drop_path_rate=drop_path_rate, wavelet=wavelet, mode=mode,
         )
-        ups: List[nn.Module] = [nn.ConvTranspose2d(final_dim, final_dim // 2, 4, stride=2, padding=1)]
+        ups: list[nn.Module] = [nn.ConvTranspose2d(final_dim, final_dim // 2, 4, stride=2, padding=1)]
         if scale == 4:
             ups.append(nn.ConvTranspose2d(final_dim // 2, final_dim // 4, 4, stride=2, padding=1))
         self.expand = nn.Sequential(*ups, self._classifier(num_classes))
@@ -522,7 +523,7 @@ class WaveMixPaperSR(_WaveMixBase):
     def get_classifier(self) -> nn.Module:
         return self.expand[-1]
 
-    def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """Replace the output 1x1 conv (``num_classes`` output channels); 0 returns upsampled features."""
         _check_positive_int("num_classes", num_classes, 0)
         if global_pool is not None:
@@ -538,7 +539,7 @@ class WaveMixPaperSR(_WaveMixBase):
             x = up(x)
         return x if pre_logits else self.expand[-1](x)
 
-    def forward(self, x: torch.Tensor) -> Union[torch.Tensor, List[torch.Tensor]]:
+    def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
         if self.features_only:
             return self._features_forward(x)
         return in_format_of(self.forward_head(self._features(x)), x)
@@ -574,7 +575,7 @@ _HUB_SOURCE = "WaveMix README; weights at huggingface.co/cloudwalker/wavemix"
 # Each task's head, and how its inputs are prepared: dense tasks and small images are resized
 # whole (bilinear, no crop); ImageNet-sized classifiers keep timm's bicubic centre crop.
 _RESIZED = dict(interpolation="bilinear", crop_pct=1.0)
-_HEADS: Dict[str, Dict[str, Any]] = {
+_HEADS: dict[str, dict[str, Any]] = {
     "classification": dict(classifier="pool.2"),
     "segmentation": dict(classifier="expand.2", **_RESIZED),
     "super_resolution": dict(classifier="expand.1", **_RESIZED),
@@ -583,40 +584,40 @@ _HEADS: Dict[str, Dict[str, Any]] = {
 
 def _cfg(**kwargs: Any) -> PretrainedCfg:
     """A WaveMix record: the public code's licence and papers, ``conv.0`` first, and the task's head."""
-    base: Dict[str, Any] = dict(first_conv="conv.0", license="mit", origin_url=_REPO, paper_ids=_PAPERS,
+    base: dict[str, Any] = dict(first_conv="conv.0", license="mit", origin_url=_REPO, paper_ids=_PAPERS,
                                 paper_name=_PAPER, **_HEADS[kwargs.get("task", "classification")])
     if kwargs.get("input_size", (3, 224, 224))[-1] <= 64:
         base.update(_RESIZED)
     return PretrainedCfg(**{**base, **kwargs})
 
 
-def _released(path: str, dataset: str, metrics: Dict[str, float], **kw: Any) -> Dict[str, Any]:
+def _released(path: str, dataset: str, metrics: dict[str, float], **kw: Any) -> dict[str, Any]:
     """A record of one of the authors' released files: its Hub path, dataset and result."""
     return dict(hf_hub_id=_HUB, hf_hub_filename=f"Saved_Models_Weights/{path}", dataset=dataset, metrics=metrics,
                 metrics_source=_HUB_SOURCE, **kw)
 
 
-def _imagenet(path: str, top1: float, **kw: Any) -> Dict[str, Any]:
+def _imagenet(path: str, top1: float, **kw: Any) -> dict[str, Any]:
     return _released(f"ImageNet/{path}", "ImageNet-1k", {"top1": top1}, pool_size=(56, 56), **kw)
 
 
-def _tiny(path: str, top1: float, size: int = 64, **kw: Any) -> Dict[str, Any]:
+def _tiny(path: str, top1: float, size: int = 64, **kw: Any) -> dict[str, Any]:
     return _released(f"tinyimagenet/{path}", "Tiny-ImageNet", {"top1": top1}, input_size=(3, size, size),
                      num_classes=200, **_TINY, **kw)
 
 
-def _galaxy(path: str, top1: float, **kw: Any) -> Dict[str, Any]:
+def _galaxy(path: str, top1: float, **kw: Any) -> dict[str, Any]:
     """Galaxy10 DECals: 256x256 images in [0, 1], not normalised (the authors' script: ToTensor only)."""
     return _released(f"galaxy10/{path}", "Galaxy10 DECals", {"top1": top1}, input_size=(3, 256, 256), num_classes=10,
                      pool_size=(64, 64), **_RAW, **kw)
 
 
-def _digits(size: int, dataset: str, metric: float, source: str, num_classes: int = 10, **kw: Any) -> Dict[str, Any]:
+def _digits(size: int, dataset: str, metric: float, source: str, num_classes: int = 10, **kw: Any) -> dict[str, Any]:
     return dict(input_size=(1, size, size), pool_size=(size, size), num_classes=num_classes, dataset=dataset,
                 metrics={"top1": metric}, metrics_source=source, **kw)
 
 
-def _cifar(top1: float, source: str, **kw: Any) -> Dict[str, Any]:
+def _cifar(top1: float, source: str, **kw: Any) -> dict[str, Any]:
     return dict(input_size=(3, 32, 32), pool_size=(32, 32), num_classes=10, dataset="CIFAR-10",
                 metrics={"top1": top1}, metrics_source=source, **_CIFAR10, **kw)
 
@@ -687,27 +688,27 @@ default_cfgs = generate_default_cfgs({
 # --------------------------------------------------------------------------------------
 # Builders. Defaults of the family entries are the public package's constructor defaults.
 
-_WAVEMIX_DEFAULTS: Dict[str, Any] = dict(
+_WAVEMIX_DEFAULTS: dict[str, Any] = dict(
     num_classes=1000, depth=16, mult=2, ff_channel=192, final_dim=192, dropout=0.5,
     level=3, initial_conv="pachify", patch_size=4, stride=2,
 )
-_LITE_DEFAULTS: Dict[str, Any] = dict(
+_LITE_DEFAULTS: dict[str, Any] = dict(
     num_classes=1000, depth=7, mult=2, ff_channel=256, final_dim=256, dropout=0.5,
     level=1, initial_conv="strided", stride=1,
 )
-_SEG_DEFAULTS: Dict[str, Any] = dict(
+_SEG_DEFAULTS: dict[str, Any] = dict(
     num_classes=20, depth=16, mult=2, ff_channel=256, final_dim=256, dropout=0.0, level=4, stride=2
 )
-_SR_DEFAULTS: Dict[str, Any] = dict(depth=4, mult=2, ff_channel=144, final_dim=144, dropout=0.0, level=1, scale=2)
+_SR_DEFAULTS: dict[str, Any] = dict(depth=4, mult=2, ff_channel=144, final_dim=144, dropout=0.0, level=1, scale=2)
 
 
-def _lite(name: str, dim: int, depth: int, upsample: str, defaults: Dict[str, Any], kwargs: Dict[str, Any]) -> WaveMix:
+def _lite(name: str, dim: int, depth: int, upsample: str, defaults: dict[str, Any], kwargs: dict[str, Any]) -> WaveMix:
     """WaveMix-Lite-C/D: final_dim = ff_channel = C, depth D, mult 2, level 1, stride-1 stem."""
     cfg = {**_LITE_DEFAULTS, "final_dim": dim, "ff_channel": dim, "depth": depth, "upsample": upsample, "dropout": 0.0}
     return build_model(name, WaveMix, {**cfg, **defaults}, kwargs)
 
 
-def _released_lite(name: str, dim: int, depth: int, num_classes: int, kwargs: Dict[str, Any]) -> WaveMix:
+def _released_lite(name: str, dim: int, depth: int, num_classes: int, kwargs: dict[str, Any]) -> WaveMix:
     """A WaveMix-Lite-C/D of the authors' released files: transposed-conv upsample, dropout 0.5."""
     return _lite(name, dim, depth, "convtranspose", dict(num_classes=num_classes, dropout=0.5), kwargs)
 

@@ -37,8 +37,9 @@ another count returns the head's channels as they are, without colour handling).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from functools import partial
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -80,7 +81,7 @@ class WaveMixSRV2Block(nn.Module):
         dropout: dropout after the GELU.
     """
 
-    def __init__(self, *, dim: int, mult: int = 1, ff_channel: Optional[int] = None, dropout: float = 0.0) -> None:
+    def __init__(self, *, dim: int, mult: int = 1, ff_channel: int | None = None, dropout: float = 0.0) -> None:
         super().__init__()
         check_int("final_dim", dim, min=4)
         if dim % 4:
@@ -128,12 +129,12 @@ class SRStage(nn.Module):
         self.path1 = _path1(dim)
 
 
-def _upsample2(c: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+def _upsample2(c: torch.Tensor | None) -> torch.Tensor | None:
     """The chroma's bicubic x2 (the public ``path2``); ``None`` stays ``None``."""
     return None if c is None else F.interpolate(c, scale_factor=2, mode="bicubic", align_corners=False)
 
 
-def _with_chroma(f: torch.Tensor, c: Optional[torch.Tensor]) -> torch.Tensor:
+def _with_chroma(f: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
     return f if c is None else torch.cat([f, c.to(f.dtype)], dim=1)
 
 
@@ -156,14 +157,14 @@ class _LumaSR(ModelBase):
         self.head_hidden_size = dim // 2
 
     # -- structure -----------------------------------------------------------------------
-    def _stages(self) -> List[nn.Module]:
+    def _stages(self) -> list[nn.Module]:
         """The x2 stages in order (each with ``path1``, ``layers``, ``final``)."""
         raise NotImplementedError
 
     def _stage_prefix(self, s: int) -> str:
         raise NotImplementedError
 
-    def _block_positions(self) -> List[Tuple[int, int]]:
+    def _block_positions(self) -> list[tuple[int, int]]:
         """``(stage, block)`` of every block, in running order (the intermediates' indices)."""
         return [(s, i) for s, st in enumerate(self._stages()) for i in range(len(st.layers))]
 
@@ -177,7 +178,7 @@ class _LumaSR(ModelBase):
         )
 
     # -- forward pieces ------------------------------------------------------------------
-    def _split(self, x: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+    def _split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Input -> (luma, chroma or None), checking it first."""
         check_image(x, type(self).__name__, self.in_chans)
         if self.in_chans == 1:
@@ -220,7 +221,7 @@ class _LumaSR(ModelBase):
         out = torch.cat([y, c.to(y.dtype)], dim=1)
         return ycbcr_to_rgb(out, full_range=True) if self.color == "rgb" else out
 
-    def forward(self, x: torch.Tensor) -> Union[torch.Tensor, List[torch.Tensor]]:
+    def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
         if self.features_only:
             return self._features_forward(x)
         return self.forward_head(self.forward_features(x))
@@ -228,7 +229,7 @@ class _LumaSR(ModelBase):
     def forward_intermediates(
         self,
         x: torch.Tensor,
-        indices: Optional[Union[int, Sequence[int]]] = None,
+        indices: int | Sequence[int] | None = None,
         norm: bool = False,
         stop_early: bool = False,
         output_fmt: str = "NCHW",
@@ -257,7 +258,7 @@ class _LumaSR(ModelBase):
     def get_classifier(self) -> nn.Module:
         return self._stages()[-1].final[1]
 
-    def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """A new 1x1 head of ``num_classes`` outputs (1: luma, with colour handling); 0 returns the C/2 pre-logits."""
         check_int("num_classes", num_classes, min=0)
         if global_pool is not None:
@@ -267,8 +268,8 @@ class _LumaSR(ModelBase):
         final[1] = nn.Conv2d(self.dim // 2, num_classes, 1) if num_classes > 0 else nn.Identity()
 
     def prune_intermediate_layers(
-        self, indices: Union[int, Sequence[int]] = 1, prune_norm: bool = False, prune_head: bool = True
-    ) -> List[int]:
+        self, indices: int | Sequence[int] = 1, prune_norm: bool = False, prune_head: bool = True
+    ) -> list[int]:
         """Drop the blocks (and stages) after the last map ``indices`` takes, and the last kept
         stage's ``final`` with ``prune_head``; returns the absolute indices taken."""
         positions = self._block_positions()
@@ -326,13 +327,13 @@ class WaveMixSRV1(_LumaSR):
         self.path1 = _path1(final_dim)
         self._set_feature_info(drop_path_rate)
 
-    def _stages(self) -> List[nn.Module]:
+    def _stages(self) -> list[nn.Module]:
         return [self]
 
     def _stage_prefix(self, s: int) -> str:
         return ""
 
-    def group_matcher(self, coarse: bool = False) -> Dict[str, Any]:
+    def group_matcher(self, coarse: bool = False) -> dict[str, Any]:
         """Layer-decay groups (timm's format): ``path1``, one group per block, the head last."""
         return dict(stem=r"^path1", blocks=r"^layers\.(\d+)" if coarse else [(r"^layers\.(\d+)", None)])
 
@@ -350,7 +351,7 @@ class WaveMixSRV2(_LumaSR):
         in_chans, color, num_classes, global_pool, drop_path_rate: as :class:`WaveMixSRV1` (over all stages' blocks).
     """
 
-    def __init__(self, *, scale: int = 2, depth: int = 2, mult: int = 1, ff_channel: Optional[int] = None,
+    def __init__(self, *, scale: int = 2, depth: int = 2, mult: int = 1, ff_channel: int | None = None,
                  final_dim: int = 144, dropout: float = 0.3,
                  in_chans: int = 3, color: str = "rgb", num_classes: int = 1, global_pool: str = "",
                  drop_path_rate: float = 0.0) -> None:
@@ -368,7 +369,7 @@ class WaveMixSRV2(_LumaSR):
         )
         self._set_feature_info(drop_path_rate)
 
-    def _stages(self) -> List[nn.Module]:
+    def _stages(self) -> list[nn.Module]:
         return list(self.SR_blocks)
 
     def _stage_prefix(self, s: int) -> str:
@@ -377,7 +378,7 @@ class WaveMixSRV2(_LumaSR):
     def _keep_stages(self, n: int) -> None:
         self.SR_blocks = self.SR_blocks[:n]
 
-    def group_matcher(self, coarse: bool = False) -> Dict[str, Any]:
+    def group_matcher(self, coarse: bool = False) -> dict[str, Any]:
         """Layer-decay groups (timm's format): the first ``path1``, then per stage its blocks and its ``final``."""
         blocks = [(r"^SR_blocks\.(\d+)\.path1", (0,)), (r"^SR_blocks\.(\d+)\.layers\.(\d+)", None),
                   (r"^SR_blocks\.(\d+)\.final", (99999,))]
@@ -393,7 +394,7 @@ for _leaf in ("check_image", "rgb_to_ycbcr", "ycbcr_to_rgb", "pad_to_multiple", 
 # Checkpoints of another layout
 
 
-def _layout_of(keys: Sequence[str]) -> Optional[str]:
+def _layout_of(keys: Sequence[str]) -> str | None:
     """Which super-resolution layout a state dict's keys are, in words with the model to build."""
     if any(k.startswith("SR_blocks.") for k in keys):
         stages = 1 + max(int(k.split(".")[1]) for k in keys if k.startswith("SR_blocks."))
@@ -465,11 +466,11 @@ default_cfgs = generate_default_cfgs({
 # --------------------------------------------------------------------------------------
 # Builders
 
-_V1_DEFAULTS: Dict[str, Any] = dict(depth=4, mult=1, ff_channel=144, final_dim=144, dropout=0.3)
-_V2_DEFAULTS: Dict[str, Any] = dict(depth=2, mult=1, final_dim=144, dropout=0.3)
+_V1_DEFAULTS: dict[str, Any] = dict(depth=4, mult=1, ff_channel=144, final_dim=144, dropout=0.3)
+_V2_DEFAULTS: dict[str, Any] = dict(depth=2, mult=1, final_dim=144, dropout=0.3)
 
 
-def _v2_model(name: str, scale: int, kwargs: Dict[str, Any]) -> WaveMixSRV2:
+def _v2_model(name: str, scale: int, kwargs: dict[str, Any]) -> WaveMixSRV2:
     if kwargs.get("scale", scale) != scale:
         raise ValueError(f"{name} is built for x{scale}, got scale={kwargs['scale']!r}; use "
                          f"wavemixsr_v2_x{kwargs['scale']} for another factor")

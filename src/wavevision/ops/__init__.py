@@ -7,8 +7,10 @@
 - :mod:`.transform`: which transform a layer's ``wavelet=`` / ``mode=`` choice runs (Haar fast path or filter bank).
 - :mod:`.color`: RGB <-> YCbCr (ITU-R BT.601, studio or full range) for super-resolution.
 """
+from __future__ import annotations
+
 from .color import rgb_to_y, rgb_to_ycbcr, ycbcr_to_rgb
-from .filterbank import WAVELET_MODES, dwt2, filter_bank, idwt2, wavedec2, waverec2, wavelet_filters
+from .filterbank import WAVELET_MODES, dwt2, filter_bank, idwt2, wavedec2, wavelet_filters, waverec2
 from .haar import HAAR_LAYOUTS, haar_dwt2, haar_idwt2, haar_wavedec2, haar_waverec2
 from .modules import DWT2d, IDWT2d, pack_bands, unpack_bands
 from .padding import crop_to, pad_to_multiple

@@ -33,7 +33,7 @@ Two implementations of the same arithmetic, chosen per call:
 """
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -70,7 +70,7 @@ def _like(x: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
     return torch.empty(shape, dtype=x.dtype, device=x.device, memory_format=fmt)
 
 
-def _bands(y: torch.Tensor, layout: str) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def _bands(y: torch.Tensor, layout: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Views of the four bands (each B, C, h, w) inside a (B, 4C, h, w) tensor."""
     b, c4, h, w = y.shape
     c = c4 // 4
@@ -100,7 +100,7 @@ def _forward(x: torch.Tensor, layout: str) -> torch.Tensor:
     return out
 
 
-def _inverse(y: torch.Tensor, layout: str, size: Optional[Tuple[int, int]]) -> torch.Tensor:
+def _inverse(y: torch.Tensor, layout: str, size: tuple[int, int] | None) -> torch.Tensor:
     b, c4, h2, w2 = y.shape
     if c4 % 4:
         raise ValueError(f"inverse Haar input needs a multiple of 4 channels, got {c4}")
@@ -125,7 +125,7 @@ def _tracing() -> bool:
     return torch.compiler.is_compiling() or torch.jit.is_tracing()
 
 
-def _band_slices(y: torch.Tensor, layout: str) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def _band_slices(y: torch.Tensor, layout: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """The four bands of a (B, 4C, h, w) tensor as channel slices (no reshape of the batch dim)."""
     c = y.shape[1] // 4
     if layout == "band":
@@ -147,7 +147,7 @@ def _forward_ops(x: torch.Tensor, layout: str) -> torch.Tensor:
     return torch.cat([ll, torch.stack([lh, hl, hh], 2).flatten(1, 2)], 1)
 
 
-def _inverse_ops(y: torch.Tensor, layout: str, size: Optional[Tuple[int, int]]) -> torch.Tensor:
+def _inverse_ops(y: torch.Tensor, layout: str, size: tuple[int, int] | None) -> torch.Tensor:
     """The inverse transform as traceable tensor ops."""
     c, h2, w2 = y.shape[1] // 4, y.shape[-2], y.shape[-1]
     ll, lh, hl, hh = _band_slices(y, layout)
@@ -174,7 +174,7 @@ class _HaarDWT(torch.autograd.Function):
 
 class _HaarIDWT(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, y: torch.Tensor, layout: str, size: Optional[Tuple[int, int]]) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, y: torch.Tensor, layout: str, size: tuple[int, int] | None) -> torch.Tensor:  # type: ignore[override]
         ctx.layout = layout
         ctx.padded = size is not None and (size[0] != 2 * y.shape[-2] or size[1] != 2 * y.shape[-1])
         return _inverse(y, layout, size)
@@ -206,7 +206,7 @@ def haar_dwt2(x: torch.Tensor, layout: str = "wavemix") -> torch.Tensor:
     return _HaarDWT.apply(x, layout)
 
 
-def haar_idwt2(y: torch.Tensor, layout: str = "wavemix", size: Optional[Tuple[int, int]] = None) -> torch.Tensor:
+def haar_idwt2(y: torch.Tensor, layout: str = "wavemix", size: tuple[int, int] | None = None) -> torch.Tensor:
     """Inverse of :func:`haar_dwt2`.
 
     Args:
@@ -232,7 +232,7 @@ def haar_idwt2(y: torch.Tensor, layout: str = "wavemix", size: Optional[Tuple[in
     return _HaarIDWT.apply(y, layout, size)
 
 
-def haar_wavedec2(x: torch.Tensor, levels: int, layout: str = "wavemix") -> List[torch.Tensor]:
+def haar_wavedec2(x: torch.Tensor, levels: int, layout: str = "wavemix") -> list[torch.Tensor]:
     """Multi-level Haar DWT, each level computed once from the previous level's LL band.
 
     Returns a list of ``levels`` tensors, finest first: entry j (0-based) has shape
@@ -243,7 +243,7 @@ def haar_wavedec2(x: torch.Tensor, levels: int, layout: str = "wavemix") -> List
         raise ValueError(f"levels must be an integer >= 1, got {levels!r}")
     _check_4d(x, "haar_wavedec2 input")
     c = x.shape[1]
-    out: List[torch.Tensor] = []
+    out: list[torch.Tensor] = []
     cur = x
     for _ in range(levels):
         y = haar_dwt2(cur, layout)
@@ -252,7 +252,7 @@ def haar_wavedec2(x: torch.Tensor, levels: int, layout: str = "wavemix") -> List
     return out
 
 
-def haar_waverec2(coeffs: Sequence[torch.Tensor], layout: str = "wavemix", size: Optional[Tuple[int, int]] = None) -> torch.Tensor:
+def haar_waverec2(coeffs: Sequence[torch.Tensor], layout: str = "wavemix", size: tuple[int, int] | None = None) -> torch.Tensor:
     """Inverse of :func:`haar_wavedec2`: uses the coarsest entry's LL band and every level's details.
 
     ``size`` is the original (H, W); intermediate sizes are derived from it when given.
@@ -260,7 +260,7 @@ def haar_waverec2(coeffs: Sequence[torch.Tensor], layout: str = "wavemix", size:
     if len(coeffs) == 0:
         raise ValueError("haar_waverec2 needs at least one level of coefficients")
     levels = len(coeffs)
-    sizes: List[Optional[Tuple[int, int]]] = [None] * levels
+    sizes: list[tuple[int, int] | None] = [None] * levels
     if size is not None:
         h, w = int(size[0]), int(size[1])
         for j in range(levels):

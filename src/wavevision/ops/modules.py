@@ -8,7 +8,7 @@ hold them.
 """
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
@@ -28,7 +28,7 @@ def pack_bands(ll: torch.Tensor, highs: torch.Tensor, layout: str = "wavemix") -
     return torch.cat([ll, det], dim=1)
 
 
-def unpack_bands(y: torch.Tensor, layout: str = "wavemix") -> Tuple[torch.Tensor, torch.Tensor]:
+def unpack_bands(y: torch.Tensor, layout: str = "wavemix") -> tuple[torch.Tensor, torch.Tensor]:
     """Inverse of :func:`pack_bands`."""
     _check_layout(layout)
     c = y.shape[1] // 4
@@ -73,10 +73,10 @@ class DWT2d(_WaveletModule):
             raise ValueError(f"levels must be an integer >= 1, got {levels!r}")
         self.levels = levels
 
-    def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         if self.fast_haar:
             return haar_wavedec2(x, self.levels, self.layout)
-        out: List[torch.Tensor] = []
+        out: list[torch.Tensor] = []
         cur = x
         for _ in range(self.levels):
             cur, highs = fb.dwt2(cur, self.filters, mode=self.mode)
@@ -96,7 +96,7 @@ class IDWT2d(_WaveletModule):
     def __init__(self, wave: str = "haar", mode: str = "zero", layout: str = "wavemix") -> None:
         super().__init__(wave, mode, layout)
 
-    def forward(self, coeffs: Sequence[torch.Tensor], size: Optional[Tuple[int, int]] = None) -> torch.Tensor:
+    def forward(self, coeffs: Sequence[torch.Tensor], size: tuple[int, int] | None = None) -> torch.Tensor:
         if len(coeffs) == 0:
             raise ValueError("IDWT2d needs at least one level of coefficients")
         if self.fast_haar:

@@ -13,7 +13,6 @@ zeros, and is refused by :func:`check_pad` with the sizes and the deepest level 
 from __future__ import annotations
 
 import math
-from typing import Tuple
 
 import torch
 import torch.nn.functional as F
@@ -28,7 +27,7 @@ MAX_PAD_FACTOR = 16
 _CHECK_BYTES = 256 * 2**20
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> Tuple[torch.Tensor, Tuple[int, int]]:
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
     """Zero-pad the last two dims of ``x`` up to multiples of ``multiple``.
 
     Returns the padded tensor and the original (H, W) for :func:`crop_to`.
@@ -40,7 +39,7 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> Tuple[torch.Tensor, Tuple
     return x, (h, w)
 
 
-def crop_to(x: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
+def crop_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Crop the last two dims of ``x`` to ``size`` (a no-op when they already match)."""
     if x.shape[-2] == size[0] and x.shape[-1] == size[1]:
         return x

@@ -15,10 +15,27 @@ with its source, a cost estimate, and the fields where it departs from its refer
 names the ones it cannot apply yet. The recipes of the embedded datasets are the defaults of
 ``wavevision train --dataset NAME``.
 """
-from ._recipe import (EMA, Cost, Data, Difference, EvalProtocol, Expected, Loss, Mixing, Optimizer, Recipe, Schedule,
-                      Source, Step, TokenLabels, analytical_hours)
-from ._registry import dataset_recipe, get_recipe, list_recipes, register_recipe
+from __future__ import annotations
+
 from . import _embedded, _published  # noqa: F401,E402  (they register the recipes)
+from ._recipe import (
+                      EMA,
+                      Cost,
+                      Data,
+                      Difference,
+                      EvalProtocol,
+                      Expected,
+                      Loss,
+                      Mixing,
+                      Optimizer,
+                      Recipe,
+                      Schedule,
+                      Source,
+                      Step,
+                      TokenLabels,
+                      analytical_hours,
+)
+from ._registry import dataset_recipe, get_recipe, list_recipes, register_recipe
 
 __all__ = ["EMA", "Cost", "Data", "Difference", "EvalProtocol", "Expected", "Loss", "Mixing", "Optimizer", "Recipe",
            "Schedule", "Source", "Step", "TokenLabels", "analytical_hours", "dataset_recipe", "get_recipe",

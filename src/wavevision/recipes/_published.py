@@ -18,8 +18,22 @@ from typing import Any
 
 from ..data.constants import CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD
 from ..models import get_pretrained_cfg
-from ._recipe import (Cost, Data, Difference, EvalProtocol, Expected, Loss, Mixing, Optimizer, Recipe, Schedule,
-                      Source, Step, TokenLabels, analytical_hours)
+from ._recipe import (
+    Cost,
+    Data,
+    Difference,
+    EvalProtocol,
+    Expected,
+    Loss,
+    Mixing,
+    Optimizer,
+    Recipe,
+    Schedule,
+    Source,
+    Step,
+    TokenLabels,
+    analytical_hours,
+)
 from ._registry import register_recipe
 
 __all__ = ["IMAGENET_TRAIN_IMAGES", "COCO_TRAIN_IMAGES", "CIFAR10_TRAIN_IMAGES"]

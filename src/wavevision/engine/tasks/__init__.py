@@ -7,8 +7,8 @@ to :func:`register_task`.
 """
 from __future__ import annotations
 
-from ...utils.task_names import add_task_name, remove_task_name
 from ...outputs import SegmentationOutput, TokenLabelOutput  # the tasks' output types (models return them)
+from ...utils.task_names import add_task_name, remove_task_name
 from .base import InFloat32, PredictItem, Task
 from .classification import Classification, class_logits
 from .detection import Detection
@@ -56,7 +56,7 @@ def unregister_task(name: str) -> None:
     remove_task_name(name)
 
 
-def get_task(name: "str | Task") -> Task:
+def get_task(name: str | Task) -> Task:
     """The registered task object for ``name`` (a Task is returned as it is)."""
     if isinstance(name, Task):
         return name

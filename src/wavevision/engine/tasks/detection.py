@@ -52,11 +52,11 @@ def _pycocotools() -> Any:
 class Detections(list):
     """Per-image dicts of tensors (targets or detections) that move between devices like a tensor."""
 
-    def to(self, device: Any, non_blocking: bool = False) -> "Detections":
+    def to(self, device: Any, non_blocking: bool = False) -> Detections:
         return Detections({k: v.to(device, non_blocking=non_blocking) if isinstance(v, torch.Tensor) else v
                            for k, v in d.items()} for d in self)
 
-    def cpu(self) -> "Detections":
+    def cpu(self) -> Detections:
         return self.to("cpu")
 
 

@@ -9,13 +9,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ...data import DatasetInfo
+from ...data.transforms import resize
 from ...outputs import SegmentationOutput
 from ...utils.io import atomic_write_bytes
 from ...utils.validate import check_int
 from ..metrics import SegmentationMeter
 from ._images import palette, png_bytes, readable_scale, to_pil, upscale, with_legend
 from .base import LabelTask, PredictItem
-from ...data.transforms import resize
 
 __all__ = ["Segmentation", "SlidingWindow", "slide_inference", "window_starts"]
 
