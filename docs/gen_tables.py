@@ -203,6 +203,36 @@ def recipe_costs() -> str:
             + "\n\n" + _source("recipes.json"))
 
 
+_ACCEL_RUNS = {"before": "main a45c37d", "before2": "main a45c37d", "before3": "main a45c37d (quieter)",
+               "after": "accel d5eaf81", "after2": "accel d5eaf81", "final": "accel 28699fc (quieter)"}
+
+
+def accel_runs(kind: str) -> str:
+    """The speed-ups before and after they moved into ``wavevision.accel`` (issue 21): every run of
+    ``benchmarks/compare_public.py --patch N`` (``kind`` ``p1``/``p4``) or ``benchmarks/haar_speed.py``
+    (``haar``) kept in ``benchmarks/results/accel_*``."""
+    rows = []
+    for label, code in _ACCEL_RUNS.items():
+        name = f"accel_{label}_{kind}.json"
+        if not (RESULTS / name).exists():
+            continue
+        d = _load(name)
+        if kind == "haar":
+            cells = [f"{r['pw_over_eager']:.2f}" for r in d["rows"]]
+        else:
+            by = {r["metric"]: r.get("ratio") for r in d["rows"]}
+            cells = [f"{by[m]:.2f}" for m in ("train step, eager", "train peak MiB", "inference batch 1 (fused)",
+                                              "inference batch 32 (fused)")]
+        rows.append([f"`benchmarks/results/{name}`", code, d["threads"], *cells])
+    if kind == "haar":
+        head = ["record", "code", "threads", *(r["case"] + " (pytorch_wavelets / ours)" for r in d["rows"])]
+    else:
+        head = ["record", "code", "threads", "train step (public / ours)", "train peak memory (ours / public)",
+                "inference batch 1 (public / ours)", "inference batch 32 (public / ours)"]
+    return _table(head, rows) + "\n\nCPU float32, eager, `OMP_WAIT_POLICY=PASSIVE`, on a 2-core machine shared with other work " \
+        "(load 2-10), so single runs are noisy. Source: the files named in the table."
+
+
 def imagenet_pipeline() -> str:
     d = _load("imagenet_pipeline.json")
     env = d["environment"]
@@ -219,6 +249,7 @@ TABLES: dict[str, Callable[..., str]] = {
     "models": models, "pretrained": pretrained, "recipes": recipes, "recipe-differences": recipe_differences,
     "main-output": main_output, "readme-digits": readme_digits, "wave-vit-digits": wave_vit_digits,
     "imagenet-pipeline": imagenet_pipeline, "recipe-costs": recipe_costs,
+    "accel-runs": accel_runs,
 }
 
 
