@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Iterator
+from typing import cast
 
 import torch
 import torch.nn as nn
@@ -36,7 +37,7 @@ _NEUTRAL_UPSAMPLE = ("nearest", "nearest-exact", "linear", "bilinear", "trilinea
 
 
 def _out_channels(conv: nn.Module) -> int:
-    return conv.out_features if isinstance(conv, nn.Linear) else conv.out_channels
+    return conv.out_features if isinstance(conv, nn.Linear) else cast(int, conv.out_channels)
 
 
 def _foldable(conv: nn.Module, bn: nn.Module) -> bool:
@@ -68,11 +69,14 @@ def fuse_conv_bn(conv: nn.Module, bn: nn.Module) -> None:
             f"cannot fold {type(bn).__name__}({getattr(bn, 'num_features', '?')}) into {type(conv).__name__}: "
             "need a BatchNorm with running statistics and as many features as the layer's outputs"
         )
+    conv = cast("nn.modules.conv._ConvNd | nn.Linear", conv)
+    bn = cast(nn.modules.batchnorm._BatchNorm, bn)
+    running_mean, running_var = cast(torch.Tensor, bn.running_mean), cast(torch.Tensor, bn.running_var)
     w = conv.weight
-    scale = bn.running_var.double().add(bn.eps).rsqrt()
+    scale = running_var.double().add(bn.eps).rsqrt()
     if bn.weight is not None:
         scale = scale * bn.weight.double()
-    shift = -bn.running_mean.double() * scale
+    shift = -running_mean.double() * scale
     if bn.bias is not None:
         shift = shift + bn.bias.double()
     if isinstance(conv, nn.modules.conv._ConvTransposeNd):

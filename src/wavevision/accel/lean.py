@@ -36,6 +36,8 @@ function's backward ends).
 """
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -94,10 +96,11 @@ class _LeanMlp(torch.autograd.Function):
     BatchNorm the sum, the residual and the statistics."""
 
     @staticmethod
-    def forward(ctx, x, w1, b1, w2, b2, wt, bt, levels: int, channels_last_ok: bool, keep_hidden: bool,  # type: ignore[override]
+    def forward(ctx, x, w1, b1, w2, b2, wt, bt, levels: int, channels_last_ok: bool, keep_hidden: bool,
                 residual=None, bn_weight=None, bn_bias=None, running_mean=None, running_var=None,
                 factor: float = 0.0, eps: float = 0.0):
         scale = 65536.0 / (65536 - levels)
+        h: torch.Tensor | None
         h = _pointwise(x, w1, b1)
         d = F.gelu(h)
         if not keep_hidden:
@@ -129,7 +132,7 @@ class _LeanMlp(torch.autograd.Function):
         return out
 
     @staticmethod
-    def backward(ctx, g):  # type: ignore[override]
+    def backward(ctx, g):
         x, h, w1, b1, w2, b2, wt, keep, out, residual, bn_weight, bn_bias, invstd = ctx.saved_tensors
         need = ctx.needs_input_grad
         grad_res = grad_bnw = grad_bnb = None
@@ -208,7 +211,7 @@ def lean_mlp(x: torch.Tensor, mlp: nn.Sequential, channels_last_ok: bool = False
         and x.dim() == 4
         and x.is_contiguous()
     )
-    levels = round(dropout.p * 65536) if ok and dropout.training else 0
+    levels = round(cast(FastDropout, dropout).p * 65536) if ok and dropout.training else 0
     ok = ok and levels < 65536
     keep_hidden = not inside_checkpoint()  # a checkpoint rebuilds the hidden map
     args = (x, conv1.weight, conv1.bias, conv2.weight, conv2.bias)
@@ -231,7 +234,7 @@ def lean_mlp(x: torch.Tensor, mlp: nn.Sequential, channels_last_ok: bool = False
 
 class _LeanBatchNorm(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, u, residual, weight, bias, running_mean, running_var, factor: float, eps: float):  # type: ignore[override]
+    def forward(ctx, u, residual, weight, bias, running_mean, running_var, factor: float, eps: float):
         out, _, invstd = torch.native_batch_norm(u, weight, bias, running_mean, running_var, True, factor, eps)
         if residual is not None:  # residual first: the sum takes its memory format (u's may differ)
             out = residual + out
@@ -240,7 +243,7 @@ class _LeanBatchNorm(torch.autograd.Function):
         return out
 
     @staticmethod
-    def backward(ctx, g):  # type: ignore[override]
+    def backward(ctx, g):
         out, residual, weight, bias, invstd = ctx.saved_tensors
         z = out - residual if residual is not None else out
         grad_u, grad_w, grad_b = _norm_grads(g, z, weight, bias, invstd, ctx.eps)
@@ -279,8 +282,10 @@ def _norm_applies(bn: nn.Module, shape: tuple, dtype: torch.dtype, residual: tor
 def _count_batch(bn: nn.Module) -> float:
     """nn.BatchNorm2d's bookkeeping: count the batch; returns the running statistics' update
     factor (momentum None means a cumulative average)."""
-    bn.num_batches_tracked.add_(1)
-    return 1.0 / float(bn.num_batches_tracked) if bn.momentum is None else bn.momentum
+    tracked = cast(torch.Tensor, bn.num_batches_tracked)
+    momentum = cast("float | None", bn.momentum)
+    tracked.add_(1)
+    return 1.0 / float(tracked) if momentum is None else momentum
 
 
 def lean_batch_norm(u: torch.Tensor, bn: nn.Module, residual: torch.Tensor | None = None) -> torch.Tensor:

@@ -14,6 +14,8 @@ Each falls back to the plain computation on other devices, dtypes and in traced 
 """
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -100,7 +102,7 @@ if hasattr(torch.library, "custom_op"):
     _dropout_op.register_autograd(_dropout_backward, setup_context=_dropout_setup)
 
 else:  # pragma: no cover - torch < 2.4
-    _dropout_op = None
+    _dropout_op = None  # type: ignore[assignment]  # torch < 2.4 has no custom_op: no op to define
 
 
 class FastDropout(nn.Dropout):
@@ -137,7 +139,9 @@ class FastConvTranspose2d(nn.ConvTranspose2d):
         if output_size is not None or self.padding_mode != "zeros":
             return super().forward(x, output_size)
         return _conv_transpose2d(
-            x, self.weight, self.bias, self.stride, self.padding, self.output_padding, self.groups, self.dilation
+            # ConvTranspose2d accepts no string padding: it is always a tuple here.
+            x, self.weight, self.bias, self.stride, cast("tuple[int, ...]", self.padding), self.output_padding,
+            self.groups, self.dilation,
         )
 
 

@@ -31,9 +31,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..data import build_dataset
+from ..engine import train
+from ..engine.config import resolve_config
+from ..engine.tasks import get_task
 from ..models import create_model, get_entry, list_models
+from ..ops.transform import check_wavelet
 from ..utils import format_table, write_csv, write_json
 from ..utils.validate import PathLike
+from .complexity import count_macs
+from .memory import MemorySpec, cpu_peak_memory
 from .report import save_figure
 
 __all__ = ["DEFAULT_MIXERS", "DEFAULT_WAVELETS", "WAVELET_CHOICES", "AblationReport", "AblationRow", "AblationRun", "ablate", "format_ablation",
@@ -115,8 +122,6 @@ def _variants(mixers: Sequence[str], wavelets: Sequence[str]) -> list[tuple[str,
     A ``dwt`` mixer (``mixer_dwt*``) gives one variant per wavelet (label ``dwt:db2``; Haar
     keeps the plain label); ``"dwt:sym4"`` names one wavelet; the other mixers have no wavelet.
     """
-    from ..ops.transform import check_wavelet
-
     if isinstance(wavelets, str) or not wavelets:
         raise ValueError(f"wavelets must be a non-empty list of names such as {list(WAVELET_CHOICES)}, got {wavelets!r}")
     for w in wavelets:
@@ -159,8 +164,6 @@ def _refuse_other_runs(requests: list[dict[str, Any]], out: Path) -> None:
 def _train_run(request: dict[str, Any]) -> dict[str, Any]:
     """Train one (mixer, seed) with the engine; runs in a worker process when jobs > 1."""
     import torch
-
-    from ..engine import train
 
     torch.set_num_threads(request["threads"])
     run_dir = Path(request["config"]["output"])
@@ -224,10 +227,6 @@ def ablate(
         memory: measure the peak memory of one training step per mixer.
         overwrite: retrain runs that a previous call already finished.
     """
-    from ..data import build_dataset
-    from ..engine.config import resolve_config
-    from ..engine.tasks import get_task
-
     if not mixers:
         raise ValueError("ablate needs at least one mixer")
     variants = _variants(mixers, wavelets)
@@ -255,7 +254,7 @@ def ablate(
     if info.image_size is not None:
         margs.setdefault("img_size", list(info.image_size))
     out = Path(out_dir)
-    requests = []
+    requests: list[dict[str, Any]] = []
     for label, name, extra in variants:
         for seed in seed_list:
             folder = label.replace(":", "-")
@@ -294,8 +293,6 @@ def ablate(
             bar.close()
     runs = sorted((AblationRun(**d) for d in done), key=lambda r: (labels.index(r.mixer), r.seed))
 
-    from .complexity import count_macs
-
     shape = (info.in_chans, *(info.image_size or (16, 16)))
     rows = []
     for mixer, name, extra in variants:
@@ -321,8 +318,6 @@ def ablate(
 
 def _train_memory(name: str, kwargs: dict[str, Any], shape: Sequence[int], batch_size: int) -> float | None:
     """Peak memory of one training step at the ablation's batch size (MiB over the baseline on CPU)."""
-    from .memory import MemorySpec, cpu_peak_memory
-
     res = cpu_peak_memory(MemorySpec(name, "wavevision", kwargs, tuple(shape), batch_size, "float32", "train", 1))
     return res.case_mb if res.status == "ok" else None
 

@@ -3,12 +3,20 @@ from __future__ import annotations
 
 import argparse
 
+from ..bench.ablation import (
+    DEFAULT_MIXERS,
+    DEFAULT_WAVELETS,
+    WAVELET_CHOICES,
+    ablate,
+    format_ablation,
+    write_ablation,
+)
+from ..engine.config import parse_assignments
+
 HELP = "train the WaveMix skeleton with each token mixer (same budget, several seeds); table, CSV/JSON, PNG"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..bench.ablation import DEFAULT_MIXERS, DEFAULT_WAVELETS, WAVELET_CHOICES
-
     parser.add_argument("--mixers", nargs="+", default=list(DEFAULT_MIXERS), metavar="MIXER",
                         help=f"mixers to train (default: all: {' '.join(DEFAULT_MIXERS)})")
     parser.add_argument("--wavelets", nargs="+", default=list(DEFAULT_WAVELETS), metavar="WAVELET",
@@ -29,9 +37,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..bench.ablation import ablate, format_ablation, write_ablation
-    from ..engine.config import parse_assignments
-
     report = ablate(
         args.mixers, wavelets=args.wavelets, dataset=args.dataset, epochs=args.epochs, seeds=args.seeds, out_dir=args.out, jobs=args.jobs,
         train_args=parse_assignments(args.train_arg, "--train-arg"),

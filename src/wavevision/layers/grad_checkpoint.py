@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import math
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
 from typing import Any
 
@@ -126,7 +126,7 @@ def checkpoint_seq(
     steps: Sequence[Callable[[torch.Tensor], torch.Tensor]],
     x: torch.Tensor,
     every: Sequence[int] | int = 1,
-    modules: Sequence[nn.Module] | None = None,
+    modules: Iterable[nn.Module] | None = None,
 ) -> torch.Tensor:
     """``x = step(x)`` for each step, checkpointed in consecutive segments (timm's ``checkpoint_seq``).
 

@@ -100,6 +100,8 @@ class WaveMixBlock(nn.Module):
     multiple of 2^level and the output is cropped back (``wavevision.ops.padding``).
     """
 
+    wavelet_bank: torch.Tensor | None  # a buffer (see __init__)
+
     def __init__(
         self,
         *,

@@ -8,7 +8,7 @@ as one ``torch.fx`` graph node so symbolic tracing works on every model.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 import torch.nn as nn
@@ -93,6 +93,24 @@ class ModelBase(nn.Module):
     #: ``None``: two blocks each. :func:`wavevision.accel.accelerate` sets a memory model for WaveMix.
     segment_planner: Callable[[nn.Module, int], Sequence[int] | int] | None = None
 
+    if TYPE_CHECKING:  # the families' signatures, for the type checker only: no fallback at run time
+
+        def forward_intermediates(
+            self,
+            x: torch.Tensor,
+            indices: int | Sequence[int] | None = None,
+            norm: bool = False,
+            stop_early: bool = False,
+            output_fmt: str = "NCHW",
+            intermediates_only: bool = False,
+        ) -> list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]: ...
+
+        def prune_intermediate_layers(
+            self, indices: int | Sequence[int] = 1, prune_norm: bool = False, prune_head: bool = True
+        ) -> list[int]: ...
+
+        def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None: ...
+
     @property
     def default_cfg(self) -> dict[str, Any]:
         """Alias of ``pretrained_cfg`` (timm's older name)."""
@@ -164,4 +182,5 @@ class ModelBase(nn.Module):
         return self
 
     def _features_forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        return self.forward_intermediates(x, indices=list(self.out_indices), intermediates_only=True)  # type: ignore[attr-defined]
+        maps = self.forward_intermediates(x, indices=list(self.out_indices), intermediates_only=True)
+        return cast("list[torch.Tensor]", maps)

@@ -21,7 +21,7 @@ import json
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import torch
 import torch.nn as nn
@@ -57,6 +57,7 @@ CHECKPOINT_FORMAT = "wavevision-checkpoint"
 CHECKPOINT_VERSION = 1
 _WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "net")
 _PREFIXES = ("module.", "_orig_mod.")
+_M = TypeVar("_M", bound=nn.Module)
 # timm's arguments that only steer the build; they are not recorded for rebuilding from a checkpoint.
 _BUILD_ONLY = ("pretrained", "pretrained_cfg", "pretrained_cfg_overlay", "cache_dir", "accel")
 FEATURE_CLASSES = ("getter",)
@@ -139,7 +140,7 @@ def _check_used(name: str, cls: type, defaults: Mapping[str, Any], kwargs: Mappi
             raise ValueError(f"{name}: argument {key}={kwargs[key]!r} has no effect: {reason}")
 
 
-def build_model(name: str, cls: type, defaults: Mapping[str, Any], overrides: Mapping[str, Any]) -> nn.Module:
+def build_model(name: str, cls: type[_M], defaults: Mapping[str, Any], overrides: Mapping[str, Any]) -> _M:
     """Instantiate ``cls`` with ``defaults`` updated by ``overrides`` and remember how.
 
     ``overrides`` may hold timm's standard arguments besides the class's own: ``pretrained``
@@ -170,7 +171,7 @@ def build_model(name: str, cls: type, defaults: Mapping[str, Any], overrides: Ma
                         "pretrained_cfg, pretrained_cfg_overlay, drop_rate, features_only, out_indices, feature_cls, accel")
     _check_used(name, cls, defaults, kwargs)
     try:
-        model = cls(**{**defaults, **kwargs})
+        model: Any = cls(**{**defaults, **kwargs})
     except TypeError:
         _check_argument_types(name, cls, defaults, kwargs)
         raise
@@ -182,7 +183,7 @@ def build_model(name: str, cls: type, defaults: Mapping[str, Any], overrides: Ma
     if features_only:
         model.as_backbone(out_indices)
         model.pretrained_cfg = cfg_for_features(model.pretrained_cfg)
-    return accelerate(model, accel)
+    return cast(_M, accelerate(model, accel))  # accelerate swaps submodules in place: the same model
 
 
 def _unwrap(obj: Any) -> dict[str, torch.Tensor]:

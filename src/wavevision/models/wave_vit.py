@@ -249,6 +249,8 @@ class WaveViT(ModelBase):
     ``size_multiple`` (32) are zero-padded at the bottom/right (dense outputs cropped back).
     """
 
+    norm4: nn.Module  # the last stage's norm (__init__ sets norm1..norm4 with setattr)
+
     def __init__(
         self,
         *,
@@ -307,7 +309,7 @@ class WaveViT(ModelBase):
             setattr(self, f"block{i + 1}", blocks)
             setattr(self, f"norm{i + 1}", nn.LayerNorm(dims[i], eps=_LN_EPS))
         self.post_network: nn.ModuleList | None = nn.ModuleList([ClassBlock(dims[-1], heads[-1], ratios[-1])])
-        self.head_drop = nn.Dropout(check_float("drop_rate", drop_rate, min=0.0, lt=1.0))
+        self.head_drop: nn.Module = nn.Dropout(check_float("drop_rate", drop_rate, min=0.0, lt=1.0))
         self.head: nn.Module | None = None
         self.aux_head: nn.Module | None = None
         self._set_heads(num_classes)
@@ -363,6 +365,7 @@ class WaveViT(ModelBase):
 
     def _post(self, tokens: torch.Tensor) -> torch.Tensor:
         """Class token (mean of tokens) + class-attention block + final norm: (B, 1 + N, C)."""
+        assert self.post_network is not None, "callers check _require_head first"
         x = torch.cat([tokens.mean(dim=1, keepdim=True), tokens], dim=1)
         for blk in self.post_network:
             x = blk(x)
@@ -390,6 +393,7 @@ class WaveViT(ModelBase):
         pooled = self.head_drop(self._pool(x))
         if pre_logits:
             return pooled
+        assert self.head is not None, "_require_head checked it"
         out = self.head(pooled)
         if self.aux_head is not None and self.global_pool:
             out = out + 0.5 * self.aux_head(x[:, 1:]).amax(dim=1)
@@ -397,6 +401,7 @@ class WaveViT(ModelBase):
 
     def get_classifier(self) -> nn.Module:
         self._require_head("get_classifier")
+        assert self.head is not None, "_require_head checked it"
         return self.head
 
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
@@ -501,6 +506,7 @@ class WaveViT(ModelBase):
         x, _ = self._prepare(x)
         tokens, size, _, box = self._encode(x, mix=self.mix_token)
         feats = self._post(tokens)
+        assert self.head is not None, "an aux head means the model has its heads"
         aux = swap_box(self.aux_head(feats[:, 1:]), size, box)  # undo MixToken on the dense logits
         return TokenLabelOutput(self.head(self.head_drop(feats[:, 0])), aux, box, size)
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Sequence
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn as nn
@@ -73,6 +73,7 @@ class _WaveMixBase(ModelBase):
     num_features: int
     head_hidden_size: int
     layers: nn.ModuleList
+    conv: nn.Module  # the stem
 
     @classmethod
     def ignored_arguments(cls, args: dict[str, Any]) -> dict[str, str]:
@@ -403,7 +404,7 @@ class WaveMixSeg(_WaveMixBase):
         return nn.Conv2d(self.head_hidden_size, num_classes, 1) if num_classes > 0 else nn.Identity()
 
     def get_classifier(self) -> nn.Module:
-        return self.decoder[2]
+        return cast(nn.Sequential, self.decoder)[2]
 
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """Replace the per-pixel classifier; 0 returns the decoder's last feature maps."""
@@ -411,15 +412,16 @@ class WaveMixSeg(_WaveMixBase):
         if global_pool is not None:
             check_global_pool(type(self).__name__, global_pool, DENSE_POOL_TYPES)
         self.num_classes = num_classes
-        self.decoder[2] = self._classifier(num_classes)
+        cast(nn.Sequential, self.decoder)[2] = self._classifier(num_classes)
 
     def _prune_head(self) -> None:
         setattr(self, self._decoder_name, nn.Identity())
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """The decoder: x4 upsampling, then the 1x1 classifier unless ``pre_logits``."""
-        x = self.decoder[1](self.decoder[0](x))
-        return x if pre_logits else self.decoder[2](x)
+        decoder = cast(nn.Sequential, self.decoder)
+        x = decoder[1](decoder[0](x))
+        return x if pre_logits else decoder[2](x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
         if self.features_only:
@@ -477,6 +479,8 @@ class WaveMixPaperSR(_WaveMixBase):
     scale*W) for any H, W. ``global_pool`` takes only ``""``; ``wavelet`` / ``mode`` as for :class:`WaveMix`.
     """
 
+    expand: nn.Module  # nn.Sequential; nn.Identity once a backbone (as_backbone)
+
     def __init__(
         self,
         *,
@@ -521,7 +525,7 @@ class WaveMixPaperSR(_WaveMixBase):
         return nn.Conv2d(self._head_dim, num_classes, 1) if num_classes > 0 else nn.Identity()
 
     def get_classifier(self) -> nn.Module:
-        return self.expand[-1]
+        return cast(nn.Sequential, self.expand)[-1]
 
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """Replace the output 1x1 conv (``num_classes`` output channels); 0 returns upsampled features."""
@@ -529,15 +533,16 @@ class WaveMixPaperSR(_WaveMixBase):
         if global_pool is not None:
             check_global_pool(type(self).__name__, global_pool, DENSE_POOL_TYPES)
         self.num_classes = num_classes
-        self.expand[-1] = self._classifier(num_classes)
+        cast(nn.Sequential, self.expand)[-1] = self._classifier(num_classes)
 
     def _prune_head(self) -> None:
         self.expand = nn.Identity()
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        for up in self.expand[:-1]:
+        expand = cast(nn.Sequential, self.expand)
+        for up in expand[:-1]:
             x = up(x)
-        return x if pre_logits else self.expand[-1](x)
+        return x if pre_logits else expand[-1](x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
         if self.features_only:

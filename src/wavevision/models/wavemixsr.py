@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, Protocol, cast
 
 import torch
 import torch.nn as nn
@@ -119,8 +119,20 @@ def _final(dim: int, out_chans: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(dim, dim // 2, 3, padding=1), head)
 
 
+class _Stage(Protocol):
+    """What a x2 stage has: an :class:`SRStage`, or a :class:`WaveMixSRV1` (one stage) itself."""
+
+    layers: nn.ModuleList
+    final: nn.Module  # nn.Sequential(3x3 conv, head); nn.Identity once pruned (prune_intermediate_layers)
+    path1: nn.Module
+
+
 class SRStage(nn.Module):
     """One x2 stage of WaveMixSR-V2: ``path1``, residual ``layers``, ``final`` (module docstring)."""
+
+    layers: nn.ModuleList
+    final: nn.Module
+    path1: nn.Module
 
     def __init__(self, blocks: Sequence[nn.Module], dim: int, out_chans: int = 1) -> None:
         super().__init__()
@@ -157,7 +169,7 @@ class _LumaSR(ModelBase):
         self.head_hidden_size = dim // 2
 
     # -- structure -----------------------------------------------------------------------
-    def _stages(self) -> list[nn.Module]:
+    def _stages(self) -> list[_Stage]:
         """The x2 stages in order (each with ``path1``, ``layers``, ``final``)."""
         raise NotImplementedError
 
@@ -211,7 +223,7 @@ class _LumaSR(ModelBase):
         """The last stage's ``final``; with the luma head (``num_classes=1``) and colour input, the
         super-resolved Y joined with the chroma and converted back to the input's colour space."""
         f, c = (x[:, :-2], x[:, -2:]) if self.in_chans == 3 else (x, None)
-        final = self._stages()[-1].final
+        final = cast(nn.Sequential, self._stages()[-1].final)
         h = final[0](f)
         if pre_logits:
             return h
@@ -256,7 +268,7 @@ class _LumaSR(ModelBase):
 
     # -- heads -----------------------------------------------------------------------------
     def get_classifier(self) -> nn.Module:
-        return self._stages()[-1].final[1]
+        return cast(nn.Sequential, self._stages()[-1].final)[1]
 
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """A new 1x1 head of ``num_classes`` outputs (1: luma, with colour handling); 0 returns the C/2 pre-logits."""
@@ -264,7 +276,7 @@ class _LumaSR(ModelBase):
         if global_pool is not None:
             check_global_pool(type(self).__name__, global_pool, ("",))
         self.num_classes = num_classes
-        final = self._stages()[-1].final
+        final = cast(nn.Sequential, self._stages()[-1].final)
         final[1] = nn.Conv2d(self.dim // 2, num_classes, 1) if num_classes > 0 else nn.Identity()
 
     def prune_intermediate_layers(
@@ -310,6 +322,10 @@ class WaveMixSRV1(_LumaSR):
         drop_path_rate: stochastic depth of the blocks' residual branches, rising linearly to this.
     """
 
+    layers: nn.ModuleList
+    final: nn.Module
+    path1: nn.Module
+
     def __init__(self, *, depth: int = 4, mult: int = 1, ff_channel: int = 144, final_dim: int = 144,
                  dropout: float = 0.3, scale: int = 2, in_chans: int = 3, color: str = "rgb", num_classes: int = 1,
                  global_pool: str = "", drop_path_rate: float = 0.0) -> None:
@@ -327,7 +343,7 @@ class WaveMixSRV1(_LumaSR):
         self.path1 = _path1(final_dim)
         self._set_feature_info(drop_path_rate)
 
-    def _stages(self) -> list[nn.Module]:
+    def _stages(self) -> list[_Stage]:
         return [self]
 
     def _stage_prefix(self, s: int) -> str:
@@ -369,8 +385,8 @@ class WaveMixSRV2(_LumaSR):
         )
         self._set_feature_info(drop_path_rate)
 
-    def _stages(self) -> list[nn.Module]:
-        return list(self.SR_blocks)
+    def _stages(self) -> list[_Stage]:
+        return [cast(SRStage, stage) for stage in self.SR_blocks]
 
     def _stage_prefix(self, s: int) -> str:
         return f"SR_blocks.{s}."
@@ -425,7 +441,7 @@ def check_sr_checkpoint(model: nn.Module, state_dict: Mapping[str, torch.Tensor]
 _REPO = "https://github.com/pranavphoenix/WaveMixSR"
 _V1_PAPER = "WaveMixSR: Resource-efficient Neural Network for Image Super-resolution (WACV 2024)"
 _V2_PAPER = "WaveMixSR-V2: Enhancing Super-resolution with Higher Efficiency (arXiv 2409.10582)"
-_RAW = dict(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), interpolation="bilinear", crop_pct=1.0)
+_RAW: dict[str, Any] = dict(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), interpolation="bilinear", crop_pct=1.0)
 _COLOR = "RGB in and out; the network sees Y of full-range BT.601 YCbCr, Cb/Cr are bicubic-upsampled"
 _PROTOCOL = ("the authors' figure: Y of full-range YCbCr (kornia), torchmetrics PSNR; wavevision's protocol "
              "(studio-range Y, scale-pixel border crop) reads about 1.3 dB higher for the same errors")
