@@ -240,11 +240,10 @@ class Detection(LabelTask):
     def check_target(self, target: Any, info: DatasetInfo) -> None:
         """Each image's boxes (positive size), labels (1..num_classes) and masks (one per box) checked
         (``target``: a list of one dict of tensors per image)."""
-        classes = self.class_count(info)
         for t in target:
             masks = t.get("masks")
             size = (masks.shape[-2], masks.shape[-1]) if masks is not None else info.image_size or (math.inf, math.inf)
-            check_objects(t, size, classes, f"dataset {info.name!r}, image {int(t.get('image_id', -1))}")
+            check_objects(t, size, self.class_count(info), f"dataset {info.name!r}, image {int(t.get('image_id', -1))}")
 
     def forward(self, model: nn.Module, inputs: Any, targets: Any) -> Any:
         """Training: ``model(images, targets)`` (the loss dict; crowd regions left out, as in
