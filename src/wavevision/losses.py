@@ -143,7 +143,8 @@ class TokenLabelLoss(nn.Module):
                 f"from a token-labeling model in training mode, got {type(output).__name__}"
             )
         logits, aux = output[0], output[1]
-        box = tuple(int(v) for v in output[2])
+        top, left, bottom, right = (int(v) for v in output[2])
+        box = (top, left, bottom, right)
         if aux.dim() != 3 or aux.shape[0] != logits.shape[0] or aux.shape[-1] != logits.shape[-1]:
             raise ValueError(f"aux_logits must be (B, N, K) matching logits {tuple(logits.shape)}, got {tuple(aux.shape)}")
         b, n, k = aux.shape

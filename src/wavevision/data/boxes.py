@@ -39,7 +39,7 @@ def tight_boxes(masks: torch.Tensor) -> torch.Tensor:
     return boxes
 
 
-def check_objects(target: dict[str, Any], size: tuple[int, int], num_classes: int, where: str) -> None:
+def check_objects(target: dict[str, Any], size: tuple[float, float], num_classes: int, where: str) -> None:
     """Raise a ValueError naming ``where`` when a target cannot be trained on: boxes not (N, 4),
     outside the image or of non-positive size, labels outside ``1..num_classes``, masks whose
     size differs from the image's (``size`` = (H, W)), or fields of different lengths."""

@@ -33,10 +33,10 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from ..utils.validate import PathLike, check_choice, check_float, check_int
 
@@ -427,15 +427,15 @@ def _lookup(host: str, port: int, seconds: float) -> list[tuple]:
     return found["infos"]  # type: ignore[return-value]
 
 
-def _connector(seconds: float):
+def _connector(seconds: float) -> Callable[..., socket.socket]:
     """``socket.create_connection`` whose name lookup is bounded by ``seconds`` (each resolved
     address is then tried in turn, as ``create_connection`` does)."""
-    def create_connection(address, timeout=socket._GLOBAL_DEFAULT_TIMEOUT, source_address=None, **kwargs):
+    def create_connection(address: tuple[str, int], *args: Any, **kwargs: Any) -> socket.socket:
         host, port = address[0], address[1]
         error: OSError | None = None
         for *_, sockaddr in _lookup(host, port, seconds):
             try:
-                return socket.create_connection((sockaddr[0], port), timeout, source_address, **kwargs)
+                return socket.create_connection((sockaddr[0], port), *args, **kwargs)
             except OSError as e:
                 error = e
         raise error or OSError(f"{host!r} resolved to no address")

@@ -59,6 +59,10 @@ class Meter:
         """Count samples whose outputs hold NaN or infinity (the metrics of such a pass mean nothing)."""
         self._add("nonfinite", torch.as_tensor(count))
 
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        """Accumulate one evaluated batch (each task's meter says what it takes)."""
+        raise NotImplementedError
+
     @property
     def nonfinite(self) -> int:
         """Samples seen with NaN or infinite outputs."""

@@ -132,6 +132,7 @@ def prepare(cfg: TrainConfig, ctx: DistContext, model: nn.Module | None = None,
 
 def _check_recipe_layout(cfg: TrainConfig) -> None:
     """A recipe's dataset must be laid out as the real one (every split it trains, selects and reports on)."""
+    assert cfg.recipe is not None and cfg.data_root is not None  # prepare() calls this only when both are set
     if cfg.dataset == get_recipe(cfg.recipe).data.dataset:
         check_layout(cfg.dataset, cfg.data_root, what=f"recipe {cfg.recipe}: ")
 

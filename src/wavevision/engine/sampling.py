@@ -49,8 +49,10 @@ class SeededSamples(Dataset):
         epoch = self.epoch
         if indices and isinstance(indices[0], tuple):
             epoch = int(indices[0][0])
-            indices = [int(i) for _, i in indices]  # type: ignore[misc]
-        batch_seed = ((self.seed * 1_000_003 + epoch) * 2_147_483_647 + int(indices[0])
+            flat = [int(i) for _, i in indices]
+        else:
+            flat = cast("list[int]", indices)
+        batch_seed = ((self.seed * 1_000_003 + epoch) * 2_147_483_647 + int(flat[0])
                       + self.salt * 1_000_000_007) % (2**63 - 1)
         py_state, np_state = random.getstate(), np.random.get_state()
         try:
@@ -59,7 +61,7 @@ class SeededSamples(Dataset):
                 # timm's augmentations draw from Python's and NumPy's generators: seeded alike, then put back
                 random.seed(batch_seed)
                 np.random.seed(batch_seed % 2**32)
-                return [self.dataset[i] for i in indices]
+                return [self.dataset[i] for i in flat]
         finally:
             random.setstate(py_state)
             np.random.set_state(np_state)

@@ -393,7 +393,7 @@ class _Run:
                 **loader_settings(cfg.num_workers, self.device, persistent=True), collate_fn=self.task.collate,
                 generator=torch.Generator().manual_seed(cfg.seed),  # keeps the global generator untouched
             )
-        self._train_loader.sampler.indices = indices[state.step * per_step:]
+        cast(ListSampler, self._train_loader.sampler).indices = indices[state.step * per_step:]
         return self._train_loader
 
     def _bar(self) -> Any:

@@ -83,6 +83,8 @@ class WaveAttention(nn.Module):
         mode: padding mode of filters longer than Haar (:mod:`wavevision.ops.transform`).
     """
 
+    wavelet_bank: torch.Tensor | None  # a buffer (registered in __init__)
+
     def __init__(self, dim: int, num_heads: int, sr_ratio: int = 1, *, wavelet: str = "haar",
                  mode: str = DEFAULT_MODE) -> None:
         super().__init__()

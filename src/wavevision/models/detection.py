@@ -66,10 +66,10 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn as nn
@@ -79,7 +79,7 @@ from ._backbone import backbone_args as _backbone_args
 from ._backbone import load_backbone_checkpoint
 from ._base import freeze_batch_norms
 from ._builder import build_model, create_model, register_checkpoint_filter
-from ._features import pyramid_taps
+from ._features import FeatureInfo, pyramid_taps
 from ._pretrained import PretrainedCfg, generate_default_cfgs
 from ._registry import register_model
 
@@ -150,7 +150,8 @@ class PyramidBody(nn.Module):
     def __init__(self, trunk: nn.Module, frozen_stages: int = 0) -> None:
         super().__init__()
         self.trunk = trunk
-        channels, sources = list(trunk.feature_info.channels()), list(trunk.feature_info.reduction())
+        info = cast(FeatureInfo, trunk.feature_info)
+        channels, sources = list(info.channels()), list(info.reduction())
         if len(channels) != len(PYRAMID_STRIDES):
             raise ValueError(f"a detection pyramid takes {len(PYRAMID_STRIDES)} backbone maps, got {len(channels)}; "
                              "build the backbone with out_indices=pyramid_indices()")
@@ -162,7 +163,8 @@ class PyramidBody(nn.Module):
         self.channels = channels
         self.strides = list(PYRAMID_STRIDES)
         self.frozen_stages = check_int("frozen_stages", frozen_stages, min=0, max=len(PYRAMID_STRIDES))
-        _freeze(trunk.pyramid_frozen_modules(frozen_stages) if frozen_stages else [])
+        frozen_modules = cast(Callable[[int], list[nn.Module]], trunk.pyramid_frozen_modules)
+        _freeze(frozen_modules(frozen_stages) if frozen_stages else [])
 
     def forward(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
         maps = self.trunk(x)
@@ -177,7 +179,7 @@ class _BodyWithFPN(nn.Module):
     """A body's maps (those ``levels`` picks) through a FeaturePyramidNetwork (torchvision's
     ``BackboneWithFPN`` takes a body by child names; ours returns its maps directly)."""
 
-    def __init__(self, body: nn.Module, levels: Sequence[int], out_channels: int, extra: nn.Module,
+    def __init__(self, body: PyramidBody, levels: Sequence[int], out_channels: int, extra: nn.Module,
                  norm_layer: Any) -> None:
         super().__init__()
         from torchvision.ops import FeaturePyramidNetwork
@@ -324,9 +326,10 @@ class WaveDetector(nn.Module):
     def num_classes(self) -> int:
         """Object classes (labels 1..num_classes), read from the classifier, so a predictor
         replaced the torchvision way (``roi_heads.box_predictor = ...``) is followed."""
+        det: Any = self  # the torchvision detector subclass this is at run time
         if hasattr(self, "roi_heads"):
-            return self.roi_heads.box_predictor.cls_score.out_features - 1
-        return self.head.classification_head.num_classes - 1
+            return det.roi_heads.box_predictor.cls_score.out_features - 1
+        return det.head.classification_head.num_classes - 1
 
     def train(self, mode: bool = True) -> WaveDetector:
         """``nn.Module.train``; with ``norm_eval`` the backbone's BatchNorm layers stay in eval mode."""
@@ -336,9 +339,10 @@ class WaveDetector(nn.Module):
         return self
 
     @property
-    def body(self) -> nn.Module:
+    def body(self) -> PyramidBody:
         """The backbone body (a :class:`PyramidBody`)."""
-        return self.backbone.body
+        det: Any = self  # the torchvision detector subclass this is at run time
+        return cast(PyramidBody, det.backbone.body)
 
     def forward(self, images: Any, targets: list[dict[str, torch.Tensor]] | None = None) -> Any:
         if self._dense:
@@ -349,8 +353,9 @@ class WaveDetector(nn.Module):
         return super().forward(images, targets)
 
     def _dense_forward(self, x: torch.Tensor) -> Any:
-        feats = list(self.backbone(x).values())
-        return (self.rpn.head if hasattr(self, "rpn") else self.head)(feats)
+        det: Any = self  # the torchvision detector subclass this is at run time
+        feats = list(det.backbone(x).values())
+        return (det.rpn.head if hasattr(self, "rpn") else det.head)(feats)
 
     @contextlib.contextmanager
     def dense_only(self) -> Iterator[WaveDetector]:
@@ -448,6 +453,11 @@ class _MMDetTransform(nn.Module):
     Normalisation (the identity: the datasets normalise), padding to a multiple of 32 and the
     mapping of predictions back to the input size are torchvision's."""
 
+    # set by torchvision's GeneralizedRCNNTransform, this class's base at run time
+    min_size: tuple[int, ...]
+    max_size: int
+    size_divisible: int
+
     def __init__(self, min_size: int, max_size: int, in_chans: int, train_sizes: Sequence[int] | None = None) -> None:
         super().__init__(min_size=min_size, max_size=max_size, image_mean=[0.0] * in_chans,
                          image_std=[1.0] * in_chans, size_divisible=32)
@@ -496,6 +506,7 @@ class _MMDetExtraLevels(nn.Module):
         self.p7 = nn.Conv2d(out_channels, out_channels, 3, 2, 1)
         for m in (self.p6, self.p7):  # torchvision's initialisation of its P6/P7
             nn.init.kaiming_uniform_(m.weight, a=1)
+            assert m.bias is not None  # Conv2d's default bias=True
             nn.init.constant_(m.bias, 0)
         self.source, self.relu = source, relu
 
@@ -509,6 +520,15 @@ class _AlignedRoIAlign(nn.Module):
     """torchvision's ``MultiScaleRoIAlign`` (same level mapping and scales) with mmcv's
     ``aligned=True`` RoIAlign: sampling positions shifted by half a pixel, as MMDetection 2.x pools."""
 
+    # set by torchvision's MultiScaleRoIAlign, this class's base at run time
+    featmap_names: list[str]
+    output_size: tuple[int, int]
+    sampling_ratio: int
+    canonical_scale: int
+    canonical_level: int
+    scales: list[float] | None
+    map_levels: Callable[[list[torch.Tensor]], torch.Tensor] | None
+
     def forward(self, x: dict[str, torch.Tensor], boxes: list[torch.Tensor],
                 image_shapes: list[tuple[int, int]]) -> torch.Tensor:
         from torchvision.ops import roi_align
@@ -517,17 +537,19 @@ class _AlignedRoIAlign(nn.Module):
         feats = [x[k] for k in self.featmap_names]
         if self.scales is None or self.map_levels is None:
             self.scales, self.map_levels = _setup_scales(feats, image_shapes, self.canonical_scale, self.canonical_level)
+        scales, map_levels = self.scales, self.map_levels
+        assert scales is not None and map_levels is not None  # set just above
         rois = torch.cat([torch.cat([torch.full_like(b[:, :1], i), b], 1) for i, b in enumerate(boxes)])
-        levels = self.map_levels(boxes)
+        levels = map_levels(boxes)
         out = feats[0].new_zeros((len(rois), feats[0].shape[1], *self.output_size))
-        for level, (feat, scale) in enumerate(zip(feats, self.scales)):
+        for level, (feat, scale) in enumerate(zip(feats, scales)):
             idx = torch.where(levels == level)[0]
             out[idx] = roi_align(feat, rois[idx], self.output_size, spatial_scale=scale,
                                  sampling_ratio=self.sampling_ratio, aligned=True).to(out.dtype)
         return out
 
 
-def _extra_levels(detector: str, reference: str, body: nn.Module, channels: int) -> nn.Module:
+def _extra_levels(detector: str, reference: str, body: PyramidBody, channels: int) -> nn.Module:
     """The pyramid's levels beyond the backbone's: P6 (max pool) for the R-CNNs, P6-P7 for the dense detectors."""
     from torchvision.ops.feature_pyramid_network import LastLevelMaxPool, LastLevelP6P7
 
@@ -540,9 +562,9 @@ def _extra_levels(detector: str, reference: str, body: nn.Module, channels: int)
 
 
 
-def _make_body(backbone: str, args: dict, in_chans: int, frozen_stages: int) -> nn.Module:
+def _make_body(backbone: str, args: dict, in_chans: int, frozen_stages: int) -> PyramidBody:
     """The registered classifier ``backbone`` turned into a pyramid body (its head removed)."""
-    trunk = create_model(backbone, in_chans=in_chans, **args)
+    trunk: Any = create_model(backbone, in_chans=in_chans, **args)  # its pyramid methods are checked here
     if not callable(getattr(trunk, "pyramid_indices", None)):  # the backbone says which maps it gives a pyramid
         raise ValueError(f"backbone {backbone!r} is a {type(trunk).__name__}, not a backbone that gives "
                          "a detection pyramid (it has no pyramid_indices); choose e.g. wave_vit_s, wave_vit_b or "
@@ -607,7 +629,7 @@ def _det_cfg(detector: str, params: int, macs: int, metrics: dict[str, float] | 
     return PretrainedCfg(**{**fields, **kwargs})
 
 
-_DIGITS = dict(input_size=(1, 96, 96), num_classes=10, mean=(0.0,), std=(1.0,), dataset=None, notes=(
+_DIGITS: dict[str, Any] = dict(input_size=(1, 96, 96), num_classes=10, mean=(0.0,), std=(1.0,), dataset=None, notes=(
     "a small CPU-sized detector for the embedded digit-objects dataset (wavevision train --dataset digit-objects)",))
 
 default_cfgs = generate_default_cfgs({
@@ -628,7 +650,7 @@ def _create_detector(variant: str, cfg: dict[str, Any], kwargs: dict[str, Any]) 
     backbone (not recorded in ``model_kwargs``: a trained detector's checkpoint holds those weights)."""
     kwargs = dict(kwargs)
     checkpoint = kwargs.pop("backbone_checkpoint", None)
-    model = build_model(variant, WaveDetector, cfg, kwargs)
+    model = cast(WaveDetector, build_model(variant, WaveDetector, cfg, kwargs))
     if checkpoint is not None and not next(model.parameters()).is_meta:  # a meta build (sizing) holds no values
         model.load_backbone(checkpoint)
     return model

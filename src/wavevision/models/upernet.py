@@ -29,8 +29,8 @@ the inference model (no auxiliary head), at 512x512.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 import torch
 import torch.nn as nn
@@ -50,6 +50,9 @@ from ._registry import get_entry, register_model
 __all__ = ["SegmentationOutput", "UperNet"]
 
 DENSE_POOL_TYPES = ("",)
+
+# The backbone's timm methods, which nn.Module's __getattr__ types as Tensor | Module.
+_MapsFn = Callable[..., list[torch.Tensor]]
 
 
 def _resize_to(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
@@ -180,6 +183,7 @@ def _classifier(channels: int, num_classes: int) -> nn.Module:
         return nn.Identity()
     conv = nn.Conv2d(channels, num_classes, 1)
     nn.init.normal_(conv.weight, std=0.01)
+    assert conv.bias is not None  # Conv2d's default bias=True
     nn.init.zeros_(conv.bias)
     return conv
 
@@ -291,19 +295,18 @@ class UperNet(ModelBase):
 
     def _maps(self, x: torch.Tensor) -> list[torch.Tensor]:
         self._check_input(x)
-        return self.backbone.forward_intermediates(x, intermediates_only=True)
+        return cast(_MapsFn, self.backbone.forward_intermediates)(x, intermediates_only=True)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The decoder's fused map (B, channels, ceil(H / 4), ceil(W / 4))."""
-        self._require_head("forward_features")
-        return self.decode_head(self._maps(x))
+        return self._decoder("forward_features")(self._maps(x))
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """Dropout and the 1x1 classifier (not with ``pre_logits``), then x4 bilinear upsampling to the
         input's grid (the logits of an input whose sides are multiples of 4; :meth:`forward` crops)."""
-        self._require_head("forward_head")
+        head = self._decoder("forward_head")
         if not pre_logits:
-            x = self.decode_head.cls_seg(x)
+            x = head.cls_seg(x)
         return self._upsample(x)
 
     def _upsample(self, x: torch.Tensor) -> torch.Tensor:
@@ -313,33 +316,38 @@ class UperNet(ModelBase):
         """Logits (B, num_classes, H, W); in training with ``aux_head``, a :class:`SegmentationOutput`."""
         if self.features_only:
             return self._features_forward(x)
-        self._require_head("forward")
+        head = self._decoder("forward")
         size = (x.shape[-2], x.shape[-1])
         maps = self._maps(x)
-        logits = crop_to(self.forward_head(self.decode_head(maps)), size)
+        logits = crop_to(self.forward_head(head(maps)), size)
         if not (self.training and self.auxiliary_head is not None):
             return logits
         aux = crop_to(self._upsample(_resize_to(self.auxiliary_head(maps[self.aux_index]), maps[0].shape[-2:])), size)
         return SegmentationOutput(logits, aux, self.aux_weight)
 
     def get_classifier(self) -> nn.Module:
-        self._require_head("get_classifier")
-        return self.decode_head.conv_seg
+        return self._decoder("get_classifier").conv_seg
 
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """Replace the classifier (and the auxiliary head's); 0 returns the decoder's features at the input size."""
-        self._require_head("reset_classifier")
+        head = self._decoder("reset_classifier")
         check_int("num_classes", num_classes, min=0)
         if global_pool is not None:
             check_global_pool(type(self).__name__, global_pool, DENSE_POOL_TYPES)
         self.num_classes = num_classes
-        self.decode_head.conv_seg = _classifier(self.num_features, num_classes)
+        head.conv_seg = _classifier(self.num_features, num_classes)
         self.auxiliary_head = self._aux_head(num_classes)
 
     def _require_head(self, what: str) -> None:
         if self.features_only or self.decode_head is None:
             raise RuntimeError(f"{what} needs the decoder, but this UperNet has none (built with features_only=True or "
                                "pruned); call forward_intermediates for the backbone maps, or build it without features_only")
+
+    def _decoder(self, what: str) -> UPerHead:
+        """The decoder (:meth:`_require_head` raises for ``what`` when there is none)."""
+        self._require_head(what)
+        assert self.decode_head is not None
+        return self.decode_head
 
     def set_grad_checkpointing(self, enable: bool = True, every: int | None = None) -> None:
         """Checkpoint the backbone's blocks in training (the decoder's maps are kept)."""
@@ -348,7 +356,7 @@ class UperNet(ModelBase):
 
     def group_matcher(self, coarse: bool = False) -> dict[str, Any]:
         """The backbone's groups (timm's format, under ``backbone.``); the decoder is the head."""
-        return {k: _prefixed(v, "backbone.") for k, v in self.backbone.group_matcher(coarse).items()}
+        return {k: _prefixed(v, "backbone.") for k, v in cast(Callable[[bool], dict[str, Any]], self.backbone.group_matcher)(coarse).items()}
 
     def forward_intermediates(
         self,
@@ -365,19 +373,19 @@ class UperNet(ModelBase):
         self._check_output_fmt(output_fmt)
         self._check_input(x)
         if intermediates_only:
-            return self.backbone.forward_intermediates(x, indices=take, norm=norm, stop_early=stop_early,
+            return cast(_MapsFn, self.backbone.forward_intermediates)(x, indices=take, norm=norm, stop_early=stop_early,
                                                        output_fmt=output_fmt, intermediates_only=True)
         if stop_early:
             raise ValueError("stop_early=True skips the final stages, so it needs intermediates_only=True")
-        self._require_head("forward_intermediates(intermediates_only=False)")
-        maps = self.backbone.forward_intermediates(x, intermediates_only=True)
-        return self.decode_head(maps), [to_output_fmt(maps[i], output_fmt) for i in take]
+        head = self._decoder("forward_intermediates(intermediates_only=False)")
+        maps = cast(_MapsFn, self.backbone.forward_intermediates)(x, intermediates_only=True)
+        return head(maps), [to_output_fmt(maps[i], output_fmt) for i in take]
 
     def prune_intermediate_layers(
         self, indices: int | Sequence[int] = 1, prune_norm: bool = False, prune_head: bool = True
     ) -> list[int]:
         """Drop the backbone stages after the last one taken and (``prune_head``) the decoder; returns the indices taken."""
-        take = self.backbone.prune_intermediate_layers(indices, prune_norm=prune_norm, prune_head=True)
+        take = cast(Callable[..., list[int]], self.backbone.prune_intermediate_layers)(indices, prune_norm=prune_norm, prune_head=True)
         self.feature_info = FeatureInfo(self.feature_info[: max(take) + 1])
         if prune_head:
             self.decode_head, self.auxiliary_head = None, None
@@ -419,7 +427,7 @@ def _create_upernet(variant: str, backbone: str, kwargs: dict[str, Any]) -> Uper
     """Build ``variant``; ``backbone_checkpoint=PATH`` loads a classification checkpoint into the backbone
     (not recorded in ``model_kwargs``: a saved UperNet holds those weights itself)."""
     checkpoint = kwargs.pop("backbone_checkpoint", None)
-    model = build_model(variant, UperNet, dict(backbone=backbone), kwargs)
+    model = cast(UperNet, build_model(variant, UperNet, dict(backbone=backbone), kwargs))
     if checkpoint is not None:
         model.load_backbone(checkpoint)
     return model

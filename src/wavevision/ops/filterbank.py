@@ -133,7 +133,8 @@ def wavelet_filters(wavelet: WaveletLike) -> tuple[np.ndarray, np.ndarray, np.nd
             raise ValueError(f"a filter tensor must have shape (4, L) (from filter_bank), got {tuple(wavelet.shape)}")
         filters = _as_filters(tuple(wavelet))
     elif all(hasattr(wavelet, a) for a in ("dec_lo", "dec_hi", "rec_lo", "rec_hi")):
-        filters = _as_filters((wavelet.dec_lo, wavelet.dec_hi, wavelet.rec_lo, wavelet.rec_hi))
+        wav: Any = wavelet  # a pywt.Wavelet or any object with the four filter attributes
+        filters = _as_filters((wav.dec_lo, wav.dec_hi, wav.rec_lo, wav.rec_hi))
     elif isinstance(wavelet, (tuple, list)) and len(wavelet) == 4:
         filters = _as_filters(wavelet)
     else:
@@ -141,7 +142,8 @@ def wavelet_filters(wavelet: WaveletLike) -> tuple[np.ndarray, np.ndarray, np.nd
             "wavelet must be a name such as 'db2', a pywt.Wavelet, a 4-tuple (dec_lo, dec_hi, rec_lo, rec_hi) "
             f"or a (4, L) tensor from filter_bank, got {type(wavelet).__name__}"
         )
-    return tuple(np.array(f, dtype=np.float64) for f in filters)  # type: ignore[return-value]
+    dec_lo, dec_hi, rec_lo, rec_hi = (np.array(f, dtype=np.float64) for f in filters)
+    return dec_lo, dec_hi, rec_lo, rec_hi
 
 
 def filter_bank(

@@ -162,25 +162,25 @@ def _inverse_ops(y: torch.Tensor, layout: str, size: tuple[int, int] | None) -> 
 
 class _HaarDWT(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: torch.Tensor, layout: str) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, x: torch.Tensor, layout: str) -> torch.Tensor:
         ctx.layout = layout
         ctx.size = tuple(x.shape[-2:])
         return _forward(x, layout)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+    def backward(ctx, grad: torch.Tensor):
         return _HaarIDWT.apply(grad, ctx.layout, ctx.size), None
 
 
 class _HaarIDWT(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, y: torch.Tensor, layout: str, size: tuple[int, int] | None) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, y: torch.Tensor, layout: str, size: tuple[int, int] | None) -> torch.Tensor:
         ctx.layout = layout
         ctx.padded = size is not None and (size[0] != 2 * y.shape[-2] or size[1] != 2 * y.shape[-1])
         return _inverse(y, layout, size)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+    def backward(ctx, grad: torch.Tensor):
         if ctx.padded:
             # The forward cropped the zero-padded border: its gradient is zero there.
             h, w = grad.shape[-2:]

@@ -168,7 +168,7 @@ class Task:
         meter.update(out, target)
 
     # -- benchmarks ---------------------------------------------------------------------------
-    def synthetic_target(self, out: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
+    def synthetic_target(self, out: Any, n: int, generator: torch.Generator) -> Any:
         """Random targets for ``n`` inputs, shaped after ``out`` (one sample's output in eval mode)."""
         raise NotImplementedError
 
@@ -204,17 +204,24 @@ class LabelTask(Task):
         if classes != info.num_classes:
             raise ValueError(f"{where} with {classes} classes, but dataset {info.name!r} has {info.num_classes}")
 
-    def check_target(self, target: torch.Tensor, info: DatasetInfo) -> None:
+    @staticmethod
+    def class_count(info: DatasetInfo) -> int:
+        """The classes of ``info`` (every dataset of a label task has them)."""
+        assert info.num_classes is not None, f"dataset {info.name!r} of a label task has no num_classes"
+        return info.num_classes
+
+    def check_target(self, target: Any, info: DatasetInfo) -> None:
         """Labels outside ``0..num_classes-1`` (the ignore index aside) raise a ValueError naming the value."""
         if not target.numel():
             return
+        classes = self.class_count(info)
         t = target if info.ignore_index is None else torch.where(target == info.ignore_index, 0, target)
         lo, hi = (int(v) for v in torch.aminmax(t))  # one pass, one device sync per batch
-        if lo < 0 or hi >= info.num_classes:
-            bad = hi if hi >= info.num_classes else lo
+        if lo < 0 or hi >= classes:
+            bad = hi if hi >= classes else lo
             raise ValueError(
-                f"label {bad} is out of range for dataset {info.name!r} with {info.num_classes} classes "
-                f"(valid 0..{info.num_classes - 1}"
+                f"label {bad} is out of range for dataset {info.name!r} with {classes} classes "
+                f"(valid 0..{classes - 1}"
                 + (f", ignore index {info.ignore_index})" if info.ignore_index is not None else ")")
                 + "; check the labels or num_classes"
             )

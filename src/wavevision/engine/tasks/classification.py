@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn as nn
@@ -26,7 +26,7 @@ def class_logits(out: Any) -> torch.Tensor:
 
 def _labels(target: Any) -> torch.Tensor:
     """The image labels of a batch's targets (token-label targets carry them beside the distributions)."""
-    return target.label if isinstance(target, TokenTargets) else target
+    return cast(torch.Tensor, target.label) if isinstance(target, TokenTargets) else target  # a batch's: collated
 
 
 class _ClassificationLoss(nn.Module):
@@ -76,7 +76,7 @@ class Classification(LabelTask):
         return {"train_top1": 100.0 * sums["correct"] / max(count, 1)}
 
     def meter(self, info: DatasetInfo) -> ClassificationMeter:
-        return ClassificationMeter(info.num_classes)
+        return ClassificationMeter(self.class_count(info))
 
     def output(self, out: Any) -> torch.Tensor:
         return class_logits(out).float()

@@ -14,10 +14,11 @@ detections, so each computes the metrics of the whole set.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn as nn
@@ -64,7 +65,7 @@ class _LossDictSum(nn.Module):
     """The sum of torchvision's loss dict (each term in float32)."""
 
     def forward(self, out: dict[str, torch.Tensor], target: Any) -> torch.Tensor:
-        return sum(v.float() for v in out.values())
+        return cast(torch.Tensor, sum(v.float() for v in out.values()))  # a detector's loss dict is never empty
 
 
 def _xywh(boxes: torch.Tensor) -> list[list[float]]:
@@ -231,17 +232,18 @@ class Detection(LabelTask):
             return args
         if not chosen:
             return {**args, "detector": "faster_rcnn"}
-        boxes = [n for n in list_models(task=self.name) if not meta_model(lambda n=n: create_model(n)).has_masks]
+        boxes = [n for n in list_models(task=self.name) if not meta_model(functools.partial(create_model, n)).has_masks]
         raise ValueError(f"model {name!r} is a Mask R-CNN, which trains on instance masks, but dataset {info.name!r} "
                          f"has boxes only; choose a box detector: --model {' / '.join(boxes)}, or keep the model "
                          "with --model-arg detector=faster_rcnn (or retinanet, fcos)")
 
-    def check_target(self, target: list[dict[str, torch.Tensor]], info: DatasetInfo) -> None:
-        """Each image's boxes (positive size), labels (1..num_classes) and masks (one per box) checked."""
+    def check_target(self, target: Any, info: DatasetInfo) -> None:
+        """Each image's boxes (positive size), labels (1..num_classes) and masks (one per box) checked
+        (``target``: a list of one dict of tensors per image)."""
         for t in target:
             masks = t.get("masks")
-            size = tuple(masks.shape[-2:]) if masks is not None else info.image_size or (math.inf, math.inf)
-            check_objects(t, size, info.num_classes, f"dataset {info.name!r}, image {int(t.get('image_id', -1))}")
+            size = (masks.shape[-2], masks.shape[-1]) if masks is not None else info.image_size or (math.inf, math.inf)
+            check_objects(t, size, self.class_count(info), f"dataset {info.name!r}, image {int(t.get('image_id', -1))}")
 
     def forward(self, model: nn.Module, inputs: Any, targets: Any) -> Any:
         """Training: ``model(images, targets)`` (the loss dict; crowd regions left out, as in
@@ -260,7 +262,7 @@ class Detection(LabelTask):
 
     # -- evaluation ---------------------------------------------------------------------------
     def meter(self, info: DatasetInfo) -> DetectionMeter:
-        return DetectionMeter(info.num_classes)
+        return DetectionMeter(self.class_count(info))
 
     def output(self, out: Any) -> Detections:
         return Detections({k: v.float() if v.is_floating_point() else v for k, v in d.items()} for d in out)
@@ -314,8 +316,9 @@ class Detection(LabelTask):
 
     def render(self, item: PredictItem, *, info: DatasetInfo, model: nn.Module, out_dir: Path | None,
                topk: int) -> dict[str, Any]:
+        assert out_dir is not None  # needs_output: predict gives render its folder
         det = item.out
-        names = info.class_names or tuple(str(i + 1) for i in range(info.num_classes))
+        names = info.class_names or tuple(str(i + 1) for i in range(self.class_count(info)))
         png = out_dir / f"{item.stem}_detections.png"
         atomic_write_bytes(png, png_bytes(draw_detections(item.raw, det, names)))
         records = coco_detections(0, det)

@@ -76,12 +76,15 @@ class SlidingWindow(nn.Module):
         def pair(v: int | tuple[int, int]) -> tuple[int, ...]:
             return (v, v) if isinstance(v, int) else tuple(v)
 
-        self.model, self.crop, self.stride = model, pair(crop), pair(stride)
-        for name, value in (("crop", self.crop), ("stride", self.stride)):
+        crops, strides = pair(crop), pair(stride)
+        for name, value in (("crop", crops), ("stride", strides)):
             if len(value) != 2:
                 raise ValueError(f"sliding window {name} must be an int or (height, width), got {value!r}")
             for v in value:
                 check_int(f"sliding window {name}", v, min=1)
+        self.model = model
+        self.crop: tuple[int, int] = (crops[0], crops[1])
+        self.stride: tuple[int, int] = (strides[0], strides[1])
         if self.stride[0] > self.crop[0] or self.stride[1] > self.crop[1]:
             raise ValueError(f"sliding window stride {self.stride} is larger than its crop {self.crop}: pixels "
                              "between windows would get no prediction; use a stride of at most the crop")
@@ -107,7 +110,7 @@ class Segmentation(LabelTask):
         return _SegmentationLoss(ignore)
 
     def meter(self, info: DatasetInfo) -> SegmentationMeter:
-        return SegmentationMeter(info.num_classes, info.ignore_index)
+        return SegmentationMeter(self.class_count(info), info.ignore_index)
 
     def synthetic_target(self, out: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
         return torch.randint(0, max(1, int(out.shape[1])), (n, *out.shape[2:]), generator=generator)
@@ -119,7 +122,8 @@ class Segmentation(LabelTask):
                topk: int) -> dict[str, Any]:
         from PIL import Image
 
-        labels, n = item.out.argmax(0), info.num_classes
+        assert out_dir is not None  # needs_output: predict gives render its folder
+        labels, n = item.out.argmax(0), self.class_count(info)
         names = info.class_names or tuple(str(i) for i in range(n))
         rgb = palette(n)
         colours = torch.tensor(rgb, dtype=torch.float32) / 255.0

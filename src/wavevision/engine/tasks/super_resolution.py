@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn as nn
@@ -46,6 +46,7 @@ class SuperResolution(Task):
 
     def evaluate_batch(self, meter: Meter, loss: Loss, out: Any, inputs: Any, target: Any, info: DatasetInfo) -> None:
         super().evaluate_batch(meter, loss, out, inputs, target, info)
+        assert info.scale is not None, f"super-resolution dataset {info.name!r} has no scale"
         meter.update(bicubic_upsample(inputs.float(), info.scale), target, prefix="bicubic_")
 
     def synthetic_target(self, out: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
@@ -57,7 +58,8 @@ class SuperResolution(Task):
 
     def render(self, item: PredictItem, *, info: DatasetInfo, model: nn.Module, out_dir: Path | None,
                topk: int) -> dict[str, Any]:
-        lr, sr, scale = item.x.cpu(), item.out, model.scale
+        assert out_dir is not None  # needs_output: predict gives render its folder
+        lr, sr, scale = item.x.cpu(), item.out, cast(int, model.scale)
         up_path, cmp_path = self.planned_files([item.stem], out_dir, model)
         up = to_pil(sr)
         atomic_write_bytes(up_path, png_bytes(up))
