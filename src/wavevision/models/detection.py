@@ -650,7 +650,7 @@ def _create_detector(variant: str, cfg: dict[str, Any], kwargs: dict[str, Any]) 
     backbone (not recorded in ``model_kwargs``: a trained detector's checkpoint holds those weights)."""
     kwargs = dict(kwargs)
     checkpoint = kwargs.pop("backbone_checkpoint", None)
-    model = cast(WaveDetector, build_model(variant, WaveDetector, cfg, kwargs))
+    model = build_model(variant, WaveDetector, cfg, kwargs)
     if checkpoint is not None and not next(model.parameters()).is_meta:  # a meta build (sizing) holds no values
         model.load_backbone(checkpoint)
     return model

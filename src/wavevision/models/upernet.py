@@ -427,7 +427,7 @@ def _create_upernet(variant: str, backbone: str, kwargs: dict[str, Any]) -> Uper
     """Build ``variant``; ``backbone_checkpoint=PATH`` loads a classification checkpoint into the backbone
     (not recorded in ``model_kwargs``: a saved UperNet holds those weights itself)."""
     checkpoint = kwargs.pop("backbone_checkpoint", None)
-    model = cast(UperNet, build_model(variant, UperNet, dict(backbone=backbone), kwargs))
+    model = build_model(variant, UperNet, dict(backbone=backbone), kwargs)
     if checkpoint is not None:
         model.load_backbone(checkpoint)
     return model
