@@ -1,0 +1,34 @@
+"""The fast subset of the tests parametrised over every registered model.
+
+``pytest -m "not slow"`` (the quick run while working; CI runs everything) keeps one or two
+builds per model class and structure, listed in :data:`FAST_MODELS`; the other registered
+variants of the same class (other widths, depths, levels, scales) run in the full suite only.
+A test file that loops over the models parametrises with :func:`model_cases` instead of the
+bare names, so the rule lives here once.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pytest
+
+# One build per model class, plus the structures a class has more than one of (patchify and
+# strided WaveMix stems, a one-channel input, the public token MLP's resize).
+FAST_MODELS = frozenset({
+    "mixer_dwt",              # MixerNet with the wavelet mixer (the other mixers: tests/test_mixers.py)
+    "mixer_mlp",              # MixerNet's token MLP, resampled to its fixed grid
+    "upernet_wave_vit_s",     # UperNet
+    "wave_vit_s",             # WaveViT
+    "wavemix",                # WaveMix, patchify stem, level 3
+    "wavemix_lite_8_10",      # WaveMix, strided stem, level 1, one input channel
+    "wavemix_seg",            # WaveMixSeg (strided stem, level 4)
+    "wavemix_seg_192_16_l3",  # WaveMixPatchSeg
+    "wavemix_sr",             # WaveMixSR
+    "wavemixsr_v2_x2",        # WaveMixSRV2
+    "wavemixsr_x2",           # WaveMixSRY
+})
+
+
+def model_cases(names: Iterable[str]) -> list:
+    """``names`` as parametrize values: the :data:`FAST_MODELS` plain, every other one marked ``slow``."""
+    return [n if n in FAST_MODELS else pytest.param(n, marks=pytest.mark.slow) for n in names]
