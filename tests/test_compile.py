@@ -9,6 +9,7 @@ import torch.nn as nn
 import wavevision
 from wavevision.export import compile_model, find_cxx_compiler
 
+from _slow import model_cases
 from _small import small_model, timm_models
 
 NAMES = timm_models()
@@ -33,7 +34,7 @@ def _input(model, n: int = 2) -> torch.Tensor:
     return torch.rand(n, model.in_chans, side, side, generator=torch.Generator().manual_seed(0))
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", model_cases(NAMES))
 def test_whole_model_is_one_graph(name):
     """fullgraph=True fails on any graph break, inside the blocks or anywhere else."""
     torch._dynamo.reset()
