@@ -29,6 +29,8 @@ FAST_MODELS = frozenset({
 })
 
 
-def model_cases(names: Iterable[str]) -> list:
-    """``names`` as parametrize values: the :data:`FAST_MODELS` plain, every other one marked ``slow``."""
-    return [n if n in FAST_MODELS else pytest.param(n, marks=pytest.mark.slow) for n in names]
+def model_cases(names: Iterable[str], fast: Iterable[str] = FAST_MODELS) -> list:
+    """``names`` (or ``name.tag`` of pretrained records) as parametrize values: those of the ``fast``
+    models plain, every other one marked ``slow``."""
+    keep = set(fast)
+    return [n if n.split(".")[0] in keep else pytest.param(n, marks=pytest.mark.slow) for n in names]

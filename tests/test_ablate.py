@@ -118,6 +118,7 @@ def test_cli_errors(capsys):
     assert err.startswith("wavevision ablate: error:") and "Did you mean 'pool'" in err
 
 
+@pytest.mark.slow
 def test_parallel_jobs_give_the_same_runs(tmp_path):
     """jobs=2 trains in spawned worker processes (the default on 2+ cores); a run is seeded, so the
     worker's result equals the in-process one."""

@@ -137,6 +137,7 @@ def test_missing_onnx_packages_name_the_fix(tmp_path, monkeypatch):
         export_onnx(model, tmp_path / "d.onnx", input_size=(16, 16), opset=18, exporter="dynamo", check=False)
 
 
+@pytest.mark.slow
 def test_import_does_not_load_onnx():
     code = ("import sys, wavevision, wavevision.export, wavevision.cli.export, wavevision.fuse; "
             "bad = [m for m in ('onnx', 'onnxruntime', 'onnxscript') if m in sys.modules]; print(bad)")

@@ -118,7 +118,7 @@ def test_torch_jit_trace_passes_its_own_check_and_equals_the_module(name):
             torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", wavevision.list_models())
+@pytest.mark.parametrize("name", model_cases(wavevision.list_models()))
 def test_the_readme_tracing_statement_holds(name, tmp_path):
     """README, "torch.fx" / "TorchScript": every model but the detectors traces with ``torch.fx.symbolic_trace``
     and ``torch.jit.trace`` (the tests above check each of them, NAMES); a detector's whole forward (lists of

@@ -253,6 +253,7 @@ def test_model_backward_fx(timm, name):
 # timm's tools on wavevision models (beyond its model checks)
 
 
+@pytest.mark.slow
 def test_registration_is_idempotent_and_lazy(timm):
     assert wavevision.register_timm() == []  # the fixture registered everything already
     assert set(NAMES) <= set(timm.list_models("*"))
