@@ -8,7 +8,7 @@ is one of the checks of timm's ``tests/test_models.py`` (timm 1.0.31) applied to
 extractor with timm's tracer settings. Differences from timm's file, all for the 2-core CI
 budget or for models its checks were not written for:
 
-* models are built with fewer blocks (``tests/_small.py``; four for WaveMix), WaveMix at most
+* models are built with fewer blocks (``tests/_small.py``; four for WaveMix in the feature checks, two in the others), WaveMix at most
   32 channels wide, and run at smaller inputs (``TARGET`` below instead of timm's 96-384)
   through timm's own input-size rule;
 * dense models (segmentation, super-resolution) have no pooled head: where timm checks the
@@ -48,19 +48,20 @@ def _is_transformer(name: str) -> bool:
     return name.startswith("wave_vit")
 
 
-def _small(name: str) -> dict:
-    """Four blocks (timm's feature checks want at least three maps), WaveMix at most 32 channels wide."""
+def _small(name: str, depth: int = 4) -> dict:
+    """Four blocks (timm's feature checks want at least three maps; the forward, backward and fx checks
+    take two, as many graph nodes per block for half the time), WaveMix at most 32 channels wide."""
     overrides = small_overrides(name)
     if "depth" in overrides:
-        overrides["depth"] = 4
+        overrides["depth"] = depth
     if name.startswith("wavemix") and wavevision.create_model(name, depth=1).num_features > 32:
         overrides.update(final_dim=32, ff_channel=32)
     return overrides
 
 
-def _create(timm, name: str, **kwargs):
+def _create(timm, name: str, depth: int = 4, **kwargs):
     torch.manual_seed(0)
-    return timm.create_model(name, pretrained=False, **{**_small(name), **kwargs})
+    return timm.create_model(name, pretrained=False, **{**_small(name, depth), **kwargs})
 
 
 def _input_size(timm, name: str, model=None, target: int | None = TARGET):
@@ -84,7 +85,7 @@ def _class_axis(name: str, out: torch.Tensor) -> int:
 
 @pytest.mark.parametrize("name", model_cases(NAMES))
 def test_model_forward(timm, name):
-    model = _create(timm, name).eval()
+    model = _create(timm, name, depth=2).eval()
     x = torch.randn(1, *_input_size(timm, name, model))
     with torch.no_grad():
         out = model(x)
@@ -97,7 +98,7 @@ def test_model_forward(timm, name):
 @pytest.mark.parametrize("name", model_cases(NAMES))
 def test_model_backward(timm, name):
     size = _input_size(timm, name)
-    model = _create(timm, name, num_classes=42).train()
+    model = _create(timm, name, depth=2, num_classes=42).train()
     num_params = sum(p.numel() for p in model.parameters())
     out = model(torch.randn(2, *size))
     if isinstance(out, tuple):
@@ -226,7 +227,7 @@ def _fx_model(timm, model, train: bool = False):
 
 @pytest.mark.parametrize("name", model_cases(NAMES))
 def test_model_forward_fx(timm, name):
-    model = _create(timm, name).eval()
+    model = _create(timm, name, depth=2).eval()
     x = torch.randn(1, *_input_size(timm, name, model))
     with torch.inference_mode():
         out = model(x)
@@ -238,7 +239,7 @@ def test_model_forward_fx(timm, name):
 @pytest.mark.parametrize("name", model_cases(NAMES))
 def test_model_backward_fx(timm, name):
     size = _input_size(timm, name)
-    model = _create(timm, name, num_classes=42).train()
+    model = _create(timm, name, depth=2, num_classes=42).train()
     num_params = sum(p.numel() for p in model.parameters())
     fx = _fx_model(timm, model, train=True)
     out = torch.cat(tuple(fx(torch.randn(2, *size)).values()))
