@@ -13,10 +13,9 @@ from collections.abc import Iterable
 import pytest
 
 # One build per model class, plus the structures a class has more than one of (patchify and
-# strided WaveMix stems, a one-channel input, the public token MLP's resize).
+# strided WaveMix stems, a one-channel input).
 FAST_MODELS = frozenset({
     "mixer_dwt",              # MixerNet with the wavelet mixer (the other mixers: tests/test_mixers.py)
-    "mixer_mlp",              # MixerNet's token MLP, resampled to its fixed grid
     "upernet_wave_vit_s",     # UperNet
     "wave_vit_s",             # WaveViT
     "wavemix",                # WaveMix, patchify stem, level 3
@@ -27,6 +26,10 @@ FAST_MODELS = frozenset({
     "wavemixsr_v2_x2",        # WaveMixSRV2
     "wavemixsr_x2",           # WaveMixSRY
 })
+
+
+# For the tests that take seconds per model (export, tracing, timm's checks): one model per task, and the transformer.
+FEWER_MODELS = frozenset({"wavemix_lite_8_10", "wave_vit_s", "wavemix_seg", "wavemixsr_v2_x2"})
 
 
 def model_cases(names: Iterable[str], fast: Iterable[str] = FAST_MODELS) -> list:

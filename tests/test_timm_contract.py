@@ -25,7 +25,7 @@ import torch
 
 import wavevision
 from _optional import require
-from _slow import model_cases
+from _slow import FEWER_MODELS, model_cases
 from _small import small_overrides, timm_models
 
 NAMES = timm_models()
@@ -83,7 +83,7 @@ def _class_axis(name: str, out: torch.Tensor) -> int:
     return -1 if _task(name) == "classification" else 1
 
 
-@pytest.mark.parametrize("name", model_cases(NAMES))
+@pytest.mark.parametrize("name", model_cases(NAMES, fast=FEWER_MODELS))
 def test_model_forward(timm, name):
     model = _create(timm, name, depth=2).eval()
     x = torch.randn(1, *_input_size(timm, name, model))
@@ -95,7 +95,7 @@ def test_model_forward(timm, name):
             torch.testing.assert_close(model(x), out, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", model_cases(NAMES))
+@pytest.mark.parametrize("name", model_cases(NAMES, fast=FEWER_MODELS))
 def test_model_backward(timm, name):
     size = _input_size(timm, name)
     model = _create(timm, name, depth=2, num_classes=42).train()
@@ -158,7 +158,7 @@ def _check_cfg_non_std(timm, name, model):
     assert model(x).shape[-1] == model.num_features
 
 
-@pytest.mark.parametrize("name", model_cases(NAMES))
+@pytest.mark.parametrize("name", model_cases(NAMES, fast=FEWER_MODELS))
 def test_model_default_cfgs(timm, name):
     model = _create(timm, name).eval()
     assert model.num_classes >= 0 and model.num_features > 0 and model.head_hidden_size > 0
@@ -182,7 +182,7 @@ def _check_feature_maps(model, outputs, size, batch=1):
 
 
 @pytest.mark.parametrize("feature_cls", [None, "getter"])
-@pytest.mark.parametrize("name", model_cases(NAMES))
+@pytest.mark.parametrize("name", model_cases(NAMES, fast=FEWER_MODELS))
 def test_model_forward_features(timm, name, feature_cls):
     model = _create(timm, name, features_only=True, feature_cls=feature_cls).eval()
     assert len(model.feature_info.channels()) >= 3
@@ -191,7 +191,7 @@ def test_model_forward_features(timm, name, feature_cls):
         _check_feature_maps(model, model(torch.randn(1, *size)), size)
 
 
-@pytest.mark.parametrize("name", model_cases(NAMES))
+@pytest.mark.parametrize("name", model_cases(NAMES, fast=FEWER_MODELS))
 def test_model_forward_intermediates(timm, name):
     model = _create(timm, name).eval()
     if min(model.feature_info.reduction()) >= 1:  # timm's FeatureInfo asserts reduction >= 1: WaveMixSR's maps are upsampled
@@ -225,7 +225,7 @@ def _fx_model(timm, model, train: bool = False):
                                        tracer_kwargs=kwargs)
 
 
-@pytest.mark.parametrize("name", model_cases(NAMES))
+@pytest.mark.parametrize("name", model_cases(NAMES, fast=FEWER_MODELS))
 def test_model_forward_fx(timm, name):
     model = _create(timm, name, depth=2).eval()
     x = torch.randn(1, *_input_size(timm, name, model))
@@ -236,7 +236,7 @@ def test_model_forward_fx(timm, name):
     assert not torch.isnan(out).any()
 
 
-@pytest.mark.parametrize("name", model_cases(NAMES))
+@pytest.mark.parametrize("name", model_cases(NAMES, fast=FEWER_MODELS))
 def test_model_backward_fx(timm, name):
     size = _input_size(timm, name)
     model = _create(timm, name, depth=2, num_classes=42).train()
