@@ -191,6 +191,7 @@ def test_timm_models_by_name_when_timm_imports(monkeypatch):
         assert r.train_step_ms > 0
 
 
+@pytest.mark.slow
 def test_real_timm_model_by_its_bare_name():
     """With timm installed (always under CI), a bare timm name resolves and is measured."""
     timm = require("timm")

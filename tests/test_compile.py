@@ -34,7 +34,7 @@ def _input(model, n: int = 2) -> torch.Tensor:
     return torch.rand(n, model.in_chans, side, side, generator=torch.Generator().manual_seed(0))
 
 
-@pytest.mark.parametrize("name", model_cases(NAMES, fast=()))  # seconds each: test_compiled_dropout_* is the fast one
+@pytest.mark.parametrize("name", model_cases(NAMES, fast=()))  # a cold Dynamo trace each (seconds)
 def test_whole_model_is_one_graph(name):
     """fullgraph=True fails on any graph break, inside the blocks or anywhere else."""
     torch._dynamo.reset()
@@ -82,6 +82,7 @@ def test_training_step_through_aot_autograd(name):
         torch.testing.assert_close(a, b, atol=1e-9 * max(1.0, b.abs().max().item()), rtol=1e-7)
 
 
+@pytest.mark.slow
 def test_compiled_dropout_mask_is_consistent_between_forward_and_backward():
     from wavevision.layers.wavemix_block import FastDropout
 
