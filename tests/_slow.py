@@ -1,8 +1,9 @@
 """The fast subset of the tests parametrised over every registered model.
 
-``pytest -m "not slow"`` (the quick run while working; CI runs everything) keeps one or two
-builds per model class and structure, listed in :data:`FAST_MODELS`; the other registered
-variants of the same class (other widths, depths, levels, scales) run in the full suite only.
+``pytest -m "not slow"`` (the quick run while working; CI runs everything) keeps one build per
+model class (two for WaveMix, one per stem), listed in :data:`FAST_MODELS`, and one per task where
+a check takes seconds per model (:data:`FEWER_MODELS`); the other registered variants of the same
+class (other widths, depths, levels, scales) run in the full suite only.
 A test file that loops over the models parametrises with :func:`model_cases` instead of the
 bare names, so the rule lives here once.
 """
@@ -12,8 +13,7 @@ from collections.abc import Iterable
 
 import pytest
 
-# One build per model class, plus the structures a class has more than one of (patchify and
-# strided WaveMix stems, a one-channel input).
+# One build per model class, plus WaveMix's second stem (strided, with a one-channel input).
 FAST_MODELS = frozenset({
     "mixer_dwt",              # MixerNet with the wavelet mixer (the other mixers: tests/test_mixers.py)
     "upernet_wave_vit_s",     # UperNet
