@@ -1,8 +1,8 @@
 """The fast subset of the tests parametrised over every registered model.
 
 ``pytest -m "not slow"`` (the quick run while working; CI runs everything) keeps one build per
-model class (two for WaveMix, one per stem), listed in :data:`FAST_MODELS`, and one per task where
-a check takes seconds per model (:data:`FEWER_MODELS`); the other registered variants of the same
+model class (two for WaveMix, one per stem), listed in :data:`FAST_MODELS`, and one per task for the
+checks beyond the forward pass (:data:`FEWER_MODELS`); the other registered variants of the same
 class (other widths, depths, levels, scales) run in the full suite only.
 A test file that loops over the models parametrises with :func:`model_cases` instead of the
 bare names, so the rule lives here once.
@@ -28,7 +28,8 @@ FAST_MODELS = frozenset({
 })
 
 
-# For the tests that take seconds per model (export, tracing, timm's checks): one model per task, and the transformer.
+# For the checks beyond the forward pass (export, tracing, fusing, checkpointing, features, timm's checks):
+# one model per task, and the transformer.
 FEWER_MODELS = frozenset({"wavemix_lite_8_10", "wave_vit_s", "wavemix_seg", "wavemixsr_v2_x2"})
 
 

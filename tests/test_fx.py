@@ -27,7 +27,7 @@ def _outputs(out):
     return [out] if isinstance(out, torch.Tensor) else [out.logits, out.aux_logits]
 
 
-@pytest.mark.parametrize("name", model_cases(NAMES))
+@pytest.mark.parametrize("name", model_cases(NAMES, fast=FEWER_MODELS))
 def test_traced_eval_graph_equals_the_module_exactly(name):
     model = small_model(name, depth=2) if takes_depth(name) else small_model(name)
     model.eval()
@@ -44,7 +44,7 @@ def test_traced_eval_graph_equals_the_module_exactly(name):
         graph(torch.rand(1, model.in_chans + 1, 16, 16))
 
 
-@pytest.mark.parametrize("name", model_cases(NAMES))
+@pytest.mark.parametrize("name", model_cases(NAMES, fast=FEWER_MODELS))
 def test_traced_training_graph_gives_the_modules_gradients(name):
     """In training the graph records the plain modules (the lean paths are eager-only): same
     random numbers in the same order (dropout, MixToken), gradients equal to float64 rounding."""

@@ -11,7 +11,7 @@ from wavevision.layers import WaveMixBlock, lean
 from wavevision.layers.grad_checkpoint import balanced_segments, segment_bounds
 from wavevision.layers.lean import lean_enabled
 
-from _slow import model_cases
+from _slow import FEWER_MODELS, model_cases
 from _small import small_model, takes_depth, timm_models
 
 NAMES = timm_models()
@@ -38,7 +38,7 @@ def _pair(name, **kw):
     return plain, ckpt
 
 
-@pytest.mark.parametrize("name", model_cases(NAMES))
+@pytest.mark.parametrize("name", model_cases(NAMES, fast=FEWER_MODELS))
 def test_gradients_equal_the_plain_models(name):
     """float64, random layers on (dropout, drop path, MixToken): the recomputation replays the same
     random numbers, BatchNorm statistics are updated once, and every gradient matches."""
