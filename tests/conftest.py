@@ -55,3 +55,8 @@ def pytest_terminal_summary(terminalreporter, config):
     terminalreporter.write_sep("-", f"fast subset: {len(_durations)} tests, {sum(_durations.values()):.0f} s in tests")
     for t, n in over[:20]:
         terminalreporter.write_line(f"{t:6.1f} s  {n}  (over {FAST_TEST_SECONDS:.0f} s: mark it slow?)")
+    files: dict[str, float] = {}
+    for n, t in _durations.items():
+        files[n.split("::")[0]] = files.get(n.split("::")[0], 0.0) + t
+    top = sorted(files.items(), key=lambda kv: -kv[1])[:8]
+    terminalreporter.write_line("most time: " + ", ".join(f"{f} {t:.0f} s" for f, t in top))
