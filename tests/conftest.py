@@ -33,3 +33,30 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
+
+
+# ------------------------------------------------------------------------------------
+# The fast subset (pytest -m "not slow"): its time, and the tests in it that belong in "slow"
+
+FAST_TEST_SECONDS = 3.0  # a fast test takes under this on the 2-core CI machine (setup included)
+_durations: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report):
+    _durations[report.nodeid] = _durations.get(report.nodeid, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """After ``-m "not slow"``: the subset's total and its tests over :data:`FAST_TEST_SECONDS`
+    (candidates for ``pytest.mark.slow``; a hint, never a failure: tests do not assert timings)."""
+    if "not slow" not in (config.getoption("markexpr") or "") or not _durations:
+        return
+    over = sorted(((t, n) for n, t in _durations.items() if t > FAST_TEST_SECONDS), reverse=True)
+    terminalreporter.write_sep("-", f"fast subset: {len(_durations)} tests, {sum(_durations.values()):.0f} s in tests")
+    for t, n in over[:20]:
+        terminalreporter.write_line(f"{t:6.1f} s  {n}  (over {FAST_TEST_SECONDS:.0f} s: mark it slow?)")
+    files: dict[str, float] = {}
+    for n, t in _durations.items():
+        files[n.split("::")[0]] = files.get(n.split("::")[0], 0.0) + t
+    top = sorted(files.items(), key=lambda kv: -kv[1])[:8]
+    terminalreporter.write_line("most time: " + ", ".join(f"{f} {t:.0f} s" for f, t in top))

@@ -28,6 +28,7 @@ def tiny(tmp_path_factory):
         torch.set_num_threads(old)
 
 
+@pytest.mark.slow
 def test_tiny_run_trains_every_mixer_with_the_engine(tiny):
     out, report = tiny
     assert sorted(r.mixer for r in report.rows) == ["dwt", "pool"]
@@ -48,6 +49,7 @@ def test_tiny_run_trains_every_mixer_with_the_engine(tiny):
     assert b["params_spread_pct"] == 0.0 and b["train_args"] == {"max_train_batches": 2}
 
 
+@pytest.mark.slow
 def test_reports(tiny, tmp_path):
     _, report = tiny
     text = format_ablation(report)
@@ -65,6 +67,7 @@ def test_reports(tiny, tmp_path):
         im.verify()
 
 
+@pytest.mark.slow
 def test_finished_runs_are_reused(tiny):
     out, report = tiny
     again = ablate(["pool", "dwt"], out_dir=out, memory=False, **TINY)
@@ -72,6 +75,7 @@ def test_finished_runs_are_reused(tiny):
     assert {r.mixer: r.test_acc for r in again.runs} == {r.mixer: r.test_acc for r in report.runs}
 
 
+@pytest.mark.slow
 def test_runs_of_other_settings_are_not_overwritten(tiny):
     """Another configuration into the same folder fails before training; nothing is touched."""
     out, report = tiny
@@ -83,6 +87,7 @@ def test_runs_of_other_settings_are_not_overwritten(tiny):
     assert weights.read_bytes() == before
 
 
+@pytest.mark.slow
 def test_cli_happy_path_reuses_the_runs(tiny, capsys):
     out, _ = tiny
     code = main(["ablate", "--mixers", "dwt", "pool", "--epochs", "1", "--seeds", "1", "--jobs", "1",
@@ -118,6 +123,7 @@ def test_cli_errors(capsys):
     assert err.startswith("wavevision ablate: error:") and "Did you mean 'pool'" in err
 
 
+@pytest.mark.slow
 def test_parallel_jobs_give_the_same_runs(tmp_path):
     """jobs=2 trains in spawned worker processes (the default on 2+ cores); a run is seeded, so the
     worker's result equals the in-process one."""

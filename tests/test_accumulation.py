@@ -108,6 +108,7 @@ def test_clipping_applies_once_to_the_accumulated_gradient(tmp_path):
     assert norms.norms == pytest.approx([1e-3, 1e-3], rel=1e-4)
 
 
+@pytest.mark.slow
 def test_ddp_accumulates_to_the_global_batch_with_ema(tmp_path):
     import os
     import subprocess

@@ -279,6 +279,7 @@ def test_headers_cut_off_by_the_timeout_are_a_timeout_not_a_missing_etag(tmp_pat
         server.server_close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("value", ["0.5"])
 def test_an_etag_timeout_huggingface_hub_cannot_read_is_one_line_before_its_import(tmp_path, monkeypatch, value):
     require("huggingface_hub")

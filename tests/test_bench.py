@@ -43,6 +43,7 @@ def measured():
         torch.set_num_threads(old)
 
 
+@pytest.mark.slow
 def test_record_has_every_field_and_independent_counts(measured):
     r = measured
     assert r.status == "ok", r.note
@@ -66,6 +67,7 @@ def test_record_has_every_field_and_independent_counts(measured):
     json.dumps(d)
 
 
+@pytest.mark.slow
 def test_reports_are_written_and_open(measured, tmp_path):
     other = BenchResult(model="x", status="error", note="ValueError: boom", environment=measured.environment)
     results = [measured, other]
@@ -87,6 +89,7 @@ def test_reports_are_written_and_open(measured, tmp_path):
         assert im.format == "PNG" and im.size[0] > 400
 
 
+@pytest.mark.slow
 def test_accuracy_plot_panels(measured, tmp_path):
     r2 = BenchResult(**{**measured.__dict__, "model": "other", "params": 10, "accuracy": 91.0})
     r1 = BenchResult(**{**measured.__dict__, "accuracy": 95.0})
@@ -139,6 +142,7 @@ def test_a_batch_that_cannot_fit_is_refused_per_case_and_batch_one_is_still_meas
         assert case in row.note
 
 
+@pytest.mark.slow
 def test_cpu_memory_limit_turns_into_oom():
     """A real out-of-memory: the case's fresh process may add only 4 MiB of address space."""
     r = benchmark(["mixer_dwt"], input_size=32, batch_size=256, warmup=0, repeats=1, train=False,
@@ -187,6 +191,7 @@ def test_timm_models_by_name_when_timm_imports(monkeypatch):
         assert r.train_step_ms > 0
 
 
+@pytest.mark.slow
 def test_real_timm_model_by_its_bare_name():
     """With timm installed (always under CI), a bare timm name resolves and is measured."""
     timm = require("timm")

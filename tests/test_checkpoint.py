@@ -110,6 +110,7 @@ def test_overlapping_and_out_of_range_entries_are_refused(tmp_path):
         load_safetensors(_crafted(tmp_path / "past.safetensors", past, bytes(1024)))
 
 
+@pytest.mark.slow
 def test_crafted_file_costs_no_memory_to_refuse(tmp_path):
     """A 21 MB file whose 100 entries all cover its whole data took 2.2 GB with the old reader; now
     it is refused while the process stays near its baseline (peak RSS of a fresh process)."""

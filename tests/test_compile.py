@@ -9,6 +9,7 @@ import torch.nn as nn
 import wavevision
 from wavevision.export import compile_model, find_cxx_compiler
 
+from _slow import model_cases
 from _small import small_model, timm_models
 
 NAMES = timm_models()
@@ -33,7 +34,7 @@ def _input(model, n: int = 2) -> torch.Tensor:
     return torch.rand(n, model.in_chans, side, side, generator=torch.Generator().manual_seed(0))
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", model_cases(NAMES, fast=()))  # a cold Dynamo trace each (seconds)
 def test_whole_model_is_one_graph(name):
     """fullgraph=True fails on any graph break, inside the blocks or anywhere else."""
     torch._dynamo.reset()
@@ -49,6 +50,7 @@ def test_whole_model_is_one_graph(name):
     assert not any("HaarDWT" in str(n.target) for n in backend.graphs[0].graph.nodes)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["wavemix", "wavemix_lite_8_10"])
 def test_training_step_through_aot_autograd(name):
     """Train mode (dropout masks from the custom op, BatchNorm batch statistics) with backward, one graph."""
@@ -80,6 +82,7 @@ def test_training_step_through_aot_autograd(name):
         torch.testing.assert_close(a, b, atol=1e-9 * max(1.0, b.abs().max().item()), rtol=1e-7)
 
 
+@pytest.mark.slow
 def test_compiled_dropout_mask_is_consistent_between_forward_and_backward():
     from wavevision.layers.wavemix_block import FastDropout
 
@@ -96,6 +99,7 @@ def test_compiled_dropout_mask_is_consistent_between_forward_and_backward():
     assert not torch.equal(fn(x) != 0, kept)  # fresh masks on every call
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(find_cxx_compiler() is None, reason="Inductor needs a C++ compiler")
 def test_inductor_smoke():
     """The real Inductor backend (a cold compile, kept small): the Haar pyramid and its inverse, odd size."""

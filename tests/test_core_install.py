@@ -61,6 +61,7 @@ def test_ci_environments_are_what_they_claim():
         assert all(found[m] for m in VISION_STACK), found
 
 
+@pytest.mark.slow
 def test_bench_without_timm_skips_its_models_and_measures_ours(tmp_path):
     """timm made unimportable in a fresh process: the suite's timm rows are skipped with the fix,
     ours are measured, and the command succeeds."""

@@ -182,6 +182,7 @@ def test_voc_boxes_and_difficult_objects(tmp_path):
         build_dataset("voc", "test", root=_voc(tmp_path / "z", [("dog", (10, 1, 5, 5), 0)]))
 
 
+@pytest.mark.slow
 def test_boxes_only_data_trains_a_box_detector(tmp_path):
     """VOC has no instance masks: the default detector becomes its Faster R-CNN build; a Mask R-CNN the user
     names is refused in one line naming the box detectors (not torchvision's error at the first step)."""

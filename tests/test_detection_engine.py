@@ -67,6 +67,7 @@ def test_eval_and_predict_commands(run, tmp_path, capsys):
     assert mask_utils.decode({**rows[0]["segmentation"], "counts": rows[0]["segmentation"]["counts"].encode()}).shape == (64, 64)
 
 
+@pytest.mark.slow
 def test_info_and_bench_measure_the_dense_part(capsys):
     require("torchvision")
     assert main(["info", "mask_rcnn_wave_vit_digits", "--json"]) == 0

@@ -199,6 +199,7 @@ def billion_laughs(levels: int = 9) -> str:
     return "\n".join(lines) + "\n"
 
 
+@pytest.mark.slow
 def test_yaml_alias_expansion_is_refused_quickly(tmp_path):
     path = tmp_path / "laughs.yaml"
     path.write_text(billion_laughs())
@@ -242,6 +243,7 @@ def test_yaml_from_a_fifo_or_device_is_refused_without_blocking(tmp_path):
         finishes(lambda: load_yaml("/dev/zero"), 30, "reading /dev/zero as a configuration file")
 
 
+@pytest.mark.slow
 def test_yaml_nested_too_deeply_is_a_one_line_error(tmp_path):
     path = tmp_path / "deep.yaml"
     path.write_text("model_args: " + "[" * 50_000 + "]" * 50_000 + "\n")

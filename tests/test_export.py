@@ -14,6 +14,7 @@ import wavevision
 from wavevision.cli import main
 from wavevision.export import export_onnx, export_torchscript, onnx_opset_range
 
+from _slow import FEWER_MODELS, model_cases
 from _small import small_model, timm_models
 
 ort = pytest.importorskip("onnxruntime")
@@ -56,7 +57,7 @@ def _check_onnx(path, model) -> None:
         _assert_close(session.run(None, {"input": x.numpy()})[0], ref)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", model_cases(NAMES, fast=FEWER_MODELS))
 def test_onnx_every_model_dynamic_batch(name, tmp_path):
     model = small_model(name).eval()
     report = export_onnx(model, tmp_path / f"{name}.onnx", input_size=(_side(model),) * 2, check=False)
@@ -67,7 +68,7 @@ def test_onnx_every_model_dynamic_batch(name, tmp_path):
     _check_onnx(report.path, model)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", model_cases(NAMES, fast=FEWER_MODELS))
 def test_torchscript_every_model(name, tmp_path):
     model = small_model(name).train()  # the exporter works in eval mode and restores the mode afterwards
     report = export_torchscript(model, tmp_path / f"{name}.pt", input_size=(_side(model),) * 2, check=False)
@@ -80,7 +81,7 @@ def test_torchscript_every_model(name, tmp_path):
             _assert_close(loaded(x), model(x))
 
 
-@pytest.mark.parametrize("name", ["wavemix", "wave_vit_s"])
+@pytest.mark.parametrize("name", ["wavemix", pytest.param("wave_vit_s", marks=pytest.mark.slow)])
 def test_fused_model_exports(name, tmp_path):
     model = small_model(name).eval()
     report = export_onnx(model, tmp_path / "f.onnx", input_size=(_side(model),) * 2, fuse=True)
@@ -136,6 +137,7 @@ def test_missing_onnx_packages_name_the_fix(tmp_path, monkeypatch):
         export_onnx(model, tmp_path / "d.onnx", input_size=(16, 16), opset=18, exporter="dynamo", check=False)
 
 
+@pytest.mark.slow
 def test_import_does_not_load_onnx():
     code = ("import sys, wavevision, wavevision.export, wavevision.cli.export, wavevision.fuse; "
             "bad = [m for m in ('onnx', 'onnxruntime', 'onnxscript') if m in sys.modules]; print(bad)")

@@ -13,6 +13,7 @@ import torch
 
 import wavevision
 
+from _slow import FEWER_MODELS, model_cases
 from _small import small_model, takes_depth, timm_models
 
 NAMES = timm_models()
@@ -33,7 +34,7 @@ def _deep(name, **kw):
 # Backbones: features_only, out_indices, forward_intermediates, prune_intermediate_layers
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", model_cases(NAMES, fast=FEWER_MODELS))
 def test_features_only_returns_the_full_models_intermediates(name):
     full = _deep(name).eval()
     backbone = _deep(name, features_only=True).eval()

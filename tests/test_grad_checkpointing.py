@@ -14,6 +14,7 @@ from wavevision.accel.lean import lean_enabled
 from wavevision.layers import WaveMixBlock
 from wavevision.layers.grad_checkpoint import in_checkpoint, inside_checkpoint, segment_bounds
 
+from _slow import FEWER_MODELS, model_cases
 from _small import small_model, takes_depth, timm_models
 
 NAMES = timm_models()
@@ -40,7 +41,7 @@ def _pair(name, **kw):
     return plain, ckpt
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", model_cases(NAMES, fast=FEWER_MODELS))
 def test_gradients_equal_the_plain_models(name):
     """float64, random layers on (dropout, drop path, MixToken): the recomputation replays the same
     random numbers, BatchNorm statistics are updated once, and every gradient matches."""

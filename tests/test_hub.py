@@ -23,6 +23,7 @@ import torch
 import wavevision
 from _optional import require
 from _public_wavemix import import_public_wavemix
+from _slow import model_cases
 from wavevision.models import CheckpointMismatchError
 
 PREFIX = "cloudwalker/wavemix/Saved_Models_Weights/"
@@ -187,7 +188,7 @@ def test_every_released_file_is_a_tag():
     assert wavevision.list_pretrained("wavemix_192_16_l1") == ["wavemix_192_16_l1.in1k", "wavemix_192_16_l1.galaxy10_decals"]
 
 
-@pytest.mark.parametrize("tag", sorted(RELEASED))
+@pytest.mark.parametrize("tag", model_cases(sorted(RELEASED)))
 def test_pretrained_downloads_into_the_hub_cache_loads_strictly_and_equals_the_public_model(hub, tag, tmp_path):
     public = _serve_public(hub, tag)
     ours = wavevision.create_model(tag, pretrained=True).eval()
@@ -432,6 +433,7 @@ def _cifar10_test_split(root: Path, model: torch.nn.Module, n: int = 48, wrong: 
     return 100.0 * (n - wrong) / n
 
 
+@pytest.mark.slow
 def test_eval_a_released_model_on_its_dataset_from_the_command_line(hub, tmp_path, capsys):
     from wavevision.cli import main
 

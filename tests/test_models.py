@@ -12,6 +12,7 @@ from wavevision.layers import WaveMixBlock
 from wavevision.models import UperNet, WaveViT
 from wavevision.ops import haar as haar_mod
 
+from _slow import model_cases
 from _small import small_model, takes_depth, timm_models
 
 NAMES = timm_models()
@@ -101,11 +102,12 @@ def _n_params(model):
 # Registered defaults
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", model_cases(NAMES))
 def test_parameter_count_of_registered_default(name):
     entry = wavevision.get_entry(name)
     assert isinstance(entry.params, int)
-    model = wavevision.create_model(name)
+    with torch.device("meta"):  # the full-size build's parameters, without allocating or initialising them
+        model = wavevision.create_model(name)
     assert _n_params(model) == entry.params
     assert model.model_name == name and model.model_kwargs == {}
 
@@ -128,7 +130,7 @@ def test_list_models_filters():
 # Per-model behaviour on small builds
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", model_cases(NAMES))
 def test_forward_shape_and_finite(name):
     model = _build(name).eval()
     x = _input(model)
@@ -139,7 +141,7 @@ def test_forward_shape_and_finite(name):
     assert torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", model_cases(NAMES))
 def test_backward_finite_grads(name):
     model = _build(name).train()
     x = _input(model).requires_grad_()
@@ -153,7 +155,7 @@ def test_backward_finite_grads(name):
         assert torch.isfinite(p.grad).all(), f"{k} has a non-finite gradient"
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", model_cases(NAMES))
 def test_state_dict_round_trip(name):
     a, b = _build(name, seed=0).eval(), _build(name, seed=1).eval()
     x = _input(a)
@@ -164,7 +166,7 @@ def test_state_dict_round_trip(name):
     assert a.state_dict().keys() == b.state_dict().keys()
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", model_cases(NAMES))
 @pytest.mark.parametrize("size", [(33, 27), (37, 45), (65, 33), (3, 5), (1, 1)])
 def test_odd_sizes(name, size):
     model = _build(name).eval()
@@ -179,7 +181,7 @@ def test_odd_sizes(name, size):
     assert torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", model_cases(NAMES))
 def test_channels_last_matches(name):
     model = _build(name).eval()
     x = _input(model, *_hw(model, 20, 24))
@@ -189,7 +191,7 @@ def test_channels_last_matches(name):
     torch.testing.assert_close(out.contiguous(), ref, atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", model_cases(NAMES))
 def test_eval_is_deterministic(name):
     model = _build(name).eval()
     x = _input(model, *_hw(model, 24, 20))
@@ -197,7 +199,7 @@ def test_eval_is_deterministic(name):
         assert torch.equal(model(x), model(x))
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", model_cases(NAMES))
 def test_features_head_and_reset_classifier(name):
     model = _build(name).eval()
     task = _task(name)
@@ -262,7 +264,7 @@ def _check_wave_vit_intermediates(model):
                 torch.testing.assert_close(a, maps[i], atol=0, rtol=0)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", model_cases(NAMES))
 def test_forward_intermediates(name):
     if not takes_depth(name):
         _check_wave_vit_intermediates(_build(name).eval())
@@ -295,7 +297,7 @@ def test_forward_intermediates(name):
         torch.testing.assert_close(last_n[0], maps[-1], atol=0, rtol=0)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", model_cases(NAMES))
 def test_double_and_bfloat16_run(name):
     model = _build(name).eval()
     x = _input(model, *_hw(model, 16, 16))
@@ -400,7 +402,7 @@ def test_expected_output_is_stable():
 EXPECTED = Path(__file__).parent / "data" / "expected_outputs.json"
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", model_cases(NAMES))
 def test_expected_outputs(name, regen_expected):
     """A seeded small model's output on a fixed input against a stored copy (``--regen-expected`` rewrites it)."""
     model = _narrow(name).eval()

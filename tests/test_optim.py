@@ -314,7 +314,7 @@ def test_two_phase_switches_from_the_best_weights_and_stops(tmp_path, scripted_s
         TrainConfig(patience=2).validate()
 
 
-@pytest.mark.parametrize("stop_at", [5, 11])  # global steps: inside phase 1 (epoch 3) and phase 2 (epoch 6)
+@pytest.mark.parametrize("stop_at", [5, pytest.param(11, marks=pytest.mark.slow)])  # global steps: inside phase 1 (epoch 3) and phase 2 (epoch 6)
 def test_two_phase_resume_mid_phase_equals_uninterrupted(tmp_path, scripted_scores, stop_at):
     import signal
 

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import wavevision
+from _slow import model_cases
 from _small import timm_models
 from wavevision.bench.complexity import count_macs, count_parameters
 from wavevision.data.cifar import _STATS as CIFAR_STATS
@@ -35,7 +36,7 @@ def _meta(name, **kw):
         return wavevision.create_model(name, **kw)
 
 
-@pytest.mark.parametrize("tagged", TAGGED)
+@pytest.mark.parametrize("tagged", model_cases(TAGGED))
 def test_stored_params_and_macs_are_recomputed(tagged):
     cfg = get_pretrained_cfg(tagged)
     model = _meta(tagged)
@@ -43,7 +44,7 @@ def test_stored_params_and_macs_are_recomputed(tagged):
     assert count_macs(model, tuple(cfg["input_size"])) == cfg["macs"], "MACs at input_size drifted"
 
 
-@pytest.mark.parametrize("tagged", TAGGED)
+@pytest.mark.parametrize("tagged", model_cases(TAGGED))
 def test_record_fields_fit_the_model(tagged):
     """timm's field names; input channels, classes, first conv, classifier and pool size match the build."""
     cfg = get_pretrained_cfg(tagged)

@@ -6,11 +6,14 @@ import json
 import math
 from pathlib import Path
 
+import pytest
+
 from _optional import require
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "recipe_smoke.py"
 
 
+@pytest.mark.slow
 def test_recipe_smoke_tiny_writes_the_json(tmp_path, capsys):
     require("torchvision")
     require("pycocotools")

@@ -232,6 +232,7 @@ train(cfg, callbacks=[Wait()])
 """
 
 
+@pytest.mark.slow
 def test_two_trainings_into_one_directory_do_not_both_proceed(tmp_path):
     cfg = _cfg(tmp_path, max_train_batches=2)
     go = tmp_path / "go"
@@ -296,6 +297,7 @@ def _hostile_dir(tmp_path: Path, finished_run: Path, name: str, kind: str, actio
     return run
 
 
+@pytest.mark.slow
 def test_hostile_run_files_give_a_clear_error_not_a_hang(tmp_path, pristine):
     """Every case in one process (a process per case costs seconds); each prints its outcome."""
     cfg, run, _ = pristine
@@ -458,6 +460,7 @@ def _policy_at_torch_import(tmp_path: Path, argv: list) -> str:
     return proc.stderr.rsplit("POLICY-AT-TORCH-IMPORT=", 1)[1].split()[0]
 
 
+@pytest.mark.slow
 def test_the_command_sets_a_passive_openmp_wait_policy_before_torch_loads(tmp_path):
     module = [sys.executable, "-m", "wavevision", "list", "wavemix_lite_8_10"]
     assert _policy_at_torch_import(tmp_path, module) == "PASSIVE"

@@ -156,6 +156,7 @@ def test_comparison_without_reported_baseline_accuracies():
     assert suites.similar_accuracy_comparison(run) == ["no measured baseline has a reported CIFAR-10 top-1: compare resources only"]
 
 
+@pytest.mark.slow
 def test_one_real_timm_model_measured():
     timm = require("timm")
     run = run_suite("cifar", only=["resnet10t"], memory=False, **TINY)

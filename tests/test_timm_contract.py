@@ -8,7 +8,7 @@ is one of the checks of timm's ``tests/test_models.py`` (timm 1.0.31) applied to
 extractor with timm's tracer settings. Differences from timm's file, all for the 2-core CI
 budget or for models its checks were not written for:
 
-* models are built with fewer blocks (``tests/_small.py``; four for WaveMix), WaveMix at most
+* models are built with fewer blocks (``tests/_small.py``; four for WaveMix in the feature checks, two in the others), WaveMix at most
   32 channels wide, and run at smaller inputs (``TARGET`` below instead of timm's 96-384)
   through timm's own input-size rule;
 * dense models (segmentation, super-resolution) have no pooled head: where timm checks the
@@ -25,6 +25,7 @@ import torch
 
 import wavevision
 from _optional import require
+from _slow import FEWER_MODELS, model_cases
 from _small import small_overrides, timm_models
 
 NAMES = timm_models()
@@ -47,19 +48,20 @@ def _is_transformer(name: str) -> bool:
     return name.startswith("wave_vit")
 
 
-def _small(name: str) -> dict:
-    """Four blocks (timm's feature checks want at least three maps), WaveMix at most 32 channels wide."""
+def _small(name: str, depth: int = 4) -> dict:
+    """Four blocks (timm's feature checks want at least three maps; the forward, backward and fx checks
+    take two, as many graph nodes per block for half the time), WaveMix at most 32 channels wide."""
     overrides = small_overrides(name)
     if "depth" in overrides:
-        overrides["depth"] = 4
+        overrides["depth"] = depth
     if name.startswith("wavemix") and wavevision.create_model(name, depth=1).num_features > 32:
         overrides.update(final_dim=32, ff_channel=32)
     return overrides
 
 
-def _create(timm, name: str, **kwargs):
+def _create(timm, name: str, depth: int = 4, **kwargs):
     torch.manual_seed(0)
-    return timm.create_model(name, pretrained=False, **{**_small(name), **kwargs})
+    return timm.create_model(name, pretrained=False, **{**_small(name, depth), **kwargs})
 
 
 def _input_size(timm, name: str, model=None, target: int | None = TARGET):
@@ -81,9 +83,9 @@ def _class_axis(name: str, out: torch.Tensor) -> int:
     return -1 if _task(name) == "classification" else 1
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", model_cases(NAMES, fast=FEWER_MODELS))
 def test_model_forward(timm, name):
-    model = _create(timm, name).eval()
+    model = _create(timm, name, depth=2).eval()
     x = torch.randn(1, *_input_size(timm, name, model))
     with torch.no_grad():
         out = model(x)
@@ -93,10 +95,10 @@ def test_model_forward(timm, name):
             torch.testing.assert_close(model(x), out, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", model_cases(NAMES, fast=FEWER_MODELS))
 def test_model_backward(timm, name):
     size = _input_size(timm, name)
-    model = _create(timm, name, num_classes=42).train()
+    model = _create(timm, name, depth=2, num_classes=42).train()
     num_params = sum(p.numel() for p in model.parameters())
     out = model(torch.randn(2, *size))
     if isinstance(out, tuple):
@@ -156,7 +158,7 @@ def _check_cfg_non_std(timm, name, model):
     assert model(x).shape[-1] == model.num_features
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", model_cases(NAMES, fast=FEWER_MODELS))
 def test_model_default_cfgs(timm, name):
     model = _create(timm, name).eval()
     assert model.num_classes >= 0 and model.num_features > 0 and model.head_hidden_size > 0
@@ -180,7 +182,7 @@ def _check_feature_maps(model, outputs, size, batch=1):
 
 
 @pytest.mark.parametrize("feature_cls", [None, "getter"])
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", model_cases(NAMES, fast=FEWER_MODELS))
 def test_model_forward_features(timm, name, feature_cls):
     model = _create(timm, name, features_only=True, feature_cls=feature_cls).eval()
     assert len(model.feature_info.channels()) >= 3
@@ -189,7 +191,7 @@ def test_model_forward_features(timm, name, feature_cls):
         _check_feature_maps(model, model(torch.randn(1, *size)), size)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", model_cases(NAMES, fast=FEWER_MODELS))
 def test_model_forward_intermediates(timm, name):
     model = _create(timm, name).eval()
     if min(model.feature_info.reduction()) >= 1:  # timm's FeatureInfo asserts reduction >= 1: WaveMixSR's maps are upsampled
@@ -223,9 +225,9 @@ def _fx_model(timm, model, train: bool = False):
                                        tracer_kwargs=kwargs)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", model_cases(NAMES, fast=FEWER_MODELS))
 def test_model_forward_fx(timm, name):
-    model = _create(timm, name).eval()
+    model = _create(timm, name, depth=2).eval()
     x = torch.randn(1, *_input_size(timm, name, model))
     with torch.inference_mode():
         out = model(x)
@@ -234,10 +236,10 @@ def test_model_forward_fx(timm, name):
     assert not torch.isnan(out).any()
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", model_cases(NAMES, fast=FEWER_MODELS))
 def test_model_backward_fx(timm, name):
     size = _input_size(timm, name)
-    model = _create(timm, name, num_classes=42).train()
+    model = _create(timm, name, depth=2, num_classes=42).train()
     num_params = sum(p.numel() for p in model.parameters())
     fx = _fx_model(timm, model, train=True)
     out = torch.cat(tuple(fx(torch.randn(2, *size)).values()))
@@ -252,6 +254,7 @@ def test_model_backward_fx(timm, name):
 # timm's tools on wavevision models (beyond its model checks)
 
 
+@pytest.mark.slow
 def test_registration_is_idempotent_and_lazy(timm):
     assert wavevision.register_timm() == []  # the fixture registered everything already
     assert set(NAMES) <= set(timm.list_models("*"))

@@ -129,6 +129,7 @@ def test_stopped_and_resumed_run_ends_with_the_same_weights(tmp_path, uninterrup
     assert _without_timings(result.history) == _without_timings(ref_log)
 
 
+@pytest.mark.slow
 def test_process_killed_mid_epoch_resumes_to_the_same_weights(tmp_path, uninterrupted):
     _, ref_dir = uninterrupted
     cfg = _resume_cfg(tmp_path, "killed")
@@ -227,6 +228,7 @@ def test_sgd_clipping_bf16_and_label_smoothing_train(tmp_path):
     assert not _same_weights(init.state_dict(), result.model.state_dict())
 
 
+@pytest.mark.slow
 def test_ddp_two_processes_end_with_identical_weights(tmp_path):
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",

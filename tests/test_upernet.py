@@ -61,6 +61,7 @@ def test_parameter_counts_by_hand(name):
     assert model.feature_info.channels() == list(DIMS[name]) and model.feature_info.reduction() == [4, 8, 16, 32]
 
 
+@pytest.mark.slow
 def test_full_size_s_backbone_maps_output_size_and_training_step():
     """Full-size UperNet-S at 64x64 and 97x131: the backbone's maps are wave_vit_s(features_only)'s,
     logits are at the input's size, and a training step (auxiliary head on) reaches every parameter."""

@@ -83,6 +83,7 @@ def test_cli_without_command_prints_help_and_fails(capsys):
     assert "COMMAND" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_cli_entry_points():
     out = subprocess.run([sys.executable, "-m", "wavevision", "--version"], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.startswith("wavevision ")

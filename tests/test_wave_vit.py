@@ -21,6 +21,7 @@ from wavevision.losses import TokenLabelLoss, dense_token_target, soft_target_cr
 from wavevision.models import TokenLabelOutput, WaveViT
 from wavevision.models.wave_vit import sample_mix_box, swap_box
 
+from _slow import model_cases
 from _small import small_model
 
 VARIANTS = ["wave_vit_s", "wave_vit_b", "wave_vit_l"]
@@ -150,7 +151,7 @@ def official_files(tmp_path_factory):
     return get
 
 
-@pytest.mark.parametrize("name", VARIANTS)
+@pytest.mark.parametrize("name", model_cases(VARIANTS))  # full-size loads: wave_vit_s in the fast subset
 def test_official_checkpoint_loads_strictly_and_runs_in_float32(name, official_files):
     path, sd = official_files(name)
     model = create_model(name, checkpoint=path).eval()
