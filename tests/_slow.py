@@ -22,9 +22,9 @@ FAST_MODELS = frozenset({
     "wavemix_lite_8_10",      # WaveMix, strided stem, level 1, one input channel
     "wavemix_seg",            # WaveMixSeg (strided stem, level 4)
     "wavemix_seg_192_16_l3",  # WaveMixPatchSeg
-    "wavemix_sr",             # WaveMixSR
+    "wavemix_paper_sr",       # WaveMixPaperSR
     "wavemixsr_v2_x2",        # WaveMixSRV2
-    "wavemixsr_x2",           # WaveMixSRY
+    "wavemixsr_v1_x2",        # WaveMixSRV1
 })
 
 

@@ -248,7 +248,7 @@ def test_default_segments_follow_the_blocks_and_the_head():
     assert plain._segment_lengths(16) == 2
     # dense heads, by hand: x2 transposed conv to C/2 (2 units at 4x the area) and a 1x1 conv to 3
     # channels (3 * 4 / C), 1.9 times their sum; Seg: C/2 at 4x, C/4 at 16x, the classes at 16x.
-    sr = wavevision.create_model("wavemix_sr", final_dim=16, ff_channel=16)
+    sr = wavevision.create_model("wavemix_paper_sr", final_dim=16, ff_channel=16)
     assert head_cost(sr) == pytest.approx(1.9 * (2 + 12 / 16))
     seg = wavevision.create_model("wavemix_seg", final_dim=32, ff_channel=32, num_classes=2)
     assert head_cost(seg) == pytest.approx(1.9 * (2 + 4 + 2 * 16 / 32))

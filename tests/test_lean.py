@@ -187,7 +187,7 @@ CONFIGS = [
     ("wavemix", dict(num_classes=10, depth=2, final_dim=16, ff_channel=8, level=2, patch_size=4, dropout=0.0), 30),
     ("wavemix_lite_8_10", {}, 28),
     ("wavemix_seg", dict(depth=2, final_dim=32, ff_channel=32, level=2, dropout=0.2), 32),
-    ("wavemix_sr", dict(depth=2, final_dim=16, ff_channel=16, level=1), 12),
+    ("wavemix_paper_sr", dict(depth=2, final_dim=16, ff_channel=16, level=1), 12),
 ]
 
 
