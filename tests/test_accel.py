@@ -20,10 +20,11 @@ import torch
 import torch.nn as nn
 
 import wavevision
-from _optional import require
-from _small import small_model
 from wavevision.accel import FastWaveMixBlock, PointwiseConv2d, accelerate, is_accelerated
 from wavevision.layers import WaveMixBlock
+
+from _optional import require
+from _small import small_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -17,6 +17,7 @@ import pytest
 import torch
 
 import wavevision
+
 from _deadline import finishes
 from _optional import require
 

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from _optional import require
 from wavevision.cli import main
 from wavevision.data import build_dataset
+
+from _optional import require
 
 QUICK = ["--threads", "1", "--no-progress", "--no-plots"]
 GOOD = {"id": 17, "image_id": 1, "category_id": 3, "bbox": [2, 3, 10, 8], "area": 80.0, "iscrowd": 0,

@@ -13,17 +13,18 @@ import torch
 import torch.nn as nn
 
 import wavevision
-from _optional import require
 from wavevision.bench import (
     BenchResult,
     benchmark,
     count_macs,
     count_parameters,
     format_results,
+    runner,
     write_results,
 )
-from wavevision.bench import runner
 from wavevision.cli import main
+
+from _optional import require
 
 FAST = dict(warmup=1, repeats=3, batch_size=4)
 SMALL = {"mixer_dwt": {"depth": 1}, "mixer_mlp": {"depth": 1}, "wavemix_lite_8_10": {"depth": 2}}

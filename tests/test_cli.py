@@ -355,9 +355,10 @@ def test_info_and_export_refuse_absurd_sizes_with_an_estimate(capsys, tmp_path):
 def test_an_error_in_a_dataloader_worker_is_one_line(capsys, monkeypatch):
     """Any user error raised inside a worker process (not only the data readers' own) is printed
     as its last line, without the traceback torch wraps around it."""
+    from torch.utils.data import DataLoader, Dataset
+
     import wavevision.cli as cli
     import wavevision.cli.list_models as list_cmd
-    from torch.utils.data import DataLoader, Dataset
 
     class Broken(Dataset):
         def __len__(self):

@@ -6,10 +6,9 @@ import pytest
 import torch
 import torch.nn as nn
 
-import wavevision
+from _slow import model_cases
 from wavevision.export import compile_model, find_cxx_compiler
 
-from _slow import model_cases
 from _small import small_model, timm_models
 
 NAMES = timm_models()

@@ -9,6 +9,7 @@ import torch
 
 import wavevision
 from _slow import model_cases
+
 from _small import small_model, timm_models
 
 pytestmark = [

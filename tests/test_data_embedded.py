@@ -141,9 +141,9 @@ def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def test_photos_pairs_come_from_the_held_out_photographs():
     skimage_io = pytest.importorskip("skimage.io")
-    import skimage.data
     from pathlib import Path
 
+    import skimage.data
     from PIL import Image
 
     from wavevision.data import bicubic_downsample, bicubic_upsample

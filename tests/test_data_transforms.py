@@ -10,11 +10,28 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from wavevision.data import (DatasetInfo, bicubic_downsample, bicubic_upsample, build_dataset, convert_channels,
-                             list_datasets, load_image, prepare_image)
+from wavevision.data import (
+    DatasetInfo,
+    bicubic_downsample,
+    bicubic_upsample,
+    build_dataset,
+    convert_channels,
+    list_datasets,
+    load_image,
+    prepare_image,
+)
 from wavevision.data._base import holdout_split, three_way_split
-from wavevision.data.transforms import (CenterCrop, Compose, Normalize, RandomCrop, RandomHorizontalFlip,
-                                        RandomVerticalFlip, Resize, ResizeCover, train_transform)
+from wavevision.data.transforms import (
+    CenterCrop,
+    Compose,
+    Normalize,
+    RandomCrop,
+    RandomHorizontalFlip,
+    RandomVerticalFlip,
+    Resize,
+    ResizeCover,
+    train_transform,
+)
 
 
 def test_random_crop_is_a_window_of_the_padded_image_and_mask():

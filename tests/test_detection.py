@@ -17,12 +17,13 @@ import torch
 import torch.nn.functional as F
 
 import wavevision
-from _optional import require
 from wavevision.bench.complexity import count_macs, count_parameters
 from wavevision.engine.tasks.detection import DetectionMeter
 from wavevision.models import CheckpointMismatchError, WaveDetector, detection, get_pretrained_cfg, save_checkpoint
 from wavevision.models._builder import save_safetensors_bytes
 from wavevision.models.detection import pyramid_taps
+
+from _optional import require
 
 DETECTORS = wavevision.list_models(task="detection")
 TINY_VIT = dict(depths=(1, 1, 1, 1), embed_dims=(16, 32, 48, 64), num_heads=(1, 2, 3, 4), stem_hidden_dim=8)

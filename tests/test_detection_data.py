@@ -9,11 +9,12 @@ import pytest
 import torch
 from PIL import Image
 
-from _optional import require
 from wavevision.data import build_dataset, detect_format
 from wavevision.data.boxes import check_objects, tight_boxes
 from wavevision.engine.tasks import get_task
 from wavevision.engine.tasks.detection import DetectionMeter, Detections
+
+from _optional import require
 
 
 @pytest.fixture

@@ -8,12 +8,13 @@ import torch
 from PIL import Image
 
 import wavevision
-from _optional import require
 from wavevision.bench import benchmark, count_macs
 from wavevision.cli import main
 from wavevision.data import build_dataset
 from wavevision.data.boxes import empty_target
 from wavevision.engine import train
+
+from _optional import require
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 import wavevision
-from _optional import require
 from wavevision.models.detection import mmdet_resized_size
+
+from _optional import require
 
 TINY_VIT = dict(depths=(1, 1, 1, 1), embed_dims=(16, 32, 48, 64), num_heads=(1, 2, 3, 4), stem_hidden_dim=8)
 HEADS = dict(num_classes=3, fpn_channels=32, box_head_dim=32, mask_head_dim=16, anchor_sizes=(8, 16, 32, 64, 128))

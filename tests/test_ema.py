@@ -2,7 +2,6 @@
 the engine validating and saving the average, and a stopped run resuming it bit-exactly."""
 from __future__ import annotations
 
-import json
 import signal
 
 import pytest
@@ -11,7 +10,7 @@ import torch.nn as nn
 
 import wavevision
 from wavevision.engine import Callback, TrainingInterrupted, train
-from wavevision.engine.config import TrainConfig, resolve_config
+from wavevision.engine.config import TrainConfig
 from wavevision.engine.ema import OwnEma, build_ema
 from wavevision.engine.recipe import missing_pieces
 from wavevision.models._builder import load_safetensors

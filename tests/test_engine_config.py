@@ -6,10 +6,18 @@ import os
 import re
 
 import pytest
-from _deadline import finishes, in_subprocess
 
-from wavevision.engine.config import (FIELDS, RECIPES, TrainConfig, config_diff, load_yaml, parse_assignments,
-                                      resolve_config)
+from wavevision.engine.config import (
+    FIELDS,
+    RECIPES,
+    TrainConfig,
+    config_diff,
+    load_yaml,
+    parse_assignments,
+    resolve_config,
+)
+
+from _deadline import finishes, in_subprocess
 
 
 def test_defaults_are_the_digits_recipe():

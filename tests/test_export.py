@@ -11,10 +11,10 @@ import pytest
 import torch
 
 import wavevision
+from _slow import FEWER_MODELS, model_cases
 from wavevision.cli import main
 from wavevision.export import export_onnx, export_torchscript, onnx_opset_range
 
-from _slow import FEWER_MODELS, model_cases
 from _small import small_model, timm_models
 
 ort = pytest.importorskip("onnxruntime")

@@ -29,9 +29,11 @@ def test_tasks_and_losses_import_no_model_family():
 
 def test_output_types_live_with_the_tasks_and_old_paths_still_import():
     from wavevision.engine.tasks import SegmentationOutput, TokenLabelOutput
-    from wavevision.models import SegmentationOutput as models_seg, TokenLabelOutput as models_tl
+    from wavevision.models import SegmentationOutput as models_seg
+    from wavevision.models import TokenLabelOutput as models_tl
     from wavevision.models.upernet import SegmentationOutput as upernet_seg
-    from wavevision.models.wave_vit import TokenLabelOutput as vit_tl, box_area
+    from wavevision.models.wave_vit import TokenLabelOutput as vit_tl
+    from wavevision.models.wave_vit import box_area
 
     assert TokenLabelOutput is outputs.TokenLabelOutput is models_tl is vit_tl
     assert SegmentationOutput is outputs.SegmentationOutput is models_seg is upernet_seg
@@ -43,8 +45,10 @@ def test_the_builder_holds_no_family_keys_and_families_register_their_filters():
     import torch
 
     from wavevision.models import _builder
-    from wavevision.models.detection import WaveDetector, checkpoint_filter_fn as detector_filter
-    from wavevision.models.wave_vit import WaveViT, checkpoint_filter_fn as vit_filter
+    from wavevision.models.detection import WaveDetector
+    from wavevision.models.detection import checkpoint_filter_fn as detector_filter
+    from wavevision.models.wave_vit import WaveViT
+    from wavevision.models.wave_vit import checkpoint_filter_fn as vit_filter
 
     source = Path(_builder.__file__).read_text()
     assert "attn.dwt" not in source and "idwt" not in source

@@ -9,11 +9,10 @@ import torch
 import torch.nn as nn
 
 import wavevision
+from wavevision.accel import FastDropout, PointwiseConv2d
 from wavevision.bench import count_macs
 from wavevision.layers import stems
 from wavevision.layers.stems import PatchifyStem, patchify_stem
-from wavevision.accel import FastDropout, PointwiseConv2d
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # two OpenMP threads per op wait on each other here
 

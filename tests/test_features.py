@@ -12,8 +12,8 @@ import pytest
 import torch
 
 import wavevision
-
 from _slow import FEWER_MODELS, model_cases
+
 from _small import small_model, takes_depth, timm_models
 
 NAMES = timm_models()

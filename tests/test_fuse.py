@@ -5,10 +5,9 @@ import pytest
 import torch
 import torch.nn as nn
 
-import wavevision
+from _slow import FEWER_MODELS, model_cases
 from wavevision.fuse import fuse, fuse_conv_bn
 
-from _slow import FEWER_MODELS, model_cases
 from _small import small_model, timm_models
 
 NAMES = timm_models()

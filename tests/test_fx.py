@@ -10,8 +10,8 @@ import torch
 import torch.fx
 
 import wavevision
-
 from _slow import FEWER_MODELS, model_cases
+
 from _small import small_model, takes_depth, timm_models
 
 NAMES = timm_models()

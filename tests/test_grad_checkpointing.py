@@ -9,12 +9,12 @@ import torch
 import wavevision
 import wavevision.accel.blocks as fast_blocks
 import wavevision.layers.grad_checkpoint as gc
+from _slow import FEWER_MODELS, model_cases
 from wavevision.accel import FastWaveMixBlock, accelerate, balanced_segments, head_cost, kept_ratio
 from wavevision.accel.lean import lean_enabled
 from wavevision.layers import WaveMixBlock
 from wavevision.layers.grad_checkpoint import in_checkpoint, inside_checkpoint, segment_bounds
 
-from _slow import FEWER_MODELS, model_cases
 from _small import small_model, takes_depth, timm_models
 
 NAMES = timm_models()

@@ -21,10 +21,11 @@ import pytest
 import torch
 
 import wavevision
-from _optional import require
-from _public_wavemix import import_public_wavemix
 from _slow import model_cases
 from wavevision.models import CheckpointMismatchError
+
+from _optional import require
+from _public_wavemix import import_public_wavemix
 
 PREFIX = "cloudwalker/wavemix/Saved_Models_Weights/"
 # REFERENCE.md section 6: path, the public WaveMix's configuration, exact parameters.

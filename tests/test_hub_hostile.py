@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 import wavevision
+
 from _deadline import finishes
 from _optional import require
 

@@ -10,8 +10,7 @@ import torch
 import torch.nn as nn
 
 import wavevision
-from wavevision.accel import FastConvTranspose2d, FastWaveMixBlock, accelerate
-from wavevision.accel import lean
+from wavevision.accel import FastConvTranspose2d, FastWaveMixBlock, accelerate, lean
 from wavevision.accel.lean import lean_batch_norm, lean_mlp
 from wavevision.layers.grad_checkpoint import in_checkpoint, inside_checkpoint
 from wavevision.layers.wavemix_block import WaveMixBlock as wavemix_block

@@ -8,11 +8,11 @@ import pytest
 import torch
 
 import wavevision
+from _slow import model_cases
 from wavevision.layers import WaveMixBlock
 from wavevision.models import UperNet, WaveViT
 from wavevision.ops import haar as haar_mod
 
-from _slow import model_cases
 from _small import small_model, takes_depth, timm_models
 
 NAMES = timm_models()

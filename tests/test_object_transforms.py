@@ -8,9 +8,10 @@ import pytest
 import torch
 from PIL import Image
 
-from _optional import require
 from wavevision.data import build_dataset
 from wavevision.data.object_transforms import RandomObjectHFlip, hflip_objects
+
+from _optional import require
 
 W, H = 40, 30
 

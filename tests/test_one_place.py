@@ -27,12 +27,12 @@ ONE_PLACE = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _trees() -> tuple[tuple[str, ast.Module], ...]:
     return tuple((p.relative_to(ROOT).as_posix(), ast.parse(p.read_text(), filename=str(p))) for p in sorted(ROOT.rglob("*.py")))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _definitions() -> dict[str, list[str]]:
     """Module-level assignments and function definitions, name -> modules."""
     found: dict[str, list[str]] = {}
@@ -55,7 +55,7 @@ def test_defined_in_one_module(name):
     assert _definitions().get(name) == [ONE_PLACE[name]]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _literal_tuples() -> dict[tuple, list[str]]:
     found: dict[tuple, list[str]] = {}
     for where, tree in _trees():

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 import wavevision
+
 from _public_wavemix import import_public_wavemix
 
 pytestmark = [pytest.mark.parity, pytest.mark.usefixtures("exact_fp32")]

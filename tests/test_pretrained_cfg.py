@@ -12,12 +12,13 @@ import torch
 
 import wavevision
 from _slow import model_cases
-from _small import timm_models
 from wavevision.bench.complexity import count_macs, count_parameters
 from wavevision.data.cifar import _STATS as CIFAR_STATS
 from wavevision.data.embedded import DIGITS_MEAN, DIGITS_STD
 from wavevision.data.idx import _STATS as IDX_STATS
 from wavevision.models import DefaultCfg, PretrainedCfg, generate_default_cfgs, get_pretrained_cfg
+
+from _small import timm_models
 
 NAMES = timm_models()
 TAGGED = [t for n in NAMES for t in wavevision.get_entry(n).tags]

@@ -8,8 +8,21 @@ import re
 
 import pytest
 
-from wavevision.recipes import (Cost, Data, Difference, EvalProtocol, Loss, Optimizer, Recipe, Schedule, Source,
-                                analytical_hours, get_recipe, list_recipes, register_recipe)
+from wavevision.recipes import (
+    Cost,
+    Data,
+    Difference,
+    EvalProtocol,
+    Loss,
+    Optimizer,
+    Recipe,
+    Schedule,
+    Source,
+    analytical_hours,
+    get_recipe,
+    list_recipes,
+    register_recipe,
+)
 from wavevision.recipes._registry import _REGISTRY
 
 

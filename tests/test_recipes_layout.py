@@ -6,10 +6,11 @@ import shutil
 
 import pytest
 
-from _optional import require
 from _recipe_data import TOKEN_LABELS, WRITERS
 from wavevision.data.layout import LAYOUTS, check_layout
 from wavevision.recipes import get_recipe, list_recipes
+
+from _optional import require
 
 # dataset -> (a path the tiny copy is written with, removed; what the error must name; a word of the layout)
 MISSING = [

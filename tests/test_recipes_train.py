@@ -32,14 +32,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from _optional import require
 from _recipe_data import WRITERS
-from _small import small_overrides
 from wavevision.engine import Callback, train
 from wavevision.engine.config import config_diff, recipe_diff, recipe_values, resolve_config
 from wavevision.engine.rundir import LOCK_FILE
 from wavevision.recipes import get_recipe, list_recipes
 
+from _optional import require
+from _small import small_overrides
 
 # The heaviest cases, and the second size of a family whose first size runs in the fast set (each takes 5-16 s on
 # the shared 2-core machine; most others 2-8 s).

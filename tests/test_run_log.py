@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from _optional import core_only, in_ci
 from wavevision.engine import Callback, TrainingInterrupted, train
 from wavevision.engine.runlog import TENSORBOARD_DIR, format_seconds, have_tensorboard
+
+from _optional import core_only, in_ci
 
 TINY = {"final_dim": 16, "ff_channel": 16, "depth": 1}
 

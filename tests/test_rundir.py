@@ -9,11 +9,9 @@ import math
 import os
 import re
 import shutil
-import signal
 import stat
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 

@@ -15,13 +15,20 @@ import pytest
 import torch
 
 from wavevision.data import DatasetInfo, build_dataset
-from wavevision.data.seg_transforms import (CatMaxRatioCrop, Pad, PhotoMetricDistortion, RandomFlip, Rescale,
-                                            mmseg_train_pipeline, reduce_zero_label, rescale_size)
+from wavevision.data.seg_transforms import (
+    CatMaxRatioCrop,
+    Pad,
+    PhotoMetricDistortion,
+    RandomFlip,
+    Rescale,
+    mmseg_train_pipeline,
+    reduce_zero_label,
+    rescale_size,
+)
 from wavevision.engine.evaluate import evaluate
 from wavevision.engine.tasks.segmentation import SlidingWindow, slide_inference, window_starts
 
 from _optional import require
-
 
 
 @pytest.fixture

@@ -1,10 +1,9 @@
 """The ``slow`` marker stays honest: registered, and the fast subset still builds every model class."""
 from __future__ import annotations
 
-import pytest
-
 import wavevision
 from _slow import FAST_MODELS, FEWER_MODELS, model_cases
+
 from _small import small_model, timm_models
 
 

@@ -15,11 +15,11 @@ import torch.nn as nn
 from PIL import Image
 
 import wavevision
-from _optional import require
-from wavevision.bench import BenchResult, MemorySpec, count_macs, count_parameters, cpu_peak_memory
-from wavevision.bench import runner, suites
+from wavevision.bench import BenchResult, MemorySpec, count_macs, count_parameters, cpu_peak_memory, runner, suites
 from wavevision.bench.suites import SUITES, TIMM_TOP1, SuiteModel, reported_top1, run_suite
 from wavevision.cli import main
+
+from _optional import require
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 TINY = dict(input_size=16, batch_size=2, warmup=0, repeats=1)

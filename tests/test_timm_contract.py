@@ -24,8 +24,9 @@ import pytest
 import torch
 
 import wavevision
-from _optional import require
 from _slow import FEWER_MODELS, model_cases
+
+from _optional import require
 from _small import small_overrides, timm_models
 
 NAMES = timm_models()

@@ -7,8 +7,15 @@ import pytest
 import torch
 
 from wavevision.data import DataFileError, MissingDataFile
-from wavevision.data.token_labels import (Box, RandomResizedCropWithLabels, TokenLabelFolder, crop_token_targets,
-                                          label_file, load_token_labels, roi_align_map)
+from wavevision.data.token_labels import (
+    Box,
+    RandomResizedCropWithLabels,
+    TokenLabelFolder,
+    crop_token_targets,
+    label_file,
+    load_token_labels,
+    roi_align_map,
+)
 from wavevision.losses import TokenLabelLoss
 from wavevision.models.wave_vit import TokenLabelOutput
 
@@ -228,8 +235,8 @@ def test_imagefolder_option_builds_token_label_training_data(tmp_path):
 
 
 def test_engine_loss_smooths_token_targets_and_weighs_dense_half():
-    from wavevision.engine.tasks.classification import Classification
     from wavevision.data.token_labels import TokenTargets, smooth
+    from wavevision.engine.tasks.classification import Classification
     g = torch.Generator().manual_seed(2)
     out = TokenLabelOutput(torch.randn(2, 3, generator=g), torch.randn(2, 4, 3, generator=g), (0, 0, 0, 0), (2, 2))
     cls, dense = torch.rand(2, 3, generator=g).softmax(-1), torch.rand(2, 4, 3, generator=g).softmax(-1)
@@ -252,6 +259,7 @@ def test_two_training_steps_with_token_labels(tmp_path):
 
 def test_recipe_trains_on_token_labels_inside_the_data_root(tmp_path):
     import warnings
+
     from wavevision.engine import train
     from wavevision.engine.config import resolve_config
     root = _tree(tmp_path)

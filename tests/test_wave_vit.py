@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 import wavevision
+from _slow import model_cases
 from wavevision import CheckpointMismatchError, convert_official_state_dict, create_model
 from wavevision.bench.complexity import count_macs, count_parameters
 from wavevision.layers import DropPath, WaveAttention, attention
@@ -21,7 +22,6 @@ from wavevision.losses import TokenLabelLoss, dense_token_target, soft_target_cr
 from wavevision.models import TokenLabelOutput, WaveViT
 from wavevision.models.wave_vit import sample_mix_box, swap_box
 
-from _slow import model_cases
 from _small import small_model
 
 VARIANTS = ["wave_vit_s", "wave_vit_b", "wave_vit_l"]

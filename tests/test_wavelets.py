@@ -9,7 +9,6 @@ import sys
 import numpy as np
 import pytest
 import torch
-from _optional import require
 
 import wavevision
 from wavevision.layers import WaveMixBlock
@@ -25,6 +24,8 @@ from wavevision.ops.transform import (
     wavelet_idwt2,
     wavelet_pyramid,
 )
+
+from _optional import require
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
