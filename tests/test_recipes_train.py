@@ -43,9 +43,12 @@ from _small import small_overrides
 
 # The heaviest cases, and the second size of a family whose first size runs in the fast set (each takes 5-16 s on
 # the shared 2-core machine; most others 2-8 s).
-SLOW = {"mask_rcnn_digit_objects", "mask_rcnn_wave_vit_b_coco_1x", "retinanet_wave_vit_b_coco_1x",
-        "upernet_wave_vit_b_ade20k_160k", "wave_vit_b_in1k_384_ft", "wave_vit_b_in1k_deit", "wave_vit_b_in1k_tl",
-        "wave_vit_l_in1k_384_ft", "wave_vit_l_in1k_tl"}
+# The fast subset (pytest -m "not slow") trains one recipe per on-disk format and per kind of
+# schedule (token labels, two-phase, iterations, detection); the full suite trains every recipe.
+FAST = {"mask_rcnn_wave_vit_s_coco_1x", "upernet_wave_vit_s_ade20k_160k", "wave_vit_s_in1k_tl",
+        "wavemix_192_16_l1_galaxy10", "wavemix_192_16_l3_tiny_imagenet", "wavemix_256_12_l2_places365",
+        "wavemix_lite_144_7_cifar10", "wavemix_lite_256_8_cifar100", "wavemix_seg_192_16_l3_cityscapes",
+        "wavemixsr_x2_div2k", "wavemix_lite_digits"}
 
 # The dataset sizes of the tiny runs (fields of the recipe's dataset that decide the input size).
 DATASET_ARGS = {
@@ -165,7 +168,7 @@ def _assert_same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], what: s
 
 
 @pytest.mark.filterwarnings("ignore::wavevision.engine.recipe.RecipeGapWarning")
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n
+@pytest.mark.parametrize("name", [n if n in FAST else pytest.param(n, marks=pytest.mark.slow)
                                   for n in list_recipes()])
 def test_recipe_trains_two_steps_and_resumes_bit_exactly(name, data_root, tmp_path):
     recipe = get_recipe(name)
