@@ -301,6 +301,7 @@ def test_an_etag_timeout_huggingface_hub_cannot_read_is_one_line_before_its_impo
 # A depth of a million: refused before an hour of building modules
 
 
+@pytest.mark.slow
 def test_a_checkpoint_config_asking_for_a_million_blocks_is_refused_quickly(tmp_path):
     path = wavevision.save_checkpoint(_small(), tmp_path / "best.safetensors")
     config = json.loads(path.with_suffix(".json").read_text())

@@ -117,6 +117,7 @@ def test_inductor_smoke():
     torch.testing.assert_close(first, roundtrip(x)[1], atol=1e-6, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_compile_without_a_cxx_compiler_names_the_fix(monkeypatch):
     import shutil
 

@@ -327,6 +327,7 @@ def test_a_stalled_transfer_times_out_and_resumes(misbehaving, tmp_path):
     assert server.requests[-1] == "bytes=10000-"
 
 
+@pytest.mark.slow
 def test_a_trickle_meets_the_overall_deadline(misbehaving, tmp_path, monkeypatch):
     server = misbehaving(DATA, trickles)
     monkeypatch.setenv("WAVEVISION_DOWNLOAD_DEADLINE", "1")  # the environment sets it for every download

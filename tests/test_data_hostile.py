@@ -182,6 +182,7 @@ def test_train_eval_predict_name_a_bad_image_in_one_line(folder_run, tmp_path, c
 # Folders: link loops, links leaving a class folder, unreadable class folders
 
 
+@pytest.mark.slow
 def test_symlink_loops_neither_hang_nor_duplicate_samples(tmp_path):
     data = image_tree(tmp_path / "data", per_class=3)
     (data / "a" / "sub").mkdir()

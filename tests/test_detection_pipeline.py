@@ -81,6 +81,7 @@ def test_defaults_keep_torchvision_transform():
     assert images.image_sizes == [(800, 1066)]
 
 
+@pytest.mark.slow
 def test_eval_maps_predictions_back_to_the_input_size():
     model = tiny().eval()
     with torch.no_grad():

@@ -138,6 +138,7 @@ def _resume_cfg(tmp_path, name):
                 output=str(tmp_path / name), **QUICK)
 
 
+@pytest.mark.slow
 def test_stopped_run_resumes_the_average_bit_exactly(tmp_path):
     ref = train(_resume_cfg(tmp_path, "ref"))
 

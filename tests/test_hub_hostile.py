@@ -254,6 +254,7 @@ def test_a_mirror_trickling_slower_than_the_stall_timeout_stalls_out(mirror, tmp
                        r"set WAVEVISION_DOWNLOAD_STALL to wait longer")
 
 
+@pytest.mark.slow
 def test_a_mirror_trickling_faster_than_the_stall_timeout_meets_the_deadline(mirror, tmp_path):
     mirror.trickle = 0.2
     _refused(tmp_path, r"download of .*config.json took longer than the 3 s deadline .*set WAVEVISION_DOWNLOAD_DEADLINE")

@@ -80,6 +80,7 @@ def test_evaluate_warns_once_with_the_fix(busy, one_thread):
     assert record[0].category is RuntimeWarning
 
 
+@pytest.mark.slow
 def test_train_warns_for_its_own_threads(busy, one_thread, tmp_path):
     cfg = dict(dataset="digits", model_args=dict(final_dim=16, ff_channel=16, depth=1), epochs=1, batch_size=32,
                max_train_batches=1, max_eval_batches=1, test=False, progress=False, plots=False,

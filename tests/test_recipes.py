@@ -578,6 +578,7 @@ def test_train_warns_about_missing_pieces_from_python(tmp_path):
               progress=False, output=str(tmp_path / "r"))
 
 
+@pytest.mark.slow
 def test_wave_vit_digits_recipe_is_complete_and_trains(tmp_path):
     """The acceptance recipe (README, benchmarks/wave_vit_digits.py): nothing of it left out, one step trains."""
     import math

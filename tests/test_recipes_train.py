@@ -43,12 +43,9 @@ from _small import small_overrides
 
 # The heaviest cases, and the second size of a family whose first size runs in the fast set (each takes 5-16 s on
 # the shared 2-core machine; most others 2-8 s).
-# The fast subset (pytest -m "not slow") trains one recipe per on-disk format and per kind of
-# schedule (token labels, two-phase, iterations, detection); the full suite trains every recipe.
-FAST = {"mask_rcnn_wave_vit_s_coco_1x", "upernet_wave_vit_s_ade20k_160k", "wave_vit_s_in1k_tl",
-        "wavemix_192_16_l1_galaxy10", "wavemix_192_16_l3_tiny_imagenet", "wavemix_256_12_l2_places365",
-        "wavemix_lite_144_7_cifar10", "wavemix_lite_256_8_cifar100", "wavemix_seg_192_16_l3_cityscapes",
-        "wavemixsr_x2_div2k", "wavemix_lite_digits"}
+# The fast subset (pytest -m "not slow") trains three recipes: detection on COCO json, token labels
+# on an ImageNet folder, and the two-phase optimizer on CIFAR pickles; the full suite trains all.
+FAST = {"mask_rcnn_wave_vit_s_coco_1x", "wave_vit_s_in1k_tl", "wavemix_lite_144_7_cifar10"}
 
 # The dataset sizes of the tiny runs (fields of the recipe's dataset that decide the input size).
 DATASET_ARGS = {
@@ -242,6 +239,7 @@ def test_loader_settings_persistent_workers_pinned_memory_and_worker_count(monke
     assert default_workers(cuda) == 3 and default_workers(cpu) == 0  # 16 cores / 4 processes, less the loop's own
 
 
+@pytest.mark.slow
 def test_training_workers_persist_across_epochs_and_change_nothing(tmp_path):
     from wavevision.data import build_dataset
 
@@ -380,6 +378,7 @@ def local_hub(tmp_path, monkeypatch):
 
 
 @pytest.mark.filterwarnings("ignore::wavevision.engine.recipe.RecipeGapWarning")
+@pytest.mark.slow
 def test_a_recipe_downloads_its_tagged_init_weights(local_hub, data_root, tmp_path, monkeypatch):
     import dataclasses
 

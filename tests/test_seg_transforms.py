@@ -261,6 +261,7 @@ def test_ade20k_mmseg_pipeline_option(tmp_path, vision):
         build_dataset(str(root), "train", pipeline="mmdet")
 
 
+@pytest.mark.slow
 def test_two_step_train_with_the_mmseg_pipeline(tmp_path, capsys, vision):
     from wavevision.cli import main
 

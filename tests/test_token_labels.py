@@ -246,6 +246,7 @@ def test_engine_loss_smooths_token_targets_and_weighs_dense_half():
     torch.testing.assert_close(got, want)
 
 
+@pytest.mark.slow
 def test_two_training_steps_with_token_labels(tmp_path):
     from wavevision.engine import train
     root = _tree(tmp_path)

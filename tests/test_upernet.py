@@ -314,6 +314,7 @@ def test_ade20k_bad_folders_name_the_file_and_fix(tmp_path):
         build_dataset("ade20k", "train", root=str(tmp_path))
 
 
+@pytest.mark.slow
 def test_train_eval_predict_on_an_ade20k_folder(ade, tmp_path, capsys):
     from wavevision.cli import main
 
@@ -332,6 +333,7 @@ def test_train_eval_predict_on_an_ade20k_folder(ade, tmp_path, capsys):
     assert Image.open(tmp_path / "pred" / "ADE_validation_00000002_mask.png").size == (56, 46)
 
 
+@pytest.mark.slow
 def test_aux_head_trains_on_digit_scenes(tmp_path):
     """The embedded segmentation set (1 channel, 11 classes) with the auxiliary head: its loss goes through the task."""
     result = train(dict(model="upernet_wave_vit_s"), dataset="digit-scenes", model_args={**SMALL, "aux_head": True},

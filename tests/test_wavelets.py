@@ -327,6 +327,7 @@ def test_bad_wavelet_and_mode_give_one_line_errors_with_the_fix():
 # The ablation compares wavelets
 
 
+@pytest.mark.slow
 def test_ablation_compares_wavelets(tmp_path, capsys):
     require("pywt")
     from wavevision.bench.ablation import _variants, ablate, format_ablation
