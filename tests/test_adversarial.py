@@ -261,6 +261,7 @@ class _TrickleHandler(http.server.BaseHTTPRequestHandler):
             pass
 
 
+@pytest.mark.slow
 def test_headers_cut_off_by_the_timeout_are_a_timeout_not_a_missing_etag(tmp_path, monkeypatch):
     require("huggingface_hub")
     from wavevision.models._hub_download import HubUnavailableError, hub_download

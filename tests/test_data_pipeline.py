@@ -219,6 +219,7 @@ def test_the_deit_recipe_sets_three_repeats_and_trains_with_them():
     assert resolve_config(overrides=dict(recipe="wave_vit_s_in1k_tl")).repeated_augmentation == 1
 
 
+@pytest.mark.slow
 def test_a_run_with_repeats_resumes_to_the_same_weights(tmp_path):
     import signal
 

@@ -339,6 +339,7 @@ def test_load_run_gives_python_the_same_export(digits_run, tmp_path):
     assert report.metadata["class_names"] == [str(d) for d in range(10)] and report.metadata["mean"] == [0.3062]
 
 
+@pytest.mark.slow
 def test_cli_overwrite_keeps_a_good_file_when_the_new_export_fails_its_check(tmp_path, capsys, monkeypatch):
     import wavevision.export as exporting
 

@@ -500,6 +500,7 @@ def test_list_pretrained_shows_every_released_tag_with_its_result(capsys):
     assert rows[0]["params"] == 28_190_388
 
 
+@pytest.mark.slow
 def test_export_a_run_as_a_hub_folder(tmp_path, capsys):
     from wavevision.cli import main
     from wavevision.engine import train

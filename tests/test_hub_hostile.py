@@ -248,6 +248,7 @@ def test_a_mirror_that_never_answers_the_head_fails_within_its_timeout(mirror, t
     assert _outside(tmp_path) == before
 
 
+@pytest.mark.slow
 def test_a_mirror_trickling_slower_than_the_stall_timeout_stalls_out(mirror, tmp_path):
     mirror.trickle = 2.0
     _refused(tmp_path, r"download of .*config.json stalled: no data for 1 s after 1 bytes; run again to resume it, or "
@@ -260,6 +261,7 @@ def test_a_mirror_trickling_faster_than_the_stall_timeout_meets_the_deadline(mir
     _refused(tmp_path, r"download of .*config.json took longer than the 3 s deadline .*set WAVEVISION_DOWNLOAD_DEADLINE")
 
 
+@pytest.mark.slow
 def test_released_weights_from_a_hanging_mirror_fail_from_the_command_line(mirror, tmp_path, capsys):
     """``wavevision eval --pretrained`` (which hung on such a mirror) ends with one line naming --checkpoint."""
     from wavevision.cli import main

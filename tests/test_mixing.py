@@ -98,6 +98,7 @@ def test_the_classification_loss_on_soft_targets_is_timms_soft_target_cross_entr
     assert torch.allclose(ours, SoftTargetCrossEntropy()(logits, target), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_a_stopped_run_with_mixup_resumes_to_the_same_weights(tmp_path):
     require("timm.data")
     import signal

@@ -540,6 +540,7 @@ def test_cli_list_and_info(capsys):
     assert code == 2 and "unknown recipe 'mask_rcnn_wave_vit_s'. Did you mean" in err and err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_cli_train_recipe_prints_and_records_the_overrides(capsys, tmp_path):
     out_dir = tmp_path / "run"
     code, _, err = _cli(capsys, "train", "--recipe", "wavemix_lite_digits", "--epochs", "1", "--lr", "0.01",

@@ -47,6 +47,7 @@ def test_log_lines_parse_and_match_results(tmp_path):
     assert records == sorted(records, key=lambda r: (r["step"], r["kind"] == "epoch"))
 
 
+@pytest.mark.slow
 def test_resumed_run_appends_without_duplicates(tmp_path):
     class StopAtStep(Callback):
         def on_step_end(self, state):

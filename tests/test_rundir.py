@@ -149,6 +149,7 @@ def test_an_overwrite_that_fails_before_its_first_state_puts_the_old_run_back(re
     assert not (run / ".wavevision-replaced").exists()
 
 
+@pytest.mark.slow
 def test_an_overwrite_deletes_the_old_run_only_once_the_new_one_saved_a_state(tmp_path):
     cfg = _cfg(tmp_path)
     train(cfg)
@@ -314,6 +315,7 @@ def test_hostile_run_files_give_a_clear_error_not_a_hang(tmp_path, pristine):
         assert name in outcome and ("FIFO" in outcome or "device" in outcome), outcome
 
 
+@pytest.mark.slow
 def test_a_state_file_of_another_configuration_is_refused_naming_the_mismatch(tmp_path):
     a, b = _cfg(tmp_path, "a", epochs=2, max_train_batches=2), _cfg(tmp_path, "b", epochs=2, lr=0.002)
     train({**a, "epochs": 1})

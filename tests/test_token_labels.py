@@ -258,6 +258,7 @@ def test_two_training_steps_with_token_labels(tmp_path):
     assert math.isfinite(result.history[0]["train_loss"]) and 0 <= result.history[0]["train_top1"] <= 100
 
 
+@pytest.mark.slow
 def test_recipe_trains_on_token_labels_inside_the_data_root(tmp_path):
     import warnings
 

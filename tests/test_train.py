@@ -70,6 +70,7 @@ def test_classification_on_digits_end_to_end(tmp_path):
     assert "digits" in result.summary() and "test" in result.summary()
 
 
+@pytest.mark.slow
 def test_token_labeling_wave_vit_trains_with_its_loss(tmp_path):
     """Wave-ViT returns a TokenLabelOutput in training: the engine uses the token-labeling loss and class logits."""
     vit = dict(embed_dims=[8, 16, 24, 32], depths=[1, 1, 1, 1], num_heads=[1, 2, 3, 4], stem_hidden_dim=8)
@@ -153,6 +154,7 @@ def test_process_killed_mid_epoch_resumes_to_the_same_weights(tmp_path, uninterr
     assert _same_weights(_weights(tmp_path / "killed"), _weights(ref_dir))
 
 
+@pytest.mark.slow
 def test_existing_run_is_not_overwritten_without_permission(tmp_path):
     cfg = _digits(tmp_path, "run", epochs=1, max_train_batches=1, max_eval_batches=1, test=False)
     train(cfg)

@@ -521,6 +521,7 @@ def test_in_chans_and_reset_classifier():
     assert isinstance(model.train()(x), TokenLabelOutput)
 
 
+@pytest.mark.slow
 def test_readme_wave_vit_example_runs():
     text = (Path(__file__).parent.parent / "docs" / "models.md").read_text()
     block = text.split("## Wave-ViT", 1)[1].split("```python", 1)[1].split("```", 1)[0]

@@ -356,6 +356,7 @@ def test_ablation_compares_wavelets(tmp_path, capsys):
     assert results["model_name"] == "mixer_dwt"
 
 
+@pytest.mark.slow
 def test_non_haar_models_compile_to_one_graph(wave="sym4", mode="symmetric"):
     """torch.compile(fullgraph=True) through the matrix path (a recording backend: no Inductor compile)."""
     require("pywt")

@@ -258,6 +258,7 @@ def test_bad_images_scales_and_checkpoints(tmp_path):
             wavevision.create_model(target, checkpoint=path, **small)
 
 
+@pytest.mark.slow
 def test_photos_recipe_trains_wavemixsr_v2_at_x4(tmp_path):
     from wavevision.engine import train
 
