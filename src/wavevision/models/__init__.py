@@ -8,7 +8,7 @@ from ._builder import (
     load_state_dict_strict,
     save_checkpoint,
 )
-from ._deprecated import renamed_attributes, renamed_modules
+from ._deprecated import renamed_attributes
 from ._features import FeatureInfo, feature_take_indices
 from ._hub import list_pretrained, save_pretrained
 from ._pretrained import DefaultCfg, PretrainedCfg, generate_default_cfgs, split_model_name_tag
@@ -65,4 +65,3 @@ __all__ = [
 
 # Renamed in issue 21 (the names now say which paper): the old ones warn once, then work.
 __getattr__ = renamed_attributes(__name__, {"WaveMixSR": "WaveMixPaperSR", "WaveMixSRY": "WaveMixSRV1"})
-renamed_modules({f"{__name__}.wavemix_sr": f"{__name__}.wavemixsr"})

@@ -1,21 +1,17 @@
 """Old names that keep working: each warns once (a FutureWarning naming the new name), then resolves.
 
 Model names are renamed in the registry (:func:`wavevision.models.register_model_deprecations`);
-this module holds what classes and modules need: one warning per old name and process, a module
-``__getattr__`` for renamed classes, and an import hook for renamed modules.
+this module holds what classes need: one warning per old name and process and a module
+``__getattr__`` for renamed classes (a renamed module keeps a stub at its old path).
 """
 from __future__ import annotations
 
-import importlib
-import importlib.abc
-import importlib.util
 import sys
 import warnings
 from collections.abc import Callable, Mapping
-from types import ModuleType
 from typing import Any
 
-__all__ = ["renamed_attributes", "renamed_modules", "warn_renamed"]
+__all__ = ["renamed_attributes", "warn_renamed"]
 
 _warned: set[str] = set()
 
@@ -41,30 +37,3 @@ def renamed_attributes(module: str, renamed: Mapping[str, str]) -> Callable[[str
         return getattr(sys.modules[module], renamed[name])
 
     return __getattr__
-
-
-class _RenamedModule(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Import hook: importing an old module path warns once and gives the module under its new path."""
-
-    def __init__(self, renamed: Mapping[str, str]) -> None:
-        self.renamed = dict(renamed)
-
-    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
-        return importlib.util.spec_from_loader(fullname, self) if fullname in self.renamed else None
-
-    def create_module(self, spec: Any) -> ModuleType:
-        new = self.renamed[spec.name]
-        warn_renamed("module", spec.name, new, stacklevel=3)  # the import statement (warnings skips importlib's frames)
-        return importlib.import_module(new)
-
-    def exec_module(self, module: ModuleType) -> None:
-        """The new module is already executed."""
-
-
-def renamed_modules(renamed: Mapping[str, str]) -> None:
-    """Make each old dotted module path in ``renamed`` import its new one (warning once); idempotent."""
-    for hook in sys.meta_path:
-        if isinstance(hook, _RenamedModule):
-            hook.renamed.update(renamed)
-            return
-    sys.meta_path.append(_RenamedModule(renamed))
