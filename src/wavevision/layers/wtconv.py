@@ -1,0 +1,281 @@
+"""WTConv: a depthwise convolution run on the wavelet sub-bands of several levels.
+
+Paper: Finder, Amoyal, Treister and Freifeld, "Wavelet Convolutions for Large Receptive
+Fields" (ECCV 2024, arXiv 2407.05848); public code ``BGU-CS-VIL/WTConv``.
+
+For an input ``X`` of ``C`` channels and ``L = wt_levels``::
+
+    X_LL^(0) = X
+    [X_LL^(i), X_H^(i)] = WT(X_LL^(i-1))                      i = 1..L   (four sub-bands)
+    [Y_LL^(i), Y_H^(i)] = s_i * Conv_i([X_LL^(i), X_H^(i)])   depthwise k x k on 4C channels
+    Z^(L+1) = 0
+    Z^(i) = IWT([Y_LL^(i) + Z^(i+1), Y_H^(i)])                 i = L..1
+    WTConv(X) = s_0 * Conv_0(X) + Z^(1)                        (then subsampled by ``stride``)
+
+Every level doubles the receptive field of its k x k convolution at the cost of 4C k^2
+weights on a quarter of the pixels, so the receptive field grows exponentially with the
+levels while the parameters grow linearly.
+
+Conventions of the public code, kept so that its checkpoints load strictly (same keys,
+shapes and parameter count):
+
+* ``wt_filter`` / ``iwt_filter``: the (4C, 1, L, L) analysis and synthesis filters, stored as
+  parameters that are not trained (``requires_grad=False``); channel ``4c + b`` is band ``b``
+  (LL, LH, HL, HH) of input channel ``c``;
+* ``base_conv`` (depthwise, ``padding='same'``, optional bias), ``base_scale.weight``
+  (1, C, 1, 1) initialised to 1, ``wavelet_convs.i`` (depthwise on 4C channels, no bias) and
+  ``wavelet_scale.i.weight`` (1, 4C, 1, 1) initialised to 0.1;
+* odd heights or widths are zero-padded at the bottom / right before each level's transform
+  and its synthesis is cropped back; ``stride`` subsamples the output (``AvgPool2d(1, stride)``).
+* the transform is a stride-2 correlation with the reversed PyWavelets filters, zero padding
+  ``L/2 - 1``, and the matching transposed convolution; for Haar this is exactly
+  ``pywt.dwt2(x, 'haar')`` (and exactly invertible), for longer filters it is the public
+  code's boundary handling (not one of PyWavelets' modes).
+
+Haar (``wt_type`` ``"db1"`` or ``"haar"``) runs on the fast Haar kernels of
+:mod:`wavevision.ops.haar` (band-major channels; the per-level weights are reordered to
+match, a view of a few hundred numbers); every other discrete PyWavelets wavelet takes its
+filters from :mod:`wavevision.ops.filterbank` and runs the strided convolutions.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..ops.filterbank import wavelet_filters
+from ..ops.haar import haar_dwt2, haar_idwt2
+from ..ops.transform import HAAR_NAMES, check_wavelet
+from ..utils.validate import check_int
+
+__all__ = ["ScaleModule", "WTConv1d", "WTConv2d", "min_wtconv_size", "wavelet_conv_filters"]
+
+
+class ScaleModule(nn.Module):
+    """A learned per-channel scale (``weight`` of shape ``dims``), no bias: the public ``_ScaleModule``."""
+
+    def __init__(self, dims: list[int], init_scale: float = 1.0) -> None:
+        super().__init__()
+        self.dims = list(dims)
+        self.weight = nn.Parameter(torch.full(self.dims, float(init_scale)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.weight * x
+
+
+def wavelet_conv_filters(wavelet: str, channels: int, ndim: int = 2,
+                         dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+    """The analysis and synthesis filters of a WTConv layer, as the public code builds them.
+
+    2D: (4C, 1, L, L), bands LL, LH, HL, HH of each channel in turn (outer products of the
+    reversed decomposition filters, and of the reconstruction filters); 1D: (2C, 1, L),
+    bands L, H. ``dtype`` float32 gives the public checkpoints' values bit for bit.
+    """
+    dec_lo, dec_hi, rec_lo, rec_hi = (torch.tensor(f, dtype=dtype) for f in wavelet_filters(wavelet))
+    dec_lo, dec_hi = dec_lo.flip(0), dec_hi.flip(0)
+    if ndim == 1:
+        dec, rec = torch.stack([dec_lo, dec_hi]), torch.stack([rec_lo, rec_hi])
+    else:
+        # Row filter first (height), then column filter (width): band b = (row, column) in (lo|hi)^2.
+        dec = torch.stack([torch.outer(r, c) for r, c in ((dec_lo, dec_lo), (dec_hi, dec_lo), (dec_lo, dec_hi), (dec_hi, dec_hi))])
+        rec = torch.stack([torch.outer(r, c) for r, c in ((rec_lo, rec_lo), (rec_hi, rec_lo), (rec_lo, rec_hi), (rec_hi, rec_hi))])
+    return dec[:, None].repeat(channels, *([1] * (ndim + 1))), rec[:, None].repeat(channels, *([1] * (ndim + 1)))
+
+
+def min_wtconv_size(wt_levels: int) -> int:
+    """The smallest map side on which ``wt_levels`` levels each still have two samples to split:
+    ``2 ** (wt_levels - 1) + 1`` (1 for no levels)."""
+    return 1 if wt_levels < 1 else 2 ** (wt_levels - 1) + 1
+
+
+def _check_args(cls: str, in_channels: Any, out_channels: Any, kernel_size: Any, stride: Any, wt_levels: Any,
+                wt_type: Any) -> tuple[int, int, int, int, str]:
+    c = check_int(f"{cls} in_channels", in_channels, min=1)
+    out = check_int(f"{cls} out_channels", out_channels, min=1)
+    if out != c:
+        raise ValueError(f"{cls} is depthwise, so out_channels must equal in_channels: got in_channels={c}, "
+                         f"out_channels={out}; follow it with a 1x1 convolution to change the width")
+    k = check_int(f"{cls} kernel_size", kernel_size, min=1)
+    s = check_int(f"{cls} stride", stride, min=1)
+    levels = check_int(f"{cls} wt_levels", wt_levels, min=0)
+    name, _ = check_wavelet(wt_type)
+    return c, k, s, levels, name
+
+
+def _band_major(t: torch.Tensor, c: int, dim: int) -> torch.Tensor:
+    """Reorder ``dim`` of a per-channel (4c + b) tensor to band-major (b * C + c), the Haar kernels' order."""
+    return t.unflatten(dim, (c, 4)).transpose(dim, dim + 1).flatten(dim, dim + 1)
+
+
+class WTConv2d(nn.Module):
+    """The WTConv layer (module docstring): a drop-in for a depthwise ``nn.Conv2d``.
+
+    Args:
+        in_channels: channels C of the input (and of the output).
+        out_channels: must equal ``in_channels`` (the layer is depthwise).
+        kernel_size: side of every depthwise kernel (the base one and each level's).
+        stride: subsampling of the output (1 keeps the size).
+        bias: whether the base convolution has a bias.
+        wt_levels: number of wavelet levels (0: a scaled depthwise convolution).
+        wt_type: the wavelet, a discrete PyWavelets name (``"db1"`` / ``"haar"`` need no
+            PyWavelets; close names are suggested for a typo).
+
+    Input (B, C, H, W) of any floating dtype, with sides of at least
+    :func:`min_wtconv_size` ``(wt_levels)``; output (B, C, ceil(H / stride), ceil(W / stride)).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 5, stride: int = 1, bias: bool = True,
+                 wt_levels: int = 1, wt_type: str = "db1") -> None:
+        super().__init__()
+        c, kernel_size, stride, levels, name = _check_args(type(self).__name__, in_channels, out_channels, kernel_size,
+                                                           stride, wt_levels, wt_type)
+        self.in_channels = c
+        self.wt_levels = levels
+        self.wt_type = name
+        self.stride = stride
+        self.dilation = 1
+        dec, rec = wavelet_conv_filters(name, c)
+        self.wt_filter = nn.Parameter(dec, requires_grad=False)
+        self.iwt_filter = nn.Parameter(rec, requires_grad=False)
+        self.base_conv = nn.Conv2d(c, c, kernel_size, padding="same", groups=c, bias=bias)
+        self.base_scale = ScaleModule([1, c, 1, 1])
+        self.wavelet_convs = nn.ModuleList(
+            [nn.Conv2d(4 * c, 4 * c, kernel_size, padding="same", groups=4 * c, bias=False) for _ in range(levels)])
+        self.wavelet_scale = nn.ModuleList([ScaleModule([1, 4 * c, 1, 1], init_scale=0.1) for _ in range(levels)])
+        self.do_stride = nn.AvgPool2d(kernel_size=1, stride=stride) if stride > 1 else None
+
+    @property
+    def fast_haar(self) -> bool:
+        """Whether the transforms take the fast Haar kernels (else the strided filter convolutions)."""
+        return self.wt_type in HAAR_NAMES
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._check_input(x)
+        out = self.base_scale(self.base_conv(x))
+        if self.wt_levels:
+            out = out + self.wavelet_branch(x)
+        return out if self.do_stride is None else self.do_stride(out)
+
+    def wavelet_branch(self, x: torch.Tensor) -> torch.Tensor:
+        """``Z^(1)``: analysis down to ``wt_levels``, a scaled depthwise conv of each level's four
+        sub-bands, then synthesis from the coarsest level, adding each level's LL on the way up."""
+        c = self.in_channels
+        sizes, levels = [], []
+        ll = x
+        for i in range(self.wt_levels):
+            sizes.append((ll.shape[-2], ll.shape[-1]))
+            bands = self.dwt(ll)  # (B, 4C, h, w), band-major: LL | LH | HL | HH
+            ll = bands[:, :c]
+            levels.append(self.level_conv(i, bands))
+        z = levels[-1]
+        for i in reversed(range(self.wt_levels)):
+            if i < self.wt_levels - 1:
+                z = torch.cat([levels[i][:, :c] + z, levels[i][:, c:]], dim=1)
+            z = self.idwt(z, sizes[i])
+        return z
+
+    def level_conv(self, i: int, bands: torch.Tensor) -> torch.Tensor:
+        """``s_i * Conv_i`` on band-major sub-bands (the stored per-channel weights reordered)."""
+        conv, scale = self.wavelet_convs[i], self.wavelet_scale[i]
+        assert isinstance(conv, nn.Conv2d) and isinstance(scale, ScaleModule)
+        c = self.in_channels
+        y = F.conv2d(bands, _band_major(conv.weight, c, 0), None, 1, "same", 1, 4 * c)
+        return _band_major(scale.weight, c, 1) * y
+
+    def dwt(self, x: torch.Tensor) -> torch.Tensor:
+        """One analysis level: (B, C, H, W) -> (B, 4C, ceil(H/2), ceil(W/2)) band-major."""
+        if self.fast_haar:
+            return haar_dwt2(x, layout="band")
+        h, w = x.shape[-2:]
+        x = F.pad(x, (0, w % 2, 0, h % 2))
+        taps = self.wt_filter.shape[-1]
+        y = F.conv2d(x, self.wt_filter.to(x.dtype), stride=2, padding=taps // 2 - 1, groups=self.in_channels)
+        return _band_major(y, self.in_channels, 1)
+
+    def idwt(self, y: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """One synthesis level: band-major (B, 4C, h, w) -> (B, C, H, W) for the level's input ``size``."""
+        if self.fast_haar:
+            return haar_idwt2(y, layout="band", size=size)
+        c, taps = self.in_channels, self.iwt_filter.shape[-1]
+        y = y.unflatten(1, (4, c)).transpose(1, 2).flatten(1, 2)  # back to per-channel bands
+        x = F.conv_transpose2d(y, self.iwt_filter.to(y.dtype), stride=2, padding=taps // 2 - 1, groups=c)
+        return x[..., : size[0], : size[1]]
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        if not isinstance(x, torch.Tensor) or x.dim() != 4:
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"{type(self).__name__} expects a 4D (batch, channels, height, width) tensor, got {shape}")
+        if x.shape[1] != self.in_channels:
+            raise ValueError(f"{type(self).__name__} was built for {self.in_channels} channels, got {x.shape[1]} "
+                             f"(input shape {tuple(x.shape)})")
+        need = min_wtconv_size(self.wt_levels)
+        if min(x.shape[-2:]) < need:
+            raise ValueError(f"{type(self).__name__} with wt_levels={self.wt_levels} needs maps of at least {need}x{need} "
+                             f"(each level halves the map and the last must have 2 samples to split), got "
+                             f"{x.shape[-2]}x{x.shape[-1]}; use fewer levels or a larger input")
+
+    def extra_repr(self) -> str:
+        return f"{self.in_channels}, wt_levels={self.wt_levels}, wt_type={self.wt_type!r}, stride={self.stride}"
+
+
+class WTConv1d(nn.Module):
+    """The 1D WTConv layer (public ``wtconv1d.py``, from TimePoint): sequences (B, C, N), two
+    sub-bands (L, H) per level; same arguments, keys and conventions as :class:`WTConv2d`
+    (``stride`` here is an average pool of ``stride`` samples, as in the public 1D code)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 5, stride: int = 1, bias: bool = True,
+                 wt_levels: int = 1, wt_type: str = "db1") -> None:
+        super().__init__()
+        c, kernel_size, stride, levels, name = _check_args(type(self).__name__, in_channels, out_channels, kernel_size,
+                                                           stride, wt_levels, wt_type)
+        self.in_channels = c
+        self.wt_levels = levels
+        self.wt_type = name
+        self.stride = stride
+        self.dilation = 1
+        dec, rec = wavelet_conv_filters(name, c, ndim=1)
+        self.wt_filter = nn.Parameter(dec, requires_grad=False)
+        self.iwt_filter = nn.Parameter(rec, requires_grad=False)
+        self.base_conv = nn.Conv1d(c, c, kernel_size, padding="same", groups=c, bias=bias)
+        self.base_scale = ScaleModule([1, c, 1])
+        self.wavelet_convs = nn.ModuleList(
+            [nn.Conv1d(2 * c, 2 * c, kernel_size, padding="same", groups=2 * c, bias=False) for _ in range(levels)])
+        self.wavelet_scale = nn.ModuleList([ScaleModule([1, 2 * c, 1], init_scale=0.1) for _ in range(levels)])
+        self.do_stride = nn.AvgPool1d(kernel_size=stride, stride=stride) if stride > 1 else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor) or x.dim() != 3 or x.shape[1] != self.in_channels:
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"WTConv1d expects a (batch, {self.in_channels}, length) tensor, got {shape}")
+        need = min_wtconv_size(self.wt_levels)
+        if x.shape[-1] < need:
+            raise ValueError(f"WTConv1d with wt_levels={self.wt_levels} needs sequences of at least {need} samples, "
+                             f"got {x.shape[-1]}; use fewer levels or a longer input")
+        out = self.base_scale(self.base_conv(x))
+        if self.wt_levels:
+            out = out + self.wavelet_branch(x)
+        return out if self.do_stride is None else self.do_stride(out)
+
+    def wavelet_branch(self, x: torch.Tensor) -> torch.Tensor:
+        """As :meth:`WTConv2d.wavelet_branch`, with two sub-bands per channel (per-channel order)."""
+        c, taps = self.in_channels, self.wt_filter.shape[-1]
+        sizes, levels = [], []
+        low = x
+        for conv, scale in zip(self.wavelet_convs, self.wavelet_scale):
+            sizes.append(low.shape[-1])
+            low = F.pad(low, (0, low.shape[-1] % 2))
+            bands = F.conv1d(low, self.wt_filter.to(x.dtype), stride=2, padding=taps // 2 - 1, groups=c)
+            low = bands[:, 0::2]
+            levels.append(scale(conv(bands)))
+        z = levels[-1]
+        for i in reversed(range(self.wt_levels)):
+            if i < self.wt_levels - 1:
+                z = torch.stack([levels[i][:, 0::2] + z, levels[i][:, 1::2]], dim=2).flatten(1, 2)
+            z = F.conv_transpose1d(z, self.iwt_filter.to(x.dtype), stride=2, padding=taps // 2 - 1, groups=c)
+            z = z[..., : sizes[i]]
+        return z
+
+    def extra_repr(self) -> str:
+        return f"{self.in_channels}, wt_levels={self.wt_levels}, wt_type={self.wt_type!r}, stride={self.stride}"
