@@ -76,6 +76,51 @@ def test_layer_decay_against_timm():
         TrainConfig(layer_decay=0.75, no_decay="norm").validate()
 
 
+class _ConvNeXtLike(nn.Module):
+    """timm's ConvNeXt names under ``backbone.`` (stem, stages.N.downsample, stages.N.blocks), then a decoder."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.backbone = nn.Module()
+        self.backbone.stem = nn.Sequential(nn.Conv2d(3, 4, 4), nn.GroupNorm(1, 4))
+        self.backbone.stages = nn.ModuleList()
+        for i in range(4):
+            stage = nn.Module()
+            stage.downsample = nn.Sequential(nn.GroupNorm(1, 4), nn.Conv2d(4, 4, 2)) if i else nn.Identity()
+            stage.blocks = nn.Sequential(*(nn.Conv2d(4, 4, 1) for _ in range(2)))
+            self.backbone.stages.append(stage)
+        self.stage_norms = nn.ModuleList(nn.GroupNorm(1, 4) for _ in range(4))
+        self.decode_head = nn.Conv2d(4, 2, 1)
+
+
+def test_stage_wise_layer_decay_is_mmsegmentations_rule():
+    # MMSegmentation's LearningRateDecayOptimizerConstructor, decay_type='stage_wise', num_layers=6 (ConvNeXt-T):
+    # ids 0 (stem, downsampling), 1-4 (stages), 7 (the rest); lr scale 0.9 ** (6 + 2 - id - 1); no decay on 1-D
+    model = _ConvNeXtLike()
+    cfg = TrainConfig(lr=1e-4, weight_decay=0.05, layer_decay=0.9, layer_decay_type="stage_wise",
+                      layer_decay_layers=6).validate()
+    want = {"backbone.stem.0.weight": (0.9 ** 7, 0.05), "backbone.stem.1.bias": (0.9 ** 7, 0.0),
+            "backbone.stages.2.downsample.1.weight": (0.9 ** 7, 0.05),
+            "backbone.stages.0.blocks.1.weight": (0.9 ** 6, 0.05), "backbone.stages.1.blocks.0.bias": (0.9 ** 5, 0.0),
+            "backbone.stages.2.blocks.0.weight": (0.9 ** 4, 0.05), "backbone.stages.3.blocks.1.weight": (0.9 ** 3, 0.05),
+            "stage_norms.3.weight": (1.0, 0.0), "decode_head.weight": (1.0, 0.05), "decode_head.bias": (1.0, 0.0)}
+    opt = build_optimizer(model, cfg)
+    names = {id(p): n for n, p in model.named_parameters()}
+    got = {names[id(p)]: (g["lr"] / 1e-4, g["weight_decay"]) for g in opt.param_groups for p in g["params"]}
+    assert len(got) == len(names) and len(opt.param_groups) == 12  # ids 0-4 and 7, each decayed and not
+    for name, (scale, wd) in want.items():
+        assert got[name] == (pytest.approx(scale), wd), name
+    twelve = build_optimizer(model, cfg.replace(layer_decay_layers=12))  # -S/-B: 0.9 ** 13 at the stem, 0.9 ** 9 stage 3
+    assert sorted({round(g["lr"] / 1e-4, 12) for g in twelve.param_groups}) == pytest.approx(
+        sorted([0.9 ** 13, 0.9 ** 12, 0.9 ** 11, 0.9 ** 10, 0.9 ** 9, 1.0]))
+    with pytest.raises(ValueError, match="needs a ConvNeXt-layout model"):
+        build_optimizer(_Tiny(), cfg)
+    with pytest.raises(ValueError, match="stage_wise needs layer_decay and layer_decay_layers"):
+        TrainConfig(layer_decay_type="stage_wise", layer_decay=0.9).validate()
+    with pytest.raises(ValueError, match="layer_decay_layers is only read by stage_wise"):
+        TrainConfig(layer_decay_layers=6).validate()
+
+
 def test_layer_decay_without_timm_says_so(monkeypatch):
     import sys
 

@@ -122,7 +122,15 @@ class TrainConfig:
         "bias, pos_embed (position tables and class tokens by name: pos_embed, pos_block, cls_token); none: decay all"))
     layer_decay: float | None = field(default=None, metadata=_opt(
         "layer-wise lr decay: each layer's lr x layer_decay^(layers above it), by the model's group_matcher "
-        "(timm's param_groups_layer_decay; needs timm)", gt=0.0, max=1.0))
+        "(timm's param_groups_layer_decay; needs timm), or by stage with layer_decay_type stage_wise", gt=0.0, max=1.0))
+    layer_decay_type: str = field(default="layer_wise", metadata=_opt(
+        "how layer_decay groups the parameters: layer_wise (timm's, by the model's group_matcher) or stage_wise "
+        "(MMSegmentation's decay_type='stage_wise' for ConvNeXt backbones: stem and downsampling layers id 0, stage i "
+        "id i + 1, the rest, decoders included, id layer_decay_layers + 1 at the full lr; each id's lr x "
+        "layer_decay^(layer_decay_layers + 1 - id))", choices=("layer_wise", "stage_wise")))
+    layer_decay_layers: int | None = field(default=None, metadata=_opt(
+        "MMSegmentation's num_layers of stage_wise layer decay (6 for ConvNeXt-T, 12 for -S/B in its configs)",
+        min=1, max=1000))
     patience: int | None = field(default=None, metadata=_opt(
         "two-phase training (the WaveMix authors'): the optimizer until this many epochs pass without a better "
         "validation score, then the phase2 optimizer from the best weights (constant lr) until as many epochs pass "
@@ -252,8 +260,15 @@ class TrainConfig:
             raise ValueError(f"{name('no_decay')} must be 'none' or a comma-separated list of "
                              f"{', '.join(NO_DECAY_KINDS)}, got {self.no_decay!r}")
         if self.layer_decay is not None and "1d" not in kinds:
-            raise ValueError(f"{name('layer_decay')} is set with no_decay {self.no_decay!r}; timm's layer groups exempt "
-                             "every 1-D tensor: add 1d to no_decay")
+            raise ValueError(f"{name('layer_decay')} is set with no_decay {self.no_decay!r}; the layer groups (timm's and "
+                             "MMSegmentation's) exempt every 1-D tensor: add 1d to no_decay")
+        stage_wise = self.layer_decay_type == "stage_wise"
+        if stage_wise and (self.layer_decay is None or self.layer_decay_layers is None):
+            raise ValueError(f"{name('layer_decay_type')} stage_wise needs layer_decay and layer_decay_layers (MMSegmentation's "
+                             "decay_rate and num_layers, e.g. --layer-decay 0.9 --layer-decay-layers 12)")
+        if self.layer_decay_layers is not None and not stage_wise:
+            raise ValueError(f"{name('layer_decay_layers')} is only read by stage_wise layer decay: set "
+                             "--layer-decay-type stage_wise, or leave it unset")
         if self.patience is not None and (self.scheduler != "constant" or self.warmup_epochs or self.warmup_iters):
             raise ValueError(f"{name('patience')} (two-phase training) runs each phase at a constant lr: set "
                              "--scheduler constant and no warm-up")

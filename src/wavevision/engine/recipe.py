@@ -2,7 +2,7 @@
 
 :func:`engine_values` gives the :class:`TrainConfig` keys a recipe sets (model and its
 arguments, dataset and its options, epochs, batch per process, global batch (by accumulation), the scaled learning rate,
-optimizer (Adam betas/eps, Nesterov, no-decay kinds, layer decay), weight decay, momentum, warm-up (epochs or steps, start ratio), schedule (cosine with cool-down,
+optimizer (Adam betas/eps, Nesterov, no-decay kinds, layer decay: timm's or stage-wise), weight decay, momentum, warm-up (epochs or steps, start ratio), schedule (cosine with cool-down,
 step, poly), min lr, label smoothing, Mixup/CutMix (with timm), clipping, EMA, AMP,
 augmentation); :func:`missing_pieces` names, in words, every part of the recipe the engine
 cannot do yet, so that training a recipe never drops a setting silently.
@@ -179,8 +179,10 @@ def _optimizer_details(opt: Optimizer) -> dict[str, Any]:
         values.update(adam_beta1=beta1, adam_beta2=beta2, adam_eps=1e-8 if opt.eps is None else opt.eps)
     if opt.name == "sgd":
         values["nesterov"] = bool(opt.nesterov and opt.momentum)
-    if opt.layer_decay is not None and have_timm():
+    if opt.layer_decay is not None and (have_timm() or opt.layer_decay_type == "stage_wise"):
         values["layer_decay"] = opt.layer_decay
+        if opt.layer_decay_type == "stage_wise":  # the engine's own grouping: no timm needed
+            values.update(layer_decay_type="stage_wise", layer_decay_layers=opt.layer_decay_layers)
     return values
 
 
@@ -273,7 +275,7 @@ def missing_pieces(recipe: Recipe) -> list[str]:
     gaps = []
     if opt.name not in ("adamw", "sgd"):
         gaps.append(f"the {opt.name} optimizer")
-    if opt.layer_decay is not None and not have_timm():
+    if opt.layer_decay is not None and opt.layer_decay_type == "layer_wise" and not have_timm():
         gaps.append(f"layer-wise lr decay ({opt.layer_decay:g}; {TIMM_HINT})")
     if sched.kind == "two_phase" and (sched.second is None or sched.second.name not in ("adamw", "sgd")):
         gaps.append(f"the two-phase optimizer's second phase ({sched.second.name if sched.second else 'none given'})")

@@ -15,6 +15,7 @@ moves every epoch, and equals timm's at each epoch's first step.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -25,7 +26,7 @@ from ..utils.validate import check_float
 from .config import TrainConfig
 
 __all__ = ["OPTIMIZER_SLOTS", "LRSchedule", "WarmupCosine", "build_optimizer", "build_scheduler", "lr_schedule",
-           "param_groups", "phase2_config"]
+           "param_groups", "phase2_config", "stage_wise_id"]
 
 # Tensors of optimizer state per parameter (for memory estimates): AdamW's two moments, SGD's momentum.
 OPTIMIZER_SLOTS = {"adamw": 2, "sgd": 1}
@@ -105,11 +106,50 @@ def _exempt(model: nn.Module, kinds: set[str]) -> set[str]:
     return out
 
 
+# MMSegmentation's stage ids of a ConvNeXt backbone (timm's names, under an optional ``backbone.``): the stem
+# and every stage's downsampling layer, then each stage's blocks.
+_STEM_OR_DOWNSAMPLE = re.compile(r"^(?:backbone\.)?(?:stem\.|stages\.\d+\.downsample\.)")
+_STAGE_BLOCKS = re.compile(r"^(?:backbone\.)?stages\.(\d+)\.blocks\.")
+
+
+def stage_wise_id(name: str, num_layers: int) -> int:
+    """MMSegmentation's stage id of parameter ``name`` (``get_stage_id_for_convnext``, ``decay_type='stage_wise'``,
+    in timm's ConvNeXt names): 0 for the stem and the downsampling layers, ``i + 1`` for stage ``i``'s
+    blocks, ``num_layers + 1`` for everything else (decoders, auxiliary heads, per-stage output norms)."""
+    if _STEM_OR_DOWNSAMPLE.match(name):
+        return 0
+    block = _STAGE_BLOCKS.match(name)
+    return int(block.group(1)) + 1 if block else num_layers + 1
+
+
+def _stage_wise_groups(model: nn.Module, cfg: TrainConfig, exempt: set[str]) -> list[dict]:
+    """MMSegmentation's ``LearningRateDecayOptimizerConstructor`` with ``decay_type='stage_wise'``: a group
+    per (stage id, decayed or not), lr x ``layer_decay ** (layer_decay_layers + 1 - id)``."""
+    assert cfg.layer_decay is not None and cfg.layer_decay_layers is not None  # TrainConfig.validate says so
+    groups: dict[tuple[int, bool], dict] = {}
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if not any(_STAGE_BLOCKS.match(n) for n, _ in named):
+        raise ValueError(f"layer_decay_type stage_wise needs a ConvNeXt-layout model (stem, stages.N.downsample, "
+                         f"stages.N.blocks), but {type(model).__name__} has no stages.N.blocks parameters; use "
+                         "layer_decay_type layer_wise")
+    for n, p in named:
+        layer, decay = stage_wise_id(n, cfg.layer_decay_layers), n not in exempt
+        if (layer, decay) not in groups:
+            scale = cfg.layer_decay ** (cfg.layer_decay_layers + 1 - layer)
+            groups[layer, decay] = {"params": [], "weight_decay": cfg.weight_decay if decay else 0.0,
+                                    "lr_scale": scale, "lr": cfg.lr * scale}
+        groups[layer, decay]["params"].append(p)
+    return list(groups.values())
+
+
 def param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict]:
     """The optimizer's parameter groups: ``weight_decay`` on all but the ``no_decay`` kinds; with
-    ``layer_decay``, timm's ``param_groups_layer_decay`` (one group per layer, ``lr`` scaled)."""
+    ``layer_decay``, timm's ``param_groups_layer_decay`` (one group per layer, ``lr`` scaled) or, with
+    ``layer_decay_type='stage_wise'``, MMSegmentation's stage-wise groups (:func:`stage_wise_id`)."""
     kinds = set() if cfg.no_decay == "none" else {k.strip() for k in cfg.no_decay.split(",")}
     exempt = _exempt(model, kinds)
+    if cfg.layer_decay is not None and cfg.layer_decay_type == "stage_wise":
+        return _stage_wise_groups(model, cfg, exempt)
     if cfg.layer_decay is not None:
         try:  # optional extra: timm's grouping by the model's group_matcher
             from timm.optim import param_groups_layer_decay
@@ -143,7 +183,8 @@ def phase2_config(cfg: TrainConfig) -> TrainConfig:
     """The configuration of two-phase training's second optimizer (``phase2_*``, a constant lr)."""
     return cfg.replace(optimizer=cfg.phase2_optimizer, lr=cfg.phase2_lr, momentum=cfg.phase2_momentum,
                        nesterov=cfg.phase2_nesterov if cfg.phase2_optimizer == "sgd" else None,
-                       weight_decay=cfg.phase2_weight_decay, layer_decay=None, patience=None)
+                       weight_decay=cfg.phase2_weight_decay, layer_decay=None, layer_decay_type="layer_wise",
+                       layer_decay_layers=None, patience=None)
 
 
 def lr_schedule(cfg: TrainConfig, steps_per_epoch: int) -> LRSchedule:

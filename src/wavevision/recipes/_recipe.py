@@ -19,6 +19,7 @@ OPTIMIZERS = ("adamw", "sgd", "lion")
 SCHEDULES = ("cosine", "constant", "step", "poly", "two_phase")
 AMP = ("none", "bf16", "fp16")
 LR_SCALING = ("none", "linear")
+LAYER_DECAY_TYPES = ("layer_wise", "stage_wise")
 EVAL_MODES = ("whole", "sliding", "center_crop", "full_image")
 # The losses named in the Loss docstring, which the engine trains with (each task's own loss; the
 # name only says which); a recipe may name another (focal, huber), which the engine then reports missing.
@@ -106,6 +107,9 @@ class Optimizer:
             ``bias``, ``pos_embed`` (position tables), ``1d`` (every one-dimensional tensor, as
             timm's ``create_optimizer`` does).
         layer_decay: per-layer lr decay (None: off).
+        layer_decay_type: ``layer_wise`` (timm's, by the model's group_matcher) or ``stage_wise``
+            (MMSegmentation's ``decay_type='stage_wise'`` for ConvNeXt backbones).
+        layer_decay_layers: MMSegmentation's ``num_layers`` of ``stage_wise`` (None otherwise).
     """
 
     name: str
@@ -119,6 +123,8 @@ class Optimizer:
     nesterov: bool = False
     no_decay: tuple[str, ...] = ()
     layer_decay: float | None = None
+    layer_decay_type: str = "layer_wise"
+    layer_decay_layers: int | None = None
 
     def lr_for(self, global_batch: int) -> float:
         """The learning rate at ``global_batch`` under the scaling rule."""
@@ -339,6 +345,11 @@ class Recipe:
         _check(self.optimizer.lr_scaling in LR_SCALING, where, f"lr_scaling must be one of {LR_SCALING}")
         _check(self.optimizer.lr_scaling != "linear" or bool(self.optimizer.reference_batch), where,
                "linear lr scaling needs the reference_batch the lr is given for")
+        opt = self.optimizer
+        _check(opt.layer_decay_type in LAYER_DECAY_TYPES, where, f"layer_decay_type must be one of {LAYER_DECAY_TYPES}")
+        _check((opt.layer_decay_type == "stage_wise") == (opt.layer_decay_layers is not None)
+               and (opt.layer_decay_layers is None or opt.layer_decay is not None), where,
+               "stage_wise layer decay needs layer_decay and layer_decay_layers (and only it takes layer_decay_layers)")
         _check(self.eval.mode in EVAL_MODES, where, f"eval mode {self.eval.mode!r} is not one of {EVAL_MODES}")
         two_phase = self.schedule.kind == "two_phase"
         lengths = (self.epochs is not None) + (self.iterations is not None)
