@@ -109,13 +109,14 @@ def step(op, **args):
 
 def schedule(kind, **kw):
     return {"kind": kind, "warmup_epochs": 0.0, "warmup_iters": 0, "warmup_lr": None, "warmup_ratio": None,
-            "min_lr": 0.0, "cooldown_epochs": 0, "milestones": [], "gamma": 0.1, "power": 1.0, "patience": None,
+            "warmup_prefix": False, "min_lr": 0.0, "cooldown_epochs": 0, "milestones": [], "gamma": 0.1, "power": 1.0, "patience": None,
             "second": None, **kw}
 
 
 def optimizer(name, lr, **kw):
     return {"name": name, "lr": lr, "weight_decay": 0.0, "lr_scaling": "none", "reference_batch": None, "betas": None,
-            "eps": None, "momentum": None, "nesterov": False, "no_decay": [], "layer_decay": None, **kw}
+            "eps": None, "momentum": None, "nesterov": False, "no_decay": [], "layer_decay": None,
+            "layer_decay_type": "layer_wise", "layer_decay_layers": None, **kw}
 
 
 def evaluation(mode, metric, **kw):

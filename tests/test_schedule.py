@@ -62,6 +62,18 @@ def test_poly_schedule_by_hand():
     assert LRSchedule("poly", 10, power=1.0)(4) == pytest.approx(0.6)  # power 1: linear to 0
 
 
+def test_poly_after_a_prefix_warmup_by_hand():
+    # MMEngine's LinearLR(start_factor=1e-6, end=1500) then PolyLR(power=1, begin=1500, end=160000, eta_min=0)
+    # (the WTConvNeXt ADE20K configs), at 1/100 of the length: the ramp alone, then poly over the remaining steps
+    sched = LRSchedule("poly", 1600, warmup_steps=15, warmup_ratio=1e-6, warmup_prefix=True, power=1.0)
+    assert sched(0) == pytest.approx(1e-6) and sched(5) == pytest.approx(1e-6 + (1 - 1e-6) * 5 / 15)
+    assert sched(15) == 1.0 and sched(15 + 317) == pytest.approx(1 - 317 / 1585) and sched(1600) == 0.0
+    cfg = TrainConfig(iterations=1600, scheduler="poly", warmup_iters=15, warmup_ratio=1e-6, warmup_prefix=True)
+    assert lr_schedule(cfg.validate(), 100)(15 + 317) == sched(15 + 317)
+    with pytest.raises(ValueError, match="warmup_prefix needs warmup_ratio"):
+        TrainConfig(warmup_prefix=True).validate()
+
+
 def test_cosine_with_cooldown_by_hand():
     lr, lo = 1e-3, 1e-5
     cfg = TrainConfig(epochs=12, lr=lr, min_lr=lo, warmup_epochs=3, warmup_ratio=1e-6 / lr, cooldown_epochs=2)

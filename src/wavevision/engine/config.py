@@ -151,6 +151,9 @@ class TrainConfig:
         "warm up from this fraction of lr, the schedule's clock running from step 0 (MMDetection's warmup_ratio; "
         "timm's warmup_lr / lr); unset: from lr / (warm-up steps + 1), the schedule starting after warm-up",
         min=0.0, lt=1.0))
+    warmup_prefix: bool = field(default=False, metadata=_opt(
+        "with warmup_ratio: the warm-up alone, the schedule's clock starting when it ends (MMEngine's LinearLR "
+        "followed by a PolyLR with begin at the warm-up's end; timm's warmup_prefix)"))
     min_lr: float = field(default=0.0, metadata=_opt("final learning rate of the cosine and poly schedules", min=0.0))
     cooldown_epochs: int = field(default=0, metadata=_opt(
         "epochs at min_lr after the cosine, counted in epochs (timm's cooldown_epochs)", min=0, max=_MAX_EPOCHS))
@@ -283,6 +286,9 @@ class TrainConfig:
         if self.warmup_epochs and self.warmup_iters:
             raise ValueError(f"{name('warmup_iters')} is set and so is warmup_epochs; give the warm-up in epochs or in "
                              "steps, not both")
+        if self.warmup_prefix and self.warmup_ratio is None:
+            raise ValueError(f"{name('warmup_prefix')} needs warmup_ratio (the engine's own warm-up, without it, already "
+                             "starts the schedule when it ends): set --warmup-ratio, or drop warmup_prefix")
         if self.eval_every is not None and self.iterations is None:
             raise ValueError(f"{name('eval_every')} needs a run given in iterations (--iterations N); an epoch-based run "
                              "validates at each epoch's end")

@@ -137,6 +137,8 @@ def engine_values(recipe: Recipe) -> dict[str, Any]:
         values["warmup_ratio"] = sched.warmup_ratio
     elif sched.warmup_lr is not None:  # timm's absolute start, as a fraction of this global batch's lr
         values["warmup_ratio"] = sched.warmup_lr / recipe.lr
+    if sched.warmup_prefix:
+        values["warmup_prefix"] = True
     if sched.cooldown_epochs:
         values["cooldown_epochs"] = sched.cooldown_epochs
     if recipe.loss.label_smoothing and (recipe.loss.name in _SMOOTHED_LOSSES or _mixes(recipe)):

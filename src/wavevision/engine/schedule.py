@@ -9,8 +9,10 @@ Two warm-ups: with ``warmup_ratio`` unset, the engine's own ramp (``(s + 1) / (W
 decay starting when it ends; with ``warmup_ratio`` set, the reference libraries' warm-up from
 ``warmup_ratio x lr``, the decay's clock running from step 0 under it: for the cosine it replaces
 the first steps (timm's ``CosineLRScheduler``, ``warmup_prefix=False``), for step and poly it
-scales the schedule's lr (MMCV's ``warmup="linear"``). The schedule moves every step where timm
-moves every epoch, and equals timm's at each epoch's first step.
+scales the schedule's lr (MMCV's ``warmup="linear"``); with ``warmup_prefix`` as well, the ramp from
+``warmup_ratio`` alone, the decay's clock starting when it ends (MMEngine's ``LinearLR`` followed by
+a scheduler that begins there). The schedule moves every step where timm moves every epoch, and
+equals timm's at each epoch's first step.
 """
 from __future__ import annotations
 
@@ -40,6 +42,7 @@ class LRSchedule:
         total_steps: the run's optimizer steps; ``steps_per_epoch`` those of one epoch.
         warmup_steps: the linear warm-up's length in steps.
         warmup_ratio: the fraction of the peak warm-up starts from (None: the engine's own ramp).
+        warmup_prefix: with ``warmup_ratio``, the decay starts after the warm-up instead of under it.
         min_ratio: ``min_lr / lr`` (cosine and poly).
         cooldown_steps: steps at ``min_ratio`` after the cosine.
         milestones, gamma: the step schedule (epochs, factor).
@@ -47,10 +50,12 @@ class LRSchedule:
     """
 
     def __init__(self, kind: str, total_steps: int, steps_per_epoch: int = 1, *, warmup_steps: int = 0,
-                 warmup_ratio: float | None = None, min_ratio: float = 0.0, cooldown_steps: int = 0,
-                 milestones: Sequence[int] = (), gamma: float = 0.1, power: float = 1.0) -> None:
+                 warmup_ratio: float | None = None, warmup_prefix: bool = False, min_ratio: float = 0.0,
+                 cooldown_steps: int = 0, milestones: Sequence[int] = (), gamma: float = 0.1,
+                 power: float = 1.0) -> None:
         self.kind, self.total_steps, self.steps_per_epoch = kind, total_steps, max(1, steps_per_epoch)
         self.warmup_steps, self.warmup_ratio, self.min_ratio = warmup_steps, warmup_ratio, min_ratio
+        self.warmup_prefix = warmup_prefix
         self.cooldown_steps, self.milestones, self.gamma, self.power = cooldown_steps, tuple(milestones), gamma, power
 
     def __call__(self, step: int) -> float:
@@ -59,10 +64,12 @@ class LRSchedule:
             if step < w:
                 return (step + 1) / (w + 1)
             return self._decay(step, step - w, self.total_steps - w)
+        rise = self.warmup_ratio + (1.0 - self.warmup_ratio) * step / max(1, w)
+        if self.warmup_prefix:  # the ramp alone, then the decay over the steps after it
+            return rise if step < w else self._decay(step, step - w, self.total_steps - w)
         main = self._decay(step, step, self.total_steps)
         if step >= w:
             return main
-        rise = self.warmup_ratio + (1.0 - self.warmup_ratio) * step / w
         return rise if self.kind == "cosine" else main * rise
 
     def _decay(self, step: int, t: int, span: int) -> float:
@@ -193,7 +200,7 @@ def lr_schedule(cfg: TrainConfig, steps_per_epoch: int) -> LRSchedule:
     warmup = cfg.warmup_iters or round(cfg.warmup_epochs * steps_per_epoch)
     total = cfg.epochs * steps_per_epoch if cfg.iterations is None else cfg.iterations
     return LRSchedule(cfg.scheduler, total, steps_per_epoch, warmup_steps=warmup,
-                      warmup_ratio=cfg.warmup_ratio, min_ratio=min_ratio,
+                      warmup_ratio=cfg.warmup_ratio, warmup_prefix=cfg.warmup_prefix, min_ratio=min_ratio,
                       cooldown_steps=cfg.cooldown_epochs * steps_per_epoch, milestones=cfg.lr_milestones,
                       gamma=cfg.lr_gamma, power=cfg.lr_power)
 

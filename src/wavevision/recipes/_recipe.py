@@ -146,6 +146,8 @@ class Schedule:
         warmup_epochs / warmup_iters: linear warm-up length (one of them, or neither).
         warmup_lr: the absolute learning rate warm-up starts from (timm's ``warmup_lr``).
         warmup_ratio: the fraction of the learning rate warm-up starts from (MMCV's).
+        warmup_prefix: the decay starts when the warm-up ends (MMEngine's ``LinearLR`` then a
+            scheduler that begins there) instead of running under it from step 0 (MMCV's).
         min_lr: the final learning rate.
         cooldown_epochs: epochs at ``min_lr`` after the cosine (timm's ``cooldown_epochs``).
         milestones, gamma: the step schedule.
@@ -159,6 +161,7 @@ class Schedule:
     warmup_iters: int = 0
     warmup_lr: float | None = None
     warmup_ratio: float | None = None
+    warmup_prefix: bool = False
     min_lr: float = 0.0
     cooldown_epochs: int = 0
     milestones: tuple[int, ...] = ()
