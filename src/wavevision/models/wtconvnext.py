@@ -26,6 +26,7 @@ the stem as index 0 of five.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -155,13 +156,22 @@ class NormClassifierHead(nn.Module):
         return self.fc(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
 
 
+def trunc_normal_(tensor: torch.Tensor, std: float = 0.02, bound: float = 2.0) -> torch.Tensor:
+    """Fill ``tensor`` with a normal of mean 0 and ``std`` truncated to +-``bound`` (absolute),
+    by the inverse CDF of a uniform draw: timm's ``trunc_normal_``, which the public model uses
+    (torch's own now samples by rejection, other numbers from the same seed)."""
+    cdf = 0.5 * (1.0 + math.erf(bound / std / math.sqrt(2.0)))  # P(z < bound / std)
+    with torch.no_grad():
+        return tensor.uniform_(1.0 - 2.0 * cdf, 2.0 * cdf - 1.0).erfinv_().mul_(std * math.sqrt(2.0)).clamp_(-bound, bound)
+
+
 def _init_weights(model: nn.Module, head_init_scale: float) -> None:
     """The public initialisation (timm's ConvNeXt ``_init_weights``): every conv and linear layer's
     weight truncated normal (std 0.02, cut at +-2), biases zero, the head's linear scaled by
     ``head_init_scale``; in module order, so a seeded build draws what the public one draws."""
     for name, m in model.named_modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
-            nn.init.trunc_normal_(m.weight, std=0.02)
+            trunc_normal_(m.weight, std=0.02)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
             if isinstance(m, nn.Linear) and "head." in name:
@@ -317,7 +327,7 @@ class WTConvNeXt(ModelBase):
             self.global_pool = self.head.pool_type = check_global_pool("WTConvNeXt", global_pool, POOL_TYPES)
         fc: nn.Module = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
         if isinstance(fc, nn.Linear):
-            nn.init.trunc_normal_(fc.weight, std=0.02)
+            trunc_normal_(fc.weight, std=0.02)
             nn.init.zeros_(fc.bias)
             with torch.no_grad():
                 fc.weight.mul_(self.head_init_scale)
