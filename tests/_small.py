@@ -28,6 +28,9 @@ BY_FAMILY: dict[str, dict[str, Any]] = {
 # Single models that need more than their family's overrides.
 BY_MODEL: dict[str, dict[str, Any]] = {
     "mixer_mlp": {"depth": 1, "mixer_kwargs": {"resize": True}},  # a token MLP has a fixed grid: resample odd sizes
+    # the family's backbone_args are Wave-ViT's: these take the small WTConvNeXt (inputs of at least 96 px)
+    **{f"upernet_wtconvnext_{size}": {"backbone_args": {"depths": (1, 1, 1, 1), "dims": (8, 16, 24, 32)},
+                                      "channels": 32} for size in ("tiny", "small", "base")},
 }
 
 

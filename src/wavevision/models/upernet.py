@@ -1,23 +1,29 @@
-"""UperNet semantic segmentation on a Wave-ViT backbone (the Wave-ViT paper's ADE20K setup).
+"""UperNet semantic segmentation on a Wave-ViT or WTConvNeXt backbone (the papers' ADE20K setups).
 
 Paper: "Unified Perceptual Parsing for Scene Understanding" (Xiao et al., ECCV 2018); the
 Wave-ViT paper (arXiv 2207.04978) trains UperNet on its backbone with MMSegmentation
-(ADE20K, 512x512 crops, 160k iterations: 49.6 mIoU for Wave-ViT-S, 51.5 for Wave-ViT-B).
+(ADE20K, 512x512 crops, 160k iterations: 49.6 mIoU for Wave-ViT-S, 51.5 for Wave-ViT-B); the
+WTConv repository (``BGU-CS-VIL/WTConv``, ``semantic_segmentation/``) publishes MMSegmentation
+configs of UperNet on WTConvNeXt-T/S/B for the same setup, but no result.
 
 The decoder is MMSegmentation's ``UPerHead`` written in plain PyTorch, with its module names
 (``decode_head.psp_modules``, ``bottleneck``, ``lateral_convs``, ``fpn_convs``,
 ``fpn_bottleneck``, ``conv_seg``; each conv block ``conv``/``bn``/``activate``):
 
-* the backbone's four stage maps (strides 4/8/16/32, each after its stage norm);
+* the backbone's four stage maps (strides 4/8/16/32, each after its stage norm; with
+  ``stage_norms``, each through a LayerNorm of its own first, as MMPretrain's ConvNeXt gives
+  them to MMSegmentation: its ``norm0``-``norm3`` with ``gap_before_final_norm=False``);
 * a pyramid pooling module on the stride-32 map (average pools to 1, 2, 3, 6 cells, a 1x1
   conv block each, upsampled back and concatenated with the map, then a 3x3 conv block);
 * an FPN: 1x1 lateral conv blocks on the other maps, top-down addition of the bilinearly
   upsampled coarser level, a 3x3 conv block per level;
 * the four levels upsampled to stride 4, concatenated, a 3x3 conv block (``channels``, 512),
   dropout (0.1) and a 1x1 classifier;
-* the logits upsampled x4 (bilinear) and cropped to the input, so any input of at least 32
-  pixels a side gives logits at its own size (Wave-ViT pads to a multiple of 32 inside and
-  crops its maps to ``ceil(size / stride)``; the stride-4 grid stays aligned with the pixels).
+* the logits upsampled x4 (bilinear) and cropped to the input, so any input the backbone
+  takes gives logits at its own size (Wave-ViT, from 32 pixels a side, pads to a multiple of
+  32 inside and crops its maps to ``ceil(size / stride)``; WTConvNeXt, from 96, floors them:
+  the logits are then padded by replicating the last rows and columns, so the output keeps
+  the input's size).
 
 MMSegmentation's configs add an auxiliary FCN head on the stride-16 map (a 3x3 conv block of
 256 channels, dropout, 1x1 classifier; loss weight 0.4) used only in training. Here it is
@@ -46,6 +52,7 @@ from ._builder import build_model
 from ._features import FeatureInfo, feature_take_indices
 from ._pretrained import PretrainedCfg, generate_default_cfgs
 from ._registry import get_entry, register_model
+from .wtconvnext import LayerNorm2d
 
 __all__ = ["SegmentationOutput", "UperNet"]
 
@@ -60,6 +67,16 @@ def _resize_to(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     if tuple(x.shape[-2:]) == tuple(size):
         return x
     return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
+
+
+def fit_to(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """The last two dims of ``x`` cropped to ``size``, or, where shorter, extended to it by repeating the
+    last row or column (a backbone that floors its maps leaves the last pixels to its last cells)."""
+    h, w = int(x.shape[-2]), int(x.shape[-1])
+    x = crop_to(x, (min(h, int(size[0])), min(w, int(size[1]))))
+    if h >= size[0] and w >= size[1]:
+        return x
+    return F.pad(x, (0, max(0, int(size[1]) - w), 0, max(0, int(size[0]) - h)), mode="replicate")
 
 
 def _pool_matrix(n: int, cells: int, like: torch.Tensor) -> torch.Tensor:
@@ -202,9 +219,13 @@ class UperNet(ModelBase):
         num_classes: classes per pixel (ADE20K: 150); 0 returns the decoder's ``channels``
             features upsampled to the input size.
         in_chans: input channels.
-        backbone: a registered model name, built with ``features_only`` (``wave_vit_s``, ``wave_vit_b``:
-            four stage maps; any model's maps work, finest first).
+        backbone: a registered model name, built with ``features_only`` (``wave_vit_s``, ``wave_vit_b``,
+            ``wtconvnext_tiny``: four stage maps; any model's maps work, finest first).
         backbone_args: hyperparameters of the backbone (e.g. ``depths``, ``embed_dims``).
+        stage_norms: a LayerNorm (channels-first, eps 1e-6) on each backbone map before the decoders
+            (``stage_norms.N``; MMPretrain's ConvNeXt ``norm0``-``norm3`` with
+            ``gap_before_final_norm=False``). Not part of the backbone: its classification
+            checkpoint loads without them, and they start at weight 1, bias 0.
         channels: width of the decoder (MMSegmentation: 512).
         pool_scales: the pyramid pooling's output cells.
         drop_rate: dropout before the classifiers (MMSegmentation: 0.1).
@@ -232,6 +253,7 @@ class UperNet(ModelBase):
         pool_scales: Sequence[int] = (1, 2, 3, 6),
         drop_rate: float = 0.1,
         drop_path_rate: float = 0.0,
+        stage_norms: bool = False,
         aux_head: bool = False,
         aux_channels: int = 256,
         aux_index: int = 2,
@@ -252,7 +274,12 @@ class UperNet(ModelBase):
         self.backbone = self._build_backbone(backbone, _backbone_args(backbone_args, backbone_kwargs, "UperNet"),
                                              drop_path_rate)
         info = self.backbone.feature_info
-        self.feature_info = FeatureInfo(dict(e, module=f"backbone.{e['module']}") for e in info)
+        self.stage_norms: nn.ModuleList | None = None
+        if check_bool("stage_norms", stage_norms):
+            self.stage_norms = nn.ModuleList(LayerNorm2d(c) for c in info.channels())
+        self.feature_info = FeatureInfo(
+            dict(e, module=f"backbone.{e['module']}" if self.stage_norms is None else f"stage_norms.{i}")
+            for i, e in enumerate(info))
         self.min_input_size = int(getattr(self.backbone, "min_input_size", 1))
         self.decode_head: UPerHead | None = UPerHead(info.channels(), channels, scales, num_classes, self.drop_rate)
         self.aux_index = check_int("aux_index", aux_index, min=-len(info), max=len(info) - 1) % len(info)
@@ -293,17 +320,26 @@ class UperNet(ModelBase):
     def _check_input(self, x: torch.Tensor) -> None:
         check_image(x, "UperNet", self.in_chans, self.min_input_size, "one stride-32 cell of the backbone")
 
-    def _maps(self, x: torch.Tensor) -> list[torch.Tensor]:
-        self._check_input(x)
-        return cast(_MapsFn, self.backbone.forward_intermediates)(x, intermediates_only=True)
+    def _maps(self, x: torch.Tensor, indices: Sequence[int] | None = None, norm: bool = False,
+              stop_early: bool = True) -> list[torch.Tensor]:
+        """The backbone's maps ``indices`` (default: all), through their ``stage_norms`` where the model has them."""
+        take = list(range(len(self.feature_info))) if indices is None else list(indices)
+        maps = cast(_MapsFn, self.backbone.forward_intermediates)(x, indices=take, norm=norm, stop_early=stop_early,
+                                                                 intermediates_only=True)
+        if self.stage_norms is None:
+            return maps
+        return [self.stage_norms[i](m) for i, m in zip(take, maps)]
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """The decoder's fused map (B, channels, ceil(H / 4), ceil(W / 4))."""
-        return self._decoder("forward_features")(self._maps(x))
+        """The decoder's fused map (B, channels, H / 4, W / 4), rounded as the backbone rounds its stride-4 map."""
+        head = self._decoder("forward_features")
+        self._check_input(x)
+        return head(self._maps(x))
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """Dropout and the 1x1 classifier (not with ``pre_logits``), then x4 bilinear upsampling to the
-        input's grid (the logits of an input whose sides are multiples of 4; :meth:`forward` crops)."""
+        input's grid (the logits of an input whose sides are multiples of 4; :meth:`forward` fits them
+        to other sizes, :func:`fit_to`)."""
         head = self._decoder("forward_head")
         if not pre_logits:
             x = head.cls_seg(x)
@@ -318,11 +354,12 @@ class UperNet(ModelBase):
             return self._features_forward(x)
         head = self._decoder("forward")
         size = (x.shape[-2], x.shape[-1])
+        self._check_input(x)
         maps = self._maps(x)
-        logits = crop_to(self.forward_head(head(maps)), size)
+        logits = fit_to(self.forward_head(head(maps)), size)
         if not (self.training and self.auxiliary_head is not None):
             return logits
-        aux = crop_to(self._upsample(_resize_to(self.auxiliary_head(maps[self.aux_index]), maps[0].shape[-2:])), size)
+        aux = fit_to(self._upsample(_resize_to(self.auxiliary_head(maps[self.aux_index]), maps[0].shape[-2:])), size)
         return SegmentationOutput(logits, aux, self.aux_weight)
 
     def get_classifier(self) -> nn.Module:
@@ -367,18 +404,18 @@ class UperNet(ModelBase):
         output_fmt: str = "NCHW",
         intermediates_only: bool = False,
     ) -> list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]:
-        """The backbone's stage maps (timm's semantics; see the backbone's ``forward_intermediates``);
-        without ``intermediates_only`` also the decoder's fused map (:meth:`forward_features`)."""
+        """The maps the decoder reads: the backbone's stage maps (timm's semantics; see the backbone's
+        ``forward_intermediates``), through ``stage_norms`` where the model has them (``norm`` changes
+        nothing more); without ``intermediates_only`` also the decoder's fused map (:meth:`forward_features`)."""
         take, _ = feature_take_indices(len(self.feature_info), indices, what="stage")
         self._check_output_fmt(output_fmt)
         self._check_input(x)
         if intermediates_only:
-            return cast(_MapsFn, self.backbone.forward_intermediates)(x, indices=take, norm=norm, stop_early=stop_early,
-                                                       output_fmt=output_fmt, intermediates_only=True)
+            return [to_output_fmt(m, output_fmt) for m in self._maps(x, take, norm, stop_early)]
         if stop_early:
             raise ValueError("stop_early=True skips the final stages, so it needs intermediates_only=True")
         head = self._decoder("forward_intermediates(intermediates_only=False)")
-        maps = cast(_MapsFn, self.backbone.forward_intermediates)(x, intermediates_only=True)
+        maps = self._maps(x)
         return head(maps), [to_output_fmt(maps[i], output_fmt) for i in take]
 
     def prune_intermediate_layers(
@@ -387,19 +424,22 @@ class UperNet(ModelBase):
         """Drop the backbone stages after the last one taken and (``prune_head``) the decoder; returns the indices taken."""
         take = cast(Callable[..., list[int]], self.backbone.prune_intermediate_layers)(indices, prune_norm=prune_norm, prune_head=True)
         self.feature_info = FeatureInfo(self.feature_info[: max(take) + 1])
+        if self.stage_norms is not None:
+            self.stage_norms = self.stage_norms[: max(take) + 1]
         if prune_head:
             self.decode_head, self.auxiliary_head = None, None
         return take
 
 
 # torch.fx: sizes read from tensors, the crop and the input checks are single graph nodes.
-for _leaf in ("check_image", "crop_to", "_resize_to", "_check_pooled_batch", "adaptive_avg_pool"):
+for _leaf in ("check_image", "fit_to", "_resize_to", "_check_pooled_batch", "adaptive_avg_pool"):
     torch.fx.wrap(_leaf)
 
 
 # --------------------------------------------------------------------------------------
-# Pretrained configurations: the paper's ADE20K mIoU; params and MACs of this build at 512x512
-# without the auxiliary head (tests/test_pretrained_cfg.py recomputes them). No weights are hosted.
+# Pretrained configurations: the paper's ADE20K mIoU (Wave-ViT; WTConv publishes none); params and MACs
+# of this build at 512x512 without the auxiliary head (tests/test_pretrained_cfg.py recomputes them).
+# No weights are hosted.
 
 _PAPER = "Wave-ViT: Unifying Wavelet and Transformers for Visual Representation Learning (ECCV 2022)"
 _NOTE = ("UperNet as MMSegmentation's UPerHead (512 channels, pool scales 1/2/3/6); params and MACs exclude the "
@@ -417,17 +457,44 @@ def _cfg(miou: float, params: int, macs: int) -> PretrainedCfg:
     )
 
 
+_WTCONV = "https://github.com/BGU-CS-VIL/WTConv"
+_WTCONV_PAPER = "Wavelet Convolutions for Large Receptive Fields (ECCV 2024)"
+_WTCONV_NOTE = ("UperNet on WTConvNeXt as the WTConv repository's MMSegmentation configs build it "
+                "(semantic_segmentation/configs/wtconvnext/: UPerHead of 512 channels, pool scales 1/2/3/6, a "
+                "LayerNorm on each backbone map, layer scale initialised to 1.0); the repository publishes no ADE20K "
+                "result and no segmentation weights, so the record holds no metric; params and MACs exclude the "
+                "auxiliary FCN head the configs train with (aux_head=True adds it)")
+
+
+def _wtconvnext_cfg(params: int, macs: int) -> PretrainedCfg:
+    return PretrainedCfg(
+        task="segmentation", input_size=(3, 512, 512), min_input_size=(3, 96, 96), pool_size=(128, 128),
+        interpolation="bilinear", crop_pct=1.0, num_classes=150, first_conv="backbone.stem.0",
+        classifier="decode_head.conv_seg", license="mit", origin_url=_WTCONV, paper_ids="arXiv:2407.05848",
+        paper_name=_WTCONV_PAPER, dataset="ADE20K", params=params, macs=macs, notes=(_WTCONV_NOTE,),
+    )
+
+
 default_cfgs = generate_default_cfgs({
     "upernet_wave_vit_s": _cfg(49.6, 48_663_430, 240_022_091_776),
     "upernet_wave_vit_b": _cfg(51.5, 59_049_254, 256_621_035_520),
+    "upernet_wtconvnext_tiny": _wtconvnext_cfg(61_325_334, 234_740_152_320),
+    "upernet_wtconvnext_small": _wtconvnext_cfg(85_178_646, 256_892_614_656),
+    "upernet_wtconvnext_base": _wtconvnext_cfg(126_517_910, 292_577_714_176),
 })
 
 
-def _create_upernet(variant: str, backbone: str, kwargs: dict[str, Any]) -> UperNet:
+def _create_upernet(variant: str, defaults: dict[str, Any], kwargs: dict[str, Any]) -> UperNet:
     """Build ``variant``; ``backbone_checkpoint=PATH`` loads a classification checkpoint into the backbone
-    (not recorded in ``model_kwargs``: a saved UperNet holds those weights itself)."""
+    (not recorded in ``model_kwargs``: a saved UperNet holds those weights itself). The variant's own
+    backbone arguments stay under the caller's, key by key."""
     checkpoint = kwargs.pop("backbone_checkpoint", None)
-    model = build_model(variant, UperNet, dict(backbone=backbone), kwargs)
+    own, key = defaults.get("backbone_args"), "backbone_kwargs" if "backbone_kwargs" in kwargs else "backbone_args"
+    if own is not None and isinstance(kwargs.get(key), dict):  # given ones: on top of the variant's
+        kwargs[key] = {**own, **kwargs[key]}
+        if key == "backbone_kwargs":  # the deprecated name takes the place of the variant's backbone_args
+            defaults = {k: v for k, v in defaults.items() if k != "backbone_args"}
+    model = build_model(variant, UperNet, defaults, kwargs)
     if checkpoint is not None:
         model.load_backbone(checkpoint)
     return model
@@ -436,10 +503,34 @@ def _create_upernet(variant: str, backbone: str, kwargs: dict[str, Any]) -> Uper
 @register_model
 def upernet_wave_vit_s(**kwargs: Any) -> UperNet:
     """UperNet on Wave-ViT-S, 150 ADE20K classes (49.6 mIoU in the paper)."""
-    return _create_upernet("upernet_wave_vit_s", "wave_vit_s", kwargs)
+    return _create_upernet("upernet_wave_vit_s", dict(backbone="wave_vit_s"), kwargs)
 
 
 @register_model
 def upernet_wave_vit_b(**kwargs: Any) -> UperNet:
     """UperNet on Wave-ViT-B, 150 ADE20K classes (51.5 mIoU in the paper)."""
-    return _create_upernet("upernet_wave_vit_b", "wave_vit_b", kwargs)
+    return _create_upernet("upernet_wave_vit_b", dict(backbone="wave_vit_b"), kwargs)
+
+
+def _wtconvnext(size: str, drop_path_rate: float) -> dict[str, Any]:
+    """The configs' backbone: WTConvNeXt of ``size``, layer scale from 1.0, a LayerNorm on each map."""
+    return dict(backbone=f"wtconvnext_{size}", backbone_args=dict(ls_init_value=1.0), stage_norms=True,
+                drop_path_rate=drop_path_rate)
+
+
+@register_model
+def upernet_wtconvnext_tiny(**kwargs: Any) -> UperNet:
+    """UperNet on WTConvNeXt-T, 150 ADE20K classes (the WTConv repository's config: drop path 0.4)."""
+    return _create_upernet("upernet_wtconvnext_tiny", _wtconvnext("tiny", 0.4), kwargs)
+
+
+@register_model
+def upernet_wtconvnext_small(**kwargs: Any) -> UperNet:
+    """UperNet on WTConvNeXt-S, 150 ADE20K classes (the WTConv repository's config: drop path 0.3)."""
+    return _create_upernet("upernet_wtconvnext_small", _wtconvnext("small", 0.3), kwargs)
+
+
+@register_model
+def upernet_wtconvnext_base(**kwargs: Any) -> UperNet:
+    """UperNet on WTConvNeXt-B, 150 ADE20K classes (the WTConv repository's config: drop path 0.4)."""
+    return _create_upernet("upernet_wtconvnext_base", _wtconvnext("base", 0.4), kwargs)
