@@ -256,7 +256,8 @@ def _check_wave_vit_intermediates(model):
     (UperNet's are its Wave-ViT backbone's, with the decoder's fused map as the final output);
     WTConvNeXt's are its four stage maps, floor(size / stride) (unpadded strided convs, as ConvNeXt)."""
     n, (h, w) = 1, _hw(model, 16, 12)
-    size = (lambda a, s: a // s) if isinstance(model, WTConvNeXt) else (lambda a, s: -(-a // s))
+    floors = isinstance(model, WTConvNeXt) or isinstance(getattr(model, "backbone", None), WTConvNeXt)  # its UperNet too
+    size = (lambda a, s: a // s) if floors else (lambda a, s: -(-a // s))
     x = _input(model, h, w, n=n)
     with torch.no_grad():
         final, maps = model.forward_intermediates(x)
