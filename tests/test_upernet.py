@@ -1,4 +1,5 @@
-"""UperNet on Wave-ViT (``upernet_wave_vit_{s,b}``) and the ADE20K-style folder dataset.
+"""UperNet on Wave-ViT (``upernet_wave_vit_{s,b}``) and on WTConvNeXt (``upernet_wtconvnext_{tiny,small,base}``),
+and the ADE20K-style folder dataset.
 
 Independent truths: the decoder's parameter count by hand from MMSegmentation's UPerHead layout,
 its forward re-derived with torch's functional ops (``F.adaptive_avg_pool2d``, ``F.conv2d``,
@@ -365,3 +366,152 @@ def test_reset_classifier_rebuilds_both_heads_and_mmsegmentation_init():
     assert model.auxiliary_head.conv_seg.out_channels == 7 and model.get_classifier().out_channels == 7
     y = model.train()(torch.rand(2, 3, 32, 32))
     assert y.logits.shape == y.aux_logits.shape == (2, 7, 32, 32)
+
+
+# ------------------------------------------------------------------------------------
+# UperNet on WTConvNeXt (BGU-CS-VIL/WTConv semantic_segmentation/configs/wtconvnext/*.py)
+
+WT_DIMS = {"tiny": (96, 192, 384, 768), "small": (96, 192, 384, 768), "base": (128, 256, 512, 1024)}
+WT_DROP_PATH = {"tiny": 0.4, "small": 0.3, "base": 0.4}  # the configs' backbone drop_path_rate
+WT_SMALL = small_overrides("upernet_wtconvnext_tiny")  # the small WTConvNeXt, a 32-channel decoder (inputs >= 96 px)
+
+
+@pytest.mark.parametrize("size", ["tiny", "small", "base"])
+def test_wtconvnext_parameter_counts_by_hand(size):
+    name, dims = f"upernet_wtconvnext_{size}", WT_DIMS[size]
+    with torch.device("meta"):
+        model = wavevision.create_model(name)
+        backbone = wavevision.create_model(f"wtconvnext_{size}", features_only=True)
+        with_aux = wavevision.create_model(name, aux_head=True)
+    assert count_parameters(model.backbone) == count_parameters(backbone)  # the classifier without its head
+    assert count_parameters(model.stage_norms) == 2 * sum(dims)  # MMPretrain's norm0-norm3 (LN2d weight and bias)
+    assert count_parameters(model.decode_head) == _uperhead_params(dims)  # in_channels = the stage widths
+    assert count_parameters(model) == wavevision.get_entry(name).params
+    # the configs' auxiliary FCN head on stage 3 (in_index 2): a 3x3 block of 256 channels and a 1x1 classifier
+    assert count_parameters(with_aux) - count_parameters(model) == _conv_block(dims[2], 256, 3) + 256 * 150 + 150
+    assert with_aux.aux_weight == 0.4 and with_aux.auxiliary_head.convs[0].conv.in_channels == dims[2]
+    head = model.decode_head
+    assert [m[0].cells for m in head.psp_modules] == [1, 2, 3, 6] and head.dropout.p == 0.1
+    assert head.conv_seg.out_channels == 150 and head.fpn_bottleneck.conv.out_channels == 512
+    blocks = [b for stage in model.backbone.stages for b in stage.blocks]
+    assert blocks[-1].drop_path.p == pytest.approx(WT_DROP_PATH[size])  # linear from 0 over all blocks
+    cfg = model.pretrained_cfg
+    assert cfg["metrics"] == {} and cfg["task"] == "segmentation"  # the WTConv repository publishes no result
+    assert cfg["min_input_size"] == (3, 96, 96) and model.min_input_size == 96
+    assert model.feature_info.channels() == list(dims) and model.feature_info.reduction() == [4, 8, 16, 32]
+
+
+def test_wtconvnext_layer_scale_starts_at_one_under_given_backbone_args():
+    model = wavevision.create_model("upernet_wtconvnext_tiny", **WT_SMALL)
+    gammas = [b.gamma for stage in model.backbone.stages for b in stage.blocks]
+    assert gammas and all(torch.equal(g, torch.ones_like(g)) for g in gammas)  # the configs' layer_scale_init_value
+    assert model.model_kwargs["backbone_args"]["ls_init_value"] == 1.0  # recorded: a rebuild makes the same model
+    other = wavevision.create_model("upernet_wtconvnext_tiny", **{**WT_SMALL, "backbone_args": {
+        **WT_SMALL["backbone_args"], "ls_init_value": 0.5}})
+    assert torch.equal(other.backbone.stages[0].blocks[0].gamma, torch.full((8,), 0.5))
+    import wavevision.utils.deprecation as deprecation
+
+    deprecation._WARNED.discard("UperNet(backbone_kwargs=...)")
+    with pytest.warns(FutureWarning, match="backbone_kwargs"):  # the old name merges the same way
+        old = wavevision.create_model("upernet_wtconvnext_tiny", channels=32, backbone_kwargs=WT_SMALL["backbone_args"])
+    assert torch.equal(old.backbone.stages[3].blocks[0].gamma, torch.ones(32))
+
+
+def _layer_norm_2d(x, norm):
+    """LayerNorm over the channels of a (B, C, H, W) map, written out (MMPretrain's LN2d, eps 1e-6)."""
+    mean = x.mean(1, keepdim=True)
+    var = (x - mean).square().mean(1, keepdim=True)
+    return (x - mean) / torch.sqrt(var + 1e-6) * norm.weight[:, None, None] + norm.bias[:, None, None]
+
+
+def test_wtconvnext_maps_are_the_backbones_through_their_own_norms_at_odd_sizes():
+    torch.manual_seed(0)
+    model = wavevision.create_model("upernet_wtconvnext_tiny", **WT_SMALL).eval()
+    for norm in model.stage_norms:  # away from their init, so the test sees them
+        norm.weight.data.uniform_(0.5, 1.5), norm.bias.data.uniform_(-0.5, 0.5)
+    ref = wavevision.create_model("wtconvnext_tiny", features_only=True, **WT_SMALL["backbone_args"]).eval()
+    ref.load_state_dict(model.backbone.state_dict())
+    x = torch.rand(1, 3, 97, 131, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        maps = model.forward_intermediates(x, intermediates_only=True)
+        for got, raw, norm, s in zip(maps, ref(x), model.stage_norms, (4, 8, 16, 32)):
+            assert got.shape[-2:] == (97 // s, 131 // s)  # unpadded strided convs floor the sizes
+            torch.testing.assert_close(got, _layer_norm_2d(raw, norm), atol=1e-5, rtol=1e-5)
+        some = model.forward_intermediates(x, indices=[1, 3], intermediates_only=True)
+        assert torch.equal(some[0], maps[1]) and torch.equal(some[1], maps[3])
+        feats = model.forward_features(x)
+        out = model(x)
+    assert feats.shape == (1, 32, 24, 32) and out.shape == (1, 150, 97, 131)
+    # the x4 logits cover the first 96 x 128 pixels; the rest repeat the last row and column
+    full = model.forward_head(feats)
+    torch.testing.assert_close(out[..., :96, :128], full, atol=0, rtol=0)
+    assert torch.equal(out[..., 96, :128], full[..., 95, :]) and torch.equal(out[..., :96, 130], full[..., :, 127])
+    for size in ((96, 96), (101, 99), (128, 100)):
+        with torch.no_grad():
+            assert model(torch.rand(1, 3, *size)).shape == (1, 150, *size)
+    with pytest.raises(ValueError, match="too small for UperNet: the minimum is 96x96"):
+        model(torch.rand(1, 3, 95, 128))
+
+
+def test_wtconvnext_auxiliary_head_reads_stage_3_and_trains():
+    torch.manual_seed(0)
+    model = wavevision.create_model("upernet_wtconvnext_tiny", aux_head=True, **WT_SMALL).train()
+    assert model.aux_index == 2 and model.auxiliary_head.convs[0].conv.in_channels == 24
+    y = model(torch.rand(2, 3, 99, 103))
+    assert isinstance(y, SegmentationOutput) and y.logits.shape == y.aux_logits.shape == (2, 150, 99, 103)
+    assert y.aux_weight == 0.4
+    (y.logits.square().mean() + y.aux_logits.square().mean()).backward()
+    trained = [(k, p) for k, p in model.named_parameters() if p.requires_grad]
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for _, p in trained)
+    assert model.stage_norms[2].weight.grad.abs().sum() > 0  # the auxiliary head reads the normalised stage-3 map
+    model.eval()
+    assert isinstance(model(torch.rand(1, 3, 96, 96)), torch.Tensor)  # eval: the main logits only
+
+
+def test_wtconvnext_backbone_checkpoint_loads_with_the_stage_norms_at_init(tmp_path):
+    args = WT_SMALL["backbone_args"]
+    clf, path = _save_classifier(tmp_path, "wtconvnext_tiny", **args)
+    model = wavevision.create_model("upernet_wtconvnext_tiny", backbone_checkpoint=str(path), **WT_SMALL)
+    own = clf.state_dict()
+    backbone = {k.removeprefix("backbone."): v for k, v in model.state_dict().items() if k.startswith("backbone.")}
+    # the backbone's keys are the classifier's without its head (pool, LayerNorm, fc)
+    assert set(backbone) == {k for k in own if not k.startswith("head.")} and "stages.0.blocks.0.conv_dw.wt_filter" in backbone
+    assert all(torch.equal(v, own[k]) for k, v in backbone.items())
+    assert not any(k.startswith("backbone.norm") for k in model.state_dict())  # the norms live beside the backbone
+    for norm in model.stage_norms:  # not in the ImageNet checkpoint: weight 1, bias 0 (MMPretrain's LN2d init)
+        assert torch.equal(norm.weight, torch.ones_like(norm.weight)) and not norm.bias.any()
+    # the public model's state dict (the released checkpoints' keys) as a .pth, under timm's "state_dict"
+    torch.save({"state_dict": own}, tmp_path / "public.pth")
+    again = wavevision.create_model("upernet_wtconvnext_tiny", backbone_checkpoint=tmp_path / "public.pth", **WT_SMALL)
+    assert torch.equal(again.backbone.stem[0].weight, clf.stem[0].weight)
+    _, wider = _save_classifier(tmp_path / "w", "wtconvnext_tiny", **{**args, "dims": (16, 16, 24, 32)})
+    with pytest.raises(CheckpointMismatchError, match=r"first mismatching key 'stem\.0\.weight' is \(16, 3, 4, 4\) in "
+                                                      r"the checkpoint but \(8, 3, 4, 4\) in the model"):
+        wavevision.create_model("upernet_wtconvnext_tiny", backbone_checkpoint=wider, **WT_SMALL)
+
+
+def test_wtconvnext_stage_wise_lr_decay_reads_the_models_names():
+    """The configs' LearningRateDecayOptimizerConstructor (stage_wise, decay 0.9, num_layers 6 for T) on the
+    real parameter names: stem and downsampling 0.9^7, stage i 0.9^(6 - i), the norms and heads 1."""
+    from wavevision.engine.config import TrainConfig
+    from wavevision.engine.schedule import build_optimizer
+
+    model = wavevision.create_model("upernet_wtconvnext_tiny", aux_head=True, **WT_SMALL)
+    cfg = TrainConfig(lr=1e-4, weight_decay=0.05, layer_decay=0.9, layer_decay_type="stage_wise",
+                      layer_decay_layers=6).validate()
+    opt = build_optimizer(model, cfg)
+    names = {id(p): n for n, p in model.named_parameters()}
+    scale = {names[id(p)]: g["lr"] / 1e-4 for g in opt.param_groups for p in g["params"]}
+    decay = {names[id(p)]: g["weight_decay"] for g in opt.param_groups for p in g["params"]}
+    want = {"backbone.stem.0.weight": 0.9 ** 7, "backbone.stages.1.downsample.1.weight": 0.9 ** 7,
+            "backbone.stages.0.blocks.0.conv_dw.base_conv.weight": 0.9 ** 6,
+            "backbone.stages.1.blocks.0.mlp.fc1.weight": 0.9 ** 5, "backbone.stages.2.blocks.0.gamma": 0.9 ** 4,
+            "backbone.stages.3.blocks.0.conv_dw.wavelet_scale.0.weight": 0.9 ** 3, "stage_norms.0.weight": 1.0,
+            "decode_head.conv_seg.weight": 1.0, "auxiliary_head.convs.0.conv.weight": 1.0}
+    for name, value in want.items():
+        assert scale[name] == pytest.approx(value), name
+    # MMSegmentation's weight decay: none on 1-D tensors (biases, norms, layer scales); the 4-D WTConv scales decay
+    assert decay["backbone.stages.2.blocks.0.gamma"] == 0.0 and decay["stage_norms.0.bias"] == 0.0
+    assert decay["backbone.stages.3.blocks.0.conv_dw.wavelet_scale.0.weight"] == 0.05
+    assert "backbone.stages.0.blocks.0.conv_dw.wt_filter" not in scale  # the wavelet filters are not trained
+    assert set(scale) == {n for n, p in model.named_parameters() if p.requires_grad}
