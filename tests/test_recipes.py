@@ -40,7 +40,8 @@ def _recipe(**changes):
 def test_registry_lists_gets_and_suggests():
     names = list_recipes()
     assert names == sorted(names) and "wave_vit_s_in1k_tl" in names and "wavemix_lite_digits" in names
-    assert list_recipes("upernet_*") == ["upernet_wave_vit_b_ade20k_160k", "upernet_wave_vit_s_ade20k_160k"]
+    assert list_recipes("upernet_wave_vit_*") == ["upernet_wave_vit_b_ade20k_160k", "upernet_wave_vit_s_ade20k_160k"]
+    assert list_recipes("upernet_wtconvnext_*") == [f"upernet_wtconvnext_{s}_ade20k_160k" for s in ("base", "small", "tiny")]
     assert get_recipe("wave_vit_s_in1k_tl").model == "wave_vit_s"
     with pytest.raises(ValueError, match=r"^unknown recipe 'wave_vit_s_in1k'\. Did you mean 'wave_vit_s_in1k_tl'") as e:
         get_recipe("wave_vit_s_in1k")
@@ -237,6 +238,39 @@ def _ade20k(size):
     }
 
 
+def _wtconvnext_ade20k(size):
+    # BGU-CS-VIL/WTConv semantic_segmentation/configs/wtconvnext/wtconvnext-{size}_upernet_8xb2-amp-160k_ade20k-512x512.py
+    # (the base one through upernet_wtconvnext.py), with MMSegmentation 1.x's _base_ ade20k.py and schedule_160k.py
+    norm = step("normalize", **MMLAB_NORM)  # SegDataPreProcessor mean/std, bgr_to_rgb=True
+    return {
+        # backbone drop_path_rate 0.4 / 0.3 / 0.4; auxiliary FCNHead loss_weight=0.4 (upernet_wtconvnext.py)
+        "model": f"upernet_wtconvnext_{size}", "model_args": {"drop_path_rate": {"tiny": 0.4, "small": 0.3, "base": 0.4}[size],
+                                                             "aux_head": True, "aux_weight": 0.4},
+        "data": {"dataset": "ade20k", "args": {}, "train_split": "train", "select_split": "last", "report_split": "test",
+                 # RandomResize (2048, 512) ratio 0.5-2.0, RandomCrop 512 cat_max_ratio 0.75, RandomFlip 0.5,
+                 # PhotoMetricDistortion; SegDataPreProcessor normalises and pads to 512 with 0 / seg 255
+                 "train": [step("reduce_zero_label"), step("resize", scale=[2048, 512], ratio_range=[0.5, 2.0]),
+                           step("random_crop", size=[512, 512], cat_max_ratio=0.75), step("hflip", p=0.5),
+                           step("photometric_distortion"), norm, step("pad", size=[512, 512], fill=0, mask_fill=255)],
+                 "eval": [step("reduce_zero_label"), step("resize", scale=[2048, 512], keep_ratio=True), norm],
+                 "repeated_augmentation": 1},
+        # AdamW lr 0.0001, betas (0.9, 0.999), weight_decay 0.05; LearningRateDecayOptimizerConstructor with
+        # decay_rate 0.9, decay_type 'stage_wise', num_layers 6 (T) / 12 (S, B); no decay on 1-D tensors and biases
+        "optimizer": optimizer("adamw", 1e-4, weight_decay=0.05, betas=[0.9, 0.999], no_decay=["1d"], layer_decay=0.9,
+                               layer_decay_type="stage_wise", layer_decay_layers={"tiny": 6, "small": 12, "base": 12}[size]),
+        # LinearLR start_factor 1e-6, 0-1500; PolyLR power 1.0, eta_min 0, begin 1500, end 160000
+        "schedule": schedule("poly", warmup_iters=1500, warmup_ratio=1e-6, warmup_prefix=True, power=1.0, min_lr=0.0),
+        # 8 GPUs x batch_size 2; AmpOptimWrapper loss_scale='dynamic'
+        "epochs": None, "iterations": 160_000, "global_batch": 16, "devices": 8, "amp": "fp16", "loss_scale": "dynamic",
+        "ema": None, "clip_grad": None, "loss": loss("segmentation", aux_weight=0.4),
+        # test_cfg mode='slide', crop_size (512, 512), stride (341, 341); val_interval 16000 (schedule_160k.py)
+        "eval": evaluation("sliding", "miou", size=[2048, 512], window=[512, 512], stride=[341, 341], interval=16_000),
+        "init": f"wtconvnext_{size}.in1k (backbone, the authors' ImageNet-1k checkpoint on Google Drive)",
+        "frozen_norm": False,  # norm_cfg SyncBN requires_grad=True
+        "expected": None,  # the repository publishes no ADE20K result
+    }
+
+
 def _cifar10():
     # REFERENCE.md §9, "WaveMix / WaveMix-Lite", with §6 for the released 94.58 % and its model
     return {
@@ -348,6 +382,7 @@ TRANSCRIPTIONS = {
     **{f"wave_vit_{s}_in1k_384_ft": _imagenet_384(s) for s in "sbl"},
     **{f"{d}_wave_vit_{s}_coco_1x": _coco(d, s) for d in ("mask_rcnn", "retinanet") for s in "sb"},
     **{f"upernet_wave_vit_{s}_ade20k_160k": _ade20k(s) for s in "sb"},
+    **{f"upernet_wtconvnext_{s}_ade20k_160k": _wtconvnext_ade20k(s) for s in ("tiny", "small", "base")},
     "wavemix_lite_144_7_cifar10": _cifar10(),
     **WAVEMIX_TRANSCRIPTIONS,
     "wavemix_seg_192_16_l3_cityscapes": _cityscapes(),
@@ -355,7 +390,7 @@ TRANSCRIPTIONS = {
     "wavemixsr_v2_x2_div2k": _sr("wavemixsr_v2_x2", 2, None),  # no V2 result published
     "wavemixsr_v2_x4_div2k": _sr("wavemixsr_v2_x4", 4, None),
 }
-_REPOS = ("YehLi/ImageNetModel", "pranavphoenix/WaveMix", "pranavphoenix/WaveMixSR")
+_REPOS = ("YehLi/ImageNetModel", "pranavphoenix/WaveMix", "pranavphoenix/WaveMixSR", "BGU-CS-VIL/WTConv")
 # Fields that describe the record rather than the training: checked elsewhere.
 _NOT_TRAINING = {"name", "description", "reference", "cost", "differences", "dataset_default", "lr"}
 
@@ -525,7 +560,7 @@ def _cli(capsys, *argv):
 def test_cli_list_and_info(capsys):
     code, out, _ = _cli(capsys, "list", "--recipes")
     assert code == 0 and "wave_vit_s_in1k_tl" in out and "ImageNet-1k val top1 83.9" in out and "est. hours" in out
-    code, out, _ = _cli(capsys, "list", "--recipes", "upernet_*", "--json")
+    code, out, _ = _cli(capsys, "list", "--recipes", "upernet_wave_vit_*", "--json")
     rows = json.loads(out)
     assert [r["name"] for r in rows] == ["upernet_wave_vit_b_ade20k_160k", "upernet_wave_vit_s_ade20k_160k"]
     assert rows[1]["expected"] == "ADE20K val miou 49.6" and rows[1]["hours"] > 0

@@ -59,6 +59,9 @@ DATASET_ARGS = {
     "ade20k": {"scale": [128, 32], "crop_size": [32, 32]},
     "div2k": {"patch_size": 16, "num_patches": 4},
 }
+# Recipes whose model needs larger inputs than their dataset's tiny sizes give: WTConvNeXt's WTConv levels need
+# inputs of at least 96 px (the ADE20K writer's 48x64 images are rescaled up to it, crops padded).
+RECIPE_DATASET_ARGS = {n: {"scale": [384, 96], "crop_size": [96, 96]} for n in list_recipes("upernet_wtconvnext_*")}
 _VIT = small_overrides("wave_vit_s")
 
 
@@ -93,7 +96,7 @@ def overrides(name: str, root: Path | None, out: Path) -> dict:
     if root is not None:
         values["data_root"] = str(root)
     if recipe.data.dataset in DATASET_ARGS:
-        values["dataset_args"] = DATASET_ARGS[recipe.data.dataset]
+        values["dataset_args"] = RECIPE_DATASET_ARGS.get(name, DATASET_ARGS[recipe.data.dataset])
     if "init" in recipe_values(name):  # released weights of the full-size model: none for the small one
         values["init"] = None
     model_args = small_model_args(recipe)

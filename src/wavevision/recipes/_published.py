@@ -2,6 +2,7 @@
 
 Read from the authors' repositories: ``YehLi/ImageNetModel`` at commit 0b4302e (Wave-ViT:
 ImageNet-1k and its 384 fine-tuning, COCO with MMDetection 2.x, ADE20K with MMSegmentation),
+``BGU-CS-VIL/WTConv`` (WTConvNeXt with UperNet on ADE20K, MMSegmentation 1.x configs),
 ``pranavphoenix/WaveMix`` (WaveMix-Lite CIFAR-10 at 0c88c1a; the other released tags and
 Cityscapes at ba3d1b4) and ``pranavphoenix/WaveMixSR`` at 5cbb91a (WaveMixSR, WaveMixSR-V2).
 Lines are given where they were checked against those files. A recipe departs from its
@@ -289,6 +290,62 @@ def _ade20k(size: str) -> Recipe:
 
 for _size in ("s", "b"):
     register_recipe(_ade20k(_size))
+
+
+# -- WTConvNeXt + UperNet on ADE20K, 160k (BGU-CS-VIL/WTConv semantic_segmentation/configs/wtconvnext/*.py) -------
+# MMSegmentation 1.x configs (optim_wrapper, param_scheduler; semantic_segmentation/README.md names mmpretrain >= 1.0);
+# no commit is pinned, the lines are those of the files as published. No result is published: no expected metric.
+
+_WTCONV = "BGU-CS-VIL/WTConv"
+_WTCONV_CONFIGS = "semantic_segmentation/configs/wtconvnext"
+_WTCONV_SIZES = {"tiny": ("T", 0.4, 6), "small": ("S", 0.3, 12), "base": ("B", 0.4, 12)}
+_SYNC_BN = Difference(
+    "devices", "upernet_wtconvnext.py:1 normalises the decoders with SyncBN, BatchNorm statistics over all 8 GPUs' "
+               "16 crops; wavevision's engine has no synchronised BatchNorm, so each process normalises over its own "
+               "crops (2 on 8 devices, or one step's batch where the 16 are reached by accumulation)")
+
+
+def _wtconvnext_ade20k(size: str) -> Recipe:
+    letter, drop_path, num_layers = _WTCONV_SIZES[size]
+    model = f"upernet_wtconvnext_{size}"
+    config = f"{_WTCONV_CONFIGS}/wtconvnext-{size}_upernet_8xb2-amp-160k_ade20k-512x512.py"
+    lines = ("7-26 (backbone: arch, drop path, layer scale 1.0, per-stage norms; in_channels; slide test 512/341), "
+             "28-39 (AmpOptimWrapper: AdamW 1e-4, betas, weight decay 0.05, dynamic loss scale; "
+             "LearningRateDecayOptimizerConstructor stage_wise 0.9 over num_layers), 41-52 (LinearLR from 1e-6 for "
+             "1500 iterations, then PolyLR power 1 from 1500 to 160000, eta_min 0), 55 (2 images per GPU; 8 GPUs, "
+             "line 54)") if size != "base" else (
+             "1-12 (base of upernet_wtconvnext.py: arch base, drop path 0.4, layer scale 1.0; in_channels; slide "
+             "test 512/341), 14-25 (AdamW, stage_wise 0.9 over 12 layers, dynamic loss scale), 27-38 (LinearLR + "
+             "PolyLR), 41 (2 images per GPU)")
+    note = (f"{config}: {lines}; {_WTCONV_CONFIGS}/upernet_wtconvnext.py (SyncBN, SegDataPreProcessor: mean/std, "
+            "BGR to RGB, pad 0 / 255; UPerHead 512 channels, pool scales 1/2/3/6, dropout 0.1; FCNHead on in_index 2, "
+            "256 channels, loss weight 0.4); semantic_segmentation/mmseg/models/backbones/wtconvnext.py (norm0-3 "
+            "with gap_before_final_norm=False); MMSegmentation 1.x _base_/datasets/ade20k.py (pipeline) and "
+            "_base_/schedules/schedule_160k.py (160,000 iterations, val_interval 16,000); mmseg/engine/optimizers/"
+            "layer_decay_optimizer_constructor.py (stage_wise: downsampling layers id 0, stage i id i + 1, the rest "
+            "num_layers + 1; lr x 0.9^(num_layers + 1 - id); no weight decay on 1-D tensors and biases). The README "
+            "says to train with an effective batch of 16 and to convert the ImageNet checkpoint's keys "
+            "(translate_model_to_mmseg.py); wavevision loads them as released")
+    return Recipe(
+        name=f"{model}_ade20k_160k",
+        description=f"UperNet + WTConvNeXt-{letter}, ADE20K 512x512, 160k iterations (no published result)",
+        model=model, model_args=dict(drop_path_rate=drop_path, aux_head=True, aux_weight=0.4),
+        data=Data("ade20k", train=_ADE_TRAIN, eval=_ADE_TEST),
+        optimizer=Optimizer("adamw", lr=1e-4, weight_decay=0.05, betas=(0.9, 0.999), no_decay=("1d",),
+                            layer_decay=0.9, layer_decay_type="stage_wise", layer_decay_layers=num_layers),
+        schedule=Schedule("poly", warmup_iters=1500, warmup_ratio=1e-6, warmup_prefix=True, power=1.0, min_lr=0.0),
+        iterations=160_000, devices=8, global_batch=16, amp="fp16", loss_scale="dynamic",
+        loss=Loss("segmentation", aux_weight=0.4),
+        eval=EvalProtocol("sliding", "miou", size=(2048, 512), window=(512, 512), stride=(341, 341), interval=16_000),
+        init=f"wtconvnext_{size}.in1k (backbone, the authors' ImageNet-1k checkpoint on Google Drive)",
+        reference=Source(_WTCONV, config, note=note),
+        cost=_cost(model, 160_000 * 16, "160,000 iterations x 16 crops of 512x512 (auxiliary head not in the MACs)"),
+        differences=(_LAST_CHECKPOINT, _SYNC_BN),
+    )
+
+
+for _size in ("tiny", "small", "base"):
+    register_recipe(_wtconvnext_ade20k(_size))
 
 
 # -- WaveMix-Lite on CIFAR-10 (Image_Classification/example_cifar10.py), the released 94.58 % -----------------
