@@ -460,6 +460,9 @@ def test_documented_differences_are_the_ones_expected():
     assert [d.field for d in get_recipe("wavemixsr_x2_div2k").differences] == [
         "data.select_split", "data.report_split", "data.args"]
     assert [d.field for d in get_recipe("wavemixsr_v2_x4_div2k").differences][-1] == "model"
+    for size in ("tiny", "small", "base"):  # the checkpoint choice, and SyncBN over the 8 GPUs
+        assert [d.field for d in get_recipe(f"upernet_wtconvnext_{size}_ade20k_160k").differences] == [
+            "data.select_split", "devices"]
     assert [d.field for d in get_recipe("wave_vit_b_in1k_384_ft").differences] == [
         "optimizer.lr", "optimizer.weight_decay", "schedule.min_lr", "epochs", "global_batch",
         "model_args.drop_path_rate", "data.select_split"]
@@ -529,6 +532,33 @@ def test_engine_values_and_missing_pieces():
     assert engine_values(get_recipe("wavemix_lite_144_7_cifar10"))["augment"] is False
     ade = engine_values(get_recipe("upernet_wave_vit_s_ade20k_160k"))
     assert ade["dataset_args"] == {"pipeline": "mmseg", "scale": [2048, 512], "crop_size": [512, 512]} and ade["augment"]
+
+
+def test_wtconvnext_ade20k_recipes_engine_view():
+    """Stage-wise layer decay and the prefix warm-up reach the engine; the ImageNet weights (a Google Drive page)
+    and the sliding-window test are named as what the engine cannot do, never fetched or dropped silently."""
+    import torch
+
+    import wavevision
+    from wavevision.engine.init import init_file
+    from wavevision.engine.recipe import engine_values, init_spec, missing_pieces
+
+    for size, layers in (("tiny", 6), ("small", 12), ("base", 12)):
+        recipe = get_recipe(f"upernet_wtconvnext_{size}_ade20k_160k")
+        v = engine_values(recipe)
+        assert (v["layer_decay"], v["layer_decay_type"], v["layer_decay_layers"]) == (0.9, "stage_wise", layers)
+        assert (v["warmup_iters"], v["warmup_ratio"], v["warmup_prefix"], v["scheduler"]) == (1500, 1e-6, True, "poly")
+        assert v["global_batch"] == 16 and v["batch_size"] == 2 and v["eval_every"] == 16_000 and "init" not in v
+        assert v["dataset_args"] == {"pipeline": "mmseg", "scale": [2048, 512], "crop_size": [512, 512]}
+        assert init_spec(recipe) is None and recipe.expected is None
+        gaps = missing_pieces(recipe)
+        assert any(g.startswith(f"initial weights (wtconvnext_{size}.in1k") and "give --init FILE" in g for g in gaps)
+        assert "the evaluation protocol (sliding-window test)" in gaps and len(gaps) == 2
+    with torch.device("meta"):
+        model = wavevision.create_model("upernet_wtconvnext_tiny")
+    with pytest.raises(ValueError, match=r"^init 'wtconvnext_tiny.in1k': .* no released file wavevision can download "
+                                         r"\(the authors publish them at https://drive\.google\.com/.*give --init FILE"):
+        init_file("wtconvnext_tiny.in1k", model)
 
 
 def test_recipe_layer_precedence_and_diff():
