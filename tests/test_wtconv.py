@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 import torch
 import torch.fx
-from _optional import require
 
 from wavevision.layers import WTConv1d, WTConv2d, min_wtconv_size
 from wavevision.layers.wtconv import max_wtconv_levels, wavelet_conv_filters, wtconv_dwt2, wtconv_idwt2
 from wavevision.models._builder import CheckpointMismatchError, load_state_dict_strict
+
+from _optional import require
 
 FIXTURE = torch.load(Path(__file__).parent / "data" / "wtconv_public.pt", weights_only=True)
 HAAR = ("db1", "haar")
