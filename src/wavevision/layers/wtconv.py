@@ -46,13 +46,18 @@ import torch.fx
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..ops._fx import is_tracing
 from ..ops.filterbank import wavelet_filters
 from ..ops.haar import haar_dwt2, haar_idwt2
 from ..ops.transform import HAAR_NAMES, check_wavelet
 from ..utils.validate import check_int
+from .layout import in_format_of
 
-__all__ = ["ScaleModule", "WTConv1d", "WTConv2d", "max_wtconv_levels", "min_wtconv_size", "wavelet_conv_filters",
-           "wtconv_check_input", "wtconv_dwt1", "wtconv_dwt2", "wtconv_idwt1", "wtconv_idwt2"]
+__all__ = [
+    "CHANNELS_LAST_MIN_PIXELS", "ScaleModule", "WTConv1d", "WTConv2d", "conv_layout", "max_wtconv_levels",
+    "min_wtconv_size", "wavelet_conv_filters", "wtconv_check_input", "wtconv_dwt1", "wtconv_dwt2", "wtconv_idwt1",
+    "wtconv_idwt2",
+]
 
 
 class ScaleModule(nn.Module):
@@ -142,6 +147,23 @@ def wtconv_check_input(x: Any, channels: int, wt_levels: int, ndim: int, cls: st
 def max_wtconv_levels(size: int) -> int:
     """The most WTConv levels a map of side ``size`` allows (the inverse of :func:`min_wtconv_size`)."""
     return 0 if size < 2 else (size - 1).bit_length()
+
+
+#: CPU maps of at least this many pixels (28 x 28) run their depthwise convolutions channels-last:
+#: there oneDNN's weight gradient of an NCHW depthwise convolution is 3-7 times slower (C = 96..384,
+#: kernel 5), while on smaller maps with many channels channels-last is the slower one
+#: (``benchmarks/wtconv_speed.py``; the values are the same either way).
+CHANNELS_LAST_MIN_PIXELS = 28 * 28
+
+
+def conv_layout(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in the memory format its depthwise convolution runs fastest in: channels-last for CPU
+    maps of at least :data:`CHANNELS_LAST_MIN_PIXELS` pixels, otherwise as it is (also while
+    traced or compiled, where the graph decides). A speed choice only: the result is ``x``'s values."""
+    if x.device.type != "cpu" or x.shape[-2] * x.shape[-1] < CHANNELS_LAST_MIN_PIXELS or is_tracing() \
+            or torch.compiler.is_compiling():
+        return x
+    return x.contiguous(memory_format=torch.channels_last)
 
 
 def wtconv_dwt2(x: torch.Tensor, wt_filter: torch.Tensor, fast_haar: bool) -> torch.Tensor:
@@ -234,10 +256,12 @@ class WTConv2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         wtconv_check_input(x, self.in_channels, self.wt_levels, 4, type(self).__name__)
-        out = self.base_scale(self.base_conv(x))
+        out = self.base_scale(self.base_conv(conv_layout(x)))
         if self.wt_levels:
             out = out + self.wavelet_branch(x)
-        return out if self.do_stride is None else self.do_stride(out)
+        if self.do_stride is not None:
+            out = self.do_stride(out)
+        return in_format_of(out, x)  # NCHW in, NCHW out, whatever format the convolutions ran in
 
     def wavelet_branch(self, x: torch.Tensor) -> torch.Tensor:
         """``Z^(1)``: analysis down to ``wt_levels``, a scaled depthwise conv of each level's four
@@ -262,7 +286,7 @@ class WTConv2d(nn.Module):
         conv, scale = self.wavelet_convs[i], self.wavelet_scale[i]
         assert isinstance(conv, nn.Conv2d) and isinstance(scale, ScaleModule)
         c = self.in_channels
-        y = F.conv2d(bands, _band_major(conv.weight, c, 0), None, 1, "same", 1, 4 * c)
+        y = F.conv2d(conv_layout(bands), _band_major(conv.weight, c, 0), None, 1, "same", 1, 4 * c)
         return _band_major(scale.weight, c, 1) * y
 
     def extra_repr(self) -> str:
@@ -327,5 +351,6 @@ class WTConv1d(nn.Module):
 
 
 # torch.fx: the input checks and each transform level are single graph nodes (wavevision.ops._fx).
-for _leaf in ("wtconv_check_input", "wtconv_dwt2", "wtconv_idwt2", "wtconv_dwt1", "wtconv_idwt1"):
+for _leaf in ("wtconv_check_input", "wtconv_dwt2", "wtconv_idwt2", "wtconv_dwt1", "wtconv_idwt1", "conv_layout",
+              "in_format_of"):
     torch.fx.wrap(_leaf)
