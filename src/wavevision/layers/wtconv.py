@@ -39,6 +39,7 @@ filters from :mod:`wavevision.ops.filterbank` and runs the strided convolutions.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -182,7 +183,7 @@ def wtconv_dwt2(x: torch.Tensor, wt_filter: torch.Tensor, fast_haar: bool) -> to
     return _band_major(y, x.shape[1], 1)
 
 
-def wtconv_idwt2(y: torch.Tensor, iwt_filter: torch.Tensor, size: tuple[int, int], fast_haar: bool) -> torch.Tensor:
+def wtconv_idwt2(y: torch.Tensor, iwt_filter: torch.Tensor, size: Sequence[int], fast_haar: bool) -> torch.Tensor:
     """One synthesis level of :class:`WTConv2d`: band-major (B, 4C, h, w) -> (B, C, H, W), cropped
     to the level's input ``size`` (the transpose of :func:`wtconv_dwt2`)."""
     if fast_haar:
