@@ -245,11 +245,48 @@ def imagenet_pipeline() -> str:
             + _source("imagenet_pipeline.json"))
 
 
+def wtconv_parity() -> str:
+    """WTConv2d / WTConv1d against the public modules (benchmarks/wtconv_parity.py)."""
+    d = _load("wtconv_parity.json")
+    rows = [[f"`{r['layer']}`", f"`{r['wt_type']}`", r["wt_levels"], r["stride"], r["in_channels"], r["kernel_size"],
+             "x".join(map(str, r["input"])), _count(r["params_ours"]),
+             "yes" if (r["params_ours"], r["trainable_ours"]) == (r["params_public"], r["trainable_public"]) else "**no**",
+             f"{r['max_abs_diff_float32']:.1e}", f"{r['max_abs_diff_float64']:.1e}"] for r in d["cases"]]
+    table = _table(["layer", "wavelet", "levels", "stride", "C", "kernel", "input", "params", "= public",
+                    "max abs diff float32", "max abs diff float64"], rows)
+    largest = max(r["max_abs_output"] for r in d["cases"])
+    haar = [r for r in d["cases"] if r["layer"] == "WTConv2d" and r["wt_type"] in ("db1", "haar") and r["wt_levels"]]
+    other = [r["max_abs_diff_float64"] for r in d["cases"] if r not in haar]
+    return (table + f"\n\nParameter counts equal the public ones in every case: {'yes' if d['params_equal'] else 'no'}. "
+            f"Outputs reach {largest:.1f} in magnitude; the largest difference is {d['worst_float32']:.1e} in float32 "
+            f"and {d['worst_float64']:.1e} in float64. In float64 the Haar cases differ by at most "
+            f"{max(r['max_abs_diff_float64'] for r in haar):.1e} (the fast Haar kernels use the exact 1/2 where the "
+            f"public filters hold sqrt(1/2) rounded to float32) and the others by at most {max(other):.1e}. "
+            f"Torch {d['torch']}. " + _source("wtconv_parity.json"))
+
+
+def wtconv_speed(name: str = "wtconv_speed.json") -> str:
+    """WTConv2d forward+backward against the public module (benchmarks/wtconv_speed.py)."""
+    d = _load(name)
+    rows = [[f"`{r['wavelet']}`", r["channels"], f"{r['side']}x{r['side']}", r["batch"], r["levels"],
+             f"{r['ours_ms']:.1f}", f"{r['public_ms']:.1f}", f"{r['ratio']:.2f}",
+             f"{r['cpu_ratio']:.2f}" if "cpu_ratio" in r else "-", f"{r['ours_mb']:.1f}", f"{r['public_mb']:.1f}"]
+            for r in d["rows"]]
+    table = _table(["wavelet", "C", "map", "batch", "levels", "ours ms", "public ms", "ours / public",
+                    "CPU time ours / public", f"ours {d['memory']}", f"public {d['memory']}"], rows)
+    load = (f"load average {d['load_before']:.1f} before and {d['load_after']:.1f} after"
+            if d.get("load_before") is not None else "load not recorded")
+    return (table + f"\n\nForward + backward, float32, {d['device']} ({d['cpu']}), torch {d['torch']}, "
+            f"{d['threads']} threads, `OMP_WAIT_POLICY={d['omp_wait_policy']}`, {load}; medians of {d['repeats']} "
+            f"alternating rounds; public side: {d['public']}. " + _source(name))
+
+
 TABLES: dict[str, Callable[..., str]] = {
     "models": models, "pretrained": pretrained, "recipes": recipes, "recipe-differences": recipe_differences,
     "main-output": main_output, "readme-digits": readme_digits, "wave-vit-digits": wave_vit_digits,
     "imagenet-pipeline": imagenet_pipeline, "recipe-costs": recipe_costs,
     "accel-runs": accel_runs,
+    "wtconv-parity": wtconv_parity, "wtconv-speed": wtconv_speed,
 }
 
 

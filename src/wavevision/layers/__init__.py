@@ -9,6 +9,7 @@ from .mlp import DWConvMlp, Mlp, TokenDWConv
 from .stems import STEM_TYPES, normalize_stem, patchify_stem, strided_stem
 from .wave_attention import Attention, ClassAttention, WaveAttention, attention
 from .wavemix_block import _MOVED, UPSAMPLE_MODES, WaveMixBlock, wavemix_mlp
+from .wtconv import WTConv1d, WTConv2d, min_wtconv_size
 
 __all__ = [
     "Attention",
@@ -23,9 +24,12 @@ __all__ = [
     "UPSAMPLE_MODES",
     "WaveAttention",
     "WaveMixBlock",
+    "WTConv1d",
+    "WTConv2d",
     "attention",
     "build_token_mixer",
     "drop_path",
+    "min_wtconv_size",
     "mixer_block",
     "normalize_stem",
     "patchify_stem",

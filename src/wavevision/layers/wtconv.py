@@ -39,18 +39,26 @@ filters from :mod:`wavevision.ops.filterbank` and runs the strided convolutions.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
+import torch.fx
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..ops._fx import is_tracing
 from ..ops.filterbank import wavelet_filters
 from ..ops.haar import haar_dwt2, haar_idwt2
 from ..ops.transform import HAAR_NAMES, check_wavelet
 from ..utils.validate import check_int
+from .layout import in_format_of
 
-__all__ = ["ScaleModule", "WTConv1d", "WTConv2d", "min_wtconv_size", "wavelet_conv_filters"]
+__all__ = [
+    "CHANNELS_LAST_MIN_PIXELS", "ScaleModule", "WTConv1d", "WTConv2d", "conv_layout", "max_wtconv_levels",
+    "min_wtconv_size", "wavelet_conv_filters", "wtconv_check_input", "wtconv_dwt1", "wtconv_dwt2", "wtconv_idwt1",
+    "wtconv_idwt2",
+]
 
 
 class ScaleModule(nn.Module):
@@ -109,6 +117,95 @@ def _band_major(t: torch.Tensor, c: int, dim: int) -> torch.Tensor:
     return t.unflatten(dim, (c, 4)).transpose(dim, dim + 1).flatten(dim, dim + 1)
 
 
+def _channel_major(t: torch.Tensor, c: int, dim: int) -> torch.Tensor:
+    """The inverse of :func:`_band_major`: band-major (b * C + c) back to per-channel (4c + b)."""
+    return t.unflatten(dim, (4, c)).transpose(dim, dim + 1).flatten(dim, dim + 1)
+
+
+def wtconv_check_input(x: Any, channels: int, wt_levels: int, ndim: int, cls: str) -> None:
+    """The input checks of a WTConv layer, each a one-line ``ValueError`` / ``TypeError``
+    (a ``torch.fx`` leaf: one graph node, run on every call)."""
+    what = "(batch, channels, height, width)" if ndim == 4 else "(batch, channels, length)"
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{cls} expects a {ndim}D {what} tensor, got {type(x).__name__}")
+    if x.dim() != ndim:
+        hint = "; add a batch dimension with x.unsqueeze(0) for a single sample" if x.dim() == ndim - 1 else ""
+        raise ValueError(f"{cls} expects a {ndim}D {what} tensor, got shape {tuple(x.shape)}{hint}")
+    if not x.is_floating_point():
+        raise TypeError(f"{cls} expects a floating-point tensor, got dtype {x.dtype}; convert it, e.g. x.float()")
+    if x.shape[1] != channels:
+        raise ValueError(f"{cls} was built for {channels} channels, got {x.shape[1]} (input shape {tuple(x.shape)}); "
+                         f"build it with in_channels=out_channels={x.shape[1]} or fix the input")
+    need = min_wtconv_size(wt_levels)
+    if min(x.shape[2:]) < need:
+        size = "x".join(str(n) for n in x.shape[2:])
+        side = f"{need}x{need}" if ndim == 4 else f"{need} samples"
+        raise ValueError(f"{cls} with wt_levels={wt_levels} needs inputs of at least {side} (each level halves the "
+                         f"size and the last one must have 2 samples to split), got {size}; use fewer levels "
+                         f"(at most {max_wtconv_levels(min(x.shape[2:]))} here) or a larger input")
+
+
+def max_wtconv_levels(size: int) -> int:
+    """The most WTConv levels a map of side ``size`` allows (the inverse of :func:`min_wtconv_size`)."""
+    return 0 if size < 2 else (size - 1).bit_length()
+
+
+#: CPU maps of at least this many pixels (28 x 28) run their depthwise convolutions channels-last:
+#: there oneDNN's weight gradient of an NCHW depthwise convolution is 3-7 times slower (C = 96..384,
+#: kernel 5), while on smaller maps with many channels channels-last is the slower one
+#: (``benchmarks/wtconv_speed.py``; the values are the same either way).
+CHANNELS_LAST_MIN_PIXELS = 28 * 28
+
+
+def conv_layout(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in the memory format its depthwise convolution runs fastest in: channels-last for CPU
+    maps of at least :data:`CHANNELS_LAST_MIN_PIXELS` pixels, otherwise as it is (also while
+    traced or compiled, where the graph decides). A speed choice only: the result is ``x``'s values."""
+    if x.device.type != "cpu" or x.shape[-2] * x.shape[-1] < CHANNELS_LAST_MIN_PIXELS or is_tracing() \
+            or torch.compiler.is_compiling():
+        return x
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+def wtconv_dwt2(x: torch.Tensor, wt_filter: torch.Tensor, fast_haar: bool) -> torch.Tensor:
+    """One analysis level of :class:`WTConv2d`: (B, C, H, W) -> (B, 4C, ceil(H/2), ceil(W/2)), band-major.
+
+    ``fast_haar``: the fast Haar kernels (``wt_filter`` unused); otherwise the public code's
+    arithmetic, a stride-2 depthwise correlation with the stored (4C, 1, L, L) filters after
+    zero-padding odd sides at the bottom / right.
+    """
+    if fast_haar:
+        return haar_dwt2(x, layout="band")
+    h, w = x.shape[-2:]
+    x = F.pad(x, (0, w % 2, 0, h % 2))
+    taps = wt_filter.shape[-1]
+    y = F.conv2d(x, wt_filter.to(x.dtype), stride=2, padding=taps // 2 - 1, groups=x.shape[1])
+    return _band_major(y, x.shape[1], 1)
+
+
+def wtconv_idwt2(y: torch.Tensor, iwt_filter: torch.Tensor, size: Sequence[int], fast_haar: bool) -> torch.Tensor:
+    """One synthesis level of :class:`WTConv2d`: band-major (B, 4C, h, w) -> (B, C, H, W), cropped
+    to the level's input ``size`` (the transpose of :func:`wtconv_dwt2`)."""
+    if fast_haar:
+        return haar_idwt2(y, layout="band", size=(size[0], size[1]))
+    c, taps = y.shape[1] // 4, iwt_filter.shape[-1]
+    x = F.conv_transpose2d(_channel_major(y, c, 1), iwt_filter.to(y.dtype), stride=2, padding=taps // 2 - 1, groups=c)
+    return x[..., : size[0], : size[1]]
+
+
+def wtconv_dwt1(x: torch.Tensor, wt_filter: torch.Tensor) -> torch.Tensor:
+    """One analysis level of :class:`WTConv1d`: (B, C, N) -> (B, 2C, ceil(N/2)), per channel (L, H)."""
+    x = F.pad(x, (0, x.shape[-1] % 2))
+    return F.conv1d(x, wt_filter.to(x.dtype), stride=2, padding=wt_filter.shape[-1] // 2 - 1, groups=x.shape[1])
+
+
+def wtconv_idwt1(y: torch.Tensor, iwt_filter: torch.Tensor, size: int) -> torch.Tensor:
+    """One synthesis level of :class:`WTConv1d`: (B, 2C, n) per channel (L, H) -> (B, C, ``size``)."""
+    x = F.conv_transpose1d(y, iwt_filter.to(y.dtype), stride=2, padding=iwt_filter.shape[-1] // 2 - 1,
+                           groups=y.shape[1] // 2)
+    return x[..., :size]
+
+
 class WTConv2d(nn.Module):
     """The WTConv layer (module docstring): a drop-in for a depthwise ``nn.Conv2d``.
 
@@ -124,6 +221,11 @@ class WTConv2d(nn.Module):
 
     Input (B, C, H, W) of any floating dtype, with sides of at least
     :func:`min_wtconv_size` ``(wt_levels)``; output (B, C, ceil(H / stride), ceil(W / stride)).
+
+    Attributes:
+        use_fast_haar: ``True`` (default) runs Haar layers on the fast Haar kernels; ``False``
+            runs them as the stored filters' convolutions, the public code's arithmetic (equal
+            up to float rounding: the stored filters hold sqrt(1/2) rounded to float32).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 5, stride: int = 1, bias: bool = True,
@@ -132,10 +234,12 @@ class WTConv2d(nn.Module):
         c, kernel_size, stride, levels, name = _check_args(type(self).__name__, in_channels, out_channels, kernel_size,
                                                            stride, wt_levels, wt_type)
         self.in_channels = c
+        self.kernel_size = kernel_size
         self.wt_levels = levels
         self.wt_type = name
         self.stride = stride
         self.dilation = 1
+        self.use_fast_haar = True
         dec, rec = wavelet_conv_filters(name, c)
         self.wt_filter = nn.Parameter(dec, requires_grad=False)
         self.iwt_filter = nn.Parameter(rec, requires_grad=False)
@@ -149,31 +253,33 @@ class WTConv2d(nn.Module):
     @property
     def fast_haar(self) -> bool:
         """Whether the transforms take the fast Haar kernels (else the strided filter convolutions)."""
-        return self.wt_type in HAAR_NAMES
+        return self.use_fast_haar and self.wt_type in HAAR_NAMES
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self._check_input(x)
-        out = self.base_scale(self.base_conv(x))
+        wtconv_check_input(x, self.in_channels, self.wt_levels, 4, type(self).__name__)
+        out = self.base_scale(self.base_conv(conv_layout(x)))
         if self.wt_levels:
             out = out + self.wavelet_branch(x)
-        return out if self.do_stride is None else self.do_stride(out)
+        if self.do_stride is not None:
+            out = self.do_stride(out)
+        return in_format_of(out, x)  # NCHW in, NCHW out, whatever format the convolutions ran in
 
     def wavelet_branch(self, x: torch.Tensor) -> torch.Tensor:
         """``Z^(1)``: analysis down to ``wt_levels``, a scaled depthwise conv of each level's four
         sub-bands, then synthesis from the coarsest level, adding each level's LL on the way up."""
-        c = self.in_channels
+        c, fast = self.in_channels, self.fast_haar
         sizes, levels = [], []
         ll = x
         for i in range(self.wt_levels):
-            sizes.append((ll.shape[-2], ll.shape[-1]))
-            bands = self.dwt(ll)  # (B, 4C, h, w), band-major: LL | LH | HL | HH
+            sizes.append(ll.shape[-2:])
+            bands = wtconv_dwt2(ll, self.wt_filter, fast)  # (B, 4C, h, w), band-major: LL | LH | HL | HH
             ll = bands[:, :c]
             levels.append(self.level_conv(i, bands))
         z = levels[-1]
         for i in reversed(range(self.wt_levels)):
             if i < self.wt_levels - 1:
                 z = torch.cat([levels[i][:, :c] + z, levels[i][:, c:]], dim=1)
-            z = self.idwt(z, sizes[i])
+            z = wtconv_idwt2(z, self.iwt_filter, sizes[i], fast)
         return z
 
     def level_conv(self, i: int, bands: torch.Tensor) -> torch.Tensor:
@@ -181,49 +287,20 @@ class WTConv2d(nn.Module):
         conv, scale = self.wavelet_convs[i], self.wavelet_scale[i]
         assert isinstance(conv, nn.Conv2d) and isinstance(scale, ScaleModule)
         c = self.in_channels
-        y = F.conv2d(bands, _band_major(conv.weight, c, 0), None, 1, "same", 1, 4 * c)
+        y = F.conv2d(conv_layout(bands), _band_major(conv.weight, c, 0), None, 1, "same", 1, 4 * c)
         return _band_major(scale.weight, c, 1) * y
 
-    def dwt(self, x: torch.Tensor) -> torch.Tensor:
-        """One analysis level: (B, C, H, W) -> (B, 4C, ceil(H/2), ceil(W/2)) band-major."""
-        if self.fast_haar:
-            return haar_dwt2(x, layout="band")
-        h, w = x.shape[-2:]
-        x = F.pad(x, (0, w % 2, 0, h % 2))
-        taps = self.wt_filter.shape[-1]
-        y = F.conv2d(x, self.wt_filter.to(x.dtype), stride=2, padding=taps // 2 - 1, groups=self.in_channels)
-        return _band_major(y, self.in_channels, 1)
-
-    def idwt(self, y: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        """One synthesis level: band-major (B, 4C, h, w) -> (B, C, H, W) for the level's input ``size``."""
-        if self.fast_haar:
-            return haar_idwt2(y, layout="band", size=size)
-        c, taps = self.in_channels, self.iwt_filter.shape[-1]
-        y = y.unflatten(1, (4, c)).transpose(1, 2).flatten(1, 2)  # back to per-channel bands
-        x = F.conv_transpose2d(y, self.iwt_filter.to(y.dtype), stride=2, padding=taps // 2 - 1, groups=c)
-        return x[..., : size[0], : size[1]]
-
-    def _check_input(self, x: torch.Tensor) -> None:
-        if not isinstance(x, torch.Tensor) or x.dim() != 4:
-            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(f"{type(self).__name__} expects a 4D (batch, channels, height, width) tensor, got {shape}")
-        if x.shape[1] != self.in_channels:
-            raise ValueError(f"{type(self).__name__} was built for {self.in_channels} channels, got {x.shape[1]} "
-                             f"(input shape {tuple(x.shape)})")
-        need = min_wtconv_size(self.wt_levels)
-        if min(x.shape[-2:]) < need:
-            raise ValueError(f"{type(self).__name__} with wt_levels={self.wt_levels} needs maps of at least {need}x{need} "
-                             f"(each level halves the map and the last must have 2 samples to split), got "
-                             f"{x.shape[-2]}x{x.shape[-1]}; use fewer levels or a larger input")
-
     def extra_repr(self) -> str:
-        return f"{self.in_channels}, wt_levels={self.wt_levels}, wt_type={self.wt_type!r}, stride={self.stride}"
+        return (f"{self.in_channels}, kernel_size={self.kernel_size}, wt_levels={self.wt_levels}, "
+                f"wt_type={self.wt_type!r}, stride={self.stride}")
 
 
 class WTConv1d(nn.Module):
     """The 1D WTConv layer (public ``wtconv1d.py``, from TimePoint): sequences (B, C, N), two
     sub-bands (L, H) per level; same arguments, keys and conventions as :class:`WTConv2d`
-    (``stride`` here is an average pool of ``stride`` samples, as in the public 1D code)."""
+    (``stride`` here is an average pool of ``stride`` samples, as in the public 1D code, so the
+    output has ``N // stride`` samples). Every wavelet, Haar included, runs as the stored
+    filters' strided convolutions."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 5, stride: int = 1, bias: bool = True,
                  wt_levels: int = 1, wt_type: str = "db1") -> None:
@@ -231,6 +308,7 @@ class WTConv1d(nn.Module):
         c, kernel_size, stride, levels, name = _check_args(type(self).__name__, in_channels, out_channels, kernel_size,
                                                            stride, wt_levels, wt_type)
         self.in_channels = c
+        self.kernel_size = kernel_size
         self.wt_levels = levels
         self.wt_type = name
         self.stride = stride
@@ -246,13 +324,7 @@ class WTConv1d(nn.Module):
         self.do_stride = nn.AvgPool1d(kernel_size=stride, stride=stride) if stride > 1 else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not isinstance(x, torch.Tensor) or x.dim() != 3 or x.shape[1] != self.in_channels:
-            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(f"WTConv1d expects a (batch, {self.in_channels}, length) tensor, got {shape}")
-        need = min_wtconv_size(self.wt_levels)
-        if x.shape[-1] < need:
-            raise ValueError(f"WTConv1d with wt_levels={self.wt_levels} needs sequences of at least {need} samples, "
-                             f"got {x.shape[-1]}; use fewer levels or a longer input")
+        wtconv_check_input(x, self.in_channels, self.wt_levels, 3, type(self).__name__)
         out = self.base_scale(self.base_conv(x))
         if self.wt_levels:
             out = out + self.wavelet_branch(x)
@@ -260,22 +332,26 @@ class WTConv1d(nn.Module):
 
     def wavelet_branch(self, x: torch.Tensor) -> torch.Tensor:
         """As :meth:`WTConv2d.wavelet_branch`, with two sub-bands per channel (per-channel order)."""
-        c, taps = self.in_channels, self.wt_filter.shape[-1]
         sizes, levels = [], []
         low = x
         for conv, scale in zip(self.wavelet_convs, self.wavelet_scale):
             sizes.append(low.shape[-1])
-            low = F.pad(low, (0, low.shape[-1] % 2))
-            bands = F.conv1d(low, self.wt_filter.to(x.dtype), stride=2, padding=taps // 2 - 1, groups=c)
+            bands = wtconv_dwt1(low, self.wt_filter)
             low = bands[:, 0::2]
             levels.append(scale(conv(bands)))
         z = levels[-1]
         for i in reversed(range(self.wt_levels)):
             if i < self.wt_levels - 1:
                 z = torch.stack([levels[i][:, 0::2] + z, levels[i][:, 1::2]], dim=2).flatten(1, 2)
-            z = F.conv_transpose1d(z, self.iwt_filter.to(x.dtype), stride=2, padding=taps // 2 - 1, groups=c)
-            z = z[..., : sizes[i]]
+            z = wtconv_idwt1(z, self.iwt_filter, sizes[i])
         return z
 
     def extra_repr(self) -> str:
-        return f"{self.in_channels}, wt_levels={self.wt_levels}, wt_type={self.wt_type!r}, stride={self.stride}"
+        return (f"{self.in_channels}, kernel_size={self.kernel_size}, wt_levels={self.wt_levels}, "
+                f"wt_type={self.wt_type!r}, stride={self.stride}")
+
+
+# torch.fx: the input checks and each transform level are single graph nodes (wavevision.ops._fx).
+for _leaf in ("wtconv_check_input", "wtconv_dwt2", "wtconv_idwt2", "wtconv_dwt1", "wtconv_idwt1", "conv_layout",
+              "in_format_of"):
+    torch.fx.wrap(_leaf)
