@@ -322,6 +322,36 @@ def test_upernet_recipes_validate_every_16k_iterations():
     assert all("eval_every" not in engine_values(get_recipe(n)) for n in list_recipes() if "upernet" not in n)
 
 
+# -- the sliding-window test (MMSegmentation's mode='slide') -------------------------------------------------
+
+
+def test_sliding_window_validates_and_tests_by_windows(tmp_path, monkeypatch):
+    """With sliding_window, validation and the final test run the model on CROP windows every STRIDE pixels
+    (engine/tasks/segmentation.py's slide_inference), and report what evaluate(..., sliding_window) reports."""
+    import wavevision.engine.tasks.segmentation as seg
+    from wavevision.engine.evaluate import evaluate
+
+    calls = []
+    slide = seg.slide_inference
+    monkeypatch.setattr(seg, "slide_inference", lambda model, x, crop, stride: calls.append((crop, stride)) or
+                        slide(model, x, crop, stride))
+    cfg = dict(dataset="digit-scenes", dataset_args=dict(num_scenes=6), epochs=1, max_train_batches=1, batch_size=3,
+               max_eval_batches=1, sliding_window=[24, 16], deterministic=True, threads=1, progress=False, plots=False,
+               output=str(tmp_path / "run"))
+    result = train(cfg)
+    assert calls and set(calls) == {((24, 24), (16, 16))} and result.config["sliding_window"] == [24, 16]
+    from wavevision.data import build_dataset
+
+    val = build_dataset("digit-scenes", "val", num_scenes=6)
+    again = evaluate(result.model, *val, batch_size=6, max_batches=1, sliding_window=(24, 16))
+    assert again["miou"] == pytest.approx(result.history[0]["val_miou"])
+    with pytest.raises(ValueError, match="sliding_window is a segmentation test, but digits is a classification "
+                                         "dataset; drop --sliding-window"):
+        train({**cfg, "dataset": "digits", "dataset_args": {}, "output": str(tmp_path / "cls")})
+    with pytest.raises(ValueError, match=r"sliding_window is CROP STRIDE, the stride at most the crop .* got \[16, 24\]"):
+        resolve_config(overrides=dict(sliding_window=[16, 24]))
+
+
 # -- a recipe's initial weights, downloaded -------------------------------------------------------------------
 
 

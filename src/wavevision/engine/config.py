@@ -98,6 +98,10 @@ class TrainConfig:
         "with iterations: validate (and keep the best weights) every N optimizer steps instead of once per pass over "
         "the data (MMSegmentation's evaluation interval, 16,000 in its 160k schedule); the data then streams pass "
         "after pass, and each record of the log covers one such interval", min=1, max=_MAX_STEPS))
+    sliding_window: list[int] | None = field(default=None, metadata=_opt(
+        "segmentation: validate and test by sliding windows of CROP pixels every STRIDE (MMSegmentation's "
+        "mode='slide'; 512 341 in its ADE20K configs), the windows' logits averaged where they overlap; unset: whole "
+        "images", min=1, max=_MAX_BATCH))
     batch_size: int = field(default=64, metadata=_opt("training batch size per process", min=1, max=_MAX_BATCH))
     accum_steps: int = field(default=1, metadata=_opt(
         "batches whose gradients are summed into each optimizer step (gradient accumulation)", min=1, max=_MAX_BATCH))
@@ -286,6 +290,10 @@ class TrainConfig:
         if self.warmup_epochs and self.warmup_iters:
             raise ValueError(f"{name('warmup_iters')} is set and so is warmup_epochs; give the warm-up in epochs or in "
                              "steps, not both")
+        window = self.sliding_window
+        if window is not None and (len(window) != 2 or window[1] > window[0]):
+            raise ValueError(f"{name('sliding_window')} is CROP STRIDE, the stride at most the crop (MMSegmentation's "
+                             f"ADE20K test: 512 341), got {window}")
         if self.warmup_prefix and self.warmup_ratio is None:
             raise ValueError(f"{name('warmup_prefix')} needs warmup_ratio (the engine's own warm-up, without it, already "
                              "starts the schedule when it ends): set --warmup-ratio, or drop warmup_prefix")

@@ -99,6 +99,9 @@ def prepare(cfg: TrainConfig, ctx: DistContext, model: nn.Module | None = None,
         _check_recipe_layout(cfg)
     train, val, test = _open_splits(cfg, ctx, datasets)
     task = get_task(train.info.task)
+    if cfg.sliding_window is not None and task.name != "segmentation":
+        raise ValueError(f"sliding_window is a segmentation test, but {cfg.dataset} is a {task.name} dataset; drop "
+                         "--sliding-window")
     cfg = resolve_model(cfg, train.info, task, model, train.data)
     mix = build_mix(cfg, task, getattr(train.info, "num_classes", None))
     accum = accumulation_steps(cfg, ctx.world_size)

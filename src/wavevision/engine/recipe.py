@@ -4,7 +4,7 @@
 arguments, dataset and its options, epochs, batch per process, global batch (by accumulation), the scaled learning rate,
 optimizer (Adam betas/eps, Nesterov, no-decay kinds, layer decay: timm's or stage-wise), weight decay, momentum, warm-up (epochs or steps, start ratio), schedule (cosine with cool-down,
 step, poly), min lr, label smoothing, Mixup/CutMix (with timm), clipping, EMA, AMP,
-augmentation); :func:`missing_pieces` names, in words, every part of the recipe the engine
+augmentation, the sliding-window test); :func:`missing_pieces` names, in words, every part of the recipe the engine
 cannot do yet, so that training a recipe never drops a setting silently.
 """
 from __future__ import annotations
@@ -113,6 +113,8 @@ def engine_values(recipe: Recipe) -> dict[str, Any]:
         values["iterations"] = recipe.iterations
         if recipe.eval.interval is not None:
             values["eval_every"] = recipe.eval.interval
+    if _sliding(recipe) is not None:
+        values["sliding_window"] = list(_sliding(recipe) or ())
     if opt.momentum is not None:
         values["momentum"] = opt.momentum
     values.update(_optimizer_details(opt))
@@ -171,6 +173,17 @@ def engine_values(recipe: Recipe) -> dict[str, Any]:
     if sizes:  # multi-scale training (the 3x schedules): the detector's own resize draws the short side
         values["model_args"]["train_sizes"] = list(sizes[0])
     return values
+
+
+def _sliding(recipe: Recipe) -> tuple[int, int] | None:
+    """(crop, stride) of the recipe's sliding-window test when the engine performs it: square windows and
+    strides, on images the dataset's pipeline=mmseg rescales to the recipe's test scale."""
+    ev, mmseg = recipe.eval, _mmseg_args(recipe)
+    if ev.mode != "sliding" or ev.window is None or ev.stride is None or mmseg is None:
+        return None
+    if ev.window[0] != ev.window[1] or ev.stride[0] != ev.stride[1] or list(ev.size or ()) != mmseg["scale"]:
+        return None
+    return ev.window[0], ev.stride[0]
 
 
 def _optimizer_details(opt: Optimizer) -> dict[str, Any]:
@@ -301,7 +314,8 @@ def missing_pieces(recipe: Recipe) -> list[str]:
         mmseg = _mmseg_args(recipe)
         if not (recipe.loss.name == "detection" and recipe.eval.size == _DETECTOR_RESIZE[0]) and not _eval_args(
                 recipe) and not (
-                mmseg and recipe.eval.mode == "whole" and list(recipe.eval.size or ()) == mmseg["scale"]):
+                mmseg and recipe.eval.mode == "whole" and list(recipe.eval.size or ()) == mmseg["scale"]) and \
+                _sliding(recipe) is None:
             gaps.append(f"the evaluation protocol ({detail})")
     return gaps + _pipeline_gaps(recipe)
 

@@ -314,12 +314,17 @@ class _Run:
         try:
             metrics = evaluate(self.plan.eval_model, val.data, val.info, batch_size=self.plan.eval_batch_size(val.info),
                                amp=cfg.amp, num_workers=cfg.num_workers, max_batches=cfg.max_eval_batches, ctx=self.ctx,
-                               progress=cfg.progress, desc=f"val {self.state.epoch + 1}")
+                               progress=cfg.progress, desc=f"val {self.state.epoch + 1}", sliding_window=self._window_test())
         except NonFiniteOutputs as e:  # in training, the advice is the diverging loss's, not "load another checkpoint"
             raise ValueError(f"validation in epoch {self.state.epoch + 1}: {e.what}; the training diverged: "
                              "lower --lr, set --clip-grad, or use --amp none") from None
         record["epoch_seconds"] += metrics["seconds"]
         return {f"val_{k}": v for k, v in metrics.items() if k not in ("images", "seconds", "images_per_second")}
+
+    def _window_test(self) -> tuple[int, int] | None:
+        """(crop, stride) of the sliding-window test (``sliding_window``), or None for whole images."""
+        window = self.cfg.sliding_window
+        return None if window is None else (window[0], window[1])
 
     def _end_epoch(self, record: dict[str, Any]) -> None:
         """Best epoch, checkpoint, log line, callbacks."""
@@ -521,7 +526,8 @@ class _Run:
         if plan.test is not None:
             test_metrics = evaluate(plan.model, plan.test.data, plan.test.info, amp=cfg.amp, ctx=self.ctx,
                                     batch_size=plan.eval_batch_size(plan.test.info), num_workers=cfg.num_workers,
-                                    max_batches=cfg.max_eval_batches, progress=cfg.progress, desc="test")
+                                    max_batches=cfg.max_eval_batches, progress=cfg.progress, desc="test",
+                                    sliding_window=self._window_test())
             example = self._example(plan.test)
         if not self.ctx.is_main:
             return test_metrics, None
