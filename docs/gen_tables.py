@@ -156,6 +156,22 @@ def recipe_differences() -> str:
     return _table(["recipe", "field", "departs from the reference because"], rows)
 
 
+def wtconv_segmentation() -> str:
+    """UperNet on WTConvNeXt: each model's backbone, size at 512x512, recipe and its cost (the records)."""
+    import wavevision
+    from wavevision.recipes import get_recipe, list_recipes
+
+    rows = []
+    for name in wavevision.list_models("upernet_wtconvnext_*"):
+        cfg, recipe = wavevision.get_pretrained_cfg(name), get_recipe(f"{name}_ade20k_160k")
+        rows.append([f"`{name}`", f"`{name.removeprefix('upernet_')}`", _size(cfg), _count(cfg.get("params")),
+                     _macs(cfg.get("macs")), f"`{recipe.name}`", f"{recipe.cost.accelerator_hours:g}",
+                     recipe.cost.accelerator, _result(cfg) if cfg.get("metrics") else "none published"])
+    assert len(rows) == len(list_recipes("upernet_wtconvnext_*"))
+    return _table(["model", "backbone", "input", "params", "MACs", "recipe", "est. hours", "on", "ADE20K result"],
+                  rows)
+
+
 # ---------------------------------------------------------------- tables from benchmarks/results
 
 
@@ -287,6 +303,7 @@ TABLES: dict[str, Callable[..., str]] = {
     "imagenet-pipeline": imagenet_pipeline, "recipe-costs": recipe_costs,
     "accel-runs": accel_runs,
     "wtconv-parity": wtconv_parity, "wtconv-speed": wtconv_speed,
+    "wtconv-segmentation": wtconv_segmentation,
 }
 
 
