@@ -297,6 +297,20 @@ def wtconv_speed(name: str = "wtconv_speed.json") -> str:
             f"alternating rounds; public side: {d['public']}. " + _source(name))
 
 
+def wtconvnext_parity() -> str:
+    """WTConvNeXt-T/S/B against the public model built through timm (benchmarks/wtconvnext_parity.py)."""
+    d = _load("wtconvnext_parity.json")
+    rows = [[f"`{r['model']}`", f"{_count(r['params_ours'])} / {_count(r['params_public'])}",
+             f"{_count(r['trainable_ours'])} / {_count(r['trainable_public'])}",
+             "yes" if r["keys_equal"] and r["shapes_equal"] else "no", "yes" if r["init_equal"] else "no",
+             f"{r['max_abs_diff_logits']:.1e}", f"{_macs(r['macs_ours'])} / {_macs(r['macs_public'])}"]
+            for r in d["rows"]]
+    table = _table(["model", "params (ours / public)", "trainable", "same keys and shapes", "same seeded init",
+                    "max abs logit difference", "MACs at 224 (ours / public)"], rows)
+    return (table + f"\n\n{d['input']}; timm {d['timm']}, torch {d['torch']}, {d['time']}. "
+            + _source("wtconvnext_parity.json"))
+
+
 TABLES: dict[str, Callable[..., str]] = {
     "models": models, "pretrained": pretrained, "recipes": recipes, "recipe-differences": recipe_differences,
     "main-output": main_output, "readme-digits": readme_digits, "wave-vit-digits": wave_vit_digits,
@@ -304,6 +318,7 @@ TABLES: dict[str, Callable[..., str]] = {
     "accel-runs": accel_runs,
     "wtconv-parity": wtconv_parity, "wtconv-speed": wtconv_speed,
     "wtconv-segmentation": wtconv_segmentation,
+    "wtconvnext-parity": wtconvnext_parity,
 }
 
 
