@@ -449,7 +449,8 @@ def test_wtconvnext_maps_are_the_backbones_through_their_own_norms_at_odd_sizes(
     for size in ((96, 96), (101, 99), (128, 100)):
         with torch.no_grad():
             assert model(torch.rand(1, 3, *size)).shape == (1, 150, *size)
-    with pytest.raises(ValueError, match="too small for UperNet: the minimum is 96x96"):
+    with pytest.raises(ValueError, match=r"too small for UperNet: the minimum is 96x96 \(the smallest input its "
+                                         r"wtconvnext_tiny backbone takes\); resize or pad"):
         model(torch.rand(1, 3, 95, 128))
 
 

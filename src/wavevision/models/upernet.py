@@ -318,7 +318,7 @@ class UperNet(ModelBase):
     # ---- the timm interface ---------------------------------------------------------------
 
     def _check_input(self, x: torch.Tensor) -> None:
-        check_image(x, "UperNet", self.in_chans, self.min_input_size, "one stride-32 cell of the backbone")
+        check_image(x, "UperNet", self.in_chans, self.min_input_size, f"the smallest input its {self.backbone_name} backbone takes")
 
     def _maps(self, x: torch.Tensor, indices: Sequence[int] | None = None, norm: bool = False,
               stop_early: bool = True) -> list[torch.Tensor]:
