@@ -263,8 +263,10 @@ def _wtconvnext_ade20k(size):
         # 8 GPUs x batch_size 2; AmpOptimWrapper loss_scale='dynamic'
         "epochs": None, "iterations": 160_000, "global_batch": 16, "devices": 8, "amp": "fp16", "loss_scale": "dynamic",
         "ema": None, "clip_grad": None, "loss": loss("segmentation", aux_weight=0.4),
-        # test_cfg mode='slide', crop_size (512, 512), stride (341, 341); val_interval 16000 (schedule_160k.py)
-        "eval": evaluation("sliding", "miou", size=[2048, 512], window=[512, 512], stride=[341, 341], interval=16_000),
+        # test_cfg mode='slide', crop_size (512, 512), stride (341, 341); val_dataloader batch_size 1 (half the
+        # training's 2 per GPU); val_interval 16000 (schedule_160k.py)
+        "eval": evaluation("sliding", "miou", size=[2048, 512], window=[512, 512], stride=[341, 341], batch=0.5,
+                           interval=16_000),
         "init": f"wtconvnext_{size}.in1k (backbone, the authors' ImageNet-1k checkpoint on Google Drive)",
         "frozen_norm": False,  # norm_cfg SyncBN requires_grad=True
         "expected": None,  # the repository publishes no ADE20K result

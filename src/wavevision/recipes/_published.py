@@ -317,10 +317,10 @@ def _wtconvnext_ade20k(size: str) -> Recipe:
              "28-39 (AmpOptimWrapper: AdamW 1e-4, betas, weight decay 0.05, dynamic loss scale; "
              "LearningRateDecayOptimizerConstructor stage_wise 0.9 over num_layers), 41-52 (LinearLR from 1e-6 for "
              "1500 iterations, then PolyLR power 1 from 1500 to 160000, eta_min 0), 55 (2 images per GPU; 8 GPUs, "
-             "line 54)") if size != "base" else (
+             "line 54), 56 (1 image per GPU in validation)") if size != "base" else (
              "1-12 (base of upernet_wtconvnext.py: arch base, drop path 0.4, layer scale 1.0; in_channels; slide "
              "test 512/341), 14-25 (AdamW, stage_wise 0.9 over 12 layers, dynamic loss scale), 27-38 (LinearLR + "
-             "PolyLR), 41 (2 images per GPU)")
+             "PolyLR), 41-42 (2 images per GPU; 1 in validation)")
     note = (f"{config}: {lines}; {_WTCONV_CONFIGS}/upernet_wtconvnext.py (SyncBN, SegDataPreProcessor: mean/std, "
             "BGR to RGB, pad 0 / 255; UPerHead 512 channels, pool scales 1/2/3/6, dropout 0.1; FCNHead on in_index 2, "
             "256 channels, loss weight 0.4); semantic_segmentation/mmseg/models/backbones/wtconvnext.py (norm0-3 "
@@ -340,7 +340,8 @@ def _wtconvnext_ade20k(size: str) -> Recipe:
         schedule=Schedule("poly", warmup_iters=1500, warmup_ratio=1e-6, warmup_prefix=True, power=1.0, min_lr=0.0),
         iterations=160_000, devices=8, global_batch=16, amp="fp16", loss_scale="dynamic",
         loss=Loss("segmentation", aux_weight=0.4),
-        eval=EvalProtocol("sliding", "miou", size=(2048, 512), window=(512, 512), stride=(341, 341), interval=16_000),
+        eval=EvalProtocol("sliding", "miou", size=(2048, 512), window=(512, 512), stride=(341, 341), batch=0.5,
+                          interval=16_000),
         init=f"wtconvnext_{size}.in1k (backbone, the authors' ImageNet-1k checkpoint on Google Drive)",
         reference=Source(_WTCONV, config, note=note),
         cost=_cost(model, 160_000 * 16, "160,000 iterations x 16 crops of 512x512 (auxiliary head not in the MACs)"),
