@@ -266,6 +266,17 @@ def test_inputs_below_the_minimum_are_refused_naming_it():
         assert fewer.eval()(torch.rand(1, 3, 32, 33)).shape == (1, 1000)
 
 
+def test_bad_arguments_are_refused_naming_them():
+    with pytest.raises(ValueError, match=r"depths must list one value per stage \(4\), got 3"):
+        small_model("wtconvnext_tiny", depths=3)
+    with pytest.raises(ValueError, match=r"wt_levels\[0\]"):
+        small_model("wtconvnext_tiny", wt_levels=(-1, 4, 3, 2))
+    model = small_model("wtconvnext_tiny", kernel_sizes=3)  # one kernel side for every stage
+    assert {b.conv_dw.base_conv.kernel_size for s in model.stages for b in s.blocks} == {(3, 3)}
+    with pytest.raises(TypeError, match="unknown argument"):
+        small_model("wtconvnext_tiny", output_stride=16)  # the public dilated variant is not built here
+
+
 def test_grad_checkpointing_gives_the_same_outputs_and_gradients():
     kw = dict(depths=(2, 1, 3, 1), drop_path_rate=0.2)
     plain = small_model("wtconvnext_tiny", **kw).double().train()
