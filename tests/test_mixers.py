@@ -354,6 +354,9 @@ def test_mixer_wtconv_takes_the_models_wavelet():
     assert model(torch.randn(1, 1, 16, 16)).shape == (1, 10)
 
 
+ABLATION_POOL = wavevision.create_model("mixer_pool", depth=1)
+
+
 def test_ablation_model_errors():
     with pytest.raises(ValueError, match="dwt mixer only"):
         wavevision.create_model("mixer_pool", level=2)
@@ -369,8 +372,13 @@ def test_ablation_model_errors():
         wavevision.create_model("mixer_wtconv", mode="symmetric")
     with pytest.raises(TypeError, match="wavelet=..., not in mixer_kwargs"):
         wavevision.create_model("mixer_wtconv", mixer_kwargs={"wavelet": "db2"})
-    with pytest.raises(ValueError, match="wt_levels=4 needs maps of at least 9x9"):  # 16x16 input: 8x8 maps
-        wavevision.create_model("mixer_wtconv", mixer_kwargs={"wt_levels": 4})(torch.zeros(1, 1, 16, 16))
+    # 4 levels need 9x9 maps: 17x17 inputs (patch 2 -> 9, padded to 10); 16x16 gives 8x8 maps
+    deep = wavevision.create_model("mixer_wtconv", mixer_kwargs={"wt_levels": 4})
+    with pytest.raises(ValueError, match=r"too small for MixerNet: the minimum is 17x17 \(the wtconv mixer's 4 wavelet "
+                                         r"levels need 9x9 maps\)"):
+        deep(torch.zeros(1, 1, 16, 17))
+    assert deep(torch.zeros(1, 1, 17, 17)).shape == (1, 10)
+    assert wavevision.create_model("mixer_wtconv").min_input_size == 5 and not hasattr(ABLATION_POOL, "min_input_size")
 
 
 def test_random_mixer_seed_differs_per_block_and_survives_checkpoints(tmp_path):

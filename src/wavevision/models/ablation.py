@@ -25,11 +25,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import torch
 import torch.nn as nn
 
 from ..data.embedded import DIGITS_MEAN, DIGITS_STD
 from ..layers.mixers import MIXERS, _pair, mixer_block
+from ..layers.wtconv import min_wtconv_size
 from ..ops.transform import DEFAULT_MODE
+from ._base import check_image
 from ._builder import build_model
 from ._pretrained import PretrainedCfg, generate_default_cfgs
 from ._registry import register_model
@@ -114,6 +117,15 @@ class MixerNet(WaveMix):
                         **self._mixer_options(mixer, dict(mixer_kwargs or {}), i, stride))
             for i in range(depth)
         )
+        if mixer == "wtconv":
+            # WTConv's levels need maps of min_wtconv_size(levels) a side: the smallest input giving them
+            levels = self.layers[0].mixer.wtconv.wt_levels
+            need = min_wtconv_size(levels)
+            self.min_input_size = next(n for n in range(1, 64 * need) if min(self.feature_grid((n, n), stride)) >= need)
+            self._min_why = f"the wtconv mixer's {levels} wavelet levels need {need}x{need} maps"
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        check_image(x, type(self).__name__, self.in_chans, getattr(self, "min_input_size", 1), getattr(self, "_min_why", ""))
 
     def _mixer_options(self, mixer: str, options: dict[str, Any], index: int, stride: int) -> dict[str, Any]:
         if mixer == "random" and options.get("seed") is not None:
@@ -224,3 +236,6 @@ def mixer_identity(**kwargs: Any) -> MixerNet:
 def mixer_wtconv(**kwargs: Any) -> MixerNet:
     """WTConv (5x5 kernels, 2 Haar levels) in place of the Haar DWT, ff_channel 28 to match the others' size."""
     return _mixer("mixer_wtconv", "wtconv", kwargs, ff_channel=28)
+
+
+torch.fx.wrap("check_image")  # the input check is one torch.fx graph node, as in WaveMix
