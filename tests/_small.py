@@ -23,6 +23,7 @@ BY_FAMILY: dict[str, dict[str, Any]] = {
     "wave_vit": _VIT,
     "upernet": {"backbone_args": _VIT, "channels": 32},  # the small Wave-ViT backbone, a 32-channel decoder
     "wavemixsr": {"depth": 1, "final_dim": 16, "ff_channel": 16},  # blocks run at the output size (x8: 64x the area)
+    "wtconvnext": {"depths": (1, 1, 1, 1), "dims": (8, 16, 24, 32)},  # wt_levels kept: inputs of at least 96 px
 }
 # Single models that need more than their family's overrides.
 BY_MODEL: dict[str, dict[str, Any]] = {

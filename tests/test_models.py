@@ -10,7 +10,7 @@ import torch
 import wavevision
 from _slow import model_cases
 from wavevision.layers import WaveMixBlock
-from wavevision.models import UperNet, WaveViT
+from wavevision.models import UperNet, WaveViT, WTConvNeXt
 from wavevision.ops import haar as haar_mod
 
 from _small import small_model, takes_depth, timm_models
@@ -50,7 +50,10 @@ def _outputs(out):
     return [out] if isinstance(out, torch.Tensor) else [out.logits, out.aux_logits]
 
 
-def _input(model, h=32, w=32, n=2, seed=1, dtype=torch.float32):
+def _input(model, h=None, w=None, n=2, seed=1, dtype=torch.float32):
+    """n images of h x w pixels; by default 32 x 32, or the model's minimum where larger (WTConvNeXt: 96)."""
+    side = max(32, getattr(model, "min_input_size", 0))
+    h, w = h or side, w or side
     g = torch.Generator().manual_seed(seed)
     return torch.rand(n, model.in_chans, h, w, generator=g, dtype=torch.float64).to(dtype)
 
@@ -74,6 +77,9 @@ def _feature_shape(name, model, n, h, w):
 def _feature_size(name, model, h, w, index=-1):
     """Spatial size of block ``index``'s map for an (h, w) input."""
     task = _task(name)
+    if isinstance(model, WTConvNeXt):  # unpadded strided convs: floor(size / stride), as ConvNeXt
+        r = model.feature_info[index]["reduction"]
+        return h // r, w // r
     if isinstance(model, UperNet):  # the decoder fuses at the finest stage map's stride
         r = model.feature_info[0]["reduction"]
         return -(-h // r), -(-w // r)
@@ -136,7 +142,7 @@ def test_forward_shape_and_finite(name):
     x = _input(model)
     with torch.no_grad():
         out = model(x)
-    assert out.shape == _expected_shape(name, model, 2, 32, 32)
+    assert out.shape == _expected_shape(name, model, 2, *x.shape[-2:])
     assert out.dtype == torch.float32
     assert torch.isfinite(out).all()
 
@@ -215,8 +221,13 @@ def test_features_head_and_reset_classifier(name):
         pre = model.forward_head(feats, pre_logits=True)
         if task == "classification":
             assert pre.shape == (n, model.num_features)
-            # WaveMix pools the map; Wave-ViT's pre-logits are its (normalised) class token.
-            torch.testing.assert_close(pre, feats[:, 0] if isinstance(model, WaveViT) else feats.mean((2, 3)))
+            # WaveMix pools the map; Wave-ViT's pre-logits are its (normalised) class token, WTConvNeXt's
+            # the pooled map normalised (ConvNeXt's head: pool, LayerNorm, classifier).
+            want = feats[:, 0] if isinstance(model, WaveViT) else feats.mean((2, 3))
+            if isinstance(model, WTConvNeXt):
+                want = torch.nn.functional.layer_norm(want, want.shape[-1:], model.head.norm.weight, model.head.norm.bias,
+                                                      1e-6)
+            torch.testing.assert_close(pre, want)
         assert model.get_classifier() is not None
 
         model.reset_classifier(0)
@@ -242,15 +253,17 @@ def test_features_head_and_reset_classifier(name):
 
 def _check_wave_vit_intermediates(model):
     """Wave-ViT's intermediates are its four normalised stage maps, cropped to ceil(size / stride)
-    (UperNet's are its Wave-ViT backbone's, with the decoder's fused map as the final output)."""
+    (UperNet's are its Wave-ViT backbone's, with the decoder's fused map as the final output);
+    WTConvNeXt's are its four stage maps, floor(size / stride) (unpadded strided convs, as ConvNeXt)."""
     n, (h, w) = 1, _hw(model, 16, 12)
+    size = (lambda a, s: a // s) if isinstance(model, WTConvNeXt) else (lambda a, s: -(-a // s))
     x = _input(model, h, w, n=n)
     with torch.no_grad():
         final, maps = model.forward_intermediates(x)
         assert len(maps) == len(model.feature_info) == 4
         for m, info in zip(maps, model.feature_info):
             s = info["reduction"]
-            assert m.shape == (n, info["num_chs"], -(-h // s), -(-w // s))
+            assert m.shape == (n, info["num_chs"], size(h, s), size(w, s))
         torch.testing.assert_close(final, model.forward_features(x), atol=0, rtol=0)
         if isinstance(model, WaveViT):  # the last map is the final tokens (after the class token) on their grid
             torch.testing.assert_close(maps[-1].flatten(2).transpose(1, 2), final[:, 1:], atol=1e-6, rtol=1e-6)

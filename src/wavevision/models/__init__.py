@@ -27,6 +27,7 @@ from .upernet import SegmentationOutput, UperNet
 from .wave_vit import TokenLabelOutput, WaveViT
 from .wavemix import WaveMix, WaveMixPaperSR, WaveMixPatchSeg, WaveMixSeg
 from .wavemixsr import WaveMixSRV1, WaveMixSRV2
+from .wtconvnext import WTConvNeXt
 
 __all__ = [
     "CheckpointMismatchError",
@@ -46,6 +47,7 @@ __all__ = [
     "WaveMixSRV2",
     "WaveMixSeg",
     "WaveViT",
+    "WTConvNeXt",
     "convert_official_state_dict",
     "create_model",
     "deprecated_models",
