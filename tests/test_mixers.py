@@ -170,7 +170,7 @@ def test_token_mlp_size_policy():
         (lambda: mixer_block("pool", dim=8, level=2), ValueError, "dwt mixer only"),
         (lambda: mixer_block("dwt", dim=8, kernel_size=3), TypeError, "set level"),
         (lambda: TokenMixerBlock(dim=10, mixer="pool"), ValueError, "multiple of 4"),
-        (lambda: build_token_mixer("wtconv", 4, wavelet="db99"), ValueError, "db99"),
+        (lambda: build_token_mixer("wtconv", 4, wavelet=3), TypeError, "wavelet must be a PyWavelets name"),
         (lambda: build_token_mixer("wtconv", 4, levels=2), TypeError, "accepts.*wt_levels"),
         (lambda: build_token_mixer("wtconv", 4, wt_levels=3)(torch.zeros(1, 4, 4, 4)), ValueError,
          "wt_levels=3 needs maps of at least 5x5"),
