@@ -120,6 +120,9 @@ def test_errors(kwargs, error, match, tmp_path):
 def test_wavelet_variants_cover_dwt_and_wtconv():
     from wavevision.bench.ablation import DEFAULT_MIXERS, _variants
 
+    from _optional import require
+
+    require("pywt")  # the names other than haar are checked against PyWavelets
     assert "wtconv" in DEFAULT_MIXERS
     assert _variants(["wtconv", "pool", "dwt"], ["haar", "db2"]) == [
         ("wtconv", "mixer_wtconv", {}), ("wtconv:db2", "mixer_wtconv", {"wavelet": "db2"}), ("pool", "mixer_pool", {}),
