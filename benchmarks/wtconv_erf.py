@@ -27,8 +27,13 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch starts its O
 
 import argparse  # noqa: E402
 import platform  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gallery import _shrink  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "wtconv_erf.json"
@@ -71,12 +76,13 @@ def main(argv: list[str] | None = None) -> int:
             r.label = r.label.replace("(init)", "(init, ls 1)")
     seconds = time.perf_counter() - start
     records = [{"view": view, **r.to_dict()} for view, results in rows.items() for r in results]
-    title = (f"ERF: ConvNeXt's 7x7 depthwise vs WTConv (stacks at init, {args.stack_seeds} seeds x "
-             f"{args.stack_samples} noise inputs {args.channels}x{args.stack_size}x{args.stack_size}); whole models "
-             f"{'with the given weights' if trained else 'at init'}, {args.samples} noise inputs "
-             f"3x{args.input_size}x{args.input_size}; log-scale maps, circles r50 (solid) / r90 (dashed)")
+    title = (f"ERF: ConvNeXt's 7x7 depthwise vs WTConv; stacks at init ({args.stack_seeds} seeds x "
+             f"{args.stack_samples} noise inputs {args.channels}x{args.stack_size}x{args.stack_size})\nwhole models "
+             f"{'with the given weights' if trained else 'at init'} ({args.samples} noise inputs "
+             f"3x{args.input_size}x{args.input_size}); log-scale maps, circles r50 (solid) / r90 (dashed)")
     args.png.parent.mkdir(parents=True, exist_ok=True)
-    plot_erf_comparison(rows, args.png, title=title)
+    with tempfile.TemporaryDirectory() as tmp:  # drawn, then reduced to a 256-colour palette as the gallery's
+        _shrink(plot_erf_comparison(rows, Path(tmp) / "erf.png", title=title), args.png)
     write_json(args.json, {
         "records": records,
         "conditions": {

@@ -426,6 +426,8 @@ def plot_erf_comparison(results: Sequence[ERFResult] | Mapping[str, Sequence[ERF
         bar.set_ylabel("radius (pixels)", fontsize=8)
         bar.legend(fontsize=7)
         bar.grid(axis="y", alpha=0.3)
-    fig.suptitle(title or "effective receptive fields (log-scale maps; circles: r50 solid, r90 dashed)", fontsize=9)
-    fig.tight_layout()
+    title = title or "effective receptive fields (log-scale maps; circles: r50 solid, r90 dashed)"
+    fig.suptitle(title, fontsize=9)
+    lines = title.count("\n") + 1  # keep the title's lines clear of the top row's titles
+    fig.tight_layout(rect=(0, 0, 1, 1 - (0.1 + 0.16 * lines) / fig.get_figheight()))
     return save_figure(fig, path)
