@@ -301,12 +301,27 @@ def wtconv_bench() -> str:
             f"{d['memory']}. " + _source("wtconv_bench.json"))
 
 
+def wtconvnext_parity() -> str:
+    """WTConvNeXt-T/S/B against the public model built through timm (benchmarks/wtconvnext_parity.py)."""
+    d = _load("wtconvnext_parity.json")
+    rows = [[f"`{r['model']}`", f"{_count(r['params_ours'])} / {_count(r['params_public'])}",
+             f"{_count(r['trainable_ours'])} / {_count(r['trainable_public'])}",
+             "yes" if r["keys_equal"] and r["shapes_equal"] else "no", "yes" if r["init_equal"] else "no",
+             f"{r['max_abs_diff_logits']:.1e}", f"{_macs(r['macs_ours'])} / {_macs(r['macs_public'])}"]
+            for r in d["rows"]]
+    table = _table(["model", "params (ours / public)", "trainable", "same keys and shapes", "same seeded init",
+                    "max abs logit difference", "MACs at 224 (ours / public)"], rows)
+    return (table + f"\n\n{d['input']}; timm {d['timm']}, torch {d['torch']}, {d['time']}. "
+            + _source("wtconvnext_parity.json"))
+
+
 TABLES: dict[str, Callable[..., str]] = {
     "models": models, "pretrained": pretrained, "recipes": recipes, "recipe-differences": recipe_differences,
     "main-output": main_output, "readme-digits": readme_digits, "wave-vit-digits": wave_vit_digits,
     "imagenet-pipeline": imagenet_pipeline, "recipe-costs": recipe_costs,
     "accel-runs": accel_runs,
     "wtconv-ablation": wtconv_ablation, "wtconv-erf": wtconv_erf, "wtconv-bench": wtconv_bench,
+    "wtconvnext-parity": wtconvnext_parity,
 }
 
 

@@ -25,6 +25,7 @@ FAST_MODELS = frozenset({
     "wavemix_paper_sr",       # WaveMixPaperSR
     "wavemixsr_v2_x2",        # WaveMixSRV2
     "wavemixsr_v1_x2",        # WaveMixSRV1
+    "wtconvnext_tiny",        # WTConvNeXt
 })
 
 

@@ -18,7 +18,7 @@ NAMES = timm_models()
 
 
 def _x(model, n=2, side=None, dtype=torch.float32, seed=1):
-    side = side or (32 if model.in_chans == 3 and hasattr(model, "min_input_size") else 12)
+    side = side or (max(32, model.min_input_size) if model.in_chans == 3 and hasattr(model, "min_input_size") else 12)
     g = torch.Generator().manual_seed(seed)
     return torch.rand(n, model.in_chans, side, side + 3, generator=g, dtype=torch.float64).to(dtype)
 

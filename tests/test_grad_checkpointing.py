@@ -27,7 +27,7 @@ def _step(model, x, seed=3):
     outs = [out] if isinstance(out, torch.Tensor) else [out.logits, out.aux_logits]
     loss = sum((o * torch.linspace(-1, 1, o.shape[-1], dtype=o.dtype)).sum() for o in outs)
     loss.backward()
-    grads = {k: p.grad.clone() for k, p in model.named_parameters()}
+    grads = {k: p.grad.clone() for k, p in model.named_parameters() if p.requires_grad}  # WTConv filters: fixed
     buffers = {k: b.clone() for k, b in model.named_buffers() if "running" in k or "num_batches" in k}
     return loss.detach(), grads, buffers
 

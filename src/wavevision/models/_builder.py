@@ -55,7 +55,9 @@ __all__ = [
 
 CHECKPOINT_FORMAT = "wavevision-checkpoint"
 CHECKPOINT_VERSION = 1
-_WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "net")
+# timm's train.py saves "state_dict" and, with --model-ema, "state_dict_ema" beside it: the first found wins
+# (timm's validate.py also loads "state_dict" unless told --use-ema); a file of EMA weights alone loads too.
+_WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "net", "state_dict_ema")
 _PREFIXES = ("module.", "_orig_mod.")
 _M = TypeVar("_M", bound=nn.Module)
 # timm's arguments that only steer the build; they are not recorded for rebuilding from a checkpoint.
@@ -205,7 +207,8 @@ def _unwrap(obj: Any) -> dict[str, torch.Tensor]:
 def convert_official_state_dict(state_dict: Mapping[str, Any], model: nn.Module | None = None) -> dict[str, torch.Tensor]:
     """Map a state dict saved by the public implementation to wavevision's layout.
 
-    Accepts a plain state dict or one wrapped under ``state_dict``/``model``; strips the
+    Accepts a plain state dict or one wrapped under ``state_dict``/``model`` (or ``state_dict_ema``
+    alone: ``state_dict`` wins in a timm train.py checkpoint holding both); strips the
     ``module.`` prefix of (Distributed)DataParallel and ``_orig_mod.`` of torch.compile. With
     ``model``, its family's registered checkpoint filter then maps what is left (e.g. Wave-ViT
     drops the reference's recomputed float16 Haar buffers); loading into a model applies it anyway.

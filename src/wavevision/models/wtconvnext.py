@@ -180,9 +180,9 @@ def _init_weights(model: nn.Module, head_init_scale: float) -> None:
                     m.bias.mul_(head_init_scale)
 
 
-def _per_stage(name: str, value: Any, *, min_value: int) -> tuple[int, ...]:
-    """An int for every stage (one int repeated), each checked."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+def _per_stage(name: str, value: Any, *, min_value: int, repeat: bool = False) -> tuple[int, ...]:
+    """An int for every stage, each checked (``repeat``: one int stands for all four)."""
+    if repeat and isinstance(value, int) and not isinstance(value, bool):
         value = (value,) * NUM_STAGES
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != NUM_STAGES:
         raise ValueError(f"{name} must list one value per stage ({NUM_STAGES}), got {value!r}")
@@ -234,7 +234,7 @@ class WTConvNeXt(ModelBase):
         self.global_pool = check_global_pool("WTConvNeXt", global_pool, POOL_TYPES)
         depths_t = _per_stage("depths", depths, min_value=1)
         dims_t = _per_stage("dims", dims, min_value=1)
-        kernels = _per_stage("kernel_sizes", kernel_sizes, min_value=1)
+        kernels = _per_stage("kernel_sizes", kernel_sizes, min_value=1, repeat=True)
         levels = _per_stage("wt_levels", wt_levels, min_value=0)
         if ls_init_value is not None:
             ls_init_value = check_float("ls_init_value", ls_init_value)
