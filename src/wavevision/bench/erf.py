@@ -32,8 +32,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ..layers.wtconv import WTConv2d, min_wtconv_size
 from ..models import create_model
-from ..utils.validate import PathLike
+from ..models._builder import _read_weights, load_state_dict_strict
+from ..utils.validate import PathLike, check_choice, check_int
 from .report import save_figure
 
 __all__ = ["CONVNEXT_KERNEL", "WTCONVNEXT_STAGE_LEVELS", "ERFResult", "average_erf", "compare_erf", "conv_stack",
@@ -240,9 +242,6 @@ def conv_stack(kind: str, depth: int, channels: int, *, wt_levels: int = WTCONVN
     zero padding keeping the size); ``kind="wtconv"``: :class:`~wavevision.layers.WTConv2d`
     with ``kernel_size`` (default 5) and ``wt_levels`` (Haar). PyTorch's default initialisation.
     """
-    from ..layers.wtconv import WTConv2d
-    from ..utils.validate import check_choice, check_int
-
     check_choice("kind", kind, ("dwconv", "wtconv"))
     n = check_int("depth", depth, min=1)
     c = check_int("channels", channels, min=1)
@@ -270,9 +269,6 @@ def wtconv_stack_erf(
     Needs no weights: what a user can run anywhere. The stacks are the spatial layers alone
     (no norm, MLP or residual), so the maps show what each operator spreads, compounded.
     """
-    from ..layers.wtconv import min_wtconv_size
-    from ..utils.validate import check_int
-
     size = check_int("input_size", input_size, min=1)
     levels = [check_int("levels", lv, min=0) for lv in levels]
     if not levels:
@@ -311,8 +307,6 @@ def _convnext_baseline(model_args: Mapping[str, Any], checkpoint: PathLike | Non
         return model, "wavevision wtconvnext_tiny with wt_levels=(0, 0, 0, 0), kernel_sizes=7 (ConvNeXt-T's structure)"
     model = timm.create_model("convnext_tiny", pretrained=False, **dict(model_args))
     if checkpoint is not None:
-        from ..models._builder import _read_weights, load_state_dict_strict
-
         state = checkpoint_filter_fn(_read_weights(Path(checkpoint)), model)
         load_state_dict_strict(model, state, source=str(checkpoint))
     return model, f"timm {timm.__version__} convnext_tiny"
