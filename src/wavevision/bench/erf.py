@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -229,7 +230,7 @@ def compare_erf(
         models: ``(label, registered name, overrides)`` triples.
         input_shape: (C, H, W) of the random inputs.
     """
-    return [average_erf(label, lambda name=name, kwargs=kwargs: create_model(name, **kwargs), input_shape=input_shape,
+    return [average_erf(label, partial(create_model, name, **kwargs), input_shape=input_shape,
                         samples=samples, seeds=seeds, block=block, meta={"model": name, "overrides": dict(kwargs)})
             for label, name, kwargs in models]
 
@@ -283,7 +284,7 @@ def wtconv_stack_erf(
         stacks = [(f"{CONVNEXT_KERNEL}x{CONVNEXT_KERNEL} dw (ConvNeXt)", "dwconv", 0)]
         stacks += [(f"WTConv k5 L{lv}", "wtconv", lv) for lv in levels]
         rows[title] = [
-            average_erf(label, lambda kind=kind, lv=lv, n=n: conv_stack(kind, n, channels, wt_levels=lv),
+            average_erf(label, partial(conv_stack, kind, n, channels, wt_levels=lv),
                         input_shape=shape, samples=samples, seeds=seeds,
                         meta={"layers": n, "kind": kind, "kernel_size": CONVNEXT_KERNEL if kind == "dwconv" else 5,
                               "wt_levels": lv, "channels": channels, "weights": "initialisation"})

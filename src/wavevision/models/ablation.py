@@ -30,7 +30,7 @@ import torch.nn as nn
 
 from ..data.embedded import DIGITS_MEAN, DIGITS_STD
 from ..layers.mixers import MIXERS, _pair, mixer_block
-from ..layers.wtconv import min_wtconv_size
+from ..layers.wtconv import WTConv2d, min_wtconv_size
 from ..ops.transform import DEFAULT_MODE
 from ._base import check_image
 from ._builder import build_model
@@ -119,7 +119,7 @@ class MixerNet(WaveMix):
         )
         if mixer == "wtconv":
             # WTConv's levels need maps of min_wtconv_size(levels) a side: the smallest input giving them
-            levels = self.layers[0].mixer.wtconv.wt_levels
+            levels = max(m.wt_levels for m in self.layers.modules() if isinstance(m, WTConv2d))
             need = min_wtconv_size(levels)
             self.min_input_size = next(n for n in range(1, 64 * need) if min(self.feature_grid((n, n), stride)) >= need)
             self._min_why = f"the wtconv mixer's {levels} wavelet levels need {need}x{need} maps"
