@@ -284,11 +284,10 @@ class WTConvNeXt(ModelBase):
         """Stage ``i``: its downsampling, then its blocks (with checkpointing, in segments)."""
         stage = self.stages[i]
         assert isinstance(stage, WTConvNeXtStage)
-        x = stage.downsample(x)
-        if self._checkpointing():
-            blocks = list(stage.blocks)
-            return checkpoint_seq(blocks, x, self._segment_lengths(len(blocks)))
-        return stage.blocks(x)
+        if not self._checkpointing():
+            return stage(x)  # a module call: forward hooks on the stage see its output
+        blocks = list(stage.blocks)
+        return checkpoint_seq(blocks, stage.downsample(x), self._segment_lengths(len(blocks)))
 
     # ---- timm interface ---------------------------------------------------------------
 
