@@ -295,6 +295,60 @@ def wtconv_speed(name: str = "wtconv_speed.json") -> str:
     return (table + f"\n\nForward + backward, float32, {d['device']} ({d['cpu']}), torch {d['torch']}, "
             f"{d['threads']} threads, `OMP_WAIT_POLICY={d['omp_wait_policy']}`, {load}; medians of {d['repeats']} "
             f"alternating rounds; public side: {d['public']}. " + _source(name))
+def _mb(peak: float | None, base: float | None) -> str:
+    return "-" if peak is None or base is None else f"{peak - base:,.0f}"
+
+
+def wtconv_ablation() -> str:
+    """The token-mixer ablation with the WTConv mixer (benchmarks/wtconv_ablation.py)."""
+    d = _load("wtconv_ablation.json")
+    b, c = d["budget"], d["conditions"]
+    rows = [[r["rank"], f"**{r['mixer']}**" if r["mixer"] == "wtconv" else r["mixer"], f"`{r['model']}`",
+             f"{r['test_acc_mean']:.2f} ± {r['test_acc_std']:.2f}", f"{r['test_acc_min']:.2f}-{r['test_acc_max']:.2f}",
+             _count(r["params"]), _macs(r["macs"]), f"{r['train_seconds_mean']:.1f}",
+             "-" if r.get("train_memory_mb") is None else f"{r['train_memory_mb']:.0f}"] for r in d["rows"]]
+    table = _table(["rank", "mixer", "model", "test top-1 % (mean ± std)", "min-max", "params", "MACs/img",
+                    "train s/run", "train-step MiB"], rows)
+    return (table + f"\n\n`{c['command']}`: {b['dataset']} {'x'.join(map(str, b['input_shape']))}, {b['epochs']} epochs, "
+            f"seeds {', '.join(map(str, b['seeds']))}, batch {b['batch_size']}, {b['optimizer']} lr {b['lr']:g}; "
+            f"parameters within {b['params_spread_pct']:.1f} % of each other; accuracy: {b['metric']}. "
+            f"{c['jobs']} runs side by side, {c['threads_per_run']} torch thread each, `OMP_WAIT_POLICY="
+            f"{c['omp_wait_policy']}`, {c['cpu_count']} CPUs shared with other work (load average {c['load_average_before'][0]:.1f} "
+            f"-> {c['load_average_after'][0]:.1f}), torch {c['torch']}, {c['time']}. " + _source("wtconv_ablation.json"))
+
+
+def wtconv_erf() -> str:
+    """ERF radii of ConvNeXt's 7x7 depthwise convolution and WTConv (benchmarks/wtconv_erf.py)."""
+    d = _load("wtconv_erf.json")
+    c = d["conditions"]
+    rows = [[r["view"], r["label"], f"{r['r50']:.2f}", f"{r['r90']:.2f}", f"{r['r99']:.2f}",
+             "x".join(map(str, r["map_size"])), r["samples"],
+             r.get("model") or f"{r['layers']} x {r['kind']} (k {r['kernel_size']}, levels {r['wt_levels']})"]
+            for r in d["records"]]
+    table = _table(["view", "model", "r50 px", "r90 px", "r99 px", "map", "inputs averaged", "built as"], rows)
+    return (table + f"\n\nRadii from the centroid holding 50 / 90 / 99 % of the gradient mass. {c['threads']} torch "
+            f"threads, `OMP_WAIT_POLICY={c['omp_wait_policy']}`, torch {c['torch']}, {c['time']}; figure "
+            f"`{c['figure']}`. " + _source("wtconv_erf.json"))
+
+
+def wtconv_bench() -> str:
+    """WTConvNeXt-T and ConvNeXt-T from ``wavevision bench --suite imagenet`` (its suite JSON)."""
+    d = _load("wtconv_bench.json")
+    c, st = d["conditions"], d["settings"]
+    rows = [[r["label"], r["status"], _count(r["params"]), _macs(r["macs"]),
+             "-" if r["latency_ms"] is None else f"{r['latency_ms']:.0f}",
+             "-" if r["throughput"] is None else f"{r['throughput']:.1f}",
+             "-" if r["train_step_ms"] is None else f"{r['train_step_ms']:,.0f}",
+             _mb(r["train_peak_mb"], r["train_baseline_mb"]),
+             "-" if r["accuracy"] is None else f"{r['accuracy']:g}", r["accuracy_source"].replace("|", "/") or "-"]
+            for r in d["results"]]
+    table = _table(["model", "status", "params", "MACs/img", "latency ms (b=1)", "img/s (b=N)", "train step ms (b=N)",
+                    "train MiB (b=N)", "top-1 %", "top-1 from"], rows)
+    return (table + f"\n\nInput {st['input_size']}x{st['input_size']}, N={st['batch_size']}, {st['warmup']} warm-up + "
+            f"{st['repeats']} timed runs, {st['device']} {st['dtype']}; {c['cpu']} ({c['cpu_count']} CPUs, shared), torch "
+            f"{c['torch']} with {c['torch_threads']} thread(s), `OMP_WAIT_POLICY={c['OMP_WAIT_POLICY']}`, timm {c['timm']}, "
+            f"load average {c['load_average_before'][0]:.1f} -> {c['load_average_after'][0]:.1f}; memory: "
+            f"{d['memory']}. " + _source("wtconv_bench.json"))
 
 
 def wtconvnext_parity() -> str:
@@ -318,6 +372,7 @@ TABLES: dict[str, Callable[..., str]] = {
     "accel-runs": accel_runs,
     "wtconv-parity": wtconv_parity, "wtconv-speed": wtconv_speed,
     "wtconv-segmentation": wtconv_segmentation,
+    "wtconv-ablation": wtconv_ablation, "wtconv-erf": wtconv_erf, "wtconv-bench": wtconv_bench,
     "wtconvnext-parity": wtconvnext_parity,
 }
 

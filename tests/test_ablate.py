@@ -117,6 +117,31 @@ def test_errors(kwargs, error, match, tmp_path):
         ablate(args.pop("mixers"), **args)
 
 
+def test_wavelet_variants_cover_dwt_and_wtconv():
+    from wavevision.bench.ablation import DEFAULT_MIXERS, _variants
+
+    from _optional import require
+
+    require("pywt")  # the names other than haar are checked against PyWavelets
+    assert "wtconv" in DEFAULT_MIXERS
+    assert _variants(["wtconv", "pool", "dwt"], ["haar", "db2"]) == [
+        ("wtconv", "mixer_wtconv", {}), ("wtconv:db2", "mixer_wtconv", {"wavelet": "db2"}), ("pool", "mixer_pool", {}),
+        ("dwt", "mixer_dwt", {}), ("dwt:db2", "mixer_dwt", {"wavelet": "db2"})]
+    assert _variants(["wtconv:sym4"], ["haar"]) == [("wtconv:sym4", "mixer_wtconv", {"wavelet": "sym4"})]
+    with pytest.raises(ValueError, match="only the dwt and wtconv mixers take a wavelet"):
+        _variants(["pool:db2"], ["haar"])
+
+
+@pytest.mark.slow
+def test_tiny_wtconv_run(tmp_path):
+    """The WTConv mixer trains through the engine like the others (one batch, one seed)."""
+    report = ablate(["wtconv"], out_dir=tmp_path, epochs=1, seeds=1, jobs=1, memory=False,
+                    train_args={"max_train_batches": 1, "max_eval_batches": 1})
+    (row,) = report.rows
+    assert row.mixer == "wtconv" and row.params == 86_778 == wavevision.get_entry("mixer_wtconv").params
+    assert 0 <= row.test_acc_mean <= 100
+
+
 def test_cli_errors(capsys):
     assert main(["ablate", "--mixers", "poool"]) == 2
     err = capsys.readouterr().err

@@ -10,8 +10,20 @@ import torch
 import torch.nn as nn
 
 import wavevision
-from wavevision.bench.erf import compare_erf, effective_receptive_field, erf_radii, plot_erf, plot_erf_comparison
+from wavevision.bench.erf import (
+    average_erf,
+    compare_erf,
+    conv_stack,
+    effective_receptive_field,
+    erf_radii,
+    plot_erf,
+    plot_erf_comparison,
+    wtconv_stack_erf,
+    wtconvnext_erf,
+)
 from wavevision.cli import main
+
+from _optional import require
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -156,6 +168,100 @@ def test_cli_compare(tmp_path, capsys):
     assert "dwt L3" in capsys.readouterr().out
 
 
+# ------------------------------------------------------------------------------------
+# WTConv against ConvNeXt's 7x7 depthwise convolution (the WTConv paper's Figure 1)
+
+
+def test_conv_stacks_are_what_they_say():
+    from wavevision.layers.wtconv import WTConv2d
+
+    dw = conv_stack("dwconv", 3, 4)
+    assert len(dw) == 3 and all(isinstance(m, nn.Conv2d) and m.kernel_size == (7, 7) and m.groups == 4 for m in dw)
+    wt = conv_stack("wtconv", 2, 4, wt_levels=4)
+    assert len(wt) == 2 and all(isinstance(m, WTConv2d) and m.wt_levels == 4 and m.base_conv.kernel_size == (5, 5)
+                                for m in wt)
+    # one 7x7 layer: the ERF support is exactly 7x7; two: 13x13
+    for n, side in ((1, 7), (2, 13)):
+        res = average_erf("dw", lambda n=n: conv_stack("dwconv", n, 2), input_shape=(2, 21, 21), samples=1, seeds=1)
+        top, bottom, left, right = _support(res.mass)
+        assert (bottom - top + 1, right - left + 1) == (side, side)
+    with pytest.raises(ValueError, match="kind"):
+        conv_stack("conv", 1, 2)
+
+
+def test_wtconv_stack_erf_is_wider_than_the_7x7_stack():
+    """The paper's claim at initialisation: WTConv (kernel 5, 3 levels) spreads the gradient mass
+    much further than ConvNeXt's 7x7 depthwise conv, for one layer and for a stack (seeded)."""
+    rows = wtconv_stack_erf(depth=2, channels=4, levels=(3,), input_size=40, samples=2, seeds=2)
+    assert list(rows) == ["one layer", "stack of 2"]
+    for results in rows.values():
+        dw, wt = results
+        assert dw.label == "7x7 dw (ConvNeXt)" and wt.label == "WTConv k5 L3"
+        assert wt.meta["wt_levels"] == 3 and wt.meta["weights"] == "initialisation" and wt.samples == 4
+        assert wt.r90 > 1.5 * dw.r90 and wt.r99 > 1.5 * dw.r99, (dw.r90, wt.r90)
+        # inside the 7x7 stack's support (3 pixels a layer each way; the centroid may sit off the centre pixel)
+        assert dw.r99 <= 3 * math.sqrt(2) * dw.meta["layers"] + 0.5
+    with pytest.raises(ValueError, match="too small for 5 WTConv levels: use at least 17"):
+        wtconv_stack_erf(levels=(5,), input_size=16)
+
+
+def _tiny_convnext_args():
+    return {"depths": (1, 1, 1, 1), "dims": (8, 16, 24, 32)}
+
+
+def test_wtconvnext_erf_at_init_and_trained(tmp_path):
+    """Both whole models at initialisation; with checkpoints, the loaded models' own ERFs (computed
+    directly on models built from the same files) and labels that say so."""
+    timm = require("timm")
+    args = _tiny_convnext_args()
+    init = wtconvnext_erf(input_size=96, samples=1, seeds=1, model_args=args)
+    assert [r.label for r in init] == ["WTConvNeXt-T (init)", "ConvNeXt-T (init)"]
+    assert init[1].meta["model"].startswith("timm") and init[0].meta["weights"] == "initialisation"
+    assert all(r.mass.shape == (96, 96) and r.mass.sum() == pytest.approx(1.0) for r in init)
+
+    torch.manual_seed(3)
+    ours = wavevision.create_model("wtconvnext_tiny", **args)
+    theirs = timm.create_model("convnext_tiny", **args)
+    for m in (ours, theirs):  # not the initial weights: a visible difference if the files were ignored
+        with torch.no_grad():
+            for p in m.parameters():
+                p.add_(0.05 * torch.randn_like(p))
+    torch.save({"model": ours.state_dict()}, tmp_path / "wtconvnext.pth")
+    torch.save(theirs.state_dict(), tmp_path / "convnext.pth")
+    trained = wtconvnext_erf(checkpoint=tmp_path / "wtconvnext.pth", baseline_checkpoint=tmp_path / "convnext.pth",
+                             input_size=96, samples=2, seeds=3, model_args=args)
+    assert [r.label for r in trained] == ["WTConvNeXt-T (trained)", "ConvNeXt-T (trained)"]
+    assert trained[0].meta["seeds"] == 1 and trained[1].meta["weights"].endswith("convnext.pth")
+    for res, model in zip(trained, (ours, theirs)):
+        direct = effective_receptive_field(model, input_shape=(3, 96, 96), samples=2, seed=0)
+        np.testing.assert_allclose(res.mass, direct.mass, rtol=1e-5, atol=1e-12)
+
+
+def test_wtconvnext_erf_without_timm_builds_convnext_from_wtconvnext(monkeypatch, tmp_path):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "timm", None)  # import timm raises ImportError
+    (res,) = wtconvnext_erf(input_size=96, samples=1, model_args=_tiny_convnext_args())[1:]
+    assert res.label == "ConvNeXt-T (init)" and "wt_levels=(0, 0, 0, 0), kernel_sizes=7" in res.meta["model"]
+    with pytest.raises(ValueError, match="ConvNeXt-T checkpoint needs timm"):
+        wtconvnext_erf(baseline_checkpoint=tmp_path / "c.pth", input_size=96, samples=1, model_args=_tiny_convnext_args())
+
+
+def test_cli_compare_wtconv(tmp_path, capsys):
+    assert main(["erf", "--compare", "wtconv", "--depth", "2", "--levels", "3", "--samples", "1", "--seeds", "1",
+                 "--input-size", "32", "--out", str(tmp_path)]) == 0
+    records = json.loads((tmp_path / "erf_wtconv.json").read_text())
+    assert [(r["view"], r["label"]) for r in records] == [
+        ("one layer", "7x7 dw (ConvNeXt)"), ("one layer", "WTConv k5 L3"),
+        ("stack of 2", "7x7 dw (ConvNeXt)"), ("stack of 2", "WTConv k5 L3")]
+    assert (tmp_path / "erf_wtconv.png").exists() and (tmp_path / "erf_wtconv.csv").exists()
+    assert "WTConv k5 L3" in capsys.readouterr().out
+    assert main(["erf", "--compare", "wtconvnext", "--samples", "1", "--input-size", "96", "--model-arg",
+                 "depths=[1, 1, 1, 1]", "--model-arg", "dims=[8, 16, 24, 32]", "--out", str(tmp_path)]) == 0
+    records = json.loads((tmp_path / "erf_wtconvnext.json").read_text())
+    assert [r["label"] for r in records] == ["WTConvNeXt-T (init)", "ConvNeXt-T (init)"]
+
+
 @pytest.mark.parametrize(
     "argv,message",
     [
@@ -166,6 +272,10 @@ def test_cli_compare(tmp_path, capsys):
         (["erf", "mixer_dwt", "--compare"], "drop MODEL"),
         (["erf", "mixer_dwt", "--samples", "0"], "--samples must be >= 1"),
         (["erf", "wavemix_lite_8_10", "--data", "digits", "--model-arg", "in_chans=3"], "1-channel images"),
+        (["erf", "--compare", "wtconv", "--checkpoint", "w.pth"], "layer stacks at initialisation"),
+        (["erf", "--compare", "wtconv", "--input-size", "10", "20"], "square --input-size"),
+        (["erf", "--compare", "wtconvnext", "--levels", "3"], "drop --levels/--depth"),
+        (["erf", "mixer_dwt", "--baseline-checkpoint", "c.pth"], "--baseline-checkpoint is ConvNeXt-T's weights"),
     ],
 )
 def test_cli_errors(argv, message, capsys):

@@ -41,6 +41,9 @@ def test_mixer_keeps_shape_and_passes_gradients(name):
     (y * torch.randn_like(y)).sum().backward()
     assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
     for k, p in mixer.named_parameters():
+        if not p.requires_grad:  # WTConv's fixed wavelet filters (parameters in the public layout, never trained)
+            assert p.grad is None and k.endswith("wt_filter"), k
+            continue
         assert p.grad is not None and torch.isfinite(p.grad).all(), k
 
 
@@ -53,6 +56,9 @@ def test_mixer_keeps_shape_and_passes_gradients(name):
         ("identity", 0),
         ("dwconv", 5 * 3 * 3 + 5),  # depthwise weights + bias
         ("mlp", (48 * 48 + 48) + (48 * 48 + 48)),  # 6x8 = 48 tokens, expansion 1
+        # base 5x5 depthwise + bias, base scale, 2 levels of (20-channel 5x5 depthwise, 20 scales),
+        # and the fixed 2x2 Haar analysis and synthesis filters (20 x 4 each) the public layer stores
+        ("wtconv", (5 * 25 + 5) + 5 + 2 * (20 * 25 + 20) + 2 * 20 * 4),
     ],
 )
 def test_mixer_parameter_counts_by_hand(name, expected):
@@ -164,6 +170,10 @@ def test_token_mlp_size_policy():
         (lambda: mixer_block("pool", dim=8, level=2), ValueError, "dwt mixer only"),
         (lambda: mixer_block("dwt", dim=8, kernel_size=3), TypeError, "set level"),
         (lambda: TokenMixerBlock(dim=10, mixer="pool"), ValueError, "multiple of 4"),
+        (lambda: build_token_mixer("wtconv", 4, wavelet=3), TypeError, "wavelet must be a PyWavelets name"),
+        (lambda: build_token_mixer("wtconv", 4, levels=2), TypeError, "accepts.*wt_levels"),
+        (lambda: build_token_mixer("wtconv", 4, wt_levels=3)(torch.zeros(1, 4, 4, 4)), ValueError,
+         "wt_levels=3 needs maps of at least 5x5"),
     ],
 )
 def test_mixer_errors(call, error, match):
@@ -187,6 +197,8 @@ def test_blocks_keep_shape_and_train(name, size):
     y.square().mean().backward()
     assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
     for k, p in block.named_parameters():
+        if not p.requires_grad:  # WTConv's fixed wavelet filters
+            continue
         assert p.grad is not None and torch.isfinite(p.grad).all(), k
 
 
@@ -299,6 +311,52 @@ def test_mlp_model_size_policy_and_img_size():
     assert odd.layers[0].mixer.tokens == (8, 8)
 
 
+def test_wtconv_mixer_is_the_wtconv_layer():
+    """The mixer is WTConv2d itself: its state dict loads into the layer (the public key layout) and
+    both give the same output; the layer's wavelet branch is really used (2 levels, 5x5)."""
+    from wavevision.layers.wtconv import WTConv2d
+
+    torch.manual_seed(0)
+    mixer = build_token_mixer("wtconv", 6)
+    layer = WTConv2d(6, 6, 5, wt_levels=2)
+    layer.load_state_dict({k.removeprefix("wtconv."): v for k, v in mixer.state_dict().items()}, strict=True)
+    assert {k.split(".")[1] for k in mixer.state_dict()} == {"wt_filter", "iwt_filter", "base_conv", "base_scale",
+                                                            "wavelet_convs", "wavelet_scale"}
+    x = torch.randn(2, 6, 8, 8)
+    torch.testing.assert_close(mixer(x), layer(x), atol=0, rtol=0)
+    base = layer.base_scale(layer.base_conv(x))
+    assert (mixer(x) - base).abs().max() > 1e-3  # the wavelet levels add to the base convolution
+
+
+def test_mixer_wtconv_size_wavelet_and_checkpoint(tmp_path):
+    model = wavevision.create_model("mixer_wtconv")
+    # the 5 % budget: WTConv's 2,136 parameters per block, paid for by ff_channel 28 (4 x 577 fewer per block)
+    layer = (8 * 25 + 8) + 8 + 2 * (32 * 25 + 32) + 2 * 32 * 4
+    assert layer == 2136 and sum(p.numel() for p in model.parameters()) == 87_466 - 4 * 4 * 577 + 4 * layer == 86_778
+    wt = model.layers[0].mixer.wtconv
+    assert (wt.wt_levels, wt.base_conv.kernel_size, wt.wt_type, model.layers[0].feedforward[3].out_channels) == (
+        2, (5, 5), "haar", 28)
+    path = wavevision.save_checkpoint(model, tmp_path / "wtconv.safetensors")
+    again = wavevision.create_model(checkpoint=path).eval()
+    x = torch.randn(2, 1, 16, 16)
+    torch.testing.assert_close(again(x), model.eval()(x))
+    deeper = wavevision.create_model("mixer_wtconv", mixer_kwargs={"wt_levels": 3, "kernel_size": 3})
+    assert deeper.layers[0].mixer.wtconv.wt_levels == 3 and deeper(x).shape == (2, 10)
+
+
+def test_mixer_wtconv_takes_the_models_wavelet():
+    from _optional import require
+
+    require("pywt")
+    model = wavevision.create_model("mixer_wtconv", wavelet="db2")
+    assert {blk.mixer.wtconv.wt_type for blk in model.layers} == {"db2"}
+    assert model.layers[0].mixer.wtconv.wt_filter.shape == (32, 1, 4, 4)  # db2: 4 taps
+    assert model(torch.randn(1, 1, 16, 16)).shape == (1, 10)
+
+
+ABLATION_POOL = wavevision.create_model("mixer_pool", depth=1)
+
+
 def test_ablation_model_errors():
     with pytest.raises(ValueError, match="dwt mixer only"):
         wavevision.create_model("mixer_pool", level=2)
@@ -308,6 +366,19 @@ def test_ablation_model_errors():
         MixerNet(mixer="fft")
     with pytest.raises(ValueError, match="img_size"):
         wavevision.create_model("mixer_pool", img_size=(0, 3))
+    with pytest.raises(ValueError, match="apply to the dwt and wtconv mixers only"):
+        wavevision.create_model("mixer_pool", wavelet="db2")
+    with pytest.raises(ValueError, match="WTConv pads as its public code does"):
+        wavevision.create_model("mixer_wtconv", mode="symmetric")
+    with pytest.raises(TypeError, match="wavelet=..., not in mixer_kwargs"):
+        wavevision.create_model("mixer_wtconv", mixer_kwargs={"wavelet": "db2"})
+    # 4 levels need 9x9 maps: 17x17 inputs (patch 2 -> 9, padded to 10); 16x16 gives 8x8 maps
+    deep = wavevision.create_model("mixer_wtconv", mixer_kwargs={"wt_levels": 4})
+    with pytest.raises(ValueError, match=r"too small for MixerNet: the minimum is 17x17 \(the wtconv mixer's 4 wavelet "
+                                         r"levels need 9x9 maps\)"):
+        deep(torch.zeros(1, 1, 16, 17))
+    assert deep(torch.zeros(1, 1, 17, 17)).shape == (1, 10)
+    assert wavevision.create_model("mixer_wtconv").min_input_size == 5 and not hasattr(ABLATION_POOL, "min_input_size")
 
 
 def test_random_mixer_seed_differs_per_block_and_survives_checkpoints(tmp_path):

@@ -44,8 +44,9 @@ def test_suite_models_and_pretrained_tags_exist_in_timm():
 def test_imagenet_suite_covers_the_issue():
     suite = SUITES["imagenet"]
     assert suite.input_size == 224 and suite.dataset == "ImageNet-1k"
-    assert {"wavemix_192_16_l1", "wavemix_192_16_l3", "wave_vit_s"} <= {m.name for m in suite.models}
-    assert len({m.label for m in suite.models}) == len(suite.models) == 11
+    assert {"wavemix_192_16_l1", "wavemix_192_16_l3", "wave_vit_s", "wtconvnext_tiny", "convnext_tiny"} <= {
+        m.name for m in suite.models}
+    assert len({m.label for m in suite.models}) == len(suite.models) == 13
     cifar = SUITES["cifar"]
     assert cifar.input_size == 32 and all(m.kwargs.get("num_classes") == 10 for m in cifar.models if m.source == "timm")
     assert all(wavevision.get_entry(m.name).reference["dataset"] == "CIFAR-10" for m in cifar.models if m.source == "wavevision")
@@ -60,6 +61,11 @@ def test_reported_top1_sources(monkeypatch):
     value, source = reported_top1(imagenet["wavemix_192_16_l1"], "ImageNet-1k")  # the authors' released file
     assert value == 71.18 and "cloudwalker/wavemix" in source
     assert reported_top1(imagenet["wave_vit_s"], "CIFAR-10") == (None, "")
+    # WTConvNeXt-T: the paper's figure in its pretrained_cfg; ConvNeXt-T: timm's, at timm's test size 288
+    value, source = reported_top1(imagenet["wtconvnext_tiny"], "ImageNet-1k")
+    assert value == 82.5 and source.startswith("pretrained_cfg metrics")
+    value, source = reported_top1(imagenet["convnext_tiny"], "ImageNet-1k")
+    assert value == 82.698 and "convnext_tiny.fb_in1k at 288" in source and "@0173a13" in source and "82.1 at 224" in source
     assert reported_top1(SuiteModel("resnet18", "timm", "r", {"num_classes": 10}), "ImageNet-1k") == (None, "")
 
     # pretrained_cfg wins over the registry reference, but only for the suite's dataset

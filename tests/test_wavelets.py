@@ -318,7 +318,7 @@ def test_bad_wavelet_and_mode_give_one_line_errors_with_the_fix():
         assert "\n" not in str(info.value), kwargs
     with pytest.raises(ValueError, match="did you mean 'bior2.2'"):
         WaveAttention(16, 2, wavelet="bior22")
-    with pytest.raises(ValueError, match="apply to the dwt mixer only"):
+    with pytest.raises(ValueError, match="apply to the dwt and wtconv mixers only"):
         wavevision.create_model("mixer_pool", wavelet="db2")
     assert check_wavelet(" DB2 ", "Zero") == ("db2", "zero")
 
@@ -336,7 +336,7 @@ def test_ablation_compares_wavelets(tmp_path, capsys):
     assert _variants(["dwt", "pool", "dwt_l2:sym4"], ["haar", "db2"]) == [
         ("dwt", "mixer_dwt", {}), ("dwt:db2", "mixer_dwt", {"wavelet": "db2"}), ("pool", "mixer_pool", {}),
         ("dwt_l2:sym4", "mixer_dwt_l2", {"wavelet": "sym4"})]
-    with pytest.raises(ValueError, match="only the dwt mixers take a wavelet"):
+    with pytest.raises(ValueError, match="only the dwt and wtconv mixers take a wavelet"):
         _variants(["pool:db2"], ["haar"])
     with pytest.raises(ValueError, match="did you mean 'db2'"):
         _variants(["dwt"], ["haar", "db2x"])

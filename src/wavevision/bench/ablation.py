@@ -7,10 +7,11 @@ once per run with the weights that did best on validation. Per mixer the report 
 accuracy (mean, sample standard deviation, min, max over seeds), parameters, MACs, training
 time per run and the peak memory of one training step (:mod:`wavevision.bench.memory`).
 
-The ``dwt`` mixers can also be compared across wavelets: ``wavelets=("haar", "db2", "sym4",
-"bior2.2")`` trains each ``dwt`` mixer once per wavelet (rows ``dwt``, ``dwt:db2``, ...; same
-parameters, the transform of :mod:`wavevision.ops.transform`), and a mixer may name its wavelet
-directly (``"dwt:sym4"``).
+The wavelet mixers (``dwt`` and ``wtconv``) can also be compared across wavelets:
+``wavelets=("haar", "db2", "sym4", "bior2.2")`` trains each of them once per wavelet (rows
+``dwt``, ``dwt:db2``, ..., ``wtconv:db2``; the dwt mixers keep their parameters and use the
+transform of :mod:`wavevision.ops.transform`, WTConv's fixed filters grow with the wavelet's
+length), and a mixer may name its wavelet directly (``"dwt:sym4"``, ``"wtconv:db2"``).
 
 Runs are independent, so ``jobs`` worker processes (one torch thread each) train them side by
 side. A finished run is reused when ``ablate`` is called again with the same settings and
@@ -36,6 +37,7 @@ from ..engine import train
 from ..engine.config import resolve_config
 from ..engine.tasks import get_task
 from ..models import create_model, get_entry, list_models
+from ..models.ablation import WAVELET_MIXERS
 from ..ops.transform import check_wavelet
 from ..utils import format_table, write_csv, write_json
 from ..utils.validate import PathLike
@@ -46,7 +48,7 @@ from .report import save_figure
 __all__ = ["DEFAULT_MIXERS", "DEFAULT_WAVELETS", "WAVELET_CHOICES", "AblationReport", "AblationRow", "AblationRun", "ablate", "format_ablation",
            "plot_ablation", "write_ablation"]
 
-DEFAULT_MIXERS = ("dwt", "dwt_l2", "pool", "fourier", "random", "dwconv", "mlp", "identity")
+DEFAULT_MIXERS = ("dwt", "dwt_l2", "pool", "fourier", "random", "dwconv", "mlp", "identity", "wtconv")
 DEFAULT_WAVELETS = ("haar",)
 #: Suggested wavelets to compare (any discrete PyWavelets name works): 2, 4, 8 and 6 taps.
 WAVELET_CHOICES = ("haar", "db2", "sym4", "bior2.2")
@@ -119,8 +121,9 @@ def _model_name(mixer: str) -> str:
 def _variants(mixers: Sequence[str], wavelets: Sequence[str]) -> list[tuple[str, str, dict[str, Any]]]:
     """(row label, model name, its extra model arguments) per trained variant.
 
-    A ``dwt`` mixer (``mixer_dwt*``) gives one variant per wavelet (label ``dwt:db2``; Haar
-    keeps the plain label); ``"dwt:sym4"`` names one wavelet; the other mixers have no wavelet.
+    A wavelet mixer (``mixer_dwt*``, ``mixer_wtconv``) gives one variant per wavelet (label
+    ``dwt:db2``; Haar keeps the plain label); ``"dwt:sym4"`` names one wavelet; the other mixers
+    have no wavelet.
     """
     if isinstance(wavelets, str) or not wavelets:
         raise ValueError(f"wavelets must be a non-empty list of names such as {list(WAVELET_CHOICES)}, got {wavelets!r}")
@@ -130,12 +133,13 @@ def _variants(mixers: Sequence[str], wavelets: Sequence[str]) -> list[tuple[str,
     for spec in mixers:
         mixer, _, wave = str(spec).partition(":")
         name = _model_name(mixer)
-        is_dwt = name.startswith("mixer_dwt")
-        if wave and not is_dwt:
-            raise ValueError(f"{spec!r}: only the dwt mixers take a wavelet (e.g. 'dwt:db2'); write {mixer!r}")
+        is_wavelet = create_model(name, depth=1).mixer_type in WAVELET_MIXERS
+        if wave and not is_wavelet:
+            raise ValueError(f"{spec!r}: only the {' and '.join(WAVELET_MIXERS)} mixers take a wavelet (e.g. 'dwt:db2'); "
+                             f"write {mixer!r}")
         if wave:
             check_wavelet(wave)
-        for w in ([wave] if wave else list(wavelets) if is_dwt else ["haar"]):
+        for w in ([wave] if wave else list(wavelets) if is_wavelet else ["haar"]):
             w = w.strip().lower()
             short = name[len("mixer_"):]
             label = short if w == "haar" else f"{short}:{w}"
@@ -212,9 +216,9 @@ def ablate(
     """Train every mixer with the same budget over seeds and summarise.
 
     Args:
-        mixers: ``dwt, dwt_l2, pool, fourier, random, dwconv, mlp, identity`` (or ``mixer_*`` names);
-            a dwt mixer may name its wavelet, ``"dwt:db2"``.
-        wavelets: each dwt mixer (without its own ``:wavelet``) is trained once per wavelet,
+        mixers: ``dwt, dwt_l2, pool, fourier, random, dwconv, mlp, identity, wtconv`` (or ``mixer_*``
+            names); a wavelet mixer may name its wavelet, ``"dwt:db2"``, ``"wtconv:db2"``.
+        wavelets: each wavelet mixer (dwt, wtconv; without its own ``:wavelet``) is trained once per wavelet,
             e.g. ``WAVELET_CHOICES`` (``haar, db2, sym4, bior2.2``); names other than haar need PyWavelets.
         dataset: a classification dataset (registered name or path); default the embedded digits.
         epochs: training epochs of every run.

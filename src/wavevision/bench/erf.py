@@ -11,11 +11,21 @@ Numbers: the map is normalised to a distribution over pixels (the gradient mass)
 is the centre, and ``r50`` / ``r90`` / ``r99`` are the smallest distances from the centre
 (Euclidean, in pixels of the map the gradient is taken on) within which 50 / 90 / 99 % of the
 mass lies (r99 shows the faint far tails that multi-level wavelets add).
+
+WTConv against ConvNeXt's 7x7 depthwise convolution (the WTConv paper's Figure 1, Finder et al.,
+ECCV 2024) two ways: :func:`wtconv_stack_erf` compares stacks of N depthwise 7x7 convolutions
+with stacks of N :class:`~wavevision.layers.WTConv2d` (kernel 5, the levels of WTConvNeXt's
+stages 1 and 2) at initialisation, needing no weights; :func:`wtconvnext_erf` compares the
+whole WTConvNeXt-T with ConvNeXt-T, with their trained weights when given (the released files)
+and at initialisation otherwise. The paper measures the positive part of the gradient of the
+ReLU'd central unit and reports areas on a log-rescaled map; here it is the same gradient
+measure as every other ERF of this module (absolute values, radii of the gradient mass).
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +33,19 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ..layers.wtconv import WTConv2d, min_wtconv_size
 from ..models import create_model
-from ..utils.validate import PathLike
+from ..models._builder import _read_weights, load_state_dict_strict
+from ..utils.validate import PathLike, check_choice, check_int
 from .report import save_figure
 
-__all__ = ["ERFResult", "compare_erf", "effective_receptive_field", "erf_radii", "plot_erf", "plot_erf_comparison"]
+__all__ = ["CONVNEXT_KERNEL", "WTCONVNEXT_STAGE_LEVELS", "ERFResult", "average_erf", "compare_erf", "conv_stack",
+           "effective_receptive_field", "erf_radii", "plot_erf", "plot_erf_comparison", "wtconv_stack_erf",
+           "wtconvnext_erf"]
+
+#: ConvNeXt's depthwise kernel, and WTConvNeXt-T's WTConv levels of stages 1 and 2 (kernel 5 everywhere).
+CONVNEXT_KERNEL = 7
+WTCONVNEXT_STAGE_LEVELS = (5, 4)
 
 
 @dataclass
@@ -169,6 +187,35 @@ def effective_receptive_field(
     return ERFResult(name, target, mass, center, r50, r90, r99, tuple(inputs.shape[1:]), int(inputs.shape[0]))
 
 
+def average_erf(
+    label: str,
+    build: Callable[[], nn.Module],
+    *,
+    input_shape: Sequence[int],
+    samples: int = 16,
+    seeds: int = 3,
+    block: int | None = None,
+    inputs: torch.Tensor | None = None,
+    meta: Mapping[str, Any] | None = None,
+) -> ERFResult:
+    """The ERF of ``build()`` averaged over ``seeds`` initialisations (``torch.manual_seed(s)``
+    before each build), each over ``samples`` noise inputs of ``input_shape`` (C, H, W) seeded
+    by ``s``, or over ``inputs``. A ``build`` that loads trained weights needs ``seeds=1``."""
+    if not isinstance(seeds, int) or seeds < 1:
+        raise ValueError(f"seeds must be an integer >= 1, got {seeds!r}")
+    acc = None
+    for s in range(seeds):
+        torch.manual_seed(s)
+        res = effective_receptive_field(build(), inputs=inputs, input_shape=input_shape, samples=samples, block=block,
+                                        seed=s)
+        acc = res.mass if acc is None else acc + res.mass
+    assert acc is not None  # seeds >= 1
+    mass = acc / acc.sum()
+    center, (r50, r90, r99) = erf_radii(mass, (0.5, 0.9, 0.99))
+    return ERFResult(label, res.target, mass, center, r50, r90, r99, res.input_shape, res.samples * seeds,
+                     {**dict(meta or {}), "seeds": seeds})
+
+
 def compare_erf(
     models: Sequence[tuple[str, str, dict[str, Any]]],
     *,
@@ -183,19 +230,135 @@ def compare_erf(
         models: ``(label, registered name, overrides)`` triples.
         input_shape: (C, H, W) of the random inputs.
     """
+    return [average_erf(label, partial(create_model, name, **kwargs), input_shape=input_shape,
+                        samples=samples, seeds=seeds, block=block, meta={"model": name, "overrides": dict(kwargs)})
+            for label, name, kwargs in models]
+
+
+def conv_stack(kind: str, depth: int, channels: int, *, wt_levels: int = WTCONVNEXT_STAGE_LEVELS[0],
+               kernel_size: int | None = None) -> nn.Sequential:
+    """``depth`` depthwise spatial layers on ``channels`` channels, nothing between them.
+
+    ``kind="dwconv"``: ConvNeXt's depthwise convolution (``kernel_size`` default 7, bias,
+    zero padding keeping the size); ``kind="wtconv"``: :class:`~wavevision.layers.WTConv2d`
+    with ``kernel_size`` (default 5) and ``wt_levels`` (Haar). PyTorch's default initialisation.
+    """
+    check_choice("kind", kind, ("dwconv", "wtconv"))
+    n = check_int("depth", depth, min=1)
+    c = check_int("channels", channels, min=1)
+    if kind == "dwconv":
+        k = CONVNEXT_KERNEL if kernel_size is None else check_int("kernel_size", kernel_size, min=1)
+        return nn.Sequential(*(nn.Conv2d(c, c, k, padding="same", groups=c) for _ in range(n)))
+    k = 5 if kernel_size is None else kernel_size
+    return nn.Sequential(*(WTConv2d(c, c, k, wt_levels=wt_levels) for _ in range(n)))
+
+
+def wtconv_stack_erf(
+    *,
+    depth: int = 3,
+    channels: int = 16,
+    levels: Sequence[int] = WTCONVNEXT_STAGE_LEVELS,
+    input_size: int = 64,
+    samples: int = 8,
+    seeds: int = 3,
+) -> dict[str, list[ERFResult]]:
+    """ConvNeXt's 7x7 depthwise convolution against WTConv (kernel 5, each of ``levels``), at
+    initialisation: one layer, and a stack of ``depth`` (ConvNeXt-T's stage 1 has 3 blocks).
+
+    Returns ``{"one layer": [...], "stack of N": [...]}``, each ``[7x7, WTConv L5, WTConv L4]``
+    averaged over ``seeds`` initialisations x ``samples`` noise inputs (channels x S x S).
+    Needs no weights: what a user can run anywhere. The stacks are the spatial layers alone
+    (no norm, MLP or residual), so the maps show what each operator spreads, compounded.
+    """
+    size = check_int("input_size", input_size, min=1)
+    levels = [check_int("levels", lv, min=0) for lv in levels]
+    if not levels:
+        raise ValueError("levels must name at least one WTConv level count, e.g. (5, 4)")
+    if size < min_wtconv_size(max(levels)):
+        raise ValueError(f"input_size {size} is too small for {max(levels)} WTConv levels: use at least "
+                         f"{min_wtconv_size(max(levels))}")
+    shape = (channels, size, size)
+    rows: dict[str, list[ERFResult]] = {}
+    for n in dict.fromkeys((1, check_int("depth", depth, min=1))):
+        title = "one layer" if n == 1 else f"stack of {n}"
+        stacks = [(f"{CONVNEXT_KERNEL}x{CONVNEXT_KERNEL} dw (ConvNeXt)", "dwconv", 0)]
+        stacks += [(f"WTConv k5 L{lv}", "wtconv", lv) for lv in levels]
+        rows[title] = [
+            average_erf(label, partial(conv_stack, kind, n, channels, wt_levels=lv),
+                        input_shape=shape, samples=samples, seeds=seeds,
+                        meta={"layers": n, "kind": kind, "kernel_size": CONVNEXT_KERNEL if kind == "dwconv" else 5,
+                              "wt_levels": lv, "channels": channels, "weights": "initialisation"})
+            for label, kind, lv in stacks
+        ]
+    return rows
+
+
+def _convnext_baseline(model_args: Mapping[str, Any], checkpoint: PathLike | None) -> tuple[nn.Module, str]:
+    """ConvNeXt-T and what it is: timm's ``convnext_tiny`` (``checkpoint`` in timm's or the
+    original repository's layout) when timm is importable, else ``wtconvnext_tiny`` without wavelet
+    levels and with 7x7 kernels (ConvNeXt-T's structure; it cannot take ConvNeXt weights)."""
+    try:
+        import timm
+        from timm.models.convnext import checkpoint_filter_fn
+    except ImportError:
+        if checkpoint is not None:
+            raise ValueError("a ConvNeXt-T checkpoint needs timm (its weights are in timm's layout): "
+                             "pip install 'wavevision[vision]'") from None
+        model = create_model("wtconvnext_tiny", wt_levels=(0, 0, 0, 0), kernel_sizes=7, **dict(model_args))
+        return model, "wavevision wtconvnext_tiny with wt_levels=(0, 0, 0, 0), kernel_sizes=7 (ConvNeXt-T's structure)"
+    model = timm.create_model("convnext_tiny", pretrained=False, **dict(model_args))
+    if checkpoint is not None:
+        state = checkpoint_filter_fn(_read_weights(Path(checkpoint)), model)
+        load_state_dict_strict(model, state, source=str(checkpoint))
+    return model, f"timm {timm.__version__} convnext_tiny"
+
+
+def wtconvnext_erf(
+    *,
+    checkpoint: PathLike | None = None,
+    baseline_checkpoint: PathLike | None = None,
+    input_size: int = 224,
+    samples: int = 4,
+    seeds: int = 1,
+    inputs: torch.Tensor | None = None,
+    model_args: Mapping[str, Any] | None = None,
+) -> list[ERFResult]:
+    """The whole WTConvNeXt-T against ConvNeXt-T: ERFs of ``forward_features`` (the last stage's map).
+
+    Args:
+        checkpoint: WTConvNeXt-T weights (the released ``.pth`` files, see
+            :mod:`wavevision.models.wtconvnext`); without it the model is at initialisation.
+        baseline_checkpoint: ConvNeXt-T weights (timm's ``convnext_tiny`` layout, or the original
+            ConvNeXt repository's; needs timm).
+        input_size: side of the noise inputs (the paper: 1024, on ImageNet validation images).
+        samples: noise inputs per initialisation; seeds: initialisations averaged for a model
+            without weights (a trained one is measured once).
+        inputs: images (N, 3, H, W) instead of noise.
+        model_args: builder overrides for both models (e.g. smaller ``depths`` / ``dims``).
+
+    ConvNeXt-T is timm's ``convnext_tiny`` when timm is importable, else ``wtconvnext_tiny``
+    built with ``wt_levels=(0, 0, 0, 0)`` and ``kernel_sizes=7`` (ConvNeXt-T's structure, with a
+    learned per-channel scale after each depthwise convolution). The labels say "trained" or "init".
+    """
+    args = dict(model_args or {})
+    shape = (3, input_size, input_size)
+    sources: dict[str, str] = {}
+
+    def ours() -> nn.Module:
+        sources["WTConvNeXt-T"] = "wavevision wtconvnext_tiny"
+        return create_model("wtconvnext_tiny", checkpoint=checkpoint, **args)
+
+    def baseline() -> nn.Module:
+        model, sources["ConvNeXt-T"] = _convnext_baseline(args, baseline_checkpoint)
+        return model
+
     out = []
-    for label, name, kwargs in models:
-        acc = None
-        for s in range(seeds):
-            torch.manual_seed(s)
-            model = create_model(name, **kwargs)
-            res = effective_receptive_field(model, input_shape=input_shape, samples=samples, block=block, seed=s)
-            acc = res.mass if acc is None else acc + res.mass
-        assert acc is not None  # seeds >= 1
-        mass = acc / acc.sum()
-        center, (r50, r90, r99) = erf_radii(mass, (0.5, 0.9, 0.99))
-        out.append(ERFResult(label, res.target, mass, center, r50, r90, r99, tuple(input_shape), samples * seeds,
-                             {"model": name, "overrides": dict(kwargs), "seeds": seeds}))
+    for name, ckpt, build in (("WTConvNeXt-T", checkpoint, ours), ("ConvNeXt-T", baseline_checkpoint, baseline)):
+        res = average_erf(f"{name} ({'trained' if ckpt is not None else 'init'})", build, input_shape=shape,
+                          samples=samples, seeds=1 if ckpt is not None else seeds, inputs=inputs,
+                          meta={"weights": str(ckpt) if ckpt is not None else "initialisation", "model_args": args})
+        res.meta["model"] = sources[name]
+        out.append(res)
     return out
 
 
@@ -258,6 +421,8 @@ def plot_erf_comparison(results: Sequence[ERFResult] | Mapping[str, Sequence[ERF
         bar.set_ylabel("radius (pixels)", fontsize=8)
         bar.legend(fontsize=7)
         bar.grid(axis="y", alpha=0.3)
-    fig.suptitle(title or "effective receptive fields (log-scale maps; circles: r50 solid, r90 dashed)", fontsize=9)
-    fig.tight_layout()
+    title = title or "effective receptive fields (log-scale maps; circles: r50 solid, r90 dashed)"
+    fig.suptitle(title, fontsize=9)
+    lines = title.count("\n") + 1  # keep the title's lines clear of the top row's titles
+    fig.tight_layout(rect=(0, 0, 1, 1 - (0.1 + 0.16 * lines) / fig.get_figheight()))
     return save_figure(fig, path)

@@ -1,8 +1,9 @@
 """Benchmark suites: wavevision models side by side with timm baselines, in one run.
 
-``imagenet``: the WaveMix ImageNet configurations (WaveMix-192/16, level 1 and level 3) and
-Wave-ViT-S against timm's ResNet-18/50, DeiT-Ti/S, ConvMixer-1024/20, PoolFormer-S12,
-MLP-Mixer-B/16 and Swin-T, all at 224x224 with 1000 classes. ``cifar``: the CIFAR-10
+``imagenet``: the WaveMix ImageNet configurations (WaveMix-192/16, level 1 and level 3),
+Wave-ViT-S and WTConvNeXt-T against timm's ResNet-18/50, DeiT-Ti/S, ConvMixer-1024/20,
+PoolFormer-S12, MLP-Mixer-B/16, Swin-T and ConvNeXt-T (WTConvNeXt-T's baseline), all at 224x224
+with 1000 classes. ``cifar``: the CIFAR-10
 WaveMix-Lite models against small timm CNNs (10 classes) at 32x32.
 
 Every model is measured by :func:`wavevision.bench.benchmark` (fresh process per memory
@@ -43,7 +44,11 @@ __all__ = ["SUITES", "TIMM_TOP1", "Suite", "SuiteModel", "SuiteRun", "format_sui
 # results/results-imagenet.csv of huggingface/pytorch-image-models (commit aa4b585, 2026).
 # ResNets: the torchvision recipe (tv_in1k), the figures the WaveMix papers compare with,
 # rather than timm's default tags trained 3-6x longer (ResNet-50 a1_in1k: 80.38).
+# ConvNeXt-T: the same file at commit 0173a13, which lists convnext_tiny.fb_in1k at timm's test
+# size for it, 288x288 (crop 1.0): 82.698; the ConvNeXt paper's 224x224 figure, the one the
+# WTConv paper compares with, is 82.1.
 _TIMM_CSV = "timm results-imagenet.csv (huggingface/pytorch-image-models@aa4b585)"
+_TIMM_CSV_0173 = "timm results-imagenet.csv (huggingface/pytorch-image-models@0173a13)"
 TIMM_TOP1: dict[str, tuple[str, float]] = {
     "resnet18": ("tv_in1k", 69.752),
     "resnet50": ("tv_in1k", 76.156),
@@ -53,6 +58,11 @@ TIMM_TOP1: dict[str, tuple[str, float]] = {
     "poolformer_s12": ("sail_in1k", 77.238),
     "mixer_b16_224": ("goog_in21k_ft_in1k", 76.616),  # pretrained on ImageNet-21k first
     "swin_tiny_patch4_window7_224": ("ms_in1k", 81.388),
+    "convnext_tiny": ("fb_in1k", 82.698),  # evaluated at 288x288 (see above)
+}
+# Where a TIMM_TOP1 figure comes from when not _TIMM_CSV at 224x224: (file, evaluation size, note).
+_TIMM_TOP1_EVAL: dict[str, tuple[str, int, str]] = {
+    "convnext_tiny": (_TIMM_CSV_0173, 288, "timm's test size; the ConvNeXt paper gives 82.1 at 224"),
 }
 
 
@@ -96,12 +106,14 @@ def _ours(name: str, label: str) -> SuiteModel:
 
 SUITES: dict[str, Suite] = {
     "imagenet": Suite(
-        "imagenet", "WaveMix ImageNet configurations and Wave-ViT-S against timm baselines, 224x224, 1000 classes",
+        "imagenet", "WaveMix ImageNet configurations, Wave-ViT-S and WTConvNeXt-T against timm baselines, 224x224, "
+        "1000 classes",
         "ImageNet-1k", 224,
         (
             _ours("wavemix_192_16_l1", "WaveMix-192/16 level 1"),
             _ours("wavemix_192_16_l3", "WaveMix-192/16 level 3"),
             _ours("wave_vit_s", "Wave-ViT-S"),
+            _ours("wtconvnext_tiny", "WTConvNeXt-T"),
             _timm("resnet18", "ResNet-18"),
             _timm("resnet50", "ResNet-50"),
             _timm("deit_tiny_patch16_224", "DeiT-Ti"),
@@ -110,6 +122,7 @@ SUITES: dict[str, Suite] = {
             _timm("poolformer_s12", "PoolFormer-S12"),
             _timm("mixer_b16_224", "MLP-Mixer-B/16"),
             _timm("swin_tiny_patch4_window7_224", "Swin-T"),
+            _timm("convnext_tiny", "ConvNeXt-T"),
         ),
         batch_size=8, warmup=1, repeats=3,
     ),
@@ -175,7 +188,8 @@ def reported_top1(model: SuiteModel, dataset: str) -> tuple[float | None, str]:
         if dataset != "ImageNet-1k" or model.name not in TIMM_TOP1 or model.kwargs.get("num_classes", 1000) != 1000:
             return None, ""
         tag, top1 = TIMM_TOP1[model.name]
-        return top1, f"{_TIMM_CSV}: {model.name}.{tag} at 224"
+        source, size, note = _TIMM_TOP1_EVAL.get(model.name, (_TIMM_CSV, 224, ""))
+        return top1, f"{source}: {model.name}.{tag} at {size}" + (f" ({note})" if note else "")
     cfg = _pretrained_cfg(model.name)
     metrics = cfg.get("metrics")
     if isinstance(metrics, Mapping) and isinstance(metrics.get("top1"), (int, float)):

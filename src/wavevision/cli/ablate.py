@@ -20,9 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mixers", nargs="+", default=list(DEFAULT_MIXERS), metavar="MIXER",
                         help=f"mixers to train (default: all: {' '.join(DEFAULT_MIXERS)})")
     parser.add_argument("--wavelets", nargs="+", default=list(DEFAULT_WAVELETS), metavar="WAVELET",
-                        help=f"train each dwt mixer once per wavelet, e.g. {' '.join(WAVELET_CHOICES)} (any discrete "
+                        help=f"train each wavelet mixer (dwt, wtconv) once per wavelet, e.g. {' '.join(WAVELET_CHOICES)} (any discrete "
                              f"PyWavelets name; non-Haar need pip install 'wavevision[wavelets]'); default "
-                             f"{' '.join(DEFAULT_WAVELETS)}. A mixer may also name one: dwt:db2")
+                             f"{' '.join(DEFAULT_WAVELETS)}. A mixer may also name one: dwt:db2, wtconv:db2")
     parser.add_argument("--dataset", default="digits", help="classification dataset, name or path (default digits)")
     parser.add_argument("--epochs", type=int, default=10, help="training epochs of every run (default 10)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per mixer, 0..N-1 (default 3)")

@@ -25,6 +25,11 @@ supplies its own (the MLP ends in BatchNorm, the model adds a residual around ea
   fixed token grid (see :class:`TokenMLPMixer` for other sizes).
 * ``identity``: nothing; only the skeleton's own 2x2 space-to-depth and the transposed conv
   move information between positions.
+* ``wtconv`` (WTConv, Finder et al., ECCV 2024): the :class:`~wavevision.layers.WTConv2d` layer,
+  a depthwise k x k convolution plus depthwise k x k convolutions of the wavelet sub-bands of
+  ``wt_levels`` levels (default 5x5 and 2 levels: on the ablation's 8x8 maps the coarsest
+  level is 2x2, where a 5x5 kernel already sees the whole map), Haar unless ``wavelet=`` names
+  another discrete wavelet.
 
 Note that at level 1 the Haar DWT is an orthonormal mix of each 2x2 patch, so ``dwt`` at level
 1 and ``identity`` span the same functions (the first 1x1 conv of the MLP can absorb the Haar
@@ -44,6 +49,7 @@ import torch.nn.functional as F
 
 from ..ops.padding import crop_to, pad_to_multiple
 from .wavemix_block import WaveMixBlock, wavemix_mlp
+from .wtconv import WTConv2d
 
 __all__ = [
     "MIXERS",
@@ -53,11 +59,12 @@ __all__ = [
     "RandomFilterMixer",
     "TokenMLPMixer",
     "TokenMixerBlock",
+    "WTConvMixer",
     "build_token_mixer",
     "mixer_block",
 ]
 
-MIXERS = ("dwt", "pool", "fourier", "random", "dwconv", "mlp", "identity")
+MIXERS = ("dwt", "pool", "fourier", "random", "dwconv", "mlp", "identity", "wtconv")
 
 
 def _check_kernel(kernel_size: Any) -> int:
@@ -204,6 +211,32 @@ def _from_grid(y: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return y if tuple(y.shape[-2:]) == size else _resample(y, size)
 
 
+class WTConvMixer(nn.Module):
+    """WTConv as the token mixer: a :class:`~wavevision.layers.WTConv2d` on ``channels`` channels.
+
+    Args:
+        channels: channels of the map (the layer is depthwise).
+        kernel_size: side of the base and of every level's depthwise kernel (the paper's 5).
+        wt_levels: wavelet levels; maps need sides of at least ``2 ** (wt_levels - 1) + 1``.
+        wavelet: ``"haar"`` (the fast Haar path, the public ``db1``) or another discrete
+            PyWavelets name (``"db2"``, ``"sym4"``, ...).
+
+    The state-dict keys under ``wtconv.`` are the public layer's, so its weights load as they are.
+    """
+
+    def __init__(self, channels: int, *, kernel_size: int = 5, wt_levels: int = 2, wavelet: str = "haar") -> None:
+        super().__init__()
+        self.wtconv = WTConv2d(channels, channels, kernel_size, wt_levels=wt_levels, wt_type=wavelet)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _run_wtconv(self.wtconv, x)
+
+
+def _run_wtconv(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The layer's forward as one torch.fx graph node (its input checks and Haar kernels take tensors, not Proxies)."""
+    return layer(x)
+
+
 _TOKEN_MIXERS = {
     "pool": PoolMixer,
     "fourier": FourierMixer,
@@ -211,6 +244,7 @@ _TOKEN_MIXERS = {
     "dwconv": DepthwiseConvMixer,
     "mlp": TokenMLPMixer,
     "identity": None,
+    "wtconv": WTConvMixer,
 }
 
 
@@ -316,5 +350,5 @@ def mixer_block(
                            **mixer_kwargs)
 
 
-for _leaf in ("_fourier_real", "_to_grid", "_from_grid", "pad_to_multiple", "crop_to"):  # torch.fx graph nodes
+for _leaf in ("_fourier_real", "_run_wtconv", "_to_grid", "_from_grid", "pad_to_multiple", "crop_to"):  # torch.fx graph nodes
     torch.fx.wrap(_leaf)
