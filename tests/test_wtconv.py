@@ -114,19 +114,22 @@ def test_min_size_and_max_levels_agree():
 
 @pytest.mark.parametrize("shape", [(2, 3, 9, 12), (1, 2, 11, 7)])
 def test_haar_level_equals_pywt_dwt2_and_the_filter_path(shape):
-    """One analysis level: the fast Haar kernels, the stored-filter convolution (float64 filters)
-    and PyWavelets' dwt2 (mode 'zero': odd sides padded at the end) agree; synthesis inverts it."""
+    """One analysis level: the fast Haar kernels (band-major), the stored-filter convolution (float64
+    filters, bands per channel) and PyWavelets' dwt2 (mode 'zero': odd sides padded at the end)
+    agree; synthesis inverts it."""
     pywt = require("pywt")
     x = torch.randn(shape, dtype=torch.float64)
-    c = shape[1]
-    dec, rec = wavelet_conv_filters("db1", c, dtype=torch.float64)
-    fast, slow = wtconv_dwt2(x, dec, True), wtconv_dwt2(x, dec, False)
-    ca, (ch, cv, cd) = pywt.dwt2(x.numpy(), "haar", mode="zero")
-    ref = torch.cat([torch.from_numpy(b) for b in (ca, ch, cv, cd)], dim=1)  # band-major LL | LH | HL | HH
-    torch.testing.assert_close(fast, ref, rtol=0, atol=1e-12)
-    torch.testing.assert_close(slow, ref, rtol=0, atol=1e-12)
-    for path in (True, False):
-        torch.testing.assert_close(wtconv_idwt2(ref, rec, shape[-2:], path), x, rtol=0, atol=1e-12)
+    dec, rec = wavelet_conv_filters("db1", shape[1], dtype=torch.float64)
+    bands = [torch.from_numpy(b) for b in _flat(pywt.dwt2(x.numpy(), "haar", mode="zero"))]
+    refs = {True: torch.cat(bands, dim=1), False: torch.stack(bands, dim=2).flatten(1, 2)}
+    for fast, ref in refs.items():
+        torch.testing.assert_close(wtconv_dwt2(x, dec, fast), ref, rtol=0, atol=1e-12)
+        torch.testing.assert_close(wtconv_idwt2(ref, rec, shape[-2:], fast), x, rtol=0, atol=1e-12)
+
+
+def _flat(coeffs: tuple) -> list:
+    """pywt.dwt2's ``(cA, (cH, cV, cD))`` as ``[cA, cH, cV, cD]`` (LL, LH, HL, HH)."""
+    return [coeffs[0], *coeffs[1]]
 
 
 @pytest.mark.parametrize("wavelet", ["db2", "sym4"])
@@ -139,9 +142,8 @@ def test_longer_filters_are_pywt_periodization_away_from_the_border(wavelet):
     x = torch.zeros(1, 2, 4 * taps, 4 * taps + 2, dtype=torch.float64)
     x[..., taps:-taps, taps:-taps] = torch.randn(1, 2, 2 * taps, 2 * taps + 2, dtype=torch.float64)
     dec, _ = wavelet_conv_filters(wavelet, 2, dtype=torch.float64)
-    ca, (ch, cv, cd) = pywt.dwt2(x.numpy(), wavelet, mode="periodization")
-    ref = torch.cat([torch.from_numpy(b) for b in (ca, ch, cv, cd)], dim=1)
-    torch.testing.assert_close(wtconv_dwt2(x, dec, False), ref, rtol=0, atol=1e-12)
+    bands = [torch.from_numpy(b) for b in _flat(pywt.dwt2(x.numpy(), wavelet, mode="periodization"))]
+    torch.testing.assert_close(wtconv_dwt2(x, dec, False), torch.stack(bands, dim=2).flatten(1, 2), rtol=0, atol=1e-12)
 
 
 def _exact_haar(layer: WTConv2d) -> WTConv2d:
