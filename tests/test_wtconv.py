@@ -200,6 +200,27 @@ def test_channels_last_convolutions_on_large_maps_change_nothing(fmt, monkeypatc
         torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("side", [12, 28])
+@pytest.mark.parametrize("fast", [True, False])
+def test_the_input_is_saved_for_backward_once(side, fast):
+    """Autograd keeps one copy of the input: an even map is not padded into a copy before its
+    transform, and the channels-last copy of a large map feeds both the base convolution and the
+    first transform (the public module also saves its input once)."""
+    layer = WTConv2d(2, 2, 3, wt_levels=2)
+    layer.use_fast_haar = fast
+    x = torch.randn(2, 2, side, side)
+    saved: dict[int, torch.Tensor] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        saved[t.untyped_storage().data_ptr()] = t
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        layer(x.requires_grad_())
+    copies = [t for t in saved.values() if t.shape == x.shape and torch.equal(t, x)]
+    assert len(copies) == 1
+
+
 # --------------------------------------------------------------------------- gradients
 
 
