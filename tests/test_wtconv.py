@@ -7,6 +7,7 @@ is needed here.
 """
 from __future__ import annotations
 
+import sys
 import warnings
 from pathlib import Path
 
@@ -104,8 +105,7 @@ def test_min_size_and_max_levels_agree():
         levels = max_wtconv_levels(side)
         assert min_wtconv_size(levels) <= side < min_wtconv_size(levels + 1)
     WTConv2d(2, 2, wt_levels=5)(torch.rand(1, 2, 17, 17))  # the smallest map five levels take
-    # One level: the last map has two samples to split.
-    x = torch.rand(1, 2, 5, 5)
+    x = torch.rand(1, 2, 5, 5)  # three levels: 5 -> 3 -> 2, and the last level splits two samples
     assert WTConv2d(2, 2, wt_levels=3)(x).shape == x.shape
 
 
@@ -174,7 +174,6 @@ def test_fast_haar_path_equals_the_filter_path_of_the_same_layer(levels, stride,
         results.append([y.detach(), x.grad.clone()] + [p.grad.clone() for p in layer.parameters() if p.requires_grad])
     for a, b in zip(*results):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-11)
-    assert not WTConv2d(2, 2, wt_type="db2").fast_haar
 
 
 @pytest.mark.parametrize("fmt", [torch.contiguous_format, torch.channels_last])
@@ -268,6 +267,7 @@ def test_channels_last_float64_and_bfloat16(wavelet):
     _needs_pywt(wavelet)
     torch.manual_seed(0)
     layer = WTConv2d(4, 4, 5, wt_levels=3, wt_type=wavelet)
+    assert layer.fast_haar is (wavelet == "db1")
     x = torch.randn(2, 4, 19, 22)
     ref = layer(x)
     xc = x.contiguous(memory_format=torch.channels_last).requires_grad_()
@@ -331,6 +331,14 @@ def test_unknown_wavelet_suggests_close_names(name, close):
         WTConv2d(4, 4, wt_type=name)
     message = _one_line(e)
     assert repr(name) in message and f"did you mean '{close}" in message
+
+
+def test_other_wavelets_without_pywavelets_name_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pywt", None)  # import pywt raises ImportError
+    with pytest.raises(ImportError) as e:
+        WTConv2d(4, 4, wt_type="db2")
+    assert "wt_type='db2' needs PyWavelets" in _one_line(e) and "wavevision[wavelets]" in str(e.value)
+    assert WTConv2d(4, 4, wt_type="haar").fast_haar  # Haar needs nothing else
 
 
 def test_bad_arguments():

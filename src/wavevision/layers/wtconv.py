@@ -119,7 +119,11 @@ def _check_args(cls: str, in_channels: Any, out_channels: Any, kernel_size: Any,
     k = check_int(f"{cls} kernel_size", kernel_size, min=1)
     s = check_int(f"{cls} stride", stride, min=1)
     levels = check_int(f"{cls} wt_levels", wt_levels, min=0)
-    name, _ = check_wavelet(wt_type)
+    try:
+        name, _ = check_wavelet(wt_type)
+    except ImportError:
+        raise ImportError(f"{cls} wt_type={wt_type!r} needs PyWavelets for its filters: pip install "
+                          "'wavevision[wavelets]' (or use wt_type='db1', Haar, which needs nothing else)") from None
     return c, k, s, levels, name
 
 
