@@ -308,6 +308,25 @@ def test_fx_symbolic_trace_and_jit_trace_equal_the_module(wavelet):
     assert torch.equal(torch.fx.symbolic_trace(line)(s), line(s))
 
 
+@pytest.mark.slow  # a cold Dynamo trace per wavelet (seconds)
+@pytest.mark.parametrize("wavelet", ["db1", "db2"])
+def test_torch_compile_is_one_graph_and_equals_the_module(wavelet):
+    _needs_pywt(wavelet)
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    layer = WTConv2d(3, 3, 5, stride=2, wt_levels=3, wt_type=wavelet).double()
+    compiled = torch.compile(layer, backend="aot_eager", fullgraph=True)  # fullgraph: any graph break fails
+    x = torch.randn(2, 3, 30, 29, dtype=torch.float64, requires_grad=True)
+    runs = []
+    for f in (layer, compiled):
+        x.grad = None
+        y = f(x)
+        y.backward(torch.cos(y.detach()))
+        runs.append([y.detach(), x.grad.clone()])
+    for a, b in zip(*runs):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+
+
 # --------------------------------------------------------------------------- errors
 
 
