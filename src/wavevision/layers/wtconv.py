@@ -170,7 +170,7 @@ def wtconv_check_input(x: Any, channels: int, wt_levels: int, ndim: int, cls: st
 
 
 #: CPU maps of at least this many pixels (28 x 28) run their depthwise convolutions channels-last:
-#: there the backward of an NCHW depthwise convolution is about three times slower (C = 96..384,
+#: there an NCHW depthwise convolution's forward + backward is 2-3 times slower (C = 96..384,
 #: kernel 5), while on smaller maps with 1536 or more channels channels-last is 2-4.5 times slower
 #: (``benchmarks/wtconv_speed.py``; the values are the same either way).
 CHANNELS_LAST_MIN_PIXELS = 28 * 28
