@@ -16,6 +16,10 @@ at 14x14, batch 8, kernel 5, levels 1-5 (14x14 takes at most 4: :func:`max_wtcon
   (its own parameter names, mapped from ours), db1 only; memory is the CUDA peak of fwd+bwd
   above the inputs. ``--backend pytorch`` on CUDA compares with the plain public module.
 
+A last table times a lone depthwise 5x5 convolution (forward + backward) in NCHW and in
+channels-last over channel counts and map sizes: the measurement behind the layer's choice of
+memory format (``CHANNELS_LAST_MIN_PIXELS`` in ``wavevision.layers.wtconv``).
+
 The script re-executes itself with ``OMP_WAIT_POLICY=PASSIVE`` unless that is set (idle OpenMP
 threads then sleep instead of spinning, which matters on a shared machine).
 
@@ -154,6 +158,37 @@ def measure(public_cls: type[nn.Module], backend: str, wavelet: str, c: int, sid
             "ours_mb": memory["ours"], "public_mb": memory["public"], "max_abs_diff": diff}
 
 
+def depthwise_formats(device: torch.device, warmup: int, repeats: int) -> list[dict[str, Any]]:
+    """A depthwise 5x5 convolution's forward + backward (weight gradient included) in NCHW and in
+    channels-last, over channel counts and map sizes: the measurement behind ``CHANNELS_LAST_MIN_PIXELS``."""
+    rows = []
+    g = torch.Generator().manual_seed(0)
+    # WTConvNeXt-T's maps at 224x224: base convolutions (C = 96 at 56x56 down to 768 at 7x7) and
+    # level convolutions (4C channels on half the side and less).
+    pairs = [(96, 14), (96, 28), (96, 56), (384, 7), (384, 14), (384, 28), (768, 7), (1536, 4), (1536, 7),
+             (3072, 2), (3072, 4)]
+    for c, side in pairs:
+        w = torch.randn(c, 1, 5, 5, generator=g).to(device).requires_grad_()
+        base = torch.randn(8, c, side, side, generator=g).to(device)
+        inputs = {"nchw": base.clone().requires_grad_(),
+                  "channels_last": base.contiguous(memory_format=torch.channels_last).requires_grad_()}
+        times: dict[str, list[float]] = {k: [] for k in inputs}
+        for r in range(warmup + repeats):
+            for name in list(inputs)[r % 2:] + list(inputs)[: r % 2]:
+                t0 = time.perf_counter()
+                torch.nn.functional.conv2d(inputs[name], w, None, 1, "same", 1, c).sum().backward()
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                if r >= warmup:
+                    times[name].append(time.perf_counter() - t0)
+        med = {k: statistics.median(v) * 1e3 for k, v in times.items()}
+        rows.append({"channels": c, "side": side, "batch": 8, "nchw_ms": med["nchw"],
+                     "channels_last_ms": med["channels_last"], "ratio": med["channels_last"] / med["nchw"]})
+        print(f"depthwise 5x5, C={c:>4}, {side:>2}x{side:<2}, batch 8: NCHW {med['nchw']:7.2f} ms, channels-last "
+              f"{med['channels_last']:7.2f} ms, channels-last / NCHW {rows[-1]['ratio']:.2f}", flush=True)
+    return rows
+
+
 def _reexec_passive() -> None:
     if os.environ.get("OMP_WAIT_POLICY"):
         return
@@ -172,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=11)
+    ap.add_argument("--no-depthwise", dest="depthwise", action="store_false",
+                    help="skip the NCHW / channels-last table of a lone depthwise convolution")
     ap.add_argument("--out", type=Path, default=None,
                     help="results JSON (default benchmarks/results/wtconv_speed.json on CPU, wtconv_speed_cuda.json on CUDA)")
     a = ap.parse_args(argv)
@@ -201,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{wavelet:7} {c:>4} {f'{side}x{side}':>7} {batch:>2} {levels:>2} {r['ours_ms']:9.1f} "
                       f"{r['public_ms']:9.1f} {r['ratio']:8.2f} {r['cpu_ratio']:17.2f} {r['ours_mb']:22.1f} {r['public_mb']:24.1f} "
                       f"{r['max_abs_diff']:9.1e}", flush=True)
+    depthwise = depthwise_formats(device, a.warmup, a.repeats) if a.depthwise else []
     result = {
         "what": "WTConv2d forward+backward, float32: ours against the public module, same weights and input",
         "public": "BGU-CS-VIL/WTConv " + ("wtconv/wtconv2d.py" if a.backend == "pytorch" else "fast_wtconv/wtconv_triton.py"),
@@ -208,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpu": platform.processor() or platform.machine(), "torch": torch.__version__,
         "threads": torch.get_num_threads(), "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "load_before": load, "load_after": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-        "repeats": a.repeats, "memory": memory, "rows": rows,
+        "repeats": a.repeats, "memory": memory, "rows": rows, "depthwise": depthwise,
     }
     out = a.out or ROOT / "benchmarks" / "results" / ("wtconv_speed.json" if a.device == "cpu" else "wtconv_speed_cuda.json")
     out.parent.mkdir(parents=True, exist_ok=True)

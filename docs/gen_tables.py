@@ -365,12 +365,23 @@ def wtconvnext_parity() -> str:
             + _source("wtconvnext_parity.json"))
 
 
+def wtconv_depthwise(name: str = "wtconv_speed.json") -> str:
+    """A lone depthwise 5x5 convolution in NCHW and channels-last (benchmarks/wtconv_speed.py): why
+    WTConv2d runs its convolutions on large CPU maps channels-last."""
+    d = _load(name)
+    rows = [[r["channels"], f"{r['side']}x{r['side']}", r["batch"], f"{r['nchw_ms']:.2f}", f"{r['channels_last_ms']:.2f}",
+             f"{r['ratio']:.2f}"] for r in d["depthwise"]]
+    return (_table(["C", "map", "batch", "NCHW ms", "channels-last ms", "channels-last / NCHW"], rows)
+            + "\n\nForward + backward (weight gradient included), float32, same run and conditions as the table "
+            "above. " + _source(name))
+
+
 TABLES: dict[str, Callable[..., str]] = {
     "models": models, "pretrained": pretrained, "recipes": recipes, "recipe-differences": recipe_differences,
     "main-output": main_output, "readme-digits": readme_digits, "wave-vit-digits": wave_vit_digits,
     "imagenet-pipeline": imagenet_pipeline, "recipe-costs": recipe_costs,
     "accel-runs": accel_runs,
-    "wtconv-parity": wtconv_parity, "wtconv-speed": wtconv_speed,
+    "wtconv-parity": wtconv_parity, "wtconv-speed": wtconv_speed, "wtconv-depthwise": wtconv_depthwise,
     "wtconv-segmentation": wtconv_segmentation,
     "wtconv-ablation": wtconv_ablation, "wtconv-erf": wtconv_erf, "wtconv-bench": wtconv_bench,
     "wtconvnext-parity": wtconvnext_parity,

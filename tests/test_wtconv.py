@@ -7,6 +7,7 @@ is needed here.
 """
 from __future__ import annotations
 
+import sys
 import warnings
 from pathlib import Path
 
@@ -104,8 +105,7 @@ def test_min_size_and_max_levels_agree():
         levels = max_wtconv_levels(side)
         assert min_wtconv_size(levels) <= side < min_wtconv_size(levels + 1)
     WTConv2d(2, 2, wt_levels=5)(torch.rand(1, 2, 17, 17))  # the smallest map five levels take
-    # One level: the last map has two samples to split.
-    x = torch.rand(1, 2, 5, 5)
+    x = torch.rand(1, 2, 5, 5)  # three levels: 5 -> 3 -> 2, and the last level splits two samples
     assert WTConv2d(2, 2, wt_levels=3)(x).shape == x.shape
 
 
@@ -114,19 +114,22 @@ def test_min_size_and_max_levels_agree():
 
 @pytest.mark.parametrize("shape", [(2, 3, 9, 12), (1, 2, 11, 7)])
 def test_haar_level_equals_pywt_dwt2_and_the_filter_path(shape):
-    """One analysis level: the fast Haar kernels, the stored-filter convolution (float64 filters)
-    and PyWavelets' dwt2 (mode 'zero': odd sides padded at the end) agree; synthesis inverts it."""
+    """One analysis level: the fast Haar kernels (band-major), the stored-filter convolution (float64
+    filters, bands per channel) and PyWavelets' dwt2 (mode 'zero': odd sides padded at the end)
+    agree; synthesis inverts it."""
     pywt = require("pywt")
     x = torch.randn(shape, dtype=torch.float64)
-    c = shape[1]
-    dec, rec = wavelet_conv_filters("db1", c, dtype=torch.float64)
-    fast, slow = wtconv_dwt2(x, dec, True), wtconv_dwt2(x, dec, False)
-    ca, (ch, cv, cd) = pywt.dwt2(x.numpy(), "haar", mode="zero")
-    ref = torch.cat([torch.from_numpy(b) for b in (ca, ch, cv, cd)], dim=1)  # band-major LL | LH | HL | HH
-    torch.testing.assert_close(fast, ref, rtol=0, atol=1e-12)
-    torch.testing.assert_close(slow, ref, rtol=0, atol=1e-12)
-    for path in (True, False):
-        torch.testing.assert_close(wtconv_idwt2(ref, rec, shape[-2:], path), x, rtol=0, atol=1e-12)
+    dec, rec = wavelet_conv_filters("db1", shape[1], dtype=torch.float64)
+    bands = [torch.from_numpy(b) for b in _flat(pywt.dwt2(x.numpy(), "haar", mode="zero"))]
+    refs = {True: torch.cat(bands, dim=1), False: torch.stack(bands, dim=2).flatten(1, 2)}
+    for fast, ref in refs.items():
+        torch.testing.assert_close(wtconv_dwt2(x, dec, fast), ref, rtol=0, atol=1e-12)
+        torch.testing.assert_close(wtconv_idwt2(ref, rec, shape[-2:], fast), x, rtol=0, atol=1e-12)
+
+
+def _flat(coeffs: tuple) -> list:
+    """pywt.dwt2's ``(cA, (cH, cV, cD))`` as ``[cA, cH, cV, cD]`` (LL, LH, HL, HH)."""
+    return [coeffs[0], *coeffs[1]]
 
 
 @pytest.mark.parametrize("wavelet", ["db2", "sym4"])
@@ -139,9 +142,8 @@ def test_longer_filters_are_pywt_periodization_away_from_the_border(wavelet):
     x = torch.zeros(1, 2, 4 * taps, 4 * taps + 2, dtype=torch.float64)
     x[..., taps:-taps, taps:-taps] = torch.randn(1, 2, 2 * taps, 2 * taps + 2, dtype=torch.float64)
     dec, _ = wavelet_conv_filters(wavelet, 2, dtype=torch.float64)
-    ca, (ch, cv, cd) = pywt.dwt2(x.numpy(), wavelet, mode="periodization")
-    ref = torch.cat([torch.from_numpy(b) for b in (ca, ch, cv, cd)], dim=1)
-    torch.testing.assert_close(wtconv_dwt2(x, dec, False), ref, rtol=0, atol=1e-12)
+    bands = [torch.from_numpy(b) for b in _flat(pywt.dwt2(x.numpy(), wavelet, mode="periodization"))]
+    torch.testing.assert_close(wtconv_dwt2(x, dec, False), torch.stack(bands, dim=2).flatten(1, 2), rtol=0, atol=1e-12)
 
 
 def _exact_haar(layer: WTConv2d) -> WTConv2d:
@@ -172,7 +174,6 @@ def test_fast_haar_path_equals_the_filter_path_of_the_same_layer(levels, stride,
         results.append([y.detach(), x.grad.clone()] + [p.grad.clone() for p in layer.parameters() if p.requires_grad])
     for a, b in zip(*results):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-11)
-    assert not WTConv2d(2, 2, wt_type="db2").fast_haar
 
 
 @pytest.mark.parametrize("fmt", [torch.contiguous_format, torch.channels_last])
@@ -196,6 +197,27 @@ def test_channels_last_convolutions_on_large_maps_change_nothing(fmt, monkeypatc
         runs.append([y.detach(), x.grad.clone()] + [p.grad.clone() for p in layer.parameters() if p.requires_grad])
     for a, b in zip(*runs):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("side", [12, 28])
+@pytest.mark.parametrize("fast", [True, False])
+def test_the_input_is_saved_for_backward_once(side, fast):
+    """Autograd keeps one copy of the input: an even map is not padded into a copy before its
+    transform, and the channels-last copy of a large map feeds both the base convolution and the
+    first transform (the public module also saves its input once)."""
+    layer = WTConv2d(2, 2, 3, wt_levels=2)
+    layer.use_fast_haar = fast
+    x = torch.randn(2, 2, side, side)
+    saved: dict[int, torch.Tensor] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        saved[t.untyped_storage().data_ptr()] = t
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        layer(x.requires_grad_())
+    copies = [t for t in saved.values() if t.shape == x.shape and torch.equal(t, x)]
+    assert len(copies) == 1
 
 
 # --------------------------------------------------------------------------- gradients
@@ -245,6 +267,7 @@ def test_channels_last_float64_and_bfloat16(wavelet):
     _needs_pywt(wavelet)
     torch.manual_seed(0)
     layer = WTConv2d(4, 4, 5, wt_levels=3, wt_type=wavelet)
+    assert layer.fast_haar is (wavelet == "db1")
     x = torch.randn(2, 4, 19, 22)
     ref = layer(x)
     xc = x.contiguous(memory_format=torch.channels_last).requires_grad_()
@@ -285,6 +308,25 @@ def test_fx_symbolic_trace_and_jit_trace_equal_the_module(wavelet):
     assert torch.equal(torch.fx.symbolic_trace(line)(s), line(s))
 
 
+@pytest.mark.slow  # a cold Dynamo trace per wavelet (seconds)
+@pytest.mark.parametrize("wavelet", ["db1", "db2"])
+def test_torch_compile_is_one_graph_and_equals_the_module(wavelet):
+    _needs_pywt(wavelet)
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    layer = WTConv2d(3, 3, 5, stride=2, wt_levels=3, wt_type=wavelet).double()
+    compiled = torch.compile(layer, backend="aot_eager", fullgraph=True)  # fullgraph: any graph break fails
+    x = torch.randn(2, 3, 30, 29, dtype=torch.float64, requires_grad=True)
+    runs = []
+    for f in (layer, compiled):
+        x.grad = None
+        y = f(x)
+        y.backward(torch.cos(y.detach()))
+        runs.append([y.detach(), x.grad.clone()])
+    for a, b in zip(*runs):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+
+
 # --------------------------------------------------------------------------- errors
 
 
@@ -308,6 +350,14 @@ def test_unknown_wavelet_suggests_close_names(name, close):
         WTConv2d(4, 4, wt_type=name)
     message = _one_line(e)
     assert repr(name) in message and f"did you mean '{close}" in message
+
+
+def test_other_wavelets_without_pywavelets_name_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pywt", None)  # import pywt raises ImportError
+    with pytest.raises(ImportError) as e:
+        WTConv2d(4, 4, wt_type="db2")
+    assert "wt_type='db2' needs PyWavelets" in _one_line(e) and "wavevision[wavelets]" in str(e.value)
+    assert WTConv2d(4, 4, wt_type="haar").fast_haar  # Haar needs nothing else
 
 
 def test_bad_arguments():

@@ -29,13 +29,19 @@ shapes and parameter count):
   and its synthesis is cropped back; ``stride`` subsamples the output (``AvgPool2d(1, stride)``).
 * the transform is a stride-2 correlation with the reversed PyWavelets filters, zero padding
   ``L/2 - 1``, and the matching transposed convolution; for Haar this is exactly
-  ``pywt.dwt2(x, 'haar')`` (and exactly invertible), for longer filters it is the public
-  code's boundary handling (not one of PyWavelets' modes).
+  ``pywt.dwt2(x, 'haar')`` (and exactly invertible), for longer filters it is PyWavelets'
+  ``periodization`` alignment with zeros outside the map (the public code's boundary
+  handling, not one of PyWavelets' modes).
 
 Haar (``wt_type`` ``"db1"`` or ``"haar"``) runs on the fast Haar kernels of
 :mod:`wavevision.ops.haar` (band-major channels; the per-level weights are reordered to
 match, a view of a few hundred numbers); every other discrete PyWavelets wavelet takes its
 filters from :mod:`wavevision.ops.filterbank` and runs the strided convolutions.
+
+One speed choice sits apart from the formulation: on CPU, depthwise convolutions of maps of
+28x28 and more run channels-last (:func:`conv_layout`), and the output is handed back in the
+input's memory format. The transforms and checks are ``torch.fx`` leaves, so symbolic traces
+compute exactly what the module computes.
 """
 from __future__ import annotations
 
@@ -98,6 +104,11 @@ def min_wtconv_size(wt_levels: int) -> int:
     return 1 if wt_levels < 1 else 2 ** (wt_levels - 1) + 1
 
 
+def max_wtconv_levels(size: int) -> int:
+    """The most WTConv levels a map of side ``size`` allows (the inverse of :func:`min_wtconv_size`)."""
+    return 0 if size < 2 else (size - 1).bit_length()
+
+
 def _check_args(cls: str, in_channels: Any, out_channels: Any, kernel_size: Any, stride: Any, wt_levels: Any,
                 wt_type: Any) -> tuple[int, int, int, int, str]:
     c = check_int(f"{cls} in_channels", in_channels, min=1)
@@ -108,7 +119,11 @@ def _check_args(cls: str, in_channels: Any, out_channels: Any, kernel_size: Any,
     k = check_int(f"{cls} kernel_size", kernel_size, min=1)
     s = check_int(f"{cls} stride", stride, min=1)
     levels = check_int(f"{cls} wt_levels", wt_levels, min=0)
-    name, _ = check_wavelet(wt_type)
+    try:
+        name, _ = check_wavelet(wt_type)
+    except ImportError:
+        raise ImportError(f"{cls} wt_type={wt_type!r} needs PyWavelets for its filters: pip install "
+                          "'wavevision[wavelets]' (or use wt_type='db1', Haar, which needs nothing else)") from None
     return c, k, s, levels, name
 
 
@@ -117,9 +132,18 @@ def _band_major(t: torch.Tensor, c: int, dim: int) -> torch.Tensor:
     return t.unflatten(dim, (c, 4)).transpose(dim, dim + 1).flatten(dim, dim + 1)
 
 
-def _channel_major(t: torch.Tensor, c: int, dim: int) -> torch.Tensor:
-    """The inverse of :func:`_band_major`: band-major (b * C + c) back to per-channel (4c + b)."""
-    return t.unflatten(dim, (4, c)).transpose(dim, dim + 1).flatten(dim, dim + 1)
+def _low_band(bands: torch.Tensor, c: int, band_major: bool) -> torch.Tensor:
+    """The LL band (B, C, h, w) of sub-bands (B, 4C, h, w), band-major or per channel (a view)."""
+    return bands[:, :c] if band_major else bands[:, 0::4]
+
+
+def _add_to_low_band(bands: torch.Tensor, low: torch.Tensor, band_major: bool) -> torch.Tensor:
+    """``bands`` (B, 4C, h, w) with ``low`` (B, C, h, w) added to their LL band (a new tensor)."""
+    c = low.shape[1]
+    if band_major:
+        return torch.cat([bands[:, :c] + low, bands[:, c:]], dim=1)
+    per_channel = bands.unflatten(1, (c, 4))
+    return torch.cat([per_channel[:, :, :1] + low.unsqueeze(2), per_channel[:, :, 1:]], dim=2).flatten(1, 2)
 
 
 def wtconv_check_input(x: Any, channels: int, wt_levels: int, ndim: int, cls: str) -> None:
@@ -145,14 +169,9 @@ def wtconv_check_input(x: Any, channels: int, wt_levels: int, ndim: int, cls: st
                          f"(at most {max_wtconv_levels(min(x.shape[2:]))} here) or a larger input")
 
 
-def max_wtconv_levels(size: int) -> int:
-    """The most WTConv levels a map of side ``size`` allows (the inverse of :func:`min_wtconv_size`)."""
-    return 0 if size < 2 else (size - 1).bit_length()
-
-
 #: CPU maps of at least this many pixels (28 x 28) run their depthwise convolutions channels-last:
-#: there oneDNN's weight gradient of an NCHW depthwise convolution is 3-7 times slower (C = 96..384,
-#: kernel 5), while on smaller maps with many channels channels-last is the slower one
+#: there an NCHW depthwise convolution's forward + backward is 2-3 times slower (C = 96..384,
+#: kernel 5), while on smaller maps with 1536 or more channels channels-last is 2-4.5 times slower
 #: (``benchmarks/wtconv_speed.py``; the values are the same either way).
 CHANNELS_LAST_MIN_PIXELS = 28 * 28
 
@@ -168,34 +187,36 @@ def conv_layout(x: torch.Tensor) -> torch.Tensor:
 
 
 def wtconv_dwt2(x: torch.Tensor, wt_filter: torch.Tensor, fast_haar: bool) -> torch.Tensor:
-    """One analysis level of :class:`WTConv2d`: (B, C, H, W) -> (B, 4C, ceil(H/2), ceil(W/2)), band-major.
+    """One analysis level of :class:`WTConv2d`: (B, C, H, W) -> (B, 4C, ceil(H/2), ceil(W/2)).
 
-    ``fast_haar``: the fast Haar kernels (``wt_filter`` unused); otherwise the public code's
-    arithmetic, a stride-2 depthwise correlation with the stored (4C, 1, L, L) filters after
-    zero-padding odd sides at the bottom / right.
+    ``fast_haar``: the fast Haar kernels (``wt_filter`` unused), bands band-major
+    (LL | LH | HL | HH, each C channels); otherwise the public code's arithmetic, a stride-2
+    depthwise correlation with the stored (4C, 1, L, L) filters after zero-padding odd sides at
+    the bottom / right, bands per channel (channel ``4c + b``).
     """
     if fast_haar:
         return haar_dwt2(x, layout="band")
     h, w = x.shape[-2:]
-    x = F.pad(x, (0, w % 2, 0, h % 2))
+    if h % 2 or w % 2:  # only then: a padded copy would also be what autograd saves
+        x = F.pad(x, (0, w % 2, 0, h % 2))
     taps = wt_filter.shape[-1]
-    y = F.conv2d(x, wt_filter.to(x.dtype), stride=2, padding=taps // 2 - 1, groups=x.shape[1])
-    return _band_major(y, x.shape[1], 1)
+    return F.conv2d(x, wt_filter.to(x.dtype), stride=2, padding=taps // 2 - 1, groups=x.shape[1])
 
 
 def wtconv_idwt2(y: torch.Tensor, iwt_filter: torch.Tensor, size: Sequence[int], fast_haar: bool) -> torch.Tensor:
-    """One synthesis level of :class:`WTConv2d`: band-major (B, 4C, h, w) -> (B, C, H, W), cropped
-    to the level's input ``size`` (the transpose of :func:`wtconv_dwt2`)."""
+    """One synthesis level of :class:`WTConv2d`: (B, 4C, h, w) in :func:`wtconv_dwt2`'s band order ->
+    (B, C, H, W), cropped to the level's input ``size`` (the transpose of :func:`wtconv_dwt2`)."""
     if fast_haar:
         return haar_idwt2(y, layout="band", size=(size[0], size[1]))
     c, taps = y.shape[1] // 4, iwt_filter.shape[-1]
-    x = F.conv_transpose2d(_channel_major(y, c, 1), iwt_filter.to(y.dtype), stride=2, padding=taps // 2 - 1, groups=c)
+    x = F.conv_transpose2d(y, iwt_filter.to(y.dtype), stride=2, padding=taps // 2 - 1, groups=c)
     return x[..., : size[0], : size[1]]
 
 
 def wtconv_dwt1(x: torch.Tensor, wt_filter: torch.Tensor) -> torch.Tensor:
     """One analysis level of :class:`WTConv1d`: (B, C, N) -> (B, 2C, ceil(N/2)), per channel (L, H)."""
-    x = F.pad(x, (0, x.shape[-1] % 2))
+    if x.shape[-1] % 2:
+        x = F.pad(x, (0, 1))
     return F.conv1d(x, wt_filter.to(x.dtype), stride=2, padding=wt_filter.shape[-1] // 2 - 1, groups=x.shape[1])
 
 
@@ -257,35 +278,41 @@ class WTConv2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         wtconv_check_input(x, self.in_channels, self.wt_levels, 4, type(self).__name__)
-        out = self.base_scale(self.base_conv(conv_layout(x)))
+        x_conv = conv_layout(x)  # one copy for the base convolution and the first transform
+        out = self.base_scale(self.base_conv(x_conv))
         if self.wt_levels:
-            out = out + self.wavelet_branch(x)
+            out = out + self.wavelet_branch(x_conv)
         if self.do_stride is not None:
             out = self.do_stride(out)
         return in_format_of(out, x)  # NCHW in, NCHW out, whatever format the convolutions ran in
 
     def wavelet_branch(self, x: torch.Tensor) -> torch.Tensor:
         """``Z^(1)``: analysis down to ``wt_levels``, a scaled depthwise conv of each level's four
-        sub-bands, then synthesis from the coarsest level, adding each level's LL on the way up."""
+        sub-bands, then synthesis from the coarsest level, adding each level's LL on the way up.
+
+        The sub-bands stay in the order their transform writes them: band-major for the Haar
+        kernels (the stored weights are reordered instead), per channel for the filter path."""
         c, fast = self.in_channels, self.fast_haar
         sizes, levels = [], []
         ll = x
         for i in range(self.wt_levels):
             sizes.append(ll.shape[-2:])
-            bands = wtconv_dwt2(ll, self.wt_filter, fast)  # (B, 4C, h, w), band-major: LL | LH | HL | HH
-            ll = bands[:, :c]
+            bands = wtconv_dwt2(ll, self.wt_filter, fast)  # (B, 4C, h, w)
+            ll = _low_band(bands, c, fast)
             levels.append(self.level_conv(i, bands))
         z = levels[-1]
         for i in reversed(range(self.wt_levels)):
             if i < self.wt_levels - 1:
-                z = torch.cat([levels[i][:, :c] + z, levels[i][:, c:]], dim=1)
+                z = _add_to_low_band(levels[i], z, fast)
             z = wtconv_idwt2(z, self.iwt_filter, sizes[i], fast)
         return z
 
     def level_conv(self, i: int, bands: torch.Tensor) -> torch.Tensor:
-        """``s_i * Conv_i`` on band-major sub-bands (the stored per-channel weights reordered)."""
+        """``s_i * Conv_i`` on the sub-bands of level ``i + 1`` (in the order of :meth:`wavelet_branch`)."""
         conv, scale = self.wavelet_convs[i], self.wavelet_scale[i]
         assert isinstance(conv, nn.Conv2d) and isinstance(scale, ScaleModule)
+        if not self.fast_haar:
+            return scale(conv(conv_layout(bands)))
         c = self.in_channels
         y = F.conv2d(conv_layout(bands), _band_major(conv.weight, c, 0), None, 1, "same", 1, 4 * c)
         return _band_major(scale.weight, c, 1) * y
