@@ -1,6 +1,7 @@
 """WTConv speed: wavevision's WTConv2d against the public one, forward + backward, side by side.
 
-Both sides get the same weights (ours loads the public module's state dict), the same input and
+Both sides get the same weights (ours, as create_model builds it: the accel pass applied, loads
+the public module's state dict), the same input and
 the same incoming gradient; each round runs every side once, the order rotating from round to
 round, so that load from other processes hits both alike. The table shows the medians of the
 wall time, the ratio ours / public (below 1: ours is faster) of the wall time and of the process's
@@ -18,7 +19,7 @@ at 14x14, batch 8, kernel 5, levels 1-5 (14x14 takes at most 4: :func:`max_wtcon
 
 A last table times a lone depthwise 5x5 convolution (forward + backward) in NCHW and in
 channels-last over channel counts and map sizes: the measurement behind the layer's choice of
-memory format (``CHANNELS_LAST_MIN_PIXELS`` in ``wavevision.layers.wtconv``).
+memory format (``CHANNELS_LAST_MIN_PIXELS`` in ``wavevision.accel.wtconv``).
 
 The script re-executes itself with ``OMP_WAIT_POLICY=PASSIVE`` unless that is set (idle OpenMP
 threads then sleep instead of spinning, which matters on a shared machine).
@@ -43,6 +44,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from wavevision.accel import accelerate
 from wavevision.layers.wtconv import WTConv2d, max_wtconv_levels
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,7 +88,7 @@ def _build(public_cls: type[nn.Module], backend: str, c: int, levels: int, wavel
             state[f"wt_weights.{i}"] = ours.wavelet_convs[i].weight
             state[f"wt_scales.{i}"] = ours.wavelet_scale[i].weight
         public.load_state_dict(state)
-    return ours.to(device), public.to(device)
+    return accelerate(ours).to(device), public.to(device)  # ours as create_model builds it (the accel pass)
 
 
 def _saved_mb(run: Callable[[], torch.Tensor]) -> float:

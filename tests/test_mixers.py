@@ -173,7 +173,7 @@ def test_token_mlp_size_policy():
         (lambda: build_token_mixer("wtconv", 4, wavelet=3), TypeError, "wavelet must be a PyWavelets name"),
         (lambda: build_token_mixer("wtconv", 4, levels=2), TypeError, "accepts.*wt_levels"),
         (lambda: build_token_mixer("wtconv", 4, wt_levels=3)(torch.zeros(1, 4, 4, 4)), ValueError,
-         "wt_levels=3 needs maps of at least 5x5"),
+         "wt_levels=3 needs inputs of at least 5x5"),
     ],
 )
 def test_mixer_errors(call, error, match):

@@ -15,7 +15,7 @@ import pytest
 import torch
 import torch.fx
 
-from wavevision.layers import WTConv1d, WTConv2d, min_wtconv_size, wtconv
+from wavevision.layers import WTConv1d, WTConv2d, min_wtconv_size
 from wavevision.layers.wtconv import max_wtconv_levels, wavelet_conv_filters, wtconv_dwt2, wtconv_idwt2
 from wavevision.models._builder import CheckpointMismatchError, load_state_dict_strict
 
@@ -178,17 +178,21 @@ def test_fast_haar_path_equals_the_filter_path_of_the_same_layer(levels, stride,
 
 @pytest.mark.parametrize("fmt", [torch.contiguous_format, torch.channels_last])
 def test_channels_last_convolutions_on_large_maps_change_nothing(fmt, monkeypatch):
-    """On CPU maps of 28x28 and more the depthwise convolutions run channels-last (conv_layout, a
-    speed choice): outputs and gradients equal those of the plain NCHW run, in the input's format."""
+    """The accel pass's FastWTConv2d runs the depthwise convolutions of CPU maps of 28x28 and more
+    channels-last (a speed choice): outputs and gradients equal the plain layer's, in the input's format."""
+    from wavevision import accel
+    from wavevision.accel import wtconv as fast_wtconv
+
     torch.manual_seed(0)
     layer = WTConv2d(3, 3, 5, stride=2, wt_levels=2).double()
     x = torch.randn(2, 3, 59, 61, dtype=torch.float64).contiguous(memory_format=fmt).requires_grad_()
-    assert wtconv.conv_layout(x).is_contiguous(memory_format=torch.channels_last)
+    assert fast_wtconv.conv_layout(x).is_contiguous(memory_format=torch.channels_last)
     small = x[..., :27, :28]
-    assert wtconv.conv_layout(small) is small
+    assert fast_wtconv.conv_layout(small) is small
     runs = []
-    for limit in (wtconv.CHANNELS_LAST_MIN_PIXELS, 10**9):
-        monkeypatch.setattr(wtconv, "CHANNELS_LAST_MIN_PIXELS", limit)
+    for enable in (True, False):
+        accel.accelerate(layer, enable=enable)
+        assert (type(layer) is accel.FastWTConv2d) is enable
         x.grad = None
         layer.zero_grad()
         y = layer(x)

@@ -18,14 +18,16 @@ Module map:
   the fused residual);
 * :mod:`.blocks`: :class:`LeanMlp`, :class:`FastWaveMixBlock` (lean path, fused residual),
   :class:`LeanPatchifyStem`;
-* :mod:`.memory`: the checkpoint-segment memory model (:func:`balanced_segments`).
+* :mod:`.memory`: the checkpoint-segment memory model (:func:`balanced_segments`);
+* :mod:`.wtconv`: :class:`FastWTConv2d` (large CPU maps' depthwise convolutions channels-last).
 
 What is swapped: inside every WaveMix-style block (a module with a 1x1 ``reduction`` conv and
 ``feedforward`` MLPs: WaveMix, WaveMix-Lite, WaveMixSeg, the super-resolution models, the
 token-mixer ablations) and every WaveMix MLP (``wavemix_mlp``'s six modules) its plain 1x1
 convs, dropouts and transposed convs; the MLPs themselves (:class:`LeanMlp`); ``WaveMixBlock``;
 the patchify stem; and a model whose ``layers`` hold WaveMix blocks gets
-balanced checkpoint segments (:class:`~.memory.BalancedSegments`). Every fast path falls back
+balanced checkpoint segments (:class:`~.memory.BalancedSegments`); every ``WTConv2d``
+(WTConvNeXt, its UperNet, the ``wtconv`` token mixer) becomes a :class:`FastWTConv2d`. Every fast path falls back
 to the plain computation where it does not apply (CUDA, autocast, tracing, hooks, ...).
 Wave-ViT has nothing to swap.
 """
@@ -37,15 +39,18 @@ import torch.nn as nn
 
 from ..layers.stems import PatchifyStem
 from ..layers.wavemix_block import WaveMixBlock
+from ..layers.wtconv import WTConv2d
 from .blocks import FastWaveMixBlock, LeanMlp, LeanPatchifyStem
 from .lean import lean_batch_norm, lean_enabled, lean_mlp
 from .memory import BalancedSegments, balanced_segments, head_cost, kept_ratio
 from .modules import FastConvTranspose2d, FastDropout, PointwiseConv2d, is_pointwise
+from .wtconv import FastWTConv2d
 
 __all__ = [
     "BalancedSegments",
     "FastConvTranspose2d",
     "FastDropout",
+    "FastWTConv2d",
     "FastWaveMixBlock",
     "LeanMlp",
     "LeanPatchifyStem",
@@ -68,6 +73,7 @@ _PLAIN: dict[type, type] = {
     LeanMlp: nn.Sequential,
     FastWaveMixBlock: WaveMixBlock,
     LeanPatchifyStem: PatchifyStem,
+    FastWTConv2d: WTConv2d,
 }
 
 
@@ -135,6 +141,8 @@ def accelerate(model: nn.Module, enable: bool = True) -> nn.Module:
     for m in model.modules():
         if type(m) is PatchifyStem:
             m.__class__ = LeanPatchifyStem
+        if type(m) is WTConv2d:
+            m.__class__ = FastWTConv2d
         layers = getattr(m, "layers", None)
         if hasattr(m, "segment_planner") and isinstance(layers, nn.ModuleList) and any(map(_is_wavemix_style, layers)):
             cast(Any, m).segment_planner = BalancedSegments()  # a WaveMix model (a detector's trunk too)

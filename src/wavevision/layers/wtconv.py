@@ -38,10 +38,10 @@ Haar (``wt_type`` ``"db1"`` or ``"haar"``) runs on the fast Haar kernels of
 match, a view of a few hundred numbers); every other discrete PyWavelets wavelet takes its
 filters from :mod:`wavevision.ops.filterbank` and runs the strided convolutions.
 
-One speed choice sits apart from the formulation: on CPU, depthwise convolutions of maps of
-28x28 and more run channels-last (:func:`conv_layout`), and the output is handed back in the
-input's memory format. The transforms and checks are ``torch.fx`` leaves, so symbolic traces
-compute exactly what the module computes.
+The one speed choice lives apart, in :mod:`wavevision.accel`: its ``FastWTConv2d`` (swapped in
+by ``accelerate``, which ``create_model`` applies) runs the depthwise convolutions of large CPU
+maps channels-last through :meth:`WTConv2d.conv_input`, the identity here. The transforms and
+checks are ``torch.fx`` leaves, so symbolic traces compute exactly what the module computes.
 """
 from __future__ import annotations
 
@@ -53,15 +53,13 @@ import torch.fx
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..ops._fx import is_tracing
 from ..ops.filterbank import wavelet_filters
 from ..ops.haar import haar_dwt2, haar_idwt2
 from ..ops.transform import HAAR_NAMES, check_wavelet
 from ..utils.validate import check_int
-from .layout import in_format_of
 
 __all__ = [
-    "CHANNELS_LAST_MIN_PIXELS", "ScaleModule", "WTConv1d", "WTConv2d", "conv_layout", "max_wtconv_levels",
+    "ScaleModule", "WTConv1d", "WTConv2d", "max_wtconv_levels",
     "min_wtconv_size", "wavelet_conv_filters", "wtconv_check_input", "wtconv_dwt1", "wtconv_dwt2", "wtconv_idwt1",
     "wtconv_idwt2",
 ]
@@ -169,23 +167,6 @@ def wtconv_check_input(x: Any, channels: int, wt_levels: int, ndim: int, cls: st
                          f"(at most {max_wtconv_levels(min(x.shape[2:]))} here) or a larger input")
 
 
-#: CPU maps of at least this many pixels (28 x 28) run their depthwise convolutions channels-last:
-#: there an NCHW depthwise convolution's forward + backward is 2-3 times slower (C = 96..384,
-#: kernel 5), while on smaller maps with 1536 or more channels channels-last is 2-4.5 times slower
-#: (``benchmarks/wtconv_speed.py``; the values are the same either way).
-CHANNELS_LAST_MIN_PIXELS = 28 * 28
-
-
-def conv_layout(x: torch.Tensor) -> torch.Tensor:
-    """``x`` in the memory format its depthwise convolution runs fastest in: channels-last for CPU
-    maps of at least :data:`CHANNELS_LAST_MIN_PIXELS` pixels, otherwise as it is (also while
-    traced or compiled, where the graph decides). A speed choice only: the result is ``x``'s values."""
-    if x.device.type != "cpu" or x.shape[-2] * x.shape[-1] < CHANNELS_LAST_MIN_PIXELS or is_tracing() \
-            or torch.compiler.is_compiling():
-        return x
-    return x.contiguous(memory_format=torch.channels_last)
-
-
 def wtconv_dwt2(x: torch.Tensor, wt_filter: torch.Tensor, fast_haar: bool) -> torch.Tensor:
     """One analysis level of :class:`WTConv2d`: (B, C, H, W) -> (B, 4C, ceil(H/2), ceil(W/2)).
 
@@ -278,13 +259,16 @@ class WTConv2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         wtconv_check_input(x, self.in_channels, self.wt_levels, 4, type(self).__name__)
-        x_conv = conv_layout(x)  # one copy for the base convolution and the first transform
-        out = self.base_scale(self.base_conv(x_conv))
+        x = self.conv_input(x)  # one copy (if any) for the base convolution and the first transform
+        out = self.base_scale(self.base_conv(x))
         if self.wt_levels:
-            out = out + self.wavelet_branch(x_conv)
-        if self.do_stride is not None:
-            out = self.do_stride(out)
-        return in_format_of(out, x)  # NCHW in, NCHW out, whatever format the convolutions ran in
+            out = out + self.wavelet_branch(x)
+        return out if self.do_stride is None else self.do_stride(out)
+
+    def conv_input(self, x: torch.Tensor) -> torch.Tensor:
+        """The map a depthwise convolution reads: ``x`` itself. (``wavevision.accel``'s subclass
+        returns a channels-last copy where oneDNN runs faster on it: same values.)"""
+        return x
 
     def wavelet_branch(self, x: torch.Tensor) -> torch.Tensor:
         """``Z^(1)``: analysis down to ``wt_levels``, a scaled depthwise conv of each level's four
@@ -312,9 +296,9 @@ class WTConv2d(nn.Module):
         conv, scale = self.wavelet_convs[i], self.wavelet_scale[i]
         assert isinstance(conv, nn.Conv2d) and isinstance(scale, ScaleModule)
         if not self.fast_haar:
-            return scale(conv(conv_layout(bands)))
+            return scale(conv(self.conv_input(bands)))
         c = self.in_channels
-        y = F.conv2d(conv_layout(bands), _band_major(conv.weight, c, 0), None, 1, "same", 1, 4 * c)
+        y = F.conv2d(self.conv_input(bands), _band_major(conv.weight, c, 0), None, 1, "same", 1, 4 * c)
         return _band_major(scale.weight, c, 1) * y
 
     def extra_repr(self) -> str:
@@ -379,6 +363,5 @@ class WTConv1d(nn.Module):
 
 
 # torch.fx: the input checks and each transform level are single graph nodes (wavevision.ops._fx).
-for _leaf in ("wtconv_check_input", "wtconv_dwt2", "wtconv_idwt2", "wtconv_dwt1", "wtconv_idwt1", "conv_layout",
-              "in_format_of"):
+for _leaf in ("wtconv_check_input", "wtconv_dwt2", "wtconv_idwt2", "wtconv_dwt1", "wtconv_idwt1"):
     torch.fx.wrap(_leaf)
