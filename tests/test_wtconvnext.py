@@ -305,3 +305,22 @@ def test_group_matcher_gives_timm_layer_decay_groups():
     assert all(re.match(coarse["stem"], k) or re.match(coarse["blocks"], k) or k.startswith("head.") for k in names)
     assert {re.match(r"^stages\.(\d+)\.blocks\.(\d+)", k).groups() for k in names if ".blocks." in k} == \
         {("0", "0"), ("1", "0"), ("1", "1"), ("2", "0"), ("3", "0")}
+
+
+def test_the_wavelet_is_swappable_and_haar_checkpoints_refuse_other_wavelets(tmp_path):
+    """``wavelet=`` reaches every WTConv (the paper's Haar by default); another wavelet keeps the
+    keys, stores its own (longer) filters, and a Haar checkpoint then fails on the first filter."""
+    pytest.importorskip("pywt")
+    haar = small_model("wtconvnext_tiny").eval()
+    db2 = small_model("wtconvnext_tiny", wavelet="db2").eval()
+    assert {b.conv_dw.wt_type for s in db2.stages for b in s.blocks} == {"db2"}
+    assert {b.conv_dw.wt_type for s in haar.stages for b in s.blocks} == {"db1"}
+    assert db2.state_dict().keys() == haar.state_dict().keys()
+    first = "stages.0.blocks.0.conv_dw.wt_filter"
+    assert db2.state_dict()[first].shape[-2:] == (4, 4) and haar.state_dict()[first].shape[-2:] == (2, 2)
+    with torch.no_grad():
+        assert torch.isfinite(db2(torch.rand(1, 3, 96, 97))).all()
+    with pytest.raises(CheckpointMismatchError, match=re.escape(first)):
+        load_state_dict_strict(db2, haar.state_dict())
+    with pytest.raises(ValueError, match="did you mean 'haar'"):
+        small_model("wtconvnext_tiny", wavelet="hasr")

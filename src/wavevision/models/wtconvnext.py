@@ -38,6 +38,7 @@ from ..layers.drop_path import DropPath
 from ..layers.grad_checkpoint import checkpoint_seq
 from ..layers.mlp import Mlp
 from ..layers.wtconv import WTConv2d, min_wtconv_size
+from ..ops.transform import check_wavelet
 from ..utils.validate import check_bool, check_float, check_int
 from ._base import ModelBase, check_global_pool, check_image, to_output_fmt
 from ._builder import build_model
@@ -79,12 +80,13 @@ class WTConvNeXtBlock(nn.Module):
         drop_path: stochastic-depth probability of the residual branch.
         conv_bias: whether the WTConv's base convolution has a bias.
         mlp_ratio: MLP expansion.
+        wavelet: the WTConv's wavelet (its ``wt_type``).
     """
 
     def __init__(self, dim: int, *, kernel_size: int = 5, wt_levels: int = 0, ls_init_value: float | None = 1e-6,
-                 drop_path: float = 0.0, conv_bias: bool = True, mlp_ratio: float = 4.0) -> None:
+                 drop_path: float = 0.0, conv_bias: bool = True, mlp_ratio: float = 4.0, wavelet: str = "db1") -> None:
         super().__init__()
-        self.conv_dw = WTConv2d(dim, dim, kernel_size=kernel_size, bias=conv_bias, wt_levels=wt_levels)
+        self.conv_dw = WTConv2d(dim, dim, kernel_size=kernel_size, bias=conv_bias, wt_levels=wt_levels, wt_type=wavelet)
         self.norm = nn.LayerNorm(dim, eps=_LN_EPS)
         self.mlp = Mlp(dim, int(mlp_ratio * dim))
         self.gamma = nn.Parameter(ls_init_value * torch.ones(dim)) if ls_init_value is not None else None
@@ -103,7 +105,8 @@ class WTConvNeXtStage(nn.Module):
     the first stage) and its blocks (``blocks``, an ``nn.Sequential``)."""
 
     def __init__(self, in_chs: int, out_chs: int, *, depth: int, stride: int, kernel_size: int, wt_levels: int,
-                 drop_path_rates: Sequence[float], ls_init_value: float | None, conv_bias: bool) -> None:
+                 drop_path_rates: Sequence[float], ls_init_value: float | None, conv_bias: bool,
+                 wavelet: str = "db1") -> None:
         super().__init__()
         if in_chs != out_chs or stride > 1:
             self.downsample: nn.Module = nn.Sequential(
@@ -114,7 +117,7 @@ class WTConvNeXtStage(nn.Module):
             self.downsample = nn.Identity()
         self.blocks = nn.Sequential(*(
             WTConvNeXtBlock(out_chs, kernel_size=kernel_size, wt_levels=wt_levels, ls_init_value=ls_init_value,
-                            drop_path=drop_path_rates[j], conv_bias=conv_bias) for j in range(depth)
+                            drop_path=drop_path_rates[j], conv_bias=conv_bias, wavelet=wavelet) for j in range(depth)
         ))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -207,6 +210,10 @@ class WTConvNeXt(ModelBase):
         conv_bias: biases in the stem, downsampling and WTConv base convolutions.
         drop_rate: dropout before the classifier.
         drop_path_rate: stochastic depth, rising linearly from 0 to this over all blocks.
+        wavelet: the wavelet of every WTConv (its ``wt_type``): ``"db1"`` (Haar, the paper's and the
+            released weights') or any discrete PyWavelets name such as ``"db2"`` or ``"sym4"``
+            (``pip install 'wavevision[wavelets]'``); the keys stay the same, the stored filters
+            take the wavelet's length (so Haar checkpoints do not load into other wavelets).
 
     Inputs of at least ``min_input_size`` pixels a side (96 for the registered models).
     """
@@ -227,6 +234,7 @@ class WTConvNeXt(ModelBase):
         conv_bias: bool = True,
         drop_rate: float = 0.0,
         drop_path_rate: float = 0.0,
+        wavelet: str = "db1",
     ) -> None:
         super().__init__()
         self.num_classes = check_int("num_classes", num_classes, min=0)
@@ -243,6 +251,7 @@ class WTConvNeXt(ModelBase):
         conv_bias = check_bool("conv_bias", conv_bias)
         self.drop_rate = check_float("drop_rate", drop_rate, min=0.0, lt=1.0)
         drop_path_rate = check_float("drop_path_rate", drop_path_rate, min=0.0, lt=1.0)
+        self.wavelet, _ = check_wavelet(wavelet)
 
         self.depths, self.dims, self.wt_levels = depths_t, dims_t, levels
         self.reductions = tuple(patch_size * 2**i for i in range(NUM_STAGES))
@@ -263,6 +272,7 @@ class WTConvNeXt(ModelBase):
             stages.append(WTConvNeXtStage(
                 prev, dims_t[i], depth=depths_t[i], stride=1 if i == 0 else 2, kernel_size=kernels[i],
                 wt_levels=levels[i], drop_path_rates=rates[i], ls_init_value=ls_init_value, conv_bias=conv_bias,
+                wavelet=self.wavelet,
             ))
             prev = dims_t[i]
         self.stages = nn.Sequential(*stages)
