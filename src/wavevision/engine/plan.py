@@ -99,7 +99,7 @@ def prepare(cfg: TrainConfig, ctx: DistContext, model: nn.Module | None = None,
         _check_recipe_layout(cfg)
     train, val, test = _open_splits(cfg, ctx, datasets)
     task = get_task(train.info.task)
-    if cfg.sliding_window is not None and task.name != "segmentation":
+    if cfg.sliding_window is not None and not task.slides:
         raise ValueError(f"sliding_window is a segmentation test, but {cfg.dataset} is a {task.name} dataset; drop "
                          "--sliding-window")
     cfg = resolve_model(cfg, train.info, task, model, train.data)

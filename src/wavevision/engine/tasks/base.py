@@ -65,6 +65,7 @@ class Task:
         resizes_inputs: prediction resizes an image to the dataset's size (a dense task keeps
             the image's own size).
         mixes_labels: its targets are one class per image, which Mixup/CutMix can mix.
+        slides: its models can be tested by sliding windows (:meth:`windowed`).
     """
 
     name: ClassVar[str] = ""
@@ -75,6 +76,7 @@ class Task:
     needs_output: ClassVar[bool] = True
     resizes_inputs: ClassVar[bool] = False
     mixes_labels: ClassVar[bool] = False
+    slides: ClassVar[bool] = False
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"

@@ -101,6 +101,7 @@ class Segmentation(LabelTask):
     metrics = ("loss", "miou", "pixel_acc")
     default_model = "wavemix_seg"
     input_size = (512, 512)
+    slides = True
 
     def windowed(self, model: nn.Module, crop: int, stride: int) -> nn.Module:
         return SlidingWindow(model, crop, stride)
