@@ -208,7 +208,40 @@ def wtconv_idwt1(y: torch.Tensor, iwt_filter: torch.Tensor, size: int) -> torch.
     return x[..., :size]
 
 
-class WTConv2d(nn.Module):
+class _WTConvNd(nn.Module):
+    """What :class:`WTConv2d` and :class:`WTConv1d` share: the checked arguments, the stored
+    filters, the base and per-level depthwise convolutions and their scales (the public order)."""
+
+    _ndim = 2
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int, bias: bool,
+                 wt_levels: int, wt_type: str) -> None:
+        super().__init__()
+        c, kernel_size, stride, levels, name = _check_args(type(self).__name__, in_channels, out_channels, kernel_size,
+                                                           stride, wt_levels, wt_type)
+        self.in_channels = c
+        self.kernel_size = kernel_size
+        self.wt_levels = levels
+        self.wt_type = name
+        self.stride = stride
+        self.dilation = 1
+        dec, rec = wavelet_conv_filters(name, c, ndim=self._ndim)
+        self.wt_filter = nn.Parameter(dec, requires_grad=False)
+        self.iwt_filter = nn.Parameter(rec, requires_grad=False)
+        conv: type[nn.Conv1d | nn.Conv2d] = nn.Conv2d if self._ndim == 2 else nn.Conv1d
+        bands, ones = 2**self._ndim, [1] * self._ndim  # sub-bands per channel; the scales' trailing dims
+        self.base_conv = conv(c, c, kernel_size, padding="same", groups=c, bias=bias)
+        self.base_scale = ScaleModule([1, c, *ones])
+        self.wavelet_convs = nn.ModuleList([conv(bands * c, bands * c, kernel_size, padding="same", groups=bands * c,
+                                                 bias=False) for _ in range(levels)])
+        self.wavelet_scale = nn.ModuleList([ScaleModule([1, bands * c, *ones], init_scale=0.1) for _ in range(levels)])
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, kernel_size={self.kernel_size}, wt_levels={self.wt_levels}, "
+                f"wt_type={self.wt_type!r}, stride={self.stride}")
+
+
+class WTConv2d(_WTConvNd):
     """The WTConv layer (module docstring): a drop-in for a depthwise ``nn.Conv2d``.
 
     Args:
@@ -232,25 +265,9 @@ class WTConv2d(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 5, stride: int = 1, bias: bool = True,
                  wt_levels: int = 1, wt_type: str = "db1") -> None:
-        super().__init__()
-        c, kernel_size, stride, levels, name = _check_args(type(self).__name__, in_channels, out_channels, kernel_size,
-                                                           stride, wt_levels, wt_type)
-        self.in_channels = c
-        self.kernel_size = kernel_size
-        self.wt_levels = levels
-        self.wt_type = name
-        self.stride = stride
-        self.dilation = 1
+        super().__init__(in_channels, out_channels, kernel_size, stride, bias, wt_levels, wt_type)
         self.use_fast_haar = True
-        dec, rec = wavelet_conv_filters(name, c)
-        self.wt_filter = nn.Parameter(dec, requires_grad=False)
-        self.iwt_filter = nn.Parameter(rec, requires_grad=False)
-        self.base_conv = nn.Conv2d(c, c, kernel_size, padding="same", groups=c, bias=bias)
-        self.base_scale = ScaleModule([1, c, 1, 1])
-        self.wavelet_convs = nn.ModuleList(
-            [nn.Conv2d(4 * c, 4 * c, kernel_size, padding="same", groups=4 * c, bias=False) for _ in range(levels)])
-        self.wavelet_scale = nn.ModuleList([ScaleModule([1, 4 * c, 1, 1], init_scale=0.1) for _ in range(levels)])
-        self.do_stride = nn.AvgPool2d(kernel_size=1, stride=stride) if stride > 1 else None
+        self.do_stride = nn.AvgPool2d(kernel_size=1, stride=self.stride) if self.stride > 1 else None
 
     @property
     def fast_haar(self) -> bool:
@@ -301,38 +318,20 @@ class WTConv2d(nn.Module):
         y = F.conv2d(self.conv_input(bands), _band_major(conv.weight, c, 0), None, 1, "same", 1, 4 * c)
         return _band_major(scale.weight, c, 1) * y
 
-    def extra_repr(self) -> str:
-        return (f"{self.in_channels}, kernel_size={self.kernel_size}, wt_levels={self.wt_levels}, "
-                f"wt_type={self.wt_type!r}, stride={self.stride}")
 
-
-class WTConv1d(nn.Module):
+class WTConv1d(_WTConvNd):
     """The 1D WTConv layer (public ``wtconv1d.py``, from TimePoint): sequences (B, C, N), two
     sub-bands (L, H) per level; same arguments, keys and conventions as :class:`WTConv2d`
     (``stride`` here is an average pool of ``stride`` samples, as in the public 1D code, so the
     output has ``N // stride`` samples). Every wavelet, Haar included, runs as the stored
     filters' strided convolutions."""
 
+    _ndim = 1
+
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 5, stride: int = 1, bias: bool = True,
                  wt_levels: int = 1, wt_type: str = "db1") -> None:
-        super().__init__()
-        c, kernel_size, stride, levels, name = _check_args(type(self).__name__, in_channels, out_channels, kernel_size,
-                                                           stride, wt_levels, wt_type)
-        self.in_channels = c
-        self.kernel_size = kernel_size
-        self.wt_levels = levels
-        self.wt_type = name
-        self.stride = stride
-        self.dilation = 1
-        dec, rec = wavelet_conv_filters(name, c, ndim=1)
-        self.wt_filter = nn.Parameter(dec, requires_grad=False)
-        self.iwt_filter = nn.Parameter(rec, requires_grad=False)
-        self.base_conv = nn.Conv1d(c, c, kernel_size, padding="same", groups=c, bias=bias)
-        self.base_scale = ScaleModule([1, c, 1])
-        self.wavelet_convs = nn.ModuleList(
-            [nn.Conv1d(2 * c, 2 * c, kernel_size, padding="same", groups=2 * c, bias=False) for _ in range(levels)])
-        self.wavelet_scale = nn.ModuleList([ScaleModule([1, 2 * c, 1], init_scale=0.1) for _ in range(levels)])
-        self.do_stride = nn.AvgPool1d(kernel_size=stride, stride=stride) if stride > 1 else None
+        super().__init__(in_channels, out_channels, kernel_size, stride, bias, wt_levels, wt_type)
+        self.do_stride = nn.AvgPool1d(kernel_size=self.stride, stride=self.stride) if self.stride > 1 else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         wtconv_check_input(x, self.in_channels, self.wt_levels, 3, type(self).__name__)
@@ -356,10 +355,6 @@ class WTConv1d(nn.Module):
                 z = torch.stack([levels[i][:, 0::2] + z, levels[i][:, 1::2]], dim=2).flatten(1, 2)
             z = wtconv_idwt1(z, self.iwt_filter, sizes[i])
         return z
-
-    def extra_repr(self) -> str:
-        return (f"{self.in_channels}, kernel_size={self.kernel_size}, wt_levels={self.wt_levels}, "
-                f"wt_type={self.wt_type!r}, stride={self.stride}")
 
 
 # torch.fx: the input checks and each transform level are single graph nodes (wavevision.ops._fx).
