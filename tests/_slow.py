@@ -5,13 +5,16 @@ model class (two for WaveMix, one per stem), listed in :data:`FAST_MODELS`, and 
 checks beyond the forward pass (:data:`FEWER_MODELS`); the other registered variants of the same
 class (other widths, depths, levels, scales) run in the full suite only.
 A test file that loops over the models parametrises with :func:`model_cases` instead of the
-bare names, so the rule lives here once.
+bare names, so the rule lives here once; a test of the small builds (``tests/_small.py``) with
+:func:`small_build_cases`, which also runs each group of identical small builds once.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 import pytest
+
+from _small import distinct_small_builds
 
 # One build per model class, plus WaveMix's second stem (strided, with a one-channel input).
 FAST_MODELS = frozenset({
@@ -39,3 +42,10 @@ def model_cases(names: Iterable[str], fast: Iterable[str] = FAST_MODELS) -> list
     models plain, every other one marked ``slow``."""
     keep = set(fast)
     return [n if n.split(".")[0] in keep else pytest.param(n, marks=pytest.mark.slow) for n in names]
+
+
+def small_build_cases(names: Iterable[str], fast: Iterable[str] = FAST_MODELS) -> list:
+    """:func:`model_cases` of one name per distinct small build (``tests/_small.py``
+    :func:`distinct_small_builds`, keeping the fast model of a group): for the tests that check
+    ``small_model(name)``, not the registered default or record."""
+    return model_cases(distinct_small_builds(names, prefer=FAST_MODELS), fast)

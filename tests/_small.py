@@ -8,6 +8,8 @@ timm-interface ones) have their own parametrised tests in ``tests/test_detection
 """
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -58,3 +60,39 @@ def small_model(name: str, seed: int = 0, **overrides: Any) -> torch.nn.Module:
     """``create_model(name)`` with :func:`small_overrides` (then ``overrides``), seeded."""
     torch.manual_seed(seed)
     return wavevision.create_model(name, **{**small_overrides(name), **overrides})
+
+
+def _build_key(name: str) -> tuple:
+    """What makes a small build itself: class, module repr (mixers, dropouts, levels), state-dict
+    keys and shapes, and the recorded overrides; built on the meta device (no memory, no init)."""
+    with torch.device("meta"):
+        model = small_model(name)
+    shapes = tuple((k, tuple(v.shape)) for k, v in model.state_dict().items())
+    return type(model), repr(model), shapes, repr(sorted(model.model_kwargs.items()))
+
+
+@functools.cache
+def _small_build_groups(names: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+    groups: dict[tuple, list[str]] = {}
+    for name in names:
+        groups.setdefault(_build_key(name), []).append(name)
+    return tuple(tuple(g) for g in groups.values())
+
+
+def small_build_groups(names: Iterable[str]) -> list[list[str]]:
+    """``names`` grouped by identical small builds (:func:`small_model`), in registry order."""
+    return [list(g) for g in _small_build_groups(tuple(names))]
+
+
+def distinct_small_builds(names: Iterable[str], prefer: Iterable[str] = ()) -> list[str]:
+    """One name of each group of identical small builds among ``names``: the first in ``prefer``
+    (the fast subset's models), else the first registered one; in registry order.
+
+    The small overrides replace exactly what tells some registered variants apart (Wave-ViT S/B/L:
+    widths, depths, heads; WTConvNeXt T/S/B: depths and widths; WaveMix presets: depth), so their
+    small builds are one module: the tests parametrised over the small builds run it once.
+    Tests of each registered default or record keep every name.
+    ``tests/test_slow_marker.py`` checks that every dropped name's build equals the kept one's.
+    """
+    preferred = set(prefer)
+    return [next((n for n in g if n in preferred), g[0]) for g in _small_build_groups(tuple(names))]

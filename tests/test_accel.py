@@ -20,15 +20,18 @@ import torch
 import torch.nn as nn
 
 import wavevision
+from _slow import FAST_MODELS
 from wavevision.accel import FastWaveMixBlock, PointwiseConv2d, accelerate, is_accelerated
 from wavevision.layers import WaveMixBlock
 
 from _optional import require
-from _small import small_model
+from _small import distinct_small_builds, small_model, timm_models
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-NAMES = wavevision.list_models()
+# One build per distinct small build (tests/_small.py), and every detector (their own tiny builds).
+NAMES = distinct_small_builds(timm_models(), prefer=FAST_MODELS) + [
+    n for n in wavevision.list_models() if wavevision.get_entry(n).task == "detection"]
 TINY_DETECTOR = dict(num_classes=3, in_chans=3, fpn_channels=32, box_head_dim=32, mask_head_dim=16, min_size=64, max_size=64,
                      anchor_sizes=(8, 16, 32, 64, 128))
 TINY_VIT = dict(depths=(1, 1, 1, 1), embed_dims=(16, 32, 48, 64), num_heads=(1, 2, 3, 4), stem_hidden_dim=8)

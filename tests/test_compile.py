@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from _slow import model_cases
+from _slow import small_build_cases
 from wavevision.export import compile_model, find_cxx_compiler
 
 from _small import small_model, timm_models
@@ -33,7 +33,7 @@ def _input(model, n: int = 2) -> torch.Tensor:
     return torch.rand(n, model.in_chans, side, side, generator=torch.Generator().manual_seed(0))
 
 
-@pytest.mark.parametrize("name", model_cases(NAMES, fast=()))  # a cold Dynamo trace each (seconds)
+@pytest.mark.parametrize("name", small_build_cases(NAMES, fast=()))  # a cold Dynamo trace each (seconds)
 def test_whole_model_is_one_graph(name):
     """fullgraph=True fails on any graph break, inside the blocks or anywhere else."""
     torch._dynamo.reset()

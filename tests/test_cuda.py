@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import wavevision
-from _slow import model_cases
+from _slow import small_build_cases
 
 from _small import small_model, timm_models
 
@@ -28,7 +28,7 @@ def _tensor(out):
     return out.logits.float().sum() + out.aux_logits.float().sum() if hasattr(out, "aux_logits") else out
 
 
-@pytest.mark.parametrize("name", model_cases(timm_models()))
+@pytest.mark.parametrize("name", small_build_cases(timm_models()))
 def test_cuda_matches_cpu_forward_and_backward(name):
     model, x = _model(name)
     cpu_out = model(x)
@@ -42,7 +42,7 @@ def test_cuda_matches_cpu_forward_and_backward(name):
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in gpu.parameters())
 
 
-@pytest.mark.parametrize("name", model_cases(timm_models()))
+@pytest.mark.parametrize("name", small_build_cases(timm_models()))
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_autocast_forward_backward(name, dtype):
     model, x = _model(name)

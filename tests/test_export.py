@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import wavevision
-from _slow import FEWER_MODELS, model_cases
+from _slow import FEWER_MODELS, small_build_cases
 from wavevision.cli import main
 from wavevision.export import export_onnx, export_torchscript, onnx_opset_range
 
@@ -57,7 +57,7 @@ def _check_onnx(path, model) -> None:
         _assert_close(session.run(None, {"input": x.numpy()})[0], ref)
 
 
-@pytest.mark.parametrize("name", model_cases(NAMES, fast=FEWER_MODELS))
+@pytest.mark.parametrize("name", small_build_cases(NAMES, fast=FEWER_MODELS))
 def test_onnx_every_model_dynamic_batch(name, tmp_path):
     model = small_model(name).eval()
     report = export_onnx(model, tmp_path / f"{name}.onnx", input_size=(_side(model),) * 2, check=False)
@@ -68,7 +68,7 @@ def test_onnx_every_model_dynamic_batch(name, tmp_path):
     _check_onnx(report.path, model)
 
 
-@pytest.mark.parametrize("name", model_cases(NAMES, fast=FEWER_MODELS))
+@pytest.mark.parametrize("name", small_build_cases(NAMES, fast=FEWER_MODELS))
 def test_torchscript_every_model(name, tmp_path):
     model = small_model(name).train()  # the exporter works in eval mode and restores the mode afterwards
     report = export_torchscript(model, tmp_path / f"{name}.pt", input_size=(_side(model),) * 2, check=False)

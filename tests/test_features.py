@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import wavevision
-from _slow import FEWER_MODELS, model_cases
+from _slow import FEWER_MODELS, small_build_cases
 
 from _small import small_model, takes_depth, timm_models
 
@@ -34,7 +34,7 @@ def _deep(name, **kw):
 # Backbones: features_only, out_indices, forward_intermediates, prune_intermediate_layers
 
 
-@pytest.mark.parametrize("name", model_cases(NAMES, fast=FEWER_MODELS))
+@pytest.mark.parametrize("name", small_build_cases(NAMES, fast=FEWER_MODELS))
 def test_features_only_returns_the_full_models_intermediates(name):
     full = _deep(name).eval()
     backbone = _deep(name, features_only=True).eval()

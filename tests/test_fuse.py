@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from _slow import FEWER_MODELS, model_cases
+from _slow import FEWER_MODELS, small_build_cases
 from wavevision.fuse import fuse, fuse_conv_bn
 
 from _small import small_model, timm_models
@@ -40,7 +40,7 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
     return ((a - b).abs().max() / b.abs().max()).item()
 
 
-@pytest.mark.parametrize("name", model_cases(NAMES, fast=FEWER_MODELS))
+@pytest.mark.parametrize("name", small_build_cases(NAMES, fast=FEWER_MODELS))
 def test_fused_matches_eval_model(name):
     model = small_model(name)
     for m in model.modules():  # dropout is an identity in eval mode; removing it must not change anything either

@@ -10,7 +10,7 @@ import torch
 import torch.fx
 
 import wavevision
-from _slow import FEWER_MODELS, model_cases
+from _slow import FEWER_MODELS, model_cases, small_build_cases
 
 from _small import small_model, takes_depth, timm_models
 
@@ -27,7 +27,7 @@ def _outputs(out):
     return [out] if isinstance(out, torch.Tensor) else [out.logits, out.aux_logits]
 
 
-@pytest.mark.parametrize("name", model_cases(NAMES, fast=FEWER_MODELS))
+@pytest.mark.parametrize("name", small_build_cases(NAMES, fast=FEWER_MODELS))
 def test_traced_eval_graph_equals_the_module_exactly(name):
     model = small_model(name, depth=2) if takes_depth(name) else small_model(name)
     model.eval()
@@ -44,7 +44,7 @@ def test_traced_eval_graph_equals_the_module_exactly(name):
         graph(torch.rand(1, model.in_chans + 1, 16, 16))
 
 
-@pytest.mark.parametrize("name", model_cases(NAMES, fast=FEWER_MODELS))
+@pytest.mark.parametrize("name", small_build_cases(NAMES, fast=FEWER_MODELS))
 def test_traced_training_graph_gives_the_modules_gradients(name):
     """In training the graph records the plain modules (the lean paths are eager-only): same
     random numbers in the same order (dropout, MixToken), gradients equal to float64 rounding."""
@@ -104,7 +104,7 @@ def test_checkpointing_is_left_out_of_traced_graphs():
     torch.testing.assert_close(model(x), a, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", model_cases(NAMES, fast=FEWER_MODELS))
+@pytest.mark.parametrize("name", small_build_cases(NAMES, fast=FEWER_MODELS))
 def test_torch_jit_trace_passes_its_own_check_and_equals_the_module(name):
     """``torch.jit.trace(model.eval(), x)`` as users and timm's tests call it: gradients enabled,
     and the default check re-traces without them, so both runs must record the same graph."""
@@ -118,7 +118,8 @@ def test_torch_jit_trace_passes_its_own_check_and_equals_the_module(name):
             torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", model_cases(wavevision.list_models(), fast=FEWER_MODELS))
+@pytest.mark.parametrize("name", small_build_cases(NAMES, fast=FEWER_MODELS)
+                         + model_cases(sorted(set(wavevision.list_models()) - set(NAMES)), fast=FEWER_MODELS))
 def test_the_readme_tracing_statement_holds(name, tmp_path):
     """README, "torch.fx" / "TorchScript": every model but the detectors traces with ``torch.fx.symbolic_trace``
     and ``torch.jit.trace`` (the tests above check each of them, NAMES); a detector's whole forward (lists of

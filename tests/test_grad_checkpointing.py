@@ -9,7 +9,7 @@ import torch
 import wavevision
 import wavevision.accel.blocks as fast_blocks
 import wavevision.layers.grad_checkpoint as gc
-from _slow import FEWER_MODELS, model_cases
+from _slow import FEWER_MODELS, small_build_cases
 from wavevision.accel import FastWaveMixBlock, accelerate, balanced_segments, head_cost, kept_ratio
 from wavevision.accel.lean import lean_enabled
 from wavevision.layers import WaveMixBlock
@@ -41,7 +41,7 @@ def _pair(name, **kw):
     return plain, ckpt
 
 
-@pytest.mark.parametrize("name", model_cases(NAMES, fast=FEWER_MODELS))
+@pytest.mark.parametrize("name", small_build_cases(NAMES, fast=FEWER_MODELS))
 def test_gradients_equal_the_plain_models(name):
     """float64, random layers on (dropout, drop path, MixToken): the recomputation replays the same
     random numbers, BatchNorm statistics are updated once, and every gradient matches."""

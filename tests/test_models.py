@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import wavevision
-from _slow import model_cases
+from _slow import model_cases, small_build_cases
 from wavevision.layers import WaveMixBlock
 from wavevision.models import UperNet, WaveViT, WTConvNeXt
 from wavevision.ops import haar as haar_mod
@@ -136,7 +136,7 @@ def test_list_models_filters():
 # Per-model behaviour on small builds
 
 
-@pytest.mark.parametrize("name", model_cases(NAMES))
+@pytest.mark.parametrize("name", small_build_cases(NAMES))
 def test_forward_shape_and_finite(name):
     model = _build(name).eval()
     x = _input(model)
@@ -147,7 +147,7 @@ def test_forward_shape_and_finite(name):
     assert torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize("name", model_cases(NAMES))
+@pytest.mark.parametrize("name", small_build_cases(NAMES))
 def test_backward_finite_grads(name):
     model = _build(name).train()
     x = _input(model).requires_grad_()
@@ -161,7 +161,7 @@ def test_backward_finite_grads(name):
         assert torch.isfinite(p.grad).all(), f"{k} has a non-finite gradient"
 
 
-@pytest.mark.parametrize("name", model_cases(NAMES))
+@pytest.mark.parametrize("name", small_build_cases(NAMES))
 def test_state_dict_round_trip(name):
     a, b = _build(name, seed=0).eval(), _build(name, seed=1).eval()
     x = _input(a)
@@ -172,7 +172,7 @@ def test_state_dict_round_trip(name):
     assert a.state_dict().keys() == b.state_dict().keys()
 
 
-@pytest.mark.parametrize("name", model_cases(NAMES))
+@pytest.mark.parametrize("name", small_build_cases(NAMES))
 @pytest.mark.parametrize("size", [(33, 27), (37, 45), (65, 33), (3, 5), (1, 1)])
 def test_odd_sizes(name, size):
     model = _build(name).eval()
@@ -187,7 +187,7 @@ def test_odd_sizes(name, size):
     assert torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize("name", model_cases(NAMES))
+@pytest.mark.parametrize("name", small_build_cases(NAMES))
 def test_channels_last_matches(name):
     model = _build(name).eval()
     x = _input(model, *_hw(model, 20, 24))
@@ -197,7 +197,7 @@ def test_channels_last_matches(name):
     torch.testing.assert_close(out.contiguous(), ref, atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("name", model_cases(NAMES))
+@pytest.mark.parametrize("name", small_build_cases(NAMES))
 def test_eval_is_deterministic(name):
     model = _build(name).eval()
     x = _input(model, *_hw(model, 24, 20))
@@ -205,7 +205,7 @@ def test_eval_is_deterministic(name):
         assert torch.equal(model(x), model(x))
 
 
-@pytest.mark.parametrize("name", model_cases(NAMES))
+@pytest.mark.parametrize("name", small_build_cases(NAMES))
 def test_features_head_and_reset_classifier(name):
     model = _build(name).eval()
     task = _task(name)
@@ -278,7 +278,7 @@ def _check_wave_vit_intermediates(model):
                 torch.testing.assert_close(a, maps[i], atol=0, rtol=0)
 
 
-@pytest.mark.parametrize("name", model_cases(NAMES))
+@pytest.mark.parametrize("name", small_build_cases(NAMES))
 def test_forward_intermediates(name):
     if not takes_depth(name):
         _check_wave_vit_intermediates(_build(name).eval())
@@ -311,7 +311,7 @@ def test_forward_intermediates(name):
         torch.testing.assert_close(last_n[0], maps[-1], atol=0, rtol=0)
 
 
-@pytest.mark.parametrize("name", model_cases(NAMES))
+@pytest.mark.parametrize("name", small_build_cases(NAMES))
 def test_double_and_bfloat16_run(name):
     model = _build(name).eval()
     x = _input(model, *_hw(model, 16, 16))

@@ -24,7 +24,7 @@ import pytest
 import torch
 
 import wavevision
-from _slow import FEWER_MODELS, model_cases
+from _slow import FEWER_MODELS, model_cases, small_build_cases
 
 from _optional import require
 from _small import small_overrides, timm_models
@@ -84,7 +84,7 @@ def _class_axis(name: str, out: torch.Tensor) -> int:
     return -1 if _task(name) == "classification" else 1
 
 
-@pytest.mark.parametrize("name", model_cases(NAMES, fast=FEWER_MODELS))
+@pytest.mark.parametrize("name", small_build_cases(NAMES, fast=FEWER_MODELS))
 def test_model_forward(timm, name):
     model = _create(timm, name, depth=2).eval()
     x = torch.randn(1, *_input_size(timm, name, model))
@@ -96,7 +96,7 @@ def test_model_forward(timm, name):
             torch.testing.assert_close(model(x), out, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", model_cases(NAMES, fast=FEWER_MODELS))
+@pytest.mark.parametrize("name", small_build_cases(NAMES, fast=FEWER_MODELS))
 def test_model_backward(timm, name):
     size = _input_size(timm, name)
     model = _create(timm, name, depth=2, num_classes=42).train()
@@ -184,7 +184,7 @@ def _check_feature_maps(model, outputs, size, batch=1):
 
 
 @pytest.mark.parametrize("feature_cls", [None, "getter"])
-@pytest.mark.parametrize("name", model_cases(NAMES, fast=FEWER_MODELS))
+@pytest.mark.parametrize("name", small_build_cases(NAMES, fast=FEWER_MODELS))
 def test_model_forward_features(timm, name, feature_cls):
     model = _create(timm, name, features_only=True, feature_cls=feature_cls).eval()
     assert len(model.feature_info.channels()) >= 3
@@ -193,7 +193,7 @@ def test_model_forward_features(timm, name, feature_cls):
         _check_feature_maps(model, model(torch.randn(1, *size)), size)
 
 
-@pytest.mark.parametrize("name", model_cases(NAMES, fast=FEWER_MODELS))
+@pytest.mark.parametrize("name", small_build_cases(NAMES, fast=FEWER_MODELS))
 def test_model_forward_intermediates(timm, name):
     model = _create(timm, name).eval()
     if min(model.feature_info.reduction()) >= 1:  # timm's FeatureInfo asserts reduction >= 1: WaveMixSR's maps are upsampled
@@ -227,7 +227,7 @@ def _fx_model(timm, model, train: bool = False):
                                        tracer_kwargs=kwargs)
 
 
-@pytest.mark.parametrize("name", model_cases(NAMES, fast=FEWER_MODELS))
+@pytest.mark.parametrize("name", small_build_cases(NAMES, fast=FEWER_MODELS))
 def test_model_forward_fx(timm, name):
     model = _create(timm, name, depth=2).eval()
     x = torch.randn(1, *_input_size(timm, name, model))
@@ -238,7 +238,7 @@ def test_model_forward_fx(timm, name):
     assert not torch.isnan(out).any()
 
 
-@pytest.mark.parametrize("name", model_cases(NAMES, fast=FEWER_MODELS))
+@pytest.mark.parametrize("name", small_build_cases(NAMES, fast=FEWER_MODELS))
 def test_model_backward_fx(timm, name):
     size = _input_size(timm, name)
     model = _create(timm, name, depth=2, num_classes=42).train()
