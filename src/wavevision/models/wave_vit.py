@@ -42,7 +42,7 @@ from ..layers.wave_attention import Attention, ClassAttention, WaveAttention
 from ..ops.padding import crop_to, pad_to_multiple
 from ..ops.transform import DEFAULT_MODE
 from ..outputs import Box, TokenLabelOutput, box_area  # the classification task's output type (re-exported)
-from ..utils.validate import check_bool, check_float
+from ..utils.validate import check_bool, check_float, check_per_stage
 from ._base import ModelBase, check_global_pool, check_image, to_output_fmt
 from ._builder import build_model, register_checkpoint_filter
 from ._features import FeatureInfo, feature_take_indices
@@ -196,10 +196,8 @@ def _init_weights(m: nn.Module) -> None:
 
 
 def _stage_tuple(name: str, value: Any, kind: type = int) -> tuple[Any, ...]:
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != NUM_STAGES:
-        raise ValueError(f"{name} must list one value per stage ({NUM_STAGES}), got {value!r}")
     out = []
-    for v in value:
+    for v in check_per_stage(name, value, NUM_STAGES):
         ok = isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
         if kind is int:
             ok = ok and float(v).is_integer()

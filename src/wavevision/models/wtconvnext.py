@@ -39,7 +39,7 @@ from ..layers.grad_checkpoint import checkpoint_seq
 from ..layers.mlp import Mlp
 from ..layers.wtconv import WTConv2d, min_wtconv_size
 from ..ops.transform import check_wavelet
-from ..utils.validate import check_bool, check_float, check_int
+from ..utils.validate import check_bool, check_float, check_int, check_per_stage
 from ._base import ModelBase, check_global_pool, check_image, to_output_fmt
 from ._builder import build_model
 from ._features import FeatureInfo, feature_take_indices
@@ -187,9 +187,7 @@ def _per_stage(name: str, value: Any, *, min_value: int, repeat: bool = False) -
     """An int for every stage, each checked (``repeat``: one int stands for all four)."""
     if repeat and isinstance(value, int) and not isinstance(value, bool):
         value = (value,) * NUM_STAGES
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != NUM_STAGES:
-        raise ValueError(f"{name} must list one value per stage ({NUM_STAGES}), got {value!r}")
-    return tuple(check_int(f"{name}[{i}]", v, min=min_value) for i, v in enumerate(value))
+    return tuple(check_int(f"{name}[{i}]", v, min=min_value) for i, v in enumerate(check_per_stage(name, value, NUM_STAGES)))
 
 
 class WTConvNeXt(ModelBase):

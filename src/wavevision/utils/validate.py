@@ -12,10 +12,11 @@ import math
 import numbers
 import os
 import reprlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Union
 
-__all__ = ["PathLike", "check_bool", "check_choice", "check_float", "check_int", "check_nested", "short_repr"]
+__all__ = ["PathLike", "check_bool", "check_choice", "check_float", "check_int", "check_nested", "check_per_stage",
+           "short_repr"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -76,6 +77,14 @@ def check_choice(name: str, value: Any, choices: Iterable[Any], *, hint: str = "
     close = difflib.get_close_matches(str(value), [str(c) for c in options], n=1)
     maybe = f" (did you mean {close[0]!r}?)" if close else ""
     raise ValueError(f"{name}: {value!r} is not a valid choice{maybe}; choose one of {', '.join(map(str, options))}{hint}")
+
+
+def check_per_stage(name: str, value: Any, stages: int) -> tuple[Any, ...]:
+    """``value`` as a tuple if it is a sequence (not a string) of exactly ``stages`` entries, one
+    per stage of a model; the entries themselves are the caller's to check."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != stages:
+        raise ValueError(f"{name} must list one value per stage ({stages}), got {value!r}")
+    return tuple(value)
 
 
 def check_bool(name: str, value: Any) -> bool:
