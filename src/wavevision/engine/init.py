@@ -35,7 +35,7 @@ def init_file(spec: str, model: nn.Module) -> Path:
     arch, _ = split_model_name_tag(spec)
     if arch in list_models(include_deprecated=True):
         cfg = resolve_pretrained_cfg(spec, get_entry(arch).cfgs)
-        if not (cfg.file or cfg.hf_hub_id):  # a url alone is a page wavevision does not download (Google Drive)
+        if not cfg.fetchable:
             published = cfg.url or cfg.origin_url
             where = f" (the authors publish them at {published})" if published else ""
             raise ValueError(f"init {spec!r}: {spec} has no released file wavevision can download{where}; download "

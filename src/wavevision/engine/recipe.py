@@ -93,7 +93,7 @@ def init_spec(recipe: Recipe) -> str | None:
         cfg = resolve_pretrained_cfg(spec, get_entry(arch).cfgs)
     except ValueError:  # an unknown tag
         return None
-    return spec if cfg.file or cfg.hf_hub_id else None  # a url alone: a page wavevision does not download
+    return spec if cfg.fetchable else None
 
 
 def engine_values(recipe: Recipe) -> dict[str, Any]:

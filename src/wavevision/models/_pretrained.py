@@ -100,6 +100,12 @@ class PretrainedCfg:
     def has_weights(self) -> bool:
         return bool(self.url or self.file or self.hf_hub_id)
 
+    @property
+    def fetchable(self) -> bool:
+        """Weights wavevision loads by itself: a local ``file`` or a Hub file (a ``url`` alone is a page,
+        such as Google Drive's, that it does not download)."""
+        return bool(self.file or self.hf_hub_id)
+
     def to_dict(self, remove_source: bool = False, remove_null: bool = True) -> dict[str, Any]:
         """A plain dict (timm's ``model.pretrained_cfg`` form): None values dropped except timm's three."""
         out = {}
