@@ -229,12 +229,7 @@ class WTConvMixer(nn.Module):
         self.wtconv = WTConv2d(channels, channels, kernel_size, wt_levels=wt_levels, wt_type=wavelet)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _run_wtconv(self.wtconv, x)
-
-
-def _run_wtconv(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """The layer's forward as one torch.fx graph node (its input checks and Haar kernels take tensors, not Proxies)."""
-    return layer(x)
+        return self.wtconv(x)
 
 
 _TOKEN_MIXERS = {
@@ -350,5 +345,5 @@ def mixer_block(
                            **mixer_kwargs)
 
 
-for _leaf in ("_fourier_real", "_run_wtconv", "_to_grid", "_from_grid", "pad_to_multiple", "crop_to"):  # torch.fx graph nodes
+for _leaf in ("_fourier_real", "_to_grid", "_from_grid", "pad_to_multiple", "crop_to"):  # torch.fx graph nodes
     torch.fx.wrap(_leaf)

@@ -53,11 +53,6 @@ POOL_TYPES = ("avg", "max", "avgmax", "")
 _LN_EPS = 1e-6  # timm's LayerNorm / LayerNorm2d default, used throughout ConvNeXt
 
 
-def run_wtconv(conv: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``conv(x)`` as one ``torch.fx`` graph node: the layer checks sizes and pads odd maps in Python."""
-    return conv(x)
-
-
 class LayerNorm2d(nn.LayerNorm):
     """LayerNorm over the channels of a (B, C, H, W) map (timm's ``LayerNorm2d``, eps 1e-6)."""
 
@@ -93,7 +88,7 @@ class WTConvNeXtBlock(nn.Module):
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = run_wtconv(self.conv_dw, x).permute(0, 2, 3, 1)
+        y = self.conv_dw(x).permute(0, 2, 3, 1)
         y = self.mlp(self.norm(y)).permute(0, 3, 1, 2)
         if self.gamma is not None:
             y = y.mul(self.gamma.reshape(1, -1, 1, 1))
@@ -415,9 +410,8 @@ class WTConvNeXt(ModelBase):
         return [self.stem, *self.stages[:levels]] if levels else []
 
 
-# torch.fx: the input check and each WTConv (size checks, odd-size padding) are single graph nodes.
-for _leaf in ("check_image", "run_wtconv"):
-    torch.fx.wrap(_leaf)
+# torch.fx: the input check is one graph node (WTConv2d's checks and transforms are leaves of their own).
+torch.fx.wrap("check_image")
 
 
 # --------------------------------------------------------------------------------------
